@@ -1,0 +1,6 @@
+//! Streamwire: a real-time audio/video framework on GStreamer.
+//!
+//! Capture, hardware encode and WebRTC transport are GStreamer pipelines;
+//! signalling, rooms and real-time messages are a Rust layer on tokio.
+
+pub mod gst_init;
