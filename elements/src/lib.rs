@@ -6,8 +6,33 @@
 //! Built as a `cdylib` so that `gst-inspect-1.0 streamwire` and `gst-launch-1.0`
 //! find it through `GST_PLUGIN_PATH`, and as an `rlib` that the `streamwire`
 //! library registers statically with [`plugin_register_static`].
+//!
+//! Elements:
+//! - `sensorrotation`: follows the gravity sensor (or the app, or an orientation meta) and
+//!   signals the picture orientation downstream (`image-orientation` tag plus
+//!   [`meta`] on every buffer), or rotates the pixels itself.
+//! - `rtphdrextcvo`: the `urn:3gpp:video-orientation` (CVO) RTP header extension.
+//! - `devicetelemetry`: pass-through element posting consent-gated device and stream
+//!   telemetry; the fields are defined once in [`telemetry::REGISTRY`].
+//!
+//! ```
+//! gst::init().unwrap();
+//! gststreamwire::plugin_register_static().unwrap();
+//! assert!(gst::ElementFactory::find("sensorrotation").is_some());
+//! ```
 
-fn plugin_init(_plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
+pub mod devicetelemetry;
+pub mod meta;
+pub mod orientation;
+pub mod rtphdrextcvo;
+pub mod sensorrotation;
+pub mod telemetry;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
+    meta::register();
+    sensorrotation::register(plugin)?;
+    rtphdrextcvo::register(plugin)?;
+    devicetelemetry::register(plugin)?;
     Ok(())
 }
 

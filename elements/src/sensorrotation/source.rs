@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Accelerometer sources for `sensorrotation`: Linux IIO, replay file, app-pushed samples.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::orientation::{Sample, parse_replay};
+
+/// Which clock a source's sample timestamps are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timeline {
+    /// Stream running time in milliseconds (replay files: deterministic, follows the buffers).
+    Stream,
+    /// Milliseconds since the element started, wall-clock monotonic (live sensors, app).
+    Monotonic,
+}
+
+/// A source of gravity samples.
+///
+/// The element calls [`drain`](AccelSource::drain) once per buffer with the current time on
+/// the source's [`Timeline`]; the source hands over every sample taken up to then.
+pub trait AccelSource: Send {
+    /// The timeline of `now_ms` and of the samples' `t_ms`.
+    fn timeline(&self) -> Timeline;
+    /// Passes every sample with `t_ms <= now_ms` not handed over yet to `out`, in order.
+    fn drain(&mut self, now_ms: u64, out: &mut dyn FnMut(Sample));
+    /// Short description for logs.
+    fn describe(&self) -> String;
+}
+
+/// Error opening a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceError(pub String);
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// Samples from a replay file (format: [`parse_replay`]).
+pub struct ReplaySource {
+    path: PathBuf,
+    samples: Vec<Sample>,
+    next: usize,
+}
+
+impl ReplaySource {
+    /// Reads and parses `path`; errors name the file and line.
+    pub fn open(path: &Path) -> Result<Self, SourceError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            SourceError(format!(
+                "cannot read replay-file {}: {e}",
+                path.to_string_lossy()
+            ))
+        })?;
+        let samples = parse_replay(&text)
+            .map_err(|e| SourceError(format!("replay-file {}: {e}", path.to_string_lossy())))?;
+        Ok(ReplaySource {
+            path: path.to_owned(),
+            samples,
+            next: 0,
+        })
+    }
+}
+
+impl AccelSource for ReplaySource {
+    fn timeline(&self) -> Timeline {
+        Timeline::Stream
+    }
+
+    fn drain(&mut self, now_ms: u64, out: &mut dyn FnMut(Sample)) {
+        while let Some(s) = self.samples.get(self.next) {
+            if s.t_ms > now_ms {
+                break;
+            }
+            out(*s);
+            self.next += 1;
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "replay file {} ({} samples)",
+            self.path.to_string_lossy(),
+            self.samples.len()
+        )
+    }
+}
+
+/// A Linux IIO accelerometer read through sysfs: `in_accel_{x,y,z}_raw` multiplied by
+/// `in_accel_scale` (or per-axis `in_accel_{x,y,z}_scale`), polled at most every
+/// `poll_interval_ms` from the streaming thread (three small file reads per poll).
+pub struct IioSource {
+    dir: PathBuf,
+    scale: [f64; 3],
+    poll_interval_ms: u64,
+    last_poll: Option<u64>,
+    warned: bool,
+}
+
+fn read_number(path: &Path) -> Result<f64, SourceError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SourceError(format!("cannot read {}: {e}", path.to_string_lossy())))?;
+    text.trim().parse::<f64>().map_err(|_| {
+        SourceError(format!(
+            "{} does not hold a number: `{}`",
+            path.to_string_lossy(),
+            text.trim()
+        ))
+    })
+}
+
+impl IioSource {
+    /// Opens the IIO device directory (e.g. `/sys/bus/iio/devices/iio:device0`), checking
+    /// that the raw channels and a scale are readable.
+    pub fn open(dir: &Path, poll_interval_ms: u64) -> Result<Self, SourceError> {
+        let mut scale = [1.0; 3];
+        let shared = read_number(&dir.join("in_accel_scale"));
+        for (i, axis) in ["x", "y", "z"].iter().enumerate() {
+            read_number(&dir.join(format!("in_accel_{axis}_raw")))?;
+            scale[i] = match &shared {
+                Ok(s) => *s,
+                Err(_) => {
+                    read_number(&dir.join(format!("in_accel_{axis}_scale"))).map_err(|e| {
+                        SourceError(format!(
+                            "iio-device {}: no in_accel_scale and {e}",
+                            dir.to_string_lossy()
+                        ))
+                    })?
+                }
+            };
+        }
+        Ok(IioSource {
+            dir: dir.to_owned(),
+            scale,
+            poll_interval_ms: poll_interval_ms.max(1),
+            last_poll: None,
+            warned: false,
+        })
+    }
+
+    fn read(&self) -> Result<[f64; 3], SourceError> {
+        let mut v = [0.0; 3];
+        for (i, axis) in ["x", "y", "z"].iter().enumerate() {
+            v[i] = read_number(&self.dir.join(format!("in_accel_{axis}_raw")))? * self.scale[i];
+        }
+        Ok(v)
+    }
+}
+
+impl AccelSource for IioSource {
+    fn timeline(&self) -> Timeline {
+        Timeline::Monotonic
+    }
+
+    fn drain(&mut self, now_ms: u64, out: &mut dyn FnMut(Sample)) {
+        if let Some(last) = self.last_poll
+            && now_ms < last.saturating_add(self.poll_interval_ms)
+        {
+            return;
+        }
+        self.last_poll = Some(now_ms);
+        match self.read() {
+            Ok([x, y, z]) => out(Sample {
+                t_ms: now_ms,
+                x,
+                y,
+                z,
+            }),
+            Err(e) => {
+                // A sensor that disappears keeps the last orientation; say so once.
+                if !self.warned {
+                    self.warned = true;
+                    tracing_warn(&e);
+                }
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("IIO device {}", self.dir.to_string_lossy())
+    }
+}
+
+fn tracing_warn(e: &SourceError) {
+    gst::warning!(super::imp::CAT, "accelerometer read failed: {e}");
+}
+
+/// Samples pushed by the application (`push-sample` action signal), stamped on arrival.
+#[derive(Clone, Default)]
+pub struct AppQueue(Arc<Mutex<VecDeque<Sample>>>);
+
+/// Bound on queued app samples; older ones are dropped first (only the latest matter).
+const APP_QUEUE_MAX: usize = 1024;
+
+impl AppQueue {
+    /// Queues one sample taken at `t_ms` (monotonic).
+    pub fn push(&self, s: Sample) {
+        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if q.len() >= APP_QUEUE_MAX {
+            q.pop_front();
+        }
+        q.push_back(s);
+    }
+}
+
+/// The app-pushed source reading an [`AppQueue`].
+pub struct AppSource(pub AppQueue);
+
+impl AccelSource for AppSource {
+    fn timeline(&self) -> Timeline {
+        Timeline::Monotonic
+    }
+
+    fn drain(&mut self, now_ms: u64, out: &mut dyn FnMut(Sample)) {
+        let mut q = self.0.0.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(s) = q.front() {
+            if s.t_ms > now_ms {
+                break;
+            }
+            out(*s);
+            q.pop_front();
+        }
+    }
+
+    fn describe(&self) -> String {
+        "samples pushed by the application".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iio_source_reads_scaled_values_and_rate_limits() {
+        let dir = std::env::temp_dir().join(format!("sw-iio-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("in_accel_x_raw"), "-1000\n").unwrap();
+        std::fs::write(dir.join("in_accel_y_raw"), "20\n").unwrap();
+        std::fs::write(dir.join("in_accel_z_raw"), "0\n").unwrap();
+        std::fs::write(dir.join("in_accel_scale"), "0.00981\n").unwrap();
+        let mut src = IioSource::open(&dir, 50).unwrap();
+        let mut got = Vec::new();
+        src.drain(0, &mut |s| got.push(s));
+        src.drain(10, &mut |s| got.push(s));
+        src.drain(50, &mut |s| got.push(s));
+        assert_eq!(got.len(), 2);
+        assert!((got[0].x + 9.81).abs() < 1e-9);
+        std::fs::remove_file(dir.join("in_accel_scale")).unwrap();
+        let e = IioSource::open(&dir, 50).err().unwrap();
+        assert!(e.0.contains("in_accel_scale"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn app_queue_drains_in_order_up_to_now() {
+        let q = AppQueue::default();
+        let mut src = AppSource(q.clone());
+        for t in [5, 10, 20] {
+            q.push(Sample {
+                t_ms: t,
+                x: 0.0,
+                y: 1.0,
+                z: 0.0,
+            });
+        }
+        let mut got = Vec::new();
+        src.drain(10, &mut |s| got.push(s.t_ms));
+        assert_eq!(got, vec![5, 10]);
+    }
+}
