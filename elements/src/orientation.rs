@@ -75,7 +75,8 @@ impl Rotation {
     /// assert_eq!(Rotation::from_degrees(45), None);
     /// ```
     pub fn from_degrees(deg: u32) -> Option<Rotation> {
-        deg.is_multiple_of(90).then(|| Rotation::from_quarter_turns(deg / 90))
+        deg.is_multiple_of(90)
+            .then(|| Rotation::from_quarter_turns(deg / 90))
     }
 
     /// True for 90 and 270, where width and height swap.

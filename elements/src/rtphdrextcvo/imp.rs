@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `rtphdrextcvo` subclass implementation.
+
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::subclass::prelude::*;
+use gst_rtp::subclass::prelude::*;
+
+use super::{cvo_byte, orientation_from_cvo};
+use crate::meta;
+use crate::orientation::Orientation;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "rtphdrextcvo",
+        gst::DebugColorFlags::empty(),
+        Some("RTP CVO (urn:3gpp:video-orientation) header extension"),
+    )
+});
+
+#[derive(Default)]
+struct State {
+    /// Last orientation written (send) or read (receive).
+    last: Orientation,
+}
+
+#[derive(Default)]
+pub struct RtpHeaderExtCvo {
+    state: Mutex<State>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for RtpHeaderExtCvo {
+    const NAME: &'static str = "GstRtpHeaderExtCvo";
+    type Type = super::RtpHeaderExtCvo;
+    type ParentType = gst_rtp::RTPHeaderExtension;
+}
+
+impl ObjectImpl for RtpHeaderExtCvo {}
+
+impl GstObjectImpl for RtpHeaderExtCvo {}
+
+impl ElementImpl for RtpHeaderExtCvo {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "RTP CVO (video orientation) header extension",
+                gst_rtp::RTP_HDREXT_ELEMENT_CLASS,
+                "Writes the picture orientation (orientation meta) into the \
+                 urn:3gpp:video-orientation extension of the last packet of each frame, and \
+                 attaches it as orientation meta to depayloaded buffers on receive",
+                "The Streamwire developers",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+}
+
+impl RTPHeaderExtensionImpl for RtpHeaderExtCvo {
+    const URI: &'static str = super::URI;
+
+    fn supported_flags(&self) -> gst_rtp::RTPHeaderExtensionFlags {
+        gst_rtp::RTPHeaderExtensionFlags::ONE_BYTE | gst_rtp::RTPHeaderExtensionFlags::TWO_BYTE
+    }
+
+    fn max_size(&self, _input: &gst::BufferRef) -> usize {
+        1
+    }
+
+    fn write(
+        &self,
+        input: &gst::BufferRef,
+        _write_flags: gst_rtp::RTPHeaderExtensionFlags,
+        output: &gst::BufferRef,
+        output_data: &mut [u8],
+    ) -> Result<usize, gst::LoggableError> {
+        let o = {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(o) = meta::orientation(input) {
+                state.last = o;
+            }
+            state.last
+        };
+        let marker = gst_rtp::RTPBuffer::from_buffer_readable(output)
+            .map(|rtp| rtp.is_marker())
+            .map_err(|e| gst::loggable_error!(CAT, "output is not an RTP packet: {e}"))?;
+        if !marker {
+            return Ok(0);
+        }
+        let Some(slot) = output_data.first_mut() else {
+            return Err(gst::loggable_error!(CAT, "no room for the CVO byte"));
+        };
+        *slot = cvo_byte(o);
+        gst::trace!(CAT, imp = self, "wrote {} as {:#04x}", o.tag_value(), *slot);
+        Ok(1)
+    }
+
+    fn read(
+        &self,
+        _read_flags: gst_rtp::RTPHeaderExtensionFlags,
+        input_data: &[u8],
+        output: &mut gst::BufferRef,
+    ) -> Result<(), gst::LoggableError> {
+        let Some(&b) = input_data.first() else {
+            return Err(gst::loggable_error!(
+                CAT,
+                "CVO extension element is empty (expected 1 byte)"
+            ));
+        };
+        let o = orientation_from_cvo(b);
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.last != o {
+            gst::debug!(CAT, imp = self, "received orientation {}", o.tag_value());
+        }
+        state.last = o;
+        drop(state);
+        meta::set_orientation(output, o);
+        Ok(())
+    }
+}
