@@ -1,3 +1,74 @@
-pub fn register(_p: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
-    Ok(())
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `devicetelemetry`: a pass-through element (any caps, in place, no copies) that every
+//! `interval` posts an element message `streamwire-telemetry` on the bus with the device and
+//! stream fields of [`crate::telemetry::REGISTRY`] that the `consent` level allows.
+//!
+//! Sampling runs on the element's own timer thread; the streaming thread only adds to two
+//! atomic counters per buffer. With consent `none` (the default) nothing is read or posted.
+//!
+//! # Properties (all can be mapped from a pipeline preset)
+//! | property | type | default | notes |
+//! |---|---|---|---|
+//! | `consent` | `none` / `necessary` / `full` | `none` | changeable while playing |
+//! | `interval` | uint 100..3600000 ms | 5000 | changeable while playing |
+//! | `screen-resolution` | `WIDTHxHEIGHT` | `$STREAMWIRE_SCREEN_RESOLUTION` or none | provided by the app |
+//!
+//! ```
+//! gst::init().unwrap();
+//! gststreamwire::plugin_register_static().unwrap();
+//! let e = gst::ElementFactory::make("devicetelemetry")
+//!     .property_from_str("consent", "necessary")
+//!     .property("interval", 1000u32)
+//!     .build()
+//!     .unwrap();
+//! assert_eq!(e.property::<u32>("interval"), 1000);
+//! ```
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+
+/// Consent level as a GStreamer enum (nicks `none`, `necessary`, `full`).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstDeviceTelemetryConsent")]
+pub enum ConsentLevel {
+    /// Nothing is read or posted.
+    #[default]
+    #[enum_value(name = "No consent: nothing is read or posted", nick = "none")]
+    None = 0,
+    /// Necessary fields only.
+    #[enum_value(name = "Necessary fields only", nick = "necessary")]
+    Necessary = 1,
+    /// Necessary and optional fields.
+    #[enum_value(name = "Necessary and optional fields", nick = "full")]
+    Full = 2,
+}
+
+impl From<ConsentLevel> for crate::telemetry::Consent {
+    fn from(c: ConsentLevel) -> Self {
+        match c {
+            ConsentLevel::None => crate::telemetry::Consent::None,
+            ConsentLevel::Necessary => crate::telemetry::Consent::Necessary,
+            ConsentLevel::Full => crate::telemetry::Consent::Full,
+        }
+    }
+}
+
+glib::wrapper! {
+    /// The `devicetelemetry` element.
+    pub struct DeviceTelemetry(ObjectSubclass<imp::DeviceTelemetry>)
+        @extends gst_base::BaseTransform, gst::Element, gst::Object;
+}
+
+/// Registers `devicetelemetry` with `plugin`.
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    ConsentLevel::static_type();
+    gst::Element::register(
+        Some(plugin),
+        "devicetelemetry",
+        gst::Rank::NONE,
+        DeviceTelemetry::static_type(),
+    )
 }

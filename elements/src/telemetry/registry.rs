@@ -1,0 +1,447 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The telemetry field registry: the single source of truth for what `devicetelemetry`
+//! (and later the telemetry service) may collect, why, and under which consent.
+//!
+//! It mirrors what commercial RTC SDKs disclose in their privacy policies
+//! (see `docs/privacy.md`, generated from this table): every field the reference SDKs class
+//! as necessary is [`Class::Necessary`] here too; finer-grained performance detail that
+//! those policies do not list is [`Class::Optional`] and read only with full consent.
+//!
+//! ```
+//! use gststreamwire::telemetry::{Class, Consent, REGISTRY, field};
+//! assert_eq!(field("cpu-model").unwrap().class, Class::Necessary);
+//! assert!(REGISTRY.iter().any(|f| f.class == Class::Optional));
+//! assert!(!Consent::Necessary.allows(Class::Optional));
+//! ```
+
+use std::fmt;
+
+/// How a field is classed in the privacy policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Class {
+    /// Needed to run and support the service; collected once the user agreed to the policy.
+    Necessary,
+    /// Extra detail; collected only with the user's explicit (full) consent.
+    Optional,
+}
+
+impl Class {
+    /// `necessary` or `optional`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Necessary => "necessary",
+            Class::Optional => "optional",
+        }
+    }
+}
+
+impl fmt::Display for Class {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The user's consent level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Consent {
+    /// Nothing is read or reported.
+    #[default]
+    None,
+    /// Necessary fields only.
+    Necessary,
+    /// Necessary and optional fields.
+    Full,
+}
+
+impl Consent {
+    /// Whether a field of `class` may be read under this consent.
+    pub fn allows(self, class: Class) -> bool {
+        match (self, class) {
+            (Consent::None, _) => false,
+            (Consent::Necessary, Class::Necessary) => true,
+            (Consent::Necessary, Class::Optional) => false,
+            (Consent::Full, _) => true,
+        }
+    }
+
+    /// `none`, `necessary` or `full`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Consent::None => "none",
+            Consent::Necessary => "necessary",
+            Consent::Full => "full",
+        }
+    }
+}
+
+/// What a field describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// The device and operating system.
+    Device,
+    /// The media stream at the element's position in the pipeline.
+    Stream,
+}
+
+impl Scope {
+    /// `device` or `stream`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Device => "device",
+            Scope::Stream => "stream",
+        }
+    }
+}
+
+/// One telemetry field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    /// Key in the `streamwire-telemetry` message structure and in exports.
+    pub key: &'static str,
+    /// Privacy class.
+    pub class: Class,
+    /// Device or stream.
+    pub scope: Scope,
+    /// What the value is, with its unit.
+    pub description: &'static str,
+    /// Why it is collected (as disclosed in the privacy policy).
+    pub purpose: &'static str,
+    /// Platforms where it is available.
+    pub platforms: &'static str,
+    /// Maximum retention in days before deletion or anonymisation.
+    pub retention_days: u32,
+}
+
+const PERF: &str = "performance analysis";
+const NEC_DAYS: u32 = 30;
+const OPT_DAYS: u32 = 7;
+
+/// Every field telemetry may report, in report order.
+pub static REGISTRY: &[Field] = &[
+    Field {
+        key: "cpu-model",
+        class: Class::Necessary,
+        scope: Scope::Device,
+        description: "CPU model name (brand string)",
+        purpose: PERF,
+        platforms: "Linux, Android, desktop",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "cpu-usage",
+        class: Class::Necessary,
+        scope: Scope::Device,
+        description: "system-wide CPU usage over the last interval, percent",
+        purpose: PERF,
+        platforms: "Linux, Android, desktop",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "memory-used",
+        class: Class::Necessary,
+        scope: Scope::Device,
+        description: "system memory in use, bytes",
+        purpose: PERF,
+        platforms: "all",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "memory-total",
+        class: Class::Necessary,
+        scope: Scope::Device,
+        description: "total system memory, bytes",
+        purpose: PERF,
+        platforms: "all",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "thread-count",
+        class: Class::Necessary,
+        scope: Scope::Device,
+        description: "threads running in the application process",
+        purpose: "analysis",
+        platforms: "mobile, desktop",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "battery-level",
+        class: Class::Necessary,
+        scope: Scope::Device,
+        description: "battery charge, percent (only where the machine has a battery)",
+        purpose: PERF,
+        platforms: "mobile, desktop",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "battery-charging",
+        class: Class::Necessary,
+        scope: Scope::Device,
+        description: "battery state: charging, discharging, full, not-charging or unknown",
+        purpose: PERF,
+        platforms: "mobile, desktop",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "network-type",
+        class: Class::Necessary,
+        scope: Scope::Device,
+        description: "network access type: wired, wifi, cellular, none or unknown \
+                      (from interface kinds; no addresses or hardware identifiers)",
+        purpose: "analysis, connectivity checks",
+        platforms: "all",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "screen-resolution",
+        class: Class::Necessary,
+        scope: Scope::Device,
+        description: "screen resolution WIDTHxHEIGHT, where the application provides it",
+        purpose: "analysis",
+        platforms: "all",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "os-name",
+        class: Class::Necessary,
+        scope: Scope::Device,
+        description: "operating system name",
+        purpose: "tell system versions apart; enable or disable features",
+        platforms: "all",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "os-version",
+        class: Class::Necessary,
+        scope: Scope::Device,
+        description: "operating system version",
+        purpose: "tell system versions apart; enable or disable features",
+        platforms: "all",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "device-brand",
+        class: Class::Necessary,
+        scope: Scope::Device,
+        description: "device manufacturer (DMI sys_vendor; never a serial number)",
+        purpose: "tell devices apart; compatibility and crash triage",
+        platforms: "all",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "device-model",
+        class: Class::Necessary,
+        scope: Scope::Device,
+        description: "device model (DMI product_name; never a serial number)",
+        purpose: "tell devices apart; compatibility and crash triage",
+        platforms: "all",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "stream-fps",
+        class: Class::Necessary,
+        scope: Scope::Stream,
+        description: "buffers per second through the element over the last interval",
+        purpose: "media quality analysis and troubleshooting",
+        platforms: "all",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "stream-bitrate",
+        class: Class::Necessary,
+        scope: Scope::Stream,
+        description: "bits per second through the element over the last interval",
+        purpose: "media quality analysis and troubleshooting",
+        platforms: "all",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "stream-resolution",
+        class: Class::Necessary,
+        scope: Scope::Stream,
+        description: "video resolution WIDTHxHEIGHT from the negotiated caps (video only)",
+        purpose: "media quality analysis and troubleshooting",
+        platforms: "all",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "process-cpu-usage",
+        class: Class::Optional,
+        scope: Scope::Device,
+        description: "CPU used by the application process over the last interval, \
+                      percent of one core",
+        purpose: "detailed performance profiling",
+        platforms: "Linux, Android, desktop",
+        retention_days: OPT_DAYS,
+    },
+    Field {
+        key: "process-memory",
+        class: Class::Optional,
+        scope: Scope::Device,
+        description: "resident memory of the application process, bytes",
+        purpose: "detailed performance profiling",
+        platforms: "all",
+        retention_days: OPT_DAYS,
+    },
+    Field {
+        key: "load-average",
+        class: Class::Optional,
+        scope: Scope::Device,
+        description: "system load average over one minute",
+        purpose: "detailed performance profiling",
+        platforms: "Linux, Android, macOS",
+        retention_days: OPT_DAYS,
+    },
+    Field {
+        key: "cpu-frequency",
+        class: Class::Optional,
+        scope: Scope::Device,
+        description: "current frequency of the first CPU core, MHz",
+        purpose: "detailed performance profiling (thermal throttling)",
+        platforms: "Linux, Android, desktop",
+        retention_days: OPT_DAYS,
+    },
+];
+
+/// Data that is never read or reported, with the reason (also listed in `docs/privacy.md`).
+pub static NEVER_COLLECTED: &[(&str, &str)] = &[
+    (
+        "MAC addresses",
+        "hardware identifier; network interfaces are classified by kind only",
+    ),
+    (
+        "serial numbers, product/board UUIDs (DMI product_serial, board_serial, product_uuid)",
+        "hardware identifiers; only sys_vendor and product_name are read",
+    ),
+    ("IMEI, IMSI, SIM serial", "hardware/subscriber identifiers"),
+    (
+        "advertising or platform device ids",
+        "Streamwire authenticates with room tokens instead",
+    ),
+    (
+        "accelerometer samples and device rotation",
+        "used on the device by sensorrotation only, never reported",
+    ),
+    (
+        "IP addresses",
+        "not collected by telemetry (the signalling server sees the connection address \
+         only to route the session)",
+    ),
+];
+
+/// Looks a field up by key.
+pub fn field(key: &str) -> Option<&'static Field> {
+    REGISTRY.iter().find(|f| f.key == key)
+}
+
+/// The fields readable under `consent`, in report order.
+pub fn allowed(consent: Consent) -> impl Iterator<Item = &'static Field> {
+    REGISTRY.iter().filter(move |f| consent.allows(f.class))
+}
+
+/// Renders `docs/privacy.md` from the registry.
+pub fn privacy_markdown() -> String {
+    let mut out = String::new();
+    out.push_str("# Streamwire device telemetry: privacy\n\n");
+    out.push_str(
+        "<!-- GENERATED from elements/src/telemetry/registry.rs by \
+         `cargo run -p gst-plugin-streamwire --example privacy-doc > docs/privacy.md`; \
+         do not edit. A test fails when this file and the registry differ. -->\n\n",
+    );
+    out.push_str(
+        "The `devicetelemetry` element reports the fields below, every `interval`, as an \
+         element message named `streamwire-telemetry`. What it reads depends on its \
+         `consent` property, which the application sets from the end user's choice:\n\n\
+         - `none` (default): nothing is read and nothing is reported.\n\
+         - `necessary`: only fields classed *necessary*.\n\
+         - `full`: necessary and *optional* fields.\n\n\
+         A field above the consent level is never read, not merely left out of the report. \
+         No value identifies a person on its own; fields the machine does not \
+         have (e.g. a battery) are omitted.\n\n",
+    );
+    out.push_str(
+        "| field | class | scope | what | purpose | platforms | retention |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for f in REGISTRY {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} | {} days |\n",
+            f.key,
+            f.class,
+            f.scope.as_str(),
+            f.description,
+            f.purpose,
+            f.platforms,
+            f.retention_days
+        ));
+    }
+    out.push_str("\n## Never collected\n\n");
+    for (what, why) in NEVER_COLLECTED {
+        out.push_str(&format!("- {what}: {why}.\n"));
+    }
+    out.push_str(
+        "\n## Promises\n\n\
+         - Only the fields above, only for the stated purpose, on behalf of the application \
+         developer, who obtains the end user's consent first.\n\
+         - Optional fields only with full consent; with consent `none` the element reads \
+         nothing.\n\
+         - Data is kept at most the retention period above, then deleted or anonymised; \
+         end users exercise access, export, correction and deletion through the \
+         application developer.\n",
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_unique_and_well_formed() {
+        let mut keys: Vec<_> = REGISTRY.iter().map(|f| f.key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), REGISTRY.len());
+        for k in keys {
+            assert!(k.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{k}");
+        }
+    }
+
+    #[test]
+    fn no_identifier_is_a_field() {
+        for f in REGISTRY {
+            for banned in [
+                "mac", "serial", "imei", "imsi", "uuid", "advert", "accel", "ip-", "rotation",
+            ] {
+                assert!(!f.key.contains(banned), "{} looks like {banned}", f.key);
+            }
+        }
+    }
+
+    #[test]
+    fn consent_levels_are_ordered() {
+        assert_eq!(allowed(Consent::None).count(), 0);
+        let nec = allowed(Consent::Necessary).count();
+        let full = allowed(Consent::Full).count();
+        assert!(nec > 0 && full > nec && full == REGISTRY.len());
+        assert!(allowed(Consent::Necessary).all(|f| f.class == Class::Necessary));
+    }
+
+    #[test]
+    fn reference_necessary_fields_are_necessary() {
+        // Classed necessary by the SDK policies this registry mirrors.
+        for k in [
+            "cpu-model",
+            "device-brand",
+            "device-model",
+            "os-name",
+            "os-version",
+            "screen-resolution",
+            "battery-level",
+            "memory-used",
+            "thread-count",
+            "network-type",
+        ] {
+            assert_eq!(field(k).map(|f| f.class), Some(Class::Necessary), "{k}");
+        }
+    }
+}
