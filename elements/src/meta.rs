@@ -22,11 +22,14 @@ use crate::orientation::{Orientation, Rotation};
 /// Name of the custom meta (also its structure name).
 pub const ORIENTATION_META_NAME: &str = "StreamwireOrientationMeta";
 
-/// Registers the meta; idempotent. Called by the plugin's init.
+/// Registers the meta; idempotent and thread-safe. Called by the plugin's init.
 pub fn register() {
-    if !gst::meta::CustomMeta::is_registered(ORIENTATION_META_NAME) {
-        gst::meta::CustomMeta::register(ORIENTATION_META_NAME, &["video", "orientation"]);
-    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if !gst::meta::CustomMeta::is_registered(ORIENTATION_META_NAME) {
+            gst::meta::CustomMeta::register(ORIENTATION_META_NAME, &["video", "orientation"]);
+        }
+    });
 }
 
 /// Reads the orientation meta of `buffer`, if any and well-formed.
