@@ -135,30 +135,57 @@ fn upstream_tags_are_kept_and_their_orientation_replaced() {
         "sensorrotation mode=follow-app rotation=180",
         "video/x-raw,format=RGBA,width=16,height=8,framerate=30/1",
     );
+    let tag_event = |title: &str| {
+        let mut tags = gst::TagList::new();
+        {
+            let t = tags.get_mut().unwrap();
+            t.add::<gst::tags::Title>(&title, gst::TagMergeMode::Append);
+            t.add::<gst::tags::ImageOrientation>(&"rotate-90", gst::TagMergeMode::Append);
+        }
+        gst::event::Tag::new(tags)
+    };
+    let pull_tags = |h: &mut gst_check::Harness| {
+        let mut out = Vec::new();
+        while let Some(ev) = h.try_pull_event() {
+            if let gst::EventView::Tag(t) = ev.view() {
+                let t = t.tag();
+                out.push((
+                    t.get::<gst::tags::Title>().map(|v| v.get().to_owned()),
+                    t.get::<gst::tags::ImageOrientation>()
+                        .map(|v| v.get().to_owned()),
+                ));
+            }
+        }
+        out
+    };
+    // Before the first buffer: forwarded without the upstream orientation.
+    assert!(h.push_event(tag_event("before")));
     let buf = frame(&h, 0);
     h.push(buf).unwrap();
-    let _ = drain_orientation_tags(&mut h);
     let _ = h.pull().unwrap();
-    let mut tags = gst::TagList::new();
-    {
-        let t = tags.get_mut().unwrap();
-        t.add::<gst::tags::Title>(&"camera", gst::TagMergeMode::Append);
-        t.add::<gst::tags::ImageOrientation>(&"rotate-90", gst::TagMergeMode::Append);
-    }
-    assert!(h.push_event(gst::event::Tag::new(tags)));
-    let mut found = false;
-    while let Some(ev) = h.try_pull_event() {
-        if let gst::EventView::Tag(t) = ev.view() {
-            let t = t.tag();
-            assert_eq!(t.get::<gst::tags::Title>().unwrap().get(), "camera");
-            assert_eq!(
-                t.get::<gst::tags::ImageOrientation>().unwrap().get(),
-                "rotate-180"
-            );
-            found = true;
-        }
-    }
-    assert!(found);
+    let tags = pull_tags(&mut h);
+    assert_eq!(
+        tags,
+        [
+            (Some("before".into()), None),
+            (Some("before".into()), Some("rotate-180".into()))
+        ]
+    );
+    // An update later: forwarded without orientation, no duplicate orientation tag.
+    assert!(h.push_event(tag_event("later")));
+    let buf = frame(&h, 1);
+    h.push(buf).unwrap();
+    let _ = h.pull().unwrap();
+    assert_eq!(pull_tags(&mut h), [(Some("later".into()), None)]);
+    // The next change carries the latest upstream tags.
+    inner(&mut h).set_property_from_str("rotation", "90");
+    let buf = frame(&h, 2);
+    h.push(buf).unwrap();
+    let _ = h.pull().unwrap();
+    assert_eq!(
+        pull_tags(&mut h),
+        [(Some("later".into()), Some("rotate-90".into()))]
+    );
 }
 
 #[test]

@@ -500,23 +500,16 @@ impl BaseTransformImpl for SensorRotation {
 
     fn sink_event(&self, event: gst::Event) -> bool {
         if let gst::EventView::Tag(ev) = event.view() {
-            let (mode, output) = {
-                let s = lock(&self.settings);
-                (s.mode, s.output)
-            };
+            let mode = lock(&self.settings).mode;
             let tags = ev.tag_owned();
             if mode != Mode::Off && tags.scope() == gst::TagScope::Stream {
+                // This element owns the orientation downstream: upstream tag updates are
+                // forwarded without it (so each change yields exactly one orientation tag),
+                // and remembered to be merged into the next orientation tag.
                 let mut stripped = tags.copy();
                 stripped.make_mut().remove::<gst::tags::ImageOrientation>();
-                let mut state = lock(&self.state);
-                state.upstream_tags = Some(stripped.clone());
-                let sent = state.sent;
-                drop(state);
-                let ev = match (output, sent) {
-                    (Output::Metadata, Some(o)) => Self::tag_event(o, Some(&stripped)),
-                    _ => gst::event::Tag::new(stripped),
-                };
-                return self.parent_sink_event(ev);
+                lock(&self.state).upstream_tags = Some(stripped.clone());
+                return self.parent_sink_event(gst::event::Tag::new(stripped));
             }
         }
         self.parent_sink_event(event)

@@ -20,7 +20,8 @@
 //!
 //! In `metadata` output, every change of orientation sends exactly one `image-orientation`
 //! tag event downstream (merged with upstream stream tags) before the first buffer with the
-//! new orientation, and every buffer carries the [`crate::meta`] orientation meta. In
+//! new orientation, and every buffer carries the [`crate::meta`] orientation meta. Upstream
+//! tag updates are forwarded with any `image-orientation` removed (unless `mode=off`). In
 //! `pixels` output the element rotates the frames itself (width and height swap at 90/270,
 //! renegotiating on change) and sends no orientation tag.
 //!
