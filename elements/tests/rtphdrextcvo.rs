@@ -191,8 +191,7 @@ fn encoded_round_trip(enc: &str, pay: &str, depay: &str, dec: &str) -> Vec<Strin
         panic!("{}: {:?}", e.error(), e.debug());
     }
     pipeline.set_state(gst::State::Null).unwrap();
-    let v = tags.lock().unwrap().clone();
-    v
+    tags.lock().unwrap().clone()
 }
 
 const EXPECTED: [&str; 5] = [
