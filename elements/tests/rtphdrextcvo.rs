@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use gst::prelude::*;
+use gst_rtp::prelude::*;
 use gststreamwire::meta;
 use gststreamwire::orientation::{Orientation, Rotation};
 use gststreamwire::rtphdrextcvo::{URI, cvo_byte};
@@ -224,4 +225,14 @@ fn h264_round_trip_carries_the_orientation() {
         "avdec_h264",
     );
     assert_eq!(tags, EXPECTED);
+}
+
+#[test]
+fn extension_is_found_by_uri() {
+    init();
+    // How payloaders/depayloaders with auto-header-extension and webrtcbin find it.
+    let ext = gst_rtp::RTPHeaderExtension::create_from_uri(URI).expect("found by URI");
+    assert_eq!(RTPHeaderExtensionExt::uri(&ext).as_deref(), Some(URI));
+    assert_eq!(ext.factory().unwrap().name(), "rtphdrextcvo");
+    assert!(gst_rtp::RTPHeaderExtensionFlags::ONE_BYTE.intersects(ext.supported_flags()));
 }

@@ -393,3 +393,28 @@ fn bad_replay_file_fails_with_file_and_line() {
     pipeline.set_state(gst::State::Null).unwrap();
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn pixel_mode_switched_off_restores_the_input_geometry() {
+    init();
+    let (w, hgt) = (6usize, 4usize);
+    let mut h = harness(
+        "sensorrotation mode=follow-app rotation=90 output=pixels",
+        &format!("video/x-raw,format=GRAY8,width={w},height={hgt},framerate=30/1"),
+    );
+    let dims = |h: &gst_check::Harness| {
+        let caps = h.sinkpad().unwrap().current_caps().unwrap();
+        let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
+        (info.width(), info.height())
+    };
+    h.push(gray_frame(w, hgt, 0)).unwrap();
+    let _ = h.pull().unwrap();
+    assert_eq!(dims(&h), (4, 6));
+    inner(&mut h).set_property_from_str("mode", "off");
+    let input = gray_frame(w, hgt, 1);
+    let ptr = input.as_ptr();
+    h.push(input).unwrap();
+    let out = h.pull().unwrap();
+    assert_eq!(dims(&h), (6, 4));
+    assert_eq!(out.as_ptr(), ptr, "off is a pass-through");
+}

@@ -335,6 +335,13 @@ impl ObjectImpl for SensorRotation {
                 let s = settings.clone();
                 drop(settings);
                 lock(&self.state).sent = None;
+                if s.output == Output::Pixels
+                    && s.mode == Mode::Off
+                    && self.pixel_turns.swap(0, Ordering::SeqCst) != 0
+                {
+                    // Back to the upstream geometry.
+                    self.obj().reconfigure_src();
+                }
                 self.configure_transform(&s);
                 return;
             }
