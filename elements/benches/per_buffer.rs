@@ -53,6 +53,22 @@ fn bench(c: &mut Criterion) {
             )
         });
     }
+    // The orientation meta alone (what sensorrotation adds to each buffer), no harness.
+    group.bench_function("meta_set_orientation", |b| {
+        b.iter_batched(
+            gst::Buffer::new,
+            |mut buf| {
+                gststreamwire::meta::set_orientation(
+                    buf.get_mut().unwrap(),
+                    gststreamwire::orientation::Orientation::rotated(
+                        gststreamwire::orientation::Rotation::R90,
+                    ),
+                );
+                buf
+            },
+            BatchSize::SmallInput,
+        )
+    });
     group.finish();
 }
 

@@ -17,6 +17,8 @@
 //! assert_eq!(meta::orientation(&buf).unwrap().rotation, Rotation::R270);
 //! ```
 
+use gst::glib;
+
 use crate::orientation::{Orientation, Rotation};
 
 /// Name of the custom meta (also its structure name).
@@ -42,18 +44,40 @@ pub fn orientation(buffer: &gst::BufferRef) -> Option<Orientation> {
 }
 
 /// Sets (adds or replaces) the orientation meta of `buffer`.
+///
+/// This runs for every buffer in `sensorrotation`'s metadata output, so it avoids the
+/// per-call string-to-quark lookups: the field names are interned once.
 pub fn set_orientation(buffer: &mut gst::BufferRef, o: Orientation) {
+    static FIELDS: std::sync::LazyLock<(glib::Quark, glib::Quark)> =
+        std::sync::LazyLock::new(|| {
+            (
+                glib::Quark::from_str("rotation"),
+                glib::Quark::from_str("flip"),
+            )
+        });
     register();
-    let mut meta = match gst::meta::CustomMeta::from_mut_buffer(buffer, ORIENTATION_META_NAME) {
-        Ok(m) => m,
-        Err(_) => match gst::meta::CustomMeta::add(buffer, ORIENTATION_META_NAME) {
+    // Only look for an existing meta when the buffer has any meta at all.
+    let existing = if buffer.iter_meta::<gst::Meta>().next().is_some() {
+        gst::meta::CustomMeta::from_mut_buffer(buffer, ORIENTATION_META_NAME).ok()
+    } else {
+        None
+    };
+    let mut meta = match existing {
+        Some(m) => m,
+        None => match gst::meta::CustomMeta::add(buffer, ORIENTATION_META_NAME) {
             Ok(m) => m,
             Err(_) => return,
         },
     };
     let s = meta.mut_structure();
-    s.set("rotation", o.rotation.degrees());
-    s.set("flip", o.flip);
+    let (rotation, flip) = *FIELDS;
+    // The quark-keyed setters are deprecated in favour of IdStr ones, which need
+    // GStreamer 1.26 to avoid the lookup; 1.22 is our floor.
+    #[allow(deprecated)]
+    {
+        s.set_by_quark(rotation, o.rotation.degrees());
+        s.set_by_quark(flip, o.flip);
+    }
 }
 
 /// Removes the orientation meta of `buffer`, if any.

@@ -14,6 +14,7 @@
 //! | `screen-resolution` | `WIDTHxHEIGHT` | `$STREAMWIRE_SCREEN_RESOLUTION` or none | provided by the app |
 //!
 //! ```
+//! use gst::prelude::*;
 //! gst::init().unwrap();
 //! gststreamwire::plugin_register_static().unwrap();
 //! let e = gst::ElementFactory::make("devicetelemetry")

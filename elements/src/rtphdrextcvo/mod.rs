@@ -26,7 +26,7 @@
 //! use gststreamwire::rtphdrextcvo::{cvo_byte, orientation_from_cvo};
 //! let o = Orientation { rotation: Rotation::R270, flip: true };
 //! assert_eq!(cvo_byte(o), 0b0000_0111);
-//! assert_eq!(orientation_from_cvo(0b0000_1101), Orientation::rotated(Rotation::R90));
+//! assert_eq!(orientation_from_cvo(0b0000_1001), Orientation::rotated(Rotation::R90));
 //! ```
 
 use gst::glib;

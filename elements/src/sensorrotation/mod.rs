@@ -26,6 +26,7 @@
 //! renegotiating on change) and sends no orientation tag.
 //!
 //! ```
+//! use gst::prelude::*;
 //! gst::init().unwrap();
 //! gststreamwire::plugin_register_static().unwrap();
 //! let e = gst::ElementFactory::make("sensorrotation")
