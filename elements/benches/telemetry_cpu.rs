@@ -22,10 +22,13 @@ fn cpu_seconds() -> f64 {
 /// Process CPU seconds per wall second while a pipeline holding only `devicetelemetry`
 /// (started, no data flowing) runs for `secs`, and the number of messages posted.
 fn measure(consent: &str, secs: u64) -> (f64, usize) {
-    let pipeline = gst::parse::launch(&format!(
-        "devicetelemetry name=t consent={consent} interval=1000"
-    ))
-    .unwrap();
+    let pipeline = gst::Pipeline::new();
+    let element = gst::ElementFactory::make("devicetelemetry")
+        .property_from_str("consent", consent)
+        .property("interval", 1000u32)
+        .build()
+        .unwrap();
+    pipeline.add(&element).unwrap();
     let bus = pipeline.bus().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let (c0, t0) = (cpu_seconds(), Instant::now());
