@@ -175,7 +175,7 @@ impl AccelSource for IioSource {
                 // A sensor that disappears keeps the last orientation; say so once.
                 if !self.warned {
                     self.warned = true;
-                    tracing_warn(&e);
+                    warn_read_failure(&e);
                 }
             }
         }
@@ -186,7 +186,7 @@ impl AccelSource for IioSource {
     }
 }
 
-fn tracing_warn(e: &SourceError) {
+fn warn_read_failure(e: &SourceError) {
     gst::warning!(super::imp::CAT, "accelerometer read failed: {e}");
 }
 
