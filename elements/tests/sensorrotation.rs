@@ -418,3 +418,33 @@ fn pixel_mode_switched_off_restores_the_input_geometry() {
     assert_eq!(dims(&h), (6, 4));
     assert_eq!(out.as_ptr(), ptr, "off is a pass-through");
 }
+
+#[test]
+fn flush_replays_the_trace_again() {
+    init();
+    let mut h = harness(
+        &format!("sensorrotation replay-file={TRACE}"),
+        "video/x-raw,format=I420,width=64,height=48,framerate=30/1",
+    );
+    let mut before = Vec::new();
+    for i in 0..120u64 {
+        let buf = frame(&h, i);
+        h.push(buf).unwrap();
+        before.extend(drain_orientation_tags(&mut h));
+        let _ = h.pull().unwrap();
+    }
+    assert_eq!(before, ["rotate-0", "rotate-90"]);
+    // Seek back to the start: flush, new segment at 0.
+    assert!(h.push_event(gst::event::FlushStart::new()));
+    assert!(h.push_event(gst::event::FlushStop::new(true)));
+    let segment = gst::FormattedSegment::<gst::ClockTime>::new();
+    assert!(h.push_event(gst::event::Segment::new(&segment)));
+    let mut after = Vec::new();
+    for i in 0..120u64 {
+        let buf = frame(&h, i);
+        h.push(buf).unwrap();
+        after.extend(drain_orientation_tags(&mut h));
+        let _ = h.pull().unwrap();
+    }
+    assert_eq!(after, ["rotate-0", "rotate-90"]);
+}

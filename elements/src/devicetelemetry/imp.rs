@@ -245,7 +245,9 @@ impl DeviceTelemetry {
                 *lock(m) = true;
                 cv.notify_all();
             }
-            if w.handle.join().is_err() {
+            // The element can be disposed from the sampler thread itself (it holds a strong
+            // reference while posting); that thread then exits on its own.
+            if w.handle.thread().id() != std::thread::current().id() && w.handle.join().is_err() {
                 gst::error!(CAT, imp = self, "telemetry sampler thread panicked");
             }
         }

@@ -506,6 +506,17 @@ impl BaseTransformImpl for SensorRotation {
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::FlushStop(_) = event.view() {
+            // After a seek the replayed trace is evaluated again from its start up to the
+            // new position, and the orientation is signalled again.
+            let cfg = lock(&self.settings).filter_config();
+            let mut state = lock(&self.state);
+            if let Some(src) = state.source.as_mut() {
+                src.rewind();
+            }
+            state.filter = OrientationFilter::new(cfg);
+            state.sent = None;
+        }
         if let gst::EventView::Tag(ev) = event.view() {
             let mode = lock(&self.settings).mode;
             let tags = ev.tag_owned();

@@ -27,6 +27,8 @@ pub trait AccelSource: Send {
     fn drain(&mut self, now_ms: u64, out: &mut dyn FnMut(Sample));
     /// Short description for logs.
     fn describe(&self) -> String;
+    /// Starts over after a flush (seek); sources without history ignore it.
+    fn rewind(&mut self) {}
 }
 
 /// Error opening a source.
@@ -80,6 +82,10 @@ impl AccelSource for ReplaySource {
             out(*s);
             self.next += 1;
         }
+    }
+
+    fn rewind(&mut self) {
+        self.next = 0;
     }
 
     fn describe(&self) -> String {
