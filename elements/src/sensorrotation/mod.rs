@@ -23,7 +23,8 @@
 //! new orientation, and every buffer carries the [`crate::meta`] orientation meta. Upstream
 //! tag updates are forwarded with any `image-orientation` removed (unless `mode=off`). In
 //! `pixels` output the element rotates the frames itself (width and height swap at 90/270,
-//! renegotiating on change) and sends no orientation tag.
+//! renegotiating on change) and sends no orientation tag; a horizontal flip carried by an
+//! incoming orientation meta (`follow-meta`) is not applied there, only the rotation.
 //!
 //! ```
 //! use gst::prelude::*;
