@@ -4,4 +4,5 @@
 //! signalling, rooms and real-time messages are a Rust layer on tokio.
 
 pub mod gst_init;
+pub mod report;
 pub mod telemetry;
