@@ -70,9 +70,9 @@ pub(crate) fn parse(text: &str, path: &str) -> Result<BTreeMap<String, Node>, Pr
     let lines = Lines { text, path };
     let table = DeTable::parse(text).map_err(|e| PresetError::Invalid {
         origin: lines.origin(e.span().map(|s| s.start).unwrap_or(0)),
-        kind: ErrorKind::Syntax {
+        kind: Box::new(ErrorKind::Syntax {
             message: e.message().trim().to_owned(),
-        },
+        }),
     })?;
     Ok(convert_table(table.get_ref(), &lines))
 }

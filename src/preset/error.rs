@@ -154,7 +154,7 @@ pub enum PresetError {
         /// Where.
         origin: Origin,
         /// What.
-        kind: ErrorKind,
+        kind: Box<ErrorKind>,
     },
     /// The file could not be read.
     #[error("cannot read preset {}: {source}", path.display())]
@@ -189,7 +189,7 @@ impl PresetError {
     /// The error's kind, when it points at a place in the preset.
     pub fn kind(&self) -> Option<&ErrorKind> {
         match self {
-            PresetError::Invalid { kind, .. } => Some(kind),
+            PresetError::Invalid { kind, .. } => Some(&**kind),
             _ => None,
         }
     }

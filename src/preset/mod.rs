@@ -371,11 +371,11 @@ fn device(section: &Section<'_>, key: &str) -> Result<Option<DeviceSelector>, Pr
     }
 }
 
-fn source_word<'a>(
-    section: &Section<'a>,
+fn source_word(
+    section: &Section<'_>,
     key: &str,
     allowed: &[&'static str],
-) -> Result<Option<(String, Option<PathBuf>, &'a doc::Node)>, PresetError> {
+) -> Result<Option<(String, Option<PathBuf>)>, PresetError> {
     let Some((s, node)) = section.string(key)? else {
         return Ok(None);
     };
@@ -391,7 +391,7 @@ fn source_word<'a>(
                 },
             ));
         }
-        return Ok(Some(("file".to_owned(), Some(PathBuf::from(path)), node)));
+        return Ok(Some(("file".to_owned(), Some(PathBuf::from(path)))));
     }
     let words: Vec<&'static str> = allowed
         .iter()
@@ -399,7 +399,7 @@ fn source_word<'a>(
         .filter(|w| !w.contains(':'))
         .collect();
     if words.contains(&s) {
-        return Ok(Some((s.to_owned(), None, node)));
+        return Ok(Some((s.to_owned(), None)));
     }
     let expected = if s == "room" {
         format!(
@@ -450,7 +450,7 @@ fn validate(
     input_sec.check_keys(INPUT_KEYS, &[])?;
     let video_src = match source_word(&input_sec, "video", VIDEO_SOURCES)? {
         None => VideoSource::Test,
-        Some((w, p, _)) => match (w.as_str(), p) {
+        Some((w, p)) => match (w.as_str(), p) {
             ("file", Some(p)) => VideoSource::File(p),
             ("camera", _) => VideoSource::Camera,
             ("screen", _) => VideoSource::Screen,
@@ -460,7 +460,7 @@ fn validate(
     };
     let audio_src = match source_word(&input_sec, "audio", AUDIO_SOURCES)? {
         None => AudioSource::None,
-        Some((w, p, _)) => match (w.as_str(), p) {
+        Some((w, p)) => match (w.as_str(), p) {
             ("file", Some(p)) => AudioSource::File(p),
             ("mic", _) => AudioSource::Mic,
             ("test", _) => AudioSource::Test,

@@ -17,7 +17,7 @@ pub(crate) struct Section<'a> {
 pub(crate) fn invalid(origin: &Origin, kind: ErrorKind) -> PresetError {
     PresetError::Invalid {
         origin: origin.clone(),
-        kind,
+        kind: Box::new(kind),
     }
 }
 
