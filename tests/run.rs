@@ -420,3 +420,23 @@ fn bench_encode_json_shape() {
     );
     assert!(r["latency_ms_p95"].as_f64().unwrap() >= r["latency_ms_median"].as_f64().unwrap());
 }
+
+#[test]
+fn display_output_without_a_display_is_a_clear_error() {
+    let o = Command::new(BIN)
+        .args([
+            "run",
+            "test-to-file",
+            "--set",
+            "output=display",
+            "--for",
+            "1s",
+        ])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("needs a graphical session"), "{err}");
+}

@@ -16,7 +16,7 @@ pub fn execute(args: Args) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    println!("GStreamer {}", report.gstreamer);
+    println!("{}", report.gstreamer);
     for (title, list) in [
         ("Cameras", &report.cameras),
         ("Microphones", &report.microphones),

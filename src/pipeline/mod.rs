@@ -67,6 +67,11 @@ pub enum PipelineError {
         /// Debug detail.
         debug: Option<String>,
     },
+    /// `output = "display"` without a graphical session.
+    #[error(
+        "output = \"display\" needs a graphical session, but neither DISPLAY nor WAYLAND_DISPLAY is set (use output = \"fakesink\" or a file when headless)"
+    )]
+    NoDisplay,
     /// EOS was sent but the pipeline did not finish.
     #[error(
         "pipeline did not finish within {0:?} after EOS was sent; the output may be incomplete"
@@ -97,6 +102,12 @@ pub mod names {
     pub const MUXER: &str = "mux";
     /// Last element of the video branch before the encoder (status counting for display output).
     pub const VIDEO_RAW: &str = "vraw";
+}
+
+fn has_display() -> bool {
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
 }
 
 fn first_installed(list: &[&'static str]) -> Option<&'static str> {
@@ -142,6 +153,11 @@ impl Plan {
         let mut notes = Vec::new();
         let mut branches = Vec::new();
         let encode = !matches!(preset.output, Output::Display);
+        // Headless, autovideosink's probing of display sinks can crash the process (seen with
+        // GStreamer 1.22 on Debian 12), so refuse early with a clear message.
+        if !encode && preset.video.is_some() && cfg!(target_os = "linux") && !has_display() {
+            return Err(PipelineError::NoDisplay);
+        }
         let file_src = |p: &std::path::Path| {
             format!(
                 "filesrc location={} ! decodebin name=dec",
