@@ -357,3 +357,61 @@ fn bitrate_changes_while_playing_vp8() {
         "before {before:.0} B/frame, after {after:.0} B/frame"
     );
 }
+
+#[test]
+fn every_codec_choice_really_encodes_720p() {
+    // Catches configurations an encoder library rejects or aborts on (libaom asserts in CBR
+    // with the element's default quantizer range).
+    init();
+    let cfg = EncoderConfig {
+        width: 1280,
+        height: 720,
+        fps: 30,
+        bitrate_kbps: 2000,
+        keyframe_interval: 60,
+    };
+    for codec in Codec::ALL {
+        let enc = match Encoder::new(codec, HardwarePolicy::Auto, &cfg) {
+            Ok(e) => e,
+            Err(EncoderError::NoEncoder { .. }) => continue, // codec not installed here
+            Err(e) => panic!("{codec}: {e}"),
+        };
+        let pipeline = gst::parse::launch(
+            "videotestsrc num-buffers=15 pattern=smpte ! video/x-raw,format=I420,width=1280,height=720,framerate=30/1 ! identity name=in",
+        )
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let sink = gst::ElementFactory::make("fakesink").build().unwrap();
+        let count = Arc::new(AtomicU64::new(0));
+        let c = count.clone();
+        sink.static_pad("sink")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                c.fetch_add(1, Ordering::SeqCst);
+                gst::PadProbeReturn::Ok
+            });
+        pipeline.add_many([enc.element(), &sink]).unwrap();
+        pipeline.by_name("in").unwrap().link(enc.element()).unwrap();
+        enc.element().link(&sink).unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let msg = pipeline
+            .bus()
+            .unwrap()
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(120),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            )
+            .expect("finished");
+        pipeline.set_state(gst::State::Null).unwrap();
+        assert!(
+            matches!(msg.view(), gst::MessageView::Eos(_)),
+            "{codec}: {msg:?}"
+        );
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            15,
+            "{codec}: every frame encoded"
+        );
+    }
+}

@@ -391,13 +391,17 @@ pub const CANDIDATES: &[Candidate] = &[
         "av1enc",
         Av1,
         "libaom",
+        // The element's quantizer defaults are 0..0, on which libaom 3.6 aborts in CBR mode
+        // (ratectrl.c assertion); an explicit range avoids it.
         &[
             ("usage-profile", "realtime"),
             ("end-usage", "cbr"),
             ("lag-in-frames", "0"),
             ("cpu-used", "10"),
             ("row-mt", "true"),
-            ("threads", "2")
+            ("threads", "2"),
+            ("min-quantizer", "4"),
+            ("max-quantizer", "56")
         ],
         Property("target-bitrate", Kbps),
         Frames("keyframe-max-dist")
