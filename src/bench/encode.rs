@@ -3,7 +3,8 @@
 //! Frames come from `videotestsrc` (not live, so the encoder is the bottleneck) as I420 at the
 //! given size. Latency is measured per frame by recording the wall-clock time a buffer with a
 //! given PTS enters the encoder's sink pad and matching it with the output buffer of the same PTS
-//! on the src pad (encoders are configured without B-frames, so PTS are not reordered).
+//! on the src pad (encoders are configured without B-frames, so PTS are not reordered; a constant
+//! shift some encoders apply, such as x264enc's 1000 hours, is learnt from the first output).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -206,13 +207,18 @@ fn run_once(selection: &encoder::Selection, p: &EncodeParams) -> Result<RunResul
         let entered = entered.clone();
         let latencies = latencies.clone();
         let last_out = last_out.clone();
+        let offset = std::sync::OnceLock::<i128>::new();
         srcpad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
                 let now = Instant::now();
-                let start = entered
-                    .lock()
-                    .ok()
-                    .and_then(|mut m| m.remove(&pts.nseconds()));
+                // Some encoders shift timestamps by a constant (x264enc adds 1000 hours so DTS
+                // never goes negative): learn the shift from the first output buffer.
+                let shift = *offset.get_or_init(|| {
+                    let first_in = entered.lock().ok().and_then(|m| m.keys().min().copied());
+                    first_in.map_or(0, |f| i128::from(pts.nseconds()) - i128::from(f))
+                });
+                let key = (i128::from(pts.nseconds()) - shift).max(0) as u64;
+                let start = entered.lock().ok().and_then(|mut m| m.remove(&key));
                 if let (Some(start), Ok(mut l)) = (start, latencies.lock()) {
                     l.push(now.duration_since(start).as_secs_f64() * 1000.0);
                 }
@@ -246,6 +252,9 @@ fn run_once(selection: &encoder::Selection, p: &EncodeParams) -> Result<RunResul
         (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
         _ => return Err("the encoder produced no output".to_owned()),
     };
+    if lat.is_empty() {
+        return Err("no output buffer matched an input PTS; latency cannot be measured".to_owned());
+    }
     let frames = lat.len() as u64;
     Ok(RunResult {
         frames,

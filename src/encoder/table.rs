@@ -251,8 +251,7 @@ pub const CANDIDATES: &[Candidate] = &[
             ("end-usage", "cbr"),
             ("lag-in-frames", "0"),
             ("cpu-used", "8"),
-            ("error-resilient", "default"),
-            ("threads", "2")
+            ("error-resilient", "default")
         ],
         Property("target-bitrate", Bps),
         Frames("keyframe-max-dist")
