@@ -451,3 +451,40 @@ fn display_output_without_a_display_is_a_clear_error() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("needs a graphical session"), "{err}");
 }
+
+#[test]
+fn plan_uses_the_selected_hardware_encoder_and_checks_inputs() {
+    use streamwire::encoder::{Codec, FactoryList};
+    use streamwire::pipeline::PipelineError;
+    streamwire::gst_init::init().unwrap();
+    let preset = Preset::load(
+        "camera-record",
+        &["input.video=test".into(), "input.audio=test".into()],
+    )
+    .unwrap();
+    let machine = FactoryList::new([("x264enc", Codec::H264), ("nvh264enc", Codec::H264)]);
+    let plan = Plan::with_registry(&preset, &machine).unwrap();
+    assert_eq!(plan.video_encoder.as_ref().unwrap().factory, "nvh264enc");
+    assert!(
+        plan.description
+            .contains("nvh264enc name=venc bframes=0 rc-mode=cbr zerolatency=true"),
+        "{}",
+        plan.description
+    );
+    assert!(
+        plan.description
+            .contains("bitrate=4000 gop-size=60 ! h264parse"),
+        "{}",
+        plan.description
+    );
+
+    let preset = Preset::load(
+        "test-to-file",
+        &["input.video=file:/nonexistent/in.webm".into()],
+    )
+    .unwrap();
+    match Plan::new(&preset) {
+        Err(PipelineError::MissingInput(p)) => assert_eq!(p, Path::new("/nonexistent/in.webm")),
+        other => panic!("{other:?}"),
+    }
+}

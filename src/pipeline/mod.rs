@@ -67,6 +67,9 @@ pub enum PipelineError {
         /// Debug detail.
         debug: Option<String>,
     },
+    /// An input file does not exist.
+    #[error("input file {} does not exist", .0.display())]
+    MissingInput(std::path::PathBuf),
     /// `output = "display"` without a graphical session.
     #[error(
         "output = \"display\" needs a graphical session, but neither DISPLAY nor WAYLAND_DISPLAY is set (use output = \"fakesink\" or a file when headless)"
@@ -165,6 +168,19 @@ impl Plan {
             )
         };
         let mut decoders: Vec<(std::path::PathBuf, String)> = Vec::new();
+        let inputs = [
+            match &preset.input.video {
+                VideoSource::File(p) => Some(p),
+                _ => None,
+            },
+            match &preset.input.audio {
+                AudioSource::File(p) => Some(p),
+                _ => None,
+            },
+        ];
+        if let Some(p) = inputs.into_iter().flatten().find(|p| !p.exists()) {
+            return Err(PipelineError::MissingInput(p.clone()));
+        }
         let mut dec_ref = |p: &std::path::Path, branches: &mut Vec<String>| -> String {
             if let Some((_, name)) = decoders.iter().find(|(q, _)| q == p) {
                 return format!("{name}. ! queue");
