@@ -106,6 +106,10 @@ pub enum HardwarePolicy {
 }
 
 /// Settings for building an encoder.
+///
+/// The picture size and frame rate themselves are negotiated through caps from upstream; here
+/// they describe the stream the encoder is configured for (`fps` converts the keyframe interval for
+/// encoders that count it in seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncoderConfig {
     /// Width in pixels.

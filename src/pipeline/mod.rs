@@ -192,7 +192,11 @@ impl Plan {
         };
 
         let mut video_encoder = None;
-        if let Some(v) = &preset.video {
+        if let Some(v) = preset
+            .video
+            .as_ref()
+            .filter(|_| preset.input.video != VideoSource::None)
+        {
             let src = match &preset.input.video {
                 VideoSource::Test => "videotestsrc is-live=true pattern=smpte".to_owned(),
                 VideoSource::Camera => {
@@ -222,7 +226,7 @@ impl Plan {
                     screen_fragment(f)
                 }
                 VideoSource::File(p) => dec_ref(p, &mut branches),
-                VideoSource::None => unreachable!("video settings exist only with a video source"),
+                VideoSource::None => String::new(), // excluded by the condition above
             };
             let raw = format!(
                 "{src} ! videoconvert ! videoscale ! videorate ! video/x-raw,width={},height={},framerate={}/1",
@@ -266,7 +270,11 @@ impl Plan {
             branches.push(branch);
         }
 
-        if let Some(a) = &preset.audio {
+        if let Some(a) = preset
+            .audio
+            .as_ref()
+            .filter(|_| preset.input.audio != AudioSource::None)
+        {
             let src = match &preset.input.audio {
                 AudioSource::Test => {
                     "audiotestsrc is-live=true wave=sine freq=440 volume=0.2".to_owned()
@@ -283,7 +291,7 @@ impl Plan {
                     }
                 }
                 AudioSource::File(p) => dec_ref(p, &mut branches),
-                AudioSource::None => unreachable!("audio settings exist only with an audio source"),
+                AudioSource::None => String::new(), // excluded by the condition above
             };
             let raw = format!(
                 "{src} ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels={}",
