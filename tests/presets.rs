@@ -378,3 +378,11 @@ fn columns_count_characters_not_bytes() {
     let e = err("description = \"é\"; output = 1\n");
     assert!(matches!(e.kind(), Some(ErrorKind::Syntax { .. })), "{e}");
 }
+
+#[test]
+fn snippet_shows_the_line_and_column() {
+    let e = err("output = \"fakesink\"\n[video]\n  widht = 640\n");
+    assert_eq!(e.snippet().unwrap(), "  3 |   widht = 640\n    |   ^");
+    let e = Preset::from_str(GOOD, "t.toml", &["video.codec=h265".into()]).unwrap_err();
+    assert_eq!(e.snippet(), None, "overrides have no file line");
+}

@@ -84,6 +84,13 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
+            if let Some(snippet) = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<streamwire::preset::PresetError>())
+                .and_then(|p| p.snippet())
+            {
+                eprintln!("{snippet}");
+            }
             if is_usage_error(&e) {
                 ExitCode::from(2)
             } else {

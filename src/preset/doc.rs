@@ -57,10 +57,21 @@ impl Lines<'_> {
             .map(|s| s.chars().count())
             .unwrap_or(0)
             + 1;
+        let line_end = self
+            .text
+            .get(line_start..)
+            .and_then(|rest| rest.find('\n'))
+            .map_or(self.text.len(), |i| line_start + i);
         Origin::File {
             path: self.path.to_owned(),
             line,
             column,
+            text: self
+                .text
+                .get(line_start..line_end)
+                .unwrap_or("")
+                .trim_end_matches('\r')
+                .to_owned(),
         }
     }
 }

@@ -14,6 +14,8 @@ pub enum Origin {
         line: usize,
         /// 1-based column, in characters.
         column: usize,
+        /// The text of that line (for showing the error in context).
+        text: String,
     },
     /// A command-line override, `--set key.path=value`.
     Override {
@@ -25,7 +27,9 @@ pub enum Origin {
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Origin::File { path, line, column } => write!(f, "{path}:{line}:{column}"),
+            Origin::File {
+                path, line, column, ..
+            } => write!(f, "{path}:{line}:{column}"),
             Origin::Override { arg } => write!(f, "--set {arg}"),
         }
     }
@@ -200,6 +204,30 @@ impl PresetError {
             PresetError::Invalid { origin, .. } => Some(origin),
             _ => None,
         }
+    }
+
+    /// The offending line with a caret under the column, rustc-style, when the error points into
+    /// a preset file.
+    ///
+    /// ```
+    /// let e = streamwire::preset::Preset::from_str("output = 3\n", "p.toml", &[]).unwrap_err();
+    /// assert_eq!(e.snippet().unwrap(), "  1 | output = 3\n    |          ^");
+    /// ```
+    pub fn snippet(&self) -> Option<String> {
+        let Some(Origin::File {
+            line, column, text, ..
+        }) = self.origin()
+        else {
+            return None;
+        };
+        let num = line.to_string();
+        let pad = " ".repeat(num.len());
+        let before: String = text
+            .chars()
+            .take(column.saturating_sub(1))
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        Some(format!("  {num} | {text}\n  {pad} | {before}^"))
     }
 
     /// `(line, column)` (1-based) when the error points into a preset file.

@@ -312,6 +312,7 @@ impl Preset {
             path: path.to_owned(),
             line: 1,
             column: 1,
+            text: text.lines().next().unwrap_or("").to_owned(),
         };
         validate(&root, start, path)
     }
