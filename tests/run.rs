@@ -488,3 +488,41 @@ fn plan_uses_the_selected_hardware_encoder_and_checks_inputs() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn hardware_require_reports_what_was_searched() {
+    let o = streamwire(&["check", "test-to-file", "--set", "video.hardware=require"]);
+    if o.status.success() {
+        // This machine has a working hardware VP8 encoder.
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains(", hardware)"),
+            "{}",
+            text(&o)
+        );
+    } else {
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("no usable hardware vp8 encoder"), "{err}");
+        assert!(err.contains("vaapivp8enc ("), "{err}");
+        assert!(
+            err.contains("vp8enc (software, hardware = \"require\")"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn unknown_camera_name_lists_devices() {
+    let o = streamwire(&[
+        "check",
+        "camera-preview",
+        "--set",
+        "input.video_device=\"NoSuchCamera-xyz\"",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no camera matches name \"NoSuchCamera-xyz\" (devices found: "),
+        "{err}"
+    );
+}

@@ -93,6 +93,8 @@ pub struct Plan {
     pub duration: Option<Duration>,
     /// Notes about choices made (e.g. default devices used).
     pub notes: Vec<String>,
+    /// Whether the pipeline shows video in a window.
+    needs_display: bool,
 }
 
 /// Element names in built pipelines, for code that wants to find them.
@@ -156,11 +158,6 @@ impl Plan {
         let mut notes = Vec::new();
         let mut branches = Vec::new();
         let encode = !matches!(preset.output, Output::Display);
-        // Headless, autovideosink's probing of display sinks can crash the process (seen with
-        // GStreamer 1.22 on Debian 12), so refuse early with a clear message.
-        if !encode && preset.video.is_some() && cfg!(target_os = "linux") && !has_display() {
-            return Err(PipelineError::NoDisplay);
-        }
         let file_src = |p: &std::path::Path| {
             format!(
                 "filesrc location={} ! decodebin name=dec",
@@ -329,11 +326,17 @@ impl Plan {
             video_encoder,
             duration: preset.duration,
             notes,
+            needs_display: !encode && preset.video.is_some(),
         })
     }
 
     /// Parse the description into a pipeline and set it to PLAYING.
     pub fn start(&self) -> Result<Running, PipelineError> {
+        // Headless, autovideosink's probing of display sinks can crash the process (seen with
+        // GStreamer 1.22 on Debian 12), so refuse with a clear message instead.
+        if self.needs_display && cfg!(target_os = "linux") && !has_display() {
+            return Err(PipelineError::NoDisplay);
+        }
         let element = gst::parse::launch(&self.description).map_err(|e| PipelineError::Parse {
             description: self.description.clone(),
             message: e.to_string(),
