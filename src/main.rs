@@ -1,6 +1,7 @@
 //! The `streamwire` command-line tool.
 
-fn main() -> anyhow::Result<()> {
-    streamwire::gst_init::init()?;
-    Ok(())
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
 }

@@ -1,0 +1,25 @@
+//! Benchmarks run by `streamwire bench ...`; each prints JSON. Figures go to `docs/benchmarks.md`
+//! with the command that produced them.
+
+pub mod encode;
+
+/// Median of `values` (sorted copy); `None` when empty.
+pub fn median(values: &[f64]) -> Option<f64> {
+    percentile(values, 50.0)
+}
+
+/// Nearest-rank percentile `p` (0..=100) of `values`; `None` when empty.
+///
+/// ```
+/// assert_eq!(streamwire::bench::percentile(&[1.0, 2.0, 3.0, 4.0], 50.0), Some(2.0));
+/// assert_eq!(streamwire::bench::percentile(&[1.0, 2.0, 3.0, 4.0], 95.0), Some(4.0));
+/// ```
+pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
+    v.get(rank.min(v.len()) - 1).copied()
+}

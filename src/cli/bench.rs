@@ -1,0 +1,88 @@
+//! `streamwire bench ...`: one variant per benchmark.
+
+use streamwire::bench::encode::{self, EncodeParams};
+use streamwire::encoder::{Codec, SystemRegistry};
+
+/// Benchmarks.
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Encoder throughput and per-frame latency for the chosen encoder of each codec.
+    Encode(EncodeArgs),
+}
+
+/// Arguments of `bench encode`.
+#[derive(Debug, clap::Args)]
+pub struct EncodeArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Frames per run.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(10..=100_000))]
+    pub frames: u32,
+    /// Runs per codec (figures are medians over runs).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub runs: u32,
+    /// Only these codecs (repeatable): h264, vp8, vp9, av1.
+    #[arg(long = "codec", value_parser = parse_codec)]
+    pub codecs: Vec<Codec>,
+}
+
+fn parse_codec(s: &str) -> Result<Codec, String> {
+    Codec::from_name(s).ok_or_else(|| format!("unknown codec `{s}` (expected h264, vp8, vp9, av1)"))
+}
+
+pub fn execute(cmd: BenchCommand) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Encode(a) => {
+            let params = EncodeParams {
+                frames: a.frames,
+                runs: a.runs,
+                ..EncodeParams::default()
+            };
+            let codecs = if a.codecs.is_empty() {
+                Codec::ALL.to_vec()
+            } else {
+                a.codecs
+            };
+            let report = encode::run(&params, &codecs, &SystemRegistry::new());
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "encode {}x{}@{} {} kbit/s, {} frames x {} runs (medians over runs)",
+                    params.width,
+                    params.height,
+                    params.fps,
+                    params.bitrate_kbps,
+                    params.frames,
+                    params.runs
+                );
+                for r in &report.results {
+                    match (&r.encoder, r.fps_median) {
+                        (Some(e), Some(fps)) => println!(
+                            "  {:5} {:12} {:7.1} fps  latency median {:6.2} ms  p95 {:6.2} ms",
+                            r.codec,
+                            e,
+                            fps,
+                            r.latency_ms_median.unwrap_or(0.0),
+                            r.latency_ms_p95.unwrap_or(0.0)
+                        ),
+                        _ => println!(
+                            "  {:5} error: {}",
+                            r.codec,
+                            r.error.as_deref().unwrap_or("no result")
+                        ),
+                    }
+                }
+            }
+            if let Some(r) = report.results.iter().find(|r| r.error.is_some()) {
+                anyhow::bail!(
+                    "bench encode: {} failed: {}",
+                    r.codec,
+                    r.error.as_deref().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+    }
+}

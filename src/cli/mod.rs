@@ -1,0 +1,101 @@
+//! The `streamwire` command line. One file per command; adding a command is one [`Command`]
+//! variant, one match arm in [`Command::execute`], and one file.
+
+mod bench;
+mod check;
+mod presets;
+mod probe;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Streamwire: real-time audio/video on GStreamer.
+#[derive(Debug, Parser)]
+#[command(name = "streamwire", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a preset until EOS, its duration, --for, or Ctrl-C (clean EOS: files stay playable).
+    Run(run::Args),
+    /// Validate a preset and print the GStreamer pipeline it would build.
+    Check(check::Args),
+    /// List the bundled presets.
+    Presets(presets::Args),
+    /// List capture devices and the encoder chosen for each codec.
+    Probe(probe::Args),
+    /// Benchmarks (print JSON with --json).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+impl Command {
+    fn execute(self) -> anyhow::Result<()> {
+        match self {
+            Command::Run(a) => run::execute(a),
+            Command::Check(a) => check::execute(a),
+            Command::Presets(a) => presets::execute(a),
+            Command::Probe(a) => probe::execute(a),
+            Command::Bench(a) => bench::execute(a),
+        }
+    }
+}
+
+/// Errors that mean "bad input from the user": exit code 2.
+fn is_usage_error(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<streamwire::preset::PresetError>()
+            .is_some()
+    })
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Parse arguments, run the command, map errors to exit codes (2: bad preset or usage, 1: failure).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse(); // exits with code 2 on usage errors
+    init_logging(cli.verbose);
+    let result = streamwire::gst_init::init()
+        .map_err(anyhow::Error::from)
+        .and_then(|()| cli.command.execute());
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if let Some(snippet) = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<streamwire::preset::PresetError>())
+                .and_then(|p| p.snippet())
+            {
+                eprintln!("{snippet}");
+            }
+            if is_usage_error(&e) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

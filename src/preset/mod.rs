@@ -1,0 +1,683 @@
+//! Declarative pipeline presets: TOML files in `pipelines/` that describe a media graph in user terms.
+//!
+//! A preset is parsed into a located tree, `--set key.path=value` overrides are applied, and the
+//! result is validated into a [`Preset`]. Every error names the file, line and column (or the
+//! override) and what was expected; see [`PresetError`]. The format is documented in
+//! `docs/presets.md`.
+//!
+//! ```
+//! use streamwire::preset::{Preset, Output, VideoSource};
+//!
+//! let preset = Preset::from_str(
+//!     r#"
+//! description = "test pattern to a WebM file"
+//! output = "file:out.webm"
+//! [input]
+//! video = "test"
+//! audio = "test"
+//! [video]
+//! codec = "vp8"
+//! "#,
+//!     "example.toml",
+//!     &[],
+//! )
+//! .unwrap();
+//! assert_eq!(preset.input.video, VideoSource::Test);
+//! assert!(matches!(preset.output, Output::File { .. }));
+//!
+//! let err = Preset::from_str("[video]\nwidht = 640\n", "bad.toml", &[]).unwrap_err();
+//! assert_eq!(err.line_column(), Some((2, 1)));
+//! assert!(err.to_string().contains("did you mean `video.width`"));
+//! ```
+
+mod doc;
+mod error;
+mod schema;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::{ErrorKind, Origin, PresetError};
+
+use crate::encoder::{Codec, HardwarePolicy};
+use error::suggest;
+use schema::{Section, invalid};
+
+/// Presets shipped with Streamwire, embedded in the binary: `(name, TOML text)`.
+pub const BUNDLED: &[(&str, &str)] = &[
+    (
+        "test-to-file",
+        include_str!("../../pipelines/test-to-file.toml"),
+    ),
+    (
+        "camera-preview",
+        include_str!("../../pipelines/camera-preview.toml"),
+    ),
+    (
+        "camera-record",
+        include_str!("../../pipelines/camera-record.toml"),
+    ),
+    (
+        "screen-record",
+        include_str!("../../pipelines/screen-record.toml"),
+    ),
+];
+
+/// A validated preset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preset {
+    /// Where it came from (a file path or `bundled:NAME`).
+    pub source: String,
+    /// One-line description.
+    pub description: String,
+    /// Stop after this long (clean EOS); `None` runs until EOS or Ctrl-C.
+    pub duration: Option<Duration>,
+    /// Sources.
+    pub input: Input,
+    /// Video settings; `None` when there is no video source.
+    pub video: Option<VideoSettings>,
+    /// Audio settings; `None` when there is no audio source.
+    pub audio: Option<AudioSettings>,
+    /// Where the media goes.
+    pub output: Output,
+}
+
+/// The `[input]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    /// `input.video`.
+    pub video: VideoSource,
+    /// `input.audio`.
+    pub audio: AudioSource,
+    /// `input.video_device`: which camera (name substring or index); default: the first one.
+    pub video_device: Option<DeviceSelector>,
+    /// `input.audio_device`: which microphone; default: the system default.
+    pub audio_device: Option<DeviceSelector>,
+}
+
+/// Video source kinds (`input.video`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VideoSource {
+    /// A capture device (`v4l2src`, `avfvideosrc`, ... chosen through the device monitor).
+    Camera,
+    /// The screen (`ximagesrc`, `avfvideosrc capture-screen=true`, `d3d11screencapturesrc`).
+    Screen,
+    /// `videotestsrc`.
+    Test,
+    /// The video stream of a media file (`decodebin`).
+    File(PathBuf),
+    /// No video.
+    None,
+}
+
+/// Audio source kinds (`input.audio`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioSource {
+    /// A microphone (default source, or chosen through the device monitor).
+    Mic,
+    /// `audiotestsrc` (a 440 Hz tone).
+    Test,
+    /// The audio stream of a media file.
+    File(PathBuf),
+    /// No audio.
+    None,
+}
+
+/// Device selection by index (0-based, in device-monitor order) or by name (case-insensitive substring).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceSelector {
+    /// N-th device.
+    Index(u32),
+    /// First device whose display name contains this (case-insensitive).
+    Name(String),
+}
+
+/// The `[video]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoSettings {
+    /// Width in pixels (even, 16..=7680). Default 1280.
+    pub width: u32,
+    /// Height in pixels (even, 16..=4320). Default 720.
+    pub height: u32,
+    /// Frames per second (1..=240). Default 30.
+    pub framerate: u32,
+    /// Codec. Default vp8.
+    pub codec: Codec,
+    /// Target bitrate in kbit/s (16..=100000). Default 2000.
+    pub bitrate_kbps: u32,
+    /// Frames between keyframes (1..=3000). Default: two seconds of frames.
+    pub keyframe_interval: u32,
+    /// Hardware encoder policy. Default auto.
+    pub hardware: HardwarePolicy,
+}
+
+/// Audio codecs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioCodec {
+    /// Opus (`opusenc`).
+    Opus,
+}
+
+/// The `[audio]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioSettings {
+    /// Codec. Default opus.
+    pub codec: AudioCodec,
+    /// Bitrate in kbit/s (6..=510). Default 64.
+    pub bitrate_kbps: u32,
+    /// Channels (1 or 2). Default 2.
+    pub channels: u32,
+}
+
+/// Container formats for file output, chosen by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    /// `.mp4` (`mp4mux`).
+    Mp4,
+    /// `.mkv` (`matroskamux`).
+    Mkv,
+    /// `.webm` (`webmmux`).
+    Webm,
+}
+
+impl Container {
+    /// Muxer element factory name.
+    pub fn muxer(self) -> &'static str {
+        match self {
+            Container::Mp4 => "mp4mux",
+            Container::Mkv => "matroskamux",
+            Container::Webm => "webmmux",
+        }
+    }
+
+    /// Video codecs this container carries.
+    pub fn video_codecs(self) -> &'static [Codec] {
+        match self {
+            Container::Mp4 => &[Codec::H264, Codec::Vp9, Codec::Av1],
+            Container::Mkv => &Codec::ALL,
+            Container::Webm => &[Codec::Vp8, Codec::Vp9, Codec::Av1],
+        }
+    }
+
+    fn from_path(path: &Path) -> Option<Container> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "mp4" => Some(Container::Mp4),
+            "mkv" => Some(Container::Mkv),
+            "webm" => Some(Container::Webm),
+            _ => None,
+        }
+    }
+}
+
+/// Where the media goes (`output`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Encode and write a file; the container follows the extension.
+    File {
+        /// File path.
+        path: PathBuf,
+        /// Container.
+        container: Container,
+    },
+    /// Show the video (and play the audio) without encoding.
+    Display,
+    /// Encode and discard (for measurements).
+    Fakesink,
+}
+
+const TOP_KEYS: &[&str] = &[
+    "description",
+    "duration",
+    "input",
+    "video",
+    "audio",
+    "output",
+];
+const TOP_RESERVED: &[(&str, &str)] = &[
+    (
+        "rotation",
+        "the sensor rotation element (not in this build yet)",
+    ),
+    (
+        "telemetry",
+        "the device telemetry element (not in this build yet)",
+    ),
+];
+const INPUT_KEYS: &[&str] = &["video", "audio", "video_device", "audio_device"];
+const VIDEO_KEYS: &[&str] = &[
+    "width",
+    "height",
+    "framerate",
+    "codec",
+    "bitrate",
+    "keyframe_interval",
+    "hardware",
+];
+const AUDIO_KEYS: &[&str] = &["codec", "bitrate", "channels"];
+const VIDEO_SOURCES: &[&str] = &["camera", "screen", "test", "file:PATH", "none"];
+const AUDIO_SOURCES: &[&str] = &["mic", "test", "file:PATH", "none"];
+const OUTPUTS: &[&str] = &["file:PATH", "display", "fakesink"];
+
+impl Preset {
+    /// Load a preset by file path, or by bundled name when `name_or_path` is not an existing file,
+    /// then apply `overrides` (`key.path=value`) and validate.
+    ///
+    /// ```
+    /// let p = streamwire::preset::Preset::load("test-to-file", &["video.codec=vp9".into()]).unwrap();
+    /// assert_eq!(p.video.unwrap().codec, streamwire::encoder::Codec::Vp9);
+    /// ```
+    pub fn load(name_or_path: &str, overrides: &[String]) -> Result<Preset, PresetError> {
+        let path = Path::new(name_or_path);
+        if path.is_file() {
+            let text = std::fs::read_to_string(path).map_err(|source| PresetError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+            return Preset::from_str(&text, name_or_path, overrides);
+        }
+        let name = name_or_path.strip_suffix(".toml").unwrap_or(name_or_path);
+        match BUNDLED.iter().find(|(n, _)| *n == name) {
+            Some((n, text)) => Preset::from_str(text, &format!("pipelines/{n}.toml"), overrides)
+                .map(|mut p| {
+                    p.source = format!("bundled:{n}");
+                    p
+                }),
+            None => {
+                let names: Vec<&'static str> = BUNDLED.iter().map(|(n, _)| *n).collect();
+                if path.components().count() > 1 || path.extension().is_some() {
+                    return Err(PresetError::Io {
+                        path: path.to_owned(),
+                        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                    });
+                }
+                Err(PresetError::NotFound {
+                    name: name_or_path.to_owned(),
+                    suggestion: suggest(name, &names).map(str::to_owned),
+                    available: names,
+                })
+            }
+        }
+    }
+
+    /// Parse and validate preset text. `path` is used in error positions only.
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_str(text: &str, path: &str, overrides: &[String]) -> Result<Preset, PresetError> {
+        let mut root = doc::parse(text, path)?;
+        for arg in overrides {
+            doc::apply_override(&mut root, arg)?;
+        }
+        let start = Origin::File {
+            path: path.to_owned(),
+            line: 1,
+            column: 1,
+            text: text.lines().next().unwrap_or("").to_owned(),
+        };
+        validate(&root, start, path)
+    }
+
+    /// One-line description of each bundled preset: `(name, description)`.
+    pub fn bundled() -> Vec<(&'static str, Result<String, PresetError>)> {
+        BUNDLED
+            .iter()
+            .map(|(name, text)| {
+                let desc = Preset::from_str(text, &format!("pipelines/{name}.toml"), &[])
+                    .map(|p| p.description);
+                (*name, desc)
+            })
+            .collect()
+    }
+}
+
+fn parse_duration(s: &str, node: &doc::Node, key: &str) -> Result<Duration, PresetError> {
+    humantime::parse_duration(s).map_err(|e| {
+        invalid(
+            &node.at,
+            ErrorKind::InvalidValue {
+                key: key.to_owned(),
+                value: s.to_owned(),
+                expected: format!("a duration such as \"10s\", \"1m 30s\" or \"500ms\" ({e})"),
+                suggestion: None,
+            },
+        )
+    })
+}
+
+fn device(section: &Section<'_>, key: &str) -> Result<Option<DeviceSelector>, PresetError> {
+    match section.node(key) {
+        None => Ok(None),
+        Some(node) => match &node.value {
+            doc::Value::String(s) => Ok(Some(DeviceSelector::Name(s.clone()))),
+            doc::Value::Integer(_) => {
+                let (n, _) = section.uint(key, 0, 1024, false)?.ok_or_else(|| {
+                    invalid(
+                        &node.at,
+                        ErrorKind::Missing {
+                            key: key.to_owned(),
+                        },
+                    )
+                })?;
+                Ok(Some(DeviceSelector::Index(n)))
+            }
+            other => Err(invalid(
+                &node.at,
+                ErrorKind::WrongType {
+                    key: section.full_key(key),
+                    expected: "a device name (string) or index (integer)",
+                    found: other.type_name(),
+                },
+            )),
+        },
+    }
+}
+
+fn source_word(
+    section: &Section<'_>,
+    key: &str,
+    allowed: &[&'static str],
+) -> Result<Option<(String, Option<PathBuf>)>, PresetError> {
+    let Some((s, node)) = section.string(key)? else {
+        return Ok(None);
+    };
+    if let Some(path) = s.strip_prefix("file:") {
+        if path.is_empty() {
+            return Err(invalid(
+                &node.at,
+                ErrorKind::InvalidValue {
+                    key: section.full_key(key),
+                    value: s.to_owned(),
+                    expected: "a path after `file:`".to_owned(),
+                    suggestion: None,
+                },
+            ));
+        }
+        return Ok(Some(("file".to_owned(), Some(PathBuf::from(path)))));
+    }
+    let words: Vec<&'static str> = allowed
+        .iter()
+        .copied()
+        .filter(|w| !w.contains(':'))
+        .collect();
+    if words.contains(&s) {
+        return Ok(Some((s.to_owned(), None)));
+    }
+    let expected = if s == "room" {
+        format!(
+            "one of: {} (`room` arrives with sessions; not in this build yet)",
+            allowed.join(", ")
+        )
+    } else {
+        format!("one of: {}", allowed.join(", "))
+    };
+    Err(invalid(
+        &node.at,
+        ErrorKind::InvalidValue {
+            key: section.full_key(key),
+            value: s.to_owned(),
+            expected,
+            suggestion: suggest(s, &words).map(str::to_owned),
+        },
+    ))
+}
+
+fn validate(
+    root: &BTreeMap<String, doc::Node>,
+    start: Origin,
+    path: &str,
+) -> Result<Preset, PresetError> {
+    let top = Section {
+        prefix: "",
+        table: root,
+        at: start.clone(),
+    };
+    top.check_keys(TOP_KEYS, TOP_RESERVED)?;
+    let description = top
+        .string("description")?
+        .map(|(s, _)| s.trim().to_owned())
+        .unwrap_or_default();
+    let duration = match top.string("duration")? {
+        Some((s, node)) => Some(parse_duration(s, node, "duration")?),
+        None => None,
+    };
+
+    // [input]
+    let empty = BTreeMap::new();
+    let input_sec = top.table("input")?.unwrap_or(Section {
+        prefix: "input",
+        table: &empty,
+        at: start.clone(),
+    });
+    input_sec.check_keys(INPUT_KEYS, &[])?;
+    let video_src = match source_word(&input_sec, "video", VIDEO_SOURCES)? {
+        None => VideoSource::Test,
+        Some((w, p)) => match (w.as_str(), p) {
+            ("file", Some(p)) => VideoSource::File(p),
+            ("camera", _) => VideoSource::Camera,
+            ("screen", _) => VideoSource::Screen,
+            ("test", _) => VideoSource::Test,
+            _ => VideoSource::None,
+        },
+    };
+    let audio_src = match source_word(&input_sec, "audio", AUDIO_SOURCES)? {
+        None => AudioSource::None,
+        Some((w, p)) => match (w.as_str(), p) {
+            ("file", Some(p)) => AudioSource::File(p),
+            ("mic", _) => AudioSource::Mic,
+            ("test", _) => AudioSource::Test,
+            _ => AudioSource::None,
+        },
+    };
+    if video_src == VideoSource::None && audio_src == AudioSource::None {
+        let at = input_sec
+            .node("video")
+            .map(|n| n.at.clone())
+            .unwrap_or(input_sec.at.clone());
+        return Err(invalid(
+            &at,
+            ErrorKind::ImpossibleCaps {
+                key: "input".to_owned(),
+                reason: "both input.video and input.audio are \"none\": nothing to run".to_owned(),
+            },
+        ));
+    }
+    let input = Input {
+        video_device: device(&input_sec, "video_device")?,
+        audio_device: device(&input_sec, "audio_device")?,
+        video: video_src,
+        audio: audio_src,
+    };
+
+    // [video]
+    let video_sec = top.table("video")?;
+    let video = match &video_sec {
+        Some(sec) => {
+            sec.check_keys(VIDEO_KEYS, &[])?;
+            Some(video_settings(sec)?)
+        }
+        None => Some(video_settings(&Section {
+            prefix: "video",
+            table: &empty,
+            at: start.clone(),
+        })?),
+    }
+    .filter(|_| input.video != VideoSource::None);
+
+    // [audio]
+    let audio_sec = top.table("audio")?;
+    let audio = match &audio_sec {
+        Some(sec) => {
+            sec.check_keys(AUDIO_KEYS, &[])?;
+            Some(audio_settings(sec)?)
+        }
+        None => Some(AudioSettings {
+            codec: AudioCodec::Opus,
+            bitrate_kbps: 64,
+            channels: 2,
+        }),
+    }
+    .filter(|_| input.audio != AudioSource::None);
+
+    // output
+    let (out, out_node) = top.string("output")?.ok_or_else(|| {
+        invalid(
+            &start,
+            ErrorKind::Missing {
+                key: "output".to_owned(),
+            },
+        )
+    })?;
+    let output = if let Some(p) = out.strip_prefix("file:") {
+        let path = PathBuf::from(p);
+        let container = Container::from_path(&path).ok_or_else(|| {
+            invalid(
+                &out_node.at,
+                ErrorKind::InvalidValue {
+                    key: "output".to_owned(),
+                    value: out.to_owned(),
+                    expected: "a file name ending in .mp4, .mkv or .webm".to_owned(),
+                    suggestion: None,
+                },
+            )
+        })?;
+        Output::File { path, container }
+    } else {
+        match out {
+            "display" => Output::Display,
+            "fakesink" => Output::Fakesink,
+            other => {
+                let words = ["display", "fakesink"];
+                let room = if other == "room" {
+                    " (`room` arrives with sessions; not in this build yet)"
+                } else {
+                    ""
+                };
+                return Err(invalid(
+                    &out_node.at,
+                    ErrorKind::InvalidValue {
+                        key: "output".to_owned(),
+                        value: other.to_owned(),
+                        expected: format!("one of: {}{room}", OUTPUTS.join(", ")),
+                        suggestion: suggest(other, &words).map(str::to_owned),
+                    },
+                ));
+            }
+        }
+    };
+
+    // Cross-checks: can the container carry the codec?
+    if let (Output::File { container, .. }, Some(v)) = (&output, &video)
+        && !container.video_codecs().contains(&v.codec)
+    {
+        let at = video_sec
+            .as_ref()
+            .and_then(|s| s.node("codec"))
+            .map(|n| n.at.clone())
+            .unwrap_or(out_node.at.clone());
+        let carried: Vec<&str> = container.video_codecs().iter().map(|c| c.name()).collect();
+        return Err(invalid(
+            &at,
+            ErrorKind::ImpossibleCaps {
+                key: "video.codec".to_owned(),
+                reason: format!(
+                    "a {} file cannot carry {} video (it carries {})",
+                    container.muxer().trim_end_matches("mux"),
+                    v.codec.name(),
+                    carried.join(", ")
+                ),
+            },
+        ));
+    }
+
+    Ok(Preset {
+        source: path.to_owned(),
+        description,
+        duration,
+        input,
+        video,
+        audio,
+        output,
+    })
+}
+
+fn video_settings(sec: &Section<'_>) -> Result<VideoSettings, PresetError> {
+    let width = sec.uint("width", 16, 7680, true)?;
+    let height = sec.uint("height", 16, 4320, true)?;
+    for (key, v) in [("width", width), ("height", height)] {
+        if let Some((n, node)) = v
+            && n % 2 != 0
+        {
+            return Err(invalid(
+                &node.at,
+                ErrorKind::ImpossibleCaps {
+                    key: sec.full_key(key),
+                    reason: format!("{n} is odd; 4:2:0 video needs even width and height"),
+                },
+            ));
+        }
+    }
+    let framerate = sec
+        .uint("framerate", 1, 240, true)?
+        .map(|v| v.0)
+        .unwrap_or(30);
+    let codec = match sec.string("codec")? {
+        None => Codec::Vp8,
+        Some((s, node)) => Codec::from_name(s).ok_or_else(|| {
+            let names: Vec<&'static str> = Codec::ALL.iter().map(|c| c.name()).collect();
+            invalid(
+                &node.at,
+                ErrorKind::UnknownCodec {
+                    key: sec.full_key("codec"),
+                    value: s.to_owned(),
+                    suggestion: suggest(s, &names).map(str::to_owned),
+                    expected: names,
+                },
+            )
+        })?,
+    };
+    let hardware = match sec.word("hardware", &["auto", "require", "off"])? {
+        None | Some(("auto", _)) => HardwarePolicy::Auto,
+        Some(("require", _)) => HardwarePolicy::Require,
+        Some(_) => HardwarePolicy::Off,
+    };
+    Ok(VideoSettings {
+        width: width.map(|v| v.0).unwrap_or(1280),
+        height: height.map(|v| v.0).unwrap_or(720),
+        framerate,
+        codec,
+        bitrate_kbps: sec
+            .uint("bitrate", 16, 100_000, false)?
+            .map(|v| v.0)
+            .unwrap_or(2000),
+        keyframe_interval: sec
+            .uint("keyframe_interval", 1, 3000, false)?
+            .map(|v| v.0)
+            .unwrap_or(framerate * 2),
+        hardware,
+    })
+}
+
+fn audio_settings(sec: &Section<'_>) -> Result<AudioSettings, PresetError> {
+    let codec = match sec.string("codec")? {
+        None | Some(("opus", _)) => AudioCodec::Opus,
+        Some((s, node)) => {
+            return Err(invalid(
+                &node.at,
+                ErrorKind::UnknownCodec {
+                    key: sec.full_key("codec"),
+                    value: s.to_owned(),
+                    expected: vec!["opus"],
+                    suggestion: suggest(s, &["opus"]).map(str::to_owned),
+                },
+            ));
+        }
+    };
+    Ok(AudioSettings {
+        codec,
+        bitrate_kbps: sec
+            .uint("bitrate", 6, 510, false)?
+            .map(|v| v.0)
+            .unwrap_or(64),
+        channels: sec.uint("channels", 1, 2, true)?.map(|v| v.0).unwrap_or(2),
+    })
+}

@@ -1,0 +1,388 @@
+//! Preset parsing and every error kind, with positions asserted.
+
+use std::time::Duration;
+
+use streamwire::encoder::{Codec, HardwarePolicy};
+use streamwire::preset::{
+    AudioSource, Container, DeviceSelector, ErrorKind, Origin, Output, Preset, PresetError,
+    VideoSource,
+};
+
+fn parse(text: &str) -> Result<Preset, PresetError> {
+    Preset::from_str(text, "t.toml", &[])
+}
+
+fn err(text: &str) -> PresetError {
+    match parse(text) {
+        Ok(p) => panic!("expected an error, got {p:?}"),
+        Err(e) => e,
+    }
+}
+
+const GOOD: &str = r#"description = "d"
+output = "file:out.webm"
+[input]
+video = "test"
+audio = "test"
+[video]
+width = 640
+height = 360
+framerate = 25
+codec = "vp9"
+bitrate = 800
+keyframe_interval = 50
+hardware = "off"
+[audio]
+bitrate = 32
+channels = 1
+"#;
+
+#[test]
+fn bundled_presets_all_parse_with_descriptions() {
+    let list = Preset::bundled();
+    let names: Vec<&str> = list.iter().map(|(n, _)| *n).collect();
+    for want in [
+        "test-to-file",
+        "camera-preview",
+        "camera-record",
+        "screen-record",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    for (name, desc) in list {
+        let desc = desc.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!desc.is_empty() && !desc.contains('\n'), "{name}: {desc:?}");
+    }
+}
+
+#[test]
+fn full_preset_parses_into_typed_values() {
+    let p = parse(GOOD).unwrap();
+    assert_eq!(p.input.video, VideoSource::Test);
+    assert_eq!(p.input.audio, AudioSource::Test);
+    let v = p.video.unwrap();
+    assert_eq!((v.width, v.height, v.framerate), (640, 360, 25));
+    assert_eq!(v.codec, Codec::Vp9);
+    assert_eq!(v.bitrate_kbps, 800);
+    assert_eq!(v.keyframe_interval, 50);
+    assert_eq!(v.hardware, HardwarePolicy::Off);
+    let a = p.audio.unwrap();
+    assert_eq!((a.bitrate_kbps, a.channels), (32, 1));
+    assert_eq!(
+        p.output,
+        Output::File {
+            path: "out.webm".into(),
+            container: Container::Webm
+        }
+    );
+}
+
+#[test]
+fn defaults_apply_and_none_sources_drop_settings() {
+    let p = parse("output = \"fakesink\"\n").unwrap();
+    let v = p.video.unwrap();
+    assert_eq!((v.width, v.height, v.framerate), (1280, 720, 30));
+    assert_eq!(v.codec, Codec::Vp8);
+    assert_eq!(v.keyframe_interval, 60);
+    assert_eq!(v.hardware, HardwarePolicy::Auto);
+    assert!(p.audio.is_none(), "audio defaults to none");
+    assert!(p.duration.is_none());
+
+    let p = parse("output = \"display\"\n[input]\nvideo = \"none\"\naudio = \"mic\"\n").unwrap();
+    assert!(p.video.is_none());
+    assert_eq!(p.audio.unwrap().channels, 2);
+}
+
+#[test]
+fn sources_devices_and_duration() {
+    let p = parse(
+        "duration = \"1m 30s\"\noutput = \"file:x.mkv\"\n[input]\nvideo = \"file:/media/in.mp4\"\naudio = \"file:/media/in.mp4\"\nvideo_device = 2\naudio_device = \"USB\"\n",
+    )
+    .unwrap();
+    assert_eq!(p.duration, Some(Duration::from_secs(90)));
+    assert_eq!(p.input.video, VideoSource::File("/media/in.mp4".into()));
+    assert_eq!(p.input.audio, AudioSource::File("/media/in.mp4".into()));
+    assert_eq!(p.input.video_device, Some(DeviceSelector::Index(2)));
+    assert_eq!(
+        p.input.audio_device,
+        Some(DeviceSelector::Name("USB".into()))
+    );
+}
+
+#[test]
+fn syntax_error_has_position() {
+    let e = err("description = \"x\"\n[video\nwidth = 3\n");
+    assert!(matches!(e.kind(), Some(ErrorKind::Syntax { .. })), "{e}");
+    assert_eq!(e.line_column().map(|l| l.0), Some(2), "{e}");
+    assert!(e.to_string().starts_with("t.toml:2:"), "{e}");
+}
+
+#[test]
+fn unknown_key_in_section_suggests_and_points_at_key() {
+    let e = err("output = \"fakesink\"\n[video]\nwidth = 640\n  widht = 640\n");
+    assert_eq!(e.line_column(), Some((4, 3)), "{e}");
+    match e.kind() {
+        Some(ErrorKind::UnknownKey {
+            key,
+            suggestion,
+            expected,
+        }) => {
+            assert_eq!(key, "video.widht");
+            assert_eq!(suggestion.as_deref(), Some("video.width"));
+            assert!(expected.contains(&"height"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        e.to_string(),
+        "t.toml:4:3: unknown key `video.widht`, did you mean `video.width`? (expected one of: width, height, framerate, codec, bitrate, keyframe_interval, hardware)"
+    );
+}
+
+#[test]
+fn unknown_top_level_key_suggests() {
+    let e = err("descripton = \"x\"\noutput = \"fakesink\"\n");
+    assert_eq!(e.line_column(), Some((1, 1)));
+    assert!(e.to_string().contains("did you mean `description`?"), "{e}");
+    // Nothing close: no suggestion, still the list.
+    let e = err("output = \"fakesink\"\nzzzz = 1\n");
+    assert_eq!(e.line_column(), Some((2, 1)));
+    match e.kind() {
+        Some(ErrorKind::UnknownKey { suggestion, .. }) => assert_eq!(suggestion, &None),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn wrong_type_points_at_value() {
+    let e = err("output = \"fakesink\"\n[video]\nwidth = \"640\"\n");
+    assert_eq!(e.line_column(), Some((3, 9)), "{e}");
+    assert_eq!(
+        e.kind(),
+        Some(&ErrorKind::WrongType {
+            key: "video.width".into(),
+            expected: "an integer",
+            found: "a string",
+        })
+    );
+    let e = err("output = 3\n");
+    assert_eq!(e.line_column(), Some((1, 10)), "{e}");
+    assert!(
+        e.to_string()
+            .contains("`output` must be a string, found an integer"),
+        "{e}"
+    );
+    let e = err("output = \"fakesink\"\nvideo = 1\n");
+    assert_eq!(e.line_column(), Some((2, 9)), "{e}");
+    assert!(e.to_string().contains("must be a table"), "{e}");
+    let e = err("output = \"fakesink\"\n[input]\nvideo_device = 1.5\n");
+    assert_eq!(e.line_column(), Some((3, 16)), "{e}");
+}
+
+#[test]
+fn unknown_codec_suggests() {
+    let e = err("output = \"fakesink\"\n[video]\ncodec = \"h265\"\n");
+    assert_eq!(e.line_column(), Some((3, 9)));
+    match e.kind() {
+        Some(ErrorKind::UnknownCodec {
+            key,
+            value,
+            expected,
+            suggestion,
+        }) => {
+            assert_eq!(key, "video.codec");
+            assert_eq!(value, "h265");
+            assert_eq!(expected, &vec!["h264", "vp8", "vp9", "av1"]);
+            assert_eq!(suggestion.as_deref(), Some("h264"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = err("output = \"fakesink\"\n[input]\naudio = \"test\"\n[audio]\ncodec = \"aac\"\n");
+    assert_eq!(e.line_column(), Some((5, 9)));
+    assert!(
+        matches!(e.kind(), Some(ErrorKind::UnknownCodec { .. })),
+        "{e}"
+    );
+}
+
+#[test]
+fn invalid_source_and_output_words() {
+    let e = err("output = \"fakesink\"\n[input]\nvideo = \"camra\"\n");
+    assert_eq!(e.line_column(), Some((3, 9)));
+    assert!(e.to_string().contains("did you mean `camera`?"), "{e}");
+    let e = err("output = \"dispaly\"\n");
+    assert!(e.to_string().contains("did you mean `display`?"), "{e}");
+    let e = err("output = \"file:out.avi\"\n");
+    assert_eq!(e.line_column(), Some((1, 10)));
+    assert!(e.to_string().contains(".mp4, .mkv or .webm"), "{e}");
+    let e = err("output = \"fakesink\"\n[video]\nhardware = \"always\"\n");
+    assert_eq!(e.line_column(), Some((3, 12)));
+    assert!(e.to_string().contains("auto, require, off"), "{e}");
+    let e = err("output = \"fakesink\"\n[input]\nvideo = \"file:\"\n");
+    assert!(e.to_string().contains("a path after `file:`"), "{e}");
+}
+
+#[test]
+fn later_features_are_reserved_with_a_clear_message() {
+    let e = err("output = \"room\"\n");
+    assert!(
+        e.to_string().contains("`room` arrives with sessions"),
+        "{e}"
+    );
+    let e = err("output = \"fakesink\"\n[rotation]\nsensor = \"gravity\"\n");
+    assert_eq!(e.line_column(), Some((2, 2)), "{e}");
+    assert!(
+        e.to_string()
+            .contains("reserved for the sensor rotation element"),
+        "{e}"
+    );
+}
+
+#[test]
+fn impossible_caps() {
+    let cases = [
+        ("[video]\nwidth = 641\n", (3, 9), "odd"),
+        ("[video]\nheight = 0\n", (3, 10), "outside 16..=4320"),
+        ("[video]\nframerate = 500\n", (3, 13), "outside 1..=240"),
+        (
+            "[input]\naudio = \"test\"\n[audio]\nchannels = 6\n",
+            (5, 12),
+            "outside 1..=2",
+        ),
+        (
+            "[input]\nvideo = \"none\"\naudio = \"none\"\n",
+            (3, 9),
+            "nothing to run",
+        ),
+    ];
+    for (body, pos, text) in cases {
+        let e = err(&format!("output = \"fakesink\"\n{body}"));
+        assert!(
+            matches!(e.kind(), Some(ErrorKind::ImpossibleCaps { .. })),
+            "{body}: {e}"
+        );
+        assert_eq!(e.line_column(), Some(pos), "{body}: {e}");
+        assert!(e.to_string().contains(text), "{body}: {e}");
+    }
+    // Codec the container cannot carry, reported at the codec line.
+    let e = err("output = \"file:a.webm\"\n[video]\ncodec = \"h264\"\n");
+    assert_eq!(e.line_column(), Some((3, 9)));
+    assert!(e.to_string().contains("cannot carry h264"), "{e}");
+    // ...or at the output when the codec is the default.
+    let e = err("output = \"file:a.mp4\"\n");
+    assert_eq!(e.line_column(), Some((1, 10)));
+    assert!(e.to_string().contains("cannot carry vp8"), "{e}");
+}
+
+#[test]
+fn out_of_range_values_and_durations() {
+    let e = err("output = \"fakesink\"\n[video]\nbitrate = 5\n");
+    assert!(
+        matches!(e.kind(), Some(ErrorKind::InvalidValue { .. })),
+        "{e}"
+    );
+    assert_eq!(e.line_column(), Some((3, 11)));
+    let e = err("duration = \"soon\"\noutput = \"fakesink\"\n");
+    assert_eq!(e.line_column(), Some((1, 12)));
+    assert!(e.to_string().contains("a duration"), "{e}");
+}
+
+#[test]
+fn missing_output() {
+    let e = err("description = \"x\"\n");
+    assert_eq!(
+        e.kind(),
+        Some(&ErrorKind::Missing {
+            key: "output".into()
+        })
+    );
+    assert_eq!(e.line_column(), Some((1, 1)));
+}
+
+#[test]
+fn overrides_apply_and_errors_name_the_override() {
+    let p = Preset::from_str(
+        GOOD,
+        "t.toml",
+        &[
+            "video.codec=av1".into(),
+            "video.width=320".into(),
+            "output=file:o.mkv".into(),
+            "description=\"quoted\"".into(),
+        ],
+    )
+    .unwrap();
+    let v = p.video.unwrap();
+    assert_eq!((v.codec, v.width), (Codec::Av1, 320));
+    assert_eq!(p.description, "quoted");
+    assert!(matches!(
+        p.output,
+        Output::File {
+            container: Container::Mkv,
+            ..
+        }
+    ));
+
+    let e = Preset::from_str(GOOD, "t.toml", &["video.codec=h265".into()]).unwrap_err();
+    assert_eq!(
+        e.origin(),
+        Some(&Origin::Override {
+            arg: "video.codec=h265".into()
+        })
+    );
+    assert!(
+        e.to_string()
+            .starts_with("--set video.codec=h265: unknown codec"),
+        "{e}"
+    );
+    let e = Preset::from_str(GOOD, "t.toml", &["video.hieght=2".into()]).unwrap_err();
+    assert!(e.to_string().contains("did you mean `video.height`"), "{e}");
+
+    for bad in ["novalue", "=3", "video..codec=vp8", "output.x=1"] {
+        let e = Preset::from_str(GOOD, "t.toml", &[bad.into()]).unwrap_err();
+        assert!(matches!(e, PresetError::BadOverride { .. }), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn load_by_name_by_path_and_not_found() {
+    let p = Preset::load("test-to-file", &[]).unwrap();
+    assert_eq!(p.source, "bundled:test-to-file");
+    assert!(p.duration.is_some());
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mine.toml");
+    std::fs::write(&path, "output = \"fakesink\"\n[video]\ncodec = 7\n").unwrap();
+    let e = Preset::load(path.to_str().unwrap(), &[]).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}:3:9:", path.display())),
+        "{e}"
+    );
+
+    let e = Preset::load("test-to-fil", &[]).unwrap_err();
+    match &e {
+        PresetError::NotFound { suggestion, .. } => {
+            assert_eq!(suggestion.as_deref(), Some("test-to-file"))
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = Preset::load("/nonexistent/dir/p.toml", &[]).unwrap_err();
+    assert!(matches!(e, PresetError::Io { .. }), "{e}");
+}
+
+#[test]
+fn columns_count_characters_not_bytes() {
+    let e = err("description = \"héllo\" \noutput = \"fakesink\"\n[video]\ncodec = \"héllo\"  \n");
+    assert_eq!(e.line_column(), Some((4, 9)));
+    let e = err("description = \"é\"; output = 1\n");
+    assert!(matches!(e.kind(), Some(ErrorKind::Syntax { .. })), "{e}");
+}
+
+#[test]
+fn snippet_shows_the_line_and_column() {
+    let e = err("output = \"fakesink\"\n[video]\n  widht = 640\n");
+    assert_eq!(e.snippet().unwrap(), "  3 |   widht = 640\n    |   ^");
+    let e = Preset::from_str(GOOD, "t.toml", &["video.codec=h265".into()]).unwrap_err();
+    assert_eq!(e.snippet(), None, "overrides have no file line");
+}
