@@ -4,7 +4,9 @@
 mod bench;
 mod check;
 mod presets;
+mod privacy;
 mod probe;
+mod report;
 mod run;
 
 use std::process::ExitCode;
@@ -36,6 +38,11 @@ pub enum Command {
     /// Benchmarks (print JSON with --json).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Data-subject requests on the telemetry database: export, delete, purge.
+    #[command(subcommand)]
+    Privacy(privacy::PrivacyCommand),
+    /// Render a self-contained HTML performance report of a room.
+    Report(report::Args),
 }
 
 impl Command {
@@ -46,6 +53,8 @@ impl Command {
             Command::Presets(a) => presets::execute(a),
             Command::Probe(a) => probe::execute(a),
             Command::Bench(a) => bench::execute(a),
+            Command::Privacy(a) => privacy::execute(a),
+            Command::Report(a) => report::execute(a),
         }
     }
 }

@@ -13,6 +13,9 @@ use serde_json::{Value as Json, json};
 use super::ip::coarse_prefix;
 use super::wire::{Batch, Feedback, FieldValue, MAX_COMMENT_CHARS};
 
+/// Default telemetry database file, in the working directory.
+pub const DEFAULT_DB_FILE: &str = "streamwire-telemetry.db";
+
 /// Default retention: 30 days.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
