@@ -8,23 +8,20 @@
 //!
 //! ```
 //! use streamwire::report::{render_html, ReportInput};
-//! use streamwire::telemetry::store::SeriesPoint;
-//! let points: Vec<SeriesPoint> = (0..10)
-//!     .map(|i| SeriesPoint {
-//!         peer: "p1".into(), source: "device".into(), track: String::new(),
-//!         field: "cpu-usage".into(), ts_ms: 1_000 * i, value: 90.0,
-//!     })
-//!     .collect();
-//! let html = render_html(&ReportInput { room: "demo", since_ms: 0, points: &points }).unwrap();
+//! use streamwire::telemetry::store::Series;
+//! let cpu = Series {
+//!     peer: "p1".into(), source: "device".into(), track: String::new(),
+//!     field: "cpu-usage".into(), points: (0..10).map(|i| (1_000 * i, 90.0)).collect(),
+//! };
+//! let html = render_html(&ReportInput { room: "demo", since_ms: 0, series: &[cpu] }).unwrap();
 //! assert!(html.contains("<svg") && html.contains("CPU above 80%"));
 //! ```
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use plotters::prelude::*;
 
-use crate::telemetry::store::{SeriesPoint, Store, StoreError};
+use crate::telemetry::store::{Series, Store, StoreError};
 
 /// Errors while building a report.
 #[derive(Debug, thiserror::Error)]
@@ -128,24 +125,15 @@ pub struct ReportInput<'a> {
     /// Start of the period, milliseconds since the Unix epoch.
     pub since_ms: i64,
     /// Samples, as returned by [`Store::room_series`].
-    pub points: &'a [SeriesPoint],
+    pub series: &'a [Series],
 }
 
-/// One series: a field of one peer's device or track.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct SeriesKey {
-    peer: String,
-    source: String,
-    track: String,
-    field: String,
-}
-
-impl SeriesKey {
-    fn label(&self) -> String {
-        if self.track.is_empty() {
-            format!("{} ({})", self.peer, self.source)
+fn label(s: &Series) -> String {
+    {
+        if s.track.is_empty() {
+            format!("{} ({})", s.peer, s.source)
         } else {
-            format!("{} / {}", self.peer, self.track)
+            format!("{} / {}", s.peer, s.track)
         }
     }
 }
@@ -161,8 +149,8 @@ pub struct Flag {
 
 /// Reads `room`'s telemetry since `since_ms` from `store` and renders the report.
 pub fn generate(store: &Store, room: &str, since_ms: i64) -> Result<String, ReportError> {
-    let points = store.room_series(room, since_ms)?;
-    if points.is_empty() {
+    let series = store.room_series(room, since_ms)?;
+    if series.is_empty() {
         return Err(ReportError::Empty {
             room: room.to_owned(),
             since: rfc3339(since_ms),
@@ -171,28 +159,17 @@ pub fn generate(store: &Store, room: &str, since_ms: i64) -> Result<String, Repo
     render_html(&ReportInput {
         room,
         since_ms,
-        points: &points,
+        series: &series,
     })
 }
 
-fn group(points: &[SeriesPoint]) -> BTreeMap<SeriesKey, Vec<(i64, f64)>> {
-    let mut m: BTreeMap<SeriesKey, Vec<(i64, f64)>> = BTreeMap::new();
-    for p in points {
-        if !p.value.is_finite() {
-            continue;
-        }
-        let key = SeriesKey {
-            peer: p.peer.clone(),
-            source: p.source.clone(),
-            track: p.track.clone(),
-            field: p.field.clone(),
-        };
-        m.entry(key).or_default().push((p.ts_ms, p.value));
-    }
-    for v in m.values_mut() {
-        v.sort_by_key(|(t, _)| *t);
-    }
-    m
+/// Non-empty series ordered by peer, source, track and field.
+fn sorted(series: &[Series]) -> Vec<&Series> {
+    let mut v: Vec<&Series> = series.iter().filter(|s| !s.points.is_empty()).collect();
+    v.sort_by(|a, b| {
+        (&a.peer, &a.source, &a.track, &a.field).cmp(&(&b.peer, &b.source, &b.track, &b.field))
+    });
+    v
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -214,9 +191,10 @@ fn rfc3339(ms: i64) -> String {
 
 /// The problems found in `points`: loss above [`LOSS_FLAG_PCT`], CPU above
 /// [`CPU_FLAG_PCT`], frame-rate collapse.
-pub fn flags(points: &[SeriesPoint]) -> Vec<Flag> {
+pub fn flags(series: &[Series]) -> Vec<Flag> {
     let mut out = Vec::new();
-    for (key, samples) in group(points) {
+    for key in sorted(series) {
+        let samples = &key.points;
         let over = |limit: f64| -> Vec<&(i64, f64)> {
             samples.iter().filter(|(_, v)| *v > limit).collect()
         };
@@ -224,7 +202,7 @@ pub fn flags(points: &[SeriesPoint]) -> Vec<Flag> {
             let max = hits.iter().map(|(_, v)| *v).fold(f64::MIN, f64::max);
             format!(
                 "{}: {what} in {} of {} samples (worst {max:.1}) between {} and {}",
-                key.label(),
+                label(key),
                 hits.len(),
                 samples.len(),
                 rfc3339(hits.first().map_or(0, |h| h.0)),
@@ -264,7 +242,7 @@ pub fn flags(points: &[SeriesPoint]) -> Vec<Flag> {
                             message: format!(
                                 "{}: frame rate collapsed below half its median ({med:.1} fps) \
                                  in {} of {} samples (lowest {min:.1} fps) between {} and {}",
-                                key.label(),
+                                label(key),
                                 hits.len(),
                                 samples.len(),
                                 rfc3339(hits.first().map_or(0, |h| h.0)),
@@ -297,11 +275,7 @@ const PALETTE: [RGBColor; 10] = [
 /// (the summary table and the flags always use every sample).
 const MAX_POINTS_PER_SERIES: usize = 1500;
 
-fn chart_svg(
-    metric: &Metric,
-    series: &[(&SeriesKey, &Vec<(i64, f64)>)],
-    t0: i64,
-) -> Result<String, ReportError> {
+fn chart_svg(metric: &Metric, series: &[&Series], t0: i64) -> Result<String, ReportError> {
     let err = |e: &dyn std::fmt::Display| ReportError::Draw {
         chart: metric.title,
         reason: e.to_string(),
@@ -309,8 +283,8 @@ fn chart_svg(
     let mut x_max = 1.0f64;
     let mut y_max = 0.0f64;
     let mut y_min = 0.0f64;
-    for (_, s) in series {
-        for (t, v) in s.iter() {
+    for s in series {
+        for (t, v) in &s.points {
             x_max = x_max.max((t - t0) as f64 / 1000.0);
             y_max = y_max.max(v * metric.scale);
             y_min = y_min.min(v * metric.scale);
@@ -340,17 +314,18 @@ fn chart_svg(
             .y_desc(metric.unit)
             .draw()
             .map_err(|e| err(&e))?;
-        for (i, (key, s)) in series.iter().enumerate() {
+        for (i, key) in series.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
-            let step = s.len().div_ceil(MAX_POINTS_PER_SERIES).max(1);
-            let pts = s
+            let step = key.points.len().div_ceil(MAX_POINTS_PER_SERIES).max(1);
+            let pts = key
+                .points
                 .iter()
                 .step_by(step)
                 .map(|(t, v)| ((t - t0) as f64 / 1000.0, v * metric.scale));
             chart
                 .draw_series(LineSeries::new(pts, color.stroke_width(2)))
                 .map_err(|e| err(&e))?
-                .label(key.label())
+                .label(label(key))
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
                 });
@@ -385,15 +360,19 @@ fn esc(s: &str) -> String {
 /// Renders the report as one self-contained HTML document (inline SVG and CSS, no scripts,
 /// no external resources).
 pub fn render_html(input: &ReportInput<'_>) -> Result<String, ReportError> {
-    let groups = group(input.points);
-    let t0 = input
-        .points
+    let groups = sorted(input.series);
+    let t0 = groups
         .iter()
-        .map(|p| p.ts_ms)
+        .filter_map(|s| s.points.iter().map(|p| p.0).min())
         .min()
         .unwrap_or(input.since_ms);
-    let t1 = input.points.iter().map(|p| p.ts_ms).max().unwrap_or(t0);
-    let peers: std::collections::BTreeSet<&str> = groups.keys().map(|k| k.peer.as_str()).collect();
+    let t1 = groups
+        .iter()
+        .filter_map(|s| s.points.iter().map(|p| p.0).max())
+        .max()
+        .unwrap_or(t0);
+    let samples: usize = groups.iter().map(|s| s.points.len()).sum();
+    let peers: std::collections::BTreeSet<&str> = groups.iter().map(|k| k.peer.as_str()).collect();
     let mut html = String::new();
     let _ = write!(
         html,
@@ -409,11 +388,11 @@ pub fn render_html(input: &ReportInput<'_>) -> Result<String, ReportError> {
         room = esc(input.room),
         from = rfc3339(t0),
         to = rfc3339(t1),
-        n = input.points.len(),
+        n = samples,
         p = peers.len(),
     );
 
-    let flags = flags(input.points);
+    let flags = flags(input.series);
     html.push_str("<h2>Flagged problems</h2>\n");
     if flags.is_empty() {
         html.push_str("<p>None: loss stayed at or below 5%, CPU at or below 80%, and no frame-rate collapse.</p>\n");
@@ -432,9 +411,10 @@ pub fn render_html(input: &ReportInput<'_>) -> Result<String, ReportError> {
 
     html.push_str("<h2>Charts</h2>\n");
     for metric in METRICS {
-        let series: Vec<(&SeriesKey, &Vec<(i64, f64)>)> = groups
+        let series: Vec<&Series> = groups
             .iter()
-            .filter(|(k, _)| {
+            .copied()
+            .filter(|k| {
                 metric
                     .keys
                     .iter()
@@ -457,7 +437,8 @@ pub fn render_html(input: &ReportInput<'_>) -> Result<String, ReportError> {
         "<h2>Summary</h2>\n<table><tr><th>peer</th><th>track</th><th>field</th>\
          <th>samples</th><th>min</th><th>mean</th><th>max</th><th>last</th></tr>\n",
     );
-    for (key, s) in &groups {
+    for key in &groups {
+        let s = &key.points;
         let n = s.len() as f64;
         let min = s.iter().map(|x| x.1).fold(f64::MAX, f64::min);
         let max = s.iter().map(|x| x.1).fold(f64::MIN, f64::max);
@@ -486,23 +467,22 @@ pub fn render_html(input: &ReportInput<'_>) -> Result<String, ReportError> {
 mod tests {
     use super::*;
 
-    fn series(field: &str, source: &str, values: &[f64]) -> Vec<SeriesPoint> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| SeriesPoint {
-                peer: "p<1>".into(),
-                source: source.into(),
-                track: if source == "peer" {
-                    "video0".into()
-                } else {
-                    String::new()
-                },
-                field: field.into(),
-                ts_ms: 1_000_000 + i as i64 * 1000,
-                value: *v,
-            })
-            .collect()
+    fn series(field: &str, source: &str, values: &[f64]) -> Vec<Series> {
+        vec![Series {
+            peer: "p<1>".into(),
+            source: source.into(),
+            track: if source == "peer" {
+                "video0".into()
+            } else {
+                String::new()
+            },
+            field: field.into(),
+            points: values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (1_000_000 + i as i64 * 1000, *v))
+                .collect(),
+        }]
     }
 
     #[test]
@@ -541,7 +521,7 @@ mod tests {
         let html = render_html(&ReportInput {
             room: "<room>",
             since_ms: 0,
-            points: &pts,
+            series: &pts,
         })
         .unwrap();
         assert_eq!(html.matches("<svg").count(), 2);

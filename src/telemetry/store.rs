@@ -126,9 +126,9 @@ pub struct AuditEntry {
     pub rows: u64,
 }
 
-/// One numeric sample for reports.
+/// The numeric samples of one field of one peer's device or track, in time order.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SeriesPoint {
+pub struct Series {
     /// Peer id.
     pub peer: String,
     /// `device` or `peer`.
@@ -137,10 +137,8 @@ pub struct SeriesPoint {
     pub track: String,
     /// Field key.
     pub field: String,
-    /// Milliseconds since the Unix epoch.
-    pub ts_ms: i64,
-    /// Value.
-    pub value: f64,
+    /// `(milliseconds since the Unix epoch, value)`.
+    pub points: Vec<(i64, f64)>,
 }
 
 /// The telemetry store.
@@ -600,9 +598,9 @@ impl Store {
         .map_err(self.sq())
     }
 
-    /// Numeric samples of `room` at or after `since_ms`, ordered by peer, source, track,
-    /// field and time (the input of [`crate::report`]).
-    pub fn room_series(&self, room: &str, since_ms: i64) -> Result<Vec<SeriesPoint>, StoreError> {
+    /// Numeric samples of `room` at or after `since_ms`, one [`Series`] per peer, source,
+    /// track and field, each in time order (the input of [`crate::report`]).
+    pub fn room_series(&self, room: &str, since_ms: i64) -> Result<Vec<Series>, StoreError> {
         let mut s = self
             .conn
             .prepare(
@@ -612,19 +610,48 @@ impl Store {
                  ORDER BY s.peer, r.source, r.track, r.field, r.ts_ms",
             )
             .map_err(self.sq())?;
-        s.query_map(params![room, since_ms], |r| {
-            Ok(SeriesPoint {
-                peer: r.get(0)?,
-                source: r.get(1)?,
-                track: r.get(2)?,
-                field: r.get(3)?,
-                ts_ms: r.get(4)?,
-                value: r.get(5)?,
-            })
-        })
-        .map_err(self.sq())?
-        .collect::<Result<_, _>>()
-        .map_err(self.sq())
+        let mut rows = s.query(params![room, since_ms]).map_err(self.sq())?;
+        let mut out: Vec<Series> = Vec::new();
+        while let Some(row) = rows.next().map_err(self.sq())? {
+            let text = |i| -> rusqlite::Result<&str> {
+                row.get_ref(i)?.as_str().map_err(|_| {
+                    rusqlite::Error::InvalidColumnType(
+                        i,
+                        String::new(),
+                        rusqlite::types::Type::Text,
+                    )
+                })
+            };
+            let (peer, source, track, field) = (
+                text(0).map_err(self.sq())?,
+                text(1).map_err(self.sq())?,
+                text(2).map_err(self.sq())?,
+                text(3).map_err(self.sq())?,
+            );
+            let point = (
+                row.get::<_, i64>(4).map_err(self.sq())?,
+                row.get::<_, f64>(5).map_err(self.sq())?,
+            );
+            // Rows arrive grouped: compare with the current series without allocating.
+            match out.last_mut() {
+                Some(cur)
+                    if cur.peer == peer
+                        && cur.source == source
+                        && cur.track == track
+                        && cur.field == field =>
+                {
+                    cur.points.push(point)
+                }
+                _ => out.push(Series {
+                    peer: peer.to_owned(),
+                    source: source.to_owned(),
+                    track: track.to_owned(),
+                    field: field.to_owned(),
+                    points: vec![point],
+                }),
+            }
+        }
+        Ok(out)
     }
 }
 
