@@ -31,6 +31,7 @@
 //! ```
 
 mod doc;
+mod elements;
 mod error;
 mod schema;
 
@@ -38,6 +39,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use elements::{
+    Consent, RotationMode, RotationOutput, RotationSettings, SensorSource, TelemetrySettings,
+};
 pub use error::{ErrorKind, Origin, PresetError};
 
 use crate::encoder::{Codec, HardwarePolicy};
@@ -62,7 +66,15 @@ pub const BUNDLED: &[(&str, &str)] = &[
         "screen-record",
         include_str!("../../pipelines/screen-record.toml"),
     ),
+    (
+        "rotation-demo",
+        include_str!("../../pipelines/rotation-demo.toml"),
+    ),
 ];
+
+/// Directory that relative paths inside bundled presets (e.g. replay traces) resolve against:
+/// the source tree's `pipelines/`.
+pub const BUNDLED_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines");
 
 /// A validated preset.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +93,10 @@ pub struct Preset {
     pub audio: Option<AudioSettings>,
     /// Where the media goes.
     pub output: Output,
+    /// `[rotation]`: insert `sensorrotation` in the video branch; `None` without the table.
+    pub rotation: Option<RotationSettings>,
+    /// `[telemetry]`: insert `devicetelemetry` after the video encoder; `None` without the table.
+    pub telemetry: Option<TelemetrySettings>,
 }
 
 /// The `[input]` table.
@@ -234,16 +250,8 @@ const TOP_KEYS: &[&str] = &[
     "video",
     "audio",
     "output",
-];
-const TOP_RESERVED: &[(&str, &str)] = &[
-    (
-        "rotation",
-        "the sensor rotation element (not in this build yet)",
-    ),
-    (
-        "telemetry",
-        "the device telemetry element (not in this build yet)",
-    ),
+    "rotation",
+    "telemetry",
 ];
 const INPUT_KEYS: &[&str] = &["video", "audio", "video_device", "audio_device"];
 const VIDEO_KEYS: &[&str] = &[
@@ -279,11 +287,16 @@ impl Preset {
         }
         let name = name_or_path.strip_suffix(".toml").unwrap_or(name_or_path);
         match BUNDLED.iter().find(|(n, _)| *n == name) {
-            Some((n, text)) => Preset::from_str(text, &format!("pipelines/{n}.toml"), overrides)
-                .map(|mut p| {
-                    p.source = format!("bundled:{n}");
-                    p
-                }),
+            Some((n, text)) => Preset::parse(
+                text,
+                &format!("pipelines/{n}.toml"),
+                Path::new(BUNDLED_DIR),
+                overrides,
+            )
+            .map(|mut p| {
+                p.source = format!("bundled:{n}");
+                p
+            }),
             None => {
                 let names: Vec<&'static str> = BUNDLED.iter().map(|(n, _)| *n).collect();
                 if path.components().count() > 1 || path.extension().is_some() {
@@ -301,9 +314,20 @@ impl Preset {
         }
     }
 
-    /// Parse and validate preset text. `path` is used in error positions only.
+    /// Parse and validate preset text. `path` is used in error positions and to resolve
+    /// relative paths inside the preset (replay traces) against its directory.
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str, path: &str, overrides: &[String]) -> Result<Preset, PresetError> {
+        let base = Path::new(path).parent().unwrap_or(Path::new(""));
+        Preset::parse(text, path, base, overrides)
+    }
+
+    fn parse(
+        text: &str,
+        path: &str,
+        base: &Path,
+        overrides: &[String],
+    ) -> Result<Preset, PresetError> {
         let mut root = doc::parse(text, path)?;
         for arg in overrides {
             doc::apply_override(&mut root, arg)?;
@@ -314,7 +338,7 @@ impl Preset {
             column: 1,
             text: text.lines().next().unwrap_or("").to_owned(),
         };
-        validate(&root, start, path)
+        validate(&root, start, path, base)
     }
 
     /// One-line description of each bundled preset: `(name, description)`.
@@ -322,15 +346,24 @@ impl Preset {
         BUNDLED
             .iter()
             .map(|(name, text)| {
-                let desc = Preset::from_str(text, &format!("pipelines/{name}.toml"), &[])
-                    .map(|p| p.description);
+                let desc = Preset::parse(
+                    text,
+                    &format!("pipelines/{name}.toml"),
+                    Path::new(BUNDLED_DIR),
+                    &[],
+                )
+                .map(|p| p.description);
                 (*name, desc)
             })
             .collect()
     }
 }
 
-fn parse_duration(s: &str, node: &doc::Node, key: &str) -> Result<Duration, PresetError> {
+pub(crate) fn parse_duration(
+    s: &str,
+    node: &doc::Node,
+    key: &str,
+) -> Result<Duration, PresetError> {
     humantime::parse_duration(s).map_err(|e| {
         invalid(
             &node.at,
@@ -425,13 +458,14 @@ fn validate(
     root: &BTreeMap<String, doc::Node>,
     start: Origin,
     path: &str,
+    base: &Path,
 ) -> Result<Preset, PresetError> {
     let top = Section {
         prefix: "",
         table: root,
         at: start.clone(),
     };
-    top.check_keys(TOP_KEYS, TOP_RESERVED)?;
+    top.check_keys(TOP_KEYS, &[])?;
     let description = top
         .string("description")?
         .map(|(s, _)| s.trim().to_owned())
@@ -589,6 +623,33 @@ fn validate(
         ));
     }
 
+    // [rotation] and [telemetry]: both act on the video branch.
+    let rotation_sec = top.table("rotation")?;
+    let telemetry_sec = top.table("telemetry")?;
+    for (sec, what) in [(&rotation_sec, "rotation"), (&telemetry_sec, "telemetry")] {
+        if let Some(sec) = sec
+            && video.is_none()
+        {
+            return Err(invalid(
+                &sec.at,
+                ErrorKind::ImpossibleCaps {
+                    key: what.to_owned(),
+                    reason: format!(
+                        "[{what}] acts on the video branch, but input.video is \"none\""
+                    ),
+                },
+            ));
+        }
+    }
+    let rotation = rotation_sec
+        .as_ref()
+        .map(|s| elements::rotation(s, base))
+        .transpose()?;
+    let telemetry = telemetry_sec
+        .as_ref()
+        .map(elements::telemetry)
+        .transpose()?;
+
     Ok(Preset {
         source: path.to_owned(),
         description,
@@ -597,6 +658,8 @@ fn validate(
         video,
         audio,
         output,
+        rotation,
+        telemetry,
     })
 }
 
