@@ -741,3 +741,56 @@ fn telemetry_consent_gates_bus_reports() {
     let s = run("none");
     assert_eq!(s.telemetry_reports, 0, "{s:?}");
 }
+
+#[test]
+fn iio_sensor_preset_follows_a_sysfs_style_accelerometer() {
+    streamwire::gst_init::init().unwrap();
+    // A directory laid out like /sys/bus/iio/devices/iio:deviceN: the device lies on its left
+    // side (gravity along -x), which is a 90-degree rotation.
+    let dir = tempfile::tempdir().unwrap();
+    for (f, v) in [
+        ("in_accel_x_raw", "-980"),
+        ("in_accel_y_raw", "3"),
+        ("in_accel_z_raw", "-2"),
+        ("in_accel_scale", "0.01"),
+    ] {
+        std::fs::write(dir.path().join(f), format!("{v}\n")).unwrap();
+    }
+    let text = format!(
+        "output = \"fakesink\"\n[video]\nwidth = 320\nheight = 240\n[rotation]\nsensor = \"iio:{}\"\nhold_ms = 0\n",
+        dir.path().display()
+    );
+    let preset = Preset::from_str(&text, "iio.toml", &[]).unwrap();
+    let plan = Plan::new(&preset).unwrap();
+    assert!(
+        plan.description.contains("iio-device="),
+        "{}",
+        plan.description
+    );
+    let running = plan.start().unwrap();
+    let rot = running
+        .pipeline()
+        .by_name(streamwire::pipeline::names::ROTATION)
+        .unwrap();
+    let mut orientations = Vec::new();
+    running
+        .run(Some(Duration::from_millis(2500)), |_| {
+            orientations.push(rot.property::<u32>("orientation"))
+        })
+        .unwrap();
+    assert!(orientations.contains(&90), "{orientations:?}");
+
+    // A directory without accelerometer channels is refused when planning, naming it.
+    let empty = tempfile::tempdir().unwrap();
+    let text = format!(
+        "output = \"fakesink\"\n[rotation]\nsensor = \"iio:{}\"\n",
+        empty.path().display()
+    );
+    let preset = Preset::from_str(&text, "iio.toml", &[]).unwrap();
+    let e = Plan::new(&preset).unwrap_err();
+    assert!(
+        e.to_string().contains("is not an IIO accelerometer")
+            && e.to_string().contains(&empty.path().display().to_string()),
+        "{e}"
+    );
+}
