@@ -614,6 +614,25 @@ fn check_shows_rotation_and_telemetry_elements() {
     assert!(!out.contains("videoflip"), "{out}");
     assert!(out.contains("sensorrotation name=rotation"), "{out}");
 
+    // Display output: nothing is encoded, so telemetry sits in the raw branch, and metadata
+    // mode gets videoflip for upright pictures on screen.
+    let o = streamwire(&[
+        "check",
+        "rotation-demo",
+        "--set",
+        "rotation.output=metadata",
+        "--set",
+        "output=display",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(
+            "hold-time=300 ! videoflip video-direction=auto ! devicetelemetry name=telemetry consent=necessary interval=1000 ! identity name=vraw ! autovideosink"
+        ),
+        "{out}"
+    );
+
     // A bad section is reported with its position, exit status 2.
     let o = streamwire(&[
         "check",

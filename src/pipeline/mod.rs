@@ -732,3 +732,34 @@ fn runtime_error(msg: &gst::Message, e: &gst::message::Error) -> PipelineError {
         debug: e.debug().map(|d| d.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iio_lookup_picks_the_first_device_with_accelerometer_channels() {
+        let root = tempfile::tempdir().unwrap();
+        for (dev, accel) in [
+            ("iio:device0", false),
+            ("iio:device2", true),
+            ("iio:device1", true),
+        ] {
+            let d = root.path().join(dev);
+            std::fs::create_dir(&d).unwrap();
+            let f = if accel {
+                "in_accel_x_raw"
+            } else {
+                "in_illuminance_raw"
+            };
+            std::fs::write(d.join(f), "1\n").unwrap();
+        }
+        assert_eq!(
+            find_iio_accelerometer(root.path()),
+            Some(root.path().join("iio:device1"))
+        );
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(find_iio_accelerometer(empty.path()), None);
+        assert_eq!(find_iio_accelerometer(&empty.path().join("missing")), None);
+    }
+}
