@@ -813,3 +813,36 @@ fn iio_sensor_preset_follows_a_sysfs_style_accelerometer() {
         "{e}"
     );
 }
+
+#[test]
+fn pixel_rotation_survives_mid_stream_size_changes_in_a_file() {
+    // Sideways for 500 ms, then upright: the frame size changes from 360x640 to 640x360 while
+    // recording. 640 rows is above the SD limit, so without pinned colorimetry videoconvert
+    // would switch bt709 <-> bt601 with the size and the Matroska muxer would stop the run.
+    let dir = tempfile::tempdir().unwrap();
+    let mut trace = String::from("# sideways, then upright\n");
+    for t in (0..3000).step_by(50) {
+        let (x, y) = if t < 500 { (-9.8, 0.0) } else { (0.0, 9.8) };
+        trace.push_str(&format!("{t} {x} {y} 0.1\n"));
+    }
+    std::fs::write(dir.path().join("turn.txt"), trace).unwrap();
+    let preset = dir.path().join("turn.toml");
+    let out = dir.path().join("turn.mkv");
+    std::fs::write(
+        &preset,
+        format!(
+            "output = \"file:{}\"\n[video]\nwidth = 640\nheight = 360\nframerate = 10\n[rotation]\nsensor = \"replay:turn.txt\"\noutput = \"pixels\"\nhold_ms = 0\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    let o = streamwire(&["run", &preset.to_string_lossy(), "--for", "2s"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let d = discover(&out);
+    assert_eq!(d.video.len(), 1, "{:?}", d.video);
+    assert!(
+        d.duration >= Duration::from_millis(1000),
+        "{:?}",
+        d.duration
+    );
+}
