@@ -72,9 +72,58 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ),
 ];
 
-/// Directory that relative paths inside bundled presets (e.g. replay traces) resolve against:
-/// the source tree's `pipelines/`.
+/// The source tree's `pipelines/`: relative paths inside bundled presets (replay traces) resolve
+/// against it when it exists, otherwise against a copy of [`BUNDLED_DATA`] (see [`bundled_dir`]).
 pub const BUNDLED_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines");
+
+/// Data files bundled presets refer to, embedded in the binary: `(path under pipelines/, text)`.
+pub const BUNDLED_DATA: &[(&str, &str)] = &[(
+    "data/rotation-demo.txt",
+    include_str!("../../pipelines/data/rotation-demo.txt"),
+)];
+
+/// The directory bundled presets' relative paths resolve against: the source tree's
+/// `pipelines/` when it is there (a build from the repository), otherwise `fallback` after
+/// [`BUNDLED_DATA`] has been written under it (an installed binary).
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let base = streamwire::preset::bundled_dir(dir.path());
+/// assert!(base.join("data/rotation-demo.txt").is_file());
+/// ```
+pub fn bundled_dir(fallback: &Path) -> PathBuf {
+    let source = Path::new(BUNDLED_DIR);
+    if BUNDLED_DATA.iter().all(|(p, _)| source.join(p).is_file()) {
+        return source.to_owned();
+    }
+    write_bundled_data(fallback);
+    fallback.to_owned()
+}
+
+/// Write [`BUNDLED_DATA`] under `dir` (files already there with the same text are left alone).
+fn write_bundled_data(dir: &Path) {
+    for (p, text) in BUNDLED_DATA {
+        let path = dir.join(p);
+        let unchanged = std::fs::read_to_string(&path).is_ok_and(|t| t == *text);
+        let written = unchanged
+            || path
+                .parent()
+                .is_some_and(|d| std::fs::create_dir_all(d).is_ok())
+                && std::fs::write(&path, text).is_ok();
+        if !written {
+            tracing::warn!("cannot write bundled preset data to {}", path.display());
+        }
+    }
+}
+
+/// [`bundled_dir`] with the fallback in the system's temporary directory.
+fn bundled_base() -> PathBuf {
+    bundled_dir(&std::env::temp_dir().join(concat!(
+        "streamwire-",
+        env!("CARGO_PKG_VERSION"),
+        "-pipelines"
+    )))
+}
 
 /// A validated preset.
 #[derive(Debug, Clone, PartialEq)]
@@ -290,7 +339,7 @@ impl Preset {
             Some((n, text)) => Preset::parse(
                 text,
                 &format!("pipelines/{n}.toml"),
-                Path::new(BUNDLED_DIR),
+                &bundled_base(),
                 overrides,
             )
             .map(|mut p| {
@@ -349,7 +398,7 @@ impl Preset {
                 let desc = Preset::parse(
                     text,
                     &format!("pipelines/{name}.toml"),
-                    Path::new(BUNDLED_DIR),
+                    &bundled_base(),
                     &[],
                 )
                 .map(|p| p.description);
@@ -743,4 +792,36 @@ fn audio_settings(sec: &Section<'_>) -> Result<AudioSettings, PresetError> {
             .unwrap_or(64),
         channels: sec.uint("channels", 1, 2, true)?.map(|v| v.0).unwrap_or(2),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_data_written_elsewhere_serves_the_bundled_presets() {
+        let dir = tempfile::tempdir().unwrap();
+        write_bundled_data(dir.path());
+        write_bundled_data(dir.path()); // idempotent
+        for (p, text) in BUNDLED_DATA {
+            assert_eq!(std::fs::read_to_string(dir.path().join(p)).unwrap(), *text);
+        }
+        for (name, text) in BUNDLED {
+            let p = Preset::parse(text, &format!("pipelines/{name}.toml"), dir.path(), &[])
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            if let Some(RotationSettings {
+                mode: RotationMode::FollowSensor(SensorSource::Replay(path)),
+                ..
+            }) = p.rotation
+            {
+                assert!(path.starts_with(dir.path()), "{name}: {path:?}");
+            }
+        }
+        // Without the data, the bundled demo reports the missing trace at its line.
+        let empty = tempfile::tempdir().unwrap();
+        let (_, text) = BUNDLED.iter().find(|(n, _)| *n == "rotation-demo").unwrap();
+        let e = Preset::parse(text, "pipelines/rotation-demo.toml", empty.path(), &[]).unwrap_err();
+        assert!(e.to_string().contains("does not exist"), "{e}");
+        assert!(e.line_column().is_some(), "{e}");
+    }
 }
