@@ -329,6 +329,7 @@ fn presets_lists_bundled_with_descriptions() {
         "camera-preview",
         "camera-record",
         "screen-record",
+        "rotation-demo",
     ] {
         let line = out
             .lines()
