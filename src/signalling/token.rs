@@ -161,6 +161,71 @@ fn expiry_of(token: &str) -> Option<u64> {
     v.get("exp")?.as_u64()
 }
 
+/// Problems with the secret file.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// Reading or creating the file failed.
+    #[error("secret file {path}: {source}")]
+    Io {
+        /// File.
+        path: std::path::PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file holds too few bytes.
+    #[error("secret file {path}: holds {got} bytes after trimming, need at least {MIN_SECRET_LEN}")]
+    TooShort {
+        /// File.
+        path: std::path::PathBuf,
+        /// Bytes found.
+        got: usize,
+    },
+}
+
+/// Read the server secret from `path` (surrounding whitespace trimmed). When the file does not
+/// exist and `create` is true, write a fresh random secret (64 hex characters, mode 0600).
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("sw-secret-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("secret");
+/// let a = streamwire::signalling::token::load_secret(&path, true).unwrap();
+/// let b = streamwire::signalling::token::load_secret(&path, false).unwrap();
+/// assert_eq!(a, b);
+/// assert_eq!(a.len(), 64);
+/// ```
+pub fn load_secret(path: &std::path::Path, create: bool) -> Result<Vec<u8>, SecretError> {
+    let io = |source| SecretError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if create && !path.exists() {
+        let mut raw = [0u8; 32];
+        getrandom::getrandom(&mut raw).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        use std::io::Write;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(path).map_err(io)?;
+        f.write_all(hex.as_bytes()).map_err(io)?;
+        tracing::info!(path = %path.display(), "created a new random signalling secret");
+    }
+    let raw = std::fs::read(path).map_err(io)?;
+    let trimmed = raw.trim_ascii().to_vec();
+    if trimmed.len() < MIN_SECRET_LEN {
+        return Err(SecretError::TooShort {
+            path: path.to_owned(),
+            got: trimmed.len(),
+        });
+    }
+    Ok(trimmed)
+}
+
 /// Parse a duration like `90s`, `15m`, `1h`, `7d` or plain seconds.
 pub fn parse_ttl(s: &str) -> Result<Duration, String> {
     let s = s.trim();

@@ -222,10 +222,10 @@ where
                     return self.ws.close(None).await;
                 }
                 _ = notified => {
-                    if let Some((s, g)) = self.session.clone() {
-                        if let Flow::Close = self.flush(&s, Some(g)).await? {
-                            return Ok(());
-                        }
+                    if let Some((s, g)) = self.session.clone()
+                        && let Flow::Close = self.flush(&s, Some(g)).await?
+                    {
+                        return Ok(());
                     }
                 }
                 frame = self.ws.next() => {
@@ -299,8 +299,10 @@ where
             if more {
                 continue;
             }
-            if let Some(code) = ended {
-                if gen_.is_some() {
+            if let Some(code) = ended
+                && gen_.is_some()
+            {
+                {
                     self.session = None;
                     let (msg, reconnect) = match code {
                         ErrorCode::Replaced => {

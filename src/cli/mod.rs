@@ -1,0 +1,32 @@
+//! Command-line interface: one file per command. Thin wrappers over library functions.
+
+pub mod serve;
+pub mod token;
+
+use clap::{Parser, Subcommand};
+
+/// Streamwire: real-time audio/video on GStreamer.
+#[derive(Debug, Parser)]
+#[command(name = "streamwire", version, about)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the signalling server (rooms, SDP/ICE relay, real-time messages).
+    Serve(serve::ServeArgs),
+    /// Mint a room token from the server secret.
+    Token(token::TokenArgs),
+}
+
+/// Run the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(a) => serve::run(a),
+        Command::Token(a) => token::run(a),
+    }
+}
