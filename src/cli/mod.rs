@@ -1,5 +1,6 @@
 //! Command-line interface: one file per command. Thin wrappers over library functions.
 
+pub mod bench_signalling;
 pub mod serve;
 pub mod token;
 
@@ -21,6 +22,16 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Mint a room token from the server secret.
     Token(token::TokenArgs),
+    /// Benchmarks (print JSON with --json).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `streamwire bench ...`
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Signalling server load: room broadcasts and peer-to-peer relay.
+    Signalling(bench_signalling::BenchSignallingArgs),
 }
 
 /// Run the parsed command.
@@ -28,5 +39,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(a) => serve::run(a),
         Command::Token(a) => token::run(a),
+        Command::Bench(BenchCommand::Signalling(a)) => bench_signalling::run_cli(a),
     }
 }
