@@ -461,6 +461,10 @@ async fn run_peer(
         tokio::select! {
             _ = stop.changed() => break,
             _ = tick.tick(), if sending && Instant::now() < job.send_until => {
+                // The precondition was checked when the select started; re-check now.
+                if Instant::now() >= job.send_until {
+                    continue;
+                }
                 for _ in 0..job.per_tick {
                     let ts = epoch.elapsed().as_micros() as u64;
                     let text = match &job.send {

@@ -96,7 +96,7 @@ where
         .max(hub.cfg.limits.max_frame_bytes);
     // Small eagerly-allocated read buffer: idle connections must stay cheap.
     let ws_cfg = WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(16 * 1024)
         .max_message_size(Some(hard))
         .max_frame_size(Some(hard));
@@ -234,7 +234,7 @@ where
                         None => return Ok(()),
                         Some(Err(e)) => return Err(e),
                         Some(Ok(Message::Text(t))) => {
-                            if let Flow::Close = self.on_text(t.as_str()).await? {
+                            if let Flow::Close = Box::pin(self.on_text(t.as_str())).await? {
                                 return Ok(());
                             }
                         }
@@ -352,7 +352,8 @@ where
         };
         let allowed = self.bucket.take();
         let Some((session, _)) = self.session.clone() else {
-            return self.before_join(msg).await;
+            // Boxed: keeps the resident per-connection future small (idle connections).
+            return Box::pin(self.before_join(msg)).await;
         };
         if !allowed {
             if let ClientMsg::Message { seq, .. } = &msg {
@@ -389,7 +390,7 @@ where
             }
             return Ok(Flow::Continue);
         }
-        self.after_join(&session, msg).await
+        Box::pin(self.after_join(&session, msg)).await
     }
 
     fn push_self(&self, session: &Arc<Session>, msg: ServerMsg) {
@@ -667,5 +668,25 @@ where
         )
         .await?;
         Ok(Flow::Continue)
+    }
+}
+
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn future_sizes() {
+        let hub = super::Hub::new(crate::signalling::server::ServerConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            vec![0; 32],
+        ));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (a, _b) = tokio::io::duplex(64);
+            let f = super::serve(hub, a, "127.0.0.1:1".parse().unwrap());
+            eprintln!("serve future: {} bytes", std::mem::size_of_val(&f));
+        });
     }
 }
