@@ -138,6 +138,8 @@ pub struct BroadcastReport {
     pub deliveries_per_s: f64,
     /// Latency send → receive.
     pub latency: Latency,
+    /// CPU used during the phase (send window + 1.5 s drain).
+    pub cpu: CpuReport,
 }
 
 /// One relay rate step.
@@ -153,6 +155,8 @@ pub struct RelayReport {
     pub relays_per_s: f64,
     /// Latency send → receive.
     pub latency: Latency,
+    /// CPU used during the step (send window + 1.5 s drain).
+    pub cpu: CpuReport,
 }
 
 /// Memory measurement.
@@ -216,6 +220,57 @@ fn rss_kib(pid: Option<u32>) -> Option<u64> {
     let s = std::fs::read_to_string(path).ok()?;
     let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU seconds (user + system) consumed so far by a process (`None` = this process).
+fn cpu_secs(pid: Option<u32>) -> Option<f64> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    };
+    let s = std::fs::read_to_string(path).ok()?;
+    let after = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| ticks / hz as f64)
+}
+
+fn load_avg() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// CPU used by the server and by the load generator during one phase.
+#[derive(Debug, Clone, Serialize)]
+pub struct CpuReport {
+    /// Server process CPU seconds (absent in-process or with `--url`).
+    pub server_cpu_s: Option<f64>,
+    /// Load generator (this process) CPU seconds; includes the server when in-process.
+    pub generator_cpu_s: Option<f64>,
+    /// 1-minute load average when the phase ended (other processes share the machine).
+    pub load_avg_1m: Option<f64>,
+}
+
+struct CpuMark(Option<f64>, Option<f64>);
+
+impl CpuMark {
+    fn now(server: Option<u32>) -> CpuMark {
+        CpuMark(server.and_then(|p| cpu_secs(Some(p))), cpu_secs(None))
+    }
+    fn since(&self, server: Option<u32>) -> CpuReport {
+        let end = CpuMark::now(server);
+        CpuReport {
+            server_cpu_s: end.0.zip(self.0).map(|(b, a)| b - a),
+            generator_cpu_s: end.1.zip(self.1).map(|(b, a)| b - a),
+            load_avg_1m: load_avg(),
+        }
+    }
 }
 
 struct Running {
@@ -675,7 +730,9 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
                 )
             })
             .collect();
+        let mark = CpuMark::now(server_pid);
         let (back, outs) = phase(jobs, epoch, until).await;
+        let cpu = mark.since(server_pid);
         wss = back;
         let sent: u64 = outs.iter().map(|o| o.sent).sum();
         let received: u64 = outs.iter().map(|o| o.received).sum();
@@ -695,6 +752,7 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
             deliveries: received,
             deliveries_per_s: received as f64 / secs,
             latency: lat,
+            cpu,
         })
     } else {
         None
@@ -761,7 +819,9 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
                     },
                 ));
             }
+            let mark = CpuMark::now(server_pid);
             let (mut back, outs) = phase(jobs, epoch, until).await;
+            let cpu = mark.since(server_pid);
             let sent: u64 = outs.iter().map(|o| o.sent).sum();
             let received: u64 = outs.iter().map(|o| o.received).sum();
             let lat = latency(outs.into_iter().flat_map(|o| o.lat_us).collect());
@@ -771,6 +831,7 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
                 received,
                 relays_per_s: received as f64 / opts.duration.as_secs_f64(),
                 latency: lat,
+                cpu,
             });
             if back.len() != 2 * ids.len() + idle_count {
                 return Err(BenchError::Server(format!(

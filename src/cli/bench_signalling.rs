@@ -107,6 +107,10 @@ pub fn run_cli(a: BenchSignallingArgs) -> anyhow::Result<()> {
             "relay @ {}/s: {:.0} relays/s ({} of {} sent), p50 {:.2} ms, p99 {:.2} ms",
             x.offered_per_s, x.relays_per_s, x.received, x.sent, x.latency.p50_ms, x.latency.p99_ms
         );
+        println!(
+            "  cpu: server {:?} s, generator {:?} s, load average {:?}",
+            x.cpu.server_cpu_s, x.cpu.generator_cpu_s, x.cpu.load_avg_1m
+        );
     }
     Ok(())
 }
