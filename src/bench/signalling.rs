@@ -705,15 +705,12 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
     let per_room = opts.peers / opts.rooms;
     let mut wss = wss;
     let broadcast = if opts.broadcast_rate > 0 {
-        let tick = Duration::from_millis(10);
         // Spread the total rate over all peers; each sends per_tick frames every `tick`
         // (or one frame every k ticks, approximated by a longer tick).
         let per_peer_per_s = opts.broadcast_rate as f64 / opts.peers as f64;
-        let (per_tick, tick) = if per_peer_per_s >= 100.0 {
-            ((per_peer_per_s / 100.0).round() as u32, tick)
-        } else {
-            (1, Duration::from_secs_f64(1.0 / per_peer_per_s.max(0.01)))
-        };
+        // Batches about every 10 ms at most; per_tick / tick is exactly the per-peer rate.
+        let per_tick = (per_peer_per_s * 0.01).ceil().max(1.0) as u32;
+        let tick = Duration::from_secs_f64(per_tick as f64 / per_peer_per_s.max(0.01));
         let start = Instant::now();
         let until = start + opts.duration;
         let jobs = wss
@@ -773,15 +770,10 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
         for &rate in &opts.relay_rates {
             let senders = 2 * opts.relay_pairs;
             let per_sender = rate as f64 / senders as f64;
-            // Every 5 ms a batch; below 200/s per sender, one frame per 1/rate instead.
-            let (per_tick, tick) = if per_sender * 0.005 >= 1.0 {
-                (
-                    (per_sender * 0.005).round() as u32,
-                    Duration::from_millis(5),
-                )
-            } else {
-                (1, Duration::from_secs_f64(1.0 / per_sender.max(0.01)))
-            };
+            // Batches of `per_tick` frames about every 5 ms; the tick is then stretched so
+            // that per_tick / tick is exactly the per-sender rate.
+            let per_tick = (per_sender * 0.005).ceil().max(1.0) as u32;
+            let tick = Duration::from_secs_f64(per_tick as f64 / per_sender.max(0.01));
             let start = Instant::now();
             let until = start + opts.duration;
             let mut jobs = Vec::new();

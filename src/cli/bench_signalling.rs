@@ -101,6 +101,10 @@ pub fn run_cli(a: BenchSignallingArgs) -> anyhow::Result<()> {
             b.latency.p50_ms,
             b.latency.p99_ms
         );
+        println!(
+            "  cpu: server {:?} s, generator {:?} s, load average {:?}",
+            b.cpu.server_cpu_s, b.cpu.generator_cpu_s, b.cpu.load_avg_1m
+        );
     }
     for x in &r.relay {
         println!(
