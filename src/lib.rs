@@ -9,3 +9,4 @@ pub mod gst_init;
 pub mod pipeline;
 pub mod preset;
 pub mod probe;
+pub mod signalling;

@@ -2,6 +2,7 @@
 //! with the command that produced them.
 
 pub mod encode;
+pub mod signalling;
 
 /// Median of `values` (sorted copy); `None` when empty.
 pub fn median(values: &[f64]) -> Option<f64> {

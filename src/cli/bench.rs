@@ -8,6 +8,8 @@ use streamwire::encoder::{Codec, SystemRegistry};
 pub enum BenchCommand {
     /// Encoder throughput and per-frame latency for the chosen encoder of each codec.
     Encode(EncodeArgs),
+    /// Signalling server load: room broadcasts and peer-to-peer relay.
+    Signalling(super::bench_signalling::BenchSignallingArgs),
 }
 
 /// Arguments of `bench encode`.
@@ -84,5 +86,6 @@ pub fn execute(cmd: BenchCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        BenchCommand::Signalling(a) => super::bench_signalling::run_cli(a),
     }
 }
