@@ -4,3 +4,4 @@
 //! signalling, rooms and real-time messages are a Rust layer on tokio.
 
 pub mod gst_init;
+pub mod webrtc;

@@ -1,0 +1,1 @@
+//! Per-peer, per-track statistics (filled in below).
