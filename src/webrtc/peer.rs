@@ -218,9 +218,6 @@ pub struct PeerConfig {
     pub receive: Vec<MediaKind>,
     /// Send-side congestion control; `None` disables it.
     pub congestion: Option<CongestionConfig>,
-    /// Element inserted on the send path after the congestion controller, before DTLS/ICE
-    /// (e.g. `netsim` to simulate an impaired link in tests). Must have `sink` and `src` pads.
-    pub send_impairment: Option<gst::Element>,
 }
 
 impl PeerConfig {
@@ -240,7 +237,6 @@ impl PeerConfig {
             jitter_latency_ms: DEFAULT_JITTER_LATENCY_MS,
             receive: Vec::new(),
             congestion: Some(CongestionConfig::default()),
-            send_impairment: None,
         }
     }
 
@@ -465,7 +461,7 @@ impl Peer {
             }
         });
 
-        if self.inner.config.congestion.is_some() || self.inner.config.send_impairment.is_some() {
+        if self.inner.config.congestion.is_some() {
             let weak = self.weak();
             webrtcbin.connect("request-aux-sender", false, move |_values| {
                 let none = || Some(None::<gst::Element>.to_value());
@@ -484,66 +480,33 @@ impl Peer {
         }
     }
 
-    /// The element webrtcbin inserts on the send path: `rtpgccbwe` and/or the impairment.
+    /// The element webrtcbin inserts on the send path (GStreamer 1.22: before `rtpsession`):
+    /// `rtpgccbwe`, which paces the RTP packets to its estimate and reads the transport-wide
+    /// feedback `rtpsession` sends upstream as `RTPTWCCPackets` events.
     fn build_aux_sender(&self) -> Result<gst::Element, WebrtcError> {
-        let mut chain = Vec::new();
-        if let Some(cc) = self.inner.config.congestion {
-            let gcc = make("rtpgccbwe")?;
-            gcc.set_property("min-bitrate", cc.min_kbps.saturating_mul(1000));
-            gcc.set_property("max-bitrate", cc.max_kbps.saturating_mul(1000));
-            gcc.set_property("estimated-bitrate", cc.start_kbps.saturating_mul(1000));
-            let weak = self.weak();
-            gcc.connect_notify(Some("estimated-bitrate"), move |gcc, _| {
-                let Some(inner) = weak.upgrade() else { return };
-                let bps = gcc.property::<u32>("estimated-bitrate");
-                let listeners = {
-                    let mut st = lock(&inner.state);
-                    st.last_estimate = Some(bps);
-                    st.estimate_listeners.clone()
-                };
-                let _ = inner.events.send(PeerEvent::EstimatedBitrate {
-                    peer: inner.id.clone(),
-                    bps,
-                });
-                for l in listeners {
-                    l(bps);
-                }
+        let cc = self.inner.config.congestion.unwrap_or_default();
+        let gcc = make("rtpgccbwe")?;
+        gcc.set_property("min-bitrate", cc.min_kbps.saturating_mul(1000));
+        gcc.set_property("max-bitrate", cc.max_kbps.saturating_mul(1000));
+        gcc.set_property("estimated-bitrate", cc.start_kbps.saturating_mul(1000));
+        let weak = self.weak();
+        gcc.connect_notify(Some("estimated-bitrate"), move |gcc, _| {
+            let Some(inner) = weak.upgrade() else { return };
+            let bps = gcc.property::<u32>("estimated-bitrate");
+            let listeners = {
+                let mut st = lock(&inner.state);
+                st.last_estimate = Some(bps);
+                st.estimate_listeners.clone()
+            };
+            let _ = inner.events.send(PeerEvent::EstimatedBitrate {
+                peer: inner.id.clone(),
+                bps,
             });
-            chain.push(gcc);
-        }
-        if let Some(imp) = &self.inner.config.send_impairment {
-            chain.push(imp.clone());
-        }
-        if chain.len() == 1 {
-            return Ok(chain.remove(0));
-        }
-        let bin = gst::Bin::new();
-        bin.add_many(&chain)
-            .map_err(|e| WebrtcError::State(e.to_string()))?;
-        gst::Element::link_many(&chain).map_err(|e| WebrtcError::Link {
-            what: "congestion controller to impairment".into(),
-            detail: e.to_string(),
-        })?;
-        let first = chain[0].static_pad("sink");
-        let last = chain[chain.len() - 1].static_pad("src");
-        let (Some(first), Some(last)) = (first, last) else {
-            return Err(WebrtcError::Link {
-                what: "aux sender".into(),
-                detail: "elements need static sink and src pads".into(),
-            });
-        };
-        let sink = gst::GhostPad::builder_with_target(&first)
-            .map_err(|e| WebrtcError::State(e.to_string()))?
-            .name("sink")
-            .build();
-        let src = gst::GhostPad::builder_with_target(&last)
-            .map_err(|e| WebrtcError::State(e.to_string()))?
-            .name("src")
-            .build();
-        bin.add_pad(&sink)
-            .and_then(|_| bin.add_pad(&src))
-            .map_err(|e| WebrtcError::State(e.to_string()))?;
-        Ok(bin.upcast())
+            for l in listeners {
+                l(bps);
+            }
+        });
+        Ok(gcc)
     }
 
     /// Remote peer id.
@@ -776,6 +739,49 @@ impl Peer {
 
     /// Answerer: attach pending local tracks to the offer's `recvonly` m-lines, then answer.
     fn answer(&self, offer: &gst_sdp::SDPMessage) {
+        // Receive side: one recvonly transceiver per m-line the remote sends on, whose codec
+        // preferences carry the offer's TWCC extension so that the answer keeps it and this
+        // side's rtpsession returns transport-wide feedback.
+        for media in offer.medias() {
+            let sends = media
+                .attributes()
+                .any(|a| a.key() == "sendonly" || a.key() == "sendrecv");
+            let kind = match media.media() {
+                Some("video") => MediaKind::Video,
+                Some("audio") => MediaKind::Audio,
+                _ => continue,
+            };
+            if !sends {
+                continue;
+            }
+            let twcc_id = media_twcc_id(media);
+            let mut caps = gst::Caps::new_empty();
+            for (pt, enc, clock) in media_codecs(media) {
+                let supported = match kind {
+                    MediaKind::Video => {
+                        super::encode::VideoCodec::from_encoding_name(&enc).is_some()
+                    }
+                    MediaKind::Audio => enc.eq_ignore_ascii_case("OPUS"),
+                };
+                if supported {
+                    caps.make_mut().append_structure(rtp_structure(
+                        kind,
+                        &enc.to_ascii_uppercase(),
+                        clock,
+                        pt,
+                        twcc_id,
+                    ));
+                }
+            }
+            if caps.is_empty() {
+                continue;
+            }
+            let _t = self.inner.webrtcbin.emit_by_name::<WebRTCRTPTransceiver>(
+                "add-transceiver",
+                &[&WebRTCRTPTransceiverDirection::Recvonly, &caps],
+            );
+        }
+
         let tracks = std::mem::take(&mut lock(&self.inner.state).pending_tracks);
         let mut used = Vec::new();
         for track in tracks {
@@ -992,32 +998,44 @@ fn find_mline_for(
         if !recvonly {
             continue;
         }
-        let mut pt = None;
-        for a in media.attributes() {
-            if a.key() != "rtpmap" {
-                continue;
-            }
-            let v = a.value().unwrap_or_default();
-            let mut parts = v.split_whitespace();
-            let (Some(p), Some(enc)) = (parts.next(), parts.next()) else {
-                continue;
-            };
-            let name = enc.split('/').next().unwrap_or_default();
-            if name.eq_ignore_ascii_case(&track.encoding_name) {
-                pt = p.parse::<u8>().ok();
-                break;
-            }
-        }
-        let Some(pt) = pt else { continue };
-        let twcc_id = media
-            .attributes()
-            .filter(|a| a.key() == "extmap")
-            .filter_map(|a| a.value())
-            .find(|v| v.contains(TWCC_URI))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|id| id.split('/').next())
-            .and_then(|id| id.parse::<u8>().ok());
+        let Some(pt) = media_codecs(media)
+            .into_iter()
+            .find(|(_, enc, _)| enc.eq_ignore_ascii_case(&track.encoding_name))
+            .map(|(pt, _, _)| pt)
+        else {
+            continue;
+        };
+        let twcc_id = media_twcc_id(media);
         return Some((idx, LinkParams { pt, twcc_id }));
     }
     None
+}
+
+/// `(payload type, encoding name, clock rate)` of every `rtpmap` in an m-line.
+fn media_codecs(media: &gst_sdp::SDPMediaRef) -> Vec<(u8, String, i32)> {
+    media
+        .attributes()
+        .filter(|a| a.key() == "rtpmap")
+        .filter_map(|a| {
+            let v = a.value()?;
+            let mut parts = v.split_whitespace();
+            let pt = parts.next()?.parse::<u8>().ok()?;
+            let mut enc = parts.next()?.split('/');
+            let name = enc.next()?.to_owned();
+            let clock = enc.next()?.parse::<i32>().ok()?;
+            Some((pt, name, clock))
+        })
+        .collect()
+}
+
+/// The TWCC header-extension id an m-line declares, if any.
+fn media_twcc_id(media: &gst_sdp::SDPMediaRef) -> Option<u8> {
+    media
+        .attributes()
+        .filter(|a| a.key() == "extmap")
+        .filter_map(|a| a.value())
+        .find(|v| v.contains(TWCC_URI))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|id| id.split('/').next())
+        .and_then(|id| id.parse::<u8>().ok())
 }

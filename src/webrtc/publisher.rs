@@ -356,6 +356,14 @@ impl Publisher {
         self.inner.video.as_ref().map(|(_, _, p)| p.clone())
     }
 
+    /// Encoded video size (width, height), if there is a video track.
+    pub fn video_size(&self) -> Option<(i32, i32)> {
+        self.inner
+            .video
+            .as_ref()
+            .map(|_| (self.inner.config.width, self.inner.config.height))
+    }
+
     /// Current video bitrate target (kbit/s).
     pub fn video_bitrate_kbps(&self) -> Option<u32> {
         self.inner.video.as_ref().map(|(e, _, _)| e.bitrate())

@@ -112,6 +112,7 @@ struct Inner {
     config: SubscriberConfig,
     events: UnboundedSender<SubscriberEvent>,
     counters: Mutex<HashMap<(String, MediaKind), TrackCounters>>,
+    ssrcs: Mutex<HashMap<u32, (MediaKind, String)>>,
     on_sample: Mutex<Option<SampleCallback>>,
 }
 
@@ -144,6 +145,7 @@ impl Subscriber {
                     config,
                     events: tx,
                     counters: Mutex::new(HashMap::new()),
+                    ssrcs: Mutex::new(HashMap::new()),
                     on_sample: Mutex::new(None),
                 }),
             },
@@ -170,6 +172,16 @@ impl Subscriber {
             .get(&(peer.to_owned(), kind))
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Kind and codec (`video/VP8`, ...) of a received SSRC.
+    pub fn track_of_ssrc(&self, ssrc: u32) -> Option<(MediaKind, String)> {
+        self.inner
+            .ssrcs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&ssrc)
+            .cloned()
     }
 
     /// Receive and decode whatever `peer` sends.
@@ -241,10 +253,10 @@ fn build_receive_branch(
                 VideoCodec::Vp8 => {
                     let dec = make("vp8dec")?;
                     dec.set_property("threads", 2u32);
-                    vec![make("rtpvp8depay")?, dec]
+                    vec![depayloader("rtpvp8depay")?, dec]
                 }
                 VideoCodec::H264 => vec![
-                    make("rtph264depay")?,
+                    depayloader("rtph264depay")?,
                     make("h264parse")?,
                     make("avdec_h264")?,
                 ],
@@ -333,12 +345,28 @@ fn build_receive_branch(
         what: "webrtcbin to depayloader".into(),
         detail: format!("{e:?}"),
     })?;
+    if let Ok(ssrc) = s.get::<u32>("ssrc") {
+        inner
+            .ssrcs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(ssrc, (kind, format!("{}/{}", kind.as_str(), encoding)));
+    }
     let _ = inner.events.send(SubscriberEvent::TrackAdded {
         peer: peer_id.to_owned(),
         kind,
         codec: encoding,
     });
     Ok(())
+}
+
+/// Video depayloader that drops incomplete frames until the next keyframe and asks the sender
+/// for one (RTCP PLI) when packets are missing.
+fn depayloader(factory: &str) -> Result<gst::Element, WebrtcError> {
+    let d = make(factory)?;
+    d.set_property("request-keyframe", true);
+    d.set_property("wait-for-keyframe", true);
+    Ok(d)
 }
 
 fn install_counter(inner: &Arc<Inner>, peer_id: &str, kind: MediaKind, pad: &gst::Pad) {

@@ -13,6 +13,9 @@ use tokio::sync::mpsc::UnboundedReceiver;
 pub fn relay(mut from: PeerIo, to: Peer) -> UnboundedReceiver<PeerEvent> {
     tokio::spawn(async move {
         while let Some(msg) = from.signals.recv().await {
+            if std::env::var_os("SDP_DUMP").is_some() {
+                eprintln!("-> {}: {msg:?}", to.id());
+            }
             if let Err(e) = to.apply(msg.into()) {
                 panic!("apply failed: {e}");
             }
@@ -103,4 +106,50 @@ pub async fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> b
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Police the packets arriving at `peer`'s ICE transport (before DTLS/SRTP and rtpsession, so
+/// they count as network loss) to `kbps` kbit/s with a 10 kB bucket; 0 = unlimited. Emulates a
+/// bottleneck link in-process. Returns false if the transport does not exist yet.
+pub fn police_incoming(peer: &Peer, kbps: std::sync::Arc<std::sync::atomic::AtomicU32>) -> bool {
+    use std::sync::atomic::Ordering;
+    let bin = peer.webrtcbin().clone().downcast::<gst::Bin>().unwrap();
+    let sources: Vec<gst::Element> = bin
+        .iterate_recurse()
+        .into_iter()
+        .flatten()
+        .filter(|e| e.factory().map(|f| f.name() == "nicesrc").unwrap_or(false))
+        .collect();
+    for nicesrc in &sources {
+        let pad = nicesrc.static_pad("src").unwrap();
+        let kbps = kbps.clone();
+        let bucket = std::sync::Mutex::new((10_000.0f64, Instant::now()));
+        pad.add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+            move |_, info| {
+                let rate = kbps.load(Ordering::Relaxed);
+                let mut b = bucket.lock().unwrap();
+                let now = Instant::now();
+                let elapsed = now.duration_since(b.1).as_secs_f64();
+                b.1 = now;
+                if rate == 0 {
+                    b.0 = 10_000.0;
+                    return gst::PadProbeReturn::Ok;
+                }
+                let size = match &info.data {
+                    Some(gst::PadProbeData::Buffer(buf)) => buf.size(),
+                    Some(gst::PadProbeData::BufferList(l)) => l.calculate_size(),
+                    _ => return gst::PadProbeReturn::Ok,
+                } as f64;
+                b.0 = (b.0 + elapsed * f64::from(rate) * 1000.0 / 8.0).min(10_000.0);
+                if b.0 >= size {
+                    b.0 -= size;
+                    gst::PadProbeReturn::Ok
+                } else {
+                    gst::PadProbeReturn::Drop
+                }
+            },
+        );
+    }
+    !sources.is_empty()
 }
