@@ -106,6 +106,9 @@ pub struct TrackCounters {
     pub height: i32,
 }
 
+/// A decode branch: track kind and its elements, depayloader first.
+type Branch = (MediaKind, Vec<gst::Element>);
+
 type SampleCallback = Arc<dyn Fn(&str, &gst::Sample) + Send + Sync>;
 
 struct Inner {
@@ -113,6 +116,7 @@ struct Inner {
     events: UnboundedSender<SubscriberEvent>,
     counters: Mutex<HashMap<(String, MediaKind), TrackCounters>>,
     ssrcs: Mutex<HashMap<u32, (MediaKind, String)>>,
+    branches: Mutex<HashMap<String, Vec<Branch>>>,
     on_sample: Mutex<Option<SampleCallback>>,
 }
 
@@ -146,6 +150,7 @@ impl Subscriber {
                     events: tx,
                     counters: Mutex::new(HashMap::new()),
                     ssrcs: Mutex::new(HashMap::new()),
+                    branches: Mutex::new(HashMap::new()),
                     on_sample: Mutex::new(None),
                 }),
             },
@@ -172,6 +177,54 @@ impl Subscriber {
             .get(&(peer.to_owned(), kind))
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Ask `peer` for a video keyframe now: an upstream force-key-unit event from the
+    /// depayloader, which `rtpsession` turns into RTCP PLI (or FIR). Returns false if no video
+    /// track from `peer` is being received.
+    pub fn request_keyframe(&self, peer: &str) -> bool {
+        let depay = self
+            .inner
+            .branches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(peer)
+            .and_then(|v| {
+                v.iter()
+                    .find(|(k, _)| *k == MediaKind::Video)
+                    .and_then(|(_, els)| els.first().cloned())
+            });
+        let Some(pad) = depay.and_then(|d| d.static_pad("sink")) else {
+            return false;
+        };
+        let ev = gst_video::UpstreamForceKeyUnitEvent::builder()
+            .all_headers(false)
+            .build();
+        pad.push_event(ev)
+    }
+
+    /// Stop receiving from `peer`: remove its decode branches. Call before `Peer::close`.
+    pub fn detach(&self, peer: &str) {
+        let branches = self
+            .inner
+            .branches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(peer)
+            .unwrap_or_default();
+        for (_, els) in branches {
+            if let Some(sink) = els.first().and_then(|e| e.static_pad("sink"))
+                && let Some(src) = sink.peer()
+            {
+                let _ = src.unlink(&sink);
+            }
+            for e in els {
+                let _ = e.set_state(gst::State::Null);
+                if let Some(bin) = e.parent().and_then(|p| p.downcast::<gst::Bin>().ok()) {
+                    let _ = bin.remove(&e);
+                }
+            }
+        }
     }
 
     /// Kind and codec (`video/VP8`, ...) of a received SSRC.
@@ -345,6 +398,13 @@ fn build_receive_branch(
         what: "webrtcbin to depayloader".into(),
         detail: format!("{e:?}"),
     })?;
+    inner
+        .branches
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(peer_id.to_owned())
+        .or_default()
+        .push((kind, chain.clone()));
     if let Ok(ssrc) = s.get::<u32>("ssrc") {
         inner
             .ssrcs
