@@ -26,6 +26,10 @@ use super::peer::{
 };
 use super::{MediaKind, TWCC_URI, WebrtcError, make};
 
+/// Name of the queue in front of the video encoder; its streaming thread, `swenc:src`, runs
+/// the encoder (used to measure the shared encoder's CPU time).
+pub const ENCODER_QUEUE_NAME: &str = "swenc";
+
 /// Where published video comes from.
 #[derive(Debug, Clone, Default)]
 pub enum VideoSource {
@@ -250,6 +254,8 @@ impl Publisher {
                 .build(),
         );
         let queue = make("queue")?;
+        // Its streaming thread (named `swenc:src`) runs the shared encoder.
+        queue.set_property("name", ENCODER_QUEUE_NAME);
         queue.set_property("max-size-buffers", 2u32);
         queue.set_property("max-size-bytes", 0u32);
         queue.set_property("max-size-time", 0u64);

@@ -110,6 +110,7 @@ pub struct TrackCounters {
 type Branch = (MediaKind, Vec<gst::Element>);
 
 type SampleCallback = Arc<dyn Fn(&str, &gst::Sample) + Send + Sync>;
+type DecodedCallback = Arc<dyn Fn(&str, &gst::BufferRef, &gst::Caps) + Send + Sync>;
 
 struct Inner {
     config: SubscriberConfig,
@@ -118,6 +119,7 @@ struct Inner {
     ssrcs: Mutex<HashMap<u32, (MediaKind, String)>>,
     branches: Mutex<HashMap<String, Vec<Branch>>>,
     on_sample: Mutex<Option<SampleCallback>>,
+    on_decoded: Mutex<Option<DecodedCallback>>,
 }
 
 /// Decodes the tracks of any number of peers.
@@ -152,6 +154,7 @@ impl Subscriber {
                     ssrcs: Mutex::new(HashMap::new()),
                     branches: Mutex::new(HashMap::new()),
                     on_sample: Mutex::new(None),
+                    on_decoded: Mutex::new(None),
                 }),
             },
             rx,
@@ -164,6 +167,20 @@ impl Subscriber {
         *self
             .inner
             .on_sample
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(f));
+    }
+
+    /// Callback for every decoded video frame, right at the decoder's output (before any
+    /// clock synchronisation), with the remote peer id and the frame's caps. Runs on a streaming
+    /// thread: keep it short.
+    pub fn on_decoded_video(
+        &self,
+        f: impl Fn(&str, &gst::BufferRef, &gst::Caps) + Send + Sync + 'static,
+    ) {
+        *self
+            .inner
+            .on_decoded
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(f));
     }
@@ -432,10 +449,20 @@ fn depayloader(factory: &str) -> Result<gst::Element, WebrtcError> {
 fn install_counter(inner: &Arc<Inner>, peer_id: &str, kind: MediaKind, pad: &gst::Pad) {
     let weak = Arc::downgrade(inner);
     let key = (peer_id.to_owned(), kind);
-    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, _info| {
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
         let Some(inner) = weak.upgrade() else {
             return gst::PadProbeReturn::Remove;
         };
+        if kind == MediaKind::Video {
+            let cb = inner
+                .on_decoded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let (Some(cb), Some(buf), Some(caps)) = (cb, info.buffer(), pad.current_caps()) {
+                cb(&key.0, buf, &caps);
+            }
+        }
         let (w, h) = if kind == MediaKind::Video {
             pad.current_caps()
                 .and_then(|c| {

@@ -1,0 +1,3 @@
+//! Measuring cores of `streamwire bench ...`.
+
+pub mod latency;
