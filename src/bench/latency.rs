@@ -539,7 +539,7 @@ mod tests {
         paint(&mut plane, w, w, 42);
         let (block, top) = geometry(w).unwrap();
         for y in top..top + block {
-            let x0 = 8 + 3 * block;
+            let x0 = 8; // bit 0, which is 0 in 42
             plane[y * w + x0..y * w + x0 + block].fill(235);
         }
         assert_eq!(read(&plane, w, w), None);
