@@ -1,5 +1,5 @@
 //! `cargo bench --bench latency -- [--subscribers N] [--codec vp8|h264] [--seconds S]
-//! [--jitter-ms MS] [--no-congestion-control]`
+//! [--jitter-ms MS] [--size WxH] [--no-congestion-control]`
 //!
 //! Prints one JSON report (see `streamwire::bench::latency`). Run it inside a loopback-only
 //! namespace: `unshare -n sh -c 'ip link set lo up; cargo bench --bench latency -- ...'`.
@@ -42,6 +42,19 @@ fn main() {
                 })
             }
             "--no-congestion-control" => opts.congestion_control = false,
+            "--size" => {
+                let v = value("--size");
+                let parsed = v
+                    .split_once('x')
+                    .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)));
+                match parsed {
+                    Some((w, h)) => (opts.width, opts.height) = (w, h),
+                    None => {
+                        eprintln!("--size: expected WIDTHxHEIGHT, got `{v}`");
+                        std::process::exit(2)
+                    }
+                }
+            }
             // Added by `cargo bench`.
             "--bench" => {}
             other => {

@@ -114,7 +114,7 @@ pub(crate) fn build_video_encoder(
         VideoCodec::Vp8 => {
             let enc = make("vp8enc")?;
             enc.set_property("deadline", 1i64);
-            enc.set_property("cpu-used", 8i32);
+            enc.set_property("cpu-used", 16i32);
             enc.set_property("threads", 2i32);
             enc.set_property("lag-in-frames", 0i32);
             enc.set_property_from_str("end-usage", "cbr");
