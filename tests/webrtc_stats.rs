@@ -109,11 +109,15 @@ async fn stats_report_rates_sizes_rtt_and_quality() {
     let limit = Arc::new(AtomicU32::new(0));
     assert!(police_incoming(&pv, limit.clone()));
     limit.store(150, Ordering::Relaxed);
+    // Receive counters move at RTCP intervals: allow a few samples (bounded).
     let mut worst = 5;
-    for _ in 0..6 {
+    for _ in 0..12 {
         let s = next(&mut rx_events).await.stats;
         worst = worst.min(s.quality);
         eprintln!("impaired: {}", s.status_line());
+        if worst <= 3 {
+            break;
+        }
     }
     assert!(worst <= 3, "quality under heavy loss was {worst}");
 }

@@ -252,8 +252,10 @@ impl StatsSampler {
             let (bytes, packets, lost, jitter_s) = match direction {
                 Direction::Send => {
                     let ri = remote_inbound.get(&ssrc);
+                    // Present once a receiver report arrived; may be 0 on loopback (the
+                    // RTCP delay fields have 1/65536 s resolution).
                     if let Some(r) = ri.and_then(|r| r.get::<f64>("round-trip-time").ok())
-                        && r > 0.0
+                        && r >= 0.0
                     {
                         rtt = Some(rtt.map_or(r, |x: f64| x.max(r)));
                     }
