@@ -74,7 +74,8 @@ pub struct LatencyOptions {
 }
 
 impl Default for LatencyOptions {
-    /// 1 subscriber, VP8, 1280x720@30, 10 s after 2 s warm-up, 50 ms jitter buffer, 2500 kbit/s,
+    /// 1 subscriber, VP8, 1280x720@30, 10 s after 2 s warm-up, default (30 ms) jitter buffer,
+    /// 2500 kbit/s,
     /// congestion control on.
     fn default() -> Self {
         LatencyOptions {

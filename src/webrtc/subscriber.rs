@@ -325,11 +325,12 @@ fn build_receive_branch(
                     dec.set_property("threads", 2u32);
                     vec![depayloader("rtpvp8depay")?, dec]
                 }
-                VideoCodec::H264 => vec![
-                    depayloader("rtph264depay")?,
-                    make("h264parse")?,
-                    make("avdec_h264")?,
-                ],
+                VideoCodec::H264 => {
+                    let dec = make("avdec_h264")?;
+                    // Slice threads only: frame threading delays output by a frame per thread.
+                    dec.set_property_from_str("thread-type", "slice");
+                    vec![depayloader("rtph264depay")?, make("h264parse")?, dec]
+                }
             };
             match cfg.video {
                 VideoOutput::Display => {
