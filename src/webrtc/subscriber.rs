@@ -17,8 +17,8 @@ use super::encode::VideoCodec;
 use super::peer::Peer;
 use super::{MediaKind, WebrtcError, make};
 
-/// What to do with decoded video.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What to do with received video.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum VideoOutput {
     /// Show it (`autovideosink`, clock-synchronised).
     Display,
@@ -27,6 +27,10 @@ pub enum VideoOutput {
     /// Decode and count, then drop (`fakesink`); for headless use.
     #[default]
     Discard,
+    /// Record the encoded video, without re-encoding, to `<dir>/<peer>.mkv` (streamable
+    /// Matroska, readable while being written and after an abrupt stop). Counters count
+    /// recorded frames.
+    Record(std::path::PathBuf),
 }
 
 /// What to do with decoded audio.
@@ -292,6 +296,9 @@ fn build_receive_branch(
         .to_owned();
     let media = s.get::<&str>("media").unwrap_or_default();
     let cfg = &inner.config;
+    // Element whose output is counted: the decoder (or, when recording, the last element
+    // before the muxer).
+    let mut count_at = 1;
     let (kind, mut chain) = match (media, encoding.as_str()) {
         ("audio", "OPUS") => {
             let mut c = vec![make("rtpopusdepay")?, make("opusdec")?];
@@ -319,65 +326,96 @@ fn build_receive_branch(
                 what: "remote video".into(),
                 detail: format!("unsupported encoding `{enc}`"),
             })?;
-            let mut c = match codec {
-                VideoCodec::Vp8 => {
-                    let dec = make("vp8dec")?;
-                    dec.set_property("threads", 2u32);
-                    vec![depayloader("rtpvp8depay")?, dec]
-                }
-                VideoCodec::H264 => {
-                    let dec = make("avdec_h264")?;
-                    // Slice threads only: frame threading delays output by a frame per thread.
-                    dec.set_property_from_str("thread-type", "slice");
-                    vec![depayloader("rtph264depay")?, make("h264parse")?, dec]
-                }
-            };
-            match cfg.video {
-                VideoOutput::Display => {
-                    c.push(make("videoconvert")?);
-                    c.push(make("autovideosink")?);
-                }
-                VideoOutput::AppSink => {
-                    c.push(make("videoconvert")?);
-                    let sink = gst_app::AppSink::builder()
-                        .caps(
-                            &gst::Caps::builder("video/x-raw")
-                                .field("format", "I420")
-                                .build(),
-                        )
-                        .sync(cfg.sync)
-                        .max_buffers(4)
-                        .drop(true)
-                        .build();
-                    let weak = Arc::downgrade(inner);
-                    let pid = peer_id.to_owned();
-                    sink.set_callbacks(
-                        gst_app::AppSinkCallbacks::builder()
-                            .new_sample(move |sink| {
-                                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                                if let Some(inner) = weak.upgrade() {
-                                    let cb = inner
-                                        .on_sample
-                                        .lock()
-                                        .unwrap_or_else(|p| p.into_inner())
-                                        .clone();
-                                    if let Some(cb) = cb {
-                                        cb(&pid, &sample);
+            if let VideoOutput::Record(dir) = &cfg.video {
+                let mut c = match codec {
+                    VideoCodec::Vp8 => vec![depayloader("rtpvp8depay")?],
+                    VideoCodec::H264 => vec![depayloader("rtph264depay")?, make("h264parse")?],
+                };
+                count_at = c.len() - 1;
+                let mux = make("matroskamux")?;
+                mux.set_property("streamable", true);
+                let sink = make("filesink")?;
+                let safe: String = peer_id
+                    .chars()
+                    .map(|ch| {
+                        if ch.is_ascii_alphanumeric() || ch == '-' || ch == '_' {
+                            ch
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                sink.set_property("location", dir.join(format!("{safe}.mkv")));
+                sink.set_property("async", false);
+                c.push(mux);
+                c.push(sink);
+                (MediaKind::Video, c)
+            } else {
+                let mut c = match codec {
+                    VideoCodec::Vp8 => {
+                        let dec = make("vp8dec")?;
+                        dec.set_property("threads", 2u32);
+                        vec![depayloader("rtpvp8depay")?, dec]
+                    }
+                    VideoCodec::H264 => {
+                        let dec = make("avdec_h264")?;
+                        // Slice threads only: frame threading delays output by a frame per thread.
+                        dec.set_property_from_str("thread-type", "slice");
+                        vec![depayloader("rtph264depay")?, make("h264parse")?, dec]
+                    }
+                };
+                match &cfg.video {
+                    VideoOutput::Display => {
+                        c.push(make("videoconvert")?);
+                        c.push(make("autovideosink")?);
+                    }
+                    VideoOutput::AppSink => {
+                        c.push(make("videoconvert")?);
+                        let sink = gst_app::AppSink::builder()
+                            .caps(
+                                &gst::Caps::builder("video/x-raw")
+                                    .field("format", "I420")
+                                    .build(),
+                            )
+                            .sync(cfg.sync)
+                            .max_buffers(4)
+                            .drop(true)
+                            .build();
+                        let weak = Arc::downgrade(inner);
+                        let pid = peer_id.to_owned();
+                        sink.set_callbacks(
+                            gst_app::AppSinkCallbacks::builder()
+                                .new_sample(move |sink| {
+                                    let sample =
+                                        sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                                    if let Some(inner) = weak.upgrade() {
+                                        let cb = inner
+                                            .on_sample
+                                            .lock()
+                                            .unwrap_or_else(|p| p.into_inner())
+                                            .clone();
+                                        if let Some(cb) = cb {
+                                            cb(&pid, &sample);
+                                        }
                                     }
-                                }
-                                Ok(gst::FlowSuccess::Ok)
-                            })
-                            .build(),
-                    );
-                    c.push(sink.upcast());
+                                    Ok(gst::FlowSuccess::Ok)
+                                })
+                                .build(),
+                        );
+                        c.push(sink.upcast());
+                    }
+                    VideoOutput::Discard | VideoOutput::Record(_) => {
+                        let sink = make("fakesink")?;
+                        sink.set_property("sync", cfg.sync);
+                        c.push(sink);
+                    }
                 }
-                VideoOutput::Discard => {
-                    let sink = make("fakesink")?;
-                    sink.set_property("sync", cfg.sync);
-                    c.push(sink);
-                }
+                count_at = match codec {
+                    VideoCodec::H264 => 2,
+                    VideoCodec::Vp8 => 1,
+                };
+                (MediaKind::Video, c)
             }
-            (MediaKind::Video, c)
         }
         (m, e) => {
             return Err(WebrtcError::Link {
@@ -387,14 +425,7 @@ fn build_receive_branch(
         }
     };
     // Count decoded output right after the decoder.
-    let dec_index = match kind {
-        MediaKind::Audio => 1,
-        MediaKind::Video => match VideoCodec::from_encoding_name(&encoding) {
-            Some(VideoCodec::H264) => 2,
-            _ => 1,
-        },
-    };
-    let dec_src = chain[dec_index]
+    let dec_src = chain[count_at]
         .static_pad("src")
         .ok_or_else(|| WebrtcError::MissingElement("decoder src pad".into()))?;
     install_counter(inner, peer_id, kind, &dec_src);
