@@ -71,6 +71,9 @@ pub struct LatencyOptions {
     pub bitrate_kbps: u32,
     /// Send-side congestion control (`rtpgccbwe`, which also paces packets).
     pub congestion_control: bool,
+    /// Subscribers ran as child processes (set by `latency_process::run_separate`); the
+    /// process CPU figure is then the publisher's alone.
+    pub separate_processes: bool,
 }
 
 impl Default for LatencyOptions {
@@ -89,6 +92,7 @@ impl Default for LatencyOptions {
             jitter_latency_ms: DEFAULT_JITTER_LATENCY_MS,
             bitrate_kbps: 2500,
             congestion_control: true,
+            separate_processes: false,
         }
     }
 }
@@ -164,7 +168,7 @@ fn check_byte(n: u32) -> u32 {
 }
 
 /// Paint `n` (24 bits) and its check byte into the luma plane.
-fn paint(plane: &mut [u8], stride: usize, width: usize, n: u32) {
+pub(crate) fn paint(plane: &mut [u8], stride: usize, width: usize, n: u32) {
     let Some((block, top)) = geometry(width) else {
         return;
     };
@@ -204,18 +208,18 @@ fn read(plane: &[u8], stride: usize, width: usize) -> Option<u32> {
     (word >> 24 == check_byte(n)).then_some(n)
 }
 
-fn luma_of(buf: &gst::BufferRef, caps: &gst::Caps) -> Option<u32> {
+pub(crate) fn luma_of(buf: &gst::BufferRef, caps: &gst::Caps) -> Option<u32> {
     let info = gst_video::VideoInfo::from_caps(caps).ok()?;
     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).ok()?;
     let stride = usize::try_from(*frame.plane_stride().first()?).ok()?;
     read(frame.plane_data(0).ok()?, stride, info.width() as usize)
 }
 
-fn now_ns(clock: &gst::Clock) -> u64 {
+pub(crate) fn now_ns(clock: &gst::Clock) -> u64 {
     clock.time().nseconds()
 }
 
-fn process_cpu_seconds() -> f64 {
+pub(crate) fn process_cpu_seconds() -> f64 {
     // SAFETY: getrusage only writes into the zero-initialised struct we pass.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: valid pointer to a rusage struct, RUSAGE_SELF is a valid `who`.
@@ -228,7 +232,7 @@ fn process_cpu_seconds() -> f64 {
 }
 
 /// CPU seconds of the threads whose name is `name` (Linux `/proc/self/task`).
-fn thread_cpu_seconds(name: &str) -> Option<f64> {
+pub(crate) fn thread_cpu_seconds(name: &str) -> Option<f64> {
     // SAFETY: sysconf has no memory-safety preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if ticks <= 0 {
@@ -251,15 +255,41 @@ fn thread_cpu_seconds(name: &str) -> Option<f64> {
     total
 }
 
-struct Shared {
-    clock: gst::Clock,
-    captured: Mutex<HashMap<u32, u64>>,
-    measuring: AtomicBool,
-    decoded: Mutex<Vec<f64>>,
-    rendered: Mutex<Vec<f64>>,
-    rendered_frames: Mutex<u64>,
-    unreadable: Mutex<u64>,
-    frames_in_window: AtomicU32,
+pub(crate) struct Shared {
+    pub(crate) clock: gst::Clock,
+    pub(crate) captured: Mutex<HashMap<u32, u64>>,
+    pub(crate) measuring: AtomicBool,
+    pub(crate) decoded: Mutex<Vec<f64>>,
+    pub(crate) rendered: Mutex<Vec<f64>>,
+    pub(crate) rendered_frames: Mutex<u64>,
+    pub(crate) unreadable: Mutex<u64>,
+    pub(crate) frames_in_window: AtomicU32,
+}
+
+impl Shared {
+    pub(crate) fn new(clock: gst::Clock) -> Arc<Self> {
+        Arc::new(Shared {
+            clock,
+            captured: Mutex::new(HashMap::new()),
+            measuring: AtomicBool::new(false),
+            decoded: Mutex::new(Vec::new()),
+            rendered: Mutex::new(Vec::new()),
+            rendered_frames: Mutex::new(0),
+            unreadable: Mutex::new(0),
+            frames_in_window: AtomicU32::new(0),
+        })
+    }
+
+    /// Latency of frame `n` seen at clock time `t_ns`, if its capture time is known.
+    pub(crate) fn latency_ms(&self, n: u32, t_ns: u64) -> Option<f64> {
+        let c = self
+            .captured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&n)
+            .copied()?;
+        Some(t_ns.saturating_sub(c) as f64 / 1e6)
+    }
 }
 
 fn relay(rt: &tokio::runtime::Runtime, mut from: PeerIo, to: Peer) {
@@ -272,59 +302,24 @@ fn relay(rt: &tokio::runtime::Runtime, mut from: PeerIo, to: Peer) {
     });
 }
 
-fn pipeline(name: &str, clock: &gst::Clock) -> gst::Pipeline {
+pub(crate) fn pipeline(name: &str, clock: &gst::Clock) -> gst::Pipeline {
     let p = gst::Pipeline::with_name(name);
     p.use_clock(Some(clock));
     p
 }
 
-fn play(p: &gst::Pipeline) -> Result<(), BenchError> {
+pub(crate) fn play(p: &gst::Pipeline) -> Result<(), BenchError> {
     p.set_state(gst::State::Playing)
         .map(|_| ())
         .map_err(|e| BenchError::Run(format!("{} would not play: {e}", p.name())))
 }
 
-/// Run the benchmark (blocking; takes about `warmup_seconds + seconds` plus joins).
-///
-/// ```no_run
-/// use streamwire::bench::latency::{run, LatencyOptions};
-/// let report = run(&LatencyOptions { seconds: 5.0, ..LatencyOptions::default() }).unwrap();
-/// println!("{}", serde_json::to_string(&report).unwrap());
-/// ```
-pub fn run(opts: &LatencyOptions) -> Result<LatencyReport, BenchError> {
-    crate::gst_init::init().map_err(|e| BenchError::Init(e.to_string()))?;
-    if opts.subscribers == 0 {
-        return Err(BenchError::Run("need at least one subscriber".into()));
-    }
-    let width = usize::try_from(opts.width).unwrap_or(0);
-    if geometry(width).is_none() {
-        return Err(BenchError::Run(format!(
-            "width {} is too small for the frame counter (need >= 144)",
-            opts.width
-        )));
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| BenchError::Run(format!("runtime: {e}")))?;
-    // The process's DTLS certificate is generated when the first DTLS element is created
-    // (seconds on a busy machine). A running application has paid that before anyone joins, so
-    // pay it here, outside the join-to-first-frame measurement.
-    drop(crate::webrtc::make("dtlsdec")?);
-    let clock = gst::SystemClock::obtain();
-    let shared = Arc::new(Shared {
-        clock: clock.clone(),
-        captured: Mutex::new(HashMap::new()),
-        measuring: AtomicBool::new(false),
-        decoded: Mutex::new(Vec::new()),
-        rendered: Mutex::new(Vec::new()),
-        rendered_frames: Mutex::new(0),
-        unreadable: Mutex::new(0),
-        frames_in_window: AtomicU32::new(0),
-    });
-
-    // Publisher.
+/// Build and start the publisher pipeline with the frame-counter painter.
+pub(crate) fn start_publisher(
+    opts: &LatencyOptions,
+    shared: &Arc<Shared>,
+) -> Result<(gst::Pipeline, Publisher), BenchError> {
+    let clock = shared.clock.clone();
     let pub_pipe = pipeline("bench-publisher", &clock);
     let publisher = Publisher::new(
         &pub_pipe,
@@ -381,6 +376,41 @@ pub fn run(opts: &LatencyOptions) -> Result<LatencyReport, BenchError> {
         });
     }
     play(&pub_pipe)?;
+    Ok((pub_pipe, publisher))
+}
+
+/// Run the benchmark (blocking; takes about `warmup_seconds + seconds` plus joins).
+///
+/// ```no_run
+/// use streamwire::bench::latency::{run, LatencyOptions};
+/// let report = run(&LatencyOptions { seconds: 5.0, ..LatencyOptions::default() }).unwrap();
+/// println!("{}", serde_json::to_string(&report).unwrap());
+/// ```
+pub fn run(opts: &LatencyOptions) -> Result<LatencyReport, BenchError> {
+    crate::gst_init::init().map_err(|e| BenchError::Init(e.to_string()))?;
+    if opts.subscribers == 0 {
+        return Err(BenchError::Run("need at least one subscriber".into()));
+    }
+    let width = usize::try_from(opts.width).unwrap_or(0);
+    if geometry(width).is_none() {
+        return Err(BenchError::Run(format!(
+            "width {} is too small for the frame counter (need >= 144)",
+            opts.width
+        )));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| BenchError::Run(format!("runtime: {e}")))?;
+    // The process's DTLS certificate is generated when the first DTLS element is created
+    // (seconds on a busy machine). A running application has paid that before anyone joins, so
+    // pay it here, outside the join-to-first-frame measurement.
+    drop(crate::webrtc::make("dtlsdec")?);
+    let clock = gst::SystemClock::obtain();
+    let shared = Shared::new(clock.clone());
+
+    let (pub_pipe, publisher) = start_publisher(opts, &shared)?;
     // Subscribers join a publisher that is already streaming, as in a call.
     std::thread::sleep(Duration::from_secs(1));
 

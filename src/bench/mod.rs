@@ -1,3 +1,4 @@
 //! Measuring cores of `streamwire bench ...`.
 
 pub mod latency;
+pub mod latency_process;
