@@ -10,3 +10,4 @@ pub mod pipeline;
 pub mod preset;
 pub mod probe;
 pub mod signalling;
+pub mod webrtc;

@@ -2,6 +2,8 @@
 //! with the command that produced them.
 
 pub mod encode;
+pub mod latency;
+pub mod latency_process;
 pub mod signalling;
 
 /// Median of `values` (sorted copy); `None` when empty.
