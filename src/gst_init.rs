@@ -25,7 +25,9 @@ pub fn init() -> Result<(), InitError> {
     RESULT
         .get_or_init(|| {
             gst::init().map_err(|e| format!("gst: {e}"))?;
-            gststreamwire::plugin_register_static().map_err(|e| format!("elements: {e}"))
+            gststreamwire::plugin_register_static().map_err(|e| format!("elements: {e}"))?;
+            // `rtpgccbwe` (Google Congestion Control) for the WebRTC publisher.
+            gstrsrtp::plugin_register_static().map_err(|e| format!("elements: rtp: {e}"))
         })
         .clone()
         .map_err(|e| match e.strip_prefix("gst: ") {

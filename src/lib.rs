@@ -11,3 +11,5 @@ pub mod preset;
 pub mod probe;
 pub mod report;
 pub mod telemetry;
+pub mod signalling;
+pub mod webrtc;

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use streamwire::encoder::{Codec, HardwarePolicy};
 use streamwire::preset::{
-    AudioSource, Container, DeviceSelector, ErrorKind, Origin, Output, Preset, PresetError,
-    VideoSource,
+    AudioSource, Consent, Container, DeviceSelector, ErrorKind, Origin, Output, Preset,
+    PresetError, RotationMode, RotationOutput, SensorSource, VideoSource,
 };
 
 fn parse(text: &str) -> Result<Preset, PresetError> {
@@ -46,6 +46,7 @@ fn bundled_presets_all_parse_with_descriptions() {
         "camera-preview",
         "camera-record",
         "screen-record",
+        "rotation-demo",
     ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
@@ -229,13 +230,6 @@ fn later_features_are_reserved_with_a_clear_message() {
         e.to_string().contains("`room` arrives with sessions"),
         "{e}"
     );
-    let e = err("output = \"fakesink\"\n[rotation]\nsensor = \"gravity\"\n");
-    assert_eq!(e.line_column(), Some((2, 2)), "{e}");
-    assert!(
-        e.to_string()
-            .contains("reserved for the sensor rotation element"),
-        "{e}"
-    );
 }
 
 #[test]
@@ -385,4 +379,250 @@ fn snippet_shows_the_line_and_column() {
     assert_eq!(e.snippet().unwrap(), "  3 |   widht = 640\n    |   ^");
     let e = Preset::from_str(GOOD, "t.toml", &["video.codec=h265".into()]).unwrap_err();
     assert_eq!(e.snippet(), None, "overrides have no file line");
+}
+
+// ---- [rotation] and [telemetry] ----
+
+/// A preset file written next to a replay trace, so relative `replay:` paths can be checked.
+fn with_trace() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/trace.txt"), "0 0 9.8 0\n").unwrap();
+    let preset = dir.path().join("p.toml");
+    (dir, preset)
+}
+
+#[test]
+fn rotation_section_parses_every_mode() {
+    let (dir, file) = with_trace();
+    let path = file.to_string_lossy().into_owned();
+    let p = Preset::from_str(
+        "output = \"fakesink\"\n[rotation]\nsensor = \"replay:data/trace.txt\"\noutput = \"pixels\"\nhysteresis = 10\nhold_ms = 0\n",
+        &path,
+        &[],
+    )
+    .unwrap();
+    let r = p.rotation.unwrap();
+    assert_eq!(
+        r.mode,
+        RotationMode::FollowSensor(SensorSource::Replay(dir.path().join("data/trace.txt")))
+    );
+    assert_eq!(r.output, RotationOutput::Pixels);
+    assert_eq!((r.hysteresis, r.hold_ms), (Some(10), Some(0)));
+
+    // Defaults: follow-sensor on the first IIO accelerometer, metadata, the element's filter.
+    let r = parse("output = \"fakesink\"\n[rotation]\n")
+        .unwrap()
+        .rotation
+        .unwrap();
+    assert_eq!(r.mode, RotationMode::FollowSensor(SensorSource::IioAuto));
+    assert_eq!(r.output, RotationOutput::Metadata);
+    assert_eq!((r.hysteresis, r.hold_ms), (None, None));
+
+    let r = parse(
+        "output = \"fakesink\"\n[rotation]\nsensor = \"iio:/sys/bus/iio/devices/iio:device0\"\n",
+    )
+    .unwrap()
+    .rotation
+    .unwrap();
+    assert_eq!(
+        r.mode,
+        RotationMode::FollowSensor(SensorSource::Iio("/sys/bus/iio/devices/iio:device0".into()))
+    );
+    // follow-app without rotation means 0.
+    let r = parse("output = \"fakesink\"\n[rotation]\nmode = \"follow-app\"\n")
+        .unwrap()
+        .rotation
+        .unwrap();
+    assert_eq!(r.mode, RotationMode::FollowApp { rotation: 0 });
+    let r = parse("output = \"fakesink\"\n[rotation]\nmode = \"follow-app\"\nrotation = 270\n")
+        .unwrap()
+        .rotation
+        .unwrap();
+    assert_eq!(r.mode, RotationMode::FollowApp { rotation: 270 });
+    let r = parse("output = \"fakesink\"\n[rotation]\nmode = \"off\"\n")
+        .unwrap()
+        .rotation
+        .unwrap();
+    assert_eq!(r.mode, RotationMode::Off);
+    // No table, no element.
+    assert_eq!(parse("output = \"fakesink\"\n").unwrap().rotation, None);
+}
+
+#[test]
+fn rotation_errors_are_located() {
+    let h = "output = \"fakesink\"\n[rotation]\n";
+    let cases: &[(&str, (usize, usize), &str)] = &[
+        (
+            "mode = \"follow-meta\"\n",
+            (3, 8),
+            "follow-meta is for receivers",
+        ),
+        (
+            "mode = \"follow-sensr\"\n",
+            (3, 8),
+            "did you mean `follow-sensor`",
+        ),
+        (
+            "mode = \"follow-app\"\nrotation = 45\n",
+            (4, 12),
+            "invalid value `45` for `rotation.rotation` (expected one of: 0, 90, 180, 270)",
+        ),
+        (
+            "mode = \"follow-app\"\nrotation = 360\n",
+            (4, 12),
+            "one of: 0, 90, 180, 270",
+        ),
+        (
+            "mode = \"follow-app\"\nrotation = \"90\"\n",
+            (4, 12),
+            "`rotation.rotation` must be an integer, found a string",
+        ),
+        (
+            "rotation = 90\n",
+            (3, 12),
+            "applies to mode = \"follow-app\" only",
+        ),
+        (
+            "mode = \"off\"\nsensor = \"iio\"\n",
+            (4, 10),
+            "applies to mode = \"follow-sensor\" only",
+        ),
+        (
+            "sensor = \"gravity\"\n",
+            (3, 10),
+            "one of: iio, iio:/sys/bus/iio/devices/iio:deviceN, replay:PATH",
+        ),
+        (
+            "sensor = \"replay:\"\n",
+            (3, 10),
+            "a trace file path after `replay:`",
+        ),
+        (
+            "sensor = \"iio:\"\n",
+            (3, 10),
+            "an IIO device directory after `iio:`",
+        ),
+        (
+            "sensor = \"replay:no/such/trace.txt\"\n",
+            (3, 10),
+            "no/such/trace.txt` does not exist",
+        ),
+        ("output = \"pixel\"\n", (3, 10), "did you mean `pixels`"),
+        ("hysteresis = 45\n", (3, 14), "an integer in 0..=44"),
+        ("hold_ms = 10001\n", (3, 11), "an integer in 0..=10000"),
+        ("hold = 10\n", (3, 1), "did you mean `rotation.hold_ms`"),
+    ];
+    for (body, at, want) in cases {
+        let e = err(&format!("{h}{body}"));
+        assert_eq!(e.line_column(), Some(*at), "{body}: {e}");
+        assert!(e.to_string().contains(want), "{body}: {e}");
+        assert!(e.to_string().starts_with("t.toml:"), "{e}");
+    }
+    // Rotation needs a video branch.
+    let e = err("output = \"fakesink\"\n[input]\nvideo = \"none\"\naudio = \"test\"\n[rotation]\n");
+    assert_eq!(e.line_column(), Some((5, 2)), "{e}");
+    assert!(e.to_string().contains("input.video is \"none\""), "{e}");
+    // Overrides are checked the same way and name the override.
+    let e = Preset::from_str(
+        "output = \"fakesink\"\n[rotation]\n",
+        "t.toml",
+        &["rotation.output=sideways".into()],
+    )
+    .unwrap_err();
+    assert!(matches!(e.origin(), Some(Origin::Override { .. })), "{e}");
+    assert!(e.to_string().contains("metadata, pixels"), "{e}");
+}
+
+#[test]
+fn telemetry_section_parses_with_defaults() {
+    let t = parse("output = \"fakesink\"\n[telemetry]\n")
+        .unwrap()
+        .telemetry
+        .unwrap();
+    assert_eq!(t.consent, Consent::None);
+    assert_eq!(t.interval, Duration::from_secs(5));
+    assert_eq!(t.screen_resolution, None);
+    let t = parse(
+        "output = \"fakesink\"\n[telemetry]\nconsent = \"full\"\ninterval = \"500ms\"\nscreen_resolution = \"1920x1080\"\n",
+    )
+    .unwrap()
+    .telemetry
+    .unwrap();
+    assert_eq!(t.consent, Consent::Full);
+    assert_eq!(t.interval, Duration::from_millis(500));
+    assert_eq!(t.screen_resolution.as_deref(), Some("1920x1080"));
+    assert_eq!(parse("output = \"fakesink\"\n").unwrap().telemetry, None);
+}
+
+#[test]
+fn telemetry_errors_are_located() {
+    let h = "output = \"fakesink\"\n[telemetry]\n";
+    let cases: &[(&str, (usize, usize), &str)] = &[
+        (
+            "consent = \"all\"\n",
+            (3, 11),
+            "one of: none, necessary, full",
+        ),
+        (
+            "consent = \"neccessary\"\n",
+            (3, 11),
+            "did you mean `necessary`",
+        ),
+        (
+            "consent = true\n",
+            (3, 11),
+            "must be a string, found a boolean",
+        ),
+        ("interval = \"soon\"\n", (3, 12), "a duration such as"),
+        (
+            "interval = \"50ms\"\n",
+            (3, 12),
+            "a duration from 100ms to 1h",
+        ),
+        (
+            "interval = \"2h\"\n",
+            (3, 12),
+            "a duration from 100ms to 1h",
+        ),
+        (
+            "interval = 5\n",
+            (3, 12),
+            "must be a string, found an integer",
+        ),
+        (
+            "screen_resolution = \"1920*1080\"\n",
+            (3, 21),
+            "WIDTHxHEIGHT",
+        ),
+        ("screen_resolution = \"0x1080\"\n", (3, 21), "WIDTHxHEIGHT"),
+        (
+            "consnet = \"full\"\n",
+            (3, 1),
+            "did you mean `telemetry.consent`",
+        ),
+    ];
+    for (body, at, want) in cases {
+        let e = err(&format!("{h}{body}"));
+        assert_eq!(e.line_column(), Some(*at), "{body}: {e}");
+        assert!(e.to_string().contains(want), "{body}: {e}");
+    }
+    let e = err("telemetry = \"on\"\noutput = \"fakesink\"\n");
+    assert_eq!(e.line_column(), Some((1, 13)), "{e}");
+    assert!(e.to_string().contains("must be a table"), "{e}");
+}
+
+#[test]
+fn bundled_rotation_demo_uses_the_shipped_trace() {
+    let p = Preset::load("rotation-demo", &[]).unwrap();
+    let r = p.rotation.unwrap();
+    let RotationMode::FollowSensor(SensorSource::Replay(path)) = r.mode else {
+        panic!("{:?}", r.mode);
+    };
+    assert!(
+        path.ends_with("pipelines/data/rotation-demo.txt"),
+        "{path:?}"
+    );
+    assert!(path.is_file(), "{path:?}");
+    assert_eq!(p.telemetry.unwrap().consent, Consent::Necessary);
 }

@@ -329,6 +329,7 @@ fn presets_lists_bundled_with_descriptions() {
         "camera-preview",
         "camera-record",
         "screen-record",
+        "rotation-demo",
     ] {
         let line = out
             .lines()
@@ -524,5 +525,325 @@ fn unknown_camera_name_lists_devices() {
     assert!(
         err.contains("no camera matches name \"NoSuchCamera-xyz\" (devices found: "),
         "{err}"
+    );
+}
+
+// ---- [rotation] and [telemetry] presets ----
+
+#[test]
+fn rotation_demo_pixels_mode_writes_rotated_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.webm");
+    // The shipped trace starts with the device held sideways (rotate 90); hold_ms = 0 adopts
+    // that from the first frame, so the whole 2 s file is 240x320 instead of 320x240.
+    let o = streamwire(&[
+        "-v",
+        "run",
+        "rotation-demo",
+        "--for",
+        "2s",
+        "--set",
+        "rotation.hold_ms=0",
+        // Small frames: the pixel rotation of a debug build is slow on a shared machine.
+        "--set",
+        "video.width=320",
+        "--set",
+        "video.height=240",
+        "--set",
+        &format!("output=file:{}", out.display()),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let d = discover(&out);
+    assert_eq!(d.video, vec![("video/x-vp8".to_owned(), 240, 320)]);
+    assert!(
+        d.duration >= Duration::from_millis(1500) && d.duration <= Duration::from_millis(3500),
+        "{:?}",
+        d.duration
+    );
+    // The bundled preset also posts telemetry every second; -v logs it with the element's
+    // field names, including the encoded stream's resolution.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("telemetry: consent=\"necessary\"")
+            && err.contains("stream-resolution=\"240x320\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_shows_rotation_and_telemetry_elements() {
+    let o = streamwire(&["check", "rotation-demo"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let desc = out.lines().last().unwrap();
+    for part in [
+        "framerate=30/1,colorimetry=bt709,chroma-site=mpeg2 ! sensorrotation name=rotation mode=follow-sensor replay-file=",
+        "pipelines/data/rotation-demo.txt output=pixels hold-time=300 ! identity name=vraw",
+        "vp8enc name=venc",
+        "! devicetelemetry name=telemetry consent=necessary interval=1000 ! queue ! mux.",
+    ] {
+        assert!(desc.contains(part), "missing `{part}` in {desc}");
+    }
+    assert!(!desc.contains("videoflip"), "{desc}");
+    streamwire::gst_init::init().unwrap();
+    gst::parse::launch(desc).unwrap();
+
+    // Metadata mode to a file: videoflip makes the recorded pictures upright.
+    let o = streamwire(&[
+        "check",
+        "rotation-demo",
+        "--set",
+        "rotation.output=metadata",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("hold-time=300 ! videoflip video-direction=auto ! identity name=vraw"),
+        "{out}"
+    );
+    // Metadata mode to fakesink (not a local picture): no videoflip.
+    let o = streamwire(&[
+        "check",
+        "rotation-demo",
+        "--set",
+        "rotation.output=metadata",
+        "--set",
+        "output=fakesink",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!out.contains("videoflip"), "{out}");
+    assert!(out.contains("sensorrotation name=rotation"), "{out}");
+
+    // Display output: nothing is encoded, so telemetry sits in the raw branch, and metadata
+    // mode gets videoflip for upright pictures on screen.
+    let o = streamwire(&[
+        "check",
+        "rotation-demo",
+        "--set",
+        "rotation.output=metadata",
+        "--set",
+        "output=display",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(
+            "hold-time=300 ! videoflip video-direction=auto ! devicetelemetry name=telemetry consent=necessary interval=1000 ! identity name=vraw ! autovideosink"
+        ),
+        "{out}"
+    );
+
+    // A bad section is reported with its position, exit status 2.
+    let o = streamwire(&[
+        "check",
+        "rotation-demo",
+        "--set",
+        "rotation.mode=follow-meta",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("follow-meta is for receivers"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn follow_app_rotation_runs_through_the_library() {
+    streamwire::gst_init::init().unwrap();
+    let preset = Preset::load(
+        "rotation-demo",
+        &[
+            "output=fakesink".into(),
+            "video.width=320".into(),
+            "video.height=240".into(),
+            "rotation.sensor=".into(),
+        ],
+    );
+    // An empty sensor is a located error, not a panic.
+    assert!(
+        preset
+            .unwrap_err()
+            .to_string()
+            .contains("--set rotation.sensor=")
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.toml");
+    std::fs::write(
+        &file,
+        "output = \"fakesink\"\n[video]\nwidth = 320\nheight = 240\n[rotation]\nmode = \"follow-app\"\nrotation = 270\noutput = \"pixels\"\n",
+    )
+    .unwrap();
+    let preset = Preset::load(&file.to_string_lossy(), &[]).unwrap();
+    let plan = Plan::new(&preset).unwrap();
+    assert!(
+        plan.description
+            .contains("sensorrotation name=rotation mode=follow-app rotation=270 output=pixels"),
+        "{}",
+        plan.description
+    );
+    let running = plan.start().unwrap();
+    let rot = running
+        .pipeline()
+        .by_name(streamwire::pipeline::names::ROTATION)
+        .unwrap();
+    // Record the caps the rotation element sends downstream to the encoder.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    rot.static_pad("src").unwrap().add_probe(
+        gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |_, info| {
+            if let Some(gst::PadProbeData::Event(ev)) = &info.data
+                && let gst::EventView::Caps(c) = ev.view()
+            {
+                let st = c.caps().structure(0).unwrap().to_owned();
+                let w = st.get::<i32>("width").unwrap();
+                let h = st.get::<i32>("height").unwrap();
+                seen2.lock().unwrap().push((w, h));
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+    // The element's read-only `orientation` while playing (it resets when stopped).
+    let mut orientations = Vec::new();
+    let summary = running
+        .run(Some(Duration::from_millis(2500)), |_| {
+            orientations.push(rot.property::<u32>("orientation"))
+        })
+        .unwrap();
+    assert!(summary.frames > 0, "{summary:?}");
+    assert!(
+        !orientations.is_empty() && orientations.iter().all(|o| *o == 270),
+        "{orientations:?}"
+    );
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.last(), Some(&(240, 320)), "{seen:?}");
+}
+
+#[test]
+fn telemetry_consent_gates_bus_reports() {
+    streamwire::gst_init::init().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("telemetry.toml");
+    std::fs::write(
+        &file,
+        "output = \"fakesink\"\n[video]\nwidth = 320\nheight = 240\n[telemetry]\n",
+    )
+    .unwrap();
+    let run = |consent: &str| {
+        let preset = Preset::load(
+            &file.to_string_lossy(),
+            &[
+                format!("telemetry.consent={consent}"),
+                "telemetry.interval=300ms".into(),
+            ],
+        )
+        .unwrap();
+        let plan = Plan::new(&preset).unwrap();
+        assert!(
+            plan.description.contains(&format!(
+                "devicetelemetry name=telemetry consent={consent} interval=300"
+            )),
+            "{}",
+            plan.description
+        );
+        plan.start()
+            .unwrap()
+            .run(Some(Duration::from_millis(2000)), |_| {})
+            .unwrap()
+    };
+    let s = run("necessary");
+    assert!(s.telemetry_reports >= 2, "{s:?}");
+    // ~2 s at one report per 300 ms cannot exceed about 7.
+    assert!(s.telemetry_reports <= 8, "{s:?}");
+    let s = run("none");
+    assert_eq!(s.telemetry_reports, 0, "{s:?}");
+}
+
+#[test]
+fn iio_sensor_preset_follows_a_sysfs_style_accelerometer() {
+    streamwire::gst_init::init().unwrap();
+    // A directory laid out like /sys/bus/iio/devices/iio:deviceN: the device lies on its left
+    // side (gravity along -x), which is a 90-degree rotation.
+    let dir = tempfile::tempdir().unwrap();
+    for (f, v) in [
+        ("in_accel_x_raw", "-980"),
+        ("in_accel_y_raw", "3"),
+        ("in_accel_z_raw", "-2"),
+        ("in_accel_scale", "0.01"),
+    ] {
+        std::fs::write(dir.path().join(f), format!("{v}\n")).unwrap();
+    }
+    let text = format!(
+        "output = \"fakesink\"\n[video]\nwidth = 320\nheight = 240\n[rotation]\nsensor = \"iio:{}\"\nhold_ms = 0\n",
+        dir.path().display()
+    );
+    let preset = Preset::from_str(&text, "iio.toml", &[]).unwrap();
+    let plan = Plan::new(&preset).unwrap();
+    assert!(
+        plan.description.contains("iio-device="),
+        "{}",
+        plan.description
+    );
+    let running = plan.start().unwrap();
+    let rot = running
+        .pipeline()
+        .by_name(streamwire::pipeline::names::ROTATION)
+        .unwrap();
+    let mut orientations = Vec::new();
+    running
+        .run(Some(Duration::from_millis(2500)), |_| {
+            orientations.push(rot.property::<u32>("orientation"))
+        })
+        .unwrap();
+    assert!(orientations.contains(&90), "{orientations:?}");
+
+    // A directory without accelerometer channels is refused when planning, naming it.
+    let empty = tempfile::tempdir().unwrap();
+    let text = format!(
+        "output = \"fakesink\"\n[rotation]\nsensor = \"iio:{}\"\n",
+        empty.path().display()
+    );
+    let preset = Preset::from_str(&text, "iio.toml", &[]).unwrap();
+    let e = Plan::new(&preset).unwrap_err();
+    assert!(
+        e.to_string().contains("is not an IIO accelerometer")
+            && e.to_string().contains(&empty.path().display().to_string()),
+        "{e}"
+    );
+}
+
+#[test]
+fn pixel_rotation_survives_mid_stream_size_changes_in_a_file() {
+    // Sideways for 500 ms, then upright: the frame size changes from 360x640 to 640x360 while
+    // recording. 640 rows is above the SD limit, so without pinned colorimetry videoconvert
+    // would switch bt709 <-> bt601 with the size and the Matroska muxer would stop the run.
+    let dir = tempfile::tempdir().unwrap();
+    let mut trace = String::from("# sideways, then upright\n");
+    for t in (0..3000).step_by(50) {
+        let (x, y) = if t < 500 { (-9.8, 0.0) } else { (0.0, 9.8) };
+        trace.push_str(&format!("{t} {x} {y} 0.1\n"));
+    }
+    std::fs::write(dir.path().join("turn.txt"), trace).unwrap();
+    let preset = dir.path().join("turn.toml");
+    let out = dir.path().join("turn.mkv");
+    std::fs::write(
+        &preset,
+        format!(
+            "output = \"file:{}\"\n[video]\nwidth = 640\nheight = 360\nframerate = 10\n[rotation]\nsensor = \"replay:turn.txt\"\noutput = \"pixels\"\nhold_ms = 0\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    let o = streamwire(&["run", &preset.to_string_lossy(), "--for", "2s"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let d = discover(&out);
+    assert_eq!(d.video.len(), 1, "{:?}", d.video);
+    assert!(
+        d.duration >= Duration::from_millis(1000),
+        "{:?}",
+        d.duration
     );
 }

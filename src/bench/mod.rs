@@ -3,6 +3,9 @@
 
 pub mod encode;
 pub mod telemetry;
+pub mod latency;
+pub mod latency_process;
+pub mod signalling;
 
 /// Median of `values` (sorted copy); `None` when empty.
 pub fn median(values: &[f64]) -> Option<f64> {

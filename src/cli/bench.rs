@@ -10,6 +10,8 @@ pub enum BenchCommand {
     Encode(EncodeArgs),
     /// Telemetry ingest records/s into SQLite and report generation time (1 h, 10 peers).
     Telemetry(TelemetryArgs),
+    /// Signalling server load: room broadcasts and peer-to-peer relay.
+    Signalling(super::bench_signalling::BenchSignallingArgs),
 }
 
 /// Arguments of `bench telemetry`.
@@ -124,5 +126,6 @@ pub fn execute(cmd: BenchCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        BenchCommand::Signalling(a) => super::bench_signalling::run_cli(a),
     }
 }

@@ -2,12 +2,15 @@
 //! variant, one match arm in [`Command::execute`], and one file.
 
 mod bench;
+mod bench_signalling;
 mod check;
 mod presets;
 mod privacy;
 mod probe;
 mod report;
 mod run;
+mod serve;
+mod token;
 
 use std::process::ExitCode;
 
@@ -35,6 +38,10 @@ pub enum Command {
     Presets(presets::Args),
     /// List capture devices and the encoder chosen for each codec.
     Probe(probe::Args),
+    /// Run the signalling server (rooms, SDP/ICE relay, real-time messages).
+    Serve(serve::ServeArgs),
+    /// Mint a room token from the server secret.
+    Token(token::TokenArgs),
     /// Benchmarks (print JSON with --json).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -52,9 +59,20 @@ impl Command {
             Command::Check(a) => check::execute(a),
             Command::Presets(a) => presets::execute(a),
             Command::Probe(a) => probe::execute(a),
+            Command::Serve(a) => serve::run(a),
+            Command::Token(a) => token::run(a),
             Command::Bench(a) => bench::execute(a),
             Command::Privacy(a) => privacy::execute(a),
             Command::Report(a) => report::execute(a),
+        }
+    }
+
+    /// Log level when neither `-v` nor `RUST_LOG` says otherwise: a server logs its activity,
+    /// one-shot commands only warnings.
+    fn default_log_level(&self) -> &'static str {
+        match self {
+            Command::Serve(_) => "info",
+            _ => "warn",
         }
     }
 }
@@ -67,10 +85,10 @@ fn is_usage_error(err: &anyhow::Error) -> bool {
     })
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, quiet_level: &'static str) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
-        0 => "warn",
+        0 => quiet_level,
         1 => "info",
         2 => "debug",
         _ => "trace",
@@ -85,7 +103,7 @@ fn init_logging(verbose: u8) {
 /// Parse arguments, run the command, map errors to exit codes (2: bad preset or usage, 1: failure).
 pub fn main() -> ExitCode {
     let cli = Cli::parse(); // exits with code 2 on usage errors
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, cli.command.default_log_level());
     let result = streamwire::gst_init::init()
         .map_err(anyhow::Error::from)
         .and_then(|()| cli.command.execute());

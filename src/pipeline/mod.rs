@@ -29,7 +29,10 @@ use gst::prelude::*;
 use crate::encoder::{
     self, Encoder, EncoderConfig, EncoderError, FactorySource, Selection, SystemRegistry,
 };
-use crate::preset::{AudioSource, Output, Preset, VideoSource};
+use crate::preset::{
+    AudioSource, Output, Preset, RotationMode, RotationOutput, RotationSettings, SensorSource,
+    TelemetrySettings, VideoSource,
+};
 use devices::{DeviceClass, quote};
 
 /// Errors building or running a pipeline.
@@ -67,6 +70,9 @@ pub enum PipelineError {
         /// Debug detail.
         debug: Option<String>,
     },
+    /// The rotation sensor cannot be used.
+    #[error("{0}")]
+    Sensor(String),
     /// An input file does not exist.
     #[error("input file {} does not exist", .0.display())]
     MissingInput(std::path::PathBuf),
@@ -107,6 +113,92 @@ pub mod names {
     pub const MUXER: &str = "mux";
     /// Last element of the video branch before the encoder (status counting for display output).
     pub const VIDEO_RAW: &str = "vraw";
+    /// `sensorrotation` (preset `[rotation]`).
+    pub const ROTATION: &str = "rotation";
+    /// `devicetelemetry` (preset `[telemetry]`).
+    pub const TELEMETRY: &str = "telemetry";
+}
+
+/// Name of the element messages `devicetelemetry` posts on the bus.
+pub const TELEMETRY_MESSAGE: &str = "streamwire-telemetry";
+
+/// Where `sensor = "iio"` looks for accelerometers.
+const IIO_DEVICES: &str = "/sys/bus/iio/devices";
+
+/// The first IIO device directory under `root` with an accelerometer (`in_accel_x_raw`).
+fn find_iio_accelerometer(root: &std::path::Path) -> Option<std::path::PathBuf> {
+    let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir(root)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("in_accel_x_raw").is_file())
+        .collect();
+    dirs.sort();
+    dirs.into_iter().next()
+}
+
+/// `sensorrotation ...` for a preset's `[rotation]` table, plus `videoflip video-direction=auto`
+/// after it when the pictures stay local (`local`) and the orientation travels as metadata.
+fn rotation_fragment(r: &RotationSettings, local: bool) -> Result<String, PipelineError> {
+    let mut s = format!("sensorrotation name={}", names::ROTATION);
+    match &r.mode {
+        RotationMode::FollowSensor(src) => {
+            s.push_str(" mode=follow-sensor");
+            match src {
+                SensorSource::Replay(p) => {
+                    s.push_str(&format!(" replay-file={}", quote(&p.to_string_lossy())));
+                }
+                SensorSource::Iio(dir) => {
+                    if !dir.join("in_accel_x_raw").is_file() {
+                        return Err(PipelineError::Sensor(format!(
+                            "rotation.sensor: {} is not an IIO accelerometer (no in_accel_x_raw)",
+                            dir.display()
+                        )));
+                    }
+                    s.push_str(&format!(" iio-device={}", quote(&dir.to_string_lossy())));
+                }
+                SensorSource::IioAuto => {
+                    let dir = find_iio_accelerometer(std::path::Path::new(IIO_DEVICES))
+                        .ok_or_else(|| {
+                            PipelineError::Sensor(format!(
+                                "rotation.sensor = \"iio\": no accelerometer under {IIO_DEVICES} \
+                                 (use sensor = \"replay:PATH\", or mode = \"follow-app\")"
+                            ))
+                        })?;
+                    s.push_str(&format!(" iio-device={}", quote(&dir.to_string_lossy())));
+                }
+            }
+        }
+        RotationMode::FollowApp { rotation } => {
+            s.push_str(&format!(" mode=follow-app rotation={rotation}"));
+        }
+        RotationMode::Off => s.push_str(" mode=off"),
+    }
+    if r.output == RotationOutput::Pixels {
+        s.push_str(" output=pixels");
+    }
+    if let Some(h) = r.hysteresis {
+        s.push_str(&format!(" hysteresis={h}"));
+    }
+    if let Some(h) = r.hold_ms {
+        s.push_str(&format!(" hold-time={h}"));
+    }
+    if local && r.output == RotationOutput::Metadata {
+        s.push_str(" ! videoflip video-direction=auto");
+    }
+    Ok(s)
+}
+
+fn telemetry_fragment(t: &TelemetrySettings) -> String {
+    let mut s = format!(
+        "devicetelemetry name={} consent={} interval={}",
+        names::TELEMETRY,
+        t.consent.nick(),
+        t.interval.as_millis()
+    );
+    if let Some(res) = &t.screen_resolution {
+        s.push_str(&format!(" screen-resolution={}", quote(res)));
+    }
+    s
 }
 
 fn has_display() -> bool {
@@ -225,11 +317,34 @@ impl Plan {
                 VideoSource::File(p) => dec_ref(p, &mut branches),
                 VideoSource::None => String::new(), // excluded by the condition above
             };
+            // With pixel rotation the frame size changes mid-stream and videoconvert fixates
+            // the caps again; without pinned colorimetry it picks bt601 for some sizes and bt709
+            // for others, a change muxers refuse ("Caps changes are not supported by Matroska").
+            let pin = if preset
+                .rotation
+                .as_ref()
+                .is_some_and(|r| r.output == RotationOutput::Pixels)
+            {
+                ",colorimetry=bt709,chroma-site=mpeg2"
+            } else {
+                ""
+            };
             let raw = format!(
-                "{src} ! videoconvert ! videoscale ! videorate ! video/x-raw,width={},height={},framerate={}/1",
+                "{src} ! videoconvert ! videoscale ! videorate ! video/x-raw,width={},height={},framerate={}/1{pin}",
                 v.width, v.height, v.framerate
             );
-            // Processing slot: the rotation and telemetry elements are inserted here (later issues).
+            // Processing slot: rotation acts on raw frames, before the encoder. Local outputs
+            // (file, display) get upright pictures through videoflip in metadata mode; the
+            // telemetry element goes after the encoder (below) to measure the encoded stream,
+            // or here when nothing is encoded.
+            let mut raw = raw;
+            if let Some(r) = &preset.rotation {
+                let local = matches!(preset.output, Output::File { .. } | Output::Display);
+                raw = format!("{raw} ! {}", rotation_fragment(r, local)?);
+            }
+            if let (false, Some(t)) = (encode, &preset.telemetry) {
+                raw = format!("{raw} ! {}", telemetry_fragment(t));
+            }
             let raw = format!("{raw} ! identity name={}", names::VIDEO_RAW);
             let branch = if encode {
                 let selection = encoder::select(v.codec, v.hardware, registry)?;
@@ -250,6 +365,9 @@ impl Plan {
                     selection.factory,
                     names::VIDEO_ENCODER
                 );
+                if let Some(t) = &preset.telemetry {
+                    enc.push_str(&format!(" ! {}", telemetry_fragment(t)));
+                }
                 let sink = match &preset.output {
                     Output::File { .. } => {
                         if let Some(p) = v.codec.parser() {
@@ -432,6 +550,8 @@ pub struct Summary {
     pub frames: u64,
     /// Encoded video bytes (0 when not encoding).
     pub bytes: u64,
+    /// `streamwire-telemetry` messages received on the bus (preset `[telemetry]`).
+    pub telemetry_reports: u64,
 }
 
 /// Asks a running pipeline to stop with a clean EOS. Cheap to clone, usable from any thread
@@ -511,6 +631,7 @@ impl Running {
         let started = Instant::now();
         let mut eos_sent: Option<Instant> = None;
         let mut last = (started, 0u64, 0u64);
+        let mut telemetry_reports = 0u64;
         loop {
             let msg = bus.timed_pop_filtered(
                 gst::ClockTime::from_mseconds(200),
@@ -518,6 +639,7 @@ impl Running {
                     gst::MessageType::Eos,
                     gst::MessageType::Error,
                     gst::MessageType::Warning,
+                    gst::MessageType::Element,
                 ],
             );
             if let Some(msg) = msg {
@@ -531,6 +653,13 @@ impl Running {
                             .unwrap_or_default(),
                         w.error()
                     ),
+                    gst::MessageView::Element(e) => {
+                        if let Some(st) = e.structure().filter(|st| st.name() == TELEMETRY_MESSAGE)
+                        {
+                            telemetry_reports += 1;
+                            log_telemetry(st);
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -570,8 +699,27 @@ impl Running {
             } else {
                 0
             },
+            telemetry_reports,
         })
     }
+}
+
+/// Log one telemetry report at info level: the element's own field names and values, nothing more.
+fn log_telemetry(st: &gst::StructureRef) {
+    let fields: Vec<String> = st
+        .iter()
+        .map(|(name, value)| {
+            let v = match value.get::<&str>() {
+                Ok(s) => format!("{s:?}"),
+                Err(_) => value
+                    .serialize()
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|_| format!("{value:?}")),
+            };
+            format!("{name}={v}")
+        })
+        .collect();
+    tracing::info!("telemetry: {}", fields.join(" "));
 }
 
 fn runtime_error(msg: &gst::Message, e: &gst::message::Error) -> PipelineError {
@@ -582,5 +730,36 @@ fn runtime_error(msg: &gst::Message, e: &gst::message::Error) -> PipelineError {
             .unwrap_or_else(|| "pipeline".to_owned()),
         message: e.error().to_string(),
         debug: e.debug().map(|d| d.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iio_lookup_picks_the_first_device_with_accelerometer_channels() {
+        let root = tempfile::tempdir().unwrap();
+        for (dev, accel) in [
+            ("iio:device0", false),
+            ("iio:device2", true),
+            ("iio:device1", true),
+        ] {
+            let d = root.path().join(dev);
+            std::fs::create_dir(&d).unwrap();
+            let f = if accel {
+                "in_accel_x_raw"
+            } else {
+                "in_illuminance_raw"
+            };
+            std::fs::write(d.join(f), "1\n").unwrap();
+        }
+        assert_eq!(
+            find_iio_accelerometer(root.path()),
+            Some(root.path().join("iio:device1"))
+        );
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(find_iio_accelerometer(empty.path()), None);
+        assert_eq!(find_iio_accelerometer(&empty.path().join("missing")), None);
     }
 }

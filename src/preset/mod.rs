@@ -31,6 +31,7 @@
 //! ```
 
 mod doc;
+mod elements;
 mod error;
 mod schema;
 
@@ -38,6 +39,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use elements::{
+    Consent, RotationMode, RotationOutput, RotationSettings, SensorSource, TelemetrySettings,
+};
 pub use error::{ErrorKind, Origin, PresetError};
 
 use crate::encoder::{Codec, HardwarePolicy};
@@ -62,7 +66,64 @@ pub const BUNDLED: &[(&str, &str)] = &[
         "screen-record",
         include_str!("../../pipelines/screen-record.toml"),
     ),
+    (
+        "rotation-demo",
+        include_str!("../../pipelines/rotation-demo.toml"),
+    ),
 ];
+
+/// The source tree's `pipelines/`: relative paths inside bundled presets (replay traces) resolve
+/// against it when it exists, otherwise against a copy of [`BUNDLED_DATA`] (see [`bundled_dir`]).
+pub const BUNDLED_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines");
+
+/// Data files bundled presets refer to, embedded in the binary: `(path under pipelines/, text)`.
+pub const BUNDLED_DATA: &[(&str, &str)] = &[(
+    "data/rotation-demo.txt",
+    include_str!("../../pipelines/data/rotation-demo.txt"),
+)];
+
+/// The directory bundled presets' relative paths resolve against: the source tree's
+/// `pipelines/` when it is there (a build from the repository), otherwise `fallback` after
+/// [`BUNDLED_DATA`] has been written under it (an installed binary).
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let base = streamwire::preset::bundled_dir(dir.path());
+/// assert!(base.join("data/rotation-demo.txt").is_file());
+/// ```
+pub fn bundled_dir(fallback: &Path) -> PathBuf {
+    let source = Path::new(BUNDLED_DIR);
+    if BUNDLED_DATA.iter().all(|(p, _)| source.join(p).is_file()) {
+        return source.to_owned();
+    }
+    write_bundled_data(fallback);
+    fallback.to_owned()
+}
+
+/// Write [`BUNDLED_DATA`] under `dir` (files already there with the same text are left alone).
+fn write_bundled_data(dir: &Path) {
+    for (p, text) in BUNDLED_DATA {
+        let path = dir.join(p);
+        let unchanged = std::fs::read_to_string(&path).is_ok_and(|t| t == *text);
+        let written = unchanged
+            || path
+                .parent()
+                .is_some_and(|d| std::fs::create_dir_all(d).is_ok())
+                && std::fs::write(&path, text).is_ok();
+        if !written {
+            tracing::warn!("cannot write bundled preset data to {}", path.display());
+        }
+    }
+}
+
+/// [`bundled_dir`] with the fallback in the system's temporary directory.
+fn bundled_base() -> PathBuf {
+    bundled_dir(&std::env::temp_dir().join(concat!(
+        "streamwire-",
+        env!("CARGO_PKG_VERSION"),
+        "-pipelines"
+    )))
+}
 
 /// A validated preset.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +142,10 @@ pub struct Preset {
     pub audio: Option<AudioSettings>,
     /// Where the media goes.
     pub output: Output,
+    /// `[rotation]`: insert `sensorrotation` in the video branch; `None` without the table.
+    pub rotation: Option<RotationSettings>,
+    /// `[telemetry]`: insert `devicetelemetry` after the video encoder; `None` without the table.
+    pub telemetry: Option<TelemetrySettings>,
 }
 
 /// The `[input]` table.
@@ -234,16 +299,8 @@ const TOP_KEYS: &[&str] = &[
     "video",
     "audio",
     "output",
-];
-const TOP_RESERVED: &[(&str, &str)] = &[
-    (
-        "rotation",
-        "the sensor rotation element (not in this build yet)",
-    ),
-    (
-        "telemetry",
-        "the device telemetry element (not in this build yet)",
-    ),
+    "rotation",
+    "telemetry",
 ];
 const INPUT_KEYS: &[&str] = &["video", "audio", "video_device", "audio_device"];
 const VIDEO_KEYS: &[&str] = &[
@@ -279,11 +336,16 @@ impl Preset {
         }
         let name = name_or_path.strip_suffix(".toml").unwrap_or(name_or_path);
         match BUNDLED.iter().find(|(n, _)| *n == name) {
-            Some((n, text)) => Preset::from_str(text, &format!("pipelines/{n}.toml"), overrides)
-                .map(|mut p| {
-                    p.source = format!("bundled:{n}");
-                    p
-                }),
+            Some((n, text)) => Preset::parse(
+                text,
+                &format!("pipelines/{n}.toml"),
+                &bundled_base(),
+                overrides,
+            )
+            .map(|mut p| {
+                p.source = format!("bundled:{n}");
+                p
+            }),
             None => {
                 let names: Vec<&'static str> = BUNDLED.iter().map(|(n, _)| *n).collect();
                 if path.components().count() > 1 || path.extension().is_some() {
@@ -301,9 +363,20 @@ impl Preset {
         }
     }
 
-    /// Parse and validate preset text. `path` is used in error positions only.
+    /// Parse and validate preset text. `path` is used in error positions and to resolve
+    /// relative paths inside the preset (replay traces) against its directory.
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str, path: &str, overrides: &[String]) -> Result<Preset, PresetError> {
+        let base = Path::new(path).parent().unwrap_or(Path::new(""));
+        Preset::parse(text, path, base, overrides)
+    }
+
+    fn parse(
+        text: &str,
+        path: &str,
+        base: &Path,
+        overrides: &[String],
+    ) -> Result<Preset, PresetError> {
         let mut root = doc::parse(text, path)?;
         for arg in overrides {
             doc::apply_override(&mut root, arg)?;
@@ -314,7 +387,7 @@ impl Preset {
             column: 1,
             text: text.lines().next().unwrap_or("").to_owned(),
         };
-        validate(&root, start, path)
+        validate(&root, start, path, base)
     }
 
     /// One-line description of each bundled preset: `(name, description)`.
@@ -322,15 +395,24 @@ impl Preset {
         BUNDLED
             .iter()
             .map(|(name, text)| {
-                let desc = Preset::from_str(text, &format!("pipelines/{name}.toml"), &[])
-                    .map(|p| p.description);
+                let desc = Preset::parse(
+                    text,
+                    &format!("pipelines/{name}.toml"),
+                    &bundled_base(),
+                    &[],
+                )
+                .map(|p| p.description);
                 (*name, desc)
             })
             .collect()
     }
 }
 
-fn parse_duration(s: &str, node: &doc::Node, key: &str) -> Result<Duration, PresetError> {
+pub(crate) fn parse_duration(
+    s: &str,
+    node: &doc::Node,
+    key: &str,
+) -> Result<Duration, PresetError> {
     humantime::parse_duration(s).map_err(|e| {
         invalid(
             &node.at,
@@ -425,13 +507,14 @@ fn validate(
     root: &BTreeMap<String, doc::Node>,
     start: Origin,
     path: &str,
+    base: &Path,
 ) -> Result<Preset, PresetError> {
     let top = Section {
         prefix: "",
         table: root,
         at: start.clone(),
     };
-    top.check_keys(TOP_KEYS, TOP_RESERVED)?;
+    top.check_keys(TOP_KEYS, &[])?;
     let description = top
         .string("description")?
         .map(|(s, _)| s.trim().to_owned())
@@ -589,6 +672,33 @@ fn validate(
         ));
     }
 
+    // [rotation] and [telemetry]: both act on the video branch.
+    let rotation_sec = top.table("rotation")?;
+    let telemetry_sec = top.table("telemetry")?;
+    for (sec, what) in [(&rotation_sec, "rotation"), (&telemetry_sec, "telemetry")] {
+        if let Some(sec) = sec
+            && video.is_none()
+        {
+            return Err(invalid(
+                &sec.at,
+                ErrorKind::ImpossibleCaps {
+                    key: what.to_owned(),
+                    reason: format!(
+                        "[{what}] acts on the video branch, but input.video is \"none\""
+                    ),
+                },
+            ));
+        }
+    }
+    let rotation = rotation_sec
+        .as_ref()
+        .map(|s| elements::rotation(s, base))
+        .transpose()?;
+    let telemetry = telemetry_sec
+        .as_ref()
+        .map(elements::telemetry)
+        .transpose()?;
+
     Ok(Preset {
         source: path.to_owned(),
         description,
@@ -597,6 +707,8 @@ fn validate(
         video,
         audio,
         output,
+        rotation,
+        telemetry,
     })
 }
 
@@ -680,4 +792,36 @@ fn audio_settings(sec: &Section<'_>) -> Result<AudioSettings, PresetError> {
             .unwrap_or(64),
         channels: sec.uint("channels", 1, 2, true)?.map(|v| v.0).unwrap_or(2),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_data_written_elsewhere_serves_the_bundled_presets() {
+        let dir = tempfile::tempdir().unwrap();
+        write_bundled_data(dir.path());
+        write_bundled_data(dir.path()); // idempotent
+        for (p, text) in BUNDLED_DATA {
+            assert_eq!(std::fs::read_to_string(dir.path().join(p)).unwrap(), *text);
+        }
+        for (name, text) in BUNDLED {
+            let p = Preset::parse(text, &format!("pipelines/{name}.toml"), dir.path(), &[])
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            if let Some(RotationSettings {
+                mode: RotationMode::FollowSensor(SensorSource::Replay(path)),
+                ..
+            }) = p.rotation
+            {
+                assert!(path.starts_with(dir.path()), "{name}: {path:?}");
+            }
+        }
+        // Without the data, the bundled demo reports the missing trace at its line.
+        let empty = tempfile::tempdir().unwrap();
+        let (_, text) = BUNDLED.iter().find(|(n, _)| *n == "rotation-demo").unwrap();
+        let e = Preset::parse(text, "pipelines/rotation-demo.toml", empty.path(), &[]).unwrap_err();
+        assert!(e.to_string().contains("does not exist"), "{e}");
+        assert!(e.line_column().is_some(), "{e}");
+    }
 }

@@ -1,0 +1,592 @@
+//! Measuring core of `streamwire bench latency`: a real publisher and N real subscribers over
+//! loopback (ICE, DTLS-SRTP, encode, decode), each in its own pipeline, in one process.
+//!
+//! * A frame counter is painted into the luma plane of every raw frame right before the
+//!   encoder (32 blocks: 24-bit counter + 8-bit check) and its capture time recorded.
+//! * **Decoded latency**: counter read back at the subscriber's decoder output.
+//! * **Rendered latency**: counter read back when a clock-synchronised `appsink` releases the
+//!   frame, i.e. when a display sink would show it (pipeline latency included).
+//! * All timestamps come from one monotonic clock (GStreamer's system clock, which every
+//!   pipeline is made to use).
+//! * **First frame**: from a subscriber's join (peer created, negotiation started) to its first
+//!   decoded frame, with the publisher already streaming and the process's DTLS certificate
+//!   already generated.
+//! * **CPU**: process CPU seconds per wall second (`getrusage`; includes the subscribers'
+//!   decoders, which run in the same process) and the shared encoder thread's alone.
+//!
+//! Signalling between the peers goes through in-process channels (no server on this branch).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+use gst_video::prelude::*;
+
+use crate::webrtc::encode::VideoCodec;
+use crate::webrtc::peer::{
+    CongestionConfig, DEFAULT_JITTER_LATENCY_MS, Peer, PeerConfig, PeerIo, Role,
+};
+use crate::webrtc::publisher::{
+    AudioSource, ENCODER_QUEUE_NAME, Publisher, PublisherConfig, VideoSource,
+};
+use crate::webrtc::subscriber::{Subscriber, SubscriberConfig, VideoOutput};
+use crate::webrtc::{MediaKind, WebrtcError};
+
+/// Benchmark failure.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The media engine failed.
+    #[error(transparent)]
+    Webrtc(#[from] WebrtcError),
+    /// GStreamer could not be initialised.
+    #[error("GStreamer initialisation failed: {0}")]
+    Init(String),
+    /// The run itself failed.
+    #[error("latency benchmark: {0}")]
+    Run(String),
+}
+
+/// What to measure.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LatencyOptions {
+    /// Number of subscribers (each its own pipeline and webrtcbin pair).
+    pub subscribers: usize,
+    /// Video codec.
+    pub codec: VideoCodec,
+    /// Frame width.
+    pub width: i32,
+    /// Frame height.
+    pub height: i32,
+    /// Frames per second.
+    pub fps: i32,
+    /// Length of the measuring window (s).
+    pub seconds: f64,
+    /// Time after the last join before measuring (s).
+    pub warmup_seconds: f64,
+    /// Subscriber jitter-buffer latency (ms).
+    pub jitter_latency_ms: u32,
+    /// Video bitrate (kbit/s), also the congestion-control start.
+    pub bitrate_kbps: u32,
+    /// Send-side congestion control (`rtpgccbwe`, which also paces packets).
+    pub congestion_control: bool,
+    /// Subscribers ran as child processes (set by `latency_process::run_separate`); the
+    /// process CPU figure is then the publisher's alone.
+    pub separate_processes: bool,
+}
+
+impl Default for LatencyOptions {
+    /// 1 subscriber, VP8, 1280x720@30, 10 s after 2 s warm-up, default (30 ms) jitter buffer,
+    /// 2500 kbit/s,
+    /// congestion control on.
+    fn default() -> Self {
+        LatencyOptions {
+            subscribers: 1,
+            codec: VideoCodec::Vp8,
+            width: 1280,
+            height: 720,
+            fps: 30,
+            seconds: 10.0,
+            warmup_seconds: 2.0,
+            jitter_latency_ms: DEFAULT_JITTER_LATENCY_MS,
+            bitrate_kbps: 2500,
+            congestion_control: true,
+            separate_processes: false,
+        }
+    }
+}
+
+/// p50 / p95 / max of a set of samples, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Summary {
+    /// Number of samples.
+    pub samples: usize,
+    /// Median.
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// Maximum.
+    pub max_ms: f64,
+}
+
+/// Summarise samples (nearest-rank percentiles).
+///
+/// ```
+/// let s = streamwire::bench::latency::summarize(vec![3.0, 1.0, 2.0, 4.0]);
+/// assert_eq!((s.samples, s.p50_ms, s.max_ms), (4, 2.0, 4.0));
+/// ```
+pub fn summarize(mut v: Vec<f64>) -> Summary {
+    if v.is_empty() {
+        return Summary::default();
+    }
+    v.sort_by(f64::total_cmp);
+    let rank = |p: f64| {
+        let idx = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+        v[idx]
+    };
+    Summary {
+        samples: v.len(),
+        p50_ms: rank(0.50),
+        p95_ms: rank(0.95),
+        max_ms: v[v.len() - 1],
+    }
+}
+
+/// Result of one run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LatencyReport {
+    /// What was measured.
+    pub options: LatencyOptions,
+    /// Capture to decoded frame.
+    pub decoded: Summary,
+    /// Capture to the moment a clock-synchronised sink shows the frame.
+    pub rendered: Summary,
+    /// Join to first decoded frame, one sample per subscriber.
+    pub first_frame: Summary,
+    /// Process CPU seconds per second over the window (publisher and subscribers).
+    pub process_cpu_per_s: f64,
+    /// CPU seconds per second of the shared encoder thread alone.
+    pub encoder_cpu_per_s: Option<f64>,
+    /// Frames captured during the window.
+    pub frames_captured: u64,
+    /// Frames shown by the synchronised sinks during the window, per second and subscriber.
+    pub rendered_fps_per_subscriber: f64,
+    /// Decoded frames whose counter could not be read (should be 0).
+    pub unreadable_frames: u64,
+}
+
+const BITS: usize = 32;
+
+fn geometry(width: usize) -> Option<(usize, usize)> {
+    let block = ((width.saturating_sub(16)) / BITS).min(32);
+    (block >= 4).then_some((block, 8))
+}
+
+fn check_byte(n: u32) -> u32 {
+    (n ^ (n >> 8) ^ (n >> 16) ^ 0x5a) & 0xff
+}
+
+/// Paint `n` (24 bits) and its check byte into the luma plane.
+pub(crate) fn paint(plane: &mut [u8], stride: usize, width: usize, n: u32) {
+    let Some((block, top)) = geometry(width) else {
+        return;
+    };
+    let word = (n & 0xff_ffff) | (check_byte(n & 0xff_ffff) << 24);
+    for bit in 0..BITS {
+        let v = if word & (1 << bit) != 0 { 235 } else { 16 };
+        let x0 = 8 + bit * block;
+        for y in top..top + block {
+            let row = y * stride;
+            if let Some(px) = plane.get_mut(row + x0..row + x0 + block) {
+                px.fill(v);
+            }
+        }
+    }
+}
+
+/// Read a painted counter back; `None` if the check byte does not match.
+fn read(plane: &[u8], stride: usize, width: usize) -> Option<u32> {
+    let (block, top) = geometry(width)?;
+    let mut word = 0u32;
+    let q = block / 4;
+    for bit in 0..BITS {
+        let x0 = 8 + bit * block + q;
+        let (mut sum, mut count) = (0u32, 0u32);
+        for y in top + q..top + block - q {
+            let row = y * stride;
+            for px in plane.get(row + x0..row + x0 + block - 2 * q)? {
+                sum += u32::from(*px);
+                count += 1;
+            }
+        }
+        if count > 0 && sum / count > 128 {
+            word |= 1 << bit;
+        }
+    }
+    let n = word & 0xff_ffff;
+    (word >> 24 == check_byte(n)).then_some(n)
+}
+
+pub(crate) fn luma_of(buf: &gst::BufferRef, caps: &gst::Caps) -> Option<u32> {
+    let info = gst_video::VideoInfo::from_caps(caps).ok()?;
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).ok()?;
+    let stride = usize::try_from(*frame.plane_stride().first()?).ok()?;
+    read(frame.plane_data(0).ok()?, stride, info.width() as usize)
+}
+
+pub(crate) fn now_ns(clock: &gst::Clock) -> u64 {
+    clock.time().nseconds()
+}
+
+pub(crate) fn process_cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes into the zero-initialised struct we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a rusage struct, RUSAGE_SELF is a valid `who`.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    if rc != 0 {
+        return 0.0;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// CPU seconds of the threads whose name is `name` (Linux `/proc/self/task`).
+pub(crate) fn thread_cpu_seconds(name: &str) -> Option<f64> {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks <= 0 {
+        return None;
+    }
+    let mut total = None;
+    for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let path = entry.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if comm.trim() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+        let after = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        *total.get_or_insert(0.0) += (utime + stime) / ticks as f64;
+    }
+    total
+}
+
+pub(crate) struct Shared {
+    pub(crate) clock: gst::Clock,
+    pub(crate) captured: Mutex<HashMap<u32, u64>>,
+    pub(crate) measuring: AtomicBool,
+    pub(crate) decoded: Mutex<Vec<f64>>,
+    pub(crate) rendered: Mutex<Vec<f64>>,
+    pub(crate) rendered_frames: Mutex<u64>,
+    pub(crate) unreadable: Mutex<u64>,
+    pub(crate) frames_in_window: AtomicU32,
+}
+
+impl Shared {
+    pub(crate) fn new(clock: gst::Clock) -> Arc<Self> {
+        Arc::new(Shared {
+            clock,
+            captured: Mutex::new(HashMap::new()),
+            measuring: AtomicBool::new(false),
+            decoded: Mutex::new(Vec::new()),
+            rendered: Mutex::new(Vec::new()),
+            rendered_frames: Mutex::new(0),
+            unreadable: Mutex::new(0),
+            frames_in_window: AtomicU32::new(0),
+        })
+    }
+
+    /// Latency of frame `n` seen at clock time `t_ns`, if its capture time is known.
+    pub(crate) fn latency_ms(&self, n: u32, t_ns: u64) -> Option<f64> {
+        let c = self
+            .captured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&n)
+            .copied()?;
+        Some(t_ns.saturating_sub(c) as f64 / 1e6)
+    }
+}
+
+fn relay(rt: &tokio::runtime::Runtime, mut from: PeerIo, to: Peer) {
+    rt.spawn(async move {
+        while let Some(msg) = from.signals.recv().await {
+            if let Err(e) = to.apply(msg.into()) {
+                tracing::warn!("latency bench: signalling message rejected: {e}");
+            }
+        }
+    });
+}
+
+pub(crate) fn pipeline(name: &str, clock: &gst::Clock) -> gst::Pipeline {
+    let p = gst::Pipeline::with_name(name);
+    p.use_clock(Some(clock));
+    p
+}
+
+pub(crate) fn play(p: &gst::Pipeline) -> Result<(), BenchError> {
+    p.set_state(gst::State::Playing)
+        .map(|_| ())
+        .map_err(|e| BenchError::Run(format!("{} would not play: {e}", p.name())))
+}
+
+/// Build and start the publisher pipeline with the frame-counter painter.
+pub(crate) fn start_publisher(
+    opts: &LatencyOptions,
+    shared: &Arc<Shared>,
+) -> Result<(gst::Pipeline, Publisher), BenchError> {
+    let clock = shared.clock.clone();
+    let pub_pipe = pipeline("bench-publisher", &clock);
+    let publisher = Publisher::new(
+        &pub_pipe,
+        PublisherConfig {
+            video: VideoSource::TestPattern("ball".into()),
+            audio: AudioSource::TestTone,
+            codec: opts.codec,
+            width: opts.width,
+            height: opts.height,
+            fps: opts.fps,
+            start_kbps: opts.bitrate_kbps,
+            floor_kbps: 300,
+            ceiling_kbps: opts.bitrate_kbps,
+            keyframe_interval: u32::try_from(opts.fps.max(1) * 10).unwrap_or(300),
+            ..PublisherConfig::default()
+        },
+    )?;
+    let raw = publisher
+        .raw_video_pad()
+        .ok_or_else(|| BenchError::Run("publisher has no video".into()))?;
+    {
+        let shared = shared.clone();
+        let counter = AtomicU32::new(1);
+        raw.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            let Some(caps) = pad.current_caps() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let Ok(vinfo) = gst_video::VideoInfo::from_caps(&caps) else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let Some(buf) = info.buffer_mut() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let n = counter.fetch_add(1, Ordering::Relaxed) & 0xff_ffff;
+            let buf = buf.make_mut();
+            if let Ok(mut frame) = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &vinfo) {
+                let stride = frame.plane_stride()[0] as usize;
+                let w = vinfo.width() as usize;
+                if let Ok(plane) = frame.plane_data_mut(0) {
+                    paint(plane, stride, w, n);
+                }
+            }
+            let t = now_ns(&shared.clock);
+            let mut map = shared.captured.lock().unwrap_or_else(|p| p.into_inner());
+            map.insert(n, t);
+            if map.len() > 4096 {
+                let oldest = n.saturating_sub(2048);
+                map.retain(|k, _| *k >= oldest);
+            }
+            if shared.measuring.load(Ordering::Relaxed) {
+                shared.frames_in_window.fetch_add(1, Ordering::Relaxed);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    play(&pub_pipe)?;
+    Ok((pub_pipe, publisher))
+}
+
+/// Run the benchmark (blocking; takes about `warmup_seconds + seconds` plus joins).
+///
+/// ```no_run
+/// use streamwire::bench::latency::{run, LatencyOptions};
+/// let report = run(&LatencyOptions { seconds: 5.0, ..LatencyOptions::default() }).unwrap();
+/// println!("{}", serde_json::to_string(&report).unwrap());
+/// ```
+pub fn run(opts: &LatencyOptions) -> Result<LatencyReport, BenchError> {
+    crate::gst_init::init().map_err(|e| BenchError::Init(e.to_string()))?;
+    if opts.subscribers == 0 {
+        return Err(BenchError::Run("need at least one subscriber".into()));
+    }
+    let width = usize::try_from(opts.width).unwrap_or(0);
+    if geometry(width).is_none() {
+        return Err(BenchError::Run(format!(
+            "width {} is too small for the frame counter (need >= 144)",
+            opts.width
+        )));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| BenchError::Run(format!("runtime: {e}")))?;
+    // The process's DTLS certificate is generated when the first DTLS element is created
+    // (seconds on a busy machine). A running application has paid that before anyone joins, so
+    // pay it here, outside the join-to-first-frame measurement.
+    drop(crate::webrtc::make("dtlsdec")?);
+    let clock = gst::SystemClock::obtain();
+    let shared = Shared::new(clock.clone());
+
+    let (pub_pipe, publisher) = start_publisher(opts, &shared)?;
+    // Subscribers join a publisher that is already streaming, as in a call.
+    std::thread::sleep(Duration::from_secs(1));
+
+    // Subscribers.
+    let mut subs = Vec::new();
+    let first_frames: Arc<Mutex<Vec<f64>>> = Arc::default();
+    for i in 0..opts.subscribers {
+        let name = format!("sub{i}");
+        let sub_pipe = pipeline(&format!("bench-{name}"), &clock);
+        let (subscriber, _events) = Subscriber::new(SubscriberConfig {
+            video: VideoOutput::AppSink,
+            sync: true,
+            ..SubscriberConfig::default()
+        });
+        let joined = Instant::now();
+        let seen_first = Arc::new(AtomicBool::new(false));
+        {
+            let shared = shared.clone();
+            let first_frames = first_frames.clone();
+            let seen_first = seen_first.clone();
+            subscriber.on_decoded_video(move |_, buf, caps| {
+                let t = now_ns(&shared.clock);
+                if !seen_first.swap(true, Ordering::Relaxed) {
+                    first_frames
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(joined.elapsed().as_secs_f64() * 1000.0);
+                }
+                if !shared.measuring.load(Ordering::Relaxed) {
+                    return;
+                }
+                match luma_of(buf, caps) {
+                    Some(n) => {
+                        let cap = shared
+                            .captured
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get(&n)
+                            .copied();
+                        if let Some(c) = cap {
+                            shared
+                                .decoded
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .push(t.saturating_sub(c) as f64 / 1e6);
+                        }
+                    }
+                    None => *shared.unreadable.lock().unwrap_or_else(|p| p.into_inner()) += 1,
+                }
+            });
+        }
+        {
+            let shared = shared.clone();
+            subscriber.on_video_sample(move |_, sample| {
+                let t = now_ns(&shared.clock);
+                if !shared.measuring.load(Ordering::Relaxed) {
+                    return;
+                }
+                let (Some(buf), Some(caps)) = (sample.buffer(), sample.caps()) else {
+                    return;
+                };
+                *shared
+                    .rendered_frames
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) += 1;
+                if let Some(n) = luma_of(buf, &caps.to_owned()) {
+                    let cap = shared
+                        .captured
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get(&n)
+                        .copied();
+                    if let Some(c) = cap {
+                        shared
+                            .rendered
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(t.saturating_sub(c) as f64 / 1e6);
+                    }
+                }
+            });
+        }
+        play(&sub_pipe)?;
+        let mut cfg_sub =
+            PeerConfig::loopback(Role::Offerer).receiving(&[MediaKind::Video, MediaKind::Audio]);
+        cfg_sub.jitter_latency_ms = opts.jitter_latency_ms;
+        let (sub_peer, sub_io) = Peer::new(&sub_pipe, "publisher", cfg_sub)?;
+        subscriber.attach(&sub_peer);
+        let mut cfg_pub = PeerConfig::loopback(Role::Answerer);
+        cfg_pub.congestion = opts.congestion_control.then(|| CongestionConfig {
+            min_kbps: 300,
+            start_kbps: opts.bitrate_kbps,
+            max_kbps: opts.bitrate_kbps.max(300) * 2,
+        });
+        let (pub_peer, pub_io) = Peer::new(&pub_pipe, &name, cfg_pub)?;
+        publisher.attach(&pub_peer)?;
+        relay(&rt, sub_io, pub_peer.clone());
+        relay(&rt, pub_io, sub_peer.clone());
+        sub_peer.negotiate()?;
+        subs.push((sub_pipe, subscriber, sub_peer, pub_peer, seen_first));
+    }
+
+    // Wait (bounded) for every subscriber's first frame, then warm up.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while subs.iter().any(|s| !s.4.load(Ordering::Relaxed)) {
+        if Instant::now() > deadline {
+            return Err(BenchError::Run(
+                "a subscriber decoded no frame within 30 s".into(),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_secs_f64(opts.warmup_seconds.max(0.0)));
+
+    let cpu0 = process_cpu_seconds();
+    let enc0 = thread_cpu_seconds(&format!("{ENCODER_QUEUE_NAME}:src"));
+    let t0 = Instant::now();
+    shared.measuring.store(true, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_secs_f64(opts.seconds.max(0.1)));
+    shared.measuring.store(false, Ordering::Relaxed);
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu1 = process_cpu_seconds();
+    let enc1 = thread_cpu_seconds(&format!("{ENCODER_QUEUE_NAME}:src"));
+
+    for (p, ..) in &subs {
+        let _ = p.set_state(gst::State::Null);
+    }
+    let _ = pub_pipe.set_state(gst::State::Null);
+    drop(rt);
+
+    let take =
+        |m: &Mutex<Vec<f64>>| std::mem::take(&mut *m.lock().unwrap_or_else(|p| p.into_inner()));
+    let rendered_frames = *shared
+        .rendered_frames
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let unreadable = *shared.unreadable.lock().unwrap_or_else(|p| p.into_inner());
+    Ok(LatencyReport {
+        options: opts.clone(),
+        decoded: summarize(take(&shared.decoded)),
+        rendered: summarize(take(&shared.rendered)),
+        first_frame: summarize(take(&first_frames)),
+        process_cpu_per_s: (cpu1 - cpu0) / wall,
+        encoder_cpu_per_s: enc0.zip(enc1).map(|(a, b)| (b - a) / wall),
+        frames_captured: u64::from(shared.frames_in_window.load(Ordering::Relaxed)),
+        rendered_fps_per_subscriber: rendered_frames as f64 / wall / opts.subscribers as f64,
+        unreadable_frames: unreadable,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_round_trips_through_the_luma_plane() {
+        let (w, h) = (1280usize, 64usize);
+        let mut plane = vec![128u8; w * h];
+        for n in [0u32, 1, 0xabcdef, 0xff_ffff, 123_456] {
+            paint(&mut plane, w, w, n);
+            assert_eq!(read(&plane, w, w), Some(n));
+        }
+        // A corrupted block fails the check byte instead of giving a wrong number.
+        paint(&mut plane, w, w, 42);
+        let (block, top) = geometry(w).unwrap();
+        for y in top..top + block {
+            let x0 = 8; // bit 0, which is 0 in 42
+            plane[y * w + x0..y * w + x0 + block].fill(235);
+        }
+        assert_eq!(read(&plane, w, w), None);
+    }
+
+    #[test]
+    fn percentiles() {
+        let s = summarize((1..=100).map(f64::from).collect());
+        assert_eq!((s.p50_ms, s.p95_ms, s.max_ms), (50.0, 95.0, 100.0));
+        assert_eq!(summarize(vec![]).samples, 0);
+    }
+}

@@ -1,0 +1,108 @@
+//! `streamwire serve`: run the signalling server until Ctrl-C / SIGTERM, then shut down
+//! gracefully (peers are told and can reconnect elsewhere).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use streamwire::signalling::protocol::IceServer;
+use streamwire::signalling::server::{Server, ServerConfig};
+use streamwire::signalling::token::{load_secret, parse_ttl};
+
+/// Arguments of `streamwire serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Listen address.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub addr: SocketAddr,
+    /// PEM certificate chain (enables wss://; needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (needs --tls-cert).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// File holding the HS256 secret; created with a random secret if missing.
+    #[arg(long, default_value = "streamwire.secret")]
+    pub secret_file: PathBuf,
+    /// Largest WebSocket message processed, bytes.
+    #[arg(long, default_value_t = 128 * 1024)]
+    pub max_frame_bytes: usize,
+    /// Largest real-time message payload, bytes.
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub max_payload_bytes: usize,
+    /// Sustained frames per second per connection.
+    #[arg(long, default_value_t = 200)]
+    pub rate: u32,
+    /// Burst of frames per connection.
+    #[arg(long, default_value_t = 400)]
+    pub burst: u32,
+    /// Maximum peers per room.
+    #[arg(long, default_value_t = 100)]
+    pub max_peers_per_room: usize,
+    /// Resume grace period (e.g. 30s).
+    #[arg(long, default_value = "30s")]
+    pub grace: String,
+    /// Keepalive ping interval.
+    #[arg(long, default_value = "10s")]
+    pub ping_interval: String,
+    /// Close connections silent for this long.
+    #[arg(long, default_value = "30s")]
+    pub idle_timeout: String,
+    /// ICE server URL announced to peers (repeatable; none by default).
+    #[arg(long = "ice-server")]
+    pub ice_servers: Vec<String>,
+}
+
+fn dur(flag: &str, v: &str) -> anyhow::Result<Duration> {
+    parse_ttl(v)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("--{flag}"))
+}
+
+/// Build the server configuration from the arguments.
+pub fn config(a: &ServeArgs) -> anyhow::Result<ServerConfig> {
+    let secret = load_secret(&a.secret_file, true)?;
+    let mut cfg = ServerConfig::new(a.addr, secret);
+    cfg.tls = a.tls_cert.clone().zip(a.tls_key.clone());
+    cfg.limits.max_frame_bytes = a.max_frame_bytes;
+    cfg.limits.max_payload_bytes = a.max_payload_bytes;
+    cfg.limits.rate_per_sec = a.rate;
+    cfg.limits.burst = a.burst;
+    cfg.limits.max_peers_per_room = a.max_peers_per_room;
+    cfg.grace = dur("grace", &a.grace)?;
+    cfg.ping_interval = dur("ping-interval", &a.ping_interval)?;
+    cfg.idle_timeout = dur("idle-timeout", &a.idle_timeout)?;
+    cfg.ice_servers = a
+        .ice_servers
+        .iter()
+        .map(|u| IceServer {
+            urls: vec![u.clone()],
+            username: None,
+            credential: None,
+        })
+        .collect();
+    Ok(cfg)
+}
+
+/// Run until Ctrl-C or SIGTERM.
+pub fn run(a: ServeArgs) -> anyhow::Result<()> {
+    let cfg = config(&a)?;
+    let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    rt.block_on(async move {
+        let server = Server::bind(cfg).await?;
+        let handle = server.handle();
+        let task = tokio::spawn(server.run());
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+        handle.shutdown().await;
+        let _ = task.await;
+        Ok(())
+    })
+}

@@ -1,0 +1,54 @@
+//! `streamwire token`: mint a room token from the server secret.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use streamwire::signalling::protocol::Grant;
+use streamwire::signalling::token::{Claims, load_secret, mint, parse_ttl};
+
+/// Arguments of `streamwire token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Room the token admits to.
+    #[arg(long)]
+    pub room: String,
+    /// User identity (the `sub` claim).
+    #[arg(long)]
+    pub user: String,
+    /// Display name (defaults to the user id).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Lifetime: 90s, 15m, 1h, 7d.
+    #[arg(long, default_value = "1h")]
+    pub ttl: String,
+    /// Grants (repeat or comma-separate): publish, subscribe, message, admin.
+    /// Default: publish,subscribe,message.
+    #[arg(long = "grant", value_delimiter = ',')]
+    pub grants: Vec<String>,
+    /// File holding the server secret (same as `serve --secret-file`).
+    #[arg(long, default_value = "streamwire.secret")]
+    pub secret_file: PathBuf,
+}
+
+/// Print a token on stdout.
+pub fn run(a: TokenArgs) -> anyhow::Result<()> {
+    let secret = load_secret(&a.secret_file, false)?;
+    let ttl = parse_ttl(&a.ttl)
+        .map_err(anyhow::Error::msg)
+        .context("--ttl")?;
+    let grants: Vec<Grant> = if a.grants.is_empty() {
+        vec![Grant::Publish, Grant::Subscribe, Grant::Message]
+    } else {
+        a.grants
+            .iter()
+            .map(|g| g.trim().parse::<Grant>())
+            .collect::<Result<_, _>>()
+            .map_err(anyhow::Error::msg)
+            .context("--grant")?
+    };
+    let name = a.name.clone().unwrap_or_else(|| a.user.clone());
+    let claims = Claims::new(&a.room, &a.user, &name, ttl, &grants);
+    println!("{}", mint(&secret, &claims)?);
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! WebRTC media engine: one `webrtcbin` per remote peer, a shared encoder per published
+//! track, receive branches, congestion control and statistics.
+//!
+//! The module is transport-agnostic: a [`peer::Peer`] emits [`peer::SignalOut`] messages
+//! (SDP offer/answer, trickle ICE candidates) on a channel and accepts [`peer::SignalIn`]
+//! through [`peer::Peer::apply`], so any signalling layer can carry them.
+//!
+//! ```no_run
+//! use streamwire::webrtc::{peer::{Peer, PeerConfig, Role}, publisher::{Publisher, PublisherConfig}};
+//! streamwire::gst_init::init().unwrap();
+//! let pipeline = gst::Pipeline::new();
+//! let publisher = Publisher::new(&pipeline, PublisherConfig::default()).unwrap();
+//! let (peer, _io) = Peer::new(&pipeline, "bob", PeerConfig::loopback(Role::Offerer)).unwrap();
+//! publisher.attach(&peer).unwrap();
+//! peer.negotiate().unwrap();
+//! ```
+
+pub mod encode;
+pub mod peer;
+pub mod publisher;
+pub mod stats;
+pub mod subscriber;
+
+/// Errors of the WebRTC media engine.
+#[derive(Debug, thiserror::Error)]
+pub enum WebrtcError {
+    /// A GStreamer element is not installed.
+    #[error("GStreamer element `{0}` is not available (is its plugin package installed?)")]
+    MissingElement(String),
+    /// Two elements or pads could not be linked.
+    #[error("could not link {what}: {detail}")]
+    Link {
+        /// What was being linked.
+        what: String,
+        /// GStreamer's reason.
+        detail: String,
+    },
+    /// A session description could not be parsed or applied.
+    #[error("invalid SDP in {context}: {detail}")]
+    Sdp {
+        /// Which message (offer / answer) and step.
+        context: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// An incoming signalling message does not fit the peer's role or state.
+    #[error("signalling message `{message}` rejected: {detail}")]
+    Signal {
+        /// Message kind (`offer`, `answer`, `ice`).
+        message: &'static str,
+        /// Why it was rejected.
+        detail: String,
+    },
+    /// Invalid configuration value.
+    #[error("invalid configuration `{field}`: {detail}")]
+    Config {
+        /// The configuration field.
+        field: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// A pipeline or element failed to change state.
+    #[error("state change failed: {0}")]
+    State(String),
+}
+
+/// Kind of a media track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaKind {
+    /// Audio (Opus).
+    Audio,
+    /// Video (VP8 or H.264).
+    Video,
+}
+
+impl MediaKind {
+    /// The SDP media name (`audio` / `video`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Audio => "audio",
+            MediaKind::Video => "video",
+        }
+    }
+}
+
+/// Create an element, naming the missing factory in the error.
+pub(crate) fn make(factory: &str) -> Result<gst::Element, WebrtcError> {
+    gst::ElementFactory::make(factory)
+        .build()
+        .map_err(|_| WebrtcError::MissingElement(factory.to_owned()))
+}
+
+/// Transport-wide congestion control RTP header extension URI (draft-holmer-rmcat-transport-wide-cc-extensions-01).
+pub const TWCC_URI: &str =
+    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";

@@ -1,0 +1,534 @@
+//! Receive side: decode each remote track and render it, or hand frames to the application.
+//!
+//! ```text
+//! webrtcbin src_N (VP8)  -> rtpvp8depay  -> vp8dec                -> output
+//! webrtcbin src_N (H264) -> rtph264depay -> h264parse -> avdec_h264 -> output
+//! webrtcbin src_N (OPUS) -> rtpopusdepay -> opusdec               -> output
+//! ```
+//! The jitter-buffer latency is the peer's ([`super::peer::PeerConfig::jitter_latency_ms`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use gst::prelude::*;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use super::encode::VideoCodec;
+use super::peer::Peer;
+use super::{MediaKind, WebrtcError, make};
+
+/// What to do with received video.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum VideoOutput {
+    /// Show it (`autovideosink`, clock-synchronised).
+    Display,
+    /// Hand I420 frames to the callback set with [`Subscriber::on_video_sample`].
+    AppSink,
+    /// Decode and count, then drop (`fakesink`); for headless use.
+    #[default]
+    Discard,
+    /// Record the encoded video, without re-encoding, to `<dir>/<peer>.mkv` (streamable
+    /// Matroska, readable while being written and after an abrupt stop). Counters count
+    /// recorded frames.
+    Record(std::path::PathBuf),
+}
+
+/// What to do with decoded audio.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AudioOutput {
+    /// Play it (`autoaudiosink`); with `echo_probe`, through a `webrtcechoprobe` of that name so
+    /// a microphone publisher's `webrtcdsp` can cancel it.
+    Play {
+        /// Name for the `webrtcechoprobe`.
+        echo_probe: Option<String>,
+    },
+    /// Decode and drop.
+    #[default]
+    Discard,
+}
+
+/// Subscriber configuration.
+#[derive(Debug, Clone, Default)]
+pub struct SubscriberConfig {
+    /// Video output.
+    pub video: VideoOutput,
+    /// Audio output.
+    pub audio: AudioOutput,
+    /// Synchronise app/fake sinks to the clock (display sinks always are).
+    pub sync: bool,
+    /// Emit a [`SubscriberEvent::VideoFrame`] for every decoded frame.
+    pub frame_events: bool,
+}
+
+/// Receive-side events.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum SubscriberEvent {
+    /// A remote track started arriving.
+    TrackAdded {
+        /// Remote peer id.
+        peer: String,
+        /// Track kind.
+        kind: MediaKind,
+        /// RTP encoding name.
+        codec: String,
+    },
+    /// A video frame was decoded (only with [`SubscriberConfig::frame_events`], and always for
+    /// the first frame of each track).
+    VideoFrame {
+        /// Remote peer id.
+        peer: String,
+        /// Width in pixels.
+        width: i32,
+        /// Height in pixels.
+        height: i32,
+        /// Frames decoded on this track so far.
+        count: u64,
+    },
+    /// The first audio buffer of a track was decoded.
+    FirstAudio {
+        /// Remote peer id.
+        peer: String,
+    },
+    /// A remote track could not be decoded.
+    Unsupported {
+        /// Remote peer id.
+        peer: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Per-track receive counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TrackCounters {
+    /// Frames (video) or buffers (audio) decoded.
+    pub decoded: u64,
+    /// Last decoded width (video).
+    pub width: i32,
+    /// Last decoded height (video).
+    pub height: i32,
+}
+
+/// A decode branch: track kind and its elements, depayloader first.
+type Branch = (MediaKind, Vec<gst::Element>);
+
+type SampleCallback = Arc<dyn Fn(&str, &gst::Sample) + Send + Sync>;
+type DecodedCallback = Arc<dyn Fn(&str, &gst::BufferRef, &gst::Caps) + Send + Sync>;
+
+struct Inner {
+    config: SubscriberConfig,
+    events: UnboundedSender<SubscriberEvent>,
+    counters: Mutex<HashMap<(String, MediaKind), TrackCounters>>,
+    ssrcs: Mutex<HashMap<u32, (MediaKind, String)>>,
+    branches: Mutex<HashMap<String, Vec<Branch>>>,
+    on_sample: Mutex<Option<SampleCallback>>,
+    on_decoded: Mutex<Option<DecodedCallback>>,
+}
+
+/// Decodes the tracks of any number of peers.
+#[derive(Clone)]
+pub struct Subscriber {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl Subscriber {
+    /// Create a subscriber; events arrive on the returned receiver.
+    ///
+    /// ```no_run
+    /// use streamwire::webrtc::subscriber::{Subscriber, SubscriberConfig};
+    /// let (subscriber, mut events) = Subscriber::new(SubscriberConfig::default());
+    /// ```
+    pub fn new(config: SubscriberConfig) -> (Self, UnboundedReceiver<SubscriberEvent>) {
+        let (tx, rx) = unbounded_channel();
+        (
+            Subscriber {
+                inner: Arc::new(Inner {
+                    config,
+                    events: tx,
+                    counters: Mutex::new(HashMap::new()),
+                    ssrcs: Mutex::new(HashMap::new()),
+                    branches: Mutex::new(HashMap::new()),
+                    on_sample: Mutex::new(None),
+                    on_decoded: Mutex::new(None),
+                }),
+            },
+            rx,
+        )
+    }
+
+    /// Callback for every decoded video sample (I420) in [`VideoOutput::AppSink`] mode, with the
+    /// remote peer id. Runs on a streaming thread: keep it short.
+    pub fn on_video_sample(&self, f: impl Fn(&str, &gst::Sample) + Send + Sync + 'static) {
+        *self
+            .inner
+            .on_sample
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(f));
+    }
+
+    /// Callback for every decoded video frame, right at the decoder's output (before any
+    /// clock synchronisation), with the remote peer id and the frame's caps. Runs on a streaming
+    /// thread: keep it short.
+    pub fn on_decoded_video(
+        &self,
+        f: impl Fn(&str, &gst::BufferRef, &gst::Caps) + Send + Sync + 'static,
+    ) {
+        *self
+            .inner
+            .on_decoded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(f));
+    }
+
+    /// Counters of one remote track.
+    pub fn counters(&self, peer: &str, kind: MediaKind) -> TrackCounters {
+        self.inner
+            .counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(peer.to_owned(), kind))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Ask `peer` for a video keyframe now: an upstream force-key-unit event from the
+    /// depayloader, which `rtpsession` turns into RTCP PLI (or FIR). Returns false if no video
+    /// track from `peer` is being received.
+    pub fn request_keyframe(&self, peer: &str) -> bool {
+        let depay = self
+            .inner
+            .branches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(peer)
+            .and_then(|v| {
+                v.iter()
+                    .find(|(k, _)| *k == MediaKind::Video)
+                    .and_then(|(_, els)| els.first().cloned())
+            });
+        let Some(pad) = depay.and_then(|d| d.static_pad("sink")) else {
+            return false;
+        };
+        let ev = gst_video::UpstreamForceKeyUnitEvent::builder()
+            .all_headers(false)
+            .build();
+        pad.push_event(ev)
+    }
+
+    /// Stop receiving from `peer`: remove its decode branches. Call before `Peer::close`.
+    pub fn detach(&self, peer: &str) {
+        let branches = self
+            .inner
+            .branches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(peer)
+            .unwrap_or_default();
+        for (_, els) in branches {
+            if let Some(sink) = els.first().and_then(|e| e.static_pad("sink"))
+                && let Some(src) = sink.peer()
+            {
+                let _ = src.unlink(&sink);
+            }
+            for e in els {
+                let _ = e.set_state(gst::State::Null);
+                if let Some(bin) = e.parent().and_then(|p| p.downcast::<gst::Bin>().ok()) {
+                    let _ = bin.remove(&e);
+                }
+            }
+        }
+    }
+
+    /// Kind and codec (`video/VP8`, ...) of a received SSRC.
+    pub fn track_of_ssrc(&self, ssrc: u32) -> Option<(MediaKind, String)> {
+        self.inner
+            .ssrcs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&ssrc)
+            .cloned()
+    }
+
+    /// Receive and decode whatever `peer` sends.
+    pub fn attach(&self, peer: &Peer) {
+        let weak = Arc::downgrade(&self.inner);
+        let peer_id = peer.id().to_owned();
+        let bin = peer.bin().clone();
+        peer.webrtcbin().connect_pad_added(move |_, pad| {
+            if pad.direction() != gst::PadDirection::Src {
+                return;
+            }
+            let Some(inner) = weak.upgrade() else { return };
+            if let Err(e) = build_receive_branch(&inner, &bin, &peer_id, pad) {
+                tracing::warn!(peer = %peer_id, "cannot decode remote track: {e}");
+                let _ = inner.events.send(SubscriberEvent::Unsupported {
+                    peer: peer_id.clone(),
+                    reason: e.to_string(),
+                });
+            }
+        });
+    }
+}
+
+fn build_receive_branch(
+    inner: &Arc<Inner>,
+    bin: &gst::Bin,
+    peer_id: &str,
+    pad: &gst::Pad,
+) -> Result<(), WebrtcError> {
+    let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+    let s = caps.structure(0).ok_or_else(|| WebrtcError::Link {
+        what: "remote track".into(),
+        detail: "pad has no caps".into(),
+    })?;
+    let encoding = s
+        .get::<&str>("encoding-name")
+        .unwrap_or_default()
+        .to_owned();
+    let media = s.get::<&str>("media").unwrap_or_default();
+    let cfg = &inner.config;
+    // Element whose output is counted: the decoder (or, when recording, the last element
+    // before the muxer).
+    let mut count_at = 1;
+    let (kind, mut chain) = match (media, encoding.as_str()) {
+        ("audio", "OPUS") => {
+            let mut c = vec![make("rtpopusdepay")?, make("opusdec")?];
+            match &cfg.audio {
+                AudioOutput::Play { echo_probe } => {
+                    c.push(make("audioconvert")?);
+                    c.push(make("audioresample")?);
+                    if let Some(name) = echo_probe {
+                        let probe = make("webrtcechoprobe")?;
+                        probe.set_property("name", name);
+                        c.push(probe);
+                    }
+                    c.push(make("autoaudiosink")?);
+                }
+                AudioOutput::Discard => {
+                    let sink = make("fakesink")?;
+                    sink.set_property("sync", cfg.sync);
+                    c.push(sink);
+                }
+            }
+            (MediaKind::Audio, c)
+        }
+        ("video", enc) => {
+            let codec = VideoCodec::from_encoding_name(enc).ok_or_else(|| WebrtcError::Link {
+                what: "remote video".into(),
+                detail: format!("unsupported encoding `{enc}`"),
+            })?;
+            if let VideoOutput::Record(dir) = &cfg.video {
+                let mut c = match codec {
+                    VideoCodec::Vp8 => vec![depayloader("rtpvp8depay")?],
+                    VideoCodec::H264 => vec![depayloader("rtph264depay")?, make("h264parse")?],
+                };
+                count_at = c.len() - 1;
+                let mux = make("matroskamux")?;
+                mux.set_property("streamable", true);
+                let sink = make("filesink")?;
+                let safe: String = peer_id
+                    .chars()
+                    .map(|ch| {
+                        if ch.is_ascii_alphanumeric() || ch == '-' || ch == '_' {
+                            ch
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                sink.set_property("location", dir.join(format!("{safe}.mkv")));
+                sink.set_property("async", false);
+                c.push(mux);
+                c.push(sink);
+                (MediaKind::Video, c)
+            } else {
+                let mut c = match codec {
+                    VideoCodec::Vp8 => {
+                        let dec = make("vp8dec")?;
+                        dec.set_property("threads", 2u32);
+                        vec![depayloader("rtpvp8depay")?, dec]
+                    }
+                    VideoCodec::H264 => {
+                        let dec = make("avdec_h264")?;
+                        // Slice threads only: frame threading delays output by a frame per thread.
+                        dec.set_property_from_str("thread-type", "slice");
+                        vec![depayloader("rtph264depay")?, make("h264parse")?, dec]
+                    }
+                };
+                match &cfg.video {
+                    VideoOutput::Display => {
+                        c.push(make("videoconvert")?);
+                        c.push(make("autovideosink")?);
+                    }
+                    VideoOutput::AppSink => {
+                        c.push(make("videoconvert")?);
+                        let sink = gst_app::AppSink::builder()
+                            .caps(
+                                &gst::Caps::builder("video/x-raw")
+                                    .field("format", "I420")
+                                    .build(),
+                            )
+                            .sync(cfg.sync)
+                            .max_buffers(4)
+                            .drop(true)
+                            .build();
+                        let weak = Arc::downgrade(inner);
+                        let pid = peer_id.to_owned();
+                        sink.set_callbacks(
+                            gst_app::AppSinkCallbacks::builder()
+                                .new_sample(move |sink| {
+                                    let sample =
+                                        sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                                    if let Some(inner) = weak.upgrade() {
+                                        let cb = inner
+                                            .on_sample
+                                            .lock()
+                                            .unwrap_or_else(|p| p.into_inner())
+                                            .clone();
+                                        if let Some(cb) = cb {
+                                            cb(&pid, &sample);
+                                        }
+                                    }
+                                    Ok(gst::FlowSuccess::Ok)
+                                })
+                                .build(),
+                        );
+                        c.push(sink.upcast());
+                    }
+                    VideoOutput::Discard | VideoOutput::Record(_) => {
+                        let sink = make("fakesink")?;
+                        sink.set_property("sync", cfg.sync);
+                        c.push(sink);
+                    }
+                }
+                count_at = match codec {
+                    VideoCodec::H264 => 2,
+                    VideoCodec::Vp8 => 1,
+                };
+                (MediaKind::Video, c)
+            }
+        }
+        (m, e) => {
+            return Err(WebrtcError::Link {
+                what: "remote track".into(),
+                detail: format!("unsupported media `{m}` encoding `{e}`"),
+            });
+        }
+    };
+    // Count decoded output right after the decoder.
+    let dec_src = chain[count_at]
+        .static_pad("src")
+        .ok_or_else(|| WebrtcError::MissingElement("decoder src pad".into()))?;
+    install_counter(inner, peer_id, kind, &dec_src);
+
+    bin.add_many(&chain)
+        .map_err(|e| WebrtcError::State(format!("adding receive branch: {e}")))?;
+    gst::Element::link_many(&chain).map_err(|e| WebrtcError::Link {
+        what: format!("{} receive branch", kind.as_str()),
+        detail: e.to_string(),
+    })?;
+    for e in chain.iter_mut() {
+        e.sync_state_with_parent()
+            .map_err(|e| WebrtcError::State(format!("starting receive branch: {e}")))?;
+    }
+    let sink = chain[0]
+        .static_pad("sink")
+        .ok_or_else(|| WebrtcError::MissingElement("depayloader sink pad".into()))?;
+    pad.link(&sink).map_err(|e| WebrtcError::Link {
+        what: "webrtcbin to depayloader".into(),
+        detail: format!("{e:?}"),
+    })?;
+    inner
+        .branches
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(peer_id.to_owned())
+        .or_default()
+        .push((kind, chain.clone()));
+    if let Ok(ssrc) = s.get::<u32>("ssrc") {
+        inner
+            .ssrcs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(ssrc, (kind, format!("{}/{}", kind.as_str(), encoding)));
+    }
+    let _ = inner.events.send(SubscriberEvent::TrackAdded {
+        peer: peer_id.to_owned(),
+        kind,
+        codec: encoding,
+    });
+    Ok(())
+}
+
+/// Video depayloader that drops incomplete frames until the next keyframe and asks the sender
+/// for one (RTCP PLI) when packets are missing.
+fn depayloader(factory: &str) -> Result<gst::Element, WebrtcError> {
+    let d = make(factory)?;
+    d.set_property("request-keyframe", true);
+    d.set_property("wait-for-keyframe", true);
+    Ok(d)
+}
+
+fn install_counter(inner: &Arc<Inner>, peer_id: &str, kind: MediaKind, pad: &gst::Pad) {
+    let weak = Arc::downgrade(inner);
+    let key = (peer_id.to_owned(), kind);
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(inner) = weak.upgrade() else {
+            return gst::PadProbeReturn::Remove;
+        };
+        if kind == MediaKind::Video {
+            let cb = inner
+                .on_decoded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let (Some(cb), Some(buf), Some(caps)) = (cb, info.buffer(), pad.current_caps()) {
+                cb(&key.0, buf, &caps);
+            }
+        }
+        let (w, h) = if kind == MediaKind::Video {
+            pad.current_caps()
+                .and_then(|c| {
+                    let s = c.structure(0)?;
+                    Some((s.get::<i32>("width").ok()?, s.get::<i32>("height").ok()?))
+                })
+                .unwrap_or((0, 0))
+        } else {
+            (0, 0)
+        };
+        let count = {
+            let mut map = inner.counters.lock().unwrap_or_else(|p| p.into_inner());
+            let c = map.entry(key.clone()).or_default();
+            c.decoded += 1;
+            c.width = w;
+            c.height = h;
+            c.decoded
+        };
+        match kind {
+            MediaKind::Video if count == 1 || inner.config.frame_events => {
+                let _ = inner.events.send(SubscriberEvent::VideoFrame {
+                    peer: key.0.clone(),
+                    width: w,
+                    height: h,
+                    count,
+                });
+            }
+            MediaKind::Audio if count == 1 => {
+                let _ = inner.events.send(SubscriberEvent::FirstAudio {
+                    peer: key.0.clone(),
+                });
+            }
+            _ => {}
+        }
+        gst::PadProbeReturn::Ok
+    });
+}

@@ -1,0 +1,565 @@
+//! Real-time messages: ordering, delivery results, payload limits, reconnect-and-resume with
+//! no loss and no duplicates (sockets killed mid-stream), grace expiry, keepalive, flooding.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+use streamwire::signalling::client::{Client, ClientConfig, ConnectionState, Event};
+use streamwire::signalling::protocol::{
+    DeliveryStatus, ErrorCode, LeaveReason, Payload, ServerMsg,
+};
+
+fn fast_cfg(url: &str, room: &str, user: &str) -> ClientConfig {
+    let mut c = ClientConfig::new(url, room, &token(room, user, &all()));
+    c.backoff_initial = Duration::from_millis(20);
+    c.backoff_max = Duration::from_millis(200);
+    c
+}
+
+async fn next_message(
+    ev: &mut streamwire::signalling::client::Events,
+) -> (String, u64, bool, Payload) {
+    within("message event", async {
+        loop {
+            if let Event::Message {
+                from,
+                seq,
+                direct,
+                payload,
+            } = ev.recv().await.expect("events ended")
+            {
+                return (from, seq, direct, payload);
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn messages_are_ordered_and_each_gets_a_delivery_result() {
+    let mut cfg = config();
+    cfg.limits.rate_per_sec = 100_000;
+    cfg.limits.burst = 100_000;
+    let srv = start(cfg).await;
+    let (a, _) = within("a", Client::connect(fast_cfg(&srv.url, "m", "a")))
+        .await
+        .unwrap();
+    let (b, mut bev) = within("b", Client::connect(fast_cfg(&srv.url, "m", "b")))
+        .await
+        .unwrap();
+    let (c, mut cev) = within("c", Client::connect(fast_cfg(&srv.url, "m", "c")))
+        .await
+        .unwrap();
+    let n = 300u64;
+    let pending: Vec<_> = (0..n)
+        .map(|i| {
+            a.start_message(None, Payload::Text(format!("m{i}")))
+                .unwrap()
+        })
+        .collect();
+    for (i, p) in pending.into_iter().enumerate() {
+        let d = within("delivery", p).await.unwrap().unwrap();
+        assert_eq!(
+            (d.seq, d.status, d.recipients, d.reason),
+            (i as u64 + 1, DeliveryStatus::Delivered, 2, None)
+        );
+    }
+    let aid = a.peer_id().unwrap();
+    for ev in [&mut bev, &mut cev] {
+        for i in 0..n {
+            let (from, seq, direct, payload) = next_message(ev).await;
+            assert_eq!((from.as_str(), seq, direct), (aid.as_str(), i + 1, false));
+            assert_eq!(payload, Payload::Text(format!("m{i}")));
+        }
+    }
+    // Direct binary message: only b gets it, byte-exact; the largest allowed payload passes.
+    let bid = b.peer_id().unwrap();
+    let blob: Vec<u8> = (0..64 * 1024).map(|i| (i * 7 % 256) as u8).collect();
+    let d = within(
+        "direct",
+        a.send_message(Some(&bid), Payload::Binary(blob.clone())),
+    )
+    .await
+    .unwrap();
+    assert_eq!((d.status, d.recipients), (DeliveryStatus::Delivered, 1));
+    let (_, seq, direct, payload) = next_message(&mut bev).await;
+    assert_eq!((seq, direct), (n + 1, true));
+    assert_eq!(payload, Payload::Binary(blob));
+    // One byte over the payload limit fails with a reason; the sequence goes on.
+    let d = within(
+        "too big",
+        a.send_message(None, Payload::Binary(vec![1; 64 * 1024 + 1])),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (d.status, d.reason),
+        (DeliveryStatus::Failed, Some(ErrorCode::PayloadTooLarge))
+    );
+    let d = within(
+        "unknown peer",
+        a.send_message(Some("nobody"), Payload::Text("x".into())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (d.status, d.reason, d.seq),
+        (DeliveryStatus::Failed, Some(ErrorCode::UnknownPeer), n + 3)
+    );
+    let d = within(
+        "after failures",
+        a.send_message(None, Payload::Text("still ok".into())),
+    )
+    .await
+    .unwrap();
+    assert_eq!((d.status, d.seq), (DeliveryStatus::Delivered, n + 4));
+    let (_, seq, direct, _) = next_message(&mut cev).await;
+    assert_eq!(
+        (seq, direct),
+        (n + 4, false),
+        "c never saw the direct message nor the failed ones"
+    );
+    for x in [a, b, c] {
+        x.leave().await;
+    }
+}
+
+/// Kill both clients' sockets (via a proxy) repeatedly while 1,500 messages flow; every
+/// message must arrive exactly once, in order, and every delivery result must arrive once.
+#[tokio::test]
+async fn resume_after_killed_sockets_loses_and_duplicates_nothing() {
+    let mut cfg = config();
+    cfg.limits.rate_per_sec = 100_000;
+    cfg.limits.burst = 100_000;
+    let srv = start(cfg).await;
+    let proxy = Proxy::start(srv.addr).await;
+    let (sender, mut sev) = within(
+        "sender",
+        Client::connect(fast_cfg(&proxy.url, "res", "sender")),
+    )
+    .await
+    .unwrap();
+    let (rx, mut rev) = within(
+        "receiver",
+        Client::connect(fast_cfg(&proxy.url, "res", "receiver")),
+    )
+    .await
+    .unwrap();
+    let rx_id = rx.peer_id().unwrap();
+    let total = 1500u64;
+    let collector = tokio::spawn(async move {
+        let mut seqs = Vec::new();
+        let mut resumed = 0;
+        let mut joined = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while (seqs.len() as u64) < total {
+            let ev = tokio::time::timeout_at(deadline, rev.recv())
+                .await
+                .expect("collector timed out")
+                .expect("ended");
+            match ev {
+                Event::Message { seq, payload, .. } => {
+                    assert_eq!(payload, Payload::Text(format!("#{seq}")));
+                    seqs.push(seq);
+                }
+                Event::Resumed { .. } => resumed += 1,
+                Event::Joined(_) => joined += 1,
+                _ => {}
+            }
+        }
+        (seqs, resumed, joined)
+    });
+    let mut results: HashMap<u64, DeliveryStatus> = HashMap::new();
+    let mut pending = Vec::new();
+    let mut kills = 0;
+    for i in 1..=total {
+        // Alternate broadcast and direct messages; both go through the same reliable path.
+        let to = if i % 2 == 0 {
+            Some(rx_id.as_str())
+        } else {
+            None
+        };
+        pending.push((
+            i,
+            sender
+                .start_message(to, Payload::Text(format!("#{i}")))
+                .unwrap(),
+        ));
+        if i % 100 == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if i % 400 == 0 {
+            // Mid-stream: frames are in flight in both directions.
+            kills += proxy.kill();
+        }
+    }
+    for (i, p) in pending {
+        let d = within("delivery result", p).await.unwrap().unwrap();
+        assert_eq!(d.seq, i);
+        assert!(
+            results.insert(i, d.status).is_none(),
+            "duplicate result for {i}"
+        );
+        assert_eq!(d.status, DeliveryStatus::Delivered, "seq {i}: {d:?}");
+    }
+    let (seqs, resumed, joined) = within("collector", collector).await.unwrap();
+    let expected: Vec<u64> = (1..=total).collect();
+    assert_eq!(seqs, expected, "no loss, no duplicates, in order");
+    assert!(kills >= 4, "sockets were killed mid-stream ({kills})");
+    assert!(resumed >= 1, "receiver resumed at least once");
+    assert_eq!(
+        joined, 1,
+        "only the initial join: the receiver never lost its session"
+    );
+    assert_eq!(rx.peer_id().unwrap(), rx_id, "identity kept across resumes");
+    // The sender saw its state go through reconnecting and back to connected.
+    let mut states = Vec::new();
+    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(50), sev.recv()).await {
+        if let Event::State(s) = ev {
+            states.push(s);
+        }
+    }
+    assert!(
+        states
+            .iter()
+            .any(|s| matches!(s, ConnectionState::Reconnecting { .. })),
+        "{states:?}"
+    );
+    assert_eq!(sender.state(), ConnectionState::Connected);
+    sender.leave().await;
+    rx.leave().await;
+}
+
+#[tokio::test]
+async fn resume_keeps_identity_and_publications_and_replays_presence() {
+    let srv = start(config()).await;
+    let (mut a, _) = Raw::join(&srv.url, "p", &token("p", "a", &all())).await;
+    let (mut obs, _) = Raw::join(&srv.url, "p", &token("p", "obs", &all())).await;
+    a.send_json(json!({"type":"publish","track":{"id":"mic","kind":"audio"}}))
+        .await;
+    obs.expect("published", |m| {
+        matches!(m, ServerMsg::Published { .. }).then_some(())
+    })
+    .await;
+    let frames_before = a.drain().await; // peer_joined(obs) = n 1
+    let last_n = frames_before.iter().filter_map(|m| m.n()).max().unwrap();
+    let (id, tok) = (a.peer_id.clone(), a.resume_token.clone());
+    drop(a); // abrupt: no leave
+    // While a is away: obs sends a direct message and metadata changes.
+    obs.send_json(json!({"type":"message","seq":1,"to":id,"payload":{"text":"while away"}}))
+        .await;
+    obs.expect("delivery", |m| {
+        matches!(
+            m,
+            ServerMsg::Delivery {
+                status: DeliveryStatus::Delivered,
+                ..
+            }
+        )
+        .then_some(())
+    })
+    .await;
+    obs.send_json(json!({"type":"set_metadata","metadata":{"x":1}}))
+        .await;
+    let mut back = Raw::connect(&srv.url).await;
+    back.send_json(json!({"type":"resume","v":1,"resume_token":tok,"last_n":last_n}))
+        .await;
+    match back.recv().await {
+        ServerMsg::Resumed {
+            peer_id, replay, ..
+        } => assert_eq!((peer_id, replay), (id.clone(), 2)),
+        other => panic!("{other:?}"),
+    }
+    let replayed = back.drain().await;
+    assert!(
+        matches!(&replayed[0], ServerMsg::Message { n, seq: 1, direct: true, .. } if *n == last_n + 1),
+        "{replayed:?}"
+    );
+    assert!(
+        matches!(&replayed[1], ServerMsg::MetadataChanged { n, .. } if *n == last_n + 2),
+        "{replayed:?}"
+    );
+    assert_eq!(replayed.len(), 2);
+    // Publications survived: a newcomer sees a's track under the same peer id.
+    let (_, w) = Raw::join(&srv.url, "p", &token("p", "late", &all())).await;
+    let ServerMsg::Welcome { peers, .. } = w else {
+        unreachable!()
+    };
+    let pa = peers
+        .iter()
+        .find(|p| p.peer_id == id)
+        .expect("a still present");
+    assert_eq!(pa.tracks.len(), 1);
+    // The observer never saw a leave.
+    assert!(
+        !obs.drain()
+            .await
+            .iter()
+            .any(|m| matches!(m, ServerMsg::PeerLeft { peer_id, .. } if *peer_id == id))
+    );
+    // Resuming from a point the client never received is refused with the field named.
+    let mut bogus = Raw::connect(&srv.url).await;
+    bogus
+        .send_json(json!({"type":"resume","v":1,"resume_token":back.resume_token,"last_n":999}))
+        .await;
+    let _ = bogus.error().await;
+    bogus
+        .send_json(json!({"type":"resume","v":1,"resume_token":"nope","last_n":0}))
+        .await;
+    let (code, _, field, _) = bogus.error().await;
+    assert_eq!(
+        (code.as_str(), field.as_deref()),
+        ("resume_unknown", Some("resume_token"))
+    );
+}
+
+#[tokio::test]
+async fn session_expires_after_grace_and_resume_is_refused() {
+    let mut cfg = config();
+    cfg.grace = Duration::from_millis(300);
+    let srv = start(cfg).await;
+    let (mut obs, _) = Raw::join(&srv.url, "g", &token("g", "obs", &all())).await;
+    let (a, _) = Raw::join(&srv.url, "g", &token("g", "a", &all())).await;
+    let (id, tok) = (a.peer_id.clone(), a.resume_token.clone());
+    drop(a);
+    let started = tokio::time::Instant::now();
+    let reason = obs
+        .expect("peer_left after grace", |m| match m {
+            ServerMsg::PeerLeft {
+                peer_id, reason, ..
+            } if *peer_id == id => Some(*reason),
+            _ => None,
+        })
+        .await;
+    assert_eq!(reason, LeaveReason::Timeout);
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "not before the grace period"
+    );
+    let mut late = Raw::connect(&srv.url).await;
+    late.send_json(json!({"type":"resume","v":1,"resume_token":tok,"last_n":0}))
+        .await;
+    assert_eq!(late.error().await.0, "resume_unknown");
+}
+
+#[tokio::test]
+async fn client_rejoins_when_resume_is_impossible() {
+    let mut cfg = config();
+    cfg.grace = Duration::from_millis(100);
+    let srv = start(cfg).await;
+    let proxy = Proxy::start(srv.addr).await;
+    let mut c = fast_cfg(&proxy.url, "rj", "u");
+    c.backoff_initial = Duration::from_millis(400); // longer than the grace period
+    c.backoff_max = Duration::from_millis(400);
+    let (client, mut ev) = within("connect", Client::connect(c)).await.unwrap();
+    let first = client.peer_id().unwrap();
+    proxy.kill();
+    let w = within("fresh join", async {
+        loop {
+            if let Event::Joined(w) = ev.recv().await.unwrap()
+                && w.peer_id != first
+            {
+                return w;
+            }
+        }
+    })
+    .await;
+    assert_ne!(
+        w.peer_id, first,
+        "a new session (new peer id) after the grace period"
+    );
+    let d = within(
+        "send after rejoin",
+        client.send_message(None, Payload::Text("x".into())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(d.seq, 1, "sequence restarts with the new session");
+    client.leave().await;
+}
+
+#[tokio::test]
+async fn dead_connections_are_detected_by_keepalive() {
+    let mut cfg = config();
+    cfg.ping_interval = Duration::from_millis(50);
+    cfg.idle_timeout = Duration::from_millis(200);
+    cfg.grace = Duration::from_millis(100);
+    let srv = start(cfg).await;
+    let (mut obs, _) = Raw::join(&srv.url, "k", &token("k", "obs", &all())).await;
+    // A peer that joins and then never reads again (so never answers pings).
+    let (mute, _) = Raw::join(&srv.url, "k", &token("k", "mute", &all())).await;
+    let mute_id = mute.peer_id.clone();
+    let t0 = tokio::time::Instant::now();
+    // obs keeps talking (pings) so it stays alive; mute is silent.
+    let reason = within("mute cleaned up", async {
+        loop {
+            for m in obs.drain().await {
+                if let ServerMsg::PeerLeft {
+                    peer_id, reason, ..
+                } = m
+                    && peer_id == mute_id
+                {
+                    return reason;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    })
+    .await;
+    assert_eq!(reason, LeaveReason::Timeout);
+    let took = t0.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "cleaned within a bounded time: {took:?}"
+    );
+    assert_eq!(
+        srv.handle.stats().connections,
+        1,
+        "only obs remains connected"
+    );
+    drop(mute);
+}
+
+#[tokio::test]
+async fn flooding_is_rate_limited_without_dropping_the_connection() {
+    let mut cfg = config();
+    cfg.limits.rate_per_sec = 50;
+    cfg.limits.burst = 20;
+    let srv = start(cfg).await;
+    let (mut a, _) = Raw::join(&srv.url, "f", &token("f", "a", &all())).await;
+    let (mut b, _) = Raw::join(&srv.url, "f", &token("f", "b", &all())).await;
+    for seq in 1..=200u64 {
+        a.send_json(json!({"type":"message","seq":seq,"payload":{"text":format!("{seq}")}}))
+            .await;
+    }
+    let mut delivered = 0;
+    let mut limited = 0;
+    for _ in 0..200 {
+        let (seq_status, reason) = a
+            .expect("delivery", |m| match m {
+                ServerMsg::Delivery {
+                    seq,
+                    status,
+                    reason,
+                    ..
+                } => Some(((*seq, *status), *reason)),
+                _ => None,
+            })
+            .await;
+        match seq_status.1 {
+            DeliveryStatus::Delivered => delivered += 1,
+            DeliveryStatus::Failed => {
+                assert_eq!(reason, Some(ErrorCode::RateLimited));
+                limited += 1;
+            }
+        }
+    }
+    assert!(limited > 100, "most of the flood was refused ({limited})");
+    // The join frame took one token of the burst of 20; the bucket refills at 50/s meanwhile.
+    assert!(
+        (15..=60).contains(&delivered),
+        "about the burst got through ({delivered})"
+    );
+    // b got exactly the delivered ones, in increasing seq order.
+    let got: Vec<u64> = b
+        .drain()
+        .await
+        .iter()
+        .filter_map(|m| match m {
+            ServerMsg::Message { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got.len(), delivered);
+    assert!(got.windows(2).all(|w| w[0] < w[1]));
+    // Non-message frames beyond the rate get an error frame naming the type.
+    for _ in 0..100 {
+        a.send_json(json!({"type":"set_metadata","metadata":1}))
+            .await;
+    }
+    let (code, in_type, _, _) = a.error().await;
+    assert_eq!(
+        (code.as_str(), in_type.as_deref()),
+        ("rate_limited", Some("set_metadata"))
+    );
+    // After the bucket refills the connection works normally.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    a.drain().await;
+    a.send_json(json!({"type":"message","seq":201,"payload":{"text":"calm"}}))
+        .await;
+    a.expect("delivered after calm", |m| {
+        matches!(
+            m,
+            ServerMsg::Delivery {
+                seq: 201,
+                status: DeliveryStatus::Delivered,
+                ..
+            }
+        )
+        .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn oversized_frames_get_an_error_and_the_connection_goes_on() {
+    let mut cfg = config();
+    cfg.limits.max_frame_bytes = 8 * 1024;
+    cfg.limits.hard_frame_bytes = 64 * 1024;
+    let srv = start(cfg).await;
+    let (mut a, _) = Raw::join(&srv.url, "o", &token("o", "a", &all())).await;
+    let (mut b, _) = Raw::join(&srv.url, "o", &token("o", "b", &all())).await;
+    let big = "x".repeat(10 * 1024);
+    a.send_json(json!({"type":"message","seq":1,"payload":{"text":big}}))
+        .await;
+    let (code, _, _, msg) = a.error().await;
+    assert_eq!(code, "frame_too_large");
+    assert!(msg.contains("8192"), "{msg}");
+    // The dropped frame did not consume seq 1.
+    a.send_json(json!({"type":"message","seq":1,"payload":{"text":"small"}}))
+        .await;
+    a.expect("delivery", |m| {
+        matches!(
+            m,
+            ServerMsg::Delivery {
+                seq: 1,
+                status: DeliveryStatus::Delivered,
+                ..
+            }
+        )
+        .then_some(())
+    })
+    .await;
+    b.expect("message", |m| {
+        matches!(m, ServerMsg::Message { seq: 1, .. }).then_some(())
+    })
+    .await;
+    // Beyond the hard limit the WebSocket layer closes that connection; others are unaffected.
+    let huge = "y".repeat(100 * 1024);
+    let _ =
+        a.ws.send(async_tungstenite::tungstenite::Message::Text(huge.into()))
+            .await;
+    let closed = within("closed", async {
+        loop {
+            match futures::StreamExt::next(&mut a.ws).await {
+                None | Some(Err(_)) => return true,
+                Some(Ok(async_tungstenite::tungstenite::Message::Close(_))) => return true,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed);
+    let (_, w) = Raw::join(&srv.url, "o", &token("o", "c", &all())).await;
+    assert!(matches!(w, ServerMsg::Welcome { .. }));
+    assert!(
+        b.drain()
+            .await
+            .iter()
+            .any(|m| matches!(m, ServerMsg::PeerJoined { .. }))
+    );
+}
