@@ -10,6 +10,6 @@ pub mod pipeline;
 pub mod preset;
 pub mod probe;
 pub mod report;
-pub mod telemetry;
 pub mod signalling;
+pub mod telemetry;
 pub mod webrtc;

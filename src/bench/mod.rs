@@ -2,10 +2,10 @@
 //! with the command that produced them.
 
 pub mod encode;
-pub mod telemetry;
 pub mod latency;
 pub mod latency_process;
 pub mod signalling;
+pub mod telemetry;
 
 /// Median of `values` (sorted copy); `None` when empty.
 pub fn median(values: &[f64]) -> Option<f64> {
