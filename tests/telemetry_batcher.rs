@@ -174,3 +174,50 @@ fn forged_keys_are_never_batched_and_lowering_consent_strips_pending() {
     assert!(b.is_empty());
     assert!(b.take_batch().is_none());
 }
+
+#[test]
+fn webrtc_engine_stats_become_one_record_per_track() {
+    use streamwire::telemetry::wire::FieldValue;
+    use streamwire::webrtc::MediaKind;
+    use streamwire::webrtc::stats::{Direction, PeerStats as EngineStats, TrackStats};
+    let track = |kind, direction, ssrc, fps| TrackStats {
+        kind: Some(kind),
+        direction,
+        ssrc,
+        codec: "video/VP8".into(),
+        bitrate_kbps: 800.0,
+        loss_pct: 6.5,
+        jitter_ms: 4.0,
+        fps,
+        width: Some(640),
+        height: Some(480),
+    };
+    let stats = EngineStats {
+        peer: "p2".into(),
+        rtt_ms: Some(15.0),
+        send_kbps: 800.0,
+        recv_kbps: 800.0,
+        estimated_kbps: Some(1200),
+        quality: 3,
+        tracks: vec![
+            track(MediaKind::Video, Direction::Send, 11, Some(30.0)),
+            track(MediaKind::Audio, Direction::Receive, 22, None),
+        ],
+    };
+    let mut none = Batcher::new(Consent::None);
+    none.push_webrtc_stats(&stats, 10);
+    assert!(none.take_batch().is_none());
+
+    let mut b = Batcher::new(Consent::Necessary);
+    b.push_webrtc_stats(&stats, 10);
+    let batch = b.take_batch().unwrap();
+    let tracks: Vec<&str> = batch.records.iter().map(|r| r.track.as_str()).collect();
+    assert_eq!(tracks, ["p2/video-send-11", "p2/audio-recv-22"]);
+    let v = &batch.records[0].fields;
+    assert_eq!(v["bitrate"], FieldValue::Num(800_000.0));
+    assert_eq!(v["fps"], FieldValue::Num(30.0));
+    assert_eq!(v["rtt"], FieldValue::Num(15.0));
+    assert_eq!(v["packet-loss"], FieldValue::Num(6.5));
+    assert_eq!(v["quality-score"], FieldValue::Num(60.0));
+    assert!(!batch.records[1].fields.contains_key("fps"));
+}

@@ -397,3 +397,64 @@ async fn every_byte_the_client_sends_respects_consent_and_admin_api_works_over_t
     assert_eq!(again["sessions"].as_array().unwrap().len(), 0);
     admin.leave().await;
 }
+
+#[tokio::test]
+async fn the_server_purges_expired_telemetry_by_itself() {
+    use std::collections::BTreeMap;
+    use streamwire::telemetry::store::{Store, Tags, now_ms};
+    use streamwire::telemetry::wire::{Batch, ConsentLevel, FieldValue, Record, Source};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("telemetry.db");
+    let day = 24 * 3600 * 1000;
+    {
+        let mut s = Store::open(&db, Duration::from_secs(365 * 86400)).unwrap();
+        let records = [now_ms() - 40 * day, now_ms() - day]
+            .into_iter()
+            .map(|ts_ms| Record {
+                ts_ms,
+                source: Source::Device,
+                track: String::new(),
+                fields: BTreeMap::from([("cpu-usage".to_owned(), FieldValue::Num(1.0))]),
+            })
+            .collect();
+        let tags = Tags {
+            room: "r",
+            session: "s",
+            peer: "p",
+            user: "u",
+            addr: None,
+        };
+        s.ingest(
+            &tags,
+            &Batch {
+                consent: ConsentLevel::Necessary,
+                records,
+            },
+            now_ms(),
+        )
+        .unwrap();
+    }
+    let mut cfg = config();
+    cfg.telemetry = Some(TelemetryConfig::new(db.clone()));
+    let _srv = start(cfg).await;
+    let check = rusqlite::Connection::open(&db).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n: i64 = check
+            .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+            .unwrap();
+        if n == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {n} records after 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let purges: i64 = check
+        .query_row(
+            "SELECT count(*) FROM audit WHERE action = 'purge' AND rows = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(purges, 1);
+}

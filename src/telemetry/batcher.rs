@@ -190,6 +190,41 @@ impl Batcher {
         });
     }
 
+    /// Takes the WebRTC engine's statistics of one peer connection: one record per track,
+    /// named `REMOTE/KIND-DIRECTION-SSRC` (e.g. `p2/video-send-1234`), with the peer's RTT
+    /// and its 0-5 network quality scaled to the 0-100 `quality-score`.
+    ///
+    /// ```
+    /// use gststreamwire::telemetry::Consent;
+    /// use streamwire::telemetry::batcher::Batcher;
+    /// use streamwire::webrtc::stats::PeerStats;
+    /// let stats = PeerStats { peer: "p2".into(), rtt_ms: Some(8.0), send_kbps: 0.0, recv_kbps: 0.0,
+    ///     estimated_kbps: None, quality: 5, tracks: vec![] };
+    /// let mut b = Batcher::new(Consent::Necessary);
+    /// b.push_webrtc_stats(&stats, 1);
+    /// assert!(b.is_empty()); // no tracks, nothing to report
+    /// ```
+    pub fn push_webrtc_stats(&mut self, stats: &crate::webrtc::stats::PeerStats, ts_ms: i64) {
+        for t in &stats.tracks {
+            let kind = t.kind.map_or("unknown", |k| k.as_str());
+            let dir = match t.direction {
+                crate::webrtc::stats::Direction::Send => "send",
+                crate::webrtc::stats::Direction::Receive => "recv",
+            };
+            let track = format!("{}/{kind}-{dir}-{}", stats.peer, t.ssrc);
+            let ps = PeerStats {
+                bitrate: Some(t.bitrate_kbps * 1000.0),
+                fps: t.fps,
+                rtt_ms: stats.rtt_ms,
+                packet_loss_pct: Some(t.loss_pct),
+                jitter_ms: Some(t.jitter_ms),
+                quality_score: Some(f64::from(stats.quality.min(5)) * 20.0),
+                nack_count: None,
+            };
+            self.push_peer_stats(&track, &ps, ts_ms);
+        }
+    }
+
     fn push(&mut self, r: Record) {
         if r.fields.is_empty() {
             return;
