@@ -269,16 +269,23 @@ impl Server {
                         let _ = tcp.set_nodelay(true);
                         let hub = self.hub.clone();
                         let tls = self.tls.clone();
-                        tokio::spawn(async move {
-                            match tls {
-                                None => conn::serve(hub, tcp, remote).await,
-                                Some(acc) => match tokio::time::timeout(hub.cfg.join_timeout, acc.accept(tcp)).await {
-                                    Ok(Ok(s)) => conn::serve(hub, s, remote).await,
-                                    Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
-                                    Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
-                                },
+                        // Separate spawns: one async block holding both the plain and the
+                        // TLS connection futures would size every plain connection's task
+                        // for the (much larger) TLS variant.
+                        match tls {
+                            None => {
+                                tokio::spawn(conn::serve(hub, tcp, remote));
                             }
-                        });
+                            Some(acc) => {
+                                tokio::spawn(async move {
+                                    match tokio::time::timeout(hub.cfg.join_timeout, acc.accept(tcp)).await {
+                                        Ok(Ok(s)) => Box::pin(conn::serve(hub, s, remote)).await,
+                                        Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
+                                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                                    }
+                                });
+                            }
+                        }
                     }
                     Err(e) => {
                         // EMFILE and friends: back off briefly instead of spinning.
