@@ -472,3 +472,26 @@ fn bad_input_is_a_clear_error_and_stores_nothing() {
     let e = serde_json::from_str::<Batch>(r#"{"consent":"maybe","records":[]}"#).unwrap_err();
     assert!(e.to_string().contains("maybe"), "{e}");
 }
+
+#[test]
+fn concurrent_first_opens_apply_migrations_once() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("race-{round}.db"));
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Store::open(&path, Duration::from_secs(86400)).map(|s| s.schema_version())
+                })
+            })
+            .collect();
+        for h in handles {
+            let v = h.join().unwrap().unwrap().unwrap();
+            assert_eq!(v, MIGRATIONS.len() as u32);
+        }
+    }
+}

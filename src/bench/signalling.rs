@@ -370,6 +370,12 @@ async fn start_server(target: &ServerTarget) -> Result<Running, BenchError> {
                 ])
                 .args(["--max-peers-per-room", "1000000", "--secret-file"])
                 .arg(&file.0)
+                // Keep the telemetry database out of the working directory.
+                .arg("--db")
+                .arg(std::env::temp_dir().join(format!(
+                    "streamwire-bench-{}-telemetry.db",
+                    std::process::id()
+                )))
                 .env(
                     "RUST_LOG",
                     std::env::var("STREAMWIRE_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),

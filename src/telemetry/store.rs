@@ -221,7 +221,18 @@ impl Store {
                 file,
                 source,
             };
-            let tx = self.conn.transaction().map_err(mig)?;
+            // IMMEDIATE takes the write lock first, and the version is read again under it:
+            // two processes opening a new database at once apply each migration exactly once.
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(mig)?;
+            let now: u32 = tx
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(mig)?;
+            if now >= version {
+                continue;
+            }
             tx.execute_batch(sql).map_err(mig)?;
             tx.pragma_update(None, "user_version", version)
                 .map_err(mig)?;
