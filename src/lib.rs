@@ -9,5 +9,6 @@ pub mod gst_init;
 pub mod pipeline;
 pub mod preset;
 pub mod probe;
+pub mod session;
 pub mod signalling;
 pub mod webrtc;
