@@ -4,6 +4,7 @@
 mod bench;
 mod bench_signalling;
 mod check;
+mod demo;
 mod presets;
 mod probe;
 mod run;
@@ -40,6 +41,9 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Mint a room token from the server secret.
     Token(token::TokenArgs),
+    /// Demo: embedded signalling server, a test-pattern publisher and a viewer on loopback;
+    /// prints frames received, latency and stats.
+    Demo(demo::Args),
     /// Benchmarks (print JSON with --json).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -55,6 +59,7 @@ impl Command {
             Command::Serve(a) => serve::run(a),
             Command::Token(a) => token::run(a),
             Command::Bench(a) => bench::execute(a),
+            Command::Demo(a) => demo::execute(a),
         }
     }
 

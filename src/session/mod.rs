@@ -33,6 +33,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod latency;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
