@@ -10,6 +10,8 @@ pub enum BenchCommand {
     Encode(EncodeArgs),
     /// Signalling server load: room broadcasts and peer-to-peer relay.
     Signalling(super::bench_signalling::BenchSignallingArgs),
+    /// WebRTC latency: capture to decoded / rendered frame, first frame, CPU.
+    Latency(super::bench_latency::BenchLatencyArgs),
 }
 
 /// Arguments of `bench encode`.
@@ -87,5 +89,6 @@ pub fn execute(cmd: BenchCommand) -> anyhow::Result<()> {
             Ok(())
         }
         BenchCommand::Signalling(a) => super::bench_signalling::run_cli(a),
+        BenchCommand::Latency(a) => super::bench_latency::execute(a),
     }
 }
