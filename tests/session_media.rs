@@ -196,3 +196,47 @@ async fn killing_the_signalling_socket_does_not_stop_media() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selective_subscription_receives_only_the_chosen_user() {
+    use streamwire::session::Subscribe;
+    let server = common::start(common::config()).await;
+    let a = join(
+        &server.url,
+        "s",
+        "a",
+        Some(small(320, 240, VideoCodec::Vp8)),
+        |_| {},
+    )
+    .await;
+    let b = join(
+        &server.url,
+        "s",
+        "b",
+        Some(small(256, 144, VideoCodec::Vp8)),
+        |_| {},
+    )
+    .await;
+    // The viewer joins last (offers to both) and wants only `a`.
+    let v = join(&server.url, "s", "v", None, |c| {
+        c.subscribe = Subscribe::Users(vec!["a".into()]);
+    })
+    .await;
+    let (a_id, b_id) = (a.session.peer_id().unwrap(), b.session.peer_id().unwrap());
+    wait_for("viewer decodes a", T, || {
+        v.decoded_from(&a_id, MediaKind::Video) > 20
+    })
+    .await;
+    assert_eq!(v.decoded_from(&b_id, MediaKind::Video), 0);
+    assert_eq!(v.decoded_from(&b_id, MediaKind::Audio), 0);
+    // Still connected to b (messages, data channel), just not receiving its media.
+    wait_for("connected to b too", T, || {
+        v.session.connection_state(&b_id) == Some(ConnectionState::Connected)
+    })
+    .await;
+    // a and b still receive each other.
+    wait_for("a and b exchange media", T, || {
+        a.decoded_from(&b_id, MediaKind::Video) > 10 && b.decoded_from(&a_id, MediaKind::Video) > 10
+    })
+    .await;
+}
