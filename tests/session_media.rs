@@ -240,3 +240,60 @@ async fn selective_subscription_receives_only_the_chosen_user() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_signalling_session_rejoins_and_rebuilds_its_peers() {
+    let mut cfg = common::config();
+    cfg.grace = Duration::from_millis(300);
+    let server = common::start(cfg).await;
+    let proxy = common::Proxy::start(server.addr).await;
+    let cam = join(
+        &server.url,
+        "g",
+        "cam",
+        Some(small(320, 240, VideoCodec::Vp8)),
+        |_| {},
+    )
+    .await;
+    // First reconnect attempt after 1.5 s: the 300 ms grace period is over by then, so the
+    // resume is refused and the client joins afresh with a new peer id.
+    let viewer = join(&proxy.url, "g", "viewer", None, |c| {
+        c.signalling.backoff_initial = Duration::from_millis(1500);
+    })
+    .await;
+    let cam_id = cam.session.peer_id().unwrap();
+    let old_id = viewer.session.peer_id().unwrap();
+    wait_for("viewer decodes", T, || {
+        viewer.decoded_from(&cam_id, MediaKind::Video) > 10
+    })
+    .await;
+    assert!(proxy.kill() >= 1);
+    wait_for("viewer joined again with a new id", T, || {
+        viewer.session.peer_id().is_some_and(|id| id != old_id)
+            && viewer
+                .events()
+                .iter()
+                .filter(|e| matches!(e, SessionEvent::Joined { .. }))
+                .count()
+                == 2
+    })
+    .await;
+    let new_id = viewer.session.peer_id().unwrap();
+    // The old peer connection was torn down and a new one built; media flows on it.
+    assert!(viewer.any(|e| matches!(e, SessionEvent::PeerLeft { peer_id } if *peer_id == cam_id)));
+    wait_for(
+        "cam sees the old viewer leave and the new one join",
+        T,
+        || {
+            cam.any(|e| matches!(e, SessionEvent::PeerLeft { peer_id } if *peer_id == old_id))
+                && cam.session.peers() == vec![new_id.clone()]
+        },
+    )
+    .await;
+    let before = viewer.decoded_from(&cam_id, MediaKind::Video);
+    wait_for("media on the rebuilt peer", T, || {
+        viewer.session.connection_state(&cam_id) == Some(ConnectionState::Connected)
+            && viewer.decoded_from(&cam_id, MediaKind::Video) > before + 10
+    })
+    .await;
+}
