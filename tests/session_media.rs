@@ -239,6 +239,37 @@ async fn selective_subscription_receives_only_the_chosen_user() {
         a.decoded_from(&b_id, MediaKind::Video) > 10 && b.decoded_from(&a_id, MediaKind::Video) > 10
     })
     .await;
+
+    // Answerer side: a viewer already in the room when a and b join (they offer to it).
+    let server = common::start(common::config()).await;
+    let v = join(&server.url, "s2", "v", None, |c| {
+        c.subscribe = Subscribe::Users(vec!["a".into()]);
+    })
+    .await;
+    let a = join(
+        &server.url,
+        "s2",
+        "a",
+        Some(small(320, 240, VideoCodec::Vp8)),
+        |_| {},
+    )
+    .await;
+    let b = join(
+        &server.url,
+        "s2",
+        "b",
+        Some(small(256, 144, VideoCodec::Vp8)),
+        |_| {},
+    )
+    .await;
+    let (a_id, b_id) = (a.session.peer_id().unwrap(), b.session.peer_id().unwrap());
+    wait_for("answering viewer decodes a", T, || {
+        v.decoded_from(&a_id, MediaKind::Video) > 20
+            && v.session.connection_state(&b_id) == Some(ConnectionState::Connected)
+    })
+    .await;
+    assert_eq!(v.decoded_from(&b_id, MediaKind::Video), 0);
+    assert!(!v.any(|e| matches!(e, SessionEvent::TrackAdded { peer_id, .. } if *peer_id == b_id)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
