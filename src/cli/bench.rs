@@ -12,6 +12,8 @@ pub enum BenchCommand {
     Telemetry(TelemetryArgs),
     /// Signalling server load: room broadcasts and peer-to-peer relay.
     Signalling(super::bench_signalling::BenchSignallingArgs),
+    /// WebRTC latency: capture to decoded / rendered frame, first frame, CPU.
+    Latency(super::bench_latency::BenchLatencyArgs),
 }
 
 /// Arguments of `bench telemetry`.
@@ -127,5 +129,6 @@ pub fn execute(cmd: BenchCommand) -> anyhow::Result<()> {
             Ok(())
         }
         BenchCommand::Signalling(a) => super::bench_signalling::run_cli(a),
+        BenchCommand::Latency(a) => super::bench_latency::execute(a),
     }
 }

@@ -2,8 +2,10 @@
 //! variant, one match arm in [`Command::execute`], and one file.
 
 mod bench;
+mod bench_latency;
 mod bench_signalling;
 mod check;
+mod demo;
 mod presets;
 mod privacy;
 mod probe;
@@ -42,6 +44,9 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Mint a room token from the server secret.
     Token(token::TokenArgs),
+    /// Demo: embedded signalling server, a test-pattern publisher and a viewer on loopback;
+    /// prints frames received, latency and stats.
+    Demo(demo::Args),
     /// Benchmarks (print JSON with --json).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -64,6 +69,7 @@ impl Command {
             Command::Bench(a) => bench::execute(a),
             Command::Privacy(a) => privacy::execute(a),
             Command::Report(a) => report::execute(a),
+            Command::Demo(a) => demo::execute(a),
         }
     }
 

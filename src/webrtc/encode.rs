@@ -1,8 +1,7 @@
-//! Software video encoder used by the publisher.
+//! Video codecs carried over RTP and the publisher's encoder chain.
 //!
-//! Deliberately small and private to the WebRTC module: one function builds a low-latency
-//! VP8 (`vp8enc`) or H.264 (`x264enc`) encoder, and [`VideoEncoder::set_bitrate`] retargets
-//! it. The shared encoder-selection module replaces this at merge time.
+//! The encoder itself comes from the shared [`crate::encoder`] module (selection, real-time
+//! configuration, runtime bitrate); this file only adds what RTP needs around it.
 
 use gst::prelude::*;
 
@@ -56,10 +55,16 @@ impl std::str::FromStr for VideoCodec {
 }
 
 /// A built encoder chain: link `elements` in order (raw video in, encoded video out).
+///
+/// The encoder element comes from the shared [`crate::encoder`] module: chosen by
+/// [`crate::encoder::select`] (hardware first when it works, else software), configured for
+/// real time from its table row, and retargeted with [`crate::encoder::Encoder::set_bitrate`]
+/// by the congestion controller. For H.264 a parser and a caps filter follow it so that
+/// `rtph264pay` gets constrained-baseline byte-stream access units with SPS/PPS on every IDR.
 #[derive(Debug, Clone)]
 pub struct VideoEncoder {
     codec: VideoCodec,
-    encoder: gst::Element,
+    encoder: crate::encoder::Encoder,
     elements: Vec<gst::Element>,
 }
 
@@ -76,86 +81,84 @@ impl VideoEncoder {
 
     /// The encoder element itself.
     pub fn encoder(&self) -> &gst::Element {
-        &self.encoder
+        self.encoder.element()
     }
 
     /// Retarget the encoder's bitrate (kbit/s); takes effect while playing.
     pub fn set_bitrate(&self, kbps: u32) {
-        match self.codec {
-            VideoCodec::Vp8 => {
-                let bps = i32::try_from(u64::from(kbps) * 1000).unwrap_or(i32::MAX);
-                self.encoder.set_property("target-bitrate", bps);
-            }
-            VideoCodec::H264 => self.encoder.set_property("bitrate", kbps),
+        if let Err(e) = self.encoder.set_bitrate(kbps) {
+            tracing::warn!("cannot retarget the video encoder: {e}");
         }
     }
 
     /// Current bitrate target in kbit/s.
     pub fn bitrate(&self) -> u32 {
-        match self.codec {
-            VideoCodec::Vp8 => {
-                u32::try_from(self.encoder.property::<i32>("target-bitrate") / 1000).unwrap_or(0)
-            }
-            VideoCodec::H264 => self.encoder.property::<u32>("bitrate"),
+        self.encoder.bitrate_kbps().unwrap_or(0)
+    }
+}
+
+impl VideoCodec {
+    /// The shared encoder module's codec.
+    pub fn encoder_codec(self) -> crate::encoder::Codec {
+        match self {
+            VideoCodec::Vp8 => crate::encoder::Codec::Vp8,
+            VideoCodec::H264 => crate::encoder::Codec::H264,
         }
     }
 }
 
-/// Build a low-latency software encoder for `codec`.
-///
-/// `keyframe_interval` is in frames; receivers that miss a keyframe ask for one with PLI/FIR,
-/// so the interval only bounds recovery when feedback is lost.
+/// Picture and rate settings of a published video track.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VideoEncodeParams {
+    pub width: i32,
+    pub height: i32,
+    pub fps: i32,
+    pub kbps: u32,
+    /// Frames between keyframes; receivers that miss one ask with PLI/FIR, so the interval
+    /// only bounds recovery when feedback is lost.
+    pub keyframe_interval: u32,
+}
+
+/// Select and build a real-time encoder for `codec` through [`crate::encoder`].
 pub(crate) fn build_video_encoder(
     codec: VideoCodec,
-    kbps: u32,
-    keyframe_interval: u32,
+    policy: crate::encoder::HardwarePolicy,
+    p: VideoEncodeParams,
 ) -> Result<VideoEncoder, WebrtcError> {
-    let (encoder, elements) = match codec {
-        VideoCodec::Vp8 => {
-            let enc = make("vp8enc")?;
-            enc.set_property("deadline", 1i64);
-            enc.set_property("cpu-used", 16i32);
-            enc.set_property("threads", 2i32);
-            enc.set_property("lag-in-frames", 0i32);
-            enc.set_property_from_str("end-usage", "cbr");
-            enc.set_property_from_str("error-resilient", "default");
-            enc.set_property(
-                "keyframe-max-dist",
-                i32::try_from(keyframe_interval).unwrap_or(i32::MAX),
-            );
-            // Small rate-control buffer: react quickly to bitrate changes.
-            enc.set_property("buffer-size", 300i32);
-            enc.set_property("buffer-initial-size", 200i32);
-            enc.set_property("buffer-optimal-size", 250i32);
-            (enc.clone(), vec![enc])
-        }
-        VideoCodec::H264 => {
-            let enc = make("x264enc")?;
-            enc.set_property_from_str("tune", "zerolatency");
-            enc.set_property_from_str("speed-preset", "ultrafast");
-            enc.set_property("bframes", 0u32);
-            enc.set_property("key-int-max", keyframe_interval);
-            enc.set_property("threads", 2u32);
-            let parse = make("h264parse")?;
-            parse.set_property("config-interval", -1i32);
-            // Byte-stream access units: what rtph264pay packs without an avcC round trip.
-            let caps = make("capsfilter")?;
-            caps.set_property(
-                "caps",
-                gst::Caps::builder("video/x-h264")
-                    .field("stream-format", "byte-stream")
-                    .field("alignment", "au")
-                    .field("profile", "constrained-baseline")
-                    .build(),
-            );
-            (enc.clone(), vec![enc, parse, caps])
-        }
+    let cfg = crate::encoder::EncoderConfig {
+        width: u32::try_from(p.width).unwrap_or(0),
+        height: u32::try_from(p.height).unwrap_or(0),
+        fps: u32::try_from(p.fps).unwrap_or(30),
+        bitrate_kbps: p.kbps,
+        keyframe_interval: p.keyframe_interval,
     };
-    let built = VideoEncoder {
+    let encoder =
+        crate::encoder::Encoder::new(codec.encoder_codec(), policy, &cfg).map_err(|e| {
+            WebrtcError::Config {
+                field: "codec",
+                detail: e.to_string(),
+            }
+        })?;
+    let mut elements = vec![encoder.element().clone()];
+    if codec == VideoCodec::H264 {
+        let parse = make("h264parse")?;
+        parse.set_property("config-interval", -1i32);
+        // Byte-stream access units: what rtph264pay packs without an avcC round trip.
+        let caps = make("capsfilter")?;
+        caps.set_property(
+            "caps",
+            gst::Caps::builder("video/x-h264")
+                .field("stream-format", "byte-stream")
+                .field("alignment", "au")
+                .field("profile", "constrained-baseline")
+                .build(),
+        );
+        elements.push(parse);
+        elements.push(caps);
+    }
+    Ok(VideoEncoder {
         codec,
         encoder,
         elements,
-    };
-    built.set_bitrate(kbps);
-    Ok(built)
+    })
 }

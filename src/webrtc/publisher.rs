@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use gst::prelude::*;
 use gst_rtp::prelude::*;
 
-use super::encode::{VideoCodec, VideoEncoder, build_video_encoder};
+use super::encode::{VideoCodec, VideoEncodeParams, VideoEncoder, build_video_encoder};
 use super::peer::{
     ConnectionState, LinkFn, LinkParams, OPUS_PT, Peer, SendTrack, TWCC_EXT_ID, rtp_structure,
 };
@@ -260,7 +260,17 @@ impl Publisher {
         queue.set_property("max-size-bytes", 0u32);
         queue.set_property("max-size-time", 0u64);
         queue.set_property_from_str("leaky", "downstream");
-        let encoder = build_video_encoder(config.codec, start_kbps, config.keyframe_interval)?;
+        let encoder = build_video_encoder(
+            config.codec,
+            crate::encoder::HardwarePolicy::Auto,
+            VideoEncodeParams {
+                width: config.width,
+                height: config.height,
+                fps: config.fps,
+                kbps: start_kbps,
+                keyframe_interval: config.keyframe_interval,
+            },
+        )?;
         let tee = make("tee")?;
         tee.set_property("allow-not-linked", true);
         let mut chain = vec![src, convert, scale, rate, caps.clone(), queue];

@@ -1,0 +1,40 @@
+//! `streamwire bench latency` through the binary: a short run prints a JSON report with
+//! decoded, rendered and first-frame figures; bad options are named.
+//! Run: unshare -n sh -c 'ip link set lo up; cargo test --test bench_latency_cli'
+
+use std::process::Command;
+
+#[test]
+fn bench_latency_prints_a_json_report() {
+    let out = Command::new(env!("CARGO_BIN_EXE_streamwire"))
+        .args(["bench", "latency", "--seconds", "2", "--json"])
+        .output()
+        .expect("run streamwire bench latency");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON report");
+    assert!(v["decoded"]["samples"].as_u64().unwrap() > 10, "{stdout}");
+    assert!(v["rendered"]["samples"].as_u64().unwrap() > 10, "{stdout}");
+    assert_eq!(v["first_frame"]["samples"], 1, "{stdout}");
+    let p50 = v["decoded"]["p50_ms"].as_f64().unwrap();
+    assert!(p50 > 0.0 && p50 < 1000.0, "{stdout}");
+    assert!(v["process_cpu_per_s"].as_f64().unwrap() > 0.0, "{stdout}");
+}
+
+#[test]
+fn bench_latency_names_a_bad_codec() {
+    let out = Command::new(env!("CARGO_BIN_EXE_streamwire"))
+        .args(["bench", "latency", "--codec", "theora"])
+        .output()
+        .expect("run streamwire bench latency");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--codec") && stderr.contains("theora"),
+        "{stderr}"
+    );
+}

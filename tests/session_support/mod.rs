@@ -1,0 +1,84 @@
+//! Helpers for the session tests: sessions joined to a real signalling server on 127.0.0.1,
+//! an event log that can be polled, and bounded waits.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use streamwire::session::{Session, SessionConfig, SessionEvent};
+use streamwire::signalling::protocol::Grant;
+use streamwire::webrtc::MediaKind;
+use streamwire::webrtc::encode::VideoCodec;
+use streamwire::webrtc::publisher::PublisherConfig;
+
+use crate::common;
+
+/// A joined session plus every event it emitted so far.
+pub struct Joined {
+    pub session: Session,
+    pub log: Arc<Mutex<Vec<SessionEvent>>>,
+}
+
+impl Joined {
+    pub fn events(&self) -> Vec<SessionEvent> {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn any(&self, f: impl Fn(&SessionEvent) -> bool) -> bool {
+        self.log.lock().unwrap().iter().any(f)
+    }
+
+    /// Video frames decoded from the peer of user `user`, found by its id.
+    pub fn decoded_from(&self, peer_id: &str, kind: MediaKind) -> u64 {
+        self.session.subscriber().counters(peer_id, kind).decoded
+    }
+}
+
+/// A small, fast publisher config (test pattern + tone).
+pub fn small(w: i32, h: i32, codec: VideoCodec) -> PublisherConfig {
+    PublisherConfig {
+        width: w,
+        height: h,
+        codec,
+        start_kbps: 400,
+        ..PublisherConfig::default()
+    }
+}
+
+/// Join `room` on `url` as `user` (all grants), publishing `publish`.
+pub async fn join(
+    url: &str,
+    room: &str,
+    user: &str,
+    publish: Option<PublisherConfig>,
+    tweak: impl FnOnce(&mut SessionConfig),
+) -> Joined {
+    let token = common::token(room, user, &Grant::ALL);
+    let mut cfg = SessionConfig::new(url, room, &token);
+    cfg.publish = publish;
+    tweak(&mut cfg);
+    let (session, mut rx) = Session::join(cfg).await.expect("join");
+    let log: Arc<Mutex<Vec<SessionEvent>>> = Arc::default();
+    let l2 = log.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            l2.lock().unwrap().push(ev);
+        }
+    });
+    Joined { session, log }
+}
+
+/// Wait (bounded) until `cond` holds, polling every 50 ms.
+pub async fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
