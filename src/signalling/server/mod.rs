@@ -17,6 +17,7 @@
 //! ```
 
 mod conn;
+mod http;
 mod hub;
 pub mod tls;
 
@@ -89,6 +90,9 @@ pub struct ServerConfig {
     pub shutdown_drain: Duration,
     /// ICE servers announced in `welcome` (empty by default; never a public STUN server).
     pub ice_servers: Vec<IceServer>,
+    /// Development mode: plain HTTP `GET /dev/token?room=&name=` mints tokens for anyone
+    /// (the demo page's "mint a token" button). Never enable in production. Default off.
+    pub dev: bool,
 }
 
 impl ServerConfig {
@@ -105,6 +109,7 @@ impl ServerConfig {
             join_timeout: Duration::from_secs(10),
             shutdown_drain: Duration::from_secs(2),
             ice_servers: Vec::new(),
+            dev: false,
         }
     }
 
@@ -227,7 +232,10 @@ impl Server {
                         let tls = self.tls.clone();
                         tokio::spawn(async move {
                             match tls {
-                                None => conn::serve(hub, tcp, remote).await,
+                                None => match http::classify(&tcp, hub.cfg.join_timeout).await {
+                                    http::Route::WebSocket => conn::serve(hub, tcp, remote).await,
+                                    http::Route::Http => http::serve(tcp, hub.cfg.secret.clone(), hub.cfg.dev).await,
+                                },
                                 Some(acc) => match tokio::time::timeout(hub.cfg.join_timeout, acc.accept(tcp)).await {
                                     Ok(Ok(s)) => conn::serve(hub, s, remote).await,
                                     Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
