@@ -139,6 +139,8 @@ export class StreamwireClient extends EventTarget {
           settled = true;
           const err = new StreamwireError(m.code, describeError(m.code, m.message), m.field);
           reject(err);
+          // Detach first so this deliberate close is not taken for a lost connection.
+          this._ws = null;
           ws.close();
           return;
         }
