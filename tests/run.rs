@@ -555,8 +555,10 @@ fn rotation_demo_pixels_mode_writes_rotated_frames() {
     assert!(o.status.success(), "{}", text(&o));
     let d = discover(&out);
     assert_eq!(d.video, vec![("video/x-vp8".to_owned(), 240, 320)]);
+    // The source is live and pixel rotation in a debug build is slow: on a loaded 2-core machine
+    // late frames are dropped, so only a loose bound on the recorded span is meaningful here.
     assert!(
-        d.duration >= Duration::from_millis(1500) && d.duration <= Duration::from_millis(3500),
+        d.duration >= Duration::from_millis(1000) && d.duration <= Duration::from_millis(3500),
         "{:?}",
         d.duration
     );

@@ -563,3 +563,78 @@ async fn oversized_frames_get_an_error_and_the_connection_goes_on() {
             .any(|m| matches!(m, ServerMsg::PeerJoined { .. }))
     );
 }
+
+/// SDP/ICE sent by the client library are sequenced too: killing both sockets while 600
+/// candidates flow loses and duplicates none of them.
+#[tokio::test]
+async fn ice_relay_survives_killed_sockets_exactly_once() {
+    let mut cfg = config();
+    cfg.limits.rate_per_sec = 100_000;
+    cfg.limits.burst = 100_000;
+    let srv = start(cfg).await;
+    let proxy = Proxy::start(srv.addr).await;
+    let (tx, _tev) = within("tx", Client::connect(fast_cfg(&proxy.url, "ice", "tx")))
+        .await
+        .unwrap();
+    let (rx, mut rev) = within("rx", Client::connect(fast_cfg(&proxy.url, "ice", "rx")))
+        .await
+        .unwrap();
+    let rx_id = rx.peer_id().unwrap();
+    let tx_id = tx.peer_id().unwrap();
+    let total = 600u32;
+    let me = rx_id.clone();
+    let collector = tokio::spawn(async move {
+        let mut got = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while got.len() < total as usize {
+            match tokio::time::timeout_at(deadline, rev.recv())
+                .await
+                .expect("timed out")
+                .expect("ended")
+            {
+                Event::Ice {
+                    from,
+                    candidate,
+                    sdp_mline_index,
+                    ..
+                } => {
+                    assert_eq!(from, tx_id);
+                    assert_eq!(candidate, format!("candidate:{sdp_mline_index}"));
+                    got.push(sdp_mline_index);
+                }
+                Event::Joined(w) if w.peer_id != me => panic!("receiver lost its session"),
+                _ => {}
+            }
+        }
+        got
+    });
+    let mut kills = 0;
+    for i in 1..=total {
+        tx.send_ice(&rx_id, format!("candidate:{i}"), i, None)
+            .unwrap();
+        if i % 50 == 0 {
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        if i % 150 == 0 {
+            kills += proxy.kill();
+        }
+    }
+    let got = within("collector", collector).await.unwrap();
+    assert_eq!(
+        got,
+        (1..=total).collect::<Vec<_>>(),
+        "every candidate once, in order"
+    );
+    assert!(kills >= 3, "sockets were killed mid-stream ({kills})");
+    // A frame with a sequence gap is refused with the field named.
+    let (mut raw, _) = Raw::join(&srv.url, "ice", &token("ice", "raw", &all())).await;
+    raw.send_json(json!({"type":"ice","seq":5,"to":rx_id,"candidate":"c","sdp_mline_index":0}))
+        .await;
+    let (code, in_type, field, _) = raw.error().await;
+    assert_eq!(
+        (code.as_str(), in_type.as_deref(), field.as_deref()),
+        ("bad_sequence", Some("ice"), Some("seq"))
+    );
+    tx.leave().await;
+    rx.leave().await;
+}

@@ -360,6 +360,7 @@ impl Client {
             acked_n: 0,
             next_seq: 1,
             inflight: BTreeMap::new(),
+            signals: BTreeMap::new(),
             outbox: VecDeque::new(),
             url_index: 0,
             resend_from: 1,
@@ -409,6 +410,7 @@ impl Client {
     /// Send an SDP offer to a peer of the room.
     pub fn send_offer(&self, to: &str, sdp: String) -> Result<(), ClientError> {
         self.send(ClientMsg::Offer {
+            seq: None,
             to: to.to_owned(),
             sdp,
         })
@@ -417,6 +419,7 @@ impl Client {
     /// Send an SDP answer to a peer of the room.
     pub fn send_answer(&self, to: &str, sdp: String) -> Result<(), ClientError> {
         self.send(ClientMsg::Answer {
+            seq: None,
             to: to.to_owned(),
             sdp,
         })
@@ -431,6 +434,7 @@ impl Client {
         sdp_mid: Option<String>,
     ) -> Result<(), ClientError> {
         self.send(ClientMsg::Ice {
+            seq: None,
             to: to.to_owned(),
             candidate,
             sdp_mline_index,
@@ -440,19 +444,23 @@ impl Client {
 
     /// Announce a published track.
     pub fn publish(&self, track: TrackInfo) -> Result<(), ClientError> {
-        self.send(ClientMsg::Publish { track })
+        self.send(ClientMsg::Publish { track, seq: None })
     }
 
     /// Withdraw a published track.
     pub fn unpublish(&self, track_id: &str) -> Result<(), ClientError> {
         self.send(ClientMsg::Unpublish {
+            seq: None,
             track_id: track_id.to_owned(),
         })
     }
 
     /// Replace this peer's metadata.
     pub fn set_metadata(&self, metadata: serde_json::Value) -> Result<(), ClientError> {
-        self.send(ClientMsg::SetMetadata { metadata })
+        self.send(ClientMsg::SetMetadata {
+            metadata,
+            seq: None,
+        })
     }
 
     /// Remove a peer (needs `admin`).
@@ -584,6 +592,9 @@ struct Driver {
     next_seq: u64,
     /// Messages without a delivery result yet, by seq: the frame and who waits for it.
     inflight: BTreeMap<u64, (ClientMsg, oneshot::Sender<Result<Delivery, ClientError>>)>,
+    /// Sequenced signalling frames (offer/answer/ice/publish/unpublish/set_metadata) not yet
+    /// known to be accepted; resent after a resume if the server had not seen them.
+    signals: BTreeMap<u64, ClientMsg>,
     /// Non-message frames queued while disconnected.
     outbox: VecDeque<ClientMsg>,
     url_index: usize,
@@ -681,9 +692,41 @@ impl Driver {
         self.set_state(state).await;
     }
 
+    /// Give relayed signalling frames the next per-sender `seq` and keep them until the
+    /// server is known to have accepted them.
+    fn stamp_seq(&mut self, mut m: ClientMsg) -> ClientMsg {
+        match &mut m {
+            ClientMsg::Offer { seq, .. }
+            | ClientMsg::Answer { seq, .. }
+            | ClientMsg::Ice { seq, .. }
+            | ClientMsg::Publish { seq, .. }
+            | ClientMsg::Unpublish { seq, .. }
+            | ClientMsg::SetMetadata { seq, .. } => {
+                let n = self.next_seq;
+                self.next_seq += 1;
+                *seq = Some(n);
+                if self.signals.len() >= OUTBOX_LIMIT {
+                    self.signals.pop_first();
+                }
+                self.signals.insert(n, m.clone());
+            }
+            _ => {}
+        }
+        m
+    }
+
+    /// Everything with seq <= `seq` was accepted by the server (it processes in order).
+    fn accepted_upto(&mut self, seq: u64) {
+        self.signals = self.signals.split_off(&(seq + 1));
+    }
+
     fn queue(&mut self, c: Cmd) {
         match c {
             Cmd::Send(m) => {
+                let m = self.stamp_seq(m);
+                if m.seq().is_some() {
+                    return; // kept in `signals`, sent after the handshake
+                }
                 if self.outbox.len() >= OUTBOX_LIMIT {
                     tracing::warn!(
                         "signalling outbox full while disconnected; dropping oldest frame"
@@ -725,11 +768,18 @@ impl Driver {
             let _ = first.send(Ok(()));
         }
         // Resend what the server has not accepted yet, in order, then queued frames.
-        let pending: Vec<ClientMsg> = self
+        let mut pending: Vec<(u64, ClientMsg)> = self
             .inflight
             .range(self.resend_from..)
-            .map(|(_, (m, _))| m.clone())
+            .map(|(k, (m, _))| (*k, m.clone()))
+            .chain(
+                self.signals
+                    .range(self.resend_from..)
+                    .map(|(k, m)| (*k, m.clone())),
+            )
             .collect();
+        pending.sort_by_key(|(k, _)| *k);
+        let pending: Vec<ClientMsg> = pending.into_iter().map(|(_, m)| m).collect();
         self.resend_from = 1;
         for m in pending.iter().chain(self.outbox.iter()) {
             if let Err(e) = send(&mut ws, m).await {
@@ -838,6 +888,7 @@ impl Driver {
             "resumed; resending unaccepted messages"
         );
         self.resend_from = last_seq + 1;
+        self.accepted_upto(last_seq);
     }
 
     /// The old session is gone: messages without a result fail, seq restarts.
@@ -846,6 +897,8 @@ impl Driver {
         self.last_n = 0;
         self.acked_n = 0;
         let inflight = std::mem::take(&mut self.inflight);
+        // Sequenced signalling belongs to the old session (old peer ids): void.
+        self.signals.clear();
         // Frames for peers of the old session are meaningless now.
         self.outbox.retain(|m| {
             !matches!(
@@ -918,7 +971,10 @@ impl Driver {
                         return Ok(End::Stop(ConnectionState::Closed));
                     };
                     let r = match cmd {
-                        Cmd::Send(m) => send(ws, &m).await,
+                        Cmd::Send(m) => {
+                            let m = self.stamp_seq(m);
+                            send(ws, &m).await
+                        }
                         Cmd::Message { to, payload, reply } => {
                             let seq = self.next_seq;
                             self.next_seq += 1;
@@ -1002,6 +1058,7 @@ impl Driver {
                 reason,
                 ..
             } => {
+                self.accepted_upto(seq);
                 if let Some((_, reply)) = self.inflight.remove(&seq) {
                     let _ = reply.send(Ok(Delivery {
                         seq,

@@ -347,6 +347,10 @@ pub enum ClientMsg {
     },
     /// SDP offer for one peer of the room.
     Offer {
+        /// Optional per-sender sequence number shared with `message.seq`; when present the
+        /// frame is accepted exactly once across resumes (see `resumed.last_seq`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
         /// Recipient peer id.
         to: PeerId,
         /// SDP text.
@@ -354,6 +358,10 @@ pub enum ClientMsg {
     },
     /// SDP answer for one peer of the room.
     Answer {
+        /// Optional per-sender sequence number shared with `message.seq`; when present the
+        /// frame is accepted exactly once across resumes (see `resumed.last_seq`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
         /// Recipient peer id.
         to: PeerId,
         /// SDP text.
@@ -361,6 +369,10 @@ pub enum ClientMsg {
     },
     /// Trickle ICE candidate for one peer of the room. An empty `candidate` means end of candidates.
     Ice {
+        /// Optional per-sender sequence number shared with `message.seq`; when present the
+        /// frame is accepted exactly once across resumes (see `resumed.last_seq`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
         /// Recipient peer id.
         to: PeerId,
         /// `candidate:` line (without `a=`).
@@ -383,16 +395,28 @@ pub enum ClientMsg {
     },
     /// Announce a published track.
     Publish {
+        /// Optional per-sender sequence number shared with `message.seq`; when present the
+        /// frame is accepted exactly once across resumes (see `resumed.last_seq`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
         /// The track.
         track: TrackInfo,
     },
     /// Withdraw a published track.
     Unpublish {
+        /// Optional per-sender sequence number shared with `message.seq`; when present the
+        /// frame is accepted exactly once across resumes (see `resumed.last_seq`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
         /// Id of the track.
         track_id: String,
     },
     /// Replace this peer's metadata.
     SetMetadata {
+        /// Optional per-sender sequence number shared with `message.seq`; when present the
+        /// frame is accepted exactly once across resumes (see `resumed.last_seq`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
         /// Any JSON value.
         metadata: serde_json::Value,
     },
@@ -408,6 +432,20 @@ pub enum ClientMsg {
 }
 
 impl ClientMsg {
+    /// The per-sender sequence number of a relayed frame, if it carries one.
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            ClientMsg::Message { seq, .. } => Some(*seq),
+            ClientMsg::Offer { seq, .. }
+            | ClientMsg::Answer { seq, .. }
+            | ClientMsg::Ice { seq, .. }
+            | ClientMsg::Publish { seq, .. }
+            | ClientMsg::Unpublish { seq, .. }
+            | ClientMsg::SetMetadata { seq, .. } => *seq,
+            _ => None,
+        }
+    }
+
     /// The `type` tag of this message.
     pub fn type_name(&self) -> &'static str {
         match self {

@@ -354,16 +354,22 @@ where
             return Box::pin(self.before_join(msg)).await;
         };
         if !allowed {
-            if let ClientMsg::Message { seq, .. } = &msg {
-                let mut g = lock(&session.inner);
-                if *seq == g.last_seq + 1 {
-                    g.last_seq = *seq;
-                    drop(g);
+            if let Some(seq) = msg.seq() {
+                let consumed = {
+                    let mut g = lock(&session.inner);
+                    if seq == g.last_seq + 1 {
+                        g.last_seq = seq;
+                        true
+                    } else {
+                        false
+                    }
+                };
+                if consumed && matches!(msg, ClientMsg::Message { .. }) {
                     self.push_self(
                         &session,
                         ServerMsg::Delivery {
                             n: 0,
-                            seq: *seq,
+                            seq,
                             status: DeliveryStatus::Failed,
                             recipients: 0,
                             reason: Some(ErrorCode::RateLimited),
@@ -487,6 +493,27 @@ where
     async fn after_join(&mut self, s: &Arc<Session>, msg: ClientMsg) -> WsResult<Flow> {
         let t = msg.type_name();
         let hub = self.hub.clone();
+        // Sequenced relayed frames (offer/answer/ice/publish/unpublish/set_metadata with
+        // `seq`) share the sender's counter with `message`: exactly once across resumes.
+        if !matches!(msg, ClientMsg::Message { .. })
+            && let Some(seq) = msg.seq()
+        {
+            let last = lock(&s.inner).last_seq;
+            if seq <= last {
+                return Ok(Flow::Continue); // resent after a resume; already applied
+            }
+            if seq != last + 1 {
+                self.send_error(
+                    ErrorCode::BadSequence,
+                    format!("`{t}` field `seq` = {seq}, expected {}", last + 1),
+                    Some(t),
+                    Some("seq"),
+                )
+                .await?;
+                return Ok(Flow::Continue);
+            }
+            lock(&s.inner).last_seq = seq;
+        }
         match msg {
             ClientMsg::Join { .. } | ClientMsg::Resume { .. } => {
                 self.send_error(
@@ -499,7 +526,7 @@ where
             }
             ClientMsg::Ack { n } => s.ack(n),
             ClientMsg::Ping {} => self.send(&ServerMsg::Pong {}).await?,
-            ClientMsg::Offer { to, sdp } => {
+            ClientMsg::Offer { to, sdp, .. } => {
                 let f = ServerMsg::Offer {
                     n: 0,
                     from: s.peer_id.clone(),
@@ -509,7 +536,7 @@ where
                     self.unknown_peer(t, "to", &to).await?;
                 }
             }
-            ClientMsg::Answer { to, sdp } => {
+            ClientMsg::Answer { to, sdp, .. } => {
                 let f = ServerMsg::Answer {
                     n: 0,
                     from: s.peer_id.clone(),
@@ -524,6 +551,7 @@ where
                 candidate,
                 sdp_mline_index,
                 sdp_mid,
+                ..
             } => {
                 let f = ServerMsg::Ice {
                     n: 0,
@@ -564,7 +592,7 @@ where
                 };
                 self.push_self(s, result);
             }
-            ClientMsg::Publish { track } => {
+            ClientMsg::Publish { track, .. } => {
                 if !s.has(Grant::Publish) {
                     return self.forbidden(t, "publish").await;
                 }
@@ -583,7 +611,7 @@ where
                     true,
                 );
             }
-            ClientMsg::Unpublish { track_id } => {
+            ClientMsg::Unpublish { track_id, .. } => {
                 if !s.has(Grant::Publish) {
                     return self.forbidden(t, "publish").await;
                 }
@@ -613,7 +641,7 @@ where
                     .await?;
                 }
             }
-            ClientMsg::SetMetadata { metadata } => {
+            ClientMsg::SetMetadata { metadata, .. } => {
                 lock(&s.inner).metadata = metadata.clone();
                 hub.broadcast(
                     s,

@@ -123,6 +123,10 @@ impl Session {
         while g.buf.front().is_some_and(|(f, _)| *f <= n) {
             g.buf.pop_front();
         }
+        if g.buf.is_empty() && g.buf.capacity() > 0 {
+            // Idle sessions hold no queue memory (re-growing costs one allocation).
+            g.buf = VecDeque::new();
+        }
     }
 }
 

@@ -230,19 +230,35 @@ impl Server {
                         let _ = tcp.set_nodelay(true);
                         let hub = self.hub.clone();
                         let tls = self.tls.clone();
-                        tokio::spawn(async move {
-                            match tls {
-                                None => match http::classify(&tcp, hub.cfg.join_timeout).await {
-                                    http::Route::WebSocket => conn::serve(hub, tcp, remote).await,
-                                    http::Route::Http => http::serve(tcp, hub.cfg.secret.clone(), hub.cfg.dev).await,
-                                },
-                                Some(acc) => match tokio::time::timeout(hub.cfg.join_timeout, acc.accept(tcp)).await {
-                                    Ok(Ok(s)) => conn::serve(hub, s, remote).await,
-                                    Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
-                                    Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
-                                },
+                        // Separate spawns: one async block holding both the plain and the
+                        // TLS connection futures would size every plain connection's task
+                        // for the (much larger) TLS variant.
+                        match tls {
+                            None => {
+                                // Plain: route by the request head (WebSocket upgrade, or the
+                                // browser client's files over HTTP). The WebSocket connection
+                                // gets its own task so its size stays as small as before.
+                                tokio::spawn(async move {
+                                    match http::classify(&tcp, hub.cfg.join_timeout).await {
+                                        http::Route::WebSocket => {
+                                            tokio::spawn(conn::serve(hub, tcp, remote));
+                                        }
+                                        http::Route::Http => {
+                                            http::serve(tcp, hub.cfg.secret.clone(), hub.cfg.dev).await
+                                        }
+                                    }
+                                });
                             }
-                        });
+                            Some(acc) => {
+                                tokio::spawn(async move {
+                                    match tokio::time::timeout(hub.cfg.join_timeout, acc.accept(tcp)).await {
+                                        Ok(Ok(s)) => Box::pin(conn::serve(hub, s, remote)).await,
+                                        Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
+                                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                                    }
+                                });
+                            }
+                        }
                     }
                     Err(e) => {
                         // EMFILE and friends: back off briefly instead of spinning.
