@@ -345,3 +345,139 @@ async fn two_browsers_and_rust_peer_all_see_each_other() {
     a.screenshot(&output_dir().join("demo-live-tiles.png"))
         .await;
 }
+
+/// Issue test 3: a Rust publisher in rotation metadata mode (CVO) at 90 degrees; the browser
+/// negotiates `urn:3gpp:video-orientation`, keeps it in its answer and shows the video
+/// upright: `videoWidth`/`videoHeight` are swapped relative to the encoded 640x360 frames.
+///
+/// The sender is a webrtcbin pipeline like elements/tests/cvo_webrtc.rs (the engine's
+/// Publisher has no rotation mode yet), signalled through the real server as the newcomer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_cvo_publisher_at_90_degrees_shows_upright_in_browser() {
+    let srv = common::start(common::config()).await;
+    let mut b = Browser::launch().await;
+    b.goto(&page_url(&srv, "m3", "web", false)).await;
+    b.wait_for(
+        "browser joined",
+        "window.streamwireApp?.client?.state === 'joined'",
+        LONG,
+    )
+    .await;
+
+    streamwire::gst_init::init().unwrap();
+    let pipeline = gst::parse::launch(
+        "videotestsrc is-live=true pattern=smpte ! video/x-raw,width=640,height=360,framerate=30/1 ! \
+         sensorrotation mode=follow-app rotation=90 ! vp8enc deadline=1 keyframe-max-dist=30 ! \
+         rtpvp8pay ! application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000,\
+         extmap-3=urn:3gpp:video-orientation ! webrtcbin name=send bundle-policy=max-bundle",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let send = pipeline.by_name("send").unwrap();
+    let agent = send.property::<gst::glib::Object>("ice-agent");
+    assert!(agent.emit_by_name::<bool>("add-local-ip-address", &[&"127.0.0.1"]));
+
+    let (client, mut events) = Client::connect(ClientConfig::new(
+        &srv.url,
+        "m3",
+        &common::token("m3", "rust", &common::all()),
+    ))
+    .await
+    .expect("rust joins");
+    let client = Arc::new(client);
+    let welcome = client.welcome().expect("welcome");
+    assert_eq!(
+        welcome.offer_to.len(),
+        1,
+        "the Rust newcomer offers to the browser"
+    );
+    let browser = welcome.offer_to[0].clone();
+    {
+        let client = client.clone();
+        let browser = browser.clone();
+        send.connect("on-ice-candidate", false, move |args| {
+            let mline = args[1].get::<u32>().unwrap();
+            let cand = args[2].get::<String>().unwrap();
+            let _ = client.send_ice(&browser, cand, mline, None);
+            None
+        });
+    }
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let (p, fut) = gst::Promise::new_future();
+    send.emit_by_name::<()>("create-offer", &[&None::<gst::Structure>, &p]);
+    let reply = tokio::time::timeout(LONG, fut)
+        .await
+        .expect("create-offer timed out")
+        .expect("create-offer");
+    let offer = reply
+        .expect("create-offer replied")
+        .get::<gst_webrtc::WebRTCSessionDescription>("offer")
+        .expect("offer");
+    let offer_text = offer.sdp().as_text().unwrap();
+    assert!(
+        offer_text.contains("urn:3gpp:video-orientation"),
+        "offer lacks the CVO extmap:\n{offer_text}"
+    );
+    send.emit_by_name::<()>("set-local-description", &[&offer, &None::<gst::Promise>]);
+    client.send_offer(&browser, offer_text).unwrap();
+
+    // Apply the browser's answer and candidates.
+    let send2 = send.clone();
+    let driver = tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            match ev {
+                Event::Answer { sdp, .. } => {
+                    let sdp = gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).unwrap();
+                    let answer = gst_webrtc::WebRTCSessionDescription::new(
+                        gst_webrtc::WebRTCSDPType::Answer,
+                        sdp,
+                    );
+                    send2.emit_by_name::<()>(
+                        "set-remote-description",
+                        &[&answer, &None::<gst::Promise>],
+                    );
+                }
+                Event::Ice {
+                    candidate,
+                    sdp_mline_index,
+                    ..
+                } if !candidate.is_empty() => {
+                    send2.emit_by_name::<()>("add-ice-candidate", &[&sdp_mline_index, &candidate]);
+                }
+                _ => {}
+            }
+        }
+    });
+
+    let answer = b
+        .wait_for(
+            "the browser's answer",
+            "[...window.streamwireApp.client.pcs.values()][0]?.pc.localDescription?.sdp",
+            LONG,
+        )
+        .await;
+    assert!(
+        answer
+            .as_str()
+            .unwrap()
+            .contains("urn:3gpp:video-orientation"),
+        "the browser's answer dropped the CVO extmap:\n{answer}"
+    );
+    let first = b
+        .wait_for(
+            "the rotated video to play",
+            &format!("(() => {{ const s = {VIDEO_STATE}; return s.length === 1 && s[0].w > 0 && s[0].t > 0 && s[0]; }})()"),
+            LONG,
+        )
+        .await;
+    // Encoded 640x360; rotated 90 degrees by the browser from the CVO extension.
+    assert_eq!(
+        (first["w"].clone(), first["h"].clone()),
+        (json!(360), json!(640)),
+        "{first}"
+    );
+    b.screenshot(&output_dir().join("cvo-rotated.png")).await;
+    driver.abort();
+    let _ = pipeline.set_state(gst::State::Null);
+}

@@ -442,7 +442,8 @@ export class StreamwireClient extends EventTarget {
   }
 
   /**
-   * Per-peer figures over the interval since the previous call.
+   * Per-peer receive figures (what this peer sends us) over the interval since the previous
+   * call: bitrate, decoded fps, RTT (ICE candidate pair), loss and jitter, quality score.
    * @param {string} peerId @returns {Promise<PeerStats|null>}
    */
   async getStats(peerId) {
@@ -457,9 +458,6 @@ export class StreamwireClient extends EventTarget {
         lost += s.packetsLost ?? 0;
         recv += s.packetsReceived ?? 0;
         jitter = Math.max(jitter, (s.jitter ?? 0) * 1000);
-      } else if (s.type === 'outbound-rtp') {
-        bytes += s.bytesSent ?? 0;
-        if (s.kind === 'video') frames += s.framesEncoded ?? 0;
       } else if (s.type === 'candidate-pair' && s.nominated && s.currentRoundTripTime != null) {
         rtt = s.currentRoundTripTime * 1000;
       } else if (s.type === 'remote-inbound-rtp' && s.roundTripTime != null && rtt == null) {
