@@ -210,3 +210,105 @@ async fn messages_round_trip_between_browser_and_rust_peer() {
     assert!(shown.as_str().unwrap().contains("rust: r20"), "{shown}");
     rust.leave().await;
 }
+
+/// A dropped connection shows "reconnecting", resumes the session (same peer id) and delivers
+/// what was sent meanwhile exactly once; a server that is gone is reported as such.
+#[tokio::test]
+async fn page_reconnects_with_resume_then_reports_server_gone() {
+    let srv = common::start(common::config()).await;
+    let proxy = common::Proxy::start(srv.addr).await;
+    let proxy_http = proxy.url.replacen("ws://", "http://", 1);
+    let tok = common::token("rr", "web", &common::all());
+    let mut b = Browser::launch().await;
+    b.goto(&format!(
+        "{proxy_http}/?room=rr&token={tok}&name=web&publish=0&autojoin=1&attempts=3"
+    ))
+    .await;
+    b.wait_for(
+        "joined",
+        "window.streamwireApp?.client?.state === 'joined'",
+        LONG,
+    )
+    .await;
+    let id_before = b.eval("window.streamwireApp.client.peerId").await;
+    let (rust, _events) = Client::connect(ClientConfig::new(
+        &srv.url,
+        "rr",
+        &common::token("rr", "rust", &common::all()),
+    ))
+    .await
+    .unwrap();
+    b.wait_for(
+        "peer seen",
+        "window.streamwireApp.client.peers.size === 1",
+        LONG,
+    )
+    .await;
+
+    // Cut the browser's connection; a message sent now reaches it after the resume.
+    let mut states = Vec::new();
+    b.eval("window.__states = []; window.streamwireApp.client.addEventListener('state', e => window.__states.push(e.detail.state)); 1").await;
+    assert!(proxy.kill() >= 1);
+    let d = common::within(
+        "delivery",
+        rust.send_message(None, Payload::Text("while away".into())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        d.status,
+        DeliveryStatus::Delivered,
+        "kept for the resuming peer"
+    );
+    b.wait_for(
+        "resumed",
+        "window.streamwireApp.client.state === 'resumed'",
+        LONG,
+    )
+    .await;
+    states.extend(
+        b.eval("window.__states")
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned()),
+    );
+    assert_eq!(
+        states.first().map(String::as_str),
+        Some("reconnecting"),
+        "{states:?}"
+    );
+    assert!(states.contains(&"resumed".to_owned()), "{states:?}");
+    assert_eq!(
+        b.eval("window.streamwireApp.client.peerId").await,
+        id_before
+    );
+    let msgs = b
+        .wait_for(
+            "the message sent while away",
+            "window.streamwireApp.messages.length >= 1 && window.streamwireApp.messages.map(m => m.text)",
+            LONG,
+        )
+        .await;
+    assert_eq!(msgs, json!(["while away"]), "exactly once");
+    let status = b
+        .eval("document.getElementById('status').textContent")
+        .await;
+    assert!(
+        status.as_str().unwrap().contains("session resumed"),
+        "{status}"
+    );
+
+    // The server goes away for good: after its reconnect attempts the page says so.
+    srv.handle.shutdown().await;
+    drop(srv);
+    let text = b
+        .wait_for(
+            "server gone",
+            "document.getElementById('status').className === 'error' && document.getElementById('status').textContent",
+            Duration::from_secs(30),
+        )
+        .await;
+    assert!(text.as_str().unwrap().starts_with("Server gone"), "{text}");
+}

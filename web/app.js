@@ -1,5 +1,5 @@
 // Demo page for the Streamwire browser client. URL parameters prefill the form:
-// ?room=R&token=T&name=N&publish=0|1&autojoin=1
+// ?room=R&token=T&name=N&publish=0|1&autojoin=1&attempts=N (reconnect attempts, default 10)
 import { StreamwireClient, StreamwireError } from './streamwire.js';
 
 const $ = (id) => document.getElementById(id);
@@ -68,7 +68,10 @@ async function refreshStats() {
 
 async function join(ev) {
   ev?.preventDefault();
-  const c = new StreamwireClient({ url: wsUrl, room: $('room').value, token: $('token').value.trim(), metadata: { ua: 'web' } });
+  const c = new StreamwireClient({
+    url: wsUrl, room: $('room').value, token: $('token').value.trim(), metadata: { ua: 'web' },
+    maxAttempts: Number(params.get('attempts') ?? 10),
+  });
   app.client = c;
   c.addEventListener('state', (e) => {
     const s = e.detail.state;
