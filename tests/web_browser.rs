@@ -312,3 +312,73 @@ async fn page_reconnects_with_resume_then_reports_server_gone() {
         .await;
     assert!(text.as_str().unwrap().starts_with("Server gone"), "{text}");
 }
+
+/// The page's quality score is the one src/webrtc/stats.rs computes.
+#[tokio::test]
+async fn js_quality_score_matches_rust() {
+    let srv = common::start(common::config()).await;
+    let mut b = Browser::launch().await;
+    b.goto(&format!("http://{}/", srv.addr)).await;
+    b.wait_for("module loaded", "window.streamwireApp !== undefined", LONG)
+        .await;
+    let cases: [(f64, Option<f64>, f64); 8] = [
+        (0.0, Some(5.0), 1.0),
+        (4.0, Some(5.0), 1.0),
+        (20.0, Some(400.0), 100.0),
+        (1.0, None, 0.0),
+        (3.0, Some(260.0), 45.0),
+        (0.9, Some(151.0), 31.0),
+        (7.5, Some(300.0), 60.0),
+        (100.0, Some(0.0), 0.0),
+    ];
+    for (loss, rtt, jitter) in cases {
+        let rtt_js = rtt.map_or("null".to_owned(), |r| r.to_string());
+        let js = b
+            .eval(&format!(
+                "import('/streamwire.js').then(m => m.qualityScore({loss}, {rtt_js}, {jitter}))"
+            ))
+            .await;
+        let rust = streamwire::webrtc::stats::quality_score(loss, rtt, jitter);
+        assert_eq!(js, json!(rust), "loss {loss} rtt {rtt:?} jitter {jitter}");
+    }
+}
+
+/// A denied camera is reported on the page, and the user still joins (without publishing).
+#[tokio::test]
+async fn page_reports_denied_camera_and_joins_without_publishing() {
+    let srv = common::start(common::config()).await;
+    let mut b = Browser::launch_with(false).await;
+    let origin = format!("http://{}", srv.addr);
+    let tok = common::token("rc", "web", &common::all());
+    b.goto(&format!(
+        "{origin}/?room=rc&token={tok}&name=web&publish=1&autojoin=1"
+    ))
+    .await;
+    b.wait_for(
+        "joined",
+        "window.streamwireApp?.client?.state === 'joined'",
+        LONG,
+    )
+    .await;
+    let notice = b
+        .eval("document.getElementById('notice').textContent")
+        .await;
+    assert!(
+        notice
+            .as_str()
+            .unwrap()
+            .starts_with("Camera/microphone denied"),
+        "{notice}"
+    );
+    let status = b
+        .eval("document.getElementById('status').textContent")
+        .await;
+    assert!(
+        status.as_str().unwrap().starts_with("Joined room rc"),
+        "{status}"
+    );
+    assert_eq!(
+        b.eval("window.streamwireApp.client.localStream").await,
+        json!(null)
+    );
+}

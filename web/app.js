@@ -108,6 +108,7 @@ async function join(ev) {
     logLine(`${who}: ${d.text ?? `[${d.binary?.length} bytes]`}`);
   });
   $('joinbtn').disabled = true;
+  $('notice').textContent = '';
   try {
     if ($('publish').checked) {
       try {
@@ -116,7 +117,7 @@ async function join(ev) {
         me.querySelector('video').muted = true;
         me.querySelector('video').srcObject = s;
       } catch (e) {
-        status(`Camera/microphone denied or unavailable: ${e.message}. Joining without publishing.`, 'warn');
+        $('notice').textContent = `Camera/microphone denied or unavailable: ${e.message}. Joining without publishing.`;
       }
     }
     await c.join();

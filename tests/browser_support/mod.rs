@@ -52,6 +52,12 @@ impl Drop for Browser {
 impl Browser {
     /// Start Chromium (fake camera and microphone, loopback ICE allowed) and open a blank page.
     pub async fn launch() -> Browser {
+        Self::launch_with(true).await
+    }
+
+    /// Start Chromium; `grant_media: false` leaves out `--use-fake-ui-for-media-stream`, so
+    /// camera/microphone requests are not granted (headless has no prompt to accept them).
+    pub async fn launch_with(grant_media: bool) -> Browser {
         let profile = tempfile::tempdir().expect("tmp profile");
         let mut child = Command::new(chromium_path())
             .args([
@@ -59,7 +65,6 @@ impl Browser {
                 "--no-sandbox",
                 "--disable-gpu",
                 "--use-fake-device-for-media-stream",
-                "--use-fake-ui-for-media-stream",
                 "--allow-loopback-in-peer-connection",
                 "--disable-background-networking",
                 "--disable-component-update",
@@ -71,6 +76,7 @@ impl Browser {
                 "--window-size=1280,800",
                 "--remote-debugging-port=0",
             ])
+            .args(grant_media.then_some("--use-fake-ui-for-media-stream"))
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
             .stdin(Stdio::null())
@@ -159,6 +165,11 @@ impl Browser {
     pub async fn cmd(&mut self, method: &str, params: Value) -> Value {
         let s = self.session.clone();
         self.call(Some(&s), method, params).await
+    }
+
+    /// A browser-level command (no page session), e.g. `Browser.setPermission`.
+    pub async fn cmd_browser(&mut self, method: &str, params: Value) -> Value {
+        self.call(None, method, params).await
     }
 
     /// Load `url` in the page.
