@@ -231,7 +231,7 @@ async fn page_reconnects_with_resume_then_reports_server_gone() {
     )
     .await;
     let id_before = b.eval("window.streamwireApp.client.peerId").await;
-    let (rust, _events) = Client::connect(ClientConfig::new(
+    let (rust, mut rust_events) = Client::connect(ClientConfig::new(
         &srv.url,
         "rr",
         &common::token("rr", "rust", &common::all()),
@@ -249,6 +249,9 @@ async fn page_reconnects_with_resume_then_reports_server_gone() {
     let mut states = Vec::new();
     b.eval("window.__states = []; window.streamwireApp.client.addEventListener('state', e => window.__states.push(e.detail.state)); 1").await;
     assert!(proxy.kill() >= 1);
+    // The browser sends while its socket is dead: kept and resent after the resume.
+    b.eval("window.__away = window.streamwireApp.client.sendMessage('from away'); 1")
+        .await;
     let d = common::within(
         "delivery",
         rust.send_message(None, Payload::Text("while away".into())),

@@ -82,8 +82,10 @@ export class StreamwireClient extends EventTarget {
     this._ackedN = 0;
     this._ackTimer = null;
     this._seq = 0;
-    /** @type {Map<number, {to?: string, payload: any, resolve: Function}>} */
+    /** Messages awaiting their delivery result, by seq. @type {Map<number, Function>} */
     this._pending = new Map();
+    /** Frames with a seq not yet confirmed by the server, resent after a resume. @type {Map<number, any>} */
+    this._kept = new Map();
     this._resumeToken = null;
     this._leaving = false;
     this._attempt = 0;
@@ -100,6 +102,24 @@ export class StreamwireClient extends EventTarget {
 
   _send(obj) {
     if (this._ws && this._ws.readyState === WebSocket.OPEN) this._ws.send(JSON.stringify(obj));
+  }
+
+  /**
+   * Send a frame numbered from the session's seq counter (messages and, for exactly-once
+   * signalling, offer/answer/ice/publish): kept until the server confirms it, resent after a
+   * resume. @returns {number} the seq
+   */
+  _sendReliable(obj) {
+    this._seq += 1;
+    const frame = { ...obj, seq: this._seq };
+    this._kept.set(this._seq, frame);
+    this._send(frame);
+    return this._seq;
+  }
+
+  /** The server accepted everything up to `seq`. */
+  _confirm(seq) {
+    for (const k of [...this._kept.keys()]) if (k <= seq) this._kept.delete(k);
   }
 
   /**
@@ -187,8 +207,14 @@ export class StreamwireClient extends EventTarget {
         return;
       } catch (e) {
         if (e.code === 'resume_unknown' || e.code === 'resume_gap') {
-          // Session lost: start over as a newcomer.
+          // Session lost: start over as a newcomer; unconfirmed frames have unknown fate.
           this._closePeers();
+          for (const [seq, resolve] of this._pending) {
+            resolve({ seq, status: 'failed', recipients: 0, reason: 'session_lost' });
+          }
+          this._pending.clear();
+          this._kept.clear();
+          this._seq = 0;
           this._resumeToken = null;
           this._lastN = 0;
           this._ackedN = 0;
@@ -228,10 +254,9 @@ export class StreamwireClient extends EventTarget {
         break;
       case 'resumed': {
         this._setState('resumed');
-        // Resend messages the server has not accepted yet.
-        for (const [seq, p] of this._pending) {
-          if (seq > m.last_seq) this._send({ type: 'message', seq, to: p.to, payload: p.payload });
-        }
+        // Resend, in seq order, the frames the server has not accepted yet.
+        this._confirm(m.last_seq);
+        for (const seq of [...this._kept.keys()].sort((a, b) => a - b)) this._send(this._kept.get(seq));
         break;
       }
       case 'peer_joined':
@@ -270,10 +295,11 @@ export class StreamwireClient extends EventTarget {
         break;
       }
       case 'delivery': {
-        const p = this._pending.get(m.seq);
-        if (p) {
+        this._confirm(m.seq);
+        const resolve = this._pending.get(m.seq);
+        if (resolve) {
           this._pending.delete(m.seq);
-          p.resolve({ seq: m.seq, status: m.status, recipients: m.recipients, reason: m.reason });
+          resolve({ seq: m.seq, status: m.status, recipients: m.recipients, reason: m.reason });
         }
         break;
       }
@@ -328,7 +354,7 @@ export class StreamwireClient extends EventTarget {
 
   _announce() {
     for (const t of this.localStream?.getTracks() ?? []) {
-      this._send({ type: 'publish', track: { id: t.id, kind: t.kind, label: t.label } });
+      this._sendReliable({ type: 'publish', track: { id: t.id, kind: t.kind, label: t.label } });
     }
   }
 
@@ -348,12 +374,12 @@ export class StreamwireClient extends EventTarget {
     this.pcs.set(peerId, e);
     pc.onicecandidate = (ev) => {
       if (ev.candidate && ev.candidate.candidate) {
-        this._send({
+        this._sendReliable({
           type: 'ice', to: peerId, candidate: ev.candidate.candidate.replace(/^a=/, ''),
           sdp_mline_index: ev.candidate.sdpMLineIndex ?? 0, sdp_mid: ev.candidate.sdpMid ?? undefined,
         });
       } else if (!ev.candidate) {
-        this._send({ type: 'ice', to: peerId, candidate: '', sdp_mline_index: 0 });
+        this._sendReliable({ type: 'ice', to: peerId, candidate: '', sdp_mline_index: 0 });
       }
     };
     pc.ontrack = (ev) => {
@@ -376,7 +402,7 @@ export class StreamwireClient extends EventTarget {
       if (t.kind === 'audio' || t.kind === 'video') pc.addTransceiver(t.kind, { direction: 'recvonly' });
     }
     await pc.setLocalDescription(await pc.createOffer());
-    this._send({ type: 'offer', to: peerId, sdp: pc.localDescription.sdp });
+    this._sendReliable({ type: 'offer', to: peerId, sdp: pc.localDescription.sdp });
   }
 
   async _onOffer(from, sdp) {
@@ -408,7 +434,7 @@ export class StreamwireClient extends EventTarget {
       }
     }
     await pc.setLocalDescription(await pc.createAnswer());
-    this._send({ type: 'answer', to: from, sdp: pc.localDescription.sdp });
+    this._sendReliable({ type: 'answer', to: from, sdp: pc.localDescription.sdp });
     await this._flushIce(e);
   }
 
@@ -432,12 +458,9 @@ export class StreamwireClient extends EventTarget {
    * @param {string} text @param {string} [to] @returns {Promise<Delivery>}
    */
   sendMessage(text, to) {
-    this._seq += 1;
-    const seq = this._seq;
-    const payload = { text };
     return new Promise((resolve) => {
-      this._pending.set(seq, { to, payload, resolve });
-      this._send({ type: 'message', seq, to, payload });
+      const seq = this._sendReliable({ type: 'message', to, payload: { text } });
+      this._pending.set(seq, resolve);
     });
   }
 
