@@ -302,6 +302,17 @@ async fn page_reconnects_with_resume_then_reports_server_gone() {
         status.as_str().unwrap().contains("session resumed"),
         "{status}"
     );
+    let d = b.eval("window.__away").await;
+    assert_eq!(d["status"], json!("delivered"), "{d}");
+    let mut got = Vec::new();
+    while let Ok(Some(ev)) =
+        tokio::time::timeout(Duration::from_millis(1500), rust_events.recv()).await
+    {
+        if let Event::Message { payload, .. } = ev {
+            got.push(payload);
+        }
+    }
+    assert_eq!(got, vec![Payload::Text("from away".into())], "exactly once");
 
     // The server goes away for good: after its reconnect attempts the page says so.
     srv.handle.shutdown().await;
