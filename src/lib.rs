@@ -9,5 +9,7 @@ pub mod gst_init;
 pub mod pipeline;
 pub mod preset;
 pub mod probe;
+pub mod report;
 pub mod signalling;
+pub mod telemetry;
 pub mod webrtc;

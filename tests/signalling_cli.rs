@@ -36,6 +36,8 @@ async fn serve_and_token_end_to_end_with_graceful_sigterm() {
             "--secret-file",
         ])
         .arg(&secret)
+        .arg("--db")
+        .arg(dir.path().join("telemetry.db"))
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -48,15 +48,15 @@ fn battery() -> Vec<(
         ),
         (
             r#"{"type":"telemetry","events":[]}"#.into(),
-            "not_implemented",
+            "missing_field",
             Some("telemetry"),
-            None,
+            Some("batch"),
         ),
         (
-            r#"{"type":"feedback","rating":5}"#.into(),
-            "not_implemented",
+            r#"{"type":"feedback","rating":"five"}"#.into(),
+            "invalid_field",
             Some("feedback"),
-            None,
+            Some("rating"),
         ),
         (
             r#"{"type":"offer","to":"x"}"#.into(),

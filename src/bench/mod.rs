@@ -5,6 +5,7 @@ pub mod encode;
 pub mod latency;
 pub mod latency_process;
 pub mod signalling;
+pub mod telemetry;
 
 /// Median of `values` (sorted copy); `None` when empty.
 pub fn median(values: &[f64]) -> Option<f64> {

@@ -279,6 +279,20 @@ struct Running {
     child: Option<std::process::Child>,
     in_process: Option<(ServerHandle, tokio::task::JoinHandle<()>)>,
     _secret_file: Option<TempFile>,
+    /// The child server's telemetry database, removed afterwards.
+    _telemetry_db: Option<TempDb>,
+}
+
+/// A SQLite file with its `-wal` and `-shm` companions, removed on drop.
+struct TempDb(PathBuf);
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = self.0.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 struct TempFile(PathBuf);
@@ -325,6 +339,7 @@ async fn start_server(target: &ServerTarget) -> Result<Running, BenchError> {
             child: None,
             in_process: None,
             _secret_file: None,
+            _telemetry_db: None,
         }),
         ServerTarget::InProcess => {
             let secret = bench_secret();
@@ -343,6 +358,7 @@ async fn start_server(target: &ServerTarget) -> Result<Running, BenchError> {
                 child: None,
                 in_process: Some((handle, task)),
                 _secret_file: None,
+                _telemetry_db: None,
             })
         }
         ServerTarget::Spawn(exe) => {
@@ -353,6 +369,10 @@ async fn start_server(target: &ServerTarget) -> Result<Running, BenchError> {
             );
             std::fs::write(&file.0, &secret)
                 .map_err(|e| BenchError::Server(format!("{}: {e}", file.0.display())))?;
+            let db = TempDb(std::env::temp_dir().join(format!(
+                "streamwire-bench-{}-telemetry.db",
+                std::process::id()
+            )));
             // Pick a free loopback port (tiny race window; the child reports bind failures).
             let port = std::net::TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())
@@ -370,6 +390,9 @@ async fn start_server(target: &ServerTarget) -> Result<Running, BenchError> {
                 ])
                 .args(["--max-peers-per-room", "1000000", "--secret-file"])
                 .arg(&file.0)
+                // Keep the telemetry database out of the working directory.
+                .arg("--db")
+                .arg(&db.0)
                 .env(
                     "RUST_LOG",
                     std::env::var("STREAMWIRE_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
@@ -384,6 +407,7 @@ async fn start_server(target: &ServerTarget) -> Result<Running, BenchError> {
                 child: Some(child),
                 in_process: None,
                 _secret_file: Some(file),
+                _telemetry_db: Some(db),
             };
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {

@@ -8,8 +8,24 @@ use streamwire::encoder::{Codec, SystemRegistry};
 pub enum BenchCommand {
     /// Encoder throughput and per-frame latency for the chosen encoder of each codec.
     Encode(EncodeArgs),
+    /// Telemetry ingest records/s into SQLite and report generation time (1 h, 10 peers).
+    Telemetry(TelemetryArgs),
     /// Signalling server load: room broadcasts and peer-to-peer relay.
     Signalling(super::bench_signalling::BenchSignallingArgs),
+}
+
+/// Arguments of `bench telemetry`.
+#[derive(Debug, clap::Args)]
+pub struct TelemetryArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Runs (figures are medians over runs).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub runs: u32,
+    /// Batches per ingest run (100 samples x 6 fields each).
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batches: u32,
 }
 
 /// Arguments of `bench encode`.
@@ -35,6 +51,30 @@ fn parse_codec(s: &str) -> Result<Codec, String> {
 
 pub fn execute(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
+        BenchCommand::Telemetry(a) => {
+            let params = streamwire::bench::telemetry::TelemetryParams {
+                runs: a.runs,
+                batches: a.batches,
+                ..Default::default()
+            };
+            let r = streamwire::bench::telemetry::run(&params)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "telemetry ingest: {:.0} records/s median ({} records per run, {} per batch); \
+                     report for {} peers x {} s ({} rows): {:.0} ms median",
+                    r.ingest_records_per_s_median,
+                    r.ingest_records_per_run,
+                    r.ingest_records_per_batch,
+                    r.report_peers,
+                    r.report_seconds,
+                    r.report_rows,
+                    r.report_ms_median
+                );
+            }
+            Ok(())
+        }
         BenchCommand::Encode(a) => {
             let params = EncodeParams {
                 frames: a.frames,

@@ -5,7 +5,9 @@ mod bench;
 mod bench_signalling;
 mod check;
 mod presets;
+mod privacy;
 mod probe;
+mod report;
 mod run;
 mod serve;
 mod token;
@@ -43,6 +45,11 @@ pub enum Command {
     /// Benchmarks (print JSON with --json).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Data-subject requests on the telemetry database: export, delete, purge.
+    #[command(subcommand)]
+    Privacy(privacy::PrivacyCommand),
+    /// Render a self-contained HTML performance report of a room.
+    Report(report::Args),
 }
 
 impl Command {
@@ -55,6 +62,8 @@ impl Command {
             Command::Serve(a) => serve::run(a),
             Command::Token(a) => token::run(a),
             Command::Bench(a) => bench::execute(a),
+            Command::Privacy(a) => privacy::execute(a),
+            Command::Report(a) => report::execute(a),
         }
     }
 

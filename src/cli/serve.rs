@@ -57,6 +57,12 @@ pub struct ServeArgs {
     /// /dev/token mints tokens for anyone). Never use in production.
     #[arg(long)]
     pub dev: bool,
+    /// Telemetry database (SQLite, created if missing).
+    #[arg(long, default_value = streamwire::telemetry::store::DEFAULT_DB_FILE)]
+    pub db: PathBuf,
+    /// Telemetry retention (e.g. 30d); older data is purged at start and hourly.
+    #[arg(long, default_value = "30d", value_parser = super::privacy::parse_retention)]
+    pub retention: Duration,
 }
 
 fn dur(flag: &str, v: &str) -> anyhow::Result<Duration> {
@@ -88,6 +94,9 @@ pub fn config(a: &ServeArgs) -> anyhow::Result<ServerConfig> {
             credential: None,
         })
         .collect();
+    let mut telemetry = streamwire::signalling::server::TelemetryConfig::new(a.db.clone());
+    telemetry.retention = a.retention;
+    cfg.telemetry = Some(telemetry);
     Ok(cfg)
 }
 

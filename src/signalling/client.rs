@@ -247,6 +247,33 @@ pub enum Event {
         /// Payload.
         payload: Payload,
     },
+    /// The server stored a telemetry batch.
+    TelemetryAck {
+        /// Field values stored.
+        stored: u64,
+        /// Field values dropped (undisclosed or above the batch's consent).
+        dropped: u64,
+    },
+    /// The server stored the user's feedback.
+    FeedbackAck,
+    /// Answer to [`Client::privacy_export`].
+    PrivacyExport {
+        /// The user.
+        user: String,
+        /// Everything held about the user.
+        data: serde_json::Value,
+    },
+    /// Answer to [`Client::privacy_delete`].
+    PrivacyDeleted {
+        /// The user.
+        user: String,
+        /// Rows removed from `records`.
+        records: u64,
+        /// Rows removed from `feedback`.
+        feedback: u64,
+        /// Rows removed from `sessions`.
+        sessions: u64,
+    },
     /// The server reported a problem with a frame this client sent.
     ServerError {
         /// Code.
@@ -291,6 +318,9 @@ pub enum ClientError {
         /// The message's seq.
         seq: u64,
     },
+    /// A telemetry batch at consent `none` was refused before anything was sent.
+    #[error("telemetry at consent `none` is never sent")]
+    NoConsent,
 }
 
 /// Receiver of [`Event`]s.
@@ -467,6 +497,50 @@ impl Client {
     pub fn kick(&self, peer_id: &str) -> Result<(), ClientError> {
         self.send(ClientMsg::Kick {
             peer_id: peer_id.to_owned(),
+        })
+    }
+
+    /// Forward a telemetry batch (from [`crate::telemetry::batcher::Batcher::take_batch`],
+    /// which yields nothing at consent `none`); the server answers with
+    /// [`Event::TelemetryAck`]. A batch at consent `none` is refused here, before it is sent.
+    ///
+    /// ```no_run
+    /// # async fn f(client: streamwire::signalling::client::Client) {
+    /// use gststreamwire::telemetry::Consent;
+    /// use streamwire::telemetry::batcher::{Batcher, PeerStats};
+    /// let mut b = Batcher::new(Consent::Necessary);
+    /// b.push_peer_stats("video0", &PeerStats { rtt_ms: Some(20.0), ..Default::default() }, 1);
+    /// if let Some(batch) = b.take_batch() {
+    ///     client.send_telemetry(batch).unwrap();
+    /// }
+    /// # }
+    /// ```
+    pub fn send_telemetry(&self, batch: crate::telemetry::wire::Batch) -> Result<(), ClientError> {
+        if batch.consent == crate::telemetry::wire::ConsentLevel::None {
+            return Err(ClientError::NoConsent);
+        }
+        self.send(ClientMsg::Telemetry { batch })
+    }
+
+    /// Send the end user's feedback (rating 1-5, optional comment); stored only because it
+    /// was sent. The server answers with [`Event::FeedbackAck`].
+    pub fn send_feedback(&self, rating: u8, comment: Option<String>) -> Result<(), ClientError> {
+        self.send(ClientMsg::Feedback { rating, comment })
+    }
+
+    /// Ask for everything held about `user` (needs `admin`); answered with
+    /// [`Event::PrivacyExport`] or a `forbidden` [`Event::ServerError`].
+    pub fn privacy_export(&self, user: &str) -> Result<(), ClientError> {
+        self.send(ClientMsg::PrivacyExport {
+            user: user.to_owned(),
+        })
+    }
+
+    /// Delete everything held about `user` (needs `admin`); answered with
+    /// [`Event::PrivacyDeleted`] or a `forbidden` [`Event::ServerError`].
+    pub fn privacy_delete(&self, user: &str) -> Result<(), ClientError> {
+        self.send(ClientMsg::PrivacyDelete {
+            user: user.to_owned(),
         })
     }
 
@@ -1105,6 +1179,20 @@ impl Driver {
                     reason: format!("{code}: {message}"),
                 }));
             }
+            ServerMsg::TelemetryAck { stored, dropped } => Event::TelemetryAck { stored, dropped },
+            ServerMsg::FeedbackAck {} => Event::FeedbackAck,
+            ServerMsg::PrivacyExport { user, data } => Event::PrivacyExport { user, data },
+            ServerMsg::PrivacyDeleted {
+                user,
+                records,
+                feedback,
+                sessions,
+            } => Event::PrivacyDeleted {
+                user,
+                records,
+                feedback,
+                sessions,
+            },
             ServerMsg::Pong {} | ServerMsg::Welcome { .. } | ServerMsg::Resumed { .. } => {
                 return None;
             }

@@ -429,6 +429,32 @@ pub enum ClientMsg {
     Leave {},
     /// Application-level liveness probe; answered with `pong`.
     Ping {},
+    /// A batch of telemetry records at the app's consent level; answered with
+    /// `telemetry_ack`. Never sent at consent `none`.
+    Telemetry {
+        /// The batch.
+        batch: crate::telemetry::wire::Batch,
+    },
+    /// Optional end-user feedback about this session; answered with `feedback_ack`.
+    Feedback {
+        /// Rating 1 (bad) to 5 (excellent).
+        rating: u8,
+        /// Free-text comment.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+    },
+    /// Everything the telemetry store holds about `user` (needs `admin`); answered with
+    /// `privacy_export`.
+    PrivacyExport {
+        /// User identity (token subject).
+        user: String,
+    },
+    /// Delete everything the telemetry store holds about `user` (needs `admin`); answered
+    /// with `privacy_deleted`.
+    PrivacyDelete {
+        /// User identity (token subject).
+        user: String,
+    },
 }
 
 impl ClientMsg {
@@ -462,6 +488,10 @@ impl ClientMsg {
             ClientMsg::Kick { .. } => "kick",
             ClientMsg::Leave {} => "leave",
             ClientMsg::Ping {} => "ping",
+            ClientMsg::Telemetry { .. } => "telemetry",
+            ClientMsg::Feedback { .. } => "feedback",
+            ClientMsg::PrivacyExport { .. } => "privacy_export",
+            ClientMsg::PrivacyDelete { .. } => "privacy_delete",
         }
     }
 }
@@ -481,11 +511,15 @@ pub const CLIENT_TYPES: &[&str] = &[
     "kick",
     "leave",
     "ping",
+    "telemetry",
+    "feedback",
+    "privacy_export",
+    "privacy_delete",
 ];
 
-/// Types reserved for later revisions (telemetry batches, user feedback); the server answers
-/// them with `not_implemented` instead of `unknown_type`.
-pub const RESERVED_TYPES: &[&str] = &["telemetry", "feedback"];
+/// Types reserved for later revisions; the server answers them with `not_implemented`
+/// instead of `unknown_type`.
+pub const RESERVED_TYPES: &[&str] = &[];
 
 /// Frames the server sends.
 ///
@@ -669,6 +703,34 @@ pub enum ServerMsg {
     },
     /// Answer to `ping`.
     Pong {},
+    /// Answer to `telemetry`: field values stored, and dropped as undisclosed or unconsented.
+    TelemetryAck {
+        /// Values stored.
+        stored: u64,
+        /// Values dropped.
+        dropped: u64,
+    },
+    /// Answer to `feedback`: it was stored.
+    FeedbackAck {},
+    /// Answer to `privacy_export`.
+    PrivacyExport {
+        /// The user.
+        user: String,
+        /// Everything held about the user (see `streamwire privacy export`).
+        data: serde_json::Value,
+    },
+    /// Answer to `privacy_delete`: rows removed; only an audit entry (action, time, row
+    /// count) remains.
+    PrivacyDeleted {
+        /// The user.
+        user: String,
+        /// Rows removed from `records`.
+        records: u64,
+        /// Rows removed from `feedback`.
+        feedback: u64,
+        /// Rows removed from `sessions`.
+        sessions: u64,
+    },
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -890,7 +952,15 @@ mod tests {
             (ErrorCode::UnknownType, Some("dance"))
         );
         let e = decode_client(r#"{"type":"telemetry"}"#).unwrap_err();
-        assert_eq!(e.code, ErrorCode::NotImplemented);
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            (ErrorCode::MissingField, Some("batch"))
+        );
+        let e = decode_client(r#"{"type":"feedback","rating":"great"}"#).unwrap_err();
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            (ErrorCode::InvalidField, Some("rating"))
+        );
         let e =
             decode_client(r#"{"type":"ice","to":"a","candidate":"c","sdp_mline_index":"zero"}"#)
                 .unwrap_err();

@@ -302,6 +302,90 @@ pub static REGISTRY: &[Field] = &[
     },
 ];
 
+/// Per-peer WebRTC statistics that a Streamwire session forwards to the telemetry service
+/// alongside the `devicetelemetry` records (one value per peer and track). They are not read
+/// by the element (so they have no sampler reader) but are disclosed and consent-gated the
+/// same way: the client batcher and the server both drop any key not listed here or in
+/// [`REGISTRY`], and any optional key below `full` consent.
+pub static PEER_STATS: &[Field] = &[
+    Field {
+        key: "bitrate",
+        class: Class::Necessary,
+        scope: Scope::Stream,
+        description: "media bitrate of the track over the last interval, bits per second",
+        purpose: "media quality analysis and troubleshooting",
+        platforms: "all",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "fps",
+        class: Class::Necessary,
+        scope: Scope::Stream,
+        description: "frames per second of a video track over the last interval",
+        purpose: "media quality analysis and troubleshooting",
+        platforms: "all",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "rtt",
+        class: Class::Necessary,
+        scope: Scope::Stream,
+        description: "round-trip time to the remote peer, milliseconds",
+        purpose: "media quality analysis and troubleshooting",
+        platforms: "all",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "packet-loss",
+        class: Class::Necessary,
+        scope: Scope::Stream,
+        description: "packets lost over the last interval, percent",
+        purpose: "media quality analysis and troubleshooting",
+        platforms: "all",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "jitter",
+        class: Class::Necessary,
+        scope: Scope::Stream,
+        description: "inter-arrival jitter, milliseconds",
+        purpose: "media quality analysis and troubleshooting",
+        platforms: "all",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "quality-score",
+        class: Class::Necessary,
+        scope: Scope::Stream,
+        description: "call quality score 0-100 derived from loss, RTT and jitter",
+        purpose: "media quality analysis and troubleshooting",
+        platforms: "all",
+        retention_days: NEC_DAYS,
+    },
+    Field {
+        key: "nack-count",
+        class: Class::Optional,
+        scope: Scope::Stream,
+        description: "retransmission requests (NACKs) over the last interval",
+        purpose: "detailed transport profiling",
+        platforms: "all",
+        retention_days: OPT_DAYS,
+    },
+];
+
+/// How the telemetry service handles the connection's IP address (stated in `docs/privacy.md`).
+pub const IP_HANDLING: &str = "The signalling server needs the connection's IP address to route \
+     the session; the telemetry service never stores it. With each session it keeps only the \
+     coarse network prefix (the /24 network of an IPv4 address, e.g. `203.0.113.0/24`, or the \
+     /48 network of an IPv6 address), for region statistics and choosing the nearest server. \
+     An IPv4-mapped IPv6 address is treated as IPv4. The prefix is retained as long as the \
+     session's records (at most the configured retention, default 30 days).";
+
+/// Looks a field up by key in [`REGISTRY`] or [`PEER_STATS`].
+pub fn any_field(key: &str) -> Option<&'static Field> {
+    field(key).or_else(|| PEER_STATS.iter().find(|f| f.key == key))
+}
+
 /// Data that is never read or reported, with the reason (also listed in `docs/privacy.md`).
 pub static NEVER_COLLECTED: &[(&str, &str)] = &[
     (
@@ -322,9 +406,9 @@ pub static NEVER_COLLECTED: &[(&str, &str)] = &[
         "used on the device by sensorrotation only, never reported",
     ),
     (
-        "IP addresses",
-        "not collected by telemetry (the signalling server sees the connection address \
-         only to route the session)",
+        "raw IP addresses",
+        "never stored; the telemetry service keeps only a coarse network prefix \
+         (see IP addresses below)",
     ),
 ];
 
@@ -374,6 +458,44 @@ pub fn privacy_markdown() -> String {
             f.retention_days
         ));
     }
+    out.push_str(
+        "\n## Per-peer WebRTC statistics\n\n\
+         A Streamwire session forwards, per peer and track, these statistics to the telemetry \
+         service together with the fields above, in batches and under the same consent \
+         (nothing at `none`, optional keys only at `full`). Client and server both drop any \
+         key not listed in this document.\n\n",
+    );
+    out.push_str(
+        "| field | class | scope | what | purpose | platforms | retention |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for f in PEER_STATS {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} | {} days |\n",
+            f.key,
+            f.class,
+            f.scope.as_str(),
+            f.description,
+            f.purpose,
+            f.platforms,
+            f.retention_days
+        ));
+    }
+    out.push_str("\n## IP addresses\n\n");
+    out.push_str(IP_HANDLING);
+    out.push_str(
+        "\n\n## User feedback\n\n\
+         An end user may send a rating (1-5) and a comment (class optional, purpose: analysis). \
+         It is stored only when sent, tagged with the session, and kept at most the configured \
+         retention (default 30 days).\n\n\
+         ## Retention\n\n\
+         Each stored value expires after its field's retention above, or after the server's \
+         configured retention (`streamwire serve --retention`, default 30 days) if that is \
+         shorter. Expired data is purged automatically by the server (hourly) and on demand. \
+         `streamwire privacy export --user U` returns everything held about a user; \
+         `streamwire privacy delete --user U` removes all of it and leaves only an audit entry \
+         with the action, the time and row counts.\n",
+    );
     out.push_str("\n## Never collected\n\n");
     for (what, why) in NEVER_COLLECTED {
         out.push_str(&format!("- {what}: {why}.\n"));

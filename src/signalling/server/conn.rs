@@ -665,11 +665,113 @@ where
                     _ => self.unknown_peer(t, "peer_id", &peer_id).await?,
                 }
             }
+            ClientMsg::Telemetry { .. }
+            | ClientMsg::Feedback { .. }
+            | ClientMsg::PrivacyExport { .. }
+            | ClientMsg::PrivacyDelete { .. } => {
+                return Box::pin(self.on_telemetry(s, msg)).await;
+            }
             ClientMsg::Leave {} => {
                 self.session = None;
                 hub.terminate(s, LeaveReason::Left, ErrorCode::Shutdown);
                 self.ws.close(None).await?;
                 return Ok(Flow::Close);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Telemetry, feedback and the admin privacy operations, on the blocking pool (SQLite).
+    async fn on_telemetry(&mut self, s: &Arc<Session>, msg: ClientMsg) -> WsResult<Flow> {
+        use crate::telemetry::store::{Tags, now_ms};
+        let t = msg.type_name();
+        let Some(store) = self.hub.telemetry.get().cloned() else {
+            self.send_error(
+                ErrorCode::NotImplemented,
+                format!("`{t}`: this server stores no telemetry (start it with --db)"),
+                Some(t),
+                None,
+            )
+            .await?;
+            return Ok(Flow::Continue);
+        };
+        if matches!(
+            msg,
+            ClientMsg::PrivacyExport { .. } | ClientMsg::PrivacyDelete { .. }
+        ) && !s.has(Grant::Admin)
+        {
+            return self.forbidden(t, "admin").await;
+        }
+        let room = s.room.name.clone();
+        let peer = s.peer_id.clone();
+        let user = s.user.clone();
+        let addr = self.remote.ip();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut st = store.lock().unwrap_or_else(|p| p.into_inner());
+            let tags = Tags {
+                room: &room,
+                session: &peer,
+                peer: &peer,
+                user: &user,
+                addr: Some(addr),
+            };
+            match msg {
+                ClientMsg::Telemetry { batch } => {
+                    st.ingest(&tags, &batch, now_ms())
+                        .map(|r| ServerMsg::TelemetryAck {
+                            stored: r.stored,
+                            dropped: r.dropped,
+                        })
+                }
+                ClientMsg::Feedback { rating, comment } => st
+                    .add_feedback(
+                        &tags,
+                        &crate::telemetry::wire::Feedback { rating, comment },
+                        now_ms(),
+                    )
+                    .map(|()| ServerMsg::FeedbackAck {}),
+                ClientMsg::PrivacyExport { user } => st
+                    .export_user(&user)
+                    .map(|data| ServerMsg::PrivacyExport { user, data }),
+                ClientMsg::PrivacyDelete { user } => {
+                    st.delete_user(&user, now_ms())
+                        .map(|r| ServerMsg::PrivacyDeleted {
+                            user,
+                            records: r.records,
+                            feedback: r.feedback,
+                            sessions: r.sessions,
+                        })
+                }
+                _ => Ok(ServerMsg::Pong {}),
+            }
+        })
+        .await;
+        match result {
+            Ok(Ok(reply)) => self.send(&reply).await?,
+            Ok(Err(crate::telemetry::StoreError::Invalid { what, reason })) => {
+                let field = what.rsplit('.').next().map(str::to_owned);
+                self.send_error(
+                    ErrorCode::InvalidField,
+                    format!("`{t}` {what}: {reason}"),
+                    Some(t),
+                    field.as_deref(),
+                )
+                .await?
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "telemetry store failed");
+                self.send_error(
+                    ErrorCode::Internal,
+                    format!("`{t}`: telemetry store failed"),
+                    Some(t),
+                    None,
+                )
+                .await?
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "telemetry task failed");
+                self.send_error(ErrorCode::Internal, format!("`{t}` failed"), Some(t), None)
+                    .await?
             }
         }
         Ok(Flow::Continue)

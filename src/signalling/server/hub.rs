@@ -138,6 +138,8 @@ pub(crate) struct Hub {
     pub connections: AtomicUsize,
     next_peer: AtomicU64,
     peer_prefix: String,
+    /// Telemetry store, when the server was configured with one.
+    pub telemetry: std::sync::OnceLock<Arc<Mutex<crate::telemetry::Store>>>,
 }
 
 /// A refused join/resume.
@@ -167,6 +169,7 @@ impl Hub {
             connections: AtomicUsize::new(0),
             next_peer: AtomicU64::new(1),
             peer_prefix: random_hex(3),
+            telemetry: std::sync::OnceLock::new(),
         })
     }
 

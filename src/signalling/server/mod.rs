@@ -93,6 +93,31 @@ pub struct ServerConfig {
     /// Development mode: plain HTTP `GET /dev/token?room=&name=` mints tokens for anyone
     /// (the demo page's "mint a token" button). Never enable in production. Default off.
     pub dev: bool,
+    /// Telemetry store; `None` (the library default) answers telemetry, feedback and
+    /// privacy messages with `not_implemented`. `streamwire serve` always sets one.
+    pub telemetry: Option<TelemetryConfig>,
+}
+
+/// Where and how long the server keeps telemetry.
+#[derive(Debug, Clone)]
+pub struct TelemetryConfig {
+    /// SQLite database file.
+    pub db: PathBuf,
+    /// Retention; expired data is purged at start and every [`TelemetryConfig::purge_every`].
+    pub retention: Duration,
+    /// Interval of the automatic purge. Default 1 h.
+    pub purge_every: Duration,
+}
+
+impl TelemetryConfig {
+    /// `db` with the default retention (30 days) and an hourly purge.
+    pub fn new(db: PathBuf) -> Self {
+        Self {
+            db,
+            retention: crate::telemetry::DEFAULT_RETENTION,
+            purge_every: Duration::from_secs(3600),
+        }
+    }
 }
 
 impl ServerConfig {
@@ -110,6 +135,7 @@ impl ServerConfig {
             shutdown_drain: Duration::from_secs(2),
             ice_servers: Vec::new(),
             dev: false,
+            telemetry: None,
         }
     }
 
@@ -146,6 +172,9 @@ pub enum ServerError {
     /// TLS configuration failed.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// Opening the telemetry store failed.
+    #[error(transparent)]
+    Telemetry(#[from] crate::telemetry::StoreError),
 }
 
 /// A bound, not yet running server.
@@ -197,10 +226,18 @@ impl Server {
             addr: cfg.addr,
             source,
         })?;
+        let store = match &cfg.telemetry {
+            Some(t) => Some(crate::telemetry::Store::open(&t.db, t.retention)?),
+            None => None,
+        };
         tracing::info!(%local_addr, tls = tls.is_some(), "signalling server listening");
+        let hub = Hub::new(cfg);
+        if let Some(store) = store {
+            let _ = hub.telemetry.set(Arc::new(std::sync::Mutex::new(store)));
+        }
         Ok(Server {
             listener,
-            hub: Hub::new(cfg),
+            hub,
             tls,
             local_addr,
         })
@@ -221,6 +258,13 @@ impl Server {
 
     /// Accept connections until [`ServerHandle::shutdown`] is called.
     pub async fn run(self) {
+        if let (Some(store), Some(t)) = (self.hub.telemetry.get(), &self.hub.cfg.telemetry) {
+            tokio::spawn(purge_task(
+                store.clone(),
+                t.purge_every,
+                self.hub.shutdown_rx(),
+            ));
+        }
         let mut stop = self.hub.shutdown_rx();
         loop {
             tokio::select! {
@@ -295,6 +339,33 @@ impl ServerHandle {
             remaining = self.hub.stats().connections,
             "signalling server shut down"
         );
+    }
+}
+
+/// Purges expired telemetry now and then every `every`, until shutdown.
+async fn purge_task(
+    store: Arc<std::sync::Mutex<crate::telemetry::Store>>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = tick.tick() => {
+                let store = store.clone();
+                let res = tokio::task::spawn_blocking(move || {
+                    let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
+                    s.purge(crate::telemetry::store::now_ms())
+                })
+                .await;
+                match res {
+                    Ok(Ok(r)) => tracing::info!(records = r.records, feedback = r.feedback, sessions = r.sessions, "telemetry retention purge"),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "telemetry retention purge failed"),
+                    Err(e) => tracing::warn!(error = %e, "telemetry purge task panicked"),
+                }
+            }
+        }
     }
 }
 
