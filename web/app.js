@@ -61,7 +61,7 @@ async function refreshStats() {
     app.peers[id] = { ...(app.peers[id] ?? {}), stats: s };
     const t = document.querySelector(`.tile[data-peer="${id}"] .stats`);
     if (t) {
-      t.textContent = `${s.bitrateKbps} kbit/s  ${s.fps} fps\nRTT ${s.rttMs ?? '-'} ms  loss ${s.lossPct} %\nquality ${s.quality}/5`;
+      t.textContent = `${s.bitrateKbps} kbit/s  ${s.fps} fps\nRTT ${s.rttMs ?? '-'} ms  loss ${s.lossPct} %\njitter ${s.jitterMs} ms  quality ${s.quality}/5`;
     }
   }
 }

@@ -73,7 +73,7 @@ impl Browser {
                 "--autoplay-policy=no-user-gesture-required",
                 // Host candidates as plain 127.0.0.1 (not mDNS names webrtcbin cannot resolve).
                 "--disable-features=WebRtcHideLocalIpsWithMdns",
-                "--window-size=1280,800",
+                "--window-size=1280,1000",
                 "--remote-debugging-port=0",
             ])
             .args(grant_media.then_some("--use-fake-ui-for-media-stream"))
