@@ -53,6 +53,10 @@ pub struct ServeArgs {
     /// ICE server URL announced to peers (repeatable; none by default).
     #[arg(long = "ice-server")]
     pub ice_servers: Vec<String>,
+    /// Development mode: the demo page at / gets a "mint a token" button (HTTP GET
+    /// /dev/token mints tokens for anyone). Never use in production.
+    #[arg(long)]
+    pub dev: bool,
     /// Telemetry database (SQLite, created if missing).
     #[arg(long, default_value = streamwire::telemetry::store::DEFAULT_DB_FILE)]
     pub db: PathBuf,
@@ -72,6 +76,7 @@ pub fn config(a: &ServeArgs) -> anyhow::Result<ServerConfig> {
     let secret = load_secret(&a.secret_file, true)?;
     let mut cfg = ServerConfig::new(a.addr, secret);
     cfg.tls = a.tls_cert.clone().zip(a.tls_key.clone());
+    cfg.dev = a.dev;
     cfg.limits.max_frame_bytes = a.max_frame_bytes;
     cfg.limits.max_payload_bytes = a.max_payload_bytes;
     cfg.limits.rate_per_sec = a.rate;

@@ -17,6 +17,7 @@
 //! ```
 
 mod conn;
+mod http;
 mod hub;
 pub mod tls;
 
@@ -89,6 +90,9 @@ pub struct ServerConfig {
     pub shutdown_drain: Duration,
     /// ICE servers announced in `welcome` (empty by default; never a public STUN server).
     pub ice_servers: Vec<IceServer>,
+    /// Development mode: plain HTTP `GET /dev/token?room=&name=` mints tokens for anyone
+    /// (the demo page's "mint a token" button). Never enable in production. Default off.
+    pub dev: bool,
     /// Telemetry store; `None` (the library default) answers telemetry, feedback and
     /// privacy messages with `not_implemented`. `streamwire serve` always sets one.
     pub telemetry: Option<TelemetryConfig>,
@@ -130,6 +134,7 @@ impl ServerConfig {
             join_timeout: Duration::from_secs(10),
             shutdown_drain: Duration::from_secs(2),
             ice_servers: Vec::new(),
+            dev: false,
             telemetry: None,
         }
     }
@@ -274,7 +279,19 @@ impl Server {
                         // for the (much larger) TLS variant.
                         match tls {
                             None => {
-                                tokio::spawn(conn::serve(hub, tcp, remote));
+                                // Plain: route by the request head (WebSocket upgrade, or the
+                                // browser client's files over HTTP). The WebSocket connection
+                                // gets its own task so its size stays as small as before.
+                                tokio::spawn(async move {
+                                    match http::classify(&tcp, hub.cfg.join_timeout).await {
+                                        http::Route::WebSocket => {
+                                            tokio::spawn(conn::serve(hub, tcp, remote));
+                                        }
+                                        http::Route::Http => {
+                                            http::serve(tcp, hub.cfg.secret.clone(), hub.cfg.dev).await
+                                        }
+                                    }
+                                });
                             }
                             Some(acc) => {
                                 tokio::spawn(async move {

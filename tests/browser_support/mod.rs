@@ -1,0 +1,239 @@
+//! Headless Debian `chromium` driven over the Chrome DevTools Protocol, for the browser tests.
+//!
+//! A deliberately small CDP client on the crate's own async-tungstenite + serde_json: the tests
+//! need five commands (createTarget, attachToTarget, Page.navigate, Runtime.evaluate,
+//! Page.captureScreenshot), so `cargo test` stays self-contained (no node/npm, no network at
+//! test time) without compiling a full generated CDP binding such as chromiumoxide.
+//! Chromium is killed when the [`Browser`] is dropped; every call is bounded by a timeout.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use async_tungstenite::tungstenite::Message;
+use base64::Engine;
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+type Ws = async_tungstenite::WebSocketStream<async_tungstenite::tokio::ConnectStream>;
+
+/// Path of the Chromium binary (`CHROMIUM` overrides).
+pub fn chromium_path() -> PathBuf {
+    std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
+}
+
+/// Where tests write screenshots (git-ignored).
+pub fn output_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/output");
+    std::fs::create_dir_all(&dir).expect("create tests/output");
+    dir
+}
+
+/// One headless Chromium process with one page.
+pub struct Browser {
+    child: Child,
+    _profile: tempfile::TempDir,
+    ws: Ws,
+    session: String,
+    next_id: u64,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Browser {
+    /// Start Chromium (fake camera and microphone, loopback ICE allowed) and open a blank page.
+    pub async fn launch() -> Browser {
+        Self::launch_with(true).await
+    }
+
+    /// Start Chromium; `grant_media: false` leaves out `--use-fake-ui-for-media-stream`, so
+    /// camera/microphone requests are not granted (headless has no prompt to accept them).
+    pub async fn launch_with(grant_media: bool) -> Browser {
+        let profile = tempfile::tempdir().expect("tmp profile");
+        let mut child = Command::new(chromium_path())
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--use-fake-device-for-media-stream",
+                "--allow-loopback-in-peer-connection",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--autoplay-policy=no-user-gesture-required",
+                // Host candidates as plain 127.0.0.1 (not mDNS names webrtcbin cannot resolve).
+                "--disable-features=WebRtcHideLocalIpsWithMdns",
+                "--window-size=1280,1000",
+                "--remote-debugging-port=0",
+            ])
+            .args(grant_media.then_some("--use-fake-ui-for-media-stream"))
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromium_path().display()));
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Read the DevTools URL, then keep draining stderr so Chromium never blocks on it.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("DevTools listening on ")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+            }
+        });
+        let url = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(20)))
+            .await
+            .expect("join")
+            .expect("chromium did not print its DevTools URL within 20 s");
+        let (ws, _) = tokio::time::timeout(
+            Duration::from_secs(10),
+            async_tungstenite::tokio::connect_async(url),
+        )
+        .await
+        .expect("CDP connect timed out")
+        .expect("CDP connect");
+        let mut b = Browser {
+            child,
+            _profile: profile,
+            ws,
+            session: String::new(),
+            next_id: 0,
+        };
+        let t = b
+            .call(None, "Target.createTarget", json!({"url": "about:blank"}))
+            .await;
+        let target = t["targetId"].as_str().expect("targetId").to_owned();
+        let s = b
+            .call(
+                None,
+                "Target.attachToTarget",
+                json!({"targetId": target, "flatten": true}),
+            )
+            .await;
+        b.session = s["sessionId"].as_str().expect("sessionId").to_owned();
+        b.cmd("Page.enable", json!({})).await;
+        b.cmd("Runtime.enable", json!({})).await;
+        b
+    }
+
+    async fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut msg = json!({"id": id, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = json!(s);
+        }
+        self.ws
+            .send(Message::text(msg.to_string()))
+            .await
+            .expect("CDP send");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("CDP {method} timed out"))
+                .expect("CDP connection closed")
+                .expect("CDP read");
+            let Message::Text(t) = frame else { continue };
+            let v: Value = serde_json::from_str(&t).expect("CDP JSON");
+            if v["id"] == json!(id) {
+                if let Some(e) = v.get("error") {
+                    panic!("CDP {method} failed: {e}");
+                }
+                return v["result"].clone();
+            }
+        }
+    }
+
+    /// A command on the page's session.
+    pub async fn cmd(&mut self, method: &str, params: Value) -> Value {
+        let s = self.session.clone();
+        self.call(Some(&s), method, params).await
+    }
+
+    /// A browser-level command (no page session), e.g. `Browser.setPermission`.
+    pub async fn cmd_browser(&mut self, method: &str, params: Value) -> Value {
+        self.call(None, method, params).await
+    }
+
+    /// Load `url` in the page.
+    pub async fn goto(&mut self, url: &str) {
+        self.cmd("Page.navigate", json!({"url": url})).await;
+    }
+
+    /// Evaluate a JS expression (promises awaited) and return its JSON value. A thrown
+    /// exception is returned as `Err(description)`.
+    pub async fn try_eval(&mut self, expr: &str) -> Result<Value, String> {
+        let r = self
+            .cmd(
+                "Runtime.evaluate",
+                json!({"expression": expr, "awaitPromise": true, "returnByValue": true}),
+            )
+            .await;
+        if let Some(ex) = r.get("exceptionDetails") {
+            return Err(ex["exception"]["description"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| ex.to_string()));
+        }
+        Ok(r["result"]["value"].clone())
+    }
+
+    /// Evaluate, panicking on a JS exception.
+    pub async fn eval(&mut self, expr: &str) -> Value {
+        match self.try_eval(expr).await {
+            Ok(v) => v,
+            Err(e) => panic!("JS `{expr}` threw: {e}"),
+        }
+    }
+
+    /// Poll `expr` until it is truthy; panics with `what` and the last value after `timeout`.
+    pub async fn wait_for(&mut self, what: &str, expr: &str, timeout: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut last = Value::Null;
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(v) = self.try_eval(expr).await {
+                let truthy = !matches!(&v, Value::Null | Value::Bool(false))
+                    && v != json!(0)
+                    && v != json!("");
+                if truthy {
+                    return v;
+                }
+                last = v;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let status = self
+            .try_eval("document.getElementById('status')?.textContent")
+            .await
+            .unwrap_or(Value::Null);
+        panic!("timed out waiting for {what}: last value {last}, page status {status}");
+    }
+
+    /// Save a PNG screenshot of the page.
+    pub async fn screenshot(&mut self, path: &Path) {
+        let r = self
+            .cmd("Page.captureScreenshot", json!({"format": "png"}))
+            .await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(r["data"].as_str().expect("screenshot data"))
+            .expect("screenshot base64");
+        std::fs::write(path, png).expect("write screenshot");
+    }
+}

@@ -1,0 +1,483 @@
+//! Media interop between headless Chromium (the `web/` client) and Streamwire's webrtcbin
+//! engine, through a real signalling server on loopback.
+//! Run: unshare -n sh -c 'ip link set lo up; cargo test --test web_media'
+//!
+//! The Rust side is the WebRTC engine (`streamwire::webrtc`) driven by the signalling client,
+//! with the negotiation roles of docs/webrtc.md: the newcomer offers, one offer per pair.
+
+mod browser_support;
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use browser_support::{Browser, output_dir};
+use gst::prelude::*;
+use serde_json::json;
+use streamwire::signalling::client::{Client, ClientConfig, Event, Events};
+use streamwire::signalling::protocol::{TrackInfo, TrackKind};
+use streamwire::webrtc::MediaKind;
+use streamwire::webrtc::peer::{Peer, PeerConfig, Role, SignalIn, SignalOut};
+use streamwire::webrtc::publisher::{Publisher, PublisherConfig};
+use streamwire::webrtc::subscriber::{Subscriber, SubscriberConfig};
+use tokio::task::JoinHandle;
+
+const LONG: Duration = Duration::from_secs(30);
+
+/// A Streamwire peer in the room: pipeline, optional publisher, subscriber, signalling client.
+struct RustPeer {
+    pipeline: gst::Pipeline,
+    subscriber: Subscriber,
+    _client: Arc<Client>,
+    peers: Arc<Mutex<HashMap<String, Peer>>>,
+    driver: JoinHandle<()>,
+}
+
+impl Drop for RustPeer {
+    fn drop(&mut self) {
+        self.driver.abort();
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+fn forward(client: Arc<Client>, remote: String, mut io: streamwire::webrtc::peer::PeerIo) {
+    tokio::spawn(async move {
+        while let Some(s) = io.signals.recv().await {
+            let r = match s {
+                SignalOut::Offer { sdp } => client.send_offer(&remote, sdp),
+                SignalOut::Answer { sdp } => client.send_answer(&remote, sdp),
+                SignalOut::Ice { mline, candidate } => {
+                    client.send_ice(&remote, candidate, mline, None)
+                }
+            };
+            if r.is_err() {
+                break;
+            }
+        }
+    });
+}
+
+impl RustPeer {
+    async fn join(
+        url: &str,
+        room: &str,
+        user: &str,
+        publish: Option<PublisherConfig>,
+        receive: &[MediaKind],
+    ) -> RustPeer {
+        streamwire::gst_init::init().unwrap();
+        let pipeline = gst::Pipeline::with_name(user);
+        let publisher = publish.map(|c| Publisher::new(&pipeline, c).unwrap());
+        let (subscriber, _sub_events) = Subscriber::new(SubscriberConfig::default());
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let (client, events) = Client::connect(ClientConfig::new(
+            url,
+            room,
+            &common::token(room, user, &common::all()),
+        ))
+        .await
+        .expect("rust peer joins");
+        if publisher.is_some() {
+            // Announce the tracks so browsers joining later expect them (recvonly m-lines).
+            for (id, kind) in [("video", TrackKind::Video), ("audio", TrackKind::Audio)] {
+                client
+                    .publish(TrackInfo {
+                        id: id.into(),
+                        kind,
+                        label: None,
+                    })
+                    .unwrap();
+            }
+        }
+        let client = Arc::new(client);
+        let peers: Arc<Mutex<HashMap<String, Peer>>> = Arc::default();
+        let driver = tokio::spawn(drive(
+            events,
+            client.clone(),
+            pipeline.clone(),
+            publisher,
+            subscriber.clone(),
+            peers.clone(),
+            receive.to_vec(),
+        ));
+        RustPeer {
+            pipeline,
+            subscriber,
+            _client: client,
+            peers,
+            driver,
+        }
+    }
+}
+
+/// Apply signalling events to the peers, creating them with the protocol's roles.
+async fn drive(
+    mut events: Events,
+    client: Arc<Client>,
+    pipeline: gst::Pipeline,
+    publisher: Option<Publisher>,
+    subscriber: Subscriber,
+    peers: Arc<Mutex<HashMap<String, Peer>>>,
+    receive: Vec<MediaKind>,
+) {
+    let make = |remote: &str, cfg: PeerConfig| -> Peer {
+        let (peer, io) = Peer::new(&pipeline, remote, cfg).unwrap();
+        if let Some(p) = &publisher {
+            p.attach(&peer).unwrap();
+        }
+        subscriber.attach(&peer);
+        forward(client.clone(), remote.to_owned(), io);
+        peers
+            .lock()
+            .unwrap()
+            .insert(remote.to_owned(), peer.clone());
+        peer
+    };
+    while let Some(ev) = events.recv().await {
+        match ev {
+            Event::Joined(w) => {
+                for id in &w.offer_to {
+                    let peer = make(id, PeerConfig::loopback(Role::Offerer).receiving(&receive));
+                    peer.negotiate().unwrap();
+                }
+            }
+            Event::Offer { from, sdp } => {
+                let existing = peers.lock().unwrap().get(&from).cloned();
+                let peer =
+                    existing.unwrap_or_else(|| make(&from, PeerConfig::loopback(Role::Answerer)));
+                peer.apply(SignalIn::Offer { sdp }).expect("apply offer");
+            }
+            Event::Answer { from, sdp } => {
+                let peer = peers.lock().unwrap().get(&from).cloned();
+                peer.expect("answer from a known peer")
+                    .apply(SignalIn::Answer { sdp })
+                    .expect("apply answer");
+            }
+            Event::Ice {
+                from,
+                candidate,
+                sdp_mline_index,
+                ..
+            } if !candidate.is_empty() => {
+                let peer = peers.lock().unwrap().get(&from).cloned();
+                if let Some(p) = peer {
+                    let _ = p.apply(SignalIn::Ice {
+                        mline: sdp_mline_index,
+                        candidate,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn page_url(srv: &common::TestServer, room: &str, user: &str, publish: bool) -> String {
+    format!(
+        "http://{}/?room={room}&token={}&name={user}&publish={}&autojoin=1",
+        srv.addr,
+        common::token(room, user, &common::all()),
+        if publish { 1 } else { 0 }
+    )
+}
+
+async fn wait_rust(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + LONG;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// JS: the first remote tile's video as {w, h, t} once it is playing.
+const VIDEO_STATE: &str =
+    "(() => { const v = [...document.querySelectorAll('.tile:not([data-peer=local]) video')];
+    return v.map(x => ({w: x.videoWidth, h: x.videoHeight, t: x.currentTime})); })()";
+
+/// Issue test 1: the browser publishes, a Rust subscriber decodes frames of its resolution.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_publishes_rust_decodes_its_resolution() {
+    let srv = common::start(common::config()).await;
+    let mut b = Browser::launch().await;
+    b.goto(&page_url(&srv, "m1", "web", true)).await;
+    b.wait_for(
+        "browser joined",
+        "window.streamwireApp?.client?.state === 'joined'",
+        LONG,
+    )
+    .await;
+    let browser_id = b.eval("window.streamwireApp.client.peerId").await;
+    let browser_id = browser_id.as_str().unwrap().to_owned();
+    let rust = RustPeer::join(
+        &srv.url,
+        "m1",
+        "rust",
+        None,
+        &[MediaKind::Video, MediaKind::Audio],
+    )
+    .await;
+    let sub = rust.subscriber.clone();
+    let id = browser_id.clone();
+    wait_rust("640x480 frames decoded from the browser", move || {
+        let c = sub.counters(&id, MediaKind::Video);
+        c.decoded >= 30 && c.width == 640 && c.height == 480
+    })
+    .await;
+    let c = rust.subscriber.counters(&browser_id, MediaKind::Video);
+    assert_eq!((c.width, c.height), (640, 480));
+    let audio = rust.subscriber.counters(&browser_id, MediaKind::Audio);
+    assert!(audio.decoded > 0, "no audio decoded from the browser");
+}
+
+/// Issue test 2: a Rust publisher, the browser's <video> plays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_publishes_browser_video_plays() {
+    let srv = common::start(common::config()).await;
+    let mut b = Browser::launch().await;
+    b.goto(&page_url(&srv, "m2", "web", false)).await;
+    b.wait_for(
+        "browser joined",
+        "window.streamwireApp?.client?.state === 'joined'",
+        LONG,
+    )
+    .await;
+    let _rust = RustPeer::join(
+        &srv.url,
+        "m2",
+        "rust",
+        Some(PublisherConfig::default()),
+        &[],
+    )
+    .await;
+    let first = b
+        .wait_for(
+            "the browser's video to play",
+            &format!("(() => {{ const s = {VIDEO_STATE}; return s.length === 1 && s[0].w > 0 && s[0].t > 0 && s[0]; }})()"),
+            LONG,
+        )
+        .await;
+    assert_eq!(first["w"], json!(640));
+    assert_eq!(first["h"], json!(360));
+    let t0 = first["t"].as_f64().unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = b.eval(VIDEO_STATE).await;
+    let t1 = later[0]["t"].as_f64().unwrap();
+    assert!(t1 > t0 + 0.5, "currentTime did not advance: {t0} -> {t1}");
+    // The stats overlay is filled from getStats.
+    let stats = b
+        .wait_for(
+            "stats overlay",
+            "document.querySelector('.tile:not([data-peer=local]) .stats').textContent",
+            LONG,
+        )
+        .await;
+    assert!(stats.as_str().unwrap().contains("quality"), "{stats}");
+}
+
+/// Issue test 5: two browsers and one Rust peer in one room: everyone sees everyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_and_rust_peer_all_see_each_other() {
+    let srv = common::start(common::config()).await;
+    // The Rust peer is in the room first: both browsers offer to it (and Bob to Alice).
+    let rust = RustPeer::join(
+        &srv.url,
+        "m5",
+        "rust",
+        Some(PublisherConfig::default()),
+        &[MediaKind::Video, MediaKind::Audio],
+    )
+    .await;
+    let mut a = Browser::launch().await;
+    a.goto(&page_url(&srv, "m5", "alice", true)).await;
+    a.wait_for(
+        "alice joined",
+        "window.streamwireApp?.client?.state === 'joined'",
+        LONG,
+    )
+    .await;
+    let mut b = Browser::launch().await;
+    b.goto(&page_url(&srv, "m5", "bob", true)).await;
+    b.wait_for(
+        "bob joined",
+        "window.streamwireApp?.client?.state === 'joined'",
+        LONG,
+    )
+    .await;
+    let playing2 = "(() => { const s = ".to_owned()
+        + VIDEO_STATE
+        + "; return s.length === 2 && s.every(x => x.w > 0 && x.t > 0) && s; })()";
+    let sa = a.wait_for("alice sees bob and rust", &playing2, LONG).await;
+    let sb = b.wait_for("bob sees alice and rust", &playing2, LONG).await;
+    // Each browser plays the other browser (fake camera 640x480; Chrome may adapt it down,
+    // keeping 4:3) and the Rust peer (640x360, 16:9).
+    for s in [&sa, &sb] {
+        let sizes: Vec<(i64, i64)> = s
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| (x["w"].as_i64().unwrap(), x["h"].as_i64().unwrap()))
+            .collect();
+        assert!(sizes.contains(&(640, 360)), "no Rust tile: {s}");
+        assert!(
+            sizes.iter().any(|&(w, h)| w * 3 == h * 4),
+            "no 4:3 browser tile: {s}"
+        );
+    }
+    let ida = a.eval("window.streamwireApp.client.peerId").await;
+    let idb = b.eval("window.streamwireApp.client.peerId").await;
+    for id in [
+        ida.as_str().unwrap().to_owned(),
+        idb.as_str().unwrap().to_owned(),
+    ] {
+        let sub = rust.subscriber.clone();
+        wait_rust("rust decodes both browsers", move || {
+            sub.counters(&id, MediaKind::Video).decoded >= 10
+        })
+        .await;
+    }
+    assert_eq!(rust.peers.lock().unwrap().len(), 2);
+    // Screenshot of the demo page with live tiles.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    a.screenshot(&output_dir().join("demo-live-tiles.png"))
+        .await;
+}
+
+/// Issue test 3: a Rust publisher in rotation metadata mode (CVO) at 90 degrees; the browser
+/// negotiates `urn:3gpp:video-orientation`, keeps it in its answer and shows the video
+/// upright: `videoWidth`/`videoHeight` are swapped relative to the encoded 640x360 frames.
+///
+/// The sender is a webrtcbin pipeline like elements/tests/cvo_webrtc.rs (the engine's
+/// Publisher has no rotation mode yet), signalled through the real server as the newcomer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_cvo_publisher_at_90_degrees_shows_upright_in_browser() {
+    let srv = common::start(common::config()).await;
+    let mut b = Browser::launch().await;
+    b.goto(&page_url(&srv, "m3", "web", false)).await;
+    b.wait_for(
+        "browser joined",
+        "window.streamwireApp?.client?.state === 'joined'",
+        LONG,
+    )
+    .await;
+
+    streamwire::gst_init::init().unwrap();
+    let pipeline = gst::parse::launch(
+        "videotestsrc is-live=true pattern=smpte ! video/x-raw,width=640,height=360,framerate=30/1 ! \
+         sensorrotation mode=follow-app rotation=90 ! vp8enc deadline=1 keyframe-max-dist=30 ! \
+         rtpvp8pay ! application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000,\
+         extmap-3=urn:3gpp:video-orientation ! webrtcbin name=send bundle-policy=max-bundle",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let send = pipeline.by_name("send").unwrap();
+    let agent = send.property::<gst::glib::Object>("ice-agent");
+    assert!(agent.emit_by_name::<bool>("add-local-ip-address", &[&"127.0.0.1"]));
+
+    let (client, mut events) = Client::connect(ClientConfig::new(
+        &srv.url,
+        "m3",
+        &common::token("m3", "rust", &common::all()),
+    ))
+    .await
+    .expect("rust joins");
+    let client = Arc::new(client);
+    let welcome = client.welcome().expect("welcome");
+    assert_eq!(
+        welcome.offer_to.len(),
+        1,
+        "the Rust newcomer offers to the browser"
+    );
+    let browser = welcome.offer_to[0].clone();
+    {
+        let client = client.clone();
+        let browser = browser.clone();
+        send.connect("on-ice-candidate", false, move |args| {
+            let mline = args[1].get::<u32>().unwrap();
+            let cand = args[2].get::<String>().unwrap();
+            let _ = client.send_ice(&browser, cand, mline, None);
+            None
+        });
+    }
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let (p, fut) = gst::Promise::new_future();
+    send.emit_by_name::<()>("create-offer", &[&None::<gst::Structure>, &p]);
+    let reply = tokio::time::timeout(LONG, fut)
+        .await
+        .expect("create-offer timed out")
+        .expect("create-offer");
+    let offer = reply
+        .expect("create-offer replied")
+        .get::<gst_webrtc::WebRTCSessionDescription>("offer")
+        .expect("offer");
+    let offer_text = offer.sdp().as_text().unwrap();
+    assert!(
+        offer_text.contains("urn:3gpp:video-orientation"),
+        "offer lacks the CVO extmap:\n{offer_text}"
+    );
+    send.emit_by_name::<()>("set-local-description", &[&offer, &None::<gst::Promise>]);
+    client.send_offer(&browser, offer_text).unwrap();
+
+    // Apply the browser's answer and candidates.
+    let send2 = send.clone();
+    let driver = tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            match ev {
+                Event::Answer { sdp, .. } => {
+                    let sdp = gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).unwrap();
+                    let answer = gst_webrtc::WebRTCSessionDescription::new(
+                        gst_webrtc::WebRTCSDPType::Answer,
+                        sdp,
+                    );
+                    send2.emit_by_name::<()>(
+                        "set-remote-description",
+                        &[&answer, &None::<gst::Promise>],
+                    );
+                }
+                Event::Ice {
+                    candidate,
+                    sdp_mline_index,
+                    ..
+                } if !candidate.is_empty() => {
+                    send2.emit_by_name::<()>("add-ice-candidate", &[&sdp_mline_index, &candidate]);
+                }
+                _ => {}
+            }
+        }
+    });
+
+    let answer = b
+        .wait_for(
+            "the browser's answer",
+            "[...window.streamwireApp.client.pcs.values()][0]?.pc.localDescription?.sdp",
+            LONG,
+        )
+        .await;
+    assert!(
+        answer
+            .as_str()
+            .unwrap()
+            .contains("urn:3gpp:video-orientation"),
+        "the browser's answer dropped the CVO extmap:\n{answer}"
+    );
+    let first = b
+        .wait_for(
+            "the rotated video to play",
+            &format!("(() => {{ const s = {VIDEO_STATE}; return s.length === 1 && s[0].w > 0 && s[0].t > 0 && s[0]; }})()"),
+            LONG,
+        )
+        .await;
+    // Encoded 640x360; rotated 90 degrees by the browser from the CVO extension.
+    assert_eq!(
+        (first["w"].clone(), first["h"].clone()),
+        (json!(360), json!(640)),
+        "{first}"
+    );
+    b.screenshot(&output_dir().join("cvo-rotated.png")).await;
+    driver.abort();
+    let _ = pipeline.set_state(gst::State::Null);
+}
