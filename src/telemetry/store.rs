@@ -171,6 +171,27 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// How long a connection waits for another one's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Switches the database to WAL mode. The switch needs the file briefly to itself, and when
+/// several processes open a new database at once SQLite can answer `SQLITE_BUSY` without
+/// consulting the busy handler, so this retries within [`BUSY_TIMEOUT`].
+fn enable_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            result => return result,
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `path`, switches it to WAL mode and applies
     /// pending migrations. `retention` caps how long any value is kept.
@@ -181,9 +202,8 @@ impl Store {
             source,
         };
         let conn = Connection::open(path).map_err(sq)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(sq)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sq)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sq)?;
+        enable_wal(&conn).map_err(sq)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sq)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(sq)?;
