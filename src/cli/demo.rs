@@ -54,13 +54,17 @@ async fn run(a: Args) -> anyhow::Result<()> {
     let mut secret = vec![0u8; 32];
     getrandom::getrandom(&mut secret)
         .map_err(|e| anyhow::anyhow!("reading random bytes for the demo's server secret: {e}"))?;
-    let server = Server::bind(ServerConfig::new(
+    let mut server_cfg = ServerConfig::new(
         "127.0.0.1:0".parse().context("loopback address")?,
         secret.clone(),
-    ))
-    .await
-    .context("starting the embedded signalling server on 127.0.0.1")?;
+    );
+    // The demo page may mint its own tokens: the embedded server listens on 127.0.0.1 only.
+    server_cfg.dev = true;
+    let server = Server::bind(server_cfg)
+        .await
+        .context("starting the embedded signalling server on 127.0.0.1")?;
     let url = format!("ws://{}", server.local_addr());
+    let page_url = format!("http://{}/", server.local_addr());
     let server_task = tokio::spawn(server.run());
     let token = |user: &str| {
         mint(
@@ -116,6 +120,10 @@ async fn run(a: Args) -> anyhow::Result<()> {
             "streamwire demo: server {url}, room `{ROOM}`, publisher {publisher_id}, viewer {} ({})",
             viewer.peer_id().unwrap_or_default(),
             if display { "display" } else { "headless" }
+        );
+        println!(
+            "web demo page (same server): {page_url}?room={ROOM}&name=browser&token={}",
+            token("browser")?
         );
     }
 
