@@ -167,6 +167,52 @@ fn check_byte(n: u32) -> u32 {
     (n ^ (n >> 8) ^ (n >> 16) ^ 0x5a) & 0xff
 }
 
+/// Paints a 24-bit frame counter (see [`paint`]) into the luma plane of every raw video frame
+/// passing `pad`, starting at 1, and calls `on_stamp(counter, capture_time_ns)` for each frame,
+/// the time read from `clock` right after painting. Frames whose caps or memory cannot be
+/// mapped pass unchanged and are not reported.
+pub(crate) fn stamp_frames(
+    pad: &gst::Pad,
+    clock: gst::Clock,
+    on_stamp: impl Fn(u32, u64) + Send + Sync + 'static,
+) {
+    let counter = AtomicU32::new(1);
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(caps) = pad.current_caps() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let Ok(vinfo) = gst_video::VideoInfo::from_caps(&caps) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let Some(buf) = info.buffer_mut() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let n = counter.fetch_add(1, Ordering::Relaxed) & 0xff_ffff;
+        let buf = buf.make_mut();
+        let Ok(mut frame) = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &vinfo) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let stride = usize::try_from(frame.plane_stride()[0]).unwrap_or(0);
+        let w = vinfo.width() as usize;
+        let Ok(plane) = frame.plane_data_mut(0) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        paint(plane, stride, w, n);
+        on_stamp(n, now_ns(&clock));
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// Records frame `n`'s capture time, keeping only about the latest 2,048 frames.
+pub(crate) fn remember_capture(captured: &Mutex<HashMap<u32, u64>>, n: u32, t: u64) {
+    let mut map = captured.lock().unwrap_or_else(|p| p.into_inner());
+    map.insert(n, t);
+    if map.len() > 4096 {
+        let oldest = n.saturating_sub(2048);
+        map.retain(|k, _| *k >= oldest);
+    }
+}
+
 /// Paint `n` (24 bits) and its check byte into the luma plane.
 pub(crate) fn paint(plane: &mut [u8], stride: usize, width: usize, n: u32) {
     let Some((block, top)) = geometry(width) else {
@@ -342,37 +388,12 @@ pub(crate) fn start_publisher(
         .ok_or_else(|| BenchError::Run("publisher has no video".into()))?;
     {
         let shared = shared.clone();
-        let counter = AtomicU32::new(1);
-        raw.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-            let Some(caps) = pad.current_caps() else {
-                return gst::PadProbeReturn::Ok;
-            };
-            let Ok(vinfo) = gst_video::VideoInfo::from_caps(&caps) else {
-                return gst::PadProbeReturn::Ok;
-            };
-            let Some(buf) = info.buffer_mut() else {
-                return gst::PadProbeReturn::Ok;
-            };
-            let n = counter.fetch_add(1, Ordering::Relaxed) & 0xff_ffff;
-            let buf = buf.make_mut();
-            if let Ok(mut frame) = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &vinfo) {
-                let stride = frame.plane_stride()[0] as usize;
-                let w = vinfo.width() as usize;
-                if let Ok(plane) = frame.plane_data_mut(0) {
-                    paint(plane, stride, w, n);
-                }
-            }
-            let t = now_ns(&shared.clock);
-            let mut map = shared.captured.lock().unwrap_or_else(|p| p.into_inner());
-            map.insert(n, t);
-            if map.len() > 4096 {
-                let oldest = n.saturating_sub(2048);
-                map.retain(|k, _| *k >= oldest);
-            }
+        let clock = shared.clock.clone();
+        stamp_frames(&raw, clock, move |n, t| {
+            remember_capture(&shared.captured, n, t);
             if shared.measuring.load(Ordering::Relaxed) {
                 shared.frames_in_window.fetch_add(1, Ordering::Relaxed);
             }
-            gst::PadProbeReturn::Ok
         });
     }
     play(&pub_pipe)?;

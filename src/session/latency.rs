@@ -18,13 +18,9 @@
 //! ```
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use gst::prelude::*;
-use gst_video::prelude::*;
-
-use crate::bench::latency::{luma_of, now_ns, paint};
+use crate::bench::latency::{luma_of, now_ns, remember_capture, stamp_frames};
 use crate::webrtc::publisher::Publisher;
 use crate::webrtc::subscriber::Subscriber;
 
@@ -72,35 +68,9 @@ impl FrameStamper {
         let Some(raw) = publisher.raw_video_pad() else {
             return false;
         };
-        let clock = self.clock.clone();
         let shared = self.shared.clone();
-        let counter = AtomicU32::new(1);
-        raw.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-            let Some(caps) = pad.current_caps() else {
-                return gst::PadProbeReturn::Ok;
-            };
-            let Ok(vinfo) = gst_video::VideoInfo::from_caps(&caps) else {
-                return gst::PadProbeReturn::Ok;
-            };
-            let Some(buf) = info.buffer_mut() else {
-                return gst::PadProbeReturn::Ok;
-            };
-            let n = counter.fetch_add(1, Ordering::Relaxed) & 0xff_ffff;
-            let buf = buf.make_mut();
-            if let Ok(mut frame) = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &vinfo) {
-                let stride = usize::try_from(frame.plane_stride()[0]).unwrap_or(0);
-                let w = vinfo.width() as usize;
-                if let Ok(plane) = frame.plane_data_mut(0) {
-                    paint(plane, stride, w, n);
-                }
-            }
-            let mut map = lock(&shared.captured);
-            map.insert(n, now_ns(&clock));
-            if map.len() > 4096 {
-                let oldest = n.saturating_sub(2048);
-                map.retain(|k, _| *k >= oldest);
-            }
-            gst::PadProbeReturn::Ok
+        stamp_frames(&raw, self.clock.clone(), move |n, t| {
+            remember_capture(&shared.captured, n, t)
         });
         true
     }
