@@ -612,29 +612,44 @@ impl Peer {
                 &[&WebRTCRTPTransceiverDirection::Recvonly, &caps],
             );
         }
+        self.create_local_description("offer", |peer, sdp| {
+            tracing::debug!(peer = %peer.inner.id, "offer created");
+            let _ = peer.inner.signals.send(SignalOut::Offer { sdp });
+        });
+        Ok(())
+    }
+
+    /// Emits `create-offer` or `create-answer` (`kind` is "offer" or "answer"), sets the result as
+    /// the local description and hands its SDP text to `then`; a missing result fails the
+    /// negotiation instead.
+    fn create_local_description(
+        &self,
+        kind: &'static str,
+        then: impl FnOnce(&Peer, String) + Send + 'static,
+    ) {
         let weak = self.weak();
         let promise = gst::Promise::with_change_func(move |reply| {
             let Some(inner) = weak.upgrade() else { return };
             let peer = Peer { inner };
-            let offer = match reply {
-                Ok(Some(s)) => s.get::<WebRTCSessionDescription>("offer").ok(),
+            let description = match reply {
+                Ok(Some(s)) => s.get::<WebRTCSessionDescription>(kind).ok(),
                 _ => None,
             };
-            let Some(offer) = offer else {
-                peer.fail("create-offer returned no offer");
+            let Some(description) = description else {
+                peer.fail(&format!("create-{kind} returned no {kind}"));
                 return;
             };
-            let text = offer.sdp().as_text().unwrap_or_default();
-            peer.inner
-                .webrtcbin
-                .emit_by_name::<()>("set-local-description", &[&offer, &None::<gst::Promise>]);
-            tracing::debug!(peer = %peer.inner.id, "offer created");
-            let _ = peer.inner.signals.send(SignalOut::Offer { sdp: text });
+            let text = description.sdp().as_text().unwrap_or_default();
+            peer.inner.webrtcbin.emit_by_name::<()>(
+                "set-local-description",
+                &[&description, &None::<gst::Promise>],
+            );
+            then(&peer, text);
         });
-        self.inner
-            .webrtcbin
-            .emit_by_name::<()>("create-offer", &[&None::<gst::Structure>, &promise]);
-        Ok(())
+        self.inner.webrtcbin.emit_by_name::<()>(
+            &format!("create-{kind}"),
+            &[&None::<gst::Structure>, &promise],
+        );
     }
 
     fn fail(&self, reason: &str) {
@@ -802,28 +817,10 @@ impl Peer {
                 self.fail(&format!("attaching a track to m-line {idx}: {e}"));
             }
         }
-        let weak = self.weak();
-        let promise = gst::Promise::with_change_func(move |reply| {
-            let Some(inner) = weak.upgrade() else { return };
-            let peer = Peer { inner };
-            let answer = match reply {
-                Ok(Some(s)) => s.get::<WebRTCSessionDescription>("answer").ok(),
-                _ => None,
-            };
-            let Some(answer) = answer else {
-                peer.fail("create-answer returned no answer");
-                return;
-            };
-            let text = answer.sdp().as_text().unwrap_or_default();
-            peer.inner
-                .webrtcbin
-                .emit_by_name::<()>("set-local-description", &[&answer, &None::<gst::Promise>]);
-            let _ = peer.inner.signals.send(SignalOut::Answer { sdp: text });
+        self.create_local_description("answer", |peer, sdp| {
+            let _ = peer.inner.signals.send(SignalOut::Answer { sdp });
             peer.remote_applied();
         });
-        self.inner
-            .webrtcbin
-            .emit_by_name::<()>("create-answer", &[&None::<gst::Structure>, &promise]);
     }
 
     /// Answerer: give `track` its own `sendonly` transceiver whose codec preferences carry the
@@ -935,16 +932,22 @@ pub(crate) fn receive_caps(kind: MediaKind) -> gst::Caps {
             }
             caps
         }
-        MediaKind::Audio => gst::Caps::builder_full()
-            .structure(rtp_structure(
-                MediaKind::Audio,
-                "OPUS",
-                48000,
-                OPUS_PT,
-                Some(TWCC_EXT_ID),
-            ))
-            .build(),
+        MediaKind::Audio => opus_caps(),
     }
+}
+
+/// RTP caps for Opus at [`OPUS_PT`] with the TWCC header extension: what this side offers to
+/// send and to receive.
+pub(crate) fn opus_caps() -> gst::Caps {
+    gst::Caps::builder_full()
+        .structure(rtp_structure(
+            MediaKind::Audio,
+            "OPUS",
+            48000,
+            OPUS_PT,
+            Some(TWCC_EXT_ID),
+        ))
+        .build()
 }
 
 /// Payload type for Opus when offering.

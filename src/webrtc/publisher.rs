@@ -22,7 +22,8 @@ use gst_rtp::prelude::*;
 
 use super::encode::{VideoCodec, VideoEncodeParams, VideoEncoder, build_video_encoder};
 use super::peer::{
-    ConnectionState, LinkFn, LinkParams, OPUS_PT, Peer, SendTrack, TWCC_EXT_ID, rtp_structure,
+    ConnectionState, LinkFn, LinkParams, OPUS_PT, Peer, SendTrack, TWCC_EXT_ID, opus_caps,
+    rtp_structure,
 };
 use super::{MediaKind, TWCC_URI, WebrtcError, make};
 
@@ -436,15 +437,7 @@ impl Publisher {
             let track = SendTrack {
                 kind: MediaKind::Audio,
                 encoding_name: "OPUS".into(),
-                offer_caps: gst::Caps::builder_full()
-                    .structure(rtp_structure(
-                        MediaKind::Audio,
-                        "OPUS",
-                        48000,
-                        OPUS_PT,
-                        Some(TWCC_EXT_ID),
-                    ))
-                    .build(),
+                offer_caps: opus_caps(),
                 offer_params: LinkParams {
                     pt: OPUS_PT,
                     twcc_id: Some(TWCC_EXT_ID),
