@@ -29,7 +29,7 @@ const LONG: Duration = Duration::from_secs(30);
 struct RustPeer {
     pipeline: gst::Pipeline,
     subscriber: Subscriber,
-    _client: Arc<Client>,
+    client: Arc<Client>,
     peers: Arc<Mutex<HashMap<String, Peer>>>,
     driver: JoinHandle<()>,
 }
@@ -104,7 +104,7 @@ impl RustPeer {
         RustPeer {
             pipeline,
             subscriber,
-            _client: client,
+            client,
             peers,
             driver,
         }
@@ -173,6 +173,28 @@ async fn drive(
     }
 }
 
+/// The `a=ssrc` of every audio/video m-line the Rust peer sends on, from its SDP as the
+/// browser applied it (remote description); panics if one has none.
+async fn rust_sdp_send_ssrcs(br: &mut Browser, rust_id: &str) -> Vec<u64> {
+    let sdp = br
+        .eval(&format!(
+            "window.streamwireApp.client.pcs.get('{rust_id}').pc.remoteDescription.sdp"
+        ))
+        .await;
+    let sdp = sdp.as_str().expect("SDP text");
+    sdp.split("\r\nm=")
+        .skip(1)
+        .filter(|s| s.contains("a=sendonly") && (s.starts_with("audio") || s.starts_with("video")))
+        .map(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("a=ssrc:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("Rust m-line without a=ssrc:\nm={s}"))
+        })
+        .collect()
+}
+
 fn page_url(srv: &common::TestServer, room: &str, user: &str, publish: bool) -> String {
     format!(
         "http://{}/?room={room}&token={}&name={user}&publish={}&autojoin=1",
@@ -192,6 +214,8 @@ async fn wait_rust(what: &str, mut cond: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+const DUMP: &str = "(async () => { const out = {}; for (const [id, e] of window.streamwireApp.client.pcs) { const st = []; (await e.pc.getStats()).forEach(x => { if (x.type === 'inbound-rtp' || x.type === 'outbound-rtp') st.push({type: x.type, kind: x.kind, ssrc: x.ssrc, mid: x.mid, pr: x.packetsReceived, ps: x.packetsSent, fd: x.framesDecoded, fe: x.framesEncoded, codec: x.codecId}); }); out[id] = {offerer: e.offerer, remote: e.pc.remoteDescription?.sdp, local: e.pc.localDescription?.sdp, tr: e.pc.getTransceivers().map(t => ({mid: t.mid, dir: t.direction, cur: t.currentDirection, rtrack: t.receiver.track.kind, muted: t.receiver.track.muted})), st, streams: e.stream.getTracks().map(t => t.kind + ':' + t.muted)}; } return out; })()";
 
 /// JS: the first remote tile's video as {w, h, t} once it is playing.
 const VIDEO_STATE: &str =
@@ -278,21 +302,36 @@ async fn rust_publishes_browser_video_plays() {
     assert!(stats.as_str().unwrap().contains("quality"), "{stats}");
 }
 
-/// Issue test 5: two browsers and one Rust peer in one room: everyone sees everyone.
+/// Issue test 5: two browsers and one Rust peer in one room: everyone sees everyone, with the
+/// Rust peer joining first (both browsers offer to it) and last (it offers to both browsers).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_browsers_and_rust_peer_all_see_each_other() {
+    all_see_each_other("m5", true).await;
+}
+
+/// Issue test 5, the other join order: the Rust peer joins last and offers to both browsers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_and_rust_peer_joining_last_all_see_each_other() {
+    all_see_each_other("m5last", false).await;
+}
+
+async fn all_see_each_other(room: &str, rust_first: bool) {
     let srv = common::start(common::config()).await;
-    // The Rust peer is in the room first: both browsers offer to it (and Bob to Alice).
-    let rust = RustPeer::join(
-        &srv.url,
-        "m5",
-        "rust",
-        Some(PublisherConfig::default()),
-        &[MediaKind::Video, MediaKind::Audio],
-    )
-    .await;
+    let join_rust = || {
+        RustPeer::join(
+            &srv.url,
+            room,
+            "rust",
+            Some(PublisherConfig::default()),
+            &[MediaKind::Video, MediaKind::Audio],
+        )
+    };
+    let mut rust = None;
+    if rust_first {
+        rust = Some(join_rust().await);
+    }
     let mut a = Browser::launch().await;
-    a.goto(&page_url(&srv, "m5", "alice", true)).await;
+    a.goto(&page_url(&srv, room, "alice", true)).await;
     a.wait_for(
         "alice joined",
         "window.streamwireApp?.client?.state === 'joined'",
@@ -300,13 +339,29 @@ async fn two_browsers_and_rust_peer_all_see_each_other() {
     )
     .await;
     let mut b = Browser::launch().await;
-    b.goto(&page_url(&srv, "m5", "bob", true)).await;
+    b.goto(&page_url(&srv, room, "bob", true)).await;
     b.wait_for(
         "bob joined",
         "window.streamwireApp?.client?.state === 'joined'",
         LONG,
     )
     .await;
+    let rust = match rust {
+        Some(r) => r,
+        None => join_rust().await,
+    };
+    if std::env::var_os("SW_DEBUG").is_some() {
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        for (n, br) in [("alice", &mut a), ("bob", &mut b)] {
+            let v = br.eval(DUMP).await;
+            println!("===== {n}\n{}", serde_json::to_string_pretty(&v).unwrap());
+        }
+        for (id, p) in rust.peers.lock().unwrap().iter() {
+            if let Some(s) = p.raw_stats(Duration::from_secs(2)) {
+                println!("===== rust -> {id}\n{s}");
+            }
+        }
+    }
     let playing2 = "(() => { const s = ".to_owned()
         + VIDEO_STATE
         + "; return s.length === 2 && s.every(x => x.w > 0 && x.t > 0) && s; })()";
@@ -340,10 +395,38 @@ async fn two_browsers_and_rust_peer_all_see_each_other() {
         .await;
     }
     assert_eq!(rust.peers.lock().unwrap().len(), 2);
+    // Every m-line the Rust peer sends on names its SSRC in its SDP (offer when it joined
+    // last, answer when first), and that is the SSRC the browser receives. The Rust-last
+    // failure was webrtcbin writing no `a=ssrc` for branches whose caps had not reached it
+    // yet; Chromium could not route those streams and dropped them.
+    let rust_id = rust.client.peer_id().expect("rust peer id");
+    for br in [&mut a, &mut b] {
+        let announced = rust_sdp_send_ssrcs(br, &rust_id).await;
+        assert_eq!(
+            announced.len(),
+            2,
+            "Rust audio + video SSRCs: {announced:?}"
+        );
+        let received = br
+            .eval(&format!(
+                "(async () => {{ const r = []; (await window.streamwireApp.client.pcs.get('{rust_id}').pc.getStats()).forEach(s => {{ if (s.type === 'inbound-rtp' && s.packetsReceived > 0) r.push(s.ssrc); }}); return r; }})()"
+            ))
+            .await;
+        for ssrc in &announced {
+            assert!(
+                received.as_array().unwrap().contains(&json!(ssrc)),
+                "announced SSRC {ssrc} not received: {received}"
+            );
+        }
+    }
     // Screenshot of the demo page with live tiles.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    a.screenshot(&output_dir().join("demo-live-tiles.png"))
-        .await;
+    let name = if rust_first {
+        "demo-live-tiles.png"
+    } else {
+        "demo-live-tiles-rust-last.png"
+    };
+    a.screenshot(&output_dir().join(name)).await;
 }
 
 /// Issue test 3: a Rust publisher in rotation metadata mode (CVO) at 90 degrees; the browser

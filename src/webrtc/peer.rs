@@ -305,6 +305,8 @@ pub(crate) struct LinkParams {
     pub pt: u8,
     /// TWCC header-extension id, if negotiated.
     pub twcc_id: Option<u8>,
+    /// SSRC the payloader must send with: the one written as `a=ssrc` in the SDP.
+    pub ssrc: u32,
 }
 
 pub(crate) type LinkFn = Box<dyn FnOnce(&gst::Pad, LinkParams) -> Result<(), WebrtcError> + Send>;
@@ -312,6 +314,8 @@ pub(crate) type LinkFn = Box<dyn FnOnce(&gst::Pad, LinkParams) -> Result<(), Web
 /// A local track waiting to be attached to an m-line.
 pub(crate) struct SendTrack {
     pub kind: MediaKind,
+    /// SSRC of this track towards this peer, announced in the SDP (see [`new_ssrc`]).
+    pub ssrc: u32,
     pub encoding_name: String,
     /// Full RTP caps used as codec preferences when offering.
     pub offer_caps: gst::Caps,
@@ -581,8 +585,15 @@ impl Peer {
                     })?;
                 let trans = pad.property::<WebRTCRTPTransceiver>("transceiver");
                 trans.set_property("direction", WebRTCRTPTransceiverDirection::Sendonly);
-                trans.set_property("codec-preferences", &track.offer_caps);
-                (track.link)(&pad, track.offer_params)
+                trans.set_property(
+                    "codec-preferences",
+                    with_ssrc(&track.offer_caps, track.ssrc),
+                );
+                let params = LinkParams {
+                    ssrc: track.ssrc,
+                    ..track.offer_params
+                };
+                (track.link)(&pad, params)
             }
             Role::Answerer => {
                 lock(&self.inner.state).pending_tracks.push(track);
@@ -832,7 +843,7 @@ impl Peer {
         track: SendTrack,
         params: LinkParams,
     ) -> Result<(), WebrtcError> {
-        let mut caps = track.offer_caps.clone();
+        let mut caps = with_ssrc(&track.offer_caps, params.ssrc);
         {
             let caps = caps.make_mut();
             for s in caps.iter_mut() {
@@ -989,6 +1000,33 @@ pub(crate) fn rtp_structure(
     s
 }
 
+/// A random SSRC for a local track (never 0).
+pub(crate) fn new_ssrc() -> u32 {
+    loop {
+        let ssrc = glib::random_int();
+        if ssrc != 0 {
+            return ssrc;
+        }
+    }
+}
+
+/// `caps` with `ssrc` set on every structure.
+///
+/// webrtcbin 1.22 writes `a=ssrc` for a send m-line only from caps that carry an `ssrc`
+/// field: the transceiver's codec preferences, or the caps that already reached its sink pad.
+/// A branch linked just before `create-offer`/`create-answer` has not pushed caps yet, so
+/// without this the SDP names no SSRC for it. Chromium then has to route that stream under
+/// BUNDLE without a MID header extension (webrtcbin 1.22 sends none) and without a signalled
+/// SSRC, and drops it: the browser plays nothing. Putting the SSRC in the codec preferences
+/// (and the same value on the payloader) makes the SDP deterministic.
+pub(crate) fn with_ssrc(caps: &gst::Caps, ssrc: u32) -> gst::Caps {
+    let mut caps = caps.clone();
+    for s in caps.make_mut().iter_mut() {
+        s.set("ssrc", ssrc);
+    }
+    caps
+}
+
 /// Find the offer's first unused `recvonly` m-line for `track`'s kind and codec.
 fn find_mline_for(
     offer: &gst_sdp::SDPMessage,
@@ -1012,7 +1050,14 @@ fn find_mline_for(
             continue;
         };
         let twcc_id = media_twcc_id(media);
-        return Some((idx, LinkParams { pt, twcc_id }));
+        return Some((
+            idx,
+            LinkParams {
+                pt,
+                twcc_id,
+                ssrc: track.ssrc,
+            },
+        ));
     }
     None
 }

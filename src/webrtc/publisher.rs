@@ -22,8 +22,8 @@ use gst_rtp::prelude::*;
 
 use super::encode::{VideoCodec, VideoEncodeParams, VideoEncoder, build_video_encoder};
 use super::peer::{
-    ConnectionState, LinkFn, LinkParams, OPUS_PT, Peer, SendTrack, TWCC_EXT_ID, opus_caps,
-    rtp_structure,
+    ConnectionState, LinkFn, LinkParams, OPUS_PT, Peer, SendTrack, TWCC_EXT_ID, new_ssrc,
+    opus_caps, rtp_structure,
 };
 use super::{MediaKind, TWCC_URI, WebrtcError, make};
 
@@ -413,8 +413,10 @@ impl Publisher {
         let codec = self.inner.config.codec;
         if let Some((_, tee, _)) = &self.inner.video {
             let pt = codec.default_payload_type();
+            let ssrc = new_ssrc();
             let track = SendTrack {
                 kind: MediaKind::Video,
+                ssrc,
                 encoding_name: codec.encoding_name().to_owned(),
                 offer_caps: gst::Caps::builder_full()
                     .structure(rtp_structure(
@@ -428,19 +430,23 @@ impl Publisher {
                 offer_params: LinkParams {
                     pt,
                     twcc_id: Some(TWCC_EXT_ID),
+                    ssrc,
                 },
                 link: self.branch_linker(peer.id(), tee.clone(), MediaKind::Video),
             };
             peer.add_send_track(track)?;
         }
         if let Some(tee) = &self.inner.audio_tee {
+            let ssrc = new_ssrc();
             let track = SendTrack {
                 kind: MediaKind::Audio,
+                ssrc,
                 encoding_name: "OPUS".into(),
                 offer_caps: opus_caps(),
                 offer_params: LinkParams {
                     pt: OPUS_PT,
                     twcc_id: Some(TWCC_EXT_ID),
+                    ssrc,
                 },
                 link: self.branch_linker(peer.id(), tee.clone(), MediaKind::Audio),
             };
@@ -605,6 +611,8 @@ fn build_branch(
         MediaKind::Audio => make("rtpopuspay")?,
     };
     pay.set_property("pt", u32::from(params.pt));
+    // The SSRC the SDP announces for this m-line (see `peer::with_ssrc`).
+    pay.set_property("ssrc", params.ssrc);
     pay.set_property("mtu", 1200u32);
     if let Some(id) = params.twcc_id {
         let ext = gst_rtp::RTPHeaderExtension::create_from_uri(TWCC_URI)
