@@ -15,11 +15,12 @@ use std::time::Duration;
 use browser_support::{Browser, output_dir};
 use gst::prelude::*;
 use serde_json::json;
+use streamwire::session::{Session, SessionConfig};
 use streamwire::signalling::client::{Client, ClientConfig, Event, Events};
 use streamwire::signalling::protocol::{TrackInfo, TrackKind};
 use streamwire::webrtc::MediaKind;
 use streamwire::webrtc::peer::{Peer, PeerConfig, Role, SignalIn, SignalOut};
-use streamwire::webrtc::publisher::{Publisher, PublisherConfig};
+use streamwire::webrtc::publisher::{Publisher, PublisherConfig, Rotation, RotationConfig};
 use streamwire::webrtc::subscriber::{Subscriber, SubscriberConfig};
 use tokio::task::JoinHandle;
 
@@ -429,124 +430,53 @@ async fn all_see_each_other(room: &str, rust_first: bool) {
     a.screenshot(&output_dir().join(name)).await;
 }
 
-/// Issue test 3: a Rust publisher in rotation metadata mode (CVO) at 90 degrees; the browser
-/// negotiates `urn:3gpp:video-orientation`, keeps it in its answer and shows the video
-/// upright: `videoWidth`/`videoHeight` are swapped relative to the encoded 640x360 frames.
-///
-/// The sender is a webrtcbin pipeline like elements/tests/cvo_webrtc.rs (the engine's
-/// Publisher has no rotation mode yet), signalled through the real server as the newcomer.
+/// Issue test 3: a Rust publisher in rotation metadata mode (CVO) at 90 degrees, through the
+/// product API (`Session` with `PublisherConfig::rotation`), joining after the browser so it
+/// offers: its offer carries `urn:3gpp:video-orientation`, the browser keeps it in its answer
+/// and shows the video upright: `videoWidth`/`videoHeight` are swapped relative to the
+/// encoded 640x360 frames. Turning the rotation back to 0 while playing un-swaps them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_cvo_publisher_at_90_degrees_shows_upright_in_browser() {
+    cvo_publisher_rotates_in_browser("m3", false).await;
+}
+
+/// Issue test 3, the other join order: the Rust publisher is in the room first, the browser
+/// offers (its offer lists CVO) and the Rust answer keeps the extension for its video.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_cvo_publisher_answering_browser_offer_shows_upright() {
+    cvo_publisher_rotates_in_browser("m3first", true).await;
+}
+
+async fn cvo_publisher_rotates_in_browser(room: &str, rust_first: bool) {
     let srv = common::start(common::config()).await;
+    let join_rust = || async {
+        let mut cfg =
+            SessionConfig::new(&srv.url, room, &common::token(room, "rust", &common::all()));
+        cfg.publish = Some(PublisherConfig {
+            rotation: Some(RotationConfig::Fixed(Rotation::R90)),
+            ..PublisherConfig::default()
+        });
+        Session::join(cfg).await.expect("rust session joins")
+    };
+    let mut early = None;
+    if rust_first {
+        early = Some(join_rust().await);
+    }
     let mut b = Browser::launch().await;
-    b.goto(&page_url(&srv, "m3", "web", false)).await;
+    b.goto(&page_url(&srv, room, "web", false)).await;
     b.wait_for(
         "browser joined",
         "window.streamwireApp?.client?.state === 'joined'",
         LONG,
     )
     .await;
+    let (session, _events) = match early {
+        Some(s) => s,
+        None => join_rust().await,
+    };
+    let publisher = session.publisher().expect("publisher").clone();
+    assert_eq!(publisher.video_size(), Some((640, 360)));
 
-    streamwire::gst_init::init().unwrap();
-    let pipeline = gst::parse::launch(
-        "videotestsrc is-live=true pattern=smpte ! video/x-raw,width=640,height=360,framerate=30/1 ! \
-         sensorrotation mode=follow-app rotation=90 ! vp8enc deadline=1 keyframe-max-dist=30 ! \
-         rtpvp8pay ! application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000,\
-         extmap-3=urn:3gpp:video-orientation ! webrtcbin name=send bundle-policy=max-bundle",
-    )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let send = pipeline.by_name("send").unwrap();
-    let agent = send.property::<gst::glib::Object>("ice-agent");
-    assert!(agent.emit_by_name::<bool>("add-local-ip-address", &[&"127.0.0.1"]));
-
-    let (client, mut events) = Client::connect(ClientConfig::new(
-        &srv.url,
-        "m3",
-        &common::token("m3", "rust", &common::all()),
-    ))
-    .await
-    .expect("rust joins");
-    let client = Arc::new(client);
-    let welcome = client.welcome().expect("welcome");
-    assert_eq!(
-        welcome.offer_to.len(),
-        1,
-        "the Rust newcomer offers to the browser"
-    );
-    let browser = welcome.offer_to[0].clone();
-    {
-        let client = client.clone();
-        let browser = browser.clone();
-        send.connect("on-ice-candidate", false, move |args| {
-            let mline = args[1].get::<u32>().unwrap();
-            let cand = args[2].get::<String>().unwrap();
-            let _ = client.send_ice(&browser, cand, mline, None);
-            None
-        });
-    }
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let (p, fut) = gst::Promise::new_future();
-    send.emit_by_name::<()>("create-offer", &[&None::<gst::Structure>, &p]);
-    let reply = tokio::time::timeout(LONG, fut)
-        .await
-        .expect("create-offer timed out")
-        .expect("create-offer");
-    let offer = reply
-        .expect("create-offer replied")
-        .get::<gst_webrtc::WebRTCSessionDescription>("offer")
-        .expect("offer");
-    let offer_text = offer.sdp().as_text().unwrap();
-    assert!(
-        offer_text.contains("urn:3gpp:video-orientation"),
-        "offer lacks the CVO extmap:\n{offer_text}"
-    );
-    send.emit_by_name::<()>("set-local-description", &[&offer, &None::<gst::Promise>]);
-    client.send_offer(&browser, offer_text).unwrap();
-
-    // Apply the browser's answer and candidates.
-    let send2 = send.clone();
-    let driver = tokio::spawn(async move {
-        while let Some(ev) = events.recv().await {
-            match ev {
-                Event::Answer { sdp, .. } => {
-                    let sdp = gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).unwrap();
-                    let answer = gst_webrtc::WebRTCSessionDescription::new(
-                        gst_webrtc::WebRTCSDPType::Answer,
-                        sdp,
-                    );
-                    send2.emit_by_name::<()>(
-                        "set-remote-description",
-                        &[&answer, &None::<gst::Promise>],
-                    );
-                }
-                Event::Ice {
-                    candidate,
-                    sdp_mline_index,
-                    ..
-                } if !candidate.is_empty() => {
-                    send2.emit_by_name::<()>("add-ice-candidate", &[&sdp_mline_index, &candidate]);
-                }
-                _ => {}
-            }
-        }
-    });
-
-    let answer = b
-        .wait_for(
-            "the browser's answer",
-            "[...window.streamwireApp.client.pcs.values()][0]?.pc.localDescription?.sdp",
-            LONG,
-        )
-        .await;
-    assert!(
-        answer
-            .as_str()
-            .unwrap()
-            .contains("urn:3gpp:video-orientation"),
-        "the browser's answer dropped the CVO extmap:\n{answer}"
-    );
     let first = b
         .wait_for(
             "the rotated video to play",
@@ -560,7 +490,44 @@ async fn rust_cvo_publisher_at_90_degrees_shows_upright_in_browser() {
         (json!(360), json!(640)),
         "{first}"
     );
-    b.screenshot(&output_dir().join("cvo-rotated.png")).await;
-    driver.abort();
-    let _ = pipeline.set_state(gst::State::Null);
+    // The Rust SDP names the extension on its video m-line, and the browser's SDP keeps it.
+    let rust_id = session.peer_id().expect("rust peer id");
+    let pc = format!("window.streamwireApp.client.pcs.get('{rust_id}').pc");
+    for (which, side) in [
+        ("Rust", "remoteDescription"),
+        ("browser", "localDescription"),
+    ] {
+        let sdp = b.eval(&format!("{pc}.{side}.sdp")).await;
+        let video = sdp
+            .as_str()
+            .expect("SDP")
+            .split("\r\nm=")
+            .find(|m| {
+                m.starts_with("video")
+                    && m.contains(if which == "Rust" {
+                        "a=sendonly"
+                    } else {
+                        "a=recvonly"
+                    })
+            })
+            .unwrap_or_else(|| panic!("no Rust video m-line in the {which} SDP:\n{sdp}"))
+            .to_owned();
+        assert!(
+            video.contains("urn:3gpp:video-orientation"),
+            "the {which} SDP lacks the CVO extmap on the video m-line:\nm={video}"
+        );
+    }
+    b.screenshot(&output_dir().join(format!("cvo-rotated-{room}.png")))
+        .await;
+
+    // The orientation is metadata: back to 0 degrees, the browser shows 640x360 again
+    // without renegotiation.
+    publisher.set_rotation(Rotation::R0).unwrap();
+    b.wait_for(
+        "the video back at 640x360",
+        &format!("(() => {{ const s = {VIDEO_STATE}; return s.length === 1 && s[0].w === 640 && s[0].h === 360 && s[0]; }})()"),
+        LONG,
+    )
+    .await;
+    session.leave().await;
 }

@@ -307,6 +307,8 @@ pub(crate) struct LinkParams {
     pub twcc_id: Option<u8>,
     /// SSRC the payloader must send with: the one written as `a=ssrc` in the SDP.
     pub ssrc: u32,
+    /// CVO (`urn:3gpp:video-orientation`) header-extension id, if negotiated.
+    pub cvo_id: Option<u8>,
 }
 
 pub(crate) type LinkFn = Box<dyn FnOnce(&gst::Pad, LinkParams) -> Result<(), WebrtcError> + Send>;
@@ -316,6 +318,9 @@ pub(crate) struct SendTrack {
     pub kind: MediaKind,
     /// SSRC of this track towards this peer, announced in the SDP (see [`new_ssrc`]).
     pub ssrc: u32,
+    /// The track signals its orientation with the CVO header extension (rotation metadata
+    /// mode): offered in `offer_caps`; when answering, kept if the offer lists it.
+    pub cvo: bool,
     pub encoding_name: String,
     /// Full RTP caps used as codec preferences when offering.
     pub offer_caps: gst::Caps,
@@ -860,6 +865,9 @@ impl Peer {
                     Some(id) => s.set(format!("extmap-{id}"), TWCC_URI),
                     None => s.remove_field("rtcp-fb-transport-cc"),
                 }
+                if let Some(id) = params.cvo_id {
+                    s.set(format!("extmap-{id}"), CVO_URI);
+                }
             }
         }
         let tmpl = self
@@ -965,6 +973,10 @@ pub(crate) fn opus_caps() -> gst::Caps {
 pub(crate) const OPUS_PT: u8 = 111;
 /// TWCC extension id used when offering.
 pub(crate) const TWCC_EXT_ID: u8 = 1;
+/// CVO extension id used when offering (rotation metadata mode).
+pub(crate) const CVO_EXT_ID: u8 = 3;
+/// URI of the Coordination of Video Orientation header extension (`rtphdrextcvo`).
+pub(crate) const CVO_URI: &str = gststreamwire::rtphdrextcvo::URI;
 
 /// RTP caps with the feedback this engine uses: NACK, PLI, FIR and transport-cc.
 pub(crate) fn rtp_structure(
@@ -1050,12 +1062,18 @@ fn find_mline_for(
             continue;
         };
         let twcc_id = media_twcc_id(media);
+        let cvo_id = if track.cvo {
+            media_ext_id(media, CVO_URI)
+        } else {
+            None
+        };
         return Some((
             idx,
             LinkParams {
                 pt,
                 twcc_id,
                 ssrc: track.ssrc,
+                cvo_id,
             },
         ));
     }
@@ -1081,11 +1099,16 @@ fn media_codecs(media: &gst_sdp::SDPMediaRef) -> Vec<(u8, String, i32)> {
 
 /// The TWCC header-extension id an m-line declares, if any.
 fn media_twcc_id(media: &gst_sdp::SDPMediaRef) -> Option<u8> {
+    media_ext_id(media, TWCC_URI)
+}
+
+/// The id an m-line's `a=extmap` gives to the header extension `uri`, if any.
+fn media_ext_id(media: &gst_sdp::SDPMediaRef, uri: &str) -> Option<u8> {
     media
         .attributes()
         .filter(|a| a.key() == "extmap")
         .filter_map(|a| a.value())
-        .find(|v| v.contains(TWCC_URI))
+        .find(|v| v.split_whitespace().nth(1) == Some(uri))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|id| id.split('/').next())
         .and_then(|id| id.parse::<u8>().ok())

@@ -12,6 +12,11 @@
 //! * PLI/FIR from any receiver: `rtpsession` turns them into the same upstream event.
 //! * The encoder's bitrate follows the LOWEST congestion-control estimate among the peers,
 //!   clamped to [`PublisherConfig::floor_kbps`]..=[`PublisherConfig::ceiling_kbps`].
+//! * Rotation metadata mode ([`PublisherConfig::rotation`]): a `sensorrotation` element before
+//!   the encoder stamps each frame's orientation, and every peer's video payloader carries
+//!   `rtphdrextcvo`, so the orientation travels as `urn:3gpp:video-orientation` (CVO) and the
+//!   receiver (a browser, or `sensorrotation mode=follow-meta`) rotates the picture. The
+//!   frames are encoded as captured.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,10 +27,11 @@ use gst_rtp::prelude::*;
 
 use super::encode::{VideoCodec, VideoEncodeParams, VideoEncoder, build_video_encoder};
 use super::peer::{
-    ConnectionState, LinkFn, LinkParams, OPUS_PT, Peer, SendTrack, TWCC_EXT_ID, new_ssrc,
-    opus_caps, rtp_structure,
+    CVO_EXT_ID, CVO_URI, ConnectionState, LinkFn, LinkParams, OPUS_PT, Peer, SendTrack,
+    TWCC_EXT_ID, new_ssrc, opus_caps, rtp_structure,
 };
 use super::{MediaKind, TWCC_URI, WebrtcError, make};
+pub use gststreamwire::orientation::Rotation;
 
 /// Name of the queue in front of the video encoder; its streaming thread, `swenc:src`, runs
 /// the encoder (used to measure the shared encoder's CPU time).
@@ -63,6 +69,35 @@ pub enum AudioSource {
     None,
 }
 
+/// Rotation metadata mode: where the picture orientation comes from. The frames are encoded
+/// as captured; the orientation is sent beside them in the CVO RTP header extension
+/// (`urn:3gpp:video-orientation`) on every peer's video stream.
+///
+/// ```
+/// use streamwire::webrtc::publisher::{PublisherConfig, Rotation, RotationConfig};
+/// let cfg = PublisherConfig {
+///     rotation: Some(RotationConfig::Fixed(Rotation::R90)),
+///     ..PublisherConfig::default()
+/// };
+/// assert!(cfg.rotation.is_some());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotationConfig {
+    /// A fixed angle chosen by the application (`sensorrotation mode=follow-app`); change it
+    /// while publishing with [`Publisher::set_rotation`].
+    Fixed(Rotation),
+    /// Follow the gravity sensor (`sensorrotation mode=follow-sensor`). Samples come from
+    /// `replay_file` if set, else from the IIO accelerometer `iio_device` if set, else from the
+    /// application through the element's `push-sample` action signal
+    /// ([`Publisher::rotation_element`]).
+    Sensor {
+        /// Sensor samples `t_ms x y z` per line, replayed in real time.
+        replay_file: Option<String>,
+        /// An IIO accelerometer, e.g. `/sys/bus/iio/devices/iio:device0`.
+        iio_device: Option<String>,
+    },
+}
+
 /// Publisher configuration.
 #[derive(Debug, Clone)]
 pub struct PublisherConfig {
@@ -88,6 +123,8 @@ pub struct PublisherConfig {
     pub keyframe_interval: u32,
     /// Opus bitrate (bit/s).
     pub audio_bps: i32,
+    /// Rotation metadata mode (CVO); `None` (default) sends no orientation.
+    pub rotation: Option<RotationConfig>,
 }
 
 impl Default for PublisherConfig {
@@ -105,6 +142,7 @@ impl Default for PublisherConfig {
             ceiling_kbps: 2500,
             keyframe_interval: 300,
             audio_bps: 32000,
+            rotation: None,
         }
     }
 }
@@ -134,6 +172,8 @@ struct Inner {
     bin: gst::Bin,
     config: PublisherConfig,
     video: Option<(VideoEncoder, gst::Element, gst::Pad)>,
+    /// `sensorrotation` in rotation metadata mode.
+    rotation: Option<gst::Element>,
     audio_tee: Option<gst::Element>,
     branches: Mutex<HashMap<String, Vec<Branch>>>,
     rate: Mutex<RateState>,
@@ -202,13 +242,17 @@ impl Publisher {
         let start = config
             .start_kbps
             .clamp(config.floor_kbps, config.ceiling_kbps);
-        let video = Self::build_video(&bin, &config, start)?;
+        let (video, rotation) = match Self::build_video(&bin, &config, start)? {
+            Some((v, r)) => (Some(v), r),
+            None => (None, None),
+        };
         let audio_tee = Self::build_audio(&bin, &config)?;
         let publisher = Publisher {
             inner: Arc::new(Inner {
                 bin,
                 config,
                 video,
+                rotation,
                 audio_tee,
                 branches: Mutex::new(HashMap::new()),
                 rate: Mutex::new(RateState {
@@ -224,11 +268,13 @@ impl Publisher {
         Ok(publisher)
     }
 
+    #[allow(clippy::type_complexity)]
     fn build_video(
         bin: &gst::Bin,
         config: &PublisherConfig,
         start_kbps: u32,
-    ) -> Result<Option<(VideoEncoder, gst::Element, gst::Pad)>, WebrtcError> {
+    ) -> Result<Option<((VideoEncoder, gst::Element, gst::Pad), Option<gst::Element>)>, WebrtcError>
+    {
         let src = match &config.video {
             VideoSource::None => return Ok(None),
             VideoSource::TestPattern(pattern) => {
@@ -274,7 +320,10 @@ impl Publisher {
         )?;
         let tee = make("tee")?;
         tee.set_property("allow-not-linked", true);
-        let mut chain = vec![src, convert, scale, rate, caps.clone(), queue];
+        let rotation = config.rotation.as_ref().map(build_rotation).transpose()?;
+        let mut chain = vec![src, convert, scale, rate, caps.clone()];
+        chain.extend(rotation.iter().cloned());
+        chain.push(queue);
         chain.extend(encoder.elements().iter().cloned());
         chain.push(tee.clone());
         add_all(bin, &chain)?;
@@ -282,7 +331,7 @@ impl Publisher {
         let raw_pad = caps
             .static_pad("src")
             .ok_or_else(|| WebrtcError::MissingElement("capsfilter src pad".into()))?;
-        Ok(Some((encoder, tee, raw_pad)))
+        Ok(Some(((encoder, tee, raw_pad), rotation)))
     }
 
     fn build_audio(
@@ -373,6 +422,27 @@ impl Publisher {
         self.inner.video.as_ref().map(|(_, _, p)| p.clone())
     }
 
+    /// The `sensorrotation` element of rotation metadata mode, if configured (e.g. to push
+    /// sensor samples with its `push-sample` action signal, or read `orientation`).
+    pub fn rotation_element(&self) -> Option<gst::Element> {
+        self.inner.rotation.clone()
+    }
+
+    /// Change the signalled rotation while publishing (rotation metadata mode): the element
+    /// switches to the application's fixed angle (`mode=follow-app`). Errors when the
+    /// publisher was built without [`PublisherConfig::rotation`].
+    pub fn set_rotation(&self, rotation: Rotation) -> Result<(), WebrtcError> {
+        let el = self.inner.rotation.as_ref().ok_or(WebrtcError::Config {
+            field: "rotation",
+            detail:
+                "the publisher has no rotation metadata mode (PublisherConfig::rotation is None)"
+                    .into(),
+        })?;
+        el.set_property_from_str("mode", "follow-app");
+        el.set_property_from_str("rotation", &rotation.degrees().to_string());
+        Ok(())
+    }
+
     /// Encoded video size (width, height), if there is a video track.
     pub fn video_size(&self) -> Option<(i32, i32)> {
         self.inner
@@ -414,23 +484,28 @@ impl Publisher {
         if let Some((_, tee, _)) = &self.inner.video {
             let pt = codec.default_payload_type();
             let ssrc = new_ssrc();
+            let cvo = self.inner.rotation.is_some();
+            let mut s = rtp_structure(
+                MediaKind::Video,
+                codec.encoding_name(),
+                90000,
+                pt,
+                Some(TWCC_EXT_ID),
+            );
+            if cvo {
+                s.set(format!("extmap-{CVO_EXT_ID}"), CVO_URI);
+            }
             let track = SendTrack {
                 kind: MediaKind::Video,
                 ssrc,
+                cvo,
                 encoding_name: codec.encoding_name().to_owned(),
-                offer_caps: gst::Caps::builder_full()
-                    .structure(rtp_structure(
-                        MediaKind::Video,
-                        codec.encoding_name(),
-                        90000,
-                        pt,
-                        Some(TWCC_EXT_ID),
-                    ))
-                    .build(),
+                offer_caps: gst::Caps::builder_full().structure(s).build(),
                 offer_params: LinkParams {
                     pt,
                     twcc_id: Some(TWCC_EXT_ID),
                     ssrc,
+                    cvo_id: cvo.then_some(CVO_EXT_ID),
                 },
                 link: self.branch_linker(peer.id(), tee.clone(), MediaKind::Video),
             };
@@ -441,12 +516,14 @@ impl Publisher {
             let track = SendTrack {
                 kind: MediaKind::Audio,
                 ssrc,
+                cvo: false,
                 encoding_name: "OPUS".into(),
                 offer_caps: opus_caps(),
                 offer_params: LinkParams {
                     pt: OPUS_PT,
                     twcc_id: Some(TWCC_EXT_ID),
                     ssrc,
+                    cvo_id: None,
                 },
                 link: self.branch_linker(peer.id(), tee.clone(), MediaKind::Audio),
             };
@@ -581,6 +658,31 @@ impl Publisher {
     }
 }
 
+/// The `sensorrotation` element for rotation metadata mode (output `metadata`: tags + meta).
+fn build_rotation(cfg: &RotationConfig) -> Result<gst::Element, WebrtcError> {
+    let el = make("sensorrotation")?;
+    el.set_property_from_str("output", "metadata");
+    match cfg {
+        RotationConfig::Fixed(r) => {
+            el.set_property_from_str("mode", "follow-app");
+            el.set_property_from_str("rotation", &r.degrees().to_string());
+        }
+        RotationConfig::Sensor {
+            replay_file,
+            iio_device,
+        } => {
+            el.set_property_from_str("mode", "follow-sensor");
+            if let Some(f) = replay_file {
+                el.set_property("replay-file", f);
+            }
+            if let Some(d) = iio_device {
+                el.set_property("iio-device", d);
+            }
+        }
+    }
+    Ok(el)
+}
+
 fn build_branch(
     inner: &Inner,
     tee: &gst::Element,
@@ -620,6 +722,13 @@ fn build_branch(
         ext.set_id(u32::from(id));
         pay.emit_by_name::<()>("add-extension", &[&ext]);
     }
+    if let Some(id) = params.cvo_id {
+        // Reads the orientation meta `sensorrotation` put on the frames (kept by the encoder).
+        let ext = gst_rtp::RTPHeaderExtension::create_from_uri(CVO_URI)
+            .ok_or_else(|| WebrtcError::MissingElement("rtphdrextcvo".into()))?;
+        ext.set_id(u32::from(id));
+        pay.emit_by_name::<()>("add-extension", &[&ext]);
+    }
     let els = vec![queue.clone(), pay.clone()];
     add_all(&inner.bin, &els)?;
     link_chain(&els, "per-peer queue to payloader")?;
@@ -651,4 +760,68 @@ fn build_branch(
         tee_pad,
         elements: els,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_mode_puts_sensorrotation_before_the_encoder_and_follows_set_rotation() {
+        crate::gst_init::init().unwrap();
+        let pipeline = gst::Pipeline::new();
+        let p = Publisher::new(
+            &pipeline,
+            PublisherConfig {
+                rotation: Some(RotationConfig::Fixed(Rotation::R90)),
+                audio: AudioSource::None,
+                ..PublisherConfig::default()
+            },
+        )
+        .unwrap();
+        let rot = p
+            .rotation_element()
+            .expect("sensorrotation in rotation mode");
+        assert_eq!(rot.factory().unwrap().name(), "sensorrotation");
+        let angle = |e: &gst::Element| {
+            let v = e.property_value("rotation");
+            gst::glib::EnumValue::from_value(&v)
+                .unwrap()
+                .1
+                .nick()
+                .to_owned()
+        };
+        assert_eq!(angle(&rot), "90");
+        // Downstream of the raw caps, upstream of the encoder queue.
+        let next = rot.static_pad("src").unwrap().peer().unwrap();
+        assert_eq!(next.parent_element().unwrap().name(), ENCODER_QUEUE_NAME);
+        p.set_rotation(Rotation::R180).unwrap();
+        assert_eq!(angle(&rot), "180");
+    }
+
+    #[test]
+    fn set_rotation_without_rotation_mode_is_a_config_error() {
+        crate::gst_init::init().unwrap();
+        let pipeline = gst::Pipeline::new();
+        let p = Publisher::new(
+            &pipeline,
+            PublisherConfig {
+                audio: AudioSource::None,
+                ..PublisherConfig::default()
+            },
+        )
+        .unwrap();
+        assert!(p.rotation_element().is_none());
+        let e = p.set_rotation(Rotation::R90).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                WebrtcError::Config {
+                    field: "rotation",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
 }
