@@ -2,176 +2,56 @@
 //! engine, through a real signalling server on loopback.
 //! Run: unshare -n sh -c 'ip link set lo up; cargo test --test web_media'
 //!
-//! The Rust side is the WebRTC engine (`streamwire::webrtc`) driven by the signalling client,
-//! with the negotiation roles of docs/webrtc.md: the newcomer offers, one offer per pair.
+//! The Rust side is the product API, `streamwire::session::Session` (signalling client +
+//! WebRTC engine), with the negotiation roles of docs/webrtc.md: the newcomer offers, one
+//! offer per pair.
 
 mod browser_support;
 mod common;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use browser_support::{Browser, output_dir};
 use gst::prelude::*;
 use serde_json::json;
-use streamwire::session::{Session, SessionConfig};
-use streamwire::signalling::client::{Client, ClientConfig, Event, Events};
-use streamwire::signalling::protocol::{TrackInfo, TrackKind};
+use streamwire::session::{Session, SessionConfig, SessionEvent};
 use streamwire::webrtc::MediaKind;
-use streamwire::webrtc::peer::{Peer, PeerConfig, Role, SignalIn, SignalOut};
-use streamwire::webrtc::publisher::{Publisher, PublisherConfig, Rotation, RotationConfig};
-use streamwire::webrtc::subscriber::{Subscriber, SubscriberConfig};
-use tokio::task::JoinHandle;
+use streamwire::webrtc::publisher::{PublisherConfig, Rotation, RotationConfig};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 const LONG: Duration = Duration::from_secs(30);
 
-/// A Streamwire peer in the room: pipeline, optional publisher, subscriber, signalling client.
-struct RustPeer {
-    pipeline: gst::Pipeline,
-    subscriber: Subscriber,
-    client: Arc<Client>,
-    peers: Arc<Mutex<HashMap<String, Peer>>>,
-    driver: JoinHandle<()>,
+/// The Rust peer of a test: a `Session` (the product API) joined to `room` as `user`,
+/// publishing `publish` (None: receive only) and receiving from everyone. Keep the event
+/// receiver alive for the session's lifetime.
+async fn join_session(
+    url: &str,
+    room: &str,
+    user: &str,
+    publish: Option<PublisherConfig>,
+) -> (Session, UnboundedReceiver<SessionEvent>) {
+    let mut cfg = SessionConfig::new(url, room, &common::token(room, user, &common::all()));
+    cfg.publish = publish;
+    Session::join(cfg).await.expect("rust session joins")
 }
 
-impl Drop for RustPeer {
-    fn drop(&mut self) {
-        self.driver.abort();
-        let _ = self.pipeline.set_state(gst::State::Null);
-    }
-}
-
-fn forward(client: Arc<Client>, remote: String, mut io: streamwire::webrtc::peer::PeerIo) {
-    tokio::spawn(async move {
-        while let Some(s) = io.signals.recv().await {
-            let r = match s {
-                SignalOut::Offer { sdp } => client.send_offer(&remote, sdp),
-                SignalOut::Answer { sdp } => client.send_answer(&remote, sdp),
-                SignalOut::Ice { mline, candidate } => {
-                    client.send_ice(&remote, candidate, mline, None)
-                }
-            };
-            if r.is_err() {
-                break;
-            }
+/// webrtcbin `get-stats` of every peer connection in the session's pipeline (debug dump).
+fn webrtcbin_stats(session: &Session) -> Vec<String> {
+    let mut out = Vec::new();
+    for el in session.pipeline().iterate_elements().into_iter().flatten() {
+        if el.factory().map(|f| f.name() == "webrtcbin") != Some(true) {
+            continue;
         }
-    });
-}
-
-impl RustPeer {
-    async fn join(
-        url: &str,
-        room: &str,
-        user: &str,
-        publish: Option<PublisherConfig>,
-        receive: &[MediaKind],
-    ) -> RustPeer {
-        streamwire::gst_init::init().unwrap();
-        let pipeline = gst::Pipeline::with_name(user);
-        let publisher = publish.map(|c| Publisher::new(&pipeline, c).unwrap());
-        let (subscriber, _sub_events) = Subscriber::new(SubscriberConfig::default());
-        pipeline.set_state(gst::State::Playing).unwrap();
-        let (client, events) = Client::connect(ClientConfig::new(
-            url,
-            room,
-            &common::token(room, user, &common::all()),
-        ))
-        .await
-        .expect("rust peer joins");
-        if publisher.is_some() {
-            // Announce the tracks so browsers joining later expect them (recvonly m-lines).
-            for (id, kind) in [("video", TrackKind::Video), ("audio", TrackKind::Audio)] {
-                client
-                    .publish(TrackInfo {
-                        id: id.into(),
-                        kind,
-                        label: None,
-                    })
-                    .unwrap();
-            }
-        }
-        let client = Arc::new(client);
-        let peers: Arc<Mutex<HashMap<String, Peer>>> = Arc::default();
-        let driver = tokio::spawn(drive(
-            events,
-            client.clone(),
-            pipeline.clone(),
-            publisher,
-            subscriber.clone(),
-            peers.clone(),
-            receive.to_vec(),
-        ));
-        RustPeer {
-            pipeline,
-            subscriber,
-            client,
-            peers,
-            driver,
+        let (tx, rx) = std::sync::mpsc::channel();
+        let promise = gst::Promise::with_change_func(move |r| {
+            let _ = tx.send(r.ok().flatten().map(|s| s.to_string()));
+        });
+        el.emit_by_name::<()>("get-stats", &[&None::<gst::Pad>, &promise]);
+        if let Ok(Some(s)) = rx.recv_timeout(Duration::from_secs(2)) {
+            out.push(s);
         }
     }
-}
-
-/// Apply signalling events to the peers, creating them with the protocol's roles.
-async fn drive(
-    mut events: Events,
-    client: Arc<Client>,
-    pipeline: gst::Pipeline,
-    publisher: Option<Publisher>,
-    subscriber: Subscriber,
-    peers: Arc<Mutex<HashMap<String, Peer>>>,
-    receive: Vec<MediaKind>,
-) {
-    let make = |remote: &str, cfg: PeerConfig| -> Peer {
-        let (peer, io) = Peer::new(&pipeline, remote, cfg).unwrap();
-        if let Some(p) = &publisher {
-            p.attach(&peer).unwrap();
-        }
-        subscriber.attach(&peer);
-        forward(client.clone(), remote.to_owned(), io);
-        peers
-            .lock()
-            .unwrap()
-            .insert(remote.to_owned(), peer.clone());
-        peer
-    };
-    while let Some(ev) = events.recv().await {
-        match ev {
-            Event::Joined(w) => {
-                for id in &w.offer_to {
-                    let peer = make(id, PeerConfig::loopback(Role::Offerer).receiving(&receive));
-                    peer.negotiate().unwrap();
-                }
-            }
-            Event::Offer { from, sdp } => {
-                let existing = peers.lock().unwrap().get(&from).cloned();
-                let peer =
-                    existing.unwrap_or_else(|| make(&from, PeerConfig::loopback(Role::Answerer)));
-                peer.apply(SignalIn::Offer { sdp }).expect("apply offer");
-            }
-            Event::Answer { from, sdp } => {
-                let peer = peers.lock().unwrap().get(&from).cloned();
-                peer.expect("answer from a known peer")
-                    .apply(SignalIn::Answer { sdp })
-                    .expect("apply answer");
-            }
-            Event::Ice {
-                from,
-                candidate,
-                sdp_mline_index,
-                ..
-            } if !candidate.is_empty() => {
-                let peer = peers.lock().unwrap().get(&from).cloned();
-                if let Some(p) = peer {
-                    let _ = p.apply(SignalIn::Ice {
-                        mline: sdp_mline_index,
-                        candidate,
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
+    out
 }
 
 /// The `a=ssrc` of every audio/video m-line the Rust peer sends on, from its SDP as the
@@ -237,25 +117,19 @@ async fn browser_publishes_rust_decodes_its_resolution() {
     .await;
     let browser_id = b.eval("window.streamwireApp.client.peerId").await;
     let browser_id = browser_id.as_str().unwrap().to_owned();
-    let rust = RustPeer::join(
-        &srv.url,
-        "m1",
-        "rust",
-        None,
-        &[MediaKind::Video, MediaKind::Audio],
-    )
-    .await;
-    let sub = rust.subscriber.clone();
+    let (rust, _events) = join_session(&srv.url, "m1", "rust", None).await;
+    let sub = rust.subscriber().clone();
     let id = browser_id.clone();
     wait_rust("640x480 frames decoded from the browser", move || {
         let c = sub.counters(&id, MediaKind::Video);
         c.decoded >= 30 && c.width == 640 && c.height == 480
     })
     .await;
-    let c = rust.subscriber.counters(&browser_id, MediaKind::Video);
+    let c = rust.subscriber().counters(&browser_id, MediaKind::Video);
     assert_eq!((c.width, c.height), (640, 480));
-    let audio = rust.subscriber.counters(&browser_id, MediaKind::Audio);
+    let audio = rust.subscriber().counters(&browser_id, MediaKind::Audio);
     assert!(audio.decoded > 0, "no audio decoded from the browser");
+    rust.leave().await;
 }
 
 /// Issue test 2: a Rust publisher, the browser's <video> plays.
@@ -270,14 +144,8 @@ async fn rust_publishes_browser_video_plays() {
         LONG,
     )
     .await;
-    let _rust = RustPeer::join(
-        &srv.url,
-        "m2",
-        "rust",
-        Some(PublisherConfig::default()),
-        &[],
-    )
-    .await;
+    let (rust, _events) =
+        join_session(&srv.url, "m2", "rust", Some(PublisherConfig::default())).await;
     let first = b
         .wait_for(
             "the browser's video to play",
@@ -301,6 +169,7 @@ async fn rust_publishes_browser_video_plays() {
         )
         .await;
     assert!(stats.as_str().unwrap().contains("quality"), "{stats}");
+    rust.leave().await;
 }
 
 /// Issue test 5: two browsers and one Rust peer in one room: everyone sees everyone, with the
@@ -318,15 +187,7 @@ async fn two_browsers_and_rust_peer_joining_last_all_see_each_other() {
 
 async fn all_see_each_other(room: &str, rust_first: bool) {
     let srv = common::start(common::config()).await;
-    let join_rust = || {
-        RustPeer::join(
-            &srv.url,
-            room,
-            "rust",
-            Some(PublisherConfig::default()),
-            &[MediaKind::Video, MediaKind::Audio],
-        )
-    };
+    let join_rust = || join_session(&srv.url, room, "rust", Some(PublisherConfig::default()));
     let mut rust = None;
     if rust_first {
         rust = Some(join_rust().await);
@@ -347,7 +208,7 @@ async fn all_see_each_other(room: &str, rust_first: bool) {
         LONG,
     )
     .await;
-    let rust = match rust {
+    let (rust, _events) = match rust {
         Some(r) => r,
         None => join_rust().await,
     };
@@ -357,10 +218,8 @@ async fn all_see_each_other(room: &str, rust_first: bool) {
             let v = br.eval(DUMP).await;
             println!("===== {n}\n{}", serde_json::to_string_pretty(&v).unwrap());
         }
-        for (id, p) in rust.peers.lock().unwrap().iter() {
-            if let Some(s) = p.raw_stats(Duration::from_secs(2)) {
-                println!("===== rust -> {id}\n{s}");
-            }
+        for s in webrtcbin_stats(&rust) {
+            println!("===== rust webrtcbin\n{s}");
         }
     }
     let playing2 = "(() => { const s = ".to_owned()
@@ -389,18 +248,18 @@ async fn all_see_each_other(room: &str, rust_first: bool) {
         ida.as_str().unwrap().to_owned(),
         idb.as_str().unwrap().to_owned(),
     ] {
-        let sub = rust.subscriber.clone();
+        let sub = rust.subscriber().clone();
         wait_rust("rust decodes both browsers", move || {
             sub.counters(&id, MediaKind::Video).decoded >= 10
         })
         .await;
     }
-    assert_eq!(rust.peers.lock().unwrap().len(), 2);
+    assert_eq!(rust.peers().len(), 2);
     // Every m-line the Rust peer sends on names its SSRC in its SDP (offer when it joined
     // last, answer when first), and that is the SSRC the browser receives. The Rust-last
     // failure was webrtcbin writing no `a=ssrc` for branches whose caps had not reached it
     // yet; Chromium could not route those streams and dropped them.
-    let rust_id = rust.client.peer_id().expect("rust peer id");
+    let rust_id = rust.peer_id().expect("rust peer id");
     for br in [&mut a, &mut b] {
         let announced = rust_sdp_send_ssrcs(br, &rust_id).await;
         assert_eq!(
@@ -428,6 +287,7 @@ async fn all_see_each_other(room: &str, rust_first: bool) {
         "demo-live-tiles-rust-last.png"
     };
     a.screenshot(&output_dir().join(name)).await;
+    rust.leave().await;
 }
 
 /// Issue test 3: a Rust publisher in rotation metadata mode (CVO) at 90 degrees, through the
@@ -449,14 +309,12 @@ async fn rust_cvo_publisher_answering_browser_offer_shows_upright() {
 
 async fn cvo_publisher_rotates_in_browser(room: &str, rust_first: bool) {
     let srv = common::start(common::config()).await;
-    let join_rust = || async {
-        let mut cfg =
-            SessionConfig::new(&srv.url, room, &common::token(room, "rust", &common::all()));
-        cfg.publish = Some(PublisherConfig {
+    let join_rust = || {
+        let publish = PublisherConfig {
             rotation: Some(RotationConfig::Fixed(Rotation::R90)),
             ..PublisherConfig::default()
-        });
-        Session::join(cfg).await.expect("rust session joins")
+        };
+        join_session(&srv.url, room, "rust", Some(publish))
     };
     let mut early = None;
     if rust_first {
