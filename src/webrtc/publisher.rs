@@ -168,10 +168,13 @@ struct RateState {
     current_kbps: u32,
 }
 
+/// Shared encoder, its output tee and the raw video pad before it.
+type VideoChain = (VideoEncoder, gst::Element, gst::Pad);
+
 struct Inner {
     bin: gst::Bin,
     config: PublisherConfig,
-    video: Option<(VideoEncoder, gst::Element, gst::Pad)>,
+    video: Option<VideoChain>,
     /// `sensorrotation` in rotation metadata mode.
     rotation: Option<gst::Element>,
     audio_tee: Option<gst::Element>,
@@ -268,13 +271,12 @@ impl Publisher {
         Ok(publisher)
     }
 
-    #[allow(clippy::type_complexity)]
+    /// The video chain (encoder, tee, raw pad) and the rotation element, if any.
     fn build_video(
         bin: &gst::Bin,
         config: &PublisherConfig,
         start_kbps: u32,
-    ) -> Result<Option<((VideoEncoder, gst::Element, gst::Pad), Option<gst::Element>)>, WebrtcError>
-    {
+    ) -> Result<Option<(VideoChain, Option<gst::Element>)>, WebrtcError> {
         let src = match &config.video {
             VideoSource::None => return Ok(None),
             VideoSource::TestPattern(pattern) => {
@@ -481,9 +483,11 @@ impl Publisher {
     /// Send this publisher's tracks to `peer` (call before `peer.negotiate()` when offering).
     pub fn attach(&self, peer: &Peer) -> Result<(), WebrtcError> {
         let codec = self.inner.config.codec;
+        let mut video_ssrc = None;
         if let Some((_, tee, _)) = &self.inner.video {
             let pt = codec.default_payload_type();
             let ssrc = new_ssrc();
+            video_ssrc = Some(ssrc);
             let cvo = self.inner.rotation.is_some();
             let mut s = rtp_structure(
                 MediaKind::Video,
@@ -512,7 +516,10 @@ impl Publisher {
             peer.add_send_track(track)?;
         }
         if let Some(tee) = &self.inner.audio_tee {
-            let ssrc = new_ssrc();
+            let mut ssrc = new_ssrc();
+            while Some(ssrc) == video_ssrc {
+                ssrc = new_ssrc();
+            }
             let track = SendTrack {
                 kind: MediaKind::Audio,
                 ssrc,
