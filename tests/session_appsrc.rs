@@ -25,6 +25,9 @@ const H: i32 = 288;
 const YUV: [u8; 3] = [145, 54, 34];
 const T: Duration = Duration::from_secs(30);
 
+/// A decoded frame: width, height, centre (Y, U, V).
+type Seen = (i32, i32, [u8; 3]);
+
 /// Push solid-colour I420 frames at 30 fps until `stop` (at most 60 s); returns frames pushed.
 fn pusher(src: gst_app::AppSrc, stop: Arc<AtomicBool>, pushed: Arc<AtomicU64>) {
     let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, W as u32, H as u32)
@@ -97,8 +100,8 @@ async fn app_frames_through_appsrc_arrive_with_their_size_and_colour() {
         };
     })
     .await;
-    // (width, height, centre Y, U, V) of every frame the viewer's appsink got.
-    let seen: Arc<Mutex<Vec<(i32, i32, [u8; 3])>>> = Arc::default();
+    // Every frame the viewer's appsink got.
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     {
         let seen = seen.clone();
         viewer
