@@ -4,6 +4,7 @@
 //! With `--separate-processes` each subscriber runs as a child process (this binary with
 //! `--subscriber-child`), so `process_cpu_per_s` is the publisher's CPU alone.
 //!
+//! Every peer is a `Session` joined to an embedded signalling server on 127.0.0.1.
 //! Prints one JSON report (see `streamwire::bench::latency`). Run it inside a loopback-only
 //! namespace: `unshare -n sh -c 'ip link set lo up; cargo bench --bench latency -- ...'`.
 
