@@ -144,6 +144,17 @@ fn decode_recording(path: &Path) -> (u64, i32, i32) {
     (frames, size.0, size.1)
 }
 
+/// The largest "up N kbit/s" of the status lines so far.
+fn up_kbps(stderr: &str) -> f64 {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let (_, rest) = l.split_once("| up ")?;
+            rest.split_whitespace().next()?.parse::<f64>().ok()
+        })
+        .fold(0.0, f64::max)
+}
+
 /// The largest "N frames received" of the status lines so far.
 fn received_frames(stderr: &str) -> u64 {
     stderr
@@ -199,7 +210,7 @@ async fn publish_test_is_recorded_by_subscribe_record() {
 
     // The publisher takes its token from the environment and stops after --for.
     let publisher = Proc::spawn(
-        &["run", "publish-test", "--set", &server_set, "--for", "8s"],
+        &["run", "publish-test", "--set", &server_set, "--for", "10s"],
         &[(streamwire::preset::TOKEN_ENV, &pub_token)],
         dir.path(),
     );
@@ -222,6 +233,15 @@ async fn publish_test_is_recorded_by_subscribe_record() {
         "{}",
         recorder.stderr()
     );
+    // ... and until the publisher's status line shows what it sends to the recorder.
+    while up_kbps(&publisher.stderr()) <= 50.0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "publisher status never showed a sent bitrate:\n{}",
+            publisher.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     recorder.interrupt();
     let (status, rec_err) = recorder.finish(Duration::from_secs(20)).await;
     assert!(status.success(), "recorder: {status:?}\n{rec_err}");
@@ -236,6 +256,8 @@ async fn publish_test_is_recorded_by_subscribe_record() {
     // Status lines: one peer, frames going out.
     assert!(pub_err.contains("peers 1 |"), "{pub_err}");
     assert!(pub_err.contains("frames sent"), "{pub_err}");
+    // The sent bitrate is measured (outbound-rtp byte deltas), not a placeholder.
+    assert!(up_kbps(&pub_err) > 50.0, "{pub_err}");
 
     let rec_dir = dir.path().join("rec");
     let files = mkv_files(&rec_dir);
