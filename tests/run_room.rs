@@ -351,6 +351,27 @@ async fn room_preset_without_token_is_a_usage_error() {
     assert!(err.contains(&token_file.display().to_string()), "{err}");
 }
 
+#[test]
+fn subscribe_display_without_a_display_is_a_clear_error() {
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "subscribe-display",
+            "--set",
+            "room.token=t",
+            "--for",
+            "1s",
+        ])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("needs a graphical session"), "{err}");
+    assert!(!err.contains("joined room"), "fails before joining: {err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_token_names_the_server_and_room() {
     let server = common::start(common::config()).await;

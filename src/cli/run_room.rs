@@ -28,6 +28,17 @@ pub fn execute(
     // Resolving the token is part of reading the preset: its errors are usage errors (exit 2).
     let cfg = room.session_config(preset)?;
     if let RoomRole::Receive {
+        output: RoomReceive::Display,
+        ..
+    } = &room.role
+        && cfg!(target_os = "linux")
+        && !["DISPLAY", "WAYLAND_DISPLAY"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+    {
+        return Err(streamwire::pipeline::PipelineError::NoDisplay.into());
+    }
+    if let RoomRole::Receive {
         output: RoomReceive::Record(dir),
         ..
     } = &room.role
