@@ -1,5 +1,6 @@
 //! `cargo bench --bench latency -- [--subscribers N] [--codec vp8|h264] [--seconds S]
-//! [--jitter-ms MS] [--size WxH] [--no-congestion-control] [--separate-processes]`
+//! [--jitter-ms MS] [--size WxH] [--separate-processes]`
+//! (`--no-congestion-control` is refused: the peers are Sessions, which always run it)
 //!
 //! With `--separate-processes` each subscriber runs as a child process (this binary with
 //! `--subscriber-child`), so `process_cpu_per_s` is the publisher's CPU alone.
