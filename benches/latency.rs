@@ -1,9 +1,11 @@
 //! `cargo bench --bench latency -- [--subscribers N] [--codec vp8|h264] [--seconds S]
-//! [--jitter-ms MS] [--size WxH] [--no-congestion-control] [--separate-processes]`
+//! [--jitter-ms MS] [--size WxH] [--separate-processes]`
+//! (`--no-congestion-control` is refused: the peers are Sessions, which always run it)
 //!
 //! With `--separate-processes` each subscriber runs as a child process (this binary with
 //! `--subscriber-child`), so `process_cpu_per_s` is the publisher's CPU alone.
 //!
+//! Every peer is a `Session` joined to an embedded signalling server on 127.0.0.1.
 //! Prints one JSON report (see `streamwire::bench::latency`). Run it inside a loopback-only
 //! namespace: `unshare -n sh -c 'ip link set lo up; cargo bench --bench latency -- ...'`.
 

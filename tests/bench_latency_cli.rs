@@ -1,5 +1,6 @@
 //! `streamwire bench latency` through the binary: a short run prints a JSON report with
-//! decoded, rendered and first-frame figures; bad options are named.
+//! decoded, rendered and first-frame figures (peers joined through the embedded signalling
+//! server), in one process or with subscribers in child processes; bad options are named.
 //! Run: unshare -n sh -c 'ip link set lo up; cargo test --test bench_latency_cli'
 
 use std::process::Command;
@@ -23,6 +24,46 @@ fn bench_latency_prints_a_json_report() {
     let p50 = v["decoded"]["p50_ms"].as_f64().unwrap();
     assert!(p50 > 0.0 && p50 < 1000.0, "{stdout}");
     assert!(v["process_cpu_per_s"].as_f64().unwrap() > 0.0, "{stdout}");
+    // Every peer joined the embedded signalling server on loopback.
+    let server = v["signalling_server"].as_str().unwrap();
+    assert!(server.starts_with("ws://127.0.0.1:"), "{stdout}");
+    assert_eq!(v["options"]["separate_processes"], false, "{stdout}");
+}
+
+#[test]
+fn bench_latency_with_subscribers_in_separate_processes() {
+    let out = Command::new(env!("CARGO_BIN_EXE_streamwire"))
+        .args([
+            "bench",
+            "latency",
+            "--seconds",
+            "2",
+            "--subscribers",
+            "2",
+            "--separate-processes",
+            "--json",
+        ])
+        .output()
+        .expect("run streamwire bench latency");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON report");
+    assert_eq!(v["options"]["separate_processes"], true, "{stdout}");
+    // Both child processes joined through the server and decoded frames.
+    assert_eq!(v["first_frame"]["samples"], 2, "{stdout}");
+    assert!(v["decoded"]["samples"].as_u64().unwrap() > 20, "{stdout}");
+    assert!(v["rendered"]["samples"].as_u64().unwrap() > 20, "{stdout}");
+    assert!(
+        v["signalling_server"]
+            .as_str()
+            .unwrap()
+            .starts_with("ws://127.0.0.1:"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -5,7 +5,8 @@ use std::time::Duration;
 use streamwire::encoder::{Codec, HardwarePolicy};
 use streamwire::preset::{
     AudioSource, Consent, Container, DeviceSelector, ErrorKind, Origin, Output, Preset,
-    PresetError, RotationMode, RotationOutput, SensorSource, VideoSource,
+    PresetError, RoomReceive, RoomRole, RotationMode, RotationOutput, SensorSource, TokenSource,
+    VideoSource,
 };
 
 fn parse(text: &str) -> Result<Preset, PresetError> {
@@ -223,13 +224,275 @@ fn invalid_source_and_output_words() {
     assert!(e.to_string().contains("a path after `file:`"), "{e}");
 }
 
+const ROOM: &str = "[room]\nserver = \"ws://127.0.0.1:8443\"\nroom = \"demo\"\n";
+
 #[test]
-fn later_features_are_reserved_with_a_clear_message() {
-    let e = err("output = \"room\"\n");
+fn room_presets_parse_into_typed_values() {
+    // Publish: the capture sections become the publisher; token from room.token.
+    let p = parse(&format!(
+        "output = \"room\"\n[input]\nvideo = \"test\"\naudio = \"mic\"\n[video]\ncodec = \"h264\"\nwidth = 320\nheight = 240\n{ROOM}token = \"jwt\"\nice_servers = [\"stun://127.0.0.1:3478\", \"turn://u:p@127.0.0.1:3478\"]\n"
+    ))
+    .unwrap();
+    let room = p.room.clone().unwrap();
+    assert_eq!(room.role, RoomRole::Publish);
+    assert_eq!(room.server, "ws://127.0.0.1:8443");
+    assert_eq!(room.room, "demo");
+    assert_eq!(room.token, TokenSource::Inline("jwt".into()));
+    assert_eq!(room.ice_servers.len(), 2);
+    assert_eq!(p.video.as_ref().unwrap().codec, Codec::H264);
+    let cfg = room.session_config(&p).unwrap();
+    let publish = cfg.publish.unwrap();
+    assert_eq!((publish.width, publish.height), (320, 240));
+    assert_eq!(cfg.ice_servers, room.ice_servers);
+    assert_eq!(cfg.local_addresses, vec!["127.0.0.1".to_string()]);
+
+    // Receive: output says what to do with the media; no token anywhere means the environment.
+    let p = parse(&format!(
+        "output = \"record:recs\"\n[input]\nvideo = \"room\"\naudio = \"room\"\n{ROOM}"
+    ))
+    .unwrap();
+    let room = p.room.clone().unwrap();
+    assert_eq!(
+        room.role,
+        RoomRole::Receive {
+            audio: true,
+            output: RoomReceive::Record("recs".into())
+        }
+    );
+    assert_eq!(room.token, TokenSource::Env);
+    assert!(p.video.is_none() && p.audio.is_none());
+    for (out, want) in [
+        ("display", RoomReceive::Display),
+        ("fakesink", RoomReceive::Discard),
+    ] {
+        let p = parse(&format!(
+            "output = \"{out}\"\n[input]\nvideo = \"room\"\n{ROOM}"
+        ))
+        .unwrap();
+        assert_eq!(
+            p.room.unwrap().role,
+            RoomRole::Receive {
+                audio: false,
+                output: want
+            }
+        );
+    }
+
+    // token_file resolves against the preset's directory.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.token"), "jwt-from-file\n").unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(
+        &path,
+        format!("output = \"room\"\n{ROOM}token_file = \"t.token\"\n"),
+    )
+    .unwrap();
+    let p = Preset::load(path.to_str().unwrap(), &[]).unwrap();
+    let token = p.room.unwrap().token;
+    assert_eq!(token, TokenSource::File(dir.path().join("t.token")));
+    assert_eq!(token.resolve().unwrap(), "jwt-from-file");
+
+    // --set room.token=... on a bundled preset; arrays through --set too.
+    let p = Preset::load(
+        "subscribe-record",
+        &[
+            "room.token=abc".into(),
+            "room.server=wss://example.test:443".into(),
+            r#"room.ice_servers=["stun://127.0.0.1:3478"]"#.into(),
+        ],
+    )
+    .unwrap();
+    let room = p.room.unwrap();
+    assert_eq!(room.token, TokenSource::Inline("abc".into()));
+    assert_eq!(room.server, "wss://example.test:443");
+    assert_eq!(room.ice_servers, vec!["stun://127.0.0.1:3478".to_string()]);
+}
+
+#[test]
+fn bundled_room_presets() {
+    for (name, publish) in [
+        ("publish-test", true),
+        ("publish-camera", true),
+        ("subscribe-display", false),
+        ("subscribe-record", false),
+    ] {
+        let p = Preset::load(name, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let room = p.room.unwrap_or_else(|| panic!("{name} is a room preset"));
+        assert_eq!(room.role == RoomRole::Publish, publish, "{name}");
+        assert!(room.server.starts_with("ws://127.0.0.1:"), "{name}");
+        assert_eq!(
+            room.token,
+            TokenSource::Env,
+            "{name}: no token in a bundled preset"
+        );
+    }
+}
+
+#[test]
+fn bad_room_presets_are_located() {
+    let cases: Vec<(String, (usize, usize), &str)> = vec![
+        // Missing [room], for a publisher (at output) and a receiver (at input.video).
+        (
+            "output = \"room\"\n".into(),
+            (1, 10),
+            "missing required key `room`",
+        ),
+        (
+            "output = \"display\"\n[input]\nvideo = \"room\"\n".into(),
+            (3, 9),
+            "missing required key `room`",
+        ),
+        // Server URL scheme, with a did-you-mean.
+        (
+            "output = \"room\"\n[room]\nserver = \"https://sig.example:443\"\nroom = \"r\"\n"
+                .into(),
+            (3, 10),
+            "did you mean `wss://sig.example:443`",
+        ),
+        (
+            "output = \"room\"\n[room]\nserver = \"127.0.0.1:8443\"\nroom = \"r\"\n".into(),
+            (3, 10),
+            "a ws:// or wss:// URL",
+        ),
+        (
+            "output = \"room\"\n[room]\nserver = \"ws://\"\nroom = \"r\"\n".into(),
+            (3, 10),
+            "with a host",
+        ),
+        // Missing and empty keys; unknown key with did-you-mean.
+        (
+            "output = \"room\"\n[room]\nserver = \"ws://h:1\"\n".into(),
+            (2, 2),
+            "missing required key `room.room`",
+        ),
+        (
+            "output = \"room\"\n[room]\nserver = \"ws://h:1\"\nroom = \" \"\n".into(),
+            (4, 8),
+            "non-empty",
+        ),
+        (
+            format!("output = \"room\"\n{ROOM}tokn = \"x\"\n"),
+            (5, 1),
+            "did you mean `room.token`",
+        ),
+        // Token file that does not exist, named with its path; token and token_file both.
+        (
+            format!("output = \"room\"\n{ROOM}token_file = \"/nonexistent/dir/t.token\"\n"),
+            (5, 14),
+            "`/nonexistent/dir/t.token` does not exist",
+        ),
+        (
+            format!("output = \"room\"\n{ROOM}token = \"a\"\ntoken_file = \"b\"\n"),
+            (6, 14),
+            "not both",
+        ),
+        // ICE servers: type and scheme.
+        (
+            format!("output = \"room\"\n{ROOM}ice_servers = 3\n"),
+            (5, 15),
+            "must be an array of strings",
+        ),
+        (
+            format!(
+                "output = \"room\"\n{ROOM}ice_servers = [\"stun://127.0.0.1:3478\", \"stun:127.0.0.1:3478\"]\n"
+            ),
+            (5, 41),
+            "did you mean `stun://127.0.0.1:3478`",
+        ),
+        // What a room publisher can send.
+        (
+            format!("output = \"room\"\n[video]\ncodec = \"vp9\"\n{ROOM}"),
+            (3, 9),
+            "a room carries vp8 or h264 video, not vp9",
+        ),
+        (
+            format!("output = \"room\"\n[input]\nvideo = \"screen\"\n{ROOM}"),
+            (3, 9),
+            "test, camera, none",
+        ),
+        (
+            format!("output = \"room\"\n[rotation]\nmode = \"off\"\n{ROOM}"),
+            (2, 2),
+            "not applied to output = \"room\"",
+        ),
+        // A room input: what the output may be, and no local capture settings.
+        (
+            format!("output = \"file:rec/x.mkv\"\n[input]\nvideo = \"room\"\n{ROOM}"),
+            (1, 10),
+            "did you mean `record:rec`",
+        ),
+        (
+            format!("output = \"room\"\n[input]\nvideo = \"room\"\n{ROOM}"),
+            (1, 10),
+            "not supported",
+        ),
+        (
+            format!("output = \"display\"\n[input]\nvideo = \"room\"\naudio = \"test\"\n{ROOM}"),
+            (4, 9),
+            "cannot mix local capture and a room input",
+        ),
+        (
+            format!("output = \"display\"\n[input]\nvideo = \"test\"\naudio = \"room\"\n{ROOM}"),
+            (3, 9),
+            "input.video = \"room\"",
+        ),
+        (
+            format!(
+                "output = \"display\"\n[input]\nvideo = \"room\"\n[video]\nwidth = 640\n{ROOM}"
+            ),
+            (4, 2),
+            "configures local capture and encoding",
+        ),
+        (
+            format!("output = \"display\"\n[input]\nvideo = \"room\"\nvideo_device = 0\n{ROOM}"),
+            (4, 1),
+            "captures nothing locally",
+        ),
+        // record:DIR and [room] outside room presets.
+        (
+            "output = \"record:x\"\n".into(),
+            (1, 10),
+            "only with a room input",
+        ),
+        (
+            format!("output = \"fakesink\"\n{ROOM}"),
+            (2, 2),
+            "[room] is used only with",
+        ),
+        (
+            "output = \"rooom\"\n".into(),
+            (1, 10),
+            "did you mean `room`",
+        ),
+    ];
+    for (text, at, needle) in cases {
+        let e = err(&text);
+        assert_eq!(e.line_column(), Some(at), "{text}\n-> {e}");
+        assert!(e.to_string().contains(needle), "{text}\n-> {e}");
+        assert!(e.to_string().starts_with("t.toml:"), "{e}");
+    }
+
+    // Overrides are located at the --set argument.
+    let e = Preset::load("publish-test", &["room.server=http://h:1".into()]).unwrap_err();
     assert!(
-        e.to_string().contains("`room` arrives with sessions"),
+        e.to_string().starts_with("--set room.server=http://h:1: "),
         "{e}"
     );
+    assert!(e.to_string().contains("did you mean `ws://h:1`"), "{e}");
+}
+
+#[test]
+fn room_token_errors_name_the_source() {
+    let e = TokenSource::File("/nonexistent/x.token".into())
+        .resolve()
+        .unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/x.token"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.token");
+    std::fs::write(&empty, "\n").unwrap();
+    let e = TokenSource::File(empty.clone()).resolve().unwrap_err();
+    assert!(e.to_string().contains("is empty"), "{e}");
+    assert!(e.to_string().contains(&empty.display().to_string()), "{e}");
 }
 
 #[test]

@@ -8,13 +8,15 @@
 //!   frame, i.e. when a display sink would show it (pipeline latency included).
 //! * All timestamps come from one monotonic clock (GStreamer's system clock, which every
 //!   pipeline is made to use).
-//! * **First frame**: from a subscriber's join (peer created, negotiation started) to its first
-//!   decoded frame, with the publisher already streaming and the process's DTLS certificate
-//!   already generated.
+//! * **First frame**: from a subscriber's `Session::join` call (WebSocket connect, `join`,
+//!   `welcome`, offer/answer and trickle ICE through the signalling server, ICE, DTLS) to its
+//!   first decoded frame, with the publisher already streaming and the process's DTLS
+//!   certificate already generated.
 //! * **CPU**: process CPU seconds per wall second (`getrusage`; includes the subscribers'
 //!   decoders, which run in the same process) and the shared encoder thread's alone.
 //!
-//! Signalling between the peers goes through in-process channels (no server on this branch).
+//! Every peer is a [`Session`] joined to an embedded signalling server on 127.0.0.1 (a fresh
+//! random secret per run), so SDP and ICE take the same path as in a call.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -24,15 +26,15 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 use gst_video::prelude::*;
 
+use crate::session::{Session, SessionConfig, Subscribe};
+use crate::signalling::protocol::Grant;
+use crate::signalling::server::{Server, ServerConfig};
+use crate::signalling::token::{Claims, mint};
+use crate::webrtc::WebrtcError;
 use crate::webrtc::encode::VideoCodec;
-use crate::webrtc::peer::{
-    CongestionConfig, DEFAULT_JITTER_LATENCY_MS, Peer, PeerConfig, PeerIo, Role,
-};
-use crate::webrtc::publisher::{
-    AudioSource, ENCODER_QUEUE_NAME, Publisher, PublisherConfig, VideoSource,
-};
+use crate::webrtc::peer::DEFAULT_JITTER_LATENCY_MS;
+use crate::webrtc::publisher::{AudioSource, ENCODER_QUEUE_NAME, PublisherConfig, VideoSource};
 use crate::webrtc::subscriber::{Subscriber, SubscriberConfig, VideoOutput};
-use crate::webrtc::{MediaKind, WebrtcError};
 
 /// Benchmark failure.
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +71,8 @@ pub struct LatencyOptions {
     pub jitter_latency_ms: u32,
     /// Video bitrate (kbit/s), also the congestion-control start.
     pub bitrate_kbps: u32,
-    /// Send-side congestion control (`rtpgccbwe`, which also paces packets).
+    /// Send-side congestion control (`rtpgccbwe`, which also paces packets). Sessions always
+    /// run it: `false` is refused.
     pub congestion_control: bool,
     /// Subscribers ran as child processes (set by `latency_process::run_separate`); the
     /// process CPU figure is then the publisher's alone.
@@ -154,6 +157,8 @@ pub struct LatencyReport {
     pub rendered_fps_per_subscriber: f64,
     /// Decoded frames whose counter could not be read (should be 0).
     pub unreadable_frames: u64,
+    /// The embedded signalling server every peer joined (`ws://127.0.0.1:PORT`).
+    pub signalling_server: String,
 }
 
 const BITS: usize = 32;
@@ -301,12 +306,82 @@ pub(crate) fn thread_cpu_seconds(name: &str) -> Option<f64> {
     total
 }
 
+/// One frame reading at a subscriber: the counter read back at the decoder's output or when the
+/// synchronised sink released the frame, with the monotonic time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "frame", rename_all = "kebab-case")]
+pub enum FrameReading {
+    /// Frame `n` left the decoder at `t_ns`.
+    Decoded {
+        /// Counter.
+        n: u32,
+        /// Monotonic time (ns).
+        t_ns: u64,
+    },
+    /// Frame `n` was released by the synchronised sink at `t_ns`.
+    Rendered {
+        /// Counter.
+        n: u32,
+        /// Monotonic time (ns).
+        t_ns: u64,
+    },
+    /// A decoded frame's counter could not be read.
+    Unreadable,
+}
+
+/// Report every decoded and rendered frame of `subscriber` (an [`VideoOutput::AppSink`] with
+/// `sync`) to `on` with times from `clock`.
+pub(crate) fn hook_subscriber(
+    subscriber: &Subscriber,
+    clock: &gst::Clock,
+    on: Arc<dyn Fn(FrameReading) + Send + Sync>,
+) {
+    {
+        let (on, clock) = (on.clone(), clock.clone());
+        subscriber.on_decoded_video(move |_, buf, caps| {
+            let t_ns = now_ns(&clock);
+            on(match luma_of(buf, caps) {
+                Some(n) => FrameReading::Decoded { n, t_ns },
+                None => FrameReading::Unreadable,
+            });
+        });
+    }
+    let clock = clock.clone();
+    subscriber.on_video_sample(move |_, sample| {
+        let t_ns = now_ns(&clock);
+        if let (Some(buf), Some(caps)) = (sample.buffer(), sample.caps())
+            && let Some(n) = luma_of(buf, &caps.to_owned())
+        {
+            on(FrameReading::Rendered { n, t_ns });
+        }
+    });
+}
+
+/// Join-to-first-frame clock of one subscriber.
+#[derive(Default)]
+pub(crate) struct FirstFrame {
+    joined: Mutex<Option<Instant>>,
+    seen: AtomicBool,
+}
+
+impl FirstFrame {
+    /// The subscriber starts joining now.
+    pub(crate) fn start(&self) {
+        *self.joined.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    pub(crate) fn seen(&self) -> bool {
+        self.seen.load(Ordering::Relaxed)
+    }
+}
+
 pub(crate) struct Shared {
     pub(crate) clock: gst::Clock,
     pub(crate) captured: Mutex<HashMap<u32, u64>>,
     pub(crate) measuring: AtomicBool,
     pub(crate) decoded: Mutex<Vec<f64>>,
     pub(crate) rendered: Mutex<Vec<f64>>,
+    pub(crate) first_frames: Mutex<Vec<f64>>,
     pub(crate) rendered_frames: Mutex<u64>,
     pub(crate) unreadable: Mutex<u64>,
     pub(crate) frames_in_window: AtomicU32,
@@ -320,6 +395,7 @@ impl Shared {
             measuring: AtomicBool::new(false),
             decoded: Mutex::new(Vec::new()),
             rendered: Mutex::new(Vec::new()),
+            first_frames: Mutex::new(Vec::new()),
             rendered_frames: Mutex::new(0),
             unreadable: Mutex::new(0),
             frames_in_window: AtomicU32::new(0),
@@ -336,55 +412,169 @@ impl Shared {
             .copied()?;
         Some(t_ns.saturating_sub(c) as f64 / 1e6)
     }
-}
 
-fn relay(rt: &tokio::runtime::Runtime, mut from: PeerIo, to: Peer) {
-    rt.spawn(async move {
-        while let Some(msg) = from.signals.recv().await {
-            if let Err(e) = to.apply(msg.into()) {
-                tracing::warn!("latency bench: signalling message rejected: {e}");
+    /// Account one reading of the subscriber whose first-frame clock is `first`.
+    pub(crate) fn record(&self, first: &FirstFrame, reading: FrameReading) {
+        let push =
+            |m: &Mutex<Vec<f64>>, v: f64| m.lock().unwrap_or_else(|p| p.into_inner()).push(v);
+        if let FrameReading::Decoded { .. } = reading
+            && !first.seen.swap(true, Ordering::Relaxed)
+            && let Some(j) = *first.joined.lock().unwrap_or_else(|p| p.into_inner())
+        {
+            push(&self.first_frames, j.elapsed().as_secs_f64() * 1000.0);
+        }
+        if !self.measuring.load(Ordering::Relaxed) {
+            return;
+        }
+        match reading {
+            FrameReading::Decoded { n, t_ns } => {
+                if let Some(ms) = self.latency_ms(n, t_ns) {
+                    push(&self.decoded, ms);
+                }
+            }
+            FrameReading::Rendered { n, t_ns } => {
+                *self
+                    .rendered_frames
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) += 1;
+                if let Some(ms) = self.latency_ms(n, t_ns) {
+                    push(&self.rendered, ms);
+                }
+            }
+            FrameReading::Unreadable => {
+                *self.unreadable.lock().unwrap_or_else(|p| p.into_inner()) += 1;
             }
         }
-    });
+    }
 }
 
-pub(crate) fn pipeline(name: &str, clock: &gst::Clock) -> gst::Pipeline {
-    let p = gst::Pipeline::with_name(name);
-    p.use_clock(Some(clock));
-    p
+/// Room every benchmark session joins.
+pub(crate) const ROOM: &str = "bench";
+
+/// The benchmark's tokio runtime and an embedded signalling server on 127.0.0.1 with a fresh
+/// random secret; every peer joins it, so join → first frame includes the WebSocket connect,
+/// `join`/`welcome`, the offer/answer and trickle ICE through the server.
+pub(crate) struct BenchRoom {
+    pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) url: String,
+    secret: Vec<u8>,
+    server: tokio::task::JoinHandle<()>,
 }
 
-pub(crate) fn play(p: &gst::Pipeline) -> Result<(), BenchError> {
-    p.set_state(gst::State::Playing)
-        .map(|_| ())
-        .map_err(|e| BenchError::Run(format!("{} would not play: {e}", p.name())))
+impl BenchRoom {
+    pub(crate) fn start() -> Result<BenchRoom, BenchError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| BenchError::Run(format!("runtime: {e}")))?;
+        let mut secret = vec![0u8; 32];
+        getrandom::getrandom(&mut secret)
+            .map_err(|e| BenchError::Run(format!("random server secret: {e}")))?;
+        let cfg = ServerConfig::new(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            secret.clone(),
+        );
+        let server = rt
+            .block_on(Server::bind(cfg))
+            .map_err(|e| BenchError::Run(format!("embedded signalling server: {e}")))?;
+        let url = format!("ws://{}", server.local_addr());
+        let server = rt.spawn(server.run());
+        Ok(BenchRoom {
+            rt,
+            url,
+            secret,
+            server,
+        })
+    }
+
+    /// A token for `user` in [`ROOM`].
+    pub(crate) fn token(&self, user: &str) -> Result<String, BenchError> {
+        mint(
+            &self.secret,
+            &Claims::new(ROOM, user, user, Duration::from_secs(3600), &Grant::ALL),
+        )
+        .map_err(|e| BenchError::Run(format!("minting a token: {e}")))
+    }
 }
 
-/// Build and start the publisher pipeline with the frame-counter painter.
-pub(crate) fn start_publisher(
+impl Drop for BenchRoom {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Session configuration of a measuring subscriber: clock-synchronised appsink, no data channel
+/// (the benchmark measures media).
+pub(crate) fn subscriber_config(url: &str, token: &str, jitter_latency_ms: u32) -> SessionConfig {
+    let mut cfg = SessionConfig::new(url, ROOM, token);
+    cfg.output = SubscriberConfig {
+        video: VideoOutput::AppSink,
+        sync: true,
+        ..SubscriberConfig::default()
+    };
+    cfg.jitter_latency_ms = jitter_latency_ms;
+    cfg.data_channel = false;
+    cfg
+}
+
+fn check(opts: &LatencyOptions) -> Result<(), BenchError> {
+    if opts.subscribers == 0 {
+        return Err(BenchError::Run("need at least one subscriber".into()));
+    }
+    let width = usize::try_from(opts.width).unwrap_or(0);
+    if geometry(width).is_none() {
+        return Err(BenchError::Run(format!(
+            "width {} is too small for the frame counter (need >= 144)",
+            opts.width
+        )));
+    }
+    if !opts.congestion_control {
+        return Err(BenchError::Run(
+            "congestion control cannot be switched off: the benchmark's peers are Sessions, \
+             which always run it"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Common start: checks, GStreamer, the DTLS certificate, the embedded server, and the
+/// publishing session (already streaming, frames stamped) joined as `publisher`.
+pub(crate) fn start(
     opts: &LatencyOptions,
-    shared: &Arc<Shared>,
-) -> Result<(gst::Pipeline, Publisher), BenchError> {
-    let clock = shared.clock.clone();
-    let pub_pipe = pipeline("bench-publisher", &clock);
-    let publisher = Publisher::new(
-        &pub_pipe,
-        PublisherConfig {
-            video: VideoSource::TestPattern("ball".into()),
-            audio: AudioSource::TestTone,
-            codec: opts.codec,
-            width: opts.width,
-            height: opts.height,
-            fps: opts.fps,
-            start_kbps: opts.bitrate_kbps,
-            floor_kbps: 300,
-            ceiling_kbps: opts.bitrate_kbps,
-            keyframe_interval: u32::try_from(opts.fps.max(1) * 10).unwrap_or(300),
-            ..PublisherConfig::default()
-        },
-    )?;
-    let raw = publisher
-        .raw_video_pad()
+) -> Result<(BenchRoom, Arc<Shared>, Session), BenchError> {
+    check(opts)?;
+    crate::gst_init::init().map_err(|e| BenchError::Init(e.to_string()))?;
+    // The process's DTLS certificate is generated when the first DTLS element is created
+    // (seconds on a busy machine). A running application has paid that before anyone joins, so
+    // pay it here, outside the join-to-first-frame measurement.
+    drop(crate::webrtc::make("dtlsdec")?);
+    let room = BenchRoom::start()?;
+    let shared = Shared::new(gst::SystemClock::obtain());
+    let mut cfg = SessionConfig::new(&room.url, ROOM, &room.token("publisher")?);
+    cfg.publish = Some(PublisherConfig {
+        video: VideoSource::TestPattern("ball".into()),
+        audio: AudioSource::TestTone,
+        codec: opts.codec,
+        width: opts.width,
+        height: opts.height,
+        fps: opts.fps,
+        start_kbps: opts.bitrate_kbps,
+        floor_kbps: 300,
+        ceiling_kbps: opts.bitrate_kbps,
+        keyframe_interval: u32::try_from(opts.fps.max(1) * 10).unwrap_or(300),
+        ..PublisherConfig::default()
+    });
+    cfg.subscribe = Subscribe::Users(Vec::new());
+    cfg.data_channel = false;
+    let (session, _events) = room
+        .rt
+        .block_on(Session::join(cfg))
+        .map_err(|e| BenchError::Run(format!("publisher join: {e}")))?;
+    let raw = session
+        .publisher()
+        .and_then(|p| p.raw_video_pad())
         .ok_or_else(|| BenchError::Run("publisher has no video".into()))?;
     {
         let shared = shared.clone();
@@ -396,147 +586,27 @@ pub(crate) fn start_publisher(
             }
         });
     }
-    play(&pub_pipe)?;
-    Ok((pub_pipe, publisher))
-}
-
-/// Run the benchmark (blocking; takes about `warmup_seconds + seconds` plus joins).
-///
-/// ```no_run
-/// use streamwire::bench::latency::{run, LatencyOptions};
-/// let report = run(&LatencyOptions { seconds: 5.0, ..LatencyOptions::default() }).unwrap();
-/// println!("{}", serde_json::to_string(&report).unwrap());
-/// ```
-pub fn run(opts: &LatencyOptions) -> Result<LatencyReport, BenchError> {
-    crate::gst_init::init().map_err(|e| BenchError::Init(e.to_string()))?;
-    if opts.subscribers == 0 {
-        return Err(BenchError::Run("need at least one subscriber".into()));
-    }
-    let width = usize::try_from(opts.width).unwrap_or(0);
-    if geometry(width).is_none() {
-        return Err(BenchError::Run(format!(
-            "width {} is too small for the frame counter (need >= 144)",
-            opts.width
-        )));
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| BenchError::Run(format!("runtime: {e}")))?;
-    // The process's DTLS certificate is generated when the first DTLS element is created
-    // (seconds on a busy machine). A running application has paid that before anyone joins, so
-    // pay it here, outside the join-to-first-frame measurement.
-    drop(crate::webrtc::make("dtlsdec")?);
-    let clock = gst::SystemClock::obtain();
-    let shared = Shared::new(clock.clone());
-
-    let (pub_pipe, publisher) = start_publisher(opts, &shared)?;
     // Subscribers join a publisher that is already streaming, as in a call.
     std::thread::sleep(Duration::from_secs(1));
+    Ok((room, shared, session))
+}
 
-    // Subscribers.
-    let mut subs = Vec::new();
-    let first_frames: Arc<Mutex<Vec<f64>>> = Arc::default();
-    for i in 0..opts.subscribers {
-        let name = format!("sub{i}");
-        let sub_pipe = pipeline(&format!("bench-{name}"), &clock);
-        let (subscriber, _events) = Subscriber::new(SubscriberConfig {
-            video: VideoOutput::AppSink,
-            sync: true,
-            ..SubscriberConfig::default()
-        });
-        let joined = Instant::now();
-        let seen_first = Arc::new(AtomicBool::new(false));
-        {
-            let shared = shared.clone();
-            let first_frames = first_frames.clone();
-            let seen_first = seen_first.clone();
-            subscriber.on_decoded_video(move |_, buf, caps| {
-                let t = now_ns(&shared.clock);
-                if !seen_first.swap(true, Ordering::Relaxed) {
-                    first_frames
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(joined.elapsed().as_secs_f64() * 1000.0);
-                }
-                if !shared.measuring.load(Ordering::Relaxed) {
-                    return;
-                }
-                match luma_of(buf, caps) {
-                    Some(n) => {
-                        let cap = shared
-                            .captured
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .get(&n)
-                            .copied();
-                        if let Some(c) = cap {
-                            shared
-                                .decoded
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .push(t.saturating_sub(c) as f64 / 1e6);
-                        }
-                    }
-                    None => *shared.unreadable.lock().unwrap_or_else(|p| p.into_inner()) += 1,
-                }
-            });
-        }
-        {
-            let shared = shared.clone();
-            subscriber.on_video_sample(move |_, sample| {
-                let t = now_ns(&shared.clock);
-                if !shared.measuring.load(Ordering::Relaxed) {
-                    return;
-                }
-                let (Some(buf), Some(caps)) = (sample.buffer(), sample.caps()) else {
-                    return;
-                };
-                *shared
-                    .rendered_frames
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) += 1;
-                if let Some(n) = luma_of(buf, &caps.to_owned()) {
-                    let cap = shared
-                        .captured
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get(&n)
-                        .copied();
-                    if let Some(c) = cap {
-                        shared
-                            .rendered
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push(t.saturating_sub(c) as f64 / 1e6);
-                    }
-                }
-            });
-        }
-        play(&sub_pipe)?;
-        let mut cfg_sub =
-            PeerConfig::loopback(Role::Offerer).receiving(&[MediaKind::Video, MediaKind::Audio]);
-        cfg_sub.jitter_latency_ms = opts.jitter_latency_ms;
-        let (sub_peer, sub_io) = Peer::new(&sub_pipe, "publisher", cfg_sub)?;
-        subscriber.attach(&sub_peer);
-        let mut cfg_pub = PeerConfig::loopback(Role::Answerer);
-        cfg_pub.congestion = opts.congestion_control.then(|| CongestionConfig {
-            min_kbps: 300,
-            start_kbps: opts.bitrate_kbps,
-            max_kbps: opts.bitrate_kbps.max(300) * 2,
-        });
-        let (pub_peer, pub_io) = Peer::new(&pub_pipe, &name, cfg_pub)?;
-        publisher.attach(&pub_peer)?;
-        relay(&rt, sub_io, pub_peer.clone());
-        relay(&rt, pub_io, sub_peer.clone());
-        sub_peer.negotiate()?;
-        subs.push((sub_pipe, subscriber, sub_peer, pub_peer, seen_first));
-    }
+/// CPU and wall time of the measuring window.
+pub(crate) struct Window {
+    cpu_s: f64,
+    encoder_cpu_s: Option<f64>,
+    wall_s: f64,
+}
 
-    // Wait (bounded) for every subscriber's first frame, then warm up.
+/// Wait (bounded) for every subscriber's first frame, warm up, then measure for
+/// `opts.seconds`.
+pub(crate) fn measure(
+    opts: &LatencyOptions,
+    shared: &Shared,
+    firsts: &[Arc<FirstFrame>],
+) -> Result<Window, BenchError> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while subs.iter().any(|s| !s.4.load(Ordering::Relaxed)) {
+    while firsts.iter().any(|f| !f.seen()) {
         if Instant::now() > deadline {
             return Err(BenchError::Run(
                 "a subscriber decoded no frame within 30 s".into(),
@@ -545,23 +615,30 @@ pub fn run(opts: &LatencyOptions) -> Result<LatencyReport, BenchError> {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_secs_f64(opts.warmup_seconds.max(0.0)));
-
+    let enc_name = format!("{ENCODER_QUEUE_NAME}:src");
     let cpu0 = process_cpu_seconds();
-    let enc0 = thread_cpu_seconds(&format!("{ENCODER_QUEUE_NAME}:src"));
+    let enc0 = thread_cpu_seconds(&enc_name);
     let t0 = Instant::now();
     shared.measuring.store(true, Ordering::Relaxed);
     std::thread::sleep(Duration::from_secs_f64(opts.seconds.max(0.1)));
     shared.measuring.store(false, Ordering::Relaxed);
-    let wall = t0.elapsed().as_secs_f64();
+    let wall_s = t0.elapsed().as_secs_f64();
     let cpu1 = process_cpu_seconds();
-    let enc1 = thread_cpu_seconds(&format!("{ENCODER_QUEUE_NAME}:src"));
+    let enc1 = thread_cpu_seconds(&enc_name);
+    Ok(Window {
+        cpu_s: cpu1 - cpu0,
+        encoder_cpu_s: enc0.zip(enc1).map(|(a, b)| b - a),
+        wall_s,
+    })
+}
 
-    for (p, ..) in &subs {
-        let _ = p.set_state(gst::State::Null);
-    }
-    let _ = pub_pipe.set_state(gst::State::Null);
-    drop(rt);
-
+/// The report from what `shared` collected over `w`.
+pub(crate) fn report(
+    opts: LatencyOptions,
+    room: &BenchRoom,
+    shared: &Shared,
+    w: &Window,
+) -> LatencyReport {
     let take =
         |m: &Mutex<Vec<f64>>| std::mem::take(&mut *m.lock().unwrap_or_else(|p| p.into_inner()));
     let rendered_frames = *shared
@@ -569,17 +646,66 @@ pub fn run(opts: &LatencyOptions) -> Result<LatencyReport, BenchError> {
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     let unreadable = *shared.unreadable.lock().unwrap_or_else(|p| p.into_inner());
-    Ok(LatencyReport {
-        options: opts.clone(),
+    let subscribers = opts.subscribers.max(1) as f64;
+    LatencyReport {
         decoded: summarize(take(&shared.decoded)),
         rendered: summarize(take(&shared.rendered)),
-        first_frame: summarize(take(&first_frames)),
-        process_cpu_per_s: (cpu1 - cpu0) / wall,
-        encoder_cpu_per_s: enc0.zip(enc1).map(|(a, b)| (b - a) / wall),
+        first_frame: summarize(take(&shared.first_frames)),
+        process_cpu_per_s: w.cpu_s / w.wall_s,
+        encoder_cpu_per_s: w.encoder_cpu_s.map(|c| c / w.wall_s),
         frames_captured: u64::from(shared.frames_in_window.load(Ordering::Relaxed)),
-        rendered_fps_per_subscriber: rendered_frames as f64 / wall / opts.subscribers as f64,
+        rendered_fps_per_subscriber: rendered_frames as f64 / w.wall_s / subscribers,
         unreadable_frames: unreadable,
-    })
+        signalling_server: room.url.clone(),
+        options: opts,
+    }
+}
+
+/// Run the benchmark (blocking; takes about `warmup_seconds + seconds` plus joins): an
+/// embedded signalling server on 127.0.0.1, a publishing [`Session`] and N subscribing
+/// sessions in this process, all joined through the server.
+///
+/// ```no_run
+/// use streamwire::bench::latency::{run, LatencyOptions};
+/// let report = run(&LatencyOptions { seconds: 5.0, ..LatencyOptions::default() }).unwrap();
+/// println!("{}", serde_json::to_string(&report).unwrap());
+/// ```
+pub fn run(opts: &LatencyOptions) -> Result<LatencyReport, BenchError> {
+    let (room, shared, publisher) = start(opts)?;
+    let mut subs = Vec::new();
+    let mut firsts = Vec::new();
+    let result = (|| {
+        for i in 0..opts.subscribers {
+            let cfg = subscriber_config(
+                &room.url,
+                &room.token(&format!("sub{i}"))?,
+                opts.jitter_latency_ms,
+            );
+            let first = Arc::new(FirstFrame::default());
+            first.start();
+            let (session, _events) = room
+                .rt
+                .block_on(Session::join(cfg))
+                .map_err(|e| BenchError::Run(format!("subscriber {i} join: {e}")))?;
+            let (shared, f) = (shared.clone(), first.clone());
+            hook_subscriber(
+                session.subscriber(),
+                &shared.clock.clone(),
+                Arc::new(move |r| shared.record(&f, r)),
+            );
+            subs.push(session);
+            firsts.push(first);
+        }
+        measure(opts, &shared, &firsts)
+    })();
+    room.rt.block_on(async {
+        for s in &subs {
+            s.leave().await;
+        }
+        publisher.leave().await;
+    });
+    let window = result?;
+    Ok(report(opts.clone(), &room, &shared, &window))
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! `streamwire bench latency`: drives the measuring core in `streamwire::bench::latency`
-//! (a real publisher and N real subscribers over loopback: ICE, DTLS-SRTP, encode, decode).
-//! The core carries SDP/ICE over in-process channels, not through the signalling server.
+//! (a real publisher and N real subscribers, all `Session`s joined to an embedded signalling
+//! server on 127.0.0.1: ICE, DTLS-SRTP, encode, decode). With `--separate-processes` each
+//! subscriber is this binary re-executed with the hidden `--subscriber-child` flag.
 
 use streamwire::bench::latency::{LatencyOptions, run};
+use streamwire::bench::latency_process::{run_separate, subscriber_child};
 use streamwire::webrtc::encode::VideoCodec;
 
 /// Arguments of `bench latency`.
@@ -20,6 +22,13 @@ pub struct BenchLatencyArgs {
     /// Subscriber jitter-buffer latency (ms).
     #[arg(long, default_value_t = streamwire::webrtc::peer::DEFAULT_JITTER_LATENCY_MS)]
     pub jitter_ms: u32,
+    /// Run each subscriber in its own process, so the process CPU figure is the publisher's
+    /// alone.
+    #[arg(long)]
+    pub separate_processes: bool,
+    /// Internal: run as one subscriber process of `--separate-processes`.
+    #[arg(long, hide = true)]
+    pub subscriber_child: bool,
     /// Print the JSON report.
     #[arg(long)]
     pub json: bool,
@@ -38,7 +47,28 @@ pub fn execute(a: BenchLatencyArgs) -> anyhow::Result<()> {
         jitter_latency_ms: a.jitter_ms,
         ..LatencyOptions::default()
     };
-    let report = run(&opts)?;
+    if a.subscriber_child {
+        subscriber_child(a.jitter_ms)?;
+        return Ok(());
+    }
+    let report = if a.separate_processes {
+        let exe = std::env::current_exe()?;
+        let jitter = a.jitter_ms.to_string();
+        let child = move || {
+            let mut cmd = std::process::Command::new(&exe);
+            cmd.args([
+                "bench",
+                "latency",
+                "--subscriber-child",
+                "--jitter-ms",
+                &jitter,
+            ]);
+            cmd
+        };
+        run_separate(&opts, &child)?
+    } else {
+        run(&opts)?
+    };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -49,8 +79,18 @@ pub fn execute(a: BenchLatencyArgs) -> anyhow::Result<()> {
             )
         };
         println!(
-            "latency {}x{}@{} {:?}, {} subscriber(s), {} s",
-            opts.width, opts.height, opts.fps, opts.codec, opts.subscribers, opts.seconds
+            "latency {}x{}@{} {:?}, {} subscriber(s){}, {} s, through the signalling server",
+            opts.width,
+            opts.height,
+            opts.fps,
+            opts.codec,
+            opts.subscribers,
+            if a.separate_processes {
+                " in separate processes"
+            } else {
+                ""
+            },
+            opts.seconds
         );
         println!("  decoded     {}", s(&report.decoded));
         println!("  rendered    {}", s(&report.rendered));

@@ -1,7 +1,7 @@
 //! `streamwire check PRESET [--set k=v]...`
 
 use streamwire::pipeline::Plan;
-use streamwire::preset::Preset;
+use streamwire::preset::{Preset, RoomReceive, RoomRole, RoomSettings};
 
 /// Arguments of `check`.
 #[derive(Debug, clap::Args)]
@@ -15,6 +15,10 @@ pub struct Args {
 
 pub fn execute(args: Args) -> anyhow::Result<()> {
     let preset = Preset::load(&args.preset, &args.overrides)?;
+    if let Some(room) = &preset.room {
+        print_room(&preset, room);
+        return Ok(());
+    }
     let plan = Plan::new(&preset)?;
     println!("# preset: {} ({})", preset.source, preset.description);
     if let Some(s) = &plan.video_encoder {
@@ -48,4 +52,57 @@ pub fn execute(args: Args) -> anyhow::Result<()> {
     }
     println!("{}", plan.description);
     Ok(())
+}
+
+/// What `run` would do with a room preset (the token's source is named, never the token).
+fn print_room(preset: &Preset, room: &RoomSettings) {
+    println!("# preset: {} ({})", preset.source, preset.description);
+    println!("# session: join room `{}` on {}", room.room, room.server);
+    println!("# token from {}", room.token.describe());
+    if !room.ice_servers.is_empty() {
+        println!("# extra ICE servers: {}", room.ice_servers.join(", "));
+    }
+    println!("# ICE gathers on 127.0.0.1 only; STUN/TURN only from the join reply and the preset");
+    if let Some(d) = preset.duration {
+        println!("# stops after {}", humantime::format_duration(d));
+    }
+    match &room.role {
+        RoomRole::Publish => {
+            let video = match (&preset.input.video, &preset.video) {
+                (v, Some(s)) => format!(
+                    "video {v:?} -> {} {}x{}@{} at up to {} kbit/s (keyframe every {} frames)",
+                    s.codec.name(),
+                    s.width,
+                    s.height,
+                    s.framerate,
+                    s.bitrate_kbps,
+                    s.keyframe_interval
+                ),
+                _ => "no video".to_owned(),
+            };
+            let audio = match (&preset.input.audio, &preset.audio) {
+                (a, Some(s)) => format!("audio {a:?} -> opus {} kbit/s", s.bitrate_kbps),
+                _ => "no audio".to_owned(),
+            };
+            println!(
+                "publish: {video}; {audio}; encoded once, sent to every member; receives nobody"
+            );
+        }
+        RoomRole::Receive { audio, output } => {
+            let what = match output {
+                RoomReceive::Display => "a window per publisher".to_owned(),
+                RoomReceive::Record(dir) => format!(
+                    "each publisher's video as sent (no re-encoding) to {}/<peer>.mkv",
+                    dir.display()
+                ),
+                RoomReceive::Discard => "decode, count and drop".to_owned(),
+            };
+            let audio = match (audio, output) {
+                (true, RoomReceive::Display) => "audio played",
+                (true, _) => "audio decoded and dropped",
+                (false, _) => "audio not used",
+            };
+            println!("receive every publisher: video: {what}; {audio}");
+        }
+    }
 }

@@ -91,7 +91,7 @@ async fn run(a: Args) -> anyhow::Result<()> {
         audio,
         ..PublisherConfig::default()
     });
-    let (publisher, _pub_events) = Session::join(pub_cfg)
+    let (publisher, mut pub_events) = Session::join(pub_cfg)
         .await
         .context("joining as the publisher")?;
     let stamper = FrameStamper::new();
@@ -133,6 +133,9 @@ async fn run(a: Args) -> anyhow::Result<()> {
     let mut first_frame_ms: Option<f64> = None;
     let mut all_latency = Vec::new();
     let mut last_stats = None;
+    let mut pub_stats = None;
+    let mut sent_kbps: Vec<f64> = Vec::new();
+    let viewer_id = viewer.peer_id().unwrap_or_default();
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => break,
@@ -147,6 +150,17 @@ async fn run(a: Args) -> anyhow::Result<()> {
                 Some(_) => {}
                 None => anyhow::bail!("the viewer session ended unexpectedly"),
             },
+            ev = pub_events.recv() => match ev {
+                Some(SessionEvent::Stats(s)) if s.stats.peer == viewer_id => {
+                    if s.stats.send_kbps > 0.0 {
+                        sent_kbps.push(s.stats.send_kbps);
+                    }
+                    pub_stats = Some(s.stats);
+                }
+                Some(SessionEvent::Error { context, detail }) => tracing::warn!("publisher: {context}: {detail}"),
+                Some(_) => {}
+                None => anyhow::bail!("the publisher session ended unexpectedly"),
+            },
             _ = tick.tick() => {
                 let frames = viewer.subscriber().counters(&publisher_id, MediaKind::Video);
                 let audio = viewer.subscriber().counters(&publisher_id, MediaKind::Audio).decoded;
@@ -160,15 +174,17 @@ async fn run(a: Args) -> anyhow::Result<()> {
                         "audio_buffers": audio,
                         "latency_ms": {"p50": s.p50_ms, "p95": s.p95_ms, "max": s.max_ms, "samples": s.samples},
                         "stats": last_stats,
+                        "publisher_stats": pub_stats,
                     });
                     println!("{line}");
                 } else {
                     println!(
-                        "[{:>4.1}s] frames {} ({}x{}) audio {} | latency p50 {:.1} ms p95 {:.1} ms | {}",
+                        "[{:>4.1}s] frames {} ({}x{}) audio {} | latency p50 {:.1} ms p95 {:.1} ms | viewer {} | publisher {}",
                         joined.elapsed().as_secs_f64(),
                         frames.decoded, frames.width, frames.height, audio,
                         s.p50_ms, s.p95_ms,
-                        last_stats.as_ref().map(|s| s.status_line()).unwrap_or_else(|| "stats pending".into())
+                        last_stats.as_ref().map(|s| s.status_line()).unwrap_or_else(|| "stats pending".into()),
+                        pub_stats.as_ref().map(|s| s.status_line()).unwrap_or_else(|| "stats pending".into())
                     );
                 }
             }
@@ -187,6 +203,7 @@ async fn run(a: Args) -> anyhow::Result<()> {
             "summary": {
                 "frames_received": frames.decoded, "width": frames.width, "height": frames.height,
                 "first_frame_ms": first_frame_ms,
+                "sent_kbps": mean(&sent_kbps),
                 "latency_ms": {"p50": s.p50_ms, "p95": s.p95_ms, "max": s.max_ms, "samples": s.samples},
             }
         });
@@ -211,4 +228,9 @@ async fn run(a: Args) -> anyhow::Result<()> {
         a.run_for
     );
     Ok(())
+}
+
+/// Mean of the publisher's per-interval sent bitrates (None before the first full interval).
+fn mean(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }

@@ -11,6 +11,7 @@ mod privacy;
 mod probe;
 mod report;
 mod run;
+mod run_room;
 mod serve;
 mod token;
 

@@ -51,6 +51,14 @@ fn install_ctrl_c(stop: StopHandle) {
 
 pub fn execute(args: Args) -> anyhow::Result<()> {
     let preset = Preset::load(&args.preset, &args.overrides)?;
+    if let Some(room) = &preset.room {
+        return super::run_room::execute(
+            &preset,
+            room,
+            args.run_for.or(preset.duration),
+            args.quiet,
+        );
+    }
     let plan = Plan::new(&preset)?;
     for note in &plan.notes {
         eprintln!("note: {note}");

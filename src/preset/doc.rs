@@ -23,7 +23,9 @@ pub(crate) enum Value {
     Float,
     Bool,
     Table(BTreeMap<String, Node>),
-    /// Arrays and datetimes: not used by the schema, kept to report their type.
+    /// An array (each element located, e.g. `room.ice_servers`).
+    Array(Vec<Node>),
+    /// Datetimes and out-of-range integers: not used by the schema, kept to report their type.
     Other(&'static str),
 }
 
@@ -35,6 +37,7 @@ impl Value {
             Value::Float => "a float",
             Value::Bool => "a boolean",
             Value::Table(_) => "a table",
+            Value::Array(_) => "an array",
             Value::Other(t) => t,
         }
     }
@@ -112,7 +115,19 @@ fn convert_value(value: &DeValue<'_>, lines: &Lines<'_>) -> Value {
         DeValue::Float(_) => Value::Float,
         DeValue::Boolean(_) => Value::Bool,
         DeValue::Datetime(_) => Value::Other("a datetime"),
-        DeValue::Array(_) => Value::Other("an array"),
+        DeValue::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| {
+                    let at = lines.origin(v.span().start);
+                    Node {
+                        value: convert_value(v.get_ref(), lines),
+                        key_at: at.clone(),
+                        at,
+                    }
+                })
+                .collect(),
+        ),
         DeValue::Table(t) => Value::Table(convert_table(t, lines)),
     }
 }
@@ -139,11 +154,25 @@ pub(crate) fn apply_override(
         arg: arg.to_owned(),
     };
     let value = match DeValue::parse(raw) {
-        Ok(v) if !matches!(v.get_ref(), DeValue::Table(_) | DeValue::Array(_)) => {
+        Ok(v) if !matches!(v.get_ref(), DeValue::Table(_)) => {
             let lines = Lines { text: raw, path };
             convert_value(v.get_ref(), &lines)
         }
         _ => Value::String(raw.to_owned()),
+    };
+    // Array items point at the override too, not into the bare value text.
+    let value = match value {
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|n| Node {
+                    value: n.value,
+                    at: origin.clone(),
+                    key_at: origin.clone(),
+                })
+                .collect(),
+        ),
+        v => v,
     };
     let parts: Vec<&str> = path.split('.').map(str::trim).collect();
     let (last, parents) = parts.split_last().ok_or_else(|| bad("empty key"))?;

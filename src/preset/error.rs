@@ -179,6 +179,12 @@ pub enum PresetError {
         /// Bundled preset names.
         available: Vec<&'static str>,
     },
+    /// The room token could not be obtained (unreadable token file, no token anywhere).
+    #[error("room token: {reason}")]
+    Token {
+        /// What is wrong, naming the file or variable.
+        reason: String,
+    },
     /// A `--set` argument that is not `key.path=value`.
     #[error("invalid override `--set {arg}`: {reason}")]
     BadOverride {

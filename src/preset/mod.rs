@@ -33,6 +33,7 @@
 mod doc;
 mod elements;
 mod error;
+mod room;
 mod schema;
 
 use std::collections::BTreeMap;
@@ -43,6 +44,7 @@ pub use elements::{
     Consent, RotationMode, RotationOutput, RotationSettings, SensorSource, TelemetrySettings,
 };
 pub use error::{ErrorKind, Origin, PresetError};
+pub use room::{RoomReceive, RoomRole, RoomSettings, TOKEN_ENV, TokenSource};
 
 use crate::encoder::{Codec, HardwarePolicy};
 use error::suggest;
@@ -69,6 +71,22 @@ pub const BUNDLED: &[(&str, &str)] = &[
     (
         "rotation-demo",
         include_str!("../../pipelines/rotation-demo.toml"),
+    ),
+    (
+        "publish-test",
+        include_str!("../../pipelines/publish-test.toml"),
+    ),
+    (
+        "publish-camera",
+        include_str!("../../pipelines/publish-camera.toml"),
+    ),
+    (
+        "subscribe-display",
+        include_str!("../../pipelines/subscribe-display.toml"),
+    ),
+    (
+        "subscribe-record",
+        include_str!("../../pipelines/subscribe-record.toml"),
     ),
 ];
 
@@ -146,6 +164,12 @@ pub struct Preset {
     pub rotation: Option<RotationSettings>,
     /// `[telemetry]`: insert `devicetelemetry` after the video encoder; `None` without the table.
     pub telemetry: Option<TelemetrySettings>,
+    /// `[room]`: the preset publishes to (`output = "room"`) or receives from
+    /// (`input.video = "room"`) a room and runs through a [`Session`](crate::session::Session),
+    /// not a [`Plan`](crate::pipeline::Plan). Then `output` is a placeholder (`Fakesink` for
+    /// publishing and recording, `Display` for displaying) and a receiving preset's `input`
+    /// sources, `video` and `audio` are `None`: the room's publishers capture and encode.
+    pub room: Option<RoomSettings>,
 }
 
 /// The `[input]` table.
@@ -301,6 +325,7 @@ const TOP_KEYS: &[&str] = &[
     "output",
     "rotation",
     "telemetry",
+    "room",
 ];
 const INPUT_KEYS: &[&str] = &["video", "audio", "video_device", "audio_device"];
 const VIDEO_KEYS: &[&str] = &[
@@ -313,9 +338,9 @@ const VIDEO_KEYS: &[&str] = &[
     "hardware",
 ];
 const AUDIO_KEYS: &[&str] = &["codec", "bitrate", "channels"];
-const VIDEO_SOURCES: &[&str] = &["camera", "screen", "test", "file:PATH", "none"];
-const AUDIO_SOURCES: &[&str] = &["mic", "test", "file:PATH", "none"];
-const OUTPUTS: &[&str] = &["file:PATH", "display", "fakesink"];
+const VIDEO_SOURCES: &[&str] = &["camera", "screen", "test", "file:PATH", "room", "none"];
+const AUDIO_SOURCES: &[&str] = &["mic", "test", "file:PATH", "room", "none"];
+const OUTPUTS: &[&str] = &["file:PATH", "display", "fakesink", "room", "record:DIR"];
 
 impl Preset {
     /// Load a preset by file path, or by bundled name when `name_or_path` is not an existing file,
@@ -484,14 +509,7 @@ fn source_word(
     if words.contains(&s) {
         return Ok(Some((s.to_owned(), None)));
     }
-    let expected = if s == "room" {
-        format!(
-            "one of: {} (`room` arrives with sessions; not in this build yet)",
-            allowed.join(", ")
-        )
-    } else {
-        format!("one of: {}", allowed.join(", "))
-    };
+    let expected = format!("one of: {}", allowed.join(", "));
     Err(invalid(
         &node.at,
         ErrorKind::InvalidValue {
@@ -532,7 +550,25 @@ fn validate(
         at: start.clone(),
     });
     input_sec.check_keys(INPUT_KEYS, &[])?;
-    let video_src = match source_word(&input_sec, "video", VIDEO_SOURCES)? {
+    let video_word = source_word(&input_sec, "video", VIDEO_SOURCES)?;
+    let audio_word = source_word(&input_sec, "audio", AUDIO_SOURCES)?;
+    let is_room =
+        |w: &Option<(String, Option<PathBuf>)>| w.as_ref().is_some_and(|(w, _)| w == "room");
+    if is_room(&video_word) || is_room(&audio_word) {
+        return room_input(
+            &top,
+            &input_sec,
+            RoomInput {
+                video: video_word.map(|w| w.0),
+                audio: audio_word.map(|w| w.0),
+                path,
+                base,
+                description,
+                duration,
+            },
+        );
+    }
+    let video_src = match video_word {
         None => VideoSource::Test,
         Some((w, p)) => match (w.as_str(), p) {
             ("file", Some(p)) => VideoSource::File(p),
@@ -542,7 +578,7 @@ fn validate(
             _ => VideoSource::None,
         },
     };
-    let audio_src = match source_word(&input_sec, "audio", AUDIO_SOURCES)? {
+    let audio_src = match audio_word {
         None => AudioSource::None,
         Some((w, p)) => match (w.as_str(), p) {
             ("file", Some(p)) => AudioSource::File(p),
@@ -610,7 +646,22 @@ fn validate(
             },
         )
     })?;
-    let output = if let Some(p) = out.strip_prefix("file:") {
+    let publish_room = out == "room";
+    let output = if publish_room {
+        Output::Fakesink
+    } else if out.starts_with("record:") {
+        return Err(invalid(
+            &out_node.at,
+            ErrorKind::InvalidValue {
+                key: "output".to_owned(),
+                value: out.to_owned(),
+                expected: "`record:DIR` only with a room input (input.video = \"room\"); \
+                           to record local capture use `file:PATH`"
+                    .to_owned(),
+                suggestion: None,
+            },
+        ));
+    } else if let Some(p) = out.strip_prefix("file:") {
         let path = PathBuf::from(p);
         let container = Container::from_path(&path).ok_or_else(|| {
             invalid(
@@ -629,18 +680,13 @@ fn validate(
             "display" => Output::Display,
             "fakesink" => Output::Fakesink,
             other => {
-                let words = ["display", "fakesink"];
-                let room = if other == "room" {
-                    " (`room` arrives with sessions; not in this build yet)"
-                } else {
-                    ""
-                };
+                let words = ["display", "fakesink", "room"];
                 return Err(invalid(
                     &out_node.at,
                     ErrorKind::InvalidValue {
                         key: "output".to_owned(),
                         value: other.to_owned(),
-                        expected: format!("one of: {}{room}", OUTPUTS.join(", ")),
+                        expected: format!("one of: {}", OUTPUTS.join(", ")),
                         suggestion: suggest(other, &words).map(str::to_owned),
                     },
                 ));
@@ -699,6 +745,39 @@ fn validate(
         .map(elements::telemetry)
         .transpose()?;
 
+    // [room]: only with output = "room" here (a room input returned above).
+    let room_sec = top.table("room")?;
+    let room = match (publish_room, &room_sec) {
+        (false, None) => None,
+        (false, Some(sec)) => {
+            return Err(invalid(
+                &sec.at,
+                ErrorKind::ImpossibleCaps {
+                    key: "room".to_owned(),
+                    reason: "[room] is used only with output = \"room\" or input.video = \"room\""
+                        .to_owned(),
+                },
+            ));
+        }
+        (true, None) => {
+            return Err(invalid(
+                &out_node.at,
+                ErrorKind::Missing {
+                    key: "room".to_owned(),
+                },
+            ));
+        }
+        (true, Some(sec)) => {
+            check_publishable(
+                &input_sec,
+                &video_sec,
+                &video,
+                [&rotation_sec, &telemetry_sec],
+            )?;
+            Some(room::room(sec, base, RoomRole::Publish)?)
+        }
+    };
+
     Ok(Preset {
         source: path.to_owned(),
         description,
@@ -709,7 +788,244 @@ fn validate(
         output,
         rotation,
         telemetry,
+        room,
     })
+}
+
+/// What a room input needs besides the tables.
+struct RoomInput<'a> {
+    video: Option<String>,
+    audio: Option<String>,
+    path: &'a str,
+    base: &'a Path,
+    description: String,
+    duration: Option<Duration>,
+}
+
+fn at_or(sec: &Section<'_>, key: &str) -> Origin {
+    sec.node(key)
+        .map(|n| n.at.clone())
+        .unwrap_or(sec.at.clone())
+}
+
+/// Validate a preset whose `input.video` (and maybe `input.audio`) is `"room"`.
+fn room_input(
+    top: &Section<'_>,
+    input_sec: &Section<'_>,
+    r: RoomInput<'_>,
+) -> Result<Preset, PresetError> {
+    if r.video.as_deref() != Some("room") {
+        return Err(invalid(
+            &at_or(input_sec, "video"),
+            ErrorKind::InvalidValue {
+                key: "input.video".to_owned(),
+                value: r.video.unwrap_or_else(|| "test".to_owned()),
+                expected: "\"room\": a room input is declared with input.video = \"room\" \
+                           (input.audio = \"room\" adds the room's audio)"
+                    .to_owned(),
+                suggestion: None,
+            },
+        ));
+    }
+    let audio = match r.audio.as_deref() {
+        None | Some("none") => false,
+        Some("room") => true,
+        Some(other) => {
+            return Err(invalid(
+                &at_or(input_sec, "audio"),
+                ErrorKind::InvalidValue {
+                    key: "input.audio".to_owned(),
+                    value: other.to_owned(),
+                    expected: "\"room\" or \"none\" with input.video = \"room\" \
+                               (a preset cannot mix local capture and a room input)"
+                        .to_owned(),
+                    suggestion: None,
+                },
+            ));
+        }
+    };
+    for key in ["video_device", "audio_device"] {
+        if let Some(node) = input_sec.node(key) {
+            return Err(invalid(
+                &node.key_at,
+                ErrorKind::ImpossibleCaps {
+                    key: input_sec.full_key(key),
+                    reason: "a room input captures nothing locally; remove the device".to_owned(),
+                },
+            ));
+        }
+    }
+    for table in ["video", "audio", "rotation", "telemetry"] {
+        if let Some(sec) = top.table(table)? {
+            return Err(invalid(
+                &sec.at,
+                ErrorKind::ImpossibleCaps {
+                    key: table.to_owned(),
+                    reason: format!(
+                        "[{table}] configures local capture and encoding, but input.video = \
+                         \"room\" receives media the room's publishers encoded"
+                    ),
+                },
+            ));
+        }
+    }
+    let start = top.at.clone();
+    let (out, out_node) = top.string("output")?.ok_or_else(|| {
+        invalid(
+            &start,
+            ErrorKind::Missing {
+                key: "output".to_owned(),
+            },
+        )
+    })?;
+    let bad = |expected: String, suggestion: Option<String>| {
+        invalid(
+            &out_node.at,
+            ErrorKind::InvalidValue {
+                key: "output".to_owned(),
+                value: out.to_owned(),
+                expected,
+                suggestion,
+            },
+        )
+    };
+    let (output, receive) = if let Some(dir) = out.strip_prefix("record:") {
+        if dir.is_empty() {
+            return Err(bad("a directory after `record:`".to_owned(), None));
+        }
+        (Output::Fakesink, RoomReceive::Record(PathBuf::from(dir)))
+    } else {
+        match out {
+            "display" => (Output::Display, RoomReceive::Display),
+            "fakesink" => (Output::Fakesink, RoomReceive::Discard),
+            "room" => {
+                return Err(bad(
+                    "display, fakesink or record:DIR (receiving from and publishing to a room \
+                     in one preset is not supported; run two presets)"
+                        .to_owned(),
+                    None,
+                ));
+            }
+            other if other.starts_with("file:") => {
+                let dir = Path::new(&other["file:".len()..])
+                    .parent()
+                    .map(|p| p.display().to_string())
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or_else(|| ".".to_owned());
+                return Err(bad(
+                    "display, fakesink or record:DIR (a room input records one Matroska file \
+                     per publisher, DIR/<peer>.mkv, so it takes a directory)"
+                        .to_owned(),
+                    Some(format!("record:{dir}")),
+                ));
+            }
+            other => {
+                return Err(bad(
+                    "one of: display, fakesink, record:DIR (with input.video = \"room\")"
+                        .to_owned(),
+                    suggest(other, &["display", "fakesink"]).map(str::to_owned),
+                ));
+            }
+        }
+    };
+    let Some(room_sec) = top.table("room")? else {
+        return Err(invalid(
+            &at_or(input_sec, "video"),
+            ErrorKind::Missing {
+                key: "room".to_owned(),
+            },
+        ));
+    };
+    let room = room::room(
+        &room_sec,
+        r.base,
+        RoomRole::Receive {
+            audio,
+            output: receive,
+        },
+    )?;
+    Ok(Preset {
+        source: r.path.to_owned(),
+        description: r.description,
+        duration: r.duration,
+        input: Input {
+            video: VideoSource::None,
+            audio: AudioSource::None,
+            video_device: None,
+            audio_device: None,
+        },
+        video: None,
+        audio: None,
+        output,
+        rotation: None,
+        telemetry: None,
+        room: Some(room),
+    })
+}
+
+/// With `output = "room"`: what the session's publisher can send.
+fn check_publishable(
+    input_sec: &Section<'_>,
+    video_sec: &Option<Section<'_>>,
+    video: &Option<VideoSettings>,
+    tables: [&Option<Section<'_>>; 2],
+) -> Result<(), PresetError> {
+    for (key, allowed) in [
+        ("video", "test, camera, none"),
+        ("audio", "test, mic, none"),
+    ] {
+        if let Some((s, node)) = input_sec.string(key)?
+            && (s == "screen" || s.starts_with("file:"))
+        {
+            return Err(invalid(
+                &node.at,
+                ErrorKind::InvalidValue {
+                    key: input_sec.full_key(key),
+                    value: s.to_owned(),
+                    expected: format!("one of: {allowed} (with output = \"room\")"),
+                    suggestion: None,
+                },
+            ));
+        }
+    }
+    for key in ["video_device", "audio_device"] {
+        if let Some(node) = input_sec.node(key) {
+            return Err(invalid(
+                &node.key_at,
+                ErrorKind::ImpossibleCaps {
+                    key: input_sec.full_key(key),
+                    reason: "with output = \"room\" the system's default device is published \
+                             (device choice for rooms is not implemented yet)"
+                        .to_owned(),
+                },
+            ));
+        }
+    }
+    if let Some(v) = video
+        && !matches!(v.codec, Codec::Vp8 | Codec::H264)
+    {
+        let at = video_sec
+            .as_ref()
+            .map(|s| at_or(s, "codec"))
+            .unwrap_or(input_sec.at.clone());
+        return Err(invalid(
+            &at,
+            ErrorKind::ImpossibleCaps {
+                key: "video.codec".to_owned(),
+                reason: format!("a room carries vp8 or h264 video, not {}", v.codec.name()),
+            },
+        ));
+    }
+    if let Some(sec) = tables.into_iter().flatten().next() {
+        return Err(invalid(
+            &sec.at,
+            ErrorKind::ImpossibleCaps {
+                key: sec.prefix.to_owned(),
+                reason: format!("[{}] is not applied to output = \"room\" yet", sec.prefix),
+            },
+        ));
+    }
+    Ok(())
 }
 
 fn video_settings(sec: &Section<'_>) -> Result<VideoSettings, PresetError> {

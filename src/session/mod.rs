@@ -267,6 +267,11 @@ struct Inner {
     ice: Mutex<(Option<String>, Vec<String>)>,
     stats: StatsCollector,
     events: UnboundedSender<SessionEvent>,
+    /// Serialises GStreamer teardown and setup of peers with `leave` (true once left). Two
+    /// state changes at once deadlocked: `leave` taking the pipeline to NULL (sinks back in
+    /// PAUSED block streaming threads in preroll) while the event task took a departed peer's
+    /// branch to NULL (waiting for a queue's streaming thread blocked behind that preroll).
+    teardown: Mutex<bool>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -332,6 +337,7 @@ impl Session {
             ice: Mutex::new((None, Vec::new())),
             stats,
             events: tx,
+            teardown: Mutex::new(false),
         });
         let session = Session { inner };
         session.spawn_forwarders(sub_events, stats_rx);
@@ -418,9 +424,11 @@ impl Session {
     /// Leave the room: tell the server, close every peer connection, stop the pipeline.
     pub async fn leave(&self) {
         self.inner.client.leave().await;
+        let mut left = lock(&self.inner.teardown);
+        *left = true;
         let ids: Vec<PeerId> = lock(&self.inner.peers).keys().cloned().collect();
         for id in ids {
-            self.remove_peer(&id);
+            self.remove_peer_locked(&id);
         }
         let _ = self.inner.pipeline.set_state(gst::State::Null);
     }
@@ -633,7 +641,8 @@ impl Session {
     }
 
     fn add_peer(&self, id: &str, user: &str, role: Role) {
-        if lock(&self.inner.peers).contains_key(id) {
+        let left = lock(&self.inner.teardown);
+        if *left || lock(&self.inner.peers).contains_key(id) {
             return;
         }
         match self.create_peer(id, user, role) {
@@ -792,6 +801,12 @@ impl Session {
     }
 
     fn remove_peer(&self, id: &str) {
+        let _teardown = lock(&self.inner.teardown);
+        self.remove_peer_locked(id);
+    }
+
+    /// [`Session::remove_peer`] with the teardown lock already held.
+    fn remove_peer_locked(&self, id: &str) {
         let Some(entry) = lock(&self.inner.peers).remove(id) else {
             return;
         };

@@ -145,6 +145,9 @@ struct Counter {
 pub struct StatsSampler {
     prev: HashMap<(u32, Direction), Counter>,
     prev_at: Option<Instant>,
+    /// When the sampler was created (with its peer, by [`StatsCollector::watch`]): the first
+    /// interval runs from here, its counters from zero.
+    created: Instant,
 }
 
 impl Default for StatsSampler {
@@ -166,11 +169,14 @@ fn field_i64(s: &gst::StructureRef, name: &str) -> Option<i64> {
 }
 
 impl StatsSampler {
-    /// New sampler (the first sample has no rates).
+    /// New sampler. Create it with its peer: the first sample's rates cover the time since
+    /// then, from counters that started at zero (so a fresh connection does not show 0 kbit/s
+    /// for its first interval).
     pub fn new() -> Self {
         StatsSampler {
             prev: HashMap::new(),
             prev_at: None,
+            created: Instant::now(),
         }
     }
 
@@ -183,10 +189,11 @@ impl StatsSampler {
     ) -> Option<PeerStats> {
         let raw = peer.raw_stats(Duration::from_secs(1))?;
         let now = Instant::now();
-        let dt = self
-            .prev_at
-            .map(|t| now.duration_since(t).as_secs_f64())
-            .filter(|d| *d > 0.0);
+        let dt = Some(
+            now.duration_since(self.prev_at.unwrap_or(self.created))
+                .as_secs_f64(),
+        )
+        .filter(|d| *d > 0.0);
         self.prev_at = Some(now);
         let mut stats = self.sample_raw(&raw, dt, peer.id(), publisher, subscriber);
         stats.estimated_kbps = peer.estimated_bitrate().map(|b| b / 1000);
@@ -194,6 +201,8 @@ impl StatsSampler {
     }
 
     /// Interval figures from a raw `get-stats` structure taken `dt` seconds after the previous.
+    /// An SSRC not seen before counts from zero over `dt` (it started during the interval, or
+    /// this is the first interval of a sampler created with its peer).
     pub fn sample_raw(
         &mut self,
         raw: &gst::StructureRef,
@@ -313,6 +322,18 @@ impl StatsSampler {
                     let fps = frames.map(|_| cur.frames.saturating_sub(p.frames) as f64 / dt);
                     (db * 8.0 / 1000.0 / dt, loss, fps)
                 }
+                (None, Some(dt)) => {
+                    // New SSRC: its counters started at zero within the interval. No fps (the
+                    // frame counters are not per peer), no "stalled" loss for an idle receiver.
+                    let dp = cur.packets as f64;
+                    let dl = cur.lost.max(0) as f64;
+                    let loss = if dp + dl > 0.0 {
+                        100.0 * dl / (dp + dl)
+                    } else {
+                        0.0
+                    };
+                    (cur.bytes as f64 * 8.0 / 1000.0 / dt, loss, None)
+                }
                 _ => (0.0, 0.0, None),
             };
             let is_video = kind == Some(MediaKind::Video);
@@ -343,7 +364,7 @@ impl StatsSampler {
                 && t.kind == Some(MediaKind::Video)
                 && t.fps.is_some_and(|f| f < 5.0)
         });
-        let quality = if dt.is_none() && tracks.is_empty() {
+        let quality = if (dt.is_none() || self.prev.is_empty()) && tracks.is_empty() {
             0
         } else {
             quality_score(worst_loss, rtt_ms, worst_jitter).saturating_sub(if frozen {

@@ -1,0 +1,283 @@
+//! `streamwire run` on a room preset (`output = "room"` or `input.video = "room"`): joins the
+//! room through a [`Session`], prints a status line every 2 s (peers, frames, bitrate, network
+//! quality), stops after the preset's duration or `--for`, and leaves cleanly on Ctrl-C.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use streamwire::preset::{Preset, RoomReceive, RoomRole, RoomSettings};
+use streamwire::session::{Session, SessionEvent};
+use streamwire::signalling::client::ConnectionState as SignallingState;
+use streamwire::webrtc::MediaKind;
+use streamwire::webrtc::stats::PeerStats;
+use streamwire::webrtc::subscriber::SubscriberEvent;
+
+/// Status line interval.
+const STATUS_EVERY: Duration = Duration::from_secs(2);
+
+/// Run `preset` (whose room settings are `room`) until `run_for`, Ctrl-C, or a fatal
+/// signalling failure.
+pub fn execute(
+    preset: &Preset,
+    room: &RoomSettings,
+    run_for: Option<Duration>,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    // Resolving the token is part of reading the preset: its errors are usage errors (exit 2).
+    let cfg = room.session_config(preset)?;
+    if let RoomRole::Receive {
+        output: RoomReceive::Display,
+        ..
+    } = &room.role
+        && cfg!(target_os = "linux")
+        && !["DISPLAY", "WAYLAND_DISPLAY"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+    {
+        return Err(streamwire::pipeline::PipelineError::NoDisplay.into());
+    }
+    if let RoomRole::Receive {
+        output: RoomReceive::Record(dir),
+        ..
+    } = &room.role
+    {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the recording directory {}", dir.display()))?;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    rt.block_on(run(cfg, room, run_for, quiet))
+}
+
+/// Latest figures per remote peer.
+#[derive(Default)]
+struct Status {
+    stats: BTreeMap<String, PeerStats>,
+    users: BTreeMap<String, String>,
+}
+
+async fn run(
+    cfg: streamwire::session::SessionConfig,
+    room: &RoomSettings,
+    run_for: Option<Duration>,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let publishing = room.role == RoomRole::Publish;
+    let (session, mut events) = Session::join(cfg)
+        .await
+        .with_context(|| format!("joining room `{}` on {}", room.room, room.server))?;
+    eprintln!(
+        "joined room `{}` on {} as {} ({})",
+        room.room,
+        room.server,
+        session.peer_id().unwrap_or_default(),
+        if publishing {
+            "publishing"
+        } else {
+            "receiving"
+        }
+    );
+    let started = Instant::now();
+    let deadline = run_for.map(|d| tokio::time::Instant::now() + d);
+    let mut tick = tokio::time::interval(STATUS_EVERY);
+    tick.tick().await;
+    let tty = std::io::stderr().is_terminal();
+    let mut status = Status::default();
+    let mut failure: Option<String> = None;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => break,
+            r = &mut ctrl_c => {
+                if r.is_ok() {
+                    eprintln!("\nleaving the room (press Ctrl-C again to force)");
+                    tokio::spawn(async {
+                        if tokio::signal::ctrl_c().await.is_ok() {
+                            eprintln!("forced exit");
+                            std::process::exit(130);
+                        }
+                    });
+                }
+                break;
+            }
+            ev = events.recv() => match ev {
+                None => {
+                    failure = Some("the session ended unexpectedly".into());
+                    break;
+                }
+                Some(ev) => {
+                    if let Some(reason) = on_event(&ev, &mut status, room, tty) {
+                        failure = Some(reason);
+                        break;
+                    }
+                }
+            },
+            _ = tick.tick() => {
+                if !quiet {
+                    let line = status_line(&session, &status, publishing, started);
+                    let mut err = std::io::stderr();
+                    if tty {
+                        let _ = write!(err, "\r{line}   ");
+                    } else {
+                        let _ = writeln!(err, "{line}");
+                    }
+                    let _ = err.flush();
+                }
+            }
+        }
+    }
+    if tty && !quiet {
+        eprintln!();
+    }
+    let (frames, what) = frames(&session, publishing);
+    session.leave().await;
+    if let Some(reason) = failure {
+        anyhow::bail!("room `{}` on {}: {reason}", room.room, room.server);
+    }
+    eprintln!(
+        "left room `{}` ({frames} video frames {what} in {:.1} s)",
+        room.room,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Handle one session event; `Some(reason)` ends the run with an error.
+fn on_event(
+    ev: &SessionEvent,
+    status: &mut Status,
+    room: &RoomSettings,
+    tty: bool,
+) -> Option<String> {
+    let say = |msg: String| {
+        if tty {
+            eprintln!("\r{msg}");
+        } else {
+            eprintln!("{msg}");
+        }
+    };
+    match ev {
+        SessionEvent::PeerJoined { peer_id, user } => {
+            status.users.insert(peer_id.clone(), user.clone());
+            say(format!("peer {peer_id} ({user}) joined"));
+        }
+        SessionEvent::PeerLeft { peer_id } => {
+            status.stats.remove(peer_id);
+            let user = status.users.remove(peer_id).unwrap_or_default();
+            say(format!("peer {peer_id} ({user}) left"));
+        }
+        SessionEvent::TrackAdded {
+            peer_id,
+            kind,
+            codec,
+        } => {
+            let user = status.users.get(peer_id).cloned().unwrap_or_default();
+            let dest = match (&room.role, kind) {
+                (
+                    RoomRole::Receive {
+                        output: RoomReceive::Record(dir),
+                        ..
+                    },
+                    MediaKind::Video,
+                ) => format!(
+                    ", recording to {}",
+                    dir.join(format!("{}.mkv", file_safe(peer_id))).display()
+                ),
+                _ => String::new(),
+            };
+            say(format!(
+                "receiving {} ({codec}) from {peer_id} ({user}){dest}",
+                kind.as_str()
+            ));
+        }
+        SessionEvent::Receive(SubscriberEvent::Unsupported { peer, reason }) => {
+            say(format!("cannot decode a track of {peer}: {reason}"));
+        }
+        SessionEvent::Stats(s) => {
+            status.stats.insert(s.stats.peer.clone(), s.stats.clone());
+        }
+        SessionEvent::Signalling(SignallingState::Failed { reason }) => {
+            return Some(format!("signalling failed: {reason}"));
+        }
+        SessionEvent::Signalling(SignallingState::Reconnecting { attempt }) => {
+            say(format!(
+                "signalling connection lost; reconnecting (attempt {attempt})"
+            ));
+        }
+        SessionEvent::Resumed => say("signalling resumed; media kept flowing".into()),
+        SessionEvent::Error { context, detail } => {
+            tracing::warn!("{context}: {detail}");
+        }
+        _ => {}
+    }
+    None
+}
+
+/// The subscriber's file name for a peer's recording (same rule as `VideoOutput::Record`).
+fn file_safe(peer_id: &str) -> String {
+    peer_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Video frames encoded (publishing) or decoded/recorded from all peers (receiving).
+fn frames(session: &Session, publishing: bool) -> (u64, &'static str) {
+    if publishing {
+        let n = session
+            .publisher()
+            .map(|p| p.video_frame_counts().0)
+            .unwrap_or(0);
+        (n, "sent")
+    } else {
+        let n = session
+            .peers()
+            .iter()
+            .map(|p| session.subscriber().counters(p, MediaKind::Video).decoded)
+            .sum();
+        (n, "received")
+    }
+}
+
+fn status_line(session: &Session, status: &Status, publishing: bool, started: Instant) -> String {
+    let peers = session.peers().len();
+    let (frames, what) = frames(session, publishing);
+    let kbps: f64 = status
+        .stats
+        .values()
+        .map(|s| if publishing { s.send_kbps } else { s.recv_kbps })
+        .fold(0.0, |a, b| a + b);
+    let quality = status
+        .stats
+        .values()
+        .map(|s| s.quality)
+        .min()
+        .map(|q| format!("q{q}/5"))
+        .unwrap_or_else(|| "q-".into());
+    let rtt = status
+        .stats
+        .values()
+        .filter_map(|s| s.rtt_ms)
+        .fold(None, |acc: Option<f64>, r| {
+            Some(acc.map_or(r, |a| a.max(r)))
+        })
+        .map(|r| format!(" rtt {r:.0} ms"))
+        .unwrap_or_default();
+    format!(
+        "[{:>5.1}s] peers {peers} | {frames} frames {what} | {} {kbps:.0} kbit/s | {quality}{rtt}",
+        started.elapsed().as_secs_f64(),
+        if publishing { "up" } else { "down" },
+    )
+}

@@ -1,0 +1,391 @@
+//! Room presets through the real `streamwire` binary: a real signalling server on 127.0.0.1:0
+//! in the test, `streamwire run publish-test` and `streamwire run subscribe-record` as two
+//! processes, the recording decoded with a GStreamer pipeline.
+//! Run: unshare -n sh -c 'ip link set lo up; cargo test --test run_room'
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_streamwire");
+
+/// A `streamwire` child process whose stderr is collected line by line.
+struct Proc {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proc {
+    fn spawn(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> Proc {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .current_dir(cwd)
+            .env_remove("RUST_LOG")
+            .env_remove(streamwire::preset::TOKEN_ENV)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("streamwire starts");
+        let err = child.stderr.take().expect("piped stderr");
+        let stderr: Arc<Mutex<String>> = Arc::default();
+        let s2 = stderr.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut s = s2.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Proc {
+            child,
+            stderr,
+            reader: Some(reader),
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Wait (bounded) until stderr contains `needle`.
+    async fn wait_for(&self, needle: &str, timeout: Duration) {
+        let start = Instant::now();
+        while !self.stderr().contains(needle) {
+            assert!(
+                start.elapsed() < timeout,
+                "no `{needle}` within {timeout:?}; stderr so far:\n{}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn interrupt(&self) {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: sending SIGINT to our own child process.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    }
+
+    /// Wait (bounded) for the exit; kills the process and fails on timeout.
+    async fn finish(mut self, timeout: Duration) -> (ExitStatus, String) {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                if let Some(r) = self.reader.take() {
+                    r.join().unwrap();
+                }
+                return (status, self.stderr());
+            }
+            if start.elapsed() > timeout {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "streamwire did not exit within {timeout:?}; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Decode a recording with `filesrc ! matroskademux ! vp8dec ! appsink`: (frames, width, height).
+fn decode_recording(path: &Path) -> (u64, i32, i32) {
+    streamwire::gst_init::init().unwrap();
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location=\"{}\" ! matroskademux ! vp8dec ! videoconvert ! \
+         video/x-raw,format=I420 ! appsink name=sink sync=false",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut frames = 0;
+    let mut size = (0, 0);
+    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) {
+        let caps = sample.caps().unwrap();
+        let s = caps.structure(0).unwrap();
+        size = (
+            s.get::<i32>("width").unwrap(),
+            s.get::<i32>("height").unwrap(),
+        );
+        frames += 1;
+    }
+    // The stream ended (EOS) rather than erroring.
+    let bus = pipeline.bus().unwrap();
+    let err = bus.pop_filtered(&[gst::MessageType::Error]);
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(err.is_none(), "decoding {}: {err:?}", path.display());
+    (frames, size.0, size.1)
+}
+
+/// The largest "up N kbit/s" of the status lines so far.
+fn up_kbps(stderr: &str) -> f64 {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let (_, rest) = l.split_once("| up ")?;
+            rest.split_whitespace().next()?.parse::<f64>().ok()
+        })
+        .fold(0.0, f64::max)
+}
+
+/// The largest "N frames received" of the status lines so far.
+fn received_frames(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let (before, _) = l.split_once(" frames received")?;
+            before.rsplit(' ').next()?.parse().ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn mkv_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "mkv"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_test_is_recorded_by_subscribe_record() {
+    let server = common::start(common::config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server_set = format!("room.server={}", server.url);
+    let pub_token = common::token("demo", "camera", &common::all());
+    let rec_token = common::token("demo", "recorder", &common::all());
+
+    // The recorder joins first and records into `rec/` (relative to its working directory).
+    let rec_set = format!("room.token={rec_token}");
+    let recorder = Proc::spawn(
+        &[
+            "run",
+            "subscribe-record",
+            "--set",
+            &server_set,
+            "--set",
+            &rec_set,
+            "--set",
+            "output=record:rec",
+        ],
+        &[],
+        dir.path(),
+    );
+    recorder
+        .wait_for("joined room `demo`", Duration::from_secs(20))
+        .await;
+
+    // The publisher takes its token from the environment and stops after --for.
+    let publisher = Proc::spawn(
+        &["run", "publish-test", "--set", &server_set, "--for", "10s"],
+        &[(streamwire::preset::TOKEN_ENV, &pub_token)],
+        dir.path(),
+    );
+    recorder
+        .wait_for("receiving video (VP8)", Duration::from_secs(20))
+        .await;
+    // Let the recording run (at least 90 frames by its status line), then stop the recorder
+    // with Ctrl-C: it leaves cleanly.
+    let started = Instant::now();
+    while received_frames(&recorder.stderr()) < 90 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "recorder status lines:\n{}",
+            recorder.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        recorder.stderr().contains("peers 1 |"),
+        "{}",
+        recorder.stderr()
+    );
+    // ... and until the publisher's status line shows what it sends to the recorder.
+    while up_kbps(&publisher.stderr()) <= 50.0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "publisher status never showed a sent bitrate:\n{}",
+            publisher.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    recorder.interrupt();
+    let (status, rec_err) = recorder.finish(Duration::from_secs(20)).await;
+    assert!(status.success(), "recorder: {status:?}\n{rec_err}");
+    assert!(rec_err.contains("leaving the room"), "{rec_err}");
+    assert!(rec_err.contains("left room `demo`"), "{rec_err}");
+
+    let (status, pub_err) = publisher.finish(Duration::from_secs(30)).await;
+    assert!(status.success(), "publisher: {status:?}\n{pub_err}");
+    assert!(pub_err.contains("joined room `demo`"), "{pub_err}");
+    assert!(pub_err.contains("(recorder) joined"), "{pub_err}");
+    assert!(pub_err.contains("(recorder) left"), "{pub_err}");
+    // Status lines: one peer, frames going out.
+    assert!(pub_err.contains("peers 1 |"), "{pub_err}");
+    assert!(pub_err.contains("frames sent"), "{pub_err}");
+    // The sent bitrate is measured (outbound-rtp byte deltas), not a placeholder.
+    assert!(up_kbps(&pub_err) > 50.0, "{pub_err}");
+
+    let rec_dir = dir.path().join("rec");
+    let files = mkv_files(&rec_dir);
+    assert_eq!(files.len(), 1, "one recording per publisher: {files:?}");
+    assert!(
+        rec_err.contains(&files[0].display().to_string())
+            || rec_err.contains(&format!(
+                "rec/{}",
+                files[0].file_name().unwrap().to_string_lossy()
+            )),
+        "the recorder names the file it writes:\n{rec_err}"
+    );
+    let (frames, w, h) = decode_recording(&files[0]);
+    assert_eq!((w, h), (640, 360), "publish-test sends 640x360");
+    assert!(
+        frames >= 60,
+        "only {frames} frames decoded from the recording"
+    );
+}
+
+#[test]
+fn check_prints_what_a_room_preset_would_do() {
+    let out = Command::new(BIN)
+        .args(["check", "subscribe-record"])
+        .env_remove(streamwire::preset::TOKEN_ENV)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("join room `demo` on ws://127.0.0.1:8443"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("environment variable STREAMWIRE_TOKEN"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("recordings/<peer>.mkv"), "{stdout}");
+    let out = Command::new(BIN)
+        .args([
+            "check",
+            "publish-test",
+            "--set",
+            "room.token=secret-token-text",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("vp8 640x360@30"), "{stdout}");
+    assert!(stdout.contains("token from room.token"), "{stdout}");
+    assert!(!stdout.contains("secret-token-text"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_preset_without_token_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Proc::spawn(&["run", "publish-test", "--for", "1s"], &[], dir.path());
+    let (status, err) = p.finish(Duration::from_secs(20)).await;
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains(streamwire::preset::TOKEN_ENV), "{err}");
+    assert!(err.contains("room.token"), "{err}");
+
+    // A token file that disappeared between check and run is named with its path.
+    let token_file = dir.path().join("gone.token");
+    let preset = dir.path().join("p.toml");
+    std::fs::write(&token_file, "x").unwrap();
+    std::fs::write(
+        &preset,
+        "output = \"room\"\n[room]\nserver = \"ws://127.0.0.1:9\"\nroom = \"demo\"\ntoken_file = \"gone.token\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["check", preset.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("gone.token"), "{stdout}");
+    assert!(
+        !stdout.contains("\nx"),
+        "check never prints the token: {stdout}"
+    );
+    std::fs::remove_file(&token_file).unwrap();
+    let out = Command::new(BIN)
+        .args(["run", preset.to_str().unwrap(), "--for", "1s"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&token_file.display().to_string()), "{err}");
+}
+
+#[test]
+fn subscribe_display_without_a_display_is_a_clear_error() {
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "subscribe-display",
+            "--set",
+            "room.token=t",
+            "--for",
+            "1s",
+        ])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("needs a graphical session"), "{err}");
+    assert!(!err.contains("joined room"), "fails before joining: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_token_names_the_server_and_room() {
+    let server = common::start(common::config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    // A token for another room.
+    let token = common::token("elsewhere", "camera", &common::all());
+    let server_set = format!("room.server={}", server.url);
+    let p = Proc::spawn(
+        &["run", "publish-test", "--set", &server_set, "--for", "2s"],
+        &[(streamwire::preset::TOKEN_ENV, &token)],
+        dir.path(),
+    );
+    let (status, err) = p.finish(Duration::from_secs(20)).await;
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("joining room `demo`"), "{err}");
+    assert!(err.contains(&server.url), "{err}");
+}
