@@ -893,7 +893,11 @@ impl Session {
                         })
                     }
                     PeerEvent::EstimatedBitrate { .. } => {}
-                    PeerEvent::RemoteTrackEnded { peer, kind, .. } => {
+                    PeerEvent::RemoteTrackEnded { peer, kind, mline } => {
+                        let p = lock(&s.inner.peers).get(&peer).map(|e| e.peer.clone());
+                        for pad in p.map(|p| p.src_pads_for_mline(mline)).unwrap_or_default() {
+                            s.inner.subscriber.release_pad(&peer, &pad);
+                        }
                         let had = lock(&s.inner.tracks)
                             .get_mut(&peer)
                             .is_some_and(|kinds| kinds.remove(&kind));

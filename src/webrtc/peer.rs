@@ -1039,6 +1039,20 @@ impl Peer {
         (track.link)(&pad, params)
     }
 
+    /// The webrtcbin source pads (remote tracks) of m-line `mline`.
+    pub fn src_pads_for_mline(&self, mline: u32) -> Vec<gst::Pad> {
+        self.inner
+            .webrtcbin
+            .src_pads()
+            .into_iter()
+            .filter(|p| {
+                p.has_property("transceiver")
+                    && p.property::<Option<WebRTCRTPTransceiver>>("transceiver")
+                        .is_some_and(|t| t.mlineindex() == mline)
+            })
+            .collect()
+    }
+
     /// Fetch webrtcbin's statistics (`get-stats`), waiting at most `timeout`.
     pub fn raw_stats(&self, timeout: Duration) -> Option<gst::Structure> {
         let (tx, rx) = std::sync::mpsc::channel();
