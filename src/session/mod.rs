@@ -922,16 +922,19 @@ impl Session {
         };
         tracing::debug!(peer = %id, user = %entry.user, "closing peer");
         self.inner.stats.unwatch(id);
+        if let Some(dc) = lock(&entry.channel).take() {
+            dc.close();
+        }
+        // webrtcbin first: stopping it flushes its pads, so no branch thread is left waiting
+        // inside it when the branches are stopped (stopping a branch queue while its thread
+        // was blocked inside the live webrtcbin deadlocked once in tests/session_publish.rs).
+        if let Err(e) = entry.peer.close() {
+            self.error(format!("closing peer `{id}`"), e.to_string());
+        }
         if let Some(p) = self.publisher() {
             p.detach(id);
         }
         self.inner.subscriber.detach(id);
-        if let Some(dc) = lock(&entry.channel).take() {
-            dc.close();
-        }
-        if let Err(e) = entry.peer.close() {
-            self.error(format!("closing peer `{id}`"), e.to_string());
-        }
         let kinds = lock(&self.inner.tracks).remove(id).unwrap_or_default();
         for kind in kinds {
             self.emit(SessionEvent::TrackRemoved {
