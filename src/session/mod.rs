@@ -925,13 +925,18 @@ impl Session {
         if let Some(dc) = lock(&entry.channel).take() {
             dc.close();
         }
-        // webrtcbin first: stopping it flushes its pads, so no branch thread is left waiting
-        // inside it when the branches are stopped (stopping a branch queue while its thread
-        // was blocked inside the live webrtcbin deadlocked once in tests/session_publish.rs).
+        // Cut the send branches off the tees, stop webrtcbin (its pads flush, so no branch
+        // thread is left waiting inside it), then remove the branches: stopping a branch queue
+        // while its thread was blocked inside the live webrtcbin deadlocked once in
+        // tests/session_publish.rs (see Publisher::cut_off).
+        let publisher = self.publisher();
+        if let Some(p) = &publisher {
+            p.cut_off(id);
+        }
         if let Err(e) = entry.peer.close() {
             self.error(format!("closing peer `{id}`"), e.to_string());
         }
-        if let Some(p) = self.publisher() {
+        if let Some(p) = &publisher {
             p.detach(id);
         }
         self.inner.subscriber.detach(id);

@@ -693,6 +693,22 @@ impl Publisher {
         }
     }
 
+    /// First step of [`Publisher::detach`]: unlink `peer_id`'s branches from the shared tees, so
+    /// no more data enters them. Before closing a peer, call this, then `Peer::close`, then
+    /// `detach`: a branch stopped while its thread waits inside a running webrtcbin can
+    /// deadlock, and a branch left on the tee while webrtcbin flushes would return `flushing`
+    /// to the tee and stall the shared encoder for every peer.
+    pub fn cut_off(&self, peer_id: &str) {
+        let branches = self
+            .inner
+            .branches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for b in branches.get(peer_id).into_iter().flatten() {
+            release_tee_pad(&b.tee_pad);
+        }
+    }
+
     /// Stop sending to `peer_id`: unlink and remove its branches, and turn their transceivers
     /// `inactive` so that the next offer or answer withdraws the tracks. Call before
     /// `Peer::close`, or before `Peer::renegotiate` to unpublish on a live connection.
@@ -705,12 +721,7 @@ impl Publisher {
             .remove(peer_id)
             .unwrap_or_default();
         for b in branches {
-            if let Some(tee) = b.tee_pad.parent_element() {
-                if let Some(peer) = b.tee_pad.peer() {
-                    let _ = b.tee_pad.unlink(&peer);
-                }
-                tee.release_request_pad(&b.tee_pad);
-            }
+            release_tee_pad(&b.tee_pad);
             let webrtc_sink = b
                 .elements
                 .last()
@@ -732,6 +743,16 @@ impl Publisher {
             }
         }
         self.update_estimate(peer_id, None);
+    }
+}
+
+/// Unlink a branch's tee pad and give it back to the tee (no-op once released).
+fn release_tee_pad(tee_pad: &gst::Pad) {
+    if let Some(tee) = tee_pad.parent_element() {
+        if let Some(peer) = tee_pad.peer() {
+            let _ = tee_pad.unlink(&peer);
+        }
+        tee.release_request_pad(tee_pad);
     }
 }
 
