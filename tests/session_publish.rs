@@ -27,11 +27,20 @@ fn count(j: &Joined, f: impl Fn(&SessionEvent) -> bool) -> usize {
     j.events().iter().filter(|e| f(e)).count()
 }
 
+/// Events without stats and receive details, for failure messages.
+fn brief(j: &Joined) -> Vec<SessionEvent> {
+    j.events()
+        .into_iter()
+        .filter(|e| !matches!(e, SessionEvent::Stats(_) | SessionEvent::Receive(_)))
+        .collect()
+}
+
 /// Wait (bounded) until `done` holds while checking, every 50 ms, that `watcher` keeps
 /// decoding video from `from`: returns the longest time without a new frame.
 async fn longest_stall_while(
     what: &str,
     watcher: &Joined,
+    other: &Joined,
     from: &str,
     mut done: impl FnMut() -> bool,
 ) -> Duration {
@@ -51,12 +60,9 @@ async fn longest_stall_while(
         }
         assert!(
             start.elapsed() < T,
-            "timed out after {T:?} waiting for {what}; events of the watcher: {:?}",
-            watcher
-                .events()
-                .into_iter()
-                .filter(|e| !matches!(e, SessionEvent::Stats(_) | SessionEvent::Receive(_)))
-                .collect::<Vec<_>>()
+            "timed out after {T:?} waiting for {what}; events of the watcher: {:?}; of the other side: {:?}",
+            brief(watcher),
+            brief(other)
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -90,6 +96,7 @@ async fn publish_after_join(late: Joined, cam: Joined, late_role: Role) {
     let stall = longest_stall_while(
         "the camera side decodes the late publisher",
         &late,
+        &cam,
         &cam_id,
         || cam.decoded_from(&late_id, MediaKind::Video) > 30,
     )
@@ -143,7 +150,7 @@ async fn publish_after_join(late: Joined, cam: Joined, late_role: Role) {
     //    frames keep reaching the late side.
     late.session.unpublish().expect("unpublish");
     assert!(late.session.publisher().is_none());
-    let stall = longest_stall_while("TrackRemoved at the camera side", &late, &cam_id, || {
+    let stall = longest_stall_while("TrackRemoved at the camera side", &late, &cam, &cam_id, || {
         cam.any(|e| matches!(e, SessionEvent::TrackRemoved { peer_id, kind: MediaKind::Video } if *peer_id == late_id))
             && cam.any(|e| matches!(e, SessionEvent::TrackRemoved { peer_id, kind: MediaKind::Audio } if *peer_id == late_id))
     })
