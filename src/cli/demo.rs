@@ -96,7 +96,7 @@ async fn run(a: Args) -> anyhow::Result<()> {
         .context("joining as the publisher")?;
     let stamper = FrameStamper::new();
     if let Some(p) = publisher.publisher() {
-        stamper.stamp(p);
+        stamper.stamp(&p);
     }
 
     let display = !a.headless && has_display();

@@ -7,7 +7,9 @@
 //! - on `peer_joined` / `peer_left` it creates (answerer role when `expect_offer`) or closes;
 //! - offers, answers and ICE candidates are routed by sender to the right [`Peer`], and each
 //!   peer's [`SignalOut`] goes back out through the client;
-//! - local tracks are encoded once ([`Publisher`]) and announced with `publish`;
+//! - local tracks are encoded once ([`Publisher`]) and announced with `publish`; they can also
+//!   be published after join and withdrawn without leaving ([`Session::publish`],
+//!   [`Session::unpublish`]), which renegotiates every peer connection;
 //! - remote tracks are decoded by one shared [`Subscriber`] (display, appsink, record or discard);
 //! - real-time messages go through the signalling server (reliable, with a delivery result,
 //!   [`Session::send_message`]) or over a WebRTC data channel (fast path,
@@ -243,6 +245,10 @@ pub enum SessionError {
     /// No open data channel to the addressed peer(s).
     #[error("no open data channel to {0}")]
     NoDataChannel(String),
+    /// [`Session::publish`] while already publishing, or [`Session::unpublish`] with nothing
+    /// published.
+    #[error("publish: {0}")]
+    Publishing(String),
 }
 
 struct PeerEntry {
@@ -253,8 +259,8 @@ struct PeerEntry {
 
 struct Inner {
     pipeline: gst::Pipeline,
-    publisher: Option<Publisher>,
-    publish_config: Option<PublisherConfig>,
+    /// The local track set and its configuration; lock order: `publisher`, then `peers`.
+    publisher: Mutex<Option<(Publisher, PublisherConfig)>>,
     subscriber: Subscriber,
     client: Client,
     subscribe: Subscribe,
@@ -323,8 +329,7 @@ impl Session {
         let (tx, rx) = unbounded_channel();
         let inner = Arc::new(Inner {
             pipeline,
-            publisher,
-            publish_config: cfg.publish,
+            publisher: Mutex::new(publisher.zip(cfg.publish)),
             subscriber,
             client,
             subscribe: cfg.subscribe,
@@ -356,8 +361,100 @@ impl Session {
     }
 
     /// The local publisher, if any.
-    pub fn publisher(&self) -> Option<&Publisher> {
-        self.inner.publisher.as_ref()
+    pub fn publisher(&self) -> Option<Publisher> {
+        lock(&self.inner.publisher).as_ref().map(|(p, _)| p.clone())
+    }
+
+    /// Publish a local track set after join (when nothing is published): the capture and
+    /// encode chains start in the running pipeline, every peer connection is renegotiated to
+    /// carry the new tracks (as the pair's offerer: new `sendonly` m-lines and a new offer; as
+    /// answerer: the `publish` announcement asks the offerer to re-offer with `recvonly`
+    /// m-lines, which this side then sends on), and the tracks are announced. Media already
+    /// flowing is not interrupted; remote sides get [`SessionEvent::TrackAdded`].
+    ///
+    /// ```no_run
+    /// # async fn demo(session: streamwire::session::Session) -> Result<(), streamwire::session::SessionError> {
+    /// use streamwire::webrtc::publisher::PublisherConfig;
+    /// session.publish(PublisherConfig::default())?; // camera on
+    /// session.unpublish()?; // camera off, still in the room
+    /// # Ok(()) }
+    /// ```
+    pub fn publish(&self, cfg: PublisherConfig) -> Result<(), SessionError> {
+        // Serialised with peer setup/teardown and `leave` (see `Inner::teardown`).
+        let left = lock(&self.inner.teardown);
+        if *left {
+            return Err(SessionError::Publishing(
+                "the session has left the room".into(),
+            ));
+        }
+        let mut slot = lock(&self.inner.publisher);
+        if slot.is_some() {
+            return Err(SessionError::Publishing(
+                "a track set is already published; call unpublish() first".into(),
+            ));
+        }
+        let publisher = Publisher::new(&self.inner.pipeline, cfg.clone())?;
+        if let Err(e) = publisher.start() {
+            publisher.stop();
+            return Err(e.into());
+        }
+        *slot = Some((publisher.clone(), cfg));
+        let peers: Vec<Peer> = lock(&self.inner.peers)
+            .values()
+            .map(|e| e.peer.clone())
+            .collect();
+        for peer in peers {
+            let res = publisher.attach(&peer).and_then(|()| match peer.role() {
+                Role::Offerer => peer.renegotiate(&[]),
+                // The announcement below asks the offerer for a re-offer.
+                Role::Answerer => Ok(()),
+            });
+            if let Err(e) = res {
+                self.error(format!("publishing to peer `{}`", peer.id()), e.to_string());
+            }
+        }
+        drop(slot);
+        self.announce_tracks();
+        Ok(())
+    }
+
+    /// Stop publishing without leaving: every peer's send branches are released and their
+    /// m-lines renegotiated to `inactive` (the offerer re-offers at once; an answerer's
+    /// `unpublish` announcement asks its offerer to), the tracks are withdrawn with
+    /// `unpublish`, and the capture and encode chains are removed from the pipeline. Remote
+    /// sides get [`SessionEvent::TrackRemoved`]. [`Session::publish`] may follow.
+    pub fn unpublish(&self) -> Result<(), SessionError> {
+        let left = lock(&self.inner.teardown);
+        if *left {
+            return Err(SessionError::Publishing(
+                "the session has left the room".into(),
+            ));
+        }
+        let Some((publisher, cfg)) = lock(&self.inner.publisher).take() else {
+            return Err(SessionError::Publishing("nothing is published".into()));
+        };
+        let peers: Vec<Peer> = lock(&self.inner.peers)
+            .values()
+            .map(|e| e.peer.clone())
+            .collect();
+        for peer in &peers {
+            publisher.detach(peer.id());
+            if peer.role() == Role::Offerer
+                && let Err(e) = peer.renegotiate(&[])
+            {
+                self.error(
+                    format!("unpublishing towards peer `{}`", peer.id()),
+                    e.to_string(),
+                );
+            }
+        }
+        for (id, _) in published_tracks(&cfg) {
+            if let Err(e) = self.inner.client.unpublish(id) {
+                self.error(format!("unpublishing track `{id}`"), e.to_string());
+            }
+        }
+        publisher.stop();
+        Ok(())
     }
 
     /// The shared subscriber (counters, frame callbacks, keyframe requests).
@@ -526,9 +623,16 @@ impl Session {
                 }
                 Event::PeerLeft { peer_id, .. } => self.remove_peer(&peer_id),
                 Event::Published { peer_id, track } => {
+                    let kind = match track.kind {
+                        TrackKind::Video => Some(MediaKind::Video),
+                        TrackKind::Audio => Some(MediaKind::Audio),
+                        _ => None,
+                    };
+                    self.reoffer_for(&peer_id, kind);
                     self.emit(SessionEvent::TrackPublished { peer_id, track })
                 }
                 Event::Unpublished { peer_id, track_id } => {
+                    self.reoffer_for(&peer_id, None);
                     self.emit(SessionEvent::TrackUnpublished { peer_id, track_id })
                 }
                 Event::MetadataChanged { .. } => {}
@@ -575,6 +679,29 @@ impl Session {
         }
     }
 
+    /// A remote peer announced (`Some(kind)`) or withdrew (`None`) a track. If this side offers
+    /// for the pair, that announcement is the answerer's request for a re-offer: a new
+    /// `recvonly` m-line for an announced track this side subscribes to, and in any case a new
+    /// offer so the answerer can change its m-lines' directions.
+    fn reoffer_for(&self, peer_id: &str, kind: Option<MediaKind>) {
+        let Some((peer, user)) = lock(&self.inner.peers)
+            .get(peer_id)
+            .map(|e| (e.peer.clone(), e.user.clone()))
+        else {
+            return;
+        };
+        if peer.role() != Role::Offerer {
+            return;
+        }
+        let receive: Vec<MediaKind> = kind
+            .filter(|_| self.inner.subscribe.wants(&user))
+            .into_iter()
+            .collect();
+        if let Err(e) = peer.renegotiate(&receive) {
+            self.error(format!("re-offering to peer `{peer_id}`"), e.to_string());
+        }
+    }
+
     fn route(&self, from: &str, what: &str, msg: SignalIn) {
         let peer = lock(&self.inner.peers).get(from).map(|e| e.peer.clone());
         match peer {
@@ -591,17 +718,10 @@ impl Session {
     }
 
     fn announce_tracks(&self) {
-        let Some(cfg) = &self.inner.publish_config else {
+        let Some(cfg) = lock(&self.inner.publisher).as_ref().map(|(_, c)| c.clone()) else {
             return;
         };
-        let mut tracks = Vec::new();
-        if !matches!(cfg.video, VideoSource::None) {
-            tracks.push(("video", TrackKind::Video));
-        }
-        if !matches!(cfg.audio, AudioSource::None) {
-            tracks.push(("audio", TrackKind::Audio));
-        }
-        for (id, kind) in tracks {
+        for (id, kind) in published_tracks(&cfg) {
             let track = TrackInfo {
                 id: id.into(),
                 kind,
@@ -666,8 +786,10 @@ impl Session {
         if wants {
             cfg.receive = vec![MediaKind::Video, MediaKind::Audio];
         }
+        // Held until the peer is in the map, so a concurrent publish() attaches exactly once.
+        let publisher = lock(&inner.publisher);
         let (peer, io) = Peer::new(&inner.pipeline, id, cfg)?;
-        if let Some(p) = &inner.publisher
+        if let Some((p, _)) = publisher.as_ref()
             && let Err(e) = p.attach(&peer)
         {
             let _ = peer.close();
@@ -722,6 +844,7 @@ impl Session {
                 channel,
             },
         );
+        drop(publisher);
         if role == Role::Offerer {
             peer.negotiate()?;
         }
@@ -792,6 +915,21 @@ impl Session {
                         })
                     }
                     PeerEvent::EstimatedBitrate { .. } => {}
+                    PeerEvent::RemoteTrackEnded { peer, kind, mline } => {
+                        let p = lock(&s.inner.peers).get(&peer).map(|e| e.peer.clone());
+                        for pad in p.map(|p| p.src_pads_for_mline(mline)).unwrap_or_default() {
+                            s.inner.subscriber.release_pad(&peer, &pad);
+                        }
+                        let had = lock(&s.inner.tracks)
+                            .get_mut(&peer)
+                            .is_some_and(|kinds| kinds.remove(&kind));
+                        if had {
+                            s.emit(SessionEvent::TrackRemoved {
+                                peer_id: peer,
+                                kind,
+                            });
+                        }
+                    }
                     PeerEvent::NegotiationFailed { peer, reason } => {
                         s.error(format!("negotiation with peer `{peer}`"), reason)
                     }
@@ -812,16 +950,24 @@ impl Session {
         };
         tracing::debug!(peer = %id, user = %entry.user, "closing peer");
         self.inner.stats.unwatch(id);
-        if let Some(p) = &self.inner.publisher {
-            p.detach(id);
-        }
-        self.inner.subscriber.detach(id);
         if let Some(dc) = lock(&entry.channel).take() {
             dc.close();
+        }
+        // Cut the send branches off the tees, stop webrtcbin (its pads flush, so no branch
+        // thread is left waiting inside it), then remove the branches: stopping a branch queue
+        // while its thread was blocked inside the live webrtcbin deadlocked once in
+        // tests/session_publish.rs (see Publisher::cut_off).
+        let publisher = self.publisher();
+        if let Some(p) = &publisher {
+            p.cut_off(id);
         }
         if let Err(e) = entry.peer.close() {
             self.error(format!("closing peer `{id}`"), e.to_string());
         }
+        if let Some(p) = &publisher {
+            p.detach(id);
+        }
+        self.inner.subscriber.detach(id);
         let kinds = lock(&self.inner.tracks).remove(id).unwrap_or_default();
         for kind in kinds {
             self.emit(SessionEvent::TrackRemoved {
@@ -863,6 +1009,18 @@ fn discard_remote_pads(peer: &Peer) {
             }
         }
     });
+}
+
+/// Track ids and kinds a publisher configuration announces.
+fn published_tracks(cfg: &PublisherConfig) -> Vec<(&'static str, TrackKind)> {
+    let mut tracks = Vec::new();
+    if !matches!(cfg.video, VideoSource::None) {
+        tracks.push(("video", TrackKind::Video));
+    }
+    if !matches!(cfg.audio, AudioSource::None) {
+        tracks.push(("audio", TrackKind::Audio));
+    }
+    tracks
 }
 
 fn validate_ice_url(url: &str) -> Result<(), SessionError> {

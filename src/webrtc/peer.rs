@@ -162,6 +162,16 @@ pub enum PeerEvent {
         /// Estimate in bit/s (all media to this peer).
         bps: u32,
     },
+    /// The remote side stopped sending on an m-line it sent on before (its track was
+    /// unpublished: the m-line became `inactive` or `recvonly` in a renegotiation).
+    RemoteTrackEnded {
+        /// Remote peer id.
+        peer: String,
+        /// Kind of the ended track.
+        kind: MediaKind,
+        /// Its m-line index.
+        mline: u32,
+    },
     /// Negotiation failed.
     NegotiationFailed {
         /// Remote peer id.
@@ -330,15 +340,26 @@ pub(crate) struct SendTrack {
 
 type StateListener = Arc<dyn Fn(ConnectionState) + Send + Sync>;
 type EstimateListener = Arc<dyn Fn(u32) + Send + Sync>;
+type NegotiatedListener = Arc<dyn Fn() + Send + Sync>;
 
 #[derive(Default)]
 struct State {
     remote_set: bool,
     pending_ice: Vec<(u32, String)>,
+    /// Answerer: local tracks waiting for a `recvonly` m-line of a (re-)offer.
     pending_tracks: Vec<SendTrack>,
     offered: bool,
+    /// Offerer: an offer is out and its answer has not been applied yet.
+    awaiting_answer: bool,
+    /// Offerer: another offer is due once the current answer is applied.
+    reoffer_queued: bool,
+    /// Answerer: m-lines of the previous offers, already answered (a re-offer only appends).
+    answered_mlines: usize,
+    /// m-lines (index, kind) the remote side sends on, per the last remote description.
+    remote_sending: Vec<(u32, MediaKind)>,
     state_listeners: Vec<StateListener>,
     estimate_listeners: Vec<EstimateListener>,
+    negotiated_listeners: Vec<NegotiatedListener>,
     last_estimate: Option<u32>,
 }
 
@@ -569,17 +590,20 @@ impl Peer {
         lock(&self.inner.state).estimate_listeners.push(Arc::new(f));
     }
 
-    /// Attach a local track. The offerer links it at once to a new `sendonly` m-line; the
-    /// answerer links it to a matching `recvonly` m-line of the remote offer when it arrives.
+    /// Call `f` each time a negotiation completes (the remote answer, or the local answer to a
+    /// remote offer, is applied), e.g. to send a keyframe on tracks added by a renegotiation.
+    pub fn on_negotiated(&self, f: impl Fn() + Send + Sync + 'static) {
+        lock(&self.inner.state)
+            .negotiated_listeners
+            .push(Arc::new(f));
+    }
+
+    /// Attach a local track. The offerer links it at once to a new `sendonly` transceiver
+    /// (after the first offer, [`Peer::renegotiate`] puts it in a new offer); the answerer
+    /// links it to a matching `recvonly` m-line of the next remote offer when it arrives.
     pub(crate) fn add_send_track(&self, track: SendTrack) -> Result<(), WebrtcError> {
         match self.inner.config.role {
             Role::Offerer => {
-                if lock(&self.inner.state).offered {
-                    return Err(WebrtcError::Signal {
-                        message: "offer",
-                        detail: "tracks must be attached before negotiate()".into(),
-                    });
-                }
                 let pad = self
                     .inner
                     .webrtcbin
@@ -621,18 +645,124 @@ impl Peer {
             }
             st.offered = true;
         }
-        for kind in &self.inner.config.receive {
+        self.add_receive_mlines(&self.inner.config.receive);
+        self.send_offer();
+        Ok(())
+    }
+
+    /// Renegotiate (offerer only): add a `recvonly` m-line for each of `receive` (tracks the
+    /// answerer has started to publish) and send a new offer on the running connection. It also
+    /// carries every send track attached or detached since the last offer. Existing m-lines keep
+    /// their index, direction and SSRC, so media already flowing does not stop. If an offer is
+    /// still waiting for its answer, the new one follows right after that answer. Before the
+    /// first [`Peer::negotiate`] the m-lines simply join the first offer.
+    ///
+    /// Errors with [`WebrtcError::Signal`] on the answerer: only the pair's offerer offers (the
+    /// answerer's `publish`/`unpublish` announcement asks the offerer to re-offer; see
+    /// docs/webrtc.md, "Renegotiation").
+    ///
+    /// ```no_run
+    /// use streamwire::webrtc::{MediaKind, peer::{Peer, PeerConfig, Role}};
+    /// streamwire::gst_init::init().unwrap();
+    /// let pipeline = gst::Pipeline::new();
+    /// let (peer, _io) = Peer::new(&pipeline, "bob", PeerConfig::loopback(Role::Offerer)).unwrap();
+    /// peer.negotiate().unwrap();
+    /// // later, when "bob" announces a new video track:
+    /// peer.renegotiate(&[MediaKind::Video]).unwrap();
+    /// ```
+    pub fn renegotiate(&self, receive: &[MediaKind]) -> Result<(), WebrtcError> {
+        if self.inner.config.role == Role::Answerer {
+            return Err(WebrtcError::Signal {
+                message: "offer",
+                detail: format!(
+                    "the local side answers for the pair with `{}`: only the offerer re-offers",
+                    self.inner.id
+                ),
+            });
+        }
+        self.add_receive_mlines(receive);
+        {
+            let mut st = lock(&self.inner.state);
+            if !st.offered {
+                // The first offer (negotiate) will carry everything.
+                return Ok(());
+            }
+            if st.awaiting_answer {
+                st.reoffer_queued = true;
+                return Ok(());
+            }
+        }
+        tracing::debug!(peer = %self.inner.id, "renegotiating");
+        self.send_offer();
+        Ok(())
+    }
+
+    fn add_receive_mlines(&self, kinds: &[MediaKind]) {
+        for kind in kinds {
             let caps = receive_caps(*kind);
             let _t = self.inner.webrtcbin.emit_by_name::<WebRTCRTPTransceiver>(
                 "add-transceiver",
                 &[&WebRTCRTPTransceiverDirection::Recvonly, &caps],
             );
         }
+    }
+
+    /// Offerer: create an offer, set it locally and send it.
+    fn send_offer(&self) {
+        lock(&self.inner.state).awaiting_answer = true;
         self.create_local_description("offer", |peer, sdp| {
-            tracing::debug!(peer = %peer.inner.id, "offer created");
+            tracing::debug!(peer = %peer.inner.id, %sdp, "offer created");
             let _ = peer.inner.signals.send(SignalOut::Offer { sdp });
         });
-        Ok(())
+    }
+
+    /// A negotiation completed: tell the listeners, and (offerer) send a queued re-offer.
+    fn negotiated(&self) {
+        let (listeners, reoffer) = {
+            let mut st = lock(&self.inner.state);
+            st.awaiting_answer = false;
+            let reoffer = std::mem::take(&mut st.reoffer_queued);
+            (st.negotiated_listeners.clone(), reoffer)
+        };
+        for l in listeners {
+            l();
+        }
+        if reoffer && self.inner.config.role == Role::Offerer {
+            tracing::debug!(peer = %self.inner.id, "sending the queued re-offer");
+            self.send_offer();
+        }
+    }
+
+    /// Compare the m-lines the remote side sends on in `remote` (its offer or answer) with the
+    /// previous remote description, and report the ones it stopped sending on.
+    fn track_remote_sending(&self, remote: &gst_sdp::SDPMessage) {
+        let now: Vec<(u32, MediaKind)> = remote
+            .medias()
+            .enumerate()
+            .filter_map(|(idx, m)| {
+                let kind = match m.media() {
+                    Some("video") => MediaKind::Video,
+                    Some("audio") => MediaKind::Audio,
+                    _ => return None,
+                };
+                let sends = m
+                    .attributes()
+                    .any(|a| a.key() == "sendonly" || a.key() == "sendrecv");
+                // (Port 0 does not mean rejected here: BUNDLE-only m-lines carry port 0.)
+                sends.then_some((u32::try_from(idx).ok()?, kind))
+            })
+            .collect();
+        let before = std::mem::replace(&mut lock(&self.inner.state).remote_sending, now.clone());
+        for (mline, kind) in before {
+            if !now.contains(&(mline, kind)) {
+                tracing::debug!(peer = %self.inner.id, mline, kind = kind.as_str(), "remote track ended");
+                let _ = self.inner.events.send(PeerEvent::RemoteTrackEnded {
+                    peer: self.inner.id.clone(),
+                    kind,
+                    mline,
+                });
+            }
+        }
     }
 
     /// Emits `create-offer` or `create-answer` (`kind` is "offer" or "answer"), sets the result as
@@ -694,8 +824,10 @@ impl Peer {
                 let weak = self.weak();
                 let promise = gst::Promise::with_change_func(move |_reply| {
                     let Some(inner) = weak.upgrade() else { return };
+                    let peer = Peer { inner };
+                    peer.track_remote_sending(&msg);
                     // Leave webrtcbin's thread before requesting pads / creating the answer.
-                    std::thread::spawn(move || Peer { inner }.answer(&msg));
+                    std::thread::spawn(move || peer.answer(&msg));
                 });
                 self.inner
                     .webrtcbin
@@ -719,11 +851,15 @@ impl Peer {
                     });
                 }
                 let msg = parse_sdp(&sdp, "answer")?;
-                let desc = WebRTCSessionDescription::new(WebRTCSDPType::Answer, msg);
+                let desc = WebRTCSessionDescription::new(WebRTCSDPType::Answer, msg.clone());
                 let weak = self.weak();
                 let promise = gst::Promise::with_change_func(move |_reply| {
                     if let Some(inner) = weak.upgrade() {
-                        Peer { inner }.remote_applied();
+                        let peer = Peer { inner };
+                        peer.remote_applied();
+                        peer.track_remote_sending(&msg);
+                        // Leave webrtcbin's thread before creating a queued re-offer.
+                        std::thread::spawn(move || peer.negotiated());
                     }
                 });
                 self.inner
@@ -775,8 +911,10 @@ impl Peer {
     fn answer(&self, offer: &gst_sdp::SDPMessage) {
         // Receive side: one recvonly transceiver per m-line the remote sends on, whose codec
         // preferences carry the offer's TWCC extension so that the answer keeps it and this
-        // side's rtpsession returns transport-wide feedback.
-        for media in offer.medias() {
+        // side's rtpsession returns transport-wide feedback. A re-offer keeps the earlier
+        // m-lines (already answered) and appends new ones: only those need transceivers.
+        let answered = lock(&self.inner.state).answered_mlines;
+        for media in offer.medias().skip(answered) {
             let sends = media
                 .attributes()
                 .any(|a| a.key() == "sendonly" || a.key() == "sendrecv");
@@ -817,15 +955,17 @@ impl Peer {
         }
 
         let tracks = std::mem::take(&mut lock(&self.inner.state).pending_tracks);
-        let mut used = Vec::new();
+        let mut used: Vec<u32> = (0..u32::try_from(answered).unwrap_or(u32::MAX)).collect();
+        let mut unmatched = Vec::new();
         for track in tracks {
             let Some((idx, params)) = find_mline_for(offer, &track, &used) else {
-                tracing::warn!(
+                tracing::info!(
                     peer = %self.inner.id,
                     kind = track.kind.as_str(),
                     codec = %track.encoding_name,
-                    "the offer has no recvonly m-line for this track; not sent"
+                    "the offer has no recvonly m-line for this track; kept for the next offer"
                 );
+                unmatched.push(track);
                 continue;
             };
             used.push(idx);
@@ -833,9 +973,19 @@ impl Peer {
                 self.fail(&format!("attaching a track to m-line {idx}: {e}"));
             }
         }
+        {
+            let mut st = lock(&self.inner.state);
+            // Tracks attached while this answer was being built stay pending too.
+            unmatched.append(&mut st.pending_tracks);
+            st.pending_tracks = unmatched;
+            st.answered_mlines = offer.medias_len() as usize;
+        }
         self.create_local_description("answer", |peer, sdp| {
+            tracing::debug!(peer = %peer.inner.id, %sdp, "answer created");
             let _ = peer.inner.signals.send(SignalOut::Answer { sdp });
             peer.remote_applied();
+            let peer = peer.clone();
+            std::thread::spawn(move || peer.negotiated());
         });
     }
 
@@ -887,6 +1037,20 @@ impl Peer {
         trans.set_property("direction", WebRTCRTPTransceiverDirection::Sendonly);
         trans.set_property("codec-preferences", &caps);
         (track.link)(&pad, params)
+    }
+
+    /// The webrtcbin source pads (remote tracks) of m-line `mline`.
+    pub fn src_pads_for_mline(&self, mline: u32) -> Vec<gst::Pad> {
+        self.inner
+            .webrtcbin
+            .src_pads()
+            .into_iter()
+            .filter(|p| {
+                p.has_property("transceiver")
+                    && p.property::<Option<WebRTCRTPTransceiver>>("transceiver")
+                        .is_some_and(|t| t.mlineindex() == mline)
+            })
+            .collect()
     }
 
     /// Fetch webrtcbin's statistics (`get-stats`), waiting at most `timeout`.

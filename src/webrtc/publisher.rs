@@ -181,6 +181,9 @@ struct Inner {
     branches: Mutex<HashMap<String, Vec<Branch>>>,
     rate: Mutex<RateState>,
     listeners: Mutex<Vec<BitrateListener>>,
+    /// Every capture/encode element (not the per-peer branches), for [`Publisher::start`] and
+    /// [`Publisher::stop`].
+    elements: Vec<gst::Element>,
     frames: AtomicU64,
     keyframes: AtomicU64,
 }
@@ -245,11 +248,12 @@ impl Publisher {
         let start = config
             .start_kbps
             .clamp(config.floor_kbps, config.ceiling_kbps);
-        let (video, rotation) = match Self::build_video(&bin, &config, start)? {
+        let mut elements = Vec::new();
+        let (video, rotation) = match Self::build_video(&bin, &config, start, &mut elements)? {
             Some((v, r)) => (Some(v), r),
             None => (None, None),
         };
-        let audio_tee = Self::build_audio(&bin, &config)?;
+        let audio_tee = Self::build_audio(&bin, &config, &mut elements)?;
         let publisher = Publisher {
             inner: Arc::new(Inner {
                 bin,
@@ -263,6 +267,7 @@ impl Publisher {
                     current_kbps: start,
                 }),
                 listeners: Mutex::new(Vec::new()),
+                elements,
                 frames: AtomicU64::new(0),
                 keyframes: AtomicU64::new(0),
             }),
@@ -276,6 +281,7 @@ impl Publisher {
         bin: &gst::Bin,
         config: &PublisherConfig,
         start_kbps: u32,
+        elements: &mut Vec<gst::Element>,
     ) -> Result<Option<(VideoChain, Option<gst::Element>)>, WebrtcError> {
         let src = match &config.video {
             VideoSource::None => return Ok(None),
@@ -329,6 +335,7 @@ impl Publisher {
         chain.extend(encoder.elements().iter().cloned());
         chain.push(tee.clone());
         add_all(bin, &chain)?;
+        elements.extend(chain.iter().cloned());
         link_chain(&chain, "video capture and encoder")?;
         let raw_pad = caps
             .static_pad("src")
@@ -339,6 +346,7 @@ impl Publisher {
     fn build_audio(
         bin: &gst::Bin,
         config: &PublisherConfig,
+        elements: &mut Vec<gst::Element>,
     ) -> Result<Option<gst::Element>, WebrtcError> {
         let mut chain = Vec::new();
         match &config.audio {
@@ -387,6 +395,7 @@ impl Publisher {
         tee.set_property("allow-not-linked", true);
         chain.push(tee.clone());
         add_all(bin, &chain)?;
+        elements.extend(chain.iter().cloned());
         link_chain(&chain, "audio capture and encoder")?;
         Ok(Some(tee))
     }
@@ -480,7 +489,43 @@ impl Publisher {
         }
     }
 
-    /// Send this publisher's tracks to `peer` (call before `peer.negotiate()` when offering).
+    /// Start the capture and encode chains in a running pipeline (when publishing after the
+    /// session's pipeline is already playing). Not needed when the pipeline starts afterwards.
+    pub fn start(&self) -> Result<(), WebrtcError> {
+        // Downstream first, so nothing pushes into an element that is not running yet.
+        for e in self.inner.elements.iter().rev() {
+            e.sync_state_with_parent()
+                .map_err(|err| WebrtcError::State(format!("starting `{}`: {err}", e.name())))?;
+        }
+        Ok(())
+    }
+
+    /// Stop publishing: detach every peer (see [`Publisher::detach`]), stop the capture and
+    /// encode chains and remove them from the bin. The publisher is unusable afterwards.
+    pub fn stop(&self) {
+        let peers: Vec<String> = self
+            .inner
+            .branches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        for p in peers {
+            self.detach(&p);
+        }
+        // Sources first: their streaming threads stop before the rest is torn down.
+        for e in &self.inner.elements {
+            let _ = e.set_state(gst::State::Null);
+        }
+        for e in &self.inner.elements {
+            let _ = self.inner.bin.remove(e);
+        }
+    }
+
+    /// Send this publisher's tracks to `peer`. When offering, call it before `peer.negotiate()`,
+    /// or follow it with `peer.renegotiate(&[])` on a negotiated peer; an answerer sends the
+    /// tracks from its answer to the next offer with a matching `recvonly` m-line.
     pub fn attach(&self, peer: &Peer) -> Result<(), WebrtcError> {
         let codec = self.inner.config.codec;
         let mut video_ssrc = None;
@@ -544,6 +589,14 @@ impl Publisher {
                 && let Some(inner) = weak.upgrade()
             {
                 tracing::debug!("peer connected: forcing a keyframe");
+                Publisher { inner }.force_keyframe();
+            }
+        });
+        // Tracks added by a renegotiation on a connected peer: keyframe once it is negotiated
+        // (what the branch pushed before was dropped by webrtcbin).
+        let weak = Arc::downgrade(&self.inner);
+        peer.on_negotiated(move || {
+            if let Some(inner) = weak.upgrade() {
                 Publisher { inner }.force_keyframe();
             }
         });
@@ -640,7 +693,25 @@ impl Publisher {
         }
     }
 
-    /// Stop sending to `peer_id`: unlink and remove its branches. Call before `Peer::close`.
+    /// First step of [`Publisher::detach`]: unlink `peer_id`'s branches from the shared tees, so
+    /// no more data enters them. Before closing a peer, call this, then `Peer::close`, then
+    /// `detach`: a branch stopped while its thread waits inside a running webrtcbin can
+    /// deadlock, and a branch left on the tee while webrtcbin flushes would return `flushing`
+    /// to the tee and stall the shared encoder for every peer.
+    pub fn cut_off(&self, peer_id: &str) {
+        let branches = self
+            .inner
+            .branches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for b in branches.get(peer_id).into_iter().flatten() {
+            release_tee_pad(&b.tee_pad);
+        }
+    }
+
+    /// Stop sending to `peer_id`: unlink and remove its branches, and turn their transceivers
+    /// `inactive` so that the next offer or answer withdraws the tracks. Call before
+    /// `Peer::close`, or before `Peer::renegotiate` to unpublish on a live connection.
     pub fn detach(&self, peer_id: &str) {
         let branches = self
             .inner
@@ -650,11 +721,21 @@ impl Publisher {
             .remove(peer_id)
             .unwrap_or_default();
         for b in branches {
-            if let Some(tee) = b.tee_pad.parent_element() {
-                if let Some(peer) = b.tee_pad.peer() {
-                    let _ = b.tee_pad.unlink(&peer);
+            release_tee_pad(&b.tee_pad);
+            let webrtc_sink = b
+                .elements
+                .last()
+                .and_then(|pay| pay.static_pad("src"))
+                .and_then(|src| src.peer().map(|sink| (src, sink)));
+            if let Some((src, sink)) = webrtc_sink {
+                let _ = src.unlink(&sink);
+                if sink.has_property("transceiver") {
+                    let trans = sink.property::<gst_webrtc::WebRTCRTPTransceiver>("transceiver");
+                    trans.set_property(
+                        "direction",
+                        gst_webrtc::WebRTCRTPTransceiverDirection::Inactive,
+                    );
                 }
-                tee.release_request_pad(&b.tee_pad);
             }
             for e in &b.elements {
                 let _ = e.set_state(gst::State::Null);
@@ -662,6 +743,16 @@ impl Publisher {
             }
         }
         self.update_estimate(peer_id, None);
+    }
+}
+
+/// Unlink a branch's tee pad and give it back to the tee (no-op once released).
+fn release_tee_pad(tee_pad: &gst::Pad) {
+    if let Some(tee) = tee_pad.parent_element() {
+        if let Some(peer) = tee_pad.peer() {
+            let _ = tee_pad.unlink(&peer);
+        }
+        tee.release_request_pad(tee_pad);
     }
 }
 

@@ -248,6 +248,58 @@ impl Subscriber {
         }
     }
 
+    /// Stop decoding the remote track on `peer`'s webrtcbin source pad `pad` (its m-line went
+    /// inactive in a renegotiation): remove its decode branch and park the pad on a `fakesink`,
+    /// so late packets are dropped and webrtcbin's caps query on that pad no longer meets
+    /// the old decoder (webrtcbin 1.22 may query it while answering a later offer). Returns
+    /// whether a branch was removed.
+    pub fn release_pad(&self, peer: &str, pad: &gst::Pad) -> bool {
+        let Some(depay_sink) = pad.peer() else {
+            return false;
+        };
+        let branch = {
+            let mut map = self
+                .inner
+                .branches
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let Some(list) = map.get_mut(peer) else {
+                return false;
+            };
+            let Some(i) = list.iter().position(|(_, els)| {
+                els.first()
+                    .and_then(|e| e.static_pad("sink"))
+                    .is_some_and(|p| p == depay_sink)
+            }) else {
+                return false;
+            };
+            list.remove(i)
+        };
+        let _ = pad.unlink(&depay_sink);
+        let bin = branch
+            .1
+            .first()
+            .and_then(|e| e.parent())
+            .and_then(|p| p.downcast::<gst::Bin>().ok());
+        for e in &branch.1 {
+            let _ = e.set_state(gst::State::Null);
+            if let Some(bin) = &bin {
+                let _ = bin.remove(e);
+            }
+        }
+        if let (Some(bin), Ok(sink)) = (bin, make("fakesink")) {
+            sink.set_property("sync", false);
+            sink.set_property("async", false);
+            if bin.add(&sink).is_ok() {
+                let _ = sink.sync_state_with_parent();
+                if let Some(sp) = sink.static_pad("sink") {
+                    let _ = pad.link(&sp);
+                }
+            }
+        }
+        true
+    }
+
     /// Kind and codec (`video/VP8`, ...) of a received SSRC.
     pub fn track_of_ssrc(&self, ssrc: u32) -> Option<(MediaKind, String)> {
         self.inner
