@@ -34,6 +34,7 @@
 //! ```
 
 pub mod latency;
+pub mod telemetry;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -98,6 +99,8 @@ pub struct SessionConfig {
     pub jitter_latency_ms: u32,
     /// Open a data channel to every peer. Default true.
     pub data_channel: bool,
+    /// Telemetry forwarding (default consent `none`: nothing read, nothing sent).
+    pub telemetry: telemetry::TelemetryConfig,
 }
 
 impl SessionConfig {
@@ -117,6 +120,7 @@ impl SessionConfig {
             ice_servers: Vec::new(),
             jitter_latency_ms: DEFAULT_JITTER_LATENCY_MS,
             data_channel: true,
+            telemetry: telemetry::TelemetryConfig::default(),
         }
     }
 }
@@ -266,6 +270,7 @@ struct Inner {
     tracks: Mutex<HashMap<PeerId, HashSet<MediaKind>>>,
     ice: Mutex<(Option<String>, Vec<String>)>,
     stats: StatsCollector,
+    telemetry: telemetry::Forwarder,
     events: UnboundedSender<SessionEvent>,
 }
 
@@ -316,6 +321,19 @@ impl Session {
         let (stats, stats_rx) =
             StatsCollector::start(STATS_INTERVAL, publisher.clone(), Some(subscriber.clone()));
         let (tx, rx) = unbounded_channel();
+        let telemetry = match telemetry::Forwarder::start(
+            &pipeline,
+            client.clone(),
+            &cfg.telemetry,
+            tx.clone(),
+        ) {
+            Ok(t) => t,
+            Err(e) => {
+                client.leave().await;
+                let _ = pipeline.set_state(gst::State::Null);
+                return Err(e.into());
+            }
+        };
         let inner = Arc::new(Inner {
             pipeline,
             publisher,
@@ -331,6 +349,7 @@ impl Session {
             tracks: Mutex::new(HashMap::new()),
             ice: Mutex::new((None, Vec::new())),
             stats,
+            telemetry,
             events: tx,
         });
         let session = Session { inner };
@@ -415,8 +434,32 @@ impl Session {
         Ok(channels.len())
     }
 
-    /// Leave the room: tell the server, close every peer connection, stop the pipeline.
+    /// The end user's telemetry consent currently applied.
+    pub fn consent(&self) -> gststreamwire::telemetry::Consent {
+        self.inner.telemetry.consent()
+    }
+
+    /// Change the telemetry consent at runtime: lowering it strips pending records of what
+    /// the new level does not allow; at `none` nothing more is read or sent.
+    pub fn set_consent(&self, consent: gststreamwire::telemetry::Consent) {
+        self.inner.telemetry.set_consent(consent);
+    }
+
+    /// Send the pending telemetry now instead of at the next interval (also done by
+    /// [`Session::leave`]).
+    pub fn flush_telemetry(&self) {
+        self.inner.telemetry.flush();
+    }
+
+    /// What telemetry forwarding has sent so far.
+    pub fn telemetry_counters(&self) -> telemetry::TelemetryCounters {
+        self.inner.telemetry.counters()
+    }
+
+    /// Leave the room: send pending telemetry, tell the server, close every peer connection,
+    /// stop the pipeline.
     pub async fn leave(&self) {
+        self.inner.telemetry.flush();
         self.inner.client.leave().await;
         let ids: Vec<PeerId> = lock(&self.inner.peers).keys().cloned().collect();
         for id in ids {
@@ -459,6 +502,7 @@ impl Session {
         let s = self.clone();
         tokio::spawn(async move {
             while let Some(ev) = stats_rx.recv().await {
+                s.inner.telemetry.push_stats(&ev.stats);
                 s.emit(SessionEvent::Stats(ev));
             }
         });
