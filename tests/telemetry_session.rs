@@ -95,11 +95,17 @@ async fn a_session_forwards_device_and_webrtc_telemetry_split_under_the_frame_li
     assert_eq!(alice.session.consent(), Consent::Full);
     let el = alice
         .session
-        .pipeline()
-        .by_name("session-devicetelemetry")
-        .expect("devicetelemetry in the session pipeline");
+        .telemetry_element()
+        .expect("the session runs a devicetelemetry element")
+        .clone();
     assert_eq!(el.property::<u32>("interval"), 200);
     assert_eq!(consent_of(&el), "full");
+    // The device element runs in its own pipeline: the session pipeline's bus stays the
+    // application's (its messages are still there to be read).
+    assert!(
+        alice.session.pipeline().bus().unwrap().pop().is_some(),
+        "session bus drained by telemetry"
+    );
 
     // Peer stats arrive every 2 s; wait until both sessions have sent batches with them.
     wait_for("peer statistics forwarded by both sessions", T, || {
@@ -222,11 +228,7 @@ async fn consent_none_reads_nothing_and_sends_nothing() {
     })
     .await;
     assert_eq!(a.session.consent(), Consent::None);
-    let el = a
-        .session
-        .pipeline()
-        .by_name("session-devicetelemetry")
-        .unwrap();
+    let el = a.session.telemetry_element().unwrap().clone();
     assert_eq!(consent_of(&el), "none");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     a.session.flush_telemetry();

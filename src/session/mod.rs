@@ -321,19 +321,15 @@ impl Session {
         let (stats, stats_rx) =
             StatsCollector::start(STATS_INTERVAL, publisher.clone(), Some(subscriber.clone()));
         let (tx, rx) = unbounded_channel();
-        let telemetry = match telemetry::Forwarder::start(
-            &pipeline,
-            client.clone(),
-            &cfg.telemetry,
-            tx.clone(),
-        ) {
-            Ok(t) => t,
-            Err(e) => {
-                client.leave().await;
-                let _ = pipeline.set_state(gst::State::Null);
-                return Err(e.into());
-            }
-        };
+        let telemetry =
+            match telemetry::Forwarder::start(client.clone(), &cfg.telemetry, tx.clone()) {
+                Ok(t) => t,
+                Err(e) => {
+                    client.leave().await;
+                    let _ = pipeline.set_state(gst::State::Null);
+                    return Err(e.into());
+                }
+            };
         let inner = Arc::new(Inner {
             pipeline,
             publisher,
@@ -451,6 +447,11 @@ impl Session {
         self.inner.telemetry.flush();
     }
 
+    /// The session's `devicetelemetry` element (None when `telemetry.device` is false).
+    pub fn telemetry_element(&self) -> Option<&gst::Element> {
+        self.inner.telemetry.element()
+    }
+
     /// What telemetry forwarding has sent so far.
     pub fn telemetry_counters(&self) -> telemetry::TelemetryCounters {
         self.inner.telemetry.counters()
@@ -459,7 +460,7 @@ impl Session {
     /// Leave the room: send pending telemetry, tell the server, close every peer connection,
     /// stop the pipeline.
     pub async fn leave(&self) {
-        self.inner.telemetry.flush();
+        self.inner.telemetry.finish();
         self.inner.client.leave().await;
         let ids: Vec<PeerId> = lock(&self.inner.peers).keys().cloned().collect();
         for id in ids {

@@ -1,5 +1,5 @@
-//! Telemetry forwarding of a [`Session`](super::Session): device records from a
-//! `devicetelemetry` element in the session's pipeline and the per-peer WebRTC statistics,
+//! Telemetry forwarding of a [`Session`](super::Session): device records from the session's
+//! `devicetelemetry` element and the per-peer WebRTC statistics,
 //! batched at the application's consent level and sent through the session's signalling
 //! client every [`TelemetryConfig::interval`].
 //!
@@ -9,6 +9,9 @@
 //!   [`Batcher`]; optional keys only at `full`.
 //! - Consent can change at runtime ([`Session::set_consent`](super::Session::set_consent));
 //!   lowering it strips what is pending of what the new level does not allow.
+//! - The element is not linked to a stream (it samples the device on its own timer), so it
+//!   runs in a small pipeline of its own: its bus is read here without taking the session
+//!   pipeline's bus away from the application.
 //! - Each flush is split so every `telemetry` frame stays within the server's
 //!   `max_frame_bytes` (announced in `welcome`); no record is dropped by the split.
 
@@ -56,8 +59,8 @@ pub struct TelemetryConfig {
     /// Device sampling interval of the `devicetelemetry` element (clamped to its
     /// 100 ms..1 h). Default [`DEFAULT_SAMPLE_INTERVAL`], the WebRTC statistics' interval.
     pub sample_interval: Duration,
-    /// Put a `devicetelemetry` element in the session's pipeline (device fields: CPU,
-    /// memory, OS, ...). Default true. Per-peer WebRTC statistics are forwarded either way.
+    /// Run a `devicetelemetry` element with the session (device fields: CPU, memory, OS,
+    /// ...). Default true. Per-peer WebRTC statistics are forwarded either way.
     pub device: bool,
 }
 
@@ -107,7 +110,8 @@ struct Shared {
 /// The session's telemetry forwarder (one per session).
 pub(crate) struct Forwarder {
     shared: Arc<Shared>,
-    element: Option<gst::Element>,
+    /// The device element and the pipeline it runs in.
+    device: Option<(gst::Pipeline, gst::Element)>,
     _stop: watch::Sender<()>,
 }
 
@@ -116,10 +120,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Forwarder {
-    /// Starts forwarding in `pipeline` (already playing) through `client`. Must be called
-    /// inside a tokio runtime.
+    /// Starts forwarding through `client`. Must be called inside a tokio runtime.
     pub(crate) fn start(
-        pipeline: &gst::Pipeline,
         client: Client,
         cfg: &TelemetryConfig,
         events: UnboundedSender<SessionEvent>,
@@ -131,14 +133,12 @@ impl Forwarder {
             events,
         });
         let (stop_tx, stop_rx) = watch::channel(());
-        let element = if cfg.device {
-            Some(add_device_element(pipeline, cfg)?)
+        let device = if cfg.device {
+            Some(device_pipeline(cfg)?)
         } else {
             None
         };
-        if element.is_some()
-            && let Some(bus) = pipeline.bus()
-        {
+        if let Some(bus) = device.as_ref().and_then(|(p, _)| p.bus()) {
             let mut messages = bus.stream_filtered(&[gst::MessageType::Element]);
             let shared = Arc::downgrade(&shared);
             let mut stop = stop_rx.clone();
@@ -173,7 +173,7 @@ impl Forwarder {
         });
         Ok(Forwarder {
             shared,
-            element,
+            device,
             _stop: stop_tx,
         })
     }
@@ -186,7 +186,7 @@ impl Forwarder {
     /// Changes the consent level of the batcher and of the device element.
     pub(crate) fn set_consent(&self, consent: Consent) {
         lock(&self.shared.batcher).set_consent(consent);
-        if let Some(e) = &self.element {
+        if let Some((_, e)) = &self.device {
             e.set_property_from_str("consent", consent.as_str());
         }
     }
@@ -199,6 +199,19 @@ impl Forwarder {
     /// Sends everything pending now.
     pub(crate) fn flush(&self) {
         flush(&self.shared);
+    }
+
+    /// Stops device sampling and sends what is pending (the session is leaving).
+    pub(crate) fn finish(&self) {
+        if let Some((p, _)) = &self.device {
+            let _ = p.set_state(gst::State::Null);
+        }
+        flush(&self.shared);
+    }
+
+    /// The `devicetelemetry` element, if the session runs one.
+    pub(crate) fn element(&self) -> Option<&gst::Element> {
+        self.device.as_ref().map(|(_, e)| e)
     }
 
     /// Counters so far.
@@ -214,10 +227,17 @@ impl Forwarder {
     }
 }
 
-fn add_device_element(
-    pipeline: &gst::Pipeline,
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        if let Some((p, _)) = &self.device {
+            let _ = p.set_state(gst::State::Null);
+        }
+    }
+}
+
+fn device_pipeline(
     cfg: &TelemetryConfig,
-) -> Result<gst::Element, crate::webrtc::WebrtcError> {
+) -> Result<(gst::Pipeline, gst::Element), crate::webrtc::WebrtcError> {
     use crate::webrtc::WebrtcError;
     let interval_ms = u32::try_from(cfg.sample_interval.as_millis())
         .unwrap_or(u32::MAX)
@@ -229,12 +249,14 @@ fn add_device_element(
         .build()
         .map_err(|e| WebrtcError::State(format!("creating devicetelemetry: {e}")))?;
     // Not linked to any stream: it samples the device on its own timer from PAUSED on.
+    let pipeline = gst::Pipeline::with_name("streamwire-session-telemetry");
     pipeline
         .add(&e)
         .map_err(|e| WebrtcError::State(format!("adding devicetelemetry: {e}")))?;
-    e.sync_state_with_parent()
+    pipeline
+        .set_state(gst::State::Playing)
         .map_err(|e| WebrtcError::State(format!("starting devicetelemetry: {e}")))?;
-    Ok(e)
+    Ok((pipeline, e))
 }
 
 fn flush(s: &Shared) {
