@@ -295,7 +295,8 @@ async fn page_sends_feedback_and_links_to_the_report() {
     let title = b
         .wait_for(
             "report page",
-            "document.querySelector('figure[data-metric=\"Bitrate\"] svg') && document.querySelector('h1').textContent",
+            // Fully parsed (a large report arrives and is parsed progressively).
+            "document.readyState === 'complete' && document.querySelector('figure[data-metric=\"Bitrate\"] svg') && document.querySelector('h1').textContent",
             LONG,
         )
         .await;
