@@ -133,17 +133,26 @@ async fn report_of_a_real_short_session_through_the_binaries() {
         .local_addr()
         .unwrap()
         .port();
-    let _server = Child(
-        std::process::Command::new(EXE)
-            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-            .arg("--secret-file")
-            .arg(&secret)
-            .arg("--db")
-            .arg(&db)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut cmd = std::process::Command::new(EXE);
+    cmd.args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .arg("--secret-file")
+        .arg(&secret)
+        .arg("--db")
+        .arg(&db)
+        .stdout(std::process::Stdio::null());
+    // If this test process is killed (a runner's timeout), the server goes with it.
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let _server = Child(cmd.spawn().unwrap());
     common::within("server listening", async {
         while tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
