@@ -3,9 +3,13 @@
 //! real SQLite store. Every byte that leaves the client is captured, its WebSocket frames
 //! unmasked and checked at each consent level; then the admin privacy API over the wire.
 //!
+//! `real_sessions_send_only_what_the_consent_allows` does the same with two real `Session`s
+//! (publisher and subscriber, real webrtcbin media) forwarding telemetry by themselves.
+//!
 //! Loopback only; run inside `unshare -n sh -c 'ip link set lo up; ...'` in CI.
 
 mod common;
+mod session_support;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -457,4 +461,223 @@ async fn the_server_purges_expired_telemetry_by_itself() {
         )
         .unwrap();
     assert_eq!(purges, 1);
+}
+
+/// Every text column of every table of `db`: none may contain `needle` (a raw address).
+fn assert_nowhere_in_db(db: &std::path::Path, needle: &str) {
+    let check = rusqlite::Connection::open(db).unwrap();
+    let tables: Vec<String> = check
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(tables.iter().any(|t| t == "records"), "{tables:?}");
+    for t in &tables {
+        let mut stmt = check.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
+        let n = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            for i in 0..n {
+                if let rusqlite::types::ValueRef::Text(v) = row.get_ref(i).unwrap() {
+                    let v = String::from_utf8_lossy(v);
+                    assert!(!v.contains(needle), "{t} column {i}: {v}");
+                }
+            }
+        }
+    }
+}
+
+fn db_strings(db: &std::path::Path, sql: &str) -> Vec<String> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.prepare(sql)
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_sessions_send_only_what_the_consent_allows() {
+    use session_support::{join, small, wait_for};
+    use streamwire::session::SessionEvent;
+    use streamwire::session::telemetry::TelemetryConfig as SessionTelemetry;
+    use streamwire::telemetry::wire::Source;
+    use streamwire::webrtc::MediaKind;
+    use streamwire::webrtc::encode::VideoCodec;
+
+    const WAIT: Duration = Duration::from_secs(30);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("telemetry.db");
+    let mut cfg = config();
+    cfg.telemetry = Some(TelemetryConfig::new(db.clone()));
+    let srv = start(cfg).await;
+
+    for consent in [Consent::None, Consent::Necessary, Consent::Full] {
+        let c = consent.as_str();
+        let room = format!("consent-{c}");
+        let tele = |s: &mut streamwire::session::SessionConfig| {
+            s.telemetry = SessionTelemetry {
+                consent,
+                interval: Duration::from_millis(1000),
+                sample_interval: Duration::from_millis(300),
+                device: true,
+            };
+        };
+        // Each session's signalling goes through its own byte-capturing proxy.
+        let cap_pub = capture(srv.addr).await;
+        let cap_sub = capture(srv.addr).await;
+        let publisher = join(
+            &cap_pub.url,
+            &room,
+            &format!("pub-{c}"),
+            Some(small(160, 120, VideoCodec::Vp8)),
+            tele,
+        )
+        .await;
+        let subscriber = join(&cap_sub.url, &room, &format!("sub-{c}"), None, tele).await;
+        let pub_id = publisher.session.peer_id().unwrap();
+        wait_for("video decoded by the subscriber", WAIT, || {
+            subscriber.decoded_from(&pub_id, MediaKind::Video) > 10
+        })
+        .await;
+        // WebRTC statistics with media bitrate on both sides (every 2 s), then one more
+        // interval.
+        wait_for("statistics with tracks", WAIT, || {
+            [&publisher, &subscriber].iter().all(|j| {
+                j.any(|e| {
+                    matches!(e, SessionEvent::Stats(s)
+                        if s.stats.tracks.iter().any(|t| t.bitrate_kbps > 0.0))
+                })
+            })
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        publisher.session.leave().await;
+        subscriber.session.leave().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        for (who, cap) in [("publisher", &cap_pub), ("subscriber", &cap_sub)] {
+            let frames = client_frames(&cap.sent.lock().unwrap());
+            assert!(
+                frames.iter().any(|f| f.contains("\"type\":\"join\"")),
+                "{who} {c}: {frames:?}"
+            );
+            assert!(
+                frames.iter().any(|f| f.contains("\"type\":\"ice\"")),
+                "{who} {c}: the session negotiated through this proxy"
+            );
+            let all = frames.join("\n");
+            let batches: Vec<streamwire::telemetry::wire::Batch> = frames
+                .iter()
+                .filter_map(|f| serde_json::from_str::<ClientMsg>(f).ok())
+                .filter_map(|m| match m {
+                    ClientMsg::Telemetry { batch } => Some(batch),
+                    _ => None,
+                })
+                .collect();
+            let keys: Vec<&str> = batches
+                .iter()
+                .flat_map(|b| &b.records)
+                .flat_map(|r| r.fields.keys().map(String::as_str))
+                .collect();
+            match consent {
+                Consent::None => {
+                    assert!(batches.is_empty(), "{who}: telemetry sent at none");
+                    assert!(!all.contains("\"type\":\"telemetry\""));
+                    for f in REGISTRY.iter().chain(gststreamwire::telemetry::PEER_STATS) {
+                        assert!(
+                            !all.contains(&format!("\"{}\":", f.key)),
+                            "{who}: {} left the client at none",
+                            f.key
+                        );
+                    }
+                }
+                Consent::Necessary | Consent::Full => {
+                    assert!(!batches.is_empty(), "{who} {c}: no telemetry sent");
+                    for b in &batches {
+                        assert_eq!(gststreamwire::telemetry::Consent::from(b.consent), consent);
+                    }
+                    let sources: Vec<Source> = batches
+                        .iter()
+                        .flat_map(|b| b.records.iter().map(|r| r.source))
+                        .collect();
+                    assert!(
+                        sources.contains(&Source::Device),
+                        "{who} {c}: no device record"
+                    );
+                    assert!(sources.contains(&Source::Peer), "{who} {c}: no peer record");
+                    let peer_bitrate = batches
+                        .iter()
+                        .flat_map(|b| &b.records)
+                        .filter(|r| r.source == Source::Peer)
+                        .filter_map(|r| match r.fields.get("bitrate") {
+                            Some(streamwire::telemetry::wire::FieldValue::Num(n)) => Some(*n),
+                            _ => None,
+                        })
+                        .fold(0.0, f64::max);
+                    assert!(
+                        peer_bitrate > 0.0,
+                        "{who} {c}: media bitrate reported {:?}",
+                        batches
+                            .iter()
+                            .flat_map(|b| &b.records)
+                            .filter(|r| r.source == Source::Peer)
+                            .collect::<Vec<_>>()
+                    );
+                    for k in &keys {
+                        let class = any_field(k).map(|f| f.class);
+                        assert!(class.is_some(), "{who}: undisclosed key {k}");
+                        if consent == Consent::Necessary {
+                            assert_eq!(class, Some(Class::Necessary), "{who}: {k} at necessary");
+                        }
+                    }
+                    if consent == Consent::Necessary {
+                        for k in OPTIONAL_KEYS {
+                            assert!(
+                                !all.contains(&format!("\"{k}\"")),
+                                "{who}: {k} left the client at necessary"
+                            );
+                        }
+                    } else {
+                        for k in ["process-memory", "process-cpu-usage"] {
+                            assert!(keys.contains(&k), "{who}: optional {k} missing at full");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // The store: only the necessary and full sessions, no optional field of the necessary
+    // ones, and no raw IP anywhere (only the coarse prefix).
+    let users = db_strings(
+        &db,
+        "SELECT DISTINCT user_id FROM sessions ORDER BY user_id",
+    );
+    assert_eq!(
+        users,
+        ["pub-full", "pub-necessary", "sub-full", "sub-necessary"]
+    );
+    let optional_of_necessary = db_strings(
+        &db,
+        "SELECT DISTINCT r.field FROM records r JOIN sessions s ON s.id = r.session_id
+         WHERE s.user_id LIKE '%-necessary' AND r.field IN
+         ('process-memory','process-cpu-usage','load-average','cpu-frequency','nack-count')",
+    );
+    assert!(
+        optional_of_necessary.is_empty(),
+        "{optional_of_necessary:?}"
+    );
+    let optional_of_full = db_strings(
+        &db,
+        "SELECT DISTINCT r.field FROM records r JOIN sessions s ON s.id = r.session_id
+         WHERE s.user_id LIKE '%-full' AND r.field = 'process-memory'",
+    );
+    assert_eq!(optional_of_full, ["process-memory"]);
+    let prefixes = db_strings(&db, "SELECT DISTINCT net_prefix FROM sessions");
+    assert_eq!(prefixes, ["127.0.0.0/24"]);
+    assert_nowhere_in_db(&db, "127.0.0.1");
 }

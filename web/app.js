@@ -125,6 +125,13 @@ async function join(ev) {
     $('muteA').disabled = $('muteV').disabled = !c.localStream;
     $('text').disabled = $('send').disabled = false;
     statsTimer = setInterval(refreshStats, 1000);
+    $('feedback').hidden = false;
+    $('fbstatus').textContent = '';
+    // The report needs a token with the `admin` grant for this room (the server says so
+    // otherwise); a link cannot send an Authorization header, so the token goes in the URL.
+    const rq = new URLSearchParams({ room: c.room, token: $('token').value.trim() });
+    $('report').href = `/report?${rq}`;
+    $('report').hidden = false;
   } catch (e) {
     $('joinbtn').disabled = false;
     if (e instanceof StreamwireError && e.code === 'server_unreachable') status(`Server gone: ${e.message}`, 'error');
@@ -164,3 +171,24 @@ $('say').addEventListener('submit', async (ev) => {
 });
 
 if (params.get('autojoin') === '1') join();
+
+$('feedback').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const picked = document.querySelector('#rating input:checked');
+  if (!picked) {
+    $('fbstatus').textContent = 'Pick a rating from 1 to 5 first.';
+    return;
+  }
+  $('fbsend').disabled = true;
+  try {
+    await app.client.sendFeedback(Number(picked.value), $('comment').value);
+    app.feedback = { rating: Number(picked.value), comment: $('comment').value.trim() };
+    $('fbstatus').textContent = 'Thank you, feedback sent.';
+    $('comment').value = '';
+  } catch (e) {
+    $('fbstatus').textContent = `Feedback not sent: ${e.message}`;
+    app.feedbackError = { code: e.code, message: e.message, field: e.field };
+  } finally {
+    $('fbsend').disabled = false;
+  }
+});

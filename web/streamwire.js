@@ -516,6 +516,51 @@ export class StreamwireClient extends EventTarget {
     for (const id of [...this.pcs.keys()]) this._closePeer(id);
   }
 
+  /**
+   * Send the end user's optional feedback about this session: a rating 1 (bad) to 5
+   * (excellent) and an optional comment (at most 2000 characters). The server stores it only
+   * because it was sent. Resolves once stored; rejects with a StreamwireError (`invalid_field`
+   * with `field`, `not_connected`, `not_implemented` when the server keeps no telemetry,
+   * `timeout`).
+   * @param {number} rating @param {string} [comment] @returns {Promise<void>}
+   */
+  sendFeedback(rating, comment) {
+    if (!Number.isInteger(rating) || rating < 1 || rating > 5) {
+      return Promise.reject(new StreamwireError('invalid_field', `rating must be a whole number from 1 to 5, got ${rating}`, 'rating'));
+    }
+    const text = (comment ?? '').trim();
+    if (text.length > 2000) {
+      return Promise.reject(new StreamwireError('invalid_field', `comment is ${text.length} characters, at most 2000 are accepted`, 'comment'));
+    }
+    const ws = this._ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) {
+      return Promise.reject(new StreamwireError('not_connected', 'not connected to the room: join before sending feedback'));
+    }
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        ws.removeEventListener('message', onMessage);
+        clearTimeout(timer);
+      };
+      const onMessage = (ev) => {
+        let m;
+        try { m = JSON.parse(ev.data); } catch { return; }
+        if (m.type === 'feedback_ack') {
+          done();
+          resolve();
+        } else if (m.type === 'error' && m.in_type === 'feedback') {
+          done();
+          reject(new StreamwireError(m.code, describeError(m.code, m.message), m.field));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new StreamwireError('timeout', 'the server did not answer the feedback within 10 s'));
+      }, 10000);
+      ws.addEventListener('message', onMessage);
+      this._send(text ? { type: 'feedback', rating, comment: text } : { type: 'feedback', rating });
+    });
+  }
+
   /** Leave the room (no resume) and close all peer connections. */
   leave() {
     this._leaving = true;

@@ -1,5 +1,7 @@
 //! Telemetry benchmarks: ingest throughput (field values per second, batched, into a SQLite
-//! file in WAL mode) and report generation time for one hour of data from 10 peers.
+//! file in WAL mode) of the store alone and of the whole server path (real signalling server
+//! on 127.0.0.1, real clients sending `telemetry` frames, acknowledged after the commit), and
+//! report generation time for one hour of data from 10 peers.
 //!
 //! A *record* here is one stored field value (one row of `records`); a *sample* is one
 //! [`Record`] of the wire format (several field values taken at one time).
@@ -29,6 +31,10 @@ pub struct TelemetryParams {
     pub report_seconds: u32,
     /// Directory for the temporary databases.
     pub dir: PathBuf,
+    /// Concurrent clients of the server-path ingest run (0 skips it).
+    pub server_clients: u32,
+    /// Batches each client sends in the server-path run.
+    pub server_batches: u32,
 }
 
 impl Default for TelemetryParams {
@@ -40,6 +46,8 @@ impl Default for TelemetryParams {
             report_peers: 10,
             report_seconds: 3600,
             dir: std::env::temp_dir(),
+            server_clients: 4,
+            server_batches: 50,
         }
     }
 }
@@ -67,6 +75,26 @@ pub struct TelemetryReport {
     pub report_ms_median: f64,
     /// Size of the generated HTML, bytes.
     pub report_bytes: usize,
+    /// Clients of the server-path ingest run.
+    pub server_clients: u32,
+    /// Field values stored per server-path run.
+    pub server_records_per_run: u64,
+    /// Server path: records per second of each run, from the first frame sent to the last
+    /// `telemetry_ack` received.
+    pub server_records_per_s: Vec<f64>,
+    /// Median over runs.
+    pub server_records_per_s_median: f64,
+}
+
+/// Errors of the telemetry benchmark.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryBenchError {
+    /// Store or report failure.
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    /// The server-path run failed.
+    #[error("server ingest run: {0}")]
+    Server(String),
 }
 
 /// Deterministic pseudo-random numbers (xorshift), so runs see the same data.
@@ -169,7 +197,7 @@ fn median(v: &[f64]) -> f64 {
 }
 
 /// Runs both benchmarks.
-pub fn run(p: &TelemetryParams) -> Result<TelemetryReport, ReportError> {
+pub fn run(p: &TelemetryParams) -> Result<TelemetryReport, TelemetryBenchError> {
     let retention = Duration::from_secs(30 * 86400);
     let now = crate::telemetry::store::now_ms();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -180,7 +208,7 @@ pub fn run(p: &TelemetryParams) -> Result<TelemetryReport, ReportError> {
     let per_batch = u64::from(p.samples_per_batch) * 6;
     for run in 0..p.runs {
         let db = TempDb::new(&p.dir, "ingest");
-        let mut store = Store::open(&db.0, retention)?;
+        let mut store = Store::open(&db.0, retention).map_err(ReportError::from)?;
         let batches: Vec<Batch> = (0..p.batches)
             .map(|b| Batch {
                 consent: ConsentLevel::Necessary,
@@ -203,7 +231,10 @@ pub fn run(p: &TelemetryParams) -> Result<TelemetryReport, ReportError> {
         let start = Instant::now();
         let mut stored = 0;
         for b in &batches {
-            stored += store.ingest(&tags, b, now)?.stored;
+            stored += store
+                .ingest(&tags, b, now)
+                .map_err(ReportError::from)?
+                .stored;
         }
         let secs = start.elapsed().as_secs_f64();
         per_run = stored;
@@ -212,7 +243,7 @@ pub fn run(p: &TelemetryParams) -> Result<TelemetryReport, ReportError> {
 
     // Report: 1 h from `report_peers` peers, 1 sample/s of device fields and two tracks.
     let db = TempDb::new(&p.dir, "report");
-    let mut store = Store::open(&db.0, retention)?;
+    let mut store = Store::open(&db.0, retention).map_err(ReportError::from)?;
     let t0 = now - i64::from(p.report_seconds) * 1000;
     let mut rows = 0;
     for peer_i in 0..p.report_peers {
@@ -243,7 +274,8 @@ pub fn run(p: &TelemetryParams) -> Result<TelemetryReport, ReportError> {
                         records,
                     },
                     now,
-                )?
+                )
+                .map_err(ReportError::from)?
                 .stored;
         }
     }
@@ -256,7 +288,26 @@ pub fn run(p: &TelemetryParams) -> Result<TelemetryReport, ReportError> {
         bytes = html.len();
     }
 
+    let mut server_rates = Vec::new();
+    let mut server_per_run = 0;
+    if p.server_clients > 0 {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| TelemetryBenchError::Server(format!("tokio runtime: {e}")))?;
+        for _ in 0..p.runs {
+            let (stored, secs) = rt.block_on(server_run(p, &mut rng))?;
+            server_per_run = stored;
+            server_rates.push(stored as f64 / secs);
+        }
+    }
+
     Ok(TelemetryReport {
+        server_clients: p.server_clients,
+        server_records_per_run: server_per_run,
+        server_records_per_s_median: median(&server_rates),
+        server_records_per_s: server_rates,
         ingest_records_per_run: per_run,
         ingest_records_per_batch: per_batch,
         ingest_records_per_s_median: median(&ingest_rates),
@@ -268,4 +319,100 @@ pub fn run(p: &TelemetryParams) -> Result<TelemetryReport, ReportError> {
         report_ms,
         report_bytes: bytes,
     })
+}
+
+/// One server-path run: a real server on 127.0.0.1:0 with a fresh store, `server_clients`
+/// clients each sending `server_batches` prepared batches as fast as the acks allow (all
+/// frames queued at once). Returns (field values stored, seconds).
+async fn server_run(p: &TelemetryParams, rng: &mut Rng) -> Result<(u64, f64), TelemetryBenchError> {
+    use crate::signalling::client::{Client, ClientConfig, Event};
+    use crate::signalling::protocol::Grant;
+    use crate::signalling::server::{Server, ServerConfig, TelemetryConfig};
+    use crate::signalling::token::{Claims, mint};
+
+    let err =
+        |what: &str, e: &dyn std::fmt::Display| TelemetryBenchError::Server(format!("{what}: {e}"));
+    let db = TempDb::new(&p.dir, "server");
+    let secret = b"bench-telemetry-secret-0123456789abcdef".to_vec();
+    let mut cfg = ServerConfig::new(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        secret.clone(),
+    );
+    cfg.telemetry = Some(TelemetryConfig::new(db.0.clone()));
+    // The bench measures ingest, not the per-connection flood protection.
+    cfg.limits.rate_per_sec = 100_000;
+    cfg.limits.burst = 100_000;
+    let server = Server::bind(cfg).await.map_err(|e| err("bind", &e))?;
+    let url = format!("ws://{}", server.local_addr());
+    let handle = server.handle();
+    let task = tokio::spawn(server.run());
+
+    let now = crate::telemetry::store::now_ms();
+    let mut clients = Vec::new();
+    for c in 0..p.server_clients {
+        let user = format!("bench-{c}");
+        let claims = Claims::new(
+            "bench",
+            &user,
+            &user,
+            Duration::from_secs(600),
+            &[Grant::Publish],
+        );
+        let token = mint(&secret, &claims).map_err(|e| err("token", &e))?;
+        let (client, events) = Client::connect(ClientConfig::new(&url, "bench", &token))
+            .await
+            .map_err(|e| err("connect", &e))?;
+        let batches: Vec<Batch> = (0..p.server_batches)
+            .map(|b| Batch {
+                consent: ConsentLevel::Necessary,
+                records: (0..p.samples_per_batch)
+                    .map(|i| {
+                        let ts = now - 3_600_000 + i64::from(b * p.samples_per_batch + i);
+                        peer_sample(rng, ts, "video0")
+                    })
+                    .collect(),
+            })
+            .collect();
+        clients.push((client, events, batches));
+    }
+    let start = Instant::now();
+    let mut waits = Vec::new();
+    for (client, mut events, batches) in clients {
+        let n = batches.len();
+        for b in batches {
+            client.send_telemetry(b).map_err(|e| err("send", &e))?;
+        }
+        waits.push(tokio::spawn(async move {
+            let mut stored = 0u64;
+            let mut acks = 0;
+            while acks < n {
+                match tokio::time::timeout(Duration::from_secs(60), events.recv()).await {
+                    Ok(Some(Event::TelemetryAck { stored: s, .. })) => {
+                        stored += s;
+                        acks += 1;
+                    }
+                    Ok(Some(Event::ServerError { code, message, .. })) => {
+                        return Err(format!("server error {code:?}: {message}"));
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => return Err("connection closed".to_owned()),
+                    Err(_) => return Err(format!("no ack within 60 s ({acks} of {n})")),
+                }
+            }
+            client.leave().await;
+            Ok(stored)
+        }));
+    }
+    let mut stored = 0;
+    let mut elapsed = 0.0f64;
+    for w in waits {
+        stored += w
+            .await
+            .map_err(|e| err("client task", &e))?
+            .map_err(TelemetryBenchError::Server)?;
+        elapsed = elapsed.max(start.elapsed().as_secs_f64());
+    }
+    handle.shutdown().await;
+    let _ = task.await;
+    Ok((stored, elapsed))
 }

@@ -65,10 +65,13 @@ pub fn execute(cmd: BenchCommand) -> anyhow::Result<()> {
             } else {
                 println!(
                     "telemetry ingest: {:.0} records/s median ({} records per run, {} per batch); \
+                     through the server ({} clients): {:.0} records/s median; \
                      report for {} peers x {} s ({} rows): {:.0} ms median",
                     r.ingest_records_per_s_median,
                     r.ingest_records_per_run,
                     r.ingest_records_per_batch,
+                    r.server_clients,
+                    r.server_records_per_s_median,
                     r.report_peers,
                     r.report_seconds,
                     r.report_rows,

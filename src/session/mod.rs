@@ -36,6 +36,7 @@
 //! ```
 
 pub mod latency;
+pub mod telemetry;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -100,6 +101,8 @@ pub struct SessionConfig {
     pub jitter_latency_ms: u32,
     /// Open a data channel to every peer. Default true.
     pub data_channel: bool,
+    /// Telemetry forwarding (default consent `none`: nothing read, nothing sent).
+    pub telemetry: telemetry::TelemetryConfig,
 }
 
 impl SessionConfig {
@@ -119,6 +122,7 @@ impl SessionConfig {
             ice_servers: Vec::new(),
             jitter_latency_ms: DEFAULT_JITTER_LATENCY_MS,
             data_channel: true,
+            telemetry: telemetry::TelemetryConfig::default(),
         }
     }
 }
@@ -272,6 +276,7 @@ struct Inner {
     tracks: Mutex<HashMap<PeerId, HashSet<MediaKind>>>,
     ice: Mutex<(Option<String>, Vec<String>)>,
     stats: StatsCollector,
+    telemetry: telemetry::Forwarder,
     events: UnboundedSender<SessionEvent>,
     /// Serialises GStreamer teardown and setup of peers with `leave` (true once left). Two
     /// state changes at once deadlocked: `leave` taking the pipeline to NULL (sinks back in
@@ -327,6 +332,15 @@ impl Session {
         let (stats, stats_rx) =
             StatsCollector::start(STATS_INTERVAL, publisher.clone(), Some(subscriber.clone()));
         let (tx, rx) = unbounded_channel();
+        let telemetry =
+            match telemetry::Forwarder::start(client.clone(), &cfg.telemetry, tx.clone()) {
+                Ok(t) => t,
+                Err(e) => {
+                    client.leave().await;
+                    let _ = pipeline.set_state(gst::State::Null);
+                    return Err(e.into());
+                }
+            };
         let inner = Arc::new(Inner {
             pipeline,
             publisher: Mutex::new(publisher.zip(cfg.publish)),
@@ -341,6 +355,7 @@ impl Session {
             tracks: Mutex::new(HashMap::new()),
             ice: Mutex::new((None, Vec::new())),
             stats,
+            telemetry,
             events: tx,
             teardown: Mutex::new(false),
         });
@@ -518,8 +533,37 @@ impl Session {
         Ok(channels.len())
     }
 
-    /// Leave the room: tell the server, close every peer connection, stop the pipeline.
+    /// The end user's telemetry consent currently applied.
+    pub fn consent(&self) -> gststreamwire::telemetry::Consent {
+        self.inner.telemetry.consent()
+    }
+
+    /// Change the telemetry consent at runtime: lowering it strips pending records of what
+    /// the new level does not allow; at `none` nothing more is read or sent.
+    pub fn set_consent(&self, consent: gststreamwire::telemetry::Consent) {
+        self.inner.telemetry.set_consent(consent);
+    }
+
+    /// Send the pending telemetry now instead of at the next interval (also done by
+    /// [`Session::leave`]).
+    pub fn flush_telemetry(&self) {
+        self.inner.telemetry.flush();
+    }
+
+    /// The session's `devicetelemetry` element (None when `telemetry.device` is false).
+    pub fn telemetry_element(&self) -> Option<&gst::Element> {
+        self.inner.telemetry.element()
+    }
+
+    /// What telemetry forwarding has sent so far.
+    pub fn telemetry_counters(&self) -> telemetry::TelemetryCounters {
+        self.inner.telemetry.counters()
+    }
+
+    /// Leave the room: send pending telemetry, tell the server, close every peer connection,
+    /// stop the pipeline.
     pub async fn leave(&self) {
+        self.inner.telemetry.finish();
         self.inner.client.leave().await;
         let mut left = lock(&self.inner.teardown);
         *left = true;
@@ -564,6 +608,7 @@ impl Session {
         let s = self.clone();
         tokio::spawn(async move {
             while let Some(ev) = stats_rx.recv().await {
+                s.inner.telemetry.push_stats(&ev.stats);
                 s.emit(SessionEvent::Stats(ev));
             }
         });

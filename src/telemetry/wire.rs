@@ -141,3 +141,102 @@ pub const MAX_COMMENT_CHARS: usize = 2000;
 pub fn field_allowed(key: &str, consent: Consent) -> bool {
     any_field(key).is_some_and(|f| consent.allows(f.class))
 }
+
+/// A record too large to fit in one frame on its own (see [`Batch::split`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "telemetry record at {ts_ms} ms ({source_name}, track `{track}`) is {bytes} bytes as a \
+     frame, above the server's max_frame_bytes = {max}"
+)]
+pub struct RecordTooLarge {
+    /// Timestamp of the record.
+    pub ts_ms: i64,
+    /// `device` or `peer`.
+    pub source_name: &'static str,
+    /// Track of the record.
+    pub track: String,
+    /// Size of a frame carrying only this record.
+    pub bytes: usize,
+    /// The limit.
+    pub max: usize,
+}
+
+impl Batch {
+    /// Size in bytes of this batch as a `telemetry` frame of the signalling protocol (the
+    /// exact text the client sends).
+    ///
+    /// ```
+    /// use streamwire::telemetry::wire::{Batch, ConsentLevel};
+    /// let b = Batch { consent: ConsentLevel::Full, records: vec![] };
+    /// assert_eq!(b.frame_len(), r#"{"type":"telemetry","batch":{"consent":"full","records":[]}}"#.len());
+    /// ```
+    pub fn frame_len(&self) -> usize {
+        frame_text(self).len()
+    }
+
+    /// Splits this batch, in order and without losing a record, into batches whose
+    /// `telemetry` frames are each at most `max_frame_bytes` long. A record that cannot fit
+    /// into a frame on its own is returned as an error (with everything else still split).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use streamwire::telemetry::wire::{Batch, ConsentLevel, FieldValue, Record, Source};
+    /// let rec = |i| Record { ts_ms: i, source: Source::Peer, track: "p/video".into(),
+    ///     fields: BTreeMap::from([("rtt".to_string(), FieldValue::Num(1.0))]) };
+    /// let b = Batch { consent: ConsentLevel::Necessary, records: (0..1000).map(rec).collect() };
+    /// let (parts, too_big) = b.clone().split(4096);
+    /// assert!(too_big.is_empty());
+    /// assert!(parts.len() > 1 && parts.iter().all(|p| p.frame_len() <= 4096));
+    /// let back: Vec<Record> = parts.into_iter().flat_map(|p| p.records).collect();
+    /// assert_eq!(back, b.records);
+    /// ```
+    pub fn split(self, max_frame_bytes: usize) -> (Vec<Batch>, Vec<RecordTooLarge>) {
+        let consent = self.consent;
+        let empty = Batch {
+            consent,
+            records: Vec::new(),
+        };
+        let overhead = empty.frame_len();
+        let mut out = Vec::new();
+        let mut too_big = Vec::new();
+        let mut cur: Vec<Record> = Vec::new();
+        let mut cur_len = overhead;
+        for r in self.records {
+            // Records serialise the same inside the array as alone; a comma separates them.
+            let len = serde_json::to_string(&r).map_or(usize::MAX / 2, |s| s.len());
+            if overhead + len > max_frame_bytes {
+                too_big.push(RecordTooLarge {
+                    ts_ms: r.ts_ms,
+                    source_name: r.source.as_str(),
+                    track: r.track.clone(),
+                    bytes: overhead + len,
+                    max: max_frame_bytes,
+                });
+                continue;
+            }
+            let sep = usize::from(!cur.is_empty());
+            if cur_len + sep + len > max_frame_bytes {
+                out.push(Batch {
+                    consent,
+                    records: std::mem::take(&mut cur),
+                });
+                cur_len = overhead;
+            }
+            cur_len += usize::from(!cur.is_empty()) + len;
+            cur.push(r);
+        }
+        if !cur.is_empty() {
+            out.push(Batch {
+                consent,
+                records: cur,
+            });
+        }
+        (out, too_big)
+    }
+}
+
+fn frame_text(b: &Batch) -> String {
+    // Same serialisation as the client's `ClientMsg::Telemetry` frame.
+    serde_json::to_string(&crate::signalling::protocol::ClientMsg::Telemetry { batch: b.clone() })
+        .unwrap_or_default()
+}

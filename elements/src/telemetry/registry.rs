@@ -463,7 +463,13 @@ pub fn privacy_markdown() -> String {
          A Streamwire session forwards, per peer and track, these statistics to the telemetry \
          service together with the fields above, in batches and under the same consent \
          (nothing at `none`, optional keys only at `full`). Client and server both drop any \
-         key not listed in this document.\n\n",
+         key not listed in this document.\n\n\
+         The application sets the consent in `SessionConfig::telemetry` (default `none`: the \
+         session's `devicetelemetry` element reads nothing and no telemetry message leaves the \
+         client) and may change it at any time with `Session::set_consent`; lowering it also \
+         strips what is still pending of what the new level does not allow. Pending records \
+         are sent every interval (default 10 s) and when the session leaves, split into \
+         messages that each fit the server's frame limit.\n\n",
     );
     out.push_str(
         "| field | class | scope | what | purpose | platforms | retention |\n\
@@ -485,9 +491,18 @@ pub fn privacy_markdown() -> String {
     out.push_str(IP_HANDLING);
     out.push_str(
         "\n\n## User feedback\n\n\
-         An end user may send a rating (1-5) and a comment (class optional, purpose: analysis). \
-         It is stored only when sent, tagged with the session, and kept at most the configured \
-         retention (default 30 days).\n\n\
+         An end user may send a rating (1-5) and a comment (class optional, purpose: analysis), \
+         through the application (`Client::send_feedback`, or `sendFeedback(rating, comment)` \
+         of the browser client) or the demo page's optional form. It is stored only when sent, \
+         tagged with the session, and kept at most the configured retention (default 30 \
+         days).\n\n\
+         ## Performance reports\n\n\
+         Reports (`streamwire report --room R`, or `GET /report?room=R` on the server) chart a \
+         room's stored values per peer and track. They name peers by their session peer id, \
+         never by user identity, display name or address. The server's endpoint answers only \
+         to a token for that room with the `admin` grant (`Authorization: Bearer`, or a \
+         `token` query parameter, as the demo page's link does: a token in a URL can end up in \
+         browser history, so give such links short-lived tokens).\n\n\
          ## Retention\n\n\
          Each stored value expires after its field's retention above, or after the server's \
          configured retention (`streamwire serve --retention`, default 30 days) if that is \

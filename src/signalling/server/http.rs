@@ -9,14 +9,24 @@
 //! - `GET /` and `GET /index.html`: the demo page; `/app.js`, `/streamwire.js`, `/style.css`.
 //! - `GET /dev/token?room=R&name=N`: (only when [`super::ServerConfig::dev`] is set) a room
 //!   token with every grant, valid for one hour, as `{"token": "..."}`. 404 otherwise.
+//! - `GET /report?room=R[&since=1h]`: the room's HTML performance report rendered from the
+//!   telemetry store ([`crate::report::generate`]). Needs a token for room `R` with the
+//!   `admin` grant, as `Authorization: Bearer <jwt>` or the `token` query parameter: 401
+//!   without a valid token, 403 for another room or without `admin`, 404 when the server keeps
+//!   no telemetry (no `--db`) or holds none for the room.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::signalling::protocol::Grant;
-use crate::signalling::token::{Claims, mint};
+use crate::signalling::token::{Claims, TokenError, mint, verify};
+use crate::telemetry::Store;
+
+/// The telemetry store shared with the signalling connections, when the server has one.
+pub(super) type SharedStore = Option<Arc<Mutex<Store>>>;
 
 /// Largest request head accepted.
 const MAX_HEAD: usize = 8 * 1024;
@@ -102,7 +112,7 @@ fn is_upgrade(head: &[u8]) -> bool {
 }
 
 /// Answer one HTTP request and close.
-pub(super) async fn serve(mut tcp: TcpStream, secret: Vec<u8>, dev: bool) {
+pub(super) async fn serve(mut tcp: TcpStream, secret: Vec<u8>, dev: bool, store: SharedStore) {
     let mut buf = vec![0u8; MAX_HEAD];
     // The head is already in the socket (classify saw it); read it out.
     let n = match tokio::time::timeout(Duration::from_secs(5), read_head(&mut tcp, &mut buf)).await
@@ -132,6 +142,8 @@ pub(super) async fn serve(mut tcp: TcpStream, secret: Vec<u8>, dev: bool) {
                 "/dev/token exists only when the server runs with --dev\n".to_owned(),
             )
         }
+    } else if path == "/report" {
+        report(&secret, &head, query, store).await
     } else if path == "/dev" {
         response("200 OK", "application/json", format!("{{\"dev\":{dev}}}"))
     } else {
@@ -215,6 +227,116 @@ fn query_param(query: &str, key: &str) -> Option<String> {
     })
 }
 
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// The `Authorization: Bearer` token of the request head, else the `token` query parameter.
+fn request_token(head: &str, query: &str) -> Option<String> {
+    let bearer = head.lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        if !k.trim().eq_ignore_ascii_case("authorization") {
+            return None;
+        }
+        let v = v.trim();
+        let (scheme, tok) = v.split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| tok.trim().to_owned())
+    });
+    bearer
+        .or_else(|| query_param(query, "token"))
+        .filter(|t| !t.is_empty())
+}
+
+fn unauthorized(body: String) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 401 Unauthorized\r\nContent-Type: {TEXT}\r\nWWW-Authenticate: Bearer realm=\"streamwire\"\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+async fn report(secret: &[u8], head: &str, query: &str, store: SharedStore) -> Vec<u8> {
+    let room = query_param(query, "room").unwrap_or_default();
+    if room.is_empty() {
+        return response(
+            "400 Bad Request",
+            TEXT,
+            "/report: query parameter `room` is missing or empty\n".to_owned(),
+        );
+    }
+    let Some(token) = request_token(head, query) else {
+        return unauthorized(format!(
+            "/report: a token for room `{room}` with the `admin` grant is required \
+             (Authorization: Bearer <token>, or the `token` query parameter)\n"
+        ));
+    };
+    let claims = match verify(secret, &token, &room) {
+        Ok(c) => c,
+        Err(e @ TokenError::WrongRoom { .. }) => {
+            return response("403 Forbidden", TEXT, format!("/report: {e}\n"));
+        }
+        Err(e) => return unauthorized(format!("/report: {e}\n")),
+    };
+    if !claims.grants.contains(&Grant::Admin) {
+        return response(
+            "403 Forbidden",
+            TEXT,
+            format!(
+                "/report: the token of user `{}` lacks the `admin` grant needed for reports\n",
+                claims.sub
+            ),
+        );
+    }
+    let since_ms = match query_param(query, "since").filter(|s| !s.is_empty()) {
+        None => 0,
+        Some(s) => match humantime::parse_duration(&s) {
+            Ok(d) => crate::telemetry::store::now_ms()
+                .saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            Err(_) => {
+                return response(
+                    "400 Bad Request",
+                    TEXT,
+                    format!(
+                        "/report: invalid `since` value `{s}`: expected a duration like 1h or 2d\n"
+                    ),
+                );
+            }
+        },
+    };
+    let Some(store) = store else {
+        return response(
+            "404 Not Found",
+            TEXT,
+            "/report: this server keeps no telemetry (start it with --db)\n".to_owned(),
+        );
+    };
+    let r = room.clone();
+    let html = tokio::task::spawn_blocking(move || {
+        let st = store.lock().unwrap_or_else(|p| p.into_inner());
+        crate::report::generate(&st, &r, since_ms)
+    })
+    .await;
+    match html {
+        Ok(Ok(html)) => response("200 OK", "text/html; charset=utf-8", html),
+        Ok(Err(e @ crate::report::ReportError::Empty { .. })) => {
+            response("404 Not Found", TEXT, format!("/report: {e}\n"))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(room = %room, error = %e, "report failed");
+            response(
+                "500 Internal Server Error",
+                TEXT,
+                format!("/report: rendering the report failed: {e}\n"),
+            )
+        }
+        Err(e) => response(
+            "500 Internal Server Error",
+            TEXT,
+            format!("/report: the report task failed: {e}\n"),
+        ),
+    }
+}
+
 fn dev_token(secret: &[u8], query: &str) -> Vec<u8> {
     let room = query_param(query, "room").unwrap_or_default();
     if room.is_empty() {
@@ -270,5 +392,15 @@ mod tests {
         assert_eq!(query_param("room=%zz", "room").unwrap(), "%zz");
         assert_eq!(query_param("room=a%2", "room").unwrap(), "a%2");
         assert!(query_param("room=a", "name").is_none());
+    }
+
+    #[test]
+    fn token_from_bearer_header_or_query() {
+        let head = "GET /report?room=r HTTP/1.1\r\nHost: x\r\nauthorization: Bearer abc.def\r\n";
+        assert_eq!(request_token(head, "room=r&token=q").unwrap(), "abc.def");
+        let head = "GET /report?room=r HTTP/1.1\r\nHost: x\r\n";
+        assert_eq!(request_token(head, "room=r&token=q").unwrap(), "q");
+        assert!(request_token(head, "room=r&token=").is_none());
+        assert!(request_token("GET / HTTP/1.1\r\nAuthorization: Basic eA==\r\n", "").is_none());
     }
 }

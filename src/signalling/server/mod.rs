@@ -288,7 +288,8 @@ impl Server {
                                             tokio::spawn(conn::serve(hub, tcp, remote));
                                         }
                                         http::Route::Http => {
-                                            http::serve(tcp, hub.cfg.secret.clone(), hub.cfg.dev).await
+                                            let store = hub.telemetry.get().cloned();
+                                            http::serve(tcp, hub.cfg.secret.clone(), hub.cfg.dev, store).await
                                         }
                                     }
                                 });
