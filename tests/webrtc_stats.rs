@@ -56,12 +56,12 @@ async fn stats_report_rates_sizes_rtt_and_quality() {
     let _ = next(&mut tx_events).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rx = next(&mut rx_events).await.stats;
-    // RTT needs an RTCP receiver report: wait for a sample that has one (bounded).
+    // RTT needs an RTCP receiver report (randomised RTCP intervals, several seconds apart on a
+    // loaded machine): wait for a sample that has one, bounded in time rather than in samples,
+    // since samples queued while the receiver side was read arrive in a burst.
     let mut tx = next(&mut tx_events).await.stats;
-    for _ in 0..10 {
-        if tx.rtt_ms.is_some() {
-            break;
-        }
+    let rtt_deadline = std::time::Instant::now() + Duration::from_secs(25);
+    while tx.rtt_ms.is_none() && std::time::Instant::now() < rtt_deadline {
         tx = next(&mut tx_events).await.stats;
     }
     eprintln!("{}\n{}", rx.status_line(), tx.status_line());
