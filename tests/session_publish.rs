@@ -15,6 +15,7 @@ use streamwire::session::{SessionError, SessionEvent};
 use streamwire::webrtc::MediaKind;
 use streamwire::webrtc::encode::VideoCodec;
 use streamwire::webrtc::peer::Role;
+use streamwire::webrtc::stats::Direction;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -117,6 +118,19 @@ async fn publish_after_join(late: Joined, cam: Joined, late_role: Role) {
         )
     );
     assert_eq!(size(&late, &cam_id), (256, 144));
+    // The late publisher's own stats describe what it now sends (size from the publisher
+    // added after join, a real sent bitrate).
+    wait_for("the late publisher's stats of its sent video", T, || {
+        late.any(|e| {
+            matches!(e, SessionEvent::Stats(s) if s.stats.tracks.iter().any(|t| {
+                t.direction == Direction::Send
+                    && t.kind == Some(MediaKind::Video)
+                    && (t.width, t.height) == (Some(320), Some(240))
+                    && t.bitrate_kbps > 0.0
+            }))
+        })
+    })
+    .await;
     // Publishing twice is refused.
     let err = late
         .session

@@ -414,6 +414,7 @@ impl Session {
             return Err(e.into());
         }
         *slot = Some((publisher.clone(), cfg));
+        self.inner.stats.set_publisher(Some(publisher.clone()));
         let peers: Vec<Peer> = lock(&self.inner.peers)
             .values()
             .map(|e| e.peer.clone())
@@ -448,6 +449,7 @@ impl Session {
         let Some((publisher, cfg)) = lock(&self.inner.publisher).take() else {
             return Err(SessionError::Publishing("nothing is published".into()));
         };
+        self.inner.stats.set_publisher(None);
         let peers: Vec<Peer> = lock(&self.inner.peers)
             .values()
             .map(|e| e.peer.clone())

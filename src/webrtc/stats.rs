@@ -409,6 +409,7 @@ struct Watched {
 pub struct StatsCollector {
     stop: Arc<AtomicBool>,
     peers: Arc<std::sync::Mutex<Vec<Watched>>>,
+    publisher: Arc<std::sync::Mutex<Option<Publisher>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -434,9 +435,11 @@ impl StatsCollector {
         let (tx, rx) = unbounded_channel();
         let stop = Arc::new(AtomicBool::new(false));
         let peers: Arc<std::sync::Mutex<Vec<Watched>>> = Arc::default();
+        let publisher = Arc::new(std::sync::Mutex::new(publisher));
         let thread = {
             let stop = stop.clone();
             let peers = peers.clone();
+            let publisher = publisher.clone();
             std::thread::Builder::new()
                 .name("sw-stats".into())
                 .spawn(move || run(interval, stop, peers, publisher, subscriber, tx))
@@ -446,10 +449,17 @@ impl StatsCollector {
             StatsCollector {
                 stop,
                 peers,
+                publisher,
                 thread,
             },
             rx,
         )
+    }
+
+    /// Take the sent-frame figures from `publisher` from the next sample on (a session that
+    /// starts or stops publishing after it joined).
+    pub fn set_publisher(&self, publisher: Option<Publisher>) {
+        *self.publisher.lock().unwrap_or_else(|p| p.into_inner()) = publisher;
     }
 
     /// Sample `peer` from now on.
@@ -476,7 +486,7 @@ fn run(
     interval: Duration,
     stop: Arc<AtomicBool>,
     peers: Arc<std::sync::Mutex<Vec<Watched>>>,
-    publisher: Option<Publisher>,
+    publisher: Arc<std::sync::Mutex<Option<Publisher>>>,
     subscriber: Option<Subscriber>,
     tx: UnboundedSender<StatsEvent>,
 ) {
@@ -489,6 +499,7 @@ fn run(
             continue;
         }
         next += interval;
+        let publisher = publisher.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let mut list = peers.lock().unwrap_or_else(|p| p.into_inner());
         for w in list.iter_mut() {
             if let Some(stats) = w
