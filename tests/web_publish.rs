@@ -1,7 +1,8 @@
-//! The browser client (`web/streamwire.js`) accepts a re-offer from a Rust peer that starts
-//! publishing after join: the browser joins receive-only, the Rust `Session` joins
-//! receive-only after it (so the Rust side offers for the pair), then calls
-//! `Session::publish`; the browser's `<video>` plays the new track at its size.
+//! A Rust peer that starts publishing after join plays in the browser (`web/streamwire.js`),
+//! whichever side is the pair's offerer:
+//! - the Rust `Session` joins after the browser (so it offers) and re-offers itself;
+//! - the Rust `Session` joins first (the browser offers): its `published` announcement makes the
+//!   browser re-offer with a receive m-line, and `unpublished` makes it re-offer again.
 //! Run: unshare -n sh -c 'ip link set lo up; cargo test --test web_publish'
 
 mod browser_support;
@@ -58,6 +59,58 @@ async fn rust_peer_publishing_after_join_plays_in_the_browser() {
         ..PublisherConfig::default()
     })
     .expect("publish after join");
+    assert_plays_320x240(&mut b).await;
+    rust.leave().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_peer_publishing_after_join_plays_in_the_browser_that_offered() {
+    let srv = common::start(common::config()).await;
+    let room = "lp2";
+    let cfg = SessionConfig::new(&srv.url, room, &common::token(room, "rust", &common::all()));
+    let (rust, _events) = Session::join(cfg).await.expect("rust session joins");
+    let mut b = Browser::launch().await;
+    b.goto(&format!(
+        "http://{}/?room={room}&token={}&name=web&publish=0&autojoin=1",
+        srv.addr,
+        common::token(room, "web", &common::all())
+    ))
+    .await;
+    // The browser joined last, so it is the pair's offerer; with nothing to send or receive
+    // it holds its first offer (one without m-lines would be refused) until a track exists.
+    b.wait_for(
+        "the browser's (idle) peer connection as offerer to the Rust peer",
+        "[...window.streamwireApp.client.pcs.values()].some(e => e.offerer && !e.pc.localDescription)",
+        LONG,
+    )
+    .await;
+    rust.publish(PublisherConfig {
+        width: 320,
+        height: 240,
+        ..PublisherConfig::default()
+    })
+    .expect("publish after join");
+    assert_plays_320x240(&mut b).await;
+
+    // Unpublish: the browser forgets the tracks and re-offers; the Rust side answers
+    // `inactive` for them, so the browser's receivers end up inactive.
+    rust.unpublish().expect("unpublish");
+    b.wait_for(
+        "the browser to drop the unpublished tracks and renegotiate them inactive",
+        "(() => { const c = window.streamwireApp.client;
+           const p = [...c.peers.values()][0];
+           const e = [...c.pcs.values()][0];
+           const video = e.pc.getTransceivers().filter(t => t.receiver.track.kind === 'video');
+           return p.tracks.length === 0 && e.pc.signalingState === 'stable' && video.length > 0
+             && video.every(t => t.currentDirection === 'inactive'); })()",
+        LONG,
+    )
+    .await;
+    rust.leave().await;
+}
+
+/// Wait until exactly one remote video plays at 320x240 and check that it keeps playing.
+async fn assert_plays_320x240(b: &mut Browser) {
     let first = b
         .wait_for(
             "the browser's video to play after the re-offer",
@@ -72,5 +125,4 @@ async fn rust_peer_publishing_after_join_plays_in_the_browser() {
     let later = b.eval(&format!("{VIDEO_STATE}.filter(s => s.w > 0)")).await;
     let t1 = later[0]["t"].as_f64().unwrap();
     assert!(t1 > t0 + 0.5, "currentTime did not advance: {t0} -> {t1}");
-    rust.leave().await;
 }

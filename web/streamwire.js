@@ -270,7 +270,18 @@ export class StreamwireClient extends EventTarget {
         break;
       case 'published': {
         const p = this.peers.get(m.peer_id);
+        const known = p?.tracks.some((t) => t.id === m.track.id);
         if (p) p.tracks = [...p.tracks.filter((t) => t.id !== m.track.id), m.track];
+        // A peer we offer to started publishing after our offer: re-offer with a receive
+        // m-line for it (only the pair's offerer offers; see docs/protocol.md).
+        if (!known && (m.track.kind === 'audio' || m.track.kind === 'video')) this._reoffer(m.peer_id, m.track.kind);
+        break;
+      }
+      case 'unpublished': {
+        const p = this.peers.get(m.peer_id);
+        if (p) p.tracks = p.tracks.filter((t) => t.id !== m.track_id);
+        // Its m-line goes inactive in the next negotiation, which the offerer starts.
+        this._reoffer(m.peer_id);
         break;
       }
       case 'offer':
@@ -281,6 +292,7 @@ export class StreamwireClient extends EventTarget {
         if (e) {
           await e.pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
           await this._flushIce(e);
+          if (e.reoffer) this._reoffer(m.from);
         }
         break;
       }
@@ -333,8 +345,9 @@ export class StreamwireClient extends EventTarget {
 
   /**
    * Capture camera and microphone (or use `stream`) and publish them to the room.
-   * Call it before `join()` so the first offers/answers carry the tracks (renegotiation is not
-   * implemented, like on the Rust side); the tracks are announced (`publish`) once joined.
+   * Call it before `join()` so the first offers/answers carry the tracks (this client
+   * renegotiates for tracks its peers publish later, not yet for its own); the tracks are
+   * announced (`publish`) once joined.
    * Rejects with StreamwireError `media_denied` when the camera is refused.
    * @param {MediaStream} [stream]
    * @returns {Promise<MediaStream>}
@@ -401,8 +414,44 @@ export class StreamwireClient extends EventTarget {
     for (const t of remote) {
       if (t.kind === 'audio' || t.kind === 'video') pc.addTransceiver(t.kind, { direction: 'recvonly' });
     }
-    await pc.setLocalDescription(await pc.createOffer());
-    this._sendReliable({ type: 'offer', to: peerId, sdp: pc.localDescription.sdp });
+    // Nothing to send or receive yet: an offer without m-lines is refused, so the first offer
+    // waits for the peer's `published` announcement (see _reoffer).
+    if (pc.getTransceivers().length === 0) return;
+    e.negotiating = true;
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      this._sendReliable({ type: 'offer', to: peerId, sdp: pc.localDescription.sdp });
+    } finally {
+      e.negotiating = false;
+    }
+  }
+
+  /**
+   * Renegotiate with `peerId` if this side is the pair's offerer (the answerer's announcement
+   * is its request), adding a receive-only m-line of `addKind` when given. An offer still in
+   * flight defers it until its answer arrives.
+   */
+  async _reoffer(peerId, addKind) {
+    const e = this.pcs.get(peerId);
+    // No connection yet: the first offer will carry the peer's tracks. Answerer: not ours.
+    if (!e || !e.offerer) return;
+    if (addKind) (e.addKinds ??= []).push(addKind);
+    if (e.pc.signalingState !== 'stable' || e.negotiating) {
+      e.reoffer = true;
+      return;
+    }
+    e.reoffer = false;
+    e.negotiating = true;
+    try {
+      for (const kind of e.addKinds ?? []) e.pc.addTransceiver(kind, { direction: 'recvonly' });
+      e.addKinds = [];
+      await e.pc.setLocalDescription(await e.pc.createOffer());
+      this._sendReliable({ type: 'offer', to: peerId, sdp: e.pc.localDescription.sdp });
+    } catch (err) {
+      this._emit('error', { code: 'negotiation', message: `renegotiating with ${peerId}: ${err}` });
+    } finally {
+      e.negotiating = false;
+    }
   }
 
   async _onOffer(from, sdp) {
