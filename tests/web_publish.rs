@@ -3,6 +3,7 @@
 //! - the Rust `Session` joins after the browser (so it offers) and re-offers itself;
 //! - the Rust `Session` joins first (the browser offers): its `published` announcement makes the
 //!   browser re-offer with a receive m-line, and `unpublished` makes it re-offer again.
+//!
 //! Run: unshare -n sh -c 'ip link set lo up; cargo test --test web_publish'
 
 mod browser_support;
