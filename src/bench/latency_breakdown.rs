@@ -15,8 +15,9 @@
 //!
 //! Publisher side (probes on the shared video encoder's source pad):
 //! * `keyframe_request`: the first force-key-unit request reaching the encoder after the
-//!   subscriber's `pc_connected` (the publisher's "new peer" request, or a receiver's PLI/FIR);
-//! * `keyframe_out`: the first keyframe leaving the encoder at or after `pc_connected`.
+//!   subscriber's `webrtcbin_created` (the publisher's "new peer" request, or a receiver's
+//!   PLI/FIR; with several subscribers joining together it may be another subscriber's);
+//! * `keyframe_out`: the first keyframe leaving the encoder after `webrtcbin_created`.
 //!
 //! Plus `video_packets_dropped_before_keyframe`: video RTP packets the depayloader received
 //! before its first frame (delta frames dropped while waiting for a keyframe).
@@ -257,7 +258,7 @@ pub fn breakdown(marks: &Marks, enc: &EncoderLog) -> Breakdown {
         .iter()
         .map(|(k, t)| ((*k).to_owned(), marks.ms(*t)))
         .collect();
-    if let Some(c) = marks.at("pc_connected") {
+    if let Some(c) = marks.at("webrtcbin_created") {
         if let Some(t) = EncoderLog::first_at_or_after(&enc.requests, c) {
             steps.push(("keyframe_request".into(), marks.ms(t)));
         }

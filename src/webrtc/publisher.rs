@@ -547,6 +547,20 @@ impl Publisher {
                 Publisher { inner }.force_keyframe();
             }
         });
+        // And already when ICE starts checking: webrtcbin holds RTP until DTLS is up, so this
+        // keyframe (encoding one takes tens of ms) is waiting there by then instead of
+        // starting only at `connected`; the one above stays as the fallback.
+        let weak = Arc::downgrade(&self.inner);
+        peer.webrtcbin()
+            .connect_notify(Some("ice-connection-state"), move |bin, _| {
+                use gst_webrtc::WebRTCICEConnectionState as Ice;
+                if bin.property::<Ice>("ice-connection-state") == Ice::Checking
+                    && let Some(inner) = weak.upgrade()
+                {
+                    tracing::debug!("ICE checking: forcing a keyframe");
+                    Publisher { inner }.force_keyframe();
+                }
+            });
 
         // Congestion control: lowest receiver wins.
         let weak = Arc::downgrade(&self.inner);
