@@ -9,6 +9,8 @@
 //! * `dtls_connected`: the first `dtlsdec` `connection-state` became connected;
 //! * `pc_connected`: `webrtcbin` `connection-state` became connected (ICE and DTLS);
 //! * `first_rtp`: the first RTP packet (audio or video) entered a jitter buffer (decrypted);
+//! * `src_pad_added`: `webrtcbin` added its first source pad (a remote track's media arrived
+//!   past the jitter buffer; the subscriber builds the receive branch then);
 //! * `first_depay_in`: that packet left the jitter buffer into the depayloader;
 //! * `first_frame_out`: the depayloader's first complete frame (it waits for a keyframe);
 //! * `first_decoded`: the decoder's first frame.
@@ -154,6 +156,12 @@ fn hook_element(el: &gst::Element, marks: &Arc<Marks>) {
     match factory.name().as_str() {
         "webrtcbin" => {
             marks.mark("webrtcbin_created");
+            let m = marks.clone();
+            el.connect_pad_added(move |_, pad| {
+                if pad.direction() == gst::PadDirection::Src {
+                    m.mark("src_pad_added");
+                }
+            });
             let m = marks.clone();
             el.connect_notify(Some("signaling-state"), move |bin, _| {
                 use gst_webrtc::WebRTCSignalingState as S;
