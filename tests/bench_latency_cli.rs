@@ -28,6 +28,39 @@ fn bench_latency_prints_a_json_report() {
     let server = v["signalling_server"].as_str().unwrap();
     assert!(server.starts_with("ws://127.0.0.1:"), "{stdout}");
     assert_eq!(v["options"]["separate_processes"], false, "{stdout}");
+    // The first-frame breakdown: every step seen, in causal order, ending at the first frame.
+    let b = &v["first_frame_breakdown"];
+    let steps = b["subscribers"][0]["steps"].as_array().expect("steps");
+    let at = |name: &str| {
+        steps
+            .iter()
+            .find(|s| s[0] == name)
+            .and_then(|s| s[1].as_f64())
+            .unwrap_or_else(|| panic!("step {name} missing: {stdout}"))
+    };
+    let order = [
+        "joined",
+        "webrtcbin_created",
+        "negotiated",
+        "ice_connected",
+        "pc_connected",
+        "first_rtp",
+        "first_depay_in",
+        "first_frame_out",
+        "first_decoded",
+    ];
+    for pair in order.windows(2) {
+        assert!(at(pair[0]) <= at(pair[1]), "{pair:?}: {stdout}");
+    }
+    assert!(at("dtls_connected") <= at("pc_connected"), "{stdout}");
+    // A keyframe left the encoder before the subscriber's first frame.
+    assert!(at("keyframe_out") <= at("first_frame_out"), "{stdout}");
+    let first = v["first_frame"]["p50_ms"].as_f64().unwrap();
+    assert!((at("first_decoded") - first).abs() < 50.0, "{stdout}");
+    assert!(
+        b["median_ms"].as_array().unwrap().len() >= order.len(),
+        "{stdout}"
+    );
 }
 
 #[test]

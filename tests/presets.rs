@@ -411,9 +411,32 @@ fn bad_room_presets_are_located() {
             "test, camera, none",
         ),
         (
-            format!("output = \"room\"\n[rotation]\nmode = \"off\"\n{ROOM}"),
+            format!("output = \"room\"\n[telemetry]\nconsent = \"none\"\n{ROOM}"),
             (2, 2),
             "not applied to output = \"room\"",
+        ),
+        // [rotation] in a room: metadata only, the element's default filter settings.
+        (
+            format!("output = \"room\"\n[rotation]\nmode = \"off\"\noutput = \"pixels\"\n{ROOM}"),
+            (4, 10),
+            "\"metadata\" with output = \"room\"",
+        ),
+        (
+            format!("output = \"room\"\n[rotation]\nmode = \"follow-app\"\nhold_ms = 100\n{ROOM}"),
+            (4, 1),
+            "rotation.hold_ms",
+        ),
+        (
+            format!("output = \"room\"\n[rotation]\nhysteresis = 10\n{ROOM}"),
+            (3, 1),
+            "not applied with output = \"room\"",
+        ),
+        (
+            format!(
+                "output = \"room\"\n[rotation]\nsensor = \"iio:/nonexistent/iio:device9\"\n{ROOM}"
+            ),
+            (3, 10),
+            "/nonexistent/iio:device9 is not an IIO accelerometer",
         ),
         // A room input: what the output may be, and no local capture settings.
         (
@@ -479,6 +502,88 @@ fn bad_room_presets_are_located() {
         "{e}"
     );
     assert!(e.to_string().contains("did you mean `ws://h:1`"), "{e}");
+}
+
+#[test]
+fn room_preset_rotation_becomes_the_publishers_metadata_mode() {
+    use streamwire::webrtc::publisher::{Rotation, RotationConfig};
+    let rotation_of = |table: &str| {
+        let p = parse(&format!(
+            "output = \"room\"\n[rotation]\n{table}{ROOM}token = \"jwt\"\n"
+        ))
+        .unwrap_or_else(|e| panic!("{table}: {e}"));
+        let cfg = p.room.as_ref().unwrap().session_config(&p).unwrap();
+        cfg.publish.unwrap().rotation
+    };
+    assert_eq!(
+        rotation_of("mode = \"follow-app\"\nrotation = 90\n"),
+        Some(RotationConfig::Fixed(Rotation::R90))
+    );
+    assert_eq!(
+        rotation_of("mode = \"follow-app\"\nrotation = 270\noutput = \"metadata\"\n"),
+        Some(RotationConfig::Fixed(Rotation::R270))
+    );
+    // `off`: the element is there at 0 degrees, so the app can turn it later.
+    assert_eq!(
+        rotation_of("mode = \"off\"\n"),
+        Some(RotationConfig::Fixed(Rotation::R0))
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.txt");
+    std::fs::write(&trace, "0 0 -9.8 0\n").unwrap();
+    assert_eq!(
+        rotation_of(&format!("sensor = \"replay:{}\"\n", trace.display())),
+        Some(RotationConfig::Sensor {
+            replay_file: Some(trace.display().to_string()),
+            iio_device: None,
+        })
+    );
+    let iio = dir.path().join("iio:device0");
+    std::fs::create_dir(&iio).unwrap();
+    std::fs::write(iio.join("in_accel_x_raw"), "0\n").unwrap();
+    assert_eq!(
+        rotation_of(&format!(
+            "mode = \"follow-sensor\"\nsensor = \"iio:{}\"\n",
+            iio.display()
+        )),
+        Some(RotationConfig::Sensor {
+            replay_file: None,
+            iio_device: Some(iio.display().to_string()),
+        })
+    );
+
+    // Without [rotation], no orientation is sent.
+    let p = parse(&format!("output = \"room\"\n{ROOM}token = \"jwt\"\n")).unwrap();
+    let cfg = p.room.as_ref().unwrap().session_config(&p).unwrap();
+    assert_eq!(cfg.publish.unwrap().rotation, None);
+
+    // The default sensor (the first IIO accelerometer) is resolved when the preset loads; on a
+    // machine without one the error points at the [rotation] table.
+    let has_accel = std::fs::read_dir("/sys/bus/iio/devices")
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.path().join("in_accel_x_raw").is_file())
+        })
+        .unwrap_or(false);
+    let r = parse(&format!(
+        "output = \"room\"\n[rotation]\n{ROOM}token = \"jwt\"\n"
+    ));
+    if has_accel {
+        let p = r.unwrap();
+        assert!(matches!(
+            p.rotation.unwrap().mode,
+            RotationMode::FollowSensor(SensorSource::Iio(_))
+        ));
+    } else {
+        let e = r.unwrap_err();
+        assert_eq!(e.line_column(), Some((2, 2)), "{e}");
+        assert!(
+            e.to_string()
+                .contains("no accelerometer under /sys/bus/iio/devices"),
+            "{e}"
+        );
+    }
 }
 
 #[test]

@@ -310,6 +310,35 @@ fn check_prints_what_a_room_preset_would_do() {
     assert!(stdout.contains("vp8 640x360@30"), "{stdout}");
     assert!(stdout.contains("token from room.token"), "{stdout}");
     assert!(!stdout.contains("secret-token-text"), "{stdout}");
+
+    // [rotation] in a publishing room preset: metadata, or a located error for pixels.
+    let dir = tempfile::tempdir().unwrap();
+    let room = "[room]\nserver = \"ws://127.0.0.1:8443\"\nroom = \"demo\"\ntoken = \"t\"\n";
+    let file = dir.path().join("rot.toml");
+    std::fs::write(
+        &file,
+        format!("output = \"room\"\n[rotation]\nmode = \"follow-app\"\nrotation = 90\n{room}"),
+    )
+    .unwrap();
+    let out = Command::new(BIN).arg("check").arg(&file).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("rotation: FollowApp { rotation: 90 }, sent as metadata"),
+        "{stdout}"
+    );
+    std::fs::write(
+        &file,
+        format!("output = \"room\"\n[rotation]\nmode = \"off\"\noutput = \"pixels\"\n{room}"),
+    )
+    .unwrap();
+    let out = Command::new(BIN).arg("check").arg(&file).output().unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:4:10:", file.display())) && stderr.contains("rotation.output"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

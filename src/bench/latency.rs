@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 use gst_video::prelude::*;
 
+use super::latency_breakdown::{EncoderLog, Marks, breakdown, hook_subscriber_pipeline};
 use crate::session::{Session, SessionConfig, Subscribe};
 use crate::signalling::protocol::Grant;
 use crate::signalling::server::{Server, ServerConfig};
@@ -159,6 +160,9 @@ pub struct LatencyReport {
     pub unreadable_frames: u64,
     /// The embedded signalling server every peer joined (`ws://127.0.0.1:PORT`).
     pub signalling_server: String,
+    /// Where join → first frame went, step by step (in-process runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_frame_breakdown: Option<super::latency_breakdown::BreakdownReport>,
 }
 
 const BITS: usize = 32;
@@ -657,6 +661,7 @@ pub(crate) fn report(
         rendered_fps_per_subscriber: rendered_frames as f64 / w.wall_s / subscribers,
         unreadable_frames: unreadable,
         signalling_server: room.url.clone(),
+        first_frame_breakdown: None,
         options: opts,
     }
 }
@@ -672,8 +677,15 @@ pub(crate) fn report(
 /// ```
 pub fn run(opts: &LatencyOptions) -> Result<LatencyReport, BenchError> {
     let (room, shared, publisher) = start(opts)?;
+    let encoder_log = Arc::new(EncoderLog::default());
+    if encoder_log.hook(publisher.pipeline()) == 0 {
+        tracing::warn!(
+            "no video encoder found in the publisher: no keyframe steps in the breakdown"
+        );
+    }
     let mut subs = Vec::new();
     let mut firsts = Vec::new();
+    let mut marks = Vec::new();
     let result = (|| {
         for i in 0..opts.subscribers {
             let cfg = subscriber_config(
@@ -682,11 +694,15 @@ pub fn run(opts: &LatencyOptions) -> Result<LatencyReport, BenchError> {
                 opts.jitter_latency_ms,
             );
             let first = Arc::new(FirstFrame::default());
+            let mark = Marks::start();
             first.start();
             let (session, _events) = room
                 .rt
                 .block_on(Session::join(cfg))
                 .map_err(|e| BenchError::Run(format!("subscriber {i} join: {e}")))?;
+            mark.mark("joined");
+            hook_subscriber_pipeline(session.pipeline(), &mark);
+            marks.push(mark);
             let (shared, f) = (shared.clone(), first.clone());
             hook_subscriber(
                 session.subscriber(),
@@ -705,7 +721,11 @@ pub fn run(opts: &LatencyOptions) -> Result<LatencyReport, BenchError> {
         publisher.leave().await;
     });
     let window = result?;
-    Ok(report(opts.clone(), &room, &shared, &window))
+    let mut r = report(opts.clone(), &room, &shared, &window);
+    r.first_frame_breakdown = Some(super::latency_breakdown::report(
+        marks.iter().map(|m| breakdown(m, &encoder_log)).collect(),
+    ));
+    Ok(r)
 }
 
 #[cfg(test)]

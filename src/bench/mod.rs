@@ -3,6 +3,7 @@
 
 pub mod encode;
 pub mod latency;
+pub mod latency_breakdown;
 pub mod latency_process;
 pub mod signalling;
 pub mod telemetry;

@@ -95,6 +95,14 @@ pub fn execute(a: BenchLatencyArgs) -> anyhow::Result<()> {
         println!("  decoded     {}", s(&report.decoded));
         println!("  rendered    {}", s(&report.rendered));
         println!("  first frame {}", s(&report.first_frame));
+        if let Some(b) = &report.first_frame_breakdown {
+            let steps: Vec<String> = b
+                .median_ms
+                .iter()
+                .map(|(k, v)| format!("{k} {v:.0}"))
+                .collect();
+            println!("    steps (median ms after join): {}", steps.join(", "));
+        }
         println!(
             "  process CPU {:.2} s/s, rendered {:.1} fps per subscriber",
             report.process_cpu_per_s, report.rendered_fps_per_subscriber

@@ -87,6 +87,12 @@ fn print_room(preset: &Preset, room: &RoomSettings) {
             println!(
                 "publish: {video}; {audio}; encoded once, sent to every member; receives nobody"
             );
+            if let Some(r) = &preset.rotation {
+                println!(
+                    "rotation: {:?}, sent as metadata (CVO RTP header extension); the receiver rotates",
+                    r.mode
+                );
+            }
         }
         RoomRole::Receive { audio, output } => {
             let what = match output {

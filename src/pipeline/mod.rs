@@ -123,10 +123,10 @@ pub mod names {
 pub const TELEMETRY_MESSAGE: &str = "streamwire-telemetry";
 
 /// Where `sensor = "iio"` looks for accelerometers.
-const IIO_DEVICES: &str = "/sys/bus/iio/devices";
+pub(crate) const IIO_DEVICES: &str = "/sys/bus/iio/devices";
 
 /// The first IIO device directory under `root` with an accelerometer (`in_accel_x_raw`).
-fn find_iio_accelerometer(root: &std::path::Path) -> Option<std::path::PathBuf> {
+pub(crate) fn find_iio_accelerometer(root: &std::path::Path) -> Option<std::path::PathBuf> {
     let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir(root)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))

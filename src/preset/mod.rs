@@ -736,7 +736,7 @@ fn validate(
             ));
         }
     }
-    let rotation = rotation_sec
+    let mut rotation = rotation_sec
         .as_ref()
         .map(|s| elements::rotation(s, base))
         .transpose()?;
@@ -768,12 +768,10 @@ fn validate(
             ));
         }
         (true, Some(sec)) => {
-            check_publishable(
-                &input_sec,
-                &video_sec,
-                &video,
-                [&rotation_sec, &telemetry_sec],
-            )?;
+            check_publishable(&input_sec, &video_sec, &video, [&telemetry_sec])?;
+            if let (Some(rsec), Some(r)) = (&rotation_sec, &mut rotation) {
+                room::check_rotation(rsec, r)?;
+            }
             Some(room::room(sec, base, RoomRole::Publish)?)
         }
     };
@@ -968,7 +966,7 @@ fn check_publishable(
     input_sec: &Section<'_>,
     video_sec: &Option<Section<'_>>,
     video: &Option<VideoSettings>,
-    tables: [&Option<Section<'_>>; 2],
+    tables: [&Option<Section<'_>>; 1],
 ) -> Result<(), PresetError> {
     for (key, allowed) in [
         ("video", "test, camera, none"),

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::doc::Value;
+use super::elements::{RotationMode, RotationOutput, RotationSettings, SensorSource};
 use super::error::{ErrorKind, PresetError};
 use super::schema::{Section, invalid};
 
@@ -323,11 +324,114 @@ pub(crate) fn room(
     })
 }
 
+/// Check a publishing room preset's `[rotation]` table (`sec`, parsed as `r`): a room carries
+/// the orientation as metadata (the CVO RTP header extension, see
+/// [`RotationConfig`](crate::webrtc::publisher::RotationConfig)), so `output = "pixels"` is
+/// refused, and so are `hysteresis` and `hold_ms` (the room publisher uses the element's
+/// defaults). `sensor = "iio"` (the default) is resolved here to the first accelerometer under
+/// `/sys/bus/iio/devices`, and refused when there is none.
+pub(crate) fn check_rotation(
+    sec: &Section<'_>,
+    r: &mut RotationSettings,
+) -> Result<(), PresetError> {
+    if r.output == RotationOutput::Pixels {
+        return Err(bad_value(
+            sec,
+            "output",
+            "pixels",
+            "\"metadata\" with output = \"room\" (the picture is sent as captured and the \
+             orientation travels beside it in the CVO RTP header extension; the receiver rotates)"
+                .to_owned(),
+        ));
+    }
+    for key in ["hysteresis", "hold_ms"] {
+        if let Some(node) = sec.node(key) {
+            return Err(invalid(
+                &node.key_at,
+                ErrorKind::ImpossibleCaps {
+                    key: sec.full_key(key),
+                    reason: "not applied with output = \"room\" yet (the room publisher uses \
+                             the element's default); remove it"
+                        .to_owned(),
+                },
+            ));
+        }
+    }
+    let RotationMode::FollowSensor(src) = &mut r.mode else {
+        return Ok(());
+    };
+    let at = sec
+        .node("sensor")
+        .map(|n| n.at.clone())
+        .unwrap_or(sec.at.clone());
+    match src {
+        SensorSource::IioAuto => {
+            let root = Path::new(crate::pipeline::IIO_DEVICES);
+            let Some(dir) = crate::pipeline::find_iio_accelerometer(root) else {
+                return Err(invalid(
+                    &at,
+                    ErrorKind::ImpossibleCaps {
+                        key: sec.full_key("sensor"),
+                        reason: format!(
+                            "sensor = \"iio\" (the default with mode = \"follow-sensor\"): no \
+                             accelerometer under {} (use sensor = \"replay:PATH\", or mode = \
+                             \"follow-app\")",
+                            root.display()
+                        ),
+                    },
+                ));
+            };
+            *src = SensorSource::Iio(dir);
+        }
+        SensorSource::Iio(dir) if !dir.join("in_accel_x_raw").is_file() => {
+            return Err(invalid(
+                &at,
+                ErrorKind::ImpossibleCaps {
+                    key: sec.full_key("sensor"),
+                    reason: format!(
+                        "{} is not an IIO accelerometer (no in_accel_x_raw)",
+                        dir.display()
+                    ),
+                },
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The publisher's rotation metadata mode for a room preset's `[rotation]` (already checked by
+/// [`check_rotation`]): `follow-app` is a fixed angle, `off` a fixed 0 degrees (the element is
+/// there, so the application can turn it later with
+/// [`Publisher::set_rotation`](crate::webrtc::publisher::Publisher::set_rotation)),
+/// `follow-sensor` the replay file or IIO device.
+fn rotation_config(r: &RotationSettings) -> crate::webrtc::publisher::RotationConfig {
+    use crate::webrtc::publisher::{Rotation, RotationConfig};
+    match &r.mode {
+        RotationMode::FollowApp { rotation } => {
+            RotationConfig::Fixed(Rotation::from_degrees(*rotation).unwrap_or_default())
+        }
+        RotationMode::Off => RotationConfig::Fixed(Rotation::R0),
+        RotationMode::FollowSensor(src) => RotationConfig::Sensor {
+            replay_file: match src {
+                SensorSource::Replay(p) => Some(p.to_string_lossy().into_owned()),
+                _ => None,
+            },
+            iio_device: match src {
+                SensorSource::Iio(d) => Some(d.to_string_lossy().into_owned()),
+                // Resolved by check_rotation when the preset was loaded.
+                _ => None,
+            },
+        },
+    }
+}
+
 impl RoomSettings {
     /// The [`SessionConfig`](crate::session::SessionConfig) that runs `preset` (whose `room`
     /// this is): the token is resolved now (file or environment), a publishing preset's
     /// capture and `[video]`/`[audio]` become the publisher (receiving nobody), a receiving
-    /// preset's output becomes the subscriber's. A `record:DIR` directory is not created here.
+    /// preset's output becomes the subscriber's, a publishing preset's `[rotation]` the
+    /// publisher's rotation metadata mode. A `record:DIR` directory is not created here.
     ///
     /// ```
     /// use streamwire::preset::Preset;
@@ -387,6 +491,7 @@ impl RoomSettings {
                 if let Some(a) = &preset.audio {
                     p.audio_bps = (a.bitrate_kbps * 1000) as i32;
                 }
+                p.rotation = preset.rotation.as_ref().map(rotation_config);
                 cfg.publish = Some(p);
                 cfg.subscribe = Subscribe::Users(Vec::new());
             }

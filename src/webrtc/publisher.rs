@@ -600,6 +600,21 @@ impl Publisher {
                 Publisher { inner }.force_keyframe();
             }
         });
+        // And already when ICE starts checking, so encoding it (tens of ms) overlaps the ICE
+        // and DTLS handshakes: in the measured runs (docs/benchmarks.md, "First frame") this is
+        // the keyframe decoded first. Should it be dropped before DTLS is up, the one at
+        // `connected` above is the fallback.
+        let weak = Arc::downgrade(&self.inner);
+        peer.webrtcbin()
+            .connect_notify(Some("ice-connection-state"), move |bin, _| {
+                use gst_webrtc::WebRTCICEConnectionState as Ice;
+                if bin.property::<Ice>("ice-connection-state") == Ice::Checking
+                    && let Some(inner) = weak.upgrade()
+                {
+                    tracing::debug!("ICE checking: forcing a keyframe");
+                    Publisher { inner }.force_keyframe();
+                }
+            });
 
         // Congestion control: lowest receiver wins.
         let weak = Arc::downgrade(&self.inner);
