@@ -309,6 +309,52 @@ fn room_presets_parse_into_typed_values() {
 }
 
 #[test]
+fn room_ice_addresses_default_to_loopback_only_for_a_loopback_server() {
+    let addresses = |room: &str| {
+        let text = format!("output = \"room\"\n[room]\n{room}token = \"jwt\"\n");
+        let p = Preset::from_str(&text, "ice.toml", &[]).unwrap_or_else(|e| panic!("{e}"));
+        let room = p.room.clone().unwrap();
+        let cfg = room.session_config(&p).unwrap();
+        assert_eq!(cfg.local_addresses, room.ice_addresses);
+        room.ice_addresses
+    };
+    let lo = vec!["127.0.0.1".to_string()];
+    for server in [
+        "ws://127.0.0.1:8443",
+        "ws://127.9.0.1:8443/x",
+        "wss://localhost:8443",
+        "ws://[::1]:8443",
+    ] {
+        assert_eq!(
+            addresses(&format!("server = \"{server}\"\nroom = \"r\"\n")),
+            lo,
+            "{server}"
+        );
+    }
+    // A server elsewhere: every interface (libnice's default), unless the preset says.
+    for server in [
+        "wss://sig.example.org",
+        "ws://192.168.1.5:8443",
+        "ws://[2001:db8::1]:1",
+    ] {
+        assert!(
+            addresses(&format!("server = \"{server}\"\nroom = \"r\"\n")).is_empty(),
+            "{server}"
+        );
+    }
+    assert_eq!(
+        addresses(
+            "server = \"wss://sig.example.org\"\nroom = \"r\"\nice_addresses = [\"192.168.1.20\", \"fe80::1\"]\n"
+        ),
+        vec!["192.168.1.20".to_string(), "fe80::1".to_string()]
+    );
+    assert!(
+        addresses("server = \"ws://127.0.0.1:1\"\nroom = \"r\"\nice_addresses = \"all\"\n")
+            .is_empty()
+    );
+}
+
+#[test]
 fn bundled_room_presets() {
     for (name, publish) in [
         ("publish-test", true),
@@ -358,6 +404,22 @@ fn bad_room_presets_are_located() {
             "output = \"room\"\n[room]\nserver = \"ws://\"\nroom = \"r\"\n".into(),
             (3, 10),
             "with a host",
+        ),
+        // ICE addresses: not an IP, an empty list, a wrong type.
+        (
+            format!("output = \"room\"\n{ROOM}ice_addresses = [\"127.0.0.1\", \"eth0\"]\n"),
+            (5, 31),
+            "array of IP addresses",
+        ),
+        (
+            format!("output = \"room\"\n{ROOM}ice_addresses = []\n"),
+            (5, 17),
+            "would gather nothing",
+        ),
+        (
+            format!("output = \"room\"\n{ROOM}ice_addresses = 5\n"),
+            (5, 17),
+            "a string or an array of strings",
         ),
         // Missing and empty keys; unknown key with did-you-mean.
         (

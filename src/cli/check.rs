@@ -62,7 +62,16 @@ fn print_room(preset: &Preset, room: &RoomSettings) {
     if !room.ice_servers.is_empty() {
         println!("# extra ICE servers: {}", room.ice_servers.join(", "));
     }
-    println!("# ICE gathers on 127.0.0.1 only; STUN/TURN only from the join reply and the preset");
+    if room.ice_addresses.is_empty() {
+        println!(
+            "# ICE gathers on every interface; STUN/TURN only from the join reply and the preset"
+        );
+    } else {
+        println!(
+            "# ICE gathers on {} only; STUN/TURN only from the join reply and the preset",
+            room.ice_addresses.join(", ")
+        );
+    }
     if let Some(d) = preset.duration {
         println!("# stops after {}", humantime::format_duration(d));
     }

@@ -13,7 +13,14 @@ use super::schema::{Section, invalid};
 /// `room.token_file`.
 pub const TOKEN_ENV: &str = "STREAMWIRE_TOKEN";
 
-pub(crate) const ROOM_KEYS: &[&str] = &["server", "room", "token", "token_file", "ice_servers"];
+pub(crate) const ROOM_KEYS: &[&str] = &[
+    "server",
+    "room",
+    "token",
+    "token_file",
+    "ice_servers",
+    "ice_addresses",
+];
 
 /// The `[room]` table of a room preset.
 ///
@@ -50,6 +57,10 @@ pub struct RoomSettings {
     /// `room.ice_servers`: extra STUN/TURN servers in webrtcbin's form (`stun://host:port`,
     /// `turn://user:pass@host:port`, `turns://...`), added to those of the server's join reply.
     pub ice_servers: Vec<String>,
+    /// `room.ice_addresses`: the local addresses ICE gathers candidates on; empty = every
+    /// interface (`"all"`). Default: `127.0.0.1` when the server is on loopback
+    /// (`127.0.0.0/8`, `::1`, `localhost`), every interface otherwise.
+    pub ice_addresses: Vec<String>,
     /// Publish or receive.
     pub role: RoomRole,
 }
@@ -315,13 +326,96 @@ pub(crate) fn room(
             ice_servers.push(url.clone());
         }
     }
+    let ice_addresses = ice_addresses(sec, server)?;
     Ok(RoomSettings {
         server: server.to_owned(),
         room: room.to_owned(),
         token,
         ice_servers,
+        ice_addresses,
         role,
     })
+}
+
+/// Whether a `ws://` / `wss://` URL's host is a loopback address or `localhost`.
+fn server_is_loopback(server: &str) -> bool {
+    let rest = server.split_once("://").map_or(server, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `room.ice_addresses`: `"all"`, or an array of IP addresses; see
+/// [`RoomSettings::ice_addresses`] for the default.
+fn ice_addresses(sec: &Section<'_>, server: &str) -> Result<Vec<String>, PresetError> {
+    let expected = "\"all\" or an array of IP addresses, e.g. [\"192.168.1.20\"]";
+    let Some(node) = sec.node("ice_addresses") else {
+        return Ok(if server_is_loopback(server) {
+            vec!["127.0.0.1".to_owned()]
+        } else {
+            Vec::new()
+        });
+    };
+    let items: Vec<&super::doc::Node> = match &node.value {
+        Value::String(s) if s == "all" => return Ok(Vec::new()),
+        Value::String(_) => vec![node],
+        Value::Array(items) if !items.is_empty() => items.iter().collect(),
+        Value::Array(_) => {
+            return Err(invalid(
+                &node.at,
+                ErrorKind::InvalidValue {
+                    key: sec.full_key("ice_addresses"),
+                    value: "[]".to_owned(),
+                    expected: format!("{expected} (an empty list would gather nothing)"),
+                    suggestion: Some("all".to_owned()),
+                },
+            ));
+        }
+        other => {
+            return Err(invalid(
+                &node.at,
+                ErrorKind::WrongType {
+                    key: sec.full_key("ice_addresses"),
+                    expected: "a string or an array of strings",
+                    found: other.type_name(),
+                },
+            ));
+        }
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Value::String(addr) = &item.value else {
+            return Err(invalid(
+                &item.at,
+                ErrorKind::WrongType {
+                    key: sec.full_key("ice_addresses"),
+                    expected: "an array of strings",
+                    found: item.value.type_name(),
+                },
+            ));
+        };
+        if addr.parse::<std::net::IpAddr>().is_err() {
+            return Err(invalid(
+                &item.at,
+                ErrorKind::InvalidValue {
+                    key: sec.full_key("ice_addresses"),
+                    value: addr.clone(),
+                    expected: expected.to_owned(),
+                    suggestion: None,
+                },
+            ));
+        }
+        out.push(addr.clone());
+    }
+    Ok(out)
 }
 
 /// Check a publishing room preset's `[rotation]` table (`sec`, parsed as `r`): a room carries
@@ -455,6 +549,7 @@ impl RoomSettings {
         let token = self.token.resolve()?;
         let mut cfg = SessionConfig::new(&self.server, &self.room, &token);
         cfg.ice_servers = self.ice_servers.clone();
+        cfg.local_addresses = self.ice_addresses.clone();
         match &self.role {
             RoomRole::Publish => {
                 let mut p = PublisherConfig {
