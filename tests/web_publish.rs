@@ -4,6 +4,8 @@
 //! - the Rust `Session` joins first (the browser offers): its `published` announcement makes the
 //!   browser re-offer with a receive m-line, and `unpublished` makes it re-offer again.
 //!
+//! And the browser publishing after join is decoded by the Rust side, in both roles.
+//!
 //! Run: unshare -n sh -c 'ip link set lo up; cargo test --test web_publish'
 
 mod browser_support;
@@ -14,6 +16,7 @@ use std::time::Duration;
 use browser_support::Browser;
 use serde_json::json;
 use streamwire::session::{Session, SessionConfig};
+use streamwire::webrtc::MediaKind;
 use streamwire::webrtc::publisher::PublisherConfig;
 
 const LONG: Duration = Duration::from_secs(30);
@@ -126,4 +129,102 @@ async fn assert_plays_320x240(b: &mut Browser) {
     let later = b.eval(&format!("{VIDEO_STATE}.filter(s => s.w > 0)")).await;
     let t1 = later[0]["t"].as_f64().unwrap();
     assert!(t1 > t0 + 0.5, "currentTime did not advance: {t0} -> {t1}");
+}
+
+/// The browser publishes after join (`client.publish()` on a joined client); the Rust side
+/// decodes its fake-camera frames (4:3, at most 640x480). `browser_joins_last` makes the browser the pair's
+/// offerer (it re-offers with send-only m-lines); otherwise it answers and its `publish`
+/// announcement makes the Rust offerer re-offer.
+async fn browser_publishes_after_join(browser_joins_last: bool) {
+    let srv = common::start(common::config()).await;
+    let room = if browser_joins_last { "bp2" } else { "bp1" };
+    let rust_cfg = SessionConfig::new(&srv.url, room, &common::token(room, "rust", &common::all()));
+    let mut rust = None;
+    if browser_joins_last {
+        rust = Some(
+            Session::join(rust_cfg.clone())
+                .await
+                .expect("rust session joins"),
+        );
+    }
+    let mut b = Browser::launch().await;
+    b.goto(&format!(
+        "http://{}/?room={room}&token={}&name=web&publish=0&autojoin=1",
+        srv.addr,
+        common::token(room, "web", &common::all())
+    ))
+    .await;
+    b.wait_for(
+        "browser joined",
+        "window.streamwireApp?.client?.state === 'joined'",
+        LONG,
+    )
+    .await;
+    let (rust, _events) = match rust {
+        Some(r) => r,
+        None => Session::join(rust_cfg).await.expect("rust session joins"),
+    };
+    let browser_id = b.eval("window.streamwireApp.client.peerId").await;
+    let browser_id = browser_id.as_str().expect("browser peer id").to_owned();
+    b.wait_for(
+        "the browser's peer connection to the Rust peer",
+        "window.streamwireApp.client.pcs.size === 1",
+        LONG,
+    )
+    .await;
+    let offerer = b
+        .eval("[...window.streamwireApp.client.pcs.values()][0].offerer")
+        .await;
+    assert_eq!(offerer, json!(browser_joins_last), "the newcomer offers");
+    assert_eq!(
+        rust.subscriber()
+            .counters(&browser_id, MediaKind::Video)
+            .decoded,
+        0,
+        "nothing published yet"
+    );
+
+    b.eval("window.streamwireApp.client.publish().then(() => true)")
+        .await;
+    // Chromium starts a new video send at a reduced resolution and raises it as its bandwidth
+    // estimate grows (seconds to reach 640x480 here): require the fake camera's 4:3 picture,
+    // not a particular step of that ramp.
+    let deadline = std::time::Instant::now() + LONG;
+    loop {
+        let c = rust.subscriber().counters(&browser_id, MediaKind::Video);
+        if c.decoded >= 30 && c.width > 0 && c.width * 3 == c.height * 4 && c.width <= 640 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the Rust side decoded {} frames of {}x{} from the browser's late publish",
+            c.decoded,
+            c.width,
+            c.height
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        rust.subscriber()
+            .counters(&browser_id, MediaKind::Audio)
+            .decoded
+            > 0,
+        "audio from the browser's late publish"
+    );
+    // A second publish is refused by the client.
+    let second = b
+        .eval("window.streamwireApp.client.publish().then(() => 'ok', e => e.code)")
+        .await;
+    assert_eq!(second, json!("already_published"));
+    rust.leave().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_publishing_after_join_as_answerer_is_decoded() {
+    browser_publishes_after_join(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_publishing_after_join_as_offerer_is_decoded() {
+    browser_publishes_after_join(true).await;
 }

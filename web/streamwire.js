@@ -345,14 +345,16 @@ export class StreamwireClient extends EventTarget {
 
   /**
    * Capture camera and microphone (or use `stream`) and publish them to the room.
-   * Call it before `join()` so the first offers/answers carry the tracks (this client
-   * renegotiates for tracks its peers publish later, not yet for its own); the tracks are
-   * announced (`publish`) once joined.
+   * Before `join()`, the first offers/answers carry the tracks; after it, every peer
+   * connection is renegotiated: where this client offers it re-offers with the new tracks,
+   * where it answers the `publish` announcement asks the offerer to re-offer (see
+   * docs/protocol.md, "Negotiation roles"). Publishing twice is refused.
    * Rejects with StreamwireError `media_denied` when the camera is refused.
    * @param {MediaStream} [stream]
    * @returns {Promise<MediaStream>}
    */
   async publish(stream) {
+    if (this.localStream) throw new StreamwireError('already_published', 'Already publishing: a track set is published.');
     if (!stream) {
       try {
         stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
@@ -361,7 +363,10 @@ export class StreamwireClient extends EventTarget {
       }
     }
     this.localStream = stream;
-    if (this.state === 'joined' || this.state === 'resumed') this._announce();
+    if (this.state === 'joined' || this.state === 'resumed') {
+      this._announce();
+      for (const id of this.pcs.keys()) this._reoffer(id);
+    }
     return stream;
   }
 
@@ -428,8 +433,8 @@ export class StreamwireClient extends EventTarget {
 
   /**
    * Renegotiate with `peerId` if this side is the pair's offerer (the answerer's announcement
-   * is its request), adding a receive-only m-line of `addKind` when given. An offer still in
-   * flight defers it until its answer arrives.
+   * is its request), adding a receive-only m-line of `addKind` when given and a send-only one
+   * for every local track not sent yet. An offer still in flight defers it until its answer.
    */
   async _reoffer(peerId, addKind) {
     const e = this.pcs.get(peerId);
@@ -445,6 +450,12 @@ export class StreamwireClient extends EventTarget {
     try {
       for (const kind of e.addKinds ?? []) e.pc.addTransceiver(kind, { direction: 'recvonly' });
       e.addKinds = [];
+      // Local tracks published after the last offer.
+      const sending = new Set(e.pc.getSenders().map((x) => x.track).filter(Boolean));
+      for (const t of this.localStream?.getTracks() ?? []) {
+        if (!sending.has(t)) e.pc.addTransceiver(t, { direction: 'sendonly', streams: [this.localStream] });
+      }
+      if (e.pc.getTransceivers().length === 0) return;
       await e.pc.setLocalDescription(await e.pc.createOffer());
       this._sendReliable({ type: 'offer', to: peerId, sdp: e.pc.localDescription.sdp });
     } catch (err) {
@@ -466,10 +477,19 @@ export class StreamwireClient extends EventTarget {
       if (/a=recvonly/.test(sec) && mid != null) wants.set(mid, kind);
     }
     const unused = [...(this.localStream?.getTracks() ?? [])];
-    for (const tr of pc.getTransceivers()) {
+    // Transceivers already sending keep their track; other tracks go only to m-lines new in
+    // this offer: a re-offer appends receive m-lines for tracks announced since and the
+    // offerer expects them there (the Rust answerer follows the same rule). An m-line
+    // negotiated before and left unused stays unused.
+    const ordered = pc.getTransceivers().sort((a, b) => (b.sender.track ? 1 : 0) - (a.sender.track ? 1 : 0));
+    for (const tr of ordered) {
       const kind = wants.get(tr.mid);
       if (!kind) {
         tr.direction = 'recvonly';
+        continue;
+      }
+      if (!tr.sender.track && tr.currentDirection != null) {
+        tr.direction = 'inactive';
         continue;
       }
       const i = unused.findIndex((t) => t.kind === kind);
