@@ -277,17 +277,24 @@ fn flush(s: &Shared) {
             detail: e.to_string(),
         });
     }
+    let total: usize = parts.iter().map(|p| p.records.len()).sum();
+    let mut sent = 0;
     for part in parts {
-        let records = part.records.len() as u64;
+        let records = part.records.len();
         let fields: u64 = part.records.iter().map(|r| r.fields.len() as u64).sum();
         match s.client.send_telemetry(part) {
             Ok(()) => {
+                sent += records;
                 s.counters.frames.fetch_add(1, Ordering::Relaxed);
-                s.counters.records.fetch_add(records, Ordering::Relaxed);
+                s.counters
+                    .records
+                    .fetch_add(records as u64, Ordering::Relaxed);
                 s.counters.fields.fetch_add(fields, Ordering::Relaxed);
             }
             Err(e) => {
-                tracing::debug!(error = %e, "telemetry batch not sent");
+                // The client refuses once it is closed for good (during a reconnect it
+                // queues), or a batch without consent, which the batcher never builds.
+                tracing::warn!(error = %e, not_sent = total - sent, "telemetry records not sent");
                 break;
             }
         }
