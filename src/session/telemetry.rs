@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use gst::prelude::*;
-use gststreamwire::telemetry::Consent;
+/// Consent levels (`none`, `necessary`, `full`), re-exported from the elements crate so an
+/// application needs no direct dependency on it.
+pub use gststreamwire::telemetry::Consent;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
@@ -43,8 +45,7 @@ const FALLBACK_MAX_FRAME_BYTES: usize = 128 * 1024;
 /// Telemetry settings of a [`Session`](super::Session).
 ///
 /// ```
-/// use gststreamwire::telemetry::Consent;
-/// use streamwire::session::telemetry::TelemetryConfig;
+/// use streamwire::session::telemetry::{Consent, TelemetryConfig};
 /// let cfg = TelemetryConfig::default();
 /// assert_eq!(cfg.consent, Consent::None); // nothing read, nothing sent
 /// let full = TelemetryConfig { consent: Consent::Full, ..TelemetryConfig::default() };
