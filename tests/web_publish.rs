@@ -160,7 +160,7 @@ async fn browser_publishes_after_join(browser_joins_last: bool) {
         LONG,
     )
     .await;
-    let (rust, _events) = match rust {
+    let (rust, mut events) = match rust {
         Some(r) => r,
         None => Session::join(rust_cfg).await.expect("rust session joins"),
     };
@@ -176,6 +176,16 @@ async fn browser_publishes_after_join(browser_joins_last: bool) {
         .eval("[...window.streamwireApp.client.pcs.values()][0].offerer")
         .await;
     assert_eq!(offerer, json!(browser_joins_last), "the newcomer offers");
+    if !browser_joins_last {
+        // Publish after the first negotiation is complete (the Rust offer carries a data
+        // channel, so the pair connects with no media), not in the middle of it.
+        b.wait_for(
+            "the Rust peer's first offer answered and connected",
+            "[...window.streamwireApp.client.pcs.values()][0].pc.connectionState === 'connected'",
+            LONG,
+        )
+        .await;
+    }
     assert_eq!(
         rust.subscriber()
             .counters(&browser_id, MediaKind::Video)
@@ -195,13 +205,22 @@ async fn browser_publishes_after_join(browser_joins_last: bool) {
         if c.decoded >= 30 && c.width > 0 && c.width * 3 == c.height * 4 && c.width <= 640 {
             break;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the Rust side decoded {} frames of {}x{} from the browser's late publish",
-            c.decoded,
-            c.width,
-            c.height
-        );
+        if std::time::Instant::now() >= deadline {
+            let browser = b
+                .eval("JSON.stringify([...window.streamwireApp.client.pcs.values()].map(e => ({signaling: e.pc.signalingState, connection: e.pc.connectionState, transceivers: e.pc.getTransceivers().map(t => [t.mid, t.direction, t.currentDirection, t.sender.track && t.sender.track.kind]), remote: e.pc.remoteDescription && e.pc.remoteDescription.sdp})))")
+                .await;
+            let mut rust_events = Vec::new();
+            while let Ok(e) = events.try_recv() {
+                if !matches!(e, streamwire::session::SessionEvent::Stats(_)) {
+                    rust_events.push(format!("{e:?}"));
+                }
+            }
+            panic!(
+                "the Rust side decoded {} frames of {}x{} from the browser's late publish\n\
+                 browser: {browser}\nrust events: {rust_events:#?}",
+                c.decoded, c.width, c.height
+            );
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
