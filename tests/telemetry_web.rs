@@ -217,9 +217,8 @@ async fn page_sends_feedback_and_links_to_the_report() {
 
     let token = common::token("fb", "web", &common::all());
     let mut b = Browser::launch().await;
-    b.goto(&format!(
-        "http://{}/?room=fb&token={token}&name=Web&publish=0&autojoin=1",
-        srv.addr
+    b.goto(&browser_support::page_url(
+        srv.addr, "fb", &token, "Web", false,
     ))
     .await;
     b.wait_for(

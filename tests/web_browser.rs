@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use browser_support::{Browser, output_dir};
+use browser_support::{Browser, output_dir, page_url};
 use serde_json::json;
 use streamwire::signalling::client::{Client, ClientConfig, Event};
 use streamwire::signalling::protocol::{DeliveryStatus, Grant, Payload};
@@ -14,20 +14,6 @@ use streamwire::signalling::token::{Claims, mint};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const LONG: Duration = Duration::from_secs(20);
-
-fn page_url(
-    srv: &common::TestServer,
-    room: &str,
-    token: &str,
-    name: &str,
-    publish: bool,
-) -> String {
-    format!(
-        "http://{}/?room={room}&token={token}&name={name}&publish={}&autojoin=1",
-        srv.addr,
-        if publish { 1 } else { 0 }
-    )
-}
 
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -98,7 +84,8 @@ async fn page_shows_readable_error_for_expired_token() {
     claims.iat -= 3600;
     let token = mint(common::SECRET, &claims).unwrap();
     let mut b = Browser::launch().await;
-    b.goto(&page_url(&srv, "r6", &token, "Ann", false)).await;
+    b.goto(&page_url(srv.addr, "r6", &token, "Ann", false))
+        .await;
     let text = b
         .wait_for(
             "the error message",
@@ -127,7 +114,7 @@ async fn messages_round_trip_between_browser_and_rust_peer() {
     let srv = common::start(common::config()).await;
     let mut b = Browser::launch().await;
     let tok = common::token("r4", "web", &common::all());
-    b.goto(&page_url(&srv, "r4", &tok, "web", false)).await;
+    b.goto(&page_url(srv.addr, "r4", &tok, "web", false)).await;
     b.wait_for(
         "browser joined",
         "window.streamwireApp?.client?.state === 'joined'",

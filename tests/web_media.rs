@@ -77,12 +77,8 @@ async fn rust_sdp_send_ssrcs(br: &mut Browser, rust_id: &str) -> Vec<u64> {
 }
 
 fn page_url(srv: &common::TestServer, room: &str, user: &str, publish: bool) -> String {
-    format!(
-        "http://{}/?room={room}&token={}&name={user}&publish={}&autojoin=1",
-        srv.addr,
-        common::token(room, user, &common::all()),
-        if publish { 1 } else { 0 }
-    )
+    let token = common::token(room, user, &common::all());
+    browser_support::page_url(srv.addr, room, &token, user, publish)
 }
 
 async fn wait_rust(what: &str, mut cond: impl FnMut() -> bool) {

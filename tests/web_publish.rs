@@ -13,7 +13,7 @@ mod common;
 
 use std::time::Duration;
 
-use browser_support::Browser;
+use browser_support::{Browser, page_url};
 use serde_json::json;
 use streamwire::session::{Session, SessionConfig};
 use streamwire::webrtc::MediaKind;
@@ -31,12 +31,9 @@ async fn rust_peer_publishing_after_join_plays_in_the_browser() {
     let srv = common::start(common::config()).await;
     let mut b = Browser::launch().await;
     let room = "lp";
-    b.goto(&format!(
-        "http://{}/?room={room}&token={}&name=web&publish=0&autojoin=1",
-        srv.addr,
-        common::token(room, "web", &common::all())
-    ))
-    .await;
+    let token = common::token(room, "web", &common::all());
+    b.goto(&page_url(srv.addr, room, &token, "web", false))
+        .await;
     b.wait_for(
         "browser joined",
         "window.streamwireApp?.client?.state === 'joined'",
@@ -74,12 +71,9 @@ async fn rust_peer_publishing_after_join_plays_in_the_browser_that_offered() {
     let cfg = SessionConfig::new(&srv.url, room, &common::token(room, "rust", &common::all()));
     let (rust, _events) = Session::join(cfg).await.expect("rust session joins");
     let mut b = Browser::launch().await;
-    b.goto(&format!(
-        "http://{}/?room={room}&token={}&name=web&publish=0&autojoin=1",
-        srv.addr,
-        common::token(room, "web", &common::all())
-    ))
-    .await;
+    let token = common::token(room, "web", &common::all());
+    b.goto(&page_url(srv.addr, room, &token, "web", false))
+        .await;
     // The browser joined last, so it is the pair's offerer; with nothing to send or receive
     // it holds its first offer (one without m-lines would be refused) until a track exists.
     b.wait_for(
@@ -148,12 +142,9 @@ async fn browser_publishes_after_join(browser_joins_last: bool) {
         );
     }
     let mut b = Browser::launch().await;
-    b.goto(&format!(
-        "http://{}/?room={room}&token={}&name=web&publish=0&autojoin=1",
-        srv.addr,
-        common::token(room, "web", &common::all())
-    ))
-    .await;
+    let token = common::token(room, "web", &common::all());
+    b.goto(&page_url(srv.addr, room, &token, "web", false))
+        .await;
     b.wait_for(
         "browser joined",
         "window.streamwireApp?.client?.state === 'joined'",

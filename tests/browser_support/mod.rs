@@ -19,6 +19,21 @@ use serde_json::{Value, json};
 
 type Ws = async_tungstenite::WebSocketStream<async_tungstenite::tokio::ConnectStream>;
 
+/// The demo page served at `addr`, joining `room` as `name` with `token` on load
+/// (`autojoin=1`), publishing the fake camera and microphone when `publish`.
+pub fn page_url(
+    addr: impl std::fmt::Display,
+    room: &str,
+    token: &str,
+    name: &str,
+    publish: bool,
+) -> String {
+    format!(
+        "http://{addr}/?room={room}&token={token}&name={name}&publish={}&autojoin=1",
+        u8::from(publish)
+    )
+}
+
 /// Path of the Chromium binary (`CHROMIUM` overrides).
 pub fn chromium_path() -> PathBuf {
     std::env::var_os("CHROMIUM")
