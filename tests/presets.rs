@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use streamwire::encoder::{Codec, HardwarePolicy};
 use streamwire::preset::{
-    AudioSource, Consent, Container, DeviceSelector, ErrorKind, Origin, Output, Preset,
-    PresetError, RoomReceive, RoomRole, RotationMode, RotationOutput, SensorSource, TokenSource,
-    VideoSource,
+    AudioSource, Container, DeviceSelector, ErrorKind, Origin, Output, Preset, PresetError,
+    RoomReceive, RoomRole, RotationMode, RotationOutput, SensorSource, TokenSource, VideoSource,
 };
+use streamwire::telemetry::Consent;
 
 fn parse(text: &str) -> Result<Preset, PresetError> {
     Preset::from_str(text, "t.toml", &[])

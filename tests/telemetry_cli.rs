@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
+use streamwire::telemetry::Consent;
 use streamwire::telemetry::store::{Store, Tags, now_ms};
-use streamwire::telemetry::wire::{Batch, ConsentLevel, FieldValue, Record, Source};
+use streamwire::telemetry::wire::{Batch, FieldValue, Record, Source};
 
 fn streamwire() -> Command {
     Command::new(env!("CARGO_BIN_EXE_streamwire"))
@@ -40,7 +41,7 @@ fn seed(db: &std::path::Path) {
         s.ingest(
             &t,
             &Batch {
-                consent: ConsentLevel::Necessary,
+                consent: Consent::Necessary,
                 records,
             },
             now,

@@ -386,8 +386,9 @@ async fn every_byte_the_client_sends_respects_consent_and_admin_api_works_over_t
 #[tokio::test]
 async fn the_server_purges_expired_telemetry_by_itself() {
     use std::collections::BTreeMap;
+    use streamwire::telemetry::Consent;
     use streamwire::telemetry::store::{Store, Tags, now_ms};
-    use streamwire::telemetry::wire::{Batch, ConsentLevel, FieldValue, Record, Source};
+    use streamwire::telemetry::wire::{Batch, FieldValue, Record, Source};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("telemetry.db");
     let day = 24 * 3600 * 1000;
@@ -412,7 +413,7 @@ async fn the_server_purges_expired_telemetry_by_itself() {
         s.ingest(
             &tags,
             &Batch {
-                consent: ConsentLevel::Necessary,
+                consent: Consent::Necessary,
                 records,
             },
             now_ms(),
@@ -579,7 +580,7 @@ async fn real_sessions_send_only_what_the_consent_allows() {
                 Consent::Necessary | Consent::Full => {
                     assert!(!batches.is_empty(), "{who} {c}: no telemetry sent");
                     for b in &batches {
-                        assert_eq!(gststreamwire::telemetry::Consent::from(b.consent), consent);
+                        assert_eq!(b.consent, consent);
                     }
                     let sources: Vec<Source> = batches
                         .iter()

@@ -11,7 +11,7 @@ mod session_support;
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
-use gststreamwire::telemetry::Consent;
+use streamwire::telemetry::Consent;
 use streamwire::telemetry::batcher::Batcher;
 use streamwire::telemetry::store::{Store, Tags, now_ms};
 

@@ -19,7 +19,7 @@ use streamwire::session::telemetry::TelemetryConfig;
 use streamwire::signalling::client::{Client, ClientConfig, Event};
 use streamwire::signalling::protocol::Grant;
 use streamwire::signalling::server::TelemetryConfig as StoreConfig;
-use streamwire::telemetry::wire::{Batch, ConsentLevel, FieldValue, Record, Source};
+use streamwire::telemetry::wire::{Batch, FieldValue, Record, Source};
 use streamwire::webrtc::encode::VideoCodec;
 
 const T: Duration = Duration::from_secs(30);
@@ -271,7 +271,7 @@ async fn an_oversized_batch_is_split_and_every_record_is_stored() {
         })
         .collect();
     let batch = Batch {
-        consent: ConsentLevel::Necessary,
+        consent: Consent::Necessary,
         records: records.clone(),
     };
     assert!(
@@ -317,7 +317,7 @@ async fn an_oversized_batch_is_split_and_every_record_is_stored() {
         fields: BTreeMap::from([("os-name".to_string(), FieldValue::Text("x".repeat(max)))]),
     };
     let (parts, too_large) = Batch {
-        consent: ConsentLevel::Necessary,
+        consent: Consent::Necessary,
         records: vec![records[0].clone(), huge],
     }
     .split(max);

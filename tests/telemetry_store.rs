@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rusqlite::Connection;
+use streamwire::telemetry::Consent;
 use streamwire::telemetry::store::{MIGRATIONS, Store, StoreError, Tags};
-use streamwire::telemetry::wire::{Batch, ConsentLevel, Feedback, FieldValue, Record, Source};
+use streamwire::telemetry::wire::{Batch, Feedback, FieldValue, Record, Source};
 
 const DAY: i64 = 24 * 3600 * 1000;
 const NOW: i64 = 1_800_000_000_000;
@@ -91,7 +92,7 @@ fn migrations_apply_from_empty_and_reopen_keeps_data() {
         assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as u32);
         assert_eq!(s.journal_mode().unwrap(), "wal");
         let b = Batch {
-            consent: ConsentLevel::Necessary,
+            consent: Consent::Necessary,
             records: vec![rec(NOW, Source::Device, "", &[("cpu-usage", num(10.0))])],
         };
         s.ingest(&tags("alice", "r1", "10.1.2.3"), &b, NOW).unwrap();
@@ -124,7 +125,7 @@ fn retention_purge_leaves_exactly_the_rows_within_retention() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = open(&dir);
     let b = Batch {
-        consent: ConsentLevel::Full,
+        consent: Consent::Full,
         records: vec![
             // necessary field (30 days): old one expires, new one stays
             rec(
@@ -158,7 +159,7 @@ fn retention_purge_leaves_exactly_the_rows_within_retention() {
     s.ingest(&tags("alice", "r1", "10.1.2.3"), &b, NOW).unwrap();
     // A session whose data is all old disappears entirely.
     let old = Batch {
-        consent: ConsentLevel::Necessary,
+        consent: Consent::Necessary,
         records: vec![rec(
             NOW - 40 * DAY,
             Source::Device,
@@ -232,7 +233,7 @@ fn two_users(s: &mut Store) {
         ("bob", "room-bob", "192.0.2.77", 22.0),
     ] {
         let b = Batch {
-            consent: ConsentLevel::Full,
+            consent: Consent::Full,
             records: vec![
                 rec(
                     NOW - 1000,
@@ -371,7 +372,7 @@ fn raw_ip_addresses_never_reach_the_database() {
     ];
     for (i, a) in addrs.iter().enumerate() {
         let b = Batch {
-            consent: ConsentLevel::Full,
+            consent: Consent::Full,
             // A producer that smuggles an address in is filtered too.
             records: vec![rec(
                 NOW,
@@ -417,13 +418,13 @@ fn bad_input_is_a_clear_error_and_stores_nothing() {
     let mut s = open(&dir);
     let t = tags("alice", "r", "10.0.0.1");
     let none = Batch {
-        consent: ConsentLevel::None,
+        consent: Consent::None,
         records: vec![rec(NOW, Source::Device, "", &[("cpu-usage", num(1.0))])],
     };
     let e = s.ingest(&t, &none, NOW).unwrap_err();
     assert!(e.to_string().contains("batch.consent"), "{e}");
     let bad_ts = Batch {
-        consent: ConsentLevel::Necessary,
+        consent: Consent::Necessary,
         records: vec![
             rec(NOW, Source::Device, "", &[("cpu-usage", num(1.0))]),
             rec(0, Source::Device, "", &[("cpu-usage", num(1.0))]),
@@ -455,7 +456,7 @@ fn bad_input_is_a_clear_error_and_stores_nothing() {
     assert!(e.to_string().contains("feedback.comment"), "{e}");
     // Optional fields in a batch that claims only necessary consent are dropped.
     let claims_necessary = Batch {
-        consent: ConsentLevel::Necessary,
+        consent: Consent::Necessary,
         records: vec![rec(
             NOW,
             Source::Device,

@@ -11,12 +11,12 @@ mod common;
 use std::time::Duration;
 
 use browser_support::{Browser, output_dir};
-use gststreamwire::telemetry::Consent;
 use serde_json::json;
 use streamwire::signalling::client::{Client, ClientConfig, Event};
 use streamwire::signalling::protocol::Grant;
 use streamwire::signalling::server::TelemetryConfig;
 use streamwire::signalling::token::{Claims, mint};
+use streamwire::telemetry::Consent;
 use streamwire::telemetry::batcher::{Batcher, PeerStats};
 use streamwire::telemetry::store::now_ms;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

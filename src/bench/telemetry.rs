@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::report::ReportError;
+use crate::telemetry::Consent;
 use crate::telemetry::store::{Store, Tags};
-use crate::telemetry::wire::{Batch, ConsentLevel, FieldValue, Record, Source};
+use crate::telemetry::wire::{Batch, FieldValue, Record, Source};
 
 /// Parameters.
 #[derive(Debug, Clone)]
@@ -211,7 +212,7 @@ pub fn run(p: &TelemetryParams) -> Result<TelemetryReport, TelemetryBenchError> 
         let mut store = Store::open(&db.0, retention).map_err(ReportError::from)?;
         let batches: Vec<Batch> = (0..p.batches)
             .map(|b| Batch {
-                consent: ConsentLevel::Necessary,
+                consent: Consent::Necessary,
                 records: (0..p.samples_per_batch)
                     .map(|i| {
                         let ts = now - 3_600_000 + i64::from(b * p.samples_per_batch + i);
@@ -270,7 +271,7 @@ pub fn run(p: &TelemetryParams) -> Result<TelemetryReport, TelemetryBenchError> 
                 .ingest(
                     &tags,
                     &Batch {
-                        consent: ConsentLevel::Necessary,
+                        consent: Consent::Necessary,
                         records,
                     },
                     now,
@@ -364,7 +365,7 @@ async fn server_run(p: &TelemetryParams, rng: &mut Rng) -> Result<(u64, f64), Te
             .map_err(|e| err("connect", &e))?;
         let batches: Vec<Batch> = (0..p.server_batches)
             .map(|b| Batch {
-                consent: ConsentLevel::Necessary,
+                consent: Consent::Necessary,
                 records: (0..p.samples_per_batch)
                     .map(|i| {
                         let ts = now - 3_600_000 + i64::from(b * p.samples_per_batch + i);

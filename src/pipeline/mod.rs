@@ -192,7 +192,7 @@ fn telemetry_fragment(t: &TelemetrySettings) -> String {
     let mut s = format!(
         "devicetelemetry name={} consent={} interval={}",
         names::TELEMETRY,
-        t.consent.nick(),
+        t.consent.as_str(),
         t.interval.as_millis()
     );
     if let Some(res) = &t.screen_resolution {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::error::{ErrorKind, PresetError};
 use super::schema::{Section, invalid};
+use crate::telemetry::Consent;
 
 /// The `[rotation]` table: inserts `sensorrotation` in the raw video branch.
 ///
@@ -70,32 +71,11 @@ pub enum RotationOutput {
     Pixels,
 }
 
-/// Consent level for device telemetry (`telemetry.consent`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Consent {
-    /// Nothing is collected (the element is present so the application can opt in later).
-    None,
-    /// Only the fields classed necessary.
-    Necessary,
-    /// Necessary and optional fields.
-    Full,
-}
-
-impl Consent {
-    /// The element's nick for this level.
-    pub fn nick(self) -> &'static str {
-        match self {
-            Consent::None => "none",
-            Consent::Necessary => "necessary",
-            Consent::Full => "full",
-        }
-    }
-}
-
 /// The `[telemetry]` table: inserts `devicetelemetry` after the video encoder.
 ///
 /// ```
-/// use streamwire::preset::{Consent, Preset};
+/// use streamwire::preset::Preset;
+/// use streamwire::telemetry::Consent;
 /// use std::time::Duration;
 ///
 /// let p = Preset::from_str(

@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use elements::{
-    Consent, RotationMode, RotationOutput, RotationSettings, SensorSource, TelemetrySettings,
+    RotationMode, RotationOutput, RotationSettings, SensorSource, TelemetrySettings,
 };
 pub use error::{ErrorKind, Origin, PresetError};
 pub use room::{RoomReceive, RoomRole, RoomSettings, TOKEN_ENV, TokenSource};

@@ -516,7 +516,7 @@ impl Client {
     /// # }
     /// ```
     pub fn send_telemetry(&self, batch: crate::telemetry::wire::Batch) -> Result<(), ClientError> {
-        if batch.consent == crate::telemetry::wire::ConsentLevel::None {
+        if batch.consent == crate::telemetry::Consent::None {
             return Err(ClientError::NoConsent);
         }
         self.send(ClientMsg::Telemetry { batch })

@@ -247,7 +247,7 @@ impl Batcher {
             return None;
         }
         Some(Batch {
-            consent: self.consent.into(),
+            consent: self.consent,
             records: self.pending.drain(..).collect(),
         })
     }

@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use streamwire::telemetry::wire::field_allowed;
-//! use gststreamwire::telemetry::Consent;
+//! use streamwire::telemetry::Consent;
 //! assert!(!field_allowed("cpu-usage", Consent::None));
 //! ```
 
@@ -16,4 +16,6 @@ pub mod ip;
 pub mod store;
 pub mod wire;
 
+/// The end user's consent level (one type from the elements crate's field registry).
+pub use gststreamwire::telemetry::Consent;
 pub use store::{DEFAULT_RETENTION, Store, StoreError, Tags};

@@ -318,7 +318,7 @@ impl Store {
         batch: &Batch,
         now_ms: i64,
     ) -> Result<IngestSummary, StoreError> {
-        let consent: Consent = batch.consent.into();
+        let consent = batch.consent;
         if consent == Consent::None {
             return Err(StoreError::Invalid {
                 what: "batch.consent".into(),

@@ -63,56 +63,9 @@ pub struct Record {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
     /// The app's consent level when the records were taken: `necessary` or `full`.
-    pub consent: ConsentLevel,
+    pub consent: Consent,
     /// The records.
     pub records: Vec<Record>,
-}
-
-/// Consent level on the wire (`none`, `necessary`, `full`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ConsentLevel {
-    /// Nothing may be sent.
-    #[default]
-    None,
-    /// Necessary fields only.
-    Necessary,
-    /// Necessary and optional fields.
-    Full,
-}
-
-impl From<ConsentLevel> for Consent {
-    fn from(c: ConsentLevel) -> Self {
-        match c {
-            ConsentLevel::None => Consent::None,
-            ConsentLevel::Necessary => Consent::Necessary,
-            ConsentLevel::Full => Consent::Full,
-        }
-    }
-}
-
-impl From<Consent> for ConsentLevel {
-    fn from(c: Consent) -> Self {
-        match c {
-            Consent::None => ConsentLevel::None,
-            Consent::Necessary => ConsentLevel::Necessary,
-            Consent::Full => ConsentLevel::Full,
-        }
-    }
-}
-
-impl std::str::FromStr for ConsentLevel {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "none" => Ok(Self::None),
-            "necessary" => Ok(Self::Necessary),
-            "full" => Ok(Self::Full),
-            other => Err(format!(
-                "unknown consent level {other:?} (expected none, necessary or full)"
-            )),
-        }
-    }
 }
 
 /// Optional end-user feedback about a session.
@@ -166,8 +119,8 @@ impl Batch {
     /// exact text the client sends).
     ///
     /// ```
-    /// use streamwire::telemetry::wire::{Batch, ConsentLevel};
-    /// let b = Batch { consent: ConsentLevel::Full, records: vec![] };
+    /// use streamwire::telemetry::{Consent, wire::Batch};
+    /// let b = Batch { consent: Consent::Full, records: vec![] };
     /// assert_eq!(b.frame_len(), r#"{"type":"telemetry","batch":{"consent":"full","records":[]}}"#.len());
     /// ```
     pub fn frame_len(&self) -> usize {
@@ -180,10 +133,11 @@ impl Batch {
     ///
     /// ```
     /// use std::collections::BTreeMap;
-    /// use streamwire::telemetry::wire::{Batch, ConsentLevel, FieldValue, Record, Source};
+    /// use streamwire::telemetry::Consent;
+    /// use streamwire::telemetry::wire::{Batch, FieldValue, Record, Source};
     /// let rec = |i| Record { ts_ms: i, source: Source::Peer, track: "p/video".into(),
     ///     fields: BTreeMap::from([("rtt".to_string(), FieldValue::Num(1.0))]) };
-    /// let b = Batch { consent: ConsentLevel::Necessary, records: (0..1000).map(rec).collect() };
+    /// let b = Batch { consent: Consent::Necessary, records: (0..1000).map(rec).collect() };
     /// let (parts, too_big) = b.clone().split(4096);
     /// assert!(too_big.is_empty());
     /// assert!(parts.len() > 1 && parts.iter().all(|p| p.frame_len() <= 4096));

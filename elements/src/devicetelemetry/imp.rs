@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `devicetelemetry` subclass implementation.
 
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex};
+use std::sync::{Arc, LazyLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -11,7 +12,6 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use super::ConsentLevel;
 use crate::telemetry::sampler::parse_resolution;
 use crate::telemetry::{Consent, Ctx, Sampler, StreamCounters};
 
@@ -31,7 +31,7 @@ pub const SCREEN_ENV: &str = "STREAMWIRE_SCREEN_RESOLUTION";
 
 #[derive(Debug, Clone)]
 struct Settings {
-    consent: ConsentLevel,
+    consent: Consent,
     interval_ms: u32,
     screen_resolution: Option<String>,
 }
@@ -42,7 +42,7 @@ impl Default for Settings {
             .ok()
             .filter(|s| parse_resolution(s).is_some());
         Settings {
-            consent: ConsentLevel::None,
+            consent: Consent::None,
             interval_ms: DEFAULT_INTERVAL_MS,
             screen_resolution: env,
         }
@@ -61,10 +61,6 @@ pub struct DeviceTelemetry {
     worker: Mutex<Option<Worker>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 #[glib::object_subclass]
 impl ObjectSubclass for DeviceTelemetry {
     const NAME: &'static str = "GstDeviceTelemetry";
@@ -76,7 +72,7 @@ impl ObjectImpl for DeviceTelemetry {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![
-                glib::ParamSpecEnum::builder_with_default("consent", ConsentLevel::None)
+                glib::ParamSpecEnum::builder_with_default("consent", Consent::None)
                     .nick("Consent")
                     .blurb(
                         "End user's consent: none (nothing is read or posted), necessary \
@@ -113,7 +109,7 @@ impl ObjectImpl for DeviceTelemetry {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut s = lock(&self.settings);
+        let mut s = self.settings.lock();
         match pspec.name() {
             "consent" => s.consent = value.get().unwrap_or_default(),
             "interval" => s.interval_ms = value.get().unwrap_or(DEFAULT_INTERVAL_MS),
@@ -134,7 +130,7 @@ impl ObjectImpl for DeviceTelemetry {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = lock(&self.settings);
+        let s = self.settings.lock();
         match pspec.name() {
             "consent" => s.consent.to_value(),
             "interval" => s.interval_ms.to_value(),
@@ -198,27 +194,22 @@ fn run_sampler(
 ) {
     let mut sampler = Sampler::new(Ctx::new(counters, None));
     loop {
-        let (interval, _) = {
-            let s = lock(&settings);
-            (s.interval_ms, ())
-        };
+        let interval = settings.lock().interval_ms;
         {
             let (m, cv) = &*stop;
-            let guard = lock(m);
-            let (guard, _) = cv
-                .wait_timeout_while(
-                    guard,
-                    Duration::from_millis(u64::from(interval)),
-                    |stopped| !*stopped,
-                )
-                .unwrap_or_else(|p| p.into_inner());
-            if *guard {
+            let mut stopped = m.lock();
+            cv.wait_while_for(
+                &mut stopped,
+                |stopped| !*stopped,
+                Duration::from_millis(u64::from(interval)),
+            );
+            if *stopped {
                 return;
             }
         }
         let (consent, screen) = {
-            let s = lock(&settings);
-            (Consent::from(s.consent), s.screen_resolution.clone())
+            let s = settings.lock();
+            (s.consent, s.screen_resolution.clone())
         };
         if consent == Consent::None {
             continue;
@@ -238,11 +229,11 @@ fn run_sampler(
 
 impl DeviceTelemetry {
     fn stop_worker(&self) {
-        let worker = lock(&self.worker).take();
+        let worker = self.worker.lock().take();
         if let Some(w) = worker {
             {
                 let (m, cv) = &*w.stop;
-                *lock(m) = true;
+                *m.lock() = true;
                 cv.notify_all();
             }
             // The element can be disposed from the sampler thread itself (it holds a strong
@@ -263,7 +254,7 @@ impl BaseTransformImpl for DeviceTelemetry {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         self.stop_worker();
         let counters = Arc::new(StreamCounters::default());
-        *lock(&self.counters) = counters.clone();
+        *self.counters.lock() = counters.clone();
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let weak = self.obj().downgrade();
         let settings = self.settings.clone();
@@ -277,7 +268,7 @@ impl BaseTransformImpl for DeviceTelemetry {
                     ["cannot start the telemetry sampler thread: {e}"]
                 )
             })?;
-        *lock(&self.worker) = Some(Worker { stop, handle });
+        *self.worker.lock() = Some(Worker { stop, handle });
         Ok(())
     }
 
@@ -297,8 +288,8 @@ impl BaseTransformImpl for DeviceTelemetry {
                 let h = s.get::<i32>("height").ok()?;
                 Some((u32::try_from(w).ok()?, u32::try_from(h).ok()?))
             });
-            let counters = lock(&self.counters).clone();
-            *lock(&counters.resolution) = res;
+            let counters = self.counters.lock().clone();
+            *counters.resolution.lock() = res;
         }
         self.parent_sink_event(event)
     }
@@ -307,7 +298,7 @@ impl BaseTransformImpl for DeviceTelemetry {
         &self,
         buf: &gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        lock(&self.counters).count(buf.size());
+        self.counters.lock().count(buf.size());
         Ok(gst::FlowSuccess::Ok)
     }
 }

@@ -30,33 +30,6 @@ use gst::prelude::*;
 
 mod imp;
 
-/// Consent level as a GStreamer enum (nicks `none`, `necessary`, `full`).
-#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstDeviceTelemetryConsent")]
-pub enum ConsentLevel {
-    /// Nothing is read or posted.
-    #[default]
-    #[enum_value(name = "No consent: nothing is read or posted", nick = "none")]
-    None = 0,
-    /// Necessary fields only.
-    #[enum_value(name = "Necessary fields only", nick = "necessary")]
-    Necessary = 1,
-    /// Necessary and optional fields.
-    #[enum_value(name = "Necessary and optional fields", nick = "full")]
-    Full = 2,
-}
-
-impl From<ConsentLevel> for crate::telemetry::Consent {
-    fn from(c: ConsentLevel) -> Self {
-        match c {
-            ConsentLevel::None => crate::telemetry::Consent::None,
-            ConsentLevel::Necessary => crate::telemetry::Consent::Necessary,
-            ConsentLevel::Full => crate::telemetry::Consent::Full,
-        }
-    }
-}
-
 glib::wrapper! {
     /// The `devicetelemetry` element.
     pub struct DeviceTelemetry(ObjectSubclass<imp::DeviceTelemetry>)
@@ -65,7 +38,7 @@ glib::wrapper! {
 
 /// Registers `devicetelemetry` with `plugin`.
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    ConsentLevel::static_type();
+    crate::telemetry::Consent::static_type();
     gst::Element::register(
         Some(plugin),
         "devicetelemetry",

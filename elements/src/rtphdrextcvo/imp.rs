@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `rtphdrextcvo` subclass implementation.
 
-use std::sync::{LazyLock, Mutex};
+use parking_lot::Mutex;
+use std::sync::LazyLock;
 
 use gst::glib;
 use gst::subclass::prelude::*;
@@ -76,7 +77,7 @@ impl RTPHeaderExtensionImpl for RtpHeaderExtCvo {
         output_data: &mut [u8],
     ) -> Result<usize, gst::LoggableError> {
         let o = {
-            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut state = self.state.lock();
             if let Some(o) = meta::orientation(input) {
                 state.last = o;
             }
@@ -109,7 +110,7 @@ impl RTPHeaderExtensionImpl for RtpHeaderExtCvo {
             ));
         };
         let o = orientation_from_cvo(b);
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.lock();
         if state.last != o {
             gst::debug!(CAT, imp = self, "received orientation {}", o.tag_value());
         }

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `sensorrotation` subclass implementation.
 
+use parking_lot::Mutex;
 use std::path::PathBuf;
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::time::Instant;
 
 use gst::glib;
@@ -136,10 +137,6 @@ impl Default for SensorRotation {
             epoch: Instant::now(),
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl SensorRotation {
@@ -328,13 +325,13 @@ impl ObjectImpl for SensorRotation {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut settings = lock(&self.settings);
+        let mut settings = self.settings.lock();
         match pspec.name() {
             "mode" => {
                 settings.mode = value.get().unwrap_or_default();
                 let s = settings.clone();
                 drop(settings);
-                lock(&self.state).sent = None;
+                self.state.lock().sent = None;
                 if s.output == Output::Pixels
                     && s.mode == Mode::Off
                     && self.pixel_turns.swap(0, Ordering::SeqCst) != 0
@@ -361,14 +358,14 @@ impl ObjectImpl for SensorRotation {
         }
         let cfg = settings.filter_config();
         drop(settings);
-        lock(&self.state).filter.set_config(cfg);
+        self.state.lock().filter.set_config(cfg);
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         if pspec.name() == "orientation" {
-            return lock(&self.state).current.rotation.degrees().to_value();
+            return self.state.lock().current.rotation.degrees().to_value();
         }
-        let settings = lock(&self.settings);
+        let settings = self.settings.lock();
         match pspec.name() {
             "mode" => settings.mode.to_value(),
             "rotation" => settings.rotation.to_value(),
@@ -384,7 +381,7 @@ impl ObjectImpl for SensorRotation {
 
     fn constructed(&self) {
         self.parent_constructed();
-        let s = lock(&self.settings).clone();
+        let s = self.settings.lock().clone();
         self.configure_transform(&s);
     }
 }
@@ -461,10 +458,10 @@ impl BaseTransformImpl for SensorRotation {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let settings = lock(&self.settings).clone();
+        let settings = self.settings.lock().clone();
         let source = self.build_source(&settings)?;
         gst::info!(CAT, imp = self, "sensor source: {}", source.describe());
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         *state = State {
             source: Some(source),
             filter: OrientationFilter::new(settings.filter_config()),
@@ -477,7 +474,7 @@ impl BaseTransformImpl for SensorRotation {
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *lock(&self.state) = State::default();
+        *self.state.lock() = State::default();
         Ok(())
     }
 
@@ -488,7 +485,7 @@ impl BaseTransformImpl for SensorRotation {
         filter: Option<&gst::Caps>,
     ) -> Option<gst::Caps> {
         let (mode, output) = {
-            let s = lock(&self.settings);
+            let s = self.settings.lock();
             (s.mode, s.output)
         };
         let mut out = caps.clone();
@@ -509,8 +506,8 @@ impl BaseTransformImpl for SensorRotation {
         if let gst::EventView::FlushStop(_) = event.view() {
             // After a seek the replayed trace is evaluated again from its start up to the
             // new position, and the orientation is signalled again.
-            let cfg = lock(&self.settings).filter_config();
-            let mut state = lock(&self.state);
+            let cfg = self.settings.lock().filter_config();
+            let mut state = self.state.lock();
             if let Some(src) = state.source.as_mut() {
                 src.rewind();
             }
@@ -518,7 +515,7 @@ impl BaseTransformImpl for SensorRotation {
             state.sent = None;
         }
         if let gst::EventView::Tag(ev) = event.view() {
-            let mode = lock(&self.settings).mode;
+            let mode = self.settings.lock().mode;
             let tags = ev.tag_owned();
             if mode != Mode::Off && tags.scope() == gst::TagScope::Stream {
                 // This element owns the orientation downstream: upstream tag updates are
@@ -526,7 +523,7 @@ impl BaseTransformImpl for SensorRotation {
                 // and remembered to be merged into the next orientation tag.
                 let mut stripped = tags.copy();
                 stripped.make_mut().remove::<gst::tags::ImageOrientation>();
-                lock(&self.state).upstream_tags = Some(stripped.clone());
+                self.state.lock().upstream_tags = Some(stripped.clone());
                 return self.parent_sink_event(gst::event::Tag::new(stripped));
             }
         }
@@ -535,14 +532,14 @@ impl BaseTransformImpl for SensorRotation {
 
     fn before_transform(&self, inbuf: &gst::BufferRef) {
         let settings = {
-            let s = lock(&self.settings);
+            let s = self.settings.lock();
             (s.mode, s.output, s.rotation)
         };
         let (mode, output, app_rotation) = settings;
         if mode == Mode::Off {
             return;
         }
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         let o = match mode {
             Mode::FollowApp => Orientation::rotated(app_rotation.into()),
             Mode::FollowMeta => meta::orientation(inbuf).unwrap_or(state.current),
@@ -587,7 +584,7 @@ impl BaseTransformImpl for SensorRotation {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let o = lock(&self.state).current;
+        let o = self.state.lock().current;
         meta::set_orientation(buf, o);
         Ok(gst::FlowSuccess::Ok)
     }

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Accelerometer sources for `sensorrotation`: Linux IIO, replay file, app-pushed samples.
 
+use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::orientation::{Sample, parse_replay};
 
@@ -206,7 +207,7 @@ const APP_QUEUE_MAX: usize = 1024;
 impl AppQueue {
     /// Queues one sample taken at `t_ms` (monotonic).
     pub fn push(&self, s: Sample) {
-        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut q = self.0.lock();
         if q.len() >= APP_QUEUE_MAX {
             q.pop_front();
         }
@@ -223,7 +224,7 @@ impl AccelSource for AppSource {
     }
 
     fn drain(&mut self, now_ms: u64, out: &mut dyn FnMut(Sample)) {
-        let mut q = self.0.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut q = self.0.0.lock();
         while let Some(s) = q.front() {
             if s.t_ms > now_ms {
                 break;

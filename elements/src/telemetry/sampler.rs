@@ -7,9 +7,9 @@
 //! read. System data comes from the `sysinfo` crate and is refreshed lazily, only for what an
 //! allowed reader needs.
 
+use parking_lot::Mutex;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -364,8 +364,8 @@ fn read_stream_bitrate(c: &mut Ctx) -> Option<Value> {
 }
 
 fn read_stream_resolution(c: &mut Ctx) -> Option<Value> {
-    let r = *c.counters.resolution.lock().ok()?;
-    r.map(|(w, h)| Value::Str(format!("{w}x{h}")))
+    let (w, h) = (*c.counters.resolution.lock())?;
+    Some(Value::Str(format!("{w}x{h}")))
 }
 
 fn read_process_cpu_usage(c: &mut Ctx) -> Option<Value> {
