@@ -29,7 +29,7 @@
 //! ```
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_tungstenite::WebSocketStream;
@@ -38,6 +38,7 @@ use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use futures::StreamExt;
+use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -422,10 +423,7 @@ impl Client {
 
     /// The current session's welcome (peer id, ICE servers, ...).
     pub fn welcome(&self) -> Option<Welcome> {
-        self.welcome
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.welcome.lock().clone()
     }
 
     /// This peer's current id.
@@ -937,7 +935,7 @@ impl Driver {
                     limits,
                     grace: Duration::from_millis(grace_ms),
                 };
-                *self.welcome.lock().unwrap_or_else(|p| p.into_inner()) = Some(w.clone());
+                *self.welcome.lock() = Some(w.clone());
                 self.emit(Event::Joined(Box::new(w))).await;
                 Ok(())
             }

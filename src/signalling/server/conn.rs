@@ -16,7 +16,7 @@ use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use super::hub::{Hub, Session, body, lock, stamp};
+use super::hub::{Hub, Session, body, stamp};
 use crate::signalling::protocol::{
     ClientMsg, DeliveryStatus, ErrorCode, Grant, LeaveReason, PROTOCOL_VERSION, ServerMsg,
     decode_client,
@@ -265,7 +265,7 @@ where
     async fn flush(&mut self, s: &Arc<Session>, gen_: Option<u64>) -> WsResult<Flow> {
         loop {
             let taken = {
-                let mut g = lock(&s.inner);
+                let mut g = s.inner.lock();
                 if gen_.is_some_and(|x| x != g.gen_) {
                     None
                 } else {
@@ -356,7 +356,7 @@ where
         if !allowed {
             if let Some(seq) = msg.seq() {
                 let consumed = {
-                    let mut g = lock(&session.inner);
+                    let mut g = session.inner.lock();
                     if seq == g.last_seq + 1 {
                         g.last_seq = seq;
                         true
@@ -498,7 +498,7 @@ where
         if !matches!(msg, ClientMsg::Message { .. })
             && let Some(seq) = msg.seq()
         {
-            let last = lock(&s.inner).last_seq;
+            let last = s.inner.lock().last_seq;
             if seq <= last {
                 return Ok(Flow::Continue); // resent after a resume; already applied
             }
@@ -512,7 +512,7 @@ where
                 .await?;
                 return Ok(Flow::Continue);
             }
-            lock(&s.inner).last_seq = seq;
+            s.inner.lock().last_seq = seq;
         }
         match msg {
             ClientMsg::Join { .. } | ClientMsg::Resume { .. } => {
@@ -565,7 +565,7 @@ where
                 }
             }
             ClientMsg::Message { seq, to, payload } => {
-                let last = lock(&s.inner).last_seq;
+                let last = s.inner.lock().last_seq;
                 if seq <= last {
                     // A resend after resume of something already accepted: its delivery result
                     // is already in the stream. Exactly once: ignore.
@@ -581,7 +581,7 @@ where
                 let result = if seq != last + 1 {
                     fail(ErrorCode::BadSequence)
                 } else {
-                    lock(&s.inner).last_seq = seq;
+                    s.inner.lock().last_seq = seq;
                     if !s.has(Grant::Message) {
                         fail(ErrorCode::Forbidden)
                     } else if payload.len() > hub.cfg.limits.max_payload_bytes {
@@ -597,7 +597,7 @@ where
                     return self.forbidden(t, "publish").await;
                 }
                 {
-                    let mut g = lock(&s.inner);
+                    let mut g = s.inner.lock();
                     g.tracks.retain(|x| x.id != track.id);
                     g.tracks.push(track.clone());
                 }
@@ -616,7 +616,7 @@ where
                     return self.forbidden(t, "publish").await;
                 }
                 let removed = {
-                    let mut g = lock(&s.inner);
+                    let mut g = s.inner.lock();
                     let before = g.tracks.len();
                     g.tracks.retain(|x| x.id != track_id);
                     before != g.tracks.len()
@@ -642,7 +642,7 @@ where
                 }
             }
             ClientMsg::SetMetadata { metadata, .. } => {
-                lock(&s.inner).metadata = metadata.clone();
+                s.inner.lock().metadata = metadata.clone();
                 hub.broadcast(
                     s,
                     &ServerMsg::MetadataChanged {
@@ -707,7 +707,7 @@ where
         let user = s.user.clone();
         let addr = self.remote.ip();
         let result = tokio::task::spawn_blocking(move || {
-            let mut st = store.lock().unwrap_or_else(|p| p.into_inner());
+            let mut st = store.lock();
             let tags = Tags {
                 room: &room,
                 session: &peer,

@@ -15,7 +15,8 @@
 //!   without a valid token, 403 for another room or without `admin`, 404 when the server keeps
 //!   no telemetry (no `--db`) or holds none for the room.
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
@@ -312,7 +313,7 @@ async fn report(secret: &[u8], head: &str, query: &str, store: SharedStore) -> V
     };
     let r = room.clone();
     let html = tokio::task::spawn_blocking(move || {
-        let st = store.lock().unwrap_or_else(|p| p.into_inner());
+        let st = store.lock();
         crate::report::generate(&st, &r, since_ms)
     })
     .await;

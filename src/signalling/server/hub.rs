@@ -3,9 +3,10 @@
 //! Lock order (never reversed): `Hub::rooms` → `Room::peers` → `Session::inner`;
 //! `Hub::resumable` is only taken alone or after `Hub::rooms`.
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, watch};
 
@@ -15,10 +16,6 @@ use crate::signalling::protocol::{
     ServerMsg, TrackInfo,
 };
 use crate::signalling::token::Claims;
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Serialize a server frame once; shared by every recipient.
 pub(crate) fn body(msg: &ServerMsg) -> Arc<str> {
@@ -80,7 +77,7 @@ impl Session {
     }
 
     fn info(&self, with_tracks: bool) -> PeerInfo {
-        let g = lock(&self.inner);
+        let g = self.inner.lock();
         PeerInfo {
             peer_id: self.peer_id.clone(),
             user: self.user.clone(),
@@ -97,7 +94,7 @@ impl Session {
     /// Append a frame to the reliable stream. Returns false when the queue overflowed with
     /// frames never written to a socket (the peer is too slow or gone too long).
     pub fn push(&self, body: Arc<str>, limit: usize) -> bool {
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         if g.ended.is_some() {
             return true;
         }
@@ -118,7 +115,7 @@ impl Session {
     }
 
     pub fn ack(&self, n: u64) {
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         let n = n.min(g.sent_upto);
         while g.buf.front().is_some_and(|(f, _)| *f <= n) {
             g.buf.pop_front();
@@ -184,21 +181,21 @@ impl Hub {
     pub fn begin_shutdown(&self) {
         self.shutdown_tx.send_replace(true);
         // Sessions cannot outlive the server: drop everything so nothing resumes here.
-        let rooms = std::mem::take(&mut *lock(&self.rooms));
-        lock(&self.resumable).clear();
+        let rooms = std::mem::take(&mut *self.rooms.lock());
+        self.resumable.lock().clear();
         for room in rooms.values() {
-            for s in lock(&room.peers).values() {
-                lock(&s.inner).ended = Some(ErrorCode::Shutdown);
+            for s in room.peers.lock().values() {
+                s.inner.lock().ended = Some(ErrorCode::Shutdown);
                 s.notify.notify_one();
             }
         }
     }
 
     pub fn stats(&self) -> super::ServerStats {
-        let rooms = lock(&self.rooms);
+        let rooms = self.rooms.lock();
         super::ServerStats {
             connections: self.connections.load(Ordering::Relaxed),
-            sessions: lock(&self.resumable).len(),
+            sessions: self.resumable.lock().len(),
             rooms: rooms.len(),
         }
     }
@@ -217,9 +214,10 @@ impl Hub {
         }
         // Replace an older session of the same user first (it is told why).
         let old = {
-            let rooms = lock(&self.rooms);
+            let rooms = self.rooms.lock();
             rooms.get(&claims.room).and_then(|r| {
-                lock(&r.peers)
+                r.peers
+                    .lock()
                     .values()
                     .find(|s| s.user == claims.sub)
                     .cloned()
@@ -242,7 +240,7 @@ impl Hub {
             self.next_peer.fetch_add(1, Ordering::Relaxed)
         );
         let limit = self.cfg.limits.replay_frames;
-        let mut rooms = lock(&self.rooms);
+        let mut rooms = self.rooms.lock();
         let room = rooms
             .entry(claims.room.clone())
             .or_insert_with(|| {
@@ -253,7 +251,7 @@ impl Hub {
                 })
             })
             .clone();
-        let mut peers = lock(&room.peers);
+        let mut peers = room.peers.lock();
         if peers.len() >= self.cfg.limits.max_peers_per_room {
             let empty = peers.is_empty();
             drop(peers);
@@ -304,7 +302,9 @@ impl Hub {
         peers.insert(peer_id.clone(), session.clone());
         drop(peers);
         drop(rooms);
-        lock(&self.resumable).insert(resume_token.clone(), session.clone());
+        self.resumable
+            .lock()
+            .insert(resume_token.clone(), session.clone());
         for s in overflowed {
             self.terminate(&s, LeaveReason::SlowConsumer, ErrorCode::SlowConsumer);
         }
@@ -338,11 +338,13 @@ impl Hub {
             code: ErrorCode::ResumeUnknown,
             message: "unknown or expired resume token; join again".into(),
         };
-        let session = lock(&self.resumable)
+        let session = self
+            .resumable
+            .lock()
             .get(token)
             .cloned()
             .ok_or_else(unknown)?;
-        let mut g = lock(&session.inner);
+        let mut g = session.inner.lock();
         if g.ended.is_some() {
             return Err(unknown());
         }
@@ -388,7 +390,7 @@ impl Hub {
     /// The connection of attachment `gen_` is gone; keep the session for the grace period.
     pub fn detach(self: &Arc<Self>, session: &Arc<Session>, gen_: u64) {
         {
-            let mut g = lock(&session.inner);
+            let mut g = session.inner.lock();
             if g.gen_ != gen_ || g.ended.is_some() {
                 return;
             }
@@ -401,7 +403,7 @@ impl Hub {
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
             let expired = {
-                let g = lock(&s.inner);
+                let g = s.inner.lock();
                 g.gen_ == gen_ && !g.attached && g.ended.is_none()
             };
             if expired {
@@ -414,18 +416,18 @@ impl Hub {
     /// End a session: remove it from its room, tell the others, drop an empty room.
     pub fn terminate(&self, session: &Arc<Session>, reason: LeaveReason, code: ErrorCode) {
         {
-            let mut g = lock(&session.inner);
+            let mut g = session.inner.lock();
             if g.ended.is_some() {
                 return;
             }
             g.ended = Some(code);
         }
         session.notify.notify_one();
-        lock(&self.resumable).remove(&session.resume_token);
+        self.resumable.lock().remove(&session.resume_token);
         let mut overflowed = Vec::new();
         {
-            let mut rooms = lock(&self.rooms);
-            let mut peers = lock(&session.room.peers);
+            let mut rooms = self.rooms.lock();
+            let mut peers = session.room.peers.lock();
             if peers
                 .get(&session.peer_id)
                 .is_some_and(|s| Arc::ptr_eq(s, session))
@@ -459,7 +461,7 @@ impl Hub {
 
     /// Push one frame to one peer of the sender's room.
     pub fn relay(&self, from: &Session, to: &str, frame: &ServerMsg) -> Result<(), ErrorCode> {
-        let target = lock(&from.room.peers).get(to).cloned();
+        let target = from.room.peers.lock().get(to).cloned();
         match target {
             Some(t) if t.peer_id != from.peer_id => {
                 if !t.push(body(frame), self.cfg.limits.replay_frames) {
@@ -478,7 +480,7 @@ impl Hub {
         let mut count = 0u32;
         let mut overflowed = Vec::new();
         {
-            let peers = lock(&from.room.peers);
+            let peers = from.room.peers.lock();
             for s in peers.values() {
                 if s.peer_id == from.peer_id || (subscribers_only && !s.has(Grant::Subscribe)) {
                     continue;
@@ -536,6 +538,6 @@ impl Hub {
 
     /// Find a peer of the sender's room.
     pub fn peer_in_room(&self, from: &Session, id: &str) -> Option<Arc<Session>> {
-        lock(&from.room.peers).get(id).cloned()
+        from.room.peers.lock().get(id).cloned()
     }
 }

@@ -233,7 +233,7 @@ impl Server {
         tracing::info!(%local_addr, tls = tls.is_some(), "signalling server listening");
         let hub = Hub::new(cfg);
         if let Some(store) = store {
-            let _ = hub.telemetry.set(Arc::new(std::sync::Mutex::new(store)));
+            let _ = hub.telemetry.set(Arc::new(parking_lot::Mutex::new(store)));
         }
         Ok(Server {
             listener,
@@ -345,7 +345,7 @@ impl ServerHandle {
 
 /// Purges expired telemetry now and then every `every`, until shutdown.
 async fn purge_task(
-    store: Arc<std::sync::Mutex<crate::telemetry::Store>>,
+    store: Arc<parking_lot::Mutex<crate::telemetry::Store>>,
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -356,7 +356,7 @@ async fn purge_task(
             _ = tick.tick() => {
                 let store = store.clone();
                 let res = tokio::task::spawn_blocking(move || {
-                    let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut s = store.lock();
                     s.purge(crate::telemetry::store::now_ms())
                 })
                 .await;
