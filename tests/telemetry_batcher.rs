@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use gststreamwire::telemetry::{Class, Consent, MESSAGE_NAME, any_field};
+use streamwire::signalling::protocol::telemetry::Source;
 use streamwire::telemetry::batcher::{Batcher, PeerStats};
-use streamwire::telemetry::wire::Source;
 
 /// Runs a live pipeline through `devicetelemetry consent=full interval=100` for `run`,
 /// returning the bus messages it posted.
@@ -177,7 +177,7 @@ fn forged_keys_are_never_batched_and_lowering_consent_strips_pending() {
 
 #[test]
 fn webrtc_engine_stats_become_one_record_per_track() {
-    use streamwire::telemetry::wire::FieldValue;
+    use streamwire::signalling::protocol::telemetry::FieldValue;
     use streamwire::webrtc::MediaKind;
     use streamwire::webrtc::stats::{Direction, PeerStats as EngineStats, TrackStats};
     let track = |kind, direction, ssrc, fps| TrackStats {

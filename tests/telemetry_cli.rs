@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
+use streamwire::signalling::protocol::telemetry::{Batch, FieldValue, Record, Source};
 use streamwire::telemetry::Consent;
 use streamwire::telemetry::store::{Store, Tags, now_ms};
-use streamwire::telemetry::wire::{Batch, FieldValue, Record, Source};
 
 fn streamwire() -> Command {
     Command::new(env!("CARGO_BIN_EXE_streamwire"))

@@ -386,9 +386,9 @@ async fn every_byte_the_client_sends_respects_consent_and_admin_api_works_over_t
 #[tokio::test]
 async fn the_server_purges_expired_telemetry_by_itself() {
     use std::collections::BTreeMap;
+    use streamwire::signalling::protocol::telemetry::{Batch, FieldValue, Record, Source};
     use streamwire::telemetry::Consent;
     use streamwire::telemetry::store::{Store, Tags, now_ms};
-    use streamwire::telemetry::wire::{Batch, FieldValue, Record, Source};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("telemetry.db");
     let day = 24 * 3600 * 1000;
@@ -486,7 +486,7 @@ async fn real_sessions_send_only_what_the_consent_allows() {
     use session_support::{join, small, wait_for};
     use streamwire::session::SessionEvent;
     use streamwire::session::telemetry::TelemetryConfig as SessionTelemetry;
-    use streamwire::telemetry::wire::Source;
+    use streamwire::signalling::protocol::telemetry::Source;
     use streamwire::webrtc::MediaKind;
     use streamwire::webrtc::encode::VideoCodec;
 
@@ -552,7 +552,7 @@ async fn real_sessions_send_only_what_the_consent_allows() {
                 "{who} {c}: the session negotiated through this proxy"
             );
             let all = frames.join("\n");
-            let batches: Vec<streamwire::telemetry::wire::Batch> = frames
+            let batches: Vec<streamwire::signalling::protocol::telemetry::Batch> = frames
                 .iter()
                 .filter_map(|f| serde_json::from_str::<ClientMsg>(f).ok())
                 .filter_map(|m| match m {
@@ -596,7 +596,9 @@ async fn real_sessions_send_only_what_the_consent_allows() {
                         .flat_map(|b| &b.records)
                         .filter(|r| r.source == Source::Peer)
                         .filter_map(|r| match r.fields.get("bitrate") {
-                            Some(streamwire::telemetry::wire::FieldValue::Num(n)) => Some(*n),
+                            Some(streamwire::signalling::protocol::telemetry::FieldValue::Num(
+                                n,
+                            )) => Some(*n),
                             _ => None,
                         })
                         .fold(0.0, f64::max);

@@ -18,8 +18,8 @@ use streamwire::session::SessionEvent;
 use streamwire::session::telemetry::TelemetryConfig;
 use streamwire::signalling::client::{Client, ClientConfig, Event};
 use streamwire::signalling::protocol::Grant;
+use streamwire::signalling::protocol::telemetry::{Batch, FieldValue, Record, Source};
 use streamwire::signalling::server::TelemetryConfig as StoreConfig;
-use streamwire::telemetry::wire::{Batch, FieldValue, Record, Source};
 use streamwire::webrtc::encode::VideoCodec;
 
 const T: Duration = Duration::from_secs(30);

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rusqlite::Connection;
+use streamwire::signalling::protocol::telemetry::{Batch, Feedback, FieldValue, Record, Source};
 use streamwire::telemetry::Consent;
 use streamwire::telemetry::store::{MIGRATIONS, Store, StoreError, Tags};
-use streamwire::telemetry::wire::{Batch, Feedback, FieldValue, Record, Source};
 
 const DAY: i64 = 24 * 3600 * 1000;
 const NOW: i64 = 1_800_000_000_000;

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::report::ReportError;
+use crate::signalling::protocol::telemetry::{Batch, FieldValue, Record, Source};
 use crate::telemetry::Consent;
 use crate::telemetry::store::{Store, Tags};
-use crate::telemetry::wire::{Batch, FieldValue, Record, Source};
 
 /// Parameters.
 #[derive(Debug, Clone)]

@@ -45,10 +45,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_rustls::rustls;
 
+use super::protocol::telemetry::{Batch, Feedback};
 use super::protocol::{
     ClientMsg, DeliveryStatus, ErrorCode, Grant, IceServer, LeaveReason, LimitsInfo,
     PROTOCOL_VERSION, Payload, PeerId, PeerInfo, ServerMsg, TrackInfo,
 };
+use gststreamwire::telemetry::Consent;
 
 /// Client configuration.
 #[derive(Clone)]
@@ -498,7 +500,7 @@ impl Client {
         })
     }
 
-    /// Forward a telemetry batch (from [`crate::telemetry::batcher::Batcher::take_batch`],
+    /// Forward a telemetry batch (for example from `telemetry::batcher::Batcher::take_batch`,
     /// which yields nothing at consent `none`); the server answers with
     /// [`Event::TelemetryAck`]. A batch at consent `none` is refused here, before it is sent.
     ///
@@ -513,8 +515,8 @@ impl Client {
     /// }
     /// # }
     /// ```
-    pub fn send_telemetry(&self, batch: crate::telemetry::wire::Batch) -> Result<(), ClientError> {
-        if batch.consent == crate::telemetry::Consent::None {
+    pub fn send_telemetry(&self, batch: Batch) -> Result<(), ClientError> {
+        if batch.consent == Consent::None {
             return Err(ClientError::NoConsent);
         }
         self.send(ClientMsg::Telemetry { batch })
@@ -523,7 +525,7 @@ impl Client {
     /// Send the end user's feedback (rating 1-5, optional comment); stored only because it
     /// was sent. The server answers with [`Event::FeedbackAck`].
     pub fn send_feedback(&self, rating: u8, comment: Option<String>) -> Result<(), ClientError> {
-        self.send(ClientMsg::Feedback { rating, comment })
+        self.send(ClientMsg::Feedback(Feedback { rating, comment }))
     }
 
     /// Ask for everything held about `user` (needs `admin`); answered with

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use gststreamwire::telemetry::{Consent, MESSAGE_NAME, PEER_STATS, REGISTRY};
 
-use super::wire::{Batch, FieldValue, Record, Source};
+use crate::signalling::protocol::telemetry::{Batch, FieldValue, Record, Source};
 
 /// Default bound on pending records; the oldest are dropped beyond it.
 pub const DEFAULT_MAX_PENDING: usize = 10_000;

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Value as Json, json};
 
 use super::ip::coarse_prefix;
-use super::wire::{Batch, Feedback, FieldValue, MAX_COMMENT_CHARS};
+use crate::signalling::protocol::telemetry::{Batch, Feedback, FieldValue, MAX_COMMENT_CHARS};
 
 /// Default telemetry database file, in the working directory.
 pub const DEFAULT_DB_FILE: &str = "streamwire-telemetry.db";
@@ -145,7 +145,7 @@ pub struct Series {
 ///
 /// ```
 /// use streamwire::telemetry::store::{Store, Tags, DEFAULT_RETENTION};
-/// use streamwire::telemetry::wire::Batch;
+/// use streamwire::signalling::protocol::telemetry::Batch;
 /// let dir = tempfile::tempdir().unwrap();
 /// let mut store = Store::open(&dir.path().join("t.db"), DEFAULT_RETENTION).unwrap();
 /// let batch: Batch = serde_json::from_str(

@@ -723,12 +723,8 @@ where
                             dropped: r.dropped,
                         })
                 }
-                ClientMsg::Feedback { rating, comment } => st
-                    .add_feedback(
-                        &tags,
-                        &crate::telemetry::wire::Feedback { rating, comment },
-                        now_ms(),
-                    )
+                ClientMsg::Feedback(feedback) => st
+                    .add_feedback(&tags, &feedback, now_ms())
                     .map(|()| ServerMsg::FeedbackAck {}),
                 ClientMsg::PrivacyExport { user } => st
                     .export_user(&user)

@@ -1,10 +1,16 @@
-//! What a session sends to the telemetry service: batches of records and user feedback.
-//! These are the JSON payloads of the signalling protocol's telemetry messages.
+//! The payloads of the protocol's telemetry messages: batches of records
+//! ([`ClientMsg::Telemetry`]) and user feedback ([`ClientMsg::Feedback`]), and how a batch
+//! is split under the server's frame limit.
+//!
+//! Which keys a record may carry at which consent is decided by the telemetry field registry
+//! (`streamwire::telemetry::field_allowed`); the protocol only carries them.
 
 use std::collections::BTreeMap;
 
-use gststreamwire::telemetry::{Consent, any_field};
+use gststreamwire::telemetry::Consent;
 use serde::{Deserialize, Serialize};
+
+use super::ClientMsg;
 
 /// Where a record comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,7 +60,7 @@ pub struct Record {
 /// A batch of records sent at one consent level.
 ///
 /// ```
-/// use streamwire::telemetry::wire::Batch;
+/// use streamwire::signalling::protocol::telemetry::Batch;
 /// let b: Batch = serde_json::from_str(
 ///     r#"{"consent":"necessary","records":[{"ts_ms":1,"source":"device","fields":{"cpu-usage":12.5}}]}"#,
 /// ).unwrap();
@@ -74,26 +80,12 @@ pub struct Feedback {
     /// Rating 1 (bad) to 5 (excellent).
     pub rating: u8,
     /// Free-text comment, at most [`MAX_COMMENT_CHARS`] characters.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
 }
 
 /// Longest accepted feedback comment, in characters.
 pub const MAX_COMMENT_CHARS: usize = 2000;
-
-/// Whether `key` may be sent or stored under `consent`: it must be a disclosed field
-/// (registry or peer stats) whose class the consent allows.
-///
-/// ```
-/// use gststreamwire::telemetry::Consent;
-/// use streamwire::telemetry::wire::field_allowed;
-/// assert!(field_allowed("cpu-usage", Consent::Necessary));
-/// assert!(!field_allowed("process-memory", Consent::Necessary));
-/// assert!(!field_allowed("ip-address", Consent::Full));
-/// ```
-pub fn field_allowed(key: &str, consent: Consent) -> bool {
-    any_field(key).is_some_and(|f| consent.allows(f.class))
-}
 
 /// A record too large to fit in one frame on its own (see [`Batch::split`]).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -119,7 +111,8 @@ impl Batch {
     /// exact text the client sends).
     ///
     /// ```
-    /// use streamwire::telemetry::{Consent, wire::Batch};
+    /// use streamwire::signalling::protocol::telemetry::Batch;
+    /// use streamwire::telemetry::Consent;
     /// let b = Batch { consent: Consent::Full, records: vec![] };
     /// assert_eq!(b.frame_len(), r#"{"type":"telemetry","batch":{"consent":"full","records":[]}}"#.len());
     /// ```
@@ -134,7 +127,7 @@ impl Batch {
     /// ```
     /// use std::collections::BTreeMap;
     /// use streamwire::telemetry::Consent;
-    /// use streamwire::telemetry::wire::{Batch, FieldValue, Record, Source};
+    /// use streamwire::signalling::protocol::telemetry::{Batch, FieldValue, Record, Source};
     /// let rec = |i| Record { ts_ms: i, source: Source::Peer, track: "p/video".into(),
     ///     fields: BTreeMap::from([("rtt".to_string(), FieldValue::Num(1.0))]) };
     /// let b = Batch { consent: Consent::Necessary, records: (0..1000).map(rec).collect() };
@@ -191,6 +184,5 @@ impl Batch {
 
 fn frame_text(b: &Batch) -> String {
     // Same serialisation as the client's `ClientMsg::Telemetry` frame.
-    serde_json::to_string(&crate::signalling::protocol::ClientMsg::Telemetry { batch: b.clone() })
-        .unwrap_or_default()
+    serde_json::to_string(&ClientMsg::Telemetry { batch: b.clone() }).unwrap_or_default()
 }

@@ -1,0 +1,455 @@
+//! The frames: what a client sends ([`ClientMsg`]) and what the server sends ([`ServerMsg`]).
+
+use serde::{Deserialize, Serialize};
+
+use super::telemetry::{Batch, Feedback};
+use super::{
+    DeliveryStatus, ErrorCode, Grant, IceServer, LeaveReason, LimitsInfo, Payload, PeerId,
+    PeerInfo, TrackInfo,
+};
+
+/// Frames a client sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// First frame of a new session.
+    Join {
+        /// Protocol version, must be [`PROTOCOL_VERSION`].
+        v: u32,
+        /// Room to join; must match the token's `room` claim.
+        room: String,
+        /// HS256 JWT minted from the server secret.
+        token: String,
+        /// Initial metadata visible to other peers.
+        #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+        metadata: serde_json::Value,
+    },
+    /// First frame of a reconnect within the grace period.
+    Resume {
+        /// Protocol version.
+        v: u32,
+        /// The `resume_token` from `welcome`.
+        resume_token: String,
+        /// Highest `n` the client has processed (0 if none).
+        last_n: u64,
+    },
+    /// Cumulative acknowledgement of sequenced frames up to and including `n`.
+    Ack {
+        /// Highest processed `n`.
+        n: u64,
+    },
+    /// SDP offer for one peer of the room.
+    Offer {
+        /// Optional per-sender sequence number shared with `message.seq`; when present the
+        /// frame is accepted exactly once across resumes (see `resumed.last_seq`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        /// Recipient peer id.
+        to: PeerId,
+        /// SDP text.
+        sdp: String,
+    },
+    /// SDP answer for one peer of the room.
+    Answer {
+        /// Optional per-sender sequence number shared with `message.seq`; when present the
+        /// frame is accepted exactly once across resumes (see `resumed.last_seq`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        /// Recipient peer id.
+        to: PeerId,
+        /// SDP text.
+        sdp: String,
+    },
+    /// Trickle ICE candidate for one peer of the room. An empty `candidate` means end of candidates.
+    Ice {
+        /// Optional per-sender sequence number shared with `message.seq`; when present the
+        /// frame is accepted exactly once across resumes (see `resumed.last_seq`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        /// Recipient peer id.
+        to: PeerId,
+        /// `candidate:` line (without `a=`).
+        candidate: String,
+        /// m-line index the candidate belongs to.
+        sdp_mline_index: u32,
+        /// Media id, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sdp_mid: Option<String>,
+    },
+    /// Real-time message to the room (no `to`) or to one peer.
+    Message {
+        /// Per-sender sequence number: 1 for the first message of a session, then +1.
+        seq: u64,
+        /// Recipient peer id; absent for a room broadcast.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<PeerId>,
+        /// Text or binary payload.
+        payload: Payload,
+    },
+    /// Announce a published track.
+    Publish {
+        /// Optional per-sender sequence number shared with `message.seq`; when present the
+        /// frame is accepted exactly once across resumes (see `resumed.last_seq`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        /// The track.
+        track: TrackInfo,
+    },
+    /// Withdraw a published track.
+    Unpublish {
+        /// Optional per-sender sequence number shared with `message.seq`; when present the
+        /// frame is accepted exactly once across resumes (see `resumed.last_seq`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        /// Id of the track.
+        track_id: String,
+    },
+    /// Replace this peer's metadata.
+    SetMetadata {
+        /// Optional per-sender sequence number shared with `message.seq`; when present the
+        /// frame is accepted exactly once across resumes (see `resumed.last_seq`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        /// Any JSON value.
+        metadata: serde_json::Value,
+    },
+    /// Remove a peer from the room (needs `admin`).
+    Kick {
+        /// Peer to remove.
+        peer_id: PeerId,
+    },
+    /// Leave the room and end the session (no resume).
+    Leave {},
+    /// Application-level liveness probe; answered with `pong`.
+    Ping {},
+    /// A batch of telemetry records at the app's consent level; answered with
+    /// `telemetry_ack`. Never sent at consent `none`.
+    Telemetry {
+        /// The batch.
+        batch: Batch,
+    },
+    /// Optional end-user feedback about this session (`rating`, `comment` on the wire);
+    /// answered with `feedback_ack`.
+    Feedback(Feedback),
+    /// Everything the telemetry store holds about `user` (needs `admin`); answered with
+    /// `privacy_export`.
+    PrivacyExport {
+        /// User identity (token subject).
+        user: String,
+    },
+    /// Delete everything the telemetry store holds about `user` (needs `admin`); answered
+    /// with `privacy_deleted`.
+    PrivacyDelete {
+        /// User identity (token subject).
+        user: String,
+    },
+}
+
+impl ClientMsg {
+    /// The per-sender sequence number of a relayed frame, if it carries one.
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            ClientMsg::Message { seq, .. } => Some(*seq),
+            ClientMsg::Offer { seq, .. }
+            | ClientMsg::Answer { seq, .. }
+            | ClientMsg::Ice { seq, .. }
+            | ClientMsg::Publish { seq, .. }
+            | ClientMsg::Unpublish { seq, .. }
+            | ClientMsg::SetMetadata { seq, .. } => *seq,
+            _ => None,
+        }
+    }
+
+    /// The `type` tag of this message.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ClientMsg::Join { .. } => "join",
+            ClientMsg::Resume { .. } => "resume",
+            ClientMsg::Ack { .. } => "ack",
+            ClientMsg::Offer { .. } => "offer",
+            ClientMsg::Answer { .. } => "answer",
+            ClientMsg::Ice { .. } => "ice",
+            ClientMsg::Message { .. } => "message",
+            ClientMsg::Publish { .. } => "publish",
+            ClientMsg::Unpublish { .. } => "unpublish",
+            ClientMsg::SetMetadata { .. } => "set_metadata",
+            ClientMsg::Kick { .. } => "kick",
+            ClientMsg::Leave {} => "leave",
+            ClientMsg::Ping {} => "ping",
+            ClientMsg::Telemetry { .. } => "telemetry",
+            ClientMsg::Feedback { .. } => "feedback",
+            ClientMsg::PrivacyExport { .. } => "privacy_export",
+            ClientMsg::PrivacyDelete { .. } => "privacy_delete",
+        }
+    }
+}
+
+/// Known client message types (for diagnostics).
+pub const CLIENT_TYPES: &[&str] = &[
+    "join",
+    "resume",
+    "ack",
+    "offer",
+    "answer",
+    "ice",
+    "message",
+    "publish",
+    "unpublish",
+    "set_metadata",
+    "kick",
+    "leave",
+    "ping",
+    "telemetry",
+    "feedback",
+    "privacy_export",
+    "privacy_delete",
+];
+
+/// Types reserved for later revisions; the server answers them with `not_implemented`
+/// instead of `unknown_type`.
+pub const RESERVED_TYPES: &[&str] = &[];
+
+/// Frames the server sends.
+///
+/// Variants with an `n` field are part of the session's reliable stream; `n` is 0 (and
+/// omitted on the wire) until the server stamps it for a particular recipient.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// Reply to a successful `join`.
+    Welcome {
+        /// Protocol version.
+        v: u32,
+        /// This peer's id.
+        peer_id: PeerId,
+        /// The room.
+        room: String,
+        /// User id from the token.
+        user: String,
+        /// Display name from the token.
+        name: String,
+        /// Grants from the token.
+        grants: Vec<Grant>,
+        /// Secret for `resume`.
+        resume_token: String,
+        /// How long the session survives a dropped connection, ms.
+        grace_ms: u64,
+        /// Other peers currently in the room.
+        peers: Vec<PeerInfo>,
+        /// Peers this peer must send an SDP offer to (the newcomer offers; avoids glare).
+        offer_to: Vec<PeerId>,
+        /// ICE servers for the WebRTC layer (empty unless the server is configured with some).
+        ice_servers: Vec<IceServer>,
+        /// Limits in force.
+        limits: LimitsInfo,
+    },
+    /// Reply to a successful `resume`; replayed frames follow.
+    Resumed {
+        /// This peer's id (unchanged).
+        peer_id: PeerId,
+        /// Highest `message.seq` the server accepted from this peer.
+        last_seq: u64,
+        /// Number of frames about to be replayed.
+        replay: u64,
+    },
+    /// A peer joined the room.
+    PeerJoined {
+        /// Stream sequence number.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        n: u64,
+        /// The newcomer.
+        peer: PeerInfo,
+        /// True: the newcomer will send you an offer; do not offer to it.
+        expect_offer: bool,
+    },
+    /// A peer left the room.
+    PeerLeft {
+        /// Stream sequence number.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        n: u64,
+        /// The peer.
+        peer_id: PeerId,
+        /// Why.
+        reason: LeaveReason,
+    },
+    /// A peer published a track.
+    Published {
+        /// Stream sequence number.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        n: u64,
+        /// The publisher.
+        peer_id: PeerId,
+        /// The track.
+        track: TrackInfo,
+    },
+    /// A peer withdrew a track.
+    Unpublished {
+        /// Stream sequence number.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        n: u64,
+        /// The publisher.
+        peer_id: PeerId,
+        /// Track id.
+        track_id: String,
+    },
+    /// A peer changed its metadata.
+    MetadataChanged {
+        /// Stream sequence number.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        n: u64,
+        /// The peer.
+        peer_id: PeerId,
+        /// New metadata.
+        metadata: serde_json::Value,
+    },
+    /// Relayed SDP offer.
+    Offer {
+        /// Stream sequence number.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        n: u64,
+        /// Sender.
+        from: PeerId,
+        /// SDP text.
+        sdp: String,
+    },
+    /// Relayed SDP answer.
+    Answer {
+        /// Stream sequence number.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        n: u64,
+        /// Sender.
+        from: PeerId,
+        /// SDP text.
+        sdp: String,
+    },
+    /// Relayed ICE candidate.
+    Ice {
+        /// Stream sequence number.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        n: u64,
+        /// Sender.
+        from: PeerId,
+        /// Candidate line; empty means end of candidates.
+        candidate: String,
+        /// m-line index.
+        sdp_mline_index: u32,
+        /// Media id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sdp_mid: Option<String>,
+    },
+    /// A real-time message from another peer.
+    Message {
+        /// Stream sequence number.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        n: u64,
+        /// Sender.
+        from: PeerId,
+        /// Sender's per-session sequence number.
+        seq: u64,
+        /// True when sent to you alone; false for a room broadcast.
+        direct: bool,
+        /// Payload.
+        payload: Payload,
+    },
+    /// Result for a `message` this peer sent.
+    Delivery {
+        /// Stream sequence number.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        n: u64,
+        /// The message's `seq`.
+        seq: u64,
+        /// Delivered or failed.
+        status: DeliveryStatus,
+        /// Number of recipients it was delivered to.
+        recipients: u32,
+        /// Why it failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<ErrorCode>,
+    },
+    /// Something was wrong with a frame, or a join/resume was refused. The connection stays
+    /// open unless a `bye` follows.
+    Error {
+        /// Machine-readable code.
+        code: ErrorCode,
+        /// Human-readable explanation naming what is wrong.
+        message: String,
+        /// `type` of the offending client frame, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        in_type: Option<String>,
+        /// Offending field, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        field: Option<String>,
+    },
+    /// The server is closing this connection; `reconnect` says whether joining again makes sense.
+    Bye {
+        /// Why.
+        code: ErrorCode,
+        /// Human-readable explanation.
+        message: String,
+        /// Whether the client should reconnect (possibly to another server).
+        reconnect: bool,
+    },
+    /// Answer to `ping`.
+    Pong {},
+    /// Answer to `telemetry`: field values stored, and dropped as undisclosed or unconsented.
+    TelemetryAck {
+        /// Values stored.
+        stored: u64,
+        /// Values dropped.
+        dropped: u64,
+    },
+    /// Answer to `feedback`: it was stored.
+    FeedbackAck {},
+    /// Answer to `privacy_export`.
+    PrivacyExport {
+        /// The user.
+        user: String,
+        /// Everything held about the user (see `streamwire privacy export`).
+        data: serde_json::Value,
+    },
+    /// Answer to `privacy_delete`: rows removed; only an audit entry (action, time, row
+    /// count) remains.
+    PrivacyDeleted {
+        /// The user.
+        user: String,
+        /// Rows removed from `records`.
+        records: u64,
+        /// Rows removed from `feedback`.
+        feedback: u64,
+        /// Rows removed from `sessions`.
+        sessions: u64,
+    },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl ServerMsg {
+    /// The stream sequence number, for frames of the reliable stream.
+    pub fn n(&self) -> Option<u64> {
+        match self {
+            ServerMsg::PeerJoined { n, .. }
+            | ServerMsg::PeerLeft { n, .. }
+            | ServerMsg::Published { n, .. }
+            | ServerMsg::Unpublished { n, .. }
+            | ServerMsg::MetadataChanged { n, .. }
+            | ServerMsg::Offer { n, .. }
+            | ServerMsg::Answer { n, .. }
+            | ServerMsg::Ice { n, .. }
+            | ServerMsg::Message { n, .. }
+            | ServerMsg::Delivery { n, .. } => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// Convenience constructor for an error frame.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        ServerMsg::Error {
+            code,
+            message: message.into(),
+            in_type: None,
+            field: None,
+        }
+    }
+}
