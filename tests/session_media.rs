@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use session_support::{join, small, wait_for};
 use streamwire::session::{SessionEvent, Via};
-use streamwire::signalling::client::ConnectionState as SigState;
+use streamwire::signalling::client::SignallingState as SigState;
 use streamwire::signalling::protocol::{DeliveryStatus, Payload};
 use streamwire::webrtc::MediaKind;
 use streamwire::webrtc::encode::VideoCodec;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use streamwire::signalling::client::{Client, ClientConfig, ConnectionState, Event};
+use streamwire::signalling::client::{Client, ClientConfig, Event, SignallingState};
 use streamwire::signalling::protocol::{
     DeliveryStatus, ErrorCode, LeaveReason, Payload, ServerMsg,
 };
@@ -226,10 +226,10 @@ async fn resume_after_killed_sockets_loses_and_duplicates_nothing() {
     assert!(
         states
             .iter()
-            .any(|s| matches!(s, ConnectionState::Reconnecting { .. })),
+            .any(|s| matches!(s, SignallingState::Reconnecting { .. })),
         "{states:?}"
     );
-    assert_eq!(sender.state(), ConnectionState::Connected);
+    assert_eq!(sender.state(), SignallingState::Connected);
     sender.leave().await;
     rx.leave().await;
 }

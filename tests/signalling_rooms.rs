@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use streamwire::signalling::client::{Client, ClientConfig, ConnectionState, Event};
+use streamwire::signalling::client::{Client, ClientConfig, Event, SignallingState};
 use streamwire::signalling::protocol::{Grant, LeaveReason, ServerMsg, TrackKind};
 use streamwire::signalling::token::{Claims, mint};
 
@@ -502,7 +502,7 @@ async fn graceful_shutdown_tells_peers_and_client_reconnects_elsewhere() {
     cfg.backoff_initial = Duration::from_millis(20);
     let (client, mut events) = within("connect", Client::connect(cfg)).await.unwrap();
     let first_id = client.peer_id().unwrap();
-    assert_eq!(client.state(), ConnectionState::Connected);
+    assert_eq!(client.state(), SignallingState::Connected);
     srv1.handle.shutdown().await;
     let bye = raw
         .expect("bye", |m| match m {
@@ -517,7 +517,7 @@ async fn graceful_shutdown_tells_peers_and_client_reconnects_elsewhere() {
     let w = within("rejoin on the second server", async {
         loop {
             match events.recv().await.expect("events ended") {
-                Event::State(ConnectionState::Reconnecting { .. }) => saw_reconnecting = true,
+                Event::State(SignallingState::Reconnecting { .. }) => saw_reconnecting = true,
                 Event::Joined(w) if saw_reconnecting => return w,
                 _ => {}
             }

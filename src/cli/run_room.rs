@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use streamwire::preset::{Preset, RoomReceive, RoomRole, RoomSettings};
 use streamwire::session::{Session, SessionEvent};
-use streamwire::signalling::client::ConnectionState as SignallingState;
+use streamwire::signalling::client::SignallingState;
 use streamwire::webrtc::MediaKind;
 use streamwire::webrtc::stats::PeerStats;
 use streamwire::webrtc::subscriber::SubscriberEvent;

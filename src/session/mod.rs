@@ -46,7 +46,7 @@ use gst_webrtc::{WebRTCDataChannel, WebRTCDataChannelState};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::signalling::client::{
-    Client, ClientConfig, ClientError, ConnectionState as SignallingState, Delivery, Event, Events,
+    Client, ClientConfig, ClientError, Delivery, Event, Events, SignallingState,
 };
 use crate::signalling::protocol::{IceServer, Payload, PeerId, TrackInfo, TrackKind};
 use crate::webrtc::peer::{
