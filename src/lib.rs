@@ -10,6 +10,7 @@ pub mod pipeline;
 pub mod preset;
 pub mod probe;
 pub mod report;
+pub mod server;
 pub mod session;
 pub mod signalling;
 pub mod telemetry;

@@ -569,7 +569,7 @@ async fn tls_serves_wss() {
     let srv = start(cfg).await;
     let url = format!("wss://{}", srv.addr);
     let mut ccfg = ClientConfig::new(&url, "t", &token("t", "u", &all()));
-    ccfg.tls = Some(streamwire::signalling::server::tls::client_config_trusting(&cert).unwrap());
+    ccfg.tls = Some(streamwire::server::tls::client_config_trusting(&cert).unwrap());
     let (client, _ev) = within("wss connect", Client::connect(ccfg)).await.unwrap();
     assert!(client.peer_id().is_some());
     // Plain ws:// against the TLS port fails cleanly.
@@ -581,7 +581,7 @@ async fn tls_serves_wss() {
     let mut bad = config();
     std::fs::write(dir.path().join("empty.pem"), "").unwrap();
     bad.tls = Some((cert, dir.path().join("empty.pem")));
-    let err = streamwire::signalling::server::Server::bind(bad)
+    let err = streamwire::server::Server::bind(bad)
         .await
         .err()
         .unwrap()

@@ -14,12 +14,12 @@ use std::time::Duration;
 use gst::prelude::*;
 use gststreamwire::telemetry::{Class, Consent, any_field};
 use session_support::{Joined, join, small, wait_for};
+use streamwire::server::TelemetryConfig as StoreConfig;
 use streamwire::session::SessionEvent;
 use streamwire::session::telemetry::TelemetryConfig;
 use streamwire::signalling::client::{Client, ClientConfig, Event};
 use streamwire::signalling::protocol::Grant;
 use streamwire::signalling::protocol::telemetry::{Batch, FieldValue, Record, Source};
-use streamwire::signalling::server::TelemetryConfig as StoreConfig;
 use streamwire::webrtc::encode::VideoCodec;
 
 const T: Duration = Duration::from_secs(30);

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use browser_support::{Browser, output_dir};
 use serde_json::json;
+use streamwire::server::TelemetryConfig;
 use streamwire::signalling::client::{Client, ClientConfig, Event};
 use streamwire::signalling::protocol::Grant;
-use streamwire::signalling::server::TelemetryConfig;
 use streamwire::signalling::token::{Claims, mint};
 use streamwire::telemetry::Consent;
 use streamwire::telemetry::batcher::{Batcher, PeerStats};

@@ -27,9 +27,9 @@ use gst::prelude::*;
 use gst_video::prelude::*;
 
 use super::latency_breakdown::{EncoderLog, Marks, breakdown, hook_subscriber_pipeline};
+use crate::server::{Server, ServerConfig};
 use crate::session::{Session, SessionConfig, Subscribe};
 use crate::signalling::protocol::Grant;
-use crate::signalling::server::{Server, ServerConfig};
 use crate::signalling::token::{Claims, mint};
 use crate::webrtc::WebrtcError;
 use crate::webrtc::encode::VideoCodec;

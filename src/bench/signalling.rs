@@ -40,8 +40,8 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::server::{Server, ServerConfig, ServerHandle};
 use crate::signalling::protocol::Grant;
-use crate::signalling::server::{Server, ServerConfig, ServerHandle};
 use crate::signalling::token::{Claims, mint};
 
 /// Where the server under test runs.

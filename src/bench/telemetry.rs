@@ -326,9 +326,9 @@ pub fn run(p: &TelemetryParams) -> Result<TelemetryReport, TelemetryBenchError> 
 /// clients each sending `server_batches` prepared batches as fast as the acks allow (all
 /// frames queued at once). Returns (field values stored, seconds).
 async fn server_run(p: &TelemetryParams, rng: &mut Rng) -> Result<(u64, f64), TelemetryBenchError> {
+    use crate::server::{Server, ServerConfig, TelemetryConfig};
     use crate::signalling::client::{Client, ClientConfig, Event};
     use crate::signalling::protocol::Grant;
-    use crate::signalling::server::{Server, ServerConfig, TelemetryConfig};
     use crate::signalling::token::{Claims, mint};
 
     let err =

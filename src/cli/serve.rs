@@ -1,5 +1,5 @@
-//! `streamwire serve`: run the signalling server until Ctrl-C / SIGTERM, then shut down
-//! gracefully (peers are told and can reconnect elsewhere).
+//! `streamwire serve`: run the server (signalling, telemetry store, browser client) until
+//! Ctrl-C / SIGTERM, then shut down gracefully (peers are told and can reconnect elsewhere).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use streamwire::server::{Server, ServerConfig};
 use streamwire::signalling::protocol::IceServer;
-use streamwire::signalling::server::{Server, ServerConfig};
 use streamwire::signalling::token::{load_secret, parse_ttl};
 
 /// Arguments of `streamwire serve`.
@@ -94,7 +94,7 @@ pub fn config(a: &ServeArgs) -> anyhow::Result<ServerConfig> {
             credential: None,
         })
         .collect();
-    let mut telemetry = streamwire::signalling::server::TelemetryConfig::new(a.db.clone());
+    let mut telemetry = streamwire::server::TelemetryConfig::new(a.db.clone());
     telemetry.retention = a.retention;
     cfg.telemetry = Some(telemetry);
     Ok(cfg)

@@ -2,8 +2,12 @@
 //!
 //! - [`protocol`]: the versioned JSON messages shared by server and client.
 //! - [`token`]: HS256 room tokens (mint/verify).
-//! - [`server`]: the WebSocket server behind `streamwire serve`.
+//! - the hub (crate-internal): rooms, sessions and the protocol state machine of each
+//!   WebSocket connection, run by [`crate::server`]; its limits are [`Limits`].
 //! - [`client`]: the async client the WebRTC session layer drives.
+//!
+//! Signalling stores nothing and depends on no other part of the crate: the server plugs the
+//! telemetry store in through a service seam.
 //!
 //! ```
 //! use streamwire::signalling::protocol::{ClientMsg, PROTOCOL_VERSION};
@@ -12,6 +16,9 @@
 //! ```
 
 pub mod client;
+pub(crate) mod hub;
 pub mod protocol;
-pub mod server;
+pub(crate) mod service;
 pub mod token;
+
+pub use hub::Limits;

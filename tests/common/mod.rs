@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message;
 use futures::StreamExt;
+use streamwire::server::{Server, ServerConfig, ServerHandle};
 use streamwire::signalling::protocol::{Grant, ServerMsg};
-use streamwire::signalling::server::{Server, ServerConfig, ServerHandle};
 use streamwire::signalling::token::{Claims, mint};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;

@@ -14,7 +14,7 @@ use super::{
 pub enum ClientMsg {
     /// First frame of a new session.
     Join {
-        /// Protocol version, must be [`PROTOCOL_VERSION`].
+        /// Protocol version, must be [`PROTOCOL_VERSION`](super::PROTOCOL_VERSION).
         v: u32,
         /// Room to join; must match the token's `room` claim.
         room: String,

@@ -1,142 +1,128 @@
-//! Shared server state: rooms, sessions, the per-session reliable stream.
+//! The signalling hub: rooms, sessions, the per-session reliable stream, and the protocol
+//! state machine of each WebSocket connection ([`serve`]).
+//!
+//! The hub stores nothing: telemetry, feedback and privacy requests go to the
+//! [`Service`](crate::signalling::service::Service) the server gives it.
 //!
 //! Lock order (never reversed): `Hub::rooms` → `Room::peers` → `Session::inner`;
 //! `Hub::resumable` is only taken alone or after `Hub::rooms`.
 
-use parking_lot::Mutex;
+mod bucket;
+mod conn;
+mod dispatch;
+mod session;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio::sync::{Notify, watch};
 
-use super::ServerConfig;
+pub(crate) use conn::serve;
+use session::{Inner, Room, Session, body};
+
 use crate::signalling::protocol::{
-    DeliveryStatus, ErrorCode, Grant, LeaveReason, PROTOCOL_VERSION, Payload, PeerId, PeerInfo,
-    ServerMsg, TrackInfo,
+    DEFAULT_MAX_PAYLOAD, DeliveryStatus, ErrorCode, Grant, IceServer, LeaveReason, LimitsInfo,
+    PROTOCOL_VERSION, Payload, PeerInfo, ServerMsg,
 };
+use crate::signalling::service::Service;
 use crate::signalling::token::Claims;
 
-/// Serialize a server frame once; shared by every recipient.
-pub(crate) fn body(msg: &ServerMsg) -> Arc<str> {
-    match serde_json::to_string(msg) {
-        Ok(s) => Arc::from(s),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot serialize server frame");
-            Arc::from(r#"{"type":"error","code":"internal","message":"serialization failed"}"#)
+/// Limits that protect the server. All configurable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest WebSocket message the server processes; larger ones (up to
+    /// `hard_frame_bytes`) get a `frame_too_large` error frame and are dropped. Default 128 KiB.
+    pub max_frame_bytes: usize,
+    /// Messages above this size close the connection at the WebSocket layer without being
+    /// buffered further. Default 1 MiB.
+    pub hard_frame_bytes: usize,
+    /// Largest real-time message payload (decoded). Default 64 KiB.
+    pub max_payload_bytes: usize,
+    /// Sustained frames per second per connection (token bucket). Default 200.
+    pub rate_per_sec: u32,
+    /// Token bucket size. Default 400.
+    pub burst: u32,
+    /// Maximum peers per room. Default 100.
+    pub max_peers_per_room: usize,
+    /// Frames kept per session for resume (unacknowledged). Default 4096.
+    pub replay_frames: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: 128 * 1024,
+            hard_frame_bytes: 1024 * 1024,
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD,
+            rate_per_sec: 200,
+            burst: 400,
+            max_peers_per_room: 100,
+            replay_frames: 4096,
         }
     }
 }
 
-/// `{"n":N,` + body without its leading `{`.
-pub(crate) fn stamp(n: u64, body: &str) -> String {
-    let mut s = String::with_capacity(body.len() + 24);
-    s.push_str("{\"n\":");
-    s.push_str(&n.to_string());
-    s.push(',');
-    s.push_str(body.get(1..).unwrap_or(""));
-    s
-}
-
-pub(crate) struct Room {
-    pub name: String,
-    pub peers: Mutex<HashMap<PeerId, Arc<Session>>>,
-}
-
-pub(crate) struct Session {
-    pub peer_id: PeerId,
-    pub user: String,
-    pub name: String,
-    pub grants: Vec<Grant>,
-    pub room: Arc<Room>,
-    pub resume_token: String,
-    pub inner: Mutex<Inner>,
-    pub notify: Notify,
-}
-
-pub(crate) struct Inner {
-    /// Unacknowledged frames of the reliable stream, ascending `n`.
-    pub buf: VecDeque<(u64, Arc<str>)>,
-    pub next_n: u64,
-    /// Highest `n` handed to the current socket.
-    pub sent_upto: u64,
-    pub tracks: Vec<TrackInfo>,
-    pub metadata: serde_json::Value,
-    /// Highest `message.seq` accepted from this peer.
-    pub last_seq: u64,
-    /// Attachment generation; bumped by each join/resume.
-    pub gen_: u64,
-    pub attached: bool,
-    /// Set once the session is over; the attached connection says `bye` with this code.
-    pub ended: Option<ErrorCode>,
-}
-
-impl Session {
-    pub fn has(&self, g: Grant) -> bool {
-        self.grants.contains(&g)
-    }
-
-    fn info(&self, with_tracks: bool) -> PeerInfo {
-        let g = self.inner.lock();
-        PeerInfo {
-            peer_id: self.peer_id.clone(),
-            user: self.user.clone(),
-            name: self.name.clone(),
-            tracks: if with_tracks {
-                g.tracks.clone()
-            } else {
-                Vec::new()
-            },
-            metadata: g.metadata.clone(),
+impl Limits {
+    /// The limits as announced to clients in `welcome`.
+    pub(crate) fn info(&self) -> LimitsInfo {
+        LimitsInfo {
+            max_frame_bytes: self.max_frame_bytes,
+            max_payload_bytes: self.max_payload_bytes,
+            rate_per_sec: self.rate_per_sec,
+            burst: self.burst,
+            max_peers_per_room: self.max_peers_per_room,
         }
     }
+}
 
-    /// Append a frame to the reliable stream. Returns false when the queue overflowed with
-    /// frames never written to a socket (the peer is too slow or gone too long).
-    pub fn push(&self, body: Arc<str>, limit: usize) -> bool {
-        let mut g = self.inner.lock();
-        if g.ended.is_some() {
-            return true;
-        }
-        if g.buf.len() >= limit.max(1) {
-            match g.buf.front() {
-                Some((front_n, _)) if *front_n > g.sent_upto => return false,
-                _ => {
-                    g.buf.pop_front();
-                }
-            }
-        }
-        let n = g.next_n;
-        g.next_n += 1;
-        g.buf.push_back((n, body));
-        drop(g);
-        self.notify.notify_one();
-        true
-    }
+/// What the hub and its connections need of the server configuration (see
+/// `server::ServerConfig` for each setting).
+#[derive(Debug, Clone)]
+pub(crate) struct HubConfig {
+    /// HS256 secret tokens are verified with.
+    pub secret: Vec<u8>,
+    /// Limits.
+    pub limits: Limits,
+    /// How long a session survives a dropped connection.
+    pub grace: Duration,
+    /// WebSocket ping interval.
+    pub ping_interval: Duration,
+    /// Silence after which a connection is closed.
+    pub idle_timeout: Duration,
+    /// Time allowed between accept and `join`/`resume`.
+    pub join_timeout: Duration,
+    /// ICE servers announced in `welcome`.
+    pub ice_servers: Vec<IceServer>,
+}
 
-    pub fn ack(&self, n: u64) {
-        let mut g = self.inner.lock();
-        let n = n.min(g.sent_upto);
-        while g.buf.front().is_some_and(|(f, _)| *f <= n) {
-            g.buf.pop_front();
-        }
-        if g.buf.is_empty() && g.buf.capacity() > 0 {
-            // Idle sessions hold no queue memory (re-growing costs one allocation).
-            g.buf = VecDeque::new();
+impl HubConfig {
+    /// The defaults (also those of `server::ServerConfig::new`) with `secret`.
+    pub fn new(secret: Vec<u8>) -> Self {
+        HubConfig {
+            secret,
+            limits: Limits::default(),
+            grace: Duration::from_secs(30),
+            ping_interval: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            join_timeout: Duration::from_secs(10),
+            ice_servers: Vec::new(),
         }
     }
 }
 
 pub(crate) struct Hub {
-    pub cfg: ServerConfig,
+    pub cfg: HubConfig,
     rooms: Mutex<HashMap<String, Arc<Room>>>,
     resumable: Mutex<HashMap<String, Arc<Session>>>,
     shutdown_tx: watch::Sender<bool>,
     pub connections: AtomicUsize,
     next_peer: AtomicU64,
     peer_prefix: String,
-    /// Telemetry store, when the server was configured with one.
-    pub telemetry: std::sync::OnceLock<Arc<Mutex<crate::telemetry::Store>>>,
+    /// Answers telemetry, feedback and privacy requests; `None`: `not_implemented`.
+    pub service: Option<Arc<dyn Service>>,
 }
 
 /// A refused join/resume.
@@ -156,8 +142,8 @@ fn random_hex(bytes: usize) -> String {
 }
 
 impl Hub {
-    pub fn new(cfg: ServerConfig) -> Arc<Hub> {
-        let (shutdown_tx, _) = super::shutdown_channel();
+    pub fn new(cfg: HubConfig, service: Option<Arc<dyn Service>>) -> Arc<Hub> {
+        let (shutdown_tx, _) = watch::channel(false);
         Arc::new(Hub {
             cfg,
             rooms: Mutex::new(HashMap::new()),
@@ -166,7 +152,7 @@ impl Hub {
             connections: AtomicUsize::new(0),
             next_peer: AtomicU64::new(1),
             peer_prefix: random_hex(3),
-            telemetry: std::sync::OnceLock::new(),
+            service,
         })
     }
 
@@ -191,13 +177,19 @@ impl Hub {
         }
     }
 
-    pub fn stats(&self) -> super::ServerStats {
-        let rooms = self.rooms.lock();
-        super::ServerStats {
-            connections: self.connections.load(Ordering::Relaxed),
-            sessions: self.resumable.lock().len(),
-            rooms: rooms.len(),
-        }
+    /// Open WebSocket connections.
+    pub fn connection_count(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    /// Live sessions (attached or within the grace period).
+    pub fn session_count(&self) -> usize {
+        self.resumable.lock().len()
+    }
+
+    /// Rooms with at least one peer.
+    pub fn room_count(&self) -> usize {
+        self.rooms.lock().len()
     }
 
     /// Admit a peer whose token verified. Replaces an older session of the same user.
@@ -322,7 +314,7 @@ impl Hub {
             peers: existing,
             offer_to,
             ice_servers: self.cfg.ice_servers.clone(),
-            limits: self.cfg.limits_info(),
+            limits: self.cfg.limits.info(),
         };
         Ok((session, welcome))
     }

@@ -1,66 +1,42 @@
-//! Plain HTTP on the signalling port: the browser client (`web/`) and, with `--dev`, a token
-//! minting endpoint for the demo page.
+//! Plain HTTP on the signalling port: the router, request parsing, and, with `--dev`, the
+//! token minting endpoint for the demo page.
 //!
 //! A connection is routed by its request head: a `Upgrade: websocket` header goes to the
 //! signalling protocol, anything else is answered here (one request, then close). Only plain
 //! `ws://` servers route this way; a TLS server keeps serving WebSocket only.
 //!
 //! Routes:
-//! - `GET /` and `GET /index.html`: the demo page; `/app.js`, `/streamwire.js`, `/style.css`.
+//! - `GET /` and `GET /index.html`: the demo page; `/app.js`, `/streamwire.js`, `/style.css`
+//!   (`web.rs`).
 //! - `GET /dev/token?room=R&name=N`: (only when [`super::ServerConfig::dev`] is set) a room
 //!   token with every grant, valid for one hour, as `{"token": "..."}`. 404 otherwise.
 //! - `GET /report?room=R[&since=1h]`: the room's HTML performance report rendered from the
 //!   telemetry store ([`crate::report::generate`]). Needs a token for room `R` with the
 //!   `admin` grant, as `Authorization: Bearer <jwt>` or the `token` query parameter: 401
 //!   without a valid token, 403 for another room or without `admin`, 404 when the server keeps
-//!   no telemetry (no `--db`) or holds none for the room.
+//!   no telemetry (no `--db`) or holds none for the room (`report.rs`).
 
-use parking_lot::Mutex;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use super::telemetry::SharedStore;
 use crate::signalling::protocol::Grant;
-use crate::signalling::token::{Claims, TokenError, mint, verify};
-use crate::telemetry::Store;
+use crate::signalling::token::{Claims, mint};
 
-/// The telemetry store shared with the signalling connections, when the server has one.
-pub(super) type SharedStore = Option<Arc<Mutex<Store>>>;
+/// What the HTTP routes need of the server.
+pub(super) struct Context {
+    /// The HS256 secret (report tokens are verified, dev tokens minted with it).
+    pub secret: Vec<u8>,
+    /// Whether `/dev/token` is served.
+    pub dev: bool,
+    /// The telemetry store, when the server keeps one.
+    pub store: Option<SharedStore>,
+}
 
 /// Largest request head accepted.
 const MAX_HEAD: usize = 8 * 1024;
-
-/// A static file served at `path`.
-struct Asset {
-    path: &'static str,
-    content_type: &'static str,
-    body: &'static str,
-}
-
-const ASSETS: &[Asset] = &[
-    Asset {
-        path: "/index.html",
-        content_type: "text/html; charset=utf-8",
-        body: include_str!("../../../web/index.html"),
-    },
-    Asset {
-        path: "/app.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../../web/app.js"),
-    },
-    Asset {
-        path: "/streamwire.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../../web/streamwire.js"),
-    },
-    Asset {
-        path: "/style.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_str!("../../../web/style.css"),
-    },
-];
 
 /// What a new plain connection is.
 pub(super) enum Route {
@@ -99,7 +75,7 @@ pub(super) async fn classify(tcp: &TcpStream, timeout: Duration) -> Route {
     }
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+pub(super) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
@@ -113,7 +89,7 @@ fn is_upgrade(head: &[u8]) -> bool {
 }
 
 /// Answer one HTTP request and close.
-pub(super) async fn serve(mut tcp: TcpStream, secret: Vec<u8>, dev: bool, store: SharedStore) {
+pub(super) async fn serve(mut tcp: TcpStream, cx: &Context) {
     let mut buf = vec![0u8; MAX_HEAD];
     // The head is already in the socket (classify saw it); read it out.
     let n = match tokio::time::timeout(Duration::from_secs(5), read_head(&mut tcp, &mut buf)).await
@@ -134,8 +110,8 @@ pub(super) async fn serve(mut tcp: TcpStream, secret: Vec<u8>, dev: bool, store:
             format!("method {method} is not supported here; use GET\n"),
         )
     } else if path == "/dev/token" {
-        if dev {
-            dev_token(&secret, query)
+        if cx.dev {
+            dev_token(&cx.secret, query)
         } else {
             response(
                 "404 Not Found",
@@ -144,13 +120,16 @@ pub(super) async fn serve(mut tcp: TcpStream, secret: Vec<u8>, dev: bool, store:
             )
         }
     } else if path == "/report" {
-        report(&secret, &head, query, store).await
+        super::report::serve(&cx.secret, &head, query, cx.store.clone()).await
     } else if path == "/dev" {
-        response("200 OK", "application/json", format!("{{\"dev\":{dev}}}"))
+        response(
+            "200 OK",
+            "application/json",
+            format!("{{\"dev\":{}}}", cx.dev),
+        )
     } else {
-        let path = if path == "/" { "/index.html" } else { path };
-        match ASSETS.iter().find(|a| a.path == path) {
-            Some(a) => response("200 OK", a.content_type, a.body.to_owned()),
+        match super::web::asset(path) {
+            Some((content_type, body)) => response("200 OK", content_type, body.to_owned()),
             None => response(
                 "404 Not Found",
                 "text/plain; charset=utf-8",
@@ -186,7 +165,7 @@ async fn read_head(tcp: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize
     Ok(n)
 }
 
-fn response(status: &str, content_type: &str, body: String) -> Vec<u8> {
+pub(super) fn response(status: &str, content_type: &str, body: String) -> Vec<u8> {
     format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -221,122 +200,14 @@ fn decode(v: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn query_param(query: &str, key: &str) -> Option<String> {
+pub(super) fn query_param(query: &str, key: &str) -> Option<String> {
     query.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         (k == key).then(|| decode(v))
     })
 }
 
-const TEXT: &str = "text/plain; charset=utf-8";
-
-/// The `Authorization: Bearer` token of the request head, else the `token` query parameter.
-fn request_token(head: &str, query: &str) -> Option<String> {
-    let bearer = head.lines().skip(1).find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        if !k.trim().eq_ignore_ascii_case("authorization") {
-            return None;
-        }
-        let v = v.trim();
-        let (scheme, tok) = v.split_once(' ')?;
-        scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| tok.trim().to_owned())
-    });
-    bearer
-        .or_else(|| query_param(query, "token"))
-        .filter(|t| !t.is_empty())
-}
-
-fn unauthorized(body: String) -> Vec<u8> {
-    format!(
-        "HTTP/1.1 401 Unauthorized\r\nContent-Type: {TEXT}\r\nWWW-Authenticate: Bearer realm=\"streamwire\"\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
-async fn report(secret: &[u8], head: &str, query: &str, store: SharedStore) -> Vec<u8> {
-    let room = query_param(query, "room").unwrap_or_default();
-    if room.is_empty() {
-        return response(
-            "400 Bad Request",
-            TEXT,
-            "/report: query parameter `room` is missing or empty\n".to_owned(),
-        );
-    }
-    let Some(token) = request_token(head, query) else {
-        return unauthorized(format!(
-            "/report: a token for room `{room}` with the `admin` grant is required \
-             (Authorization: Bearer <token>, or the `token` query parameter)\n"
-        ));
-    };
-    let claims = match verify(secret, &token, &room) {
-        Ok(c) => c,
-        Err(e @ TokenError::WrongRoom { .. }) => {
-            return response("403 Forbidden", TEXT, format!("/report: {e}\n"));
-        }
-        Err(e) => return unauthorized(format!("/report: {e}\n")),
-    };
-    if !claims.grants.contains(&Grant::Admin) {
-        return response(
-            "403 Forbidden",
-            TEXT,
-            format!(
-                "/report: the token of user `{}` lacks the `admin` grant needed for reports\n",
-                claims.sub
-            ),
-        );
-    }
-    let since_ms = match query_param(query, "since").filter(|s| !s.is_empty()) {
-        None => 0,
-        Some(s) => match humantime::parse_duration(&s) {
-            Ok(d) => crate::telemetry::store::now_ms()
-                .saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
-            Err(_) => {
-                return response(
-                    "400 Bad Request",
-                    TEXT,
-                    format!(
-                        "/report: invalid `since` value `{s}`: expected a duration like 1h or 2d\n"
-                    ),
-                );
-            }
-        },
-    };
-    let Some(store) = store else {
-        return response(
-            "404 Not Found",
-            TEXT,
-            "/report: this server keeps no telemetry (start it with --db)\n".to_owned(),
-        );
-    };
-    let r = room.clone();
-    let html = tokio::task::spawn_blocking(move || {
-        let st = store.lock();
-        crate::report::generate(&st, &r, since_ms)
-    })
-    .await;
-    match html {
-        Ok(Ok(html)) => response("200 OK", "text/html; charset=utf-8", html),
-        Ok(Err(e @ crate::report::ReportError::Empty { .. })) => {
-            response("404 Not Found", TEXT, format!("/report: {e}\n"))
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(room = %room, error = %e, "report failed");
-            response(
-                "500 Internal Server Error",
-                TEXT,
-                format!("/report: rendering the report failed: {e}\n"),
-            )
-        }
-        Err(e) => response(
-            "500 Internal Server Error",
-            TEXT,
-            format!("/report: the report task failed: {e}\n"),
-        ),
-    }
-}
+pub(super) const TEXT: &str = "text/plain; charset=utf-8";
 
 fn dev_token(secret: &[u8], query: &str) -> Vec<u8> {
     let room = query_param(query, "room").unwrap_or_default();
@@ -393,15 +264,5 @@ mod tests {
         assert_eq!(query_param("room=%zz", "room").unwrap(), "%zz");
         assert_eq!(query_param("room=a%2", "room").unwrap(), "a%2");
         assert!(query_param("room=a", "name").is_none());
-    }
-
-    #[test]
-    fn token_from_bearer_header_or_query() {
-        let head = "GET /report?room=r HTTP/1.1\r\nHost: x\r\nauthorization: Bearer abc.def\r\n";
-        assert_eq!(request_token(head, "room=r&token=q").unwrap(), "abc.def");
-        let head = "GET /report?room=r HTTP/1.1\r\nHost: x\r\n";
-        assert_eq!(request_token(head, "room=r&token=q").unwrap(), "q");
-        assert!(request_token(head, "room=r&token=").is_none());
-        assert!(request_token("GET / HTTP/1.1\r\nAuthorization: Basic eA==\r\n", "").is_none());
     }
 }

@@ -1,0 +1,274 @@
+//! The service behind `streamwire serve`: one listening port composing
+//!
+//! - the signalling hub (rooms, presence, SDP/ICE relay, real-time messages with delivery
+//!   results, resumable sessions, keepalive, limits; [`crate::signalling`]),
+//! - the telemetry service: ingest of telemetry, feedback and privacy requests into the
+//!   SQLite store, and the hourly retention purge (`telemetry.rs`),
+//! - plain HTTP on the same port: the browser client's files (`web.rs`), the room report
+//!   (`report.rs`) and, with `--dev`, token minting (`http.rs`),
+//! - the accept loop with optional TLS (`listener.rs`, [`tls`]), and graceful shutdown.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), streamwire::server::ServerError> {
+//! use streamwire::server::{Server, ServerConfig};
+//! let cfg = ServerConfig::new("127.0.0.1:0".parse().unwrap(), b"0123456789abcdef0123456789abcdef".to_vec());
+//! let server = Server::bind(cfg).await?;
+//! println!("listening on {}", server.local_addr());
+//! let handle = server.handle();
+//! tokio::spawn(server.run());
+//! // ... later:
+//! handle.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod http;
+mod listener;
+mod report;
+mod telemetry;
+pub mod tls;
+mod web;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::signalling::Limits;
+use crate::signalling::hub::{Hub, HubConfig};
+use crate::signalling::protocol::IceServer;
+use crate::signalling::service::Service;
+pub use telemetry::TelemetryConfig;
+
+/// Server configuration.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Listen address.
+    pub addr: SocketAddr,
+    /// HS256 secret tokens are verified with (at least 32 bytes).
+    pub secret: Vec<u8>,
+    /// PEM certificate chain and private key; `None` serves plain `ws://`.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Limits.
+    pub limits: Limits,
+    /// How long a session survives a dropped connection. Default 30 s.
+    pub grace: Duration,
+    /// WebSocket ping interval. Default 10 s.
+    pub ping_interval: Duration,
+    /// A connection with no incoming frame (pongs count) for this long is closed. Default 30 s.
+    pub idle_timeout: Duration,
+    /// Time allowed between accept and `join`/`resume`. Default 10 s.
+    pub join_timeout: Duration,
+    /// How long shutdown waits for connections to close. Default 2 s.
+    pub shutdown_drain: Duration,
+    /// ICE servers announced in `welcome` (empty by default; never a public STUN server).
+    pub ice_servers: Vec<IceServer>,
+    /// Development mode: plain HTTP `GET /dev/token?room=&name=` mints tokens for anyone
+    /// (the demo page's "mint a token" button). Never enable in production. Default off.
+    pub dev: bool,
+    /// Telemetry store; `None` (the library default) answers telemetry, feedback and
+    /// privacy messages with `not_implemented`. `streamwire serve` always sets one.
+    pub telemetry: Option<TelemetryConfig>,
+}
+
+impl ServerConfig {
+    /// Defaults for everything but the address and secret.
+    pub fn new(addr: SocketAddr, secret: Vec<u8>) -> Self {
+        let hub = HubConfig::new(secret);
+        ServerConfig {
+            addr,
+            secret: hub.secret,
+            tls: None,
+            limits: hub.limits,
+            grace: hub.grace,
+            ping_interval: hub.ping_interval,
+            idle_timeout: hub.idle_timeout,
+            join_timeout: hub.join_timeout,
+            shutdown_drain: Duration::from_secs(2),
+            ice_servers: hub.ice_servers,
+            dev: false,
+            telemetry: None,
+        }
+    }
+
+    /// The part of the configuration the signalling hub runs on.
+    fn hub_config(&self) -> HubConfig {
+        HubConfig {
+            secret: self.secret.clone(),
+            limits: self.limits.clone(),
+            grace: self.grace,
+            ping_interval: self.ping_interval,
+            idle_timeout: self.idle_timeout,
+            join_timeout: self.join_timeout,
+            ice_servers: self.ice_servers.clone(),
+        }
+    }
+}
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Binding the listen address failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The secret is too short.
+    #[error("server secret must be at least {min} bytes, got {got}")]
+    WeakSecret {
+        /// Minimum.
+        min: usize,
+        /// Given.
+        got: usize,
+    },
+    /// TLS configuration failed.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// Opening the telemetry store failed.
+    #[error(transparent)]
+    Telemetry(#[from] crate::telemetry::StoreError),
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: TcpListener,
+    hub: Arc<Hub>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    http: Arc<http::Context>,
+    telemetry: Option<(Arc<telemetry::TelemetryService>, Duration)>,
+    join_timeout: Duration,
+    shutdown_drain: Duration,
+    local_addr: SocketAddr,
+}
+
+/// Controls a running server: statistics and graceful shutdown.
+#[derive(Clone)]
+pub struct ServerHandle {
+    hub: Arc<Hub>,
+    shutdown_drain: Duration,
+    local_addr: SocketAddr,
+}
+
+/// Point-in-time counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Open WebSocket connections.
+    pub connections: usize,
+    /// Live sessions (attached or within the grace period).
+    pub sessions: usize,
+    /// Rooms with at least one peer.
+    pub rooms: usize,
+}
+
+impl Server {
+    /// Bind the listen address, load TLS material and open the telemetry store.
+    pub async fn bind(cfg: ServerConfig) -> Result<Server, ServerError> {
+        use crate::signalling::token::MIN_SECRET_LEN;
+        if cfg.secret.len() < MIN_SECRET_LEN {
+            return Err(ServerError::WeakSecret {
+                min: MIN_SECRET_LEN,
+                got: cfg.secret.len(),
+            });
+        }
+        let tls = match &cfg.tls {
+            Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+            None => None,
+        };
+        let listener = TcpListener::bind(cfg.addr)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: cfg.addr,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: cfg.addr,
+            source,
+        })?;
+        let telemetry = match &cfg.telemetry {
+            Some(t) => Some((
+                Arc::new(telemetry::TelemetryService::open(t)?),
+                t.purge_every,
+            )),
+            None => None,
+        };
+        tracing::info!(%local_addr, tls = tls.is_some(), "signalling server listening");
+        let service = telemetry
+            .as_ref()
+            .map(|(t, _)| t.clone() as Arc<dyn Service>);
+        let http = Arc::new(http::Context {
+            secret: cfg.secret.clone(),
+            dev: cfg.dev,
+            store: telemetry.as_ref().map(|(t, _)| t.store()),
+        });
+        Ok(Server {
+            listener,
+            hub: Hub::new(cfg.hub_config(), service),
+            tls,
+            http,
+            telemetry,
+            join_timeout: cfg.join_timeout,
+            shutdown_drain: cfg.shutdown_drain,
+            local_addr,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle for stats and shutdown.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            hub: self.hub.clone(),
+            shutdown_drain: self.shutdown_drain,
+            local_addr: self.local_addr,
+        }
+    }
+
+    /// Accept connections until [`ServerHandle::shutdown`] is called.
+    pub async fn run(self) {
+        if let Some((service, every)) = &self.telemetry {
+            tokio::spawn(telemetry::purge_task(
+                service.store(),
+                *every,
+                self.hub.shutdown_rx(),
+            ));
+        }
+        listener::accept_loop(self).await;
+    }
+}
+
+impl ServerHandle {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> ServerStats {
+        ServerStats {
+            connections: self.hub.connection_count(),
+            sessions: self.hub.session_count(),
+            rooms: self.hub.room_count(),
+        }
+    }
+
+    /// Stop accepting, tell every peer (`bye` with code `shutdown`, `reconnect: true`), and
+    /// wait up to `shutdown_drain` for connections to close.
+    pub async fn shutdown(&self) {
+        self.hub.begin_shutdown();
+        let deadline = tokio::time::Instant::now() + self.shutdown_drain;
+        while self.hub.connection_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tracing::info!(
+            remaining = self.hub.connection_count(),
+            "signalling server shut down"
+        );
+    }
+}

@@ -1,0 +1,73 @@
+//! The seam between the signalling hub and the services the server composes beside it.
+//!
+//! The hub speaks the protocol, enforces grants and knows rooms and sessions; it stores
+//! nothing. Requests that need a service (telemetry, feedback and the privacy operations,
+//! today) go through a [`Service`] the server hands to the hub, which answers each with the
+//! reply frame. Without a service the hub answers them with `not_implemented`.
+
+use std::net::IpAddr;
+
+use futures::future::BoxFuture;
+
+use super::protocol::ServerMsg;
+use super::protocol::telemetry::{Batch, Feedback};
+
+/// Who sent a request: the joined session's room, peer id, token subject and address.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    /// Room name.
+    pub room: String,
+    /// Server-assigned peer id (also the session id of the telemetry store).
+    pub peer: String,
+    /// The token's user identity (`sub`).
+    pub user: String,
+    /// The connection's remote address.
+    pub addr: IpAddr,
+}
+
+/// A request the hub passes on. Grants are already checked (the privacy operations need
+/// `admin`).
+#[derive(Debug, Clone)]
+pub(crate) enum Request {
+    /// `telemetry`: store a batch.
+    Telemetry(Batch),
+    /// `feedback`: store the user's feedback.
+    Feedback(Feedback),
+    /// `privacy_export`: everything held about `user`.
+    PrivacyExport {
+        /// User identity.
+        user: String,
+    },
+    /// `privacy_delete`: delete everything held about `user`.
+    PrivacyDelete {
+        /// User identity.
+        user: String,
+    },
+}
+
+/// Why a service refused or failed a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ServiceError {
+    /// Part of the request is invalid; answered with `invalid_field` naming the last segment of
+    /// `what` as the field.
+    #[error("{what}: {reason}")]
+    Invalid {
+        /// `batch`, `records[3].ts_ms`, `feedback.rating`, ...
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The service failed (already logged by the service); answered with `internal`.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Answers the requests the hub does not handle itself.
+pub(crate) trait Service: Send + Sync + 'static {
+    /// Handle one request and return the reply frame for the caller.
+    fn call(
+        &self,
+        from: Caller,
+        request: Request,
+    ) -> BoxFuture<'static, Result<ServerMsg, ServiceError>>;
+}
