@@ -11,8 +11,9 @@
 mod common;
 mod session_support;
 
+use parking_lot::Mutex;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{config, start, token, within};
@@ -52,7 +53,7 @@ async fn capture(target: SocketAddr) -> Capture {
                             Ok(0) | Err(_) => break,
                             Ok(n) => n,
                         };
-                        rec.lock().unwrap().extend_from_slice(&buf[..n]);
+                        rec.lock().extend_from_slice(&buf[..n]);
                         if so.write_all(&buf[..n]).await.is_err() {
                             break;
                         }
@@ -235,7 +236,7 @@ async fn every_byte_the_client_sends_respects_consent_and_admin_api_works_over_t
         // Let the proxy see the close frame.
         tokio::time::sleep(Duration::from_millis(100)).await;
 
-        let frames = client_frames(&cap.sent.lock().unwrap());
+        let frames = client_frames(&cap.sent.lock());
         assert!(
             frames.iter().any(|f| f.contains("\"type\":\"join\"")),
             "{frames:?}"
@@ -381,6 +382,49 @@ async fn every_byte_the_client_sends_respects_consent_and_admin_api_works_over_t
     .await;
     assert_eq!(again["sessions"].as_array().unwrap().len(), 0);
     admin.leave().await;
+}
+
+/// A server started without a telemetry store (the library default) answers every service
+/// message with `not_implemented`, naming the message and the missing `--db`, and the
+/// connection keeps serving.
+#[tokio::test]
+async fn without_a_store_the_service_messages_are_not_implemented() {
+    let srv = start(config()).await;
+    let (mut admin, _) = common::Raw::join(
+        &srv.url,
+        "no-store",
+        &token("no-store", "admin", &Grant::ALL),
+    )
+    .await;
+    let frames = [
+        (
+            "telemetry",
+            serde_json::json!({"type":"telemetry","batch":{"consent":"necessary","records":[]}}),
+        ),
+        (
+            "feedback",
+            serde_json::json!({"type":"feedback","rating":4}),
+        ),
+        (
+            "privacy_export",
+            serde_json::json!({"type":"privacy_export","user":"u"}),
+        ),
+        (
+            "privacy_delete",
+            serde_json::json!({"type":"privacy_delete","user":"u"}),
+        ),
+    ];
+    for (ty, frame) in frames {
+        admin.send_json(frame).await;
+        let (code, in_type, field, message) = admin.error().await;
+        assert_eq!(
+            (code.as_str(), in_type.as_deref(), field),
+            ("not_implemented", Some(ty), None),
+            "{message}"
+        );
+        assert!(message.contains("--db"), "{ty}: {message}");
+    }
+    assert!(admin.drain().await.is_empty());
 }
 
 #[tokio::test]
@@ -542,7 +586,7 @@ async fn real_sessions_send_only_what_the_consent_allows() {
         tokio::time::sleep(Duration::from_millis(200)).await;
 
         for (who, cap) in [("publisher", &cap_pub), ("subscriber", &cap_sub)] {
-            let frames = client_frames(&cap.sent.lock().unwrap());
+            let frames = client_frames(&cap.sent.lock());
             assert!(
                 frames.iter().any(|f| f.contains("\"type\":\"join\"")),
                 "{who} {c}: {frames:?}"

@@ -39,6 +39,7 @@ use crate::signalling::Limits;
 use crate::signalling::hub::{Hub, HubConfig};
 use crate::signalling::protocol::IceServer;
 use crate::signalling::service::Service;
+use crate::signalling::token::MIN_SECRET_LEN;
 pub use telemetry::TelemetryConfig;
 
 /// Server configuration.
@@ -50,7 +51,7 @@ pub struct ServerConfig {
     pub secret: Vec<u8>,
     /// PEM certificate chain and private key; `None` serves plain `ws://`.
     pub tls: Option<(PathBuf, PathBuf)>,
-    /// Limits.
+    /// Limits: frame and payload sizes, frame rate, room size, replay buffer.
     pub limits: Limits,
     /// How long a session survives a dropped connection. Default 30 s.
     pub grace: Duration,
@@ -167,7 +168,6 @@ pub struct ServerStats {
 impl Server {
     /// Bind the listen address, load TLS material and open the telemetry store.
     pub async fn bind(cfg: ServerConfig) -> Result<Server, ServerError> {
-        use crate::signalling::token::MIN_SECRET_LEN;
         if cfg.secret.len() < MIN_SECRET_LEN {
             return Err(ServerError::WeakSecret {
                 min: MIN_SECRET_LEN,

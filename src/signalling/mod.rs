@@ -3,7 +3,7 @@
 //! - [`protocol`]: the versioned JSON messages shared by server and client.
 //! - [`token`]: HS256 room tokens (mint/verify).
 //! - the hub (crate-internal): rooms, sessions and the protocol state machine of each
-//!   WebSocket connection, run by [`crate::server`]; its limits are [`Limits`].
+//!   WebSocket connection, run by `streamwire::server`; its limits are [`Limits`].
 //! - [`client`]: the async client the WebRTC session layer drives.
 //!
 //! Signalling stores nothing and depends on no other part of the crate: the server plugs the

@@ -630,7 +630,7 @@ impl Store {
     }
 
     /// Numeric samples of `room` at or after `since_ms`, one [`Series`] per peer, source,
-    /// track and field, each in time order (the input of [`crate::report`]).
+    /// track and field, each in time order (the input of the `report` module).
     pub fn room_series(&self, room: &str, since_ms: i64) -> Result<Vec<Series>, StoreError> {
         let mut s = self
             .conn

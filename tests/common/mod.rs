@@ -2,8 +2,9 @@
 //! peers speaking the protocol by hand, and a TCP proxy whose connections a test can kill.
 #![allow(dead_code)]
 
+use parking_lot::Mutex;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message;
@@ -205,7 +206,7 @@ impl Proxy {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
                     }
                 });
-                c2.lock().unwrap().push(h);
+                c2.lock().push(h);
             }
         });
         Proxy {
@@ -217,7 +218,7 @@ impl Proxy {
 
     /// Abort every proxied connection: both sockets are closed abruptly mid-stream.
     pub fn kill(&self) -> usize {
-        let v: Vec<_> = std::mem::take(&mut *self.conns.lock().unwrap());
+        let v: Vec<_> = std::mem::take(&mut *self.conns.lock());
         let n = v.iter().filter(|h| !h.is_finished()).count();
         for h in v {
             h.abort();

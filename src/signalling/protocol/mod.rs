@@ -1,7 +1,7 @@
 //! The signalling wire protocol: versioned JSON, one message type per `type` tag.
 //!
 //! This is the single definition of every frame exchanged between the server
-//! ([`crate::server`], whose signalling hub speaks it) and the client
+//! (`streamwire::server`, whose signalling hub speaks it) and the client
 //! ([`crate::signalling::client`]). `docs/protocol.md` documents the same messages for
 //! implementers in other languages.
 //!
