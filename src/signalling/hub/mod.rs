@@ -30,7 +30,14 @@ use crate::signalling::protocol::{
 use crate::signalling::service::Service;
 use crate::signalling::token::Claims;
 
-/// Limits that protect the server. All configurable.
+/// Limits that protect the server. All configurable (`streamwire serve` flags, or
+/// `server::ServerConfig::limits`).
+///
+/// ```
+/// let mut limits = streamwire::signalling::Limits::default();
+/// assert_eq!(limits.max_frame_bytes, 128 * 1024);
+/// limits.max_peers_per_room = 8;
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Largest WebSocket message the server processes; larger ones (up to
