@@ -1,13 +1,18 @@
-//! The `[room]` table: publishing to (`output = "room"`) or receiving from
-//! (`input.video = "room"`) a room of the signalling service, through a
-//! [`Session`](crate::session::Session).
+//! The `[room]` table, and what a preset may hold with it: publishing to (`output = "room"`)
+//! or receiving from (`input.video = "room"`) a room of the signalling service. (A
+//! `session::Session` runs such a preset; `SessionConfig::try_from` in `pipeline` converts.)
 
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use super::doc::Value;
 use super::elements::{RotationMode, RotationOutput, RotationSettings, SensorSource};
-use super::error::{ErrorKind, PresetError};
+use super::error::{ErrorKind, PresetError, suggest};
+use super::model::{AudioInput, Input, Output, Preset, VideoInput, VideoSettings};
 use super::schema::{Section, invalid};
+use super::validate::at_or;
+use crate::encoder::Codec;
 
 /// Environment variable read for the room token when the preset sets neither `room.token` nor
 /// `room.token_file`.
@@ -420,10 +425,11 @@ fn ice_addresses(sec: &Section<'_>, server: &str) -> Result<Vec<String>, PresetE
 
 /// Check a publishing room preset's `[rotation]` table (`sec`, parsed as `r`): a room carries
 /// the orientation as metadata (the CVO RTP header extension, see
-/// [`RotationConfig`](crate::webrtc::publisher::RotationConfig)), so `output = "pixels"` is
+/// `webrtc::publisher::RotationConfig`), so `output = "pixels"` is
 /// refused, and so are `hysteresis` and `hold_ms` (the room publisher uses the element's
-/// defaults). `sensor = "iio"` (the default) is resolved here to the first accelerometer under
-/// `/sys/bus/iio/devices`, and refused when there is none.
+/// defaults). The sensor is resolved here ([`SensorSource::iio_accelerometer`]): `sensor =
+/// "iio"` (the default) to the first accelerometer under `/sys/bus/iio/devices`, refused when
+/// there is none, like an `iio:DIR` that is not an accelerometer.
 pub(crate) fn check_rotation(
     sec: &Section<'_>,
     r: &mut RotationSettings,
@@ -454,157 +460,252 @@ pub(crate) fn check_rotation(
     let RotationMode::FollowSensor(src) = &mut r.mode else {
         return Ok(());
     };
-    let at = sec
-        .node("sensor")
-        .map(|n| n.at.clone())
-        .unwrap_or(sec.at.clone());
-    match src {
-        SensorSource::IioAuto => {
-            let root = Path::new(crate::pipeline::IIO_DEVICES);
-            let Some(dir) = crate::pipeline::find_iio_accelerometer(root) else {
-                return Err(invalid(
-                    &at,
-                    ErrorKind::ImpossibleCaps {
-                        key: sec.full_key("sensor"),
-                        reason: format!(
-                            "sensor = \"iio\" (the default with mode = \"follow-sensor\"): no \
-                             accelerometer under {} (use sensor = \"replay:PATH\", or mode = \
-                             \"follow-app\")",
-                            root.display()
-                        ),
-                    },
-                ));
-            };
-            *src = SensorSource::Iio(dir);
-        }
-        SensorSource::Iio(dir) if !dir.join("in_accel_x_raw").is_file() => {
-            return Err(invalid(
-                &at,
+    if !matches!(src, SensorSource::Replay(_)) {
+        let dir = src.iio_accelerometer().map_err(|e| {
+            invalid(
+                &at_or(sec, "sensor"),
                 ErrorKind::ImpossibleCaps {
                     key: sec.full_key("sensor"),
-                    reason: format!(
-                        "{} is not an IIO accelerometer (no in_accel_x_raw)",
-                        dir.display()
-                    ),
+                    reason: e.to_string(),
                 },
-            ));
-        }
-        _ => {}
+            )
+        })?;
+        *src = SensorSource::Iio(dir);
     }
     Ok(())
 }
 
-/// The publisher's rotation metadata mode for a room preset's `[rotation]` (already checked by
-/// [`check_rotation`]): `follow-app` is a fixed angle, `off` a fixed 0 degrees (the element is
-/// there, so the application can turn it later with
-/// [`Publisher::set_rotation`](crate::webrtc::publisher::Publisher::set_rotation)),
-/// `follow-sensor` the replay file or IIO device.
-fn rotation_config(r: &RotationSettings) -> crate::webrtc::publisher::RotationConfig {
-    use crate::webrtc::publisher::{Rotation, RotationConfig};
-    match &r.mode {
-        RotationMode::FollowApp { rotation } => {
-            RotationConfig::Fixed(Rotation::from_degrees(*rotation).unwrap_or_default())
-        }
-        RotationMode::Off => RotationConfig::Fixed(Rotation::R0),
-        RotationMode::FollowSensor(src) => RotationConfig::Sensor {
-            replay_file: match src {
-                SensorSource::Replay(p) => Some(p.to_string_lossy().into_owned()),
-                _ => None,
-            },
-            iio_device: match src {
-                SensorSource::Iio(d) => Some(d.to_string_lossy().into_owned()),
-                // Resolved by check_rotation when the preset was loaded.
-                _ => None,
-            },
-        },
-    }
+/// What a room input needs besides the tables.
+pub(super) struct RoomInput<'a> {
+    /// `input.video` as written.
+    pub(super) video: Option<String>,
+    /// `input.audio` as written.
+    pub(super) audio: Option<String>,
+    /// The preset's path (its `source`).
+    pub(super) path: &'a str,
+    /// What relative paths resolve against.
+    pub(super) base: &'a Path,
+    /// `description`.
+    pub(super) description: String,
+    /// `duration`.
+    pub(super) duration: Option<Duration>,
 }
 
-impl RoomSettings {
-    /// The [`SessionConfig`](crate::session::SessionConfig) that runs `preset` (whose `room`
-    /// this is): the token is resolved now (file or environment), a publishing preset's
-    /// capture and `[video]`/`[audio]` become the publisher (receiving nobody), a receiving
-    /// preset's output becomes the subscriber's, a publishing preset's `[rotation]` the
-    /// publisher's rotation metadata mode. A `record:DIR` directory is not created here.
-    ///
-    /// ```
-    /// use streamwire::preset::Preset;
-    /// use streamwire::webrtc::publisher::VideoSource;
-    ///
-    /// let p = Preset::load("publish-test", &["room.token=jwt".into()]).unwrap();
-    /// let cfg = p.room.as_ref().unwrap().session_config(&p).unwrap();
-    /// let publish = cfg.publish.unwrap();
-    /// assert!(matches!(publish.video, VideoSource::TestPattern(_)));
-    /// assert_eq!((publish.width, publish.height), (640, 360));
-    /// ```
-    pub fn session_config(
-        &self,
-        preset: &super::Preset,
-    ) -> Result<crate::session::SessionConfig, PresetError> {
-        use crate::session::{SessionConfig, Subscribe};
-        use crate::webrtc::encode::VideoCodec;
-        use crate::webrtc::publisher::{AudioSource, PublisherConfig, VideoSource};
-        use crate::webrtc::subscriber::{AudioOutput, SubscriberConfig, VideoOutput};
-
-        let token = self.token.resolve()?;
-        let mut cfg = SessionConfig::new(&self.server, &self.room, &token);
-        cfg.ice_servers = self.ice_servers.clone();
-        cfg.local_addresses = self.ice_addresses.clone();
-        match &self.role {
-            RoomRole::Publish => {
-                let mut p = PublisherConfig {
-                    video: match (&preset.input.video, &preset.video) {
-                        (super::VideoSource::Camera, Some(_)) => VideoSource::Camera,
-                        (super::VideoSource::Test, Some(_)) => {
-                            VideoSource::TestPattern("smpte".into())
-                        }
-                        _ => VideoSource::None,
-                    },
-                    audio: match (&preset.input.audio, &preset.audio) {
-                        (super::AudioSource::Mic, Some(_)) => {
-                            AudioSource::Microphone { echo_probe: None }
-                        }
-                        (super::AudioSource::Test, Some(_)) => AudioSource::TestTone,
-                        _ => AudioSource::None,
-                    },
-                    ..PublisherConfig::default()
-                };
-                if let Some(v) = &preset.video {
-                    p.codec = match v.codec {
-                        crate::encoder::Codec::H264 => VideoCodec::H264,
-                        _ => VideoCodec::Vp8,
-                    };
-                    // Validated ranges (16..=7680, 1..=240) fit in i32.
-                    p.width = v.width as i32;
-                    p.height = v.height as i32;
-                    p.fps = v.framerate as i32;
-                    p.start_kbps = v.bitrate_kbps;
-                    p.ceiling_kbps = v.bitrate_kbps;
-                    p.floor_kbps = p.floor_kbps.min(v.bitrate_kbps);
-                    p.keyframe_interval = v.keyframe_interval;
-                }
-                if let Some(a) = &preset.audio {
-                    p.audio_bps = (a.bitrate_kbps * 1000) as i32;
-                }
-                p.rotation = preset.rotation.as_ref().map(rotation_config);
-                cfg.publish = Some(p);
-                cfg.subscribe = Subscribe::Users(Vec::new());
+/// Validate a preset whose `input.video` (and maybe `input.audio`) is `"room"`.
+pub(super) fn room_input(
+    top: &Section<'_>,
+    input_sec: &Section<'_>,
+    r: RoomInput<'_>,
+) -> Result<Preset, PresetError> {
+    if r.video.as_deref() != Some("room") {
+        return Err(invalid(
+            &at_or(input_sec, "video"),
+            ErrorKind::InvalidValue {
+                key: "input.video".to_owned(),
+                value: r.video.unwrap_or_else(|| "test".to_owned()),
+                expected: "\"room\": a room input is declared with input.video = \"room\" \
+                           (input.audio = \"room\" adds the room's audio)"
+                    .to_owned(),
+                suggestion: None,
+            },
+        ));
+    }
+    let audio = match r.audio.as_deref() {
+        None | Some("none") => false,
+        Some("room") => true,
+        Some(other) => {
+            return Err(invalid(
+                &at_or(input_sec, "audio"),
+                ErrorKind::InvalidValue {
+                    key: "input.audio".to_owned(),
+                    value: other.to_owned(),
+                    expected: "\"room\" or \"none\" with input.video = \"room\" \
+                               (a preset cannot mix local capture and a room input)"
+                        .to_owned(),
+                    suggestion: None,
+                },
+            ));
+        }
+    };
+    for key in ["video_device", "audio_device"] {
+        if let Some(node) = input_sec.node(key) {
+            return Err(invalid(
+                &node.key_at,
+                ErrorKind::ImpossibleCaps {
+                    key: input_sec.full_key(key),
+                    reason: "a room input captures nothing locally; remove the device".to_owned(),
+                },
+            ));
+        }
+    }
+    for table in ["video", "audio", "rotation", "telemetry"] {
+        if let Some(sec) = top.table(table)? {
+            return Err(invalid(
+                &sec.at,
+                ErrorKind::ImpossibleCaps {
+                    key: table.to_owned(),
+                    reason: format!(
+                        "[{table}] configures local capture and encoding, but input.video = \
+                         \"room\" receives media the room's publishers encoded"
+                    ),
+                },
+            ));
+        }
+    }
+    let start = top.at.clone();
+    let (out, out_node) = top.string("output")?.ok_or_else(|| {
+        invalid(
+            &start,
+            ErrorKind::Missing {
+                key: "output".to_owned(),
+            },
+        )
+    })?;
+    let bad = |expected: String, suggestion: Option<String>| {
+        invalid(
+            &out_node.at,
+            ErrorKind::InvalidValue {
+                key: "output".to_owned(),
+                value: out.to_owned(),
+                expected,
+                suggestion,
+            },
+        )
+    };
+    let (output, receive) = if let Some(dir) = out.strip_prefix("record:") {
+        if dir.is_empty() {
+            return Err(bad("a directory after `record:`".to_owned(), None));
+        }
+        (Output::Fakesink, RoomReceive::Record(PathBuf::from(dir)))
+    } else {
+        match out {
+            "display" => (Output::Display, RoomReceive::Display),
+            "fakesink" => (Output::Fakesink, RoomReceive::Discard),
+            "room" => {
+                return Err(bad(
+                    "display, fakesink or record:DIR (receiving from and publishing to a room \
+                     in one preset is not supported; run two presets)"
+                        .to_owned(),
+                    None,
+                ));
             }
-            RoomRole::Receive { audio, output } => {
-                cfg.output = SubscriberConfig {
-                    video: match output {
-                        RoomReceive::Display => VideoOutput::Display,
-                        RoomReceive::Record(dir) => VideoOutput::Record(dir.clone()),
-                        RoomReceive::Discard => VideoOutput::Discard,
-                    },
-                    audio: match output {
-                        RoomReceive::Display if *audio => AudioOutput::Play { echo_probe: None },
-                        _ => AudioOutput::Discard,
-                    },
-                    ..SubscriberConfig::default()
-                };
+            other if other.starts_with("file:") => {
+                let dir = Path::new(&other["file:".len()..])
+                    .parent()
+                    .map(|p| p.display().to_string())
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or_else(|| ".".to_owned());
+                return Err(bad(
+                    "display, fakesink or record:DIR (a room input records one Matroska file \
+                     per publisher, DIR/<peer>.mkv, so it takes a directory)"
+                        .to_owned(),
+                    Some(format!("record:{dir}")),
+                ));
+            }
+            other => {
+                return Err(bad(
+                    "one of: display, fakesink, record:DIR (with input.video = \"room\")"
+                        .to_owned(),
+                    suggest(other, &["display", "fakesink"]).map(str::to_owned),
+                ));
             }
         }
-        Ok(cfg)
+    };
+    let Some(room_sec) = top.table("room")? else {
+        return Err(invalid(
+            &at_or(input_sec, "video"),
+            ErrorKind::Missing {
+                key: "room".to_owned(),
+            },
+        ));
+    };
+    let room = room(
+        &room_sec,
+        r.base,
+        RoomRole::Receive {
+            audio,
+            output: receive,
+        },
+    )?;
+    Ok(Preset {
+        source: r.path.to_owned(),
+        description: r.description,
+        duration: r.duration,
+        input: Input {
+            video: VideoInput::None,
+            audio: AudioInput::None,
+            video_device: None,
+            audio_device: None,
+        },
+        video: None,
+        audio: None,
+        output,
+        rotation: None,
+        telemetry: None,
+        room: Some(room),
+    })
+}
+
+/// With `output = "room"`: what the session's publisher can send.
+pub(super) fn check_publishable(
+    input_sec: &Section<'_>,
+    video_sec: Option<&Section<'_>>,
+    video: Option<&VideoSettings>,
+    tables: [&Option<Section<'_>>; 1],
+) -> Result<(), PresetError> {
+    for (key, allowed) in [
+        ("video", "test, camera, none"),
+        ("audio", "test, mic, none"),
+    ] {
+        if let Some((s, node)) = input_sec.string(key)?
+            && (s == "screen" || s.starts_with("file:"))
+        {
+            return Err(invalid(
+                &node.at,
+                ErrorKind::InvalidValue {
+                    key: input_sec.full_key(key),
+                    value: s.to_owned(),
+                    expected: format!("one of: {allowed} (with output = \"room\")"),
+                    suggestion: None,
+                },
+            ));
+        }
     }
+    for key in ["video_device", "audio_device"] {
+        if let Some(node) = input_sec.node(key) {
+            return Err(invalid(
+                &node.key_at,
+                ErrorKind::ImpossibleCaps {
+                    key: input_sec.full_key(key),
+                    reason: "with output = \"room\" the system's default device is published \
+                             (device choice for rooms is not implemented yet)"
+                        .to_owned(),
+                },
+            ));
+        }
+    }
+    if let Some(v) = video
+        && !matches!(v.codec, Codec::Vp8 | Codec::H264)
+    {
+        let at = video_sec
+            .map(|s| at_or(s, "codec"))
+            .unwrap_or(input_sec.at.clone());
+        return Err(invalid(
+            &at,
+            ErrorKind::ImpossibleCaps {
+                key: "video.codec".to_owned(),
+                reason: format!("a room carries vp8 or h264 video, not {}", v.codec.name()),
+            },
+        ));
+    }
+    if let Some(sec) = tables.into_iter().flatten().next() {
+        return Err(invalid(
+            &sec.at,
+            ErrorKind::ImpossibleCaps {
+                key: sec.prefix.to_owned(),
+                reason: format!("[{}] is not applied to output = \"room\" yet", sec.prefix),
+            },
+        ));
+    }
+    Ok(())
 }
