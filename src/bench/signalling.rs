@@ -14,18 +14,6 @@
 //!
 //! The load generator parses only what it needs (the stream number `n` for acks and the
 //! timestamp) to leave the CPU to the server; it acks every 64 frames like a real client.
-//!
-//! ```no_run
-//! # async fn demo() -> Result<(), streamwire::bench::signalling::BenchError> {
-//! use streamwire::bench::signalling::{BenchOptions, ServerTarget, run};
-//! let mut opts = BenchOptions::default();
-//! opts.peers = 100;
-//! opts.rooms = 10;
-//! opts.server = ServerTarget::InProcess;
-//! let report = run(&opts).await?;
-//! println!("{}", serde_json::to_string_pretty(&report).unwrap());
-//! # Ok(()) }
-//! ```
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -40,9 +28,9 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::signalling::protocol::Grant;
-use crate::signalling::server::{Server, ServerConfig, ServerHandle};
-use crate::signalling::token::{Claims, mint};
+use streamwire::signalling::protocol::Grant;
+use streamwire::signalling::server::{Server, ServerConfig, ServerHandle};
+use streamwire::signalling::token::{Claims, mint};
 
 /// Where the server under test runs.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::report::ReportError;
-use crate::telemetry::Consent;
-use crate::telemetry::store::{Store, Tags};
-use crate::telemetry::wire::{Batch, FieldValue, Record, Source};
+use streamwire::report::ReportError;
+use streamwire::telemetry::Consent;
+use streamwire::telemetry::store::{Store, Tags};
+use streamwire::telemetry::wire::{Batch, FieldValue, Record, Source};
 
 /// Parameters.
 #[derive(Debug, Clone)]
@@ -132,7 +132,7 @@ fn peer_sample(rng: &mut Rng, ts_ms: i64, track: &str) -> Record {
             ("jitter".to_owned(), FieldValue::Num(jitter)),
             (
                 "quality-score".to_owned(),
-                FieldValue::Num(crate::telemetry::batcher::quality_score(
+                FieldValue::Num(streamwire::telemetry::batcher::quality_score(
                     Some(rtt),
                     Some(loss),
                     Some(jitter),
@@ -200,7 +200,7 @@ fn median(v: &[f64]) -> f64 {
 /// Runs both benchmarks.
 pub fn run(p: &TelemetryParams) -> Result<TelemetryReport, TelemetryBenchError> {
     let retention = Duration::from_secs(30 * 86400);
-    let now = crate::telemetry::store::now_ms();
+    let now = streamwire::telemetry::store::now_ms();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
 
     // Ingest: prepared batches, timed from the first ingest call to the last commit.
@@ -284,7 +284,7 @@ pub fn run(p: &TelemetryParams) -> Result<TelemetryReport, TelemetryBenchError> 
     let mut bytes = 0;
     for _ in 0..p.runs {
         let start = Instant::now();
-        let html = crate::report::generate(&store, "bench-report", t0)?;
+        let html = streamwire::report::generate(&store, "bench-report", t0)?;
         report_ms.push(start.elapsed().as_secs_f64() * 1000.0);
         bytes = html.len();
     }
@@ -326,10 +326,10 @@ pub fn run(p: &TelemetryParams) -> Result<TelemetryReport, TelemetryBenchError> 
 /// clients each sending `server_batches` prepared batches as fast as the acks allow (all
 /// frames queued at once). Returns (field values stored, seconds).
 async fn server_run(p: &TelemetryParams, rng: &mut Rng) -> Result<(u64, f64), TelemetryBenchError> {
-    use crate::signalling::client::{Client, ClientConfig, Event};
-    use crate::signalling::protocol::Grant;
-    use crate::signalling::server::{Server, ServerConfig, TelemetryConfig};
-    use crate::signalling::token::{Claims, mint};
+    use streamwire::signalling::client::{Client, ClientConfig, Event};
+    use streamwire::signalling::protocol::Grant;
+    use streamwire::signalling::server::{Server, ServerConfig, TelemetryConfig};
+    use streamwire::signalling::token::{Claims, mint};
 
     let err =
         |what: &str, e: &dyn std::fmt::Display| TelemetryBenchError::Server(format!("{what}: {e}"));
@@ -348,7 +348,7 @@ async fn server_run(p: &TelemetryParams, rng: &mut Rng) -> Result<(u64, f64), Te
     let handle = server.handle();
     let task = tokio::spawn(server.run());
 
-    let now = crate::telemetry::store::now_ms();
+    let now = streamwire::telemetry::store::now_ms();
     let mut clients = Vec::new();
     for c in 0..p.server_clients {
         let user = format!("bench-{c}");
