@@ -5,7 +5,8 @@
 //!
 //! With `--separate-processes` each subscriber runs as a child process, so `process_cpu_per_s`
 //! is the publisher's CPU alone. Every peer is a `Session` joined to an embedded signalling
-//! server on 127.0.0.1. Prints one JSON report. Run it inside a loopback-only namespace:
+//! server on 127.0.0.1 (Sessions always run send-side congestion control). Prints one JSON
+//! report. Run it inside a loopback-only namespace:
 //! `unshare -n sh -c 'ip link set lo up; cargo bench --bench latency -- ...'`.
 
 use std::process::{Command, ExitCode};

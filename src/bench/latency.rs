@@ -75,9 +75,6 @@ pub struct LatencyOptions {
     pub jitter_latency_ms: u32,
     /// Video bitrate (kbit/s), also the congestion-control start.
     pub bitrate_kbps: u32,
-    /// Send-side congestion control (`rtpgccbwe`, which also paces packets). Sessions always
-    /// run it: `false` is refused.
-    pub congestion_control: bool,
     /// Subscribers ran as child processes (set by `latency_process::run_separate`); the
     /// process CPU figure is then the publisher's alone.
     pub separate_processes: bool,
@@ -98,7 +95,6 @@ impl Default for LatencyOptions {
             warmup_seconds: 2.0,
             jitter_latency_ms: DEFAULT_JITTER_LATENCY_MS,
             bitrate_kbps: 2500,
-            congestion_control: true,
             separate_processes: false,
         }
     }
@@ -416,13 +412,6 @@ fn check(opts: &LatencyOptions) -> Result<(), BenchError> {
             "width {} is too small for the frame counter (need >= {MIN_STAMP_WIDTH})",
             opts.width
         )));
-    }
-    if !opts.congestion_control {
-        return Err(BenchError::Run(
-            "congestion control cannot be switched off: the benchmark's peers are Sessions, \
-             which always run it"
-                .into(),
-        ));
     }
     Ok(())
 }

@@ -11,6 +11,35 @@ pub mod latency_process;
 pub mod signalling;
 pub mod telemetry;
 
+use std::path::{Path, PathBuf};
+
+/// A benchmark's SQLite file (with its `-wal` and `-shm` companions), removed on drop.
+pub(crate) struct TempDb(pub(crate) PathBuf);
+
+impl TempDb {
+    /// A fresh file name under `dir` for the database `name`.
+    pub(crate) fn new(dir: &Path, name: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        Self(dir.join(format!(
+            "streamwire-bench-{name}-{}-{nanos}.db",
+            std::process::id()
+        )))
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = self.0.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
 /// Median of `values` (sorted copy); `None` when empty.
 pub fn median(values: &[f64]) -> Option<f64> {
     percentile(values, 50.0)

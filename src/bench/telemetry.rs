@@ -7,11 +7,12 @@
 //! [`Record`] of the wire format (several field values taken at one time).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::TempDb;
 use streamwire::report::ReportError;
 use streamwire::telemetry::Consent;
 use streamwire::telemetry::store::{Store, Tags};
@@ -165,31 +166,6 @@ fn device_sample(rng: &mut Rng, ts_ms: i64) -> Record {
                 FieldValue::Num(1.8e6 + rng.next_f64() * 2e5),
             ),
         ]),
-    }
-}
-
-struct TempDb(PathBuf);
-
-impl TempDb {
-    fn new(dir: &Path, name: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        Self(dir.join(format!(
-            "streamwire-bench-{name}-{}-{nanos}.db",
-            std::process::id()
-        )))
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut p = self.0.clone().into_os_string();
-            p.push(suffix);
-            let _ = std::fs::remove_file(p);
-        }
     }
 }
 

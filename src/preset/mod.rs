@@ -41,6 +41,7 @@ mod elements;
 mod error;
 mod model;
 mod room;
+mod room_roles;
 mod schema;
 mod validate;
 

@@ -13,7 +13,8 @@ use super::model::{
     AudioCodec, AudioInput, AudioSettings, Container, DeviceSelector, Input, Output, Preset,
     VideoInput, VideoSettings,
 };
-use super::room::{self, RoomInput, RoomRole};
+use super::room::{self, RoomRole};
+use super::room_roles::{self, RoomInput};
 use super::schema::{Section, invalid};
 use crate::encoder::{Codec, HardwarePolicy};
 
@@ -162,7 +163,7 @@ pub(super) fn validate(
     let input = match input(&input_sec)? {
         Sources::Local(input) => input,
         Sources::Room { video, audio } => {
-            return room::room_input(
+            return room_roles::room_input(
                 &top,
                 &input_sec,
                 RoomInput {
@@ -231,14 +232,14 @@ pub(super) fn validate(
             ));
         }
         (true, Some(sec)) => {
-            room::check_publishable(
+            room_roles::check_publishable(
                 &input_sec,
                 video_sec.as_ref(),
                 video.as_ref(),
                 [&telemetry_sec],
             )?;
             if let (Some(rsec), Some(r)) = (&rotation_sec, &mut rotation) {
-                room::check_rotation(rsec, r)?;
+                room_roles::check_rotation(rsec, r)?;
             }
             Some(room::room(&sec, base, RoomRole::Publish)?)
         }
@@ -258,7 +259,7 @@ pub(super) fn validate(
     })
 }
 
-/// What `[input]` declares: local capture, or a room (validated by [`room::room_input`]).
+/// What `[input]` declares: local capture, or a room (validated by [`room_roles::room_input`]).
 enum Sources {
     /// Local sources (at least one of them not `none`).
     Local(Input),
@@ -352,25 +353,8 @@ fn audio(sec: Option<&Section<'_>>) -> Result<Option<AudioSettings>, PresetError
 /// Validate `output` for a preset with local sources; returns the node for later checks.
 /// `output = "room"` gives [`Output::Fakesink`] here (the `[room]` table says the rest).
 fn output<'a>(top: &Section<'a>, start: &Origin) -> Result<(Output, &'a doc::Node), PresetError> {
-    let (out, out_node) = top.string("output")?.ok_or_else(|| {
-        invalid(
-            start,
-            ErrorKind::Missing {
-                key: "output".to_owned(),
-            },
-        )
-    })?;
-    let bad = |expected: String, suggestion: Option<String>| {
-        invalid(
-            &out_node.at,
-            ErrorKind::InvalidValue {
-                key: "output".to_owned(),
-                value: out.to_owned(),
-                expected,
-                suggestion,
-            },
-        )
-    };
+    let (out, out_node) = output_word(top, start)?;
+    let bad = |expected, suggestion| bad_output(out_node, expected, suggestion);
     let output = if out == "room" {
         Output::Fakesink
     } else if out.starts_with("record:") {
@@ -430,6 +414,42 @@ fn check_container(
             ),
         },
     ))
+}
+
+/// `output` as written (required; reported missing at `start`) and its node.
+pub(super) fn output_word<'a>(
+    top: &Section<'a>,
+    start: &Origin,
+) -> Result<(&'a str, &'a doc::Node), PresetError> {
+    top.string("output")?.ok_or_else(|| {
+        invalid(
+            start,
+            ErrorKind::Missing {
+                key: "output".to_owned(),
+            },
+        )
+    })
+}
+
+/// The `output` at `node` is not allowed: `expected` instead, maybe `suggestion`.
+pub(super) fn bad_output(
+    node: &doc::Node,
+    expected: String,
+    suggestion: Option<String>,
+) -> PresetError {
+    let value = match &node.value {
+        doc::Value::String(s) => s.clone(),
+        other => other.type_name().to_owned(),
+    };
+    invalid(
+        &node.at,
+        ErrorKind::InvalidValue {
+            key: "output".to_owned(),
+            value,
+            expected,
+            suggestion,
+        },
+    )
 }
 
 /// Where `key` of `sec` is, or the table itself when the key is absent.
