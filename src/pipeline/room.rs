@@ -4,8 +4,9 @@
 //! The preset says what it captures ([`VideoInput`], [`AudioInput`]); the publisher says what
 //! the engine captures ([`VideoSource`], [`AudioSource`]). The conversions here copy what
 //! both sides have and refuse what the session cannot do with an error naming the preset and
-//! the key. A loaded preset never gets that far: validation refuses the same things at their
-//! line. The refusals matter for presets built in code.
+//! the key. Validation refuses the same things in a loaded preset at their line, so for a
+//! loaded preset only an IIO sensor gone since loading is refused here; the other refusals
+//! are for presets built or changed in code.
 
 use crate::preset::{
     AudioInput, ErrorKind, Origin, Preset, PresetError, RoomReceive, RoomRole, RotationMode,
