@@ -1,9 +1,10 @@
-//! `cargo bench --bench encode`: the same measurement as `streamwire bench encode --json`
-//! (chosen encoder per codec at 1280x720@30; fps and per-frame latency median/p95), printed as JSON.
-//! Optional environment: `STREAMWIRE_BENCH_FRAMES` (default 300), `STREAMWIRE_BENCH_RUNS` (default 3).
+//! `cargo bench --bench encode`: runs `streamwire bench encode --json` (the benchmarks are part
+//! of the `streamwire` binary): the chosen encoder per codec at 1280x720@30; fps and per-frame
+//! latency median/p95, printed as JSON.
+//! Optional environment: `STREAMWIRE_BENCH_FRAMES` (default 300, 10..=100000),
+//! `STREAMWIRE_BENCH_RUNS` (default 3, 1..=50).
 
-use streamwire::bench::encode::{self, EncodeParams};
-use streamwire::encoder::{Codec, SystemRegistry};
+use std::process::{Command, ExitCode};
 
 fn env_u32(name: &str, default: u32) -> u32 {
     std::env::var(name)
@@ -12,22 +13,24 @@ fn env_u32(name: &str, default: u32) -> u32 {
         .unwrap_or(default)
 }
 
-fn main() {
-    if let Err(e) = streamwire::gst_init::init() {
-        eprintln!("cannot initialise GStreamer: {e}");
-        std::process::exit(1);
-    }
-    let params = EncodeParams {
-        frames: env_u32("STREAMWIRE_BENCH_FRAMES", 300).clamp(10, 100_000),
-        runs: env_u32("STREAMWIRE_BENCH_RUNS", 3).clamp(1, 50),
-        ..EncodeParams::default()
-    };
-    let report = encode::run(&params, &Codec::ALL, &SystemRegistry::new());
-    match serde_json::to_string_pretty(&report) {
-        Ok(json) => println!("{json}"),
+fn main() -> ExitCode {
+    let frames = env_u32("STREAMWIRE_BENCH_FRAMES", 300).clamp(10, 100_000);
+    let runs = env_u32("STREAMWIRE_BENCH_RUNS", 3).clamp(1, 50);
+    let status = Command::new(env!("CARGO_BIN_EXE_streamwire"))
+        .args(["bench", "encode", "--json", "--frames"])
+        .arg(frames.to_string())
+        .arg("--runs")
+        .arg(runs.to_string())
+        .status();
+    match status {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        Ok(s) => {
+            eprintln!("streamwire bench encode: {s}");
+            ExitCode::FAILURE
+        }
         Err(e) => {
-            eprintln!("cannot serialise the report: {e}");
-            std::process::exit(1);
+            eprintln!("cannot run streamwire bench encode: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -3,7 +3,6 @@
 //! Capture, hardware encode and WebRTC transport are GStreamer pipelines;
 //! signalling, rooms and real-time messages are a Rust layer on tokio.
 
-pub mod bench;
 pub mod encoder;
 pub mod gst_init;
 pub mod pipeline;

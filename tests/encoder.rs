@@ -311,13 +311,13 @@ fn bytes_per_frame_before_after(codec: Codec) -> (f64, f64) {
             }
             gst::PadProbeReturn::Ok
         });
-    let out: Arc<std::sync::Mutex<Vec<usize>>> = Arc::default();
+    let out: Arc<parking_lot::Mutex<Vec<usize>>> = Arc::default();
     let out2 = out.clone();
     e.static_pad("src")
         .unwrap()
         .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             if let Some(b) = info.buffer() {
-                out2.lock().unwrap().push(b.size());
+                out2.lock().push(b.size());
             }
             gst::PadProbeReturn::Ok
         });
@@ -333,7 +333,7 @@ fn bytes_per_frame_before_after(codec: Codec) -> (f64, f64) {
     assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
     pipeline.set_state(gst::State::Null).unwrap();
     assert_eq!(enc.bitrate_kbps(), Some(300), "read back after live change");
-    let sizes = out.lock().unwrap().clone();
+    let sizes = out.lock().clone();
     assert_eq!(sizes.len(), 240);
     // Skip the first keyframe and let rate control settle after the switch.
     let avg = |s: &[usize]| s.iter().sum::<usize>() as f64 / s.len() as f64;

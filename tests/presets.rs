@@ -4,10 +4,12 @@ use std::time::Duration;
 
 use streamwire::encoder::{Codec, HardwarePolicy};
 use streamwire::preset::{
-    AudioSource, Container, DeviceSelector, ErrorKind, Origin, Output, Preset, PresetError,
-    RoomReceive, RoomRole, RotationMode, RotationOutput, SensorSource, TokenSource, VideoSource,
+    AudioInput, Container, DeviceSelector, ErrorKind, Origin, Output, Preset, PresetError,
+    RoomReceive, RoomRole, RotationMode, RotationOutput, SensorSource, TokenSource, VideoInput,
 };
+use streamwire::session::SessionConfig;
 use streamwire::telemetry::Consent;
+use streamwire::webrtc::publisher::PublisherConfig;
 
 fn parse(text: &str) -> Result<Preset, PresetError> {
     Preset::from_str(text, "t.toml", &[])
@@ -60,8 +62,8 @@ fn bundled_presets_all_parse_with_descriptions() {
 #[test]
 fn full_preset_parses_into_typed_values() {
     let p = parse(GOOD).unwrap();
-    assert_eq!(p.input.video, VideoSource::Test);
-    assert_eq!(p.input.audio, AudioSource::Test);
+    assert_eq!(p.input.video, VideoInput::Test);
+    assert_eq!(p.input.audio, AudioInput::Test);
     let v = p.video.unwrap();
     assert_eq!((v.width, v.height, v.framerate), (640, 360, 25));
     assert_eq!(v.codec, Codec::Vp9);
@@ -102,8 +104,8 @@ fn sources_devices_and_duration() {
     )
     .unwrap();
     assert_eq!(p.duration, Some(Duration::from_secs(90)));
-    assert_eq!(p.input.video, VideoSource::File("/media/in.mp4".into()));
-    assert_eq!(p.input.audio, AudioSource::File("/media/in.mp4".into()));
+    assert_eq!(p.input.video, VideoInput::File("/media/in.mp4".into()));
+    assert_eq!(p.input.audio, AudioInput::File("/media/in.mp4".into()));
     assert_eq!(p.input.video_device, Some(DeviceSelector::Index(2)));
     assert_eq!(
         p.input.audio_device,
@@ -240,7 +242,7 @@ fn room_presets_parse_into_typed_values() {
     assert_eq!(room.token, TokenSource::Inline("jwt".into()));
     assert_eq!(room.ice_servers.len(), 2);
     assert_eq!(p.video.as_ref().unwrap().codec, Codec::H264);
-    let cfg = room.session_config(&p).unwrap();
+    let cfg = SessionConfig::try_from(&p).unwrap();
     let publish = cfg.publish.unwrap();
     assert_eq!((publish.width, publish.height), (320, 240));
     assert_eq!(cfg.ice_servers, room.ice_servers);
@@ -314,7 +316,7 @@ fn room_ice_addresses_default_to_loopback_only_for_a_loopback_server() {
         let text = format!("output = \"room\"\n[room]\n{room}token = \"jwt\"\n");
         let p = Preset::from_str(&text, "ice.toml", &[]).unwrap_or_else(|e| panic!("{e}"));
         let room = p.room.clone().unwrap();
-        let cfg = room.session_config(&p).unwrap();
+        let cfg = SessionConfig::try_from(&p).unwrap();
         assert_eq!(cfg.local_addresses, room.ice_addresses);
         room.ice_addresses
     };
@@ -574,7 +576,7 @@ fn room_preset_rotation_becomes_the_publishers_metadata_mode() {
             "output = \"room\"\n[rotation]\n{table}{ROOM}token = \"jwt\"\n"
         ))
         .unwrap_or_else(|e| panic!("{table}: {e}"));
-        let cfg = p.room.as_ref().unwrap().session_config(&p).unwrap();
+        let cfg = SessionConfig::try_from(&p).unwrap();
         cfg.publish.unwrap().rotation
     };
     assert_eq!(
@@ -617,7 +619,7 @@ fn room_preset_rotation_becomes_the_publishers_metadata_mode() {
 
     // Without [rotation], no orientation is sent.
     let p = parse(&format!("output = \"room\"\n{ROOM}token = \"jwt\"\n")).unwrap();
-    let cfg = p.room.as_ref().unwrap().session_config(&p).unwrap();
+    let cfg = SessionConfig::try_from(&p).unwrap();
     assert_eq!(cfg.publish.unwrap().rotation, None);
 
     // The default sensor (the first IIO accelerometer) is resolved when the preset loads; on a
@@ -646,6 +648,90 @@ fn room_preset_rotation_becomes_the_publishers_metadata_mode() {
             "{e}"
         );
     }
+}
+
+#[test]
+fn room_conversion_refuses_what_a_session_cannot_send_naming_preset_and_key() {
+    // Loaded presets are refused at their line (above); a preset changed in code is refused
+    // when it is converted, naming its source and the key, instead of being mapped to
+    // something else.
+    let refused = |p: &Preset| {
+        let Err(e) = SessionConfig::try_from(p) else {
+            panic!("{} converted", p.source)
+        };
+        assert_eq!(e.line_column(), None, "{e}");
+        assert!(
+            matches!(e.origin(), Some(Origin::Preset { source }) if *source == p.source),
+            "{e}"
+        );
+        match e.kind() {
+            Some(ErrorKind::ImpossibleCaps { key, .. }) => (key.clone(), e.to_string()),
+            other => panic!("{other:?}: {e}"),
+        }
+    };
+    let base = parse(&format!("output = \"room\"\n{ROOM}token = \"jwt\"\n")).unwrap();
+    assert!(SessionConfig::try_from(&base).is_ok());
+
+    for codec in [Codec::Vp9, Codec::Av1] {
+        let mut p = base.clone();
+        p.video.as_mut().unwrap().codec = codec;
+        let (key, msg) = refused(&p);
+        assert_eq!(key, "video.codec");
+        assert!(msg.starts_with("t.toml: "), "{msg}");
+        assert!(
+            msg.contains(&format!("cannot send {} video", codec.name())),
+            "{msg}"
+        );
+    }
+    // Both codecs a room carries are copied, not mapped.
+    let mut p = base.clone();
+    p.video.as_mut().unwrap().codec = Codec::H264;
+    let publish = PublisherConfig::try_from(&p).unwrap();
+    assert_eq!(publish.codec.encoding_name(), "H264");
+
+    let mut p = base.clone();
+    p.input.video = VideoInput::Screen;
+    assert_eq!(refused(&p).0, "input.video");
+    let mut p = base.clone();
+    p.input.audio = AudioInput::File("/media/in.mp4".into());
+    p.audio = base
+        .audio
+        .clone()
+        .or(Some(streamwire::preset::AudioSettings {
+            codec: streamwire::preset::AudioCodec::Opus,
+            bitrate_kbps: 64,
+            channels: 2,
+        }));
+    assert_eq!(refused(&p).0, "input.audio");
+
+    let mut p = base.clone();
+    p.rotation = Some(streamwire::preset::RotationSettings {
+        mode: RotationMode::Off,
+        output: RotationOutput::Pixels,
+        hysteresis: None,
+        hold_ms: None,
+    });
+    assert_eq!(refused(&p).0, "rotation.output");
+    let r = p.rotation.as_mut().unwrap();
+    r.output = RotationOutput::Metadata;
+    r.hold_ms = Some(100);
+    assert_eq!(refused(&p).0, "rotation.hold_ms");
+    let r = p.rotation.as_mut().unwrap();
+    r.hold_ms = None;
+    r.mode = RotationMode::FollowApp { rotation: 45 };
+    assert_eq!(refused(&p).0, "rotation.rotation");
+    let r = p.rotation.as_mut().unwrap();
+    r.mode = RotationMode::FollowSensor(SensorSource::Iio("/nonexistent/iio:device9".into()));
+    let (key, msg) = refused(&p);
+    assert_eq!(key, "rotation.sensor");
+    assert!(
+        msg.contains("/nonexistent/iio:device9 is not an IIO accelerometer"),
+        "{msg}"
+    );
+
+    // A local preset has no session.
+    let local = parse("output = \"fakesink\"\n").unwrap();
+    assert_eq!(refused(&local).0, "room");
 }
 
 #[test]

@@ -692,7 +692,7 @@ fn follow_app_rotation_runs_through_the_library() {
         .by_name(streamwire::pipeline::names::ROTATION)
         .unwrap();
     // Record the caps the rotation element sends downstream to the encoder.
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
     let seen2 = seen.clone();
     rot.static_pad("src").unwrap().add_probe(
         gst::PadProbeType::EVENT_DOWNSTREAM,
@@ -703,7 +703,7 @@ fn follow_app_rotation_runs_through_the_library() {
                 let st = c.caps().structure(0).unwrap().to_owned();
                 let w = st.get::<i32>("width").unwrap();
                 let h = st.get::<i32>("height").unwrap();
-                seen2.lock().unwrap().push((w, h));
+                seen2.lock().push((w, h));
             }
             gst::PadProbeReturn::Ok
         },
@@ -720,7 +720,7 @@ fn follow_app_rotation_runs_through_the_library() {
         !orientations.is_empty() && orientations.iter().all(|o| *o == 270),
         "{orientations:?}"
     );
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock();
     assert_eq!(seen.last(), Some(&(240, 320)), "{seen:?}");
 }
 

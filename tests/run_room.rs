@@ -5,10 +5,11 @@
 
 mod common;
 
+use parking_lot::Mutex;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
@@ -41,7 +42,7 @@ impl Proc {
         let s2 = stderr.clone();
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut s = s2.lock().unwrap();
+                let mut s = s2.lock();
                 s.push_str(&line);
                 s.push('\n');
             }
@@ -54,7 +55,7 @@ impl Proc {
     }
 
     fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.stderr.lock().clone()
     }
 
     /// Wait (bounded) until stderr contains `needle`.

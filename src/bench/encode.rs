@@ -6,13 +6,14 @@
 //! on the src pad (encoders are configured without B-frames, so PTS are not reordered; a constant
 //! shift some encoders apply, such as x264enc's 1000 hours, is learnt from the first output).
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-use crate::encoder::{self, Codec, EncoderConfig, FactorySource, HardwarePolicy};
+use streamwire::encoder::{self, Codec, EncoderConfig, FactorySource, HardwarePolicy};
 
 /// Benchmark parameters.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -193,12 +194,8 @@ fn run_once(selection: &encoder::Selection, p: &EncodeParams) -> Result<RunResul
         sinkpad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
                 let now = Instant::now();
-                if let Ok(mut m) = entered.lock() {
-                    m.insert(pts.nseconds(), now);
-                }
-                if let Ok(mut f) = first_in.lock() {
-                    f.get_or_insert(now);
-                }
+                entered.lock().insert(pts.nseconds(), now);
+                first_in.lock().get_or_insert(now);
             }
             gst::PadProbeReturn::Ok
         });
@@ -214,17 +211,17 @@ fn run_once(selection: &encoder::Selection, p: &EncodeParams) -> Result<RunResul
                 // Some encoders shift timestamps by a constant (x264enc adds 1000 hours so DTS
                 // never goes negative): learn the shift from the first output buffer.
                 let shift = *offset.get_or_init(|| {
-                    let first_in = entered.lock().ok().and_then(|m| m.keys().min().copied());
+                    let first_in = entered.lock().keys().min().copied();
                     first_in.map_or(0, |f| i128::from(pts.nseconds()) - i128::from(f))
                 });
                 let key = (i128::from(pts.nseconds()) - shift).max(0) as u64;
-                let start = entered.lock().ok().and_then(|mut m| m.remove(&key));
-                if let (Some(start), Ok(mut l)) = (start, latencies.lock()) {
-                    l.push(now.duration_since(start).as_secs_f64() * 1000.0);
+                let start = entered.lock().remove(&key);
+                if let Some(start) = start {
+                    latencies
+                        .lock()
+                        .push(now.duration_since(start).as_secs_f64() * 1000.0);
                 }
-                if let Ok(mut t) = last_out.lock() {
-                    *t = Some(now);
-                }
+                *last_out.lock() = Some(now);
             }
             gst::PadProbeReturn::Ok
         });
@@ -244,11 +241,8 @@ fn run_once(selection: &encoder::Selection, p: &EncodeParams) -> Result<RunResul
         Some(gst::MessageView::Error(e)) => return Err(e.error().to_string()),
         _ => return Err(format!("no EOS within {:?}", Duration::from_secs(600))),
     }
-    let lat = latencies.lock().map(|l| l.clone()).unwrap_or_default();
-    let span = match (
-        *first_in.lock().map_err(|e| e.to_string())?,
-        *last_out.lock().map_err(|e| e.to_string())?,
-    ) {
+    let lat = latencies.lock().clone();
+    let span = match (*first_in.lock(), *last_out.lock()) {
         (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
         _ => return Err("the encoder produced no output".to_owned()),
     };

@@ -2,7 +2,8 @@
 //! loopback (ICE, DTLS-SRTP, encode, decode), each in its own pipeline, in one process.
 //!
 //! * A frame counter is painted into the luma plane of every raw frame right before the
-//!   encoder (32 blocks: 24-bit counter + 8-bit check) and its capture time recorded.
+//!   encoder (32 blocks: 24-bit counter + 8-bit check; `streamwire::session::latency`) and its
+//!   capture time recorded.
 //! * **Decoded latency**: counter read back at the subscriber's decoder output.
 //! * **Rendered latency**: counter read back when a clock-synchronised `appsink` releases the
 //!   frame, i.e. when a display sink would show it (pipeline latency included).
@@ -18,24 +19,26 @@
 //! Every peer is a [`Session`] joined to an embedded signalling server on 127.0.0.1 (a fresh
 //! random secret per run), so SDP and ICE take the same path as in a call.
 
-use std::collections::HashMap;
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
-use gst_video::prelude::*;
 
 use super::latency_breakdown::{EncoderLog, Marks, breakdown, hook_subscriber_pipeline};
-use crate::server::{Server, ServerConfig};
-use crate::session::{Session, SessionConfig, Subscribe};
-use crate::signalling::protocol::Grant;
-use crate::signalling::token::{Claims, mint};
-use crate::webrtc::WebrtcError;
-use crate::webrtc::encode::VideoCodec;
-use crate::webrtc::peer::DEFAULT_JITTER_LATENCY_MS;
-use crate::webrtc::publisher::{AudioSource, ENCODER_QUEUE_NAME, PublisherConfig, VideoSource};
-use crate::webrtc::subscriber::{Subscriber, SubscriberConfig, VideoOutput};
+use streamwire::server::{Server, ServerConfig};
+use streamwire::session::latency::{CaptureTimes, MIN_STAMP_WIDTH, read_stamp, stamp_frames};
+use streamwire::session::{Session, SessionConfig, Subscribe};
+use streamwire::signalling::protocol::Grant;
+use streamwire::signalling::token::{Claims, mint};
+use streamwire::webrtc::WebrtcError;
+use streamwire::webrtc::encode::VideoCodec;
+use streamwire::webrtc::peer::DEFAULT_JITTER_LATENCY_MS;
+use streamwire::webrtc::publisher::{
+    AudioSource, ENCODER_QUEUE_NAME, PublisherConfig, VideoSource,
+};
+use streamwire::webrtc::subscriber::{Subscriber, SubscriberConfig, VideoOutput};
 
 /// Benchmark failure.
 #[derive(Debug, thiserror::Error)]
@@ -72,9 +75,6 @@ pub struct LatencyOptions {
     pub jitter_latency_ms: u32,
     /// Video bitrate (kbit/s), also the congestion-control start.
     pub bitrate_kbps: u32,
-    /// Send-side congestion control (`rtpgccbwe`, which also paces packets). Sessions always
-    /// run it: `false` is refused.
-    pub congestion_control: bool,
     /// Subscribers ran as child processes (set by `latency_process::run_separate`); the
     /// process CPU figure is then the publisher's alone.
     pub separate_processes: bool,
@@ -95,7 +95,6 @@ impl Default for LatencyOptions {
             warmup_seconds: 2.0,
             jitter_latency_ms: DEFAULT_JITTER_LATENCY_MS,
             bitrate_kbps: 2500,
-            congestion_control: true,
             separate_processes: false,
         }
     }
@@ -115,11 +114,6 @@ pub struct Summary {
 }
 
 /// Summarise samples (nearest-rank percentiles).
-///
-/// ```
-/// let s = streamwire::bench::latency::summarize(vec![3.0, 1.0, 2.0, 4.0]);
-/// assert_eq!((s.samples, s.p50_ms, s.max_ms), (4, 2.0, 4.0));
-/// ```
 pub fn summarize(mut v: Vec<f64>) -> Summary {
     if v.is_empty() {
         return Summary::default();
@@ -165,111 +159,7 @@ pub struct LatencyReport {
     pub first_frame_breakdown: Option<super::latency_breakdown::BreakdownReport>,
 }
 
-const BITS: usize = 32;
-
-fn geometry(width: usize) -> Option<(usize, usize)> {
-    let block = ((width.saturating_sub(16)) / BITS).min(32);
-    (block >= 4).then_some((block, 8))
-}
-
-fn check_byte(n: u32) -> u32 {
-    (n ^ (n >> 8) ^ (n >> 16) ^ 0x5a) & 0xff
-}
-
-/// Paints a 24-bit frame counter (see [`paint`]) into the luma plane of every raw video frame
-/// passing `pad`, starting at 1, and calls `on_stamp(counter, capture_time_ns)` for each frame,
-/// the time read from `clock` right after painting. Frames whose caps or memory cannot be
-/// mapped pass unchanged and are not reported.
-pub(crate) fn stamp_frames(
-    pad: &gst::Pad,
-    clock: gst::Clock,
-    on_stamp: impl Fn(u32, u64) + Send + Sync + 'static,
-) {
-    let counter = AtomicU32::new(1);
-    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-        let Some(caps) = pad.current_caps() else {
-            return gst::PadProbeReturn::Ok;
-        };
-        let Ok(vinfo) = gst_video::VideoInfo::from_caps(&caps) else {
-            return gst::PadProbeReturn::Ok;
-        };
-        let Some(buf) = info.buffer_mut() else {
-            return gst::PadProbeReturn::Ok;
-        };
-        let n = counter.fetch_add(1, Ordering::Relaxed) & 0xff_ffff;
-        let buf = buf.make_mut();
-        let Ok(mut frame) = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &vinfo) else {
-            return gst::PadProbeReturn::Ok;
-        };
-        let stride = usize::try_from(frame.plane_stride()[0]).unwrap_or(0);
-        let w = vinfo.width() as usize;
-        let Ok(plane) = frame.plane_data_mut(0) else {
-            return gst::PadProbeReturn::Ok;
-        };
-        paint(plane, stride, w, n);
-        on_stamp(n, now_ns(&clock));
-        gst::PadProbeReturn::Ok
-    });
-}
-
-/// Records frame `n`'s capture time, keeping only about the latest 2,048 frames.
-pub(crate) fn remember_capture(captured: &Mutex<HashMap<u32, u64>>, n: u32, t: u64) {
-    let mut map = captured.lock().unwrap_or_else(|p| p.into_inner());
-    map.insert(n, t);
-    if map.len() > 4096 {
-        let oldest = n.saturating_sub(2048);
-        map.retain(|k, _| *k >= oldest);
-    }
-}
-
-/// Paint `n` (24 bits) and its check byte into the luma plane.
-pub(crate) fn paint(plane: &mut [u8], stride: usize, width: usize, n: u32) {
-    let Some((block, top)) = geometry(width) else {
-        return;
-    };
-    let word = (n & 0xff_ffff) | (check_byte(n & 0xff_ffff) << 24);
-    for bit in 0..BITS {
-        let v = if word & (1 << bit) != 0 { 235 } else { 16 };
-        let x0 = 8 + bit * block;
-        for y in top..top + block {
-            let row = y * stride;
-            if let Some(px) = plane.get_mut(row + x0..row + x0 + block) {
-                px.fill(v);
-            }
-        }
-    }
-}
-
-/// Read a painted counter back; `None` if the check byte does not match.
-fn read(plane: &[u8], stride: usize, width: usize) -> Option<u32> {
-    let (block, top) = geometry(width)?;
-    let mut word = 0u32;
-    let q = block / 4;
-    for bit in 0..BITS {
-        let x0 = 8 + bit * block + q;
-        let (mut sum, mut count) = (0u32, 0u32);
-        for y in top + q..top + block - q {
-            let row = y * stride;
-            for px in plane.get(row + x0..row + x0 + block - 2 * q)? {
-                sum += u32::from(*px);
-                count += 1;
-            }
-        }
-        if count > 0 && sum / count > 128 {
-            word |= 1 << bit;
-        }
-    }
-    let n = word & 0xff_ffff;
-    (word >> 24 == check_byte(n)).then_some(n)
-}
-
-pub(crate) fn luma_of(buf: &gst::BufferRef, caps: &gst::Caps) -> Option<u32> {
-    let info = gst_video::VideoInfo::from_caps(caps).ok()?;
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).ok()?;
-    let stride = usize::try_from(*frame.plane_stride().first()?).ok()?;
-    read(frame.plane_data(0).ok()?, stride, info.width() as usize)
-}
-
+/// The time on `clock` (ns).
 pub(crate) fn now_ns(clock: &gst::Clock) -> u64 {
     clock.time().nseconds()
 }
@@ -344,7 +234,7 @@ pub(crate) fn hook_subscriber(
         let (on, clock) = (on.clone(), clock.clone());
         subscriber.on_decoded_video(move |_, buf, caps| {
             let t_ns = now_ns(&clock);
-            on(match luma_of(buf, caps) {
+            on(match read_stamp(buf, caps) {
                 Some(n) => FrameReading::Decoded { n, t_ns },
                 None => FrameReading::Unreadable,
             });
@@ -354,7 +244,7 @@ pub(crate) fn hook_subscriber(
     subscriber.on_video_sample(move |_, sample| {
         let t_ns = now_ns(&clock);
         if let (Some(buf), Some(caps)) = (sample.buffer(), sample.caps())
-            && let Some(n) = luma_of(buf, &caps.to_owned())
+            && let Some(n) = read_stamp(buf, &caps.to_owned())
         {
             on(FrameReading::Rendered { n, t_ns });
         }
@@ -371,7 +261,7 @@ pub(crate) struct FirstFrame {
 impl FirstFrame {
     /// The subscriber starts joining now.
     pub(crate) fn start(&self) {
-        *self.joined.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        *self.joined.lock() = Some(Instant::now());
     }
 
     pub(crate) fn seen(&self) -> bool {
@@ -381,7 +271,7 @@ impl FirstFrame {
 
 pub(crate) struct Shared {
     pub(crate) clock: gst::Clock,
-    pub(crate) captured: Mutex<HashMap<u32, u64>>,
+    pub(crate) captured: CaptureTimes,
     pub(crate) measuring: AtomicBool,
     pub(crate) decoded: Mutex<Vec<f64>>,
     pub(crate) rendered: Mutex<Vec<f64>>,
@@ -395,7 +285,7 @@ impl Shared {
     pub(crate) fn new(clock: gst::Clock) -> Arc<Self> {
         Arc::new(Shared {
             clock,
-            captured: Mutex::new(HashMap::new()),
+            captured: CaptureTimes::default(),
             measuring: AtomicBool::new(false),
             decoded: Mutex::new(Vec::new()),
             rendered: Mutex::new(Vec::new()),
@@ -408,22 +298,16 @@ impl Shared {
 
     /// Latency of frame `n` seen at clock time `t_ns`, if its capture time is known.
     pub(crate) fn latency_ms(&self, n: u32, t_ns: u64) -> Option<f64> {
-        let c = self
-            .captured
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&n)
-            .copied()?;
+        let c = self.captured.get(n)?;
         Some(t_ns.saturating_sub(c) as f64 / 1e6)
     }
 
     /// Account one reading of the subscriber whose first-frame clock is `first`.
     pub(crate) fn record(&self, first: &FirstFrame, reading: FrameReading) {
-        let push =
-            |m: &Mutex<Vec<f64>>, v: f64| m.lock().unwrap_or_else(|p| p.into_inner()).push(v);
+        let push = |m: &Mutex<Vec<f64>>, v: f64| m.lock().push(v);
         if let FrameReading::Decoded { .. } = reading
             && !first.seen.swap(true, Ordering::Relaxed)
-            && let Some(j) = *first.joined.lock().unwrap_or_else(|p| p.into_inner())
+            && let Some(j) = *first.joined.lock()
         {
             push(&self.first_frames, j.elapsed().as_secs_f64() * 1000.0);
         }
@@ -437,16 +321,13 @@ impl Shared {
                 }
             }
             FrameReading::Rendered { n, t_ns } => {
-                *self
-                    .rendered_frames
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) += 1;
+                *self.rendered_frames.lock() += 1;
                 if let Some(ms) = self.latency_ms(n, t_ns) {
                     push(&self.rendered, ms);
                 }
             }
             FrameReading::Unreadable => {
-                *self.unreadable.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+                *self.unreadable.lock() += 1;
             }
         }
     }
@@ -526,21 +407,23 @@ fn check(opts: &LatencyOptions) -> Result<(), BenchError> {
     if opts.subscribers == 0 {
         return Err(BenchError::Run("need at least one subscriber".into()));
     }
-    let width = usize::try_from(opts.width).unwrap_or(0);
-    if geometry(width).is_none() {
+    if opts.width < MIN_STAMP_WIDTH {
         return Err(BenchError::Run(format!(
-            "width {} is too small for the frame counter (need >= 144)",
+            "width {} is too small for the frame counter (need >= {MIN_STAMP_WIDTH})",
             opts.width
         )));
     }
-    if !opts.congestion_control {
-        return Err(BenchError::Run(
-            "congestion control cannot be switched off: the benchmark's peers are Sessions, \
-             which always run it"
-                .into(),
-        ));
-    }
     Ok(())
+}
+
+/// The process's DTLS certificate is generated when the first DTLS element is created
+/// (seconds on a busy machine). A running application has paid that before anyone joins, so the
+/// benchmark pays it before it starts measuring join-to-first-frame.
+pub(crate) fn pay_dtls_certificate() -> Result<(), BenchError> {
+    gst::ElementFactory::make("dtlsdec")
+        .build()
+        .map(drop)
+        .map_err(|_| WebrtcError::MissingElement("dtlsdec".to_owned()).into())
 }
 
 /// Common start: checks, GStreamer, the DTLS certificate, the embedded server, and the
@@ -549,11 +432,8 @@ pub(crate) fn start(
     opts: &LatencyOptions,
 ) -> Result<(BenchRoom, Arc<Shared>, Session), BenchError> {
     check(opts)?;
-    crate::gst_init::init().map_err(|e| BenchError::Init(e.to_string()))?;
-    // The process's DTLS certificate is generated when the first DTLS element is created
-    // (seconds on a busy machine). A running application has paid that before anyone joins, so
-    // pay it here, outside the join-to-first-frame measurement.
-    drop(crate::webrtc::make("dtlsdec")?);
+    streamwire::gst_init::init().map_err(|e| BenchError::Init(e.to_string()))?;
+    pay_dtls_certificate()?;
     let room = BenchRoom::start()?;
     let shared = Shared::new(gst::SystemClock::obtain());
     let mut cfg = SessionConfig::new(&room.url, ROOM, &room.token("publisher")?);
@@ -584,7 +464,7 @@ pub(crate) fn start(
         let shared = shared.clone();
         let clock = shared.clock.clone();
         stamp_frames(&raw, clock, move |n, t| {
-            remember_capture(&shared.captured, n, t);
+            shared.captured.remember(n, t);
             if shared.measuring.load(Ordering::Relaxed) {
                 shared.frames_in_window.fetch_add(1, Ordering::Relaxed);
             }
@@ -643,13 +523,9 @@ pub(crate) fn report(
     shared: &Shared,
     w: &Window,
 ) -> LatencyReport {
-    let take =
-        |m: &Mutex<Vec<f64>>| std::mem::take(&mut *m.lock().unwrap_or_else(|p| p.into_inner()));
-    let rendered_frames = *shared
-        .rendered_frames
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    let unreadable = *shared.unreadable.lock().unwrap_or_else(|p| p.into_inner());
+    let take = |m: &Mutex<Vec<f64>>| std::mem::take(&mut *m.lock());
+    let rendered_frames = *shared.rendered_frames.lock();
+    let unreadable = *shared.unreadable.lock();
     let subscribers = opts.subscribers.max(1) as f64;
     LatencyReport {
         decoded: summarize(take(&shared.decoded)),
@@ -669,12 +545,6 @@ pub(crate) fn report(
 /// Run the benchmark (blocking; takes about `warmup_seconds + seconds` plus joins): an
 /// embedded signalling server on 127.0.0.1, a publishing [`Session`] and N subscribing
 /// sessions in this process, all joined through the server.
-///
-/// ```no_run
-/// use streamwire::bench::latency::{run, LatencyOptions};
-/// let report = run(&LatencyOptions { seconds: 5.0, ..LatencyOptions::default() }).unwrap();
-/// println!("{}", serde_json::to_string(&report).unwrap());
-/// ```
 pub fn run(opts: &LatencyOptions) -> Result<LatencyReport, BenchError> {
     let (room, shared, publisher) = start(opts)?;
     let encoder_log = Arc::new(EncoderLog::default());
@@ -733,27 +603,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counter_round_trips_through_the_luma_plane() {
-        let (w, h) = (1280usize, 64usize);
-        let mut plane = vec![128u8; w * h];
-        for n in [0u32, 1, 0xabcdef, 0xff_ffff, 123_456] {
-            paint(&mut plane, w, w, n);
-            assert_eq!(read(&plane, w, w), Some(n));
-        }
-        // A corrupted block fails the check byte instead of giving a wrong number.
-        paint(&mut plane, w, w, 42);
-        let (block, top) = geometry(w).unwrap();
-        for y in top..top + block {
-            let x0 = 8; // bit 0, which is 0 in 42
-            plane[y * w + x0..y * w + x0 + block].fill(235);
-        }
-        assert_eq!(read(&plane, w, w), None);
-    }
-
-    #[test]
     fn percentiles() {
         let s = summarize((1..=100).map(f64::from).collect());
         assert_eq!((s.p50_ms, s.p95_ms, s.max_ms), (50.0, 95.0, 100.0));
         assert_eq!(summarize(vec![]).samples, 0);
+        let s = summarize(vec![3.0, 1.0, 2.0, 4.0]);
+        assert_eq!((s.samples, s.p50_ms, s.max_ms), (4, 2.0, 4.0));
     }
 }

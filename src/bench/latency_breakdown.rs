@@ -24,16 +24,13 @@
 //! Plus `video_packets_dropped_before_keyframe`: video RTP packets the depayloader received
 //! before its first frame (delta frames dropped while waiting for a keyframe).
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use gst::prelude::*;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Step timestamps of one subscriber (first occurrence of each step only).
 #[derive(Debug)]
@@ -55,7 +52,7 @@ impl Marks {
 
     /// Record `step` now, unless it was recorded before.
     pub fn mark(&self, step: &'static str) {
-        let mut m = lock(&self.marks);
+        let mut m = self.marks.lock();
         if !m.contains_key(step) {
             let now = Instant::now();
             tracing::debug!(
@@ -68,7 +65,7 @@ impl Marks {
     }
 
     fn at(&self, step: &str) -> Option<Instant> {
-        lock(&self.marks).get(step).copied()
+        self.marks.lock().get(step).copied()
     }
 
     fn ms(&self, t: Instant) -> f64 {
@@ -110,12 +107,12 @@ impl EncoderLog {
                         Some(gst::PadProbeData::Buffer(b))
                             if !b.flags().contains(gst::BufferFlags::DELTA_UNIT) =>
                         {
-                            lock(&log.keyframes).push(Instant::now());
+                            log.keyframes.lock().push(Instant::now());
                         }
                         Some(gst::PadProbeData::Event(e))
                             if gst_video::ForceKeyUnitEvent::is(e) =>
                         {
-                            lock(&log.requests).push(Instant::now());
+                            log.requests.lock().push(Instant::now());
                         }
                         _ => {}
                     }
@@ -128,7 +125,7 @@ impl EncoderLog {
     }
 
     fn first_at_or_after(v: &Mutex<Vec<Instant>>, t: Instant) -> Option<Instant> {
-        lock(v).iter().copied().find(|x| *x >= t)
+        v.lock().iter().copied().find(|x| *x >= t)
     }
 }
 
@@ -262,7 +259,9 @@ pub struct BreakdownReport {
 
 /// One subscriber's breakdown, with the publisher's encoder log placed on its timeline.
 pub fn breakdown(marks: &Marks, enc: &EncoderLog) -> Breakdown {
-    let mut steps: Vec<(String, f64)> = lock(&marks.marks)
+    let mut steps: Vec<(String, f64)> = marks
+        .marks
+        .lock()
         .iter()
         .map(|(k, t)| ((*k).to_owned(), marks.ms(*t)))
         .collect();

@@ -9,16 +9,17 @@
 //! clock, the same clock in every process on the machine); the parent says when to join
 //! ([`ToChild`]).
 
+use parking_lot::Mutex;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use super::latency::{
     BenchError, FirstFrame, FrameReading, LatencyOptions, LatencyReport, hook_subscriber, measure,
     report, start, subscriber_config,
 };
-use crate::session::Session;
+use streamwire::session::Session;
 
 /// Environment variable carrying the signalling server URL to a child.
 pub const URL_ENV: &str = "STREAMWIRE_BENCH_URL";
@@ -53,7 +54,7 @@ pub enum FromChild {
 
 fn send_line(out: &Mutex<std::io::Stdout>, msg: &FromChild) {
     if let Ok(line) = serde_json::to_string(msg) {
-        let mut o = out.lock().unwrap_or_else(|p| p.into_inner());
+        let mut o = out.lock();
         let _ = writeln!(o, "{line}");
         let _ = o.flush();
     }
@@ -66,8 +67,8 @@ pub fn subscriber_child(jitter_latency_ms: u32) -> Result<(), BenchError> {
         std::env::var(name).map_err(|_| BenchError::Run(format!("child: {name} is not set")))
     };
     let (url, token) = (env(URL_ENV)?, env(TOKEN_ENV)?);
-    crate::gst_init::init().map_err(|e| BenchError::Init(e.to_string()))?;
-    drop(crate::webrtc::make("dtlsdec")?);
+    streamwire::gst_init::init().map_err(|e| BenchError::Init(e.to_string()))?;
+    super::latency::pay_dtls_certificate()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -155,8 +156,7 @@ pub fn run_separate(
                             }
                             Ok(FromChild::Frame { reading }) => shared.record(&first, reading),
                             Ok(FromChild::Failed { error }) => {
-                                *failed.lock().unwrap_or_else(|p| p.into_inner()) =
-                                    Some(format!("subscriber {i}: {error}"));
+                                *failed.lock() = Some(format!("subscriber {i}: {error}"));
                             }
                             Err(_) => {}
                         }
@@ -179,7 +179,7 @@ pub fn run_separate(
             firsts.push(first);
         }
         let window = measure(opts, &shared, &firsts);
-        match failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        match failed.lock().take() {
             Some(e) => Err(BenchError::Run(e)),
             None => window,
         }

@@ -7,15 +7,16 @@
 //! [`Record`] of the wire format (several field values taken at one time).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::report::ReportError;
-use crate::signalling::protocol::telemetry::{Batch, FieldValue, Record, Source};
-use crate::telemetry::Consent;
-use crate::telemetry::store::{Store, Tags};
+use super::TempDb;
+use streamwire::report::ReportError;
+use streamwire::signalling::protocol::telemetry::{Batch, FieldValue, Record, Source};
+use streamwire::telemetry::Consent;
+use streamwire::telemetry::store::{Store, Tags};
 
 /// Parameters.
 #[derive(Debug, Clone)]
@@ -132,7 +133,7 @@ fn peer_sample(rng: &mut Rng, ts_ms: i64, track: &str) -> Record {
             ("jitter".to_owned(), FieldValue::Num(jitter)),
             (
                 "quality-score".to_owned(),
-                FieldValue::Num(crate::telemetry::batcher::quality_score(
+                FieldValue::Num(streamwire::telemetry::batcher::quality_score(
                     Some(rtt),
                     Some(loss),
                     Some(jitter),
@@ -168,31 +169,6 @@ fn device_sample(rng: &mut Rng, ts_ms: i64) -> Record {
     }
 }
 
-struct TempDb(PathBuf);
-
-impl TempDb {
-    fn new(dir: &Path, name: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        Self(dir.join(format!(
-            "streamwire-bench-{name}-{}-{nanos}.db",
-            std::process::id()
-        )))
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut p = self.0.clone().into_os_string();
-            p.push(suffix);
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
 fn median(v: &[f64]) -> f64 {
     super::median(v).unwrap_or(0.0)
 }
@@ -200,7 +176,7 @@ fn median(v: &[f64]) -> f64 {
 /// Runs both benchmarks.
 pub fn run(p: &TelemetryParams) -> Result<TelemetryReport, TelemetryBenchError> {
     let retention = Duration::from_secs(30 * 86400);
-    let now = crate::telemetry::store::now_ms();
+    let now = streamwire::telemetry::store::now_ms();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
 
     // Ingest: prepared batches, timed from the first ingest call to the last commit.
@@ -284,7 +260,7 @@ pub fn run(p: &TelemetryParams) -> Result<TelemetryReport, TelemetryBenchError> 
     let mut bytes = 0;
     for _ in 0..p.runs {
         let start = Instant::now();
-        let html = crate::report::generate(&store, "bench-report", t0)?;
+        let html = streamwire::report::generate(&store, "bench-report", t0)?;
         report_ms.push(start.elapsed().as_secs_f64() * 1000.0);
         bytes = html.len();
     }
@@ -326,10 +302,10 @@ pub fn run(p: &TelemetryParams) -> Result<TelemetryReport, TelemetryBenchError> 
 /// clients each sending `server_batches` prepared batches as fast as the acks allow (all
 /// frames queued at once). Returns (field values stored, seconds).
 async fn server_run(p: &TelemetryParams, rng: &mut Rng) -> Result<(u64, f64), TelemetryBenchError> {
-    use crate::server::{Server, ServerConfig, TelemetryConfig};
-    use crate::signalling::client::{Client, ClientConfig, Event};
-    use crate::signalling::protocol::Grant;
-    use crate::signalling::token::{Claims, mint};
+    use streamwire::server::{Server, ServerConfig, TelemetryConfig};
+    use streamwire::signalling::client::{Client, ClientConfig, Event};
+    use streamwire::signalling::protocol::Grant;
+    use streamwire::signalling::token::{Claims, mint};
 
     let err =
         |what: &str, e: &dyn std::fmt::Display| TelemetryBenchError::Server(format!("{what}: {e}"));
@@ -348,7 +324,7 @@ async fn server_run(p: &TelemetryParams, rng: &mut Rng) -> Result<(u64, f64), Te
     let handle = server.handle();
     let task = tokio::spawn(server.run());
 
-    let now = crate::telemetry::store::now_ms();
+    let now = streamwire::telemetry::store::now_ms();
     let mut clients = Vec::new();
     for c in 0..p.server_clients {
         let user = format!("bench-{c}");

@@ -1,6 +1,6 @@
 //! `streamwire bench ...`: one variant per benchmark.
 
-use streamwire::bench::encode::{self, EncodeParams};
+use crate::bench::encode::{self, EncodeParams};
 use streamwire::encoder::{Codec, SystemRegistry};
 
 /// Benchmarks.
@@ -54,12 +54,12 @@ fn parse_codec(s: &str) -> Result<Codec, String> {
 pub fn execute(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Telemetry(a) => {
-            let params = streamwire::bench::telemetry::TelemetryParams {
+            let params = crate::bench::telemetry::TelemetryParams {
                 runs: a.runs,
                 batches: a.batches,
                 ..Default::default()
             };
-            let r = streamwire::bench::telemetry::run(&params)?;
+            let r = crate::bench::telemetry::run(&params)?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {

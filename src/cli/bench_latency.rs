@@ -1,10 +1,10 @@
-//! `streamwire bench latency`: drives the measuring core in `streamwire::bench::latency`
+//! `streamwire bench latency`: drives the measuring core in [`crate::bench::latency`]
 //! (a real publisher and N real subscribers, all `Session`s joined to an embedded signalling
 //! server on 127.0.0.1: ICE, DTLS-SRTP, encode, decode). With `--separate-processes` each
 //! subscriber is this binary re-executed with the hidden `--subscriber-child` flag.
 
-use streamwire::bench::latency::{LatencyOptions, run};
-use streamwire::bench::latency_process::{run_separate, subscriber_child};
+use crate::bench::latency::{LatencyOptions, run};
+use crate::bench::latency_process::{run_separate, subscriber_child};
 use streamwire::webrtc::encode::VideoCodec;
 
 /// Arguments of `bench latency`.
@@ -22,6 +22,10 @@ pub struct BenchLatencyArgs {
     /// Subscriber jitter-buffer latency (ms).
     #[arg(long, default_value_t = streamwire::webrtc::peer::DEFAULT_JITTER_LATENCY_MS)]
     pub jitter_ms: u32,
+    /// Frame size, WIDTHxHEIGHT (default 640x360; at least 144 pixels wide for the frame
+    /// counter).
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub size: Option<(i32, i32)>,
     /// Run each subscriber in its own process, so the process CPU figure is the publisher's
     /// alone.
     #[arg(long)]
@@ -38,15 +42,25 @@ fn parse_codec(s: &str) -> Result<VideoCodec, String> {
     s.parse::<VideoCodec>().map_err(|e| e.to_string())
 }
 
+fn parse_size(s: &str) -> Result<(i32, i32), String> {
+    s.split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+        .filter(|&(w, h): &(i32, i32)| w > 0 && h > 0)
+        .ok_or_else(|| format!("expected WIDTHxHEIGHT, got `{s}`"))
+}
+
 /// Run the benchmark and print the report.
 pub fn execute(a: BenchLatencyArgs) -> anyhow::Result<()> {
-    let opts = LatencyOptions {
+    let mut opts = LatencyOptions {
         subscribers: a.subscribers as usize,
         codec: a.codec,
         seconds: f64::from(a.seconds),
         jitter_latency_ms: a.jitter_ms,
         ..LatencyOptions::default()
     };
+    if let Some((width, height)) = a.size {
+        (opts.width, opts.height) = (width, height);
+    }
     if a.subscriber_child {
         subscriber_child(a.jitter_ms)?;
         return Ok(());
@@ -72,7 +86,7 @@ pub fn execute(a: BenchLatencyArgs) -> anyhow::Result<()> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        let s = |x: &streamwire::bench::latency::Summary| {
+        let s = |x: &crate::bench::latency::Summary| {
             format!(
                 "p50 {:.1} ms  p95 {:.1} ms  max {:.1} ms  ({} samples)",
                 x.p50_ms, x.p95_ms, x.max_ms, x.samples

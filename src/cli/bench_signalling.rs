@@ -1,10 +1,10 @@
-//! `streamwire bench signalling`: see [`streamwire::bench::signalling`].
+//! `streamwire bench signalling`: the command line of [`crate::bench::signalling`].
 
 use std::time::Duration;
 
+use crate::bench::signalling::{BenchOptions, BenchReport, ServerTarget, run};
 use anyhow::Context;
 use clap::Args;
-use streamwire::bench::signalling::{BenchOptions, BenchReport, ServerTarget, run};
 use streamwire::signalling::token::{load_secret, parse_ttl};
 
 /// Arguments of `streamwire bench signalling`.

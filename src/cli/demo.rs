@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::bench::latency::summarize;
 use anyhow::Context;
 use clap::Args as ClapArgs;
-use streamwire::bench::latency::summarize;
 use streamwire::server::{Server, ServerConfig};
 use streamwire::session::latency::FrameStamper;
 use streamwire::session::{Session, SessionConfig, SessionEvent};

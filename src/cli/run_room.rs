@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use streamwire::preset::{Preset, RoomReceive, RoomRole, RoomSettings};
-use streamwire::session::{Session, SessionEvent};
+use streamwire::session::{Session, SessionConfig, SessionEvent};
 use streamwire::signalling::client::SignallingState;
 use streamwire::webrtc::MediaKind;
 use streamwire::webrtc::stats::PeerStats;
@@ -26,7 +26,7 @@ pub fn execute(
     quiet: bool,
 ) -> anyhow::Result<()> {
     // Resolving the token is part of reading the preset: its errors are usage errors (exit 2).
-    let cfg = room.session_config(preset)?;
+    let cfg = SessionConfig::try_from(preset)?;
     if let RoomRole::Receive {
         output: RoomReceive::Display,
         ..
@@ -62,7 +62,7 @@ struct Status {
 }
 
 async fn run(
-    cfg: streamwire::session::SessionConfig,
+    cfg: SessionConfig,
     room: &RoomSettings,
     run_for: Option<Duration>,
     quiet: bool,

@@ -7,6 +7,9 @@ use std::time::Duration;
 use super::error::{ErrorKind, PresetError};
 use super::schema::{Section, invalid};
 use crate::telemetry::Consent;
+use gststreamwire::sensorrotation::source::{
+    IIO_DEVICES, SourceError, check_iio_accelerometer, find_iio_accelerometer,
+};
 
 /// The `[rotation]` table: inserts `sensorrotation` in the raw video branch.
 ///
@@ -41,7 +44,7 @@ pub enum RotationMode {
     /// Follow the gravity sensor.
     FollowSensor(SensorSource),
     /// A fixed rotation set by the application (0, 90, 180 or 270; changeable at run time on
-    /// the element named [`crate::pipeline::names::ROTATION`]).
+    /// the element named `pipeline::names::ROTATION`).
     FollowApp {
         /// Clockwise degrees.
         rotation: u32,
@@ -54,12 +57,46 @@ pub enum RotationMode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SensorSource {
     /// `"iio"`: the first Linux IIO accelerometer found under `/sys/bus/iio/devices` when the
-    /// pipeline is planned.
+    /// pipeline is planned (a room preset: when it is loaded).
     IioAuto,
     /// `"iio:DIR"`: this IIO device directory.
     Iio(PathBuf),
     /// `"replay:PATH"`: a recorded trace (`t_ms x y z` per line), checked to exist.
     Replay(PathBuf),
+}
+
+impl SensorSource {
+    /// The IIO accelerometer this source reads: `iio:DIR` checked to be one, `iio` looked up
+    /// now (the first under `/sys/bus/iio/devices`). A replay source reads none: an error.
+    /// The one place a preset's sensor is resolved; the lookup itself is the `sensorrotation`
+    /// element's (`gststreamwire::sensorrotation::source`).
+    ///
+    /// ```
+    /// use streamwire::preset::SensorSource;
+    /// let e = SensorSource::Iio("/nonexistent/iio:device9".into()).iio_accelerometer().unwrap_err();
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "sensor = \"iio:/nonexistent/iio:device9\": /nonexistent/iio:device9 is not an IIO \
+    ///      accelerometer (no in_accel_x_raw)"
+    /// );
+    /// ```
+    pub fn iio_accelerometer(&self) -> Result<PathBuf, SourceError> {
+        match self {
+            SensorSource::IioAuto => find_iio_accelerometer(Path::new(IIO_DEVICES)).map_err(|e| {
+                SourceError(format!(
+                    "sensor = \"iio\" (the default with mode = \"follow-sensor\"): {e} (use \
+                     sensor = \"replay:PATH\", or mode = \"follow-app\")"
+                ))
+            }),
+            SensorSource::Iio(dir) => check_iio_accelerometer(dir)
+                .map(|()| dir.clone())
+                .map_err(|e| SourceError(format!("sensor = \"iio:{}\": {e}", dir.display()))),
+            SensorSource::Replay(path) => Err(SourceError(format!(
+                "sensor = \"replay:{}\" reads a trace, not an IIO accelerometer",
+                path.display()
+            ))),
+        }
+    }
 }
 
 /// What `sensorrotation` produces (`rotation.output`).
@@ -265,7 +302,7 @@ pub(crate) fn telemetry(sec: &Section<'_>) -> Result<TelemetrySettings, PresetEr
     let interval = match sec.string("interval")? {
         None => Duration::from_secs(5),
         Some((s, node)) => {
-            let d = super::parse_duration(s, node, &sec.full_key("interval"))?;
+            let d = super::validate::parse_duration(s, node, &sec.full_key("interval"))?;
             if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
                 return Err(bad(sec, "interval", s, "a duration from 100ms to 1h"));
             }

@@ -22,6 +22,14 @@ pub enum Origin {
         /// The override exactly as given.
         arg: String,
     },
+    /// A validated preset as a whole (its [`Preset::source`](super::Preset::source)): for what
+    /// a consuming layer refuses when it converts a preset built in code rather than loaded
+    /// (a loaded preset is refused at its line when it is validated). The error's
+    /// [`ErrorKind`] names the key.
+    Preset {
+        /// The preset's `source`.
+        source: String,
+    },
 }
 
 impl fmt::Display for Origin {
@@ -31,6 +39,7 @@ impl fmt::Display for Origin {
                 path, line, column, ..
             } => write!(f, "{path}:{line}:{column}"),
             Origin::Override { arg } => write!(f, "--set {arg}"),
+            Origin::Preset { source } => write!(f, "{source}"),
         }
     }
 }

@@ -1,11 +1,11 @@
 //! The `[room]` table: publishing to (`output = "room"`) or receiving from
-//! (`input.video = "room"`) a room of the signalling service, through a
-//! [`Session`](crate::session::Session).
+//! (`input.video = "room"`) a room of the signalling service (what else such a preset may
+//! hold: `room_roles.rs`). (A
+//! `session::Session` runs such a preset; `SessionConfig::try_from` in `pipeline` converts.)
 
 use std::path::{Path, PathBuf};
 
 use super::doc::Value;
-use super::elements::{RotationMode, RotationOutput, RotationSettings, SensorSource};
 use super::error::{ErrorKind, PresetError};
 use super::schema::{Section, invalid};
 
@@ -155,7 +155,12 @@ pub enum RoomReceive {
     Discard,
 }
 
-fn bad_value(sec: &Section<'_>, node_key: &str, value: &str, expected: String) -> PresetError {
+pub(super) fn bad_value(
+    sec: &Section<'_>,
+    node_key: &str,
+    value: &str,
+    expected: String,
+) -> PresetError {
     let at = sec
         .node(node_key)
         .map(|n| n.at.clone())
@@ -416,195 +421,4 @@ fn ice_addresses(sec: &Section<'_>, server: &str) -> Result<Vec<String>, PresetE
         out.push(addr.clone());
     }
     Ok(out)
-}
-
-/// Check a publishing room preset's `[rotation]` table (`sec`, parsed as `r`): a room carries
-/// the orientation as metadata (the CVO RTP header extension, see
-/// [`RotationConfig`](crate::webrtc::publisher::RotationConfig)), so `output = "pixels"` is
-/// refused, and so are `hysteresis` and `hold_ms` (the room publisher uses the element's
-/// defaults). `sensor = "iio"` (the default) is resolved here to the first accelerometer under
-/// `/sys/bus/iio/devices`, and refused when there is none.
-pub(crate) fn check_rotation(
-    sec: &Section<'_>,
-    r: &mut RotationSettings,
-) -> Result<(), PresetError> {
-    if r.output == RotationOutput::Pixels {
-        return Err(bad_value(
-            sec,
-            "output",
-            "pixels",
-            "\"metadata\" with output = \"room\" (the picture is sent as captured and the \
-             orientation travels beside it in the CVO RTP header extension; the receiver rotates)"
-                .to_owned(),
-        ));
-    }
-    for key in ["hysteresis", "hold_ms"] {
-        if let Some(node) = sec.node(key) {
-            return Err(invalid(
-                &node.key_at,
-                ErrorKind::ImpossibleCaps {
-                    key: sec.full_key(key),
-                    reason: "not applied with output = \"room\" yet (the room publisher uses \
-                             the element's default); remove it"
-                        .to_owned(),
-                },
-            ));
-        }
-    }
-    let RotationMode::FollowSensor(src) = &mut r.mode else {
-        return Ok(());
-    };
-    let at = sec
-        .node("sensor")
-        .map(|n| n.at.clone())
-        .unwrap_or(sec.at.clone());
-    match src {
-        SensorSource::IioAuto => {
-            let root = Path::new(crate::pipeline::IIO_DEVICES);
-            let Some(dir) = crate::pipeline::find_iio_accelerometer(root) else {
-                return Err(invalid(
-                    &at,
-                    ErrorKind::ImpossibleCaps {
-                        key: sec.full_key("sensor"),
-                        reason: format!(
-                            "sensor = \"iio\" (the default with mode = \"follow-sensor\"): no \
-                             accelerometer under {} (use sensor = \"replay:PATH\", or mode = \
-                             \"follow-app\")",
-                            root.display()
-                        ),
-                    },
-                ));
-            };
-            *src = SensorSource::Iio(dir);
-        }
-        SensorSource::Iio(dir) if !dir.join("in_accel_x_raw").is_file() => {
-            return Err(invalid(
-                &at,
-                ErrorKind::ImpossibleCaps {
-                    key: sec.full_key("sensor"),
-                    reason: format!(
-                        "{} is not an IIO accelerometer (no in_accel_x_raw)",
-                        dir.display()
-                    ),
-                },
-            ));
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// The publisher's rotation metadata mode for a room preset's `[rotation]` (already checked by
-/// [`check_rotation`]): `follow-app` is a fixed angle, `off` a fixed 0 degrees (the element is
-/// there, so the application can turn it later with
-/// [`Publisher::set_rotation`](crate::webrtc::publisher::Publisher::set_rotation)),
-/// `follow-sensor` the replay file or IIO device.
-fn rotation_config(r: &RotationSettings) -> crate::webrtc::publisher::RotationConfig {
-    use crate::webrtc::publisher::{Rotation, RotationConfig};
-    match &r.mode {
-        RotationMode::FollowApp { rotation } => {
-            RotationConfig::Fixed(Rotation::from_degrees(*rotation).unwrap_or_default())
-        }
-        RotationMode::Off => RotationConfig::Fixed(Rotation::R0),
-        RotationMode::FollowSensor(src) => RotationConfig::Sensor {
-            replay_file: match src {
-                SensorSource::Replay(p) => Some(p.to_string_lossy().into_owned()),
-                _ => None,
-            },
-            iio_device: match src {
-                SensorSource::Iio(d) => Some(d.to_string_lossy().into_owned()),
-                // Resolved by check_rotation when the preset was loaded.
-                _ => None,
-            },
-        },
-    }
-}
-
-impl RoomSettings {
-    /// The [`SessionConfig`](crate::session::SessionConfig) that runs `preset` (whose `room`
-    /// this is): the token is resolved now (file or environment), a publishing preset's
-    /// capture and `[video]`/`[audio]` become the publisher (receiving nobody), a receiving
-    /// preset's output becomes the subscriber's, a publishing preset's `[rotation]` the
-    /// publisher's rotation metadata mode. A `record:DIR` directory is not created here.
-    ///
-    /// ```
-    /// use streamwire::preset::Preset;
-    /// use streamwire::webrtc::publisher::VideoSource;
-    ///
-    /// let p = Preset::load("publish-test", &["room.token=jwt".into()]).unwrap();
-    /// let cfg = p.room.as_ref().unwrap().session_config(&p).unwrap();
-    /// let publish = cfg.publish.unwrap();
-    /// assert!(matches!(publish.video, VideoSource::TestPattern(_)));
-    /// assert_eq!((publish.width, publish.height), (640, 360));
-    /// ```
-    pub fn session_config(
-        &self,
-        preset: &super::Preset,
-    ) -> Result<crate::session::SessionConfig, PresetError> {
-        use crate::session::{SessionConfig, Subscribe};
-        use crate::webrtc::encode::VideoCodec;
-        use crate::webrtc::publisher::{AudioSource, PublisherConfig, VideoSource};
-        use crate::webrtc::subscriber::{AudioOutput, SubscriberConfig, VideoOutput};
-
-        let token = self.token.resolve()?;
-        let mut cfg = SessionConfig::new(&self.server, &self.room, &token);
-        cfg.ice_servers = self.ice_servers.clone();
-        cfg.local_addresses = self.ice_addresses.clone();
-        match &self.role {
-            RoomRole::Publish => {
-                let mut p = PublisherConfig {
-                    video: match (&preset.input.video, &preset.video) {
-                        (super::VideoSource::Camera, Some(_)) => VideoSource::Camera,
-                        (super::VideoSource::Test, Some(_)) => {
-                            VideoSource::TestPattern("smpte".into())
-                        }
-                        _ => VideoSource::None,
-                    },
-                    audio: match (&preset.input.audio, &preset.audio) {
-                        (super::AudioSource::Mic, Some(_)) => {
-                            AudioSource::Microphone { echo_probe: None }
-                        }
-                        (super::AudioSource::Test, Some(_)) => AudioSource::TestTone,
-                        _ => AudioSource::None,
-                    },
-                    ..PublisherConfig::default()
-                };
-                if let Some(v) = &preset.video {
-                    p.codec = match v.codec {
-                        crate::encoder::Codec::H264 => VideoCodec::H264,
-                        _ => VideoCodec::Vp8,
-                    };
-                    // Validated ranges (16..=7680, 1..=240) fit in i32.
-                    p.width = v.width as i32;
-                    p.height = v.height as i32;
-                    p.fps = v.framerate as i32;
-                    p.start_kbps = v.bitrate_kbps;
-                    p.ceiling_kbps = v.bitrate_kbps;
-                    p.floor_kbps = p.floor_kbps.min(v.bitrate_kbps);
-                    p.keyframe_interval = v.keyframe_interval;
-                }
-                if let Some(a) = &preset.audio {
-                    p.audio_bps = (a.bitrate_kbps * 1000) as i32;
-                }
-                p.rotation = preset.rotation.as_ref().map(rotation_config);
-                cfg.publish = Some(p);
-                cfg.subscribe = Subscribe::Users(Vec::new());
-            }
-            RoomRole::Receive { audio, output } => {
-                cfg.output = SubscriberConfig {
-                    video: match output {
-                        RoomReceive::Display => VideoOutput::Display,
-                        RoomReceive::Record(dir) => VideoOutput::Record(dir.clone()),
-                        RoomReceive::Discard => VideoOutput::Discard,
-                    },
-                    audio: match output {
-                        RoomReceive::Display if *audio => AudioOutput::Play { echo_probe: None },
-                        _ => AudioOutput::Discard,
-                    },
-                    ..SubscriberConfig::default()
-                };
-            }
-        }
-        Ok(cfg)
-    }
 }

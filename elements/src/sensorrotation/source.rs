@@ -98,6 +98,48 @@ impl AccelSource for ReplaySource {
     }
 }
 
+/// Where Linux lists IIO devices (`/sys/bus/iio/devices`).
+pub const IIO_DEVICES: &str = "/sys/bus/iio/devices";
+
+/// Checks that `dir` is an IIO accelerometer: it has an `in_accel_x_raw` channel.
+///
+/// ```
+/// use gststreamwire::sensorrotation::source::check_iio_accelerometer;
+/// let e = check_iio_accelerometer(std::path::Path::new("/nonexistent/iio:device9")).unwrap_err();
+/// assert!(e.0.contains("/nonexistent/iio:device9 is not an IIO accelerometer"), "{e}");
+/// ```
+pub fn check_iio_accelerometer(dir: &Path) -> Result<(), SourceError> {
+    if dir.join("in_accel_x_raw").is_file() {
+        Ok(())
+    } else {
+        Err(SourceError(format!(
+            "{} is not an IIO accelerometer (no in_accel_x_raw)",
+            dir.to_string_lossy()
+        )))
+    }
+}
+
+/// The first IIO device directory under `root` (in name order) that is an accelerometer (see
+/// [`check_iio_accelerometer`]); `root` is normally [`IIO_DEVICES`].
+///
+/// ```
+/// use gststreamwire::sensorrotation::source::find_iio_accelerometer;
+/// let e = find_iio_accelerometer(std::path::Path::new("/nonexistent")).unwrap_err();
+/// assert_eq!(e.0, "no accelerometer under /nonexistent");
+/// ```
+pub fn find_iio_accelerometer(root: &Path) -> Result<PathBuf, SourceError> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| check_iio_accelerometer(p).is_ok())
+        .collect();
+    dirs.sort();
+    dirs.into_iter()
+        .next()
+        .ok_or_else(|| SourceError(format!("no accelerometer under {}", root.to_string_lossy())))
+}
+
 /// A Linux IIO accelerometer read through sysfs: `in_accel_{x,y,z}_raw` multiplied by
 /// `in_accel_scale` (or per-axis `in_accel_{x,y,z}_scale`), polled at most every
 /// `poll_interval_ms` from the streaming thread (three small file reads per poll).
@@ -262,6 +304,42 @@ mod tests {
         let e = IioSource::open(&dir, 50).err().unwrap();
         assert!(e.0.contains("in_accel_scale"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn iio_lookup_picks_the_first_device_with_accelerometer_channels() {
+        let root = std::env::temp_dir().join(format!("sw-iio-root-{}", std::process::id()));
+        for (dev, accel) in [
+            ("iio:device0", false),
+            ("iio:device2", true),
+            ("iio:device1", true),
+        ] {
+            let d = root.join(dev);
+            std::fs::create_dir_all(&d).unwrap();
+            let f = if accel {
+                "in_accel_x_raw"
+            } else {
+                "in_illuminance_raw"
+            };
+            std::fs::write(d.join(f), "1\n").unwrap();
+        }
+        assert_eq!(find_iio_accelerometer(&root), Ok(root.join("iio:device1")));
+        let e = check_iio_accelerometer(&root.join("iio:device0")).unwrap_err();
+        assert!(
+            e.0.ends_with("iio:device0 is not an IIO accelerometer (no in_accel_x_raw)"),
+            "{e}"
+        );
+        let empty = root.join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        assert_eq!(
+            find_iio_accelerometer(&empty),
+            Err(SourceError(format!(
+                "no accelerometer under {}",
+                empty.display()
+            )))
+        );
+        assert!(find_iio_accelerometer(&root.join("missing")).is_err());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
