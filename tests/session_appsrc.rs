@@ -6,8 +6,9 @@
 mod common;
 mod session_support;
 
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
@@ -131,7 +132,7 @@ async fn app_frames_through_appsrc_arrive_with_their_size_and_colour() {
                     px(1, w / 4, h / 4),
                     px(2, w / 4, h / 4),
                 ];
-                seen.lock().unwrap().push((w as i32, h as i32, yuv));
+                seen.lock().push((w as i32, h as i32, yuv));
             });
     }
 
@@ -141,12 +142,12 @@ async fn app_frames_through_appsrc_arrive_with_their_size_and_colour() {
     })
     .await;
     wait_for("frames at the viewer's appsink", T, || {
-        seen.lock().unwrap().len() >= 30
+        seen.lock().len() >= 30
     })
     .await;
     stop.store(true, Ordering::Relaxed);
 
-    let frames = seen.lock().unwrap().clone();
+    let frames = seen.lock().clone();
     for (w, h, yuv) in &frames {
         assert_eq!((*w, *h), (W, H), "decoded size");
         for (got, want) in yuv.iter().zip(YUV) {

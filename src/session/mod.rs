@@ -38,8 +38,9 @@
 pub mod latency;
 pub mod telemetry;
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use gst::prelude::*;
 use gst_webrtc::{WebRTCDataChannel, WebRTCDataChannelState};
@@ -285,10 +286,6 @@ struct Inner {
     teardown: Mutex<bool>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// A joined room: one signalling client, one peer connection per remote member.
 #[derive(Clone)]
 pub struct Session {
@@ -377,7 +374,7 @@ impl Session {
 
     /// The local publisher, if any.
     pub fn publisher(&self) -> Option<Publisher> {
-        lock(&self.inner.publisher).as_ref().map(|(p, _)| p.clone())
+        self.inner.publisher.lock().as_ref().map(|(p, _)| p.clone())
     }
 
     /// Publish a local track set after join (when nothing is published): the capture and
@@ -396,13 +393,13 @@ impl Session {
     /// ```
     pub fn publish(&self, cfg: PublisherConfig) -> Result<(), SessionError> {
         // Serialised with peer setup/teardown and `leave` (see `Inner::teardown`).
-        let left = lock(&self.inner.teardown);
+        let left = self.inner.teardown.lock();
         if *left {
             return Err(SessionError::Publishing(
                 "the session has left the room".into(),
             ));
         }
-        let mut slot = lock(&self.inner.publisher);
+        let mut slot = self.inner.publisher.lock();
         if slot.is_some() {
             return Err(SessionError::Publishing(
                 "a track set is already published; call unpublish() first".into(),
@@ -415,7 +412,10 @@ impl Session {
         }
         *slot = Some((publisher.clone(), cfg));
         self.inner.stats.set_publisher(Some(publisher.clone()));
-        let peers: Vec<Peer> = lock(&self.inner.peers)
+        let peers: Vec<Peer> = self
+            .inner
+            .peers
+            .lock()
             .values()
             .map(|e| e.peer.clone())
             .collect();
@@ -440,17 +440,20 @@ impl Session {
     /// `unpublish`, and the capture and encode chains are removed from the pipeline. Remote
     /// sides get [`SessionEvent::TrackRemoved`]. [`Session::publish`] may follow.
     pub fn unpublish(&self) -> Result<(), SessionError> {
-        let left = lock(&self.inner.teardown);
+        let left = self.inner.teardown.lock();
         if *left {
             return Err(SessionError::Publishing(
                 "the session has left the room".into(),
             ));
         }
-        let Some((publisher, cfg)) = lock(&self.inner.publisher).take() else {
+        let Some((publisher, cfg)) = self.inner.publisher.lock().take() else {
             return Err(SessionError::Publishing("nothing is published".into()));
         };
         self.inner.stats.set_publisher(None);
-        let peers: Vec<Peer> = lock(&self.inner.peers)
+        let peers: Vec<Peer> = self
+            .inner
+            .peers
+            .lock()
             .values()
             .map(|e| e.peer.clone())
             .collect();
@@ -486,14 +489,16 @@ impl Session {
 
     /// Ids of the remote peers currently in the mesh.
     pub fn peers(&self) -> Vec<PeerId> {
-        let mut v: Vec<PeerId> = lock(&self.inner.peers).keys().cloned().collect();
+        let mut v: Vec<PeerId> = self.inner.peers.lock().keys().cloned().collect();
         v.sort();
         v
     }
 
     /// Connection state of the peer connection to `peer_id`.
     pub fn connection_state(&self, peer_id: &str) -> Option<ConnectionState> {
-        lock(&self.inner.peers)
+        self.inner
+            .peers
+            .lock()
             .get(peer_id)
             .map(|e| e.peer.connection_state())
     }
@@ -511,10 +516,13 @@ impl Session {
     /// Send a message over the data channel to one peer or (`to = None`) every peer with an
     /// open channel. Returns how many peers it was handed to.
     pub fn send_data(&self, to: Option<&str>, payload: &Payload) -> Result<usize, SessionError> {
-        let channels: Vec<(PeerId, WebRTCDataChannel)> = lock(&self.inner.peers)
+        let channels: Vec<(PeerId, WebRTCDataChannel)> = self
+            .inner
+            .peers
+            .lock()
             .iter()
             .filter(|(id, _)| to.is_none_or(|t| t == id.as_str()))
-            .filter_map(|(id, e)| lock(&e.channel).clone().map(|c| (id.clone(), c)))
+            .filter_map(|(id, e)| e.channel.lock().clone().map(|c| (id.clone(), c)))
             .filter(|(_, c)| c.ready_state() == WebRTCDataChannelState::Open)
             .collect();
         if channels.is_empty() {
@@ -567,9 +575,9 @@ impl Session {
     pub async fn leave(&self) {
         self.inner.telemetry.finish();
         self.inner.client.leave().await;
-        let mut left = lock(&self.inner.teardown);
+        let mut left = self.inner.teardown.lock();
         *left = true;
-        let ids: Vec<PeerId> = lock(&self.inner.peers).keys().cloned().collect();
+        let ids: Vec<PeerId> = self.inner.peers.lock().keys().cloned().collect();
         for id in ids {
             self.remove_peer_locked(&id);
         }
@@ -594,7 +602,9 @@ impl Session {
         tokio::spawn(async move {
             while let Some(ev) = sub_events.recv().await {
                 if let SubscriberEvent::TrackAdded { peer, kind, codec } = &ev {
-                    lock(&s.inner.tracks)
+                    s.inner
+                        .tracks
+                        .lock()
                         .entry(peer.clone())
                         .or_default()
                         .insert(*kind);
@@ -631,7 +641,7 @@ impl Session {
                 Event::Joined(w) => {
                     if joined_once {
                         // The old session is gone: every peer connection is void.
-                        let ids: Vec<PeerId> = lock(&self.inner.peers).keys().cloned().collect();
+                        let ids: Vec<PeerId> = self.inner.peers.lock().keys().cloned().collect();
                         for id in ids {
                             self.remove_peer(&id);
                         }
@@ -731,7 +741,10 @@ impl Session {
     /// `recvonly` m-line for an announced track this side subscribes to, and in any case a new
     /// offer so the answerer can change its m-lines' directions.
     fn reoffer_for(&self, peer_id: &str, kind: Option<MediaKind>) {
-        let Some((peer, user)) = lock(&self.inner.peers)
+        let Some((peer, user)) = self
+            .inner
+            .peers
+            .lock()
             .get(peer_id)
             .map(|e| (e.peer.clone(), e.user.clone()))
         else {
@@ -750,7 +763,7 @@ impl Session {
     }
 
     fn route(&self, from: &str, what: &str, msg: SignalIn) {
-        let peer = lock(&self.inner.peers).get(from).map(|e| e.peer.clone());
+        let peer = self.inner.peers.lock().get(from).map(|e| e.peer.clone());
         match peer {
             Some(p) => {
                 if let Err(e) = p.apply(msg) {
@@ -765,7 +778,7 @@ impl Session {
     }
 
     fn announce_tracks(&self) {
-        let Some(cfg) = lock(&self.inner.publisher).as_ref().map(|(_, c)| c.clone()) else {
+        let Some(cfg) = self.inner.publisher.lock().as_ref().map(|(_, c)| c.clone()) else {
             return;
         };
         for (id, kind) in published_tracks(&cfg) {
@@ -800,7 +813,7 @@ impl Session {
                 }
             }
         }
-        *lock(&self.inner.ice) = (stun, turns);
+        *self.inner.ice.lock() = (stun, turns);
         match first_err {
             Some(e) => Err(e),
             None => Ok(()),
@@ -808,8 +821,8 @@ impl Session {
     }
 
     fn add_peer(&self, id: &str, user: &str, role: Role) {
-        let left = lock(&self.inner.teardown);
-        if *left || lock(&self.inner.peers).contains_key(id) {
+        let left = self.inner.teardown.lock();
+        if *left || self.inner.peers.lock().contains_key(id) {
             return;
         }
         match self.create_peer(id, user, role) {
@@ -824,7 +837,7 @@ impl Session {
     fn create_peer(&self, id: &str, user: &str, role: Role) -> Result<(), SessionError> {
         let inner = &self.inner;
         let wants = inner.subscribe.wants(user);
-        let (stun, turns) = lock(&inner.ice).clone();
+        let (stun, turns) = inner.ice.lock().clone();
         let mut cfg = PeerConfig::loopback(role);
         cfg.local_addresses = inner.local_addresses.clone();
         cfg.stun_server = stun;
@@ -834,7 +847,7 @@ impl Session {
             cfg.receive = vec![MediaKind::Video, MediaKind::Audio];
         }
         // Held until the peer is in the map, so a concurrent publish() attaches exactly once.
-        let publisher = lock(&inner.publisher);
+        let publisher = inner.publisher.lock();
         let (peer, io) = Peer::new(&inner.pipeline, id, cfg)?;
         if let Some((p, _)) = publisher.as_ref()
             && let Err(e) = p.attach(&peer)
@@ -858,7 +871,7 @@ impl Session {
                     match dc {
                         Some(dc) => {
                             self.hook_channel(id, &dc);
-                            *lock(&channel) = Some(dc);
+                            *channel.lock() = Some(dc);
                         }
                         None => self.error(
                             format!("data channel to peer `{id}`"),
@@ -875,7 +888,7 @@ impl Session {
                             let inner = weak.upgrade()?;
                             let dc = v.get(1)?.get::<WebRTCDataChannel>().ok()?;
                             Session { inner }.hook_channel(&pid, &dc);
-                            *lock(&slot) = Some(dc);
+                            *slot.lock() = Some(dc);
                             None
                         });
                 }
@@ -883,7 +896,7 @@ impl Session {
         }
         inner.stats.watch(&peer);
         self.spawn_peer_io(id, io);
-        lock(&inner.peers).insert(
+        inner.peers.lock().insert(
             id.to_owned(),
             PeerEntry {
                 peer: peer.clone(),
@@ -963,11 +976,14 @@ impl Session {
                     }
                     PeerEvent::EstimatedBitrate { .. } => {}
                     PeerEvent::RemoteTrackEnded { peer, kind, mline } => {
-                        let p = lock(&s.inner.peers).get(&peer).map(|e| e.peer.clone());
+                        let p = s.inner.peers.lock().get(&peer).map(|e| e.peer.clone());
                         for pad in p.map(|p| p.src_pads_for_mline(mline)).unwrap_or_default() {
                             s.inner.subscriber.release_pad(&peer, &pad);
                         }
-                        let had = lock(&s.inner.tracks)
+                        let had = s
+                            .inner
+                            .tracks
+                            .lock()
                             .get_mut(&peer)
                             .is_some_and(|kinds| kinds.remove(&kind));
                         if had {
@@ -986,18 +1002,18 @@ impl Session {
     }
 
     fn remove_peer(&self, id: &str) {
-        let _teardown = lock(&self.inner.teardown);
+        let _teardown = self.inner.teardown.lock();
         self.remove_peer_locked(id);
     }
 
     /// [`Session::remove_peer`] with the teardown lock already held.
     fn remove_peer_locked(&self, id: &str) {
-        let Some(entry) = lock(&self.inner.peers).remove(id) else {
+        let Some(entry) = self.inner.peers.lock().remove(id) else {
             return;
         };
         tracing::debug!(peer = %id, user = %entry.user, "closing peer");
         self.inner.stats.unwatch(id);
-        if let Some(dc) = lock(&entry.channel).take() {
+        if let Some(dc) = entry.channel.lock().take() {
             dc.close();
         }
         // Cut the send branches off the tees, stop webrtcbin (its pads flush, so no branch
@@ -1015,7 +1031,7 @@ impl Session {
             p.detach(id);
         }
         self.inner.subscriber.detach(id);
-        let kinds = lock(&self.inner.tracks).remove(id).unwrap_or_default();
+        let kinds = self.inner.tracks.lock().remove(id).unwrap_or_default();
         for kind in kinds {
             self.emit(SessionEvent::TrackRemoved {
                 peer_id: id.to_owned(),

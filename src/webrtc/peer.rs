@@ -15,7 +15,8 @@
 //! trickle out as [`SignalOut::Ice`] as soon as they are found; remote candidates arriving before
 //! the remote description are held and applied right after it.
 
-use std::sync::{Arc, Mutex, Weak};
+use parking_lot::Mutex;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use gst::glib;
@@ -388,10 +389,6 @@ impl std::fmt::Debug for Peer {
     }
 }
 
-fn lock(m: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Peer {
     /// Create the `webrtcbin` for remote peer `id` inside `bin` (usually the pipeline).
     ///
@@ -488,7 +485,7 @@ impl Peer {
                 peer: inner.id.clone(),
                 state,
             });
-            let listeners = lock(&inner.state).state_listeners.clone();
+            let listeners = inner.state.lock().state_listeners.clone();
             for l in listeners {
                 l(state);
             }
@@ -527,7 +524,7 @@ impl Peer {
             let Some(inner) = weak.upgrade() else { return };
             let bps = gcc.property::<u32>("estimated-bitrate");
             let listeners = {
-                let mut st = lock(&inner.state);
+                let mut st = inner.state.lock();
                 st.last_estimate = Some(bps);
                 st.estimate_listeners.clone()
             };
@@ -577,23 +574,25 @@ impl Peer {
 
     /// Latest congestion-control estimate (bit/s), if any.
     pub fn estimated_bitrate(&self) -> Option<u32> {
-        lock(&self.inner.state).last_estimate
+        self.inner.state.lock().last_estimate
     }
 
     /// Call `f` on every connection-state change.
     pub fn on_connection_state(&self, f: impl Fn(ConnectionState) + Send + Sync + 'static) {
-        lock(&self.inner.state).state_listeners.push(Arc::new(f));
+        self.inner.state.lock().state_listeners.push(Arc::new(f));
     }
 
     /// Call `f` with every new congestion-control estimate (bit/s).
     pub fn on_estimated_bitrate(&self, f: impl Fn(u32) + Send + Sync + 'static) {
-        lock(&self.inner.state).estimate_listeners.push(Arc::new(f));
+        self.inner.state.lock().estimate_listeners.push(Arc::new(f));
     }
 
     /// Call `f` each time a negotiation completes (the remote answer, or the local answer to a
     /// remote offer, is applied), e.g. to send a keyframe on tracks added by a renegotiation.
     pub fn on_negotiated(&self, f: impl Fn() + Send + Sync + 'static) {
-        lock(&self.inner.state)
+        self.inner
+            .state
+            .lock()
             .negotiated_listeners
             .push(Arc::new(f));
     }
@@ -625,7 +624,7 @@ impl Peer {
                 (track.link)(&pad, params)
             }
             Role::Answerer => {
-                lock(&self.inner.state).pending_tracks.push(track);
+                self.inner.state.lock().pending_tracks.push(track);
                 Ok(())
             }
         }
@@ -639,7 +638,7 @@ impl Peer {
             return Ok(());
         }
         {
-            let mut st = lock(&self.inner.state);
+            let mut st = self.inner.state.lock();
             if st.offered {
                 return Ok(());
             }
@@ -682,7 +681,7 @@ impl Peer {
         }
         self.add_receive_mlines(receive);
         {
-            let mut st = lock(&self.inner.state);
+            let mut st = self.inner.state.lock();
             if !st.offered {
                 // The first offer (negotiate) will carry everything.
                 return Ok(());
@@ -709,7 +708,7 @@ impl Peer {
 
     /// Offerer: create an offer, set it locally and send it.
     fn send_offer(&self) {
-        lock(&self.inner.state).awaiting_answer = true;
+        self.inner.state.lock().awaiting_answer = true;
         self.create_local_description("offer", |peer, sdp| {
             tracing::debug!(peer = %peer.inner.id, %sdp, "offer created");
             let _ = peer.inner.signals.send(SignalOut::Offer { sdp });
@@ -719,7 +718,7 @@ impl Peer {
     /// A negotiation completed: tell the listeners, and (offerer) send a queued re-offer.
     fn negotiated(&self) {
         let (listeners, reoffer) = {
-            let mut st = lock(&self.inner.state);
+            let mut st = self.inner.state.lock();
             st.awaiting_answer = false;
             let reoffer = std::mem::take(&mut st.reoffer_queued);
             (st.negotiated_listeners.clone(), reoffer)
@@ -752,7 +751,7 @@ impl Peer {
                 sends.then_some((u32::try_from(idx).ok()?, kind))
             })
             .collect();
-        let before = std::mem::replace(&mut lock(&self.inner.state).remote_sending, now.clone());
+        let before = std::mem::replace(&mut self.inner.state.lock().remote_sending, now.clone());
         for (mline, kind) in before {
             if !now.contains(&(mline, kind)) {
                 tracing::debug!(peer = %self.inner.id, mline, kind = kind.as_str(), "remote track ended");
@@ -844,7 +843,7 @@ impl Peer {
                         ),
                     });
                 }
-                if !lock(&self.inner.state).offered {
+                if !self.inner.state.lock().offered {
                     return Err(WebrtcError::Signal {
                         message: "answer",
                         detail: "no offer was sent".into(),
@@ -880,7 +879,7 @@ impl Peer {
                         ),
                     });
                 }
-                let mut st = lock(&self.inner.state);
+                let mut st = self.inner.state.lock();
                 if st.remote_set {
                     drop(st);
                     self.inner
@@ -896,7 +895,7 @@ impl Peer {
 
     fn remote_applied(&self) {
         let pending = {
-            let mut st = lock(&self.inner.state);
+            let mut st = self.inner.state.lock();
             st.remote_set = true;
             std::mem::take(&mut st.pending_ice)
         };
@@ -913,7 +912,7 @@ impl Peer {
         // preferences carry the offer's TWCC extension so that the answer keeps it and this
         // side's rtpsession returns transport-wide feedback. A re-offer keeps the earlier
         // m-lines (already answered) and appends new ones: only those need transceivers.
-        let answered = lock(&self.inner.state).answered_mlines;
+        let answered = self.inner.state.lock().answered_mlines;
         for media in offer.medias().skip(answered) {
             let sends = media
                 .attributes()
@@ -954,7 +953,7 @@ impl Peer {
             );
         }
 
-        let tracks = std::mem::take(&mut lock(&self.inner.state).pending_tracks);
+        let tracks = std::mem::take(&mut self.inner.state.lock().pending_tracks);
         let mut used: Vec<u32> = (0..u32::try_from(answered).unwrap_or(u32::MAX)).collect();
         let mut unmatched = Vec::new();
         for track in tracks {
@@ -974,7 +973,7 @@ impl Peer {
             }
         }
         {
-            let mut st = lock(&self.inner.state);
+            let mut st = self.inner.state.lock();
             // Tracks attached while this answer was being built stay pending too.
             unmatched.append(&mut st.pending_tracks);
             st.pending_tracks = unmatched;

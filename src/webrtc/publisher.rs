@@ -18,9 +18,10 @@
 //!   receiver (a browser, or `sensorrotation mode=follow-meta`) rotates the picture. The
 //!   frames are encoded as captured.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use gst::prelude::*;
 use gst_rtp::prelude::*;
@@ -469,11 +470,7 @@ impl Publisher {
 
     /// Call `f` whenever the controller changes the encoder bitrate.
     pub fn on_bitrate_change(&self, f: impl Fn(&BitrateChange) + Send + Sync + 'static) {
-        self.inner
-            .listeners
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Arc::new(f));
+        self.inner.listeners.lock().push(Arc::new(f));
     }
 
     /// Ask the encoder for a keyframe now.
@@ -503,14 +500,7 @@ impl Publisher {
     /// Stop publishing: detach every peer (see [`Publisher::detach`]), stop the capture and
     /// encode chains and remove them from the bin. The publisher is unusable afterwards.
     pub fn stop(&self) {
-        let peers: Vec<String> = self
-            .inner
-            .branches
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .cloned()
-            .collect();
+        let peers: Vec<String> = self.inner.branches.lock().keys().cloned().collect();
         for p in peers {
             self.detach(&p);
         }
@@ -638,7 +628,6 @@ impl Publisher {
             inner
                 .branches
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
                 .entry(peer_id)
                 .or_default()
                 .push(branch);
@@ -654,7 +643,7 @@ impl Publisher {
         };
         let cfg = &self.inner.config;
         let change = {
-            let mut rate = self.inner.rate.lock().unwrap_or_else(|p| p.into_inner());
+            let mut rate = self.inner.rate.lock();
             match bps {
                 Some(b) => {
                     rate.estimates.insert(peer.to_owned(), b);
@@ -696,12 +685,7 @@ impl Publisher {
         if let Some(change) = change {
             tracing::debug!(kbps = change.kbps, limited_by = ?change.limited_by, "encoder bitrate");
             encoder.set_bitrate(change.kbps);
-            let listeners = self
-                .inner
-                .listeners
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
+            let listeners = self.inner.listeners.lock().clone();
             for l in listeners {
                 l(&change);
             }
@@ -714,11 +698,7 @@ impl Publisher {
     /// deadlock, and a branch left on the tee while webrtcbin flushes would return `flushing`
     /// to the tee and stall the shared encoder for every peer.
     pub fn cut_off(&self, peer_id: &str) {
-        let branches = self
-            .inner
-            .branches
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let branches = self.inner.branches.lock();
         for b in branches.get(peer_id).into_iter().flatten() {
             release_tee_pad(&b.tee_pad);
         }
@@ -732,7 +712,6 @@ impl Publisher {
             .inner
             .branches
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .remove(peer_id)
             .unwrap_or_default();
         for b in branches {

@@ -7,8 +7,9 @@
 //! ```
 //! The jitter-buffer latency is the peer's ([`super::peer::PeerConfig::jitter_latency_ms`]).
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use gst::prelude::*;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -168,11 +169,7 @@ impl Subscriber {
     /// Callback for every decoded video sample (I420) in [`VideoOutput::AppSink`] mode, with the
     /// remote peer id. Runs on a streaming thread: keep it short.
     pub fn on_video_sample(&self, f: impl Fn(&str, &gst::Sample) + Send + Sync + 'static) {
-        *self
-            .inner
-            .on_sample
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(f));
+        *self.inner.on_sample.lock() = Some(Arc::new(f));
     }
 
     /// Callback for every decoded video frame, right at the decoder's output (before any
@@ -182,11 +179,7 @@ impl Subscriber {
         &self,
         f: impl Fn(&str, &gst::BufferRef, &gst::Caps) + Send + Sync + 'static,
     ) {
-        *self
-            .inner
-            .on_decoded
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(f));
+        *self.inner.on_decoded.lock() = Some(Arc::new(f));
     }
 
     /// Counters of one remote track.
@@ -194,7 +187,6 @@ impl Subscriber {
         self.inner
             .counters
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .get(&(peer.to_owned(), kind))
             .cloned()
             .unwrap_or_default()
@@ -204,17 +196,11 @@ impl Subscriber {
     /// depayloader, which `rtpsession` turns into RTCP PLI (or FIR). Returns false if no video
     /// track from `peer` is being received.
     pub fn request_keyframe(&self, peer: &str) -> bool {
-        let depay = self
-            .inner
-            .branches
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(peer)
-            .and_then(|v| {
-                v.iter()
-                    .find(|(k, _)| *k == MediaKind::Video)
-                    .and_then(|(_, els)| els.first().cloned())
-            });
+        let depay = self.inner.branches.lock().get(peer).and_then(|v| {
+            v.iter()
+                .find(|(k, _)| *k == MediaKind::Video)
+                .and_then(|(_, els)| els.first().cloned())
+        });
         let Some(pad) = depay.and_then(|d| d.static_pad("sink")) else {
             return false;
         };
@@ -226,13 +212,7 @@ impl Subscriber {
 
     /// Stop receiving from `peer`: remove its decode branches. Call before `Peer::close`.
     pub fn detach(&self, peer: &str) {
-        let branches = self
-            .inner
-            .branches
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(peer)
-            .unwrap_or_default();
+        let branches = self.inner.branches.lock().remove(peer).unwrap_or_default();
         for (_, els) in branches {
             if let Some(sink) = els.first().and_then(|e| e.static_pad("sink"))
                 && let Some(src) = sink.peer()
@@ -258,11 +238,7 @@ impl Subscriber {
             return false;
         };
         let branch = {
-            let mut map = self
-                .inner
-                .branches
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut map = self.inner.branches.lock();
             let Some(list) = map.get_mut(peer) else {
                 return false;
             };
@@ -302,12 +278,7 @@ impl Subscriber {
 
     /// Kind and codec (`video/VP8`, ...) of a received SSRC.
     pub fn track_of_ssrc(&self, ssrc: u32) -> Option<(MediaKind, String)> {
-        self.inner
-            .ssrcs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&ssrc)
-            .cloned()
+        self.inner.ssrcs.lock().get(&ssrc).cloned()
     }
 
     /// Receive and decode whatever `peer` sends.
@@ -441,11 +412,7 @@ fn build_receive_branch(
                                     let sample =
                                         sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                                     if let Some(inner) = weak.upgrade() {
-                                        let cb = inner
-                                            .on_sample
-                                            .lock()
-                                            .unwrap_or_else(|p| p.into_inner())
-                                            .clone();
+                                        let cb = inner.on_sample.lock().clone();
                                         if let Some(cb) = cb {
                                             cb(&pid, &sample);
                                         }
@@ -502,7 +469,6 @@ fn build_receive_branch(
     inner
         .branches
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
         .entry(peer_id.to_owned())
         .or_default()
         .push((kind, chain.clone()));
@@ -510,7 +476,6 @@ fn build_receive_branch(
         inner
             .ssrcs
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .insert(ssrc, (kind, format!("{}/{}", kind.as_str(), encoding)));
     }
     let _ = inner.events.send(SubscriberEvent::TrackAdded {
@@ -538,11 +503,7 @@ fn install_counter(inner: &Arc<Inner>, peer_id: &str, kind: MediaKind, pad: &gst
             return gst::PadProbeReturn::Remove;
         };
         if kind == MediaKind::Video {
-            let cb = inner
-                .on_decoded
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
+            let cb = inner.on_decoded.lock().clone();
             if let (Some(cb), Some(buf), Some(caps)) = (cb, info.buffer(), pad.current_caps()) {
                 cb(&key.0, buf, &caps);
             }
@@ -558,7 +519,7 @@ fn install_counter(inner: &Arc<Inner>, peer_id: &str, kind: MediaKind, pad: &gst
             (0, 0)
         };
         let count = {
-            let mut map = inner.counters.lock().unwrap_or_else(|p| p.into_inner());
+            let mut map = inner.counters.lock();
             let c = map.entry(key.clone()).or_default();
             c.decoded += 1;
             c.width = w;

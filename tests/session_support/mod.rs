@@ -2,7 +2,8 @@
 //! an event log that can be polled, and bounded waits.
 #![allow(dead_code)]
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use streamwire::session::{Session, SessionConfig, SessionEvent};
@@ -21,11 +22,11 @@ pub struct Joined {
 
 impl Joined {
     pub fn events(&self) -> Vec<SessionEvent> {
-        self.log.lock().unwrap().clone()
+        self.log.lock().clone()
     }
 
     pub fn any(&self, f: impl Fn(&SessionEvent) -> bool) -> bool {
-        self.log.lock().unwrap().iter().any(f)
+        self.log.lock().iter().any(f)
     }
 
     /// Video frames decoded from the peer of user `user`, found by its id.
@@ -62,7 +63,7 @@ pub async fn join(
     let l2 = log.clone();
     tokio::spawn(async move {
         while let Some(ev) = rx.recv().await {
-            l2.lock().unwrap().push(ev);
+            l2.lock().push(ev);
         }
     });
     Joined { session, log }
