@@ -163,7 +163,13 @@ async fn app_frames_through_appsrc_arrive_with_their_size_and_colour() {
         SessionEvent::TrackAdded { peer_id, kind: MediaKind::Video, codec } if *peer_id == app_id && codec == "VP8"
     )));
     // The app's frames are what the publisher encoded: no frames invented upstream.
-    let encoded = app.session.publisher().unwrap().video_frame_counts().0;
+    let encoded = app
+        .session
+        .publisher()
+        .await
+        .unwrap()
+        .video_frame_counts()
+        .0;
     assert!(
         encoded <= pushed.load(Ordering::Relaxed),
         "encoded {encoded} > pushed {}",

@@ -7,7 +7,7 @@ mod session_support;
 
 use std::time::Duration;
 
-use session_support::{Joined, join, small, wait_for};
+use session_support::{Joined, join, small, wait_for, wait_until};
 use streamwire::session::SessionEvent;
 use streamwire::webrtc::MediaKind;
 use streamwire::webrtc::encode::VideoCodec;
@@ -80,13 +80,13 @@ async fn three_sessions_mesh_then_one_leaves_and_rejoins() {
         .all(|(j, from)| j.decoded_from(from, MediaKind::Audio) > 5)
     })
     .await;
-    assert_eq!(ann.session.peers().len(), 2);
+    assert_eq!(ann.session.peers().await.len(), 2);
 
     // cat leaves.
     cat.session.leave().await;
     drop(cat);
-    wait_for("ann and ben drop cat", T, || {
-        ann.session.peers() == vec![b.clone()] && ben.session.peers() == vec![a.clone()]
+    wait_until("ann and ben drop cat", T, async || {
+        ann.session.peers().await == vec![b.clone()] && ben.session.peers().await == vec![a.clone()]
     })
     .await;
     assert!(ann.any(|e| matches!(e, SessionEvent::PeerLeft { peer_id } if *peer_id == c)));

@@ -576,8 +576,9 @@ pub(crate) fn start(
         .rt
         .block_on(Session::join(cfg))
         .map_err(|e| BenchError::Run(format!("publisher join: {e}")))?;
-    let raw = session
-        .publisher()
+    let raw = room
+        .rt
+        .block_on(session.publisher())
         .and_then(|p| p.raw_video_pad())
         .ok_or_else(|| BenchError::Run("publisher has no video".into()))?;
     {

@@ -83,3 +83,22 @@ pub async fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> b
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// [`wait_for`] with an asynchronous condition (e.g. one that asks the session's actor).
+pub async fn wait_until(
+    what: &str,
+    timeout: Duration,
+    mut cond: impl AsyncFnMut() -> bool,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        if cond().await {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
