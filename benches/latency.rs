@@ -32,10 +32,13 @@ fn main() {
                 })
             }
             "--codec" => {
-                opts.codec = value("--codec").parse().unwrap_or_else(|e| {
-                    eprintln!("--codec: {e}");
-                    std::process::exit(2)
-                })
+                let v = value("--codec");
+                opts.codec = streamwire::encoder::Codec::from_name(&v)
+                    .filter(|c| streamwire::webrtc::encode::check_sendable(*c).is_ok())
+                    .unwrap_or_else(|| {
+                        eprintln!("--codec: `{v}` is not vp8 or h264");
+                        std::process::exit(2)
+                    })
             }
             "--seconds" => {
                 opts.seconds = value("--seconds").parse().unwrap_or_else(|_| {

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 use gst_video::prelude::*;
 use session_support::{join, wait_for};
+use streamwire::encoder::Codec;
 use streamwire::session::SessionEvent;
 use streamwire::webrtc::MediaKind;
-use streamwire::webrtc::encode::VideoCodec;
 use streamwire::webrtc::publisher::{AudioSource, PublisherConfig, VideoSource};
 use streamwire::webrtc::subscriber::{SubscriberConfig, VideoOutput};
 
@@ -80,7 +80,7 @@ async fn app_frames_through_appsrc_arrive_with_their_size_and_colour() {
     let publish = PublisherConfig {
         video: VideoSource::Element(appsrc.clone().upcast()),
         audio: AudioSource::None,
-        codec: VideoCodec::Vp8,
+        codec: Codec::Vp8,
         width: W,
         height: H,
         start_kbps: 600,

@@ -9,11 +9,11 @@ mod session_support;
 use std::time::Duration;
 
 use session_support::{join, small, wait_for, wait_until};
+use streamwire::encoder::Codec;
 use streamwire::session::{SessionEvent, Via};
 use streamwire::signalling::client::ConnectionState as SigState;
 use streamwire::signalling::protocol::{DeliveryStatus, Payload};
 use streamwire::webrtc::MediaKind;
-use streamwire::webrtc::encode::VideoCodec;
 use streamwire::webrtc::peer::ConnectionState;
 
 const T: Duration = Duration::from_secs(30);
@@ -25,7 +25,7 @@ async fn two_sessions_exchange_audio_video_and_messages_both_ways() {
         &server.url,
         "r",
         "alice",
-        Some(small(320, 240, VideoCodec::Vp8)),
+        Some(small(320, 240, Codec::Vp8)),
         |_| {},
     )
     .await;
@@ -33,7 +33,7 @@ async fn two_sessions_exchange_audio_video_and_messages_both_ways() {
         &server.url,
         "r",
         "bob",
-        Some(small(256, 144, VideoCodec::H264)),
+        Some(small(256, 144, Codec::H264)),
         |_| {},
     )
     .await;
@@ -152,7 +152,7 @@ async fn killing_the_signalling_socket_does_not_stop_media() {
         &server.url,
         "r",
         "cam",
-        Some(small(320, 240, VideoCodec::Vp8)),
+        Some(small(320, 240, Codec::Vp8)),
         |_| {},
     )
     .await;
@@ -208,7 +208,7 @@ async fn selective_subscription_receives_only_the_chosen_user() {
         &server.url,
         "s",
         "a",
-        Some(small(320, 240, VideoCodec::Vp8)),
+        Some(small(320, 240, Codec::Vp8)),
         |_| {},
     )
     .await;
@@ -216,7 +216,7 @@ async fn selective_subscription_receives_only_the_chosen_user() {
         &server.url,
         "s",
         "b",
-        Some(small(256, 144, VideoCodec::Vp8)),
+        Some(small(256, 144, Codec::Vp8)),
         |_| {},
     )
     .await;
@@ -253,7 +253,7 @@ async fn selective_subscription_receives_only_the_chosen_user() {
         &server.url,
         "s2",
         "a",
-        Some(small(320, 240, VideoCodec::Vp8)),
+        Some(small(320, 240, Codec::Vp8)),
         |_| {},
     )
     .await;
@@ -261,7 +261,7 @@ async fn selective_subscription_receives_only_the_chosen_user() {
         &server.url,
         "s2",
         "b",
-        Some(small(256, 144, VideoCodec::Vp8)),
+        Some(small(256, 144, Codec::Vp8)),
         |_| {},
     )
     .await;
@@ -285,7 +285,7 @@ async fn a_lost_signalling_session_rejoins_and_rebuilds_its_peers() {
         &server.url,
         "g",
         "cam",
-        Some(small(320, 240, VideoCodec::Vp8)),
+        Some(small(320, 240, Codec::Vp8)),
         |_| {},
     )
     .await;

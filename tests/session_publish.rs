@@ -11,9 +11,9 @@ mod session_support;
 use std::time::{Duration, Instant};
 
 use session_support::{Joined, join, small, wait_for};
+use streamwire::encoder::Codec;
 use streamwire::session::{SessionError, SessionEvent};
 use streamwire::webrtc::MediaKind;
-use streamwire::webrtc::encode::VideoCodec;
 use streamwire::webrtc::peer::Role;
 use streamwire::webrtc::stats::Direction;
 
@@ -91,7 +91,7 @@ async fn publish_after_join(late: Joined, cam: Joined, late_role: Role) {
     // 1. Publish after join: the camera side decodes the new track, while the late side
     //    keeps decoding the camera through the renegotiation.
     late.session
-        .publish(small(320, 240, VideoCodec::Vp8))
+        .publish(small(320, 240, Codec::Vp8))
         .await
         .expect("publish after join");
     assert!(late.session.publisher().await.is_some());
@@ -135,7 +135,7 @@ async fn publish_after_join(late: Joined, cam: Joined, late_role: Role) {
     // Publishing twice is refused.
     let err = late
         .session
-        .publish(small(320, 240, VideoCodec::Vp8))
+        .publish(small(320, 240, Codec::Vp8))
         .await
         .unwrap_err();
     assert!(matches!(err, SessionError::Publishing(_)), "{err}");
@@ -197,7 +197,7 @@ async fn publish_after_join(late: Joined, cam: Joined, late_role: Role) {
 
     // 3. Publish again: a new track, decoded again.
     late.session
-        .publish(small(320, 240, VideoCodec::Vp8))
+        .publish(small(320, 240, Codec::Vp8))
         .await
         .expect("publish again");
     wait_for("frames from the second publish", T, || {
@@ -223,7 +223,7 @@ async fn late_publisher_joined_first_is_the_answerer() {
         &server.url,
         "p",
         "cam",
-        Some(small(256, 144, VideoCodec::H264)),
+        Some(small(256, 144, Codec::H264)),
         |_| {},
     )
     .await;
@@ -237,7 +237,7 @@ async fn late_publisher_joined_last_is_the_offerer() {
         &server.url,
         "p",
         "cam",
-        Some(small(256, 144, VideoCodec::H264)),
+        Some(small(256, 144, Codec::H264)),
         |_| {},
     )
     .await;

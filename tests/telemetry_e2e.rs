@@ -484,11 +484,11 @@ fn db_strings(db: &std::path::Path, sql: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_sessions_send_only_what_the_consent_allows() {
     use session_support::{join, small, wait_for};
+    use streamwire::encoder::Codec;
     use streamwire::session::SessionEvent;
     use streamwire::session::telemetry::TelemetryConfig as SessionTelemetry;
     use streamwire::telemetry::wire::Source;
     use streamwire::webrtc::MediaKind;
-    use streamwire::webrtc::encode::VideoCodec;
 
     const WAIT: Duration = Duration::from_secs(30);
     let dir = tempfile::tempdir().unwrap();
@@ -515,7 +515,7 @@ async fn real_sessions_send_only_what_the_consent_allows() {
             &cap_pub.url,
             &room,
             &format!("pub-{c}"),
-            Some(small(160, 120, VideoCodec::Vp8)),
+            Some(small(160, 120, Codec::Vp8)),
             tele,
         )
         .await;

@@ -32,7 +32,6 @@ use crate::signalling::protocol::Grant;
 use crate::signalling::server::{Server, ServerConfig};
 use crate::signalling::token::{Claims, mint};
 use crate::webrtc::WebrtcError;
-use crate::webrtc::encode::VideoCodec;
 use crate::webrtc::peer::DEFAULT_JITTER_LATENCY_MS;
 use crate::webrtc::publisher::{AudioSource, ENCODER_QUEUE_NAME, PublisherConfig, VideoSource};
 use crate::webrtc::subscriber::{Subscriber, SubscriberConfig, VideoOutput};
@@ -57,7 +56,7 @@ pub struct LatencyOptions {
     /// Number of subscribers (each its own pipeline and webrtcbin pair).
     pub subscribers: usize,
     /// Video codec.
-    pub codec: VideoCodec,
+    pub codec: crate::encoder::Codec,
     /// Frame width.
     pub width: i32,
     /// Frame height.
@@ -87,7 +86,7 @@ impl Default for LatencyOptions {
     fn default() -> Self {
         LatencyOptions {
             subscribers: 1,
-            codec: VideoCodec::Vp8,
+            codec: crate::encoder::Codec::Vp8,
             width: 1280,
             height: 720,
             fps: 30,

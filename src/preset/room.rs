@@ -542,7 +542,6 @@ impl RoomSettings {
         preset: &super::Preset,
     ) -> Result<crate::session::SessionConfig, PresetError> {
         use crate::session::{SessionConfig, Subscribe};
-        use crate::webrtc::encode::VideoCodec;
         use crate::webrtc::publisher::{AudioSource, PublisherConfig, VideoSource};
         use crate::webrtc::subscriber::{AudioOutput, SubscriberConfig, VideoOutput};
 
@@ -570,10 +569,7 @@ impl RoomSettings {
                     ..PublisherConfig::default()
                 };
                 if let Some(v) = &preset.video {
-                    p.codec = match v.codec {
-                        crate::encoder::Codec::H264 => VideoCodec::H264,
-                        _ => VideoCodec::Vp8,
-                    };
+                    p.codec = v.codec;
                     // Validated ranges (16..=7680, 1..=240) fit in i32.
                     p.width = v.width as i32;
                     p.height = v.height as i32;

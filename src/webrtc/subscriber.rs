@@ -14,9 +14,10 @@ use std::sync::Arc;
 use gst::prelude::*;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::encode::VideoCodec;
 use super::peer::Peer;
+use super::sdp::video_codec_of;
 use super::{MediaKind, WebrtcError, make};
+use crate::encoder::Codec;
 
 /// What to do with received video.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -345,14 +346,15 @@ fn build_receive_branch(
             (MediaKind::Audio, c)
         }
         ("video", enc) => {
-            let codec = VideoCodec::from_encoding_name(enc).ok_or_else(|| WebrtcError::Link {
+            let codec = video_codec_of(enc).ok_or_else(|| WebrtcError::Link {
                 what: "remote video".into(),
                 detail: format!("unsupported encoding `{enc}`"),
             })?;
             if let VideoOutput::Record(dir) = &cfg.video {
                 let mut c = match codec {
-                    VideoCodec::Vp8 => vec![depayloader("rtpvp8depay")?],
-                    VideoCodec::H264 => vec![depayloader("rtph264depay")?, make("h264parse")?],
+                    Codec::Vp8 => vec![depayloader("rtpvp8depay")?],
+                    Codec::H264 => vec![depayloader("rtph264depay")?, make("h264parse")?],
+                    other @ (Codec::Vp9 | Codec::Av1) => return Err(not_received(other)),
                 };
                 count_at = c.len() - 1;
                 let mux = make("matroskamux")?;
@@ -375,17 +377,18 @@ fn build_receive_branch(
                 (MediaKind::Video, c)
             } else {
                 let mut c = match codec {
-                    VideoCodec::Vp8 => {
+                    Codec::Vp8 => {
                         let dec = make("vp8dec")?;
                         dec.set_property("threads", 2u32);
                         vec![depayloader("rtpvp8depay")?, dec]
                     }
-                    VideoCodec::H264 => {
+                    Codec::H264 => {
                         let dec = make("avdec_h264")?;
                         // Slice threads only: frame threading delays output by a frame per thread.
                         dec.set_property_from_str("thread-type", "slice");
                         vec![depayloader("rtph264depay")?, make("h264parse")?, dec]
                     }
+                    other @ (Codec::Vp9 | Codec::Av1) => return Err(not_received(other)),
                 };
                 match &cfg.video {
                     VideoOutput::Display => {
@@ -429,10 +432,8 @@ fn build_receive_branch(
                         c.push(sink);
                     }
                 }
-                count_at = match codec {
-                    VideoCodec::H264 => 2,
-                    VideoCodec::Vp8 => 1,
-                };
+                // After the decoder: rtph264depay, h264parse, avdec_h264 / rtpvp8depay, vp8dec.
+                count_at = if codec == Codec::H264 { 2 } else { 1 };
                 (MediaKind::Video, c)
             }
         }
@@ -484,6 +485,14 @@ fn build_receive_branch(
         codec: encoding,
     });
     Ok(())
+}
+
+/// A codec `video_codec_of` does not map to (it names only the codecs WebRTC carries).
+fn not_received(codec: Codec) -> WebrtcError {
+    WebrtcError::Link {
+        what: "remote video".into(),
+        detail: format!("`{codec}` is not received over WebRTC"),
+    }
 }
 
 /// Video depayloader that drops incomplete frames until the next keyframe and asks the sender

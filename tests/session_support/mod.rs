@@ -6,10 +6,10 @@ use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use streamwire::encoder::Codec;
 use streamwire::session::{Session, SessionConfig, SessionEvent};
 use streamwire::signalling::protocol::Grant;
 use streamwire::webrtc::MediaKind;
-use streamwire::webrtc::encode::VideoCodec;
 use streamwire::webrtc::publisher::PublisherConfig;
 
 use crate::common;
@@ -36,7 +36,7 @@ impl Joined {
 }
 
 /// A small, fast publisher config (test pattern + tone).
-pub fn small(w: i32, h: i32, codec: VideoCodec) -> PublisherConfig {
+pub fn small(w: i32, h: i32, codec: Codec) -> PublisherConfig {
     PublisherConfig {
         width: w,
         height: h,
