@@ -2,7 +2,7 @@
 //! member over one `webrtcbin` per remote peer (mesh).
 //!
 //! A session drives one signalling [`Client`] and the peer connections of its topology
-//! (today the mesh, [`mesh`]: one [`Peer`](crate::webrtc::peer::Peer) per remote member):
+//! (today the mesh: one [`Peer`](crate::webrtc::peer::Peer) per remote member):
 //! - on the server's `welcome`, it creates a peer for every member already present and offers
 //!   to those listed in `offer_to` (the newcomer offers, so offers never cross);
 //! - on `peer_joined` / `peer_left` it creates (answerer role when `expect_offer`) or closes;
@@ -21,10 +21,10 @@
 //!   expired) rebuilds all peers.
 //!
 //! # Structure
-//! [`Session`] is a cheap handle. One actor ([`actor`], on its own thread) owns the session's
+//! [`Session`] is a cheap handle. One actor (on its own thread) owns the session's
 //! state and handles one message at a time: the handles' commands (answered through oneshot
 //! channels, hence `async`), the signalling events, and posts from GStreamer callbacks, which
-//! never wait for it. The actor drives a [`topology::Topology`] that decides which peer
+//! never wait for it. The actor drives a topology (an internal trait; the mesh today) that decides which peer
 //! connections exist and where signalling goes.
 //!
 //! ```no_run

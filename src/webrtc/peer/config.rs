@@ -64,7 +64,7 @@ impl Default for CongestionConfig {
 /// call. Raise [`PeerConfig::jitter_latency_ms`] for Wi-Fi or long paths.
 pub const DEFAULT_JITTER_LATENCY_MS: u32 = 30;
 
-/// Configuration of one [`Peer`].
+/// Configuration of one [`Peer`](super::Peer).
 #[derive(Debug, Clone)]
 pub struct PeerConfig {
     /// Offerer or answerer for this pair.

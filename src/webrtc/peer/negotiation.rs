@@ -92,7 +92,7 @@ impl Peer {
     }
 
     /// Start negotiation (offerer only): adds the `recvonly` m-lines for
-    /// [`PeerConfig::receive`], creates the offer and emits it as [`SignalOut::Offer`].
+    /// [`PeerConfig::receive`](super::PeerConfig::receive), creates the offer and emits it as [`SignalOut::Offer`].
     /// An answerer does nothing here: it negotiates when the offer arrives.
     pub fn negotiate(&self) -> Result<(), WebrtcError> {
         if self.inner.config.role == Role::Answerer {

@@ -1,4 +1,4 @@
-//! What a [`Peer`](super::Peer)(super::Peer) exchanges with its surroundings: signalling messages out
+//! What a [`Peer`](super::Peer) exchanges with its surroundings: signalling messages out
 //! ([`SignalOut`]) and in ([`SignalIn`]), its events ([`PeerEvent`], [`ConnectionState`]) and the
 //! channels that carry them ([`PeerIo`]).
 

@@ -50,12 +50,12 @@ pub enum AudioSource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RotationConfig {
     /// A fixed angle chosen by the application (`sensorrotation mode=follow-app`); change it
-    /// while publishing with [`Publisher::set_rotation`].
+    /// while publishing with [`Publisher::set_rotation`](super::Publisher::set_rotation).
     Fixed(Rotation),
     /// Follow the gravity sensor (`sensorrotation mode=follow-sensor`). Samples come from
     /// `replay_file` if set, else from the IIO accelerometer `iio_device` if set, else from the
     /// application through the element's `push-sample` action signal
-    /// ([`Publisher::rotation_element`]).
+    /// ([`Publisher::rotation_element`](super::Publisher::rotation_element)).
     Sensor {
         /// Sensor samples `t_ms x y z` per line, replayed in real time.
         replay_file: Option<String>,
