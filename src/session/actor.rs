@@ -95,16 +95,15 @@ impl Actor {
         // The queue cannot close while the actor runs: its own `Poster` holds a sender.
         while let Some(msg) = queue.blocking_recv() {
             match msg {
-                Msg::Command(Command::Leave(done)) => {
-                    self.teardown();
-                    let _ = done.send(());
-                    break;
+                Msg::Command(c) => {
+                    if !self.command(c) {
+                        break;
+                    }
                 }
                 Msg::HandlesDropped => {
                     self.teardown();
                     break;
                 }
-                Msg::Command(c) => self.command(c),
                 Msg::Signalling(ev) => self.signalling(ev),
                 Msg::Post(p) => self.post(p),
             }
@@ -113,7 +112,8 @@ impl Actor {
         // commands still queued get no reply, which their handles read as "left".
     }
 
-    fn command(&mut self, c: Command) {
+    /// Handle a command; false once the actor is to end (leave).
+    fn command(&mut self, c: Command) -> bool {
         match c {
             Command::Publish(cfg, reply) => {
                 let _ = reply.send(self.publish(cfg));
@@ -133,8 +133,13 @@ impl Actor {
             Command::ConnectionState(peer, reply) => {
                 let _ = reply.send(self.topology.connection_state(&peer));
             }
-            Command::Leave(_) => unreachable!("handled by run"),
+            Command::Leave(done) => {
+                self.teardown();
+                let _ = done.send(());
+                return false;
+            }
         }
+        true
     }
 
     fn publish(&mut self, cfg: PublisherConfig) -> Result<(), SessionError> {
