@@ -180,3 +180,17 @@ fn buffers_pass_through_without_copies() {
         assert_eq!(out.peek_memory(0).as_ptr(), mem);
     }
 }
+
+#[test]
+fn interval_averages_are_in_the_first_message() {
+    init();
+    let msgs = collect("full", 400, Duration::from_millis(1000));
+    assert!(!msgs.is_empty());
+    let first = &msgs[0];
+    for key in ["cpu-usage", "process-cpu-usage"] {
+        let v = first
+            .get::<f64>(key)
+            .unwrap_or_else(|_| panic!("{key} in {first}"));
+        assert!((0.0..=100.0 * 64.0).contains(&v), "{key} = {v}");
+    }
+}
