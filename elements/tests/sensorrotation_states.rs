@@ -27,8 +27,7 @@ fn logged_warnings(f: impl FnOnce()) -> Vec<String> {
     });
     f();
     gst::log::remove_log_function(id);
-    let v = seen.lock().clone();
-    v
+    seen.lock().clone()
 }
 
 #[test]
