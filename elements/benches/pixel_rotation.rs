@@ -1,16 +1,41 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Per-frame cost of `sensorrotation output=pixels` beside `videoflip` for a quarter turn
-//! (the case that swaps width and height), 1280x720 and 1920x1080, I420 / NV12 / RGBA,
-//! through gst_check::Harness (push one frame, pull the rotated one).
+//! (the case that swaps width and height), 1280x720 and 1920x1080, I420 / NV12 / RGBA.
 //!
-//! `cargo bench -p gst-plugin-streamwire --bench pixel_rotation`
-//! Figures: `target/criterion/pixel_rotation_<format>_<size>/<element>/new/estimates.json`.
+//! Each element runs in its own gst_check::Harness (push one frame, pull the rotated one).
+//! The two are timed in alternation, frame by frame, so that load from other processes on a
+//! shared machine hits both alike; the figures are medians over the rounds. One JSON line
+//! per case on stdout.
+//!
+//! `cargo bench -p gst-plugin-streamwire --bench pixel_rotation -- [ROUNDS]` (default 200).
 
-use std::time::Duration;
+use std::time::Instant;
 
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
 
-fn bench(c: &mut Criterion) {
+fn frame_us(h: &mut gst_check::Harness, mem: &gst::Memory, pts: u64) -> f64 {
+    let mut buf = gst::Buffer::new();
+    {
+        let b = buf.get_mut().unwrap();
+        b.append_memory(mem.clone());
+        b.set_pts(gst::ClockTime::from_nseconds(pts));
+    }
+    let t = Instant::now();
+    h.push(buf).unwrap();
+    let out = h.pull().unwrap();
+    let us = t.elapsed().as_secs_f64() * 1e6;
+    drop(out);
+    us
+}
+
+fn main() {
+    let rounds: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(200);
     gst::init().unwrap();
     gststreamwire::plugin_register_static().unwrap();
     for (w, h) in [(1280u32, 720u32), (1920, 1080)] {
@@ -27,45 +52,34 @@ fn bench(c: &mut Criterion) {
                 }
             }
             let mem = frame.peek_memory(0).to_owned();
-            let mut group = c.benchmark_group(format!("pixel_rotation_{format}_{w}x{h}"));
-            group
-                .sample_size(30)
-                .warm_up_time(Duration::from_secs(1))
-                .measurement_time(Duration::from_secs(4));
-            for (name, desc) in [
-                (
-                    "sensorrotation",
-                    "sensorrotation mode=follow-app rotation=90 output=pixels",
-                ),
-                ("videoflip", "videoflip video-direction=90r"),
-            ] {
-                let mut harness = gst_check::Harness::new_parse(desc);
-                harness.set_src_caps_str(&caps);
-                let mut pts = 0u64;
-                group.bench_function(name, |b| {
-                    b.iter_batched(
-                        || {
-                            let mut buf = gst::Buffer::new();
-                            {
-                                let b = buf.get_mut().unwrap();
-                                b.append_memory(mem.clone());
-                                b.set_pts(gst::ClockTime::from_nseconds(pts));
-                            }
-                            pts += 33_333_333;
-                            buf
-                        },
-                        |buf| {
-                            harness.push(buf).unwrap();
-                            harness.pull().unwrap()
-                        },
-                        BatchSize::SmallInput,
-                    )
-                });
+            let mut ours = gst_check::Harness::new_parse(
+                "sensorrotation mode=follow-app rotation=90 output=pixels",
+            );
+            let mut flip = gst_check::Harness::new_parse("videoflip video-direction=90r");
+            ours.set_src_caps_str(&caps);
+            flip.set_src_caps_str(&caps);
+            let (mut a, mut b) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+            for i in 0..rounds + 10 {
+                let pts = i as u64 * 33_333_333;
+                // Alternate which goes first, too.
+                let (x, y) = if i % 2 == 0 {
+                    let x = frame_us(&mut ours, &mem, pts);
+                    (x, frame_us(&mut flip, &mem, pts))
+                } else {
+                    let y = frame_us(&mut flip, &mem, pts);
+                    (frame_us(&mut ours, &mem, pts), y)
+                };
+                if i >= 10 {
+                    a.push(x);
+                    b.push(y);
+                }
             }
-            group.finish();
+            let (ma, mb) = (median(a), median(b));
+            println!(
+                "{{\"format\":\"{format}\",\"width\":{w},\"height\":{h},\"rounds\":{rounds},\
+                 \"sensorrotation_us\":{ma:.0},\"videoflip_us\":{mb:.0},\"ratio\":{:.2}}}",
+                ma / mb
+            );
         }
     }
 }
-
-criterion_group!(benches, bench);
-criterion_main!(benches);

@@ -382,7 +382,7 @@ impl OrientationFilter {
 /// One accelerometer sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sample {
-    /// Milliseconds since the start of the stream (running time 0) for replay files.
+    /// Milliseconds: stream time for replay files, monotonic time for live sources.
     pub t_ms: u64,
     /// Gravity reaction along the device x axis.
     pub x: f64,
@@ -416,7 +416,7 @@ impl std::error::Error for ReplayError {}
 /// Parses a replay file.
 ///
 /// Format: one sample per line, `t_ms x y z`, separated by whitespace, where `t_ms` is a
-/// non-negative integer (milliseconds of stream running time, non-decreasing) and `x y z`
+/// non-negative integer (milliseconds of stream time, non-decreasing) and `x y z`
 /// are finite numbers in any consistent unit. `#` starts a comment that runs to the end of
 /// the line; empty lines are ignored. A file without any sample is an error.
 ///
