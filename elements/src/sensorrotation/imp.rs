@@ -76,6 +76,28 @@ impl Settings {
         }
     }
 
+    /// What the streaming thread needs per buffer (no strings to clone).
+    fn per_buffer(&self) -> PerBuffer {
+        PerBuffer {
+            mode: self.mode,
+            output: self.output,
+            rotation: self.rotation,
+            camera_facing: self.camera_facing,
+            sensor_orientation: self.sensor_orientation,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PerBuffer {
+    mode: Mode,
+    output: Output,
+    rotation: Angle,
+    camera_facing: CameraFacing,
+    sensor_orientation: Angle,
+}
+
+impl PerBuffer {
     /// The picture orientation for a device rotation, with this camera.
     fn picture(&self, device: Rotation) -> Orientation {
         camera_orientation(device, self.camera_facing, self.sensor_orientation.into())
@@ -508,15 +530,16 @@ impl BaseTransformImpl for SensorRotation {
         // device's orientation (no rotate-0 start for a device already in landscape, and a
         // single caps negotiation in pixel output).
         let mut warning = None;
+        let camera = settings.per_buffer();
         let initial = match settings.mode {
-            Mode::FollowApp => settings.app_picture(),
+            Mode::FollowApp => camera.app_picture(),
             Mode::FollowSensor => {
                 let now = match state.source.as_ref().map(|s| s.timeline()) {
                     Some(Timeline::Stream) => 0,
                     _ => self.monotonic_ms(),
                 };
                 warning = Self::drain_source(&mut state, now);
-                settings.picture(state.filter.poll(now))
+                camera.picture(state.filter.poll(now))
             }
             Mode::FollowMeta | Mode::Off => Orientation::default(),
         };
@@ -595,7 +618,7 @@ impl BaseTransformImpl for SensorRotation {
     }
 
     fn before_transform(&self, inbuf: &gst::BufferRef) {
-        let settings = self.settings.lock().clone();
+        let settings = self.settings.lock().per_buffer();
         if settings.mode == Mode::Off {
             return;
         }
