@@ -277,6 +277,8 @@ fn block<const E: usize>(
         // Four 4x4 sub-blocks of 16-bit lanes, one u64 per sub-block row: sub-block (bi, bj)
         // of the source is sub-block (bj, bi) of the destination, transposed.
         let mut out = [[0u64; 2]; B];
+        // Sub-block indices address both halves of `out`: plain indices read clearest.
+        #[allow(clippy::needless_range_loop)]
         for bi in 0..2 {
             for bj in 0..2 {
                 let mut m = [0u64; 4];
