@@ -1,20 +1,15 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `sensorrotation` under gst_check::Harness: replayed traces, app and IIO sources, pixel mode.
 
+mod support;
+
 use gst::prelude::*;
 use gststreamwire::meta;
 use gststreamwire::orientation::{Orientation, Rotation};
+use support::{drain_orientation_tags, init};
 
 const TRACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rotation-trace.txt");
 const FRAME_NS: u64 = 33_333_333;
-
-fn init() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        gst::init().unwrap();
-        gststreamwire::plugin_register_static().unwrap();
-    });
-}
 
 fn harness(desc: &str, caps: &str) -> gst_check::Harness {
     let mut h = gst_check::Harness::new_parse(desc);
@@ -38,19 +33,6 @@ fn frame(h: &gst_check::Harness, i: u64) -> gst::Buffer {
         b.set_duration(gst::ClockTime::from_nseconds(FRAME_NS));
     }
     buf
-}
-
-/// Image-orientation values of the tag events waiting in the harness, in order.
-fn drain_orientation_tags(h: &mut gst_check::Harness) -> Vec<String> {
-    let mut out = Vec::new();
-    while let Some(ev) = h.try_pull_event() {
-        if let gst::EventView::Tag(t) = ev.view()
-            && let Some(v) = t.tag().get::<gst::tags::ImageOrientation>()
-        {
-            out.push(v.get().to_owned());
-        }
-    }
-    out
 }
 
 #[test]

@@ -32,8 +32,16 @@ fn filled(info: &gst_video::VideoInfo, seed: usize) -> gst::Buffer {
     buf
 }
 
-/// The meaningful bytes of every plane (rows without padding), plane by plane.
-fn planes(buf: &gst::Buffer, info: &gst_video::VideoInfo) -> Vec<Vec<u8>> {
+/// One plane of a frame: element size, width, height, stride and data.
+struct Plane<'a> {
+    e: usize,
+    w: usize,
+    h: usize,
+    stride: usize,
+    data: &'a [u8],
+}
+
+fn each_plane<T>(buf: &gst::Buffer, info: &gst_video::VideoInfo, f: impl Fn(Plane) -> T) -> Vec<T> {
     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, info).unwrap();
     let finfo = info.format_info();
     (0..frame.n_planes())
@@ -41,57 +49,53 @@ fn planes(buf: &gst::Buffer, info: &gst_video::VideoInfo) -> Vec<Vec<u8>> {
             let comp = (0..frame.n_components())
                 .find(|&c| finfo.plane()[c as usize] == p)
                 .unwrap();
-            let w = frame.comp_width(comp) as usize * finfo.pixel_stride()[comp as usize] as usize;
-            let h = frame.comp_height(comp) as usize;
-            let stride = frame.plane_stride()[p as usize] as usize;
-            let data = frame.plane_data(p).unwrap();
-            (0..h)
-                .flat_map(|y| data[y * stride..y * stride + w].to_vec())
-                .collect()
+            f(Plane {
+                e: finfo.pixel_stride()[comp as usize] as usize,
+                w: frame.comp_width(comp) as usize,
+                h: frame.comp_height(comp) as usize,
+                stride: frame.plane_stride()[p as usize] as usize,
+                data: frame.plane_data(p).unwrap(),
+            })
         })
         .collect()
 }
 
+/// The meaningful bytes of every plane (rows without padding), plane by plane.
+fn planes(buf: &gst::Buffer, info: &gst_video::VideoInfo) -> Vec<Vec<u8>> {
+    each_plane(buf, info, |p| {
+        (0..p.h)
+            .flat_map(|y| p.data[y * p.stride..y * p.stride + p.w * p.e].to_vec())
+            .collect()
+    })
+}
+
 /// Reference: per element, mirror first, then rotate clockwise.
 fn reference(buf: &gst::Buffer, info: &gst_video::VideoInfo, o: Orientation) -> Vec<Vec<u8>> {
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, info).unwrap();
-    let finfo = info.format_info();
-    (0..frame.n_planes())
-        .map(|p| {
-            let comp = (0..frame.n_components())
-                .find(|&c| finfo.plane()[c as usize] == p)
-                .unwrap();
-            let e = finfo.pixel_stride()[comp as usize] as usize;
-            let (sw, sh) = (
-                frame.comp_width(comp) as usize,
-                frame.comp_height(comp) as usize,
-            );
-            let stride = frame.plane_stride()[p as usize] as usize;
-            let data = frame.plane_data(p).unwrap();
-            let (dw, dh) = if o.rotation.swaps_dimensions() {
-                (sh, sw)
-            } else {
-                (sw, sh)
-            };
-            let mut out = Vec::with_capacity(dw * dh * e);
-            for y in 0..dh {
-                for x in 0..dw {
-                    let (mut ux, uy) = match o.rotation {
-                        Rotation::R0 => (x, y),
-                        Rotation::R90 => (y, sh - 1 - x),
-                        Rotation::R180 => (sw - 1 - x, sh - 1 - y),
-                        Rotation::R270 => (sw - 1 - y, x),
-                    };
-                    if o.flip {
-                        ux = sw - 1 - ux;
-                    }
-                    let off = uy * stride + ux * e;
-                    out.extend_from_slice(&data[off..off + e]);
+    each_plane(buf, info, |p| {
+        let (sw, sh, e) = (p.w, p.h, p.e);
+        let (dw, dh) = if o.rotation.swaps_dimensions() {
+            (sh, sw)
+        } else {
+            (sw, sh)
+        };
+        let mut out = Vec::with_capacity(dw * dh * e);
+        for y in 0..dh {
+            for x in 0..dw {
+                let (mut ux, uy) = match o.rotation {
+                    Rotation::R0 => (x, y),
+                    Rotation::R90 => (y, sh - 1 - x),
+                    Rotation::R180 => (sw - 1 - x, sh - 1 - y),
+                    Rotation::R270 => (sw - 1 - y, x),
+                };
+                if o.flip {
+                    ux = sw - 1 - ux;
                 }
+                let off = uy * p.stride + ux * e;
+                out.extend_from_slice(&p.data[off..off + e]);
             }
-            out
-        })
-        .collect()
+        }
+        out
+    })
 }
 
 /// Pushes `input` through `desc` and returns the output buffer and its video info.

@@ -104,6 +104,19 @@ impl Gray {
     }
 }
 
+/// The directory of the plugin built by this test run (the cdylib next to the test binary):
+/// target/<profile>/deps/<test binary> -> target/<profile>.
+pub fn plugin_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap().to_owned();
+    assert!(
+        dir.join("libgststreamwire.so").exists(),
+        "{} has no libgststreamwire.so",
+        dir.display()
+    );
+    dir
+}
+
 /// Image-orientation values of the tag events waiting in the harness, in order.
 pub fn drain_orientation_tags(h: &mut gst_check::Harness) -> Vec<String> {
     let mut out = Vec::new();
