@@ -198,3 +198,28 @@ fn metadata_output_records_the_camera_on_every_buffer() {
     assert_eq!(meta::camera(&out), Some(CameraFacing::Back));
     assert_eq!(meta::orientation(&out).unwrap().tag_value(), "rotate-270");
 }
+
+#[test]
+fn the_camera_survives_payloading_and_depayloading() {
+    init();
+    for (facing, want) in [("back", CameraFacing::Back), ("front", CameraFacing::Front)] {
+        let mut h = gst_check::Harness::new_parse(&format!(
+            "sensorrotation mode=follow-app rotation=270 camera-facing={facing} ! \
+             rtpvrawpay mtu=400 ! application/x-rtp,extmap-7=(string){URI} ! rtpvrawdepay ! \
+             identity"
+        ));
+        h.set_src_caps_str("video/x-raw,format=RGBA,width=32,height=16,framerate=30/1");
+        for i in 0..2u64 {
+            let mut buf = gst::Buffer::with_size(32 * 16 * 4).unwrap();
+            buf.get_mut()
+                .unwrap()
+                .set_pts(gst::ClockTime::from_nseconds(i * FRAME_NS));
+            h.push(buf).unwrap();
+        }
+        let out = h.pull().unwrap();
+        assert_eq!(meta::camera(&out), Some(want), "{facing}");
+        let o = meta::orientation(&out).unwrap();
+        assert_eq!(o.rotation.degrees(), 270, "{facing}");
+        assert_eq!(o.flip, facing == "front");
+    }
+}
