@@ -452,6 +452,7 @@ async fn the_server_purges_expired_telemetry_by_itself() {
             session: "s",
             peer: "p",
             user: "u",
+            name: "u",
             addr: None,
         };
         s.ingest(

@@ -97,6 +97,7 @@ fn apply(st: &mut Store, from: &Caller, request: Request) -> Result<ServerMsg, S
         session: &from.peer,
         peer: &from.peer,
         user: &from.user,
+        name: &from.name,
         addr: Some(from.addr),
     };
     match request {

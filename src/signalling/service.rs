@@ -12,7 +12,8 @@ use futures::future::BoxFuture;
 use super::protocol::ServerMsg;
 use super::protocol::telemetry::{Batch, Feedback};
 
-/// Who sent a request: the joined session's room, peer id, token subject and address.
+/// Who sent a request: the joined session's room, peer id, token subject and display name, and
+/// address.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
     /// Room name.
@@ -21,6 +22,8 @@ pub(crate) struct Caller {
     pub peer: String,
     /// The token's user identity (`sub`).
     pub user: String,
+    /// The token's display name (`name`).
+    pub name: String,
     /// The connection's remote address.
     pub addr: IpAddr,
 }

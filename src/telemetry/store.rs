@@ -23,10 +23,16 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// Schema migrations, applied in order; the database's `PRAGMA user_version` is the number of
 /// the last one applied.
-pub static MIGRATIONS: &[(&str, &str)] = &[(
-    "migrations/0001_init.sql",
-    include_str!("../../migrations/0001_init.sql"),
-)];
+pub static MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "migrations/0001_init.sql",
+        include_str!("../../migrations/0001_init.sql"),
+    ),
+    (
+        "migrations/0002_session_name.sql",
+        include_str!("../../migrations/0002_session_name.sql"),
+    ),
+];
 
 /// Errors of the telemetry store.
 #[derive(Debug, thiserror::Error)]
@@ -72,8 +78,8 @@ pub enum StoreError {
     },
 }
 
-/// Who sent a batch: room, session and peer, the user identity from the room token, and the
-/// connection's address (only its coarse prefix is stored).
+/// Who sent a batch: room, session and peer, the user identity and display name from the room
+/// token, and the connection's address (only its coarse prefix is stored).
 #[derive(Debug, Clone)]
 pub struct Tags<'a> {
     /// Room name.
@@ -84,6 +90,8 @@ pub struct Tags<'a> {
     pub peer: &'a str,
     /// The token's user identity (`sub`).
     pub user: &'a str,
+    /// The token's display name (`name`), stored with the session; reports name members by it.
+    pub name: &'a str,
     /// The connection's address, if known; reduced to /24 or /48 before storing.
     pub addr: Option<IpAddr>,
 }
@@ -131,6 +139,8 @@ pub struct AuditEntry {
 pub struct Series {
     /// Peer id.
     pub peer: String,
+    /// The peer's display name (empty for sessions stored before schema version 2).
+    pub name: String,
     /// `device` or `peer`.
     pub source: String,
     /// Track (empty for device records).
@@ -151,10 +161,11 @@ pub struct Series {
 /// let batch: Batch = serde_json::from_str(
 ///     r#"{"consent":"necessary","records":[{"ts_ms":1000,"source":"device","fields":{"cpu-usage":12.5}}]}"#,
 /// ).unwrap();
-/// let tags = Tags { room: "r", session: "s", peer: "p", user: "alice", addr: None };
+/// let tags = Tags { room: "r", session: "s", peer: "p", user: "alice", name: "Alice", addr: None };
 /// assert_eq!(store.ingest(&tags, &batch, 2000).unwrap().stored, 1);
 /// let export = store.export_user("alice").unwrap();
 /// assert_eq!(export["sessions"][0]["records"][0]["field"], "cpu-usage");
+/// assert_eq!(export["sessions"][0]["name"], "Alice");
 /// ```
 pub struct Store {
     conn: Connection,
@@ -289,10 +300,11 @@ impl Store {
     ) -> rusqlite::Result<i64> {
         let prefix = tags.addr.map(coarse_prefix);
         tx.query_row(
-            "INSERT INTO sessions (room, session, peer, user_id, consent, net_prefix, first_ms, last_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+            "INSERT INTO sessions (room, session, peer, user_id, name, consent, net_prefix, first_ms, last_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
              ON CONFLICT (room, session, peer, user_id) DO UPDATE SET
                  last_ms = max(last_ms, excluded.last_ms),
+                 name = excluded.name,
                  consent = excluded.consent,
                  net_prefix = coalesce(excluded.net_prefix, net_prefix)
              RETURNING id",
@@ -301,6 +313,7 @@ impl Store {
                 tags.session,
                 tags.peer,
                 tags.user,
+                tags.name,
                 consent,
                 prefix,
                 now_ms
@@ -477,8 +490,9 @@ impl Store {
         Ok(removed)
     }
 
-    /// Everything held about `user`, as JSON: their sessions (room, session, peer, consent,
-    /// network prefix, times), every record and every feedback. Records an audit entry.
+    /// Everything held about `user`, as JSON: their sessions (room, session, peer, display
+    /// name, consent, network prefix, times), every record and every feedback. Records an
+    /// audit entry.
     pub fn export_user(&mut self, user: &str) -> Result<Json, StoreError> {
         let path = self.path.clone();
         let sq = |source| StoreError::Sqlite {
@@ -491,7 +505,7 @@ impl Store {
             let mut s = self
                 .conn
                 .prepare(
-                    "SELECT id, room, session, peer, consent, net_prefix, first_ms, last_ms
+                    "SELECT id, room, session, peer, consent, net_prefix, first_ms, last_ms, name
                      FROM sessions WHERE user_id = ?1 ORDER BY id",
                 )
                 .map_err(sq)?;
@@ -516,6 +530,7 @@ impl Store {
                             "room": row.get::<_, String>(1)?,
                             "session": row.get::<_, String>(2)?,
                             "peer": row.get::<_, String>(3)?,
+                            "name": row.get::<_, String>(8)?,
                             "consent": row.get::<_, String>(4)?,
                             "net_prefix": row.get::<_, Option<String>>(5)?,
                             "first_ms": row.get::<_, i64>(6)?,
@@ -630,12 +645,13 @@ impl Store {
     }
 
     /// Numeric samples of `room` at or after `since_ms`, one [`Series`] per peer, source,
-    /// track and field, each in time order (the input of the `report` module).
+    /// track and field, each in time order, with the peer's display name (the input of the
+    /// `report` module).
     pub fn room_series(&self, room: &str, since_ms: i64) -> Result<Vec<Series>, StoreError> {
         let mut s = self
             .conn
             .prepare(
-                "SELECT s.peer, r.source, r.track, r.field, r.ts_ms, r.num
+                "SELECT s.peer, r.source, r.track, r.field, r.ts_ms, r.num, s.name
                  FROM records r JOIN sessions s ON s.id = r.session_id
                  WHERE s.room = ?1 AND r.ts_ms >= ?2 AND r.num IS NOT NULL
                  ORDER BY s.peer, r.source, r.track, r.field, r.ts_ms",
@@ -675,6 +691,7 @@ impl Store {
                 }
                 _ => out.push(Series {
                     peer: peer.to_owned(),
+                    name: text(6).map_err(self.sq())?.to_owned(),
                     source: source.to_owned(),
                     track: track.to_owned(),
                     field: field.to_owned(),

@@ -549,8 +549,12 @@ pub fn privacy_markdown() -> String {
          days).\n\n\
          ## Performance reports\n\n\
          Reports (`streamwire report --room R`, or `GET /report?room=R` on the server) chart a \
-         room's stored values per peer and track. They name peers by their session peer id, \
-         never by user identity, display name or address. The server's endpoint answers only \
+         room's stored values per member and track. They name members by the display name of \
+         their room token (the token's `name` claim, which the room's other members see in its \
+         presence list), with the session peer id where two members share a name; never by \
+         user identity or address. The display name is stored with the session's row, so it \
+         is exported and deleted with the user's data and purged with that row (once its \
+         records and feedback have expired). The server's endpoint answers only \
          to a token for that room with the `admin` grant (`Authorization: Bearer`, or a \
          `token` query parameter, as the demo page's link does: a token in a URL can end up in \
          browser history, so give such links short-lived tokens).\n\n\

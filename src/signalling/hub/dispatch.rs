@@ -399,6 +399,7 @@ where
             room: s.room.name.clone(),
             peer: s.peer_id.clone(),
             user: s.user.clone(),
+            name: s.name.clone(),
             addr: self.remote.ip(),
         };
         match service.call(caller, request).await {
