@@ -311,6 +311,66 @@ fn room_presets_parse_into_typed_values() {
 }
 
 #[test]
+fn room_presets_map_telemetry_onto_the_session() {
+    use streamwire::session::telemetry::{DEFAULT_TELEMETRY_INTERVAL, TelemetryConfig};
+    // Publishing (also without video: the session's telemetry is not on a video branch) and
+    // receiving presets.
+    for head in [
+        "output = \"room\"\n",
+        "output = \"room\"\n[input]\nvideo = \"none\"\naudio = \"test\"\n",
+        "output = \"record:r\"\n[input]\nvideo = \"room\"\n",
+        "output = \"fakesink\"\n[input]\nvideo = \"room\"\n",
+    ] {
+        let p = parse(&format!(
+            "{head}[telemetry]\nconsent = \"necessary\"\ninterval = \"2s\"\n{ROOM}token = \"t\"\n"
+        ))
+        .unwrap_or_else(|e| panic!("{head}: {e}"));
+        let t = p.telemetry.clone().unwrap();
+        assert_eq!(
+            (t.consent, t.interval),
+            (Consent::Necessary, Duration::from_secs(2))
+        );
+        let cfg = SessionConfig::try_from(&p).unwrap();
+        assert_eq!(
+            cfg.telemetry,
+            TelemetryConfig {
+                consent: Consent::Necessary,
+                interval: DEFAULT_TELEMETRY_INTERVAL,
+                sample_interval: Duration::from_secs(2),
+                device: true,
+            },
+            "{head}"
+        );
+    }
+    // Without the table: the session's default, consent none (nothing read, nothing sent).
+    let p = parse(&format!("output = \"room\"\n{ROOM}token = \"t\"\n")).unwrap();
+    assert_eq!(
+        SessionConfig::try_from(&p).unwrap().telemetry,
+        TelemetryConfig::default()
+    );
+    // --set creates the table on a bundled preset.
+    let p = Preset::load(
+        "publish-test",
+        &["room.token=t".into(), "telemetry.consent=full".into()],
+    )
+    .unwrap();
+    assert_eq!(
+        SessionConfig::try_from(&p).unwrap().telemetry.consent,
+        Consent::Full
+    );
+    // A preset changed in code is refused at the key the session cannot apply.
+    let mut p = p;
+    p.telemetry.as_mut().unwrap().screen_resolution = Some("1x1".into());
+    let Err(e) = SessionConfig::try_from(&p) else {
+        panic!("a screen resolution was accepted")
+    };
+    assert!(
+        e.to_string().contains("`telemetry.screen_resolution`"),
+        "{e}"
+    );
+}
+
+#[test]
 fn room_ice_addresses_default_to_loopback_only_for_a_loopback_server() {
     let addresses = |room: &str| {
         let text = format!("output = \"room\"\n[room]\n{room}token = \"jwt\"\n");
@@ -474,10 +534,25 @@ fn bad_room_presets_are_located() {
             (3, 9),
             "test, camera, none",
         ),
+        // [telemetry] in a room is the session's: no screen resolution.
         (
-            format!("output = \"room\"\n[telemetry]\nconsent = \"none\"\n{ROOM}"),
-            (2, 2),
-            "not applied to output = \"room\"",
+            format!(
+                "output = \"room\"\n[telemetry]\nconsent = \"full\"\nscreen_resolution = \"1920x1080\"\n{ROOM}"
+            ),
+            (4, 1),
+            "telemetry.screen_resolution`: not reported by a room session",
+        ),
+        (
+            format!(
+                "output = \"display\"\n[input]\nvideo = \"room\"\n[telemetry]\nscreen_resolution = \"1x1\"\n{ROOM}"
+            ),
+            (5, 1),
+            "not reported by a room session",
+        ),
+        (
+            format!("output = \"room\"\n[telemetry]\ninterval = \"10ms\"\n{ROOM}"),
+            (3, 12),
+            "a duration from 100ms to 1h",
         ),
         // [rotation] in a room: metadata only, the element's default filter settings.
         (

@@ -279,6 +279,96 @@ async fn publish_test_is_recorded_by_subscribe_record() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_presets_with_telemetry_give_a_report_naming_both_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("telemetry.db");
+    let mut cfg = common::config();
+    cfg.telemetry = Some(streamwire::server::TelemetryConfig::new(db.clone()));
+    let server = common::start(cfg).await;
+    let server_set = format!("room.server={}", server.url);
+    let rec_set = format!(
+        "room.token={}",
+        common::token("demo", "recorder", &common::all())
+    );
+    let pub_token = common::token("demo", "camera", &common::all());
+    let consent = "telemetry.consent=necessary";
+    let interval = "telemetry.interval=500ms";
+    let recorder = Proc::spawn(
+        &[
+            "run",
+            "subscribe-record",
+            "--set",
+            &server_set,
+            "--set",
+            &rec_set,
+            "--set",
+            "output=record:rec",
+            "--set",
+            consent,
+            "--set",
+            interval,
+        ],
+        &[],
+        dir.path(),
+    );
+    recorder
+        .wait_for("joined room `demo`", Duration::from_secs(20))
+        .await;
+    let publisher = Proc::spawn(
+        &[
+            "run",
+            "publish-test",
+            "--set",
+            &server_set,
+            "--set",
+            consent,
+            "--set",
+            interval,
+            "--for",
+            "6s",
+        ],
+        &[(streamwire::preset::TOKEN_ENV, &pub_token)],
+        dir.path(),
+    );
+    let (status, pub_err) = publisher.finish(Duration::from_secs(40)).await;
+    assert!(status.success(), "publisher: {status:?}\n{pub_err}");
+    assert!(pub_err.contains("(recorder) joined"), "{pub_err}");
+    recorder.interrupt();
+    let (status, rec_err) = recorder.finish(Duration::from_secs(20)).await;
+    assert!(status.success(), "recorder: {status:?}\n{rec_err}");
+
+    let store = streamwire::telemetry::Store::open(&db, Duration::from_secs(86400)).unwrap();
+    let series = store.room_series("demo", 0).unwrap();
+    // Both members stored device fields and per-peer WebRTC statistics, necessary fields
+    // only: the publisher its sent tracks, the recorder its received ones.
+    for (name, dir) in [("camera", "send"), ("recorder", "recv")] {
+        let mine: Vec<_> = series.iter().filter(|s| s.name == name).collect();
+        assert!(
+            mine.iter()
+                .any(|s| s.source == "device" && s.field == "cpu-usage"),
+            "{name}: no device cpu-usage in {series:?}"
+        );
+        assert!(
+            mine.iter().any(|s| s.source == "peer"
+                && s.track.contains(&format!("/video-{dir}-"))
+                && s.field == "bitrate"
+                && s.points.iter().any(|p| p.1 > 0.0)),
+            "{name}: no video {dir} bitrate"
+        );
+    }
+    let html = streamwire::report::generate(&store, "demo", 0).unwrap();
+    assert!(html.contains("2 members: camera, recorder"), "{html}");
+    assert!(
+        html.contains("<tr><td>recorder</td><td>camera/video-recv-"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<tr><td>camera</td><td>recorder/video-send-"),
+        "{html}"
+    );
+}
+
 #[test]
 fn check_prints_what_a_room_preset_would_do() {
     let out = Command::new(BIN)
@@ -297,6 +387,23 @@ fn check_prints_what_a_room_preset_would_do() {
         "{stdout}"
     );
     assert!(stdout.contains("recordings/<peer>.mkv"), "{stdout}");
+    assert!(!stdout.contains("# telemetry"), "{stdout}");
+    let out = Command::new(BIN)
+        .args([
+            "check",
+            "subscribe-record",
+            "--set",
+            "telemetry.consent=necessary",
+        ])
+        .env_remove(streamwire::preset::TOKEN_ENV)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("# telemetry: consent necessary, device sampled every 5s"),
+        "{stdout}"
+    );
     let out = Command::new(BIN)
         .args([
             "check",

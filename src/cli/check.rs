@@ -75,6 +75,14 @@ fn print_room(preset: &Preset, room: &RoomSettings) {
     if let Some(d) = preset.duration {
         println!("# stops after {}", humantime::format_duration(d));
     }
+    if let Some(t) = &preset.telemetry {
+        println!(
+            "# telemetry: consent {}, device sampled every {}, sent to the server with the \
+             per-peer WebRTC statistics",
+            t.consent.as_str(),
+            humantime::format_duration(t.interval)
+        );
+    }
     match &room.role {
         RoomRole::Publish => {
             let video = match (&preset.input.video, &preset.video) {

@@ -452,7 +452,11 @@ pub fn render_html(input: &ReportInput<'_>) -> Result<String, ReportError> {
         to = rfc3339(t1),
         n = samples,
         p = names.len(),
-        members = esc(&names.values().cloned().collect::<Vec<_>>().join(", ")),
+        members = esc(&{
+            let mut v: Vec<&str> = names.values().map(String::as_str).collect();
+            v.sort_unstable();
+            v.join(", ")
+        }),
     );
 
     let flags = flags(input.series);
