@@ -9,7 +9,7 @@ use streamwire::preset::{
 };
 use streamwire::session::SessionConfig;
 use streamwire::telemetry::Consent;
-use streamwire::webrtc::publisher::PublisherConfig;
+use streamwire::webrtc::publisher::{CameraFacing, PublisherConfig, Rotation};
 
 fn parse(text: &str) -> Result<Preset, PresetError> {
     Preset::from_str(text, "t.toml", &[])
@@ -785,6 +785,8 @@ fn room_conversion_refuses_what_a_session_cannot_send_naming_preset_and_key() {
         output: RotationOutput::Pixels,
         hysteresis: None,
         hold_ms: None,
+        camera_facing: CameraFacing::Back,
+        sensor_orientation: Rotation::R0,
     });
     assert_eq!(refused(&p).0, "rotation.output");
     let r = p.rotation.as_mut().unwrap();
@@ -1216,4 +1218,126 @@ fn bundled_rotation_demo_uses_the_shipped_trace() {
     );
     assert!(path.is_file(), "{path:?}");
     assert_eq!(p.telemetry.unwrap().consent, Consent::Necessary);
+}
+
+#[test]
+fn rotation_camera_keys_follow_the_camera() {
+    let rot = |text: &str| {
+        parse(text)
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+            .rotation
+            .unwrap()
+    };
+    // A test pattern turns with the device by default: the element's `back`, mounted at 0.
+    let r = rot("output = \"fakesink\"\n[rotation]\n");
+    assert_eq!(
+        (r.camera_facing, r.sensor_orientation),
+        (CameraFacing::Back, Rotation::R0)
+    );
+    let r = rot(
+        "output = \"fakesink\"\n[rotation]\ncamera_facing = \"front\"\nsensor_orientation = 270\n",
+    );
+    assert_eq!(
+        (r.camera_facing, r.sensor_orientation),
+        (CameraFacing::Front, Rotation::R270)
+    );
+    // A camera input is a desktop webcam unless told otherwise.
+    let r = rot(
+        "output = \"fakesink\"\n[input]\nvideo = \"camera\"\n[rotation]\nmode = \"follow-app\"\n",
+    );
+    assert_eq!(r.camera_facing, CameraFacing::External);
+    let r = rot(
+        "output = \"fakesink\"\n[input]\nvideo = \"camera\"\n[rotation]\nsensor = \"iio\"\ncamera_facing = \"back\"\n",
+    );
+    assert_eq!(r.camera_facing, CameraFacing::Back);
+
+    let h = "output = \"fakesink\"\n[rotation]\n";
+    let cases: &[(&str, (usize, usize), &str)] = &[
+        (
+            "camera_facing = \"rear\"\n",
+            (3, 17),
+            "one of: front, back, external",
+        ),
+        (
+            "sensor_orientation = 45\n",
+            (3, 22),
+            "invalid value `45` for `rotation.sensor_orientation` (expected one of: 0, 90, 180, 270)",
+        ),
+        (
+            "mode = \"follow-app\"\nsensor_orientation = 90\n",
+            (4, 22),
+            "applies to mode = \"follow-sensor\" only",
+        ),
+        (
+            "camera_facing = \"external\"\n",
+            (3, 17),
+            "the device's rotation does not turn an external camera",
+        ),
+    ];
+    for (body, at, want) in cases {
+        let e = err(&format!("{h}{body}"));
+        assert_eq!(e.line_column(), Some(*at), "{body}: {e}");
+        assert!(e.to_string().contains(want), "{body}: {e}");
+    }
+    // The webcam default with the accelerometer mode: the error says where it came from.
+    let e = err("output = \"fakesink\"\n[input]\nvideo = \"camera\"\n[rotation]\n");
+    assert!(
+        e.to_string()
+            .contains("the default with input.video = \"camera\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn rotation_camera_reaches_the_element() {
+    use gst::prelude::*;
+    use streamwire::pipeline::Plan;
+    streamwire::gst_init::init().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.txt");
+    std::fs::write(&trace, "0 0 -9.8 0\n").unwrap();
+    let file = dir.path().join("cam.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "output = \"fakesink\"\n[video]\nwidth = 320\nheight = 240\n[rotation]\nsensor = \"replay:{}\"\ncamera_facing = \"front\"\nsensor_orientation = 90\n",
+            trace.display()
+        ),
+    )
+    .unwrap();
+    let preset = Preset::load(&file.to_string_lossy(), &[]).unwrap();
+    let plan = Plan::new(&preset).unwrap();
+    assert!(
+        plan.description
+            .contains("camera-facing=front sensor-orientation=90"),
+        "{}",
+        plan.description
+    );
+    let running = plan.start().unwrap();
+    let rot = running
+        .pipeline()
+        .by_name(streamwire::pipeline::names::ROTATION)
+        .unwrap();
+    assert_eq!(
+        rot.property::<CameraFacing>("camera-facing"),
+        CameraFacing::Front
+    );
+    assert_eq!(
+        rot.property_value("sensor-orientation")
+            .serialize()
+            .unwrap(),
+        "90"
+    );
+
+    // A room publisher gets the same camera.
+    let p = parse(&format!(
+        "output = \"room\"\n[rotation]\nsensor = \"replay:{}\"\ncamera_facing = \"front\"\nsensor_orientation = 90\n{ROOM}token = \"jwt\"\n",
+        trace.display()
+    ))
+    .unwrap();
+    let publish = SessionConfig::try_from(&p).unwrap().publish.unwrap();
+    assert_eq!(
+        (publish.camera_facing, publish.sensor_orientation),
+        (CameraFacing::Front, Rotation::R90)
+    );
 }

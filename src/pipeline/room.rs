@@ -121,10 +121,10 @@ impl TryFrom<&Preset> for PublisherConfig {
     /// The publisher for a preset's capture: `input.video` camera or test pattern,
     /// `input.audio` microphone or test tone, `[video]` size, rate, codec, bitrate (start and
     /// ceiling) and keyframe interval, `[audio]` bitrate, `[rotation]` as the rotation
-    /// metadata mode. Refused, naming the key: screen and file inputs, a codec the WebRTC
-    /// path cannot send, pixel rotation and the rotation filter settings (the publisher
-    /// sends the orientation as metadata with the element's defaults), an IIO sensor that is
-    /// not there.
+    /// metadata mode with its camera (`camera_facing`, `sensor_orientation`). Refused, naming
+    /// the key: screen and file inputs, a codec the WebRTC path cannot send, pixel rotation
+    /// and the rotation filter settings (the publisher sends the orientation as metadata with
+    /// the element's defaults), an IIO sensor that is not there.
     ///
     /// ```
     /// use streamwire::encoder::Codec;
@@ -201,6 +201,10 @@ impl TryFrom<&Preset> for PublisherConfig {
             .as_ref()
             .map(|r| rotation_config(preset, r))
             .transpose()?;
+        if let Some(r) = &preset.rotation {
+            p.camera_facing = r.camera_facing;
+            p.sensor_orientation = r.sensor_orientation;
+        }
         Ok(p)
     }
 }

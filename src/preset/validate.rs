@@ -209,7 +209,7 @@ pub(super) fn validate(
     }
     let mut rotation = rotation_sec
         .as_ref()
-        .map(|s| elements::rotation(s, base))
+        .map(|s| elements::rotation(s, base, input.video == VideoInput::Camera))
         .transpose()?;
     let telemetry = telemetry_sec
         .as_ref()
