@@ -18,6 +18,7 @@
 pub mod encode;
 pub mod peer;
 pub mod publisher;
+pub mod recording;
 pub(crate) mod sdp;
 pub mod stats;
 pub mod subscriber;

@@ -6,6 +6,7 @@
 //! webrtcbin src_N (OPUS) -> rtpopusdepay -> opusdec               -> output
 //! ```
 //! The jitter-buffer latency is the peer's ([`super::peer::PeerConfig::jitter_latency_ms`]).
+//! Recording ([`VideoOutput::Record`]) is in [`super::recording`].
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -15,6 +16,8 @@ use gst::prelude::*;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::peer::Peer;
+use super::recording::Recorder;
+pub use super::recording::{FINISH_WAIT, RATE_FRAMES, RATE_WAIT, TRACK_WAIT, file_safe};
 use super::sdp::video_codec_of;
 use super::{MediaKind, WebrtcError, make};
 use crate::encoder::Codec;
@@ -29,9 +32,12 @@ pub enum VideoOutput {
     /// Decode and count, then drop (`fakesink`); for headless use.
     #[default]
     Discard,
-    /// Record the encoded video, without re-encoding, to `<dir>/<peer>.mkv` (streamable
-    /// Matroska, readable while being written and after an abrupt stop). Counters count
-    /// recorded frames.
+    /// Record each peer's video and audio, as sent (no re-encoding), into one Matroska file,
+    /// `<dir>/<peer>.mkv` (`<peer>-N.mkv` when that exists), with timestamps from zero, the
+    /// frame rate, and, once the peer leaves ([`Subscriber::detach`]), the duration and
+    /// index; readable while being written and after an abrupt stop. Received audio is
+    /// recorded, not played ([`SubscriberConfig::audio`] does not apply). Counters count
+    /// recorded frames and audio packets. See [`super::recording`].
     Record(std::path::PathBuf),
 }
 
@@ -92,6 +98,13 @@ pub enum SubscriberEvent {
         /// Remote peer id.
         peer: String,
     },
+    /// A recording file was started ([`VideoOutput::Record`]).
+    Recording {
+        /// Remote peer id.
+        peer: String,
+        /// The file.
+        path: std::path::PathBuf,
+    },
     /// A remote track could not be decoded.
     Unsupported {
         /// Remote peer id.
@@ -126,6 +139,7 @@ struct Inner {
     branches: Mutex<HashMap<String, Vec<Branch>>>,
     on_sample: Mutex<Option<SampleCallback>>,
     on_decoded: Mutex<Option<DecodedCallback>>,
+    recorder: Option<Arc<Recorder>>,
 }
 
 /// Decodes the tracks of any number of peers.
@@ -151,6 +165,10 @@ impl Subscriber {
     /// ```
     pub fn new(config: SubscriberConfig) -> (Self, UnboundedReceiver<SubscriberEvent>) {
         let (tx, rx) = unbounded_channel();
+        let recorder = match &config.video {
+            VideoOutput::Record(dir) => Some(Recorder::new(dir.clone())),
+            _ => None,
+        };
         (
             Subscriber {
                 inner: Arc::new(Inner {
@@ -161,6 +179,7 @@ impl Subscriber {
                     branches: Mutex::new(HashMap::new()),
                     on_sample: Mutex::new(None),
                     on_decoded: Mutex::new(None),
+                    recorder,
                 }),
             },
             rx,
@@ -211,15 +230,23 @@ impl Subscriber {
         pad.push_event(ev)
     }
 
-    /// Stop receiving from `peer`: remove its decode branches. Call before `Peer::close`.
+    /// Stop receiving from `peer`: remove its decode branches. When recording, the peer's
+    /// files are finished first (duration and index written; at most [`FINISH_WAIT`]).
     pub fn detach(&self, peer: &str) {
         let branches = self.inner.branches.lock().remove(peer).unwrap_or_default();
-        for (_, els) in branches {
+        for (_, els) in &branches {
             if let Some(sink) = els.first().and_then(|e| e.static_pad("sink"))
                 && let Some(src) = sink.peer()
             {
                 let _ = src.unlink(&sink);
             }
+        }
+        if let Some(rec) = &self.inner.recorder {
+            let chains: Vec<Vec<gst::Element>> =
+                branches.iter().map(|(_, els)| els.clone()).collect();
+            rec.finish(peer, &chains);
+        }
+        for (_, els) in branches {
             for e in els {
                 let _ = e.set_state(gst::State::Null);
                 if let Some(bin) = e.parent().and_then(|p| p.downcast::<gst::Bin>().ok()) {
@@ -258,10 +285,15 @@ impl Subscriber {
             .first()
             .and_then(|e| e.parent())
             .and_then(|p| p.downcast::<gst::Bin>().ok());
-        for e in &branch.1 {
-            let _ = e.set_state(gst::State::Null);
-            if let Some(bin) = &bin {
-                let _ = bin.remove(e);
+        if let Some(rec) = &self.inner.recorder {
+            // The track's end goes into its file; the branch goes when the file is finished.
+            rec.retire(peer, branch.1);
+        } else {
+            for e in &branch.1 {
+                let _ = e.set_state(gst::State::Null);
+                if let Some(bin) = &bin {
+                    let _ = bin.remove(e);
+                }
             }
         }
         if let (Some(bin), Ok(sink)) = (bin, make("fakesink")) {
@@ -325,55 +357,50 @@ fn build_receive_branch(
     let mut count_at = 1;
     let (kind, mut chain) = match (media, encoding.as_str()) {
         ("audio", "OPUS") => {
-            let mut c = vec![make("rtpopusdepay")?, make("opusdec")?];
-            match &cfg.audio {
-                AudioOutput::Play { echo_probe } => {
-                    c.push(make("audioconvert")?);
-                    c.push(make("audioresample")?);
-                    if let Some(name) = echo_probe {
-                        let probe = make("webrtcechoprobe")?;
-                        probe.set_property("name", name);
-                        c.push(probe);
+            if inner.recorder.is_some() {
+                count_at = 0;
+                (
+                    MediaKind::Audio,
+                    // opusparse gives each packet its duration: the file ends where the audio does.
+                    vec![make("rtpopusdepay")?, make("opusparse")?, record_queue()?],
+                )
+            } else {
+                let mut c = vec![make("rtpopusdepay")?, make("opusdec")?];
+                match &cfg.audio {
+                    AudioOutput::Play { echo_probe } => {
+                        c.push(make("audioconvert")?);
+                        c.push(make("audioresample")?);
+                        if let Some(name) = echo_probe {
+                            let probe = make("webrtcechoprobe")?;
+                            probe.set_property("name", name);
+                            c.push(probe);
+                        }
+                        c.push(make("autoaudiosink")?);
                     }
-                    c.push(make("autoaudiosink")?);
+                    AudioOutput::Discard => {
+                        let sink = make("fakesink")?;
+                        sink.set_property("sync", cfg.sync);
+                        c.push(sink);
+                    }
                 }
-                AudioOutput::Discard => {
-                    let sink = make("fakesink")?;
-                    sink.set_property("sync", cfg.sync);
-                    c.push(sink);
-                }
+                (MediaKind::Audio, c)
             }
-            (MediaKind::Audio, c)
         }
         ("video", enc) => {
             let codec = video_codec_of(enc).ok_or_else(|| WebrtcError::Link {
                 what: "remote video".into(),
                 detail: format!("unsupported encoding `{enc}`"),
             })?;
-            if let VideoOutput::Record(dir) = &cfg.video {
+            if inner.recorder.is_some() {
                 let mut c = match codec {
                     Codec::Vp8 => vec![depayloader("rtpvp8depay")?],
                     Codec::H264 => vec![depayloader("rtph264depay")?, make("h264parse")?],
                     other @ (Codec::Vp9 | Codec::Av1) => return Err(not_received(other)),
                 };
                 count_at = c.len() - 1;
-                let mux = make("matroskamux")?;
-                mux.set_property("streamable", true);
-                let sink = make("filesink")?;
-                let safe: String = peer_id
-                    .chars()
-                    .map(|ch| {
-                        if ch.is_ascii_alphanumeric() || ch == '-' || ch == '_' {
-                            ch
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
-                sink.set_property("location", dir.join(format!("{safe}.mkv")));
-                sink.set_property("async", false);
-                c.push(mux);
-                c.push(sink);
+                let queue = record_queue()?;
+                super::recording::add_framerate(&c[0], &queue);
+                c.push(queue);
                 (MediaKind::Video, c)
             } else {
                 let mut c = match codec {
@@ -456,6 +483,11 @@ fn build_receive_branch(
         what: format!("{} receive branch", kind.as_str()),
         detail: e.to_string(),
     })?;
+    let mut recording = None;
+    if let (Some(rec), Some(tail)) = (&inner.recorder, chain.last()) {
+        let webrtcbin = pad.parent_element();
+        recording = rec.attach(bin, webrtcbin.as_ref(), peer_id, kind, tail)?;
+    }
     for e in chain.iter_mut() {
         e.sync_state_with_parent()
             .map_err(|e| WebrtcError::State(format!("starting receive branch: {e}")))?;
@@ -484,7 +516,28 @@ fn build_receive_branch(
         kind,
         codec: encoding,
     });
+    if let Some(path) = recording {
+        let _ = inner.events.send(SubscriberEvent::Recording {
+            peer: peer_id.to_owned(),
+            path,
+        });
+    }
     Ok(())
+}
+
+/// The queue between a recorded track and the muxer: it holds the track while the frame
+/// rate is measured and while the muxer waits for the peer's other tracks
+/// ([`RATE_WAIT`] + [`TRACK_WAIT`], plus a second).
+fn record_queue() -> Result<gst::Element, WebrtcError> {
+    let q = make("queue")?;
+    q.set_property("max-size-buffers", 0u32);
+    q.set_property("max-size-bytes", 0u32);
+    let hold = RATE_WAIT + TRACK_WAIT + std::time::Duration::from_secs(1);
+    q.set_property(
+        "max-size-time",
+        u64::try_from(hold.as_nanos()).unwrap_or(u64::MAX),
+    );
+    Ok(q)
 }
 
 /// A codec `video_codec_of` does not map to (it names only the codecs WebRTC carries).
