@@ -71,6 +71,12 @@ impl Proc {
         }
     }
 
+    fn kill(&self) {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: sending SIGKILL to our own child process.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    }
+
     fn interrupt(&self) {
         let pid = libc::pid_t::try_from(self.child.id()).unwrap();
         // SAFETY: sending SIGINT to our own child process.
@@ -143,6 +149,47 @@ fn decode_recording(path: &Path) -> (u64, i32, i32) {
     pipeline.set_state(gst::State::Null).unwrap();
     assert!(err.is_none(), "decoding {}: {err:?}", path.display());
     (frames, size.0, size.1)
+}
+
+/// Discoverer's view of a recording: (video streams, audio streams, duration).
+fn discover(path: &Path) -> (usize, usize, Option<gst::ClockTime>) {
+    use gst_pbutils::prelude::*;
+    streamwire::gst_init::init().unwrap();
+    let discoverer = gst_pbutils::Discoverer::new(gst::ClockTime::from_seconds(10)).unwrap();
+    let uri = gst::glib::filename_to_uri(path, None).unwrap();
+    let info = discoverer.discover_uri(&uri).unwrap();
+    (
+        info.video_streams().len(),
+        info.audio_streams().len(),
+        info.duration(),
+    )
+}
+
+/// `ffprobe -count_packets`: (codec name, packets) per stream.
+fn ffprobe_packets(path: &Path) -> Vec<(String, u64)> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_packets",
+            "-show_entries",
+            "stream=codec_name,nb_read_packets",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (package ffmpeg, scripts/packages.sh)");
+    assert!(out.status.success(), "ffprobe: {out:?}");
+    let mut v: Vec<(String, u64)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (c, n) = l.split_once(',')?;
+            Some((c.to_owned(), n.trim().parse().ok()?))
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 /// The largest "up N kbit/s" of the status lines so far.
@@ -277,6 +324,82 @@ async fn publish_test_is_recorded_by_subscribe_record() {
         frames >= 60,
         "only {frames} frames decoded from the recording"
     );
+    // Left cleanly: audio and video, and a duration that covers the frames.
+    let (video, audio, duration) = discover(&files[0]);
+    assert_eq!((video, audio), (1, 1), "{}", files[0].display());
+    let duration = duration.expect("a finished recording has a duration");
+    assert!(
+        duration >= gst::ClockTime::from_mseconds(frames * 1000 / 30 - 100),
+        "{frames} frames at 30 fps in {duration}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_recorder_leaves_a_playable_file() {
+    let server = common::start(common::config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server_set = format!("room.server={}", server.url);
+    let rec_set = format!(
+        "room.token={}",
+        common::token("demo", "recorder", &common::all())
+    );
+    let recorder = Proc::spawn(
+        &[
+            "run",
+            "subscribe-record",
+            "--set",
+            &server_set,
+            "--set",
+            &rec_set,
+            "--set",
+            "output=record:rec",
+        ],
+        &[],
+        dir.path(),
+    );
+    recorder
+        .wait_for("joined room `demo`", Duration::from_secs(20))
+        .await;
+    let publisher = Proc::spawn(
+        &["run", "publish-test", "--set", &server_set, "--for", "20s"],
+        &[(
+            streamwire::preset::TOKEN_ENV,
+            &common::token("demo", "camera", &common::all()),
+        )],
+        dir.path(),
+    );
+    recorder
+        .wait_for("recording ", Duration::from_secs(20))
+        .await;
+    let started = Instant::now();
+    while received_frames(&recorder.stderr()) < 90 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "recorder status lines:\n{}",
+            recorder.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    recorder.kill();
+    let (status, rec_err) = recorder.finish(Duration::from_secs(10)).await;
+    assert!(!status.success(), "killed: {status:?}\n{rec_err}");
+    drop(publisher);
+
+    let files = mkv_files(&dir.path().join("rec"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    // Both streams are there and decode up to the kill.
+    let (video, audio, _) = discover(&files[0]);
+    assert_eq!((video, audio), (1, 1), "{}", files[0].display());
+    let (frames, w, h) = decode_recording(&files[0]);
+    assert_eq!((w, h), (640, 360));
+    assert!(frames >= 60, "only {frames} frames decoded after the kill");
+    let packets = ffprobe_packets(&files[0]);
+    assert_eq!(
+        packets.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(),
+        ["opus", "vp8"],
+        "{packets:?}"
+    );
+    assert!(packets.iter().all(|(_, n)| *n >= 60), "{packets:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

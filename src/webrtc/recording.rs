@@ -283,7 +283,7 @@ pub fn file_safe(peer: &str) -> String {
 }
 
 /// The kinds of the tracks a peer's remote description says it sends (`sendrecv`/`sendonly`
-/// m-lines with a port), in m-line order.
+/// m-lines that are not rejected), in m-line order.
 fn announced_kinds(webrtcbin: &gst::Element) -> Vec<MediaKind> {
     let Some(desc) =
         webrtcbin.property::<Option<gst_webrtc::WebRTCSessionDescription>>("remote-description")
@@ -292,7 +292,8 @@ fn announced_kinds(webrtcbin: &gst::Element) -> Vec<MediaKind> {
     };
     desc.sdp()
         .medias()
-        .filter(|m| m.port() != 0)
+        // Port 0 is a rejected m-line, unless it is bundled (`bundle-only`, max-bundle offers).
+        .filter(|m| m.port() != 0 || m.attributes().any(|a| a.key() == "bundle-only"))
         .filter(|m| {
             !m.attributes()
                 .any(|a| a.key() == "recvonly" || a.key() == "inactive")
