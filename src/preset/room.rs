@@ -148,8 +148,9 @@ pub enum RoomRole {
 pub enum RoomReceive {
     /// `"display"`: a window per publisher (and the speakers).
     Display,
-    /// `"record:DIR"`: each publisher's video, as sent (no re-encoding), to `DIR/<peer>.mkv`
-    /// (streamable Matroska: playable even after an abrupt stop).
+    /// `"record:DIR"`: each publisher's video and audio, as sent (no re-encoding), in one
+    /// Matroska file, `DIR/<peer>.mkv` (playable even after an abrupt stop); see
+    /// [`VideoOutput::Record`](crate::webrtc::subscriber::VideoOutput::Record).
     Record(PathBuf),
     /// `"fakesink"`: decode, count and drop.
     Discard,
