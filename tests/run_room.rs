@@ -115,8 +115,9 @@ impl Drop for Proc {
     }
 }
 
-/// Decode a recording with `filesrc ! matroskademux ! vp8dec ! appsink`: (frames, width, height).
-fn decode_recording(path: &Path) -> (u64, i32, i32) {
+/// Decode a recording with `filesrc ! matroskademux ! vp8dec ! appsink`: (frames, width,
+/// height, the last frame's timestamp).
+fn decode_recording(path: &Path) -> (u64, i32, i32, gst::ClockTime) {
     streamwire::gst_init::init().unwrap();
     let pipeline = gst::parse::launch(&format!(
         "filesrc location=\"{}\" ! matroskademux ! vp8dec ! videoconvert ! \
@@ -134,7 +135,11 @@ fn decode_recording(path: &Path) -> (u64, i32, i32) {
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut frames = 0;
     let mut size = (0, 0);
+    let mut last = gst::ClockTime::ZERO;
     while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) {
+        if let Some(pts) = sample.buffer().and_then(|b| b.pts()) {
+            last = last.max(pts);
+        }
         let caps = sample.caps().unwrap();
         let s = caps.structure(0).unwrap();
         size = (
@@ -148,12 +153,11 @@ fn decode_recording(path: &Path) -> (u64, i32, i32) {
     let err = bus.pop_filtered(&[gst::MessageType::Error]);
     pipeline.set_state(gst::State::Null).unwrap();
     assert!(err.is_none(), "decoding {}: {err:?}", path.display());
-    (frames, size.0, size.1)
+    (frames, size.0, size.1, last)
 }
 
 /// Discoverer's view of a recording: (video streams, audio streams, duration).
 fn discover(path: &Path) -> (usize, usize, Option<gst::ClockTime>) {
-    use gst_pbutils::prelude::*;
     streamwire::gst_init::init().unwrap();
     let discoverer = gst_pbutils::Discoverer::new(gst::ClockTime::from_seconds(10)).unwrap();
     let uri = gst::glib::filename_to_uri(path, None).unwrap();
@@ -318,19 +322,20 @@ async fn publish_test_is_recorded_by_subscribe_record() {
             )),
         "the recorder names the file it writes:\n{rec_err}"
     );
-    let (frames, w, h) = decode_recording(&files[0]);
+    let (frames, w, h, last) = decode_recording(&files[0]);
     assert_eq!((w, h), (640, 360), "publish-test sends 640x360");
     assert!(
         frames >= 60,
         "only {frames} frames decoded from the recording"
     );
-    // Left cleanly: audio and video, and a duration that covers the frames.
+    // Left cleanly: audio and video, and a duration that covers every frame (the last one
+    // starts at most one frame before the end).
     let (video, audio, duration) = discover(&files[0]);
     assert_eq!((video, audio), (1, 1), "{}", files[0].display());
     let duration = duration.expect("a finished recording has a duration");
     assert!(
-        duration >= gst::ClockTime::from_mseconds(frames * 1000 / 30 - 100),
-        "{frames} frames at 30 fps in {duration}"
+        duration >= last,
+        "the last of {frames} frames is at {last}, the duration {duration}"
     );
 }
 
@@ -390,7 +395,7 @@ async fn a_killed_recorder_leaves_a_playable_file() {
     // Both streams are there and decode up to the kill.
     let (video, audio, _) = discover(&files[0]);
     assert_eq!((video, audio), (1, 1), "{}", files[0].display());
-    let (frames, w, h) = decode_recording(&files[0]);
+    let (frames, w, h, _) = decode_recording(&files[0]);
     assert_eq!((w, h), (640, 360));
     assert!(frames >= 60, "only {frames} frames decoded after the kill");
     let packets = ffprobe_packets(&files[0]);

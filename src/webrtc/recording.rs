@@ -27,6 +27,16 @@
 //!   recorder that is killed leaves a file without them that still plays (Matroska is written
 //!   cluster by cluster).
 //!
+//!
+//! ```no_run
+//! use streamwire::webrtc::subscriber::{Subscriber, SubscriberConfig, VideoOutput};
+//! // Every peer attached to this subscriber is recorded to recordings/<peer>.mkv.
+//! let (subscriber, _events) = Subscriber::new(SubscriberConfig {
+//!     video: VideoOutput::Record("recordings".into()),
+//!     ..SubscriberConfig::default()
+//! });
+//! ```
+//!
 //! [`Subscriber::detach`]: super::subscriber::Subscriber::detach
 
 use parking_lot::{Condvar, Mutex};
@@ -265,12 +275,7 @@ fn free_path(dir: &Path, peer: &str) -> PathBuf {
 }
 
 /// A peer id as a file name: ASCII letters, digits, `-` and `_` kept, anything else `_`.
-///
-/// ```
-/// use streamwire::webrtc::subscriber::file_safe;
-/// assert_eq!(file_safe("a/b c"), "a_b_c");
-/// ```
-pub fn file_safe(peer: &str) -> String {
+fn file_safe(peer: &str) -> String {
     peer.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -540,7 +545,8 @@ pub(super) fn add_framerate(depay: &gst::Element, queue: &gst::Element) {
 }
 
 /// The frame rate of frames with the distinct RTP timestamps `stamps` (any order, in units
-/// of `clock_rate` per second): frames per second over their span, as an integer rate or
+/// of `clock_rate` per second): frame intervals (of the median length; a dropped frame
+/// leaves a gap of two) per second over their span, as an integer rate or
 /// N×1000/1001 (see [`RATE_TOLERANCE`]); `None` with fewer than two stamps or no such rate.
 fn frame_rate(stamps: &[i64], clock_rate: u32) -> Option<gst::Fraction> {
     let first = stamps.iter().min()?;
@@ -549,7 +555,15 @@ fn frame_rate(stamps: &[i64], clock_rate: u32) -> Option<gst::Fraction> {
     if span <= 0 || clock_rate == 0 {
         return None;
     }
-    let fps = (stamps.len() - 1) as f64 * f64::from(clock_rate) / span as f64;
+    // Frame slots over the span, in units of the median interval: a frame the sender
+    // dropped leaves a slot, jitter averages out over the span.
+    let mut sorted = stamps.to_vec();
+    sorted.sort_unstable();
+    let mut gaps: Vec<i64> = sorted.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort_unstable();
+    let median = gaps[gaps.len() / 2] as f64;
+    let slots = (span as f64 / median).round().max(1.0);
+    let fps = slots * f64::from(clock_rate) / span as f64;
     let error = |target: f64| (fps - target).abs() / target;
     let n = fps.round();
     let ntsc = (fps * 1.001).round();
@@ -581,6 +595,9 @@ mod tests {
         assert_eq!(frame_rate(&s, 90_000), Some(gst::Fraction::new(30, 1)));
         let s = at_ms(&[0, 40, 80, 120, 160, 200, 240, 280]);
         assert_eq!(frame_rate(&s, 90_000), Some(gst::Fraction::new(25, 1)));
+        // A frame the sender dropped (no stamp at 9000) does not lower the rate.
+        let s = [0, 3000, 6000, 12000, 15000, 18000, 21000, 24000];
+        assert_eq!(frame_rate(&s, 90_000), Some(gst::Fraction::new(30, 1)));
         let s: Vec<i64> = (0..8).map(|i| i * 3003).collect();
         assert_eq!(
             frame_rate(&s, 90_000),
@@ -595,6 +612,9 @@ mod tests {
         assert_eq!(frame_rate(&[0, 3000], 0), None);
         // 7 intervals over 283 ms: 24.7 fps, no integer rate within 1 %.
         let s = at_ms(&[0, 40, 80, 120, 160, 200, 240, 283]);
+        assert_eq!(frame_rate(&s, 90_000), None);
+        // Irregular intervals: 7 over 330 ms, 21.2 fps.
+        let s = at_ms(&[0, 30, 90, 120, 170, 230, 280, 330]);
         assert_eq!(frame_rate(&s, 90_000), None);
     }
 

@@ -16,8 +16,7 @@ use gst::prelude::*;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::peer::Peer;
-use super::recording::Recorder;
-pub use super::recording::{FINISH_WAIT, RATE_FRAMES, RATE_WAIT, TRACK_WAIT, file_safe};
+use super::recording::{RATE_WAIT, Recorder, TRACK_WAIT};
 use super::sdp::video_codec_of;
 use super::{MediaKind, WebrtcError, make};
 use crate::encoder::Codec;
@@ -231,7 +230,8 @@ impl Subscriber {
     }
 
     /// Stop receiving from `peer`: remove its decode branches. When recording, the peer's
-    /// files are finished first (duration and index written; at most [`FINISH_WAIT`]).
+    /// files are finished first (duration and index written; at most
+    /// [`FINISH_WAIT`](super::recording::FINISH_WAIT)).
     pub fn detach(&self, peer: &str) {
         let branches = self.inner.branches.lock().remove(peer).unwrap_or_default();
         for (_, els) in &branches {
