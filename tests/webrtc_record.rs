@@ -26,7 +26,7 @@ const MARK: gst::ClockTime = gst::ClockTime::from_mseconds(50);
 /// A marker counts when this much dark video or quiet audio comes before it (one cut by the
 /// start of the recording does not).
 const QUIET: gst::ClockTime = gst::ClockTime::from_mseconds(200);
-/// From here on in a recording, each track's smallest arrival delay has been seen.
+/// From here on in a recording, the sender's first RTCP sender reports have arrived.
 const SYNCED: gst::ClockTime = gst::ClockTime::from_seconds(4);
 /// Video frames recorded per visit (8 s).
 const FRAMES: u64 = 240;
@@ -356,8 +356,9 @@ fn check_recording(path: &Path, codec: Codec) {
         (decoded - real).abs() <= frame_s,
         "decoded to {decoded}, content ends at {real}"
     );
-    // Audio and video in step: pair every flash from SYNCED on (the smallest arrival delays
-    // have been seen), except one whose burst the end of the recording may have cut.
+    // Audio and video in step once the sender's RTCP reports have arrived (rtpbin lip sync;
+    // GStreamer sends the first within 3.1 s of its start): pair every flash from SYNCED on,
+    // except one whose burst the end of the recording may have cut.
     let flashes = d.flashes();
     let beeps = d.beeps();
     let cut = end_v.min(end_a).saturating_sub(MARK);
