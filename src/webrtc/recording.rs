@@ -15,9 +15,6 @@
 //!   track that starts later has its first buffer moved to the earliest start, so every track
 //!   starts at 0 and the duration the muxer writes (the longest track) is where the content
 //!   ends.
-//! - **The sender's clock.** Each RTP packet is stamped from its RTP timestamp (plus the
-//!   smallest arrival offset seen), not from its arrival, so frames a busy sender or network
-//!   delays keep their capture times.
 //! - **Frame rate.** RTP does not carry it: the RTP timestamps of the first [`RATE_FRAMES`]
 //!   frames are timed (waiting at most [`RATE_WAIT`]) and the rate goes into the track header,
 //!   rounded to an integer rate within [`RATE_TOLERANCE`] (or N×1000/1001 when that fits
@@ -429,69 +426,6 @@ fn common_start(src: &gst::Pad, start: Arc<(Mutex<Start>, Condvar)>) {
             }
         }
         gst::PadProbeReturn::Remove
-    });
-}
-
-/// Stamp the RTP packets entering `depay` from their RTP timestamps (the sender's capture
-/// clock) instead of their arrival: a packet's time is its RTP time since the track's first
-/// packet plus the smallest arrival offset seen so far, so a frame the sender sent late (a
-/// busy sender, a slow network) keeps its capture time and the frame spacing is the sender's.
-pub(super) fn sender_clock(depay: &gst::Element) {
-    let Some(pad) = depay.static_pad("sink") else {
-        return;
-    };
-    #[derive(Default)]
-    struct Clock {
-        first: Option<i64>,
-        last: u32,
-        ext: i64,
-        clock_rate: i64,
-        min_offset: Option<i64>,
-    }
-    let clock = Mutex::new(Clock::default());
-    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-        let Some(gst::PadProbeData::Buffer(buf)) = &mut info.data else {
-            return gst::PadProbeReturn::Ok;
-        };
-        let (Some(pts), Ok(ts)) = (
-            buf.pts(),
-            gst_rtp::RTPBuffer::from_buffer_readable(buf).map(|r| r.timestamp()),
-        ) else {
-            return gst::PadProbeReturn::Ok;
-        };
-        let mut c = clock.lock();
-        if c.clock_rate == 0 {
-            c.clock_rate = pad
-                .current_caps()
-                .and_then(|caps| caps.structure(0)?.get::<i32>("clock-rate").ok())
-                .map(i64::from)
-                .filter(|r| *r > 0)
-                .unwrap_or(90_000);
-        }
-        match c.first {
-            None => {
-                c.ext = i64::from(ts);
-                c.first = Some(c.ext);
-            }
-            Some(_) => c.ext += i64::from(ts.wrapping_sub(c.last) as i32),
-        }
-        c.last = ts;
-        let since = (c.ext - c.first.unwrap_or(c.ext)) * 1_000_000_000 / c.clock_rate;
-        let Ok(arrival) = i64::try_from(pts.nseconds()) else {
-            return gst::PadProbeReturn::Ok;
-        };
-        let offset = c
-            .min_offset
-            .map_or(arrival - since, |m| m.min(arrival - since));
-        c.min_offset = Some(offset);
-        let Ok(at) = u64::try_from(since + offset) else {
-            return gst::PadProbeReturn::Ok;
-        };
-        drop(c);
-        let b = buf.make_mut();
-        b.set_pts(gst::ClockTime::from_nseconds(at));
-        b.set_dts(gst::ClockTime::NONE);
-        gst::PadProbeReturn::Ok
     });
 }
 

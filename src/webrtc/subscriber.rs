@@ -362,11 +362,7 @@ fn build_receive_branch(
                 (
                     MediaKind::Audio,
                     // opusparse gives each packet its duration: the file ends where the audio does.
-                    recorded(vec![
-                        make("rtpopusdepay")?,
-                        make("opusparse")?,
-                        record_queue()?,
-                    ]),
+                    vec![make("rtpopusdepay")?, make("opusparse")?, record_queue()?],
                 )
             } else {
                 let mut c = vec![make("rtpopusdepay")?, make("opusdec")?];
@@ -405,7 +401,7 @@ fn build_receive_branch(
                 let queue = record_queue()?;
                 super::recording::add_framerate(&c[0], &queue);
                 c.push(queue);
-                (MediaKind::Video, recorded(c))
+                (MediaKind::Video, c)
             } else {
                 let mut c = match codec {
                     Codec::Vp8 => {
@@ -527,14 +523,6 @@ fn build_receive_branch(
         });
     }
     Ok(())
-}
-
-/// A record branch (depayloader first) stamped by the sender's clock.
-fn recorded(chain: Vec<gst::Element>) -> Vec<gst::Element> {
-    if let Some(depay) = chain.first() {
-        super::recording::sender_clock(depay);
-    }
-    chain
 }
 
 /// The queue between a recorded track and the muxer: it holds the track while the frame
