@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use streamwire::server::{Server, ServerConfig};
+use streamwire::signalling::Limits;
 use streamwire::signalling::protocol::IceServer;
 use streamwire::signalling::token::{load_secret, parse_ttl};
 
@@ -26,21 +27,44 @@ pub struct ServeArgs {
     /// File holding the HS256 secret; created with a random secret if missing.
     #[arg(long, default_value = "streamwire.secret")]
     pub secret_file: PathBuf,
-    /// Largest WebSocket message processed, bytes.
-    #[arg(long, default_value_t = 128 * 1024)]
+    /// Largest WebSocket message processed, bytes; a larger one (up to --hard-frame-bytes)
+    /// fails with `frame_too_large` and the connection goes on.
+    #[arg(long, default_value_t = Limits::default().max_frame_bytes)]
     pub max_frame_bytes: usize,
+    /// WebSocket messages above this size close the connection (close code 1009), bytes.
+    #[arg(long, default_value_t = Limits::default().hard_frame_bytes)]
+    pub hard_frame_bytes: usize,
     /// Largest real-time message payload, bytes.
-    #[arg(long, default_value_t = 64 * 1024)]
+    #[arg(long, default_value_t = Limits::default().max_payload_bytes)]
     pub max_payload_bytes: usize,
     /// Sustained frames per second per connection.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = Limits::default().rate_per_sec)]
     pub rate: u32,
     /// Burst of frames per connection.
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = Limits::default().burst)]
     pub burst: u32,
     /// Maximum peers per room.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = Limits::default().max_peers_per_room)]
     pub max_peers_per_room: usize,
+    /// Bytes of unacknowledged frames held per peer (for resume); more ends the session
+    /// with `bye` `slow_consumer`.
+    #[arg(long, default_value_t = Limits::default().max_queue_bytes)]
+    pub max_queue_bytes: usize,
+    /// Connections that have not joined yet, in all; more are closed at once.
+    #[arg(long, default_value_t = Limits::default().max_pending)]
+    pub max_pending: usize,
+    /// Connections that have not joined yet from one IPv4 address or IPv6 /64.
+    #[arg(long, default_value_t = Limits::default().max_pending_per_ip)]
+    pub max_pending_per_ip: usize,
+    /// Time from accept to the end of the HTTP handshake (TLS, request head, upgrade).
+    #[arg(long, default_value = "10s")]
+    pub handshake_timeout: String,
+    /// Time from the WebSocket upgrade to a successful join/resume.
+    #[arg(long, default_value = "10s")]
+    pub join_timeout: String,
+    /// How long a closing connection is kept to deliver its last frames.
+    #[arg(long, default_value = "2s")]
+    pub close_linger: String,
     /// Resume grace period (e.g. 30s).
     #[arg(long, default_value = "30s")]
     pub grace: String,
@@ -78,10 +102,17 @@ pub fn config(a: &ServeArgs) -> anyhow::Result<ServerConfig> {
     cfg.tls = a.tls_cert.clone().zip(a.tls_key.clone());
     cfg.dev = a.dev;
     cfg.limits.max_frame_bytes = a.max_frame_bytes;
+    cfg.limits.hard_frame_bytes = a.hard_frame_bytes;
     cfg.limits.max_payload_bytes = a.max_payload_bytes;
     cfg.limits.rate_per_sec = a.rate;
     cfg.limits.burst = a.burst;
     cfg.limits.max_peers_per_room = a.max_peers_per_room;
+    cfg.limits.max_queue_bytes = a.max_queue_bytes;
+    cfg.limits.max_pending = a.max_pending;
+    cfg.limits.max_pending_per_ip = a.max_pending_per_ip;
+    cfg.handshake_timeout = dur("handshake-timeout", &a.handshake_timeout)?;
+    cfg.join_timeout = dur("join-timeout", &a.join_timeout)?;
+    cfg.close_linger = dur("close-linger", &a.close_linger)?;
     cfg.grace = dur("grace", &a.grace)?;
     cfg.ping_interval = dur("ping-interval", &a.ping_interval)?;
     cfg.idle_timeout = dur("idle-timeout", &a.idle_timeout)?;

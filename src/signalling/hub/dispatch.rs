@@ -8,89 +8,180 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::conn::{Conn, Flow, WsResult};
 use super::session::Session;
 use crate::signalling::protocol::{
-    ClientMsg, DeliveryStatus, ErrorCode, Grant, LeaveReason, PROTOCOL_VERSION, ServerMsg,
-    decode_client,
+    CLIENT_TYPES, ClientMsg, DeliveryStatus, ErrorCode, Grant, LeaveReason, PROTOCOL_VERSION,
+    ServerMsg, decode_client,
 };
 use crate::signalling::service::{Caller, Request, ServiceError};
 use crate::signalling::token;
+
+/// How a sender `seq` relates to the session's counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SeqCheck {
+    /// The next one: consumed now.
+    Next,
+    /// Already consumed (a resend after a resume).
+    Duplicate,
+    /// Skips ahead of the next one.
+    Gap {
+        /// The next `seq` the server expects.
+        expected: u64,
+    },
+    /// `seq: 0` (sequence numbers start at 1).
+    Zero,
+}
+
+/// A failed delivery result for `seq`.
+fn failed(seq: u64, reason: ErrorCode) -> ServerMsg {
+    ServerMsg::Delivery {
+        n: 0,
+        seq,
+        status: DeliveryStatus::Failed,
+        recipients: 0,
+        reason: Some(reason),
+    }
+}
+
+/// The `type` and `seq` of a frame too large to process, without building its tree.
+fn peek_type_and_seq(text: &str) -> (Option<String>, Option<u64>) {
+    #[derive(serde::Deserialize)]
+    struct Peek {
+        #[serde(rename = "type")]
+        ty: Option<String>,
+        seq: Option<u64>,
+    }
+    match serde_json::from_str::<Peek>(text) {
+        Ok(p) => (p.ty.filter(|t| CLIENT_TYPES.contains(&t.as_str())), p.seq),
+        Err(_) => (None, None),
+    }
+}
 
 impl<S> Conn<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     pub(super) async fn on_text(&mut self, text: &str) -> WsResult<Flow> {
-        let limits = self.hub.cfg.limits.clone();
-        if text.len() > limits.max_frame_bytes {
+        let max_frame = self.hub.cfg.limits.max_frame_bytes;
+        if text.len() > max_frame {
+            return Box::pin(self.frame_too_large(text)).await;
+        }
+        let msg = match decode_client(text) {
+            Ok(m) => m,
+            Err(e) => {
+                // Answered like any frame: at most `rate_per_sec` answers per second.
+                self.bucket.take_waiting().await;
+                tracing::debug!(remote = %self.remote, error = ?e, "undecodable frame");
+                self.send(&e.to_server_msg()).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        // Rate limit: `ack` and `leave` are free; a `message` over the rate fails (with its
+        // delivery result); every other frame waits for its token (the connection is not read
+        // meanwhile, so TCP pushes back on the sender) and is never dropped.
+        let over_rate = match &msg {
+            ClientMsg::Ack { .. } | ClientMsg::Leave {} => false,
+            ClientMsg::Message { .. } => !self.bucket.try_take(),
+            _ => {
+                self.bucket.take_waiting().await;
+                false
+            }
+        };
+        let Some((session, _)) = self.session.clone() else {
+            // Boxed: keeps the resident per-connection future small (idle connections).
+            return Box::pin(self.before_join(msg)).await;
+        };
+        if let ClientMsg::Message { seq, to, payload } = msg {
+            return Box::pin(self.on_message(&session, seq, to, payload, over_rate)).await;
+        }
+        Box::pin(self.after_join(&session, msg)).await
+    }
+
+    /// A frame above `max_frame_bytes` (and within the WebSocket limit): it is not processed,
+    /// but a `seq` it carries is consumed, so the sender's sequence stays intact. A `message`
+    /// gets a failed `delivery` (`frame_too_large`), anything else an `error`.
+    async fn frame_too_large(&mut self, text: &str) -> WsResult<Flow> {
+        self.bucket.take_waiting().await;
+        let max_frame = self.hub.cfg.limits.max_frame_bytes;
+        let (ty, seq) = peek_type_and_seq(text);
+        let message = format!(
+            "frame of {} bytes exceeds max_frame_bytes = {max_frame}; not processed",
+            text.len()
+        );
+        if let (Some((s, _)), Some(seq)) = (self.session.clone(), seq)
+            && self.take_seq(&s, seq) == SeqCheck::Next
+        {
+            if ty.as_deref() == Some("message") {
+                self.push_self(&s, failed(seq, ErrorCode::FrameTooLarge));
+                return Ok(Flow::Continue);
+            }
+            let t = ty.as_deref().unwrap_or("frame");
             self.send_error(
                 ErrorCode::FrameTooLarge,
-                format!(
-                    "frame of {} bytes exceeds max_frame_bytes = {}",
-                    text.len(),
-                    limits.max_frame_bytes
-                ),
-                None,
+                format!("{message} (`{t}` seq {seq} is consumed)"),
+                ty.as_deref(),
                 None,
             )
             .await?;
             return Ok(Flow::Continue);
         }
-        let msg = match decode_client(text) {
-            Ok(m) => m,
-            Err(e) => {
-                if self.bucket.take() || self.bucket.may_complain() {
-                    tracing::debug!(remote = %self.remote, error = %e, "undecodable frame");
-                    self.send(&e.to_server_msg()).await?;
-                }
+        self.send_error(ErrorCode::FrameTooLarge, message, ty.as_deref(), None)
+            .await?;
+        Ok(Flow::Continue)
+    }
+
+    /// Check a sender `seq` against the session's counter and consume it when it is the next.
+    pub(super) fn take_seq(&self, s: &Session, seq: u64) -> SeqCheck {
+        let mut g = s.inner.lock();
+        if seq == 0 {
+            SeqCheck::Zero
+        } else if seq <= g.last_seq {
+            SeqCheck::Duplicate
+        } else if seq != g.last_seq + 1 {
+            SeqCheck::Gap {
+                expected: g.last_seq + 1,
+            }
+        } else {
+            g.last_seq = seq;
+            SeqCheck::Next
+        }
+    }
+
+    /// `message`: every one gets a `delivery` in the stream, except a resend of one already
+    /// accepted (its result is already there) and `seq: 0` (an `error`).
+    async fn on_message(
+        &mut self,
+        s: &Arc<Session>,
+        seq: u64,
+        to: Option<String>,
+        payload: crate::signalling::protocol::Payload,
+        over_rate: bool,
+    ) -> WsResult<Flow> {
+        let hub = self.hub.clone();
+        let result = match self.take_seq(s, seq) {
+            SeqCheck::Duplicate => return Ok(Flow::Continue),
+            SeqCheck::Zero => {
+                self.seq_zero("message").await?;
                 return Ok(Flow::Continue);
             }
-        };
-        let allowed = self.bucket.take();
-        let Some((session, _)) = self.session.clone() else {
-            // Boxed: keeps the resident per-connection future small (idle connections).
-            return Box::pin(self.before_join(msg)).await;
-        };
-        if !allowed {
-            if let Some(seq) = msg.seq() {
-                let consumed = {
-                    let mut g = session.inner.lock();
-                    if seq == g.last_seq + 1 {
-                        g.last_seq = seq;
-                        true
-                    } else {
-                        false
-                    }
-                };
-                if consumed && matches!(msg, ClientMsg::Message { .. }) {
-                    self.push_self(
-                        &session,
-                        ServerMsg::Delivery {
-                            n: 0,
-                            seq,
-                            status: DeliveryStatus::Failed,
-                            recipients: 0,
-                            reason: Some(ErrorCode::RateLimited),
-                        },
-                    );
-                    return Ok(Flow::Continue);
-                }
+            SeqCheck::Gap { .. } => failed(seq, ErrorCode::BadSequence),
+            SeqCheck::Next if over_rate => failed(seq, ErrorCode::RateLimited),
+            SeqCheck::Next if !s.has(Grant::Message) => failed(seq, ErrorCode::Forbidden),
+            SeqCheck::Next if payload.len() > hub.cfg.limits.max_payload_bytes => {
+                failed(seq, ErrorCode::PayloadTooLarge)
             }
-            if self.bucket.may_complain() {
-                self.send_error(
-                    ErrorCode::RateLimited,
-                    format!(
-                        "more than {}/s frames (burst {}); `{}` dropped",
-                        limits.rate_per_sec,
-                        limits.burst,
-                        msg.type_name()
-                    ),
-                    Some(msg.type_name()),
-                    None,
-                )
-                .await?;
-            }
-            return Ok(Flow::Continue);
-        }
-        Box::pin(self.after_join(&session, msg)).await
+            SeqCheck::Next => hub.message(s, seq, to.as_deref(), payload),
+        };
+        self.push_self(s, result);
+        Ok(Flow::Continue)
+    }
+
+    async fn seq_zero(&mut self, t: &str) -> WsResult<()> {
+        self.send_error(
+            ErrorCode::InvalidField,
+            format!("`{t}` field `seq` is 0; sequence numbers start at 1"),
+            Some(t),
+            Some("seq"),
+        )
+        .await
     }
 
     async fn before_join(&mut self, msg: ClientMsg) -> WsResult<Flow> {
@@ -127,6 +218,7 @@ where
                     Ok((s, welcome)) => {
                         self.send(&welcome).await?;
                         self.session = Some((s.clone(), 1));
+                        self.pending = None;
                         if let Flow::Close = self.flush(&s, Some(1)).await? {
                             return Ok(Flow::Close);
                         }
@@ -150,6 +242,7 @@ where
                     Ok((s, g, reply)) => {
                         self.send(&reply).await?;
                         self.session = Some((s.clone(), g));
+                        self.pending = None;
                         if let Flow::Close = self.flush(&s, Some(g)).await? {
                             return Ok(Flow::Close);
                         }
@@ -184,24 +277,25 @@ where
         let hub = self.hub.clone();
         // Sequenced relayed frames (offer/answer/ice/publish/unpublish/set_metadata with
         // `seq`) share the sender's counter with `message`: exactly once across resumes.
-        if !matches!(msg, ClientMsg::Message { .. })
-            && let Some(seq) = msg.seq()
-        {
-            let last = s.inner.lock().last_seq;
-            if seq <= last {
-                return Ok(Flow::Continue); // resent after a resume; already applied
+        if let Some(seq) = msg.seq() {
+            match self.take_seq(s, seq) {
+                SeqCheck::Next => {}
+                SeqCheck::Duplicate => return Ok(Flow::Continue), // resent after a resume
+                SeqCheck::Zero => {
+                    self.seq_zero(t).await?;
+                    return Ok(Flow::Continue);
+                }
+                SeqCheck::Gap { expected } => {
+                    self.send_error(
+                        ErrorCode::BadSequence,
+                        format!("`{t}` field `seq` = {seq}, expected {expected}"),
+                        Some(t),
+                        Some("seq"),
+                    )
+                    .await?;
+                    return Ok(Flow::Continue);
+                }
             }
-            if seq != last + 1 {
-                self.send_error(
-                    ErrorCode::BadSequence,
-                    format!("`{t}` field `seq` = {seq}, expected {}", last + 1),
-                    Some(t),
-                    Some("seq"),
-                )
-                .await?;
-                return Ok(Flow::Continue);
-            }
-            s.inner.lock().last_seq = seq;
         }
         match msg {
             ClientMsg::Join { .. } | ClientMsg::Resume { .. } => {
@@ -253,34 +347,8 @@ where
                     self.unknown_peer(t, "to", &to).await?;
                 }
             }
-            ClientMsg::Message { seq, to, payload } => {
-                let last = s.inner.lock().last_seq;
-                if seq <= last {
-                    // A resend after resume of something already accepted: its delivery result
-                    // is already in the stream. Exactly once: ignore.
-                    return Ok(Flow::Continue);
-                }
-                let fail = |reason| ServerMsg::Delivery {
-                    n: 0,
-                    seq,
-                    status: DeliveryStatus::Failed,
-                    recipients: 0,
-                    reason: Some(reason),
-                };
-                let result = if seq != last + 1 {
-                    fail(ErrorCode::BadSequence)
-                } else {
-                    s.inner.lock().last_seq = seq;
-                    if !s.has(Grant::Message) {
-                        fail(ErrorCode::Forbidden)
-                    } else if payload.len() > hub.cfg.limits.max_payload_bytes {
-                        fail(ErrorCode::PayloadTooLarge)
-                    } else {
-                        hub.message(s, seq, to.as_deref(), payload)
-                    }
-                };
-                self.push_self(s, result);
-            }
+            // Handled by `on_message` before this match.
+            ClientMsg::Message { .. } => {}
             ClientMsg::Publish { track, .. } => {
                 if !s.has(Grant::Publish) {
                     return self.forbidden(t, "publish").await;
