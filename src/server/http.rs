@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use super::handshake::Request;
 use super::telemetry::SharedStore;
-use crate::signalling::protocol::Grant;
+use crate::signalling::protocol::{Grant, validate_room};
 use crate::signalling::token::{Claims, mint};
 
 /// What the HTTP routes need of the server.
@@ -138,11 +138,11 @@ pub(super) const TEXT: &str = "text/plain; charset=utf-8";
 
 fn dev_token(secret: &[u8], query: &str) -> Vec<u8> {
     let room = query_param(query, "room").unwrap_or_default();
-    if room.is_empty() {
+    if let Err(why) = validate_room(&room) {
         return response(
             "400 Bad Request",
             "text/plain; charset=utf-8",
-            "/dev/token: query parameter `room` is missing or empty\n".to_owned(),
+            format!("/dev/token: query parameter `room` {why}\n"),
         );
     }
     let name = query_param(query, "name")

@@ -4,7 +4,7 @@
 
 use super::http::{TEXT, query_param, response};
 use super::telemetry::SharedStore;
-use crate::signalling::protocol::Grant;
+use crate::signalling::protocol::{Grant, validate_room};
 use crate::signalling::token::{TokenError, verify};
 
 /// Answer `GET /report?room=R[&since=D]`.
@@ -15,11 +15,11 @@ pub(super) async fn serve(
     store: Option<SharedStore>,
 ) -> Vec<u8> {
     let room = query_param(query, "room").unwrap_or_default();
-    if room.is_empty() {
+    if let Err(why) = validate_room(&room) {
         return response(
             "400 Bad Request",
             TEXT,
-            "/report: query parameter `room` is missing or empty\n".to_owned(),
+            format!("/report: query parameter `room` {why}\n"),
         );
     }
     let Some(token) = request_token(authorization, query) else {

@@ -98,7 +98,7 @@ impl Driver {
             match self.session(&url).await {
                 Ok(End::Stop(s)) => break s,
                 Ok(End::Lost(why)) => {
-                    tracing::info!(%url, reason = %why, "signalling connection lost; reconnecting");
+                    tracing::info!(%url, reason = ?why, "signalling connection lost; reconnecting");
                     attempt = 0;
                     delay = self.cfg.backoff_initial;
                 }
@@ -108,7 +108,7 @@ impl Driver {
                     };
                 }
                 Err(SessionFail::Io(why)) => {
-                    tracing::debug!(%url, reason = %why, attempt, "signalling connect attempt failed");
+                    tracing::debug!(%url, reason = ?why, attempt, "signalling connect attempt failed");
                     if attempt >= self.cfg.max_attempts {
                         break SignallingState::Failed {
                             reason: format!("gave up after {attempt} attempts: {why}"),
@@ -278,7 +278,7 @@ impl Driver {
                     return Ok(());
                 }
                 ServerMsg::Error { code, message, .. } => {
-                    tracing::info!(%code, %message, "resume refused; joining afresh");
+                    tracing::info!(%code, ?message, "resume refused; joining afresh");
                     self.session_lost();
                 }
                 other => {
@@ -541,7 +541,7 @@ impl Driver {
                 in_type,
                 field,
             } => {
-                tracing::warn!(%code, %message, "signalling server reported an error");
+                tracing::warn!(%code, ?message, "signalling server reported an error");
                 Event::ServerError {
                     code,
                     message,
@@ -554,7 +554,7 @@ impl Driver {
                 message,
                 reconnect,
             } => {
-                tracing::info!(%code, %message, reconnect, "server said bye");
+                tracing::info!(%code, ?message, reconnect, "server said bye");
                 if reconnect {
                     // The server dropped our session (shutdown, overflow): join afresh elsewhere.
                     self.session_lost();

@@ -127,7 +127,7 @@ where
         in_type: Option<&str>,
         field: Option<&str>,
     ) -> WsResult<()> {
-        tracing::debug!(remote = %self.remote, %code, %message, "error frame");
+        tracing::debug!(remote = %self.remote, %code, ?message, "error frame");
         self.send(&ServerMsg::Error {
             code,
             message,

@@ -9,7 +9,7 @@ use super::conn::{Conn, Flow, WsResult};
 use super::session::Session;
 use crate::signalling::protocol::{
     CLIENT_TYPES, ClientMsg, DeliveryStatus, ErrorCode, Grant, LeaveReason, PROTOCOL_VERSION,
-    ServerMsg, decode_client,
+    ServerMsg, decode_client, validate_room,
 };
 use crate::signalling::service::{Caller, Request, ServiceError};
 use crate::signalling::token;
@@ -196,10 +196,20 @@ where
                     self.send_error(ErrorCode::UnsupportedVersion, format!("protocol version {v} is not supported (this server speaks {PROTOCOL_VERSION})"), Some("join"), Some("v")).await?;
                     return Ok(Flow::Continue);
                 }
+                if let Err(why) = validate_room(&room) {
+                    self.send_error(
+                        ErrorCode::InvalidField,
+                        format!("`join` field `room` {why}"),
+                        Some("join"),
+                        Some("room"),
+                    )
+                    .await?;
+                    return Ok(Flow::Continue);
+                }
                 let claims = match token::verify(&self.hub.cfg.secret, &token, &room) {
                     Ok(c) => c,
                     Err(e) => {
-                        tracing::info!(remote = %self.remote, %room, error = %e, "join refused");
+                        tracing::info!(remote = %self.remote, %room, error = ?e.to_string(), "join refused");
                         self.send_error(
                             e.code(),
                             format!("join refused: {e}"),

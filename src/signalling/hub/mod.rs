@@ -307,7 +307,7 @@ impl Hub {
             })
         };
         if let Some(old) = old {
-            tracing::info!(room = %claims.room, user = %claims.sub, old_peer = %old.peer_id, "same user joined again; replacing older connection");
+            tracing::info!(room = %claims.room, user = ?claims.sub, old_peer = %old.peer_id, "same user joined again; replacing older connection");
             self.terminate(&old, LeaveReason::Replaced, ErrorCode::Replaced);
         }
         let resume_token = random_hex(16);
@@ -392,7 +392,7 @@ impl Hub {
         for s in overflowed {
             self.terminate(&s, LeaveReason::SlowConsumer, ErrorCode::SlowConsumer);
         }
-        tracing::info!(room = %claims.room, user = %claims.sub, peer = %peer_id, "peer joined");
+        tracing::info!(room = %claims.room, user = ?claims.sub, peer = %peer_id, "peer joined");
         let offer_to = existing.iter().map(|p| p.peer_id.clone()).collect();
         let welcome = ServerMsg::Welcome {
             v: PROTOCOL_VERSION,

@@ -41,6 +41,40 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Default maximum decoded size of a real-time message payload (64 KiB).
 pub const DEFAULT_MAX_PAYLOAD: usize = 64 * 1024;
 
+/// Longest room name, bytes.
+pub const MAX_ROOM_LEN: usize = 64;
+
+/// Check a room name: 1 to [`MAX_ROOM_LEN`] characters, each an ASCII letter, digit or one of
+/// `-_.~:@` (safe in URLs, file names and logs). The error says what is wrong.
+///
+/// ```
+/// use streamwire::signalling::protocol::validate_room;
+/// assert!(validate_room("standup-2").is_ok());
+/// assert!(validate_room("").is_err());
+/// assert!(validate_room("a\u{0}b").unwrap_err().contains("U+0000"));
+/// ```
+pub fn validate_room(room: &str) -> Result<(), String> {
+    if room.is_empty() {
+        return Err("is empty".into());
+    }
+    if room.len() > MAX_ROOM_LEN {
+        return Err(format!(
+            "is {} bytes long, at most {MAX_ROOM_LEN} allowed",
+            room.len()
+        ));
+    }
+    if let Some((i, c)) = room
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || "-_.~:@".contains(*c)))
+    {
+        return Err(format!(
+            "has the character U+{:04X} at byte {i}; allowed are ASCII letters, digits and -_.~:@",
+            c as u32
+        ));
+    }
+    Ok(())
+}
+
 /// A peer id assigned by the server (opaque string, unique per server run).
 pub type PeerId = String;
 
