@@ -573,10 +573,12 @@ impl Client {
         })
     }
 
-    /// Remove a peer (needs `admin`).
-    pub fn kick(&self, peer_id: &str) -> Result<(), ClientError> {
+    /// Remove a peer (needs `admin`). Its user is refused (`banned`) when joining this room
+    /// again until its token expires, or for `ban` when given (`Duration::ZERO`: no ban).
+    pub fn kick(&self, peer_id: &str, ban: Option<Duration>) -> Result<(), ClientError> {
         self.send(ClientMsg::Kick {
             peer_id: peer_id.to_owned(),
+            ban_ms: ban.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         })
     }
 

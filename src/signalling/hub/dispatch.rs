@@ -420,14 +420,14 @@ where
                     false,
                 );
             }
-            ClientMsg::Kick { peer_id } => {
+            ClientMsg::Kick { peer_id, ban_ms } => {
                 if !s.has(Grant::Admin) {
                     return self.forbidden(t, "admin").await;
                 }
                 match hub.peer_in_room(s, &peer_id) {
                     Some(target) if target.peer_id != s.peer_id => {
                         tracing::info!(by = %s.peer_id, peer = %peer_id, "peer kicked");
-                        hub.terminate(&target, LeaveReason::Kicked, ErrorCode::Kicked);
+                        hub.kick(&target, ban_ms);
                     }
                     _ => self.unknown_peer(t, "peer_id", &peer_id).await?,
                 }

@@ -176,6 +176,8 @@ pub(crate) struct Hub {
     pub cfg: HubConfig,
     rooms: Mutex<HashMap<String, Arc<Room>>>,
     resumable: Mutex<HashMap<String, Arc<Session>>>,
+    /// Users kicked from a room, by (room, user), with the unix second their ban ends.
+    bans: Mutex<HashMap<(String, String), u64>>,
     shutdown_tx: watch::Sender<bool>,
     pub connections: AtomicUsize,
     next_peer: AtomicU64,
@@ -189,6 +191,13 @@ pub(crate) struct Hub {
 pub(crate) struct Refusal {
     pub code: ErrorCode,
     pub message: String,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -208,6 +217,7 @@ impl Hub {
             cfg,
             rooms: Mutex::new(HashMap::new()),
             resumable: Mutex::new(HashMap::new()),
+            bans: Mutex::new(HashMap::new()),
             shutdown_tx,
             connections: AtomicUsize::new(0),
             next_peer: AtomicU64::new(1),
@@ -295,6 +305,15 @@ impl Hub {
                 message: "server is shutting down".into(),
             });
         }
+        if let Some(until) = self.banned_until(&claims.room, &claims.sub) {
+            return Err(Refusal {
+                code: ErrorCode::Banned,
+                message: format!(
+                    "an admin removed this user from room `{}`; joins are refused until {until} (unix seconds)",
+                    claims.room
+                ),
+            });
+        }
         // Replace an older session of the same user first (it is told why).
         let old = {
             let rooms = self.rooms.lock();
@@ -355,6 +374,7 @@ impl Hub {
             user: claims.sub.clone(),
             name: claims.name.clone(),
             grants: claims.grants.clone(),
+            token_exp: claims.exp,
             room: room.clone(),
             resume_token: resume_token.clone(),
             inner: Mutex::new(Inner {
@@ -409,6 +429,32 @@ impl Hub {
             limits: self.cfg.limits.info(),
         };
         Ok((session, welcome))
+    }
+
+    /// Remove `target` from its room and keep its user out until `ban_until` (unix seconds;
+    /// `None`: until its token expires, `Some(0)`: no ban).
+    pub fn kick(&self, target: &Arc<Session>, ban_ms: Option<u64>) {
+        let now = unix_now();
+        let until = match ban_ms {
+            None => target.token_exp,
+            Some(ms) => now.saturating_add(ms.div_ceil(1000)),
+        };
+        if until > now {
+            let mut bans = self.bans.lock();
+            bans.retain(|_, t| *t > now);
+            bans.insert((target.room.name.clone(), target.user.clone()), until);
+        }
+        self.terminate(target, LeaveReason::Kicked, ErrorCode::Kicked);
+    }
+
+    /// The end of `user`'s ban from `room`, if one is in force.
+    fn banned_until(&self, room: &str, user: &str) -> Option<u64> {
+        let now = unix_now();
+        self.bans
+            .lock()
+            .get(&(room.to_owned(), user.to_owned()))
+            .copied()
+            .filter(|t| *t > now)
     }
 
     /// Re-attach a session within its grace period. Returns the session, the new

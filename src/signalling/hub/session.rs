@@ -40,6 +40,8 @@ pub(crate) struct Session {
     pub user: String,
     pub name: String,
     pub grants: Vec<Grant>,
+    /// The token's expiry (unix seconds): a kick bans the user until then by default.
+    pub token_exp: u64,
     pub room: Arc<Room>,
     pub resume_token: String,
     pub inner: Mutex<Inner>,

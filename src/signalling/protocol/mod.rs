@@ -313,6 +313,8 @@ pub enum ErrorCode {
     Shutdown,
     /// An admin removed this peer.
     Kicked,
+    /// `join` refused: an admin removed this user from the room and the ban has not expired.
+    Banned,
     /// No frame arrived within the idle timeout.
     IdleTimeout,
     /// The peer's outgoing queue overflowed.
@@ -351,6 +353,7 @@ impl ErrorCode {
             ErrorCode::Replaced => "replaced",
             ErrorCode::Shutdown => "shutdown",
             ErrorCode::Kicked => "kicked",
+            ErrorCode::Banned => "banned",
             ErrorCode::IdleTimeout => "idle_timeout",
             ErrorCode::SlowConsumer => "slow_consumer",
             ErrorCode::NotImplemented => "not_implemented",
