@@ -482,12 +482,14 @@ where
         match service.call(caller, request).await {
             Ok(reply) => self.send(&reply).await?,
             Err(ServiceError::Invalid { what, reason }) => {
-                let field = what.rsplit('.').next().map(str::to_owned);
+                // `what` is the dotted path within the frame (`batch.records[3].ts_ms`), or
+                // within the feedback, whose fields are the frame's own (`rating`).
+                let field = what.strip_prefix("feedback.").unwrap_or(&what).to_owned();
                 self.send_error(
                     ErrorCode::InvalidField,
-                    format!("`{t}` {what}: {reason}"),
+                    format!("`{t}` field `{field}`: {reason}"),
                     Some(t),
-                    field.as_deref(),
+                    Some(&field),
                 )
                 .await?
             }
