@@ -34,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
                     println!("receiving {kind:?} ({codec}) from {peer_id}")
                 }
                 SessionEvent::DataChannelOpen { peer_id } => {
-                    session.send_data(Some(&peer_id), &Payload::Text("hello".into()))?;
+                    session.send_data(Some(&peer_id), &Payload::Text("hello".into())).await?;
                 }
                 SessionEvent::Message { from, via, payload } => {
                     println!("message from {from} via {via:?}: {payload:?}")

@@ -687,7 +687,7 @@ fn room_conversion_refuses_what_a_session_cannot_send_naming_preset_and_key() {
     let mut p = base.clone();
     p.video.as_mut().unwrap().codec = Codec::H264;
     let publish = PublisherConfig::try_from(&p).unwrap();
-    assert_eq!(publish.codec.encoding_name(), "H264");
+    assert_eq!(publish.codec, Codec::H264);
 
     let mut p = base.clone();
     p.input.video = VideoInput::Screen;

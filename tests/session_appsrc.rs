@@ -6,16 +6,17 @@
 mod common;
 mod session_support;
 
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use gst_video::prelude::*;
 use session_support::{join, wait_for};
+use streamwire::encoder::Codec;
 use streamwire::session::SessionEvent;
 use streamwire::webrtc::MediaKind;
-use streamwire::webrtc::encode::VideoCodec;
 use streamwire::webrtc::publisher::{AudioSource, PublisherConfig, VideoSource};
 use streamwire::webrtc::subscriber::{SubscriberConfig, VideoOutput};
 
@@ -79,7 +80,7 @@ async fn app_frames_through_appsrc_arrive_with_their_size_and_colour() {
     let publish = PublisherConfig {
         video: VideoSource::Element(appsrc.clone().upcast()),
         audio: AudioSource::None,
-        codec: VideoCodec::Vp8,
+        codec: Codec::Vp8,
         width: W,
         height: H,
         start_kbps: 600,
@@ -131,7 +132,7 @@ async fn app_frames_through_appsrc_arrive_with_their_size_and_colour() {
                     px(1, w / 4, h / 4),
                     px(2, w / 4, h / 4),
                 ];
-                seen.lock().unwrap().push((w as i32, h as i32, yuv));
+                seen.lock().push((w as i32, h as i32, yuv));
             });
     }
 
@@ -141,12 +142,12 @@ async fn app_frames_through_appsrc_arrive_with_their_size_and_colour() {
     })
     .await;
     wait_for("frames at the viewer's appsink", T, || {
-        seen.lock().unwrap().len() >= 30
+        seen.lock().len() >= 30
     })
     .await;
     stop.store(true, Ordering::Relaxed);
 
-    let frames = seen.lock().unwrap().clone();
+    let frames = seen.lock().clone();
     for (w, h, yuv) in &frames {
         assert_eq!((*w, *h), (W, H), "decoded size");
         for (got, want) in yuv.iter().zip(YUV) {
@@ -162,7 +163,13 @@ async fn app_frames_through_appsrc_arrive_with_their_size_and_colour() {
         SessionEvent::TrackAdded { peer_id, kind: MediaKind::Video, codec } if *peer_id == app_id && codec == "VP8"
     )));
     // The app's frames are what the publisher encoded: no frames invented upstream.
-    let encoded = app.session.publisher().unwrap().video_frame_counts().0;
+    let encoded = app
+        .session
+        .publisher()
+        .await
+        .unwrap()
+        .video_frame_counts()
+        .0;
     assert!(
         encoded <= pushed.load(Ordering::Relaxed),
         "encoded {encoded} > pushed {}",

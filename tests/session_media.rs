@@ -8,12 +8,12 @@ mod session_support;
 
 use std::time::Duration;
 
-use session_support::{join, small, wait_for};
+use session_support::{join, small, wait_for, wait_until};
+use streamwire::encoder::Codec;
 use streamwire::session::{SessionEvent, Via};
 use streamwire::signalling::client::SignallingState as SigState;
 use streamwire::signalling::protocol::{DeliveryStatus, Payload};
 use streamwire::webrtc::MediaKind;
-use streamwire::webrtc::encode::VideoCodec;
 use streamwire::webrtc::peer::ConnectionState;
 
 const T: Duration = Duration::from_secs(30);
@@ -25,7 +25,7 @@ async fn two_sessions_exchange_audio_video_and_messages_both_ways() {
         &server.url,
         "r",
         "alice",
-        Some(small(320, 240, VideoCodec::Vp8)),
+        Some(small(320, 240, Codec::Vp8)),
         |_| {},
     )
     .await;
@@ -33,7 +33,7 @@ async fn two_sessions_exchange_audio_video_and_messages_both_ways() {
         &server.url,
         "r",
         "bob",
-        Some(small(256, 144, VideoCodec::H264)),
+        Some(small(256, 144, Codec::H264)),
         |_| {},
     )
     .await;
@@ -58,7 +58,7 @@ async fn two_sessions_exchange_audio_video_and_messages_both_ways() {
     })
     .await;
     assert_eq!(
-        alice.session.connection_state(&b_id),
+        alice.session.connection_state(&b_id).await,
         Some(ConnectionState::Connected)
     );
     // Events: peer joined, tracks added, connection state, announcements.
@@ -85,12 +85,14 @@ async fn two_sessions_exchange_audio_video_and_messages_both_ways() {
         alice
             .session
             .send_data(Some(&b_id), &Payload::Text("dc hello bob".into()))
+            .await
             .unwrap(),
         1
     );
     assert_eq!(
         bob.session
             .send_data(None, &Payload::Binary(vec![1, 2, 3, 250]))
+            .await
             .unwrap(),
         1
     );
@@ -112,6 +114,7 @@ async fn two_sessions_exchange_audio_video_and_messages_both_ways() {
     let err = alice
         .session
         .send_data(Some("nobody"), &Payload::Text("x".into()))
+        .await
         .unwrap_err();
     assert!(err.to_string().contains("`nobody`"), "{err}");
 
@@ -137,7 +140,7 @@ async fn two_sessions_exchange_audio_video_and_messages_both_ways() {
             && alice.any(|e| matches!(e, SessionEvent::TrackRemoved { peer_id, kind: MediaKind::Video } if *peer_id == b_id))
     })
     .await;
-    assert!(alice.session.peers().is_empty());
+    assert!(alice.session.peers().await.is_empty());
     alice.session.leave().await;
 }
 
@@ -149,7 +152,7 @@ async fn killing_the_signalling_socket_does_not_stop_media() {
         &server.url,
         "r",
         "cam",
-        Some(small(320, 240, VideoCodec::Vp8)),
+        Some(small(320, 240, Codec::Vp8)),
         |_| {},
     )
     .await;
@@ -178,7 +181,7 @@ async fn killing_the_signalling_socket_does_not_stop_media() {
         viewer.decoded_from(&cam_id, MediaKind::Video) > before + 30
     })
     .await;
-    assert_eq!(viewer.session.peers(), vec![cam_id.clone()]);
+    assert_eq!(viewer.session.peers().await, vec![cam_id.clone()]);
     assert_eq!(viewer.session.peer_id().unwrap(), viewer_id);
     assert!(
         !viewer.any(|e| matches!(e, SessionEvent::PeerLeft { .. })),
@@ -205,7 +208,7 @@ async fn selective_subscription_receives_only_the_chosen_user() {
         &server.url,
         "s",
         "a",
-        Some(small(320, 240, VideoCodec::Vp8)),
+        Some(small(320, 240, Codec::Vp8)),
         |_| {},
     )
     .await;
@@ -213,7 +216,7 @@ async fn selective_subscription_receives_only_the_chosen_user() {
         &server.url,
         "s",
         "b",
-        Some(small(256, 144, VideoCodec::Vp8)),
+        Some(small(256, 144, Codec::Vp8)),
         |_| {},
     )
     .await;
@@ -230,8 +233,8 @@ async fn selective_subscription_receives_only_the_chosen_user() {
     assert_eq!(v.decoded_from(&b_id, MediaKind::Video), 0);
     assert_eq!(v.decoded_from(&b_id, MediaKind::Audio), 0);
     // Still connected to b (messages, data channel), just not receiving its media.
-    wait_for("connected to b too", T, || {
-        v.session.connection_state(&b_id) == Some(ConnectionState::Connected)
+    wait_until("connected to b too", T, async || {
+        v.session.connection_state(&b_id).await == Some(ConnectionState::Connected)
     })
     .await;
     // a and b still receive each other.
@@ -250,7 +253,7 @@ async fn selective_subscription_receives_only_the_chosen_user() {
         &server.url,
         "s2",
         "a",
-        Some(small(320, 240, VideoCodec::Vp8)),
+        Some(small(320, 240, Codec::Vp8)),
         |_| {},
     )
     .await;
@@ -258,14 +261,14 @@ async fn selective_subscription_receives_only_the_chosen_user() {
         &server.url,
         "s2",
         "b",
-        Some(small(256, 144, VideoCodec::Vp8)),
+        Some(small(256, 144, Codec::Vp8)),
         |_| {},
     )
     .await;
     let (a_id, b_id) = (a.session.peer_id().unwrap(), b.session.peer_id().unwrap());
-    wait_for("answering viewer decodes a", T, || {
+    wait_until("answering viewer decodes a", T, async || {
         v.decoded_from(&a_id, MediaKind::Video) > 20
-            && v.session.connection_state(&b_id) == Some(ConnectionState::Connected)
+            && v.session.connection_state(&b_id).await == Some(ConnectionState::Connected)
     })
     .await;
     assert_eq!(v.decoded_from(&b_id, MediaKind::Video), 0);
@@ -282,7 +285,7 @@ async fn a_lost_signalling_session_rejoins_and_rebuilds_its_peers() {
         &server.url,
         "g",
         "cam",
-        Some(small(320, 240, VideoCodec::Vp8)),
+        Some(small(320, 240, Codec::Vp8)),
         |_| {},
     )
     .await;
@@ -312,18 +315,18 @@ async fn a_lost_signalling_session_rejoins_and_rebuilds_its_peers() {
     let new_id = viewer.session.peer_id().unwrap();
     // The old peer connection was torn down and a new one built; media flows on it.
     assert!(viewer.any(|e| matches!(e, SessionEvent::PeerLeft { peer_id } if *peer_id == cam_id)));
-    wait_for(
+    wait_until(
         "cam sees the old viewer leave and the new one join",
         T,
-        || {
+        async || {
             cam.any(|e| matches!(e, SessionEvent::PeerLeft { peer_id } if *peer_id == old_id))
-                && cam.session.peers() == vec![new_id.clone()]
+                && cam.session.peers().await == vec![new_id.clone()]
         },
     )
     .await;
     let before = viewer.decoded_from(&cam_id, MediaKind::Video);
-    wait_for("media on the rebuilt peer", T, || {
-        viewer.session.connection_state(&cam_id) == Some(ConnectionState::Connected)
+    wait_until("media on the rebuilt peer", T, async || {
+        viewer.session.connection_state(&cam_id).await == Some(ConnectionState::Connected)
             && viewer.decoded_from(&cam_id, MediaKind::Video) > before + 10
     })
     .await;

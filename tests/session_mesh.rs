@@ -7,10 +7,10 @@ mod session_support;
 
 use std::time::Duration;
 
-use session_support::{Joined, join, small, wait_for};
+use session_support::{Joined, join, small, wait_for, wait_until};
+use streamwire::encoder::Codec;
 use streamwire::session::SessionEvent;
 use streamwire::webrtc::MediaKind;
-use streamwire::webrtc::encode::VideoCodec;
 
 const T: Duration = Duration::from_secs(40);
 
@@ -23,30 +23,9 @@ fn size(j: &Joined, from: &str) -> (i32, i32) {
 async fn three_sessions_mesh_then_one_leaves_and_rejoins() {
     let server = common::start(common::config()).await;
     let url = server.url.clone();
-    let ann = join(
-        &url,
-        "m",
-        "ann",
-        Some(small(320, 240, VideoCodec::Vp8)),
-        |_| {},
-    )
-    .await;
-    let ben = join(
-        &url,
-        "m",
-        "ben",
-        Some(small(256, 144, VideoCodec::H264)),
-        |_| {},
-    )
-    .await;
-    let cat = join(
-        &url,
-        "m",
-        "cat",
-        Some(small(176, 144, VideoCodec::Vp8)),
-        |_| {},
-    )
-    .await;
+    let ann = join(&url, "m", "ann", Some(small(320, 240, Codec::Vp8)), |_| {}).await;
+    let ben = join(&url, "m", "ben", Some(small(256, 144, Codec::H264)), |_| {}).await;
+    let cat = join(&url, "m", "cat", Some(small(176, 144, Codec::Vp8)), |_| {}).await;
     let (a, b, c) = (
         ann.session.peer_id().unwrap(),
         ben.session.peer_id().unwrap(),
@@ -80,13 +59,13 @@ async fn three_sessions_mesh_then_one_leaves_and_rejoins() {
         .all(|(j, from)| j.decoded_from(from, MediaKind::Audio) > 5)
     })
     .await;
-    assert_eq!(ann.session.peers().len(), 2);
+    assert_eq!(ann.session.peers().await.len(), 2);
 
     // cat leaves.
     cat.session.leave().await;
     drop(cat);
-    wait_for("ann and ben drop cat", T, || {
-        ann.session.peers() == vec![b.clone()] && ben.session.peers() == vec![a.clone()]
+    wait_until("ann and ben drop cat", T, async || {
+        ann.session.peers().await == vec![b.clone()] && ben.session.peers().await == vec![a.clone()]
     })
     .await;
     assert!(ann.any(|e| matches!(e, SessionEvent::PeerLeft { peer_id } if *peer_id == c)));
@@ -97,14 +76,7 @@ async fn three_sessions_mesh_then_one_leaves_and_rejoins() {
     .await;
 
     // cat rejoins: a new session with a new peer id.
-    let cat2 = join(
-        &url,
-        "m",
-        "cat",
-        Some(small(176, 144, VideoCodec::Vp8)),
-        |_| {},
-    )
-    .await;
+    let cat2 = join(&url, "m", "cat", Some(small(176, 144, Codec::Vp8)), |_| {}).await;
     let c2 = cat2.session.peer_id().unwrap();
     assert_ne!(c2, c, "a fresh join gets a new peer id");
     wait_for("media flows again after rejoin", T, || {

@@ -11,9 +11,9 @@ mod session_support;
 use std::time::{Duration, Instant};
 
 use session_support::{Joined, join, small, wait_for};
+use streamwire::encoder::Codec;
 use streamwire::session::{SessionError, SessionEvent};
 use streamwire::webrtc::MediaKind;
-use streamwire::webrtc::encode::VideoCodec;
 use streamwire::webrtc::peer::Role;
 use streamwire::webrtc::stats::Direction;
 
@@ -82,18 +82,19 @@ async fn publish_after_join(late: Joined, cam: Joined, late_role: Role) {
     })
     .await;
     assert_eq!(size(&late, &cam_id), (256, 144));
-    assert!(late.session.publisher().is_none());
+    assert!(late.session.publisher().await.is_none());
     assert_eq!(cam.decoded_from(&late_id, MediaKind::Video), 0);
     // Nothing published yet: unpublish is a clear error.
-    let err = late.session.unpublish().unwrap_err();
+    let err = late.session.unpublish().await.unwrap_err();
     assert!(matches!(err, SessionError::Publishing(_)), "{err}");
 
     // 1. Publish after join: the camera side decodes the new track, while the late side
     //    keeps decoding the camera through the renegotiation.
     late.session
-        .publish(small(320, 240, VideoCodec::Vp8))
+        .publish(small(320, 240, Codec::Vp8))
+        .await
         .expect("publish after join");
-    assert!(late.session.publisher().is_some());
+    assert!(late.session.publisher().await.is_some());
     let stall = longest_stall_while(
         "the camera side decodes the late publisher",
         &late,
@@ -134,11 +135,12 @@ async fn publish_after_join(late: Joined, cam: Joined, late_role: Role) {
     // Publishing twice is refused.
     let err = late
         .session
-        .publish(small(320, 240, VideoCodec::Vp8))
+        .publish(small(320, 240, Codec::Vp8))
+        .await
         .unwrap_err();
     assert!(matches!(err, SessionError::Publishing(_)), "{err}");
     assert_eq!(
-        late.session.connection_state(&cam_id),
+        late.session.connection_state(&cam_id).await,
         Some(streamwire::webrtc::peer::ConnectionState::Connected)
     );
     let role = if late_role == Role::Offerer {
@@ -162,8 +164,8 @@ async fn publish_after_join(late: Joined, cam: Joined, late_role: Role) {
 
     // 2. Unpublish: the camera side gets TrackRemoved and no more frames; the camera's
     //    frames keep reaching the late side.
-    late.session.unpublish().expect("unpublish");
-    assert!(late.session.publisher().is_none());
+    late.session.unpublish().await.expect("unpublish");
+    assert!(late.session.publisher().await.is_none());
     let stall = longest_stall_while("TrackRemoved at the camera side", &late, &cam, &cam_id, || {
         cam.any(|e| matches!(e, SessionEvent::TrackRemoved { peer_id, kind: MediaKind::Video } if *peer_id == late_id))
             && cam.any(|e| matches!(e, SessionEvent::TrackRemoved { peer_id, kind: MediaKind::Audio } if *peer_id == late_id))
@@ -188,11 +190,15 @@ async fn publish_after_join(late: Joined, cam: Joined, late_role: Role) {
         late.decoded_from(&cam_id, MediaKind::Video) > before + 20,
         "the camera's frames keep arriving after the unpublish"
     );
-    assert!(late.session.peers().contains(&cam_id), "still in the room");
+    assert!(
+        late.session.peers().await.contains(&cam_id),
+        "still in the room"
+    );
 
     // 3. Publish again: a new track, decoded again.
     late.session
-        .publish(small(320, 240, VideoCodec::Vp8))
+        .publish(small(320, 240, Codec::Vp8))
+        .await
         .expect("publish again");
     wait_for("frames from the second publish", T, || {
         cam.decoded_from(&late_id, MediaKind::Video) > after_removed + 30
@@ -217,7 +223,7 @@ async fn late_publisher_joined_first_is_the_answerer() {
         &server.url,
         "p",
         "cam",
-        Some(small(256, 144, VideoCodec::H264)),
+        Some(small(256, 144, Codec::H264)),
         |_| {},
     )
     .await;
@@ -231,7 +237,7 @@ async fn late_publisher_joined_last_is_the_offerer() {
         &server.url,
         "p",
         "cam",
-        Some(small(256, 144, VideoCodec::H264)),
+        Some(small(256, 144, Codec::H264)),
         |_| {},
     )
     .await;

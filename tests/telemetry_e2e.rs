@@ -528,11 +528,11 @@ fn db_strings(db: &std::path::Path, sql: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_sessions_send_only_what_the_consent_allows() {
     use session_support::{join, small, wait_for};
+    use streamwire::encoder::Codec;
     use streamwire::session::SessionEvent;
     use streamwire::session::telemetry::TelemetryConfig as SessionTelemetry;
     use streamwire::signalling::protocol::telemetry::Source;
     use streamwire::webrtc::MediaKind;
-    use streamwire::webrtc::encode::VideoCodec;
 
     const WAIT: Duration = Duration::from_secs(30);
     let dir = tempfile::tempdir().unwrap();
@@ -559,7 +559,7 @@ async fn real_sessions_send_only_what_the_consent_allows() {
             &cap_pub.url,
             &room,
             &format!("pub-{c}"),
-            Some(small(160, 120, VideoCodec::Vp8)),
+            Some(small(160, 120, Codec::Vp8)),
             tele,
         )
         .await;

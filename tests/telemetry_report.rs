@@ -119,10 +119,10 @@ fn summary_rows(html: &str) -> Vec<(String, String, String, f64)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_of_a_real_short_session_through_the_binaries() {
     use session_support::{join, small, wait_for};
+    use streamwire::encoder::Codec;
     use streamwire::session::SessionEvent;
     use streamwire::session::telemetry::TelemetryConfig;
     use streamwire::webrtc::MediaKind;
-    use streamwire::webrtc::encode::VideoCodec;
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("telemetry.db");
@@ -175,7 +175,7 @@ async fn report_of_a_real_short_session_through_the_binaries() {
         &url,
         "standup",
         "alice",
-        Some(small(320, 240, VideoCodec::Vp8)),
+        Some(small(320, 240, Codec::Vp8)),
         tele,
     )
     .await;
@@ -183,7 +183,7 @@ async fn report_of_a_real_short_session_through_the_binaries() {
         &url,
         "standup",
         "bob",
-        Some(small(320, 240, VideoCodec::Vp8)),
+        Some(small(320, 240, Codec::Vp8)),
         tele,
     )
     .await;

@@ -14,13 +14,13 @@ use std::time::Duration;
 use gst::prelude::*;
 use gststreamwire::telemetry::{Class, Consent, any_field};
 use session_support::{Joined, join, small, wait_for};
+use streamwire::encoder::Codec;
 use streamwire::server::TelemetryConfig as StoreConfig;
 use streamwire::session::SessionEvent;
 use streamwire::session::telemetry::TelemetryConfig;
 use streamwire::signalling::client::{Client, ClientConfig, Event};
 use streamwire::signalling::protocol::Grant;
 use streamwire::signalling::protocol::telemetry::{Batch, FieldValue, Record, Source};
-use streamwire::webrtc::encode::VideoCodec;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -80,7 +80,7 @@ async fn a_session_forwards_device_and_webrtc_telemetry_split_under_the_frame_li
         &srv.url,
         "tr",
         "alice",
-        Some(small(160, 120, VideoCodec::Vp8)),
+        Some(small(160, 120, Codec::Vp8)),
         tele(Consent::Full),
     )
     .await;
@@ -88,7 +88,7 @@ async fn a_session_forwards_device_and_webrtc_telemetry_split_under_the_frame_li
         &srv.url,
         "tr",
         "bob",
-        Some(small(160, 120, VideoCodec::Vp8)),
+        Some(small(160, 120, Codec::Vp8)),
         tele(Consent::Full),
     )
     .await;

@@ -250,7 +250,7 @@ async fn all_see_each_other(room: &str, rust_first: bool) {
         })
         .await;
     }
-    assert_eq!(rust.peers().len(), 2);
+    assert_eq!(rust.peers().await.len(), 2);
     // Every m-line the Rust peer sends on names its SSRC in its SDP (offer when it joined
     // last, answer when first), and that is the SSRC the browser receives. The Rust-last
     // failure was webrtcbin writing no `a=ssrc` for branches whose caps had not reached it
@@ -328,7 +328,7 @@ async fn cvo_publisher_rotates_in_browser(room: &str, rust_first: bool) {
         Some(s) => s,
         None => join_rust().await,
     };
-    let publisher = session.publisher().expect("publisher").clone();
+    let publisher = session.publisher().await.expect("publisher");
     assert_eq!(publisher.video_size(), Some((640, 360)));
 
     let first = b

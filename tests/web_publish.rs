@@ -59,6 +59,7 @@ async fn rust_peer_publishing_after_join_plays_in_the_browser() {
         height: 240,
         ..PublisherConfig::default()
     })
+    .await
     .expect("publish after join");
     assert_plays_320x240(&mut b).await;
     rust.leave().await;
@@ -87,12 +88,13 @@ async fn rust_peer_publishing_after_join_plays_in_the_browser_that_offered() {
         height: 240,
         ..PublisherConfig::default()
     })
+    .await
     .expect("publish after join");
     assert_plays_320x240(&mut b).await;
 
     // Unpublish: the browser forgets the tracks and re-offers; the Rust side answers
     // `inactive` for them, so the browser's receivers end up inactive.
-    rust.unpublish().expect("unpublish");
+    rust.unpublish().await.expect("unpublish");
     b.wait_for(
         "the browser to drop the unpublished tracks and renegotiate them inactive",
         "(() => { const c = window.streamwireApp.client;

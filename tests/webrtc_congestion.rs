@@ -6,8 +6,9 @@
 
 mod webrtc_support;
 
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use streamwire::webrtc::MediaKind;
@@ -36,7 +37,7 @@ async fn bitrate_backs_off_under_impairment_and_recovers() {
     let publisher = sender.publisher.clone().unwrap();
     let history = Arc::new(Mutex::new(Vec::new()));
     let h = history.clone();
-    publisher.on_bitrate_change(move |c| h.lock().unwrap().push(c.kbps));
+    publisher.on_bitrate_change(move |c| h.lock().push(c.kbps));
 
     let (pv, pc, _ev, mut ec) = connect_pair(&receiver, &sender, &[], |_| {});
     wait_for("first frames", Duration::from_secs(20), || {
@@ -91,7 +92,7 @@ async fn bitrate_backs_off_under_impairment_and_recovers() {
     eprintln!(
         "recovered to {} kbit/s after {recovery:?}; changes: {:?}",
         publisher.video_bitrate_kbps().unwrap(),
-        history.lock().unwrap()
+        history.lock()
     );
     // Frames kept flowing throughout.
     let before = receiver

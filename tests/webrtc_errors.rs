@@ -71,10 +71,28 @@ fn bad_publisher_configuration_is_rejected() {
         .unwrap_err(),
     );
     assert!(e.contains("floor"), "{e}");
-    let e = "vp9"
-        .parse::<streamwire::webrtc::encode::VideoCodec>()
+    // WebRTC carries VP8 and H.264: another codec is refused, naming it, not sent as VP8.
+    for codec in [
+        streamwire::encoder::Codec::Vp9,
+        streamwire::encoder::Codec::Av1,
+    ] {
+        let e = Publisher::new(
+            &p,
+            PublisherConfig {
+                codec,
+                ..PublisherConfig::default()
+            },
+        )
         .unwrap_err();
-    assert!(e.to_string().contains("vp9"), "{e}");
+        assert!(
+            matches!(
+                e,
+                streamwire::webrtc::WebrtcError::Config { field: "codec", .. }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains(&format!("`{codec}`")), "{e}");
+    }
 }
 
 #[test]

@@ -6,15 +6,15 @@ mod webrtc_support;
 
 use std::time::{Duration, Instant};
 
+use streamwire::encoder::Codec;
 use streamwire::webrtc::MediaKind;
-use streamwire::webrtc::encode::VideoCodec;
 use streamwire::webrtc::publisher::PublisherConfig;
 use streamwire::webrtc::subscriber::SubscriberConfig;
 use webrtc_support::{Endpoint, connect_pair, wait_for};
 
 const BOTH: &[MediaKind] = &[MediaKind::Video, MediaKind::Audio];
 
-fn small(w: i32, h: i32, codec: VideoCodec) -> Option<PublisherConfig> {
+fn small(w: i32, h: i32, codec: Codec) -> Option<PublisherConfig> {
     Some(PublisherConfig {
         width: w,
         height: h,
@@ -34,17 +34,17 @@ fn decoded(e: &Endpoint, from: &str) -> u64 {
 async fn three_peer_mesh_each_receives_the_other_two_then_leave_and_rejoin() {
     let a = Endpoint::new(
         "ann",
-        small(320, 240, VideoCodec::Vp8),
+        small(320, 240, Codec::Vp8),
         SubscriberConfig::default(),
     );
     let b = Endpoint::new(
         "ben",
-        small(256, 144, VideoCodec::H264),
+        small(256, 144, Codec::H264),
         SubscriberConfig::default(),
     );
     let c = Endpoint::new(
         "cat",
-        small(176, 144, VideoCodec::Vp8),
+        small(176, 144, Codec::Vp8),
         SubscriberConfig::default(),
     );
     // Join order ann, ben, cat: the newer peer of each pair offers.
@@ -102,7 +102,7 @@ async fn three_peer_mesh_each_receives_the_other_two_then_leave_and_rejoin() {
     // cat rejoins (new endpoint, newest again: she offers to both).
     let c2 = Endpoint::new(
         "cat",
-        small(176, 144, VideoCodec::Vp8),
+        small(176, 144, Codec::Vp8),
         SubscriberConfig::default(),
     );
     let (_ac2, _ca2, _e7, _e8) = connect_pair(&a, &c2, BOTH, |_| {});
@@ -121,7 +121,7 @@ async fn three_peer_mesh_each_receives_the_other_two_then_leave_and_rejoin() {
 async fn late_subscriber_gets_a_keyframe_at_once_and_pli_forces_one() {
     let camera = Endpoint::new(
         "camera",
-        small(320, 240, VideoCodec::Vp8),
+        small(320, 240, Codec::Vp8),
         SubscriberConfig::default(),
     );
     let first = Endpoint::new("first", None, SubscriberConfig::default());

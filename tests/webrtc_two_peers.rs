@@ -5,14 +5,14 @@ mod webrtc_support;
 
 use std::time::Duration;
 
+use streamwire::encoder::Codec;
 use streamwire::webrtc::MediaKind;
-use streamwire::webrtc::encode::VideoCodec;
 use streamwire::webrtc::peer::ConnectionState;
 use streamwire::webrtc::publisher::PublisherConfig;
 use streamwire::webrtc::subscriber::SubscriberConfig;
 use webrtc_support::{Endpoint, connect_pair, wait_for};
 
-fn publish(codec: VideoCodec, w: i32, h: i32) -> PublisherConfig {
+fn publish(codec: Codec, w: i32, h: i32) -> PublisherConfig {
     PublisherConfig {
         codec,
         width: w,
@@ -21,7 +21,7 @@ fn publish(codec: VideoCodec, w: i32, h: i32) -> PublisherConfig {
     }
 }
 
-async fn one_way(codec: VideoCodec) {
+async fn one_way(codec: Codec) {
     let a = Endpoint::new(
         "alice",
         Some(publish(codec, 640, 360)),
@@ -48,24 +48,24 @@ async fn one_way(codec: VideoCodec) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vp8_and_opus_one_way() {
-    one_way(VideoCodec::Vp8).await;
+    one_way(Codec::Vp8).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h264_and_opus_one_way() {
-    one_way(VideoCodec::H264).await;
+    one_way(Codec::H264).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_directions_on_one_webrtcbin() {
     let a = Endpoint::new(
         "alice",
-        Some(publish(VideoCodec::Vp8, 320, 240)),
+        Some(publish(Codec::Vp8, 320, 240)),
         SubscriberConfig::default(),
     );
     let b = Endpoint::new(
         "bob",
-        Some(publish(VideoCodec::H264, 352, 288)),
+        Some(publish(Codec::H264, 352, 288)),
         SubscriberConfig::default(),
     );
     let (_pa, _pb, _ea, _eb) = connect_pair(&a, &b, &[MediaKind::Video, MediaKind::Audio], |_| {});

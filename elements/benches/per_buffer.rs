@@ -63,6 +63,7 @@ fn bench(c: &mut Criterion) {
                     gststreamwire::orientation::Orientation::rotated(
                         gststreamwire::orientation::Rotation::R90,
                     ),
+                    Some(gststreamwire::orientation::CameraFacing::Back),
                 );
                 buf
             },

@@ -28,6 +28,31 @@ pub mod rtphdrextcvo;
 pub mod sensorrotation;
 pub mod telemetry;
 
+pub mod docs;
+
+/// Where the elements are documented: `docs/elements.md` in the Streamwire source tree,
+/// generated from this plugin (see [`docs::elements_markdown`]). Streamwire has no public
+/// home page, so this in-tree path is both the plugin's origin and each element's `doc-uri`.
+pub const DOC_PATH: &str = "docs/elements.md";
+
+/// Element metadata with the project's author line and a `doc-uri` pointing at the
+/// element's section of [`DOC_PATH`].
+pub(crate) fn element_metadata(
+    long_name: &str,
+    classification: &str,
+    description: &str,
+    element: &str,
+) -> gst::subclass::ElementMetadata {
+    let doc = format!("{DOC_PATH}#{element}");
+    gst::subclass::ElementMetadata::with_additional(
+        long_name,
+        classification,
+        description,
+        env!("CARGO_PKG_AUTHORS"),
+        &[("doc-uri", doc.as_str())],
+    )
+}
+
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
     meta::register();
     sensorrotation::register(plugin)?;
@@ -44,6 +69,7 @@ gst::plugin_define!(
     "MIT/X11",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),
-    env!("CARGO_PKG_REPOSITORY"),
+    // The origin: Streamwire has no public URL; this names where the plugin is documented.
+    "Streamwire source tree, docs/elements.md",
     env!("BUILD_REL_DATE")
 );

@@ -3,23 +3,26 @@
 //!
 //! It is a GStreamer *custom meta* (`gst_meta_register_custom`, GStreamer >= 1.20) named
 //! [`ORIENTATION_META_NAME`], carrying a structure with `rotation` (`u32`, clockwise degrees
-//! 0/90/180/270) and `flip` (`bool`). A custom meta needs no unsafe code, is copied by
+//! 0/90/180/270), `flip` (`bool`) and, when known, `camera` ([`CameraFacing`]: the CVO `C`
+//! bit). A custom meta needs no unsafe code, is copied by
 //! `gst_buffer_copy` and, being tagged `video` + `orientation`, survives video encoders and
 //! decoders (their default `transform_meta` keeps metas with only those tags) and is dropped
 //! by elements that really rotate the picture (`videoflip`), which is exactly right.
 //!
 //! ```
-//! use gststreamwire::{meta, orientation::{Orientation, Rotation}};
+//! use gststreamwire::{meta, orientation::{CameraFacing, Orientation, Rotation}};
 //! gst::init().unwrap();
 //! meta::register();
 //! let mut buf = gst::Buffer::new();
-//! meta::set_orientation(buf.get_mut().unwrap(), Orientation::rotated(Rotation::R270));
+//! let o = Orientation::rotated(Rotation::R270);
+//! meta::set_orientation(buf.get_mut().unwrap(), o, Some(CameraFacing::Back));
 //! assert_eq!(meta::orientation(&buf).unwrap().rotation, Rotation::R270);
+//! assert_eq!(meta::camera(&buf), Some(CameraFacing::Back));
 //! ```
 
 use gst::glib;
 
-use crate::orientation::{Orientation, Rotation};
+use crate::orientation::{CameraFacing, Orientation, Rotation};
 
 /// Name of the custom meta (also its structure name).
 pub const ORIENTATION_META_NAME: &str = "StreamwireOrientationMeta";
@@ -43,16 +46,23 @@ pub fn orientation(buffer: &gst::BufferRef) -> Option<Orientation> {
     Some(Orientation { rotation, flip })
 }
 
-/// Sets (adds or replaces) the orientation meta of `buffer`.
+/// The camera recorded in the orientation meta of `buffer`, if any.
+pub fn camera(buffer: &gst::BufferRef) -> Option<CameraFacing> {
+    let meta = gst::meta::CustomMeta::from_buffer(buffer, ORIENTATION_META_NAME).ok()?;
+    meta.structure().get::<CameraFacing>("camera").ok()
+}
+
+/// Sets (adds or replaces) the orientation meta of `buffer`, with the camera when known.
 ///
 /// This runs for every buffer in `sensorrotation`'s metadata output, so it avoids the
 /// per-call string-to-quark lookups: the field names are interned once.
-pub fn set_orientation(buffer: &mut gst::BufferRef, o: Orientation) {
-    static FIELDS: std::sync::LazyLock<(glib::Quark, glib::Quark)> =
+pub fn set_orientation(buffer: &mut gst::BufferRef, o: Orientation, camera: Option<CameraFacing>) {
+    static FIELDS: std::sync::LazyLock<(glib::Quark, glib::Quark, glib::Quark)> =
         std::sync::LazyLock::new(|| {
             (
                 glib::Quark::from_str("rotation"),
                 glib::Quark::from_str("flip"),
+                glib::Quark::from_str("camera"),
             )
         });
     register();
@@ -70,13 +80,17 @@ pub fn set_orientation(buffer: &mut gst::BufferRef, o: Orientation) {
         },
     };
     let s = meta.mut_structure();
-    let (rotation, flip) = *FIELDS;
+    let (rotation, flip, camera_q) = *FIELDS;
     // The quark-keyed setters are deprecated in favour of IdStr ones, which need
     // GStreamer 1.26 to avoid the lookup; 1.22 is our floor.
     #[allow(deprecated)]
     {
         s.set_by_quark(rotation, o.rotation.degrees());
         s.set_by_quark(flip, o.flip);
+        match camera {
+            Some(c) => s.set_by_quark(camera_q, c),
+            None => s.remove_field("camera"),
+        }
     }
 }
 

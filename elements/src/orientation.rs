@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Pure orientation maths: gravity vector to picture rotation with hysteresis and a
-//! minimum hold time, the `image-orientation` tag vocabulary, and the replay file format.
+//! Pure orientation maths: gravity vector to device rotation with hysteresis and a
+//! minimum hold time, device rotation to picture orientation for a front, back or external
+//! camera, the `image-orientation` tag vocabulary, and the replay file format.
 //!
-//! Nothing here touches GStreamer, so it is unit-tested directly.
+//! Nothing here touches a pipeline, so it is unit-tested directly.
 //!
 //! # Conventions
 //! Accelerometer axes follow the Android/Linux IIO convention for a device held in its
@@ -10,18 +11,27 @@
 //! sensor reports the reaction to gravity, so a device standing upright reads about
 //! `(0, +9.81, 0)`. Units do not matter (only the direction is used).
 //!
-//! The resulting [`Rotation`] is the clockwise rotation a viewer must apply to the captured
-//! picture to show it upright, which is what GStreamer's `image-orientation` tag means
-//! (`rotate-90` = rotate 90 degrees clockwise, as `videoflip video-direction=auto` does).
-//! Turning the device 90 degrees clockwise (right edge down, `x` = -g) gives `Rotation::R90`.
+//! The filter's [`Rotation`] is the device rotation: how far the device is turned clockwise
+//! from its natural orientation, as Android's `OrientationEventListener` reports it (90 =
+//! right edge down, `x` = -g, "left side at the top"). [`camera_orientation`] turns it into
+//! the picture orientation with Android's camera rule (`CameraCharacteristics.SENSOR_ORIENTATION`).
+//!
+//! An [`Orientation`] is what GStreamer's `image-orientation` tag means and what
+//! `videoflip video-direction=auto` applies to show the picture upright: `rotate-N` rotates
+//! `N` degrees clockwise; `flip-rotate-N` mirrors horizontally first, then rotates `N`
+//! degrees clockwise.
 //!
 //! ```
 //! use gststreamwire::orientation::{FilterConfig, OrientationFilter, Rotation};
 //! let mut f = OrientationFilter::new(FilterConfig { hysteresis_deg: 15.0, hold_ms: 100 });
-//! f.observe(0, -9.81, 0.0, 0.0); // right edge down
-//! assert_eq!(f.poll(50), Rotation::R0); // not held long enough yet
-//! assert_eq!(f.poll(100), Rotation::R90);
+//! f.observe(0, 0.0, 9.81, 0.0); // upright: the first reading is adopted at once
+//! assert_eq!(f.poll(0), Rotation::R0);
+//! f.observe(1000, -9.81, 0.0, 0.0); // right edge down
+//! assert_eq!(f.poll(1050), Rotation::R0); // not held long enough yet
+//! assert_eq!(f.poll(1100), Rotation::R90);
 //! ```
+
+use gst::glib;
 
 use std::fmt;
 
@@ -82,6 +92,78 @@ impl Rotation {
     /// True for 90 and 270, where width and height swap.
     pub fn swaps_dimensions(self) -> bool {
         matches!(self, Rotation::R90 | Rotation::R270)
+    }
+
+    /// `self + other`, modulo a full turn.
+    ///
+    /// ```
+    /// use gststreamwire::orientation::Rotation;
+    /// assert_eq!(Rotation::R270.plus(Rotation::R180), Rotation::R90);
+    /// ```
+    pub fn plus(self, other: Rotation) -> Rotation {
+        Rotation::from_quarter_turns(self.quarter_turns() + other.quarter_turns())
+    }
+
+    /// `self - other`, modulo a full turn.
+    ///
+    /// ```
+    /// use gststreamwire::orientation::Rotation;
+    /// assert_eq!(Rotation::R90.minus(Rotation::R180), Rotation::R270);
+    /// ```
+    pub fn minus(self, other: Rotation) -> Rotation {
+        Rotation::from_quarter_turns(self.quarter_turns() + 4 - other.quarter_turns())
+    }
+}
+
+/// Which way the camera faces (`camera-facing` of `sensorrotation`, the CVO `C` bit).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstSensorRotationCameraFacing")]
+pub enum CameraFacing {
+    /// Facing the user (selfie camera): the picture is sent mirrored.
+    #[enum_value(name = "Front: facing the user, mirrored", nick = "front")]
+    Front = 0,
+    /// Facing away from the user.
+    #[default]
+    #[enum_value(name = "Back: facing away from the user", nick = "back")]
+    Back = 1,
+    /// Not attached to the device (USB or network camera): the device rotation does not
+    /// turn it.
+    #[enum_value(name = "External: not turned by the device", nick = "external")]
+    External = 2,
+}
+
+/// The picture orientation for a camera whose sensor is mounted `sensor` degrees off the
+/// device's natural orientation (Android's `SENSOR_ORIENTATION`: the clockwise rotation that
+/// makes its image upright with the device in its natural orientation) when the device is
+/// turned `device` degrees clockwise.
+///
+/// Android's rule (`CameraCharacteristics.SENSOR_ORIENTATION`): the image of a back camera is
+/// upright after `(sensor + device) % 360` degrees clockwise, that of a front camera after
+/// `(sensor - device + 360) % 360` (the front camera faces the other way, so it sees the
+/// device turn the other way). A front camera's picture is shown mirrored, as its preview is
+/// (`Camera.setDisplayOrientation`); since `flip-rotate-N` mirrors *before* rotating, the
+/// mirrored picture's rotation is the negated one. An external camera is not turned by the
+/// device: only `sensor` applies.
+///
+/// ```
+/// use gststreamwire::orientation::{camera_orientation, CameraFacing, Orientation, Rotation};
+/// // A back camera mounted at 90 degrees, device turned 90 degrees clockwise (landscape).
+/// let o = camera_orientation(Rotation::R90, CameraFacing::Back, Rotation::R90);
+/// assert_eq!(o, Orientation::rotated(Rotation::R180));
+/// // A front camera mounted at 270 degrees, device upright: mirrored, rotated 90.
+/// let o = camera_orientation(Rotation::R0, CameraFacing::Front, Rotation::R270);
+/// assert_eq!(o.tag_value(), "flip-rotate-90");
+/// ```
+pub fn camera_orientation(device: Rotation, facing: CameraFacing, sensor: Rotation) -> Orientation {
+    match facing {
+        CameraFacing::Back => Orientation::rotated(sensor.plus(device)),
+        CameraFacing::Front => Orientation {
+            // Upright after `sensor - device`; mirrored first, so the other way round.
+            rotation: device.minus(sensor),
+            flip: true,
+        },
+        CameraFacing::External => Orientation::rotated(sensor),
     }
 }
 
@@ -183,6 +265,9 @@ pub const MAX_HYSTERESIS_DEG: f64 = 44.0;
 pub struct OrientationFilter {
     cfg: FilterConfig,
     current: Rotation,
+    /// False until the first usable sample: that one is adopted without hold time or
+    /// hysteresis (a device already in landscape at start is landscape from the first frame).
+    settled: bool,
     candidate: Option<(Rotation, u64)>,
 }
 
@@ -217,12 +302,13 @@ fn nearest(angle: f64) -> Rotation {
 }
 
 impl OrientationFilter {
-    /// A filter starting at [`Rotation::R0`]. The hysteresis is clamped to
-    /// `0..=MAX_HYSTERESIS_DEG`.
+    /// A filter at [`Rotation::R0`] until its first usable sample, which it adopts at once.
+    /// The hysteresis is clamped to `0..=MAX_HYSTERESIS_DEG`.
     pub fn new(cfg: FilterConfig) -> Self {
         let mut f = OrientationFilter {
             cfg,
             current: Rotation::R0,
+            settled: false,
             candidate: None,
         };
         f.set_config(cfg);
@@ -256,6 +342,12 @@ impl OrientationFilter {
             self.candidate = None;
             return;
         };
+        if !self.settled {
+            self.settled = true;
+            self.current = nearest(angle);
+            self.candidate = None;
+            return;
+        }
         let target = if angular_distance(angle, f64::from(self.current.degrees()))
             > 45.0 + self.cfg.hysteresis_deg
         {
@@ -290,7 +382,7 @@ impl OrientationFilter {
 /// One accelerometer sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sample {
-    /// Milliseconds since the start of the stream (running time 0) for replay files.
+    /// Milliseconds: stream time for replay files, monotonic time for live sources.
     pub t_ms: u64,
     /// Gravity reaction along the device x axis.
     pub x: f64,
@@ -303,7 +395,7 @@ pub struct Sample {
 /// A replay file that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplayError {
-    /// 1-based line number.
+    /// 1-based line number; 0 when the problem is the file as a whole (no samples).
     pub line: usize,
     /// What is wrong on that line.
     pub message: String,
@@ -311,7 +403,11 @@ pub struct ReplayError {
 
 impl fmt::Display for ReplayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
+        if self.line == 0 {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "line {}: {}", self.line, self.message)
+        }
     }
 }
 
@@ -320,23 +416,24 @@ impl std::error::Error for ReplayError {}
 /// Parses a replay file.
 ///
 /// Format: one sample per line, `t_ms x y z`, separated by whitespace, where `t_ms` is a
-/// non-negative integer (milliseconds of stream running time, non-decreasing) and `x y z`
-/// are finite numbers in any consistent unit. Empty lines and lines starting with `#` are
-/// ignored.
+/// non-negative integer (milliseconds of stream time, non-decreasing) and `x y z`
+/// are finite numbers in any consistent unit. `#` starts a comment that runs to the end of
+/// the line; empty lines are ignored. A file without any sample is an error.
 ///
 /// ```
-/// let s = gststreamwire::orientation::parse_replay("# t x y z\n0 0 9.8 0\n500 -9.8 0 0\n").unwrap();
+/// let s = gststreamwire::orientation::parse_replay("# t x y z\n0 0 9.8 0\n500 -9.8 0 0 # turned\n").unwrap();
 /// assert_eq!(s.len(), 2);
 /// let e = gststreamwire::orientation::parse_replay("0 0 9.8\n").unwrap_err();
 /// assert_eq!(e.line, 1);
+/// assert!(gststreamwire::orientation::parse_replay("# nothing\n").is_err());
 /// ```
 pub fn parse_replay(text: &str) -> Result<Vec<Sample>, ReplayError> {
     let mut out = Vec::new();
     let mut last_t = 0u64;
     for (idx, raw) in text.lines().enumerate() {
         let line = idx + 1;
-        let content = raw.trim();
-        if content.is_empty() || content.starts_with('#') {
+        let content = raw.split_once('#').map_or(raw, |(data, _)| data).trim();
+        if content.is_empty() {
             continue;
         }
         let err = |message: String| ReplayError { line, message };
@@ -374,6 +471,12 @@ pub fn parse_replay(text: &str) -> Result<Vec<Sample>, ReplayError> {
             x: v[0],
             y: v[1],
             z: v[2],
+        });
+    }
+    if out.is_empty() {
+        return Err(ReplayError {
+            line: 0,
+            message: "holds no samples (expected lines `t_ms x y z`)".into(),
         });
     }
     Ok(out)
@@ -434,9 +537,66 @@ mod tests {
         assert_eq!(f.poll(3020), Rotation::R0);
     }
 
+    /// A filter that has settled upright at t=0.
+    fn settled(cfg: FilterConfig) -> OrientationFilter {
+        let mut f = OrientationFilter::new(cfg);
+        let (x, y, z) = at(0.0);
+        f.observe(0, x, y, z);
+        f
+    }
+
+    #[test]
+    fn first_reading_is_adopted_without_hold_time() {
+        for deg in [0.0, 90.0, 180.0, 270.0] {
+            let mut f = OrientationFilter::new(FilterConfig::default());
+            // Flat readings before do not settle the filter.
+            f.observe(0, 0.0, 0.0, G);
+            let (x, y, z) = at(deg);
+            f.observe(10, x, y, z);
+            assert_eq!(f.poll(10).degrees(), deg as u32);
+            // Afterwards hold time and hysteresis apply again.
+            let (x, y, z) = at(deg + 90.0);
+            f.observe(20, x, y, z);
+            assert_eq!(f.poll(319).degrees(), deg as u32);
+            assert_eq!(f.poll(320).degrees(), (deg as u32 + 90) % 360);
+        }
+    }
+
+    #[test]
+    fn camera_rule_for_both_facings_through_all_device_orientations() {
+        use CameraFacing::*;
+        let r = Rotation::from_degrees;
+        // (device, sensor, facing) -> expected tag, from Android's rule: back
+        // (sensor + device), front (sensor - device) mirrored, i.e. flip-rotate-(device - sensor).
+        let cases = [
+            (0, 90, Back, "rotate-90"),
+            (90, 90, Back, "rotate-180"),
+            (180, 90, Back, "rotate-270"),
+            (270, 90, Back, "rotate-0"),
+            (0, 270, Front, "flip-rotate-90"),
+            (90, 270, Front, "flip-rotate-180"),
+            (180, 270, Front, "flip-rotate-270"),
+            (270, 270, Front, "flip-rotate-0"),
+            (0, 0, Back, "rotate-0"),
+            (90, 0, Back, "rotate-90"),
+            (90, 0, Front, "flip-rotate-90"),
+            (270, 0, Front, "flip-rotate-270"),
+            (90, 0, External, "rotate-0"),
+            (270, 180, External, "rotate-180"),
+        ];
+        for (device, sensor, facing, tag) in cases {
+            let o = camera_orientation(r(device).unwrap(), facing, r(sensor).unwrap());
+            assert_eq!(
+                o.tag_value(),
+                tag,
+                "device {device} sensor {sensor} {facing:?}"
+            );
+        }
+    }
+
     #[test]
     fn hold_time_is_required() {
-        let mut f = OrientationFilter::new(FilterConfig {
+        let mut f = settled(FilterConfig {
             hysteresis_deg: 10.0,
             hold_ms: 300,
         });
@@ -448,7 +608,7 @@ mod tests {
 
     #[test]
     fn brief_excursion_is_ignored() {
-        let mut f = OrientationFilter::new(FilterConfig {
+        let mut f = settled(FilterConfig {
             hysteresis_deg: 10.0,
             hold_ms: 300,
         });
@@ -468,7 +628,7 @@ mod tests {
 
     #[test]
     fn flat_sample_cancels_candidate() {
-        let mut f = OrientationFilter::new(FilterConfig {
+        let mut f = settled(FilterConfig {
             hysteresis_deg: 10.0,
             hold_ms: 100,
         });
@@ -480,13 +640,13 @@ mod tests {
 
     #[test]
     fn hysteresis_is_clamped() {
-        let mut f = OrientationFilter::new(FilterConfig {
+        let mut f = settled(FilterConfig {
             hysteresis_deg: 80.0,
             hold_ms: 0,
         });
         let (x, y, z) = at(90.0);
-        f.observe(0, x, y, z);
-        assert_eq!(f.poll(0), Rotation::R90);
+        f.observe(1, x, y, z);
+        assert_eq!(f.poll(1), Rotation::R90);
     }
 
     #[test]
@@ -514,5 +674,19 @@ mod tests {
         assert!(e.message.contains("t_ms"));
         let e = parse_replay("1 0 inf 0\n").unwrap_err();
         assert!(e.message.contains("finite"));
+        let e = parse_replay("").unwrap_err();
+        assert_eq!(e.line, 0);
+        assert!(e.to_string().contains("no samples"), "{e}");
+        assert!(parse_replay("# only\n\n  # comments\n").is_err());
+    }
+
+    #[test]
+    fn trailing_comments_are_comments() {
+        let s = parse_replay("0 0 9.8 0 # upright\n  10 -9.8 0 0#turned\n").unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1].x, -9.8);
+        // A comment does not hide a missing column.
+        let e = parse_replay("0 0 9.8 # z missing\n").unwrap_err();
+        assert!(e.message.contains("found 3"), "{e}");
     }
 }

@@ -180,3 +180,51 @@ fn buffers_pass_through_without_copies() {
         assert_eq!(out.peek_memory(0).as_ptr(), mem);
     }
 }
+
+#[test]
+fn interval_averages_are_in_the_first_message() {
+    init();
+    let msgs = collect("full", 400, Duration::from_millis(1000));
+    assert!(!msgs.is_empty());
+    let first = &msgs[0];
+    for key in ["cpu-usage", "process-cpu-usage"] {
+        let v = first
+            .get::<f64>(key)
+            .unwrap_or_else(|_| panic!("{key} in {first}"));
+        assert!((0.0..=100.0 * 64.0).contains(&v), "{key} = {v}");
+    }
+}
+
+#[test]
+fn consent_raised_while_playing_starts_a_primed_interval() {
+    init();
+    let pipeline = gst::parse::launch(
+        "videotestsrc is-live=true ! devicetelemetry name=t consent=none interval=400 ! fakesink",
+    )
+    .unwrap()
+    .downcast::<gst::Bin>()
+    .unwrap();
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let raised = Instant::now();
+    pipeline
+        .by_name("t")
+        .unwrap()
+        .set_property_from_str("consent", "necessary");
+    let msg = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(5),
+            &[gst::MessageType::Element],
+        )
+        .expect("telemetry after consent was given");
+    // One full interval after the change, with the interval average in it.
+    assert!(
+        raised.elapsed() >= Duration::from_millis(380),
+        "{:?}",
+        raised.elapsed()
+    );
+    let s = msg.structure().unwrap();
+    assert!(s.get::<f64>("cpu-usage").is_ok(), "{s}");
+    pipeline.set_state(gst::State::Null).unwrap();
+}

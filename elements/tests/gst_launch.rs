@@ -2,27 +2,19 @@
 //! Runs the gst-launch-1.0 examples of README.md's "GStreamer elements" section against the
 //! plugin built by this test run (the cdylib next to the test binary).
 
+mod support;
+
 use std::path::PathBuf;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
+use support::plugin_dir;
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace root")
         .to_owned()
-}
-
-fn plugin_dir() -> PathBuf {
-    // target/<profile>/deps/<test binary> -> target/<profile>
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap().to_owned();
-    assert!(
-        dir.join("libgststreamwire.so").exists(),
-        "{} has no libgststreamwire.so",
-        dir.display()
-    );
-    dir
 }
 
 /// `(expected output, command)` for every example in the section.

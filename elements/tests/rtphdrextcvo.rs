@@ -27,7 +27,7 @@ fn raw_frame(i: u64, o: Option<Orientation>) -> gst::Buffer {
         b.set_pts(gst::ClockTime::from_nseconds(i * FRAME_NS));
         b.set_duration(gst::ClockTime::from_nseconds(FRAME_NS));
         if let Some(o) = o {
-            meta::set_orientation(b, o);
+            meta::set_orientation(b, o, None);
         }
     }
     buf
@@ -71,7 +71,7 @@ fn extension_is_written_on_the_marker_packet_only() {
                     rtp.extension_onebyte_header(id, 0).map(|d| d.to_vec())
                 };
                 if rtp.is_marker() {
-                    assert_eq!(data, Some(vec![cvo_byte(o)]), "frame {i}");
+                    assert_eq!(data, Some(vec![cvo_byte(o, None)]), "frame {i}");
                     let (bits, _) = rtp.extension_bytes().unwrap();
                     if two_byte {
                         assert_eq!(bits >> 4, 0x100, "two-byte header profile");

@@ -1,20 +1,15 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `sensorrotation` under gst_check::Harness: replayed traces, app and IIO sources, pixel mode.
 
+mod support;
+
 use gst::prelude::*;
 use gststreamwire::meta;
 use gststreamwire::orientation::{Orientation, Rotation};
+use support::{drain_orientation_tags, init};
 
 const TRACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rotation-trace.txt");
 const FRAME_NS: u64 = 33_333_333;
-
-fn init() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        gst::init().unwrap();
-        gststreamwire::plugin_register_static().unwrap();
-    });
-}
 
 fn harness(desc: &str, caps: &str) -> gst_check::Harness {
     let mut h = gst_check::Harness::new_parse(desc);
@@ -38,19 +33,6 @@ fn frame(h: &gst_check::Harness, i: u64) -> gst::Buffer {
         b.set_duration(gst::ClockTime::from_nseconds(FRAME_NS));
     }
     buf
-}
-
-/// Image-orientation values of the tag events waiting in the harness, in order.
-fn drain_orientation_tags(h: &mut gst_check::Harness) -> Vec<String> {
-    let mut out = Vec::new();
-    while let Some(ev) = h.try_pull_event() {
-        if let gst::EventView::Tag(t) = ev.view()
-            && let Some(v) = t.tag().get::<gst::tags::ImageOrientation>()
-        {
-            out.push(v.get().to_owned());
-        }
-    }
-    out
 }
 
 #[test]
@@ -357,6 +339,7 @@ fn off_mode_passes_buffers_and_tags_untouched() {
     meta::set_orientation(
         input.get_mut().unwrap(),
         Orientation::rotated(Rotation::R270),
+        None,
     );
     let ptr = input.as_ptr();
     h.push(input).unwrap();
@@ -366,11 +349,14 @@ fn off_mode_passes_buffers_and_tags_untouched() {
     assert!(drain_orientation_tags(&mut h).is_empty());
 }
 
-#[test]
-fn bad_replay_file_fails_with_file_and_line() {
+/// The error message (not only the debug string) of starting `sensorrotation` with a replay
+/// file holding `content`.
+fn replay_error(content: &str) -> (String, String) {
     init();
-    let path = std::env::temp_dir().join(format!("sw-bad-trace-{}.txt", std::process::id()));
-    std::fs::write(&path, "0 0 9.8 0\n10 0 nine 0\n").unwrap();
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let path = std::env::temp_dir().join(format!("sw-bad-trace-{}-{n}.txt", std::process::id()));
+    std::fs::write(&path, content).unwrap();
     let pipeline = gst::parse::launch(&format!(
         "videotestsrc num-buffers=1 ! sensorrotation replay-file={} ! fakesink",
         path.display()
@@ -378,19 +364,47 @@ fn bad_replay_file_fails_with_file_and_line() {
     .unwrap();
     assert!(pipeline.set_state(gst::State::Paused).is_err());
     let bus = pipeline.bus().unwrap();
-    let mut text = String::new();
-    while let Some(msg) = bus.timed_pop_filtered(
-        gst::ClockTime::from_mseconds(500),
-        &[gst::MessageType::Error],
-    ) {
-        if let gst::MessageView::Error(err) = msg.view() {
-            text.push_str(&format!("{} | {:?}\n", err.error(), err.debug()));
-        }
-    }
-    assert!(text.contains(&path.display().to_string()), "{text}");
-    assert!(text.contains("line 2"), "{text}");
-    assert!(text.contains("y `nine`"), "{text}");
+    let msg = bus
+        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
+        .expect("an error message");
+    let text = match msg.view() {
+        gst::MessageView::Error(err) => err.error().message().to_owned(),
+        _ => unreachable!(),
+    };
     pipeline.set_state(gst::State::Null).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    (text, path.display().to_string())
+}
+
+#[test]
+fn bad_replay_file_fails_with_file_and_line() {
+    let (text, path) = replay_error("0 0 9.8 0\n10 0 nine 0\n");
+    assert!(text.contains(&format!("{path}:2:")), "{text}");
+    assert!(text.contains("y `nine` is not a number"), "{text}");
+    assert!(!text.contains("Could not open resource"), "{text}");
+}
+
+#[test]
+fn empty_replay_file_is_refused() {
+    let (text, path) = replay_error("# a header and nothing else\n\n");
+    assert!(
+        text.contains(&path) && text.contains("no samples"),
+        "{text}"
+    );
+}
+
+#[test]
+fn trailing_comment_on_a_data_line_is_a_comment() {
+    init();
+    let path = std::env::temp_dir().join(format!("sw-comment-trace-{}.txt", std::process::id()));
+    std::fs::write(&path, "0 -9.81 0 0   # already landscape\n").unwrap();
+    let mut h = harness(
+        &format!("sensorrotation replay-file={}", path.display()),
+        "video/x-raw,format=I420,width=64,height=48,framerate=30/1",
+    );
+    let buf = frame(&h, 0);
+    h.push(buf).unwrap();
+    assert_eq!(drain_orientation_tags(&mut h), ["rotate-90"]);
     std::fs::remove_file(&path).unwrap();
 }
 

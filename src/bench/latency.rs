@@ -27,13 +27,13 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 
 use super::latency_breakdown::{EncoderLog, Marks, breakdown, hook_subscriber_pipeline};
+use streamwire::encoder::Codec;
 use streamwire::server::{Server, ServerConfig};
 use streamwire::session::latency::{CaptureTimes, MIN_STAMP_WIDTH, read_stamp, stamp_frames};
 use streamwire::session::{Session, SessionConfig, Subscribe};
 use streamwire::signalling::protocol::Grant;
 use streamwire::signalling::token::{Claims, mint};
 use streamwire::webrtc::WebrtcError;
-use streamwire::webrtc::encode::VideoCodec;
 use streamwire::webrtc::peer::DEFAULT_JITTER_LATENCY_MS;
 use streamwire::webrtc::publisher::{
     AudioSource, ENCODER_QUEUE_NAME, PublisherConfig, VideoSource,
@@ -60,7 +60,7 @@ pub struct LatencyOptions {
     /// Number of subscribers (each its own pipeline and webrtcbin pair).
     pub subscribers: usize,
     /// Video codec.
-    pub codec: VideoCodec,
+    pub codec: Codec,
     /// Frame width.
     pub width: i32,
     /// Frame height.
@@ -87,7 +87,7 @@ impl Default for LatencyOptions {
     fn default() -> Self {
         LatencyOptions {
             subscribers: 1,
-            codec: VideoCodec::Vp8,
+            codec: Codec::Vp8,
             width: 1280,
             height: 720,
             fps: 30,
@@ -456,8 +456,9 @@ pub(crate) fn start(
         .rt
         .block_on(Session::join(cfg))
         .map_err(|e| BenchError::Run(format!("publisher join: {e}")))?;
-    let raw = session
-        .publisher()
+    let raw = room
+        .rt
+        .block_on(session.publisher())
         .and_then(|p| p.raw_video_pad())
         .ok_or_else(|| BenchError::Run("publisher has no video".into()))?;
     {

@@ -5,7 +5,7 @@
 
 use crate::bench::latency::{LatencyOptions, run};
 use crate::bench::latency_process::{run_separate, subscriber_child};
-use streamwire::webrtc::encode::VideoCodec;
+use streamwire::encoder::Codec;
 
 /// Arguments of `bench latency`.
 #[derive(Debug, clap::Args)]
@@ -15,7 +15,7 @@ pub struct BenchLatencyArgs {
     pub subscribers: u32,
     /// Video codec: vp8 or h264.
     #[arg(long, default_value = "vp8", value_parser = parse_codec)]
-    pub codec: VideoCodec,
+    pub codec: Codec,
     /// Length of the measuring window in seconds (after a 2 s warm-up).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=600))]
     pub seconds: u32,
@@ -38,8 +38,11 @@ pub struct BenchLatencyArgs {
     pub json: bool,
 }
 
-fn parse_codec(s: &str) -> Result<VideoCodec, String> {
-    s.parse::<VideoCodec>().map_err(|e| e.to_string())
+fn parse_codec(s: &str) -> Result<Codec, String> {
+    let codec = Codec::from_name(s)
+        .ok_or_else(|| format!("unknown video codec `{s}` (expected vp8 or h264)"))?;
+    streamwire::webrtc::encode::check_sendable(codec).map_err(|e| e.to_string())?;
+    Ok(codec)
 }
 
 fn parse_size(s: &str) -> Result<(i32, i32), String> {

@@ -95,7 +95,7 @@ async fn run(a: Args) -> anyhow::Result<()> {
         .await
         .context("joining as the publisher")?;
     let stamper = FrameStamper::new();
-    if let Some(p) = publisher.publisher() {
+    if let Some(p) = publisher.publisher().await {
         stamper.stamp(&p);
     }
 

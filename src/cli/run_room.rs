@@ -120,7 +120,7 @@ async fn run(
             },
             _ = tick.tick() => {
                 if !quiet {
-                    let line = status_line(&session, &status, publishing, started);
+                    let line = status_line(&session, &status, publishing, started).await;
                     let mut err = std::io::stderr();
                     if tty {
                         let _ = write!(err, "\r{line}   ");
@@ -135,7 +135,7 @@ async fn run(
     if tty && !quiet {
         eprintln!();
     }
-    let (frames, what) = frames(&session, publishing);
+    let (frames, what) = frames(&session, publishing).await;
     session.leave().await;
     if let Some(reason) = failure {
         anyhow::bail!("room `{}` on {}: {reason}", room.room, room.server);
@@ -234,16 +234,18 @@ fn file_safe(peer_id: &str) -> String {
 }
 
 /// Video frames encoded (publishing) or decoded/recorded from all peers (receiving).
-fn frames(session: &Session, publishing: bool) -> (u64, &'static str) {
+async fn frames(session: &Session, publishing: bool) -> (u64, &'static str) {
     if publishing {
         let n = session
             .publisher()
+            .await
             .map(|p| p.video_frame_counts().0)
             .unwrap_or(0);
         (n, "sent")
     } else {
         let n = session
             .peers()
+            .await
             .iter()
             .map(|p| session.subscriber().counters(p, MediaKind::Video).decoded)
             .sum();
@@ -251,9 +253,14 @@ fn frames(session: &Session, publishing: bool) -> (u64, &'static str) {
     }
 }
 
-fn status_line(session: &Session, status: &Status, publishing: bool, started: Instant) -> String {
-    let peers = session.peers().len();
-    let (frames, what) = frames(session, publishing);
+async fn status_line(
+    session: &Session,
+    status: &Status,
+    publishing: bool,
+    started: Instant,
+) -> String {
+    let peers = session.peers().await.len();
+    let (frames, what) = frames(session, publishing).await;
     let kbps: f64 = status
         .stats
         .values()

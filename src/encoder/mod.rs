@@ -29,7 +29,8 @@ pub use registry::{FactoryList, FactorySource, SystemRegistry};
 pub use table::{BitrateControl, BitrateUnit, CANDIDATES, Candidate, KeyframeControl};
 
 /// Video codecs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Codec {
     /// H.264 / AVC.
     H264,

@@ -13,7 +13,7 @@ use crate::preset::{
     RotationOutput, RotationSettings, SensorSource, VideoInput,
 };
 use crate::session::{SessionConfig, Subscribe};
-use crate::webrtc::encode::VideoCodec;
+use crate::webrtc::encode::check_sendable;
 use crate::webrtc::publisher::{
     AudioSource, PublisherConfig, Rotation, RotationConfig, VideoSource,
 };
@@ -156,7 +156,7 @@ impl TryFrom<&Preset> for PublisherConfig {
             ..PublisherConfig::default()
         };
         if let Some(v) = &preset.video {
-            p.codec = VideoCodec::from_encoding_name(v.codec.name()).ok_or_else(|| {
+            check_sendable(v.codec).map_err(|_| {
                 refused(
                     preset,
                     "video.codec",
@@ -166,6 +166,7 @@ impl TryFrom<&Preset> for PublisherConfig {
                     ),
                 )
             })?;
+            p.codec = v.codec;
             p.width = int(preset, "video.width", v.width)?;
             p.height = int(preset, "video.height", v.height)?;
             p.fps = int(preset, "video.framerate", v.framerate)?;

@@ -9,10 +9,10 @@
 //! (`streamwire bench latency` measures with the same counter.)
 //!
 //! ```no_run
-//! # fn f(session_a: &streamwire::session::Session, session_b: &streamwire::session::Session) {
+//! # async fn f(session_a: &streamwire::session::Session, session_b: &streamwire::session::Session) {
 //! use streamwire::session::latency::FrameStamper;
 //! let stamper = FrameStamper::new();
-//! stamper.stamp(&session_a.publisher().unwrap());
+//! stamper.stamp(&session_a.publisher().await.unwrap());
 //! stamper.measure(session_b.subscriber());
 //! // later
 //! println!("{:?}", stamper.take_samples_ms());

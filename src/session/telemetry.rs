@@ -15,8 +15,9 @@
 //! - Each flush is split so every `telemetry` frame stays within the server's
 //!   `max_frame_bytes` (announced in `welcome`); no record is dropped by the split.
 
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -30,7 +31,7 @@ use tokio::sync::watch;
 use super::SessionEvent;
 use crate::signalling::client::Client;
 use crate::telemetry::batcher::Batcher;
-use crate::telemetry::store::now_ms;
+use crate::telemetry::now_ms;
 use crate::webrtc::stats::PeerStats;
 
 /// Default interval between two telemetry batches.
@@ -116,10 +117,6 @@ pub(crate) struct Forwarder {
     _stop: watch::Sender<()>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Forwarder {
     /// Starts forwarding through `client`. Must be called inside a tokio runtime.
     pub(crate) fn start(
@@ -148,7 +145,7 @@ impl Forwarder {
                     tokio::select! {
                         m = messages.next() => {
                             let (Some(m), Some(s)) = (m, shared.upgrade()) else { break };
-                            lock(&s.batcher).push_message(&m, now_ms());
+                            s.batcher.lock().push_message(&m, now_ms());
                         }
                         _ = stop.changed() => break,
                     }
@@ -181,12 +178,12 @@ impl Forwarder {
 
     /// The current consent level.
     pub(crate) fn consent(&self) -> Consent {
-        lock(&self.shared.batcher).consent()
+        self.shared.batcher.lock().consent()
     }
 
     /// Changes the consent level of the batcher and of the device element.
     pub(crate) fn set_consent(&self, consent: Consent) {
-        lock(&self.shared.batcher).set_consent(consent);
+        self.shared.batcher.lock().set_consent(consent);
         if let Some((_, e)) = &self.device {
             e.set_property_from_str("consent", consent.as_str());
         }
@@ -194,7 +191,10 @@ impl Forwarder {
 
     /// Adds one peer's WebRTC statistics (ignored at consent `none`).
     pub(crate) fn push_stats(&self, stats: &PeerStats) {
-        lock(&self.shared.batcher).push_webrtc_stats(stats, now_ms());
+        self.shared
+            .batcher
+            .lock()
+            .push_webrtc_stats(stats, now_ms());
     }
 
     /// Sends everything pending now.
@@ -261,7 +261,7 @@ fn device_pipeline(
 }
 
 fn flush(s: &Shared) {
-    let Some(batch) = lock(&s.batcher).take_batch() else {
+    let Some(batch) = s.batcher.lock().take_batch() else {
         return;
     };
     let max = s

@@ -1,56 +1,46 @@
-//! Video codecs carried over RTP and the publisher's encoder chain.
+//! Which video codecs WebRTC carries, and the publisher's encoder chain.
 //!
 //! The encoder itself comes from the shared [`crate::encoder`] module (selection, real-time
 //! configuration, runtime bitrate); this file only adds what RTP needs around it.
 
 use gst::prelude::*;
 
+use super::sdp::{RTP_VIDEO_CODECS, rtp_video_codec};
 use super::{WebrtcError, make};
+use crate::encoder::Codec;
 
-/// Video codec carried over RTP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VideoCodec {
-    /// VP8 (`vp8enc`, `rtpvp8pay`, `vp8dec`).
-    Vp8,
-    /// H.264 constrained baseline (`x264enc`, `rtph264pay`, `avdec_h264`).
-    H264,
+/// Check that `codec` can be sent over WebRTC: VP8 and H.264 can; VP9 and AV1 are refused
+/// with [`WebrtcError::Config`] (field `codec`) naming the codec. [`Publisher::new`] runs the
+/// same check; call it to validate a configuration before building anything.
+///
+/// [`Publisher::new`]: super::publisher::Publisher::new
+///
+/// ```
+/// use streamwire::encoder::Codec;
+/// use streamwire::webrtc::encode::check_sendable;
+/// assert!(check_sendable(Codec::H264).is_ok());
+/// let e = check_sendable(Codec::Vp9).unwrap_err();
+/// assert!(e.to_string().contains("`vp9`"), "{e}");
+/// ```
+pub fn check_sendable(codec: Codec) -> Result<(), WebrtcError> {
+    rtp_sendable(codec).map(|_| ())
 }
 
-impl VideoCodec {
-    /// RTP encoding name as it appears in SDP.
-    pub fn encoding_name(self) -> &'static str {
-        match self {
-            VideoCodec::Vp8 => "VP8",
-            VideoCodec::H264 => "H264",
-        }
-    }
-
-    /// Payload type this side uses when it is the offerer.
-    pub fn default_payload_type(self) -> u8 {
-        match self {
-            VideoCodec::Vp8 => 96,
-            VideoCodec::H264 => 102,
-        }
-    }
-
-    /// Parse an RTP encoding name (case-insensitive).
-    pub fn from_encoding_name(name: &str) -> Option<Self> {
-        match name.to_ascii_uppercase().as_str() {
-            "VP8" => Some(VideoCodec::Vp8),
-            "H264" => Some(VideoCodec::H264),
-            _ => None,
-        }
-    }
+/// RTP encoding name and offerer payload type of a codec WebRTC carries, or the error of
+/// [`check_sendable`].
+pub(crate) fn rtp_sendable(codec: Codec) -> Result<(&'static str, u8), WebrtcError> {
+    rtp_video_codec(codec).ok_or_else(|| unsendable(codec))
 }
 
-impl std::str::FromStr for VideoCodec {
-    type Err = WebrtcError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::from_encoding_name(s).ok_or_else(|| WebrtcError::Config {
-            field: "codec",
-            detail: format!("unknown video codec `{s}` (expected vp8 or h264)"),
-        })
+/// The error for a codec WebRTC does not carry.
+pub(crate) fn unsendable(codec: Codec) -> WebrtcError {
+    let carried: Vec<&str> = RTP_VIDEO_CODECS.iter().map(|c| c.name()).collect();
+    WebrtcError::Config {
+        field: "codec",
+        detail: format!(
+            "`{codec}` cannot be sent over WebRTC (it carries {})",
+            carried.join(" and ")
+        ),
     }
 }
 
@@ -63,14 +53,14 @@ impl std::str::FromStr for VideoCodec {
 /// `rtph264pay` gets constrained-baseline byte-stream access units with SPS/PPS on every IDR.
 #[derive(Debug, Clone)]
 pub struct VideoEncoder {
-    codec: VideoCodec,
+    codec: Codec,
     encoder: crate::encoder::Encoder,
     elements: Vec<gst::Element>,
 }
 
 impl VideoEncoder {
     /// The codec this encoder produces.
-    pub fn codec(&self) -> VideoCodec {
+    pub fn codec(&self) -> Codec {
         self.codec
     }
 
@@ -97,16 +87,6 @@ impl VideoEncoder {
     }
 }
 
-impl VideoCodec {
-    /// The shared encoder module's codec.
-    pub fn encoder_codec(self) -> crate::encoder::Codec {
-        match self {
-            VideoCodec::Vp8 => crate::encoder::Codec::Vp8,
-            VideoCodec::H264 => crate::encoder::Codec::H264,
-        }
-    }
-}
-
 /// Picture and rate settings of a published video track.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct VideoEncodeParams {
@@ -121,7 +101,7 @@ pub(crate) struct VideoEncodeParams {
 
 /// Select and build a real-time encoder for `codec` through [`crate::encoder`].
 pub(crate) fn build_video_encoder(
-    codec: VideoCodec,
+    codec: Codec,
     policy: crate::encoder::HardwarePolicy,
     p: VideoEncodeParams,
 ) -> Result<VideoEncoder, WebrtcError> {
@@ -133,14 +113,12 @@ pub(crate) fn build_video_encoder(
         keyframe_interval: p.keyframe_interval,
     };
     let encoder =
-        crate::encoder::Encoder::new(codec.encoder_codec(), policy, &cfg).map_err(|e| {
-            WebrtcError::Config {
-                field: "codec",
-                detail: e.to_string(),
-            }
+        crate::encoder::Encoder::new(codec, policy, &cfg).map_err(|e| WebrtcError::Config {
+            field: "codec",
+            detail: e.to_string(),
         })?;
     let mut elements = vec![encoder.element().clone()];
-    if codec == VideoCodec::H264 {
+    if codec == Codec::H264 {
         let parse = make("h264parse")?;
         parse.set_property("config-interval", -1i32);
         // Byte-stream access units: what rtph264pay packs without an avcC round trip.

@@ -18,6 +18,7 @@
 pub mod encode;
 pub mod peer;
 pub mod publisher;
+pub(crate) mod sdp;
 pub mod stats;
 pub mod subscriber;
 
@@ -80,6 +81,22 @@ impl MediaKind {
         match self {
             MediaKind::Audio => "audio",
             MediaKind::Video => "video",
+        }
+    }
+
+    /// The kind of an SDP media name (`audio` / `video`); `None` for anything else
+    /// (`application`, ...).
+    ///
+    /// ```
+    /// use streamwire::webrtc::MediaKind;
+    /// assert_eq!(MediaKind::from_sdp("video"), Some(MediaKind::Video));
+    /// assert_eq!(MediaKind::from_sdp("application"), None);
+    /// ```
+    pub fn from_sdp(name: &str) -> Option<MediaKind> {
+        match name {
+            "audio" => Some(MediaKind::Audio),
+            "video" => Some(MediaKind::Video),
+            _ => None,
         }
     }
 }

@@ -408,8 +408,8 @@ struct Watched {
 /// Samples a set of peers every [`STATS_INTERVAL`] on its own thread; stops when dropped.
 pub struct StatsCollector {
     stop: Arc<AtomicBool>,
-    peers: Arc<std::sync::Mutex<Vec<Watched>>>,
-    publisher: Arc<std::sync::Mutex<Option<Publisher>>>,
+    peers: Arc<parking_lot::Mutex<Vec<Watched>>>,
+    publisher: Arc<parking_lot::Mutex<Option<Publisher>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -434,8 +434,8 @@ impl StatsCollector {
     ) -> (Self, UnboundedReceiver<StatsEvent>) {
         let (tx, rx) = unbounded_channel();
         let stop = Arc::new(AtomicBool::new(false));
-        let peers: Arc<std::sync::Mutex<Vec<Watched>>> = Arc::default();
-        let publisher = Arc::new(std::sync::Mutex::new(publisher));
+        let peers: Arc<parking_lot::Mutex<Vec<Watched>>> = Arc::default();
+        let publisher = Arc::new(parking_lot::Mutex::new(publisher));
         let thread = {
             let stop = stop.clone();
             let peers = peers.clone();
@@ -459,34 +459,28 @@ impl StatsCollector {
     /// Take the sent-frame figures from `publisher` from the next sample on (a session that
     /// starts or stops publishing after it joined).
     pub fn set_publisher(&self, publisher: Option<Publisher>) {
-        *self.publisher.lock().unwrap_or_else(|p| p.into_inner()) = publisher;
+        *self.publisher.lock() = publisher;
     }
 
     /// Sample `peer` from now on.
     pub fn watch(&self, peer: &Peer) {
-        self.peers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Watched {
-                peer: peer.clone(),
-                sampler: StatsSampler::new(),
-            });
+        self.peers.lock().push(Watched {
+            peer: peer.clone(),
+            sampler: StatsSampler::new(),
+        });
     }
 
     /// Stop sampling `peer_id`.
     pub fn unwatch(&self, peer_id: &str) {
-        self.peers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|w| w.peer.id() != peer_id);
+        self.peers.lock().retain(|w| w.peer.id() != peer_id);
     }
 }
 
 fn run(
     interval: Duration,
     stop: Arc<AtomicBool>,
-    peers: Arc<std::sync::Mutex<Vec<Watched>>>,
-    publisher: Arc<std::sync::Mutex<Option<Publisher>>>,
+    peers: Arc<parking_lot::Mutex<Vec<Watched>>>,
+    publisher: Arc<parking_lot::Mutex<Option<Publisher>>>,
     subscriber: Option<Subscriber>,
     tx: UnboundedSender<StatsEvent>,
 ) {
@@ -499,8 +493,8 @@ fn run(
             continue;
         }
         next += interval;
-        let publisher = publisher.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let mut list = peers.lock().unwrap_or_else(|p| p.into_inner());
+        let publisher = publisher.lock().clone();
+        let mut list = peers.lock();
         for w in list.iter_mut() {
             if let Some(stats) = w
                 .sampler

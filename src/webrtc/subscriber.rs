@@ -7,15 +7,17 @@
 //! ```
 //! The jitter-buffer latency is the peer's ([`super::peer::PeerConfig::jitter_latency_ms`]).
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use gst::prelude::*;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::encode::VideoCodec;
 use super::peer::Peer;
+use super::sdp::video_codec_of;
 use super::{MediaKind, WebrtcError, make};
+use crate::encoder::Codec;
 
 /// What to do with received video.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -168,11 +170,7 @@ impl Subscriber {
     /// Callback for every decoded video sample (I420) in [`VideoOutput::AppSink`] mode, with the
     /// remote peer id. Runs on a streaming thread: keep it short.
     pub fn on_video_sample(&self, f: impl Fn(&str, &gst::Sample) + Send + Sync + 'static) {
-        *self
-            .inner
-            .on_sample
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(f));
+        *self.inner.on_sample.lock() = Some(Arc::new(f));
     }
 
     /// Callback for every decoded video frame, right at the decoder's output (before any
@@ -182,11 +180,7 @@ impl Subscriber {
         &self,
         f: impl Fn(&str, &gst::BufferRef, &gst::Caps) + Send + Sync + 'static,
     ) {
-        *self
-            .inner
-            .on_decoded
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(f));
+        *self.inner.on_decoded.lock() = Some(Arc::new(f));
     }
 
     /// Counters of one remote track.
@@ -194,7 +188,6 @@ impl Subscriber {
         self.inner
             .counters
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .get(&(peer.to_owned(), kind))
             .cloned()
             .unwrap_or_default()
@@ -204,17 +197,11 @@ impl Subscriber {
     /// depayloader, which `rtpsession` turns into RTCP PLI (or FIR). Returns false if no video
     /// track from `peer` is being received.
     pub fn request_keyframe(&self, peer: &str) -> bool {
-        let depay = self
-            .inner
-            .branches
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(peer)
-            .and_then(|v| {
-                v.iter()
-                    .find(|(k, _)| *k == MediaKind::Video)
-                    .and_then(|(_, els)| els.first().cloned())
-            });
+        let depay = self.inner.branches.lock().get(peer).and_then(|v| {
+            v.iter()
+                .find(|(k, _)| *k == MediaKind::Video)
+                .and_then(|(_, els)| els.first().cloned())
+        });
         let Some(pad) = depay.and_then(|d| d.static_pad("sink")) else {
             return false;
         };
@@ -226,13 +213,7 @@ impl Subscriber {
 
     /// Stop receiving from `peer`: remove its decode branches. Call before `Peer::close`.
     pub fn detach(&self, peer: &str) {
-        let branches = self
-            .inner
-            .branches
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(peer)
-            .unwrap_or_default();
+        let branches = self.inner.branches.lock().remove(peer).unwrap_or_default();
         for (_, els) in branches {
             if let Some(sink) = els.first().and_then(|e| e.static_pad("sink"))
                 && let Some(src) = sink.peer()
@@ -258,11 +239,7 @@ impl Subscriber {
             return false;
         };
         let branch = {
-            let mut map = self
-                .inner
-                .branches
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut map = self.inner.branches.lock();
             let Some(list) = map.get_mut(peer) else {
                 return false;
             };
@@ -302,12 +279,7 @@ impl Subscriber {
 
     /// Kind and codec (`video/VP8`, ...) of a received SSRC.
     pub fn track_of_ssrc(&self, ssrc: u32) -> Option<(MediaKind, String)> {
-        self.inner
-            .ssrcs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&ssrc)
-            .cloned()
+        self.inner.ssrcs.lock().get(&ssrc).cloned()
     }
 
     /// Receive and decode whatever `peer` sends.
@@ -374,14 +346,15 @@ fn build_receive_branch(
             (MediaKind::Audio, c)
         }
         ("video", enc) => {
-            let codec = VideoCodec::from_encoding_name(enc).ok_or_else(|| WebrtcError::Link {
+            let codec = video_codec_of(enc).ok_or_else(|| WebrtcError::Link {
                 what: "remote video".into(),
                 detail: format!("unsupported encoding `{enc}`"),
             })?;
             if let VideoOutput::Record(dir) = &cfg.video {
                 let mut c = match codec {
-                    VideoCodec::Vp8 => vec![depayloader("rtpvp8depay")?],
-                    VideoCodec::H264 => vec![depayloader("rtph264depay")?, make("h264parse")?],
+                    Codec::Vp8 => vec![depayloader("rtpvp8depay")?],
+                    Codec::H264 => vec![depayloader("rtph264depay")?, make("h264parse")?],
+                    other @ (Codec::Vp9 | Codec::Av1) => return Err(not_received(other)),
                 };
                 count_at = c.len() - 1;
                 let mux = make("matroskamux")?;
@@ -404,17 +377,18 @@ fn build_receive_branch(
                 (MediaKind::Video, c)
             } else {
                 let mut c = match codec {
-                    VideoCodec::Vp8 => {
+                    Codec::Vp8 => {
                         let dec = make("vp8dec")?;
                         dec.set_property("threads", 2u32);
                         vec![depayloader("rtpvp8depay")?, dec]
                     }
-                    VideoCodec::H264 => {
+                    Codec::H264 => {
                         let dec = make("avdec_h264")?;
                         // Slice threads only: frame threading delays output by a frame per thread.
                         dec.set_property_from_str("thread-type", "slice");
                         vec![depayloader("rtph264depay")?, make("h264parse")?, dec]
                     }
+                    other @ (Codec::Vp9 | Codec::Av1) => return Err(not_received(other)),
                 };
                 match &cfg.video {
                     VideoOutput::Display => {
@@ -441,11 +415,7 @@ fn build_receive_branch(
                                     let sample =
                                         sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                                     if let Some(inner) = weak.upgrade() {
-                                        let cb = inner
-                                            .on_sample
-                                            .lock()
-                                            .unwrap_or_else(|p| p.into_inner())
-                                            .clone();
+                                        let cb = inner.on_sample.lock().clone();
                                         if let Some(cb) = cb {
                                             cb(&pid, &sample);
                                         }
@@ -462,10 +432,8 @@ fn build_receive_branch(
                         c.push(sink);
                     }
                 }
-                count_at = match codec {
-                    VideoCodec::H264 => 2,
-                    VideoCodec::Vp8 => 1,
-                };
+                // After the decoder: rtph264depay, h264parse, avdec_h264 / rtpvp8depay, vp8dec.
+                count_at = if codec == Codec::H264 { 2 } else { 1 };
                 (MediaKind::Video, c)
             }
         }
@@ -502,7 +470,6 @@ fn build_receive_branch(
     inner
         .branches
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
         .entry(peer_id.to_owned())
         .or_default()
         .push((kind, chain.clone()));
@@ -510,7 +477,6 @@ fn build_receive_branch(
         inner
             .ssrcs
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .insert(ssrc, (kind, format!("{}/{}", kind.as_str(), encoding)));
     }
     let _ = inner.events.send(SubscriberEvent::TrackAdded {
@@ -519,6 +485,14 @@ fn build_receive_branch(
         codec: encoding,
     });
     Ok(())
+}
+
+/// A codec `video_codec_of` does not map to (it names only the codecs WebRTC carries).
+fn not_received(codec: Codec) -> WebrtcError {
+    WebrtcError::Link {
+        what: "remote video".into(),
+        detail: format!("`{codec}` is not received over WebRTC"),
+    }
 }
 
 /// Video depayloader that drops incomplete frames until the next keyframe and asks the sender
@@ -538,11 +512,7 @@ fn install_counter(inner: &Arc<Inner>, peer_id: &str, kind: MediaKind, pad: &gst
             return gst::PadProbeReturn::Remove;
         };
         if kind == MediaKind::Video {
-            let cb = inner
-                .on_decoded
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
+            let cb = inner.on_decoded.lock().clone();
             if let (Some(cb), Some(buf), Some(caps)) = (cb, info.buffer(), pad.current_caps()) {
                 cb(&key.0, buf, &caps);
             }
@@ -558,7 +528,7 @@ fn install_counter(inner: &Arc<Inner>, peer_id: &str, kind: MediaKind, pad: &gst
             (0, 0)
         };
         let count = {
-            let mut map = inner.counters.lock().unwrap_or_else(|p| p.into_inner());
+            let mut map = inner.counters.lock();
             let c = map.entry(key.clone()).or_default();
             c.decoded += 1;
             c.width = w;

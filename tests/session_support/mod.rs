@@ -2,13 +2,14 @@
 //! an event log that can be polled, and bounded waits.
 #![allow(dead_code)]
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use streamwire::encoder::Codec;
 use streamwire::session::{Session, SessionConfig, SessionEvent};
 use streamwire::signalling::protocol::Grant;
 use streamwire::webrtc::MediaKind;
-use streamwire::webrtc::encode::VideoCodec;
 use streamwire::webrtc::publisher::PublisherConfig;
 
 use crate::common;
@@ -21,11 +22,11 @@ pub struct Joined {
 
 impl Joined {
     pub fn events(&self) -> Vec<SessionEvent> {
-        self.log.lock().unwrap().clone()
+        self.log.lock().clone()
     }
 
     pub fn any(&self, f: impl Fn(&SessionEvent) -> bool) -> bool {
-        self.log.lock().unwrap().iter().any(f)
+        self.log.lock().iter().any(f)
     }
 
     /// Video frames decoded from the peer of user `user`, found by its id.
@@ -35,7 +36,7 @@ impl Joined {
 }
 
 /// A small, fast publisher config (test pattern + tone).
-pub fn small(w: i32, h: i32, codec: VideoCodec) -> PublisherConfig {
+pub fn small(w: i32, h: i32, codec: Codec) -> PublisherConfig {
     PublisherConfig {
         width: w,
         height: h,
@@ -62,7 +63,7 @@ pub async fn join(
     let l2 = log.clone();
     tokio::spawn(async move {
         while let Some(ev) = rx.recv().await {
-            l2.lock().unwrap().push(ev);
+            l2.lock().push(ev);
         }
     });
     Joined { session, log }
@@ -73,6 +74,25 @@ pub async fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> b
     let start = Instant::now();
     loop {
         if cond() {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// [`wait_for`] with an asynchronous condition (e.g. one that asks the session's actor).
+pub async fn wait_until(
+    what: &str,
+    timeout: Duration,
+    mut cond: impl AsyncFnMut() -> bool,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        if cond().await {
             return start.elapsed();
         }
         assert!(

@@ -123,12 +123,12 @@ pub fn police_incoming(peer: &Peer, kbps: std::sync::Arc<std::sync::atomic::Atom
     for nicesrc in &sources {
         let pad = nicesrc.static_pad("src").unwrap();
         let kbps = kbps.clone();
-        let bucket = std::sync::Mutex::new((10_000.0f64, Instant::now()));
+        let bucket = parking_lot::Mutex::new((10_000.0f64, Instant::now()));
         pad.add_probe(
             gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
             move |_, info| {
                 let rate = kbps.load(Ordering::Relaxed);
-                let mut b = bucket.lock().unwrap();
+                let mut b = bucket.lock();
                 let now = Instant::now();
                 let elapsed = now.duration_since(b.1).as_secs_f64();
                 b.1 = now;

@@ -49,8 +49,18 @@ impl Default for Settings {
     }
 }
 
+/// What wakes the sampler thread before its interval is over.
+#[derive(Default)]
+struct Wake {
+    stop: bool,
+    /// Consent changed: prime for the new level and start a new interval.
+    consent_changed: bool,
+}
+
+type WakeCell = Arc<(Mutex<Wake>, Condvar)>;
+
 struct Worker {
-    stop: Arc<(Mutex<bool>, Condvar)>,
+    wake: WakeCell,
     handle: JoinHandle<()>,
 }
 
@@ -74,20 +84,12 @@ impl ObjectImpl for DeviceTelemetry {
             vec![
                 glib::ParamSpecEnum::builder_with_default("consent", Consent::None)
                     .nick("Consent")
-                    .blurb(
-                        "End user's consent: none (nothing is read or posted), necessary \
-                         (necessary fields only), full (necessary and optional fields). \
-                         Fields above the level are never read. Default: none. Changeable \
-                         while playing.",
-                    )
+                    .blurb("End user's consent: which telemetry fields may be read and posted")
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("interval")
                     .nick("Interval")
-                    .blurb(
-                        "Milliseconds between telemetry messages. Range: 100 - 3600000. \
-                         Default: 5000. Changeable while playing (from the next period).",
-                    )
+                    .blurb("Milliseconds between telemetry messages")
                     .minimum(MIN_INTERVAL_MS)
                     .maximum(MAX_INTERVAL_MS)
                     .default_value(DEFAULT_INTERVAL_MS)
@@ -96,10 +98,8 @@ impl ObjectImpl for DeviceTelemetry {
                 glib::ParamSpecString::builder("screen-resolution")
                     .nick("Screen resolution")
                     .blurb(
-                        "Screen resolution WIDTHxHEIGHT as known to the application, \
-                         reported as screen-resolution. Invalid values are ignored with a \
-                         warning. Default: $STREAMWIRE_SCREEN_RESOLUTION if valid, else none \
-                         (not reported).",
+                        "Screen resolution WIDTHxHEIGHT as known to the application; unset: \
+                         $STREAMWIRE_SCREEN_RESOLUTION if valid, else not reported",
                     )
                     .mutable_playing()
                     .build(),
@@ -111,7 +111,15 @@ impl ObjectImpl for DeviceTelemetry {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = self.settings.lock();
         match pspec.name() {
-            "consent" => s.consent = value.get().unwrap_or_default(),
+            "consent" => {
+                s.consent = value.get().unwrap_or_default();
+                drop(s);
+                if let Some(w) = self.worker.lock().as_ref() {
+                    let (m, cv) = &*w.wake;
+                    m.lock().consent_changed = true;
+                    cv.notify_all();
+                }
+            }
             "interval" => s.interval_ms = value.get().unwrap_or(DEFAULT_INTERVAL_MS),
             "screen-resolution" => {
                 let v: Option<String> = value.get().ok().flatten();
@@ -150,13 +158,12 @@ impl GstObjectImpl for DeviceTelemetry {}
 impl ElementImpl for DeviceTelemetry {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
+            crate::element_metadata(
                 "Device telemetry",
                 "Generic",
                 "Pass-through that periodically posts consent-gated device and stream \
-                 telemetry (streamwire-telemetry element messages); fields and their privacy \
-                 class come from the Streamwire telemetry registry",
-                "The Streamwire developers",
+                 telemetry as streamwire-telemetry element messages",
+                "devicetelemetry",
             )
         });
         Some(&*ELEMENT_METADATA)
@@ -190,21 +197,30 @@ fn run_sampler(
     weak: glib::WeakRef<super::DeviceTelemetry>,
     settings: Arc<Mutex<Settings>>,
     counters: Arc<StreamCounters>,
-    stop: Arc<(Mutex<bool>, Condvar)>,
+    wake: WakeCell,
 ) {
     let mut sampler = Sampler::new(Ctx::new(counters, None));
     loop {
-        let interval = settings.lock().interval_ms;
+        let (interval, consent) = {
+            let s = settings.lock();
+            (s.interval_ms, s.consent)
+        };
+        // Interval averages start here, so the message one interval later has them.
+        sampler.prime(consent);
         {
-            let (m, cv) = &*stop;
-            let mut stopped = m.lock();
+            let (m, cv) = &*wake;
+            let mut w = m.lock();
             cv.wait_while_for(
-                &mut stopped,
-                |stopped| !*stopped,
+                &mut w,
+                |w| !w.stop && !w.consent_changed,
                 Duration::from_millis(u64::from(interval)),
             );
-            if *stopped {
+            if w.stop {
                 return;
+            }
+            if w.consent_changed {
+                w.consent_changed = false;
+                continue;
             }
         }
         let (consent, screen) = {
@@ -232,8 +248,8 @@ impl DeviceTelemetry {
         let worker = self.worker.lock().take();
         if let Some(w) = worker {
             {
-                let (m, cv) = &*w.stop;
-                *m.lock() = true;
+                let (m, cv) = &*w.wake;
+                m.lock().stop = true;
                 cv.notify_all();
             }
             // The element can be disposed from the sampler thread itself (it holds a strong
@@ -255,20 +271,20 @@ impl BaseTransformImpl for DeviceTelemetry {
         self.stop_worker();
         let counters = Arc::new(StreamCounters::default());
         *self.counters.lock() = counters.clone();
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let wake: WakeCell = Arc::new((Mutex::new(Wake::default()), Condvar::new()));
         let weak = self.obj().downgrade();
         let settings = self.settings.clone();
-        let stop2 = stop.clone();
+        let wake2 = wake.clone();
         let handle = std::thread::Builder::new()
             .name("devicetelemetry".into())
-            .spawn(move || run_sampler(weak, settings, counters, stop2))
+            .spawn(move || run_sampler(weak, settings, counters, wake2))
             .map_err(|e| {
                 gst::error_msg!(
                     gst::CoreError::Failed,
                     ["cannot start the telemetry sampler thread: {e}"]
                 )
             })?;
-        *self.worker.lock() = Some(Worker { stop, handle });
+        *self.worker.lock() = Some(Worker { wake, handle });
         Ok(())
     }
 

@@ -8,9 +8,9 @@ use gst::glib;
 use gst::subclass::prelude::*;
 use gst_rtp::subclass::prelude::*;
 
-use super::{cvo_byte, orientation_from_cvo};
+use super::{camera_from_cvo, cvo_byte, orientation_from_cvo};
 use crate::meta;
-use crate::orientation::Orientation;
+use crate::orientation::{CameraFacing, Orientation};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -24,6 +24,8 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 struct State {
     /// Last orientation written (send) or read (receive).
     last: Orientation,
+    /// Last camera written or read.
+    camera: Option<CameraFacing>,
 }
 
 #[derive(Default)]
@@ -45,13 +47,13 @@ impl GstObjectImpl for RtpHeaderExtCvo {}
 impl ElementImpl for RtpHeaderExtCvo {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
+            crate::element_metadata(
                 "RTP CVO (video orientation) header extension",
                 gst_rtp::RTP_HDREXT_ELEMENT_CLASS,
-                "Writes the picture orientation (orientation meta) into the \
-                 urn:3gpp:video-orientation extension of the last packet of each frame, and \
-                 attaches it as orientation meta to depayloaded buffers on receive",
-                "The Streamwire developers",
+                "Writes the picture orientation and camera into the urn:3gpp:video-orientation \
+                 extension of the last packet of each frame, and attaches them as orientation \
+                 meta to depayloaded buffers",
+                "rtphdrextcvo",
             )
         });
         Some(&*ELEMENT_METADATA)
@@ -76,12 +78,13 @@ impl RTPHeaderExtensionImpl for RtpHeaderExtCvo {
         output: &gst::BufferRef,
         output_data: &mut [u8],
     ) -> Result<usize, gst::LoggableError> {
-        let o = {
+        let (o, camera) = {
             let mut state = self.state.lock();
             if let Some(o) = meta::orientation(input) {
                 state.last = o;
+                state.camera = meta::camera(input);
             }
-            state.last
+            (state.last, state.camera)
         };
         let marker = gst_rtp::RTPBuffer::from_buffer_readable(output)
             .map(|rtp| rtp.is_marker())
@@ -92,7 +95,7 @@ impl RTPHeaderExtensionImpl for RtpHeaderExtCvo {
         let Some(slot) = output_data.first_mut() else {
             return Err(gst::loggable_error!(CAT, "no room for the CVO byte"));
         };
-        *slot = cvo_byte(o);
+        *slot = cvo_byte(o, camera);
         gst::trace!(CAT, imp = self, "wrote {} as {:#04x}", o.tag_value(), *slot);
         Ok(1)
     }
@@ -110,13 +113,20 @@ impl RTPHeaderExtensionImpl for RtpHeaderExtCvo {
             ));
         };
         let o = orientation_from_cvo(b);
+        let camera = camera_from_cvo(b);
         let mut state = self.state.lock();
-        if state.last != o {
-            gst::debug!(CAT, imp = self, "received orientation {}", o.tag_value());
+        if state.last != o || state.camera != Some(camera) {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "received {} from a {camera:?} camera",
+                o.tag_value()
+            );
         }
         state.last = o;
+        state.camera = Some(camera);
         drop(state);
-        meta::set_orientation(output, o);
+        meta::set_orientation(output, o, Some(camera));
         Ok(())
     }
 }

@@ -4,22 +4,22 @@
 use parking_lot::Mutex;
 use std::path::PathBuf;
 use std::sync::LazyLock;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Instant;
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
-use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use super::rotate::{PlaneGeom, rotate_plane};
 use super::source::{AccelSource, AppQueue, AppSource, IioSource, ReplaySource, Timeline};
-use super::{Angle, Mode, Output};
+use super::{Angle, Mode, Output, pixels};
 use crate::meta;
 use crate::orientation::{
-    FilterConfig, MAX_HYSTERESIS_DEG, Orientation, OrientationFilter, Rotation, Sample,
+    CameraFacing, FilterConfig, MAX_HYSTERESIS_DEG, Orientation, OrientationFilter, Rotation,
+    Sample, camera_orientation,
 };
 
 pub(crate) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -34,32 +34,15 @@ const DEFAULT_HYSTERESIS: f64 = 15.0;
 const DEFAULT_HOLD_MS: u32 = 300;
 const MAX_HOLD_MS: u32 = 10_000;
 const DEFAULT_IIO_POLL_MS: u32 = 50;
-
-/// Formats the pixel output can rotate: every plane is subsampled equally in both
-/// directions, so a rotated plane keeps the format's layout.
-const PIXEL_FORMATS: &[gst_video::VideoFormat] = &[
-    gst_video::VideoFormat::I420,
-    gst_video::VideoFormat::Yv12,
-    gst_video::VideoFormat::Nv12,
-    gst_video::VideoFormat::Nv21,
-    gst_video::VideoFormat::Y444,
-    gst_video::VideoFormat::Gray8,
-    gst_video::VideoFormat::Rgba,
-    gst_video::VideoFormat::Bgra,
-    gst_video::VideoFormat::Argb,
-    gst_video::VideoFormat::Abgr,
-    gst_video::VideoFormat::Rgbx,
-    gst_video::VideoFormat::Bgrx,
-    gst_video::VideoFormat::Xrgb,
-    gst_video::VideoFormat::Xbgr,
-    gst_video::VideoFormat::Rgb,
-    gst_video::VideoFormat::Bgr,
-];
+const MIN_IIO_POLL_MS: u32 = 10;
+const MAX_IIO_POLL_MS: u32 = 1000;
 
 #[derive(Debug, Clone)]
 struct Settings {
     mode: Mode,
     rotation: Angle,
+    camera_facing: CameraFacing,
+    sensor_orientation: Angle,
     output: Output,
     hysteresis: f64,
     hold_ms: u32,
@@ -73,6 +56,8 @@ impl Default for Settings {
         Settings {
             mode: Mode::FollowSensor,
             rotation: Angle::R0,
+            camera_facing: CameraFacing::Back,
+            sensor_orientation: Angle::R0,
             output: Output::Metadata,
             hysteresis: DEFAULT_HYSTERESIS,
             hold_ms: DEFAULT_HOLD_MS,
@@ -90,6 +75,41 @@ impl Settings {
             hold_ms: u64::from(self.hold_ms),
         }
     }
+
+    /// What the streaming thread needs per buffer (no strings to clone).
+    fn per_buffer(&self) -> PerBuffer {
+        PerBuffer {
+            mode: self.mode,
+            output: self.output,
+            rotation: self.rotation,
+            camera_facing: self.camera_facing,
+            sensor_orientation: self.sensor_orientation,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PerBuffer {
+    mode: Mode,
+    output: Output,
+    rotation: Angle,
+    camera_facing: CameraFacing,
+    sensor_orientation: Angle,
+}
+
+impl PerBuffer {
+    /// The picture orientation for a device rotation, with this camera.
+    fn picture(&self, device: Rotation) -> Orientation {
+        camera_orientation(device, self.camera_facing, self.sensor_orientation.into())
+    }
+
+    /// The picture orientation in `follow-app`: the app's rotation, mirrored for a front camera.
+    fn app_picture(&self) -> Orientation {
+        Orientation {
+            rotation: self.rotation.into(),
+            flip: self.camera_facing == CameraFacing::Front,
+        }
+    }
 }
 
 struct State {
@@ -99,6 +119,8 @@ struct State {
     sent: Option<Orientation>,
     /// Orientation of the buffer being processed.
     current: Orientation,
+    /// Camera of the buffer being processed (meta, CVO `C` bit).
+    camera: Option<CameraFacing>,
     /// Upstream stream tags with `image-orientation` removed.
     upstream_tags: Option<gst::TagList>,
     /// Last stream time seen, for buffers without a timestamp.
@@ -112,9 +134,22 @@ impl Default for State {
             filter: OrientationFilter::new(FilterConfig::default()),
             sent: None,
             current: Orientation::default(),
+            camera: None,
             upstream_tags: None,
             last_stream_ms: 0,
         }
+    }
+}
+
+/// Orientation packed into an atomic: quarter turns in bits 0-1, flip in bit 2.
+fn pack(o: Orientation) -> u32 {
+    o.rotation.quarter_turns() | (u32::from(o.flip) << 2)
+}
+
+fn unpack(v: u32) -> Orientation {
+    Orientation {
+        rotation: Rotation::from_quarter_turns(v & 0b11),
+        flip: v & 0b100 != 0,
     }
 }
 
@@ -122,8 +157,10 @@ pub struct SensorRotation {
     settings: Mutex<Settings>,
     state: Mutex<State>,
     app_queue: AppQueue,
-    /// Quarter turns used for caps and pixel rotation (pixel output only).
-    pixel_turns: AtomicU32,
+    /// Orientation applied to the pixels and used for the caps (pixel output only), packed.
+    pixel: AtomicU32,
+    /// Between `start` and `stop`: NULL/READY-only properties are refused.
+    started: AtomicBool,
     epoch: Instant,
 }
 
@@ -133,7 +170,8 @@ impl Default for SensorRotation {
             settings: Mutex::default(),
             state: Mutex::default(),
             app_queue: AppQueue::default(),
-            pixel_turns: AtomicU32::new(0),
+            pixel: AtomicU32::new(0),
+            started: AtomicBool::new(false),
             epoch: Instant::now(),
         }
     }
@@ -144,7 +182,11 @@ impl SensorRotation {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Sets passthrough / in-place according to mode, output and the pixel rotation.
+    fn pixel_orientation(&self) -> Orientation {
+        unpack(self.pixel.load(Ordering::SeqCst))
+    }
+
+    /// Sets passthrough / in-place according to mode, output and the pixel orientation.
     fn configure_transform(&self, settings: &Settings) {
         let obj = self.obj();
         match (settings.mode, settings.output) {
@@ -157,7 +199,7 @@ impl SensorRotation {
             }
             (_, Output::Pixels) => {
                 obj.set_in_place(false);
-                obj.set_passthrough(self.pixel_turns.load(Ordering::SeqCst) == 0);
+                obj.set_passthrough(self.pixel_orientation() == Orientation::default());
             }
         }
     }
@@ -169,13 +211,15 @@ impl SensorRotation {
         gst::event::Tag::new(tags)
     }
 
+    /// Stream time of `buf` in milliseconds: a replayed trace follows the position in the
+    /// stream, so after a seek it is evaluated at the new position.
     fn stream_ms(&self, state: &mut State, buf: &gst::BufferRef) -> u64 {
         let segment = self.obj().segment();
-        let rt = segment
+        let st = segment
             .downcast_ref::<gst::ClockTime>()
-            .and_then(|seg| buf.pts().and_then(|pts| seg.to_running_time(pts)));
-        if let Some(rt) = rt {
-            state.last_stream_ms = rt.mseconds();
+            .and_then(|seg| buf.pts().and_then(|pts| seg.to_stream_time(pts)));
+        if let Some(st) = st {
+            state.last_stream_ms = st.mseconds();
         }
         state.last_stream_ms
     }
@@ -184,12 +228,12 @@ impl SensorRotation {
         if let Some(path) = &settings.replay_file {
             return ReplaySource::open(&PathBuf::from(path))
                 .map(|s| Box::new(s) as Box<dyn AccelSource>)
-                .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ["{}", e]));
+                .map_err(|e| gst::error_msg!(gst::ResourceError::Read, ("{}", e)));
         }
         if let Some(dir) = &settings.iio_device {
             return IioSource::open(&PathBuf::from(dir), u64::from(settings.iio_poll_ms))
                 .map(|s| Box::new(s) as Box<dyn AccelSource>)
-                .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ["{}", e]));
+                .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("{}", e)));
         }
         Ok(Box::new(AppSource(self.app_queue.clone())))
     }
@@ -201,6 +245,38 @@ impl SensorRotation {
             y,
             z,
         });
+    }
+
+    /// Feeds the samples up to `now` into the filter; a source that starts failing is
+    /// returned to be posted as a warning (without the state lock held).
+    fn drain_source(state: &mut State, now: u64) -> Option<String> {
+        let State { source, filter, .. } = state;
+        let src = source.as_mut()?;
+        src.drain(now, &mut |s| filter.observe(s.t_ms, s.x, s.y, s.z))
+            .err()
+            .map(|e| format!("{e} ({})", src.describe()))
+    }
+
+    fn post_sensor_warning(&self, problem: &str) {
+        gst::element_imp_warning!(
+            self,
+            gst::ResourceError::Read,
+            ("Accelerometer read failed, keeping the last orientation: {problem}")
+        );
+    }
+
+    /// Whether a NULL/READY-only property must be refused now (with a warning).
+    fn refuse_while_running(&self, name: &str) -> bool {
+        if !self.started.load(Ordering::SeqCst) {
+            return false;
+        }
+        gst::warning!(
+            CAT,
+            imp = self,
+            "Changing the `{name}` property is only supported in the NULL and READY states; \
+             ignored"
+        );
+        true
     }
 }
 
@@ -217,36 +293,40 @@ impl ObjectImpl for SensorRotation {
             vec![
                 glib::ParamSpecEnum::builder_with_default("mode", Mode::FollowSensor)
                     .nick("Mode")
-                    .blurb(
-                        "How the orientation is decided: follow-sensor (accelerometer), \
-                         follow-app (the rotation property), follow-meta (orientation meta on \
-                         incoming buffers, e.g. from rtphdrextcvo), off (pass-through). \
-                         Default: follow-sensor. Changeable while playing.",
-                    )
+                    .blurb("How the orientation is decided")
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("rotation", Angle::R0)
                     .nick("Rotation")
+                    .blurb("Clockwise rotation of the picture in follow-app mode")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("camera-facing", CameraFacing::Back)
+                    .nick("Camera facing")
                     .blurb(
-                        "Clockwise rotation used in mode follow-app: 0, 90, 180 or 270. \
-                         Default: 0. Changeable while playing.",
+                        "Which way the camera faces: selects the rotation rule, mirrors a \
+                         front camera's picture and sets the CVO camera bit",
+                    )
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("sensor-orientation", Angle::R0)
+                    .nick("Sensor orientation")
+                    .blurb(
+                        "Clockwise rotation that makes the camera's image upright with the \
+                         device in its natural orientation (Android's SENSOR_ORIENTATION)",
                     )
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("output", Output::Metadata)
                     .nick("Output")
-                    .blurb(
-                        "metadata: image-orientation tag on each change plus an orientation \
-                         meta on every buffer; pixels: rotate the frames here (width/height \
-                         swap at 90/270). Default: metadata. Settable in NULL/READY.",
-                    )
+                    .blurb("Signal the orientation downstream, or rotate the pixels here")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecDouble::builder("hysteresis")
                     .nick("Hysteresis")
                     .blurb(
                         "Degrees the device must turn past the 45-degree boundary before the \
-                         orientation changes. Range: 0 - 44. Default: 15.",
+                         orientation changes",
                     )
                     .minimum(0.0)
                     .maximum(MAX_HYSTERESIS_DEG)
@@ -255,10 +335,7 @@ impl ObjectImpl for SensorRotation {
                     .build(),
                 glib::ParamSpecUInt::builder("hold-time")
                     .nick("Hold time")
-                    .blurb(
-                        "Milliseconds a new orientation must persist before it is adopted. \
-                         Range: 0 - 10000. Default: 300.",
-                    )
+                    .blurb("Milliseconds a new orientation must persist before it is adopted")
                     .maximum(MAX_HOLD_MS)
                     .default_value(DEFAULT_HOLD_MS)
                     .mutable_playing()
@@ -266,9 +343,8 @@ impl ObjectImpl for SensorRotation {
                 glib::ParamSpecString::builder("replay-file")
                     .nick("Replay file")
                     .blurb(
-                        "Accelerometer samples to replay: one `t_ms x y z` per line (t_ms = \
-                         stream running time in ms, non-decreasing; # starts a comment). Takes \
-                         precedence over iio-device. Default: none. Settable in NULL/READY.",
+                        "Accelerometer trace to replay, one `t_ms x y z` sample per line \
+                         (t_ms: stream time in milliseconds); takes precedence over iio-device",
                     )
                     .mutable_ready()
                     .build(),
@@ -276,26 +352,21 @@ impl ObjectImpl for SensorRotation {
                     .nick("IIO device")
                     .blurb(
                         "Linux IIO accelerometer directory, e.g. \
-                         /sys/bus/iio/devices/iio:device0 (in_accel_{x,y,z}_raw * \
-                         in_accel_scale). Default: none (samples come from push-sample). \
-                         Settable in NULL/READY.",
+                         /sys/bus/iio/devices/iio:device0; unset: samples come from push-sample",
                     )
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("iio-poll-interval")
                     .nick("IIO poll interval")
-                    .blurb("Milliseconds between IIO reads. Range: 10 - 1000. Default: 50.")
-                    .minimum(10)
-                    .maximum(1000)
+                    .blurb("Milliseconds between reads of the IIO accelerometer")
+                    .minimum(MIN_IIO_POLL_MS)
+                    .maximum(MAX_IIO_POLL_MS)
                     .default_value(DEFAULT_IIO_POLL_MS)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("orientation")
                     .nick("Orientation")
-                    .blurb(
-                        "Clockwise degrees currently signalled (0, 90, 180, 270). Read-only. \
-                         Default: 0.",
-                    )
+                    .blurb("Clockwise rotation currently signalled or applied, in degrees")
                     .maximum(270)
                     .read_only()
                     .build(),
@@ -307,6 +378,7 @@ impl ObjectImpl for SensorRotation {
     fn signals() -> &'static [glib::subclass::Signal] {
         static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
             vec![
+                // push-sample(x, y, z): one accelerometer reading in device axes.
                 glib::subclass::Signal::builder("push-sample")
                     .param_types([f64::static_type(), f64::static_type(), f64::static_type()])
                     .action()
@@ -325,8 +397,16 @@ impl ObjectImpl for SensorRotation {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let name = pspec.name();
+        if matches!(
+            name,
+            "output" | "replay-file" | "iio-device" | "iio-poll-interval"
+        ) && self.refuse_while_running(name)
+        {
+            return;
+        }
         let mut settings = self.settings.lock();
-        match pspec.name() {
+        match name {
             "mode" => {
                 settings.mode = value.get().unwrap_or_default();
                 let s = settings.clone();
@@ -334,7 +414,7 @@ impl ObjectImpl for SensorRotation {
                 self.state.lock().sent = None;
                 if s.output == Output::Pixels
                     && s.mode == Mode::Off
-                    && self.pixel_turns.swap(0, Ordering::SeqCst) != 0
+                    && self.pixel.swap(0, Ordering::SeqCst) != 0
                 {
                     // Back to the upstream geometry.
                     self.obj().reconfigure_src();
@@ -343,6 +423,8 @@ impl ObjectImpl for SensorRotation {
                 return;
             }
             "rotation" => settings.rotation = value.get().unwrap_or_default(),
+            "camera-facing" => settings.camera_facing = value.get().unwrap_or_default(),
+            "sensor-orientation" => settings.sensor_orientation = value.get().unwrap_or_default(),
             "output" => settings.output = value.get().unwrap_or_default(),
             "hysteresis" => settings.hysteresis = value.get().unwrap_or(DEFAULT_HYSTERESIS),
             "hold-time" => settings.hold_ms = value.get().unwrap_or(DEFAULT_HOLD_MS),
@@ -369,6 +451,8 @@ impl ObjectImpl for SensorRotation {
         match pspec.name() {
             "mode" => settings.mode.to_value(),
             "rotation" => settings.rotation.to_value(),
+            "camera-facing" => settings.camera_facing.to_value(),
+            "sensor-orientation" => settings.sensor_orientation.to_value(),
             "output" => settings.output.to_value(),
             "hysteresis" => settings.hysteresis.to_value(),
             "hold-time" => settings.hold_ms.to_value(),
@@ -391,13 +475,12 @@ impl GstObjectImpl for SensorRotation {}
 impl ElementImpl for SensorRotation {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
+            crate::element_metadata(
                 "Sensor rotation",
                 "Filter/Effect/Video",
-                "Follows the gravity sensor (Linux IIO, replay file or app-pushed samples), the \
-                 app, or an orientation meta, and signals the picture orientation downstream \
-                 (image-orientation tag + buffer meta) or rotates the pixels",
-                "The Streamwire developers",
+                "Follows the gravity sensor, the application or an orientation meta and \
+                 signals the picture orientation downstream, or rotates the pixels",
+                "sensorrotation",
             )
         });
         Some(&*ELEMENT_METADATA)
@@ -405,7 +488,9 @@ impl ElementImpl for SensorRotation {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst_video::VideoCapsBuilder::new().build();
+            // Metadata output takes any raw video in any memory (DMABuf, GL, ...) in place;
+            // pixel output narrows this to `pixels::caps()` when negotiating.
+            let caps = gst::Caps::builder("video/x-raw").any_features().build();
             vec![
                 gst::PadTemplate::new(
                     "src",
@@ -427,31 +512,6 @@ impl ElementImpl for SensorRotation {
     }
 }
 
-fn pixel_caps() -> gst::Caps {
-    gst_video::VideoCapsBuilder::new()
-        .format_list(PIXEL_FORMATS.iter().copied())
-        .build()
-}
-
-fn swap_dimensions(caps: &mut gst::Caps) {
-    for s in caps.make_mut().iter_mut() {
-        let w = s.value("width").ok().cloned();
-        let h = s.value("height").ok().cloned();
-        if let (Some(w), Some(h)) = (w, h) {
-            s.set_value("width", h);
-            s.set_value("height", w);
-        }
-        if let Ok(par) = s.get::<gst::Fraction>("pixel-aspect-ratio")
-            && par.numer() > 0
-        {
-            s.set(
-                "pixel-aspect-ratio",
-                gst::Fraction::new(par.denom(), par.numer()),
-            );
-        }
-    }
-}
-
 impl BaseTransformImpl for SensorRotation {
     const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::Both;
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
@@ -461,20 +521,46 @@ impl BaseTransformImpl for SensorRotation {
         let settings = self.settings.lock().clone();
         let source = self.build_source(&settings)?;
         gst::info!(CAT, imp = self, "sensor source: {}", source.describe());
-        let mut state = self.state.lock();
-        *state = State {
+        let mut state = State {
             source: Some(source),
             filter: OrientationFilter::new(settings.filter_config()),
             ..State::default()
         };
-        drop(state);
-        self.pixel_turns.store(0, Ordering::SeqCst);
+        // Read the sensor now, so the first caps and the first buffer already carry the
+        // device's orientation (no rotate-0 start for a device already in landscape, and a
+        // single caps negotiation in pixel output).
+        let mut warning = None;
+        let camera = settings.per_buffer();
+        let initial = match settings.mode {
+            Mode::FollowApp => camera.app_picture(),
+            Mode::FollowSensor => {
+                let now = match state.source.as_ref().map(|s| s.timeline()) {
+                    Some(Timeline::Stream) => 0,
+                    _ => self.monotonic_ms(),
+                };
+                warning = Self::drain_source(&mut state, now);
+                camera.picture(state.filter.poll(now))
+            }
+            Mode::FollowMeta | Mode::Off => Orientation::default(),
+        };
+        *self.state.lock() = state;
+        if let Some(w) = warning {
+            self.post_sensor_warning(&w);
+        }
+        let pixel = if settings.output == Output::Pixels && settings.mode != Mode::Off {
+            initial
+        } else {
+            Orientation::default()
+        };
+        self.pixel.store(pack(pixel), Ordering::SeqCst);
+        self.started.store(true, Ordering::SeqCst);
         self.configure_transform(&settings);
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *self.state.lock() = State::default();
+        self.started.store(false, Ordering::SeqCst);
         Ok(())
     }
 
@@ -490,10 +576,9 @@ impl BaseTransformImpl for SensorRotation {
         };
         let mut out = caps.clone();
         if output == Output::Pixels && mode != Mode::Off {
-            out = out.intersect_with_mode(&pixel_caps(), gst::CapsIntersectMode::First);
-            let rot = Rotation::from_quarter_turns(self.pixel_turns.load(Ordering::SeqCst));
-            if rot.swaps_dimensions() {
-                swap_dimensions(&mut out);
+            out = out.intersect_with_mode(&pixels::caps(), gst::CapsIntersectMode::First);
+            if self.pixel_orientation().rotation.swaps_dimensions() {
+                pixels::swap_dimensions(&mut out);
             }
         }
         Some(match filter {
@@ -504,14 +589,16 @@ impl BaseTransformImpl for SensorRotation {
 
     fn sink_event(&self, event: gst::Event) -> bool {
         if let gst::EventView::FlushStop(_) = event.view() {
-            // After a seek the replayed trace is evaluated again from its start up to the
-            // new position, and the orientation is signalled again.
+            // After a seek a replayed trace is evaluated again from its start up to the new
+            // position (stream time), and the orientation is signalled again.
             let cfg = self.settings.lock().filter_config();
             let mut state = self.state.lock();
-            if let Some(src) = state.source.as_mut() {
+            if let Some(src) = state.source.as_mut()
+                && src.replays()
+            {
                 src.rewind();
+                state.filter = OrientationFilter::new(cfg);
             }
-            state.filter = OrientationFilter::new(cfg);
             state.sent = None;
         }
         if let gst::EventView::Tag(ev) = event.view() {
@@ -531,39 +618,42 @@ impl BaseTransformImpl for SensorRotation {
     }
 
     fn before_transform(&self, inbuf: &gst::BufferRef) {
-        let settings = {
-            let s = self.settings.lock();
-            (s.mode, s.output, s.rotation)
-        };
-        let (mode, output, app_rotation) = settings;
-        if mode == Mode::Off {
+        let settings = self.settings.lock().per_buffer();
+        if settings.mode == Mode::Off {
             return;
         }
         let mut state = self.state.lock();
-        let o = match mode {
-            Mode::FollowApp => Orientation::rotated(app_rotation.into()),
-            Mode::FollowMeta => meta::orientation(inbuf).unwrap_or(state.current),
+        let mut warning = None;
+        let (o, camera) = match settings.mode {
+            Mode::FollowApp => (settings.app_picture(), Some(settings.camera_facing)),
+            Mode::FollowMeta => (
+                meta::orientation(inbuf).unwrap_or(state.current),
+                meta::camera(inbuf).or(state.camera),
+            ),
             _ => {
                 let now = match state.source.as_ref().map(|s| s.timeline()) {
                     Some(Timeline::Stream) => self.stream_ms(&mut state, inbuf),
                     _ => self.monotonic_ms(),
                 };
-                let State { source, filter, .. } = &mut *state;
-                if let Some(src) = source.as_mut() {
-                    src.drain(now, &mut |s| filter.observe(s.t_ms, s.x, s.y, s.z));
-                }
-                Orientation::rotated(filter.poll(now))
+                warning = Self::drain_source(&mut state, now);
+                let device = state.filter.poll(now);
+                (settings.picture(device), Some(settings.camera_facing))
             }
         };
         state.current = o;
-        if state.sent == Some(o) {
-            return;
-        }
+        state.camera = camera;
+        let changed = state.sent != Some(o);
         state.sent = Some(o);
         let upstream = state.upstream_tags.clone();
         drop(state);
+        if let Some(w) = warning {
+            self.post_sensor_warning(&w);
+        }
+        if !changed {
+            return;
+        }
         gst::debug!(CAT, imp = self, "orientation now {}", o.tag_value());
-        match output {
+        match settings.output {
             Output::Metadata => {
                 let ev = Self::tag_event(o, upstream.as_ref());
                 if !self.obj().src_pad().push_event(ev) {
@@ -571,11 +661,9 @@ impl BaseTransformImpl for SensorRotation {
                 }
             }
             Output::Pixels => {
-                // Flips are not produced by the sensor; only the rotation is applied.
-                let turns = o.rotation.quarter_turns();
-                if self.pixel_turns.swap(turns, Ordering::SeqCst) != turns {
+                if self.pixel.swap(pack(o), Ordering::SeqCst) != pack(o) {
                     let obj = self.obj();
-                    obj.set_passthrough(turns == 0);
+                    obj.set_passthrough(o == Orientation::default());
                     obj.reconfigure_src();
                 }
             }
@@ -584,8 +672,11 @@ impl BaseTransformImpl for SensorRotation {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let o = self.state.lock().current;
-        meta::set_orientation(buf, o);
+        let (o, camera) = {
+            let state = self.state.lock();
+            (state.current, state.camera)
+        };
+        meta::set_orientation(buf, o, camera);
         Ok(gst::FlowSuccess::Ok)
     }
 }
@@ -596,41 +687,14 @@ impl VideoFilterImpl for SensorRotation {
         inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
         outframe: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let rot = Rotation::from_quarter_turns(self.pixel_turns.load(Ordering::SeqCst));
-        let finfo = inframe.format_info();
-        for plane in 0..inframe.n_planes() {
-            let Some(comp) =
-                (0..inframe.n_components()).find(|&c| finfo.plane()[c as usize] == plane)
-            else {
-                continue;
-            };
-            let elem = usize::try_from(finfo.pixel_stride()[comp as usize]).unwrap_or(0);
-            let s = PlaneGeom {
-                width: inframe.comp_width(comp) as usize,
-                height: inframe.comp_height(comp) as usize,
-                elem,
-                stride: usize::try_from(inframe.plane_stride()[plane as usize]).unwrap_or(0),
-            };
-            let d = PlaneGeom {
-                width: outframe.comp_width(comp) as usize,
-                height: outframe.comp_height(comp) as usize,
-                elem,
-                stride: usize::try_from(outframe.plane_stride()[plane as usize]).unwrap_or(0),
-            };
-            let src = inframe
-                .plane_data(plane)
-                .map_err(|_| gst::FlowError::Error)?;
-            let dst = outframe
-                .plane_data_mut(plane)
-                .map_err(|_| gst::FlowError::Error)?;
-            if !rotate_plane(src, s, dst, d, rot) {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Format,
-                    ["plane {plane}: cannot rotate {s:?} into {d:?} by {rot}"]
-                );
-                return Err(gst::FlowError::NotNegotiated);
-            }
+        let o = self.pixel_orientation();
+        if let Err(e) = pixels::transform_frame(inframe, outframe, o) {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Format,
+                ("Cannot rotate the frame by {}: {e}", o.tag_value())
+            );
+            return Err(gst::FlowError::NotNegotiated);
         }
         Ok(gst::FlowSuccess::Ok)
     }

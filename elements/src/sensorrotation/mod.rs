@@ -2,37 +2,21 @@
 //! `sensorrotation`: follows the gravity sensor (or the app, or an upstream orientation meta)
 //! and signals the picture orientation downstream, or rotates the pixels itself.
 //!
-//! # Properties (all can be mapped from a pipeline preset)
-//! | property | type | default | notes |
-//! |---|---|---|---|
-//! | `mode` | `follow-sensor` / `follow-app` / `follow-meta` / `off` | `follow-sensor` | changeable while playing |
-//! | `rotation` | `0` / `90` / `180` / `270` | `0` | used in `follow-app`; changeable while playing |
-//! | `output` | `metadata` / `pixels` | `metadata` | changeable in NULL/READY only |
-//! | `hysteresis` | double 0..44 degrees | 15 | past the 45-degree boundary |
-//! | `hold-time` | uint 0..10000 ms | 300 | a new orientation must persist this long |
-//! | `replay-file` | path | none | sensor samples `t_ms x y z` per line |
-//! | `iio-device` | path | none | e.g. `/sys/bus/iio/devices/iio:device0` |
-//! | `iio-poll-interval` | uint 10..1000 ms | 50 | |
-//! | `orientation` | uint (read-only) | 0 | degrees currently signalled |
-//!
-//! Sensor source: `replay-file` if set, else `iio-device` if set, else samples pushed by the
-//! application with the action signal `push-sample(x, y, z)` (doubles, device axes).
-//!
-//! In `metadata` output, every change of orientation sends exactly one `image-orientation`
-//! tag event downstream (merged with upstream stream tags) before the first buffer with the
-//! new orientation, and every buffer carries the [`crate::meta`] orientation meta. Upstream
-//! tag updates are forwarded with any `image-orientation` removed (unless `mode=off`). In
-//! `pixels` output the element rotates the frames itself (width and height swap at 90/270,
-//! renegotiating on change) and sends no orientation tag; a horizontal flip carried by an
-//! incoming orientation meta (`follow-meta`) is not applied there, only the rotation.
+//! Properties, pads and the exact rules are in `docs/elements.md` (generated from the
+//! element by [`crate::docs`]). In short: `mode` picks where the orientation comes from
+//! (`follow-sensor`, `follow-app`, `follow-meta`, `off`), `camera-facing` and
+//! `sensor-orientation` turn the device rotation into the picture orientation with Android's
+//! camera rule ([`crate::orientation::camera_orientation`]), and `output` either signals it
+//! (`image-orientation` tag on each change plus the [`crate::meta`] orientation meta on every
+//! buffer) or rotates the pixels here ([`pixels`]).
 //!
 //! ```
 //! use gst::prelude::*;
 //! gst::init().unwrap();
 //! gststreamwire::plugin_register_static().unwrap();
 //! let e = gst::ElementFactory::make("sensorrotation")
-//!     .property_from_str("mode", "follow-app")
-//!     .property_from_str("rotation", "90")
+//!     .property_from_str("camera-facing", "front")
+//!     .property_from_str("sensor-orientation", "270")
 //!     .build()
 //!     .unwrap();
 //! assert_eq!(e.property::<u32>("hold-time"), 300);
@@ -42,6 +26,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+pub mod pixels;
 pub mod rotate;
 pub mod source;
 
@@ -91,7 +76,7 @@ pub enum Output {
     Pixels = 1,
 }
 
-/// Rotation for `follow-app`, clockwise degrees.
+/// A quarter-turn angle, clockwise degrees (`rotation`, `sensor-orientation`).
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
 #[repr(u32)]
 #[enum_type(name = "GstSensorRotationAngle")]
@@ -128,6 +113,7 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     Mode::static_type();
     Output::static_type();
     Angle::static_type();
+    crate::orientation::CameraFacing::static_type();
     gst::Element::register(
         Some(plugin),
         "sensorrotation",

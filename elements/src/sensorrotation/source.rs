@@ -11,7 +11,8 @@ use crate::orientation::{Sample, parse_replay};
 /// Which clock a source's sample timestamps are on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Timeline {
-    /// Stream running time in milliseconds (replay files: deterministic, follows the buffers).
+    /// Stream time in milliseconds (replay files: deterministic, follows the buffers and the
+    /// position after a seek).
     Stream,
     /// Milliseconds since the element started, wall-clock monotonic (live sensors, app).
     Monotonic,
@@ -25,11 +26,20 @@ pub trait AccelSource: Send {
     /// The timeline of `now_ms` and of the samples' `t_ms`.
     fn timeline(&self) -> Timeline;
     /// Passes every sample with `t_ms <= now_ms` not handed over yet to `out`, in order.
-    fn drain(&mut self, now_ms: u64, out: &mut dyn FnMut(Sample));
+    ///
+    /// Returns an error when the source starts failing (a sensor that disappeared or reads
+    /// garbage), once per episode: the element posts it as a warning and keeps the last
+    /// orientation.
+    fn drain(&mut self, now_ms: u64, out: &mut dyn FnMut(Sample)) -> Result<(), SourceError>;
     /// Short description for logs.
     fn describe(&self) -> String;
     /// Starts over after a flush (seek); sources without history ignore it.
     fn rewind(&mut self) {}
+    /// Whether a [`rewind`](AccelSource::rewind) lets the source hand over its samples again
+    /// (a recorded trace), so the orientation at a new position can be recomputed.
+    fn replays(&self) -> bool {
+        false
+    }
 }
 
 /// Error opening a source.
@@ -44,7 +54,7 @@ impl std::fmt::Display for SourceError {
 
 impl std::error::Error for SourceError {}
 
-/// Samples from a replay file (format: [`parse_replay`]).
+/// Samples from a replay file (format: [`parse_replay`]), on the stream-time timeline.
 pub struct ReplaySource {
     path: PathBuf,
     samples: Vec<Sample>,
@@ -60,8 +70,18 @@ impl ReplaySource {
                 path.to_string_lossy()
             ))
         })?;
-        let samples = parse_replay(&text)
-            .map_err(|e| SourceError(format!("replay-file {}: {e}", path.to_string_lossy())))?;
+        let samples = parse_replay(&text).map_err(|e| {
+            SourceError(if e.line == 0 {
+                format!("replay-file {}: {e}", path.to_string_lossy())
+            } else {
+                format!(
+                    "replay-file {}:{}: {}",
+                    path.to_string_lossy(),
+                    e.line,
+                    e.message
+                )
+            })
+        })?;
         Ok(ReplaySource {
             path: path.to_owned(),
             samples,
@@ -75,7 +95,7 @@ impl AccelSource for ReplaySource {
         Timeline::Stream
     }
 
-    fn drain(&mut self, now_ms: u64, out: &mut dyn FnMut(Sample)) {
+    fn drain(&mut self, now_ms: u64, out: &mut dyn FnMut(Sample)) -> Result<(), SourceError> {
         while let Some(s) = self.samples.get(self.next) {
             if s.t_ms > now_ms {
                 break;
@@ -83,10 +103,15 @@ impl AccelSource for ReplaySource {
             out(*s);
             self.next += 1;
         }
+        Ok(())
     }
 
     fn rewind(&mut self) {
         self.next = 0;
+    }
+
+    fn replays(&self) -> bool {
+        true
     }
 
     fn describe(&self) -> String {
@@ -141,26 +166,87 @@ pub fn find_iio_accelerometer(root: &Path) -> Result<PathBuf, SourceError> {
 }
 
 /// A Linux IIO accelerometer read through sysfs: `in_accel_{x,y,z}_raw` multiplied by
-/// `in_accel_scale` (or per-axis `in_accel_{x,y,z}_scale`), polled at most every
-/// `poll_interval_ms` from the streaming thread (three small file reads per poll).
+/// `in_accel_scale` (or per-axis `in_accel_{x,y,z}_scale`), turned into device axes with the
+/// sensor's mounting matrix (`in_accel_mount_matrix` or `mount_matrix`; identity when the
+/// driver has none), polled at most every `poll_interval_ms` from the streaming thread
+/// (three small file reads per poll).
 pub struct IioSource {
     dir: PathBuf,
     scale: [f64; 3],
+    mount: MountMatrix,
     poll_interval_ms: u64,
     last_poll: Option<u64>,
-    warned: bool,
+    failing: bool,
+}
+
+/// An IIO mounting matrix: rows of the rotation from the sensor chip's axes to the device's
+/// (`v_device = M * v_sensor`), as the kernel prints it: `x1, y1, z1; x2, y2, z2; x3, y3, z3`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MountMatrix(pub [[f64; 3]; 3]);
+
+impl MountMatrix {
+    /// The identity (chip mounted along the device axes).
+    pub const IDENTITY: MountMatrix =
+        MountMatrix([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
+
+    /// Parses the sysfs text.
+    ///
+    /// ```
+    /// use gststreamwire::sensorrotation::source::MountMatrix;
+    /// let m = MountMatrix::parse("0, 1, 0; -1, 0, 0; 0, 0, 1").unwrap();
+    /// assert_eq!(m.apply([1.0, 2.0, 3.0]), [2.0, -1.0, 3.0]);
+    /// assert!(MountMatrix::parse("1, 0; 0, 1").is_err());
+    /// ```
+    pub fn parse(text: &str) -> Result<MountMatrix, String> {
+        let rows: Vec<&str> = text.trim().split(';').collect();
+        if rows.len() != 3 {
+            return Err(format!(
+                "expected 3 rows separated by `;`, found {}",
+                rows.len()
+            ));
+        }
+        let mut m = [[0.0; 3]; 3];
+        for (r, row) in rows.iter().enumerate() {
+            let cols: Vec<&str> = row.split(',').map(str::trim).collect();
+            if cols.len() != 3 {
+                return Err(format!(
+                    "row {}: expected 3 numbers, found {}",
+                    r + 1,
+                    cols.len()
+                ));
+            }
+            for (c, v) in cols.iter().enumerate() {
+                m[r][c] = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| format!("row {}: `{v}` is not a number", r + 1))?;
+            }
+        }
+        Ok(MountMatrix(m))
+    }
+
+    /// `M * v`.
+    pub fn apply(&self, v: [f64; 3]) -> [f64; 3] {
+        let m = &self.0;
+        [0, 1, 2].map(|r| m[r][0] * v[0] + m[r][1] * v[1] + m[r][2] * v[2])
+    }
 }
 
 fn read_number(path: &Path) -> Result<f64, SourceError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| SourceError(format!("cannot read {}: {e}", path.to_string_lossy())))?;
-    text.trim().parse::<f64>().map_err(|_| {
-        SourceError(format!(
-            "{} does not hold a number: `{}`",
-            path.to_string_lossy(),
-            text.trim()
-        ))
-    })
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| {
+            SourceError(format!(
+                "{} does not hold a number: `{}`",
+                path.to_string_lossy(),
+                text.trim()
+            ))
+        })
 }
 
 impl IioSource {
@@ -183,13 +269,28 @@ impl IioSource {
                 }
             };
         }
+        let mut mount = MountMatrix::IDENTITY;
+        for name in ["in_accel_mount_matrix", "mount_matrix"] {
+            let path = dir.join(name);
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                mount = MountMatrix::parse(&text)
+                    .map_err(|e| SourceError(format!("{}: {e}", path.to_string_lossy())))?;
+                break;
+            }
+        }
         Ok(IioSource {
             dir: dir.to_owned(),
             scale,
+            mount,
             poll_interval_ms: poll_interval_ms.max(1),
             last_poll: None,
-            warned: false,
+            failing: false,
         })
+    }
+
+    /// The mounting matrix in use.
+    pub fn mount_matrix(&self) -> MountMatrix {
+        self.mount
     }
 
     fn read(&self) -> Result<[f64; 3], SourceError> {
@@ -197,7 +298,7 @@ impl IioSource {
         for (i, axis) in ["x", "y", "z"].iter().enumerate() {
             v[i] = read_number(&self.dir.join(format!("in_accel_{axis}_raw")))? * self.scale[i];
         }
-        Ok(v)
+        Ok(self.mount.apply(v))
     }
 }
 
@@ -206,37 +307,36 @@ impl AccelSource for IioSource {
         Timeline::Monotonic
     }
 
-    fn drain(&mut self, now_ms: u64, out: &mut dyn FnMut(Sample)) {
+    fn drain(&mut self, now_ms: u64, out: &mut dyn FnMut(Sample)) -> Result<(), SourceError> {
         if let Some(last) = self.last_poll
             && now_ms < last.saturating_add(self.poll_interval_ms)
         {
-            return;
+            return Ok(());
         }
         self.last_poll = Some(now_ms);
         match self.read() {
-            Ok([x, y, z]) => out(Sample {
-                t_ms: now_ms,
-                x,
-                y,
-                z,
-            }),
-            Err(e) => {
-                // A sensor that disappears keeps the last orientation; say so once.
-                if !self.warned {
-                    self.warned = true;
-                    warn_read_failure(&e);
-                }
+            Ok([x, y, z]) => {
+                self.failing = false;
+                out(Sample {
+                    t_ms: now_ms,
+                    x,
+                    y,
+                    z,
+                });
+                Ok(())
             }
+            // Reported once per episode; no sample means the last orientation stays.
+            Err(e) if !self.failing => {
+                self.failing = true;
+                Err(e)
+            }
+            Err(_) => Ok(()),
         }
     }
 
     fn describe(&self) -> String {
         format!("IIO device {}", self.dir.to_string_lossy())
     }
-}
-
-fn warn_read_failure(e: &SourceError) {
-    gst::warning!(super::imp::CAT, "accelerometer read failed: {e}");
 }
 
 /// Samples pushed by the application (`push-sample` action signal), stamped on arrival.
@@ -265,7 +365,7 @@ impl AccelSource for AppSource {
         Timeline::Monotonic
     }
 
-    fn drain(&mut self, now_ms: u64, out: &mut dyn FnMut(Sample)) {
+    fn drain(&mut self, now_ms: u64, out: &mut dyn FnMut(Sample)) -> Result<(), SourceError> {
         let mut q = self.0.0.lock();
         while let Some(s) = q.front() {
             if s.t_ms > now_ms {
@@ -274,6 +374,7 @@ impl AccelSource for AppSource {
             out(*s);
             q.pop_front();
         }
+        Ok(())
     }
 
     fn describe(&self) -> String {
@@ -295,11 +396,41 @@ mod tests {
         std::fs::write(dir.join("in_accel_scale"), "0.00981\n").unwrap();
         let mut src = IioSource::open(&dir, 50).unwrap();
         let mut got = Vec::new();
-        src.drain(0, &mut |s| got.push(s));
-        src.drain(10, &mut |s| got.push(s));
-        src.drain(50, &mut |s| got.push(s));
+        src.drain(0, &mut |s| got.push(s)).unwrap();
+        src.drain(10, &mut |s| got.push(s)).unwrap();
+        src.drain(50, &mut |s| got.push(s)).unwrap();
         assert_eq!(got.len(), 2);
         assert!((got[0].x + 9.81).abs() < 1e-9);
+        // Garbage is reported once, then silently skipped until the sensor recovers.
+        std::fs::write(dir.join("in_accel_y_raw"), "nan\n").unwrap();
+        assert!(src.drain(100, &mut |s| got.push(s)).is_err());
+        assert!(src.drain(150, &mut |s| got.push(s)).is_ok());
+        assert_eq!(got.len(), 2);
+        std::fs::write(dir.join("in_accel_y_raw"), "20\n").unwrap();
+        src.drain(200, &mut |s| got.push(s)).unwrap();
+        assert_eq!(got.len(), 3);
+        // The mounting matrix turns chip axes into device axes.
+        std::fs::write(
+            dir.join("in_accel_mount_matrix"),
+            "0, 1, 0; -1, 0, 0; 0, 0, 1\n",
+        )
+        .unwrap();
+        let mut src = IioSource::open(&dir, 50).unwrap();
+        let mut got = Vec::new();
+        src.drain(0, &mut |s| got.push(s)).unwrap();
+        assert!((got[0].x - 20.0 * 0.00981).abs() < 1e-9, "{got:?}");
+        assert!((got[0].y - 9.81).abs() < 1e-9, "{got:?}");
+        std::fs::write(
+            dir.join("in_accel_mount_matrix"),
+            "1, 0, 0; 0, 1; 0, 0, 1\n",
+        )
+        .unwrap();
+        let e = IioSource::open(&dir, 50).err().unwrap();
+        assert!(
+            e.0.contains("in_accel_mount_matrix") && e.0.contains("row 2"),
+            "{e}"
+        );
+        std::fs::remove_file(dir.join("in_accel_mount_matrix")).unwrap();
         std::fs::remove_file(dir.join("in_accel_scale")).unwrap();
         let e = IioSource::open(&dir, 50).err().unwrap();
         assert!(e.0.contains("in_accel_scale"), "{e}");
@@ -355,7 +486,7 @@ mod tests {
             });
         }
         let mut got = Vec::new();
-        src.drain(10, &mut |s| got.push(s.t_ms));
+        src.drain(10, &mut |s| got.push(s.t_ms)).unwrap();
         assert_eq!(got, vec![5, 10]);
     }
 }

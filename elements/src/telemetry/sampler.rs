@@ -305,19 +305,33 @@ pub fn classify_interface(sysfs_root: &Path, name: &str) -> Option<&'static str>
     base.join("device").exists().then_some("unknown")
 }
 
+/// The access type of the busiest up interface, from sysfs only: the interface names in
+/// `class/net`, each one's `operstate` and its `statistics/{rx,tx}_bytes` counters. No
+/// netlink dump and no `address` file is read, so no MAC or IP address is ever seen.
 fn read_network_type(c: &mut Ctx) -> Option<Value> {
-    let nets = sysinfo::Networks::new_with_refreshed_list().ok()?;
-    let mut kinds: Vec<(&'static str, u64)> = nets
-        .iter()
-        .filter_map(|(name, data)| {
-            let kind = classify_interface(&c.sysfs_root, name.to_str()?)?;
-            let up = !matches!(
-                data.operational_state(),
-                sysinfo::InterfaceOperationalState::Down
-                    | sysinfo::InterfaceOperationalState::NotPresent
-                    | sysinfo::InterfaceOperationalState::LowerLayerDown
-            );
-            up.then_some((kind, data.total_received() + data.total_transmitted()))
+    let base = c.sysfs_root.join("class/net");
+    let mut kinds: Vec<(&'static str, u64)> = std::fs::read_dir(&base)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let name = name.to_str()?;
+            let kind = classify_interface(&c.sysfs_root, name)?;
+            let dir = base.join(name);
+            let state = std::fs::read_to_string(dir.join("operstate")).unwrap_or_default();
+            let up = !matches!(state.trim(), "down" | "notpresent" | "lowerlayerdown");
+            let counter = |f: &str| {
+                std::fs::read_to_string(dir.join("statistics").join(f))
+                    .ok()
+                    .and_then(|t| t.trim().parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            up.then(|| {
+                (
+                    kind,
+                    counter("rx_bytes").saturating_add(counter("tx_bytes")),
+                )
+            })
         })
         .collect();
     // The busiest interface is the one carrying the traffic.
@@ -451,6 +465,36 @@ impl Sampler {
         &mut self.ctx
     }
 
+    /// Takes the starting point of the interval averages (`cpu-usage`, `process-cpu-usage`)
+    /// that `consent` allows, once, so that the next [`sample`](Self::sample) one interval
+    /// later already reports them. Reads nothing at [`Consent::None`] or once primed.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use gststreamwire::telemetry::{Consent, Ctx, Sampler, StreamCounters};
+    /// let mut s = Sampler::new(Ctx::new(Arc::new(StreamCounters::default()), None));
+    /// s.prime(Consent::Necessary);
+    /// std::thread::sleep(std::time::Duration::from_millis(250));
+    /// assert!(s.sample(Consent::Necessary).get("cpu-usage").is_some());
+    /// ```
+    pub fn prime(&mut self, consent: Consent) {
+        if consent == Consent::None {
+            return;
+        }
+        let allowed = |key: &str| {
+            REGISTRY
+                .iter()
+                .any(|f| f.key == key && consent.allows(f.class))
+        };
+        self.ctx.begin_tick();
+        if allowed("cpu-usage") && !self.ctx.cpu_primed {
+            self.ctx.refresh_cpu();
+        }
+        if allowed("process-cpu-usage") && !self.ctx.process_primed {
+            let _ = read_process_cpu_usage(&mut self.ctx);
+        }
+    }
+
     /// Reads every field `consent` allows and the machine has, in registry order.
     pub fn sample(&mut self, consent: Consent) -> Report {
         let mut report = Report::default();
@@ -551,6 +595,33 @@ mod tests {
         assert_eq!(classify_interface(root, "enp3s0"), Some("wired"));
         assert_eq!(classify_interface(root, "eth0"), Some("wired"));
         assert_eq!(classify_interface(root, "foo0"), None);
+    }
+
+    #[test]
+    fn network_type_comes_from_sysfs_kinds_and_counters() {
+        let root = std::env::temp_dir().join(format!("sw-net-{}", std::process::id()));
+        let net = root.join("class/net");
+        for (name, state, bytes) in [
+            ("lo", "unknown", 9_000_000),
+            ("eth0", "up", 10),
+            ("wlan0", "up", 5_000),
+            ("wwan0", "down", 90_000),
+        ] {
+            let dir = net.join(name);
+            std::fs::create_dir_all(dir.join("statistics")).unwrap();
+            std::fs::write(dir.join("operstate"), format!("{state}\n")).unwrap();
+            std::fs::write(dir.join("statistics/rx_bytes"), format!("{bytes}\n")).unwrap();
+            std::fs::write(dir.join("statistics/tx_bytes"), "0\n").unwrap();
+        }
+        let mut c = Ctx::new(Arc::new(StreamCounters::default()), None);
+        c.sysfs_root = root.clone();
+        // lo is virtual and wwan0 is down: the busiest up interface is the Wi-Fi one.
+        assert_eq!(read_network_type(&mut c), Some(Value::Str("wifi".into())));
+        std::fs::write(net.join("wlan0/operstate"), "down\n").unwrap();
+        assert_eq!(read_network_type(&mut c), Some(Value::Str("wired".into())));
+        std::fs::write(net.join("eth0/operstate"), "lowerlayerdown\n").unwrap();
+        assert_eq!(read_network_type(&mut c), Some(Value::Str("none".into())));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -1,0 +1,349 @@
+//! The session actor: one thread owns everything a session holds (the topology's peer
+//! connections, the published track set, the remote tracks, the ICE servers, whether it has
+//! left) and handles one message at a time from a single queue:
+//!
+//! - [`Command`]s from the [`Session`](super::Session) handles (publish, unpublish,
+//!   send_data, leave, and queries answered through a oneshot channel);
+//! - signalling [`Event`]s, forwarded from the client by a task;
+//! - [`Post`]s from GStreamer callbacks and the connections' event channels.
+//!
+//! Nothing else touches that state, so there is no lock and no lock order. Teardown (a
+//! member leaving, a fresh re-join, leave) is serialised with every setup by construction.
+//! The actor runs on its own thread, not on the async runtime: it makes blocking GStreamer
+//! state changes (closing a `webrtcbin`, stopping branches, the pipeline to NULL), and those
+//! wait for streaming threads. No streaming thread or signal handler ever waits for the
+//! actor: they only post into its unbounded queue, which never blocks. So a state change
+//! in the actor can always complete, and the runtime's tasks (signalling, the handles
+//! awaiting replies) keep running meanwhile.
+
+use gst::prelude::*;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::oneshot;
+
+use crate::signalling::client::{Event, SignallingState};
+use crate::signalling::protocol::{Payload, PeerId, TrackInfo};
+use crate::webrtc::MediaKind;
+use crate::webrtc::peer::{ConnectionState, SignalIn};
+use crate::webrtc::publisher::{Publisher, PublisherConfig};
+use crate::webrtc::subscriber::SubscriberEvent;
+
+use super::event::{SessionError, SessionEvent, Via};
+use super::ice::IceServers;
+use super::topology::{ConnId, ConnectionPost, Ctx, Topology};
+
+/// A request of a [`Session`](super::Session) handle.
+pub(crate) enum Command {
+    Publish(PublisherConfig, oneshot::Sender<Result<(), SessionError>>),
+    Unpublish(oneshot::Sender<Result<(), SessionError>>),
+    SendData {
+        to: Option<String>,
+        payload: Payload,
+        reply: oneshot::Sender<Result<usize, SessionError>>,
+    },
+    Publisher(oneshot::Sender<Option<Publisher>>),
+    Peers(oneshot::Sender<Vec<PeerId>>),
+    ConnectionState(String, oneshot::Sender<Option<ConnectionState>>),
+    /// Close everything and end the actor; the reply says it is done.
+    Leave(oneshot::Sender<()>),
+}
+
+/// Something a callback or a forwarding task reports.
+#[derive(Debug)]
+pub(crate) enum Post {
+    /// About one connection of the topology.
+    Connection(ConnId, ConnectionPost),
+    /// From the shared subscriber.
+    Subscriber(SubscriberEvent),
+}
+
+/// Everything the actor's queue carries.
+pub(crate) enum Msg {
+    Command(Command),
+    Signalling(Event),
+    Post(Post),
+    /// The last [`Session`](super::Session) handle was dropped without `leave`.
+    HandlesDropped,
+}
+
+pub(crate) struct Actor {
+    cx: Ctx,
+    topology: Box<dyn Topology>,
+    /// ICE servers of the configuration, added to those of every join reply.
+    extra_ice: Vec<String>,
+    joined_once: bool,
+}
+
+impl Actor {
+    pub(crate) fn new(cx: Ctx, topology: Box<dyn Topology>, extra_ice: Vec<String>) -> Self {
+        Actor {
+            cx,
+            topology,
+            extra_ice,
+            joined_once: false,
+        }
+    }
+
+    /// Start the actor on its own thread.
+    pub(crate) fn spawn(self, queue: UnboundedReceiver<Msg>) -> std::io::Result<()> {
+        std::thread::Builder::new()
+            .name("sw-session".into())
+            .spawn(move || self.run(queue))
+            .map(|_| ())
+    }
+
+    fn run(mut self, mut queue: UnboundedReceiver<Msg>) {
+        // The queue cannot close while the actor runs: its own `Poster` holds a sender.
+        while let Some(msg) = queue.blocking_recv() {
+            match msg {
+                Msg::Command(c) => {
+                    if !self.command(c) {
+                        break;
+                    }
+                }
+                Msg::HandlesDropped => {
+                    self.teardown();
+                    break;
+                }
+                Msg::Signalling(ev) => self.signalling(ev),
+                Msg::Post(p) => self.post(p),
+            }
+        }
+        // Dropping the actor drops the connections, the publisher and the statistics thread;
+        // commands still queued get no reply, which their handles read as "left".
+    }
+
+    /// Handle a command; false once the actor is to end (leave).
+    fn command(&mut self, c: Command) -> bool {
+        match c {
+            Command::Publish(cfg, reply) => {
+                let _ = reply.send(self.publish(cfg));
+            }
+            Command::Unpublish(reply) => {
+                let _ = reply.send(self.unpublish());
+            }
+            Command::SendData { to, payload, reply } => {
+                let _ = reply.send(self.send_data(to.as_deref(), &payload));
+            }
+            Command::Publisher(reply) => {
+                let _ = reply.send(self.cx.publisher().cloned());
+            }
+            Command::Peers(reply) => {
+                let _ = reply.send(self.topology.members());
+            }
+            Command::ConnectionState(peer, reply) => {
+                let _ = reply.send(self.topology.connection_state(&peer));
+            }
+            Command::Leave(done) => {
+                self.teardown();
+                let _ = done.send(());
+                return false;
+            }
+        }
+        true
+    }
+
+    fn publish(&mut self, cfg: PublisherConfig) -> Result<(), SessionError> {
+        if self.cx.publisher.is_some() {
+            return Err(SessionError::Publishing(
+                "a track set is already published; call unpublish() first".into(),
+            ));
+        }
+        let publisher = Publisher::new(&self.cx.shared.pipeline, cfg.clone())?;
+        if let Err(e) = publisher.start() {
+            publisher.stop();
+            return Err(e.into());
+        }
+        self.cx.publisher = Some((publisher.clone(), cfg));
+        self.cx.stats.set_publisher(Some(publisher.clone()));
+        self.topology.publish(&mut self.cx, &publisher);
+        self.announce_tracks();
+        Ok(())
+    }
+
+    fn unpublish(&mut self) -> Result<(), SessionError> {
+        let Some((publisher, cfg)) = self.cx.publisher.take() else {
+            return Err(SessionError::Publishing("nothing is published".into()));
+        };
+        self.cx.stats.set_publisher(None);
+        self.topology.unpublish(&mut self.cx, &publisher);
+        for (id, _) in published_tracks(&cfg) {
+            if let Err(e) = self.cx.shared.client.unpublish(id) {
+                self.cx
+                    .error(format!("unpublishing track `{id}`"), e.to_string());
+            }
+        }
+        publisher.stop();
+        Ok(())
+    }
+
+    fn send_data(&self, to: Option<&str>, payload: &Payload) -> Result<usize, SessionError> {
+        let channels = self.topology.open_channels(to);
+        if channels.is_empty() {
+            return Err(no_data_channel(to));
+        }
+        for (id, c) in &channels {
+            let res = match payload {
+                Payload::Text(t) => c.send_string_full(Some(t)),
+                Payload::Binary(b) => c.send_data_full(Some(&gst::glib::Bytes::from(b.as_slice()))),
+            };
+            if let Err(e) = res {
+                return Err(SessionError::NoDataChannel(format!("peer `{id}` ({e})")));
+            }
+        }
+        Ok(channels.len())
+    }
+
+    fn teardown(&mut self) {
+        self.topology.close_all(&mut self.cx);
+        let _ = self.cx.shared.pipeline.set_state(gst::State::Null);
+    }
+
+    fn announce_tracks(&self) {
+        let Some((_, cfg)) = &self.cx.publisher else {
+            return;
+        };
+        for (id, kind) in published_tracks(cfg) {
+            let track = TrackInfo {
+                id: id.into(),
+                kind: kind.into(),
+                label: None,
+            };
+            if let Err(e) = self.cx.shared.client.publish(track) {
+                self.cx
+                    .error(format!("publishing track `{id}`"), e.to_string());
+            }
+        }
+    }
+
+    fn post(&mut self, p: Post) {
+        match p {
+            Post::Connection(conn, post) => self.topology.connection(&mut self.cx, conn, post),
+            Post::Subscriber(ev) => {
+                if let SubscriberEvent::TrackAdded { peer, kind, codec } = &ev {
+                    self.cx.tracks.added(peer, *kind);
+                    self.cx.events.emit(SessionEvent::TrackAdded {
+                        peer_id: peer.clone(),
+                        kind: *kind,
+                        codec: codec.clone(),
+                    });
+                }
+                self.cx.events.emit(SessionEvent::Receive(ev));
+            }
+        }
+    }
+
+    fn signalling(&mut self, ev: Event) {
+        let cx = &mut self.cx;
+        match ev {
+            Event::State(st) => cx.events.emit(SessionEvent::Signalling(st)),
+            Event::Joined(w) => {
+                if self.joined_once {
+                    // The old session is gone: every peer connection is void.
+                    self.topology.close_all(cx);
+                }
+                self.joined_once = true;
+                let (ice, err) = IceServers::resolve(&w.ice_servers, &self.extra_ice);
+                cx.ice = ice;
+                if let Some(e) = err {
+                    cx.error("ICE servers of the join reply".into(), e.to_string());
+                }
+                cx.events.emit(SessionEvent::Joined {
+                    peer_id: w.peer_id.clone(),
+                });
+                self.announce_tracks();
+                let cx = &mut self.cx;
+                for p in &w.peers {
+                    self.topology.member_present(cx, p, &w);
+                    for t in &p.tracks {
+                        cx.events.emit(SessionEvent::TrackPublished {
+                            peer_id: p.peer_id.clone(),
+                            track: t.clone(),
+                        });
+                    }
+                }
+            }
+            Event::Resumed { .. } => cx.events.emit(SessionEvent::Resumed),
+            Event::PeerJoined { peer, expect_offer } => {
+                self.topology.member_joined(cx, &peer, expect_offer)
+            }
+            Event::PeerLeft { peer_id, .. } => self.topology.member_left(cx, &peer_id),
+            Event::Published { peer_id, track } => {
+                let kind = MediaKind::try_from(track.kind).ok();
+                self.topology.remote_track(cx, &peer_id, kind);
+                cx.events
+                    .emit(SessionEvent::TrackPublished { peer_id, track })
+            }
+            Event::Unpublished { peer_id, track_id } => {
+                self.topology.remote_track(cx, &peer_id, None);
+                cx.events
+                    .emit(SessionEvent::TrackUnpublished { peer_id, track_id })
+            }
+            Event::MetadataChanged { .. } => {}
+            ev @ (Event::TelemetryAck { .. }
+            | Event::FeedbackAck
+            | Event::PrivacyExport { .. }
+            | Event::PrivacyDeleted { .. }) => cx.events.emit(SessionEvent::ServiceReply(ev)),
+            Event::Offer { from, sdp } => self.topology.signal(cx, &from, SignalIn::Offer { sdp }),
+            Event::Answer { from, sdp } => {
+                self.topology.signal(cx, &from, SignalIn::Answer { sdp })
+            }
+            Event::Ice {
+                from,
+                candidate,
+                sdp_mline_index,
+                ..
+            } => self.topology.signal(
+                cx,
+                &from,
+                SignalIn::Ice {
+                    mline: sdp_mline_index,
+                    candidate,
+                },
+            ),
+            Event::Message { from, payload, .. } => cx.events.emit(SessionEvent::Message {
+                from,
+                via: Via::Signalling,
+                payload,
+            }),
+            Event::ServerError {
+                code,
+                message,
+                in_type,
+                field,
+            } => cx.error(
+                format!(
+                    "server error on `{}`{}",
+                    in_type.unwrap_or_default(),
+                    field.map(|f| format!(" field `{f}`")).unwrap_or_default()
+                ),
+                format!("{code}: {message}"),
+            ),
+        }
+    }
+}
+
+/// Whether a signalling state ends the client (no event follows it).
+pub(crate) fn signalling_ended(st: &SignallingState) -> bool {
+    matches!(st, SignallingState::Closed | SignallingState::Failed { .. })
+}
+
+/// The error of [`Session::send_data`](super::Session::send_data) when nothing can carry it.
+pub(crate) fn no_data_channel(to: Option<&str>) -> SessionError {
+    SessionError::NoDataChannel(
+        to.map(|t| format!("peer `{t}`"))
+            .unwrap_or_else(|| "any peer".into()),
+    )
+}
+
+/// Track ids and kinds a publisher configuration announces.
+fn published_tracks(cfg: &PublisherConfig) -> Vec<(&'static str, MediaKind)> {
+    use crate::webrtc::publisher::{AudioSource, VideoSource};
+    let mut tracks = Vec::new();
+    if !matches!(cfg.video, VideoSource::None) {
+        tracks.push(("video", MediaKind::Video));
+    }
+    if !matches!(cfg.audio, AudioSource::None) {
+        tracks.push(("audio", MediaKind::Audio));
+    }
+    tracks
+}

@@ -1,0 +1,93 @@
+//! What a [`Session`](super::Session) is built from: [`SessionConfig`] and [`Subscribe`].
+
+use crate::signalling::client::ClientConfig;
+use crate::webrtc::peer::DEFAULT_JITTER_LATENCY_MS;
+use crate::webrtc::publisher::PublisherConfig;
+use crate::webrtc::subscriber::SubscriberConfig;
+
+use super::telemetry::TelemetryConfig;
+
+/// Label of the data channel every pair opens.
+pub const DATA_CHANNEL_LABEL: &str = "streamwire";
+
+/// Which remote peers to receive media from.
+///
+/// ```
+/// use streamwire::session::Subscribe;
+/// let only_cam = Subscribe::Users(vec!["cam".into()]);
+/// assert_ne!(only_cam, Subscribe::default());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Subscribe {
+    /// Every peer of the room.
+    #[default]
+    Auto,
+    /// Only peers whose user id (token `sub`) is listed; media from others is not requested
+    /// when this side offers, and is dropped unseen when it answers.
+    Users(Vec<String>),
+}
+
+impl Subscribe {
+    /// Whether media from `user` is wanted.
+    pub(crate) fn wants(&self, user: &str) -> bool {
+        match self {
+            Subscribe::Auto => true,
+            Subscribe::Users(list) => list.iter().any(|u| u == user),
+        }
+    }
+}
+
+/// Configuration of [`Session::join`](super::Session::join).
+#[derive(Clone)]
+pub struct SessionConfig {
+    /// Signalling client configuration (server URLs, room, token, reconnect policy).
+    pub signalling: ClientConfig,
+    /// Local tracks to publish (None: receive only).
+    pub publish: Option<PublisherConfig>,
+    /// Whose media to receive.
+    pub subscribe: Subscribe,
+    /// What to do with received media.
+    pub output: SubscriberConfig,
+    /// Addresses ICE gathers on. Default: `127.0.0.1` only.
+    pub local_addresses: Vec<String>,
+    /// Extra ICE servers (`stun://host:port`, `turn(s)://user:pass@host:port`), added to those
+    /// of the server's join reply.
+    pub ice_servers: Vec<String>,
+    /// Jitter-buffer latency (ms). Default [`DEFAULT_JITTER_LATENCY_MS`].
+    pub jitter_latency_ms: u32,
+    /// Open a data channel to every peer. Default true.
+    pub data_channel: bool,
+    /// Telemetry forwarding (default consent `none`: nothing read, nothing sent).
+    pub telemetry: TelemetryConfig,
+}
+
+impl SessionConfig {
+    /// Receive-only, loopback-only defaults for a server URL, room and token.
+    ///
+    /// ```
+    /// let cfg = streamwire::session::SessionConfig::new("ws://127.0.0.1:8443", "room", "jwt");
+    /// assert_eq!(cfg.local_addresses, vec!["127.0.0.1".to_string()]);
+    /// ```
+    pub fn new(url: &str, room: &str, token: &str) -> Self {
+        SessionConfig {
+            signalling: ClientConfig::new(url, room, token),
+            publish: None,
+            subscribe: Subscribe::Auto,
+            output: SubscriberConfig::default(),
+            local_addresses: vec!["127.0.0.1".to_owned()],
+            ice_servers: Vec::new(),
+            jitter_latency_ms: DEFAULT_JITTER_LATENCY_MS,
+            data_channel: true,
+            telemetry: TelemetryConfig::default(),
+        }
+    }
+}
+
+/// The per-connection settings the topology applies to every peer connection it builds.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectionSettings {
+    pub subscribe: Subscribe,
+    pub local_addresses: Vec<String>,
+    pub jitter_latency_ms: u32,
+    pub data_channel: bool,
+}

@@ -1,0 +1,448 @@
+//! The mesh topology: one `webrtcbin` peer connection per remote member.
+//!
+//! - On the server's `welcome`, a connection is built for every member already present; this
+//!   side offers to those listed in `offer_to` (the newcomer offers, so offers never cross).
+//! - On `peer_joined` a connection is built (answerer when `expect_offer`); on `peer_left` it
+//!   is closed.
+//! - Offers, answers and ICE candidates are routed by sender to that member's connection, and
+//!   each connection's [`SignalOut`] goes back out through the signalling client.
+//! - Publishing after join attaches the track set to every connection: the pair's offerer
+//!   re-offers; an answerer's `publish` announcement asks its offerer to re-offer
+//!   ([`Topology::remote_track`] on the other side).
+//! - The offerer of each pair creates the data channel before offering; the answerer receives
+//!   it through `on-data-channel`.
+
+use std::collections::HashMap;
+
+use gst::prelude::*;
+use gst_webrtc::{WebRTCDataChannel, WebRTCDataChannelState};
+
+use crate::signalling::client::Welcome;
+use crate::signalling::protocol::{Payload, PeerId, PeerInfo};
+use crate::webrtc::MediaKind;
+use crate::webrtc::peer::{
+    ConnectionState, Peer, PeerConfig, PeerEvent, PeerIo, Role, SignalIn, SignalOut,
+};
+use crate::webrtc::publisher::Publisher;
+
+use super::config::DATA_CHANNEL_LABEL;
+use super::event::{Emitter, SessionError, SessionEvent, Via};
+use super::topology::{ConnId, ConnectionPost, Ctx, Topology};
+
+/// One remote member and the connection to it.
+struct Member {
+    peer: Peer,
+    user: String,
+    conn: ConnId,
+    /// The pair's data channel, once created (offerer) or received (answerer).
+    channel: Option<WebRTCDataChannel>,
+    /// [`SessionEvent::DataChannelOpen`] was reported.
+    channel_open: bool,
+}
+
+/// The mesh: a connection per remote member.
+#[derive(Default)]
+pub(crate) struct Mesh {
+    members: HashMap<PeerId, Member>,
+    next_conn: u64,
+}
+
+impl Mesh {
+    pub(crate) fn new() -> Self {
+        Mesh::default()
+    }
+
+    fn add(&mut self, cx: &mut Ctx, id: &str, user: &str, role: Role) {
+        if self.members.contains_key(id) {
+            return;
+        }
+        match self.connect(cx, id, user, role) {
+            Ok(()) => cx.events.emit(SessionEvent::PeerJoined {
+                peer_id: id.to_owned(),
+                user: user.to_owned(),
+            }),
+            Err(e) => cx.error(format!("connecting to peer `{id}`"), e.to_string()),
+        }
+    }
+
+    fn connect(
+        &mut self,
+        cx: &mut Ctx,
+        id: &str,
+        user: &str,
+        role: Role,
+    ) -> Result<(), SessionError> {
+        let wants = cx.settings.subscribe.wants(user);
+        let mut cfg = PeerConfig::loopback(role);
+        cfg.local_addresses = cx.settings.local_addresses.clone();
+        cfg.stun_server = cx.ice.stun.clone();
+        cfg.turn_servers = cx.ice.turns.clone();
+        cfg.jitter_latency_ms = cx.settings.jitter_latency_ms;
+        if wants {
+            cfg.receive = vec![MediaKind::Video, MediaKind::Audio];
+        }
+        let (peer, io) = Peer::new(&cx.shared.pipeline, id, cfg)?;
+        if let Some(p) = cx.publisher()
+            && let Err(e) = p.attach(&peer)
+        {
+            let _ = peer.close();
+            return Err(e.into());
+        }
+        if wants {
+            cx.shared.subscriber.attach(&peer);
+        } else {
+            discard_remote_pads(&peer);
+        }
+        self.next_conn += 1;
+        let conn = ConnId(self.next_conn);
+        let mut channel = None;
+        if cx.settings.data_channel {
+            match role {
+                Role::Offerer => {
+                    let dc = peer.webrtcbin().emit_by_name::<Option<WebRTCDataChannel>>(
+                        "create-data-channel",
+                        &[&DATA_CHANNEL_LABEL, &None::<gst::Structure>],
+                    );
+                    match dc {
+                        Some(dc) => {
+                            hook_channel(cx, id, conn, &dc);
+                            channel = Some(dc);
+                        }
+                        None => cx.error(
+                            format!("data channel to peer `{id}`"),
+                            "webrtcbin refused create-data-channel".into(),
+                        ),
+                    }
+                }
+                Role::Answerer => {
+                    let posts = cx.posts.clone();
+                    let events = cx.events.clone();
+                    let pid = id.to_owned();
+                    peer.webrtcbin()
+                        .connect("on-data-channel", false, move |v| {
+                            let dc = v.get(1)?.get::<WebRTCDataChannel>().ok()?;
+                            // Messages are handed to the application from here on, so none
+                            // is lost before the actor stores the channel.
+                            hook_messages(&events, &pid, &dc);
+                            hook_open(&posts, conn, &dc);
+                            posts.post(super::actor::Post::Connection(
+                                conn,
+                                ConnectionPost::DataChannel(dc),
+                            ));
+                            None
+                        });
+                }
+            }
+        }
+        cx.stats.watch(&peer);
+        spawn_io(cx, id, conn, io);
+        self.members.insert(
+            id.to_owned(),
+            Member {
+                peer: peer.clone(),
+                user: user.to_owned(),
+                conn,
+                channel,
+                channel_open: false,
+            },
+        );
+        if role == Role::Offerer {
+            peer.negotiate()?;
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, cx: &mut Ctx, id: &str) {
+        let Some(member) = self.members.remove(id) else {
+            return;
+        };
+        tracing::debug!(peer = %id, user = %member.user, "closing peer");
+        cx.stats.unwatch(id);
+        if let Some(dc) = &member.channel {
+            dc.close();
+        }
+        // Cut the send branches off the tees, stop webrtcbin (its pads flush, so no branch
+        // thread is left waiting inside it), then remove the branches: stopping a branch queue
+        // while its thread was blocked inside the live webrtcbin deadlocked once in
+        // tests/session_publish.rs (see Publisher::cut_off).
+        let publisher = cx.publisher().cloned();
+        if let Some(p) = &publisher {
+            p.cut_off(id);
+        }
+        if let Err(e) = member.peer.close() {
+            cx.error(format!("closing peer `{id}`"), e.to_string());
+        }
+        if let Some(p) = &publisher {
+            p.detach(id);
+        }
+        cx.shared.subscriber.detach(id);
+        cx.tracks.member_gone(&cx.events, id);
+        cx.events.emit(SessionEvent::PeerLeft {
+            peer_id: id.to_owned(),
+        });
+    }
+
+    /// The member whose current connection is `conn`.
+    fn by_conn(&mut self, conn: ConnId) -> Option<(&PeerId, &mut Member)> {
+        self.members.iter_mut().find(|(_, m)| m.conn == conn)
+    }
+}
+
+impl Topology for Mesh {
+    fn member_present(&mut self, cx: &mut Ctx, member: &PeerInfo, w: &Welcome) {
+        let role = if w.offer_to.contains(&member.peer_id) {
+            Role::Offerer
+        } else {
+            Role::Answerer
+        };
+        self.add(cx, &member.peer_id, &member.user, role);
+    }
+
+    fn member_joined(&mut self, cx: &mut Ctx, member: &PeerInfo, expect_offer: bool) {
+        let role = if expect_offer {
+            Role::Answerer
+        } else {
+            Role::Offerer
+        };
+        self.add(cx, &member.peer_id, &member.user, role);
+    }
+
+    fn member_left(&mut self, cx: &mut Ctx, peer_id: &str) {
+        self.remove(cx, peer_id);
+    }
+
+    /// If this side offers for the pair, the announcement is the answerer's request for a
+    /// re-offer: a new `recvonly` m-line for an announced track this side subscribes to, and
+    /// in any case a new offer so the answerer can change its m-lines' directions.
+    fn remote_track(&mut self, cx: &mut Ctx, peer_id: &str, kind: Option<MediaKind>) {
+        let Some(member) = self.members.get(peer_id) else {
+            return;
+        };
+        if member.peer.role() != Role::Offerer {
+            return;
+        }
+        let receive: Vec<MediaKind> = kind
+            .filter(|_| cx.settings.subscribe.wants(&member.user))
+            .into_iter()
+            .collect();
+        if let Err(e) = member.peer.renegotiate(&receive) {
+            cx.error(format!("re-offering to peer `{peer_id}`"), e.to_string());
+        }
+    }
+
+    fn signal(&mut self, cx: &mut Ctx, from: &str, msg: SignalIn) {
+        let what = match &msg {
+            SignalIn::Offer { .. } => "offer",
+            SignalIn::Answer { .. } => "answer",
+            SignalIn::Ice { .. } => "ice",
+        };
+        match self.members.get(from) {
+            Some(m) => {
+                if let Err(e) = m.peer.apply(msg) {
+                    cx.error(format!("{what} from peer `{from}`"), e.to_string());
+                }
+            }
+            None => cx.error(
+                format!("{what} from peer `{from}`"),
+                "no such peer in this session".into(),
+            ),
+        }
+    }
+
+    fn publish(&mut self, cx: &mut Ctx, publisher: &Publisher) {
+        for m in self.members.values() {
+            let res = publisher
+                .attach(&m.peer)
+                .and_then(|()| match m.peer.role() {
+                    Role::Offerer => m.peer.renegotiate(&[]),
+                    // The announcement that follows asks the offerer for a re-offer.
+                    Role::Answerer => Ok(()),
+                });
+            if let Err(e) = res {
+                cx.error(
+                    format!("publishing to peer `{}`", m.peer.id()),
+                    e.to_string(),
+                );
+            }
+        }
+    }
+
+    fn unpublish(&mut self, cx: &mut Ctx, publisher: &Publisher) {
+        for m in self.members.values() {
+            publisher.detach(m.peer.id());
+            if m.peer.role() == Role::Offerer
+                && let Err(e) = m.peer.renegotiate(&[])
+            {
+                cx.error(
+                    format!("unpublishing towards peer `{}`", m.peer.id()),
+                    e.to_string(),
+                );
+            }
+        }
+    }
+
+    fn connection(&mut self, cx: &mut Ctx, conn: ConnId, post: ConnectionPost) {
+        match post {
+            ConnectionPost::Peer(PeerEvent::ConnectionState { peer, state }) => {
+                cx.events.emit(SessionEvent::Connection {
+                    peer_id: peer,
+                    state,
+                })
+            }
+            ConnectionPost::Peer(PeerEvent::EstimatedBitrate { .. }) => {}
+            ConnectionPost::Peer(PeerEvent::RemoteTrackEnded { peer, kind, mline }) => {
+                let Some((_, m)) = self.by_conn(conn) else {
+                    return;
+                };
+                for pad in m.peer.src_pads_for_mline(mline) {
+                    cx.shared.subscriber.release_pad(&peer, &pad);
+                }
+                cx.tracks.ended(&cx.events, &peer, kind);
+            }
+            ConnectionPost::Peer(PeerEvent::NegotiationFailed { peer, reason }) => {
+                cx.error(format!("negotiation with peer `{peer}`"), reason)
+            }
+            ConnectionPost::DataChannel(dc) => {
+                let Some((id, m)) = self.by_conn(conn) else {
+                    return;
+                };
+                // webrtcbin 1.22 may report the channel open before on-open is connected.
+                let open = dc.ready_state() == WebRTCDataChannelState::Open;
+                m.channel = Some(dc);
+                if open && !m.channel_open {
+                    m.channel_open = true;
+                    cx.events.emit(SessionEvent::DataChannelOpen {
+                        peer_id: id.clone(),
+                    });
+                }
+            }
+            ConnectionPost::ChannelOpen => {
+                let Some((id, m)) = self.by_conn(conn) else {
+                    return;
+                };
+                if m.channel.is_some() && !m.channel_open {
+                    m.channel_open = true;
+                    cx.events.emit(SessionEvent::DataChannelOpen {
+                        peer_id: id.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn close_all(&mut self, cx: &mut Ctx) {
+        let ids: Vec<PeerId> = self.members.keys().cloned().collect();
+        for id in ids {
+            self.remove(cx, &id);
+        }
+    }
+
+    fn members(&self) -> Vec<PeerId> {
+        let mut v: Vec<PeerId> = self.members.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    fn connection_state(&self, peer_id: &str) -> Option<ConnectionState> {
+        self.members.get(peer_id).map(|m| m.peer.connection_state())
+    }
+
+    fn open_channels(&self, to: Option<&str>) -> Vec<(PeerId, WebRTCDataChannel)> {
+        self.members
+            .iter()
+            .filter(|(id, _)| to.is_none_or(|t| t == id.as_str()))
+            .filter_map(|(id, m)| m.channel.clone().map(|c| (id.clone(), c)))
+            .filter(|(_, c)| c.ready_state() == WebRTCDataChannelState::Open)
+            .collect()
+    }
+}
+
+/// Hand the channel's messages to the application, and tell the actor when it opens.
+fn hook_channel(cx: &Ctx, peer_id: &str, conn: ConnId, dc: &WebRTCDataChannel) {
+    hook_messages(&cx.events, peer_id, dc);
+    hook_open(&cx.posts, conn, dc);
+}
+
+fn hook_open(posts: &super::topology::Poster, conn: ConnId, dc: &WebRTCDataChannel) {
+    let posts = posts.clone();
+    dc.connect_on_open(move |_| {
+        posts.post(super::actor::Post::Connection(
+            conn,
+            ConnectionPost::ChannelOpen,
+        ));
+    });
+}
+
+fn hook_messages(events: &Emitter, peer_id: &str, dc: &WebRTCDataChannel) {
+    let ev = events.clone();
+    let pid = peer_id.to_owned();
+    dc.connect_on_message_string(move |_, s| {
+        ev.emit(SessionEvent::Message {
+            from: pid.clone(),
+            via: Via::DataChannel,
+            payload: Payload::Text(s.unwrap_or_default().to_owned()),
+        });
+    });
+    let ev = events.clone();
+    let pid = peer_id.to_owned();
+    dc.connect_on_message_data(move |_, b| {
+        ev.emit(SessionEvent::Message {
+            from: pid.clone(),
+            via: Via::DataChannel,
+            payload: Payload::Binary(b.map(|b| b.to_vec()).unwrap_or_default()),
+        });
+    });
+}
+
+/// Carry the connection's signalling out through the client, and its events to the actor.
+fn spawn_io(cx: &Ctx, id: &str, conn: ConnId, mut io: PeerIo) {
+    let client = cx.shared.client.clone();
+    let events = cx.events.clone();
+    let to = id.to_owned();
+    cx.runtime.spawn(async move {
+        while let Some(msg) = io.signals.recv().await {
+            let res = match msg {
+                SignalOut::Offer { sdp } => client.send_offer(&to, sdp),
+                SignalOut::Answer { sdp } => client.send_answer(&to, sdp),
+                SignalOut::Ice { mline, candidate } => client.send_ice(&to, candidate, mline, None),
+            };
+            if let Err(e) = res {
+                events.error(format!("signalling to peer `{to}`"), e.to_string());
+                break;
+            }
+        }
+    });
+    let posts = cx.posts.clone();
+    cx.runtime.spawn(async move {
+        while let Some(ev) = io.events.recv().await {
+            posts.post(super::actor::Post::Connection(
+                conn,
+                ConnectionPost::Peer(ev),
+            ));
+        }
+    });
+}
+
+/// Link every remote pad of an unsubscribed peer to a `fakesink` so webrtcbin never sees
+/// `not-linked`.
+fn discard_remote_pads(peer: &Peer) {
+    let bin = peer.bin().clone();
+    peer.webrtcbin().connect_pad_added(move |_, pad| {
+        if pad.direction() != gst::PadDirection::Src {
+            return;
+        }
+        let Ok(sink) = gst::ElementFactory::make("fakesink")
+            .property("sync", false)
+            .property("async", false)
+            .build()
+        else {
+            return;
+        };
+        if bin.add(&sink).is_ok() {
+            let _ = sink.sync_state_with_parent();
+            if let Some(sp) = sink.static_pad("sink") {
+                let _ = pad.link(&sp);
+            }
+        }
+    });
+}

@@ -1,0 +1,352 @@
+//! One `webrtcbin` per remote peer, with a transport-agnostic signalling interface.
+//!
+//! # Negotiation design (no glare)
+//! Each pair of peers has fixed roles chosen by the caller before anything is sent (see
+//! [`Role::for_pair`]: the peer that joined later offers). Only the [`Role::Offerer`] ever creates
+//! an offer, and it describes both directions in that one offer: one `sendonly` m-line per local
+//! track and one `recvonly` m-line per track it expects from the answerer
+//! ([`PeerConfig::receive`]). The answerer attaches its own tracks to those `recvonly` m-lines
+//! and answers. Because an answerer never offers, two offers can never cross. An offer arriving
+//! at an offerer (or an answer at an answerer) is rejected with [`WebrtcError::Signal`].
+//!
+//! # ICE
+//! Gathering is restricted to [`PeerConfig::local_addresses`] through the ICE agent's
+//! `add-local-ip-address` action; no STUN/TURN server is configured unless given. Candidates
+//! trickle out as [`SignalOut::Ice`] as soon as they are found; remote candidates arriving before
+//! the remote description are held and applied right after it.
+
+mod config;
+mod negotiation;
+mod signal;
+
+use parking_lot::Mutex;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use gst::glib;
+use gst::prelude::*;
+use gst_webrtc::{WebRTCPeerConnectionState, WebRTCRTPTransceiver};
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+
+pub use config::{CongestionConfig, DEFAULT_JITTER_LATENCY_MS, PeerConfig, Role};
+pub use signal::{ConnectionState, PeerEvent, PeerIo, SignalIn, SignalOut};
+
+use negotiation::Negotiation;
+
+use super::sdp::LinkParams;
+use super::{MediaKind, WebrtcError, make};
+
+pub(crate) type LinkFn = Box<dyn FnOnce(&gst::Pad, LinkParams) -> Result<(), WebrtcError> + Send>;
+
+/// A local track waiting to be attached to an m-line.
+pub(crate) struct SendTrack {
+    pub kind: MediaKind,
+    /// SSRC of this track towards this peer, announced in the SDP (see [`new_ssrc`]).
+    pub ssrc: u32,
+    /// The track signals its orientation with the CVO header extension (rotation metadata
+    /// mode): offered in `offer_caps`; when answering, kept if the offer lists it.
+    pub cvo: bool,
+    pub encoding_name: String,
+    /// Full RTP caps used as codec preferences when offering.
+    pub offer_caps: gst::Caps,
+    pub offer_params: LinkParams,
+    pub link: LinkFn,
+}
+
+type StateListener = Arc<dyn Fn(ConnectionState) + Send + Sync>;
+type EstimateListener = Arc<dyn Fn(u32) + Send + Sync>;
+type NegotiatedListener = Arc<dyn Fn() + Send + Sync>;
+
+#[derive(Default)]
+struct State {
+    negotiation: Negotiation,
+    /// Remote candidates held until a remote description is applied.
+    pending_ice: Vec<(u32, String)>,
+    /// Answerer: local tracks waiting for a `recvonly` m-line of a (re-)offer.
+    pending_tracks: Vec<SendTrack>,
+    /// Answerer: m-lines of the previous offers, already answered (a re-offer only appends).
+    answered_mlines: usize,
+    /// m-lines (index, kind) the remote side sends on, per the last remote description.
+    remote_sending: Vec<(u32, MediaKind)>,
+    state_listeners: Vec<StateListener>,
+    estimate_listeners: Vec<EstimateListener>,
+    negotiated_listeners: Vec<NegotiatedListener>,
+    last_estimate: Option<u32>,
+}
+
+struct Inner {
+    id: String,
+    config: PeerConfig,
+    webrtcbin: gst::Element,
+    bin: gst::Bin,
+    signals: UnboundedSender<SignalOut>,
+    events: UnboundedSender<PeerEvent>,
+    state: Mutex<State>,
+}
+
+/// One remote peer: a `webrtcbin` in the local pipeline.
+#[derive(Clone)]
+pub struct Peer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("id", &self.inner.id)
+            .field("role", &self.inner.config.role)
+            .finish()
+    }
+}
+
+impl Peer {
+    /// Create the `webrtcbin` for remote peer `id` inside `bin` (usually the pipeline).
+    ///
+    /// ```no_run
+    /// use streamwire::webrtc::peer::{Peer, PeerConfig, Role};
+    /// streamwire::gst_init::init().unwrap();
+    /// let pipeline = gst::Pipeline::new();
+    /// let (peer, mut io) = Peer::new(&pipeline, "bob", PeerConfig::loopback(Role::Answerer)).unwrap();
+    /// // forward io.signals to "bob" through the signalling layer, feed his messages to peer.apply()
+    /// ```
+    pub fn new(
+        bin: &impl IsA<gst::Bin>,
+        id: &str,
+        config: PeerConfig,
+    ) -> Result<(Peer, PeerIo), WebrtcError> {
+        config.validate()?;
+        let webrtcbin = make("webrtcbin")?;
+        webrtcbin.set_property_from_str("bundle-policy", "max-bundle");
+        webrtcbin.set_property("latency", config.jitter_latency_ms);
+        if let Some(stun) = &config.stun_server {
+            webrtcbin.set_property("stun-server", stun);
+        }
+        for turn in &config.turn_servers {
+            let ok = webrtcbin.emit_by_name::<bool>("add-turn-server", &[turn]);
+            if !ok {
+                return Err(WebrtcError::Config {
+                    field: "turn_servers",
+                    detail: format!("webrtcbin rejected `{turn}`"),
+                });
+            }
+        }
+        let agent = webrtcbin.property::<glib::Object>("ice-agent");
+        for addr in &config.local_addresses {
+            if !agent.emit_by_name::<bool>("add-local-ip-address", &[addr]) {
+                return Err(WebrtcError::Config {
+                    field: "local_addresses",
+                    detail: format!("ICE agent rejected `{addr}`"),
+                });
+            }
+        }
+
+        let (sig_tx, sig_rx) = unbounded_channel();
+        let (ev_tx, ev_rx) = unbounded_channel();
+        let inner = Arc::new(Inner {
+            id: id.to_owned(),
+            config,
+            webrtcbin: webrtcbin.clone(),
+            bin: bin.as_ref().clone(),
+            signals: sig_tx,
+            events: ev_tx,
+            state: Mutex::new(State::default()),
+        });
+        let peer = Peer { inner };
+        peer.connect_signals();
+
+        bin.as_ref()
+            .add(&webrtcbin)
+            .map_err(|e| WebrtcError::State(format!("adding webrtcbin for {id}: {e}")))?;
+        webrtcbin
+            .sync_state_with_parent()
+            .map_err(|e| WebrtcError::State(format!("starting webrtcbin for {id}: {e}")))?;
+        Ok((
+            peer,
+            PeerIo {
+                signals: sig_rx,
+                events: ev_rx,
+            },
+        ))
+    }
+
+    fn weak(&self) -> Weak<Inner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    fn connect_signals(&self) {
+        let webrtcbin = &self.inner.webrtcbin;
+        let weak = self.weak();
+        webrtcbin.connect("on-ice-candidate", false, move |values| {
+            let inner = weak.upgrade()?;
+            let mline = values.get(1).and_then(|v| v.get::<u32>().ok())?;
+            let candidate = values.get(2).and_then(|v| v.get::<String>().ok())?;
+            let _ = inner.signals.send(SignalOut::Ice { mline, candidate });
+            None
+        });
+
+        let weak = self.weak();
+        webrtcbin.connect_notify(Some("connection-state"), move |bin, _| {
+            let Some(inner) = weak.upgrade() else { return };
+            let state: ConnectionState = bin
+                .property::<WebRTCPeerConnectionState>("connection-state")
+                .into();
+            tracing::debug!(peer = %inner.id, ?state, "connection state");
+            let _ = inner.events.send(PeerEvent::ConnectionState {
+                peer: inner.id.clone(),
+                state,
+            });
+            let listeners = inner.state.lock().state_listeners.clone();
+            for l in listeners {
+                l(state);
+            }
+        });
+
+        if self.inner.config.congestion.is_some() {
+            let weak = self.weak();
+            webrtcbin.connect("request-aux-sender", false, move |_values| {
+                let none = || Some(None::<gst::Element>.to_value());
+                let Some(inner) = weak.upgrade() else {
+                    return none();
+                };
+                let peer = Peer { inner };
+                match peer.build_aux_sender() {
+                    Ok(el) => Some(el.to_value()),
+                    Err(e) => {
+                        tracing::warn!("no send-side congestion control: {e}");
+                        none()
+                    }
+                }
+            });
+        }
+    }
+
+    /// The element webrtcbin inserts on the send path (GStreamer 1.22: before `rtpsession`):
+    /// `rtpgccbwe`, which paces the RTP packets to its estimate and reads the transport-wide
+    /// feedback `rtpsession` sends upstream as `RTPTWCCPackets` events.
+    fn build_aux_sender(&self) -> Result<gst::Element, WebrtcError> {
+        let cc = self.inner.config.congestion.unwrap_or_default();
+        let gcc = make("rtpgccbwe")?;
+        gcc.set_property("min-bitrate", cc.min_kbps.saturating_mul(1000));
+        gcc.set_property("max-bitrate", cc.max_kbps.saturating_mul(1000));
+        gcc.set_property("estimated-bitrate", cc.start_kbps.saturating_mul(1000));
+        let weak = self.weak();
+        gcc.connect_notify(Some("estimated-bitrate"), move |gcc, _| {
+            let Some(inner) = weak.upgrade() else { return };
+            let bps = gcc.property::<u32>("estimated-bitrate");
+            let listeners = {
+                let mut st = inner.state.lock();
+                st.last_estimate = Some(bps);
+                st.estimate_listeners.clone()
+            };
+            let _ = inner.events.send(PeerEvent::EstimatedBitrate {
+                peer: inner.id.clone(),
+                bps,
+            });
+            for l in listeners {
+                l(bps);
+            }
+        });
+        Ok(gcc)
+    }
+
+    /// Remote peer id.
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// This side's role.
+    pub fn role(&self) -> Role {
+        self.inner.config.role
+    }
+
+    /// The underlying `webrtcbin`.
+    pub fn webrtcbin(&self) -> &gst::Element {
+        &self.inner.webrtcbin
+    }
+
+    /// The bin (pipeline) the peer lives in.
+    pub fn bin(&self) -> &gst::Bin {
+        &self.inner.bin
+    }
+
+    /// Configuration the peer was created with.
+    pub fn config(&self) -> &PeerConfig {
+        &self.inner.config
+    }
+
+    /// Current connection state.
+    pub fn connection_state(&self) -> ConnectionState {
+        self.inner
+            .webrtcbin
+            .property::<WebRTCPeerConnectionState>("connection-state")
+            .into()
+    }
+
+    /// Latest congestion-control estimate (bit/s), if any.
+    pub fn estimated_bitrate(&self) -> Option<u32> {
+        self.inner.state.lock().last_estimate
+    }
+
+    /// Call `f` on every connection-state change.
+    pub fn on_connection_state(&self, f: impl Fn(ConnectionState) + Send + Sync + 'static) {
+        self.inner.state.lock().state_listeners.push(Arc::new(f));
+    }
+
+    /// Call `f` with every new congestion-control estimate (bit/s).
+    pub fn on_estimated_bitrate(&self, f: impl Fn(u32) + Send + Sync + 'static) {
+        self.inner.state.lock().estimate_listeners.push(Arc::new(f));
+    }
+
+    /// Call `f` each time a negotiation completes (the remote answer, or the local answer to a
+    /// remote offer, is applied), e.g. to send a keyframe on tracks added by a renegotiation.
+    pub fn on_negotiated(&self, f: impl Fn() + Send + Sync + 'static) {
+        self.inner
+            .state
+            .lock()
+            .negotiated_listeners
+            .push(Arc::new(f));
+    }
+
+    /// The webrtcbin source pads (remote tracks) of m-line `mline`.
+    pub fn src_pads_for_mline(&self, mline: u32) -> Vec<gst::Pad> {
+        self.inner
+            .webrtcbin
+            .src_pads()
+            .into_iter()
+            .filter(|p| {
+                p.has_property("transceiver")
+                    && p.property::<Option<WebRTCRTPTransceiver>>("transceiver")
+                        .is_some_and(|t| t.mlineindex() == mline)
+            })
+            .collect()
+    }
+
+    /// Fetch webrtcbin's statistics (`get-stats`), waiting at most `timeout`.
+    pub fn raw_stats(&self, timeout: Duration) -> Option<gst::Structure> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let promise = gst::Promise::with_change_func(move |reply| {
+            let s = match reply {
+                Ok(Some(s)) => Some(s.to_owned()),
+                _ => None,
+            };
+            let _ = tx.send(s);
+        });
+        self.inner
+            .webrtcbin
+            .emit_by_name::<()>("get-stats", &[&None::<gst::Pad>, &promise]);
+        rx.recv_timeout(timeout).ok().flatten()
+    }
+
+    /// Close the connection and remove the `webrtcbin` from its bin. Detach publishers and
+    /// subscribers first.
+    pub fn close(&self) -> Result<(), WebrtcError> {
+        let w = &self.inner.webrtcbin;
+        w.set_state(gst::State::Null)
+            .map_err(|e| WebrtcError::State(format!("stopping webrtcbin: {e}")))?;
+        self.inner
+            .bin
+            .remove(w)
+            .map_err(|e| WebrtcError::State(format!("removing webrtcbin: {e}")))?;
+        Ok(())
+    }
+}

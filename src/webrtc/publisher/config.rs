@@ -1,0 +1,116 @@
+//! What a [`Publisher`](super::Publisher) publishes: [`PublisherConfig`] and its sources.
+
+use crate::encoder::Codec;
+pub use gststreamwire::orientation::Rotation;
+
+/// Where published video comes from.
+#[derive(Debug, Clone, Default)]
+pub enum VideoSource {
+    /// `videotestsrc is-live=true` (the given pattern name, e.g. `smpte`, `ball`).
+    TestPattern(String),
+    /// The default camera (`autovideosrc`).
+    Camera,
+    /// An application element (e.g. `appsrc`) with an always `src` pad producing raw video.
+    Element(gst::Element),
+    /// No video track.
+    #[default]
+    None,
+}
+
+/// Where published audio comes from.
+#[derive(Debug, Clone, Default)]
+pub enum AudioSource {
+    /// `audiotestsrc is-live=true` (a quiet sine tone).
+    TestTone,
+    /// The default microphone (`autoaudiosrc`), processed by `webrtcdsp` (noise suppression,
+    /// gain control, and echo cancellation against the named `webrtcechoprobe` when given).
+    Microphone {
+        /// Name of the `webrtcechoprobe` on the playback path, enabling echo cancellation.
+        echo_probe: Option<String>,
+    },
+    /// An application element with an always `src` pad producing raw audio.
+    Element(gst::Element),
+    /// No audio track.
+    #[default]
+    None,
+}
+
+/// Rotation metadata mode: where the picture orientation comes from. The frames are encoded
+/// as captured; the orientation is sent beside them in the CVO RTP header extension
+/// (`urn:3gpp:video-orientation`) on every peer's video stream.
+///
+/// ```
+/// use streamwire::webrtc::publisher::{PublisherConfig, Rotation, RotationConfig};
+/// let cfg = PublisherConfig {
+///     rotation: Some(RotationConfig::Fixed(Rotation::R90)),
+///     ..PublisherConfig::default()
+/// };
+/// assert!(cfg.rotation.is_some());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotationConfig {
+    /// A fixed angle chosen by the application (`sensorrotation mode=follow-app`); change it
+    /// while publishing with [`Publisher::set_rotation`](super::Publisher::set_rotation).
+    Fixed(Rotation),
+    /// Follow the gravity sensor (`sensorrotation mode=follow-sensor`). Samples come from
+    /// `replay_file` if set, else from the IIO accelerometer `iio_device` if set, else from the
+    /// application through the element's `push-sample` action signal
+    /// ([`Publisher::rotation_element`](super::Publisher::rotation_element)).
+    Sensor {
+        /// Sensor samples `t_ms x y z` per line, replayed in real time.
+        replay_file: Option<String>,
+        /// An IIO accelerometer, e.g. `/sys/bus/iio/devices/iio:device0`.
+        iio_device: Option<String>,
+    },
+}
+
+/// Publisher configuration.
+#[derive(Debug, Clone)]
+pub struct PublisherConfig {
+    /// Video input.
+    pub video: VideoSource,
+    /// Audio input.
+    pub audio: AudioSource,
+    /// Video codec. WebRTC carries VP8 and H.264; [`Publisher::new`](super::Publisher::new)
+    /// refuses the others with [`WebrtcError::Config`](crate::webrtc::WebrtcError::Config)
+    /// (field `codec`).
+    pub codec: Codec,
+    /// Encoded width (pixels).
+    pub width: i32,
+    /// Encoded height (pixels).
+    pub height: i32,
+    /// Frames per second.
+    pub fps: i32,
+    /// Bitrate before any congestion estimate arrives (kbit/s).
+    pub start_kbps: u32,
+    /// Lowest video bitrate the controller may set (kbit/s).
+    pub floor_kbps: u32,
+    /// Highest video bitrate the controller may set (kbit/s).
+    pub ceiling_kbps: u32,
+    /// Keyframe interval in frames (receivers also request keyframes with PLI/FIR).
+    pub keyframe_interval: u32,
+    /// Opus bitrate (bit/s).
+    pub audio_bps: i32,
+    /// Rotation metadata mode (CVO); `None` (default) sends no orientation.
+    pub rotation: Option<RotationConfig>,
+}
+
+impl Default for PublisherConfig {
+    /// Test pattern + test tone, VP8 640x360@30, 1000 kbit/s start, 150..=2500 kbit/s.
+    fn default() -> Self {
+        PublisherConfig {
+            video: VideoSource::TestPattern("smpte".into()),
+            audio: AudioSource::TestTone,
+            codec: Codec::Vp8,
+            width: 640,
+            height: 360,
+            fps: 30,
+            start_kbps: 1000,
+            floor_kbps: 150,
+            ceiling_kbps: 2500,
+            keyframe_interval: 300,
+            audio_bps: 32000,
+            rotation: None,
+        }
+    }
+}

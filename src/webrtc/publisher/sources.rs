@@ -1,0 +1,176 @@
+//! The capture and encode chains of a [`Publisher`](super::Publisher): raw video through the
+//! shared encoder into a tee, raw audio through Opus into a tee.
+
+use gst::prelude::*;
+
+use super::config::{AudioSource, PublisherConfig, RotationConfig, VideoSource};
+use crate::webrtc::encode::{VideoEncodeParams, VideoEncoder, build_video_encoder};
+use crate::webrtc::{WebrtcError, make};
+
+/// Name of the queue in front of the video encoder; its streaming thread, `swenc:src`, runs
+/// the encoder (used to measure the shared encoder's CPU time).
+pub const ENCODER_QUEUE_NAME: &str = "swenc";
+
+/// Shared encoder, its output tee and the raw video pad before it.
+pub(super) type VideoChain = (VideoEncoder, gst::Element, gst::Pad);
+
+/// The video chain (encoder, tee, raw pad) and the rotation element, if any.
+pub(super) fn build_video(
+    bin: &gst::Bin,
+    config: &PublisherConfig,
+    start_kbps: u32,
+    elements: &mut Vec<gst::Element>,
+) -> Result<Option<(VideoChain, Option<gst::Element>)>, WebrtcError> {
+    let src = match &config.video {
+        VideoSource::None => return Ok(None),
+        VideoSource::TestPattern(pattern) => {
+            let s = make("videotestsrc")?;
+            s.set_property("is-live", true);
+            s.set_property_from_str("pattern", pattern);
+            s
+        }
+        VideoSource::Camera => make("autovideosrc")?,
+        VideoSource::Element(e) => e.clone(),
+    };
+    let convert = make("videoconvert")?;
+    let scale = make("videoscale")?;
+    let rate = make("videorate")?;
+    rate.set_property("drop-only", true);
+    let caps = make("capsfilter")?;
+    caps.set_property(
+        "caps",
+        gst::Caps::builder("video/x-raw")
+            .field("format", "I420")
+            .field("width", config.width)
+            .field("height", config.height)
+            .field("framerate", gst::Fraction::new(config.fps, 1))
+            .build(),
+    );
+    let queue = make("queue")?;
+    // Its streaming thread (named `swenc:src`) runs the shared encoder.
+    queue.set_property("name", ENCODER_QUEUE_NAME);
+    queue.set_property("max-size-buffers", 2u32);
+    queue.set_property("max-size-bytes", 0u32);
+    queue.set_property("max-size-time", 0u64);
+    queue.set_property_from_str("leaky", "downstream");
+    let encoder = build_video_encoder(
+        config.codec,
+        crate::encoder::HardwarePolicy::Auto,
+        VideoEncodeParams {
+            width: config.width,
+            height: config.height,
+            fps: config.fps,
+            kbps: start_kbps,
+            keyframe_interval: config.keyframe_interval,
+        },
+    )?;
+    let tee = make("tee")?;
+    tee.set_property("allow-not-linked", true);
+    let rotation = config.rotation.as_ref().map(build_rotation).transpose()?;
+    let mut chain = vec![src, convert, scale, rate, caps.clone()];
+    chain.extend(rotation.iter().cloned());
+    chain.push(queue);
+    chain.extend(encoder.elements().iter().cloned());
+    chain.push(tee.clone());
+    add_all(bin, &chain)?;
+    elements.extend(chain.iter().cloned());
+    link_chain(&chain, "video capture and encoder")?;
+    let raw_pad = caps
+        .static_pad("src")
+        .ok_or_else(|| WebrtcError::MissingElement("capsfilter src pad".into()))?;
+    Ok(Some(((encoder, tee, raw_pad), rotation)))
+}
+
+pub(super) fn build_audio(
+    bin: &gst::Bin,
+    config: &PublisherConfig,
+    elements: &mut Vec<gst::Element>,
+) -> Result<Option<gst::Element>, WebrtcError> {
+    let mut chain = Vec::new();
+    match &config.audio {
+        AudioSource::None => return Ok(None),
+        AudioSource::TestTone => {
+            let s = make("audiotestsrc")?;
+            s.set_property("is-live", true);
+            s.set_property("volume", 0.1f64);
+            chain.push(s);
+        }
+        AudioSource::Microphone { echo_probe } => {
+            chain.push(make("autoaudiosrc")?);
+            chain.push(make("audioconvert")?);
+            chain.push(make("audioresample")?);
+            // webrtcdsp wants 16-bit (or float) interleaved at 48 kHz, 10 ms frames.
+            let dsp = make("webrtcdsp")?;
+            dsp.set_property("noise-suppression", true);
+            dsp.set_property("gain-control", true);
+            match echo_probe {
+                Some(name) => {
+                    dsp.set_property("echo-cancel", true);
+                    dsp.set_property("probe", name);
+                }
+                None => dsp.set_property("echo-cancel", false),
+            }
+            chain.push(dsp);
+        }
+        AudioSource::Element(e) => chain.push(e.clone()),
+    }
+    chain.push(make("audioconvert")?);
+    chain.push(make("audioresample")?);
+    let caps = make("capsfilter")?;
+    caps.set_property(
+        "caps",
+        gst::Caps::builder("audio/x-raw")
+            .field("rate", 48000i32)
+            .field("channels", 1i32)
+            .build(),
+    );
+    chain.push(caps);
+    let enc = make("opusenc")?;
+    enc.set_property("bitrate", config.audio_bps);
+    enc.set_property_from_str("frame-size", "20");
+    chain.push(enc);
+    let tee = make("tee")?;
+    tee.set_property("allow-not-linked", true);
+    chain.push(tee.clone());
+    add_all(bin, &chain)?;
+    elements.extend(chain.iter().cloned());
+    link_chain(&chain, "audio capture and encoder")?;
+    Ok(Some(tee))
+}
+
+/// The `sensorrotation` element for rotation metadata mode (output `metadata`: tags + meta).
+fn build_rotation(cfg: &RotationConfig) -> Result<gst::Element, WebrtcError> {
+    let el = make("sensorrotation")?;
+    el.set_property_from_str("output", "metadata");
+    match cfg {
+        RotationConfig::Fixed(r) => {
+            el.set_property_from_str("mode", "follow-app");
+            el.set_property_from_str("rotation", &r.degrees().to_string());
+        }
+        RotationConfig::Sensor {
+            replay_file,
+            iio_device,
+        } => {
+            el.set_property_from_str("mode", "follow-sensor");
+            if let Some(f) = replay_file {
+                el.set_property("replay-file", f);
+            }
+            if let Some(d) = iio_device {
+                el.set_property("iio-device", d);
+            }
+        }
+    }
+    Ok(el)
+}
+
+pub(super) fn link_chain(chain: &[gst::Element], what: &str) -> Result<(), WebrtcError> {
+    gst::Element::link_many(chain).map_err(|e| WebrtcError::Link {
+        what: what.to_owned(),
+        detail: e.to_string(),
+    })
+}
+
+pub(super) fn add_all(bin: &gst::Bin, els: &[gst::Element]) -> Result<(), WebrtcError> {
+    bin.add_many(els)
+        .map_err(|e| WebrtcError::State(format!("adding elements: {e}")))
+}
