@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::conn::{Conn, Flow, WsResult};
+use super::media;
 use super::session::Session;
 use crate::signalling::protocol::{
     CLIENT_TYPES, ClientMsg, DeliveryStatus, ErrorCode, Grant, LeaveReason, PROTOCOL_VERSION,
@@ -320,6 +321,9 @@ where
             ClientMsg::Ack { n } => s.ack(n),
             ClientMsg::Ping {} => self.send(&ServerMsg::Pong {}).await?,
             ClientMsg::Offer { to, sdp, .. } => {
+                if !self.media_allowed(s, t, &to, &sdp).await? {
+                    return Ok(Flow::Continue);
+                }
                 let f = ServerMsg::Offer {
                     n: 0,
                     from: s.peer_id.clone(),
@@ -330,6 +334,9 @@ where
                 }
             }
             ClientMsg::Answer { to, sdp, .. } => {
+                if !self.media_allowed(s, t, &to, &sdp).await? {
+                    return Ok(Flow::Continue);
+                }
                 let f = ServerMsg::Answer {
                     n: 0,
                     from: s.peer_id.clone(),
@@ -446,6 +453,48 @@ where
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// Grants on media: an SDP that would send audio/video from a peer without `publish`, or
+    /// to a peer without `subscribe`, is refused (`forbidden`, field `sdp`) and not relayed.
+    async fn media_allowed(
+        &mut self,
+        s: &Arc<Session>,
+        t: &str,
+        to: &str,
+        sdp: &str,
+    ) -> WsResult<bool> {
+        let sending = media::sending(sdp);
+        let Some(m) = sending.first() else {
+            return Ok(true);
+        };
+        let what = format!("m-line {} ({}) is `{}`", m.index, m.kind, m.direction);
+        let problem = if !s.has(Grant::Publish) {
+            Some(format!(
+                "{what}, but your token lacks the `publish` grant: offer or answer audio and \
+                 video only `recvonly` or `inactive`"
+            ))
+        } else {
+            match self.hub.peer_in_room(s, to) {
+                Some(target) if !target.has(Grant::Subscribe) => Some(format!(
+                    "{what}, but peer `{to}` lacks the `subscribe` grant: offer or answer it \
+                     audio and video only `recvonly` or `inactive`"
+                )),
+                // Unknown peers are reported by the relay.
+                _ => None,
+            }
+        };
+        let Some(problem) = problem else {
+            return Ok(true);
+        };
+        self.send_error(
+            ErrorCode::Forbidden,
+            format!("`{t}` field `sdp`: {problem}"),
+            Some(t),
+            Some("sdp"),
+        )
+        .await?;
+        Ok(false)
     }
 
     /// Telemetry, feedback and the admin privacy operations: passed to the server's service.

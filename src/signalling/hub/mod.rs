@@ -11,6 +11,7 @@ mod admission;
 mod bucket;
 mod conn;
 mod dispatch;
+mod media;
 mod session;
 
 use std::collections::{HashMap, VecDeque};

@@ -82,6 +82,7 @@ impl Session {
             peer_id: self.peer_id.clone(),
             user: self.user.clone(),
             name: self.name.clone(),
+            grants: self.grants.clone(),
             tracks: if with_tracks {
                 g.tracks.clone()
             } else {

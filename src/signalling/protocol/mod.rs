@@ -157,6 +157,10 @@ pub struct PeerInfo {
     pub user: String,
     /// Display name from the token.
     pub name: String,
+    /// The peer's grants (from its token): a client offers media to it only with
+    /// `subscribe`, and expects media from it only with `publish`.
+    #[serde(default)]
+    pub grants: Vec<Grant>,
     /// Published tracks (empty when the recipient lacks the `subscribe` grant).
     #[serde(default)]
     pub tracks: Vec<TrackInfo>,
