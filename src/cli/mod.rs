@@ -13,6 +13,7 @@ mod report;
 mod run;
 mod run_room;
 mod serve;
+mod serve_config;
 mod token;
 
 use std::process::ExitCode;
