@@ -154,15 +154,23 @@ impl Prober<'_> {
                         .filter(|k| !(path.is_empty() && k.as_str() == "type"))
                         .cloned()
                         .collect();
-                    keys.into_iter()
-                        .find(|k| {
-                            self.changes(&path, |n| {
-                                if let Value::Object(m) = n {
-                                    m.remove(k);
-                                }
-                            })
+                    let by_removal = keys.iter().find(|k| {
+                        self.changes(&path, |n| {
+                            if let Value::Object(m) = n {
+                                m.remove(*k);
+                            }
                         })
-                        .map(Seg::Key)
+                    });
+                    // Two bad members with the same message: removing either leaves the
+                    // error as it is. The culprit is then the member that, alone, still
+                    // fails that way.
+                    match by_removal {
+                        Some(k) => Some(Seg::Key(k.clone())),
+                        None => keys
+                            .into_iter()
+                            .find(|k| self.fails_alone(&path, k))
+                            .map(Seg::Key),
+                    }
                 }
                 Value::Array(a) => self.bisect(&path, a.len(), |items, range| {
                     items.drain(range);
@@ -175,6 +183,46 @@ impl Prober<'_> {
             }
         }
         path
+    }
+
+    /// True when a copy of the frame pruned to `path` and then `key` (every other member of
+    /// the objects on the way removed, `type` kept) fails with the same error.
+    fn fails_alone(&mut self, path: &[Seg], key: &str) -> bool {
+        if self.budget == 0 {
+            return false;
+        }
+        self.budget -= 1;
+        let mut copy = self.root.clone();
+        let keep: Vec<Option<&str>> = path
+            .iter()
+            .map(|s| match s {
+                Seg::Key(k) => Some(k.as_str()),
+                Seg::Index(_) => None,
+            })
+            .chain([Some(key)])
+            .collect();
+        let mut node = &mut copy;
+        for (depth, k) in keep.iter().enumerate() {
+            if let (Value::Object(m), Some(k)) = (&mut *node, k) {
+                m.retain(|name, _| name == k || (depth == 0 && name == "type"));
+            }
+            let Some(seg) = path.get(depth) else { break };
+            node = match (seg, node) {
+                (Seg::Key(k), Value::Object(m)) => match m.get_mut(k) {
+                    Some(n) => n,
+                    None => return false,
+                },
+                (Seg::Index(i), Value::Array(a)) => match a.get_mut(*i) {
+                    Some(n) => n,
+                    None => return false,
+                },
+                _ => return false,
+            };
+        }
+        match serde_json::from_value::<ClientMsg>(copy) {
+            Ok(_) => false,
+            Err(e) => e.to_string() == self.error,
+        }
     }
 
     /// The element of the array at `path` (of length `len`) whose edit changes the error,

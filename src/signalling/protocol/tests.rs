@@ -226,3 +226,23 @@ fn nested_fields_are_named_by_their_dotted_path() {
         assert!(e.message.contains(field), "{}", e.message);
     }
 }
+
+/// Two bad members with the same serde message (found by tests/proptest_decoder.rs): the
+/// error still names one of them.
+#[test]
+fn two_bad_members_with_one_message_are_located() {
+    let e = decode_client(r#"{"sdp":[],"to":[null],"type":"answer"}"#).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidField);
+    assert!(
+        matches!(e.field.as_deref(), Some("sdp" | "to")),
+        "{:?}",
+        e.field
+    );
+    let e = decode_client(r#"{"type":"publish","track":{"id":[],"kind":"video","label":[]}}"#)
+        .unwrap_err();
+    assert!(
+        matches!(e.field.as_deref(), Some("track.id" | "track.label")),
+        "{:?}",
+        e.field
+    );
+}
