@@ -41,6 +41,10 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Default maximum decoded size of a real-time message payload (64 KiB).
 pub const DEFAULT_MAX_PAYLOAD: usize = 64 * 1024;
 
+/// Deepest nesting of arrays and objects in a frame, the frame object itself being level 1
+/// (what serde_json's recursion limit allows); deeper frames are `bad_json`.
+pub const MAX_NESTING: usize = 127;
+
 /// Longest room name, bytes.
 pub const MAX_ROOM_LEN: usize = 64;
 

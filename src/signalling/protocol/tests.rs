@@ -246,3 +246,22 @@ fn two_bad_members_with_one_message_are_located() {
         e.field
     );
 }
+
+/// Nesting: a frame may nest arrays/objects [`MAX_NESTING`] levels deep (the frame object
+/// itself is level 1); one more is `bad_json` (`docs/protocol.md`, "Limits").
+#[test]
+fn nesting_limit_is_max_nesting() {
+    // `metadata` is level 2; `levels` more levels inside it.
+    let frame = |levels: usize| {
+        format!(
+            r#"{{"type":"set_metadata","metadata":{}1{}}}"#,
+            "[".repeat(levels),
+            "]".repeat(levels)
+        )
+    };
+    let inner = MAX_NESTING - 1;
+    assert!(decode_client(&frame(inner)).is_ok());
+    let e = decode_client(&frame(inner + 1)).unwrap_err();
+    assert_eq!(e.code, ErrorCode::BadJson, "{e:?}");
+    assert!(e.message.contains("recursion limit"), "{e:?}");
+}
