@@ -146,7 +146,7 @@ async fn report_endpoint_needs_an_admin_token_for_the_room() {
     // Missing room, bad `since`.
     let r = get(srv.addr, &format!("/report?token={admin}"), "").await;
     assert_eq!(status(&r), "HTTP/1.1 400 Bad Request", "{r}");
-    assert!(body(&r).contains("`room` is empty"), "{r}");
+    assert!(body(&r).contains("`room` is missing"), "{r}");
     let r = get(
         srv.addr,
         &format!("/report?room=rep&since=yesterday&token={admin}"),

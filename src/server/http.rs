@@ -136,15 +136,26 @@ pub(super) fn query_param(query: &str, key: &str) -> Option<String> {
 
 pub(super) const TEXT: &str = "text/plain; charset=utf-8";
 
-fn dev_token(secret: &[u8], query: &str) -> Vec<u8> {
-    let room = query_param(query, "room").unwrap_or_default();
-    if let Err(why) = validate_room(&room) {
-        return response(
+/// The `room` query parameter of a request to `endpoint`, or the 400 answer saying that it is
+/// missing or what is wrong with it.
+pub(super) fn room_param(endpoint: &str, query: &str) -> Result<String, Vec<u8>> {
+    let bad = |why: String| {
+        response(
             "400 Bad Request",
-            "text/plain; charset=utf-8",
-            format!("/dev/token: query parameter `room` {why}\n"),
-        );
-    }
+            TEXT,
+            format!("{endpoint}: query parameter `room` {why}\n"),
+        )
+    };
+    let room = query_param(query, "room").ok_or_else(|| bad("is missing".into()))?;
+    validate_room(&room).map_err(bad)?;
+    Ok(room)
+}
+
+fn dev_token(secret: &[u8], query: &str) -> Vec<u8> {
+    let room = match room_param("/dev/token", query) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
     let name = query_param(query, "name")
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "guest".to_owned());

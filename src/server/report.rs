@@ -2,9 +2,9 @@
 //! telemetry store ([`crate::report::generate`]), for a token of room `R` with the `admin`
 //! grant (`Authorization: Bearer <jwt>` or the `token` query parameter).
 
-use super::http::{TEXT, query_param, response};
+use super::http::{TEXT, query_param, response, room_param};
 use super::telemetry::SharedStore;
-use crate::signalling::protocol::{Grant, validate_room};
+use crate::signalling::protocol::Grant;
 use crate::signalling::token::{TokenError, verify};
 
 /// Answer `GET /report?room=R[&since=D]`.
@@ -14,14 +14,10 @@ pub(super) async fn serve(
     query: &str,
     store: Option<SharedStore>,
 ) -> Vec<u8> {
-    let room = query_param(query, "room").unwrap_or_default();
-    if let Err(why) = validate_room(&room) {
-        return response(
-            "400 Bad Request",
-            TEXT,
-            format!("/report: query parameter `room` {why}\n"),
-        );
-    }
+    let room = match room_param("/report", query) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
     let Some(token) = request_token(authorization, query) else {
         return unauthorized(format!(
             "/report: a token for room `{room}` with the `admin` grant is required \

@@ -161,6 +161,9 @@ impl Driver {
     /// Give relayed signalling frames the next per-sender `seq` and keep them until the
     /// server is known to have accepted them.
     fn stamp_seq(&mut self, mut m: ClientMsg) -> ClientMsg {
+        if !stamped(&m) {
+            return m;
+        }
         match &mut m {
             ClientMsg::Offer { seq, .. }
             | ClientMsg::Answer { seq, .. }
@@ -628,4 +631,18 @@ async fn read_reply(ws: &mut Ws) -> Result<ServerMsg, SessionFail> {
             Some(Ok(_)) => {}
         }
     }
+}
+
+/// Whether the driver stamps a `seq` on `m` (the relayed signalling frames; `message` carries
+/// its own).
+pub(super) fn stamped(m: &ClientMsg) -> bool {
+    matches!(
+        m,
+        ClientMsg::Offer { .. }
+            | ClientMsg::Answer { .. }
+            | ClientMsg::Ice { .. }
+            | ClientMsg::Publish { .. }
+            | ClientMsg::Unpublish { .. }
+            | ClientMsg::SetMetadata { .. }
+    )
 }

@@ -448,7 +448,8 @@ impl Client {
     /// those of the current session's `welcome` (`limits.max_frame_bytes`,
     /// `limits.max_payload_bytes`).
     fn check_size(&self, m: &ClientMsg) -> Result<(), ClientError> {
-        self.check_frame(m.type_name(), m)
+        let margin = if driver::stamped(m) { SEQ_MARGIN } else { 0 };
+        self.check_frame(m.type_name(), m, margin)
     }
 
     fn check_message_size(&self, to: Option<&str>, payload: &Payload) -> Result<(), ClientError> {
@@ -477,18 +478,20 @@ impl Client {
             to,
             payload,
         };
-        self.check_frame("message", &frame)
+        self.check_frame("message", &frame, SEQ_MARGIN)
     }
 
     fn limits(&self) -> Option<LimitsInfo> {
         self.welcome.lock().as_ref().map(|w| w.limits.clone())
     }
 
-    /// `frame` as sent (plus the `seq` the driver stamps) must fit `max_frame_bytes`.
+    /// `frame` as sent, plus `margin` bytes (the `seq` the driver stamps, if it does), must
+    /// fit `max_frame_bytes`.
     fn check_frame(
         &self,
         what: &'static str,
         frame: &impl serde::Serialize,
+        margin: usize,
     ) -> Result<(), ClientError> {
         struct Count(usize);
         impl std::io::Write for Count {
@@ -505,7 +508,7 @@ impl Client {
         };
         let mut n = Count(0);
         let _ = serde_json::to_writer(&mut n, frame);
-        let bytes = n.0 + SEQ_MARGIN;
+        let bytes = n.0 + margin;
         if bytes > limits.max_frame_bytes {
             return Err(ClientError::TooLarge {
                 what,
