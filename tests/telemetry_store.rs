@@ -7,7 +7,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use streamwire::signalling::protocol::telemetry::{Batch, Feedback, FieldValue, Record, Source};
 use streamwire::telemetry::Consent;
-use streamwire::telemetry::store::{MIGRATIONS, Store, StoreError, Tags};
+use streamwire::telemetry::store::{MIGRATIONS, Scope, Store, StoreError, Tags};
 
 const DAY: i64 = 24 * 3600 * 1000;
 const NOW: i64 = 1_800_000_000_000;
@@ -330,7 +330,7 @@ fn export_returns_everything_about_the_user_and_nothing_about_others() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = open(&dir);
     two_users(&mut s);
-    let e = s.export_user("alice").unwrap();
+    let e = s.export_user("alice", Scope::Everywhere).unwrap();
     assert_eq!(e["user"], "alice");
     let sessions = e["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 1);
@@ -361,7 +361,7 @@ fn export_returns_everything_about_the_user_and_nothing_about_others() {
         );
     }
     // Export of an unknown user is empty, not an error.
-    let none = s.export_user("nobody").unwrap();
+    let none = s.export_user("nobody", Scope::Everywhere).unwrap();
     assert_eq!(none["sessions"].as_array().unwrap().len(), 0);
 }
 
@@ -370,7 +370,7 @@ fn after_delete_nothing_about_the_user_remains_in_any_table() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = open(&dir);
     two_users(&mut s);
-    let removed = s.delete_user("alice", NOW).unwrap();
+    let removed = s.delete_user("alice", Scope::Everywhere, NOW).unwrap();
     assert_eq!(
         (removed.records, removed.feedback, removed.sessions),
         (4, 1, 1)
@@ -410,7 +410,7 @@ fn after_delete_nothing_about_the_user_remains_in_any_table() {
     assert_eq!(cols, ["id", "ts_ms", "action", "rows"]);
     // And the export after delete is empty.
     assert_eq!(
-        s.export_user("alice").unwrap()["sessions"]
+        s.export_user("alice", Scope::Everywhere).unwrap()["sessions"]
             .as_array()
             .unwrap()
             .len(),

@@ -8,12 +8,20 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use streamwire::server::{Server, ServerConfig};
+use streamwire::signalling::Limits;
 use streamwire::signalling::protocol::IceServer;
 use streamwire::signalling::token::{load_secret, parse_ttl};
+
+use super::serve_config::{Origins, resolve};
 
 /// Arguments of `streamwire serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// Read settings from a TOML file: each key is one of these flags without `--`
+    /// (`max-frame-bytes = 65536`, `dev = true`, `ice-server = ["turn:..."]`); flags given on
+    /// the command line override the file.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// Listen address.
     #[arg(long, default_value = "127.0.0.1:8443")]
     pub addr: SocketAddr,
@@ -26,21 +34,44 @@ pub struct ServeArgs {
     /// File holding the HS256 secret; created with a random secret if missing.
     #[arg(long, default_value = "streamwire.secret")]
     pub secret_file: PathBuf,
-    /// Largest WebSocket message processed, bytes.
-    #[arg(long, default_value_t = 128 * 1024)]
+    /// Largest WebSocket message processed, bytes; a larger one (up to --hard-frame-bytes)
+    /// fails with `frame_too_large` and the connection goes on.
+    #[arg(long, default_value_t = Limits::default().max_frame_bytes)]
     pub max_frame_bytes: usize,
+    /// WebSocket messages above this size close the connection (close code 1009), bytes.
+    #[arg(long, default_value_t = Limits::default().hard_frame_bytes)]
+    pub hard_frame_bytes: usize,
     /// Largest real-time message payload, bytes.
-    #[arg(long, default_value_t = 64 * 1024)]
+    #[arg(long, default_value_t = Limits::default().max_payload_bytes)]
     pub max_payload_bytes: usize,
     /// Sustained frames per second per connection.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = Limits::default().rate_per_sec)]
     pub rate: u32,
     /// Burst of frames per connection.
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = Limits::default().burst)]
     pub burst: u32,
     /// Maximum peers per room.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = Limits::default().max_peers_per_room)]
     pub max_peers_per_room: usize,
+    /// Bytes of unacknowledged frames held per peer (for resume); more ends the session
+    /// with `bye` `slow_consumer`.
+    #[arg(long, default_value_t = Limits::default().max_queue_bytes)]
+    pub max_queue_bytes: usize,
+    /// Connections that have not joined yet, in all; more are closed at once.
+    #[arg(long, default_value_t = Limits::default().max_pending)]
+    pub max_pending: usize,
+    /// Connections that have not joined yet from one IPv4 address or IPv6 /64.
+    #[arg(long, default_value_t = Limits::default().max_pending_per_ip)]
+    pub max_pending_per_ip: usize,
+    /// Time from accept to the end of the HTTP handshake (TLS, request head, upgrade).
+    #[arg(long, default_value = "10s")]
+    pub handshake_timeout: String,
+    /// Time from the WebSocket upgrade to a successful join/resume.
+    #[arg(long, default_value = "10s")]
+    pub join_timeout: String,
+    /// How long a closing connection is kept to deliver its last frames.
+    #[arg(long, default_value = "2s")]
+    pub close_linger: String,
     /// Resume grace period (e.g. 30s).
     #[arg(long, default_value = "30s")]
     pub grace: String,
@@ -65,26 +96,41 @@ pub struct ServeArgs {
     pub retention: Duration,
 }
 
-fn dur(flag: &str, v: &str) -> anyhow::Result<Duration> {
-    parse_ttl(v)
-        .map_err(anyhow::Error::msg)
-        .with_context(|| format!("--{flag}"))
-}
-
-/// Build the server configuration from the arguments.
-pub fn config(a: &ServeArgs) -> anyhow::Result<ServerConfig> {
+/// Build the server configuration from the arguments; `origins` names where the values read
+/// from a config file were written, for the errors.
+pub fn config(a: &ServeArgs, origins: &Origins) -> anyhow::Result<ServerConfig> {
+    let dur = |flag: &str, v: &str| -> anyhow::Result<Duration> {
+        parse_ttl(v).map_err(|e| match origins.snippet(flag) {
+            Some(s) => anyhow::anyhow!("{}: {e}\n{s}", origins.describe(flag)),
+            None => anyhow::anyhow!("{}: {e}", origins.describe(flag)),
+        })
+    };
+    // Values first: a bad one is reported before the secret file is created.
+    let handshake_timeout = dur("handshake-timeout", &a.handshake_timeout)?;
+    let join_timeout = dur("join-timeout", &a.join_timeout)?;
+    let close_linger = dur("close-linger", &a.close_linger)?;
+    let grace = dur("grace", &a.grace)?;
+    let ping_interval = dur("ping-interval", &a.ping_interval)?;
+    let idle_timeout = dur("idle-timeout", &a.idle_timeout)?;
     let secret = load_secret(&a.secret_file, true)?;
     let mut cfg = ServerConfig::new(a.addr, secret);
+    cfg.handshake_timeout = handshake_timeout;
+    cfg.join_timeout = join_timeout;
+    cfg.close_linger = close_linger;
+    cfg.grace = grace;
+    cfg.ping_interval = ping_interval;
+    cfg.idle_timeout = idle_timeout;
     cfg.tls = a.tls_cert.clone().zip(a.tls_key.clone());
     cfg.dev = a.dev;
     cfg.limits.max_frame_bytes = a.max_frame_bytes;
+    cfg.limits.hard_frame_bytes = a.hard_frame_bytes;
     cfg.limits.max_payload_bytes = a.max_payload_bytes;
     cfg.limits.rate_per_sec = a.rate;
     cfg.limits.burst = a.burst;
     cfg.limits.max_peers_per_room = a.max_peers_per_room;
-    cfg.grace = dur("grace", &a.grace)?;
-    cfg.ping_interval = dur("ping-interval", &a.ping_interval)?;
-    cfg.idle_timeout = dur("idle-timeout", &a.idle_timeout)?;
+    cfg.limits.max_queue_bytes = a.max_queue_bytes;
+    cfg.limits.max_pending = a.max_pending;
+    cfg.limits.max_pending_per_ip = a.max_pending_per_ip;
     cfg.ice_servers = a
         .ice_servers
         .iter()
@@ -102,7 +148,11 @@ pub fn config(a: &ServeArgs) -> anyhow::Result<ServerConfig> {
 
 /// Run until Ctrl-C or SIGTERM.
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {
-    let cfg = config(&a)?;
+    let (a, origins) = match &a.config {
+        Some(path) => resolve(path, std::env::args_os().collect())?,
+        None => (a, Origins::default()),
+    };
+    let cfg = config(&a, &origins)?;
     let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     rt.block_on(async move {
         let server = Server::bind(cfg).await?;
@@ -119,4 +169,45 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         let _ = task.await;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The flags' defaults are the library's: one source for every default.
+    #[test]
+    fn flag_defaults_are_the_library_defaults() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        let cmd = Cmd::parse_from(["serve", "--secret-file", secret.to_str().unwrap()]);
+        let cfg = config(&cmd.serve, &Origins::default()).unwrap();
+        let lib = ServerConfig::new(cfg.addr, cfg.secret.clone());
+        assert_eq!(cfg.limits, lib.limits);
+        assert_eq!(
+            (
+                cfg.handshake_timeout,
+                cfg.join_timeout,
+                cfg.close_linger,
+                cfg.grace,
+                cfg.ping_interval,
+                cfg.idle_timeout
+            ),
+            (
+                lib.handshake_timeout,
+                lib.join_timeout,
+                lib.close_linger,
+                lib.grace,
+                lib.ping_interval,
+                lib.idle_timeout
+            )
+        );
+        assert!(cfg.ice_servers.is_empty() && !cfg.dev);
+    }
 }

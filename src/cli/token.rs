@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use streamwire::signalling::protocol::Grant;
+use streamwire::signalling::protocol::{Grant, validate_room};
 use streamwire::signalling::token::{Claims, load_secret, mint, parse_ttl};
 
 /// Arguments of `streamwire token`.
@@ -37,6 +37,16 @@ pub fn run(a: TokenArgs) -> anyhow::Result<()> {
     let ttl = parse_ttl(&a.ttl)
         .map_err(anyhow::Error::msg)
         .context("--ttl")?;
+    anyhow::ensure!(
+        ttl >= std::time::Duration::from_secs(1),
+        "--ttl {}: a token must live at least 1s (it would be expired when minted)",
+        a.ttl
+    );
+    anyhow::ensure!(
+        !a.user.is_empty(),
+        "--user is empty; a token needs a user identity"
+    );
+    validate_room(&a.room).map_err(|why| anyhow::anyhow!("--room {why}"))?;
     let grants: Vec<Grant> = if a.grants.is_empty() {
         vec![Grant::Publish, Grant::Subscribe, Grant::Message]
     } else {

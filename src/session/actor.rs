@@ -21,7 +21,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::oneshot;
 
 use crate::signalling::client::{Event, SignallingState};
-use crate::signalling::protocol::{Payload, PeerId, TrackInfo};
+use crate::signalling::protocol::{Grant, Payload, PeerId, TrackInfo};
 use crate::webrtc::MediaKind;
 use crate::webrtc::peer::{ConnectionState, SignalIn};
 use crate::webrtc::publisher::{Publisher, PublisherConfig};
@@ -202,6 +202,22 @@ impl Actor {
         let Some((_, cfg)) = &self.cx.publisher else {
             return;
         };
+        let may_publish = self
+            .cx
+            .shared
+            .client
+            .welcome()
+            .is_some_and(|w| w.grants.contains(&Grant::Publish));
+        if !may_publish {
+            // The server would refuse the announcements and any SDP that sends; the mesh
+            // attaches the tracks to no connection (docs/protocol.md, "Grants").
+            self.cx.error(
+                "publishing".into(),
+                "the token lacks the `publish` grant: local tracks are neither announced nor sent"
+                    .into(),
+            );
+            return;
+        }
         for (id, kind) in published_tracks(cfg) {
             let track = TrackInfo {
                 id: id.into(),

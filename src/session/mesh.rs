@@ -18,7 +18,7 @@ use gst::prelude::*;
 use gst_webrtc::{WebRTCDataChannel, WebRTCDataChannelState};
 
 use crate::signalling::client::Welcome;
-use crate::signalling::protocol::{Payload, PeerId, PeerInfo};
+use crate::signalling::protocol::{Grant, Payload, PeerId, PeerInfo};
 use crate::webrtc::MediaKind;
 use crate::webrtc::peer::{
     ConnectionState, Peer, PeerConfig, PeerEvent, PeerIo, Role, SignalIn, SignalOut,
@@ -33,6 +33,8 @@ use super::topology::{ConnId, ConnectionPost, Ctx, Topology};
 struct Member {
     peer: Peer,
     user: String,
+    /// Its grants from presence: this side sends it media only if it may `subscribe`.
+    grants: Vec<Grant>,
     conn: ConnId,
     /// The pair's data channel, once created (offerer) or received (answerer).
     channel: Option<WebRTCDataChannel>,
@@ -52,11 +54,12 @@ impl Mesh {
         Mesh::default()
     }
 
-    fn add(&mut self, cx: &mut Ctx, id: &str, user: &str, role: Role) {
+    fn add(&mut self, cx: &mut Ctx, member: &PeerInfo, role: Role) {
+        let (id, user) = (member.peer_id.as_str(), member.user.as_str());
         if self.members.contains_key(id) {
             return;
         }
-        match self.connect(cx, id, user, role) {
+        match self.connect(cx, member, role) {
             Ok(()) => cx.events.emit(SessionEvent::PeerJoined {
                 peer_id: id.to_owned(),
                 user: user.to_owned(),
@@ -65,14 +68,14 @@ impl Mesh {
         }
     }
 
-    fn connect(
-        &mut self,
-        cx: &mut Ctx,
-        id: &str,
-        user: &str,
-        role: Role,
-    ) -> Result<(), SessionError> {
-        let wants = cx.settings.subscribe.wants(user);
+    fn connect(&mut self, cx: &mut Ctx, member: &PeerInfo, role: Role) -> Result<(), SessionError> {
+        let (id, user) = (member.peer_id.as_str(), member.user.as_str());
+        // The server relays media only as the grants allow (docs/protocol.md, "Grants"):
+        // expect media from the member only if it may publish and this side may subscribe;
+        // send it media only if this side may publish and it may subscribe.
+        let wants = cx.settings.subscribe.wants(user)
+            && own_grants(cx).contains(&Grant::Subscribe)
+            && member.grants.contains(&Grant::Publish);
         let mut cfg = PeerConfig::loopback(role);
         cfg.local_addresses = cx.settings.local_addresses.clone();
         cfg.stun_server = cx.ice.stun.clone();
@@ -82,7 +85,7 @@ impl Mesh {
             cfg.receive = vec![MediaKind::Video, MediaKind::Audio];
         }
         let (peer, io) = Peer::new(&cx.shared.pipeline, id, cfg)?;
-        if let Some(p) = cx.publisher()
+        if let Some(p) = cx.publisher().filter(|_| may_send(cx, &member.grants))
             && let Err(e) = p.attach(&peer)
         {
             let _ = peer.close();
@@ -141,6 +144,7 @@ impl Mesh {
             Member {
                 peer: peer.clone(),
                 user: user.to_owned(),
+                grants: member.grants.clone(),
                 conn,
                 channel,
                 channel_open: false,
@@ -195,7 +199,7 @@ impl Topology for Mesh {
         } else {
             Role::Answerer
         };
-        self.add(cx, &member.peer_id, &member.user, role);
+        self.add(cx, member, role);
     }
 
     fn member_joined(&mut self, cx: &mut Ctx, member: &PeerInfo, expect_offer: bool) {
@@ -204,7 +208,7 @@ impl Topology for Mesh {
         } else {
             Role::Offerer
         };
-        self.add(cx, &member.peer_id, &member.user, role);
+        self.add(cx, member, role);
     }
 
     fn member_left(&mut self, cx: &mut Ctx, peer_id: &str) {
@@ -223,6 +227,10 @@ impl Topology for Mesh {
         }
         let receive: Vec<MediaKind> = kind
             .filter(|_| cx.settings.subscribe.wants(&member.user))
+            .filter(|_| {
+                own_grants(cx).contains(&Grant::Subscribe)
+                    && member.grants.contains(&Grant::Publish)
+            })
             .into_iter()
             .collect();
         if let Err(e) = member.peer.renegotiate(&receive) {
@@ -250,7 +258,7 @@ impl Topology for Mesh {
     }
 
     fn publish(&mut self, cx: &mut Ctx, publisher: &Publisher) {
-        for m in self.members.values() {
+        for m in self.members.values().filter(|m| may_send(cx, &m.grants)) {
             let res = publisher
                 .attach(&m.peer)
                 .and_then(|()| match m.peer.role() {
@@ -355,6 +363,20 @@ impl Topology for Mesh {
             .filter(|(_, c)| c.ready_state() == WebRTCDataChannelState::Open)
             .collect()
     }
+}
+
+/// This session's grants, from its `welcome`.
+fn own_grants(cx: &Ctx) -> Vec<Grant> {
+    cx.shared
+        .client
+        .welcome()
+        .map(|w| w.grants)
+        .unwrap_or_default()
+}
+
+/// Whether this side may send media to a member with `grants`.
+fn may_send(cx: &Ctx, grants: &[Grant]) -> bool {
+    own_grants(cx).contains(&Grant::Publish) && grants.contains(&Grant::Subscribe)
 }
 
 /// Hand the channel's messages to the application, and tell the actor when it opens.

@@ -51,8 +51,8 @@ pub(crate) enum Request {
 /// Why a service refused or failed a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum ServiceError {
-    /// Part of the request is invalid; answered with `invalid_field` naming the last segment of
-    /// `what` as the field.
+    /// Part of the request is invalid; answered with `invalid_field` naming `what`, the
+    /// dotted path of the value in the frame, as the field.
     #[error("{what}: {reason}")]
     Invalid {
         /// `batch`, `records[3].ts_ms`, `feedback.rating`, ...

@@ -8,9 +8,9 @@ use std::time::Duration;
 use gststreamwire::telemetry::{Consent, any_field};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
-use serde_json::{Value as Json, json};
 
 use super::ip::coarse_prefix;
+pub use super::subject::Scope;
 use crate::signalling::protocol::telemetry::{Batch, Feedback, FieldValue, MAX_COMMENT_CHARS};
 
 /// Default telemetry database file, in the working directory.
@@ -154,7 +154,7 @@ pub struct Series {
 /// The telemetry store.
 ///
 /// ```
-/// use streamwire::telemetry::store::{Store, Tags, DEFAULT_RETENTION};
+/// use streamwire::telemetry::store::{Scope, Store, Tags, DEFAULT_RETENTION};
 /// use streamwire::signalling::protocol::telemetry::Batch;
 /// let dir = tempfile::tempdir().unwrap();
 /// let mut store = Store::open(&dir.path().join("t.db"), DEFAULT_RETENTION).unwrap();
@@ -163,13 +163,13 @@ pub struct Series {
 /// ).unwrap();
 /// let tags = Tags { room: "r", session: "s", peer: "p", user: "alice", name: "Alice", addr: None };
 /// assert_eq!(store.ingest(&tags, &batch, 2000).unwrap().stored, 1);
-/// let export = store.export_user("alice").unwrap();
+/// let export = store.export_user("alice", Scope::Everywhere).unwrap();
 /// assert_eq!(export["sessions"][0]["records"][0]["field"], "cpu-usage");
 /// assert_eq!(export["sessions"][0]["name"], "Alice");
 /// ```
 pub struct Store {
-    conn: Connection,
-    path: PathBuf,
+    pub(super) conn: Connection,
+    pub(super) path: PathBuf,
     retention_ms: i64,
 }
 
@@ -487,142 +487,6 @@ impl Store {
         )
         .map_err(sq)?;
         tx.commit().map_err(sq)?;
-        Ok(removed)
-    }
-
-    /// Everything held about `user`, as JSON: their sessions (room, session, peer, display
-    /// name, consent, network prefix, times), every record and every feedback. Records an
-    /// audit entry.
-    pub fn export_user(&mut self, user: &str) -> Result<Json, StoreError> {
-        let path = self.path.clone();
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let mut sessions = Vec::new();
-        let mut rows = 0u64;
-        {
-            let mut s = self
-                .conn
-                .prepare(
-                    "SELECT id, room, session, peer, consent, net_prefix, first_ms, last_ms, name
-                     FROM sessions WHERE user_id = ?1 ORDER BY id",
-                )
-                .map_err(sq)?;
-            let mut r = self
-                .conn
-                .prepare(
-                    "SELECT ts_ms, source, track, field, num, txt, expires_ms FROM records
-                     WHERE session_id = ?1 ORDER BY ts_ms, id",
-                )
-                .map_err(sq)?;
-            let mut f = self
-                .conn
-                .prepare(
-                    "SELECT ts_ms, rating, comment FROM feedback WHERE session_id = ?1 ORDER BY id",
-                )
-                .map_err(sq)?;
-            let found: Vec<(i64, Json)> = s
-                .query_map(params![user], |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        json!({
-                            "room": row.get::<_, String>(1)?,
-                            "session": row.get::<_, String>(2)?,
-                            "peer": row.get::<_, String>(3)?,
-                            "name": row.get::<_, String>(8)?,
-                            "consent": row.get::<_, String>(4)?,
-                            "net_prefix": row.get::<_, Option<String>>(5)?,
-                            "first_ms": row.get::<_, i64>(6)?,
-                            "last_ms": row.get::<_, i64>(7)?,
-                        }),
-                    ))
-                })
-                .map_err(sq)?
-                .collect::<Result<_, _>>()
-                .map_err(sq)?;
-            for (id, mut obj) in found {
-                let records: Vec<Json> = r
-                    .query_map(params![id], |row| {
-                        let num: Option<f64> = row.get(4)?;
-                        let txt: Option<String> = row.get(5)?;
-                        Ok(json!({
-                            "ts_ms": row.get::<_, i64>(0)?,
-                            "source": row.get::<_, String>(1)?,
-                            "track": row.get::<_, String>(2)?,
-                            "field": row.get::<_, String>(3)?,
-                            "value": num.map(Json::from).or(txt.map(Json::from)),
-                            "expires_ms": row.get::<_, i64>(6)?,
-                        }))
-                    })
-                    .map_err(sq)?
-                    .collect::<Result<_, _>>()
-                    .map_err(sq)?;
-                let feedback: Vec<Json> = f
-                    .query_map(params![id], |row| {
-                        Ok(json!({
-                            "ts_ms": row.get::<_, i64>(0)?,
-                            "rating": row.get::<_, i64>(1)?,
-                            "comment": row.get::<_, Option<String>>(2)?,
-                        }))
-                    })
-                    .map_err(sq)?
-                    .collect::<Result<_, _>>()
-                    .map_err(sq)?;
-                rows += 1 + records.len() as u64 + feedback.len() as u64;
-                obj["records"] = Json::from(records);
-                obj["feedback"] = Json::from(feedback);
-                sessions.push(obj);
-            }
-        }
-        self.conn
-            .execute(
-                "INSERT INTO audit (ts_ms, action, rows) VALUES (?1, 'export-user', ?2)",
-                params![now_ms(), rows as i64],
-            )
-            .map_err(sq)?;
-        Ok(json!({ "user": user, "sessions": sessions }))
-    }
-
-    /// Deletes everything about `user` in one transaction and leaves only an audit entry
-    /// (action, time, row count; no identifier and no hash of one).
-    pub fn delete_user(&mut self, user: &str, now_ms: i64) -> Result<Removed, StoreError> {
-        let path = self.path.clone();
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(sq)?;
-        let records = tx
-            .execute(
-                "DELETE FROM records WHERE session_id IN (SELECT id FROM sessions WHERE user_id = ?1)",
-                params![user],
-            )
-            .map_err(sq)? as u64;
-        let feedback = tx
-            .execute(
-                "DELETE FROM feedback WHERE session_id IN (SELECT id FROM sessions WHERE user_id = ?1)",
-                params![user],
-            )
-            .map_err(sq)? as u64;
-        let sessions = tx
-            .execute("DELETE FROM sessions WHERE user_id = ?1", params![user])
-            .map_err(sq)? as u64;
-        let removed = Removed {
-            records,
-            feedback,
-            sessions,
-        };
-        tx.execute(
-            "INSERT INTO audit (ts_ms, action, rows) VALUES (?1, 'delete-user', ?2)",
-            params![now_ms, removed.total() as i64],
-        )
-        .map_err(sq)?;
-        tx.commit().map_err(sq)?;
-        // Make the deletion durable in the main file too, not only in the WAL.
-        self.conn
-            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-            .map_err(sq)?;
         Ok(removed)
     }
 

@@ -561,10 +561,16 @@ pub fn privacy_markdown() -> String {
          ## Retention\n\n\
          Each stored value expires after its field's retention above, or after the server's \
          configured retention (`streamwire serve --retention`, default 30 days) if that is \
-         shorter. Expired data is purged automatically by the server (hourly) and on demand. \
-         `streamwire privacy export --user U` returns everything held about a user; \
-         `streamwire privacy delete --user U` removes all of it and leaves only an audit entry \
-         with the action, the time and row counts.\n",
+         shorter. Expired data is purged automatically by the server (hourly) and on demand.\n\n\
+         ## Data-subject requests\n\n\
+         Stored data belongs to the room its session was in. A room's admin (a token for that \
+         room with the `admin` grant) can export (`privacy_export`) and delete \
+         (`privacy_delete`) a user's data, and read `GET /report`, for that room only: no room \
+         token reaches another room's data, whatever its grants. Requests across rooms are for \
+         the operator of the database: `streamwire privacy export --user U` returns everything \
+         held about a user in every room (`--room R`: in one), `streamwire privacy delete \
+         --user U` removes it. A delete leaves only an audit entry with the action, the time \
+         and row counts.\n",
     );
     out.push_str("\n## Never collected\n\n");
     for (what, why) in NEVER_COLLECTED {

@@ -98,7 +98,7 @@ impl Driver {
             match self.session(&url).await {
                 Ok(End::Stop(s)) => break s,
                 Ok(End::Lost(why)) => {
-                    tracing::info!(%url, reason = %why, "signalling connection lost; reconnecting");
+                    tracing::info!(%url, reason = ?why, "signalling connection lost; reconnecting");
                     attempt = 0;
                     delay = self.cfg.backoff_initial;
                 }
@@ -108,7 +108,7 @@ impl Driver {
                     };
                 }
                 Err(SessionFail::Io(why)) => {
-                    tracing::debug!(%url, reason = %why, attempt, "signalling connect attempt failed");
+                    tracing::debug!(%url, reason = ?why, attempt, "signalling connect attempt failed");
                     if attempt >= self.cfg.max_attempts {
                         break SignallingState::Failed {
                             reason: format!("gave up after {attempt} attempts: {why}"),
@@ -161,6 +161,9 @@ impl Driver {
     /// Give relayed signalling frames the next per-sender `seq` and keep them until the
     /// server is known to have accepted them.
     fn stamp_seq(&mut self, mut m: ClientMsg) -> ClientMsg {
+        if !stamped(&m) {
+            return m;
+        }
         match &mut m {
             ClientMsg::Offer { seq, .. }
             | ClientMsg::Answer { seq, .. }
@@ -278,7 +281,7 @@ impl Driver {
                     return Ok(());
                 }
                 ServerMsg::Error { code, message, .. } => {
-                    tracing::info!(%code, %message, "resume refused; joining afresh");
+                    tracing::info!(%code, ?message, "resume refused; joining afresh");
                     self.session_lost();
                 }
                 other => {
@@ -541,7 +544,7 @@ impl Driver {
                 in_type,
                 field,
             } => {
-                tracing::warn!(%code, %message, "signalling server reported an error");
+                tracing::warn!(%code, ?message, "signalling server reported an error");
                 Event::ServerError {
                     code,
                     message,
@@ -554,7 +557,7 @@ impl Driver {
                 message,
                 reconnect,
             } => {
-                tracing::info!(%code, %message, reconnect, "server said bye");
+                tracing::info!(%code, ?message, reconnect, "server said bye");
                 if reconnect {
                     // The server dropped our session (shutdown, overflow): join afresh elsewhere.
                     self.session_lost();
@@ -628,4 +631,18 @@ async fn read_reply(ws: &mut Ws) -> Result<ServerMsg, SessionFail> {
             Some(Ok(_)) => {}
         }
     }
+}
+
+/// Whether the driver stamps a `seq` on `m` (the relayed signalling frames; `message` carries
+/// its own).
+pub(super) fn stamped(m: &ClientMsg) -> bool {
+    matches!(
+        m,
+        ClientMsg::Offer { .. }
+            | ClientMsg::Answer { .. }
+            | ClientMsg::Ice { .. }
+            | ClientMsg::Publish { .. }
+            | ClientMsg::Unpublish { .. }
+            | ClientMsg::SetMetadata { .. }
+    )
 }

@@ -113,10 +113,15 @@ pub enum ClientMsg {
         /// Any JSON value.
         metadata: serde_json::Value,
     },
-    /// Remove a peer from the room (needs `admin`).
+    /// Remove a peer from the room (needs `admin`). Its user stays out of the room (joins are
+    /// refused with `banned`) until its token expires, or for `ban_ms` when given.
     Kick {
         /// Peer to remove.
         peer_id: PeerId,
+        /// How long the user is kept out, ms; `0` removes without a ban. Default: until the
+        /// kicked peer's token expires.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ban_ms: Option<u64>,
     },
     /// Leave the room and end the session (no resume).
     Leave {},
