@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_streamwire");
+/// The room presets gather ICE candidates on every interface by default; the tests run in a
+/// loopback-only namespace, so they choose loopback explicitly.
+const LOOPBACK_ICE: &str = r#"room.ice_addresses=["127.0.0.1"]"#;
 
 /// A `streamwire` child process whose stderr is collected line by line.
 struct Proc {
@@ -201,6 +204,8 @@ async fn publish_test_is_recorded_by_subscribe_record() {
             &rec_set,
             "--set",
             "output=record:rec",
+            "--set",
+            LOOPBACK_ICE,
         ],
         &[],
         dir.path(),
@@ -211,7 +216,16 @@ async fn publish_test_is_recorded_by_subscribe_record() {
 
     // The publisher takes its token from the environment and stops after --for.
     let publisher = Proc::spawn(
-        &["run", "publish-test", "--set", &server_set, "--for", "10s"],
+        &[
+            "run",
+            "publish-test",
+            "--set",
+            &server_set,
+            "--set",
+            LOOPBACK_ICE,
+            "--for",
+            "10s",
+        ],
         &[(streamwire::preset::TOKEN_ENV, &pub_token)],
         dir.path(),
     );

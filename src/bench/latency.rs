@@ -392,7 +392,7 @@ impl Drop for BenchRoom {
 /// Session configuration of a measuring subscriber: clock-synchronised appsink, no data channel
 /// (the benchmark measures media).
 pub(crate) fn subscriber_config(url: &str, token: &str, jitter_latency_ms: u32) -> SessionConfig {
-    let mut cfg = SessionConfig::new(url, ROOM, token);
+    let mut cfg = SessionConfig::loopback(url, ROOM, token);
     cfg.output = SubscriberConfig {
         video: VideoOutput::AppSink,
         sync: true,
@@ -436,7 +436,7 @@ pub(crate) fn start(
     pay_dtls_certificate()?;
     let room = BenchRoom::start()?;
     let shared = Shared::new(gst::SystemClock::obtain());
-    let mut cfg = SessionConfig::new(&room.url, ROOM, &room.token("publisher")?);
+    let mut cfg = SessionConfig::loopback(&room.url, ROOM, &room.token("publisher")?);
     cfg.publish = Some(PublisherConfig {
         video: VideoSource::TestPattern("ball".into()),
         audio: AudioSource::TestTone,

@@ -1,6 +1,8 @@
 //! ICE server URLs: the RTCIceServer form of the server's join reply converted to webrtcbin's,
 //! merged with the application's extra servers.
 
+use std::net::IpAddr;
+
 use crate::signalling::protocol::IceServer;
 
 use super::SessionError;
@@ -42,6 +44,81 @@ impl IceServers {
         }
         (servers, first_err)
     }
+}
+
+/// Whether every address of `local` (ICE's gathering restriction) is a loopback address;
+/// false when unrestricted (empty: every interface).
+fn loopback_only(local: &[String]) -> bool {
+    !local.is_empty()
+        && local
+            .iter()
+            .all(|a| a.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()))
+}
+
+/// Host and port of a `ws://` / `wss://` URL (IPv6 without brackets).
+fn url_host(url: &str) -> Option<(String, u16)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let default_port = if scheme.eq_ignore_ascii_case("wss") {
+        443
+    } else {
+        80
+    };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']')?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        Some(p) => p.parse().ok()?,
+        None => default_port,
+    };
+    (!host.is_empty()).then(|| (host.to_owned(), port))
+}
+
+/// Whether the signalling server at `url` is on loopback: `localhost`, a loopback address,
+/// or a name that resolves to loopback addresses only. `None` if that cannot be told (bad
+/// URL, name does not resolve).
+async fn server_on_loopback(url: &str) -> Option<bool> {
+    let (host, port) = url_host(url)?;
+    if host.eq_ignore_ascii_case("localhost") {
+        return Some(true);
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Some(ip.is_loopback());
+    }
+    let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .ok()?
+        .collect();
+    (!addrs.is_empty()).then(|| addrs.iter().all(|a| a.ip().is_loopback()))
+}
+
+/// Log a warning when ICE gathers on loopback addresses only while a signalling server is
+/// not on loopback: peers that reach that server from elsewhere could never reach this one.
+/// Returns whether it warned.
+pub(crate) async fn warn_if_loopback_only(local: &[String], servers: &[String]) -> bool {
+    if !loopback_only(local) {
+        return false;
+    }
+    for url in servers {
+        if server_on_loopback(url).await == Some(false) {
+            tracing::warn!(
+                server = %url,
+                local_addresses = ?local,
+                "ICE is restricted to loopback addresses but the signalling server is not on \
+                 loopback: peers elsewhere cannot connect (set SessionConfig::local_addresses \
+                 to empty for every interface)"
+            );
+            return true;
+        }
+    }
+    false
 }
 
 /// Check an extra ICE server URL of the configuration (webrtcbin's form).
@@ -107,6 +184,47 @@ pub fn ice_url_for_webrtcbin(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_hosts() {
+        assert_eq!(
+            url_host("ws://127.0.0.1:8443/x"),
+            Some(("127.0.0.1".into(), 8443))
+        );
+        assert_eq!(url_host("wss://[::1]/"), Some(("::1".into(), 443)));
+        assert_eq!(
+            url_host("ws://sig.example.org"),
+            Some(("sig.example.org".into(), 80))
+        );
+        assert_eq!(url_host("ws://:1"), None);
+        assert_eq!(url_host("nonsense"), None);
+    }
+
+    #[tokio::test]
+    async fn loopback_restriction_warns_only_against_a_server_elsewhere() {
+        let lo = vec!["127.0.0.1".to_string()];
+        let remote = vec!["ws://192.0.2.7:8443".to_string()];
+        assert!(warn_if_loopback_only(&lo, &remote).await);
+        assert!(warn_if_loopback_only(&["::1".into()], &["wss://[2001:db8::1]".into()]).await);
+        for local in [
+            vec![],
+            vec!["10.0.0.2".to_string()],
+            vec!["127.0.0.1".into(), "10.0.0.2".into()],
+        ] {
+            assert!(!warn_if_loopback_only(&local, &remote).await, "{local:?}");
+        }
+        for server in [
+            "ws://127.0.0.1:8443",
+            "ws://127.9.0.1/x",
+            "wss://localhost:8443",
+            "ws://[::1]:1",
+        ] {
+            assert!(
+                !warn_if_loopback_only(&lo, &[server.to_string()]).await,
+                "{server}"
+            );
+        }
+    }
 
     #[test]
     fn reply_servers_come_first_and_a_bad_url_is_reported_but_skipped() {

@@ -73,8 +73,9 @@ impl Mesh {
         role: Role,
     ) -> Result<(), SessionError> {
         let wants = cx.settings.subscribe.wants(user);
-        let mut cfg = PeerConfig::loopback(role);
+        let mut cfg = PeerConfig::new(role);
         cfg.local_addresses = cx.settings.local_addresses.clone();
+        cfg.ice_transport_policy = cx.settings.ice_transport_policy;
         cfg.stun_server = cx.ice.stun.clone();
         cfg.turn_servers = cx.ice.turns.clone();
         cfg.jitter_latency_ms = cx.settings.jitter_latency_ms;

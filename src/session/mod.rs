@@ -31,7 +31,7 @@
 //! # async fn demo() -> Result<(), streamwire::session::SessionError> {
 //! use streamwire::session::{Session, SessionConfig, SessionEvent};
 //! use streamwire::webrtc::publisher::PublisherConfig;
-//! let mut cfg = SessionConfig::new("ws://127.0.0.1:8443", "room1", "<jwt>");
+//! let mut cfg = SessionConfig::new("wss://sig.example.org", "room1", "<jwt>");
 //! cfg.publish = Some(PublisherConfig::default());
 //! let (session, mut events) = Session::join(cfg).await?;
 //! while let Some(ev) = events.recv().await {
@@ -133,6 +133,7 @@ impl Session {
         for url in &cfg.ice_servers {
             validate_ice_url(url)?;
         }
+        ice::warn_if_loopback_only(&cfg.local_addresses, &cfg.signalling.urls).await;
         let pipeline = gst::Pipeline::with_name("streamwire-session");
         let publisher = match &cfg.publish {
             Some(p) => Some(Publisher::new(&pipeline, p.clone())?),
@@ -176,6 +177,7 @@ impl Session {
             settings: ConnectionSettings {
                 subscribe: cfg.subscribe,
                 local_addresses: cfg.local_addresses,
+                ice_transport_policy: cfg.ice_transport_policy,
                 jitter_latency_ms: cfg.jitter_latency_ms,
                 data_channel: cfg.data_channel,
             },

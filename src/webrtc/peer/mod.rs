@@ -10,8 +10,9 @@
 //! at an offerer (or an answer at an answerer) is rejected with [`WebrtcError::Signal`].
 //!
 //! # ICE
-//! Gathering is restricted to [`PeerConfig::local_addresses`] through the ICE agent's
-//! `add-local-ip-address` action; no STUN/TURN server is configured unless given. Candidates
+//! Gathering covers every interface unless [`PeerConfig::local_addresses`] restricts it
+//! (the ICE agent's `add-local-ip-address` action; [`PeerConfig::loopback`] for tests); no
+//! STUN/TURN server is configured unless given. Candidates
 //! trickle out as [`SignalOut::Ice`] as soon as they are found; remote candidates arriving before
 //! the remote description are held and applied right after it.
 
@@ -28,7 +29,9 @@ use gst::prelude::*;
 use gst_webrtc::{WebRTCPeerConnectionState, WebRTCRTPTransceiver};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
-pub use config::{CongestionConfig, DEFAULT_JITTER_LATENCY_MS, PeerConfig, Role};
+pub use config::{
+    CongestionConfig, DEFAULT_JITTER_LATENCY_MS, IceTransportPolicy, PeerConfig, Role,
+};
 pub use signal::{ConnectionState, PeerEvent, PeerIo, SignalIn, SignalOut};
 
 use negotiation::Negotiation;
@@ -118,6 +121,7 @@ impl Peer {
         let webrtcbin = make("webrtcbin")?;
         webrtcbin.set_property_from_str("bundle-policy", "max-bundle");
         webrtcbin.set_property("latency", config.jitter_latency_ms);
+        webrtcbin.set_property_from_str("ice-transport-policy", config.ice_transport_policy.nick());
         if let Some(stun) = &config.stun_server {
             webrtcbin.set_property("stun-server", stun);
         }
