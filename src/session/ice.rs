@@ -133,8 +133,15 @@ pub(crate) fn validate_ice_url(url: &str) -> Result<(), SessionError> {
     }
 }
 
-/// Convert an RTCIceServer URL (`stun:host:port`, `turn:host:port?transport=udp`) with optional
-/// credentials to webrtcbin's form (`stun://host:port`, `turn://user:pass@host:port`).
+/// Convert an RTCIceServer URL (`stun:host:port`, `turn:host:port?transport=udp|tcp`,
+/// `turns:host:port?transport=tcp`) with optional credentials to webrtcbin's form
+/// (`stun://host:port`, `turn://user:pass@host:port?transport=tcp`).
+///
+/// The `transport` parameter survives: without it webrtcbin would use UDP TURN, which
+/// exactly the networks that need TCP TURN (UDP blocked) cannot reach. The credentials are
+/// percent-encoded, so a time-limited username (`<expiry>:<peer>`, with its `:`) and a base64
+/// password (with `/`) reach the ICE agent intact. Other query parameters, and a `transport`
+/// other than `udp` or `tcp`, are refused.
 ///
 /// ```
 /// use streamwire::session::ice_url_for_webrtcbin;
@@ -143,6 +150,11 @@ pub(crate) fn validate_ice_url(url: &str) -> Result<(), SessionError> {
 ///     ice_url_for_webrtcbin("turn:127.0.0.1:3478", Some("u"), Some("p")).unwrap(),
 ///     "turn://u:p@127.0.0.1:3478"
 /// );
+/// assert_eq!(
+///     ice_url_for_webrtcbin("turn:turn.example.org:443?transport=tcp", Some("1700000000:p-1"), Some("a/b+c=")).unwrap(),
+///     "turn://1700000000%3Ap-1:a%2Fb+c=@turn.example.org:443?transport=tcp"
+/// );
+/// assert!(ice_url_for_webrtcbin("turn:h:3478?transport=sctp", Some("u"), Some("p")).is_err());
 /// ```
 pub fn ice_url_for_webrtcbin(
     url: &str,
@@ -157,7 +169,10 @@ pub fn ice_url_for_webrtcbin(
         .split_once(':')
         .ok_or_else(|| bad("no scheme (stun:, turn:, turns:)"))?;
     let rest = rest.trim_start_matches("//");
-    let host = rest.split('?').next().unwrap_or_default();
+    let (host, query) = match rest.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (rest, None),
+    };
     if host.is_empty() {
         return Err(bad("no host"));
     }
@@ -167,23 +182,64 @@ pub fn ice_url_for_webrtcbin(
             let (Some(u), Some(c)) = (username, credential) else {
                 return Err(bad("TURN needs `username` and `credential`"));
             };
-            let enc = |s: &str| {
-                s.chars()
-                    .map(|ch| match ch {
-                        ':' | '@' | '/' | '%' => format!("%{:02X}", ch as u32),
-                        c => c.to_string(),
-                    })
-                    .collect::<String>()
+            let transport = match query {
+                None | Some("") => String::new(),
+                Some(q @ ("transport=udp" | "transport=tcp")) => format!("?{q}"),
+                Some(q) => {
+                    return Err(bad(&format!(
+                        "unsupported query `{q}` (only transport=udp or transport=tcp)"
+                    )));
+                }
             };
-            Ok(format!("{scheme}://{}:{}@{host}", enc(u), enc(c)))
+            Ok(format!(
+                "{scheme}://{}:{}@{host}{transport}",
+                percent_encode(u),
+                percent_encode(c)
+            ))
         }
         other => Err(bad(&format!("unknown scheme `{other}`"))),
     }
 }
 
+/// Percent-encode the characters that would end or split a URL's user-info part.
+fn percent_encode(s: &str) -> String {
+    s.chars()
+        .map(|ch| match ch {
+            ':' | '@' | '/' | '%' | '?' | '#' | ' ' => format!("%{:02X}", ch as u32),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn turn_urls_keep_their_transport_and_encode_credentials() {
+        let conv = |u: &str| ice_url_for_webrtcbin(u, Some("1700000000:peer 1"), Some("x/y#z"));
+        assert_eq!(
+            conv("turns:turn.example.org:443?transport=tcp").unwrap(),
+            "turns://1700000000%3Apeer%201:x%2Fy%23z@turn.example.org:443?transport=tcp"
+        );
+        assert_eq!(
+            conv("turn:10.0.0.1:3478?transport=udp").unwrap(),
+            "turn://1700000000%3Apeer%201:x%2Fy%23z@10.0.0.1:3478?transport=udp"
+        );
+        assert_eq!(
+            conv("turn://[2001:db8::1]:3478").unwrap(),
+            "turn://1700000000%3Apeer%201:x%2Fy%23z@[2001:db8::1]:3478"
+        );
+        for bad in [
+            "turn:h:1?transport=sctp",
+            "turn:h:1?foo=bar",
+            "turn:?transport=tcp",
+        ] {
+            let e = conv(bad).unwrap_err().to_string();
+            assert!(e.contains(bad), "{e}");
+        }
+        assert!(ice_url_for_webrtcbin("turn:h:1", None, None).is_err());
+    }
 
     #[test]
     fn url_hosts() {
@@ -245,7 +301,7 @@ mod tests {
         assert_eq!(servers.stun.as_deref(), Some("stun://127.0.0.1:3478"));
         assert_eq!(
             servers.turns,
-            vec!["turn://u:p%40ss@127.0.0.1:3478".to_string()]
+            vec!["turn://u:p%40ss@127.0.0.1:3478?transport=udp".to_string()]
         );
         let err = err.expect("the bogus URL is reported");
         assert!(err.to_string().contains("`bogus`"), "{err}");
