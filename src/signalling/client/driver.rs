@@ -123,8 +123,7 @@ impl Driver {
                     .await;
             }
             // Backoff with ±25% jitter; keep serving commands meanwhile (queue them).
-            let jitter = 0.75 + (Instant::now().elapsed().subsec_nanos() % 500) as f64 / 1000.0;
-            let wait = delay.mul_f64(jitter);
+            let wait = jittered(delay);
             delay = (delay * 2).min(self.cfg.backoff_max);
             let until = Instant::now() + wait;
             loop {
@@ -594,6 +593,18 @@ impl Driver {
     }
 }
 
+/// `delay` scaled by a factor drawn uniformly from 0.75..1.25 (the OS random number
+/// generator), so that clients cut off together (a server restart) do not retry together.
+fn jittered(delay: Duration) -> Duration {
+    let mut b = [0u8; 4];
+    // Without OS randomness, no jitter (the delay itself) rather than a fixed factor.
+    let r = match getrandom::getrandom(&mut b) {
+        Ok(()) => f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX),
+        Err(_) => 0.5,
+    };
+    delay.mul_f64(0.75 + 0.5 * r)
+}
+
 enum SessionFail {
     Refused(ErrorCode, String),
     Io(String),
@@ -627,5 +638,26 @@ async fn read_reply(ws: &mut Ws) -> Result<ServerMsg, SessionFail> {
             }
             Some(Ok(_)) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_jitter_spreads_over_plus_minus_25_percent() {
+        let d = Duration::from_millis(1000);
+        let waits: Vec<u128> = (0..2000).map(|_| jittered(d).as_millis()).collect();
+        assert!(waits.iter().all(|w| (750..=1250).contains(w)), "{waits:?}");
+        // Uniform over 500 ms: 2000 draws cover both ends and the middle.
+        assert!(waits.iter().any(|&w| w < 800), "none below 800 ms");
+        assert!(waits.iter().any(|&w| w > 1200), "none above 1200 ms");
+        let mean = waits.iter().sum::<u128>() as f64 / waits.len() as f64;
+        assert!((950.0..1050.0).contains(&mean), "mean {mean}");
+        let mut distinct = waits.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert!(distinct.len() > 300, "{} distinct waits", distinct.len());
     }
 }
