@@ -38,7 +38,7 @@ use streamwire::webrtc::peer::DEFAULT_JITTER_LATENCY_MS;
 use streamwire::webrtc::publisher::{
     AudioSource, ENCODER_QUEUE_NAME, PublisherConfig, VideoSource,
 };
-use streamwire::webrtc::subscriber::{Subscriber, SubscriberConfig, VideoOutput};
+use streamwire::webrtc::subscriber::{SubscriberConfig, VideoOutput};
 
 /// Benchmark failure.
 #[derive(Debug, thiserror::Error)]
@@ -223,32 +223,33 @@ pub enum FrameReading {
     Unreadable,
 }
 
-/// Report every decoded and rendered frame of `subscriber` (an [`VideoOutput::AppSink`] with
-/// `sync`) to `on` with times from `clock`.
-pub(crate) fn hook_subscriber(
-    subscriber: &Subscriber,
+/// Report every decoded and rendered frame of a subscriber configured with `cfg` (an
+/// [`VideoOutput::AppSink`] with `sync`) to `on`, with times from `clock`. The callbacks go
+/// into the configuration, so the first frame is seen too.
+pub(crate) fn report_frames(
+    cfg: &mut SubscriberConfig,
     clock: &gst::Clock,
     on: Arc<dyn Fn(FrameReading) + Send + Sync>,
 ) {
     {
         let (on, clock) = (on.clone(), clock.clone());
-        subscriber.on_decoded_video(move |_, buf, caps| {
+        cfg.on_decoded_video = Some(Arc::new(move |_, buf, caps| {
             let t_ns = now_ns(&clock);
             on(match read_stamp(buf, caps) {
                 Some(n) => FrameReading::Decoded { n, t_ns },
                 None => FrameReading::Unreadable,
             });
-        });
+        }));
     }
     let clock = clock.clone();
-    subscriber.on_video_sample(move |_, sample| {
+    cfg.on_video_sample = Some(Arc::new(move |_, sample| {
         let t_ns = now_ns(&clock);
         if let (Some(buf), Some(caps)) = (sample.buffer(), sample.caps())
             && let Some(n) = read_stamp(buf, &caps.to_owned())
         {
             on(FrameReading::Rendered { n, t_ns });
         }
-    });
+    }));
 }
 
 /// Join-to-first-frame clock of one subscriber.
@@ -389,15 +390,23 @@ impl Drop for BenchRoom {
     }
 }
 
-/// Session configuration of a measuring subscriber: clock-synchronised appsink, no data channel
+/// Session configuration of a measuring subscriber: clock-synchronised appsink whose frames
+/// (decoded and rendered) go to `on` with times from `clock`, loopback ICE, no data channel
 /// (the benchmark measures media).
-pub(crate) fn subscriber_config(url: &str, token: &str, jitter_latency_ms: u32) -> SessionConfig {
+pub(crate) fn subscriber_config(
+    url: &str,
+    token: &str,
+    jitter_latency_ms: u32,
+    clock: &gst::Clock,
+    on: Arc<dyn Fn(FrameReading) + Send + Sync>,
+) -> SessionConfig {
     let mut cfg = SessionConfig::loopback(url, ROOM, token);
     cfg.output = SubscriberConfig {
         video: VideoOutput::AppSink,
         sync: true,
         ..SubscriberConfig::default()
     };
+    report_frames(&mut cfg.output, clock, on);
     cfg.jitter_latency_ms = jitter_latency_ms;
     cfg.data_channel = false;
     cfg
@@ -559,12 +568,18 @@ pub fn run(opts: &LatencyOptions) -> Result<LatencyReport, BenchError> {
     let mut marks = Vec::new();
     let result = (|| {
         for i in 0..opts.subscribers {
+            let first = Arc::new(FirstFrame::default());
+            let on = {
+                let (shared, f) = (shared.clone(), first.clone());
+                Arc::new(move |r| shared.record(&f, r))
+            };
             let cfg = subscriber_config(
                 &room.url,
                 &room.token(&format!("sub{i}"))?,
                 opts.jitter_latency_ms,
+                &shared.clock,
+                on,
             );
-            let first = Arc::new(FirstFrame::default());
             let mark = Marks::start();
             first.start();
             let (session, _events) = room
@@ -574,12 +589,6 @@ pub fn run(opts: &LatencyOptions) -> Result<LatencyReport, BenchError> {
             mark.mark("joined");
             hook_subscriber_pipeline(session.pipeline(), &mark);
             marks.push(mark);
-            let (shared, f) = (shared.clone(), first.clone());
-            hook_subscriber(
-                session.subscriber(),
-                &shared.clock.clone(),
-                Arc::new(move |r| shared.record(&f, r)),
-            );
             subs.push(session);
             firsts.push(first);
         }

@@ -16,8 +16,8 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use super::latency::{
-    BenchError, FirstFrame, FrameReading, LatencyOptions, LatencyReport, hook_subscriber, measure,
-    report, start, subscriber_config,
+    BenchError, FirstFrame, FrameReading, LatencyOptions, LatencyReport, measure, report, start,
+    subscriber_config,
 };
 use streamwire::session::Session;
 
@@ -85,15 +85,13 @@ pub fn subscriber_child(jitter_latency_ms: u32) -> Result<(), BenchError> {
             .map_err(|e| BenchError::Run(format!("child: bad line `{line}`: {e}")))?;
         match msg {
             ToChild::Start if session.is_none() => {
-                let cfg = subscriber_config(&url, &token, jitter_latency_ms);
+                let on = {
+                    let out = out.clone();
+                    Arc::new(move |reading| send_line(&out, &FromChild::Frame { reading }))
+                };
+                let cfg = subscriber_config(&url, &token, jitter_latency_ms, &clock, on);
                 match rt.block_on(Session::join(cfg)) {
                     Ok((s, _events)) => {
-                        let out = out.clone();
-                        hook_subscriber(
-                            s.subscriber(),
-                            &clock,
-                            Arc::new(move |reading| send_line(&out, &FromChild::Frame { reading })),
-                        );
                         session = Some(s);
                     }
                     Err(e) => send_line(

@@ -126,6 +126,15 @@ fn left() -> SessionError {
 impl Session {
     /// Build the local pipeline (publisher, subscriber), join the room and start the mesh.
     /// Returns once the server welcomed this peer; events arrive on the receiver.
+    ///
+    /// The event receiver is unbounded, on purpose: events come from GStreamer's streaming
+    /// threads and signal handlers, which must never wait for the application. So the
+    /// application must drain it: what it does not read stays queued in memory. Dropping
+    /// the receiver is fine (events are then discarded). Steady rates: one
+    /// [`SessionEvent::Stats`] per peer every 2 s; [`SessionEvent::Receive`] once per track,
+    /// or per decoded frame with [`SubscriberConfig::frame_events`](crate::webrtc::subscriber::SubscriberConfig::frame_events)
+    /// (30/s per 30 fps video track); one [`SessionEvent::Message`] per message received;
+    /// everything else per change of state.
     pub async fn join(
         cfg: SessionConfig,
     ) -> Result<(Session, UnboundedReceiver<SessionEvent>), SessionError> {
@@ -139,7 +148,7 @@ impl Session {
             Some(p) => Some(Publisher::new(&pipeline, p.clone())?),
             None => None,
         };
-        let (subscriber, mut sub_events) = Subscriber::new(cfg.output.clone());
+        let (subscriber, mut sub_events) = Subscriber::new(cfg.output.clone())?;
         pipeline
             .set_state(gst::State::Playing)
             .map_err(|e| WebrtcError::State(format!("starting the session pipeline: {e}")))?;
