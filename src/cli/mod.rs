@@ -13,6 +13,7 @@ mod report;
 mod run;
 mod run_room;
 mod serve;
+mod state;
 mod token;
 
 use std::process::ExitCode;
@@ -42,7 +43,7 @@ pub enum Command {
     /// List capture devices and the encoder chosen for each codec.
     Probe(probe::Args),
     /// Run the signalling server (rooms, SDP/ICE relay, real-time messages).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Mint a room token from the server secret.
     Token(token::TokenArgs),
     /// Demo: embedded signalling server, a test-pattern publisher and a viewer on loopback;
@@ -65,7 +66,7 @@ impl Command {
             Command::Check(a) => check::execute(a),
             Command::Presets(a) => presets::execute(a),
             Command::Probe(a) => probe::execute(a),
-            Command::Serve(a) => serve::run(a),
+            Command::Serve(a) => serve::run(*a),
             Command::Token(a) => token::run(a),
             Command::Bench(a) => bench::execute(a),
             Command::Privacy(a) => privacy::execute(a),

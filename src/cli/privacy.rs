@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+
+use super::state::StateArgs;
 use streamwire::telemetry::store::{DEFAULT_DB_FILE, DEFAULT_RETENTION, Store, now_ms};
 
 /// Privacy operations.
@@ -24,9 +26,11 @@ pub struct ExportArgs {
     /// The user identity (the room token's subject).
     #[arg(long)]
     pub user: String,
-    /// Telemetry database.
-    #[arg(long, default_value = DEFAULT_DB_FILE)]
-    pub db: PathBuf,
+    /// Telemetry database. Default: streamwire-telemetry.db in the state directory.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Output file (default: standard output).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -38,17 +42,21 @@ pub struct DeleteArgs {
     /// The user identity (the room token's subject).
     #[arg(long)]
     pub user: String,
-    /// Telemetry database.
-    #[arg(long, default_value = DEFAULT_DB_FILE)]
-    pub db: PathBuf,
+    /// Telemetry database. Default: streamwire-telemetry.db in the state directory.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 /// Arguments of `privacy purge`.
 #[derive(Debug, clap::Args)]
 pub struct PurgeArgs {
-    /// Telemetry database.
-    #[arg(long, default_value = DEFAULT_DB_FILE)]
-    pub db: PathBuf,
+    /// Telemetry database. Default: streamwire-telemetry.db in the state directory.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Retention, e.g. `30d`, `12h`.
     #[arg(long, default_value = "30d", value_parser = parse_retention)]
     pub retention: Duration,
@@ -77,7 +85,10 @@ pub fn open_existing(db: &Path, retention: Duration) -> anyhow::Result<Store> {
 pub fn execute(cmd: PrivacyCommand) -> anyhow::Result<()> {
     match cmd {
         PrivacyCommand::Export(a) => {
-            let mut store = open_existing(&a.db, DEFAULT_RETENTION)?;
+            let mut store = open_existing(
+                &a.state.file(a.db.as_deref(), DEFAULT_DB_FILE)?,
+                DEFAULT_RETENTION,
+            )?;
             let json = store.export_user(&a.user)?;
             let text = serde_json::to_string_pretty(&json)?;
             match a.out {
@@ -87,12 +98,18 @@ pub fn execute(cmd: PrivacyCommand) -> anyhow::Result<()> {
             }
         }
         PrivacyCommand::Delete(a) => {
-            let mut store = open_existing(&a.db, DEFAULT_RETENTION)?;
+            let mut store = open_existing(
+                &a.state.file(a.db.as_deref(), DEFAULT_DB_FILE)?,
+                DEFAULT_RETENTION,
+            )?;
             let removed = store.delete_user(&a.user, now_ms())?;
             println!("{}", serde_json::to_string(&removed)?);
         }
         PrivacyCommand::Purge(a) => {
-            let mut store = open_existing(&a.db, a.retention)?;
+            let mut store = open_existing(
+                &a.state.file(a.db.as_deref(), DEFAULT_DB_FILE)?,
+                a.retention,
+            )?;
             let removed = store.purge(now_ms())?;
             println!("{}", serde_json::to_string(&removed)?);
         }

@@ -6,7 +6,8 @@
 //!   SQLite store, and the hourly retention purge (`telemetry.rs`),
 //! - plain HTTP on the same port: the browser client's files (`web.rs`), the room report
 //!   (`report.rs`) and, with `--dev`, token minting (`http.rs`),
-//! - the accept loop with optional TLS (`listener.rs`, [`tls`]), and graceful shutdown.
+//! - the accept loop with optional TLS (`listener.rs`, [`tls`]), and graceful shutdown,
+//! - TURN credentials minted per peer ([`turn`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), streamwire::server::ServerError> {
@@ -26,6 +27,7 @@ mod listener;
 mod report;
 mod telemetry;
 pub mod tls;
+pub mod turn;
 mod web;
 
 use std::net::SocketAddr;
@@ -65,6 +67,9 @@ pub struct ServerConfig {
     pub shutdown_drain: Duration,
     /// ICE servers announced in `welcome` (empty by default; never a public STUN server).
     pub ice_servers: Vec<IceServer>,
+    /// TURN with time-limited credentials minted per peer (after `ice_servers` in `welcome`,
+    /// re-minted in `resumed` and every half lifetime); `None` by default.
+    pub turn: Option<turn::TurnConfig>,
     /// Development mode: plain HTTP `GET /dev/token?room=&name=` mints tokens for anyone
     /// (the demo page's "mint a token" button). Never enable in production. Default off.
     pub dev: bool,
@@ -88,6 +93,7 @@ impl ServerConfig {
             join_timeout: hub.join_timeout,
             shutdown_drain: Duration::from_secs(2),
             ice_servers: hub.ice_servers,
+            turn: None,
             dev: false,
             telemetry: None,
         }
@@ -103,6 +109,10 @@ impl ServerConfig {
             idle_timeout: self.idle_timeout,
             join_timeout: self.join_timeout,
             ice_servers: self.ice_servers.clone(),
+            turn: self
+                .turn
+                .clone()
+                .map(|t| Arc::new(t) as Arc<dyn crate::signalling::service::IceMinter>),
         }
     }
 }

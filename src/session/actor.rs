@@ -242,11 +242,8 @@ impl Actor {
                     self.topology.close_all(cx);
                 }
                 self.joined_once = true;
-                let (ice, err) = IceServers::resolve(&w.ice_servers, &self.extra_ice);
-                cx.ice = ice;
-                if let Some(e) = err {
-                    cx.error("ICE servers of the join reply".into(), e.to_string());
-                }
+                self.ice_servers(&w.ice_servers, "ICE servers of the join reply");
+                let cx = &mut self.cx;
                 cx.events.emit(SessionEvent::Joined {
                     peer_id: w.peer_id.clone(),
                 });
@@ -263,6 +260,12 @@ impl Actor {
                 }
             }
             Event::Resumed { .. } => cx.events.emit(SessionEvent::Resumed),
+            // Used by every connection built from now on; running ones keep the TURN
+            // allocations they made (webrtcbin 1.22 cannot change a running ICE agent's
+            // servers).
+            Event::IceServers { ice_servers } => {
+                self.ice_servers(&ice_servers, "fresh ICE servers from the server")
+            }
             Event::PeerJoined { peer, expect_offer } => {
                 self.topology.member_joined(cx, &peer, expect_offer)
             }
@@ -318,6 +321,19 @@ impl Actor {
                 ),
                 format!("{code}: {message}"),
             ),
+        }
+    }
+}
+
+impl Actor {
+    /// Configure every new connection with `servers` (from the server) and the configured
+    /// extra ones; report each problem with them under `context`.
+    fn ice_servers(&mut self, servers: &[crate::signalling::protocol::IceServer], context: &str) {
+        let (ice, problems) =
+            IceServers::resolve(servers, &self.extra_ice, std::time::SystemTime::now());
+        self.cx.ice = ice;
+        for e in problems {
+            self.cx.error(context.to_owned(), e.to_string());
         }
     }
 }

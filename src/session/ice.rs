@@ -2,6 +2,7 @@
 //! merged with the application's extra servers.
 
 use std::net::IpAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::signalling::protocol::IceServer;
 
@@ -18,32 +19,79 @@ pub(crate) struct IceServers {
 
 impl IceServers {
     /// The servers of a join reply followed by the configured `extra` ones (already in
-    /// webrtcbin's form). An unusable URL is skipped; the first such error is returned beside
-    /// the servers that are usable.
+    /// webrtcbin's form). An unusable URL is skipped; TURN credentials in the time-limited
+    /// form (`<expiry>:<name>`) whose expiry is before `now` are kept but reported (the TURN
+    /// server will refuse them, so relayed candidates will be missing). Every problem is
+    /// returned beside the servers that are usable.
     pub(crate) fn resolve(
         reply: &[IceServer],
         extra: &[String],
-    ) -> (IceServers, Option<SessionError>) {
+        now: SystemTime,
+    ) -> (IceServers, Vec<SessionError>) {
+        let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut servers = IceServers::default();
+        let mut problems = Vec::new();
         let from_reply = reply.iter().flat_map(|s| {
             s.urls.iter().map(move |u| {
-                ice_url_for_webrtcbin(u, s.username.as_deref(), s.credential.as_deref())
+                let url = ice_url_for_webrtcbin(u, s.username.as_deref(), s.credential.as_deref());
+                (u.as_str(), s.username.clone(), url)
             })
         });
-        let mut first_err = None;
-        for url in from_reply.chain(extra.iter().map(|u| Ok(u.clone()))) {
+        let from_config = extra
+            .iter()
+            .map(|u| (u.as_str(), webrtcbin_username(u), Ok(u.clone())));
+        for (given, username, url) in from_reply.chain(from_config) {
             match url {
                 Ok(u) if u.starts_with("stun://") => {
                     servers.stun.get_or_insert(u);
                 }
-                Ok(u) => servers.turns.push(u),
-                Err(e) => {
-                    first_err.get_or_insert(e);
+                Ok(u) => {
+                    if let Some((expiry, ago)) = username.as_deref().and_then(|n| expired(n, now)) {
+                        problems.push(SessionError::IceServer {
+                            url: given.to_owned(),
+                            detail: format!(
+                                "the TURN credentials expired at {expiry} (Unix time), {ago} s ago: \
+                                 the TURN server will refuse them and no relayed candidate will be \
+                                 gathered (is the TTL too short, or this clock wrong?)"
+                            ),
+                        });
+                    }
+                    servers.turns.push(u);
                 }
+                Err(e) => problems.push(e),
             }
         }
-        (servers, first_err)
+        (servers, problems)
     }
+}
+
+/// A TURN username in the time-limited (REST-API) form `<expiry>:<name>` whose expiry (Unix
+/// seconds) is before `now`: the expiry and how many seconds ago it was.
+fn expired(username: &str, now: u64) -> Option<(u64, u64)> {
+    let expiry: u64 = username.split_once(':')?.0.parse().ok()?;
+    (expiry < now).then(|| (expiry, now - expiry))
+}
+
+/// The percent-decoded username of a webrtcbin TURN URL (`turn://user:pass@host`).
+fn webrtcbin_username(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let (userinfo, _) = rest.rsplit_once('@')?;
+    let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+    percent_decode(user)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hex = [bytes.next()?, bytes.next()?];
+            out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Whether every address of `local` (ICE's gathering restriction) is a loopback address;
@@ -297,13 +345,52 @@ mod tests {
             },
         ];
         let extra = vec!["stun://127.0.0.2:3478".into()];
-        let (servers, err) = IceServers::resolve(&reply, &extra);
+        let (servers, problems) = IceServers::resolve(&reply, &extra, SystemTime::now());
         assert_eq!(servers.stun.as_deref(), Some("stun://127.0.0.1:3478"));
         assert_eq!(
             servers.turns,
             vec!["turn://u:p%40ss@127.0.0.1:3478?transport=udp".to_string()]
         );
-        let err = err.expect("the bogus URL is reported");
-        assert!(err.to_string().contains("`bogus`"), "{err}");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].to_string().contains("`bogus`"),
+            "{}",
+            problems[0]
+        );
+    }
+
+    #[test]
+    fn expired_time_limited_credentials_are_reported_from_the_reply_and_the_config() {
+        let now = UNIX_EPOCH + std::time::Duration::from_secs(2_000);
+        let reply = vec![
+            IceServer {
+                urls: vec!["turn:10.0.0.1:3478".into()],
+                username: Some("1990:p-1".into()),
+                credential: Some("c".into()),
+            },
+            IceServer {
+                urls: vec!["turn:10.0.0.1:3478?transport=tcp".into()],
+                username: Some("2010:p-1".into()),
+                credential: Some("c".into()),
+            },
+            IceServer {
+                urls: vec!["turn:10.0.0.2:3478".into()],
+                username: Some("static-user".into()),
+                credential: Some("c".into()),
+            },
+        ];
+        let extra = vec!["turns://1500%3Aapp:pw@10.0.0.3:443?transport=tcp".to_string()];
+        let (servers, problems) = IceServers::resolve(&reply, &extra, now);
+        assert_eq!(servers.turns.len(), 4, "expired ones are still configured");
+        let texts: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(texts.len(), 2, "{texts:?}");
+        assert!(
+            texts[0].contains("`turn:10.0.0.1:3478`") && texts[0].contains("10 s ago"),
+            "{texts:?}"
+        );
+        assert!(
+            texts[1].contains("10.0.0.3:443") && texts[1].contains("expired at 1500"),
+            "{texts:?}"
+        );
     }
 }

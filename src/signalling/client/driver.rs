@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::transport::{Ws, open, send};
 use super::{ClientConfig, ClientError, Cmd, Delivery, Event, SignallingState, Welcome};
-use crate::signalling::protocol::{ClientMsg, ErrorCode, PROTOCOL_VERSION, ServerMsg};
+use crate::signalling::protocol::{ClientMsg, ErrorCode, IceServer, PROTOCOL_VERSION, ServerMsg};
 
 pub(super) struct Driver {
     cfg: ClientConfig,
@@ -269,11 +269,17 @@ impl Driver {
             .map_err(SessionFail::Io)?;
             match read_reply(ws).await? {
                 ServerMsg::Resumed {
-                    last_seq, replay, ..
+                    last_seq,
+                    replay,
+                    ice_servers,
+                    ..
                 } => {
                     // Messages the server accepted keep their result in the replayed stream.
                     self.resent_after(last_seq);
                     self.emit(Event::Resumed { replayed: replay }).await;
+                    if !ice_servers.is_empty() {
+                        self.new_ice_servers(ice_servers).await;
+                    }
                     return Ok(());
                 }
                 ServerMsg::Error { code, message, .. } => {
@@ -342,6 +348,14 @@ impl Driver {
                 "unexpected reply to join: {other:?}"
             ))),
         }
+    }
+
+    /// The server sent fresh ICE servers: keep them in the welcome and tell the session.
+    async fn new_ice_servers(&self, ice_servers: Vec<IceServer>) {
+        if let Some(w) = self.welcome.lock().as_mut() {
+            w.ice_servers = ice_servers.clone();
+        }
+        self.emit(Event::IceServers { ice_servers }).await;
     }
 
     /// After a resume: messages with seq <= last_seq were accepted (their results are in the
@@ -569,6 +583,10 @@ impl Driver {
                 return Some(End::Stop(SignallingState::Failed {
                     reason: format!("{code}: {message}"),
                 }));
+            }
+            ServerMsg::IceServers { ice_servers, .. } => {
+                self.new_ice_servers(ice_servers).await;
+                return None;
             }
             ServerMsg::TelemetryAck { stored, dropped } => Event::TelemetryAck { stored, dropped },
             ServerMsg::FeedbackAck {} => Event::FeedbackAck,

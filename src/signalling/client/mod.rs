@@ -180,6 +180,13 @@ pub enum Event {
         /// Frames the server is replaying.
         replayed: u64,
     },
+    /// Fresh ICE servers (re-minted TURN credentials) replace those of the welcome: sent by
+    /// the server on resume and before the previous credentials expire.
+    /// [`Client::welcome`] has them too.
+    IceServers {
+        /// The servers.
+        ice_servers: Vec<IceServer>,
+    },
     /// A peer joined.
     PeerJoined {
         /// The newcomer.
