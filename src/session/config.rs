@@ -5,6 +5,7 @@ use crate::webrtc::peer::{DEFAULT_JITTER_LATENCY_MS, IceTransportPolicy};
 use crate::webrtc::publisher::PublisherConfig;
 use crate::webrtc::subscriber::SubscriberConfig;
 
+use super::recovery::RecoveryConfig;
 use super::telemetry::TelemetryConfig;
 
 /// Label of the data channel every pair opens.
@@ -66,6 +67,9 @@ pub struct SessionConfig {
     pub data_channel: bool,
     /// Telemetry forwarding (default consent `none`: nothing read, nothing sent).
     pub telemetry: TelemetryConfig,
+    /// Rebuilding peer connections whose path is gone (address change, cut path); on by
+    /// default.
+    pub recovery: RecoveryConfig,
 }
 
 impl SessionConfig {
@@ -88,6 +92,7 @@ impl SessionConfig {
             jitter_latency_ms: DEFAULT_JITTER_LATENCY_MS,
             data_channel: true,
             telemetry: TelemetryConfig::default(),
+            recovery: RecoveryConfig::default(),
         }
     }
 
@@ -114,4 +119,5 @@ pub(crate) struct ConnectionSettings {
     pub ice_transport_policy: IceTransportPolicy,
     pub jitter_latency_ms: u32,
     pub data_channel: bool,
+    pub recovery: RecoveryConfig,
 }

@@ -50,6 +50,7 @@ mod ice;
 mod kinds;
 pub mod latency;
 mod mesh;
+mod recovery;
 pub mod telemetry;
 mod topology;
 
@@ -63,6 +64,7 @@ pub use config::{DATA_CHANNEL_LABEL, SessionConfig, Subscribe};
 pub use event::{SessionError, SessionEvent, Via};
 pub use ice::ice_url_for_webrtcbin;
 pub use kinds::NotMedia;
+pub use recovery::{RebuildReason, Recovery, RecoveryConfig};
 
 use crate::signalling::client::{Client, Delivery, Event};
 use crate::signalling::protocol::{Payload, PeerId};
@@ -191,6 +193,7 @@ impl Session {
                 ice_transport_policy: cfg.ice_transport_policy,
                 jitter_latency_ms: cfg.jitter_latency_ms,
                 data_channel: cfg.data_channel,
+                recovery: cfg.recovery,
             },
             ice: IceServers::default(),
             publisher: publisher.zip(cfg.publish),
@@ -214,9 +217,20 @@ impl Session {
                 }
             }
         });
+        let ticks = posts.clone();
         tokio::spawn(async move {
             while let Some(ev) = sub_events.recv().await {
                 posts.post(Post::Subscriber(ev));
+            }
+        });
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(actor::TICK);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                every.tick().await;
+                if !ticks.post(Post::Tick) {
+                    break;
+                }
             }
         });
         // Statistics touch no session state: straight to telemetry and the application.

@@ -132,6 +132,7 @@ impl Driver {
                     cmd = self.cmd_rx.recv() => match cmd {
                         None => { return self.finish(SignallingState::Closed).await; }
                         Some(Cmd::Leave(done)) => { let _ = done.send(()); return self.finish(SignallingState::Closed).await; }
+                        Some(Cmd::Reconnect) => break,
                         Some(c) => self.queue(c),
                     }
                 }
@@ -209,6 +210,7 @@ impl Driver {
             Cmd::Leave(done) => {
                 let _ = done.send(());
             }
+            Cmd::Reconnect => {}
         }
     }
 
@@ -461,6 +463,9 @@ impl Driver {
                             let r = send(ws, &m).await;
                             self.inflight.insert(seq, (m, reply));
                             r
+                        }
+                        Cmd::Reconnect => {
+                            return Ok(End::Lost("reconnect requested".into()));
                         }
                         Cmd::Leave(done) => {
                             let _ = send(ws, &ClientMsg::Leave {}).await;

@@ -362,6 +362,8 @@ enum Cmd {
         reply: oneshot::Sender<Result<Delivery, ClientError>>,
     },
     Leave(oneshot::Sender<()>),
+    /// Drop the connection and resume on a new one now.
+    Reconnect,
 }
 
 /// Handle to a running client. Cheap to clone.
@@ -576,6 +578,16 @@ impl Client {
             })
             .map_err(|_| ClientError::Closed)?;
         Ok(rx)
+    }
+
+    /// Drop the current connection and resume the session on a new one now (for example
+    /// when a local address went away and the socket may be bound to it: a dead socket is
+    /// otherwise noticed only after `idle_timeout`). Frames in flight are resent as after
+    /// any reconnect. While disconnected, it cuts the back-off wait short.
+    pub fn reconnect(&self) -> Result<(), ClientError> {
+        self.cmd
+            .send(Cmd::Reconnect)
+            .map_err(|_| ClientError::Closed)
     }
 
     /// Leave the room (ends the session; no resume) and stop the client.

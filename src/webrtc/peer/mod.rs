@@ -21,6 +21,7 @@ mod negotiation;
 mod signal;
 
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -77,8 +78,20 @@ struct State {
     last_estimate: Option<u32>,
 }
 
+/// Monotonic milliseconds since the first call (process-wide), never 0.
+fn now_ms() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(std::time::Instant::now);
+    u64::try_from(epoch.elapsed().as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
 struct Inner {
     id: String,
+    /// [`now_ms`] when a packet from the remote side last left the ICE transport (RTP, RTCP,
+    /// DTLS, SCTP; STUN stays inside libnice); 0 before the first.
+    last_rx_ms: AtomicU64,
     config: PeerConfig,
     webrtcbin: gst::Element,
     bin: gst::Bin,
@@ -148,6 +161,7 @@ impl Peer {
         let (ev_tx, ev_rx) = unbounded_channel();
         let inner = Arc::new(Inner {
             id: id.to_owned(),
+            last_rx_ms: AtomicU64::new(0),
             config,
             webrtcbin: webrtcbin.clone(),
             bin: bin.as_ref().clone(),
@@ -185,6 +199,28 @@ impl Peer {
             let mline = values.get(1).and_then(|v| v.get::<u32>().ok())?;
             let candidate = values.get(2).and_then(|v| v.get::<String>().ok())?;
             let _ = inner.signals.send(SignalOut::Ice { mline, candidate });
+            None
+        });
+
+        // Liveness: every packet the ICE transport delivers (nicesrc is created inside
+        // webrtcbin with each transport).
+        let weak = self.weak();
+        webrtcbin.connect("deep-element-added", false, move |values| {
+            let element = values.get(2)?.get::<gst::Element>().ok()?;
+            let is_nicesrc = element.factory().is_some_and(|f| f.name() == "nicesrc");
+            if let (true, Some(pad)) = (is_nicesrc, element.static_pad("src")) {
+                let weak = weak.clone();
+                pad.add_probe(
+                    gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                    move |_, _| match weak.upgrade() {
+                        Some(inner) => {
+                            inner.last_rx_ms.store(now_ms(), Ordering::Relaxed);
+                            gst::PadProbeReturn::Ok
+                        }
+                        None => gst::PadProbeReturn::Remove,
+                    },
+                );
+            }
             None
         });
 
@@ -284,6 +320,46 @@ impl Peer {
             .webrtcbin
             .property::<WebRTCPeerConnectionState>("connection-state")
             .into()
+    }
+
+    /// How long since the remote side's last packet arrived over the ICE transport (media,
+    /// RTCP, DTLS or data channel; ICE's own STUN checks do not count); `None` before the
+    /// first. A connection carrying media in either direction is never silent for long
+    /// (RTP, or the receiver's RTCP feedback), so a long silence means the path is gone.
+    pub fn silence(&self) -> Option<Duration> {
+        match self.inner.last_rx_ms.load(Ordering::Relaxed) {
+            0 => None,
+            t => Some(Duration::from_millis(now_ms().saturating_sub(t))),
+        }
+    }
+
+    /// Whether the negotiated session (the current local description) has an audio or
+    /// video m-line that is not `inactive`, so packets (media, or the receiver's RTCP
+    /// feedback) flow both ways.
+    pub fn carries_media(&self) -> bool {
+        let Some(desc) = self
+            .inner
+            .webrtcbin
+            .property::<Option<gst_webrtc::WebRTCSessionDescription>>("current-local-description")
+        else {
+            return false;
+        };
+        desc.sdp().medias().any(|m| {
+            matches!(m.media(), Some("audio" | "video"))
+                && m.attributes()
+                    .any(|a| matches!(a.key(), "sendonly" | "recvonly" | "sendrecv"))
+        })
+    }
+
+    /// The remote side's ICE username fragment, from the applied remote description.
+    pub fn remote_ice_ufrag(&self) -> Option<String> {
+        let desc = self
+            .inner
+            .webrtcbin
+            .property::<Option<gst_webrtc::WebRTCSessionDescription>>(
+                "current-remote-description",
+            )?;
+        super::sdp::ice_ufrag(desc.sdp())
     }
 
     /// Latest congestion-control estimate (bit/s), if any.
