@@ -78,6 +78,9 @@ pub struct LatencyOptions {
     /// Subscribers ran as child processes (set by `latency_process::run_separate`); the
     /// process CPU figure is then the publisher's alone.
     pub separate_processes: bool,
+    /// Each subscriber is a fresh process that joins right after initialising the library,
+    /// without waiting for its DTLS certificate: the first call of an application.
+    pub cold: bool,
 }
 
 impl Default for LatencyOptions {
@@ -96,6 +99,7 @@ impl Default for LatencyOptions {
             jitter_latency_ms: DEFAULT_JITTER_LATENCY_MS,
             bitrate_kbps: 2500,
             separate_processes: false,
+            cold: false,
         }
     }
 }
@@ -425,14 +429,11 @@ fn check(opts: &LatencyOptions) -> Result<(), BenchError> {
     Ok(())
 }
 
-/// The process's DTLS certificate is generated when the first DTLS element is created
-/// (seconds on a busy machine). A running application has paid that before anyone joins, so the
-/// benchmark pays it before it starts measuring join-to-first-frame.
+/// A running application has generated its DTLS certificate (see
+/// [`streamwire::gst_init::dtls_certificate_ready`]) before anyone joins, so the warm benchmark
+/// waits for it before it starts measuring join-to-first-frame (`--cold` does not).
 pub(crate) fn pay_dtls_certificate() -> Result<(), BenchError> {
-    gst::ElementFactory::make("dtlsdec")
-        .build()
-        .map(drop)
-        .map_err(|_| WebrtcError::MissingElement("dtlsdec".to_owned()).into())
+    streamwire::gst_init::dtls_certificate_ready().map_err(|e| BenchError::Init(e.to_string()))
 }
 
 /// Common start: checks, GStreamer, the DTLS certificate, the embedded server, and the
