@@ -371,6 +371,7 @@ impl Topology for Mesh {
                 state: m.peer.connection_state(),
                 silence: m.peer.silence(),
                 carries_media: m.peer.carries_media(),
+                has_transport: m.peer.has_transport(),
             };
             let mut reason =
                 (addresses_changed && offerer).then_some(RebuildReason::AddressChanged);

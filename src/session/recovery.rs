@@ -18,7 +18,8 @@
 //!   (nothing on it has timed out), which is the fastest recovery there is.
 //! - The pair's offerer rebuilds a connection that stays silent for
 //!   [`RecoveryConfig::rebuild_after`], that webrtcbin reports `failed` or `disconnected`, or
-//!   that never connected within [`RecoveryConfig::connect_timeout`] of being built: libnice
+//!   that has media or a data channel negotiated but never connected within
+//!   [`RecoveryConfig::connect_timeout`] of being built: libnice
 //!   keeps repeating the new connection's checks, so once the path returns one of them gets
 //!   through. A rebuilt connection that does not connect is rebuilt again after the connect
 //!   timeout.
@@ -127,6 +128,9 @@ pub(crate) struct Sample {
     pub silence: Option<Duration>,
     /// A negotiated media direction exists (traffic is expected).
     pub carries_media: bool,
+    /// The local description has something to connect (media or a data channel); a
+    /// connection without it is never timed out.
+    pub has_transport: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -181,7 +185,7 @@ impl Watch {
         let lost = if self.connected {
             broken || silence >= cfg.rebuild_after
         } else {
-            broken || age >= cfg.connect_timeout
+            s.has_transport && (broken || age >= cfg.connect_timeout)
         };
         match &self.stall {
             None if lost || silence >= cfg.stall_after => {
@@ -266,6 +270,7 @@ mod tests {
             state,
             silence: silence_ms.map(Duration::from_millis),
             carries_media: true,
+            has_transport: true,
         }
     }
 
@@ -353,9 +358,22 @@ mod tests {
             state: CONNECTED,
             silence: Some(Duration::from_secs(20)),
             carries_media: false,
+            has_transport: true,
         };
         assert!(
             w.tick(&cfg, t0 + Duration::from_secs(20), true, quiet)
+                .is_empty()
+        );
+        // Nothing negotiated to connect: never timed out.
+        let mut w = Watch::new(t0);
+        let nothing = Sample {
+            state: ConnectionState::New,
+            silence: None,
+            carries_media: false,
+            has_transport: false,
+        };
+        assert!(
+            w.tick(&cfg, t0 + Duration::from_secs(60), true, nothing)
                 .is_empty()
         );
         let mut w = Watch::new(t0);

@@ -337,6 +337,16 @@ impl Peer {
     /// video m-line that is not `inactive`, so packets (media, or the receiver's RTCP
     /// feedback) flow both ways.
     pub fn carries_media(&self) -> bool {
+        self.active_mline(&["audio", "video"])
+    }
+
+    /// Whether the current local description has any m-line (audio, video or data channel)
+    /// that is not `inactive`: there is something for ICE and DTLS to connect.
+    pub fn has_transport(&self) -> bool {
+        self.active_mline(&["audio", "video", "application"])
+    }
+
+    fn active_mline(&self, kinds: &[&str]) -> bool {
         let Some(desc) = self
             .inner
             .webrtcbin
@@ -345,9 +355,10 @@ impl Peer {
             return false;
         };
         desc.sdp().medias().any(|m| {
-            matches!(m.media(), Some("audio" | "video"))
-                && m.attributes()
-                    .any(|a| matches!(a.key(), "sendonly" | "recvonly" | "sendrecv"))
+            m.media().is_some_and(|k| kinds.contains(&k))
+                && (m.media() == Some("application")
+                    || m.attributes()
+                        .any(|a| matches!(a.key(), "sendonly" | "recvonly" | "sendrecv")))
         })
     }
 
