@@ -157,6 +157,8 @@ async fn media_through(url: &str, a: &Netns, b: &Netns) {
     rec.args(["run", "subscribe-record", "--set", &server_set])
         .args(["--set", &format!("room.token={rec_token}")])
         .args(["--set", "output=record:rec", "--for", "40s"])
+        .env_remove("RUST_LOG")
+        .env_remove(streamwire::preset::TOKEN_ENV)
         .current_dir(dir.path());
     let recorder = Proc::start(rec);
     recorder
@@ -166,6 +168,8 @@ async fn media_through(url: &str, a: &Netns, b: &Netns) {
     publ.args(["run", "publish-test", "--set", &server_set])
         .args(["--set", &format!("room.token={pub_token}")])
         .args(["--for", "40s"])
+        .env_remove("RUST_LOG")
+        .env_remove(streamwire::preset::TOKEN_ENV)
         .current_dir(dir.path());
     let publisher = Proc::start(publ);
     let start = Instant::now();

@@ -21,18 +21,20 @@ pub struct Proc {
 impl Proc {
     pub fn spawn(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> Proc {
         let mut cmd = Command::new(BIN);
-        cmd.args(args).current_dir(cwd);
+        cmd.args(args)
+            .current_dir(cwd)
+            .env_remove("RUST_LOG")
+            .env_remove(streamwire::preset::TOKEN_ENV);
         for (k, v) in env {
             cmd.env(k, v);
         }
         Proc::start(cmd)
     }
 
-    /// Start `cmd` (a `streamwire` command line, possibly behind `nsenter`).
+    /// Start `cmd` (a `streamwire` command line, possibly behind `nsenter`; its environment
+    /// as the caller set it).
     pub fn start(mut cmd: Command) -> Proc {
-        cmd.env_remove("RUST_LOG")
-            .env_remove(streamwire::preset::TOKEN_ENV)
-            .stdin(Stdio::null())
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("streamwire starts");
