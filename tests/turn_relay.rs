@@ -5,7 +5,8 @@
 //! joined to the host by a veth pair, with a route to the host only (the host does not
 //! forward). The peers gather ICE on every interface, their production default. UDP TURN with
 //! TCP to the TURN port dropped, and TCP TURN (`?transport=tcp`) with UDP to it dropped; coturn's
-//! log shows both peers' allocations under their minted usernames.
+//! log shows both peers' allocations under their minted usernames. Expired credentials are named
+//! at join, and the connection that cannot connect is reported lost and rebuilt.
 //! Run: unshare -n sh -c 'ip link set lo up; cargo test --test turn_relay'
 
 mod common;
@@ -135,12 +136,13 @@ fn drop_to_turn_port(proto: &str) {
     ));
 }
 
-/// The signalling server on `HOST` announcing `turn_urls` with minted credentials.
+/// The signalling server on `HOST` announcing `turn_urls` (if any) with minted credentials.
 async fn signalling(turn_urls: Vec<String>) -> String {
     let mut cfg = common::config();
     cfg.addr = format!("{HOST}:0").parse().unwrap();
-    cfg.turn =
-        Some(TurnConfig::new(turn_urls, TURN_SECRET.to_vec(), Duration::from_secs(600)).unwrap());
+    cfg.turn = (!turn_urls.is_empty()).then(|| {
+        TurnConfig::new(turn_urls, TURN_SECRET.to_vec(), Duration::from_secs(600)).unwrap()
+    });
     let server = Server::bind(cfg).await.expect("bind");
     let url = format!("ws://{}", server.local_addr());
     tokio::spawn(server.run());
@@ -216,4 +218,67 @@ async fn media_flows_through_tcp_turn_when_udp_to_it_is_dropped() {
     let url = signalling(vec![format!("turn:{HOST}:{TURN_PORT}?transport=tcp")]).await;
     media_through(&url, &a, &b).await;
     turn.assert_both_peers_allocated();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_turn_credentials_are_named_and_the_connection_is_retried() {
+    if !isolated("expired_turn_credentials_are_named_and_the_connection_is_retried") {
+        return;
+    }
+    let (a, b) = peers();
+    let _turn = Coturn::start();
+    // No TURN from the server: only the peers' own credentials, which expired in 1970.
+    let url = signalling(Vec::new()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server_set = format!("room.server={url}");
+    let ice_set = format!(r#"room.ice_servers=["turn://1500%3Apeer:secret@{HOST}:{TURN_PORT}"]"#);
+    let start = |ns: &Netns, preset: &str, user: &str, extra: &[&str]| {
+        let token = common::token("demo", user, &common::all());
+        let mut cmd = ns.command(BIN);
+        cmd.args(["run", preset, "--set", &server_set, "--set", &ice_set])
+            .args(["--set", &format!("room.token={token}")])
+            .args(extra)
+            .args(["--for", "40s"])
+            .env_remove(streamwire::preset::TOKEN_ENV)
+            .env("RUST_LOG", "warn")
+            .current_dir(dir.path());
+        Proc::start(cmd)
+    };
+    let recorder = start(
+        &b,
+        "subscribe-record",
+        "recorder",
+        &["--set", "output=record:rec"],
+    );
+    recorder
+        .wait_for("joined room `demo`", Duration::from_secs(20))
+        .await;
+    let publisher = start(&a, "publish-test", "camera", &[]);
+    // The expiry is named at join...
+    publisher
+        .wait_for(
+            "the TURN credentials expired at 1500",
+            Duration::from_secs(20),
+        )
+        .await;
+    // ...and the connection that cannot connect (ICE fails: coturn refuses the allocation and
+    // there is no direct path) is reported and rebuilt, not left hanging.
+    publisher
+        .wait_for("rebuilding the connection to", Duration::from_secs(30))
+        .await;
+    recorder
+        .wait_for("lost: nothing for", Duration::from_secs(10))
+        .await;
+    assert_eq!(
+        received_frames(&recorder.stderr()),
+        0,
+        "{}",
+        recorder.stderr()
+    );
+    recorder.interrupt();
+    publisher.interrupt();
+    let (status, err) = recorder.finish(Duration::from_secs(20)).await;
+    assert!(status.success(), "recorder: {status:?}\n{err}");
+    let (status, err) = publisher.finish(Duration::from_secs(20)).await;
+    assert!(status.success(), "publisher: {status:?}\n{err}");
 }
