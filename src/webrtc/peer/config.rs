@@ -55,13 +55,15 @@ impl Default for CongestionConfig {
 
 /// Default jitter-buffer latency in milliseconds.
 ///
-/// 30 ms. Measured with `cargo bench --bench latency` (H.264 720p30, loopback): webrtcbin 1.22's
-/// jitter buffer adds its configured latency almost in full to every frame (decoded-latency p50
-/// 11 ms at 10 ms, 21 ms at 30 ms, 41 ms at 50 ms), so the value is a direct latency/robustness
-/// trade. On a LAN-class link delay variation is a few ms and a NACK retransmission round trip
-/// under 10 ms, so 30 ms absorbs jitter of about one frame interval plus one retransmission
-/// while keeping decoded latency near 20 ms; webrtcbin's 200 ms default is far too much for a
-/// call. Raise [`PeerConfig::jitter_latency_ms`] for Wi-Fi or long paths.
+/// 30 ms. The jitter buffer holds each packet up to this long so that reordered and
+/// retransmitted packets still make their frame, so the value is a direct latency/robustness
+/// trade; webrtcbin's 200 ms default is far too much for a call. On a LAN-class link delay
+/// variation is a few ms and a NACK retransmission round trip under 10 ms, so 30 ms absorbs
+/// jitter of about one frame interval plus one retransmission. What a frame costs end to end
+/// is measured by `streamwire bench latency` (docs/benchmarks.md): *decoded* latency at the
+/// decoder's output (nothing synchronised downstream holds the decoder back) and *rendered*
+/// latency when a clock-synchronised sink releases the frame (the pipeline latency, this
+/// value included, on top). Raise [`PeerConfig::jitter_latency_ms`] for Wi-Fi or long paths.
 pub const DEFAULT_JITTER_LATENCY_MS: u32 = 30;
 
 /// Which candidates ICE may use (webrtcbin's `ice-transport-policy`, `RTCIceTransportPolicy`).
