@@ -143,6 +143,19 @@ impl Session {
         cfg: SessionConfig,
     ) -> Result<(Session, UnboundedReceiver<SessionEvent>), SessionError> {
         crate::gst_init::init().map_err(|e| WebrtcError::State(format!("GStreamer init: {e}")))?;
+        // Every peer connection waits for the DTLS certificate: generate it while joining.
+        crate::gst_init::prepare_dtls_certificate();
+        let joined = Session::start(cfg).await;
+        if joined.is_err() {
+            // The application may exit right after a failed join: not while OpenSSL works.
+            certificate_settled().await;
+        }
+        joined
+    }
+
+    async fn start(
+        cfg: SessionConfig,
+    ) -> Result<(Session, UnboundedReceiver<SessionEvent>), SessionError> {
         for url in &cfg.ice_servers {
             validate_ice_url(url)?;
         }
@@ -406,5 +419,16 @@ impl Session {
         self.shared.telemetry.finish();
         self.shared.client.leave().await;
         let _ = self.ask(Command::Leave).await;
+        // Alone in the room, no connection waited for the certificate: the application may
+        // exit now, so not while it is being generated.
+        certificate_settled().await;
+    }
+}
+
+/// Wait (off the runtime's threads) until the DTLS certificate thread has finished.
+async fn certificate_settled() {
+    let done = tokio::task::spawn_blocking(crate::gst_init::dtls_certificate_ready).await;
+    if let Ok(Err(e)) = done {
+        tracing::debug!(error = %e, "DTLS certificate");
     }
 }
