@@ -72,7 +72,7 @@ fn ice_server_urls_from_the_join_reply_are_converted_or_rejected() {
             Some("p:w")
         )
         .unwrap(),
-        "turns://u%40x:p%3Aw@127.0.0.1:5349"
+        "turns://u%40x:p%3Aw@127.0.0.1:5349?transport=tcp"
     );
     let e = ice_url_for_webrtcbin("turn:127.0.0.1:3478", None, None).unwrap_err();
     assert!(e.to_string().contains("username"), "{e}");
