@@ -4,116 +4,17 @@
 //! Run: unshare -n sh -c 'ip link set lo up; cargo test --test run_room'
 
 mod common;
+mod proc_support;
 
-use parking_lot::Mutex;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_streamwire");
-
-/// A `streamwire` child process whose stderr is collected line by line.
-struct Proc {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Proc {
-    fn spawn(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> Proc {
-        let mut cmd = Command::new(BIN);
-        cmd.args(args)
-            .current_dir(cwd)
-            .env_remove("RUST_LOG")
-            .env_remove(streamwire::preset::TOKEN_ENV)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("streamwire starts");
-        let err = child.stderr.take().expect("piped stderr");
-        let stderr: Arc<Mutex<String>> = Arc::default();
-        let s2 = stderr.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut s = s2.lock();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        Proc {
-            child,
-            stderr,
-            reader: Some(reader),
-        }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().clone()
-    }
-
-    /// Wait (bounded) until stderr contains `needle`.
-    async fn wait_for(&self, needle: &str, timeout: Duration) {
-        let start = Instant::now();
-        while !self.stderr().contains(needle) {
-            assert!(
-                start.elapsed() < timeout,
-                "no `{needle}` within {timeout:?}; stderr so far:\n{}",
-                self.stderr()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn kill(&self) {
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
-        // SAFETY: sending SIGKILL to our own child process.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
-    }
-
-    fn interrupt(&self) {
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
-        // SAFETY: sending SIGINT to our own child process.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    }
-
-    /// Wait (bounded) for the exit; kills the process and fails on timeout.
-    async fn finish(mut self, timeout: Duration) -> (ExitStatus, String) {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                if let Some(r) = self.reader.take() {
-                    r.join().unwrap();
-                }
-                return (status, self.stderr());
-            }
-            if start.elapsed() > timeout {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "streamwire did not exit within {timeout:?}; stderr:\n{}",
-                    self.stderr()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
+use proc_support::{BIN, Proc, received_frames};
+/// The room presets gather ICE candidates on every interface by default; the tests run in a
+/// loopback-only namespace, so they choose loopback explicitly.
+const LOOPBACK_ICE: &str = r#"room.ice_addresses=["127.0.0.1"]"#;
 
 /// Decode a recording with `filesrc ! matroskademux ! vp8dec ! appsink`: (frames, width,
 /// height, the last frame's timestamp).
@@ -207,18 +108,6 @@ fn up_kbps(stderr: &str) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// The largest "N frames received" of the status lines so far.
-fn received_frames(stderr: &str) -> u64 {
-    stderr
-        .lines()
-        .filter_map(|l| {
-            let (before, _) = l.split_once(" frames received")?;
-            before.rsplit(' ').next()?.parse().ok()
-        })
-        .max()
-        .unwrap_or(0)
-}
-
 fn mkv_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| {
@@ -252,6 +141,8 @@ async fn publish_test_is_recorded_by_subscribe_record() {
             &rec_set,
             "--set",
             "output=record:rec",
+            "--set",
+            LOOPBACK_ICE,
         ],
         &[],
         dir.path(),
@@ -262,7 +153,16 @@ async fn publish_test_is_recorded_by_subscribe_record() {
 
     // The publisher takes its token from the environment and stops after --for.
     let publisher = Proc::spawn(
-        &["run", "publish-test", "--set", &server_set, "--for", "10s"],
+        &[
+            "run",
+            "publish-test",
+            "--set",
+            &server_set,
+            "--set",
+            LOOPBACK_ICE,
+            "--for",
+            "10s",
+        ],
         &[(streamwire::preset::TOKEN_ENV, &pub_token)],
         dir.path(),
     );
@@ -358,6 +258,8 @@ async fn a_killed_recorder_leaves_a_playable_file() {
             &rec_set,
             "--set",
             "output=record:rec",
+            "--set",
+            LOOPBACK_ICE,
         ],
         &[],
         dir.path(),
@@ -366,7 +268,16 @@ async fn a_killed_recorder_leaves_a_playable_file() {
         .wait_for("joined room `demo`", Duration::from_secs(20))
         .await;
     let publisher = Proc::spawn(
-        &["run", "publish-test", "--set", &server_set, "--for", "20s"],
+        &[
+            "run",
+            "publish-test",
+            "--set",
+            &server_set,
+            "--set",
+            LOOPBACK_ICE,
+            "--for",
+            "20s",
+        ],
         &[(
             streamwire::preset::TOKEN_ENV,
             &common::token("demo", "camera", &common::all()),
@@ -436,6 +347,8 @@ async fn room_presets_with_telemetry_give_a_report_naming_both_members() {
             consent,
             "--set",
             interval,
+            "--set",
+            LOOPBACK_ICE,
         ],
         &[],
         dir.path(),
@@ -453,6 +366,8 @@ async fn room_presets_with_telemetry_give_a_report_naming_both_members() {
             consent,
             "--set",
             interval,
+            "--set",
+            LOOPBACK_ICE,
             "--for",
             "6s",
         ],

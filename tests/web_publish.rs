@@ -40,7 +40,7 @@ async fn rust_peer_publishing_after_join_plays_in_the_browser() {
         LONG,
     )
     .await;
-    let cfg = SessionConfig::new(&srv.url, room, &common::token(room, "rust", &common::all()));
+    let cfg = SessionConfig::loopback(&srv.url, room, &common::token(room, "rust", &common::all()));
     let (rust, _events) = Session::join(cfg).await.expect("rust session joins");
     // The pair is connected before anything is published (the data channel needs it).
     b.wait_for(
@@ -69,7 +69,7 @@ async fn rust_peer_publishing_after_join_plays_in_the_browser() {
 async fn rust_peer_publishing_after_join_plays_in_the_browser_that_offered() {
     let srv = common::start(common::config()).await;
     let room = "lp2";
-    let cfg = SessionConfig::new(&srv.url, room, &common::token(room, "rust", &common::all()));
+    let cfg = SessionConfig::loopback(&srv.url, room, &common::token(room, "rust", &common::all()));
     let (rust, _events) = Session::join(cfg).await.expect("rust session joins");
     let mut b = Browser::launch().await;
     let token = common::token(room, "web", &common::all());
@@ -134,7 +134,8 @@ async fn assert_plays_320x240(b: &mut Browser) {
 async fn browser_publishes_after_join(browser_joins_last: bool) {
     let srv = common::start(common::config()).await;
     let room = if browser_joins_last { "bp2" } else { "bp1" };
-    let rust_cfg = SessionConfig::new(&srv.url, room, &common::token(room, "rust", &common::all()));
+    let rust_cfg =
+        SessionConfig::loopback(&srv.url, room, &common::token(room, "rust", &common::all()));
     let mut rust = None;
     if browser_joins_last {
         rust = Some(

@@ -14,6 +14,7 @@ mod run;
 mod run_room;
 mod serve;
 mod serve_config;
+mod state;
 mod token;
 
 use std::process::ExitCode;

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+
+use super::state::StateArgs;
 use streamwire::telemetry::store::{DEFAULT_DB_FILE, DEFAULT_RETENTION, Scope, Store, now_ms};
 
 /// Privacy operations.
@@ -28,9 +30,11 @@ pub struct ExportArgs {
     /// Only what is held about the user in this room (default: every room).
     #[arg(long)]
     pub room: Option<String>,
-    /// Telemetry database.
-    #[arg(long, default_value = DEFAULT_DB_FILE)]
-    pub db: PathBuf,
+    /// Telemetry database. Default: streamwire-telemetry.db in the state directory.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Output file (default: standard output).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -45,17 +49,21 @@ pub struct DeleteArgs {
     /// Only what is held about the user in this room (default: every room).
     #[arg(long)]
     pub room: Option<String>,
-    /// Telemetry database.
-    #[arg(long, default_value = DEFAULT_DB_FILE)]
-    pub db: PathBuf,
+    /// Telemetry database. Default: streamwire-telemetry.db in the state directory.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 /// Arguments of `privacy purge`.
 #[derive(Debug, clap::Args)]
 pub struct PurgeArgs {
-    /// Telemetry database.
-    #[arg(long, default_value = DEFAULT_DB_FILE)]
-    pub db: PathBuf,
+    /// Telemetry database. Default: streamwire-telemetry.db in the state directory.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Retention, e.g. `30d`, `12h`.
     #[arg(long, default_value = "30d", value_parser = parse_retention)]
     pub retention: Duration,
@@ -89,7 +97,10 @@ fn scope(room: Option<&str>) -> Scope<'_> {
 pub fn execute(cmd: PrivacyCommand) -> anyhow::Result<()> {
     match cmd {
         PrivacyCommand::Export(a) => {
-            let mut store = open_existing(&a.db, DEFAULT_RETENTION)?;
+            let mut store = open_existing(
+                &a.state.file(a.db.as_deref(), DEFAULT_DB_FILE)?,
+                DEFAULT_RETENTION,
+            )?;
             let json = store.export_user(&a.user, scope(a.room.as_deref()))?;
             let text = serde_json::to_string_pretty(&json)?;
             match a.out {
@@ -99,12 +110,18 @@ pub fn execute(cmd: PrivacyCommand) -> anyhow::Result<()> {
             }
         }
         PrivacyCommand::Delete(a) => {
-            let mut store = open_existing(&a.db, DEFAULT_RETENTION)?;
+            let mut store = open_existing(
+                &a.state.file(a.db.as_deref(), DEFAULT_DB_FILE)?,
+                DEFAULT_RETENTION,
+            )?;
             let removed = store.delete_user(&a.user, scope(a.room.as_deref()), now_ms())?;
             println!("{}", serde_json::to_string(&removed)?);
         }
         PrivacyCommand::Purge(a) => {
-            let mut store = open_existing(&a.db, a.retention)?;
+            let mut store = open_existing(
+                &a.state.file(a.db.as_deref(), DEFAULT_DB_FILE)?,
+                a.retention,
+            )?;
             let removed = store.purge(now_ms())?;
             println!("{}", serde_json::to_string(&removed)?);
         }

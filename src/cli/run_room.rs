@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use streamwire::preset::{Preset, RoomReceive, RoomRole, RoomSettings};
-use streamwire::session::{Session, SessionConfig, SessionEvent};
+use streamwire::session::{Recovery, Session, SessionConfig, SessionEvent};
 use streamwire::signalling::client::SignallingState;
 use streamwire::webrtc::MediaKind;
 use streamwire::webrtc::stats::PeerStats;
@@ -197,6 +197,25 @@ fn on_event(ev: &SessionEvent, status: &mut Status, tty: bool) -> Option<String>
             ));
         }
         SessionEvent::Resumed => say("signalling resumed; media kept flowing".into()),
+        SessionEvent::Recovery { peer_id, recovery } => {
+            let user = status.users.get(peer_id).cloned().unwrap_or_default();
+            say(match recovery {
+                Recovery::Stalled { silent_ms } => {
+                    format!("connection to {peer_id} ({user}) lost: nothing for {silent_ms} ms")
+                }
+                Recovery::Rebuilding { attempt, reason } => format!(
+                    "rebuilding the connection to {peer_id} ({user}): attempt {attempt}, {}",
+                    serde_json::to_value(reason)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                ),
+                Recovery::Recovered { after_ms, rebuilt } => format!(
+                    "connection to {peer_id} ({user}) recovered after {after_ms} ms{}",
+                    if *rebuilt { " (rebuilt)" } else { "" }
+                ),
+            });
+        }
         SessionEvent::Error { context, detail } => {
             tracing::warn!("{context}: {detail}");
         }

@@ -5,12 +5,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::state::{SECRET_FILE, StateArgs};
 use anyhow::Context;
 use clap::Args;
+use streamwire::server::turn::TurnConfig;
 use streamwire::server::{Server, ServerConfig};
 use streamwire::signalling::Limits;
 use streamwire::signalling::protocol::IceServer;
 use streamwire::signalling::token::{load_secret, parse_ttl};
+use streamwire::telemetry::store::DEFAULT_DB_FILE;
 
 use super::serve_config::{Origins, resolve};
 
@@ -31,9 +34,12 @@ pub struct ServeArgs {
     /// PEM private key (needs --tls-cert).
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// File holding the HS256 secret; created with a random secret if missing.
-    #[arg(long, default_value = "streamwire.secret")]
-    pub secret_file: PathBuf,
+    /// File holding the HS256 secret; created with a random secret if missing. Default:
+    /// streamwire.secret in the state directory.
+    #[arg(long)]
+    pub secret_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Largest WebSocket message processed, bytes; a larger one (up to --hard-frame-bytes)
     /// fails with `frame_too_large` and the connection goes on.
     #[arg(long, default_value_t = Limits::default().max_frame_bytes)]
@@ -84,21 +90,58 @@ pub struct ServeArgs {
     /// ICE server URL announced to peers (repeatable; none by default).
     #[arg(long = "ice-server")]
     pub ice_servers: Vec<String>,
+    /// TURN server for which per-peer time-limited credentials are minted (coturn
+    /// use-auth-secret): turn:HOST:PORT[?transport=udp|tcp] or turns:HOST:PORT (repeatable;
+    /// needs --turn-secret-file).
+    #[arg(long = "turn-url", requires = "turn_secret_file")]
+    pub turn_urls: Vec<String>,
+    /// File holding the TURN server's static-auth-secret.
+    #[arg(long, requires = "turn_urls")]
+    pub turn_secret_file: Option<PathBuf>,
+    /// Lifetime of each minted TURN credential (at least 10s); fresh ones are sent every
+    /// half lifetime.
+    #[arg(long, default_value = "1h")]
+    pub turn_ttl: String,
     /// Development mode: the demo page at / gets a "mint a token" button (HTTP GET
     /// /dev/token mints tokens for anyone). Never use in production.
     #[arg(long)]
     pub dev: bool,
-    /// Telemetry database (SQLite, created if missing).
-    #[arg(long, default_value = streamwire::telemetry::store::DEFAULT_DB_FILE)]
-    pub db: PathBuf,
+    /// Telemetry database (SQLite, created if missing). Default: streamwire-telemetry.db in
+    /// the state directory.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
     /// Telemetry retention (e.g. 30d); older data is purged at start and hourly.
     #[arg(long, default_value = "30d", value_parser = super::privacy::parse_retention)]
     pub retention: Duration,
 }
 
+/// Where the server keeps its secret and database.
+pub struct StateFiles {
+    /// The signalling secret.
+    pub secret: PathBuf,
+    /// The telemetry database.
+    pub db: PathBuf,
+}
+
+/// The secret and database paths: the flags, else the state directory (created if a file
+/// is to be there).
+pub fn state_files(a: &ServeArgs) -> anyhow::Result<StateFiles> {
+    let files = StateFiles {
+        secret: a.state.file(a.secret_file.as_deref(), SECRET_FILE)?,
+        db: a.state.file(a.db.as_deref(), DEFAULT_DB_FILE)?,
+    };
+    a.state.create_for(&files.secret)?;
+    a.state.create_for(&files.db)?;
+    Ok(files)
+}
+
 /// Build the server configuration from the arguments; `origins` names where the values read
 /// from a config file were written, for the errors.
-pub fn config(a: &ServeArgs, origins: &Origins) -> anyhow::Result<ServerConfig> {
+pub fn config(
+    a: &ServeArgs,
+    origins: &Origins,
+    files: &StateFiles,
+) -> anyhow::Result<ServerConfig> {
     let dur = |flag: &str, v: &str| -> anyhow::Result<Duration> {
         parse_ttl(v).map_err(|e| match origins.snippet(flag) {
             Some(s) => anyhow::anyhow!("{}: {e}\n{s}", origins.describe(flag)),
@@ -112,7 +155,7 @@ pub fn config(a: &ServeArgs, origins: &Origins) -> anyhow::Result<ServerConfig> 
     let grace = dur("grace", &a.grace)?;
     let ping_interval = dur("ping-interval", &a.ping_interval)?;
     let idle_timeout = dur("idle-timeout", &a.idle_timeout)?;
-    let secret = load_secret(&a.secret_file, true)?;
+    let secret = load_secret(&files.secret, true)?;
     let mut cfg = ServerConfig::new(a.addr, secret);
     cfg.handshake_timeout = handshake_timeout;
     cfg.join_timeout = join_timeout;
@@ -140,7 +183,14 @@ pub fn config(a: &ServeArgs, origins: &Origins) -> anyhow::Result<ServerConfig> 
             credential: None,
         })
         .collect();
-    let mut telemetry = streamwire::server::TelemetryConfig::new(a.db.clone());
+    if let Some(path) = &a.turn_secret_file {
+        let ttl = dur("turn-ttl", &a.turn_ttl)?;
+        cfg.turn = Some(
+            TurnConfig::new(a.turn_urls.clone(), TurnConfig::read_secret(path)?, ttl)
+                .context("--turn-url / --turn-secret-file / --turn-ttl")?,
+        );
+    }
+    let mut telemetry = streamwire::server::TelemetryConfig::new(files.db.clone());
     telemetry.retention = a.retention;
     cfg.telemetry = Some(telemetry);
     Ok(cfg)
@@ -152,7 +202,20 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         Some(path) => resolve(path, std::env::args_os().collect())?,
         None => (a, Origins::default()),
     };
-    let cfg = config(&a, &origins)?;
+    let files = state_files(&a)?;
+    let cfg = config(&a, &origins, &files)?;
+    eprintln!(
+        "streamwire serve: secret {}, telemetry database {}",
+        files.secret.display(),
+        files.db.display()
+    );
+    if let Some(turn) = &cfg.turn {
+        eprintln!(
+            "streamwire serve: TURN credentials for {} (lifetime {})",
+            turn.urls().join(", "),
+            humantime::format_duration(turn.ttl())
+        );
+    }
     let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     rt.block_on(async move {
         let server = Server::bind(cfg).await?;
@@ -185,9 +248,10 @@ mod tests {
             serve: ServeArgs,
         }
         let dir = tempfile::tempdir().unwrap();
-        let secret = dir.path().join("secret");
-        let cmd = Cmd::parse_from(["serve", "--secret-file", secret.to_str().unwrap()]);
-        let cfg = config(&cmd.serve, &Origins::default()).unwrap();
+        let state = dir.path().to_str().unwrap();
+        let cmd = Cmd::parse_from(["serve", "--state-dir", state]);
+        let files = state_files(&cmd.serve).unwrap();
+        let cfg = config(&cmd.serve, &Origins::default(), &files).unwrap();
         let lib = ServerConfig::new(cfg.addr, cfg.secret.clone());
         assert_eq!(cfg.limits, lib.limits);
         assert_eq!(

@@ -6,7 +6,8 @@
 //!   SQLite store, and the hourly retention purge (`telemetry.rs`),
 //! - plain HTTP on the same port: the browser client's files (`web.rs`), the room report
 //!   (`report.rs`) and, with `--dev`, token minting (`http.rs`),
-//! - the accept loop with optional TLS (`listener.rs`, [`tls`]), and graceful shutdown.
+//! - the accept loop with optional TLS (`listener.rs`, [`tls`]), and graceful shutdown,
+//! - TURN credentials minted per peer ([`turn`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), streamwire::server::ServerError> {
@@ -27,6 +28,7 @@ mod listener;
 mod report;
 mod telemetry;
 pub mod tls;
+pub mod turn;
 mod web;
 
 use std::net::SocketAddr;
@@ -73,6 +75,9 @@ pub struct ServerConfig {
     pub shutdown_drain: Duration,
     /// ICE servers announced in `welcome` (empty by default; never a public STUN server).
     pub ice_servers: Vec<IceServer>,
+    /// TURN with time-limited credentials minted per peer (after `ice_servers` in `welcome`,
+    /// re-minted in `resumed` and every half lifetime); `None` by default.
+    pub turn: Option<turn::TurnConfig>,
     /// Development mode: plain HTTP `GET /dev/token?room=&name=` mints tokens for anyone
     /// (the demo page's "mint a token" button). Never enable in production. Default off.
     pub dev: bool,
@@ -98,6 +103,7 @@ impl ServerConfig {
             close_linger: hub.close_linger,
             shutdown_drain: Duration::from_secs(3),
             ice_servers: hub.ice_servers,
+            turn: None,
             dev: false,
             telemetry: None,
         }
@@ -114,6 +120,10 @@ impl ServerConfig {
             join_timeout: self.join_timeout,
             close_linger: self.close_linger,
             ice_servers: self.ice_servers.clone(),
+            turn: self
+                .turn
+                .clone()
+                .map(|t| Arc::new(t) as Arc<dyn crate::signalling::service::IceMinter>),
         }
     }
 }

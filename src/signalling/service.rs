@@ -74,3 +74,14 @@ pub(crate) trait Service: Send + Sync + 'static {
         request: Request,
     ) -> BoxFuture<'static, Result<ServerMsg, ServiceError>>;
 }
+
+/// Mints per-peer ICE server credentials (TURN with time-limited credentials; the server's
+/// `server::turn::TurnConfig`). The hub adds them to `welcome`, mints fresh ones for
+/// `resumed`, and pushes an `ice_servers` frame to every live session each
+/// [`IceMinter::refresh_every`].
+pub(crate) trait IceMinter: Send + Sync + std::fmt::Debug {
+    /// Credentials for `peer_id`, valid from now.
+    fn mint_for(&self, peer_id: &str) -> super::protocol::IceServer;
+    /// How often a live session gets fresh credentials.
+    fn refresh_every(&self) -> std::time::Duration;
+}

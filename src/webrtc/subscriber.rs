@@ -54,17 +54,92 @@ pub enum AudioOutput {
     Discard,
 }
 
+/// Called with the remote peer id and each I420 sample the appsink releases
+/// ([`SubscriberConfig::on_video_sample`]).
+pub type VideoSampleCallback = Arc<dyn Fn(&str, &gst::Sample) + Send + Sync>;
+/// Called with the remote peer id, each decoded video frame and its caps, at the decoder's
+/// output ([`SubscriberConfig::on_decoded_video`]).
+pub type DecodedVideoCallback = Arc<dyn Fn(&str, &gst::BufferRef, &gst::Caps) + Send + Sync>;
+
 /// Subscriber configuration.
-#[derive(Debug, Clone, Default)]
+///
+/// The frame callbacks belong here when they must see the first frame: set in the
+/// configuration they are in place before any remote track is linked (the setters
+/// [`Subscriber::on_video_sample`] and [`Subscriber::on_decoded_video`] replace them later).
+///
+/// ```
+/// use std::sync::Arc;
+/// use streamwire::webrtc::subscriber::{SubscriberConfig, VideoOutput};
+/// let cfg = SubscriberConfig {
+///     video: VideoOutput::AppSink,
+///     on_video_sample: Some(Arc::new(|peer, sample| {
+///         println!("{peer}: {:?}", sample.caps());
+///     })),
+///     ..SubscriberConfig::default()
+/// };
+/// cfg.validate().unwrap();
+/// let discard = SubscriberConfig { video: VideoOutput::Discard, ..cfg };
+/// assert!(discard.validate().is_err()); // a sample callback needs the appsink
+/// ```
+#[derive(Clone, Default)]
 pub struct SubscriberConfig {
     /// Video output.
     pub video: VideoOutput,
     /// Audio output.
     pub audio: AudioOutput,
-    /// Synchronise app/fake sinks to the clock (display sinks always are).
+    /// Synchronise app/fake sinks to the clock (display sinks always are). A synchronised
+    /// video sink sits behind a queue, so the decoder (and
+    /// [`on_decoded_video`](Self::on_decoded_video)) is never held back by the sink waiting
+    /// for a frame's display time.
     pub sync: bool,
     /// Emit a [`SubscriberEvent::VideoFrame`] for every decoded frame.
     pub frame_events: bool,
+    /// Called for every I420 sample the appsink releases; needs [`VideoOutput::AppSink`]
+    /// (any other output is refused by [`SubscriberConfig::validate`]). Runs on a streaming
+    /// thread: keep it short.
+    pub on_video_sample: Option<VideoSampleCallback>,
+    /// Called for every decoded video frame right at the decoder's output, before any clock
+    /// synchronisation, whatever the output. Runs on a streaming thread: keep it short.
+    pub on_decoded_video: Option<DecodedVideoCallback>,
+}
+
+impl std::fmt::Debug for SubscriberConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriberConfig")
+            .field("video", &self.video)
+            .field("audio", &self.audio)
+            .field("sync", &self.sync)
+            .field("frame_events", &self.frame_events)
+            .field("on_video_sample", &self.on_video_sample.is_some())
+            .field("on_decoded_video", &self.on_decoded_video.is_some())
+            .finish()
+    }
+}
+
+impl SubscriberConfig {
+    /// Refuse a configuration that could not do what it says: a sample callback without
+    /// [`VideoOutput::AppSink`] would never be called.
+    pub fn validate(&self) -> Result<(), WebrtcError> {
+        if self.on_video_sample.is_some() {
+            check_appsink(&self.video)?;
+        }
+        Ok(())
+    }
+}
+
+/// `on_video_sample` needs the appsink output.
+fn check_appsink(video: &VideoOutput) -> Result<(), WebrtcError> {
+    if *video == VideoOutput::AppSink {
+        Ok(())
+    } else {
+        Err(WebrtcError::Config {
+            field: "on_video_sample",
+            detail: format!(
+                "samples come from the appsink: set `video` to VideoOutput::AppSink (it is \
+                 {video:?}), or use on_decoded_video"
+            ),
+        })
+    }
 }
 
 /// Receive-side events.
@@ -127,17 +202,14 @@ pub struct TrackCounters {
 /// A decode branch: track kind and its elements, depayloader first.
 type Branch = (MediaKind, Vec<gst::Element>);
 
-type SampleCallback = Arc<dyn Fn(&str, &gst::Sample) + Send + Sync>;
-type DecodedCallback = Arc<dyn Fn(&str, &gst::BufferRef, &gst::Caps) + Send + Sync>;
-
 struct Inner {
     config: SubscriberConfig,
     events: UnboundedSender<SubscriberEvent>,
     counters: Mutex<HashMap<(String, MediaKind), TrackCounters>>,
     ssrcs: Mutex<HashMap<u32, (MediaKind, String)>>,
     branches: Mutex<HashMap<String, Vec<Branch>>>,
-    on_sample: Mutex<Option<SampleCallback>>,
-    on_decoded: Mutex<Option<DecodedCallback>>,
+    on_sample: Mutex<Option<VideoSampleCallback>>,
+    on_decoded: Mutex<Option<DecodedVideoCallback>>,
     recorder: Option<Arc<Recorder>>,
 }
 
@@ -156,44 +228,58 @@ impl std::fmt::Debug for Subscriber {
 }
 
 impl Subscriber {
-    /// Create a subscriber; events arrive on the returned receiver.
+    /// Create a subscriber; events arrive on the returned receiver. The configuration is
+    /// checked first ([`SubscriberConfig::validate`]).
     ///
     /// ```no_run
     /// use streamwire::webrtc::subscriber::{Subscriber, SubscriberConfig};
-    /// let (subscriber, mut events) = Subscriber::new(SubscriberConfig::default());
+    /// let (subscriber, mut events) = Subscriber::new(SubscriberConfig::default()).unwrap();
     /// ```
-    pub fn new(config: SubscriberConfig) -> (Self, UnboundedReceiver<SubscriberEvent>) {
+    pub fn new(
+        config: SubscriberConfig,
+    ) -> Result<(Self, UnboundedReceiver<SubscriberEvent>), WebrtcError> {
+        config.validate()?;
         let (tx, rx) = unbounded_channel();
         let recorder = match &config.video {
             VideoOutput::Record(dir) => Some(Recorder::new(dir.clone())),
             _ => None,
         };
-        (
+        Ok((
             Subscriber {
                 inner: Arc::new(Inner {
+                    on_sample: Mutex::new(config.on_video_sample.clone()),
+                    on_decoded: Mutex::new(config.on_decoded_video.clone()),
                     config,
                     events: tx,
                     counters: Mutex::new(HashMap::new()),
                     ssrcs: Mutex::new(HashMap::new()),
                     branches: Mutex::new(HashMap::new()),
-                    on_sample: Mutex::new(None),
-                    on_decoded: Mutex::new(None),
                     recorder,
                 }),
             },
             rx,
-        )
+        ))
     }
 
-    /// Callback for every decoded video sample (I420) in [`VideoOutput::AppSink`] mode, with the
-    /// remote peer id. Runs on a streaming thread: keep it short.
-    pub fn on_video_sample(&self, f: impl Fn(&str, &gst::Sample) + Send + Sync + 'static) {
+    /// Set (replace) the callback for every decoded video sample (I420) the appsink releases,
+    /// with the remote peer id. Only [`VideoOutput::AppSink`] has samples: with any other
+    /// output this fails with [`WebrtcError::Config`] instead of never calling `f`. Frames
+    /// that arrive before the call are not seen: to see the first, set
+    /// [`SubscriberConfig::on_video_sample`]. Runs on a streaming thread: keep it short.
+    pub fn on_video_sample(
+        &self,
+        f: impl Fn(&str, &gst::Sample) + Send + Sync + 'static,
+    ) -> Result<(), WebrtcError> {
+        check_appsink(&self.inner.config.video)?;
         *self.inner.on_sample.lock() = Some(Arc::new(f));
+        Ok(())
     }
 
-    /// Callback for every decoded video frame, right at the decoder's output (before any
-    /// clock synchronisation), with the remote peer id and the frame's caps. Runs on a streaming
-    /// thread: keep it short.
+    /// Set (replace) the callback for every decoded video frame, right at the decoder's output
+    /// (before any clock synchronisation, and never held back by a synchronised sink), with
+    /// the remote peer id and the frame's caps. To see the first frame, set
+    /// [`SubscriberConfig::on_decoded_video`] instead. Runs on a streaming thread: keep it
+    /// short.
     pub fn on_decoded_video(
         &self,
         f: impl Fn(&str, &gst::BufferRef, &gst::Caps) + Send + Sync + 'static,
@@ -417,6 +503,16 @@ fn build_receive_branch(
                     }
                     other @ (Codec::Vp9 | Codec::Av1) => return Err(not_received(other)),
                 };
+                // A clock-synchronised sink holds each frame until its display time; straight
+                // after the decoder that would hold the decoder too (frame N would leave it
+                // only once frame N-1 was shown). A queue decouples them.
+                if cfg.video == VideoOutput::Display || cfg.sync {
+                    let q = make("queue")?;
+                    q.set_property("max-size-buffers", 0u32);
+                    q.set_property("max-size-bytes", 0u32);
+                    q.set_property("max-size-time", gst::ClockTime::SECOND);
+                    c.push(q);
+                }
                 match &cfg.video {
                     VideoOutput::Display => {
                         c.push(make("videoconvert")?);

@@ -67,7 +67,7 @@ pub async fn join_as(
     tweak: impl FnOnce(&mut SessionConfig),
 ) -> Joined {
     let token = common::token(room, user, grants);
-    let mut cfg = SessionConfig::new(url, room, &token);
+    let mut cfg = SessionConfig::loopback(url, room, &token);
     cfg.publish = publish;
     tweak(&mut cfg);
     let (session, mut rx) = Session::join(cfg).await.expect("join");

@@ -180,6 +180,13 @@ pub enum Event {
         /// Frames the server is replaying.
         replayed: u64,
     },
+    /// Fresh ICE servers (re-minted TURN credentials) replace those of the welcome: sent by
+    /// the server on resume and before the previous credentials expire.
+    /// [`Client::welcome`] has them too.
+    IceServers {
+        /// The servers.
+        ice_servers: Vec<IceServer>,
+    },
     /// A peer joined.
     PeerJoined {
         /// The newcomer.
@@ -376,6 +383,8 @@ enum Cmd {
         reply: oneshot::Sender<Result<Delivery, ClientError>>,
     },
     Leave(oneshot::Sender<()>),
+    /// Drop the connection and resume on a new one now.
+    Reconnect,
 }
 
 /// Handle to a running client. Cheap to clone.
@@ -670,6 +679,16 @@ impl Client {
             })
             .map_err(|_| ClientError::Closed)?;
         Ok(rx)
+    }
+
+    /// Drop the current connection and resume the session on a new one now (for example
+    /// when a local address went away and the socket may be bound to it: a dead socket is
+    /// otherwise noticed only after `idle_timeout`). Frames in flight are resent as after
+    /// any reconnect. While disconnected, it cuts the back-off wait short.
+    pub fn reconnect(&self) -> Result<(), ClientError> {
+        self.cmd
+            .send(Cmd::Reconnect)
+            .map_err(|_| ClientError::Closed)
     }
 
     /// Leave the room (ends the session; no resume) and stop the client.

@@ -31,7 +31,7 @@ use crate::signalling::protocol::{
     DEFAULT_MAX_PAYLOAD, DeliveryStatus, ErrorCode, Grant, IceServer, LeaveReason, LimitsInfo,
     PROTOCOL_VERSION, Payload, PeerInfo, ServerMsg,
 };
-use crate::signalling::service::Service;
+use crate::signalling::service::{IceMinter, Service};
 use crate::signalling::token::Claims;
 
 /// Limits that protect the server. All configurable (`streamwire serve` flags, or
@@ -155,6 +155,9 @@ pub(crate) struct HubConfig {
     pub close_linger: Duration,
     /// ICE servers announced in `welcome`.
     pub ice_servers: Vec<IceServer>,
+    /// Per-peer TURN credentials, after `ice_servers` in `welcome`, fresh in `resumed` and
+    /// in an `ice_servers` frame every refresh period.
+    pub turn: Option<Arc<dyn IceMinter>>,
 }
 
 impl HubConfig {
@@ -169,6 +172,7 @@ impl HubConfig {
             join_timeout: Duration::from_secs(10),
             close_linger: Duration::from_secs(2),
             ice_servers: Vec::new(),
+            turn: None,
         }
     }
 }
@@ -414,7 +418,11 @@ impl Hub {
             self.terminate(&s, LeaveReason::SlowConsumer, ErrorCode::SlowConsumer);
         }
         tracing::info!(room = %claims.room, user = ?claims.sub, peer = %peer_id, "peer joined");
+        if let Some(turn) = &self.cfg.turn {
+            self.refresh_ice_servers(&session, turn.clone());
+        }
         let offer_to = existing.iter().map(|p| p.peer_id.clone()).collect();
+        let ice_servers = self.ice_servers_for(&peer_id);
         let welcome = ServerMsg::Welcome {
             v: PROTOCOL_VERSION,
             peer_id,
@@ -426,7 +434,7 @@ impl Hub {
             grace_ms: self.cfg.grace.as_millis() as u64,
             peers: existing,
             offer_to,
-            ice_servers: self.cfg.ice_servers.clone(),
+            ice_servers,
             limits: self.cfg.limits.info(),
         };
         Ok((session, welcome))
@@ -508,12 +516,48 @@ impl Hub {
             peer_id: session.peer_id.clone(),
             last_seq: g.last_seq,
             replay: g.next_n - 1 - last_n,
+            ice_servers: match &self.cfg.turn {
+                Some(_) => self.ice_servers_for(&session.peer_id),
+                None => Vec::new(),
+            },
         };
         drop(g);
         // Wake a still-attached older connection so it notices it was superseded.
         session.notify.notify_waiters();
         tracing::info!(room = %session.room.name, peer = %session.peer_id, last_n, "session resumed");
         Ok((session, gen_, reply))
+    }
+
+    /// The configured ICE servers, then TURN credentials minted for `peer_id` now.
+    fn ice_servers_for(&self, peer_id: &str) -> Vec<IceServer> {
+        let mut servers = self.cfg.ice_servers.clone();
+        servers.extend(self.cfg.turn.as_ref().map(|t| t.mint_for(peer_id)));
+        servers
+    }
+
+    /// While `session` lives, push fresh ICE servers into its stream every refresh period,
+    /// so its credentials never expire under it.
+    fn refresh_ice_servers(self: &Arc<Self>, session: &Arc<Session>, turn: Arc<dyn IceMinter>) {
+        let hub = Arc::downgrade(self);
+        let s = session.clone();
+        tokio::spawn(async move {
+            let every = turn.refresh_every().max(Duration::from_secs(1));
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(hub) = hub.upgrade() else { return };
+                if s.inner.lock().ended.is_some() {
+                    return;
+                }
+                let frame = body(&ServerMsg::IceServers {
+                    n: 0,
+                    ice_servers: hub.ice_servers_for(&s.peer_id),
+                });
+                if !s.push(frame, hub.cfg.limits.max_queue_bytes) {
+                    hub.terminate(&s, LeaveReason::SlowConsumer, ErrorCode::SlowConsumer);
+                    return;
+                }
+            }
+        });
     }
 
     /// The connection of attachment `gen_` is gone; keep the session for the grace period.
