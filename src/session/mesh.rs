@@ -191,7 +191,14 @@ impl Mesh {
         };
         let role = member.peer.role();
         let mut watch = member.watch.clone();
-        let attempt = watch.rebuilding(Instant::now());
+        let now = Instant::now();
+        if let Some(stalled) = watch.replaced_before_connecting(now) {
+            cx.events.emit(SessionEvent::Recovery {
+                peer_id: id.to_owned(),
+                recovery: stalled,
+            });
+        }
+        let attempt = watch.rebuilding(now);
         tracing::info!(peer = %id, attempt, ?reason, "rebuilding the peer connection");
         teardown(cx, id, &member);
         cx.events.emit(SessionEvent::Recovery {

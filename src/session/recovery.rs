@@ -217,6 +217,16 @@ impl Watch {
         out
     }
 
+    /// The connection is about to be replaced although this side saw no stall yet: the
+    /// remote side rebuilt a connection that never connected here (its offer carries new ICE
+    /// credentials). Reported as a stall of the connection's age, so the application hears
+    /// of the loss on both sides, whichever noticed first.
+    pub(crate) fn replaced_before_connecting(&self, now: Instant) -> Option<Recovery> {
+        (self.stall.is_none() && !self.connected).then(|| Recovery::Stalled {
+            silent_ms: millis(now.duration_since(self.built)),
+        })
+    }
+
     /// The connection is being rebuilt now; returns the attempt number since the stall.
     pub(crate) fn rebuilding(&mut self, now: Instant) -> u32 {
         let st = self.stall.get_or_insert(Stall {
@@ -405,5 +415,27 @@ mod tests {
                 Decision::Rebuild(RebuildReason::Stalled)
             ]
         );
+    }
+
+    #[test]
+    fn a_connection_replaced_before_it_connected_is_reported_once() {
+        let cfg = RecoveryConfig::default();
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut w = Watch::new(t0);
+        // The answerer's connection comes up for 8 s (under the connect timeout)...
+        let connecting = sample(ConnectionState::Connecting, None);
+        assert!(w.tick(&cfg, at(8000), false, connecting).is_empty());
+        // ...then the offerer replaces it: this side reports the loss once, as a stall.
+        assert_eq!(
+            w.replaced_before_connecting(at(8000)),
+            Some(Recovery::Stalled { silent_ms: 8000 })
+        );
+        assert_eq!(w.rebuilding(at(8000)), 1);
+        assert_eq!(w.replaced_before_connecting(at(15_000)), None);
+        // A connection that connected is not reported on replacement (its silence is).
+        let mut w = Watch::new(t0);
+        w.tick(&cfg, at(100), false, sample(CONNECTED, Some(10)));
+        assert_eq!(w.replaced_before_connecting(at(200)), None);
     }
 }
