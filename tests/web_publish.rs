@@ -130,11 +130,22 @@ async fn assert_plays_320x240(b: &mut Browser) {
 /// The browser publishes after join (`client.publish()` on a joined client); the Rust side
 /// decodes its fake-camera frames (4:3, at most 640x480). `browser_joins_last` makes the browser the pair's
 /// offerer (it re-offers with send-only m-lines); otherwise it answers and its `publish`
-/// announcement makes the Rust offerer re-offer.
-async fn browser_publishes_after_join(browser_joins_last: bool) {
+/// announcement makes the Rust offerer re-offer. `rust_signalling_delay` delays what the
+/// server sends the Rust peer (a proxy in between).
+async fn browser_publishes_after_join(browser_joins_last: bool, rust_signalling_delay: Duration) {
     let srv = common::start(common::config()).await;
-    let room = if browser_joins_last { "bp2" } else { "bp1" };
-    let rust_cfg = SessionConfig::new(&srv.url, room, &common::token(room, "rust", &common::all()));
+    let proxy =
+        browser_support::delay_proxy::DelayProxy::start(srv.addr, rust_signalling_delay).await;
+    let room = match (browser_joins_last, rust_signalling_delay.is_zero()) {
+        (true, _) => "bp2",
+        (false, true) => "bp1",
+        (false, false) => "bp1slow",
+    };
+    let rust_cfg = SessionConfig::new(
+        &proxy.url,
+        room,
+        &common::token(room, "rust", &common::all()),
+    );
     let mut rust = None;
     if browser_joins_last {
         rust = Some(
@@ -233,10 +244,20 @@ async fn browser_publishes_after_join(browser_joins_last: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_publishing_after_join_as_answerer_is_decoded() {
-    browser_publishes_after_join(false).await;
+    browser_publishes_after_join(false, Duration::ZERO).await;
+}
+
+/// The same, with the browser's answer reaching the Rust offerer 500 ms after the browser
+/// started sending on the new m-lines (its first RTP arrives before webrtcbin has linked its
+/// receive path). This used to stop webrtcbin's `nicesrc` ("streaming stopped, reason
+/// not-linked"), so the browser's ICE went `failed` a few seconds later; it was the flake of
+/// the test above under load (src/webrtc/early_rtp.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_answer_arriving_after_its_media_is_decoded() {
+    browser_publishes_after_join(false, Duration::from_millis(500)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_publishing_after_join_as_offerer_is_decoded() {
-    browser_publishes_after_join(true).await;
+    browser_publishes_after_join(true, Duration::ZERO).await;
 }

@@ -7,6 +7,8 @@
 //! Chromium is killed when the [`Browser`] is dropped; every call is bounded by a timeout.
 #![allow(dead_code)]
 
+pub mod delay_proxy;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
