@@ -362,7 +362,11 @@ async fn page_reports_denied_camera_and_joins_without_publishing() {
     )
     .await;
     let notice = b
-        .eval("document.getElementById('notice').textContent")
+        .wait_for(
+            "the camera notice",
+            "document.getElementById('notice').textContent",
+            LONG,
+        )
         .await;
     assert!(
         notice
