@@ -150,13 +150,53 @@ async function join(ev) {
   stage = new Stage(c, app);
   wire(c);
   try {
-    await c.join();
+    await c.join({ publish: publishChoice() });
   } catch (e) {
     stage.clear();
     return refused(e);
   }
   enterCall(c, token, name);
-  await publish(c, name);
+  const e = c.publishError;
+  if (e?.code === 'forbidden') {
+    chat.line('Your room token does not allow publishing: you are in the call without camera and microphone.', 'system');
+  } else if (e) {
+    const text = `Camera/microphone denied or unavailable: ${e.message}. You are in the call without publishing.`;
+    $('notice').textContent = text;
+    app.notice = text;
+    chat.line(text, 'system');
+  }
+  stage.setLocal(c.localStream, name);
+  syncControls();
+}
+
+/**
+ * What to publish with the join: the preview (handed to the client, which owns and stops it
+ * from then on) or what to capture once the server accepted the join; null for nothing.
+ */
+function publishChoice() {
+  const wantCam = $('cam-on').checked;
+  const wantMic = $('mic-on').checked;
+  let stream = preview;
+  if (stream) {
+    clearInterval(previewTimer);
+    previewMeter?.close();
+    previewMeter = null;
+    preview = null;
+    app.preview = null;
+    $('preview').srcObject = null;
+    $('preview-off').hidden = false;
+    $('preview-stop').hidden = true;
+    for (const t of stream.getTracks()) {
+      if ((t.kind === 'video' && !wantCam) || (t.kind === 'audio' && !wantMic)) {
+        t.stop();
+        stream.removeTrack(t);
+      }
+    }
+    if (stream.getTracks().length) return stream;
+  }
+  if (!wantCam && !wantMic) return null;
+  const want = constraints(params, devices);
+  return { video: wantCam && want.video, audio: wantMic && want.audio };
 }
 
 function refused(e) {
@@ -173,55 +213,9 @@ function enterCall(c, token, name) {
   chat.start(c, token);
   if (matchMedia('(max-width: 720px)').matches) setChat(false);
   for (const p of c.peers.values()) stage.addPeer(p);
-  stage.setLocal(null, name);
   timers = [setInterval(() => stage.tick(), 200), setInterval(() => stage.statsTick(), 1000)];
   syncControls();
   $('leave').focus();
-}
-
-/** Camera and microphone as chosen, captured only now that the join succeeded (or the preview). */
-async function publish(c, name) {
-  const wantCam = $('cam-on').checked;
-  const wantMic = $('mic-on').checked;
-  let stream = preview;
-  if (stream) {
-    // The preview goes to the client, which owns (and stops) it from now on.
-    clearInterval(previewTimer);
-    previewMeter?.close();
-    preview = null;
-    app.preview = null;
-    $('preview').srcObject = null;
-    $('preview-off').hidden = false;
-    $('preview-stop').hidden = true;
-    for (const t of stream.getTracks()) {
-      if ((t.kind === 'video' && !wantCam) || (t.kind === 'audio' && !wantMic)) {
-        t.stop();
-        stream.removeTrack(t);
-      }
-    }
-    if (stream.getTracks().length === 0) stream = null;
-  }
-  if (!wantCam && !wantMic) {
-    stopStream(stream);
-    return;
-  }
-  if (!c.grants.has('publish')) {
-    stopStream(stream);
-    $('notice').textContent = '';
-    chat.line('Your room token does not allow publishing: you are in the call without camera and microphone.', 'system');
-    return;
-  }
-  const want = constraints(params, devices);
-  try {
-    const s = await c.publish(stream ?? undefined, { video: wantCam && want.video, audio: wantMic && want.audio });
-    if (app.client === c) stage.setLocal(s, name);
-  } catch (e) {
-    const text = `Camera/microphone denied or unavailable: ${e.message}. You are in the call without publishing.`;
-    $('notice').textContent = text;
-    app.notice = text;
-    chat.line(text, 'system');
-  }
-  syncControls();
 }
 
 function wire(c) {

@@ -155,12 +155,23 @@ export class StreamwireClient extends EventTarget {
    * Connect and join the room. Resolves with the `welcome` message; rejects with a
    * StreamwireError (`token_expired`, `server_unreachable`, ... see docs/web.md, "Errors"),
    * after which `state` is `failed` and every track this client holds is released.
+   *
+   * `publish` publishes camera and microphone as part of the join: a MediaStream, or what to
+   * capture (`true`, or `{video, audio}` as for `publish()`). The capture starts only once the
+   * server accepted the join (`welcome`), before the first offers, so the first negotiation
+   * carries the tracks (no renegotiation). If it fails (`media_denied`, or `forbidden` without
+   * the `publish` grant) the join still succeeds: `publishError` holds the error and an `error`
+   * event tells it. A stream handed here belongs to the client, also when the join is refused.
+   * @param {{publish?: boolean|MediaStream|{video?: boolean|MediaTrackConstraints, audio?: boolean|MediaTrackConstraints}}} [options]
    * @returns {Promise<any>}
    */
-  async join() {
+  async join(options = {}) {
     if (this._active() || this.state === 'connecting') {
       throw new StreamwireError('already_joined', 'This client is already joined (or joining); call leave() first.');
     }
+    this._joinPublish = options.publish || null;
+    /** @type {StreamwireError|null} why the `publish` of the last join() failed */
+    this.publishError = null;
     this._leaving = false;
     this._attempt = 0;
     this._resetSession();
@@ -168,8 +179,10 @@ export class StreamwireClient extends EventTarget {
     try {
       return await this._open({ type: 'join', v: 1, room: this.room, token: this.token, metadata: this.metadata });
     } catch (e) {
-      // A refused join holds nothing: no session, no camera.
+      // A refused join holds nothing: no session, no camera (a stream handed to it included).
       media.releaseLocal(this);
+      if (typeof this._joinPublish?.getTracks === 'function') for (const t of this._joinPublish.getTracks()) t.stop();
+      this._joinPublish = null;
       this._setState('failed', { error: { code: e.code, message: e.message } });
       throw e;
     }
@@ -385,7 +398,7 @@ export class StreamwireClient extends EventTarget {
     }
   }
 
-  _onWelcome(m) {
+  async _onWelcome(m) {
     this.peerId = m.peer_id;
     this._resumeToken = m.resume_token;
     this.name = m.name;
@@ -400,6 +413,21 @@ export class StreamwireClient extends EventTarget {
     if (this._local.length && !this.grants.has('publish')) {
       media.releaseLocal(this);
       this._emitError('forbidden', 'Your room token does not allow publishing (no `publish` grant): camera and microphone were released.', { field: 'grants' });
+    }
+    const want = this._joinPublish;
+    this._joinPublish = null;
+    if (want && !this.localStream) {
+      try {
+        if (!this.grants.has('publish')) {
+          throw new StreamwireError('forbidden', 'Your room token does not allow publishing (no `publish` grant).', 'grants');
+        }
+        const given = typeof want.getTracks === 'function' ? want : undefined;
+        await media.publish(this, given, given || want === true ? {} : want);
+      } catch (e) {
+        if (typeof want.getTracks === 'function') for (const t of want.getTracks()) t.stop();
+        this.publishError = e;
+        this._emitError(e.code ?? 'media_denied', e.message);
+      }
     }
     this._setState('joined');
     media.announce(this, this._local);
