@@ -50,17 +50,26 @@ async fn six_member_mesh_everyone_sees_everyone_and_the_speaker_is_marked() {
         ))
         .await;
         b.wait_for(
-            &format!("{name} in the call with its camera"),
-            "window.streamwireApp?.view === 'call' && window.streamwireApp.client.localStream?.getTracks().length === 2",
+            &format!("{name} in the call"),
+            "window.streamwireApp?.view === 'call'",
             LONG,
         )
         .await;
+        let tracks = b
+            .eval("[window.streamwireApp.client.localStream?.getTracks().length, window.streamwireApp.notice, window.streamwireApp.errors]")
+            .await;
+        assert_eq!(
+            tracks[0],
+            json!(2),
+            "{name} publishes camera and microphone: {tracks}"
+        );
         eprintln!("{name} joined at {:?}", t0.elapsed());
         // Everyone but page1 mutes: page1 is the one speaking (the fake microphone beeps).
         if name != "page1" {
             b.click("#mic-btn").await;
             assert_eq!(
-                b.eval("document.getElementById('mic-btn').getAttribute('aria-pressed')").await,
+                b.eval("document.getElementById('mic-btn').getAttribute('aria-pressed')")
+                    .await,
                 json!("true")
             );
         }
@@ -69,7 +78,11 @@ async fn six_member_mesh_everyone_sees_everyone_and_the_speaker_is_marked() {
 
     // Every page plays the four other pages and the Rust peer.
     for (b, me) in pages.iter_mut().zip(&names) {
-        eprintln!("waiting for {me} at {:?}: {}", t0.elapsed(), b.eval(&format!("JSON.stringify({PLAYING})")).await);
+        eprintln!(
+            "waiting for {me} at {:?}: {}",
+            t0.elapsed(),
+            b.eval(&format!("JSON.stringify({PLAYING})")).await
+        );
         let mut want: Vec<String> = names.iter().filter(|n| *n != me).cloned().collect();
         want.push("rust".into());
         want.sort();
@@ -93,7 +106,12 @@ async fn six_member_mesh_everyone_sees_everyone_and_the_speaker_is_marked() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     for (i, b) in pages.iter_mut().enumerate() {
         let after = b.eval(times).await;
-        for (t0, t1) in before[i].as_array().unwrap().iter().zip(after.as_array().unwrap()) {
+        for (t0, t1) in before[i]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(after.as_array().unwrap())
+        {
             assert!(
                 t1.as_f64().unwrap() > t0.as_f64().unwrap(),
                 "{}: a remote video stopped: {} -> {}",
@@ -106,7 +124,13 @@ async fn six_member_mesh_everyone_sees_everyone_and_the_speaker_is_marked() {
     // The Rust peer decodes all five pages.
     let mut ids = Vec::new();
     for b in pages.iter_mut() {
-        ids.push(b.eval("window.streamwireApp.client.peerId").await.as_str().unwrap().to_owned());
+        ids.push(
+            b.eval("window.streamwireApp.client.peerId")
+                .await
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     let deadline = tokio::time::Instant::now() + LONG;
     loop {
@@ -147,7 +171,11 @@ async fn six_member_mesh_everyone_sees_everyone_and_the_speaker_is_marked() {
         let muted = b
             .eval("[...document.querySelectorAll('.tile[data-kind=camera]:not([data-peer=local])')].filter(t => t.querySelector('.mic-off')).map(t => t.querySelector('.name').textContent).sort()")
             .await;
-        let mut want: Vec<&str> = names[1..].iter().map(String::as_str).filter(|n| n != me).collect();
+        let mut want: Vec<&str> = names[1..]
+            .iter()
+            .map(String::as_str)
+            .filter(|n| n != me)
+            .collect();
         want.sort();
         assert_eq!(muted, json!(want), "{me}: muted marks");
     }
@@ -166,7 +194,11 @@ async fn six_member_mesh_everyone_sees_everyone_and_the_speaker_is_marked() {
             .eval("[...document.querySelectorAll('.speaking')].map(e => e.dataset.peer)")
             .await;
         assert!(
-            speaking.as_array().unwrap().iter().all(|p| *p == json!(speaker)),
+            speaking
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| *p == json!(speaker)),
             "{me}: others marked speaking: {speaking}"
         );
     }
@@ -183,8 +215,12 @@ async fn six_member_mesh_everyone_sees_everyone_and_the_speaker_is_marked() {
         b.set_viewport(w, h, mobile).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let sw = b.eval("document.documentElement.scrollWidth").await;
-        assert!(sw.as_i64().unwrap() <= i64::from(w), "the call is {sw} px wide at {w} px");
-        b.screenshot(&output_dir().join(format!("web-call-{w}.png"))).await;
+        assert!(
+            sw.as_i64().unwrap() <= i64::from(w),
+            "the call is {sw} px wide at {w} px"
+        );
+        b.screenshot(&output_dir().join(format!("web-call-{w}.png")))
+            .await;
     }
     for b in pages.iter_mut() {
         b.assert_no_console_errors().await;

@@ -38,7 +38,10 @@ async fn live_captures(b: &mut Browser) -> i64 {
 }
 
 async fn captures(b: &mut Browser) -> i64 {
-    b.eval("window.__captured.length").await.as_i64().expect("count")
+    b.eval("window.__captured.length")
+        .await
+        .as_i64()
+        .expect("count")
 }
 
 /// The whole pre-join -> call -> leave -> join again cycle, by clicks and typing, with the
@@ -52,10 +55,15 @@ async fn prejoin_preview_join_chat_mute_leave_by_clicks() {
     wait_view(&mut b, "prejoin").await;
     // --dev: no token field; nothing captured just by opening the page.
     assert_eq!(
-        b.eval("document.getElementById('token-field').hidden").await,
+        b.eval("document.getElementById('token-field').hidden")
+            .await,
         json!(true)
     );
-    assert_eq!(captures(&mut b).await, 0, "the page opened the camera by itself");
+    assert_eq!(
+        captures(&mut b).await,
+        0,
+        "the page opened the camera by itself"
+    );
 
     b.type_text("#name", "Ann Lee").await;
     b.click("#preview-btn").await;
@@ -71,7 +79,11 @@ async fn prejoin_preview_join_chat_mute_leave_by_clicks() {
         LONG,
     )
     .await;
-    assert_eq!(live_captures(&mut b).await, 2, "preview: camera + microphone");
+    assert_eq!(
+        live_captures(&mut b).await,
+        2,
+        "preview: camera + microphone"
+    );
     b.wait_for(
         "the device lists",
         "document.getElementById('pj-cam').options.length > 0 && !document.getElementById('pj-devices').hidden",
@@ -99,11 +111,7 @@ async fn prejoin_preview_join_chat_mute_leave_by_clicks() {
     b.type_text("#text", "hello room").await;
     b.press("Enter").await;
     let d = b
-        .wait_for(
-            "the delivery",
-            "window.streamwireApp.deliveries[0]",
-            LONG,
-        )
+        .wait_for("the delivery", "window.streamwireApp.deliveries[0]", LONG)
         .await;
     assert_eq!(d["status"], json!("delivered"), "{d}");
     let log = b.eval("document.getElementById('log').textContent").await;
@@ -134,7 +142,11 @@ async fn prejoin_preview_join_chat_mute_leave_by_clicks() {
     // Leave: everything released, back to the pre-join screen, Join usable.
     b.click("#leave").await;
     wait_view(&mut b, "prejoin").await;
-    assert_eq!(live_captures(&mut b).await, 0, "camera or microphone left on after Leave");
+    assert_eq!(
+        live_captures(&mut b).await,
+        0,
+        "camera or microphone left on after Leave"
+    );
     assert_eq!(
         b.eval("document.getElementById('joinbtn').disabled").await,
         json!(false)
@@ -165,7 +177,8 @@ async fn refused_join_captures_nothing_and_can_be_corrected() {
     b.goto(&format!("http://{}/?room=rj", srv.addr)).await;
     wait_view(&mut b, "prejoin").await;
     assert_eq!(
-        b.eval("document.getElementById('token-field').hidden").await,
+        b.eval("document.getElementById('token-field').hidden")
+            .await,
         json!(false),
         "without --dev the page asks for a token"
     );
@@ -182,7 +195,11 @@ async fn refused_join_captures_nothing_and_can_be_corrected() {
         b.eval("window.streamwireApp.client.state").await,
         json!("failed")
     );
-    assert_eq!(captures(&mut b).await, 0, "a refused join opened the camera");
+    assert_eq!(
+        captures(&mut b).await,
+        0,
+        "a refused join opened the camera"
+    );
     assert_eq!(
         b.eval("document.getElementById('joinbtn').disabled").await,
         json!(false)
@@ -217,10 +234,17 @@ async fn keyboard_only_join_and_leave() {
             break;
         }
     }
-    assert_eq!(path.last().map(String::as_str), Some("joinbtn"), "tab order: {path:?}");
+    assert_eq!(
+        path.last().map(String::as_str),
+        Some("joinbtn"),
+        "tab order: {path:?}"
+    );
     // Every control on the way is reachable and named.
     for id in ["preview-btn", "name", "cam-on", "mic-on"] {
-        assert!(path.iter().any(|p| p == id), "{id} not in the tab order {path:?}");
+        assert!(
+            path.iter().any(|p| p == id),
+            "{id} not in the tab order {path:?}"
+        );
     }
     b.press("Enter").await;
     wait_view(&mut b, "call").await;
@@ -236,7 +260,8 @@ async fn keyboard_only_join_and_leave() {
 async fn page_fits_phone_widths() {
     let srv = dev_server().await;
     let (rust, _ev) = Session::join({
-        let mut c = SessionConfig::new(&srv.url, "ph", &common::token("ph", "rust", &common::all()));
+        let mut c =
+            SessionConfig::new(&srv.url, "ph", &common::token("ph", "rust", &common::all()));
         c.publish = Some(PublisherConfig {
             width: 320,
             height: 240,
@@ -253,9 +278,13 @@ async fn page_fits_phone_widths() {
             .await;
         wait_view(&mut b, "prejoin").await;
         let sw = b.eval("document.documentElement.scrollWidth").await;
-        assert!(sw.as_i64().unwrap() <= i64::from(w), "pre-join is {sw} px wide at {w} px");
+        assert!(
+            sw.as_i64().unwrap() <= i64::from(w),
+            "pre-join is {sw} px wide at {w} px"
+        );
         if w == 390 {
-            b.screenshot(&output_dir().join("web-prejoin-390.png")).await;
+            b.screenshot(&output_dir().join("web-prejoin-390.png"))
+                .await;
         }
         b.click("#joinbtn").await;
         wait_view(&mut b, "call").await;
@@ -266,11 +295,15 @@ async fn page_fits_phone_widths() {
         )
         .await;
         let sw = b.eval("document.documentElement.scrollWidth").await;
-        assert!(sw.as_i64().unwrap() <= i64::from(w), "the call is {sw} px wide at {w} px");
+        assert!(
+            sw.as_i64().unwrap() <= i64::from(w),
+            "the call is {sw} px wide at {w} px"
+        );
         // The chat opens over the stage and closes again.
         b.click("#chat-btn").await;
         assert_eq!(
-            b.eval("document.getElementById('chat-btn').getAttribute('aria-expanded')").await,
+            b.eval("document.getElementById('chat-btn').getAttribute('aria-expanded')")
+                .await,
             json!("true")
         );
         b.click("#chat-btn").await;
@@ -288,7 +321,8 @@ async fn grants_limit_what_the_page_captures_and_receives() {
     let srv = common::start(common::config()).await;
     let room = "gr";
     let (rust, _ev) = Session::join({
-        let mut c = SessionConfig::new(&srv.url, room, &common::token(room, "rust", &common::all()));
+        let mut c =
+            SessionConfig::new(&srv.url, room, &common::token(room, "rust", &common::all()));
         c.publish = Some(PublisherConfig {
             width: 320,
             height: 240,
@@ -301,7 +335,8 @@ async fn grants_limit_what_the_page_captures_and_receives() {
     .expect("rust joins");
     let mut b = Browser::launch().await;
     let tok = common::token(room, "viewer", &[Grant::Subscribe]);
-    b.goto(&page_url(srv.addr, room, &tok, "viewer", true)).await;
+    b.goto(&page_url(srv.addr, room, &tok, "viewer", true))
+        .await;
     wait_view(&mut b, "call").await;
     b.wait_for(
         "the Rust tile to play",
@@ -316,8 +351,17 @@ async fn grants_limit_what_the_page_captures_and_receives() {
             LONG,
         )
         .await;
-    assert!(log.as_str().unwrap().contains("without camera and microphone"), "{log}");
-    assert_eq!(captures(&mut b).await, 0, "captured without the publish grant");
+    assert!(
+        log.as_str()
+            .unwrap()
+            .contains("without camera and microphone"),
+        "{log}"
+    );
+    assert_eq!(
+        captures(&mut b).await,
+        0,
+        "captured without the publish grant"
+    );
     assert_eq!(
         b.eval("[document.getElementById('text').disabled, document.getElementById('screen-btn').disabled, document.getElementById('mic-btn').disabled]").await,
         json!([true, true, true])
@@ -379,7 +423,9 @@ async fn oversized_message_fails_locally_and_the_session_goes_on() {
         .await;
     assert_eq!(
         line,
-        json!("Not sent: The message is 200000 bytes; the server accepts at most 65536 bytes per message (welcome.limits.max_payload_bytes). Nothing was sent.")
+        json!(
+            "Not sent: The message is 200000 bytes; the server accepts at most 65536 bytes per message (welcome.limits.max_payload_bytes). Nothing was sent."
+        )
     );
     b.type_text("#text", "small one").await;
     b.press("Enter").await;
@@ -390,7 +436,11 @@ async fn oversized_message_fails_locally_and_the_session_goes_on() {
             LONG,
         )
         .await;
-    assert_eq!(d["seq"], json!(1), "the refused message consumed no seq: {d}");
+    assert_eq!(
+        d["seq"],
+        json!(1),
+        "the refused message consumed no seq: {d}"
+    );
     b.assert_no_console_errors().await;
 }
 
@@ -425,7 +475,11 @@ async fn reload_leaves_at_once() {
             break reason;
         }
     };
-    assert!(t0.elapsed() < Duration::from_secs(5), "left after {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "left after {:?}",
+        t0.elapsed()
+    );
     assert_eq!(reason, LeaveReason::Left);
     wait_view(&mut b, "call").await;
     rust.leave().await;

@@ -66,6 +66,8 @@ export class Stage {
     const label = kind === 'screen' ? `${m.name} (screen)` : m.name;
     t.setAttribute('role', 'group');
     t.setAttribute('aria-label', label);
+    // Focusable, so keyboard users can see the figures shown on hover.
+    t.tabIndex = 0;
     const v = document.createElement('video');
     v.autoplay = true;
     v.playsInline = true;

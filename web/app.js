@@ -72,6 +72,7 @@ async function startPreview() {
   $('preview').srcObject = preview;
   $('preview-off').hidden = true;
   $('preview-stop').hidden = false;
+  $('pj-meter').hidden = !preview.getAudioTracks().length;
   const audioTrack = preview.getAudioTracks()[0];
   if (audioTrack) {
     previewMeter = levelMeter(audioTrack);
@@ -95,6 +96,7 @@ function stopPreview() {
   $('preview').srcObject = null;
   $('preview-off').hidden = false;
   $('preview-stop').hidden = true;
+  $('pj-meter').hidden = true;
   $('pj-meter').firstElementChild.style.width = '0';
 }
 
@@ -186,6 +188,7 @@ function publishChoice() {
     $('preview').srcObject = null;
     $('preview-off').hidden = false;
     $('preview-stop').hidden = true;
+    $('pj-meter').hidden = true;
     for (const t of stream.getTracks()) {
       if ((t.kind === 'video' && !wantCam) || (t.kind === 'audio' && !wantMic)) {
         t.stop();
@@ -291,14 +294,14 @@ function syncControls() {
   const mutedV = !!c?.isMuted('video');
   $('mic-btn').disabled = !audio;
   $('mic-btn').setAttribute('aria-pressed', String(audio && mutedA));
-  $('mic-btn').textContent = mutedA ? 'Unmute' : 'Mute';
+  $('mic-btn').querySelector('.txt').textContent = mutedA ? 'Unmute' : 'Mute';
   $('cam-btn').disabled = !video;
   $('cam-btn').setAttribute('aria-pressed', String(video && mutedV));
-  $('cam-btn').textContent = mutedV ? 'Camera on' : 'Camera off';
+  $('cam-btn').querySelector('.txt').textContent = mutedV ? 'Camera on' : 'Camera off';
   const canPublish = !!c?.grants.has('publish');
   $('screen-btn').disabled = !canPublish || !navigator.mediaDevices?.getDisplayMedia;
   $('screen-btn').setAttribute('aria-pressed', String(!!c?.screenStream));
-  $('screen-btn').textContent = c?.screenStream ? 'Stop sharing' : 'Share screen';
+  $('screen-btn').querySelector('.txt').textContent = c?.screenStream ? 'Stop sharing' : 'Share screen';
   $('devices-btn').disabled = !c?.localStream;
   stage?.setLocalMuted({ audio: mutedA, video: mutedV });
 }
@@ -364,6 +367,8 @@ function setChat(open) {
   $('chat-btn').setAttribute('aria-expanded', String(open));
   if (open) chat.seen();
 }
+// Going narrow (a phone turned, a window resized) closes the chat, which would cover the stage.
+matchMedia('(max-width: 720px)').addEventListener('change', (e) => { if (e.matches) setChat(false); });
 $('chat-btn').addEventListener('click', () => {
   const open = $('call').classList.contains('chat-closed');
   setChat(open);
