@@ -47,6 +47,7 @@ mod actor;
 mod config;
 mod event;
 mod ice;
+mod kinds;
 pub mod latency;
 mod mesh;
 pub mod telemetry;
@@ -61,6 +62,7 @@ use tokio::sync::oneshot;
 pub use config::{DATA_CHANNEL_LABEL, SessionConfig, Subscribe};
 pub use event::{SessionError, SessionEvent, Via};
 pub use ice::ice_url_for_webrtcbin;
+pub use kinds::NotMedia;
 
 use crate::signalling::client::{Client, Delivery, Event};
 use crate::signalling::protocol::{Payload, PeerId};

@@ -492,9 +492,9 @@ impl Client {
     /// ```no_run
     /// # async fn f(client: streamwire::signalling::client::Client) {
     /// use gststreamwire::telemetry::Consent;
-    /// use streamwire::telemetry::batcher::{Batcher, PeerStats};
+    /// use streamwire::telemetry::batcher::{Batcher, TrackSample};
     /// let mut b = Batcher::new(Consent::Necessary);
-    /// b.push_peer_stats("video0", &PeerStats { rtt_ms: Some(20.0), ..Default::default() }, 1);
+    /// b.push_track_sample("video0", &TrackSample { rtt_ms: Some(20.0), ..Default::default() }, 1);
     /// if let Some(batch) = b.take_batch() {
     ///     client.send_telemetry(batch).unwrap();
     /// }
