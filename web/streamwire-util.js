@@ -23,6 +23,7 @@ const TEXTS = {
   room_full: 'The room is full.',
   shutdown: 'The server is shutting down.',
   kicked: 'You were removed from the room.',
+  banned: 'You were removed from this room and cannot join it again yet.',
   replaced: 'You joined this room from somewhere else; this window was disconnected.',
 };
 

@@ -295,7 +295,7 @@ export class StreamwireClient extends EventTarget {
         await this._open({ type: 'join', v: 1, room: this.room, token: this.token, metadata: this.metadata });
         return;
       } catch (e) {
-        if (String(e.code).startsWith('token_') || e.code === 'room_full') {
+        if (String(e.code).startsWith('token_') || e.code === 'room_full' || e.code === 'banned') {
           this._fail(e.code, e.message);
           return;
         }

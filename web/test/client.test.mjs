@@ -248,3 +248,25 @@ test('leave: sends leave, fails pending deliveries, state closed', async () => {
   assert.equal((await d).reason, 'left');
   await assert.rejects(c.sendMessage('after'), (e) => e.code === 'not_connected');
 });
+
+test('a fresh join refused with banned after a lost session fails the client, no retry loop', async () => {
+  const server = new FakeServer();
+  const c = client(server);
+  const errors = record(c, 'error');
+  const s0 = await joined(server, c);
+  s0.drop();
+  const s1 = await server.socket(1);
+  s1.open();
+  await s1.waitSent(1);
+  s1.deliver({ type: 'error', code: 'resume_unknown', message: 'no such session', in_type: 'resume' });
+  const s2 = await server.socket(2);
+  s2.open();
+  const [join] = await s2.waitSent(1);
+  assert.equal(join.type, 'join');
+  s2.deliver({ type: 'error', code: 'banned', message: 'removed by an admin', in_type: 'join' });
+  await until('failed', () => c.state === 'failed');
+  assert.deepEqual(errors.map((e) => e.code), ['banned']);
+  assert.match(errors[0].message, /cannot join it again/);
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(server.sockets.length, 3, 'no further connection attempt');
+});
