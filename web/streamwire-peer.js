@@ -2,7 +2,7 @@
 // protocol's roles, trickle ICE, the data channel, recovery after a network change, stats).
 // Used by streamwire.js; every negotiation step runs inside the client's ordered queue.
 
-import { qualityScore, sdpSessionId, receivingMids, msidTracks } from './streamwire-util.js';
+import { qualityScore, sdpSessionId, sdpIceUfrag, receivingMids, msidTracks } from './streamwire-util.js';
 
 /** Label of the data channel every pair opens (the Rust `Session` uses the same). */
 export const DATA_CHANNEL_LABEL = 'streamwire';
@@ -53,6 +53,7 @@ export class PeerLink {
     this._reoffer = false;
     this._negotiating = false;
     this._remoteSid = null;
+    this._remoteUfrag = null;
     this._statsBase = null;
     pc.onicecandidate = (ev) => {
       if (pc !== this.pc) return;
@@ -179,8 +180,20 @@ export class PeerLink {
   /** Apply the remote answer; a deferred re-offer follows. @param {string} sdp */
   async onAnswer(sdp) {
     if (this.pc.signalingState !== 'have-local-offer') return;
+    const sid = sdpSessionId(sdp);
+    const ufrag = sdpIceUfrag(sdp);
+    if (this._remoteSid && sid && sid !== this._remoteSid && ufrag !== this._remoteUfrag) {
+      // The answerer rebuilt its connection instead of restarting ICE on it (webrtcbin 1.22
+      // cannot restart ICE): its new DTLS identity cannot be applied to this connection, so
+      // rebuild here too and offer afresh.
+      this._host.emit('recovery', { peerId: this.peerId, action: 'rebuild', by: 'remote' });
+      this._replacePc();
+      await this.offer();
+      return;
+    }
     await this.pc.setRemoteDescription({ type: 'answer', sdp });
-    this._remoteSid = sdpSessionId(sdp);
+    this._remoteSid = sid;
+    this._remoteUfrag = ufrag;
     await this._flushIce();
     this._dropEndedTracks();
     if (this._reoffer) await this.reoffer();

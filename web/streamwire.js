@@ -327,6 +327,10 @@ export class StreamwireClient extends EventTarget {
         this._confirm(m.last_seq);
         for (const seq of [...this._kept.keys()].sort((a, b) => a - b)) this._send(this._kept.get(seq));
         return;
+      case 'ice_servers':
+        // Fresh TURN credentials (every half TTL): for connections created or restarted from now on.
+        if (Array.isArray(m.ice_servers)) this._setIceServers(m.ice_servers);
+        return;
       case 'peer_joined':
         return this._onPeerJoined(m.peer);
       case 'peer_left':

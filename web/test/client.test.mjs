@@ -270,3 +270,14 @@ test('a fresh join refused with banned after a lost session fails the client, no
   await new Promise((r) => setTimeout(r, 60));
   assert.equal(server.sockets.length, 3, 'no further connection attempt');
 });
+
+test('an ice_servers frame (fresh TURN credentials) replaces the server list', async () => {
+  const server = new FakeServer();
+  const c = client(server);
+  const s = await joined(server, c, welcome({ ice_servers: [{ urls: ['turn:t.example:3478'], username: '100:me-1', credential: 'old' }] }));
+  assert.equal(c.iceServers[0].credential, 'old');
+  s.deliver({ n: 1, type: 'ice_servers', ice_servers: [{ urls: ['turn:t.example:443?transport=tcp'], username: '200:me-1', credential: 'new' }] });
+  await until('the new list', () => c.iceServers[0]?.credential === 'new');
+  assert.deepEqual(c.iceServers, [{ urls: ['turn:t.example:443?transport=tcp'], username: '200:me-1', credential: 'new' }]);
+  assert.deepEqual(c._rtcConfiguration().iceServers, c.iceServers);
+});
