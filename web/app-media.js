@@ -32,7 +32,8 @@ export function levelMeter(track) {
   if (ctx.state === 'suspended') ctx.resume().catch(() => {});
   const src = ctx.createMediaStreamSource(new MediaStream([track]));
   const an = ctx.createAnalyser();
-  an.fftSize = 512;
+  // About 170 ms of samples at 48 kHz: read every 200 ms, a short sound between reads counts.
+  an.fftSize = 8192;
   src.connect(an);
   const buf = new Float32Array(an.fftSize);
   return {

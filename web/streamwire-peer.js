@@ -12,7 +12,7 @@ export const DATA_CHANNEL_LABEL = 'streamwire';
  * once on `failed`); a further attempt when one has not connected within `attemptMs`; after
  * `iceRestarts` restarts the peer connection is rebuilt; at most `maxAttempts` attempts in all.
  */
-export const RECOVERY = Object.freeze({ disconnectedMs: 2000, attemptMs: 8000, iceRestarts: 2, maxAttempts: 6 });
+export const RECOVERY = Object.freeze({ disconnectedMs: 2000, attemptMs: 2000, iceRestarts: 12, maxAttempts: 15 });
 
 /**
  * What a PeerLink needs from the client that owns it.
@@ -54,6 +54,8 @@ export class PeerLink {
     this._negotiating = false;
     this._remoteSid = null;
     this._remoteUfrag = null;
+    this._energy = null;
+    this._level = 0;
     this._statsBase = null;
     pc.onicecandidate = (ev) => {
       if (pc !== this.pc) return;
@@ -391,14 +393,35 @@ export class PeerLink {
     };
   }
 
-  /** The remote side's current audio level, 0..1 (0 when it sends no audio). */
+  /**
+   * The remote side's audio level, 0..1 (0 when it sends no audio): the RMS level between two
+   * calls, from the audio receivers' `totalAudioEnergy` / `totalSamplesDuration`, so a short
+   * sound between two calls counts (a single packet's level, as `getSynchronizationSources`
+   * gives it, misses most of them). The figure is refreshed in the background; a call returns
+   * the latest one.
+   */
   audioLevel() {
-    let level = 0;
-    for (const r of this.pc.getReceivers()) {
-      if (r.track.kind !== 'audio') continue;
-      for (const s of r.getSynchronizationSources?.() ?? []) level = Math.max(level, s.audioLevel ?? 0);
+    if (!this._audioPoll && !this._closed) {
+      const receivers = this.pc.getReceivers().filter((r) => r.track?.kind === 'audio');
+      this._audioPoll = Promise.all(receivers.map((r) => r.getStats()))
+        .then((reports) => {
+          let energy = 0, duration = 0;
+          for (const rep of reports) {
+            rep.forEach((st) => {
+              if (st.type !== 'inbound-rtp') return;
+              energy += st.totalAudioEnergy ?? 0;
+              duration += st.totalSamplesDuration ?? 0;
+            });
+          }
+          const last = this._energy;
+          this._energy = { energy, duration };
+          if (!receivers.length) this._level = 0;
+          else if (last && duration > last.duration) this._level = Math.min(Math.sqrt(Math.max(energy - last.energy, 0) / (duration - last.duration)), 1);
+        })
+        .catch(() => {})
+        .finally(() => { this._audioPoll = null; });
     }
-    return level;
+    return this._level ?? 0;
   }
 
   /** Close for good (the peer left, or this client left). */

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod delay_proxy;
+pub mod netns;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -62,6 +63,8 @@ pub struct Browser {
     next_id: u64,
     /// Console errors, uncaught exceptions and failed loads seen so far.
     console: Vec<String>,
+    /// The TCP port of Chromium's DevTools endpoint (a test that cuts the network spares it).
+    pub devtools_port: u16,
 }
 
 /// JS run in every new document before the page's own scripts: records every track that
@@ -139,6 +142,12 @@ impl Browser {
             .await
             .expect("join")
             .expect("chromium did not print its DevTools URL within 20 s");
+        let devtools_port = url
+            .split('/')
+            .nth(2)
+            .and_then(|hp| hp.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in the DevTools URL {url}"));
         let (ws, _) = tokio::time::timeout(
             Duration::from_secs(10),
             async_tungstenite::tokio::connect_async(url),
@@ -148,6 +157,7 @@ impl Browser {
         .expect("CDP connect");
         let mut b = Browser {
             child,
+            devtools_port,
             _profile: profile,
             ws,
             session: String::new(),
