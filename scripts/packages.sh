@@ -10,7 +10,7 @@ gstreamer1.0-plugins-base-apps gstreamer1.0-x"
 
 # Additionally needed by the test suite: `ip` and `unshare` for the loopback-only network
 # namespace, Chromium for the browser interop tests.
-STREAMWIRE_APT_TEST_PACKAGES="iproute2 util-linux chromium nodejs"
+STREAMWIRE_APT_TEST_PACKAGES="iproute2 util-linux chromium nodejs nftables"
 
 # Print the packages from the given list that are not installed.
 streamwire_missing_packages() {
