@@ -81,13 +81,13 @@ async fn dev_mode_mints_tokens_that_join() {
     let mut cfg = common::config();
     cfg.dev = true;
     let srv = common::start(cfg).await;
-    let r = http_get(srv.addr, "/dev/token?room=lab%201&name=Ann").await;
+    let r = http_get(srv.addr, "/dev/token?room=lab%3A1&name=Ann").await;
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
     let body: serde_json::Value =
         serde_json::from_str(r.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     let token = body["token"].as_str().unwrap();
     let claims =
-        streamwire::signalling::token::verify(common::SECRET, token, "lab 1").expect("valid token");
+        streamwire::signalling::token::verify(common::SECRET, token, "lab:1").expect("valid token");
     assert_eq!(claims.name, "Ann");
     // `user=`: the page's per-browser id becomes the token's subject (a rejoin replaces it).
     let r = http_get(srv.addr, "/dev/token?room=lab&name=Ann&user=b0e2-x_9").await;

@@ -41,7 +41,7 @@ async fn rust_peer_publishing_after_join_plays_in_the_browser() {
         LONG,
     )
     .await;
-    let cfg = SessionConfig::new(&srv.url, room, &common::token(room, "rust", &common::all()));
+    let cfg = SessionConfig::loopback(&srv.url, room, &common::token(room, "rust", &common::all()));
     let (rust, _events) = Session::join(cfg).await.expect("rust session joins");
     // The pair is connected before anything is published (the data channel needs it).
     b.wait_for(
@@ -70,7 +70,7 @@ async fn rust_peer_publishing_after_join_plays_in_the_browser() {
 async fn rust_peer_publishing_after_join_plays_in_the_browser_that_offered() {
     let srv = common::start(common::config()).await;
     let room = "lp2";
-    let cfg = SessionConfig::new(&srv.url, room, &common::token(room, "rust", &common::all()));
+    let cfg = SessionConfig::loopback(&srv.url, room, &common::token(room, "rust", &common::all()));
     let (rust, _events) = Session::join(cfg).await.expect("rust session joins");
     let mut b = Browser::launch().await;
     let token = common::token(room, "web", &common::all());
@@ -142,7 +142,7 @@ async fn browser_publishes_after_join(browser_joins_last: bool, rust_signalling_
         (false, true) => "bp1",
         (false, false) => "bp1slow",
     };
-    let rust_cfg = SessionConfig::new(
+    let rust_cfg = SessionConfig::loopback(
         &proxy.url,
         room,
         &common::token(room, "rust", &common::all()),

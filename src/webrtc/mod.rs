@@ -19,6 +19,7 @@ mod early_rtp;
 pub mod encode;
 pub mod peer;
 pub mod publisher;
+pub mod recording;
 pub(crate) mod sdp;
 pub mod stats;
 pub mod subscriber;
