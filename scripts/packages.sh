@@ -9,9 +9,10 @@ gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice gstreamer1.0-tool
 gstreamer1.0-plugins-base-apps gstreamer1.0-x"
 
 # Additionally needed by the test suite: `ip`, `unshare` and `nsenter` for the network
-# namespaces, Chromium for the browser interop tests, ffmpeg (`ffprobe`) for the recording checks, coturn (`turnserver`) for the TURN tests,
-# nftables to cut paths and drop traffic inside a test's namespace.
-STREAMWIRE_APT_TEST_PACKAGES="iproute2 util-linux chromium ffmpeg coturn nftables"
+# namespaces, Chromium for the browser interop tests, node (Debian `nodejs`) for the web
+# client's unit tests, ffmpeg (`ffprobe`) for the recording checks, coturn (`turnserver`) for
+# the TURN tests, nftables to cut paths and drop traffic inside a test's namespace.
+STREAMWIRE_APT_TEST_PACKAGES="iproute2 util-linux chromium nodejs ffmpeg coturn nftables"
 
 # Print the packages from the given list that are not installed.
 streamwire_missing_packages() {

@@ -8,8 +8,9 @@
 //! Routes:
 //! - `GET /` and `GET /index.html`: the demo page; `/app.js`, `/streamwire.js`, `/style.css`
 //!   (`web.rs`).
-//! - `GET /dev/token?room=R&name=N`: (only when [`super::ServerConfig::dev`] is set) a room
-//!   token with every grant, valid for one hour, as `{"token": "..."}`. 404 otherwise.
+//! - `GET /dev/token?room=R&name=N[&user=U]`: (only when [`super::ServerConfig::dev`] is set) a
+//!   room token with every grant, valid for one hour, as `{"token": "..."}`; its `sub` is
+//!   `dev-U` (the page's per-browser id) or random. 404 otherwise.
 //! - `GET /report?room=R[&since=1h]`: the room's HTML performance report rendered from the
 //!   telemetry store ([`crate::report::generate`]). Needs a token for room `R` with the
 //!   `admin` grant, as `Authorization: Bearer <jwt>` or the `token` query parameter: 401
@@ -159,6 +160,30 @@ fn dev_token(secret: &[u8], query: &str) -> Vec<u8> {
     let name = query_param(query, "name")
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "guest".to_owned());
+    // `user`: a stable id the page keeps per browser, so that a rejoin replaces the older
+    // session of the same user; otherwise a random one.
+    if let Some(u) = query_param(query, "user").filter(|u| !u.is_empty()) {
+        if u.len() > 64
+            || !u
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return response(
+                "400 Bad Request",
+                "text/plain; charset=utf-8",
+                "/dev/token: `user` must be 1 to 64 characters of A-Z, a-z, 0-9, `-` and `_`\n"
+                    .to_owned(),
+            );
+        }
+        let claims = Claims::new(
+            &room,
+            &format!("dev-{u}"),
+            &name,
+            Duration::from_secs(3600),
+            &Grant::ALL,
+        );
+        return minted(secret, &claims, &room, &name);
+    }
     let mut id = [0u8; 6];
     let user = match getrandom::getrandom(&mut id) {
         Ok(()) => format!(
@@ -168,7 +193,11 @@ fn dev_token(secret: &[u8], query: &str) -> Vec<u8> {
         Err(_) => format!("dev-{name}"),
     };
     let claims = Claims::new(&room, &user, &name, Duration::from_secs(3600), &Grant::ALL);
-    match mint(secret, &claims) {
+    minted(secret, &claims, &room, &name)
+}
+
+fn minted(secret: &[u8], claims: &Claims, room: &str, name: &str) -> Vec<u8> {
+    match mint(secret, claims) {
         Ok(t) => response(
             "200 OK",
             "application/json",

@@ -15,6 +15,7 @@
 //! peer.negotiate().unwrap();
 //! ```
 
+mod early_rtp;
 pub mod encode;
 pub mod peer;
 pub mod publisher;

@@ -132,6 +132,7 @@ impl Peer {
     ) -> Result<(Peer, PeerIo), WebrtcError> {
         config.validate()?;
         let webrtcbin = make("webrtcbin")?;
+        crate::webrtc::early_rtp::guard(&webrtcbin);
         webrtcbin.set_property_from_str("bundle-policy", "max-bundle");
         webrtcbin.set_property("latency", config.jitter_latency_ms);
         webrtcbin.set_property_from_str("ice-transport-policy", config.ice_transport_policy.nick());
