@@ -28,7 +28,8 @@ const PLAYING: &str = "[...document.querySelectorAll('.tile[data-kind=camera]:no
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn six_member_mesh_everyone_sees_everyone_and_the_speaker_is_marked() {
     let srv = common::start(common::config()).await;
-    let mut cfg = SessionConfig::new(&srv.url, ROOM, &common::token(ROOM, "rust", &common::all()));
+    let mut cfg =
+        SessionConfig::loopback(&srv.url, ROOM, &common::token(ROOM, "rust", &common::all()));
     cfg.publish = Some(PublisherConfig {
         width: 320,
         height: 240,

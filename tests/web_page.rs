@@ -261,7 +261,7 @@ async fn page_fits_phone_widths() {
     let srv = dev_server().await;
     let (rust, _ev) = Session::join({
         let mut c =
-            SessionConfig::new(&srv.url, "ph", &common::token("ph", "rust", &common::all()));
+            SessionConfig::loopback(&srv.url, "ph", &common::token("ph", "rust", &common::all()));
         c.publish = Some(PublisherConfig {
             width: 320,
             height: 240,
@@ -322,7 +322,7 @@ async fn grants_limit_what_the_page_captures_and_receives() {
     let room = "gr";
     let (rust, _ev) = Session::join({
         let mut c =
-            SessionConfig::new(&srv.url, room, &common::token(room, "rust", &common::all()));
+            SessionConfig::loopback(&srv.url, room, &common::token(room, "rust", &common::all()));
         c.publish = Some(PublisherConfig {
             width: 320,
             height: 240,

@@ -269,7 +269,7 @@ async fn browser_publishing_after_join_as_offerer_is_decoded() {
 async fn browser_unpublishes_and_publishes_again(browser_offers: bool) {
     let srv = common::start(common::config()).await;
     let room = if browser_offers { "up2" } else { "up1" };
-    let cfg = SessionConfig::new(&srv.url, room, &common::token(room, "rust", &common::all()));
+    let cfg = SessionConfig::loopback(&srv.url, room, &common::token(room, "rust", &common::all()));
     let mut early = None;
     if browser_offers {
         early = Some(Session::join(cfg.clone()).await.expect("rust joins"));
@@ -366,7 +366,7 @@ async fn browser_unpublishes_as_offerer_and_publishes_again() {
 async fn data_channel_both_ways(browser_offers: bool) {
     let srv = common::start(common::config()).await;
     let room = if browser_offers { "dc2" } else { "dc1" };
-    let cfg = SessionConfig::new(&srv.url, room, &common::token(room, "rust", &common::all()));
+    let cfg = SessionConfig::loopback(&srv.url, room, &common::token(room, "rust", &common::all()));
     let mut early = None;
     if browser_offers {
         early = Some(Session::join(cfg.clone()).await.expect("rust joins"));
