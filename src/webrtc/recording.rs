@@ -27,14 +27,14 @@
 //!   recorder that is killed leaves a file without them that still plays (Matroska is written
 //!   cluster by cluster).
 //!
-//!
 //! ```no_run
 //! use streamwire::webrtc::subscriber::{Subscriber, SubscriberConfig, VideoOutput};
 //! // Every peer attached to this subscriber is recorded to recordings/<peer>.mkv.
 //! let (subscriber, _events) = Subscriber::new(SubscriberConfig {
 //!     video: VideoOutput::Record("recordings".into()),
 //!     ..SubscriberConfig::default()
-//! });
+//! })?;
+//! # Ok::<(), streamwire::webrtc::WebrtcError>(())
 //! ```
 //!
 //! [`Subscriber::detach`]: super::subscriber::Subscriber::detach
