@@ -8,11 +8,12 @@
 
 mod browser_support;
 mod common;
+mod netns_support;
 
 use std::time::{Duration, Instant};
 
-use browser_support::netns::{isolated, sh};
 use browser_support::{Browser, page_url};
+use netns_support::{isolated, sh};
 use serde_json::{Value, json};
 
 const LONG: Duration = Duration::from_secs(30);

@@ -11,7 +11,6 @@
 #![allow(dead_code)]
 
 pub mod delay_proxy;
-pub mod netns;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
