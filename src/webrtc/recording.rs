@@ -429,6 +429,34 @@ fn common_start(src: &gst::Pad, start: Arc<(Mutex<Start>, Condvar)>) {
     });
 }
 
+/// The queue between a recorded track and the muxer: it holds the track while the frame
+/// rate is measured and while the muxer waits for the peer's other tracks
+/// ([`RATE_WAIT`] + [`TRACK_WAIT`], plus a second).
+///
+/// Bounded in buffers and bytes, not time: a queue's time level is measured from its source
+/// side's position, which is still the segment start while it holds its first buffer, so a
+/// peer that joins a long-running pipeline (running time already past the limit) would fill
+/// a time-bounded queue with its first frame and stall the very frames the rate is measured
+/// from.
+pub(super) fn record_queue() -> Result<gst::Element, WebrtcError> {
+    /// Buffers a held second can bring: 60 fps video or 50 Opus packets per second, twice over.
+    const BUFFERS_PER_SECOND: u64 = 120;
+    /// Bytes a held second can bring: 8 Mbit/s.
+    const BYTES_PER_SECOND: u64 = 1_000_000;
+    let hold = (RATE_WAIT + TRACK_WAIT + Duration::from_secs(1)).as_secs();
+    let q = make("queue")?;
+    q.set_property("max-size-time", 0u64);
+    q.set_property(
+        "max-size-buffers",
+        u32::try_from(hold * BUFFERS_PER_SECOND).unwrap_or(u32::MAX),
+    );
+    q.set_property(
+        "max-size-bytes",
+        u32::try_from(hold * BYTES_PER_SECOND).unwrap_or(u32::MAX),
+    );
+    Ok(q)
+}
+
 /// What the frame-rate probes share.
 #[derive(Default)]
 struct RateState {

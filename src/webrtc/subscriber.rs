@@ -16,7 +16,7 @@ use gst::prelude::*;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::peer::Peer;
-use super::recording::{RATE_WAIT, Recorder, TRACK_WAIT};
+use super::recording::{Recorder, record_queue};
 use super::sdp::video_codec_of;
 use super::{MediaKind, WebrtcError, make};
 use crate::encoder::Codec;
@@ -619,34 +619,6 @@ fn build_receive_branch(
         });
     }
     Ok(())
-}
-
-/// The queue between a recorded track and the muxer: it holds the track while the frame
-/// rate is measured and while the muxer waits for the peer's other tracks
-/// ([`RATE_WAIT`] + [`TRACK_WAIT`], plus a second).
-///
-/// Bounded in buffers and bytes, not time: a queue's time level is measured from its source
-/// side's position, which is still the segment start while it holds its first buffer, so a
-/// peer that joins a long-running pipeline (running time already past the limit) would fill
-/// a time-bounded queue with its first frame and stall the very frames the rate is measured
-/// from.
-fn record_queue() -> Result<gst::Element, WebrtcError> {
-    /// Buffers a held second can bring: 60 fps video or 50 Opus packets per second, twice over.
-    const BUFFERS_PER_SECOND: u64 = 120;
-    /// Bytes a held second can bring: 8 Mbit/s.
-    const BYTES_PER_SECOND: u64 = 1_000_000;
-    let hold = (RATE_WAIT + TRACK_WAIT + std::time::Duration::from_secs(1)).as_secs();
-    let q = make("queue")?;
-    q.set_property("max-size-time", 0u64);
-    q.set_property(
-        "max-size-buffers",
-        u32::try_from(hold * BUFFERS_PER_SECOND).unwrap_or(u32::MAX),
-    );
-    q.set_property(
-        "max-size-bytes",
-        u32::try_from(hold * BYTES_PER_SECOND).unwrap_or(u32::MAX),
-    );
-    Ok(q)
 }
 
 /// A codec `video_codec_of` does not map to (it names only the codecs WebRTC carries).
