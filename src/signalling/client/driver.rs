@@ -400,8 +400,10 @@ impl Driver {
     }
 
     async fn frame_loop(&mut self, ws: &mut Ws) -> Result<End, SessionFail> {
-        let mut ping = tokio::time::interval(self.cfg.ping_interval);
-        ping.tick().await;
+        // First ping one interval from now (`interval`'s first tick is not immediate: tokio
+        // rounds deadlines up to the next millisecond).
+        let every = self.cfg.ping_interval;
+        let mut ping = tokio::time::interval_at(Instant::now() + every, every);
         let mut last_rx = Instant::now();
         let ack_timer = tokio::time::sleep(self.cfg.ack_delay);
         tokio::pin!(ack_timer);
