@@ -203,6 +203,8 @@ pub(super) async fn start_server(target: &ServerTarget) -> Result<Running, Bench
                     std::env::var("STREAMWIRE_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
                 )
                 .stdin(std::process::Stdio::null())
+                // `serve` prints where its state is; the bench's stdout is its JSON report.
+                .stdout(std::process::Stdio::null())
                 .spawn()
                 .map_err(|e| BenchError::Server(format!("spawning {}: {e}", exe.display())))?;
             let url = format!("ws://127.0.0.1:{port}");
