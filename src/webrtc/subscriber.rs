@@ -402,6 +402,9 @@ impl Subscriber {
 
     /// Receive and decode whatever `peer` sends.
     pub fn attach(&self, peer: &Peer) {
+        if self.inner.recorder.is_some() {
+            super::recording::stamp_from_sender(peer.webrtcbin());
+        }
         let weak = Arc::downgrade(&self.inner);
         let peer_id = peer.id().to_owned();
         let bin = peer.bin().clone();
@@ -581,8 +584,7 @@ fn build_receive_branch(
     })?;
     let mut recording = None;
     if let (Some(rec), Some(tail)) = (&inner.recorder, chain.last()) {
-        let webrtcbin = pad.parent_element();
-        recording = rec.attach(bin, webrtcbin.as_ref(), peer_id, kind, tail)?;
+        recording = rec.attach(bin, pad, peer_id, kind, tail)?;
     }
     for e in chain.iter_mut() {
         e.sync_state_with_parent()
