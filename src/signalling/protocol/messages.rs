@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::telemetry::{Batch, Feedback};
 use super::{
     DeliveryStatus, ErrorCode, Grant, IceServer, LeaveReason, LimitsInfo, Payload, PeerId,
-    PeerInfo, TrackInfo,
+    PeerInfo, RoomTopology, SfuStream, TrackInfo,
 };
 
 /// Frames a client sends.
@@ -247,6 +247,9 @@ pub enum ServerMsg {
         ice_servers: Vec<IceServer>,
         /// Limits in force.
         limits: LimitsInfo,
+        /// How the room's media flows (`mesh` when absent).
+        #[serde(default)]
+        topology: RoomTopology,
     },
     /// Reply to a successful `resume`; replayed frames follow.
     Resumed {
@@ -319,6 +322,15 @@ pub enum ServerMsg {
         peer_id: PeerId,
         /// New metadata.
         metadata: serde_json::Value,
+    },
+    /// Which member's media each m-line of the next offer `from` `sfu-subscribe` carries
+    /// (every active stream of that connection, not only the new ones).
+    SfuStreams {
+        /// Stream sequence number.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        n: u64,
+        /// The streams.
+        streams: Vec<SfuStream>,
     },
     /// Relayed SDP offer.
     Offer {
@@ -452,6 +464,7 @@ impl ServerMsg {
             | ServerMsg::Published { n, .. }
             | ServerMsg::Unpublished { n, .. }
             | ServerMsg::MetadataChanged { n, .. }
+            | ServerMsg::SfuStreams { n, .. }
             | ServerMsg::Offer { n, .. }
             | ServerMsg::Answer { n, .. }
             | ServerMsg::Ice { n, .. }
