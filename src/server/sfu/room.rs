@@ -44,6 +44,8 @@ struct Subscription {
     awaiting_answer: bool,
     /// Feeds to subscribe to once the answer came.
     queued: Vec<u64>,
+    /// The subscriber joined (Janus offered at least once).
+    started: bool,
 }
 
 struct Member {
@@ -241,6 +243,7 @@ impl State {
             (SFU_PUBLISH, SfuSignal::Offer(sdp)) => self.publish(peer, sdp).await,
             (SFU_PUBLISH, SfuSignal::Ice { candidate, mline }) => match m.publisher {
                 Some(h) => {
+                    tracing::debug!(peer, candidate, mline, "trickle to the SFU");
                     janus.trickle(h, ice(&candidate, mline));
                     Ok(())
                 }
@@ -311,26 +314,35 @@ impl State {
                 "Janus answered `{request}` without an SDP answer"
             )));
         };
+        tracing::debug!(peer, sdp = answer, "SFU answer");
         (m.outbox)(ServerMsg::Answer {
             n: 0,
             from: SFU_PUBLISH.into(),
             sdp: answer.to_owned(),
         });
-        let first = !m.published;
+        Ok(())
+    }
+
+    /// `peer`'s publishing connection is up (Janus's `webrtcup`): Janus accepts
+    /// subscriptions to its feed only from now on.
+    async fn media_up(&mut self, peer: &str) {
+        let Some(m) = self.members.get_mut(peer) else {
+            return;
+        };
+        if m.published {
+            return;
+        }
         m.published = true;
         let feed = m.feed;
-        if first {
-            let subscribers: Vec<PeerId> = self
-                .members
-                .iter()
-                .filter(|(id, o)| id.as_str() != peer && o.grants.contains(&Grant::Subscribe))
-                .map(|(id, _)| id.clone())
-                .collect();
-            for s in subscribers {
-                self.subscribe(&s, vec![feed]).await;
-            }
+        let subscribers: Vec<PeerId> = self
+            .members
+            .iter()
+            .filter(|(id, o)| id.as_str() != peer && o.grants.contains(&Grant::Subscribe))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for s in subscribers {
+            self.subscribe(&s, vec![feed]).await;
         }
-        Ok(())
     }
 
     /// Add `feeds` to `peer`'s subscribing connection (creating it if needed).
@@ -366,6 +378,7 @@ impl State {
                     handle: h,
                     awaiting_answer: false,
                     queued: Vec::new(),
+                    started: false,
                 });
                 let body = json!({"request": "join", "ptype": "subscriber", "room": janus_room,
                                   "streams": streams});
@@ -374,7 +387,15 @@ impl State {
         };
         match result {
             Ok(reply) => self.offer_to(peer, &reply.data, reply.jsep.as_ref()),
-            Err(e) => tracing::warn!(peer, error = %e, "SFU subscription failed"),
+            Err(e) => {
+                tracing::warn!(peer, error = %e, "SFU subscription failed");
+                // A subscriber handle whose join failed is of no use: start afresh next time.
+                if let Some(m) = self.members.get_mut(peer)
+                    && let Some(s) = m.subscription.take_if(|s| !s.started)
+                {
+                    janus.detach(s.handle).await;
+                }
+            }
         }
     }
 
@@ -422,6 +443,7 @@ impl State {
         });
         if let Some(s) = &mut m.subscription {
             s.awaiting_answer = true;
+            s.started = true;
         }
     }
 
@@ -451,9 +473,20 @@ impl State {
         Ok(())
     }
 
-    /// Something Janus sent on its own: a new offer on a subscribing connection (a feed
-    /// went away) goes to its member.
+    /// Something Janus sent on its own: a publishing connection is up (`webrtcup`), or a new
+    /// offer on a subscribing connection (a feed went away) goes to its member.
     async fn janus_event(&mut self, handle: u64, ev: Value) {
+        if ev["janus"] == "webrtcup" {
+            let publisher = self
+                .members
+                .iter()
+                .find(|(_, m)| m.publisher == Some(handle))
+                .map(|(id, _)| id.clone());
+            if let Some(peer) = publisher {
+                self.media_up(&peer).await;
+            }
+            return;
+        }
         let Some(jsep) = ev.get("jsep") else {
             tracing::debug!(room = %self.task.name, handle, event = %ev, "Janus event");
             return;
