@@ -17,7 +17,7 @@ use netns_support::isolated;
 use session_support::{Joined, join, join_as, small};
 use streamwire::encoder::Codec;
 use streamwire::server::sfu::SfuConfig;
-use streamwire::session::SessionConfig;
+use streamwire::session::{SessionConfig, SessionEvent};
 use streamwire::signalling::protocol::{Grant, ServerMsg};
 use streamwire::webrtc::MediaKind;
 
@@ -117,6 +117,8 @@ fn three_sessions_through_janus() {
         assert_eq!(in_type.as_deref(), Some("offer"));
         assert_eq!(field.as_deref(), Some("sdp"));
         assert!(message.contains("`publish` grant"), "{message}");
+        // (dan's session stays in the room for its resume grace period.)
+        let d = raw.peer_id.clone();
         drop(raw);
 
         let eve = join_as(
@@ -137,7 +139,33 @@ fn three_sessions_through_janus() {
         assert_eq!(size(&eve, &a), (320, 240));
         assert_eq!(size(&eve, &c), (176, 144));
 
-        for j in [&ann, &ben, &cat, &eve] {
+        // cat leaves: the others see its tracks go and keep receiving each other.
+        cat.session.leave().await;
+        drop(cat);
+        session_support::wait_for("cat's tracks removed everywhere", T, || {
+            [&ann, &ben, &eve].iter().all(|j| {
+                j.any(|e| {
+                    matches!(e, SessionEvent::TrackRemoved { peer_id, kind: MediaKind::Video }
+                        if *peer_id == c)
+                })
+            })
+        })
+        .await;
+        let (ab, ba) = (
+            ann.decoded_from(&b, MediaKind::Video),
+            ben.decoded_from(&a, MediaKind::Video),
+        );
+        session_support::wait_for("ann and ben still receive each other", T, || {
+            ann.decoded_from(&b, MediaKind::Video) > ab + 15
+                && ben.decoded_from(&a, MediaKind::Video) > ba + 15
+        })
+        .await;
+        assert_eq!(ann.session.peers().await, {
+            let mut v = vec![b.clone(), d.clone(), eve.session.peer_id().unwrap()];
+            v.sort();
+            v
+        });
+        for j in [&ann, &ben, &eve] {
             j.session.leave().await;
         }
     });
