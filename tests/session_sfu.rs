@@ -16,10 +16,11 @@ use janus_support::{ADMIN_KEY, API_SECRET, CLIENT_ADDR, Janus};
 use netns_support::isolated;
 use session_support::{Joined, join, join_as, small};
 use streamwire::encoder::Codec;
-use streamwire::server::sfu::SfuConfig;
+use streamwire::server::sfu::{SfuConfig, TopologyChoice};
 use streamwire::session::{SessionConfig, SessionEvent};
 use streamwire::signalling::protocol::{Grant, ServerMsg};
 use streamwire::webrtc::MediaKind;
+use streamwire::webrtc::peer::ConnectionState;
 
 const T: Duration = Duration::from_secs(40);
 
@@ -166,6 +167,107 @@ fn three_sessions_through_janus() {
             v
         });
         for j in [&ann, &ben, &eve] {
+            j.session.leave().await;
+        }
+    });
+}
+
+/// `auto`: a room of three is a mesh; when it grows past four members it moves to the SFU
+/// and all six receive each other.
+#[test]
+fn auto_room_moves_to_the_sfu_when_it_grows() {
+    if !isolated("auto_room_moves_to_the_sfu_when_it_grows") {
+        return;
+    }
+    janus_support::veth();
+    let janus = Janus::start("40000-40100");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut cfg = common::config();
+        let mut sfu = SfuConfig::new(vec![janus.url.clone()], API_SECRET, ADMIN_KEY);
+        sfu.topology = TopologyChoice::Auto { mesh_max: 4 };
+        cfg.sfu = Some(sfu);
+        let server = common::start(cfg).await;
+        let url = server.url.clone();
+        let mut members = Vec::new();
+        for user in ["m1", "m2", "m3"] {
+            members.push(
+                join(
+                    &url,
+                    "auto",
+                    user,
+                    Some(small(176, 144, Codec::Vp8)),
+                    on_veth,
+                )
+                .await,
+            );
+        }
+        let ids = |ms: &[Joined]| -> Vec<String> {
+            ms.iter().map(|j| j.session.peer_id().unwrap()).collect()
+        };
+        let all_receive =
+            |ms: &[Joined], base: &std::collections::HashMap<(usize, String), u64>| {
+                let ids = ids(ms);
+                ms.iter().enumerate().all(|(i, j)| {
+                    ids.iter().filter(|id| **id != ids[i]).all(|id| {
+                        j.decoded_from(id, MediaKind::Video)
+                            > base.get(&(i, id.clone())).copied().unwrap_or(0) + 10
+                    })
+                })
+            };
+        let none = std::collections::HashMap::new();
+        session_support::wait_for("three members in a mesh", T, || {
+            all_receive(&members, &none)
+        })
+        .await;
+        for j in &members {
+            assert_eq!(
+                j.session.connection_state("sfu-publish").await,
+                None,
+                "a mesh so far"
+            );
+        }
+        for user in ["m4", "m5", "m6"] {
+            members.push(
+                join(
+                    &url,
+                    "auto",
+                    user,
+                    Some(small(176, 144, Codec::Vp8)),
+                    on_veth,
+                )
+                .await,
+            );
+        }
+        let now: std::collections::HashMap<(usize, String), u64> = {
+            let ids = ids(&members);
+            members
+                .iter()
+                .enumerate()
+                .flat_map(|(i, j)| {
+                    ids.iter()
+                        .map(move |id| ((i, id.clone()), j.decoded_from(id, MediaKind::Video)))
+                })
+                .collect()
+        };
+        session_support::wait_for(
+            "six members through the SFU",
+            Duration::from_secs(60),
+            || all_receive(&members, &now),
+        )
+        .await;
+        for j in &members {
+            assert_eq!(
+                j.session.connection_state("sfu-publish").await,
+                Some(ConnectionState::Connected),
+                "every member publishes to the SFU"
+            );
+        }
+        for j in &members {
             j.session.leave().await;
         }
     });

@@ -98,3 +98,19 @@ export async function onSignal(c, m) {
   if (m.type === 'answer') return l.onAnswer(m.sdp);
   if (m.type === 'ice') return l.onIce(m);
 }
+
+/** `topology` frame: the room moved to the SFU; the mesh connections close, their tracks end. */
+export async function moveTo(c, topology) {
+  if (topology !== 'sfu' || c.topology === 'sfu') return;
+  for (const [id, link] of [...c.pcs]) {
+    for (const s of [link.stream, link.screenStream]) {
+      for (const t of s.getTracks()) {
+        s.removeTrack(t);
+        c._emit('trackended', { peerId: id, track: t, stream: s, screen: s === link.screenStream });
+      }
+    }
+    c._closeLink(id);
+  }
+  c.topology = 'sfu';
+  await start(c);
+}

@@ -355,6 +355,8 @@ export class StreamwireClient extends EventTarget {
       }
       case 'sfu_streams': // t15: SFU rooms (web/sfu.js)
         return sfu.streams(this, m.streams);
+      case 'topology': // t15
+        return this.media ? sfu.moveTo(this, m.topology) : undefined;
       case 'offer': {
         if (this.media && sfu.isSfuPeer(m.from)) return sfu.onSignal(this, m); // t15
         if (!this.media) return;

@@ -114,10 +114,16 @@ pub struct ServeArgs {
     /// File holding the VideoRoom plugin's admin_key (janus.plugin.videoroom.jcfg).
     #[arg(long, requires = "sfu_urls")]
     pub sfu_admin_key_file: Option<PathBuf>,
-    /// How rooms' media flows: `mesh` (every member to every member) or `sfu` (through
-    /// Janus; needs --sfu). Default: `sfu` with --sfu, else `mesh`.
+    /// How rooms' media flows: `mesh` (every member to every member), `sfu` (through
+    /// Janus; needs --sfu) or `auto` (a mesh up to --auto-mesh-max members, then the SFU;
+    /// needs --sfu). Default: `sfu` with --sfu, else `mesh`.
     #[arg(long)]
     pub topology: Option<TopologyChoice>,
+    /// Largest mesh of `--topology auto`: the member joining past it moves the room to the
+    /// SFU (at least 1).
+    #[arg(long, default_value_t = streamwire::server::sfu::DEFAULT_AUTO_MESH_MAX,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub auto_mesh_max: usize,
     /// Development mode: the demo page at / gets a "mint a token" button (HTTP GET
     /// /dev/token mints tokens for anyone). Never use in production.
     #[arg(long)]
@@ -231,10 +237,14 @@ fn sfu_config(a: &ServeArgs) -> anyhow::Result<Option<SfuConfig>> {
         Ok(secret)
     };
     if a.sfu_urls.is_empty() {
-        anyhow::ensure!(
-            a.topology != Some(TopologyChoice::Sfu),
-            "--topology sfu needs a Janus instance (--sfu ws://HOST:PORT)"
-        );
+        if let Some(t @ (TopologyChoice::Sfu | TopologyChoice::Auto { .. })) = a.topology {
+            let name = if t == TopologyChoice::Sfu {
+                "sfu"
+            } else {
+                "auto"
+            };
+            anyhow::bail!("--topology {name} needs a Janus instance (--sfu ws://HOST:PORT)");
+        }
         return Ok(None);
     }
     let mut cfg = SfuConfig::new(
@@ -242,7 +252,12 @@ fn sfu_config(a: &ServeArgs) -> anyhow::Result<Option<SfuConfig>> {
         &read("sfu-api-secret-file", &a.sfu_api_secret_file)?,
         &read("sfu-admin-key-file", &a.sfu_admin_key_file)?,
     );
-    cfg.topology = a.topology.unwrap_or(TopologyChoice::Sfu);
+    cfg.topology = match a.topology.unwrap_or(TopologyChoice::Sfu) {
+        TopologyChoice::Auto { .. } => TopologyChoice::Auto {
+            mesh_max: a.auto_mesh_max,
+        },
+        other => other,
+    };
     Ok(Some(cfg))
 }
 

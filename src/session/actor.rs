@@ -308,6 +308,16 @@ impl Actor {
                 self.topology.welcomed(cx, &w);
             }
             Event::SfuStreams { streams } => self.topology.sfu_streams(cx, streams),
+            Event::Topology(t) if t != self.topology.kind() => {
+                tracing::info!(topology = t.as_str(), "the room moves to another topology");
+                let members = self.topology.handover(cx);
+                self.topology = match t {
+                    RoomTopology::Mesh => Box::new(super::mesh::Mesh::new()),
+                    RoomTopology::Sfu => Box::new(super::sfu::Sfu::new()),
+                };
+                self.topology.adopt(cx, members);
+            }
+            Event::Topology(_) => {}
             Event::Resumed { .. } => cx.events.emit(SessionEvent::Resumed),
             // Used by every connection built from now on; running ones keep the TURN
             // allocations they made (webrtcbin 1.22 cannot change a running ICE agent's

@@ -235,6 +235,21 @@ impl Topology for Mesh {
         RoomTopology::Mesh
     }
 
+    fn handover(&mut self, cx: &mut Ctx) -> Vec<(PeerId, String)> {
+        let members: Vec<(PeerId, Member)> = self.members.drain().collect();
+        members
+            .into_iter()
+            .map(|(id, m)| {
+                teardown(cx, &id, &m);
+                (id, m.user)
+            })
+            .collect()
+    }
+
+    /// The server never moves a room back to a mesh; the members' connections come with
+    /// their next `peer_joined`/`welcome`.
+    fn adopt(&mut self, _cx: &mut Ctx, _members: Vec<(PeerId, String)>) {}
+
     fn member_present(&mut self, cx: &mut Ctx, member: &PeerInfo, w: &Welcome) {
         let role = if w.offer_to.contains(&member.peer_id) {
             Role::Offerer

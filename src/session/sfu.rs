@@ -183,6 +183,21 @@ impl Topology for Sfu {
         RoomTopology::Sfu
     }
 
+    fn handover(&mut self, cx: &mut Ctx) -> Vec<(PeerId, String)> {
+        self.close_publishing(cx);
+        self.close_subscribing(cx);
+        std::mem::take(&mut self.members).into_iter().collect()
+    }
+
+    fn adopt(&mut self, cx: &mut Ctx, members: Vec<(PeerId, String)>) {
+        self.members.extend(members);
+        if let Some(p) = cx.publisher().cloned()
+            && let Err(e) = self.open_publishing(cx, &p)
+        {
+            cx.error("publishing to the SFU".into(), e.to_string());
+        }
+    }
+
     fn member_present(&mut self, cx: &mut Ctx, member: &PeerInfo, _w: &Welcome) {
         self.member_joined(cx, member, false);
     }

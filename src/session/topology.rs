@@ -138,6 +138,12 @@ pub(crate) trait Topology: Send {
     fn kind(&self) -> RoomTopology;
     /// The session (re-)joined; called after [`Topology::member_present`] for every member.
     fn welcomed(&mut self, _cx: &mut Ctx, _w: &Welcome) {}
+    /// The room moves to another topology: close every connection (their tracks end) and
+    /// return the members, (peer id, user), which stay in the room.
+    fn handover(&mut self, cx: &mut Ctx) -> Vec<(PeerId, String)>;
+    /// Take over `members` from the previous topology (no `PeerJoined`: they were there) and
+    /// connect as this topology does.
+    fn adopt(&mut self, cx: &mut Ctx, members: Vec<(PeerId, String)>);
     /// The server said whose media the m-lines of the SFU's next offer carry.
     fn sfu_streams(&mut self, _cx: &mut Ctx, _streams: Vec<SfuStream>) {}
     /// A member that was in the room when this session (re-)joined. `w` is the join reply.

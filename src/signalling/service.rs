@@ -125,8 +125,9 @@ pub(crate) enum SfuSignal {
 /// tells it who joins and leaves and hands it the frames addressed to the pseudo-peers
 /// `sfu-publish`/`sfu-subscribe`; it answers through each member's [`Outbox`].
 pub(crate) trait Sfu: Send + Sync + 'static {
-    /// The topology of `room` (for the `welcome` of a member joining it).
-    fn topology(&self, room: &str) -> super::protocol::RoomTopology;
+    /// The topology of `room`, a mesh so far, once it has `members` members (the newcomer
+    /// included); `sfu` moves it to the SFU for the rest of its life.
+    fn topology(&self, room: &str, members: usize) -> super::protocol::RoomTopology;
     /// A member joined a room whose topology is `sfu`.
     fn joined(&self, member: SfuMember);
     /// A member of an `sfu` room left.

@@ -40,7 +40,16 @@ pub enum TopologyChoice {
     Mesh,
     /// Every room goes through the SFU.
     Sfu,
+    /// A room is a mesh up to `mesh_max` members and moves to the SFU when it grows past
+    /// that; it stays there while it lives.
+    Auto {
+        /// Largest mesh.
+        mesh_max: usize,
+    },
 }
+
+/// Largest mesh of [`TopologyChoice::Auto`] unless configured (`--auto-mesh-max`).
+pub const DEFAULT_AUTO_MESH_MAX: usize = 4;
 
 impl std::str::FromStr for TopologyChoice {
     type Err = String;
@@ -48,8 +57,11 @@ impl std::str::FromStr for TopologyChoice {
         match s {
             "mesh" => Ok(TopologyChoice::Mesh),
             "sfu" => Ok(TopologyChoice::Sfu),
+            "auto" => Ok(TopologyChoice::Auto {
+                mesh_max: DEFAULT_AUTO_MESH_MAX,
+            }),
             other => Err(format!(
-                "unknown topology `{other}` (expected `mesh` or `sfu`)"
+                "unknown topology `{other}` (expected `mesh`, `sfu` or `auto`)"
             )),
         }
     }
@@ -150,10 +162,12 @@ impl Bridge {
 }
 
 impl Sfu for Arc<Bridge> {
-    fn topology(&self, _room: &str) -> RoomTopology {
+    fn topology(&self, _room: &str, members: usize) -> RoomTopology {
         match self.cfg.topology {
             TopologyChoice::Mesh => RoomTopology::Mesh,
             TopologyChoice::Sfu => RoomTopology::Sfu,
+            TopologyChoice::Auto { mesh_max } if members > mesh_max => RoomTopology::Sfu,
+            TopologyChoice::Auto { .. } => RoomTopology::Mesh,
         }
     }
 

@@ -515,6 +515,7 @@ impl Driver {
                 peer_id, metadata, ..
             } => Event::MetadataChanged { peer_id, metadata },
             ServerMsg::SfuStreams { streams, .. } => Event::SfuStreams { streams },
+            ServerMsg::Topology { topology, .. } => Event::Topology(topology),
             ServerMsg::Offer { from, sdp, .. } => Event::Offer { from, sdp },
             ServerMsg::Answer { from, sdp, .. } => Event::Answer { from, sdp },
             ServerMsg::Ice {

@@ -224,6 +224,8 @@ pub enum Event {
         /// New metadata.
         metadata: serde_json::Value,
     },
+    /// The room moved to another topology (an `auto` room outgrew the mesh).
+    Topology(RoomTopology),
     /// Which member's media each m-line of the next offer from
     /// [`SFU_SUBSCRIBE`](crate::signalling::protocol::SFU_SUBSCRIBE) carries.
     SfuStreams {

@@ -362,6 +362,7 @@ impl Hub {
                 Arc::new(Room {
                     name: claims.room.clone(),
                     peers: Mutex::new(HashMap::new()),
+                    sfu: std::sync::atomic::AtomicBool::new(false),
                 })
             })
             .clone();
@@ -428,10 +429,15 @@ impl Hub {
         if let Some(turn) = &self.cfg.turn {
             self.refresh_ice_servers(&session, turn.clone());
         }
-        let topology = self
-            .sfu
-            .as_ref()
-            .map_or(RoomTopology::Mesh, |sfu| sfu.topology(&claims.room));
+        let members = existing.len() + 1;
+        let topology = match &self.sfu {
+            _ if room.sfu.load(Ordering::Relaxed) => RoomTopology::Sfu,
+            Some(sfu) => sfu.topology(&claims.room, members),
+            None => RoomTopology::Mesh,
+        };
+        if topology == RoomTopology::Sfu && !room.sfu.swap(true, Ordering::Relaxed) {
+            self.move_to_sfu(&room, &peer_id);
+        }
         // In an SFU room nobody offers to anybody: media goes through the SFU's pseudo-peers.
         let offer_to = match topology {
             RoomTopology::Mesh => existing.iter().map(|p| p.peer_id.clone()).collect(),
@@ -462,6 +468,34 @@ impl Hub {
             topology,
         };
         Ok((session, welcome))
+    }
+
+    /// `room` (a mesh so far) grew past the mesh size: its members (all but the newcomer
+    /// `except`) join the SFU and are told to move (`topology` frame).
+    fn move_to_sfu(self: &Arc<Self>, room: &Arc<Room>, except: &str) {
+        let Some(sfu) = &self.sfu else { return };
+        let members: Vec<Arc<Session>> = room
+            .peers
+            .lock()
+            .values()
+            .filter(|s| s.peer_id != except)
+            .cloned()
+            .collect();
+        if !members.is_empty() {
+            tracing::info!(room = %room.name, members = members.len(), "room moves to the SFU");
+        }
+        for s in members {
+            sfu.joined(SfuMember {
+                room: room.name.clone(),
+                peer_id: s.peer_id.clone(),
+                grants: s.grants.clone(),
+                outbox: self.outbox(&s),
+            });
+            (self.outbox(&s))(ServerMsg::Topology {
+                n: 0,
+                topology: RoomTopology::Sfu,
+            });
+        }
     }
 
     /// A way for a service to push frames into `session`'s reliable stream (a session whose

@@ -323,6 +323,15 @@ pub enum ServerMsg {
         /// New metadata.
         metadata: serde_json::Value,
     },
+    /// The room moved to another topology (an `auto` room outgrew the mesh): close the
+    /// connections of the old one and connect as the new one says.
+    Topology {
+        /// Stream sequence number.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        n: u64,
+        /// The new topology.
+        topology: RoomTopology,
+    },
     /// Which member's media each m-line of the next offer `from` `sfu-subscribe` carries
     /// (every active stream of that connection, not only the new ones).
     SfuStreams {
@@ -465,6 +474,7 @@ impl ServerMsg {
             | ServerMsg::Unpublished { n, .. }
             | ServerMsg::MetadataChanged { n, .. }
             | ServerMsg::SfuStreams { n, .. }
+            | ServerMsg::Topology { n, .. }
             | ServerMsg::Offer { n, .. }
             | ServerMsg::Answer { n, .. }
             | ServerMsg::Ice { n, .. }
