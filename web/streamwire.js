@@ -443,8 +443,8 @@ export class StreamwireClient extends EventTarget {
     }
     this._setState('joined');
     media.announce(this, this._local);
-    if (!this.media) return;
     this.topology = m.topology ?? 'mesh'; // t15
+    if (!this.media) return;
     if (this.topology === 'sfu') return sfu.start(this); // t15
     return Promise.all(m.offer_to.map((id) => this._link(id, true).offer()));
   }
