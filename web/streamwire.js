@@ -8,6 +8,7 @@ import {
 } from './streamwire-util.js';
 import { PeerLink, DATA_CHANNEL_LABEL, RECOVERY } from './streamwire-peer.js';
 import * as media from './streamwire-media.js';
+import * as sfu from './sfu.js'; // t15: SFU rooms
 
 export { StreamwireError, describeError, qualityScore, backoffDelay, DATA_CHANNEL_LABEL, RECOVERY };
 
@@ -352,7 +353,12 @@ export class StreamwireClient extends EventTarget {
         }
         return;
       }
+      case 'sfu_streams': // t15: SFU rooms (web/sfu.js)
+        return sfu.streams(this, m.streams);
+      case 'topology': // t15
+        return this.media ? sfu.moveTo(this, m.topology) : undefined;
       case 'offer': {
+        if (this.media && sfu.isSfuPeer(m.from)) return sfu.onSignal(this, m); // t15
         if (!this.media) return;
         const link = this._link(m.from, false);
         if (link.offerer) {
@@ -362,8 +368,10 @@ export class StreamwireClient extends EventTarget {
         return link.onOffer(m.sdp);
       }
       case 'answer':
+        if (this.media && sfu.isSfuPeer(m.from)) return sfu.onSignal(this, m); // t15
         return this.pcs.get(m.from)?.onAnswer(m.sdp);
       case 'ice':
+        if (this.media && sfu.isSfuPeer(m.from)) return sfu.onSignal(this, m); // t15
         if (!this.media) return;
         return (this.pcs.get(m.from) ?? this._link(m.from, false)).onIce(m);
       case 'message': {
@@ -435,7 +443,9 @@ export class StreamwireClient extends EventTarget {
     }
     this._setState('joined');
     media.announce(this, this._local);
+    this.topology = m.topology ?? 'mesh'; // t15
     if (!this.media) return;
+    if (this.topology === 'sfu') return sfu.start(this); // t15
     return Promise.all(m.offer_to.map((id) => this._link(id, true).offer()));
   }
 
@@ -551,7 +561,11 @@ export class StreamwireClient extends EventTarget {
    * @returns {Promise<MediaStream>}
    */
   publish(stream, want) {
-    return media.publish(this, stream, want);
+    // t15: in an SFU room the first published track opens the `sfu-publish` connection.
+    return media.publish(this, stream, want).then(async (s) => {
+      if (this.topology === 'sfu') await this._queue.push(() => sfu.publishing(this));
+      return s;
+    });
   }
 
   /**

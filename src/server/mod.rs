@@ -26,6 +26,7 @@ mod handshake;
 mod http;
 mod listener;
 mod report;
+pub mod sfu;
 mod telemetry;
 pub mod tls;
 pub mod turn;
@@ -41,7 +42,7 @@ use tokio::net::TcpListener;
 use crate::signalling::Limits;
 use crate::signalling::hub::{Hub, HubConfig};
 use crate::signalling::protocol::IceServer;
-use crate::signalling::service::Service;
+use crate::signalling::service::{Service, Sfu};
 use crate::signalling::token::MIN_SECRET_LEN;
 pub use telemetry::TelemetryConfig;
 
@@ -84,6 +85,9 @@ pub struct ServerConfig {
     /// Telemetry store; `None` (the library default) answers telemetry, feedback and
     /// privacy messages with `not_implemented`. `streamwire serve` always sets one.
     pub telemetry: Option<TelemetryConfig>,
+    /// Janus instances for rooms in SFU mode (`docs/sfu.md`); `None` (the default): every
+    /// room is a mesh.
+    pub sfu: Option<sfu::SfuConfig>,
 }
 
 impl ServerConfig {
@@ -106,6 +110,7 @@ impl ServerConfig {
             turn: None,
             dev: false,
             telemetry: None,
+            sfu: None,
         }
     }
 
@@ -156,6 +161,9 @@ pub enum ServerError {
     /// Opening the telemetry store failed.
     #[error(transparent)]
     Telemetry(#[from] crate::telemetry::StoreError),
+    /// Reaching the SFU failed.
+    #[error(transparent)]
+    Sfu(#[from] sfu::SfuError),
 }
 
 /// A bound, not yet running server.
@@ -222,6 +230,10 @@ impl Server {
             )),
             None => None,
         };
+        let bridge = match &cfg.sfu {
+            Some(c) => Some(Arc::new(sfu::Bridge::connect(c.clone()).await?) as Arc<dyn Sfu>),
+            None => None,
+        };
         tracing::info!(%local_addr, tls = tls.is_some(), "signalling server listening");
         let service = telemetry
             .as_ref()
@@ -233,7 +245,7 @@ impl Server {
         });
         Ok(Server {
             listener,
-            hub: Hub::new(cfg.hub_config(), service),
+            hub: Hub::new(cfg.hub_config(), service, bridge),
             tls,
             http,
             telemetry,

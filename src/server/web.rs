@@ -56,6 +56,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../../web/streamwire-media.js"),
     },
     Asset {
+        path: "/sfu.js",
+        content_type: JS,
+        body: include_str!("../../web/sfu.js"),
+    },
+    Asset {
         path: "/streamwire-peer.js",
         content_type: JS,
         body: include_str!("../../web/streamwire-peer.js"),

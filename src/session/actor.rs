@@ -21,7 +21,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::oneshot;
 
 use crate::signalling::client::{Event, SignallingState};
-use crate::signalling::protocol::{Grant, Payload, PeerId, TrackInfo};
+use crate::signalling::protocol::{Grant, Payload, PeerId, RoomTopology, TrackInfo};
 use crate::webrtc::MediaKind;
 use crate::webrtc::peer::{ConnectionState, SignalIn};
 use crate::webrtc::publisher::{Publisher, PublisherConfig};
@@ -281,6 +281,13 @@ impl Actor {
                     // The old session is gone: every peer connection is void.
                     self.topology.close_all(cx);
                 }
+                if self.topology.kind() != w.topology {
+                    self.topology.close_all(cx);
+                    self.topology = match w.topology {
+                        RoomTopology::Mesh => Box::new(super::mesh::Mesh::new()),
+                        RoomTopology::Sfu => Box::new(super::sfu::Sfu::new()),
+                    };
+                }
                 self.joined_once = true;
                 self.ice_servers(&w.ice_servers, "ICE servers of the join reply");
                 let cx = &mut self.cx;
@@ -298,7 +305,19 @@ impl Actor {
                         });
                     }
                 }
+                self.topology.welcomed(cx, &w);
             }
+            Event::SfuStreams { streams } => self.topology.sfu_streams(cx, streams),
+            Event::Topology(t) if t != self.topology.kind() => {
+                tracing::info!(topology = t.as_str(), "the room moves to another topology");
+                let members = self.topology.handover(cx);
+                self.topology = match t {
+                    RoomTopology::Mesh => Box::new(super::mesh::Mesh::new()),
+                    RoomTopology::Sfu => Box::new(super::sfu::Sfu::new()),
+                };
+                self.topology.adopt(cx, members);
+            }
+            Event::Topology(_) => {}
             Event::Resumed { .. } => cx.events.emit(SessionEvent::Resumed),
             // Used by every connection built from now on; running ones keep the TURN
             // allocations they made (webrtcbin 1.22 cannot change a running ICE agent's

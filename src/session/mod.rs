@@ -51,6 +51,7 @@ mod kinds;
 pub mod latency;
 mod mesh;
 mod recovery;
+mod sfu;
 pub mod telemetry;
 mod topology;
 

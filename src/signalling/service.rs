@@ -60,6 +60,9 @@ pub(crate) enum ServiceError {
         /// What is wrong.
         reason: String,
     },
+    /// The caller's grants do not allow it; answered with `forbidden`.
+    #[error("{0}")]
+    Forbidden(String),
     /// The service failed (already logged by the service); answered with `internal`.
     #[error("{0}")]
     Failed(String),
@@ -84,4 +87,58 @@ pub(crate) trait IceMinter: Send + Sync + std::fmt::Debug {
     fn mint_for(&self, peer_id: &str) -> super::protocol::IceServer;
     /// How often a live session gets fresh credentials.
     fn refresh_every(&self) -> std::time::Duration;
+}
+
+/// Pushes a frame into one session's reliable stream; false when the session has ended (or
+/// just ended because its queue overflowed).
+pub(crate) type Outbox = std::sync::Arc<dyn Fn(ServerMsg) -> bool + Send + Sync>;
+
+/// A member of a room whose media goes through the SFU.
+pub(crate) struct SfuMember {
+    /// Room name.
+    pub room: String,
+    /// Server-assigned peer id.
+    pub peer_id: super::protocol::PeerId,
+    /// The token's grants: only `publish` publishes, only `subscribe` subscribes.
+    pub grants: Vec<super::protocol::Grant>,
+    /// The member's reliable stream.
+    pub outbox: Outbox,
+}
+
+/// A frame a member sent to one of the SFU pseudo-peers.
+#[derive(Debug, Clone)]
+pub(crate) enum SfuSignal {
+    /// `offer` (to `sfu-publish`).
+    Offer(String),
+    /// `answer` (to `sfu-subscribe`).
+    Answer(String),
+    /// `ice`; an empty candidate is the end of candidates.
+    Ice {
+        /// Candidate line.
+        candidate: String,
+        /// m-line index.
+        mline: u32,
+    },
+}
+
+/// The media plane of rooms that run through an SFU (the server's `server::sfu`). The hub
+/// tells it who joins and leaves and hands it the frames addressed to the pseudo-peers
+/// `sfu-publish`/`sfu-subscribe`; it answers through each member's [`Outbox`].
+pub(crate) trait Sfu: Send + Sync + 'static {
+    /// The topology of `room`, a mesh so far, once it has `members` members (the newcomer
+    /// included); `sfu` moves it to the SFU for the rest of its life.
+    fn topology(&self, room: &str, members: usize) -> super::protocol::RoomTopology;
+    /// A member joined a room whose topology is `sfu`.
+    fn joined(&self, member: SfuMember);
+    /// A member of an `sfu` room left.
+    fn left(&self, room: &str, peer_id: &str);
+    /// `peer_id` of `room` sent `signal` to the pseudo-peer `to`. Resolves once the SFU took
+    /// it (an offer: once the answer is in the member's stream).
+    fn signal(
+        &self,
+        room: &str,
+        peer_id: &str,
+        to: &str,
+        signal: SfuSignal,
+    ) -> BoxFuture<'static, Result<(), ServiceError>>;
 }

@@ -322,6 +322,7 @@ impl Driver {
                 offer_to,
                 ice_servers,
                 limits,
+                topology,
                 ..
             } => {
                 self.resume_token = Some(resume_token);
@@ -338,6 +339,7 @@ impl Driver {
                     ice_servers,
                     limits,
                     grace: Duration::from_millis(grace_ms),
+                    topology,
                 };
                 *self.welcome.lock() = Some(w.clone());
                 self.emit(Event::Joined(Box::new(w))).await;
@@ -514,6 +516,8 @@ impl Driver {
             ServerMsg::MetadataChanged {
                 peer_id, metadata, ..
             } => Event::MetadataChanged { peer_id, metadata },
+            ServerMsg::SfuStreams { streams, .. } => Event::SfuStreams { streams },
+            ServerMsg::Topology { topology, .. } => Event::Topology(topology),
             ServerMsg::Offer { from, sdp, .. } => Event::Offer { from, sdp },
             ServerMsg::Answer { from, sdp, .. } => Event::Answer { from, sdp },
             ServerMsg::Ice {

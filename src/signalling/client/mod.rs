@@ -43,7 +43,7 @@ use tokio_rustls::rustls;
 use super::protocol::telemetry::{Batch, Feedback};
 use super::protocol::{
     ClientMsg, DeliveryStatus, ErrorCode, Grant, IceServer, LeaveReason, LimitsInfo, Payload,
-    PeerId, PeerInfo, TrackInfo,
+    PeerId, PeerInfo, RoomTopology, SfuStream, TrackInfo,
 };
 use driver::Driver;
 use transport::parse_url;
@@ -152,6 +152,8 @@ pub struct Welcome {
     pub limits: LimitsInfo,
     /// Resume grace period.
     pub grace: Duration,
+    /// How the room's media flows.
+    pub topology: RoomTopology,
 }
 
 /// Result of a real-time message.
@@ -221,6 +223,14 @@ pub enum Event {
         peer_id: PeerId,
         /// New metadata.
         metadata: serde_json::Value,
+    },
+    /// The room moved to another topology (an `auto` room outgrew the mesh).
+    Topology(RoomTopology),
+    /// Which member's media each m-line of the next offer from
+    /// [`SFU_SUBSCRIBE`](crate::signalling::protocol::SFU_SUBSCRIBE) carries.
+    SfuStreams {
+        /// The streams.
+        streams: Vec<SfuStream>,
     },
     /// SDP offer from a peer.
     Offer {

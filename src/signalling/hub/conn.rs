@@ -421,7 +421,7 @@ mod size_probe {
     /// connection in `streamwire bench signalling`.
     #[test]
     fn resident_connection_future_stays_small() {
-        let hub = super::Hub::new(super::super::HubConfig::new(vec![0; 32]), None);
+        let hub = super::Hub::new(super::super::HubConfig::new(vec![0; 32]), None, None);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

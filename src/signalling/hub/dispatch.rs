@@ -10,9 +10,9 @@ use super::media;
 use super::session::Session;
 use crate::signalling::protocol::{
     CLIENT_TYPES, ClientMsg, DeliveryStatus, ErrorCode, Grant, LeaveReason, PROTOCOL_VERSION,
-    ServerMsg, decode_client, validate_room,
+    SFU_PUBLISH, SFU_SUBSCRIBE, ServerMsg, decode_client, validate_room,
 };
-use crate::signalling::service::{Caller, Request, ServiceError};
+use crate::signalling::service::{Caller, Request, ServiceError, SfuSignal};
 use crate::signalling::token;
 
 /// How a sender `seq` relates to the session's counter.
@@ -29,6 +29,28 @@ pub(super) enum SeqCheck {
     },
     /// `seq: 0` (sequence numbers start at 1).
     Zero,
+}
+
+/// The pseudo-peer and the signal of an `offer`, `answer` or `ice` addressed to the SFU.
+fn sfu_signal(msg: &ClientMsg) -> Option<(String, SfuSignal)> {
+    let (to, signal) = match msg {
+        ClientMsg::Offer { to, sdp, .. } => (to, SfuSignal::Offer(sdp.clone())),
+        ClientMsg::Answer { to, sdp, .. } => (to, SfuSignal::Answer(sdp.clone())),
+        ClientMsg::Ice {
+            to,
+            candidate,
+            sdp_mline_index,
+            ..
+        } => (
+            to,
+            SfuSignal::Ice {
+                candidate: candidate.clone(),
+                mline: *sdp_mline_index,
+            },
+        ),
+        _ => return None,
+    };
+    (to == SFU_PUBLISH || to == SFU_SUBSCRIBE).then(|| (to.clone(), signal))
 }
 
 /// A failed delivery result for `seq`.
@@ -308,6 +330,9 @@ where
                 }
             }
         }
+        if let Some(signal) = sfu_signal(&msg) {
+            return Box::pin(self.on_sfu(s, t, signal)).await;
+        }
         match msg {
             ClientMsg::Join { .. } | ClientMsg::Resume { .. } => {
                 self.send_error(
@@ -497,6 +522,55 @@ where
         Ok(false)
     }
 
+    /// An `offer`, `answer` or `ice` to an SFU pseudo-peer: handed to the server's SFU, which
+    /// enforces the grants (only `publish` publishes, only `subscribe` subscribes).
+    async fn on_sfu(
+        &mut self,
+        s: &Arc<Session>,
+        t: &str,
+        (to, signal): (String, SfuSignal),
+    ) -> WsResult<Flow> {
+        let Some(sfu) = self.hub.sfu.clone() else {
+            self.unknown_peer(t, "to", &to).await?;
+            return Ok(Flow::Continue);
+        };
+        let field = match signal {
+            SfuSignal::Ice { .. } => "candidate",
+            _ => "sdp",
+        };
+        match sfu.signal(&s.room.name, &s.peer_id, &to, signal).await {
+            Ok(()) => {}
+            Err(ServiceError::Invalid { what, reason }) => {
+                self.send_error(
+                    ErrorCode::InvalidField,
+                    format!("`{t}` field `{what}`: {reason}"),
+                    Some(t),
+                    Some(&what),
+                )
+                .await?
+            }
+            Err(ServiceError::Forbidden(why)) => {
+                self.send_error(
+                    ErrorCode::Forbidden,
+                    format!("`{t}` field `{field}`: {why}"),
+                    Some(t),
+                    Some(field),
+                )
+                .await?
+            }
+            Err(ServiceError::Failed(why)) => {
+                self.send_error(
+                    ErrorCode::Internal,
+                    format!("`{t}` to `{to}`: {why}"),
+                    Some(t),
+                    None,
+                )
+                .await?
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
     /// Telemetry, feedback and the admin privacy operations: passed to the server's service.
     async fn on_service(&mut self, s: &Arc<Session>, msg: ClientMsg) -> WsResult<Flow> {
         let t = msg.type_name();
@@ -540,6 +614,15 @@ where
                     format!("`{t}` field `{field}`: {reason}"),
                     Some(t),
                     Some(&field),
+                )
+                .await?
+            }
+            Err(ServiceError::Forbidden(what)) => {
+                self.send_error(
+                    ErrorCode::Forbidden,
+                    format!("`{t}`: {what}"),
+                    Some(t),
+                    None,
                 )
                 .await?
             }

@@ -29,9 +29,9 @@ use session::{Inner, Room, Session, body};
 
 use crate::signalling::protocol::{
     DEFAULT_MAX_PAYLOAD, DeliveryStatus, ErrorCode, Grant, IceServer, LeaveReason, LimitsInfo,
-    PROTOCOL_VERSION, Payload, PeerInfo, ServerMsg,
+    PROTOCOL_VERSION, Payload, PeerInfo, RoomTopology, ServerMsg,
 };
-use crate::signalling::service::{IceMinter, Service};
+use crate::signalling::service::{IceMinter, Outbox, Service, Sfu, SfuMember};
 use crate::signalling::token::Claims;
 
 /// Limits that protect the server. All configurable (`streamwire serve` flags, or
@@ -189,6 +189,8 @@ pub(crate) struct Hub {
     peer_prefix: String,
     /// Answers telemetry, feedback and privacy requests; `None`: `not_implemented`.
     pub service: Option<Arc<dyn Service>>,
+    /// The media plane of `sfu` rooms; `None`: every room is a mesh.
+    pub sfu: Option<Arc<dyn Sfu>>,
     admission: Arc<admission::Admission>,
 }
 
@@ -216,7 +218,11 @@ fn random_hex(bytes: usize) -> String {
 }
 
 impl Hub {
-    pub fn new(cfg: HubConfig, service: Option<Arc<dyn Service>>) -> Arc<Hub> {
+    pub fn new(
+        cfg: HubConfig,
+        service: Option<Arc<dyn Service>>,
+        sfu: Option<Arc<dyn Sfu>>,
+    ) -> Arc<Hub> {
         let (shutdown_tx, _) = watch::channel(false);
         Arc::new(Hub {
             cfg,
@@ -228,6 +234,7 @@ impl Hub {
             next_peer: AtomicU64::new(1),
             peer_prefix: random_hex(3),
             service,
+            sfu,
             admission: Arc::default(),
         })
     }
@@ -355,6 +362,7 @@ impl Hub {
                 Arc::new(Room {
                     name: claims.room.clone(),
                     peers: Mutex::new(HashMap::new()),
+                    sfu: std::sync::atomic::AtomicBool::new(false),
                 })
             })
             .clone();
@@ -421,7 +429,28 @@ impl Hub {
         if let Some(turn) = &self.cfg.turn {
             self.refresh_ice_servers(&session, turn.clone());
         }
-        let offer_to = existing.iter().map(|p| p.peer_id.clone()).collect();
+        let members = existing.len() + 1;
+        let topology = match &self.sfu {
+            _ if room.sfu.load(Ordering::Relaxed) => RoomTopology::Sfu,
+            Some(sfu) => sfu.topology(&claims.room, members),
+            None => RoomTopology::Mesh,
+        };
+        if topology == RoomTopology::Sfu && !room.sfu.swap(true, Ordering::Relaxed) {
+            self.move_to_sfu(&room, &peer_id);
+        }
+        // In an SFU room nobody offers to anybody: media goes through the SFU's pseudo-peers.
+        let offer_to = match topology {
+            RoomTopology::Mesh => existing.iter().map(|p| p.peer_id.clone()).collect(),
+            RoomTopology::Sfu => Vec::new(),
+        };
+        if let (Some(sfu), RoomTopology::Sfu) = (&self.sfu, topology) {
+            sfu.joined(SfuMember {
+                room: claims.room.clone(),
+                peer_id: peer_id.clone(),
+                grants: claims.grants.clone(),
+                outbox: self.outbox(&session),
+            });
+        }
         let ice_servers = self.ice_servers_for(&peer_id);
         let welcome = ServerMsg::Welcome {
             v: PROTOCOL_VERSION,
@@ -436,8 +465,57 @@ impl Hub {
             offer_to,
             ice_servers,
             limits: self.cfg.limits.info(),
+            topology,
         };
         Ok((session, welcome))
+    }
+
+    /// `room` (a mesh so far) grew past the mesh size: its members (all but the newcomer
+    /// `except`) join the SFU and are told to move (`topology` frame).
+    fn move_to_sfu(self: &Arc<Self>, room: &Arc<Room>, except: &str) {
+        let Some(sfu) = &self.sfu else { return };
+        let members: Vec<Arc<Session>> = room
+            .peers
+            .lock()
+            .values()
+            .filter(|s| s.peer_id != except)
+            .cloned()
+            .collect();
+        if !members.is_empty() {
+            tracing::info!(room = %room.name, members = members.len(), "room moves to the SFU");
+        }
+        for s in members {
+            sfu.joined(SfuMember {
+                room: room.name.clone(),
+                peer_id: s.peer_id.clone(),
+                grants: s.grants.clone(),
+                outbox: self.outbox(&s),
+            });
+            (self.outbox(&s))(ServerMsg::Topology {
+                n: 0,
+                topology: RoomTopology::Sfu,
+            });
+        }
+    }
+
+    /// A way for a service to push frames into `session`'s reliable stream (a session whose
+    /// queue overflows ends with `slow_consumer`, as for relayed frames).
+    fn outbox(self: &Arc<Self>, session: &Arc<Session>) -> Outbox {
+        let hub = Arc::downgrade(self);
+        let s = Arc::downgrade(session);
+        Arc::new(move |msg: ServerMsg| {
+            let (Some(hub), Some(s)) = (hub.upgrade(), s.upgrade()) else {
+                return false;
+            };
+            if s.inner.lock().ended.is_some() {
+                return false;
+            }
+            if !s.push(body(&msg), hub.cfg.limits.max_queue_bytes) {
+                hub.terminate(&s, LeaveReason::SlowConsumer, ErrorCode::SlowConsumer);
+                return false;
+            }
+            true
+        })
     }
 
     /// Remove `target` from its room and keep its user out until `ban_until` (unix seconds;
@@ -632,6 +710,9 @@ impl Hub {
                 rooms.remove(&session.room.name);
                 tracing::debug!(room = %session.room.name, "room dropped (empty)");
             }
+        }
+        if let Some(sfu) = &self.sfu {
+            sfu.left(&session.room.name, &session.peer_id);
         }
         tracing::info!(room = %session.room.name, peer = %session.peer_id, ?reason, "peer left");
         for s in overflowed {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::telemetry::{Batch, Feedback};
 use super::{
     DeliveryStatus, ErrorCode, Grant, IceServer, LeaveReason, LimitsInfo, Payload, PeerId,
-    PeerInfo, TrackInfo,
+    PeerInfo, RoomTopology, SfuStream, TrackInfo,
 };
 
 /// Frames a client sends.
@@ -247,6 +247,9 @@ pub enum ServerMsg {
         ice_servers: Vec<IceServer>,
         /// Limits in force.
         limits: LimitsInfo,
+        /// How the room's media flows (`mesh` when absent).
+        #[serde(default)]
+        topology: RoomTopology,
     },
     /// Reply to a successful `resume`; replayed frames follow.
     Resumed {
@@ -319,6 +322,24 @@ pub enum ServerMsg {
         peer_id: PeerId,
         /// New metadata.
         metadata: serde_json::Value,
+    },
+    /// The room moved to another topology (an `auto` room outgrew the mesh): close the
+    /// connections of the old one and connect as the new one says.
+    Topology {
+        /// Stream sequence number.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        n: u64,
+        /// The new topology.
+        topology: RoomTopology,
+    },
+    /// Which member's media each m-line of the next offer `from` `sfu-subscribe` carries
+    /// (every active stream of that connection, not only the new ones).
+    SfuStreams {
+        /// Stream sequence number.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        n: u64,
+        /// The streams.
+        streams: Vec<SfuStream>,
     },
     /// Relayed SDP offer.
     Offer {
@@ -452,6 +473,8 @@ impl ServerMsg {
             | ServerMsg::Published { n, .. }
             | ServerMsg::Unpublished { n, .. }
             | ServerMsg::MetadataChanged { n, .. }
+            | ServerMsg::SfuStreams { n, .. }
+            | ServerMsg::Topology { n, .. }
             | ServerMsg::Offer { n, .. }
             | ServerMsg::Answer { n, .. }
             | ServerMsg::Ice { n, .. }

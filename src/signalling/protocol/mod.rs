@@ -152,6 +152,50 @@ pub struct TrackInfo {
     pub label: Option<String>,
 }
 
+/// How a room's media flows, announced in `welcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomTopology {
+    /// Every member connects to every other member (the default).
+    #[default]
+    Mesh,
+    /// Every member connects to the SFU only: one connection to the pseudo-peer
+    /// [`SFU_PUBLISH`] to publish on (the member offers), one from [`SFU_SUBSCRIBE`] carrying
+    /// every other member's media (the SFU offers).
+    Sfu,
+}
+
+impl RoomTopology {
+    /// `mesh` or `sfu`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomTopology::Mesh => "mesh",
+            RoomTopology::Sfu => "sfu",
+        }
+    }
+}
+
+/// Pseudo-peer of the SFU connection a member publishes on: the member sends its `offer` and
+/// ICE candidates `to` it; the server relays the SFU's `answer` `from` it.
+pub const SFU_PUBLISH: &str = "sfu-publish";
+
+/// Pseudo-peer of the SFU connection that carries every other member's media to a member:
+/// the server relays the SFU's `offer` (after an `sfu_streams` frame) `from` it; the member
+/// sends its `answer` and ICE candidates `to` it.
+pub const SFU_SUBSCRIBE: &str = "sfu-subscribe";
+
+/// One stream of a member's [`SFU_SUBSCRIBE`] connection: which member's media an m-line
+/// carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SfuStream {
+    /// The m-line's `a=mid`.
+    pub mid: String,
+    /// The member whose media it carries.
+    pub peer_id: PeerId,
+    /// `audio` or `video`.
+    pub kind: String,
+}
+
 /// A peer as seen by other peers in the room.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PeerInfo {
