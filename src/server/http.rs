@@ -10,6 +10,9 @@
 //!   (`web.rs`).
 //! - `GET /dev/token?room=R&name=N`: (only when [`super::ServerConfig::dev`] is set) a room
 //!   token with every grant, valid for one hour, as `{"token": "..."}`. 404 otherwise.
+//! - `POST /whiteboard/ROOM/documents` (a document becomes whiteboard pages) and
+//!   `GET /whiteboard/ROOM/documents/DOC/N.png` (its page images), with a room token
+//!   (`whiteboard/documents.rs`).
 //! - `GET /report?room=R[&since=1h]`: the room's HTML performance report rendered from the
 //!   telemetry store ([`crate::report::generate`]). Needs a token for room `R` with the
 //!   `admin` grant, as `Authorization: Bearer <jwt>` or the `token` query parameter: 401
@@ -33,6 +36,8 @@ pub(super) struct Context {
     pub dev: bool,
     /// The telemetry store, when the server keeps one.
     pub store: Option<SharedStore>,
+    /// The whiteboards (document import and page images).
+    pub whiteboard: std::sync::Arc<super::whiteboard::WhiteboardService>,
 }
 
 /// Largest request head accepted.
@@ -103,7 +108,13 @@ pub(super) async fn serve(mut tcp: TcpStream, cx: &Context) {
     let method = parts.next().unwrap_or("");
     let target = parts.next().unwrap_or("/");
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let resp = if method != "GET" && method != "HEAD" {
+    let resp = if path.starts_with("/whiteboard/") && method == "POST" {
+        let head_len = find(&buf[..n], b"\r\n\r\n").map(|i| i + 4).unwrap_or(n);
+        let prefix = buf[head_len..n].to_vec();
+        let wb = cx.whiteboard.clone();
+        super::whiteboard::documents::post(wb, &cx.secret, &mut tcp, &head, &prefix, path, query)
+            .await
+    } else if method != "GET" && method != "HEAD" {
         response(
             "405 Method Not Allowed",
             "text/plain; charset=utf-8",
@@ -119,6 +130,9 @@ pub(super) async fn serve(mut tcp: TcpStream, cx: &Context) {
                 "/dev/token exists only when the server runs with --dev\n".to_owned(),
             )
         }
+    } else if path.starts_with("/whiteboard/") {
+        super::whiteboard::documents::get(cx.whiteboard.clone(), &cx.secret, &head, path, query)
+            .await
     } else if path == "/report" {
         super::report::serve(&cx.secret, &head, query, cx.store.clone()).await
     } else if path == "/dev" {
@@ -174,7 +188,7 @@ pub(super) fn response(status: &str, content_type: &str, body: String) -> Vec<u8
 }
 
 /// Percent-decode one query value (`+` is a space).
-fn decode(v: &str) -> String {
+pub(super) fn decode(v: &str) -> String {
     let b = v.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -96,7 +96,7 @@ pub(super) async fn serve(
 }
 
 /// The `Authorization: Bearer` token of the request head, else the `token` query parameter.
-fn request_token(head: &str, query: &str) -> Option<String> {
+pub(super) fn request_token(head: &str, query: &str) -> Option<String> {
     let bearer = head.lines().skip(1).find_map(|l| {
         let (k, v) = l.split_once(':')?;
         if !k.trim().eq_ignore_ascii_case("authorization") {

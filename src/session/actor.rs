@@ -240,6 +240,13 @@ impl Actor {
                 if self.joined_once {
                     // The old session is gone: every peer connection is void.
                     self.topology.close_all(cx);
+                    // The whiteboards sync afresh with the new session.
+                    let boards: Vec<_> = cx.shared.whiteboards.lock().values().cloned().collect();
+                    for wb in boards {
+                        if let Err(e) = wb.resync() {
+                            cx.error(format!("whiteboard `{}`", wb.board()), e.to_string());
+                        }
+                    }
                 }
                 self.joined_once = true;
                 let (ice, err) = IceServers::resolve(&w.ice_servers, &self.extra_ice);
@@ -263,6 +270,14 @@ impl Actor {
                 }
             }
             Event::Resumed { .. } => cx.events.emit(SessionEvent::Resumed),
+            Event::Whiteboard { board, data, .. } => {
+                let wb = cx.shared.whiteboards.lock().get(&board).cloned();
+                if let Some(wb) = wb
+                    && let Err(e) = wb.deliver(&data)
+                {
+                    cx.error(format!("whiteboard `{board}`"), e.to_string());
+                }
+            }
             Event::PeerJoined { peer, expect_offer } => {
                 self.topology.member_joined(cx, &peer, expect_offer)
             }

@@ -167,7 +167,8 @@ impl Driver {
             | ClientMsg::Ice { seq, .. }
             | ClientMsg::Publish { seq, .. }
             | ClientMsg::Unpublish { seq, .. }
-            | ClientMsg::SetMetadata { seq, .. } => {
+            | ClientMsg::SetMetadata { seq, .. }
+            | ClientMsg::Whiteboard { seq, .. } => {
                 let n = self.next_seq;
                 self.next_seq += 1;
                 *seq = Some(n);
@@ -571,6 +572,9 @@ impl Driver {
                     reason: format!("{code}: {message}"),
                 }));
             }
+            ServerMsg::Whiteboard {
+                from, board, data, ..
+            } => Event::Whiteboard { from, board, data },
             ServerMsg::TelemetryAck { stored, dropped } => Event::TelemetryAck { stored, dropped },
             ServerMsg::FeedbackAck {} => Event::FeedbackAck,
             ServerMsg::PrivacyExport { user, data } => Event::PrivacyExport { user, data },
@@ -579,6 +583,7 @@ impl Driver {
                 records,
                 feedback,
                 sessions,
+                ..
             } => Event::PrivacyDeleted {
                 user,
                 records,

@@ -7,11 +7,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::conn::{Conn, Flow, WsResult};
 use super::session::Session;
+use crate::signalling::protocol::whiteboard::valid_board;
 use crate::signalling::protocol::{
     ClientMsg, DeliveryStatus, ErrorCode, Grant, LeaveReason, PROTOCOL_VERSION, ServerMsg,
     decode_client,
 };
-use crate::signalling::service::{Caller, Request, ServiceError};
+use crate::signalling::service::{Caller, Request, ServiceError, WhiteboardRequest};
 use crate::signalling::token;
 
 impl<S> Conn<S>
@@ -360,6 +361,9 @@ where
             | ClientMsg::PrivacyDelete { .. } => {
                 return Box::pin(self.on_service(s, msg)).await;
             }
+            ClientMsg::Whiteboard { board, data, .. } => {
+                return Box::pin(self.on_whiteboard(s, board, data)).await;
+            }
             ClientMsg::Leave {} => {
                 self.session = None;
                 hub.terminate(s, LeaveReason::Left, ErrorCode::Shutdown);
@@ -368,6 +372,102 @@ where
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// A whiteboard message: the server's whiteboard service applies, answers and relays it.
+    async fn on_whiteboard(
+        &mut self,
+        s: &Arc<Session>,
+        board: String,
+        data: Vec<u8>,
+    ) -> WsResult<Flow> {
+        let t = "whiteboard";
+        if let Err(why) = valid_board(&board) {
+            self.send_error(
+                ErrorCode::InvalidField,
+                format!("`{t}` field `board`: {why}"),
+                Some(t),
+                Some("board"),
+            )
+            .await?;
+            return Ok(Flow::Continue);
+        }
+        let max = self.hub.cfg.limits.max_payload_bytes;
+        if data.len() > max {
+            self.send_error(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "`{t}` field `data` is {} bytes decoded, max_payload_bytes = {max}",
+                    data.len()
+                ),
+                Some(t),
+                Some("data"),
+            )
+            .await?;
+            return Ok(Flow::Continue);
+        }
+        let Some(service) = self.hub.service.clone() else {
+            self.send_error(
+                ErrorCode::NotImplemented,
+                format!("`{t}`: this server keeps no whiteboards"),
+                Some(t),
+                None,
+            )
+            .await?;
+            return Ok(Flow::Continue);
+        };
+        let request = WhiteboardRequest {
+            board,
+            data,
+            can_draw: s.has(Grant::Draw) || s.has(Grant::Publish),
+            admin: s.has(Grant::Admin),
+        };
+        let caller = Caller {
+            room: s.room.name.clone(),
+            peer: s.peer_id.clone(),
+            user: s.user.clone(),
+            addr: self.remote.ip(),
+        };
+        match service.whiteboard(caller, request).await {
+            Ok(outcome) => {
+                for frame in outcome.reply {
+                    self.push_self(s, frame);
+                }
+                if let Some(frame) = outcome.relay {
+                    self.hub.relay_room(s, &frame);
+                }
+            }
+            Err(e) => self.service_error(t, e).await?,
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// The error frame for a service's refusal or failure.
+    async fn service_error(&mut self, t: &str, e: ServiceError) -> WsResult<()> {
+        match e {
+            ServiceError::Invalid { what, reason } => {
+                let field = what.rsplit('.').next().map(str::to_owned);
+                self.send_error(
+                    ErrorCode::InvalidField,
+                    format!("`{t}` {what}: {reason}"),
+                    Some(t),
+                    field.as_deref(),
+                )
+                .await
+            }
+            ServiceError::Failed(what) => {
+                self.send_error(ErrorCode::Internal, format!("`{t}`: {what}"), Some(t), None)
+                    .await
+            }
+            ServiceError::Refused {
+                code,
+                reason,
+                field,
+            } => {
+                self.send_error(code, format!("`{t}`: {reason}"), Some(t), field)
+                    .await
+            }
+        }
     }
 
     /// Telemetry, feedback and the admin privacy operations: passed to the server's service.
@@ -403,20 +503,7 @@ where
         };
         match service.call(caller, request).await {
             Ok(reply) => self.send(&reply).await?,
-            Err(ServiceError::Invalid { what, reason }) => {
-                let field = what.rsplit('.').next().map(str::to_owned);
-                self.send_error(
-                    ErrorCode::InvalidField,
-                    format!("`{t}` {what}: {reason}"),
-                    Some(t),
-                    field.as_deref(),
-                )
-                .await?
-            }
-            Err(ServiceError::Failed(what)) => {
-                self.send_error(ErrorCode::Internal, format!("`{t}`: {what}"), Some(t), None)
-                    .await?
-            }
+            Err(e) => self.service_error(t, e).await?,
         }
         Ok(Flow::Continue)
     }
