@@ -273,7 +273,7 @@ impl Actor {
             Event::Whiteboard { board, data, .. } => {
                 let wb = cx.shared.whiteboards.lock().get(&board).cloned();
                 if let Some(wb) = wb
-                    && let Err(e) = wb.deliver(&data)
+                    && let Err(e) = wb.receive(&data)
                 {
                     cx.error(format!("whiteboard `{board}`"), e.to_string());
                 }

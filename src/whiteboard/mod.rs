@@ -160,8 +160,9 @@ impl Whiteboard {
         &self.inner.doc
     }
 
-    /// Send sync step 1 (on open, and after a fresh join).
-    pub(crate) fn resync(&self) -> Result<(), WhiteboardError> {
+    /// Send sync step 1 (done on open; the session does it after a fresh join; with a bare
+    /// [`Client`], call it on its second and later [`Event::Joined`](crate::signalling::client::Event::Joined)).
+    pub fn resync(&self) -> Result<(), WhiteboardError> {
         let sv = self.inner.doc.transact().state_vector();
         self.inner.client.send_whiteboard(
             &self.inner.board,
@@ -170,8 +171,10 @@ impl Whiteboard {
         Ok(())
     }
 
-    /// Handle a whiteboard message from the server.
-    pub(crate) fn deliver(&self, data: &[u8]) -> Result<(), WhiteboardError> {
+    /// Handle a whiteboard message from the server (the session routes them; with a bare
+    /// [`Client`], pass the `data` of each [`Event::Whiteboard`](crate::signalling::client::Event::Whiteboard)
+    /// of this board).
+    pub fn receive(&self, data: &[u8]) -> Result<(), WhiteboardError> {
         let err = |reason: String| WhiteboardError::Update {
             board: self.inner.board.clone(),
             reason,
