@@ -15,6 +15,7 @@
 pub mod batcher;
 pub mod ip;
 pub mod store;
+mod subject;
 
 use gststreamwire::telemetry::any_field;
 

@@ -15,9 +15,11 @@
 //! peer.negotiate().unwrap();
 //! ```
 
+mod early_rtp;
 pub mod encode;
 pub mod peer;
 pub mod publisher;
+pub mod recording;
 pub(crate) mod sdp;
 pub mod stats;
 pub mod subscriber;

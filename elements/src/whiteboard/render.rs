@@ -89,8 +89,10 @@ impl Canvas {
 
     fn paint_item(&mut self, item: &Item) {
         let [r, g, b] = item.rgb();
-        let mut paint = Paint::default();
-        paint.anti_alias = true;
+        let mut paint = Paint {
+            anti_alias: true,
+            ..Default::default()
+        };
         let alpha = if item.kind == Kind::Highlighter {
             90
         } else {

@@ -11,16 +11,19 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::WhiteboardService;
 use super::store::PageImage;
+use crate::server::handshake::Request;
 use crate::server::http::{TEXT, query_param, response};
 use crate::server::report::request_token;
 use crate::signalling::protocol::Grant;
 use crate::signalling::protocol::whiteboard::{DEFAULT_BOARD, valid_board};
 use crate::signalling::token::{Claims, TokenError, verify};
+
+/// Time allowed for the whole body of an import to arrive.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A refused or failed import: the HTTP status and the message.
 #[derive(Debug)]
@@ -38,8 +41,8 @@ fn route(path: &str) -> Option<(String, Vec<&str>)> {
     Some((room, parts.collect()))
 }
 
-fn authorize(secret: &[u8], head: &str, query: &str, room: &str) -> Result<Claims, HttpError> {
-    let Some(token) = request_token(head, query) else {
+fn authorize(secret: &[u8], req: &Request, query: &str, room: &str) -> Result<Claims, HttpError> {
+    let Some(token) = request_token(req.header("authorization"), query) else {
         return Err(bad(
             "401 Unauthorized",
             format!(
@@ -57,7 +60,7 @@ fn authorize(secret: &[u8], head: &str, query: &str, room: &str) -> Result<Claim
 pub(crate) async fn get(
     wb: Arc<WhiteboardService>,
     secret: &[u8],
-    head: &str,
+    req: &Request,
     path: &str,
     query: &str,
 ) -> Vec<u8> {
@@ -72,7 +75,7 @@ pub(crate) async fn get(
             .and_then(|n| n.parse::<u32>().ok())
             .filter(|_| *docs == "documents")
             .ok_or_else(|| bad("404 Not Found", format!("no such page: {path}")))?;
-        authorize(secret, head, query, &room)?;
+        authorize(secret, req, query, &room)?;
         let (room2, doc2) = (room.clone(), (*doc).to_owned());
         let png = tokio::task::spawn_blocking(move || wb.page_image(&room2, &doc2, page))
             .await
@@ -102,18 +105,18 @@ fn binary_response(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// `POST /whiteboard/ROOM/documents`: read the body (`prefix` is what was read with the
-/// head), import, answer `201` with `{"document", "pages"}`.
-pub(crate) async fn post(
+/// `POST /whiteboard/ROOM/documents`: read the body (what arrived with the head is in
+/// `req.rest`, the remainder is read from `conn`), import, answer `201` with
+/// `{"document", "pages"}`.
+pub(crate) async fn post<S: AsyncRead + Unpin>(
     wb: Arc<WhiteboardService>,
     secret: &[u8],
-    tcp: &mut TcpStream,
-    head: &str,
-    prefix: &[u8],
+    req: &Request,
+    conn: &mut S,
     path: &str,
     query: &str,
 ) -> Vec<u8> {
-    match import_request(wb, secret, tcp, head, prefix, path, query).await {
+    match import_request(wb, secret, req, conn, path, query).await {
         Ok(body) => response("201 Created", "application/json", body.to_string()),
         Err(HttpError(status, msg)) => {
             tracing::info!(%path, %status, %msg, "document import refused");
@@ -122,12 +125,11 @@ pub(crate) async fn post(
     }
 }
 
-async fn import_request(
+async fn import_request<S: AsyncRead + Unpin>(
     wb: Arc<WhiteboardService>,
     secret: &[u8],
-    tcp: &mut TcpStream,
-    head: &str,
-    prefix: &[u8],
+    req: &Request,
+    conn: &mut S,
     path: &str,
     query: &str,
 ) -> Result<serde_json::Value, HttpError> {
@@ -139,7 +141,7 @@ async fn import_request(
             format!("no such page: {path} (POST /whiteboard/ROOM/documents imports)"),
         ));
     }
-    let claims = authorize(secret, head, query, &room)?;
+    let claims = authorize(secret, req, query, &room)?;
     if !claims.has(Grant::Admin) {
         return Err(bad(
             "403 Forbidden",
@@ -156,8 +158,9 @@ async fn import_request(
         .map_err(|e| bad("400 Bad Request", format!("query parameter `board`: {e}")))?;
     let name = query_param(query, "name").unwrap_or_else(|| "document.pdf".to_owned());
     let max = wb.config().max_document_bytes;
-    let len = header(head, "content-length")
-        .and_then(|v| v.parse::<usize>().ok())
+    let len = req
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<usize>().ok())
         .ok_or_else(|| {
             bad(
                 "411 Length Required",
@@ -173,15 +176,19 @@ async fn import_request(
         ));
     }
     let mut body = Vec::with_capacity(len);
-    body.extend_from_slice(&prefix[..prefix.len().min(len)]);
+    body.extend_from_slice(&req.rest[..req.rest.len().min(len)]);
     let mut chunk = vec![0u8; 64 * 1024];
+    let deadline = tokio::time::Instant::now() + BODY_TIMEOUT;
     while body.len() < len {
-        let n = tokio::time::timeout(std::time::Duration::from_secs(30), tcp.read(&mut chunk))
+        let n = tokio::time::timeout_at(deadline, conn.read(&mut chunk))
             .await
             .map_err(|_| {
                 bad(
                     "408 Request Timeout",
-                    "the document did not arrive within 30 s",
+                    format!(
+                        "the document did not arrive within {} s",
+                        BODY_TIMEOUT.as_secs()
+                    ),
                 )
             })?
             .map_err(|e| {
@@ -198,7 +205,7 @@ async fn import_request(
         }
         body.extend_from_slice(&chunk[..n.min(len - body.len())]);
     }
-    let office = office_kind(&name, header(head, "content-type").as_deref());
+    let office = office_kind(&name, req.header("content-type"));
     let doc_id = random_id();
     let dpi = wb.config().document_dpi;
     let max_pages = wb.config().max_document_pages;
@@ -237,15 +244,6 @@ async fn import_request(
         "document": doc_id,
         "pages": (1..=count).map(|n| format!("{doc_id}-{n}")).collect::<Vec<_>>(),
     }))
-}
-
-fn header(head: &str, name: &str) -> Option<String> {
-    head.lines().skip(1).find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| v.trim().to_owned())
-    })
 }
 
 fn encode(s: &str) -> String {

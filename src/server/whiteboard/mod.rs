@@ -99,10 +99,13 @@ struct Rate {
     at: Instant,
 }
 
+/// The boards in memory, by room and board name.
+type Boards = HashMap<(String, String), Arc<Mutex<Board>>>;
+
 pub(crate) struct WhiteboardService {
     cfg: WhiteboardConfig,
     store: Mutex<BoardStore>,
-    boards: Mutex<HashMap<(String, String), Arc<Mutex<Board>>>>,
+    boards: Mutex<Boards>,
     awareness: Mutex<HashMap<String, Rate>>,
     relay: OnceLock<Weak<dyn RoomRelay>>,
 }

@@ -55,23 +55,49 @@ impl Default for CongestionConfig {
 
 /// Default jitter-buffer latency in milliseconds.
 ///
-/// 30 ms. Measured with `cargo bench --bench latency` (H.264 720p30, loopback): webrtcbin 1.22's
-/// jitter buffer adds its configured latency almost in full to every frame (decoded-latency p50
-/// 11 ms at 10 ms, 21 ms at 30 ms, 41 ms at 50 ms), so the value is a direct latency/robustness
-/// trade. On a LAN-class link delay variation is a few ms and a NACK retransmission round trip
-/// under 10 ms, so 30 ms absorbs jitter of about one frame interval plus one retransmission
-/// while keeping decoded latency near 20 ms; webrtcbin's 200 ms default is far too much for a
-/// call. Raise [`PeerConfig::jitter_latency_ms`] for Wi-Fi or long paths.
+/// 30 ms. The jitter buffer holds each packet up to this long so that reordered and
+/// retransmitted packets still make their frame, so the value is a direct latency/robustness
+/// trade; webrtcbin's 200 ms default is far too much for a call. On a LAN-class link delay
+/// variation is a few ms and a NACK retransmission round trip under 10 ms, so 30 ms absorbs
+/// jitter of about one frame interval plus one retransmission. What a frame costs end to end
+/// is measured by `streamwire bench latency` (docs/benchmarks.md): *decoded* latency at the
+/// decoder's output (nothing synchronised downstream holds the decoder back) and *rendered*
+/// latency when a clock-synchronised sink releases the frame (the pipeline latency, this
+/// value included, on top). Raise [`PeerConfig::jitter_latency_ms`] for Wi-Fi or long paths.
 pub const DEFAULT_JITTER_LATENCY_MS: u32 = 30;
+
+/// Which candidates ICE may use (webrtcbin's `ice-transport-policy`, `RTCIceTransportPolicy`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IceTransportPolicy {
+    /// Every candidate: host, server-reflexive and relayed. The default.
+    #[default]
+    All,
+    /// Relayed (TURN) candidates only: the peers' addresses never reach each other, and
+    /// nothing flows without a TURN server.
+    Relay,
+}
+
+impl IceTransportPolicy {
+    /// webrtcbin's nick for the policy.
+    pub(crate) fn nick(self) -> &'static str {
+        match self {
+            IceTransportPolicy::All => "all",
+            IceTransportPolicy::Relay => "relay",
+        }
+    }
+}
 
 /// Configuration of one [`Peer`](super::Peer).
 #[derive(Debug, Clone)]
 pub struct PeerConfig {
     /// Offerer or answerer for this pair.
     pub role: Role,
-    /// Local addresses ICE may gather on (`add-local-ip-address`). Empty: libnice's default
-    /// (every interface).
+    /// Local addresses ICE may gather on (`add-local-ip-address`). Empty (the default):
+    /// libnice's choice, every interface that is up.
     pub local_addresses: Vec<String>,
+    /// Which candidates ICE may use. Default [`IceTransportPolicy::All`].
+    pub ice_transport_policy: IceTransportPolicy,
     /// STUN server, `stun://host:port`. None by default; never a public server implicitly.
     pub stun_server: Option<String>,
     /// TURN servers, `turn(s)://user:password@host:port`.
@@ -85,7 +111,30 @@ pub struct PeerConfig {
 }
 
 impl PeerConfig {
-    /// Loopback-only configuration: ICE gathers on 127.0.0.1, no STUN/TURN.
+    /// The production defaults: ICE gathers on every interface, no STUN/TURN server (add
+    /// those of the deployment), default jitter buffer, congestion control on.
+    ///
+    /// ```
+    /// use streamwire::webrtc::peer::{IceTransportPolicy, PeerConfig, Role};
+    /// let cfg = PeerConfig::new(Role::Offerer);
+    /// assert!(cfg.local_addresses.is_empty()); // every interface
+    /// assert_eq!(cfg.ice_transport_policy, IceTransportPolicy::All);
+    /// ```
+    pub fn new(role: Role) -> Self {
+        PeerConfig {
+            role,
+            local_addresses: Vec::new(),
+            ice_transport_policy: IceTransportPolicy::All,
+            stun_server: None,
+            turn_servers: Vec::new(),
+            jitter_latency_ms: DEFAULT_JITTER_LATENCY_MS,
+            receive: Vec::new(),
+            congestion: Some(CongestionConfig::default()),
+        }
+    }
+
+    /// Loopback only, the explicit choice of tests and benchmarks: [`PeerConfig::new`] with
+    /// ICE gathering on 127.0.0.1 alone.
     ///
     /// ```
     /// use streamwire::webrtc::{MediaKind, peer::{PeerConfig, Role}};
@@ -94,13 +143,8 @@ impl PeerConfig {
     /// ```
     pub fn loopback(role: Role) -> Self {
         PeerConfig {
-            role,
             local_addresses: vec!["127.0.0.1".to_owned()],
-            stun_server: None,
-            turn_servers: Vec::new(),
-            jitter_latency_ms: DEFAULT_JITTER_LATENCY_MS,
-            receive: Vec::new(),
-            congestion: Some(CongestionConfig::default()),
+            ..PeerConfig::new(role)
         }
     }
 

@@ -30,7 +30,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use gst::prelude::*;
 
-pub use config::{AudioSource, PublisherConfig, Rotation, RotationConfig, VideoSource};
+pub use config::{
+    AudioSource, CameraFacing, PublisherConfig, Rotation, RotationConfig, VideoSource,
+};
 pub use rate::BitrateChange;
 pub use sources::ENCODER_QUEUE_NAME;
 
