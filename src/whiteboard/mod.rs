@@ -259,9 +259,11 @@ impl Whiteboard {
         pages(&self.inner.doc.transact())
     }
 
-    /// The document's state vector (v1 encoding): equal on two members means equal documents.
+    /// The document's state vector in its canonical v1 encoding (entries sorted by client
+    /// id; `yrs` and `yjs` otherwise write them in hash or insertion order): equal bytes on
+    /// two members mean they hold the same updates.
     pub fn state_vector(&self) -> Vec<u8> {
-        self.inner.doc.transact().state_vector().encode_v1()
+        canonical_state_vector(&self.inner.doc.transact().state_vector())
     }
 
     /// The whole document as one update (v1 encoding).
@@ -287,6 +289,21 @@ impl Whiteboard {
         element.emit_by_name::<()>("push-update", &[&bytes]);
         self.inner.feeds.lock().push(element.clone());
     }
+}
+
+/// `sv` encoded (v1) with its entries sorted by client id.
+fn canonical_state_vector(sv: &StateVector) -> Vec<u8> {
+    use yrs::encoding::write::Write;
+    use yrs::updates::encoder::{Encoder, EncoderV1};
+    let mut entries: Vec<(u64, u32)> = sv.iter().map(|(c, k)| (c.get(), *k)).collect();
+    entries.sort_unstable();
+    let mut enc = EncoderV1::new();
+    enc.write_var(entries.len());
+    for (client, clock) in entries {
+        enc.write_var(client);
+        enc.write_var(clock);
+    }
+    enc.to_vec()
 }
 
 impl Inner {
