@@ -218,3 +218,58 @@ async fn boards_survive_a_server_restart_with_compaction() {
     assert_eq!(code, ErrorCode::Forbidden, "{message}");
     assert!(message.contains("user `ann`"), "{message}");
 }
+
+#[tokio::test]
+async fn privacy_export_and_delete_cover_the_users_strokes_in_the_callers_room_only() {
+    let srv = start(config()).await;
+    let a = member(&srv.url, "wb", "ann", DRAW).await;
+    let o = member(&srv.url, "other", "ann", DRAW).await;
+    let b = member(&srv.url, "wb", "bob", DRAW).await;
+    a.board.draw(&stroke("a1", "", 10.0)).unwrap();
+    a.board.draw(&stroke("a2", "", 20.0)).unwrap();
+    o.board.draw(&stroke("o1", "", 30.0)).unwrap();
+    b.board.draw(&stroke("b1", "", 40.0)).unwrap();
+    until_items("bob", &b.board, &["a1", "a2", "b1"]).await;
+    let late_other = member(&srv.url, "other", "oli", VIEW).await;
+    until_items("other room", &late_other.board, &["o1"]).await;
+    // The admin of room `wb` asks.
+    let mut cfg = ClientConfig::new(&srv.url, "wb", &token("wb", "adm", &[Grant::Admin]));
+    cfg.backoff_initial = Duration::from_millis(20);
+    let (admin, mut events) = within("admin", Client::connect(cfg)).await.unwrap();
+    admin.privacy_export("ann").unwrap();
+    let data = within("export", async {
+        loop {
+            if let Some(Event::PrivacyExport { data, .. }) = events.recv().await {
+                return data;
+            }
+        }
+    })
+    .await;
+    let mut ids: Vec<&str> = data["whiteboard"]
+        .as_array()
+        .expect("whiteboard items in the export")
+        .iter()
+        .map(|i| {
+            assert_eq!(i["room"], "wb", "only the caller's room: {i}");
+            i["id"].as_str().unwrap()
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["a1", "a2"]);
+    admin.privacy_delete("ann").unwrap();
+    let strokes = within("delete", async {
+        loop {
+            if let Some(Event::PrivacyDeleted { strokes, .. }) = events.recv().await {
+                return strokes;
+            }
+        }
+    })
+    .await;
+    assert_eq!(strokes, 2);
+    // Removed for every member of `wb`, and from the server's copy; room `other` untouched.
+    until_items("bob after delete", &b.board, &["b1"]).await;
+    let late = member(&srv.url, "wb", "lia", VIEW).await;
+    until_items("late joiner after delete", &late.board, &["b1"]).await;
+    let late_other = member(&srv.url, "other", "ola", VIEW).await;
+    until_items("other room after delete", &late_other.board, &["o1"]).await;
+}

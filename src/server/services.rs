@@ -13,6 +13,7 @@ use crate::signalling::protocol::{ErrorCode, ServerMsg};
 use crate::signalling::service::{
     Caller, Request, RoomRelay, Service, ServiceError, WhiteboardOutcome, WhiteboardRequest,
 };
+use crate::telemetry::store::Scope;
 
 pub(super) struct Services {
     pub telemetry: Option<Arc<TelemetryService>>,
@@ -40,14 +41,14 @@ impl Service for Services {
             // Without a telemetry store, the privacy operations still cover the whiteboards.
             return match request {
                 Request::PrivacyExport { user } => blocking(move || {
-                    let items = wb.export_user(&user)?;
+                    let items = wb.export_user(&user, Scope::Room(&from.room))?;
                     Ok(ServerMsg::PrivacyExport {
                         data: serde_json::json!({ "user": user, "sessions": [], "whiteboard": items }),
                         user,
                     })
                 }),
                 Request::PrivacyDelete { user } => blocking(move || {
-                    let strokes = wb.delete_user(&user)?;
+                    let strokes = wb.delete_user(&user, Scope::Room(&from.room))?;
                     Ok(ServerMsg::PrivacyDeleted {
                         user,
                         records: 0,
@@ -74,12 +75,13 @@ impl Service for Services {
                 }
             };
         };
+        let room = from.room.clone();
         let reply = telemetry.call(from, request);
         Box::pin(async move {
             match reply.await? {
                 ServerMsg::PrivacyExport { user, mut data } => {
                     let u = user.clone();
-                    let items = blocking(move || wb.export_user(&u)).await?;
+                    let items = blocking(move || wb.export_user(&u, Scope::Room(&room))).await?;
                     if let Some(o) = data.as_object_mut() {
                         o.insert("whiteboard".into(), items);
                     }
@@ -93,7 +95,7 @@ impl Service for Services {
                     ..
                 } => {
                     let u = user.clone();
-                    let strokes = blocking(move || wb.delete_user(&u)).await?;
+                    let strokes = blocking(move || wb.delete_user(&u, Scope::Room(&room))).await?;
                     Ok(ServerMsg::PrivacyDeleted {
                         user,
                         records,

@@ -28,6 +28,7 @@ use crate::signalling::service::{
     Caller, RoomRelay, ServiceError, WhiteboardOutcome, WhiteboardRequest,
 };
 use crate::telemetry::now_ms;
+use crate::telemetry::store::Scope;
 use board::{Board, Refusal};
 use store::BoardStore;
 
@@ -92,6 +93,9 @@ pub enum WhiteboardError {
         reason: String,
     },
 }
+
+/// Rate buckets kept before the idle ones are dropped.
+const AWARENESS_PRUNE_AT: usize = 4096;
 
 /// Awareness rate per member: a token bucket.
 struct Rate {
@@ -212,6 +216,10 @@ impl WhiteboardService {
     fn awareness_allowed(&self, peer: &str) -> bool {
         let rate = f64::from(self.cfg.awareness_per_sec.max(1));
         let mut m = self.awareness.lock();
+        if m.len() >= AWARENESS_PRUNE_AT {
+            // A bucket idle for a second is full again: forgetting it changes nothing.
+            m.retain(|_, r| r.at.elapsed() < Duration::from_secs(1));
+        }
         let r = m.entry(peer.to_owned()).or_insert(Rate {
             tokens: rate,
             at: Instant::now(),
@@ -373,9 +381,13 @@ impl WhiteboardService {
         Ok(())
     }
 
-    /// Every item `user` made, on every board (`privacy_export`).
-    pub(crate) fn export_user(&self, user: &str) -> Result<serde_json::Value, ServiceError> {
-        let names = self.store.lock().boards().map_err(failed)?;
+    /// Every item `user` made on the boards of `scope` (`privacy_export`: the caller's room).
+    pub(crate) fn export_user(
+        &self,
+        user: &str,
+        scope: Scope<'_>,
+    ) -> Result<serde_json::Value, ServiceError> {
+        let names = self.boards_in(scope)?;
         let mut out = Vec::new();
         for (room, name) in names {
             let Some(b) = self.board(&room, &name, false)? else {
@@ -397,11 +409,20 @@ impl WhiteboardService {
         Ok(serde_json::Value::Array(out))
     }
 
-    /// Remove every item `user` made, on every board, and rewrite each changed board's history
-    /// as one snapshot so the content is gone from storage too (`privacy_delete`). Returns how
-    /// many items were removed.
-    pub(crate) fn delete_user(&self, user: &str) -> Result<u64, ServiceError> {
+    /// The stored boards of `scope`.
+    fn boards_in(&self, scope: Scope<'_>) -> Result<Vec<(String, String)>, ServiceError> {
         let names = self.store.lock().boards().map_err(failed)?;
+        Ok(names
+            .into_iter()
+            .filter(|(room, _)| scope.room().is_none_or(|r| r == room))
+            .collect())
+    }
+
+    /// Remove every item `user` made on the boards of `scope` (`privacy_delete`: the caller's
+    /// room), and rewrite each board's history as one snapshot so the content is gone from
+    /// storage too. Returns how many items were removed.
+    pub(crate) fn delete_user(&self, user: &str, scope: Scope<'_>) -> Result<u64, ServiceError> {
+        let names = self.boards_in(scope)?;
         let mut removed = 0u64;
         for (room, name) in names {
             let Some(arc) = self.board(&room, &name, false)? else {
@@ -435,7 +456,7 @@ impl WhiteboardService {
         }
         self.store
             .lock()
-            .disown(user, board::ERASED)
+            .disown(user, board::ERASED, scope.room())
             .map_err(failed)?;
         Ok(removed)
     }

@@ -237,19 +237,24 @@ impl BoardStore {
     }
 
     /// Client ids of `user` get the owner `replacement` (after a privacy deletion).
-    pub fn disown(&self, user: &str, replacement: &str) -> Result<usize, WhiteboardError> {
+    pub fn disown(
+        &self,
+        user: &str,
+        replacement: &str,
+        room: Option<&str>,
+    ) -> Result<usize, WhiteboardError> {
         let sq = self.sq();
         let n = self
             .conn
             .execute(
-                "UPDATE wb_clients SET user = ?2 WHERE user = ?1",
-                params![user, replacement],
+                "UPDATE wb_clients SET user = ?2 WHERE user = ?1 AND (?3 IS NULL OR room = ?3)",
+                params![user, replacement, room],
             )
             .map_err(&sq)?;
         self.conn
             .execute(
-                "UPDATE wb_updates SET user = ?2 WHERE user = ?1",
-                params![user, replacement],
+                "UPDATE wb_updates SET user = ?2 WHERE user = ?1 AND (?3 IS NULL OR room = ?3)",
+                params![user, replacement, room],
             )
             .map_err(&sq)?;
         Ok(n)

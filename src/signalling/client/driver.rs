@@ -608,12 +608,13 @@ impl Driver {
                 records,
                 feedback,
                 sessions,
-                ..
+                strokes,
             } => Event::PrivacyDeleted {
                 user,
                 records,
                 feedback,
                 sessions,
+                strokes,
             },
             ServerMsg::Pong {} | ServerMsg::Welcome { .. } | ServerMsg::Resumed { .. } => {
                 return None;

@@ -284,6 +284,8 @@ pub enum Event {
         feedback: u64,
         /// Rows removed from `sessions`.
         sessions: u64,
+        /// Whiteboard items (strokes, shapes, text) of the user removed.
+        strokes: u64,
     },
     /// A whiteboard message (y-protocols): a member's change, an awareness update, or the
     /// server's sync answer (`from: None`).
