@@ -273,3 +273,40 @@ async fn privacy_export_and_delete_cover_the_users_strokes_in_the_callers_room_o
     let late_other = member(&srv.url, "other", "ola", VIEW).await;
     until_items("other room after delete", &late_other.board, &["o1"]).await;
 }
+
+#[tokio::test]
+async fn concurrent_drawing_across_dropped_connections_converges() {
+    let srv = start(config()).await;
+    let proxy = Proxy::start(srv.addr).await;
+    let a = member(&proxy.url, "flaky", "ann", DRAW).await;
+    let b = member(&proxy.url, "flaky", "bob", DRAW).await;
+    let mut want = Vec::new();
+    let mut kills = 0;
+    for round in 0..5 {
+        for i in 0..10 {
+            let (ia, ib) = (format!("a{round}-{i}"), format!("b{round}-{i}"));
+            // Both draw on the same area at the same time.
+            a.board.draw(&stroke(&ia, "", i as f32)).unwrap();
+            b.board.draw(&stroke(&ib, "", i as f32)).unwrap();
+            want.push(ia);
+            want.push(ib);
+        }
+        // Every connection through the proxy is cut; the clients resume and resend.
+        kills += proxy.kill();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert!(kills >= 2, "connections were cut ({kills})");
+    want.sort();
+    let want: Vec<&str> = want.iter().map(String::as_str).collect();
+    until_items("ann", &a.board, &want).await;
+    until_items("bob", &b.board, &want).await;
+    let late = member(&srv.url, "flaky", "lia", VIEW).await;
+    assert_eq!(late.board.items(None).len(), want.len());
+    let deadline = tokio::time::Instant::now() + T;
+    while a.board.state_vector() != late.board.state_vector()
+        || b.board.state_vector() != late.board.state_vector()
+    {
+        assert!(tokio::time::Instant::now() < deadline, "documents differ");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

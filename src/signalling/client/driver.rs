@@ -684,6 +684,7 @@ pub(super) fn stamped(m: &ClientMsg) -> bool {
             | ClientMsg::Publish { .. }
             | ClientMsg::Unpublish { .. }
             | ClientMsg::SetMetadata { .. }
+            | ClientMsg::Whiteboard { .. }
     )
 }
 
