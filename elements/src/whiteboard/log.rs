@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The whiteboard update log: one JSON object per line, `{"t_ms": N, "update": "<base64>"}`,
 //! `t_ms` the milliseconds since the log started (ascending) and `update` a Yjs update
-//! (v1 encoding, standard base64). `streamwire record` writes it beside its recording; a
-//! `Whiteboard` of the library can write one ([`LogWriter`]); `whiteboardsrc location=` replays it.
+//! (v1 encoding, standard base64). A `Whiteboard` of the `streamwire` library writes one
+//! (through [`LogWriter`]); `whiteboardsrc location=` replays it.
 
 use std::io::{BufRead, Write};
 
