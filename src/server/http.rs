@@ -77,7 +77,7 @@ pub(super) async fn respond<S: AsyncRead + Unpin>(
                 "/dev/token exists only when the server runs with --dev\n".to_owned(),
             )
         }
-    } else if path.starts_with("/whiteboard/") {
+    } else if path.starts_with("/whiteboard/") && super::web::asset(path).is_none() {
         super::whiteboard::documents::get(cx.whiteboard.clone(), &cx.secret, req, path, query).await
     } else if path == "/report" {
         super::report::serve(
