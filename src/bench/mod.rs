@@ -10,6 +10,7 @@ pub mod latency_breakdown;
 pub mod latency_process;
 pub mod signalling;
 pub mod telemetry;
+pub mod whiteboard;
 
 use std::path::{Path, PathBuf};
 
