@@ -24,12 +24,19 @@ async fn open(srv: &common::TestServer, user: &str, grants: &[Grant]) -> Browser
     b.goto(&page_url(srv.addr, "wbr", &token, user, false))
         .await;
     b.wait_for(
-        &format!("{user} in the call with the board synced"),
-        "window.streamwireApp?.view === 'call' && window.streamwireApp.whiteboard?.board.synced === true",
+        &format!("{user} in the call"),
+        "window.streamwireApp?.view === 'call' && window.streamwireApp.client.state === 'joined'",
         LONG,
     )
     .await;
+    // The board is mounted and synced when its panel is first opened.
     b.click("#wb-btn").await;
+    b.wait_for(
+        &format!("{user}'s board synced"),
+        "window.streamwireApp.whiteboard?.board.synced === true",
+        LONG,
+    )
+    .await;
     b
 }
 

@@ -22,6 +22,7 @@ let stage = null;
 let dev = false;
 let joining = false;
 let timers = [];
+let callToken = '';
 let preview = null;
 let previewMeter = null;
 let previewTimer = null;
@@ -215,8 +216,7 @@ function enterCall(c, token, name) {
   showView('call');
   status(`Joined room ${c.room} as ${c.name}.`);
   chat.start(c, token);
-  // The room's whiteboard (web/whiteboard/): synced from the join on, shown with its button.
-  app.whiteboard = mountWhiteboard($('whiteboard'), c, { token });
+  callToken = token;
   if (matchMedia('(max-width: 720px)').matches) setChat(false);
   for (const p of c.peers.values()) stage.addPeer(p);
   timers = [setInterval(() => stage.tick(), 200), setInterval(() => stage.statsTick(), 1000)];
@@ -280,6 +280,8 @@ function exitCall(text, kind = '') {
   stage?.clear();
   app.whiteboard?.destroy();
   app.whiteboard = null;
+  $('whiteboard').hidden = true;
+  $('wb-btn').setAttribute('aria-expanded', 'false');
   chat.stop();
   $('devices').hidden = true;
   showView('prejoin');
@@ -375,6 +377,8 @@ function setChat(open) {
 // Going narrow (a phone turned, a window resized) closes the chat, which would cover the stage.
 matchMedia('(max-width: 720px)').addEventListener('change', (e) => { if (e.matches) setChat(false); });
 $('wb-btn').addEventListener('click', () => {
+  // The room's whiteboard (web/whiteboard/): mounted, and synced, when first opened.
+  if (!app.whiteboard && app.client) app.whiteboard = mountWhiteboard($('whiteboard'), app.client, { token: callToken });
   const open = $('whiteboard').hidden;
   $('whiteboard').hidden = !open;
   $('wb-btn').setAttribute('aria-expanded', String(open));
