@@ -59,6 +59,7 @@ export class StreamwireClient extends EventTarget {
     this._RTC = opts.RTCPeerConnection ?? globalThis.RTCPeerConnection;
     /** @type {string|null} */ this.peerId = null;
     /** @type {string|null} */ this.name = null;
+    /** @type {string|null} the token's user id (`sub`, from `welcome`) */ this.user = null;
     /** @type {Set<string>} grants of this client's token (from `welcome`) */ this.grants = new Set();
     /** @type {import('./streamwire-util.js').Limits|null} */ this.limits = null;
     /** @type {IceServer[]} STUN/TURN servers from the server (`welcome.ice_servers`) */ this.iceServers = [];
@@ -390,6 +391,10 @@ export class StreamwireClient extends EventTarget {
         }
         return;
       }
+      case 'whiteboard':
+        // One y-protocols message of a board (web/whiteboard/board.js reads them).
+        this._emit('whiteboard', { from: m.from ?? null, board: m.board, data: fromBase64(m.data) });
+        return;
       case 'feedback_ack':
         this._feedback.shift()?.resolve();
         return;
@@ -414,6 +419,7 @@ export class StreamwireClient extends EventTarget {
     this.peerId = m.peer_id;
     this._resumeToken = m.resume_token;
     this.name = m.name;
+    this.user = m.user ?? null;
     this.grants = new Set(m.grants ?? []);
     this.limits = m.limits ?? null;
     this._setIceServers(m.ice_servers ?? []);
@@ -642,6 +648,16 @@ export class StreamwireClient extends EventTarget {
       return Promise.reject(e);
     }
     return new Promise((resolve) => this._pending.set(seq, resolve));
+  }
+
+  /**
+   * Send one y-protocols message (a Uint8Array) for whiteboard `board` of the room, exactly once
+   * across reconnects; a refused change comes back as an `error` event with `inType`
+   * `whiteboard`. web/whiteboard/board.js builds and reads these (docs/whiteboard.md).
+   * @param {string} board @param {Uint8Array} data
+   */
+  sendWhiteboard(board, data) {
+    this._sendSignal({ type: 'whiteboard', board, data: toBase64(data) });
   }
 
   /**

@@ -12,6 +12,7 @@ pub mod sfu;
 pub mod signalling;
 pub mod telemetry;
 pub mod usage;
+pub mod whiteboard;
 
 use std::path::{Path, PathBuf};
 

@@ -128,13 +128,31 @@ pub struct ServeArgs {
     /// /dev/token mints tokens for anyone). Never use in production.
     #[arg(long)]
     pub dev: bool,
-    /// Telemetry database (SQLite, created if missing). Default: streamwire-telemetry.db in
-    /// the state directory.
+    /// Database (SQLite, created if missing): telemetry and the whiteboards. Default:
+    /// streamwire-telemetry.db in the state directory.
     #[arg(long)]
     pub db: Option<PathBuf>,
     /// Telemetry retention (e.g. 30d); older data is purged at start and hourly.
     #[arg(long, default_value = "30d", value_parser = super::privacy::parse_retention)]
     pub retention: Duration,
+    /// A whiteboard not changed for this long (e.g. 30d) is deleted (hourly check).
+    #[arg(long, default_value = "30d", value_parser = super::privacy::parse_retention)]
+    pub whiteboard_retention: Duration,
+    /// Stored updates after which a whiteboard is compacted into one snapshot.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub whiteboard_compact_after: u32,
+    /// Whiteboards per room.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub whiteboard_max_boards: u32,
+    /// Awareness updates (cursor, laser pointer) relayed per member and second.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub whiteboard_awareness_rate: u32,
+    /// Largest document imported as whiteboard pages, bytes.
+    #[arg(long, default_value_t = 50 * 1024 * 1024)]
+    pub whiteboard_max_document_bytes: usize,
+    /// Most pages of an imported document.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub whiteboard_max_document_pages: u32,
 }
 
 /// Where the server keeps its secret and database.
@@ -217,6 +235,13 @@ pub fn config(
     let mut telemetry = streamwire::server::TelemetryConfig::new(files.db.clone());
     telemetry.retention = a.retention;
     cfg.telemetry = Some(telemetry);
+    cfg.whiteboard.db = Some(files.db.clone());
+    cfg.whiteboard.retention = a.whiteboard_retention;
+    cfg.whiteboard.compact_after = a.whiteboard_compact_after as usize;
+    cfg.whiteboard.max_boards_per_room = a.whiteboard_max_boards as usize;
+    cfg.whiteboard.awareness_per_sec = a.whiteboard_awareness_rate;
+    cfg.whiteboard.max_document_bytes = a.whiteboard_max_document_bytes;
+    cfg.whiteboard.max_document_pages = a.whiteboard_max_document_pages as usize;
     Ok(cfg)
 }
 

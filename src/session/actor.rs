@@ -280,6 +280,13 @@ impl Actor {
                 if self.joined_once {
                     // The old session is gone: every peer connection is void.
                     self.topology.close_all(cx);
+                    // The whiteboards sync afresh with the new session.
+                    let boards: Vec<_> = cx.shared.whiteboards.lock().values().cloned().collect();
+                    for wb in boards {
+                        if let Err(e) = wb.resync() {
+                            cx.error(format!("whiteboard `{}`", wb.board()), e.to_string());
+                        }
+                    }
                 }
                 if self.topology.kind() != w.topology {
                     self.topology.close_all(cx);
@@ -319,6 +326,14 @@ impl Actor {
             }
             Event::Topology(_) => {}
             Event::Resumed { .. } => cx.events.emit(SessionEvent::Resumed),
+            Event::Whiteboard { board, data, .. } => {
+                let wb = cx.shared.whiteboards.lock().get(&board).cloned();
+                if let Some(wb) = wb
+                    && let Err(e) = wb.receive(&data)
+                {
+                    cx.error(format!("whiteboard `{board}`"), e.to_string());
+                }
+            }
             // Used by every connection built from now on; running ones keep the TURN
             // allocations they made (webrtcbin 1.22 cannot change a running ICE agent's
             // servers).

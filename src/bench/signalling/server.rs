@@ -32,7 +32,7 @@ pub fn raise_fd_limit() -> u64 {
     lim.rlim_cur
 }
 
-pub(super) fn rss_kib(pid: Option<u32>) -> Option<u64> {
+pub(crate) fn rss_kib(pid: Option<u32>) -> Option<u64> {
     let path = match pid {
         Some(p) => format!("/proc/{p}/status"),
         None => "/proc/self/status".to_owned(),

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Bridge;
 use super::janus::{HandleEvent, Janus, JanusError};
+use crate::signalling::protocol::ErrorCode;
 use crate::signalling::protocol::{
     Grant, PeerId, SFU_PUBLISH, SFU_SUBSCRIBE, ServerMsg, SfuStream,
 };
@@ -281,10 +282,13 @@ impl State {
             return Ok(());
         };
         if !m.grants.contains(&Grant::Publish) {
-            return Err(ServiceError::Forbidden(
-                "publishing through the SFU needs the `publish` grant, which your token lacks"
-                    .into(),
-            ));
+            return Err(ServiceError::Refused {
+                code: ErrorCode::Forbidden,
+                reason:
+                    "publishing through the SFU needs the `publish` grant, which your token lacks"
+                        .into(),
+                field: Some("sdp"),
+            });
         }
         let handle = match m.publisher {
             Some(h) => h,

@@ -170,7 +170,8 @@ impl Driver {
             | ClientMsg::Ice { seq, .. }
             | ClientMsg::Publish { seq, .. }
             | ClientMsg::Unpublish { seq, .. }
-            | ClientMsg::SetMetadata { seq, .. } => {
+            | ClientMsg::SetMetadata { seq, .. }
+            | ClientMsg::Whiteboard { seq, .. } => {
                 let n = self.next_seq;
                 self.next_seq += 1;
                 *seq = Some(n);
@@ -598,6 +599,9 @@ impl Driver {
                     reason: format!("{code}: {message}"),
                 }));
             }
+            ServerMsg::Whiteboard {
+                from, board, data, ..
+            } => Event::Whiteboard { from, board, data },
             ServerMsg::IceServers { ice_servers, .. } => {
                 self.new_ice_servers(ice_servers).await;
                 return None;
@@ -610,11 +614,13 @@ impl Driver {
                 records,
                 feedback,
                 sessions,
+                strokes,
             } => Event::PrivacyDeleted {
                 user,
                 records,
                 feedback,
                 sessions,
+                strokes,
             },
             ServerMsg::Pong {} | ServerMsg::Welcome { .. } | ServerMsg::Resumed { .. } => {
                 return None;
@@ -684,6 +690,7 @@ pub(super) fn stamped(m: &ClientMsg) -> bool {
             | ClientMsg::Publish { .. }
             | ClientMsg::Unpublish { .. }
             | ClientMsg::SetMetadata { .. }
+            | ClientMsg::Whiteboard { .. }
     )
 }
 

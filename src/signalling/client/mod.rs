@@ -294,6 +294,18 @@ pub enum Event {
         feedback: u64,
         /// Rows removed from `sessions`.
         sessions: u64,
+        /// Whiteboard items (strokes, shapes, text) of the user removed.
+        strokes: u64,
+    },
+    /// A whiteboard message (y-protocols): a member's change, an awareness update, or the
+    /// server's sync answer (`from: None`).
+    Whiteboard {
+        /// The member it comes from; `None`: the server.
+        from: Option<PeerId>,
+        /// Board name.
+        board: String,
+        /// The y-protocols message.
+        data: Vec<u8>,
     },
     /// The server reported a problem with a frame this client sent.
     ServerError {
@@ -645,6 +657,17 @@ impl Client {
     pub fn privacy_delete(&self, user: &str) -> Result<(), ClientError> {
         self.send(ClientMsg::PrivacyDelete {
             user: user.to_owned(),
+        })
+    }
+
+    /// Send one y-protocols message for a whiteboard of the room; exactly once across
+    /// reconnects (it carries a `seq`). A refused change comes back as an
+    /// [`Event::ServerError`] with `in_type` `whiteboard`.
+    pub fn send_whiteboard(&self, board: &str, data: Vec<u8>) -> Result<(), ClientError> {
+        self.send(ClientMsg::Whiteboard {
+            seq: None,
+            board: board.to_owned(),
+            data,
         })
     }
 

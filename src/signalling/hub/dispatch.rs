@@ -8,11 +8,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::conn::{Conn, Flow, WsResult};
 use super::media;
 use super::session::Session;
+use crate::signalling::protocol::whiteboard::valid_board;
 use crate::signalling::protocol::{
     CLIENT_TYPES, ClientMsg, DeliveryStatus, ErrorCode, Grant, LeaveReason, PROTOCOL_VERSION,
     SFU_PUBLISH, SFU_SUBSCRIBE, ServerMsg, decode_client, validate_room,
 };
-use crate::signalling::service::{Caller, Request, ServiceError, SfuSignal};
+use crate::signalling::service::{Caller, Request, ServiceError, SfuSignal, WhiteboardRequest};
 use crate::signalling::token;
 
 /// How a sender `seq` relates to the session's counter.
@@ -470,6 +471,9 @@ where
             | ClientMsg::PrivacyDelete { .. } => {
                 return Box::pin(self.on_service(s, msg)).await;
             }
+            ClientMsg::Whiteboard { board, data, .. } => {
+                return Box::pin(self.on_whiteboard(s, board, data)).await;
+            }
             ClientMsg::Leave {} => {
                 self.session = None;
                 hub.terminate(s, LeaveReason::Left, ErrorCode::Shutdown);
@@ -478,6 +482,105 @@ where
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// A whiteboard message: the server's whiteboard service applies, answers and relays it.
+    async fn on_whiteboard(
+        &mut self,
+        s: &Arc<Session>,
+        board: String,
+        data: Vec<u8>,
+    ) -> WsResult<Flow> {
+        let t = "whiteboard";
+        if let Err(why) = valid_board(&board) {
+            self.send_error(
+                ErrorCode::InvalidField,
+                format!("`{t}` field `board`: {why}"),
+                Some(t),
+                Some("board"),
+            )
+            .await?;
+            return Ok(Flow::Continue);
+        }
+        let max = self.hub.cfg.limits.max_payload_bytes;
+        if data.len() > max {
+            self.send_error(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "`{t}` field `data` is {} bytes decoded, max_payload_bytes = {max}",
+                    data.len()
+                ),
+                Some(t),
+                Some("data"),
+            )
+            .await?;
+            return Ok(Flow::Continue);
+        }
+        let Some(service) = self.hub.service.clone() else {
+            self.send_error(
+                ErrorCode::NotImplemented,
+                format!("`{t}`: this server keeps no whiteboards"),
+                Some(t),
+                None,
+            )
+            .await?;
+            return Ok(Flow::Continue);
+        };
+        let request = WhiteboardRequest {
+            board,
+            data,
+            can_draw: s.has(Grant::Draw) || s.has(Grant::Publish),
+            admin: s.has(Grant::Admin),
+        };
+        let caller = Caller {
+            room: s.room.name.clone(),
+            peer: s.peer_id.clone(),
+            user: s.user.clone(),
+            name: s.name.clone(),
+            addr: self.remote.ip(),
+        };
+        match service.whiteboard(caller, request).await {
+            Ok(outcome) => {
+                for frame in outcome.reply {
+                    self.push_self(s, frame);
+                }
+                if let Some(frame) = outcome.relay {
+                    self.hub.relay_room(s, &frame);
+                }
+            }
+            Err(e) => self.service_error(t, e).await?,
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// The error frame for a service's refusal or failure.
+    async fn service_error(&mut self, t: &str, e: ServiceError) -> WsResult<()> {
+        match e {
+            ServiceError::Invalid { what, reason } => {
+                // `what` is the dotted path within the frame (`batch.records[3].ts_ms`), or
+                // within the feedback, whose fields are the frame's own (`rating`).
+                let field = what.strip_prefix("feedback.").unwrap_or(&what).to_owned();
+                self.send_error(
+                    ErrorCode::InvalidField,
+                    format!("`{t}` field `{field}`: {reason}"),
+                    Some(t),
+                    Some(&field),
+                )
+                .await
+            }
+            ServiceError::Failed(what) => {
+                self.send_error(ErrorCode::Internal, format!("`{t}`: {what}"), Some(t), None)
+                    .await
+            }
+            ServiceError::Refused {
+                code,
+                reason,
+                field,
+            } => {
+                self.send_error(code, format!("`{t}`: {reason}"), Some(t), field)
+                    .await
+            }
+        }
     }
 
     /// Grants on media: an SDP that would send audio/video from a peer without `publish`, or
@@ -549,10 +652,15 @@ where
                 )
                 .await?
             }
-            Err(ServiceError::Forbidden(why)) => {
+            Err(ServiceError::Refused {
+                code,
+                reason,
+                field: refused,
+            }) => {
+                let field = refused.unwrap_or(field);
                 self.send_error(
-                    ErrorCode::Forbidden,
-                    format!("`{t}` field `{field}`: {why}"),
+                    code,
+                    format!("`{t}` field `{field}`: {reason}"),
                     Some(t),
                     Some(field),
                 )
@@ -605,31 +713,7 @@ where
         };
         match service.call(caller, request).await {
             Ok(reply) => self.send(&reply).await?,
-            Err(ServiceError::Invalid { what, reason }) => {
-                // `what` is the dotted path within the frame (`batch.records[3].ts_ms`), or
-                // within the feedback, whose fields are the frame's own (`rating`).
-                let field = what.strip_prefix("feedback.").unwrap_or(&what).to_owned();
-                self.send_error(
-                    ErrorCode::InvalidField,
-                    format!("`{t}` field `{field}`: {reason}"),
-                    Some(t),
-                    Some(&field),
-                )
-                .await?
-            }
-            Err(ServiceError::Forbidden(what)) => {
-                self.send_error(
-                    ErrorCode::Forbidden,
-                    format!("`{t}`: {what}"),
-                    Some(t),
-                    None,
-                )
-                .await?
-            }
-            Err(ServiceError::Failed(what)) => {
-                self.send_error(ErrorCode::Internal, format!("`{t}`: {what}"), Some(t), None)
-                    .await?
-            }
+            Err(e) => self.service_error(t, e).await?,
         }
         Ok(Flow::Continue)
     }

@@ -31,7 +31,7 @@ use crate::signalling::protocol::{
     DEFAULT_MAX_PAYLOAD, DeliveryStatus, ErrorCode, Grant, IceServer, LeaveReason, LimitsInfo,
     PROTOCOL_VERSION, Payload, PeerInfo, RoomTopology, ServerMsg,
 };
-use crate::signalling::service::{IceMinter, Outbox, Service, Sfu, SfuMember};
+use crate::signalling::service::{IceMinter, Outbox, RoomRelay, Service, Sfu, SfuMember};
 use crate::signalling::token::Claims;
 
 /// Limits that protect the server. All configurable (`streamwire serve` flags, or
@@ -224,7 +224,7 @@ impl Hub {
         sfu: Option<Arc<dyn Sfu>>,
     ) -> Arc<Hub> {
         let (shutdown_tx, _) = watch::channel(false);
-        Arc::new(Hub {
+        let hub = Arc::new(Hub {
             cfg,
             rooms: Mutex::new(HashMap::new()),
             resumable: Mutex::new(HashMap::new()),
@@ -236,7 +236,12 @@ impl Hub {
             service,
             sfu,
             admission: Arc::default(),
-        })
+        });
+        if let Some(service) = &hub.service {
+            let relay: Arc<dyn RoomRelay> = hub.clone();
+            service.attach_relay(Arc::downgrade(&relay));
+        }
+        hub
     }
 
     pub fn shutdown_rx(&self) -> watch::Receiver<bool> {
@@ -683,6 +688,7 @@ impl Hub {
         session.notify.notify_one();
         self.resumable.lock().remove(&session.resume_token);
         let mut overflowed = Vec::new();
+        let mut closed = false;
         {
             let mut rooms = self.rooms.lock();
             let mut peers = session.room.peers.lock();
@@ -708,11 +714,15 @@ impl Hub {
                     .is_some_and(|r| Arc::ptr_eq(r, &session.room))
             {
                 rooms.remove(&session.room.name);
+                closed = true;
                 tracing::debug!(room = %session.room.name, "room dropped (empty)");
             }
         }
         if let Some(sfu) = &self.sfu {
             sfu.left(&session.room.name, &session.peer_id);
+        }
+        if closed && let Some(service) = &self.service {
+            service.room_closed(&session.room.name);
         }
         tracing::info!(room = %session.room.name, peer = %session.peer_id, ?reason, "peer left");
         for s in overflowed {
@@ -797,8 +807,36 @@ impl Hub {
         }
     }
 
+    /// Push one frame to every peer of the sender's room except the sender (everyone, not
+    /// only subscribers: whiteboards are for every member).
+    pub fn relay_room(&self, from: &Session, frame: &ServerMsg) -> u32 {
+        self.broadcast(from, frame, false)
+    }
+
     /// Find a peer of the sender's room.
     pub fn peer_in_room(&self, from: &Session, id: &str) -> Option<Arc<Session>> {
         from.room.peers.lock().get(id).cloned()
+    }
+}
+
+impl RoomRelay for Hub {
+    fn to_room(&self, room: &str, frame: &ServerMsg) -> u32 {
+        let Some(room) = self.rooms.lock().get(room).cloned() else {
+            return 0;
+        };
+        let b = body(frame);
+        let mut count = 0u32;
+        let mut overflowed = Vec::new();
+        for s in room.peers.lock().values() {
+            if s.push(b.clone(), self.cfg.limits.max_queue_bytes) {
+                count += 1;
+            } else {
+                overflowed.push(s.clone());
+            }
+        }
+        for s in overflowed {
+            self.terminate(&s, LeaveReason::SlowConsumer, ErrorCode::SlowConsumer);
+        }
+        count
     }
 }

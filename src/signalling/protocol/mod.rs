@@ -9,7 +9,8 @@
 //! - [`ClientMsg`] / [`ServerMsg`]: the frames;
 //! - [`decode_client`]: decoding with a diagnosis naming the type and field at fault;
 //! - [`telemetry`]: the payloads of the telemetry messages (batches, records, feedback) and
-//!   the splitting of a batch under the frame limit.
+//!   the splitting of a batch under the frame limit;
+//! - [`whiteboard`]: board names and the y-protocols payload of the `whiteboard` messages.
 //!
 //! Frames the server sends after a successful `join`/`resume` that belong to the
 //! session's reliable stream carry a per-recipient sequence number `n` (starting at 1).
@@ -31,6 +32,7 @@ mod messages;
 pub mod telemetry;
 #[cfg(test)]
 mod tests;
+pub mod whiteboard;
 
 pub use decode::{DecodeError, decode_client};
 pub use messages::{CLIENT_TYPES, ClientMsg, RESERVED_TYPES, ServerMsg};
@@ -92,17 +94,21 @@ pub enum Grant {
     Subscribe,
     /// May send real-time messages.
     Message,
-    /// May remove other peers from the room (`kick`).
+    /// May remove other peers from the room (`kick`); on the whiteboard: the presenter, who
+    /// may change or delete anyone's content and import documents.
     Admin,
+    /// May change the room's whiteboards (also implied by `publish`).
+    Draw,
 }
 
 impl Grant {
     /// All grants, in a stable order.
-    pub const ALL: [Grant; 4] = [
+    pub const ALL: [Grant; 5] = [
         Grant::Publish,
         Grant::Subscribe,
         Grant::Message,
         Grant::Admin,
+        Grant::Draw,
     ];
 
     /// The wire name of the grant.
@@ -112,6 +118,7 @@ impl Grant {
             Grant::Subscribe => "subscribe",
             Grant::Message => "message",
             Grant::Admin => "admin",
+            Grant::Draw => "draw",
         }
     }
 }
@@ -123,7 +130,7 @@ impl std::str::FromStr for Grant {
             .into_iter()
             .find(|g| g.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown grant `{s}` (expected publish, subscribe, message or admin)")
+                format!("unknown grant `{s}` (expected publish, subscribe, message, admin or draw)")
             })
     }
 }
@@ -269,7 +276,7 @@ impl Payload {
     }
 }
 
-mod b64 {
+pub(crate) mod b64 {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
     use serde::{Deserialize, Deserializer, Serializer};
