@@ -136,8 +136,14 @@ fn live_pushed_updates_show_in_the_next_frames() {
     let mut h = gst_check::Harness::new_parse(
         "whiteboardsrc name=wb is-live=true ! capsfilter caps=\"video/x-raw,width=640,height=360,framerate=30/1\"",
     );
-    // A live source waits for the clock: the real one, not the harness's test clock.
+    // A live source waits for the clock: the real one, not the harness's test clock, from a
+    // base time of now (a harness is no pipeline: it would leave the base time at 0, far in
+    // the clock's past, and the source would not wait at all).
     h.use_systemclock();
+    if let Some(el) = h.element() {
+        el.set_start_time(gst::ClockTime::NONE);
+        el.set_base_time(gst::SystemClock::obtain().time());
+    }
     h.play();
     let src = h
         .element()
