@@ -15,7 +15,7 @@
 //! fresh join (the old session was lost) the board syncs again.
 //!
 //! ```no_run
-//! # async fn demo(session: streamwire::session::Session) -> Result<(), streamwire::session::SessionError> {
+//! # async fn demo(session: streamwire::session::Session) -> Result<(), Box<dyn std::error::Error>> {
 //! use gststreamwire::whiteboard::Item;
 //! let board = session.whiteboard("main")?;
 //! board.synced().await;
