@@ -413,9 +413,6 @@ impl Subscriber {
         peer: &Peer,
         member_of: impl Fn(&gst::Pad) -> Option<String> + Send + Sync + 'static,
     ) {
-        if self.inner.recorder.is_some() {
-            super::recording::stamp_from_sender(peer.webrtcbin());
-        }
         let weak = Arc::downgrade(&self.inner);
         let own_id = peer.id().to_owned();
         let bin = peer.bin().clone();
@@ -596,7 +593,8 @@ fn build_receive_branch(
     })?;
     let mut recording = None;
     if let (Some(rec), Some(tail)) = (&inner.recorder, chain.last()) {
-        recording = rec.attach(bin, pad, peer_id, kind, tail)?;
+        let webrtcbin = pad.parent_element();
+        recording = rec.attach(bin, webrtcbin.as_ref(), peer_id, kind, tail)?;
     }
     for e in chain.iter_mut() {
         e.sync_state_with_parent()

@@ -134,15 +134,6 @@ impl Peer {
         let webrtcbin = make("webrtcbin")?;
         crate::webrtc::early_rtp::guard(&webrtcbin);
         webrtcbin.set_property_from_str("bundle-policy", "max-bundle");
-        // Sender reports map RTP time to the capture time of the media (RFC 3550 section
-        // 6.4.1), not to when the encoder let the packet go (rtpbin's default): receivers
-        // align audio and video by them, and video leaves its encoder later than audio.
-        if let Some(rtpbin) = webrtcbin
-            .downcast_ref::<gst::Bin>()
-            .and_then(|b| b.by_name("rtpbin"))
-        {
-            rtpbin.set_property("rtcp-sync-send-time", false);
-        }
         webrtcbin.set_property("latency", config.jitter_latency_ms);
         webrtcbin.set_property_from_str("ice-transport-policy", config.ice_transport_policy.nick());
         if let Some(stun) = &config.stun_server {

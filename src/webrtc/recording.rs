@@ -10,16 +10,11 @@
 //!   `<peer>-N.mkv` when that exists: a recording is never overwritten, so a member who leaves
 //!   and rejoins gets a second file) with one muxer pad per track the peer's session
 //!   description announces, so the muxer writes both tracks from their start.
-//! - **Timestamps from zero**, audio and video on one timeline (`offset-to-zero`), timed by
-//!   the sender: packets keep their RTP timestamps, and the tracks are placed against each
-//!   other by the sender's RTCP reports ([`sync`]; by arrival when a sender sends none within
-//!   [`TRACK_WAIT`]). A track that starts later has its first buffer moved to the earliest
-//!   start, so every track starts at 0 and the duration the muxer writes (the longest track)
-//!   is where the content ends.
-//! - **Sender time.** A recorded peer's packets are timed from their RTP timestamps
-//!   (`rtpbin` `buffer-mode=none`), not from when they arrived, and `rtpbin` aligns the
-//!   tracks with the sender's RTCP reports (lip sync): a frame the sender sent late, or that
-//!   waited for a retransmission, keeps its place beside the audio.
+//! - **Timestamps from zero**, audio and video on one timeline (`offset-to-zero`). The first
+//!   buffer of each track waits (at most [`TRACK_WAIT`]) for the first of the others, and a
+//!   track that starts later has its first buffer moved to the earliest start, so every track
+//!   starts at 0 and the duration the muxer writes (the longest track) is where the content
+//!   ends.
 //! - **Frame rate.** RTP does not carry it: the RTP timestamps of the first [`RATE_FRAMES`]
 //!   frames are timed (waiting at most [`RATE_WAIT`]) and the rate goes into the track header,
 //!   rounded to an integer rate within [`RATE_TOLERANCE`] (or N×1000/1001 when that fits
@@ -54,11 +49,6 @@ use gst::prelude::*;
 
 use super::{MediaKind, WebrtcError, make};
 
-mod sync;
-
-use sync::Timeline;
-pub(in crate::webrtc) use sync::stamp_from_sender;
-
 /// How long a recording waits for a track its peer announced before writing without it.
 pub const TRACK_WAIT: Duration = Duration::from_secs(5);
 /// Frames timed to measure a video track's frame rate.
@@ -80,8 +70,21 @@ struct Recording {
     retired: Vec<Vec<gst::Element>>,
     /// Signalled when the file sink sees end-of-stream.
     done: Arc<(Mutex<bool>, Condvar)>,
-    /// The tracks' common timeline.
-    timeline: Arc<Timeline>,
+    /// The tracks' common start.
+    start: Arc<(Mutex<Start>, Condvar)>,
+}
+
+/// The first buffers of a recording's tracks.
+#[derive(Default)]
+struct Start {
+    /// Tracks the file was made for.
+    expected: usize,
+    /// Running times of the first buffers seen.
+    firsts: Vec<gst::ClockTime>,
+    /// Tracks ended before their first buffer.
+    ended: usize,
+    /// No more waiting (the common start is fixed, or the file is being finished).
+    fixed: bool,
 }
 
 /// The recordings of a subscriber, by peer.
@@ -104,7 +107,7 @@ impl Recorder {
     pub(super) fn attach(
         self: &Arc<Self>,
         bin: &gst::Bin,
-        rtp_src: &gst::Pad,
+        webrtcbin: Option<&gst::Element>,
         peer: &str,
         kind: MediaKind,
         tail: &gst::Element,
@@ -121,10 +124,7 @@ impl Recorder {
         let (pad, started) = match free {
             Some(pad) => (pad, None),
             None => {
-                let mut kinds = rtp_src
-                    .parent_element()
-                    .map(|w| announced_kinds(&w))
-                    .unwrap_or_default();
+                let mut kinds = webrtcbin.map(announced_kinds).unwrap_or_default();
                 if let Some(i) = kinds.iter().position(|k| *k == kind) {
                     kinds.remove(i);
                 }
@@ -145,7 +145,7 @@ impl Recorder {
             .iter()
             .find(|r| pad.parent_element().as_ref() == Some(&r.mux))
         {
-            rec.timeline.place(rtp_src, &src);
+            common_start(&src, rec.start.clone());
         }
         src.link(&pad).map_err(|e| WebrtcError::Link {
             what: format!("{} track to the recording", kind.as_str()),
@@ -176,7 +176,8 @@ impl Recorder {
                     return;
                 };
                 let pads: Vec<gst::Pad> = r.pending.drain(..).map(|(_, p)| p).collect();
-                r.timeline.tracks_ended(pads.len());
+                r.start.0.lock().ended += pads.len();
+                r.start.1.notify_all();
                 pads
             };
             for p in pads {
@@ -218,7 +219,8 @@ impl Recorder {
             end_branch(els);
         }
         for r in &recs {
-            r.timeline.close();
+            r.start.0.lock().fixed = true;
+            r.start.1.notify_all();
             for (_, p) in &r.pending {
                 p.send_event(gst::event::Eos::new());
             }
@@ -345,7 +347,13 @@ fn start_file(
             })
     };
     let first_pad = request(first)?;
-    let timeline = Timeline::new(1 + others.len());
+    let start = Arc::new((
+        Mutex::new(Start {
+            expected: 1 + others.len(),
+            ..Start::default()
+        }),
+        Condvar::new(),
+    ));
     let pending = others
         .iter()
         .map(|k| Ok((*k, request(*k)?)))
@@ -363,10 +371,62 @@ fn start_file(
             pending,
             retired: Vec::new(),
             done,
-            timeline,
+            start,
         },
         first_pad,
     ))
+}
+
+/// On the first buffer leaving `src` (a track's queue): wait until every track of the
+/// recording has its first buffer (or [`TRACK_WAIT`]), then move this one to the earliest
+/// start if it starts later. A track whose first buffer comes after the start was fixed
+/// keeps its timestamps.
+fn common_start(src: &gst::Pad, start: Arc<(Mutex<Start>, Condvar)>) {
+    src.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(segment) = pad
+            .sticky_event::<gst::event::Segment>(0)
+            .and_then(|e| e.segment().clone().downcast::<gst::ClockTime>().ok())
+        else {
+            return gst::PadProbeReturn::Remove;
+        };
+        let Some(gst::PadProbeData::Buffer(buf)) = &mut info.data else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let Some(rt) = buf.pts().and_then(|p| segment.to_running_time(p)) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let (state, cv) = &*start;
+        let mut st = state.lock();
+        if st.fixed {
+            return gst::PadProbeReturn::Remove;
+        }
+        st.firsts.push(rt);
+        cv.notify_all();
+        let deadline = Instant::now() + TRACK_WAIT;
+        while !st.fixed && st.firsts.len() + st.ended < st.expected {
+            if cv.wait_until(&mut st, deadline).timed_out() {
+                break;
+            }
+        }
+        st.fixed = true;
+        cv.notify_all();
+        let earliest = st.firsts.iter().min().copied().unwrap_or(rt);
+        drop(st);
+        if earliest < rt
+            && let Some(pts) = segment.position_from_running_time(earliest)
+        {
+            let b = buf.make_mut();
+            let moved = rt - earliest;
+            b.set_pts(pts);
+            if let Some(dts) = b.dts() {
+                b.set_dts(dts.checked_sub(moved));
+            }
+            if let Some(d) = b.duration() {
+                b.set_duration(d + moved);
+            }
+        }
+        gst::PadProbeReturn::Remove
+    });
 }
 
 /// The queue between a recorded track and the muxer: it holds the track while the frame
