@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gststreamwire::telemetry::{Consent, any_field};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::ip::coarse_prefix;
@@ -256,7 +256,7 @@ impl Store {
             // two processes opening a new database at once apply each migration exactly once.
             let tx = self
                 .conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(mig)?;
             let now: u32 = tx
                 .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -352,7 +352,10 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(sq)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sq)?;
         let sid = Self::session_id(&tx, tags, consent.as_str(), now_ms).map_err(sq)?;
         let mut summary = IngestSummary::default();
         {
@@ -429,7 +432,10 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(sq)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sq)?;
         // Feedback alone does not widen consent: a session row created here says `necessary`.
         let existing: Option<String> = tx
             .query_row(
@@ -458,7 +464,10 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(sq)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sq)?;
         let records = tx
             .execute(
                 "DELETE FROM records WHERE expires_ms <= ?1 OR ts_ms < ?2",

@@ -2,7 +2,7 @@
 //! everywhere (the operator: `streamwire privacy`, on the database) or within one room (that
 //! room's admin, over the signalling protocol: `privacy_export` / `privacy_delete`).
 
-use rusqlite::params;
+use rusqlite::{TransactionBehavior, params};
 use serde_json::{Value as Json, json};
 
 use super::now_ms;
@@ -142,7 +142,10 @@ impl Store {
             source,
         };
         let room = scope.room();
-        let tx = self.conn.transaction().map_err(sq)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sq)?;
         let records = tx
             .execute(
                 "DELETE FROM records WHERE session_id IN

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::WhiteboardError;
 
@@ -196,7 +196,10 @@ impl BoardStore {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(&sq)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&sq)?;
         tx.execute(
             "UPDATE wb_boards SET snapshot = ?3, updated_ms = ?4 WHERE room = ?1 AND board = ?2",
             params![room, board, snapshot, now_ms],
@@ -268,7 +271,10 @@ impl BoardStore {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(&sq)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&sq)?;
         let old: Vec<(String, String)> = {
             let mut st = tx
                 .prepare("SELECT room, board FROM wb_boards WHERE updated_ms < ?1")
@@ -309,7 +315,10 @@ impl BoardStore {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(&sq)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&sq)?;
         for (i, p) in pages.iter().enumerate() {
             tx.execute(
                 "INSERT INTO wb_pages (room, doc, page, png, width, height, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -349,5 +358,46 @@ impl BoardStore {
             )
             .map(|n| n as u64)
             .map_err(self.sq())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Boards and telemetry may share one database file (`serve --db`): writers on other
+    /// connections must wait for each other (busy timeout), not fail with "database is
+    /// locked". A deferred transaction that reads before it writes cannot wait: once another
+    /// connection has committed since its read, SQLite refuses the upgrade at once.
+    #[test]
+    fn writers_on_one_file_wait_for_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("shared.db");
+        let telemetry =
+            crate::telemetry::Store::open(&db, std::time::Duration::from_secs(3600)).unwrap();
+        drop(telemetry);
+        let workers: Vec<_> = (0..2)
+            .map(|w| {
+                let db = db.clone();
+                std::thread::spawn(move || {
+                    let mut store = BoardStore::open(Some(&db)).unwrap();
+                    let mut telemetry =
+                        crate::telemetry::Store::open(&db, std::time::Duration::from_secs(1))
+                            .unwrap();
+                    for i in 0..200i64 {
+                        let room = format!("r{w}");
+                        store.create(&room, &format!("b{i}"), b"state", i).unwrap();
+                        store.append(&room, &format!("b{i}"), "u", b"x", i).unwrap();
+                        let purged = store.purge(i + 1);
+                        assert!(purged.is_ok(), "worker {w}, round {i}: {purged:?}");
+                        let removed = telemetry.purge(1_000_000 + i);
+                        assert!(removed.is_ok(), "worker {w}, round {i}: {removed:?}");
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
     }
 }
