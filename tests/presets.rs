@@ -770,6 +770,8 @@ fn room_conversion_refuses_what_a_session_cannot_send_naming_preset_and_key() {
             codec: streamwire::preset::AudioCodec::Opus,
             bitrate_kbps: 64,
             channels: 2,
+            processing: Default::default(),
+            dump: None,
         }));
     assert_eq!(refused(&p).0, "input.audio");
 
