@@ -321,35 +321,10 @@ impl AudioDump {
         };
         dump.tap(&pad("sink")?, Stream::Raw);
         dump.tap(&pad("src")?, Stream::Processed);
+        // The far-end reference as it is now: webrtcdsp itself needs its probe to exist when
+        // it starts, so a probe that appears later serves neither.
         if let Some(probe) = &taps.probe {
             dump.attach_far_end(pipeline, probe);
-            if !dump.shared.far_attached.load(Ordering::Acquire) {
-                // The far end may join later: look for its probe on microphone buffers,
-                // about once a second.
-                let weak_bin = pipeline.downgrade();
-                let probe = probe.clone();
-                let tx = dump.tx.clone();
-                let shared = Arc::downgrade(&dump.shared);
-                let counter = AtomicU64::new(0);
-                let raw = pad("sink")?;
-                let id = raw.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-                    let Some(shared) = shared.upgrade() else {
-                        return gst::PadProbeReturn::Remove;
-                    };
-                    if shared.far_attached.load(Ordering::Acquire) {
-                        return gst::PadProbeReturn::Remove;
-                    }
-                    if counter.fetch_add(1, Ordering::Relaxed).is_multiple_of(50)
-                        && let Some(bin) = weak_bin.upgrade()
-                    {
-                        attach_far(&bin, &probe, &tx, &shared);
-                    }
-                    gst::PadProbeReturn::Ok
-                });
-                if let Some(id) = id {
-                    dump.shared.probes.lock().push((raw, id));
-                }
-            }
         }
         tracing::info!(dir = %cfg.dir.display(), "audio dump started");
         Ok(dump)
