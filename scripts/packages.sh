@@ -12,8 +12,10 @@ gstreamer1.0-plugins-base-apps gstreamer1.0-x"
 # namespaces, Chromium for the browser interop tests, node (Debian `nodejs`) for the web
 # client's unit tests, ffmpeg (`ffprobe`) for the recording checks, coturn (`turnserver`) for
 # the TURN tests, nftables to cut paths and drop traffic inside a test's namespace, Janus
-# (VideoRoom) for the SFU tests.
-STREAMWIRE_APT_TEST_PACKAGES="iproute2 util-linux chromium nodejs ffmpeg coturn nftables janus"
+# (VideoRoom) for the SFU tests, espeak-ng and sox for the speech of the echo-cancellation
+# measurements.
+STREAMWIRE_APT_TEST_PACKAGES="iproute2 util-linux chromium nodejs ffmpeg coturn nftables janus \
+espeak-ng sox"
 
 # Print the packages from the given list that are not installed.
 streamwire_missing_packages() {

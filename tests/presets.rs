@@ -770,6 +770,8 @@ fn room_conversion_refuses_what_a_session_cannot_send_naming_preset_and_key() {
             codec: streamwire::preset::AudioCodec::Opus,
             bitrate_kbps: 64,
             channels: 2,
+            processing: Default::default(),
+            dump: None,
         }));
     assert_eq!(refused(&p).0, "input.audio");
 
@@ -1334,4 +1336,70 @@ fn rotation_camera_reaches_the_element() {
         (publish.camera_facing, publish.sensor_orientation),
         (CameraFacing::Front, Rotation::R90)
     );
+}
+
+#[test]
+fn audio_processing_keys_reach_a_room_publishers_microphone_only() {
+    use streamwire::webrtc::dsp::{AudioProcessing, EchoCancel, EchoSuppression, NoiseSuppression};
+    let p = Preset::load(
+        "publish-test",
+        &[
+            "input.audio=mic".into(),
+            "audio.echo_cancel=low".into(),
+            "audio.noise_suppression=very-high".into(),
+            "audio.gain_control=true".into(),
+            "audio.delay_agnostic=false".into(),
+            "audio.high_pass_filter=false".into(),
+            "audio.dump=/tmp/sw-dump".into(),
+        ],
+    )
+    .unwrap();
+    let a = p.audio.as_ref().unwrap();
+    let want = AudioProcessing {
+        echo_cancel: EchoCancel::On(EchoSuppression::Low),
+        delay_agnostic: false,
+        noise_suppression: Some(NoiseSuppression::VeryHigh),
+        gain_control: true,
+        high_pass_filter: false,
+    };
+    assert_eq!(a.processing, want);
+    assert_eq!(
+        a.dump.as_deref(),
+        Some(std::path::Path::new("/tmp/sw-dump"))
+    );
+    assert_eq!(
+        PublisherConfig::try_from(&p).unwrap().audio_processing,
+        want
+    );
+
+    // Defaults without the keys.
+    let p = Preset::load("publish-test", &["input.audio=mic".into()]).unwrap();
+    assert_eq!(p.audio.unwrap().processing, AudioProcessing::default());
+
+    // A test tone is not processed: the keys are refused, naming the key.
+    let e = Preset::load("publish-test", &["audio.gain_control=true".into()]).unwrap_err();
+    assert!(
+        e.to_string().contains("audio.gain_control")
+            && e.to_string().contains("room publisher's microphone only"),
+        "{e}"
+    );
+    // A local pipeline neither.
+    let e = Preset::load("test-to-file", &["audio.dump=/tmp/x".into()]).unwrap_err();
+    assert!(e.to_string().contains("audio.dump"), "{e}");
+    // Wrong type and unknown word, at the key.
+    let e = Preset::load(
+        "publish-test",
+        &[
+            "input.audio=mic".into(),
+            "audio.gain_control=\"yes\"".into(),
+        ],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("a boolean"), "{e}");
+    let e = Preset::load(
+        "publish-test",
+        &["input.audio=mic".into(), "audio.echo_cancel=loud".into()],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("off, low, moderate, high"), "{e}");
 }

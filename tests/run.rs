@@ -849,3 +849,34 @@ fn pixel_rotation_survives_mid_stream_size_changes_in_a_file() {
         d.duration
     );
 }
+
+#[test]
+fn audio_dump_flag_needs_a_room_publishers_microphone() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("dump");
+    let d = d.to_str().unwrap();
+    // A local pipeline.
+    let o = streamwire(&["run", "test-to-file", "--audio-dump", d, "--for", "1s"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is not a room publisher"),
+        "{}",
+        text(&o)
+    );
+    // A room publisher of a test tone (refused before joining: no server is contacted).
+    let o = streamwire(&[
+        "run",
+        "publish-test",
+        "--set",
+        "room.token=jwt",
+        "--audio-dump",
+        d,
+    ]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("does not publish a microphone"),
+        "{}",
+        text(&o)
+    );
+    assert!(!dir.path().join("dump").exists(), "nothing written");
+}

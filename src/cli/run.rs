@@ -21,6 +21,11 @@ pub struct Args {
     /// No live status line.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Dump the published microphone (raw, far-end reference, processed WAVs and dump.json)
+    /// into DIR from the start; room publishers with `input.audio = "mic"` only. Overrides
+    /// the preset's `audio.dump`.
+    #[arg(long = "audio-dump", value_name = "DIR")]
+    pub audio_dump: Option<std::path::PathBuf>,
 }
 
 fn install_ctrl_c(stop: StopHandle) {
@@ -57,6 +62,14 @@ pub fn execute(args: Args) -> anyhow::Result<()> {
             room,
             args.run_for.or(preset.duration),
             args.quiet,
+            args.audio_dump,
+        );
+    }
+    if args.audio_dump.is_some() {
+        anyhow::bail!(
+            "--audio-dump: `{}` is not a room publisher; the audio dump is of a room \
+             publisher's microphone (output = \"room\", input.audio = \"mic\")",
+            preset.source
         );
     }
     let plan = Plan::new(&preset)?;

@@ -24,7 +24,19 @@ pub fn execute(
     room: &RoomSettings,
     run_for: Option<Duration>,
     quiet: bool,
+    audio_dump: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
+    let audio_dump = audio_dump.or_else(|| preset.audio.as_ref().and_then(|a| a.dump.clone()));
+    if audio_dump.is_some()
+        && !(room.role == RoomRole::Publish
+            && preset.input.audio == streamwire::preset::AudioInput::Mic)
+    {
+        anyhow::bail!(
+            "--audio-dump: `{}` does not publish a microphone (the audio dump needs \
+             output = \"room\" and input.audio = \"mic\")",
+            preset.source
+        );
+    }
     // Resolving the token is part of reading the preset: its errors are usage errors (exit 2).
     let cfg = SessionConfig::try_from(preset)?;
     if let RoomRole::Receive {
@@ -51,7 +63,7 @@ pub fn execute(
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    rt.block_on(run(cfg, room, run_for, quiet))
+    rt.block_on(run(cfg, room, run_for, quiet, audio_dump))
 }
 
 /// Latest figures per remote peer.
@@ -66,11 +78,19 @@ async fn run(
     room: &RoomSettings,
     run_for: Option<Duration>,
     quiet: bool,
+    audio_dump: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
     let publishing = room.role == RoomRole::Publish;
     let (session, mut events) = Session::join(cfg)
         .await
         .with_context(|| format!("joining room `{}` on {}", room.room, room.server))?;
+    if let Some(dir) = &audio_dump {
+        session
+            .start_audio_dump(dir)
+            .await
+            .with_context(|| format!("starting the audio dump into {}", dir.display()))?;
+        eprintln!("audio dump: {}", dir.display());
+    }
     eprintln!(
         "joined room `{}` on {} as {} ({})",
         room.room,
@@ -136,6 +156,17 @@ async fn run(
         eprintln!();
     }
     let (frames, what) = frames(&session, publishing).await;
+    if audio_dump.is_some() {
+        match session.stop_audio_dump().await {
+            Ok(Some(d)) => eprintln!(
+                "audio dump: {} samples per file ({})",
+                d.samples[0],
+                d.stopped.unwrap_or("stopped")
+            ),
+            Ok(None) => {}
+            Err(e) => eprintln!("audio dump: {e}"),
+        }
+    }
     session.leave().await;
     if let Some(reason) = failure {
         anyhow::bail!("room `{}` on {}: {reason}", room.room, room.server);

@@ -195,6 +195,7 @@ impl TryFrom<&Preset> for PublisherConfig {
         if let Some(a) = &preset.audio {
             let bps = a.bitrate_kbps.saturating_mul(1000);
             p.audio_bps = int(preset, "audio.bitrate", bps)?;
+            p.audio_processing = a.processing;
         }
         p.rotation = preset
             .rotation

@@ -21,7 +21,7 @@ pub(crate) enum Value {
     String(String),
     Integer(i64),
     Float,
-    Bool,
+    Bool(bool),
     Table(BTreeMap<String, Node>),
     /// An array (each element located, e.g. `room.ice_servers`).
     Array(Vec<Node>),
@@ -35,7 +35,7 @@ impl Value {
             Value::String(_) => "a string",
             Value::Integer(_) => "an integer",
             Value::Float => "a float",
-            Value::Bool => "a boolean",
+            Value::Bool(_) => "a boolean",
             Value::Table(_) => "a table",
             Value::Array(_) => "an array",
             Value::Other(t) => t,
@@ -89,7 +89,7 @@ fn convert_value(value: &DeValue<'_>, lines: &Lines<'_>) -> Value {
             Err(_) => Value::Other("an integer out of range"),
         },
         DeValue::Float(_) => Value::Float,
-        DeValue::Boolean(_) => Value::Bool,
+        DeValue::Boolean(b) => Value::Bool(*b),
         DeValue::Datetime(_) => Value::Other("a datetime"),
         DeValue::Array(items) => Value::Array(
             items

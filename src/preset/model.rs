@@ -125,6 +125,13 @@ pub struct AudioSettings {
     pub bitrate_kbps: u32,
     /// Channels (1 or 2). Default 2.
     pub channels: u32,
+    /// Microphone processing of a room publisher (`echo_cancel`, `delay_agnostic`,
+    /// `noise_suppression`, `gain_control`, `high_pass_filter`). Default
+    /// `AudioProcessing::default()`.
+    pub processing: crate::webrtc::dsp::AudioProcessing,
+    /// `audio.dump`: a room publisher's microphone is dumped into this directory from the
+    /// start (see `webrtc::audio_dump`). Default none.
+    pub dump: Option<PathBuf>,
 }
 
 /// Container formats for file output, chosen by extension.

@@ -91,6 +91,16 @@ impl<'a> Section<'a> {
         }
     }
 
+    pub(crate) fn bool(&self, key: &str) -> Result<Option<(bool, &'a Node)>, PresetError> {
+        match self.node(key) {
+            None => Ok(None),
+            Some(node) => match node.value {
+                Value::Bool(b) => Ok(Some((b, node))),
+                _ => Err(self.wrong_type(key, node, "a boolean")),
+            },
+        }
+    }
+
     pub(crate) fn table(&self, key: &'static str) -> Result<Option<Section<'a>>, PresetError> {
         match self.node(key) {
             None => Ok(None),

@@ -2,6 +2,7 @@
 //! `[video]`, `[audio]`, `output`; `[rotation]` and `[telemetry]` in `elements.rs`, `[room]` in
 //! `room.rs`), and the cross-checks between them.
 
+use crate::webrtc::dsp::{AudioProcessing, EchoCancel, EchoSuppression, NoiseSuppression};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -39,7 +40,26 @@ const VIDEO_KEYS: &[&str] = &[
     "keyframe_interval",
     "hardware",
 ];
-const AUDIO_KEYS: &[&str] = &["codec", "bitrate", "channels"];
+const AUDIO_KEYS: &[&str] = &[
+    "codec",
+    "bitrate",
+    "channels",
+    "echo_cancel",
+    "delay_agnostic",
+    "noise_suppression",
+    "gain_control",
+    "high_pass_filter",
+    "dump",
+];
+/// `[audio]` keys for a room publisher's microphone only.
+const MIC_KEYS: &[&str] = &[
+    "echo_cancel",
+    "delay_agnostic",
+    "noise_suppression",
+    "gain_control",
+    "high_pass_filter",
+    "dump",
+];
 const VIDEO_INPUTS: &[&str] = &["camera", "screen", "test", "file:PATH", "room", "none"];
 const AUDIO_INPUTS: &[&str] = &["mic", "test", "file:PATH", "room", "none"];
 const OUTPUTS: &[&str] = &["file:PATH", "display", "fakesink", "room", "record:DIR"];
@@ -179,9 +199,26 @@ pub(super) fn validate(
     };
     let video_sec = top.table("video")?;
     let video = video(video_sec.as_ref(), &start)?.filter(|_| input.video != VideoInput::None);
-    let audio = audio(top.table("audio")?.as_ref())?.filter(|_| input.audio != AudioInput::None);
     let (output, out_node) = output(&top, &start)?;
     let publish_room = matches!(&out_node.value, doc::Value::String(s) if s == "room");
+    let audio_sec = top.table("audio")?;
+    if let Some(sec) = &audio_sec
+        && !(publish_room && input.audio == AudioInput::Mic)
+        && let Some(key) = MIC_KEYS.iter().find(|k| sec.node(k).is_some())
+    {
+        return Err(invalid(
+            &sec.node(key)
+                .map(|n| n.key_at.clone())
+                .unwrap_or(sec.at.clone()),
+            ErrorKind::ImpossibleCaps {
+                key: sec.full_key(key),
+                reason: "applies to a room publisher's microphone only (output = \"room\", \
+                         input.audio = \"mic\")"
+                    .to_owned(),
+            },
+        ));
+    }
+    let audio = audio(audio_sec.as_ref())?.filter(|_| input.audio != AudioInput::None);
     check_container(&output, video.as_ref(), video_sec.as_ref(), &out_node.at)?;
 
     // [rotation] and [telemetry]: both act on the video branch of a local pipeline (a room
@@ -350,6 +387,8 @@ fn audio(sec: Option<&Section<'_>>) -> Result<Option<AudioSettings>, PresetError
             codec: AudioCodec::Opus,
             bitrate_kbps: 64,
             channels: 2,
+            processing: AudioProcessing::default(),
+            dump: None,
         })),
     }
 }
@@ -542,5 +581,42 @@ fn audio_settings(sec: &Section<'_>) -> Result<AudioSettings, PresetError> {
             .map(|v| v.0)
             .unwrap_or(64),
         channels: sec.uint("channels", 1, 2, true)?.map(|v| v.0).unwrap_or(2),
+        processing: processing(sec)?,
+        dump: sec.string("dump")?.map(|(s, _)| PathBuf::from(s)),
     })
+}
+
+/// The microphone processing keys of `[audio]`.
+fn processing(sec: &Section<'_>) -> Result<AudioProcessing, PresetError> {
+    let mut p = AudioProcessing::default();
+    if let Some((w, _)) = sec.word("echo_cancel", &["off", "low", "moderate", "high"])? {
+        p.echo_cancel = match w {
+            "off" => EchoCancel::Off,
+            "low" => EchoCancel::On(EchoSuppression::Low),
+            "high" => EchoCancel::On(EchoSuppression::High),
+            _ => EchoCancel::On(EchoSuppression::Moderate),
+        };
+    }
+    if let Some((w, _)) = sec.word(
+        "noise_suppression",
+        &["off", "low", "moderate", "high", "very-high"],
+    )? {
+        p.noise_suppression = match w {
+            "off" => None,
+            "low" => Some(NoiseSuppression::Low),
+            "high" => Some(NoiseSuppression::High),
+            "very-high" => Some(NoiseSuppression::VeryHigh),
+            _ => Some(NoiseSuppression::Moderate),
+        };
+    }
+    if let Some((b, _)) = sec.bool("delay_agnostic")? {
+        p.delay_agnostic = b;
+    }
+    if let Some((b, _)) = sec.bool("gain_control")? {
+        p.gain_control = b;
+    }
+    if let Some((b, _)) = sec.bool("high_pass_filter")? {
+        p.high_pass_filter = b;
+    }
+    Ok(p)
 }

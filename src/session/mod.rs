@@ -70,6 +70,7 @@ pub use recovery::{RebuildReason, Recovery, RecoveryConfig};
 use crate::signalling::client::{Client, Delivery, Event};
 use crate::signalling::protocol::{Payload, PeerId};
 use crate::webrtc::WebrtcError;
+use crate::webrtc::audio_dump::{AudioDumpConfig, DumpSidecar};
 use crate::webrtc::peer::ConnectionState;
 use crate::webrtc::publisher::{Publisher, PublisherConfig};
 use crate::webrtc::stats::{STATS_INTERVAL, StatsCollector};
@@ -346,6 +347,44 @@ impl Session {
         self.ask(Command::Unpublish)
             .await
             .unwrap_or_else(|| Err(left()))
+    }
+
+    /// Start an audio dump of the published microphone into `dir` (created; it must not
+    /// already hold a dump) with the default size limit: raw, far-end reference and processed
+    /// audio as sample-aligned WAV files plus `dump.json` (format in
+    /// [`crate::webrtc::audio_dump`]). Raw voice that stays on the device: off until the
+    /// application calls this. Errors when nothing is published or the published audio is
+    /// not a processed microphone, or a dump is already running.
+    ///
+    /// ```no_run
+    /// # async fn demo(session: streamwire::session::Session) -> Result<(), streamwire::session::SessionError> {
+    /// session.start_audio_dump("/tmp/call-dump").await?;
+    /// // ... reproduce the echo ...
+    /// let sidecar = session.stop_audio_dump().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn start_audio_dump(
+        &self,
+        dir: impl Into<std::path::PathBuf>,
+    ) -> Result<(), SessionError> {
+        self.start_audio_dump_with(&AudioDumpConfig::new(dir)).await
+    }
+
+    /// [`Session::start_audio_dump`] with a chosen size limit.
+    pub async fn start_audio_dump_with(&self, cfg: &AudioDumpConfig) -> Result<(), SessionError> {
+        let publisher = self.publisher().await.ok_or_else(|| {
+            SessionError::Publishing("an audio dump needs a published microphone".into())
+        })?;
+        Ok(publisher.start_audio_dump(cfg)?)
+    }
+
+    /// Stop the running audio dump and finalise its files; returns its sidecar (`None` when
+    /// no dump was running).
+    pub async fn stop_audio_dump(&self) -> Result<Option<DumpSidecar>, SessionError> {
+        match self.publisher().await {
+            Some(p) => Ok(p.stop_audio_dump()?),
+            None => Ok(None),
+        }
     }
 
     /// The shared subscriber (counters, frame callbacks, keyframe requests).

@@ -15,6 +15,8 @@
 //! peer.negotiate().unwrap();
 //! ```
 
+pub mod audio_dump;
+pub mod dsp;
 mod early_rtp;
 pub mod encode;
 pub mod peer;

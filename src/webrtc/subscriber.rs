@@ -43,8 +43,9 @@ pub enum VideoOutput {
 /// What to do with decoded audio.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum AudioOutput {
-    /// Play it (`autoaudiosink`); with `echo_probe`, through a `webrtcechoprobe` of that name so
-    /// a microphone publisher's `webrtcdsp` can cancel it.
+    /// Play it (`autoaudiosink`); with `echo_probe`, through a `webrtcechoprobe` of that name
+    /// at the DSP's rate ([`crate::webrtc::dsp::echo_probe_chain`]) so a microphone
+    /// publisher's `webrtcdsp` can cancel it.
     Play {
         /// Name for the `webrtcechoprobe`.
         echo_probe: Option<String>,
@@ -466,12 +467,13 @@ fn build_receive_branch(
                 let mut c = vec![make("rtpopusdepay")?, make("opusdec")?];
                 match &cfg.audio {
                     AudioOutput::Play { echo_probe } => {
-                        c.push(make("audioconvert")?);
-                        c.push(make("audioresample")?);
-                        if let Some(name) = echo_probe {
-                            let probe = make("webrtcechoprobe")?;
-                            probe.set_property("name", name);
-                            c.push(probe);
+                        match echo_probe {
+                            // The far-end reference, at the DSP's rate.
+                            Some(name) => c.extend(super::dsp::echo_probe_chain(name)?),
+                            None => {
+                                c.push(make("audioconvert")?);
+                                c.push(make("audioresample")?);
+                            }
                         }
                         c.push(make("autoaudiosink")?);
                     }

@@ -13,8 +13,8 @@ pub mod registry;
 pub mod sampler;
 
 pub use registry::{
-    Class, Consent, Field, IP_HANDLING, NEVER_COLLECTED, PEER_STATS, REGISTRY, Scope, allowed,
-    any_field, field, privacy_markdown,
+    Class, Consent, Field, IP_HANDLING, LOCAL_DATA, LocalData, NEVER_COLLECTED, PEER_STATS,
+    REGISTRY, Scope, allowed, any_field, field, privacy_markdown,
 };
 pub use sampler::{Ctx, READERS, Reader, Report, Sampler, StreamCounters, Value};
 

@@ -468,6 +468,36 @@ pub fn field(key: &str) -> Option<&'static Field> {
     REGISTRY.iter().find(|f| f.key == key)
 }
 
+/// Data Streamwire can write on the device but never collects or sends: each entry needs an
+/// explicit call by the application and stays where the application puts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalData {
+    /// Name (also in `docs/privacy.md`).
+    pub key: &'static str,
+    /// What is written.
+    pub description: &'static str,
+    /// Why an application would turn it on.
+    pub purpose: &'static str,
+    /// What turns it on and off.
+    pub trigger: &'static str,
+    /// Where it is stored and for how long.
+    pub storage: &'static str,
+}
+
+/// Every kind of device-only data.
+pub static LOCAL_DATA: &[LocalData] = &[LocalData {
+    key: "audio_dump",
+    description: "raw voice: a published microphone before and after processing and the \
+                  far-end (received) audio it is compared with, as WAV files, with a JSON \
+                  sidecar (start time, sample rate, processing settings, capture device name)",
+    purpose: "debugging echo, noise or level problems",
+    trigger: "off by default; only between the application's `Session::start_audio_dump` \
+              (or `streamwire run --audio-dump DIR`, preset key `audio.dump`) and \
+              `stop_audio_dump`; each file stops at a size limit (default 64 MiB)",
+    storage: "the directory the application names, on the device; never sent by Streamwire; \
+              kept until the application or user deletes it",
+}];
+
 /// The fields readable under `consent`, in report order.
 pub fn allowed(consent: Consent) -> impl Iterator<Item = &'static Field> {
     REGISTRY.iter().filter(move |f| consent.allows(f.class))
@@ -572,6 +602,19 @@ pub fn privacy_markdown() -> String {
          --user U` removes it. A delete leaves only an audit entry with the action, the time \
          and row counts.\n",
     );
+    out.push_str(
+        "\n## Kept on the device only\n\n\
+         Streamwire never collects or sends the following; it writes it only when the \
+         application asks.\n\n\
+         | data | what | purpose | when | storage |\n\
+         |---|---|---|---|---|\n",
+    );
+    for d in LOCAL_DATA {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            d.key, d.description, d.purpose, d.trigger, d.storage
+        ));
+    }
     out.push_str("\n## Never collected\n\n");
     for (what, why) in NEVER_COLLECTED {
         out.push_str(&format!("- {what}: {why}.\n"));

@@ -1,6 +1,7 @@
 //! What a [`Publisher`](super::Publisher) publishes: [`PublisherConfig`] and its sources.
 
 use crate::encoder::Codec;
+use crate::webrtc::dsp::AudioProcessing;
 pub use gststreamwire::orientation::{CameraFacing, Rotation};
 
 /// Where published video comes from.
@@ -22,13 +23,23 @@ pub enum VideoSource {
 pub enum AudioSource {
     /// `audiotestsrc is-live=true` (a quiet sine tone).
     TestTone,
-    /// The default microphone (`autoaudiosrc`), processed by `webrtcdsp` (noise suppression,
-    /// gain control, and echo cancellation against the named `webrtcechoprobe` when given).
+    /// The default microphone (`autoaudiosrc`), processed by `webrtcdsp` with
+    /// [`PublisherConfig::audio_processing`] (echo cancellation against the named
+    /// `webrtcechoprobe` when given, see [`crate::webrtc::dsp`]).
     Microphone {
         /// Name of the `webrtcechoprobe` on the playback path, enabling echo cancellation.
         echo_probe: Option<String>,
     },
-    /// An application element with an always `src` pad producing raw audio.
+    /// An application element standing in for the microphone (e.g. an `appsrc` or a chosen
+    /// capture device) with an always `src` pad producing raw audio, processed like
+    /// [`AudioSource::Microphone`].
+    MicrophoneElement {
+        /// The capture element.
+        element: gst::Element,
+        /// Name of the `webrtcechoprobe` on the playback path, enabling echo cancellation.
+        echo_probe: Option<String>,
+    },
+    /// An application element with an always `src` pad producing raw audio, sent unprocessed.
     Element(gst::Element),
     /// No audio track.
     #[default]
@@ -91,6 +102,10 @@ pub struct PublisherConfig {
     pub keyframe_interval: u32,
     /// Opus bitrate (bit/s).
     pub audio_bps: i32,
+    /// Microphone processing (`webrtcdsp`) for [`AudioSource::Microphone`] and
+    /// [`AudioSource::MicrophoneElement`]; other sources are sent unprocessed. Default
+    /// [`AudioProcessing::default`].
+    pub audio_processing: AudioProcessing,
     /// Rotation metadata mode (CVO); `None` (default) sends no orientation.
     pub rotation: Option<RotationConfig>,
     /// With [`rotation`](Self::rotation): which way the camera faces (`sensorrotation
@@ -117,6 +132,7 @@ impl Default for PublisherConfig {
             ceiling_kbps: 2500,
             keyframe_interval: 300,
             audio_bps: 32000,
+            audio_processing: AudioProcessing::default(),
             rotation: None,
             camera_facing: CameraFacing::Back,
             sensor_orientation: Rotation::R0,

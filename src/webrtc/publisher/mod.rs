@@ -37,6 +37,7 @@ pub use rate::BitrateChange;
 pub use sources::ENCODER_QUEUE_NAME;
 
 use super::WebrtcError;
+use super::audio_dump::{AudioDump, AudioDumpConfig, DumpSidecar, MicTaps};
 use branch::Branch;
 use rate::{BitrateListener, RateState};
 use sources::VideoChain;
@@ -48,6 +49,10 @@ struct Inner {
     /// `sensorrotation` in rotation metadata mode.
     rotation: Option<gst::Element>,
     audio_tee: Option<gst::Element>,
+    /// A processed microphone's dump taps.
+    mic: Option<MicTaps>,
+    /// The running audio dump.
+    dump: Mutex<Option<AudioDump>>,
     branches: Mutex<HashMap<String, Vec<Branch>>>,
     rate: Mutex<RateState>,
     listeners: Mutex<Vec<BitrateListener>>,
@@ -114,7 +119,10 @@ impl Publisher {
             Some((v, r)) => (Some(v), r),
             None => (None, None),
         };
-        let audio_tee = sources::build_audio(&bin, &config, &mut elements)?;
+        let (audio_tee, mic) = match sources::build_audio(&bin, &config, &mut elements)? {
+            Some((tee, mic)) => (Some(tee), mic),
+            None => (None, None),
+        };
         let publisher = Publisher {
             inner: Arc::new(Inner {
                 bin,
@@ -122,6 +130,8 @@ impl Publisher {
                 video,
                 rotation,
                 audio_tee,
+                mic,
+                dump: Mutex::new(None),
                 branches: Mutex::new(HashMap::new()),
                 rate: Mutex::new(RateState::new(start)),
                 listeners: Mutex::new(Vec::new()),
@@ -225,9 +235,58 @@ impl Publisher {
         Ok(())
     }
 
+    /// Start an audio dump of the published microphone (see [`crate::webrtc::audio_dump`]):
+    /// raw, far-end reference and processed audio as WAV files plus `dump.json` in
+    /// `cfg.dir`. Errors when the audio is not a processed microphone
+    /// ([`AudioSource::Microphone`], [`AudioSource::MicrophoneElement`]), when a dump is
+    /// already running, or when the directory cannot be written or already holds a dump.
+    ///
+    /// ```no_run
+    /// use streamwire::webrtc::audio_dump::AudioDumpConfig;
+    /// use streamwire::webrtc::publisher::{AudioSource, Publisher, PublisherConfig};
+    /// streamwire::gst_init::init().unwrap();
+    /// let pipeline = gst::Pipeline::new();
+    /// let cfg = PublisherConfig {
+    ///     audio: AudioSource::Microphone { echo_probe: None },
+    ///     ..PublisherConfig::default()
+    /// };
+    /// let publisher = Publisher::new(&pipeline, cfg).unwrap();
+    /// publisher.start_audio_dump(&AudioDumpConfig::new("/tmp/dump")).unwrap();
+    /// // ... later
+    /// let sidecar = publisher.stop_audio_dump().unwrap();
+    /// println!("{} samples", sidecar.unwrap().samples[0]);
+    /// ```
+    pub fn start_audio_dump(&self, cfg: &AudioDumpConfig) -> Result<(), WebrtcError> {
+        let taps = self.inner.mic.as_ref().ok_or(WebrtcError::Config {
+            field: "audio",
+            detail: "an audio dump needs a processed microphone (AudioSource::Microphone or \
+                     MicrophoneElement)"
+                .into(),
+        })?;
+        let mut dump = self.inner.dump.lock();
+        if let Some(d) = dump.as_ref() {
+            return Err(WebrtcError::Config {
+                field: "audio_dump",
+                detail: format!("a dump into {} is already running", d.dir().display()),
+            });
+        }
+        *dump = Some(AudioDump::start(&self.inner.bin, taps, cfg)?);
+        Ok(())
+    }
+
+    /// Stop the running audio dump, finalising its files; returns its sidecar, or `None`
+    /// when no dump was running.
+    pub fn stop_audio_dump(&self) -> Result<Option<DumpSidecar>, WebrtcError> {
+        let dump = self.inner.dump.lock().take();
+        dump.map(AudioDump::stop).transpose()
+    }
+
     /// Stop publishing: detach every peer (see [`Publisher::detach`]), stop the capture and
     /// encode chains and remove them from the bin. The publisher is unusable afterwards.
     pub fn stop(&self) {
+        if let Err(e) = self.stop_audio_dump() {
+            tracing::warn!("stopping the audio dump: {e}");
+        }
         let peers: Vec<String> = self.inner.branches.lock().keys().cloned().collect();
         for p in peers {
             self.detach(&p);

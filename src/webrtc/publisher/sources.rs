@@ -4,6 +4,7 @@
 use gst::prelude::*;
 
 use super::config::{AudioSource, PublisherConfig, RotationConfig, VideoSource};
+use crate::webrtc::audio_dump::MicTaps;
 use crate::webrtc::encode::{VideoEncodeParams, VideoEncoder, build_video_encoder};
 use crate::webrtc::{WebrtcError, make};
 
@@ -85,12 +86,29 @@ pub(super) fn build_video(
     Ok(Some(((encoder, tee, raw_pad), rotation)))
 }
 
+/// The audio chain's output tee and, for a processed microphone, its dump taps.
 pub(super) fn build_audio(
     bin: &gst::Bin,
     config: &PublisherConfig,
     elements: &mut Vec<gst::Element>,
-) -> Result<Option<gst::Element>, WebrtcError> {
+) -> Result<Option<(gst::Element, Option<MicTaps>)>, WebrtcError> {
     let mut chain = Vec::new();
+    let mut mic = None;
+    let mut processed = |chain: &mut Vec<gst::Element>,
+                         source: gst::Element,
+                         probe: &Option<String>|
+     -> Result<(), WebrtcError> {
+        let dsp_chain = config.audio_processing.chain(probe.as_deref())?;
+        mic = Some(MicTaps {
+            source: source.clone(),
+            dsp: dsp_chain[dsp_chain.len() - 1].clone(),
+            probe: probe.clone(),
+            processing: config.audio_processing,
+        });
+        chain.push(source);
+        chain.extend(dsp_chain);
+        Ok(())
+    };
     match &config.audio {
         AudioSource::None => return Ok(None),
         AudioSource::TestTone => {
@@ -100,22 +118,12 @@ pub(super) fn build_audio(
             chain.push(s);
         }
         AudioSource::Microphone { echo_probe } => {
-            chain.push(make("autoaudiosrc")?);
-            chain.push(make("audioconvert")?);
-            chain.push(make("audioresample")?);
-            // webrtcdsp wants 16-bit (or float) interleaved at 48 kHz, 10 ms frames.
-            let dsp = make("webrtcdsp")?;
-            dsp.set_property("noise-suppression", true);
-            dsp.set_property("gain-control", true);
-            match echo_probe {
-                Some(name) => {
-                    dsp.set_property("echo-cancel", true);
-                    dsp.set_property("probe", name);
-                }
-                None => dsp.set_property("echo-cancel", false),
-            }
-            chain.push(dsp);
+            processed(&mut chain, make("autoaudiosrc")?, echo_probe)?
         }
+        AudioSource::MicrophoneElement {
+            element,
+            echo_probe,
+        } => processed(&mut chain, element.clone(), echo_probe)?,
         AudioSource::Element(e) => chain.push(e.clone()),
     }
     chain.push(make("audioconvert")?);
@@ -139,7 +147,7 @@ pub(super) fn build_audio(
     add_all(bin, &chain)?;
     elements.extend(chain.iter().cloned());
     link_chain(&chain, "audio capture and encoder")?;
-    Ok(Some(tee))
+    Ok(Some((tee, mic)))
 }
 
 /// The `sensorrotation` element for rotation metadata mode (output `metadata`: tags + meta),
