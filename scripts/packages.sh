@@ -9,8 +9,10 @@ gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice gstreamer1.0-tool
 gstreamer1.0-plugins-base-apps gstreamer1.0-x"
 
 # Additionally needed by the test suite: `ip` and `unshare` for the loopback-only network
-# namespace, Chromium for the browser interop tests.
-STREAMWIRE_APT_TEST_PACKAGES="iproute2 util-linux chromium"
+# namespace, `nft` for network-level packet loss in a test's own namespace
+# (tests/webrtc_resilience.rs, `streamwire bench impairment`), Chromium for the browser
+# interop tests.
+STREAMWIRE_APT_TEST_PACKAGES="iproute2 util-linux nftables chromium"
 
 # Print the packages from the given list that are not installed.
 streamwire_missing_packages() {

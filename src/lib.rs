@@ -5,6 +5,7 @@
 
 pub mod encoder;
 pub mod gst_init;
+pub mod impair;
 pub mod pipeline;
 pub mod preset;
 pub mod probe;

@@ -34,7 +34,6 @@ use streamwire::session::{Session, SessionConfig, Subscribe};
 use streamwire::signalling::protocol::Grant;
 use streamwire::signalling::token::{Claims, mint};
 use streamwire::webrtc::WebrtcError;
-use streamwire::webrtc::peer::DEFAULT_JITTER_LATENCY_MS;
 use streamwire::webrtc::publisher::{
     AudioSource, ENCODER_QUEUE_NAME, PublisherConfig, VideoSource,
 };
@@ -71,8 +70,8 @@ pub struct LatencyOptions {
     pub seconds: f64,
     /// Time after the last join before measuring (s).
     pub warmup_seconds: f64,
-    /// Subscriber jitter-buffer latency (ms).
-    pub jitter_latency_ms: u32,
+    /// Subscriber jitter-buffer latency (ms); `None`: adaptive (the default).
+    pub jitter_latency_ms: Option<u32>,
     /// Video bitrate (kbit/s), also the congestion-control start.
     pub bitrate_kbps: u32,
     /// Subscribers ran as child processes (set by `latency_process::run_separate`); the
@@ -81,7 +80,7 @@ pub struct LatencyOptions {
 }
 
 impl Default for LatencyOptions {
-    /// 1 subscriber, VP8, 1280x720@30, 10 s after 2 s warm-up, default (30 ms) jitter buffer,
+    /// 1 subscriber, VP8, 1280x720@30, 10 s after 2 s warm-up, adaptive jitter buffer,
     /// 2500 kbit/s,
     /// congestion control on.
     fn default() -> Self {
@@ -93,7 +92,7 @@ impl Default for LatencyOptions {
             fps: 30,
             seconds: 10.0,
             warmup_seconds: 2.0,
-            jitter_latency_ms: DEFAULT_JITTER_LATENCY_MS,
+            jitter_latency_ms: None,
             bitrate_kbps: 2500,
             separate_processes: false,
         }
@@ -391,14 +390,20 @@ impl Drop for BenchRoom {
 
 /// Session configuration of a measuring subscriber: clock-synchronised appsink, no data channel
 /// (the benchmark measures media).
-pub(crate) fn subscriber_config(url: &str, token: &str, jitter_latency_ms: u32) -> SessionConfig {
+pub(crate) fn subscriber_config(
+    url: &str,
+    token: &str,
+    jitter_latency_ms: Option<u32>,
+) -> SessionConfig {
     let mut cfg = SessionConfig::new(url, ROOM, token);
     cfg.output = SubscriberConfig {
         video: VideoOutput::AppSink,
         sync: true,
         ..SubscriberConfig::default()
     };
-    cfg.jitter_latency_ms = jitter_latency_ms;
+    if let Some(ms) = jitter_latency_ms {
+        cfg.jitter_buffer = streamwire::webrtc::repair::JitterBuffer::Fixed(ms);
+    }
     cfg.data_channel = false;
     cfg
 }

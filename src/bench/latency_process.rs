@@ -62,7 +62,7 @@ fn send_line(out: &Mutex<std::io::Stdout>, msg: &FromChild) {
 
 /// Child side: one subscribing session, driven through stdin/stdout. Returns when stdin closes
 /// (after leaving the room).
-pub fn subscriber_child(jitter_latency_ms: u32) -> Result<(), BenchError> {
+pub fn subscriber_child(jitter_latency_ms: Option<u32>) -> Result<(), BenchError> {
     let env = |name: &str| {
         std::env::var(name).map_err(|_| BenchError::Run(format!("child: {name} is not set")))
     };

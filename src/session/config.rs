@@ -1,8 +1,8 @@
 //! What a [`Session`](super::Session) is built from: [`SessionConfig`] and [`Subscribe`].
 
 use crate::signalling::client::ClientConfig;
-use crate::webrtc::peer::DEFAULT_JITTER_LATENCY_MS;
 use crate::webrtc::publisher::PublisherConfig;
+use crate::webrtc::repair::{JitterBuffer, RepairConfig};
 use crate::webrtc::subscriber::SubscriberConfig;
 
 use super::telemetry::TelemetryConfig;
@@ -53,8 +53,11 @@ pub struct SessionConfig {
     /// Extra ICE servers (`stun://host:port`, `turn(s)://user:pass@host:port`), added to those
     /// of the server's join reply.
     pub ice_servers: Vec<String>,
-    /// Jitter-buffer latency (ms). Default [`DEFAULT_JITTER_LATENCY_MS`].
-    pub jitter_latency_ms: u32,
+    /// Receive jitter buffer. Default adaptive ([`JitterBuffer::default`]); a fixed latency
+    /// is the override.
+    pub jitter_buffer: JitterBuffer,
+    /// Loss repair of every connection (NACK/RTX, RED+ULPFEC). Default [`RepairConfig::default`].
+    pub repair: RepairConfig,
     /// Open a data channel to every peer. Default true.
     pub data_channel: bool,
     /// Telemetry forwarding (default consent `none`: nothing read, nothing sent).
@@ -76,7 +79,8 @@ impl SessionConfig {
             output: SubscriberConfig::default(),
             local_addresses: vec!["127.0.0.1".to_owned()],
             ice_servers: Vec::new(),
-            jitter_latency_ms: DEFAULT_JITTER_LATENCY_MS,
+            jitter_buffer: JitterBuffer::default(),
+            repair: RepairConfig::default(),
             data_channel: true,
             telemetry: TelemetryConfig::default(),
         }
@@ -88,6 +92,7 @@ impl SessionConfig {
 pub(crate) struct ConnectionSettings {
     pub subscribe: Subscribe,
     pub local_addresses: Vec<String>,
-    pub jitter_latency_ms: u32,
+    pub jitter_buffer: JitterBuffer,
+    pub repair: RepairConfig,
     pub data_channel: bool,
 }

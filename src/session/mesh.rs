@@ -77,7 +77,8 @@ impl Mesh {
         cfg.local_addresses = cx.settings.local_addresses.clone();
         cfg.stun_server = cx.ice.stun.clone();
         cfg.turn_servers = cx.ice.turns.clone();
-        cfg.jitter_latency_ms = cx.settings.jitter_latency_ms;
+        cfg.jitter_buffer = cx.settings.jitter_buffer;
+        cfg.repair = cx.settings.repair;
         if wants {
             cfg.receive = vec![MediaKind::Video, MediaKind::Audio];
         }

@@ -176,7 +176,8 @@ impl Session {
             settings: ConnectionSettings {
                 subscribe: cfg.subscribe,
                 local_addresses: cfg.local_addresses,
-                jitter_latency_ms: cfg.jitter_latency_ms,
+                jitter_buffer: cfg.jitter_buffer,
+                repair: cfg.repair,
                 data_channel: cfg.data_channel,
             },
             ice: IceServers::default(),

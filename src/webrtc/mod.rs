@@ -16,8 +16,10 @@
 //! ```
 
 pub mod encode;
+pub mod freeze;
 pub mod peer;
 pub mod publisher;
+pub mod repair;
 pub(crate) mod sdp;
 pub mod stats;
 pub mod subscriber;

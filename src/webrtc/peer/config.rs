@@ -1,6 +1,7 @@
 //! Configuration of a [`Peer`](super::Peer): its [`Role`] in the pair, ICE addresses and
-//! servers, jitter buffer and send-side congestion control.
+//! servers, jitter buffer, loss repair and send-side congestion control.
 
+use crate::webrtc::repair::{JitterBuffer, RepairConfig};
 use crate::webrtc::{MediaKind, WebrtcError};
 
 /// Which side of a pair creates the offer.
@@ -53,17 +54,6 @@ impl Default for CongestionConfig {
     }
 }
 
-/// Default jitter-buffer latency in milliseconds.
-///
-/// 30 ms. Measured with `cargo bench --bench latency` (H.264 720p30, loopback): webrtcbin 1.22's
-/// jitter buffer adds its configured latency almost in full to every frame (decoded-latency p50
-/// 11 ms at 10 ms, 21 ms at 30 ms, 41 ms at 50 ms), so the value is a direct latency/robustness
-/// trade. On a LAN-class link delay variation is a few ms and a NACK retransmission round trip
-/// under 10 ms, so 30 ms absorbs jitter of about one frame interval plus one retransmission
-/// while keeping decoded latency near 20 ms; webrtcbin's 200 ms default is far too much for a
-/// call. Raise [`PeerConfig::jitter_latency_ms`] for Wi-Fi or long paths.
-pub const DEFAULT_JITTER_LATENCY_MS: u32 = 30;
-
 /// Configuration of one [`Peer`](super::Peer).
 #[derive(Debug, Clone)]
 pub struct PeerConfig {
@@ -76,8 +66,11 @@ pub struct PeerConfig {
     pub stun_server: Option<String>,
     /// TURN servers, `turn(s)://user:password@host:port`.
     pub turn_servers: Vec<String>,
-    /// Jitter-buffer latency (ms); default [`DEFAULT_JITTER_LATENCY_MS`].
-    pub jitter_latency_ms: u32,
+    /// Receive jitter buffer: adaptive by default ([`JitterBuffer::default`]), or a fixed
+    /// latency as an override.
+    pub jitter_buffer: JitterBuffer,
+    /// NACK/RTX, RED+ULPFEC and the retransmission history ([`RepairConfig::default`]).
+    pub repair: RepairConfig,
     /// Tracks expected from the remote peer (offerer only: adds `recvonly` m-lines).
     pub receive: Vec<MediaKind>,
     /// Send-side congestion control; `None` disables it.
@@ -98,7 +91,8 @@ impl PeerConfig {
             local_addresses: vec!["127.0.0.1".to_owned()],
             stun_server: None,
             turn_servers: Vec::new(),
-            jitter_latency_ms: DEFAULT_JITTER_LATENCY_MS,
+            jitter_buffer: JitterBuffer::default(),
+            repair: RepairConfig::default(),
             receive: Vec::new(),
             congestion: Some(CongestionConfig::default()),
         }
@@ -111,6 +105,8 @@ impl PeerConfig {
     }
 
     pub(super) fn validate(&self) -> Result<(), WebrtcError> {
+        self.jitter_buffer.validate()?;
+        self.repair.validate()?;
         if let Some(stun) = &self.stun_server
             && !stun.starts_with("stun://")
         {

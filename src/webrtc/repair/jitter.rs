@@ -1,0 +1,328 @@
+//! Adaptive jitter buffer: a target delay that follows the measured delay variation of each
+//! received stream, like libwebrtc's video jitter estimator and NetEq, instead of one fixed
+//! latency.
+//!
+//! For every packet that arrives at a stream's `rtpjitterbuffer` in order (retransmissions and
+//! reordered packets excluded) the
+//! estimator takes its relative transit time, arrival time minus RTP time, and keeps the last
+//! [`WINDOW`]. The delay variation of a packet is its transit minus the smallest transit in the
+//! window (a jump of more than [`RESYNC_MS`] restarts the window); the target is the 98th percentile of the window's delay variation (so the last
+//! packet of a paced keyframe and network jitter are both covered), plus, while packets were
+//! lost in the last [`LOSS_MEMORY`], one retransmission round trip and [`RTX_MARGIN_MS`] (so
+//! a retransmitted packet still arrives in time), clamped to the configured range. The buffer
+//! latency goes up to a higher target at once and down by at most [`STEP_DOWN_MS`] per
+//! [`UPDATE`], so a short calm spell does not empty it just before the next burst.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// Window of packets the delay variation is taken over.
+pub const WINDOW: Duration = Duration::from_secs(10);
+/// How long a lost packet keeps the retransmission allowance in the target.
+pub const LOSS_MEMORY: Duration = Duration::from_secs(10);
+/// Extra time for a retransmission besides the round trip: detecting the gap and sending
+/// the NACK (ms).
+pub const RTX_MARGIN_MS: f64 = 15.0;
+/// How often the target is recomputed and applied.
+pub const UPDATE: Duration = Duration::from_millis(250);
+/// Largest decrease of the buffer latency per [`UPDATE`] (ms).
+pub const STEP_DOWN_MS: u32 = 2;
+/// A change of relative transit time between two packets larger than this (ms) restarts the
+/// estimate.
+pub const RESYNC_MS: f64 = 1000.0;
+/// Highest latency an adaptive or fixed jitter buffer may be given (ms).
+pub const MAX_JITTER_LATENCY_MS: u32 = 1000;
+
+/// How the receive jitter buffer's latency is chosen.
+///
+/// ```
+/// use streamwire::webrtc::repair::JitterBuffer;
+/// assert_eq!(JitterBuffer::default(), JitterBuffer::Adaptive { min_ms: 10, max_ms: 400 });
+/// assert_eq!(JitterBuffer::Fixed(30).initial_ms(), 30);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JitterBuffer {
+    /// Follow the measured delay variation (see the module documentation), between `min_ms`
+    /// and `max_ms`.
+    Adaptive {
+        /// Lowest latency (ms).
+        min_ms: u32,
+        /// Highest latency (ms), at most [`MAX_JITTER_LATENCY_MS`].
+        max_ms: u32,
+    },
+    /// One fixed latency (ms), at most [`MAX_JITTER_LATENCY_MS`].
+    Fixed(u32),
+}
+
+impl Default for JitterBuffer {
+    /// Adaptive between 10 and 400 ms.
+    fn default() -> Self {
+        JitterBuffer::Adaptive {
+            min_ms: 10,
+            max_ms: 400,
+        }
+    }
+}
+
+impl JitterBuffer {
+    /// The latency a new stream starts with (ms): the fixed value, or the adaptive minimum.
+    pub fn initial_ms(self) -> u32 {
+        match self {
+            JitterBuffer::Adaptive { min_ms, .. } => min_ms,
+            JitterBuffer::Fixed(ms) => ms,
+        }
+    }
+
+    pub(crate) fn validate(self) -> Result<(), crate::webrtc::WebrtcError> {
+        let err = |detail: String| {
+            Err(crate::webrtc::WebrtcError::Config {
+                field: "jitter_buffer",
+                detail,
+            })
+        };
+        match self {
+            JitterBuffer::Adaptive { min_ms, max_ms } if min_ms > max_ms => {
+                err(format!("min {min_ms} ms is above max {max_ms} ms"))
+            }
+            JitterBuffer::Adaptive { max_ms: ms, .. } | JitterBuffer::Fixed(ms)
+                if ms > MAX_JITTER_LATENCY_MS =>
+            {
+                err(format!("{ms} ms is above {MAX_JITTER_LATENCY_MS} ms"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Delay-variation estimator of one received stream (pure arithmetic; times in ms on any
+/// monotonic clock).
+#[derive(Debug, Clone)]
+pub struct JitterEstimator {
+    clock_rate: f64,
+    /// (arrival ms, relative transit ms) of the packets in the window.
+    samples: VecDeque<(f64, f64)>,
+    /// Extended RTP timestamp of the last packet, for unwrapping.
+    last_rtp: Option<(u32, i64)>,
+    /// Arrival of the last lost packet (ms).
+    last_loss_ms: Option<f64>,
+    /// Next expected sequence number.
+    next_seq: Option<u16>,
+}
+
+impl JitterEstimator {
+    /// A new estimator for an RTP clock of `clock_rate` Hz.
+    ///
+    /// ```
+    /// use streamwire::webrtc::repair::JitterEstimator;
+    /// let mut e = JitterEstimator::new(90_000);
+    /// // 30 fps, packets on time except one 40 ms late.
+    /// for i in 0..300u32 {
+    ///     let late = if i == 150 { 40.0 } else { 0.0 };
+    ///     e.packet(f64::from(i) * 33.3 + late, i * 3000, i as u16);
+    /// }
+    /// assert!(e.delay_variation_ms(0.5) < 1.0);
+    /// ```
+    pub fn new(clock_rate: u32) -> Self {
+        JitterEstimator {
+            clock_rate: f64::from(clock_rate.max(1)),
+            samples: VecDeque::new(),
+            last_rtp: None,
+            last_loss_ms: None,
+            next_seq: None,
+        }
+    }
+
+    /// A packet with RTP timestamp `rtp` and sequence number `seq` arrived at `arrival_ms`.
+    /// A packet older than one already seen (a retransmission, or reordered) does not count
+    /// towards the delay variation: its lateness is repair, not jitter.
+    pub fn packet(&mut self, arrival_ms: f64, rtp: u32, seq: u16) {
+        if self
+            .next_seq
+            .is_some_and(|next| seq.wrapping_sub(next) >= 0x8000)
+        {
+            return;
+        }
+        let ext = match self.last_rtp {
+            None => i64::from(rtp),
+            Some((last, last_ext)) => last_ext + i64::from(rtp.wrapping_sub(last) as i32),
+        };
+        self.last_rtp = Some((rtp, ext));
+        let transit = arrival_ms - ext as f64 * 1000.0 / self.clock_rate;
+        // A jump of more than RESYNC_MS is a new timeline (the stream restarted, or its first
+        // packets waited for the connection), not delay: start the window again.
+        if self
+            .samples
+            .back()
+            .is_some_and(|(_, last)| (transit - last).abs() > RESYNC_MS)
+        {
+            self.samples.clear();
+        }
+        self.samples.push_back((arrival_ms, transit));
+        let horizon = arrival_ms - WINDOW.as_secs_f64() * 1000.0;
+        while self.samples.front().is_some_and(|(t, _)| *t < horizon) {
+            self.samples.pop_front();
+        }
+        // A jump forward (less than half the sequence space) is a gap: lost packets.
+        if self.next_seq.is_some_and(|next| seq != next) {
+            self.last_loss_ms = Some(arrival_ms);
+        }
+        self.next_seq = Some(seq.wrapping_add(1));
+    }
+
+    /// The `q` quantile (0..=1) of the window's delay variation (ms).
+    pub fn delay_variation_ms(&self, q: f64) -> f64 {
+        let min = self
+            .samples
+            .iter()
+            .map(|(_, t)| *t)
+            .fold(f64::INFINITY, f64::min);
+        if !min.is_finite() {
+            return 0.0;
+        }
+        let mut v: Vec<f64> = self.samples.iter().map(|(_, t)| t - min).collect();
+        v.sort_by(f64::total_cmp);
+        let idx = ((q.clamp(0.0, 1.0) * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+        v[idx]
+    }
+
+    /// Whether a packet was lost within [`LOSS_MEMORY`] before `now_ms`.
+    pub fn recent_loss(&self, now_ms: f64) -> bool {
+        self.last_loss_ms
+            .is_some_and(|t| now_ms - t <= LOSS_MEMORY.as_secs_f64() * 1000.0)
+    }
+
+    /// The target latency (ms) at `now_ms` for a round trip of `rtt_ms`, within
+    /// `min_ms..=max_ms`.
+    pub fn target_ms(&self, now_ms: f64, rtt_ms: f64, min_ms: u32, max_ms: u32) -> u32 {
+        let mut t = self.delay_variation_ms(0.98);
+        if self.recent_loss(now_ms) {
+            t += rtt_ms.max(0.0) + RTX_MARGIN_MS;
+        }
+        // Finite and non-negative; the cast saturates.
+        (t.ceil() as u32).clamp(min_ms, max_ms)
+    }
+}
+
+/// The next latency to apply when the buffer is at `current` and the estimator asks for
+/// `target`: up at once, down by at most [`STEP_DOWN_MS`].
+pub(crate) fn next_latency(current: u32, target: u32) -> u32 {
+    if target >= current {
+        target
+    } else {
+        current - (current - target).min(STEP_DOWN_MS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(e: &mut JitterEstimator, n: u32, jitter: impl Fn(u32) -> f64) {
+        for i in 0..n {
+            e.packet(f64::from(i) * 10.0 + jitter(i), i * 900, i as u16);
+        }
+    }
+
+    #[test]
+    fn clean_stream_stays_at_the_minimum() {
+        let mut e = JitterEstimator::new(90_000);
+        feed(&mut e, 500, |_| 0.0);
+        assert_eq!(e.target_ms(5000.0, 1.0, 10, 400), 10);
+        assert!(!e.recent_loss(5000.0));
+    }
+
+    #[test]
+    fn target_covers_the_delay_variation() {
+        let mut e = JitterEstimator::new(90_000);
+        // Delays 0..50 ms spread evenly (a uniform jitter of 50 ms).
+        feed(&mut e, 1000, |i| f64::from((i * 37) % 50));
+        let t = e.target_ms(10_000.0, 1.0, 10, 400);
+        assert!((47..=50).contains(&t), "{t}");
+    }
+
+    #[test]
+    fn loss_adds_a_retransmission_round_trip() {
+        let mut e = JitterEstimator::new(90_000);
+        for i in 0..200u32 {
+            if i == 100 {
+                continue; // lost
+            }
+            e.packet(f64::from(i) * 10.0, i * 900, i as u16);
+        }
+        assert!(e.recent_loss(2000.0));
+        assert_eq!(e.target_ms(2000.0, 20.0, 10, 400), 35);
+        assert!(!e.recent_loss(2000.0 + 10_001.0));
+    }
+
+    #[test]
+    fn a_gap_is_loss_and_wraparound_is_not() {
+        let mut e = JitterEstimator::new(48_000);
+        let seqs = [65534u16, 65535, 0, 2, 1, 3];
+        for (i, s) in seqs.iter().enumerate() {
+            e.packet(
+                i as f64 * 20.0,
+                (u32::MAX - 960).wrapping_add(i as u32 * 960),
+                *s,
+            );
+        }
+        // 0 -> 2 skips 1: a gap when 2 arrives (1 comes late, as a reordered packet).
+        assert!(e.recent_loss(200.0));
+        let mut clean = JitterEstimator::new(48_000);
+        for (i, s) in [65534u16, 65535, 0, 1, 2].iter().enumerate() {
+            clean.packet(
+                i as f64 * 20.0,
+                (u32::MAX - 960).wrapping_add(i as u32 * 960),
+                *s,
+            );
+        }
+        assert!(!clean.recent_loss(200.0));
+        assert!(clean.delay_variation_ms(1.0) < 1e-6);
+    }
+
+    #[test]
+    fn a_timeline_jump_restarts_the_window() {
+        let mut e = JitterEstimator::new(90_000);
+        // The first packets arrive 4 s late (they waited for the connection), then on time.
+        for i in 0..20u32 {
+            e.packet(4000.0 + f64::from(i), i * 900, i as u16);
+        }
+        for i in 20..200u32 {
+            e.packet(f64::from(i) * 10.0 + 4000.0 - 3990.0, i * 900, i as u16);
+        }
+        assert!(
+            e.delay_variation_ms(1.0) < 1.0,
+            "{}",
+            e.delay_variation_ms(1.0)
+        );
+    }
+
+    #[test]
+    fn latency_goes_up_at_once_and_down_slowly() {
+        assert_eq!(next_latency(10, 60), 60);
+        assert_eq!(next_latency(60, 10), 58);
+        assert_eq!(next_latency(11, 10), 10);
+    }
+
+    #[test]
+    fn configuration_limits() {
+        assert!(JitterBuffer::default().validate().is_ok());
+        assert!(
+            JitterBuffer::Adaptive {
+                min_ms: 50,
+                max_ms: 20
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            JitterBuffer::Fixed(MAX_JITTER_LATENCY_MS + 1)
+                .validate()
+                .is_err()
+        );
+        assert!(
+            JitterBuffer::Fixed(MAX_JITTER_LATENCY_MS)
+                .validate()
+                .is_ok()
+        );
+    }
+}
