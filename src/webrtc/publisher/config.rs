@@ -93,7 +93,18 @@ pub struct PublisherConfig {
     pub audio_bps: i32,
     /// Rotation metadata mode (CVO); `None` (default) sends no orientation.
     pub rotation: Option<RotationConfig>,
+    /// Opus in-band FEC, its amount set from the loss the receivers report. Default on.
+    pub audio_fec: bool,
+    /// Opus DTX: during silence only a few small packets are sent. Default on.
+    pub audio_dtx: bool,
+    /// Shortest time between two keyframes requested by receivers (PLI/FIR), ms
+    /// (0..=[`MAX_KEYFRAME_MIN_INTERVAL_MS`], 0 = no limit). Default 250 (8 frames at 30 fps). Requests inside the
+    /// interval get one keyframe at its end.
+    pub keyframe_min_interval_ms: u32,
 }
+
+/// Highest [`PublisherConfig::keyframe_min_interval_ms`].
+pub const MAX_KEYFRAME_MIN_INTERVAL_MS: u32 = 10_000;
 
 impl Default for PublisherConfig {
     /// Test pattern + test tone, VP8 640x360@30, 1000 kbit/s start, 150..=2500 kbit/s.
@@ -111,6 +122,9 @@ impl Default for PublisherConfig {
             keyframe_interval: 300,
             audio_bps: 32000,
             rotation: None,
+            audio_fec: true,
+            audio_dtx: true,
+            keyframe_min_interval_ms: 250,
         }
     }
 }

@@ -21,16 +21,20 @@
 mod branch;
 mod config;
 mod rate;
+mod resilience;
 mod sources;
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use gst::prelude::*;
 
-pub use config::{AudioSource, PublisherConfig, Rotation, RotationConfig, VideoSource};
+pub use config::{
+    AudioSource, MAX_KEYFRAME_MIN_INTERVAL_MS, PublisherConfig, Rotation, RotationConfig,
+    VideoSource,
+};
 pub use rate::BitrateChange;
 pub use sources::ENCODER_QUEUE_NAME;
 
@@ -46,6 +50,13 @@ struct Inner {
     /// `sensorrotation` in rotation metadata mode.
     rotation: Option<gst::Element>,
     audio_tee: Option<gst::Element>,
+    /// The Opus encoder (its expected loss follows the receivers' reports).
+    opus: Option<gst::Element>,
+    audio_loss: Mutex<resilience::AudioLoss>,
+    keyframes_limit: Mutex<resilience::KeyframeLimiter>,
+    /// Sequence number of the last keyframe request the publisher made itself.
+    own_keyframe_seqnum: AtomicU32,
+    keyframe_requests_deferred: AtomicU64,
     branches: Mutex<HashMap<String, Vec<Branch>>>,
     rate: Mutex<RateState>,
     listeners: Mutex<Vec<BitrateListener>>,
@@ -112,7 +123,19 @@ impl Publisher {
             Some((v, r)) => (Some(v), r),
             None => (None, None),
         };
-        let audio_tee = sources::build_audio(&bin, &config, &mut elements)?;
+        if config.keyframe_min_interval_ms > MAX_KEYFRAME_MIN_INTERVAL_MS {
+            return Err(WebrtcError::Config {
+                field: "keyframe_min_interval_ms",
+                detail: format!(
+                    "{} ms is above {MAX_KEYFRAME_MIN_INTERVAL_MS} ms",
+                    config.keyframe_min_interval_ms
+                ),
+            });
+        }
+        let (opus, audio_tee) = match sources::build_audio(&bin, &config, &mut elements)? {
+            Some((enc, tee)) => (Some(enc), Some(tee)),
+            None => (None, None),
+        };
         let publisher = Publisher {
             inner: Arc::new(Inner {
                 bin,
@@ -120,6 +143,11 @@ impl Publisher {
                 video,
                 rotation,
                 audio_tee,
+                opus,
+                audio_loss: Mutex::new(HashMap::new()),
+                keyframes_limit: Mutex::new(resilience::KeyframeLimiter::default()),
+                own_keyframe_seqnum: AtomicU32::new(0),
+                keyframe_requests_deferred: AtomicU64::new(0),
                 branches: Mutex::new(HashMap::new()),
                 rate: Mutex::new(RateState::new(start)),
                 listeners: Mutex::new(Vec::new()),
@@ -129,6 +157,7 @@ impl Publisher {
             }),
         };
         publisher.count_frames();
+        publisher.limit_keyframe_requests();
         Ok(publisher)
     }
 
@@ -207,6 +236,7 @@ impl Publisher {
             let ev = gst_video::UpstreamForceKeyUnitEvent::builder()
                 .all_headers(true)
                 .build();
+            resilience::mark_own(&self.inner, &ev);
             // Travels upstream from the tee's sink pad to the encoder.
             let _ = pad.push_event(ev);
         }

@@ -81,11 +81,12 @@ pub(super) fn build_video(
     Ok(Some(((encoder, tee, raw_pad), rotation)))
 }
 
+/// The audio chain's Opus encoder and output tee.
 pub(super) fn build_audio(
     bin: &gst::Bin,
     config: &PublisherConfig,
     elements: &mut Vec<gst::Element>,
-) -> Result<Option<gst::Element>, WebrtcError> {
+) -> Result<Option<(gst::Element, gst::Element)>, WebrtcError> {
     let mut chain = Vec::new();
     match &config.audio {
         AudioSource::None => return Ok(None),
@@ -128,14 +129,17 @@ pub(super) fn build_audio(
     let enc = make("opusenc")?;
     enc.set_property("bitrate", config.audio_bps);
     enc.set_property_from_str("frame-size", "20");
-    chain.push(enc);
+    // In-band FEC sized by `packet-loss-percentage` (set from the receivers' reports).
+    enc.set_property("inband-fec", config.audio_fec);
+    enc.set_property("dtx", config.audio_dtx);
+    chain.push(enc.clone());
     let tee = make("tee")?;
     tee.set_property("allow-not-linked", true);
     chain.push(tee.clone());
     add_all(bin, &chain)?;
     elements.extend(chain.iter().cloned());
     link_chain(&chain, "audio capture and encoder")?;
-    Ok(Some(tee))
+    Ok(Some((enc, tee)))
 }
 
 /// The `sensorrotation` element for rotation metadata mode (output `metadata`: tags + meta).
