@@ -8,11 +8,11 @@ gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
 gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice gstreamer1.0-tools \
 gstreamer1.0-plugins-base-apps gstreamer1.0-x"
 
-# Additionally needed by the test suite: `ip` and `unshare` for the loopback-only network
-# namespace, `nft` for network-level packet loss in a test's own namespace
-# (tests/webrtc_resilience.rs, `streamwire bench impairment`), Chromium for the browser
-# interop tests.
-STREAMWIRE_APT_TEST_PACKAGES="iproute2 util-linux nftables chromium"
+# Additionally needed by the test suite: `ip`, `unshare` and `nsenter` for the network
+# namespaces, Chromium for the browser interop tests, node (Debian `nodejs`) for the web
+# client's unit tests, ffmpeg (`ffprobe`) for the recording checks, coturn (`turnserver`) for
+# the TURN tests, nftables to cut paths and drop traffic inside a test's namespace.
+STREAMWIRE_APT_TEST_PACKAGES="iproute2 util-linux chromium nodejs ffmpeg coturn nftables"
 
 # Print the packages from the given list that are not installed.
 streamwire_missing_packages() {

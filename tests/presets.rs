@@ -9,7 +9,7 @@ use streamwire::preset::{
 };
 use streamwire::session::SessionConfig;
 use streamwire::telemetry::Consent;
-use streamwire::webrtc::publisher::PublisherConfig;
+use streamwire::webrtc::publisher::{CameraFacing, PublisherConfig, Rotation};
 
 fn parse(text: &str) -> Result<Preset, PresetError> {
     Preset::from_str(text, "t.toml", &[])
@@ -246,7 +246,7 @@ fn room_presets_parse_into_typed_values() {
     let publish = cfg.publish.unwrap();
     assert_eq!((publish.width, publish.height), (320, 240));
     assert_eq!(cfg.ice_servers, room.ice_servers);
-    assert_eq!(cfg.local_addresses, vec!["127.0.0.1".to_string()]);
+    assert!(cfg.local_addresses.is_empty(), "every interface by default");
 
     // Receive: output says what to do with the media; no token anywhere means the environment.
     let p = parse(&format!(
@@ -311,7 +311,67 @@ fn room_presets_parse_into_typed_values() {
 }
 
 #[test]
-fn room_ice_addresses_default_to_loopback_only_for_a_loopback_server() {
+fn room_presets_map_telemetry_onto_the_session() {
+    use streamwire::session::telemetry::{DEFAULT_TELEMETRY_INTERVAL, TelemetryConfig};
+    // Publishing (also without video: the session's telemetry is not on a video branch) and
+    // receiving presets.
+    for head in [
+        "output = \"room\"\n",
+        "output = \"room\"\n[input]\nvideo = \"none\"\naudio = \"test\"\n",
+        "output = \"record:r\"\n[input]\nvideo = \"room\"\n",
+        "output = \"fakesink\"\n[input]\nvideo = \"room\"\n",
+    ] {
+        let p = parse(&format!(
+            "{head}[telemetry]\nconsent = \"necessary\"\ninterval = \"2s\"\n{ROOM}token = \"t\"\n"
+        ))
+        .unwrap_or_else(|e| panic!("{head}: {e}"));
+        let t = p.telemetry.clone().unwrap();
+        assert_eq!(
+            (t.consent, t.interval),
+            (Consent::Necessary, Duration::from_secs(2))
+        );
+        let cfg = SessionConfig::try_from(&p).unwrap();
+        assert_eq!(
+            cfg.telemetry,
+            TelemetryConfig {
+                consent: Consent::Necessary,
+                interval: DEFAULT_TELEMETRY_INTERVAL,
+                sample_interval: Duration::from_secs(2),
+                device: true,
+            },
+            "{head}"
+        );
+    }
+    // Without the table: the session's default, consent none (nothing read, nothing sent).
+    let p = parse(&format!("output = \"room\"\n{ROOM}token = \"t\"\n")).unwrap();
+    assert_eq!(
+        SessionConfig::try_from(&p).unwrap().telemetry,
+        TelemetryConfig::default()
+    );
+    // --set creates the table on a bundled preset.
+    let p = Preset::load(
+        "publish-test",
+        &["room.token=t".into(), "telemetry.consent=full".into()],
+    )
+    .unwrap();
+    assert_eq!(
+        SessionConfig::try_from(&p).unwrap().telemetry.consent,
+        Consent::Full
+    );
+    // A preset changed in code is refused at the key the session cannot apply.
+    let mut p = p;
+    p.telemetry.as_mut().unwrap().screen_resolution = Some("1x1".into());
+    let Err(e) = SessionConfig::try_from(&p) else {
+        panic!("a screen resolution was accepted")
+    };
+    assert!(
+        e.to_string().contains("`telemetry.screen_resolution`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn room_ice_addresses_default_to_every_interface() {
     let addresses = |room: &str| {
         let text = format!("output = \"room\"\n[room]\n{room}token = \"jwt\"\n");
         let p = Preset::from_str(&text, "ice.toml", &[]).unwrap_or_else(|e| panic!("{e}"));
@@ -320,21 +380,11 @@ fn room_ice_addresses_default_to_loopback_only_for_a_loopback_server() {
         assert_eq!(cfg.local_addresses, room.ice_addresses);
         room.ice_addresses
     };
-    let lo = vec!["127.0.0.1".to_string()];
+    // Every interface (libnice's default) wherever the server is, unless the preset says:
+    // loopback only is an explicit choice.
     for server in [
         "ws://127.0.0.1:8443",
-        "ws://127.9.0.1:8443/x",
         "wss://localhost:8443",
-        "ws://[::1]:8443",
-    ] {
-        assert_eq!(
-            addresses(&format!("server = \"{server}\"\nroom = \"r\"\n")),
-            lo,
-            "{server}"
-        );
-    }
-    // A server elsewhere: every interface (libnice's default), unless the preset says.
-    for server in [
         "wss://sig.example.org",
         "ws://192.168.1.5:8443",
         "ws://[2001:db8::1]:1",
@@ -344,6 +394,10 @@ fn room_ice_addresses_default_to_loopback_only_for_a_loopback_server() {
             "{server}"
         );
     }
+    assert_eq!(
+        addresses("server = \"ws://127.0.0.1:1\"\nroom = \"r\"\nice_addresses = [\"127.0.0.1\"]\n"),
+        vec!["127.0.0.1".to_string()]
+    );
     assert_eq!(
         addresses(
             "server = \"wss://sig.example.org\"\nroom = \"r\"\nice_addresses = [\"192.168.1.20\", \"fe80::1\"]\n"
@@ -474,10 +528,25 @@ fn bad_room_presets_are_located() {
             (3, 9),
             "test, camera, none",
         ),
+        // [telemetry] in a room is the session's: no screen resolution.
         (
-            format!("output = \"room\"\n[telemetry]\nconsent = \"none\"\n{ROOM}"),
-            (2, 2),
-            "not applied to output = \"room\"",
+            format!(
+                "output = \"room\"\n[telemetry]\nconsent = \"full\"\nscreen_resolution = \"1920x1080\"\n{ROOM}"
+            ),
+            (4, 1),
+            "telemetry.screen_resolution`: not reported by a room session",
+        ),
+        (
+            format!(
+                "output = \"display\"\n[input]\nvideo = \"room\"\n[telemetry]\nscreen_resolution = \"1x1\"\n{ROOM}"
+            ),
+            (5, 1),
+            "not reported by a room session",
+        ),
+        (
+            format!("output = \"room\"\n[telemetry]\ninterval = \"10ms\"\n{ROOM}"),
+            (3, 12),
+            "a duration from 100ms to 1h",
         ),
         // [rotation] in a room: metadata only, the element's default filter settings.
         (
@@ -710,6 +779,8 @@ fn room_conversion_refuses_what_a_session_cannot_send_naming_preset_and_key() {
         output: RotationOutput::Pixels,
         hysteresis: None,
         hold_ms: None,
+        camera_facing: CameraFacing::Back,
+        sensor_orientation: Rotation::R0,
     });
     assert_eq!(refused(&p).0, "rotation.output");
     let r = p.rotation.as_mut().unwrap();
@@ -1141,4 +1212,126 @@ fn bundled_rotation_demo_uses_the_shipped_trace() {
     );
     assert!(path.is_file(), "{path:?}");
     assert_eq!(p.telemetry.unwrap().consent, Consent::Necessary);
+}
+
+#[test]
+fn rotation_camera_keys_follow_the_camera() {
+    let rot = |text: &str| {
+        parse(text)
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+            .rotation
+            .unwrap()
+    };
+    // A test pattern turns with the device by default: the element's `back`, mounted at 0.
+    let r = rot("output = \"fakesink\"\n[rotation]\n");
+    assert_eq!(
+        (r.camera_facing, r.sensor_orientation),
+        (CameraFacing::Back, Rotation::R0)
+    );
+    let r = rot(
+        "output = \"fakesink\"\n[rotation]\ncamera_facing = \"front\"\nsensor_orientation = 270\n",
+    );
+    assert_eq!(
+        (r.camera_facing, r.sensor_orientation),
+        (CameraFacing::Front, Rotation::R270)
+    );
+    // A camera input is a desktop webcam unless told otherwise.
+    let r = rot(
+        "output = \"fakesink\"\n[input]\nvideo = \"camera\"\n[rotation]\nmode = \"follow-app\"\n",
+    );
+    assert_eq!(r.camera_facing, CameraFacing::External);
+    let r = rot(
+        "output = \"fakesink\"\n[input]\nvideo = \"camera\"\n[rotation]\nsensor = \"iio\"\ncamera_facing = \"back\"\n",
+    );
+    assert_eq!(r.camera_facing, CameraFacing::Back);
+
+    let h = "output = \"fakesink\"\n[rotation]\n";
+    let cases: &[(&str, (usize, usize), &str)] = &[
+        (
+            "camera_facing = \"rear\"\n",
+            (3, 17),
+            "one of: front, back, external",
+        ),
+        (
+            "sensor_orientation = 45\n",
+            (3, 22),
+            "invalid value `45` for `rotation.sensor_orientation` (expected one of: 0, 90, 180, 270)",
+        ),
+        (
+            "mode = \"follow-app\"\nsensor_orientation = 90\n",
+            (4, 22),
+            "applies to mode = \"follow-sensor\" only",
+        ),
+        (
+            "camera_facing = \"external\"\n",
+            (3, 17),
+            "the device's rotation does not turn an external camera",
+        ),
+    ];
+    for (body, at, want) in cases {
+        let e = err(&format!("{h}{body}"));
+        assert_eq!(e.line_column(), Some(*at), "{body}: {e}");
+        assert!(e.to_string().contains(want), "{body}: {e}");
+    }
+    // The webcam default with the accelerometer mode: the error says where it came from.
+    let e = err("output = \"fakesink\"\n[input]\nvideo = \"camera\"\n[rotation]\n");
+    assert!(
+        e.to_string()
+            .contains("the default with input.video = \"camera\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn rotation_camera_reaches_the_element() {
+    use gst::prelude::*;
+    use streamwire::pipeline::Plan;
+    streamwire::gst_init::init().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.txt");
+    std::fs::write(&trace, "0 0 -9.8 0\n").unwrap();
+    let file = dir.path().join("cam.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "output = \"fakesink\"\n[video]\nwidth = 320\nheight = 240\n[rotation]\nsensor = \"replay:{}\"\ncamera_facing = \"front\"\nsensor_orientation = 90\n",
+            trace.display()
+        ),
+    )
+    .unwrap();
+    let preset = Preset::load(&file.to_string_lossy(), &[]).unwrap();
+    let plan = Plan::new(&preset).unwrap();
+    assert!(
+        plan.description
+            .contains("camera-facing=front sensor-orientation=90"),
+        "{}",
+        plan.description
+    );
+    let running = plan.start().unwrap();
+    let rot = running
+        .pipeline()
+        .by_name(streamwire::pipeline::names::ROTATION)
+        .unwrap();
+    assert_eq!(
+        rot.property::<CameraFacing>("camera-facing"),
+        CameraFacing::Front
+    );
+    assert_eq!(
+        rot.property_value("sensor-orientation")
+            .serialize()
+            .unwrap(),
+        "90"
+    );
+
+    // A room publisher gets the same camera.
+    let p = parse(&format!(
+        "output = \"room\"\n[rotation]\nsensor = \"replay:{}\"\ncamera_facing = \"front\"\nsensor_orientation = 90\n{ROOM}token = \"jwt\"\n",
+        trace.display()
+    ))
+    .unwrap();
+    let publish = SessionConfig::try_from(&p).unwrap().publish.unwrap();
+    assert_eq!(
+        (publish.camera_facing, publish.sensor_orientation),
+        (CameraFacing::Front, Rotation::R90)
+    );
 }

@@ -4,113 +4,21 @@
 //! Run: unshare -n sh -c 'ip link set lo up; cargo test --test run_room'
 
 mod common;
+mod proc_support;
 
-use parking_lot::Mutex;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
+use proc_support::{BIN, Proc, received_frames};
+/// The room presets gather ICE candidates on every interface by default; the tests run in a
+/// loopback-only namespace, so they choose loopback explicitly.
+const LOOPBACK_ICE: &str = r#"room.ice_addresses=["127.0.0.1"]"#;
 
-const BIN: &str = env!("CARGO_BIN_EXE_streamwire");
-
-/// A `streamwire` child process whose stderr is collected line by line.
-struct Proc {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Proc {
-    fn spawn(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> Proc {
-        let mut cmd = Command::new(BIN);
-        cmd.args(args)
-            .current_dir(cwd)
-            .env_remove("RUST_LOG")
-            .env_remove(streamwire::preset::TOKEN_ENV)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("streamwire starts");
-        let err = child.stderr.take().expect("piped stderr");
-        let stderr: Arc<Mutex<String>> = Arc::default();
-        let s2 = stderr.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut s = s2.lock();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        Proc {
-            child,
-            stderr,
-            reader: Some(reader),
-        }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().clone()
-    }
-
-    /// Wait (bounded) until stderr contains `needle`.
-    async fn wait_for(&self, needle: &str, timeout: Duration) {
-        let start = Instant::now();
-        while !self.stderr().contains(needle) {
-            assert!(
-                start.elapsed() < timeout,
-                "no `{needle}` within {timeout:?}; stderr so far:\n{}",
-                self.stderr()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn interrupt(&self) {
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
-        // SAFETY: sending SIGINT to our own child process.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    }
-
-    /// Wait (bounded) for the exit; kills the process and fails on timeout.
-    async fn finish(mut self, timeout: Duration) -> (ExitStatus, String) {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                if let Some(r) = self.reader.take() {
-                    r.join().unwrap();
-                }
-                return (status, self.stderr());
-            }
-            if start.elapsed() > timeout {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "streamwire did not exit within {timeout:?}; stderr:\n{}",
-                    self.stderr()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Decode a recording with `filesrc ! matroskademux ! vp8dec ! appsink`: (frames, width, height).
-fn decode_recording(path: &Path) -> (u64, i32, i32) {
+/// Decode a recording with `filesrc ! matroskademux ! vp8dec ! appsink`: (frames, width,
+/// height, the last frame's timestamp).
+fn decode_recording(path: &Path) -> (u64, i32, i32, gst::ClockTime) {
     streamwire::gst_init::init().unwrap();
     let pipeline = gst::parse::launch(&format!(
         "filesrc location=\"{}\" ! matroskademux ! vp8dec ! videoconvert ! \
@@ -128,7 +36,11 @@ fn decode_recording(path: &Path) -> (u64, i32, i32) {
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut frames = 0;
     let mut size = (0, 0);
+    let mut last = gst::ClockTime::ZERO;
     while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) {
+        if let Some(pts) = sample.buffer().and_then(|b| b.pts()) {
+            last = last.max(pts);
+        }
         let caps = sample.caps().unwrap();
         let s = caps.structure(0).unwrap();
         size = (
@@ -142,7 +54,47 @@ fn decode_recording(path: &Path) -> (u64, i32, i32) {
     let err = bus.pop_filtered(&[gst::MessageType::Error]);
     pipeline.set_state(gst::State::Null).unwrap();
     assert!(err.is_none(), "decoding {}: {err:?}", path.display());
-    (frames, size.0, size.1)
+    (frames, size.0, size.1, last)
+}
+
+/// Discoverer's view of a recording: (video streams, audio streams, duration).
+fn discover(path: &Path) -> (usize, usize, Option<gst::ClockTime>) {
+    streamwire::gst_init::init().unwrap();
+    let discoverer = gst_pbutils::Discoverer::new(gst::ClockTime::from_seconds(10)).unwrap();
+    let uri = gst::glib::filename_to_uri(path, None).unwrap();
+    let info = discoverer.discover_uri(&uri).unwrap();
+    (
+        info.video_streams().len(),
+        info.audio_streams().len(),
+        info.duration(),
+    )
+}
+
+/// `ffprobe -count_packets`: (codec name, packets) per stream.
+fn ffprobe_packets(path: &Path) -> Vec<(String, u64)> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_packets",
+            "-show_entries",
+            "stream=codec_name,nb_read_packets",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (package ffmpeg, scripts/packages.sh)");
+    assert!(out.status.success(), "ffprobe: {out:?}");
+    let mut v: Vec<(String, u64)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (c, n) = l.split_once(',')?;
+            Some((c.to_owned(), n.trim().parse().ok()?))
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 /// The largest "up N kbit/s" of the status lines so far.
@@ -154,18 +106,6 @@ fn up_kbps(stderr: &str) -> f64 {
             rest.split_whitespace().next()?.parse::<f64>().ok()
         })
         .fold(0.0, f64::max)
-}
-
-/// The largest "N frames received" of the status lines so far.
-fn received_frames(stderr: &str) -> u64 {
-    stderr
-        .lines()
-        .filter_map(|l| {
-            let (before, _) = l.split_once(" frames received")?;
-            before.rsplit(' ').next()?.parse().ok()
-        })
-        .max()
-        .unwrap_or(0)
 }
 
 fn mkv_files(dir: &Path) -> Vec<PathBuf> {
@@ -201,6 +141,8 @@ async fn publish_test_is_recorded_by_subscribe_record() {
             &rec_set,
             "--set",
             "output=record:rec",
+            "--set",
+            LOOPBACK_ICE,
         ],
         &[],
         dir.path(),
@@ -211,7 +153,16 @@ async fn publish_test_is_recorded_by_subscribe_record() {
 
     // The publisher takes its token from the environment and stops after --for.
     let publisher = Proc::spawn(
-        &["run", "publish-test", "--set", &server_set, "--for", "10s"],
+        &[
+            "run",
+            "publish-test",
+            "--set",
+            &server_set,
+            "--set",
+            LOOPBACK_ICE,
+            "--for",
+            "10s",
+        ],
         &[(streamwire::preset::TOKEN_ENV, &pub_token)],
         dir.path(),
     );
@@ -271,11 +222,193 @@ async fn publish_test_is_recorded_by_subscribe_record() {
             )),
         "the recorder names the file it writes:\n{rec_err}"
     );
-    let (frames, w, h) = decode_recording(&files[0]);
+    let (frames, w, h, last) = decode_recording(&files[0]);
     assert_eq!((w, h), (640, 360), "publish-test sends 640x360");
     assert!(
         frames >= 60,
         "only {frames} frames decoded from the recording"
+    );
+    // Left cleanly: audio and video, and a duration that covers every frame (the last one
+    // starts at most one frame before the end).
+    let (video, audio, duration) = discover(&files[0]);
+    assert_eq!((video, audio), (1, 1), "{}", files[0].display());
+    let duration = duration.expect("a finished recording has a duration");
+    assert!(
+        duration >= last,
+        "the last of {frames} frames is at {last}, the duration {duration}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_recorder_leaves_a_playable_file() {
+    let server = common::start(common::config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server_set = format!("room.server={}", server.url);
+    let rec_set = format!(
+        "room.token={}",
+        common::token("demo", "recorder", &common::all())
+    );
+    let recorder = Proc::spawn(
+        &[
+            "run",
+            "subscribe-record",
+            "--set",
+            &server_set,
+            "--set",
+            &rec_set,
+            "--set",
+            "output=record:rec",
+            "--set",
+            LOOPBACK_ICE,
+        ],
+        &[],
+        dir.path(),
+    );
+    recorder
+        .wait_for("joined room `demo`", Duration::from_secs(20))
+        .await;
+    let publisher = Proc::spawn(
+        &[
+            "run",
+            "publish-test",
+            "--set",
+            &server_set,
+            "--set",
+            LOOPBACK_ICE,
+            "--for",
+            "20s",
+        ],
+        &[(
+            streamwire::preset::TOKEN_ENV,
+            &common::token("demo", "camera", &common::all()),
+        )],
+        dir.path(),
+    );
+    recorder
+        .wait_for("recording ", Duration::from_secs(20))
+        .await;
+    let started = Instant::now();
+    while received_frames(&recorder.stderr()) < 90 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "recorder status lines:\n{}",
+            recorder.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    recorder.kill();
+    let (status, rec_err) = recorder.finish(Duration::from_secs(10)).await;
+    assert!(!status.success(), "killed: {status:?}\n{rec_err}");
+    drop(publisher);
+
+    let files = mkv_files(&dir.path().join("rec"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    // Both streams are there and decode up to the kill.
+    let (video, audio, _) = discover(&files[0]);
+    assert_eq!((video, audio), (1, 1), "{}", files[0].display());
+    let (frames, w, h, _) = decode_recording(&files[0]);
+    assert_eq!((w, h), (640, 360));
+    assert!(frames >= 60, "only {frames} frames decoded after the kill");
+    let packets = ffprobe_packets(&files[0]);
+    assert_eq!(
+        packets.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(),
+        ["opus", "vp8"],
+        "{packets:?}"
+    );
+    assert!(packets.iter().all(|(_, n)| *n >= 60), "{packets:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_presets_with_telemetry_give_a_report_naming_both_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("telemetry.db");
+    let mut cfg = common::config();
+    cfg.telemetry = Some(streamwire::server::TelemetryConfig::new(db.clone()));
+    let server = common::start(cfg).await;
+    let server_set = format!("room.server={}", server.url);
+    let rec_set = format!(
+        "room.token={}",
+        common::token("demo", "recorder", &common::all())
+    );
+    let pub_token = common::token("demo", "camera", &common::all());
+    let consent = "telemetry.consent=necessary";
+    let interval = "telemetry.interval=500ms";
+    let recorder = Proc::spawn(
+        &[
+            "run",
+            "subscribe-record",
+            "--set",
+            &server_set,
+            "--set",
+            &rec_set,
+            "--set",
+            "output=record:rec",
+            "--set",
+            consent,
+            "--set",
+            interval,
+            "--set",
+            LOOPBACK_ICE,
+        ],
+        &[],
+        dir.path(),
+    );
+    recorder
+        .wait_for("joined room `demo`", Duration::from_secs(20))
+        .await;
+    let publisher = Proc::spawn(
+        &[
+            "run",
+            "publish-test",
+            "--set",
+            &server_set,
+            "--set",
+            consent,
+            "--set",
+            interval,
+            "--set",
+            LOOPBACK_ICE,
+            "--for",
+            "6s",
+        ],
+        &[(streamwire::preset::TOKEN_ENV, &pub_token)],
+        dir.path(),
+    );
+    let (status, pub_err) = publisher.finish(Duration::from_secs(40)).await;
+    assert!(status.success(), "publisher: {status:?}\n{pub_err}");
+    assert!(pub_err.contains("(recorder) joined"), "{pub_err}");
+    recorder.interrupt();
+    let (status, rec_err) = recorder.finish(Duration::from_secs(20)).await;
+    assert!(status.success(), "recorder: {status:?}\n{rec_err}");
+
+    let store = streamwire::telemetry::Store::open(&db, Duration::from_secs(86400)).unwrap();
+    let series = store.room_series("demo", 0).unwrap();
+    // Both members stored device fields and per-peer WebRTC statistics, necessary fields
+    // only: the publisher its sent tracks, the recorder its received ones.
+    for (name, dir) in [("camera", "send"), ("recorder", "recv")] {
+        let mine: Vec<_> = series.iter().filter(|s| s.name == name).collect();
+        assert!(
+            mine.iter()
+                .any(|s| s.source == "device" && s.field == "cpu-usage"),
+            "{name}: no device cpu-usage in {series:?}"
+        );
+        assert!(
+            mine.iter().any(|s| s.source == "peer"
+                && s.track.contains(&format!("/video-{dir}-"))
+                && s.field == "bitrate"
+                && s.points.iter().any(|p| p.1 > 0.0)),
+            "{name}: no video {dir} bitrate"
+        );
+    }
+    let html = streamwire::report::generate(&store, "demo", 0).unwrap();
+    assert!(html.contains("2 members: camera, recorder"), "{html}");
+    assert!(
+        html.contains("<tr><td>recorder</td><td>camera/video-recv-"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<tr><td>camera</td><td>recorder/video-send-"),
+        "{html}"
     );
 }
 
@@ -297,6 +430,23 @@ fn check_prints_what_a_room_preset_would_do() {
         "{stdout}"
     );
     assert!(stdout.contains("recordings/<peer>.mkv"), "{stdout}");
+    assert!(!stdout.contains("# telemetry"), "{stdout}");
+    let out = Command::new(BIN)
+        .args([
+            "check",
+            "subscribe-record",
+            "--set",
+            "telemetry.consent=necessary",
+        ])
+        .env_remove(streamwire::preset::TOKEN_ENV)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("# telemetry: consent necessary, device sampled every 5s"),
+        "{stdout}"
+    );
     let out = Command::new(BIN)
         .args([
             "check",

@@ -94,47 +94,46 @@ async fn app_frames_through_appsrc_arrive_with_their_size_and_colour() {
         std::thread::spawn(move || pusher(appsrc, stop, pushed))
     };
 
+    // Every frame the viewer's appsink got, from the first: the callback is in the
+    // configuration, so it is in place before the track is linked.
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let on_sample = {
+        let seen = seen.clone();
+        move |_peer: &str, sample: &gst::Sample| {
+            let (Some(caps), Some(buffer)) = (sample.caps(), sample.buffer()) else {
+                return;
+            };
+            let Ok(info) = gst_video::VideoInfo::from_caps(caps) else {
+                return;
+            };
+            let Ok(frame) = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+            else {
+                return;
+            };
+            let (w, h) = (info.width() as usize, info.height() as usize);
+            let px = |plane: u32, x: usize, y: usize| {
+                let stride = frame.plane_stride()[plane as usize] as usize;
+                frame
+                    .plane_data(plane)
+                    .map(|d| d[y * stride + x])
+                    .unwrap_or(0)
+            };
+            let yuv = [
+                px(0, w / 2, h / 2),
+                px(1, w / 4, h / 4),
+                px(2, w / 4, h / 4),
+            ];
+            seen.lock().push((w as i32, h as i32, yuv));
+        }
+    };
     let viewer = join(&server.url, "r", "viewer", None, |cfg| {
         cfg.output = SubscriberConfig {
             video: VideoOutput::AppSink,
+            on_video_sample: Some(Arc::new(on_sample)),
             ..SubscriberConfig::default()
         };
     })
     .await;
-    // Every frame the viewer's appsink got.
-    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-    {
-        let seen = seen.clone();
-        viewer
-            .session
-            .subscriber()
-            .on_video_sample(move |_peer, sample| {
-                let (Some(caps), Some(buffer)) = (sample.caps(), sample.buffer()) else {
-                    return;
-                };
-                let Ok(info) = gst_video::VideoInfo::from_caps(caps) else {
-                    return;
-                };
-                let Ok(frame) = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
-                else {
-                    return;
-                };
-                let (w, h) = (info.width() as usize, info.height() as usize);
-                let px = |plane: u32, x: usize, y: usize| {
-                    let stride = frame.plane_stride()[plane as usize] as usize;
-                    frame
-                        .plane_data(plane)
-                        .map(|d| d[y * stride + x])
-                        .unwrap_or(0)
-                };
-                let yuv = [
-                    px(0, w / 2, h / 2),
-                    px(1, w / 4, h / 4),
-                    px(2, w / 4, h / 4),
-                ];
-                seen.lock().push((w as i32, h as i32, yuv));
-            });
-    }
 
     let app_id = app.session.peer_id().unwrap();
     wait_for("60 app frames decoded by the viewer", T, || {

@@ -22,7 +22,7 @@ async fn forged_and_wrong_room_tokens_are_refused_with_their_code() {
         ),
     )
     .unwrap();
-    let err = Session::join(SessionConfig::new(&server.url, "r", &forged))
+    let err = Session::join(SessionConfig::loopback(&server.url, "r", &forged))
         .await
         .unwrap_err();
     match &err {
@@ -34,7 +34,7 @@ async fn forged_and_wrong_room_tokens_are_refused_with_their_code() {
     assert!(err.to_string().contains("token_forged"), "{err}");
 
     let other_room = common::token("elsewhere", "bob", &Grant::ALL);
-    let err = Session::join(SessionConfig::new(&server.url, "r", &other_room))
+    let err = Session::join(SessionConfig::loopback(&server.url, "r", &other_room))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("token_wrong_room"), "{err}");
@@ -43,13 +43,13 @@ async fn forged_and_wrong_room_tokens_are_refused_with_their_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_urls_are_named() {
     let token = common::token("r", "bob", &Grant::ALL);
-    let err = Session::join(SessionConfig::new("http://127.0.0.1:1/", "r", &token))
+    let err = Session::join(SessionConfig::loopback("http://127.0.0.1:1/", "r", &token))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("http://127.0.0.1:1/"), "{err}");
 
     let server = common::start(common::config()).await;
-    let mut cfg = SessionConfig::new(&server.url, "r", &token);
+    let mut cfg = SessionConfig::loopback(&server.url, "r", &token);
     cfg.ice_servers = vec!["stun.example.org:3478".into()];
     let err = Session::join(cfg).await.unwrap_err();
     assert!(
@@ -72,7 +72,7 @@ fn ice_server_urls_from_the_join_reply_are_converted_or_rejected() {
             Some("p:w")
         )
         .unwrap(),
-        "turns://u%40x:p%3Aw@127.0.0.1:5349"
+        "turns://u%40x:p%3Aw@127.0.0.1:5349?transport=tcp"
     );
     let e = ice_url_for_webrtcbin("turn:127.0.0.1:3478", None, None).unwrap_err();
     assert!(e.to_string().contains("username"), "{e}");

@@ -133,6 +133,16 @@ async fn two_sessions_exchange_audio_video_and_messages_both_ways() {
     })
     .await;
 
+    // Each side reported its channel open exactly once (the answerer's on-open handler and
+    // its "already open" check must not both report it), well after it opened.
+    let opens = |j: &session_support::Joined, from: &str| {
+        j.events()
+            .iter()
+            .filter(|e| matches!(e, SessionEvent::DataChannelOpen { peer_id } if peer_id == from))
+            .count()
+    };
+    assert_eq!((opens(&alice, &b_id), opens(&bob, &a_id)), (1, 1));
+
     // Bob leaves: alice closes her peer and reports the tracks removed.
     bob.session.leave().await;
     wait_for("alice sees bob leave", T, || {

@@ -122,13 +122,13 @@ fn battery() -> Vec<(
             r#"{"type":"message","seq":1,"payload":{"binary":"%%%not base64"}}"#.into(),
             "invalid_field",
             Some("message"),
-            Some("payload"),
+            Some("payload.binary"),
         ),
         (
             r#"{"type":"message","seq":1,"payload":{"audio":"x"}}"#.into(),
             "invalid_field",
             Some("message"),
-            Some("payload"),
+            Some("payload.audio"),
         ),
         (
             r#"{"type":"message","seq":1,"payload":"x"}"#.into(),
@@ -146,7 +146,25 @@ fn battery() -> Vec<(
             r#"{"type":"publish","track":{"id":"a","kind":"smell"}}"#.into(),
             "invalid_field",
             Some("publish"),
-            Some("track"),
+            Some("track.kind"),
+        ),
+        (
+            r#"{"type":"publish","track":{"kind":"video"}}"#.into(),
+            "missing_field",
+            Some("publish"),
+            Some("track.id"),
+        ),
+        (
+            r#"{"type":"telemetry","batch":{"consent":"full","records":[{"ts_ms":1,"source":"device","fields":{}},{"ts_ms":"now","source":"device","fields":{}}]}}"#.into(),
+            "invalid_field",
+            Some("telemetry"),
+            Some("batch.records[1].ts_ms"),
+        ),
+        (
+            r#"{"type":"telemetry","batch":{"records":[]}}"#.into(),
+            "missing_field",
+            Some("telemetry"),
+            Some("batch.consent"),
         ),
         (
             r#"{"type":"publish"}"#.into(),
@@ -274,4 +292,44 @@ async fn malformed_frame_battery_leaves_the_server_serving() {
         matches!(m, ServerMsg::Offer { from, .. } if *from == c.peer_id).then_some(())
     })
     .await;
+}
+
+/// Values the telemetry store refuses are named by their dotted path in the frame too
+/// (before: the bare leaf, `ts_ms`, or the container).
+#[tokio::test]
+async fn store_refusals_name_the_dotted_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.telemetry = Some(streamwire::server::TelemetryConfig::new(
+        dir.path().join("t.db"),
+    ));
+    let srv = start(cfg).await;
+    let (mut a, _) = Raw::join(&srv.url, "st", &token("st", "a", &all())).await;
+    let cases = [
+        (
+            json!({"type":"telemetry","batch":{"consent":"full","records":[
+                {"ts_ms":5,"source":"device","fields":{}},
+                {"ts_ms":0,"source":"device","fields":{}}]}}),
+            "batch.records[1].ts_ms",
+        ),
+        (
+            json!({"type":"telemetry","batch":{"consent":"none","records":[]}}),
+            "batch.consent",
+        ),
+        (json!({"type":"feedback","rating":9}), "rating"),
+        (
+            json!({"type":"feedback","rating":3,"comment":"c".repeat(2001)}),
+            "comment",
+        ),
+    ];
+    for (frame, field) in cases {
+        a.send_json(frame.clone()).await;
+        let (code, _, f, msg) = a.error().await;
+        assert_eq!(
+            (code.as_str(), f.as_deref()),
+            ("invalid_field", Some(field)),
+            "{frame}: {msg}"
+        );
+        assert!(msg.contains(field), "{msg}");
+    }
 }

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use streamwire::signalling::client::{Client, ClientConfig, Event, SignallingState};
+use streamwire::signalling::client::{Client, ClientConfig, ClientError, Event, SignallingState};
 use streamwire::signalling::protocol::{
-    DeliveryStatus, ErrorCode, LeaveReason, Payload, ServerMsg,
+    DEFAULT_MAX_PAYLOAD, DeliveryStatus, ErrorCode, LeaveReason, Payload, ServerMsg,
 };
 
 fn fast_cfg(url: &str, room: &str, user: &str) -> ClientConfig {
@@ -89,16 +89,23 @@ async fn messages_are_ordered_and_each_gets_a_delivery_result() {
     let (_, seq, direct, payload) = next_message(&mut bev).await;
     assert_eq!((seq, direct), (n + 1, true));
     assert_eq!(payload, Payload::Binary(blob));
-    // One byte over the payload limit fails with a reason; the sequence goes on.
-    let d = within(
+    // One byte over the payload limit: the client refuses it before sending (the server's
+    // answer to such a payload, a failed delivery, is in `oversized_frames_...`).
+    let err = within(
         "too big",
         a.send_message(None, Payload::Binary(vec![1; 64 * 1024 + 1])),
     )
     .await
-    .unwrap();
-    assert_eq!(
-        (d.status, d.reason),
-        (DeliveryStatus::Failed, Some(ErrorCode::PayloadTooLarge))
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::TooLarge {
+                limit_name: "max_payload_bytes",
+                ..
+            }
+        ),
+        "{err}"
     );
     let d = within(
         "unknown peer",
@@ -108,7 +115,7 @@ async fn messages_are_ordered_and_each_gets_a_delivery_result() {
     .unwrap();
     assert_eq!(
         (d.status, d.reason, d.seq),
-        (DeliveryStatus::Failed, Some(ErrorCode::UnknownPeer), n + 3)
+        (DeliveryStatus::Failed, Some(ErrorCode::UnknownPeer), n + 2)
     );
     let d = within(
         "after failures",
@@ -116,11 +123,11 @@ async fn messages_are_ordered_and_each_gets_a_delivery_result() {
     )
     .await
     .unwrap();
-    assert_eq!((d.status, d.seq), (DeliveryStatus::Delivered, n + 4));
+    assert_eq!((d.status, d.seq), (DeliveryStatus::Delivered, n + 3));
     let (_, seq, direct, _) = next_message(&mut cev).await;
     assert_eq!(
         (seq, direct),
-        (n + 4, false),
+        (n + 3, false),
         "c never saw the direct message nor the failed ones"
     );
     for x in [a, b, c] {
@@ -388,6 +395,8 @@ async fn dead_connections_are_detected_by_keepalive() {
     cfg.ping_interval = Duration::from_millis(50);
     cfg.idle_timeout = Duration::from_millis(200);
     cfg.grace = Duration::from_millis(100);
+    // The silent peer never answers the close handshake: keep its closing socket briefly.
+    cfg.close_linger = Duration::from_millis(50);
     let srv = start(cfg).await;
     let (mut obs, _) = Raw::join(&srv.url, "k", &token("k", "obs", &all())).await;
     // A peer that joins and then never reads again (so never answers pings).
@@ -476,26 +485,59 @@ async fn flooding_is_rate_limited_without_dropping_the_connection() {
         .collect();
     assert_eq!(got.len(), delivered);
     assert!(got.windows(2).all(|w| w[0] < w[1]));
-    // Non-message frames beyond the rate get an error frame naming the type.
-    for _ in 0..100 {
-        a.send_json(json!({"type":"set_metadata","metadata":1}))
+    // The bucket is empty now. State-changing frames are never dropped for the rate: they
+    // wait for their token. (Before, a `publish` after a chat burst got `rate_limited` and
+    // nobody ever saw that camera.)
+    for seq in 201..=260u64 {
+        a.send_json(json!({"type":"message","seq":seq,"payload":{"text":"burst"}}))
             .await;
     }
-    let (code, in_type, _, _) = a.error().await;
-    assert_eq!(
-        (code.as_str(), in_type.as_deref()),
-        ("rate_limited", Some("set_metadata"))
+    a.send_json(json!({"type":"publish","track":{"id":"cam","kind":"video"}}))
+        .await;
+    a.send_json(json!({"type":"offer","to":b.peer_id,"sdp":"v=0"}))
+        .await;
+    for i in 0..60 {
+        a.send_json(json!({"type":"set_metadata","metadata":i}))
+            .await;
+    }
+    a.send_json(json!({"type":"ice","to":b.peer_id,"candidate":"","sdp_mline_index":0}))
+        .await;
+    b.expect("published after the burst", |m| {
+        matches!(m, ServerMsg::Published { track, .. } if track.id == "cam").then_some(())
+    })
+    .await;
+    b.expect("offer after the burst", |m| {
+        matches!(m, ServerMsg::Offer { .. }).then_some(())
+    })
+    .await;
+    let mut last_md = None;
+    b.expect("every set_metadata", |m| {
+        if let ServerMsg::MetadataChanged { metadata, .. } = m {
+            last_md = metadata.as_i64();
+        }
+        (last_md == Some(59)).then_some(())
+    })
+    .await;
+    b.expect("end of candidates after the burst", |m| {
+        matches!(m, ServerMsg::Ice { candidate, .. } if candidate.is_empty()).then_some(())
+    })
+    .await;
+    // No error frame for any of them; the burst messages got delivery results.
+    let rest = a.drain().await;
+    assert!(
+        !rest.iter().any(|m| matches!(m, ServerMsg::Error { .. })),
+        "{rest:?}"
     );
     // After the bucket refills the connection works normally.
     tokio::time::sleep(Duration::from_millis(600)).await;
     a.drain().await;
-    a.send_json(json!({"type":"message","seq":201,"payload":{"text":"calm"}}))
+    a.send_json(json!({"type":"message","seq":261,"payload":{"text":"calm"}}))
         .await;
     a.expect("delivered after calm", |m| {
         matches!(
             m,
             ServerMsg::Delivery {
-                seq: 201,
+                seq: 261,
                 status: DeliveryStatus::Delivered,
                 ..
             }
@@ -516,17 +558,28 @@ async fn oversized_frames_get_an_error_and_the_connection_goes_on() {
     let big = "x".repeat(10 * 1024);
     a.send_json(json!({"type":"message","seq":1,"payload":{"text":big}}))
         .await;
-    let (code, _, _, msg) = a.error().await;
-    assert_eq!(code, "frame_too_large");
-    assert!(msg.contains("8192"), "{msg}");
-    // The dropped frame did not consume seq 1.
-    a.send_json(json!({"type":"message","seq":1,"payload":{"text":"small"}}))
+    // The frame is not processed, but its seq is consumed with a failed delivery, so the
+    // sequence goes on (before, seq 1 was left unconsumed and every later frame failed).
+    a.expect("frame_too_large delivery", |m| {
+        matches!(
+            m,
+            ServerMsg::Delivery {
+                seq: 1,
+                status: DeliveryStatus::Failed,
+                reason: Some(ErrorCode::FrameTooLarge),
+                ..
+            }
+        )
+        .then_some(())
+    })
+    .await;
+    a.send_json(json!({"type":"message","seq":2,"payload":{"text":"small"}}))
         .await;
     a.expect("delivery", |m| {
         matches!(
             m,
             ServerMsg::Delivery {
-                seq: 1,
+                seq: 2,
                 status: DeliveryStatus::Delivered,
                 ..
             }
@@ -535,25 +588,69 @@ async fn oversized_frames_get_an_error_and_the_connection_goes_on() {
     })
     .await;
     b.expect("message", |m| {
-        matches!(m, ServerMsg::Message { seq: 1, .. }).then_some(())
+        matches!(m, ServerMsg::Message { seq: 2, .. }).then_some(())
     })
     .await;
+    // A sequenced signalling frame too large: an error naming it; its seq is consumed too.
+    a.send_json(json!({"type":"offer","seq":3,"to":b.peer_id,"sdp":big}))
+        .await;
+    let (code, in_type, _, msg) = a.error().await;
+    assert_eq!(
+        (code.as_str(), in_type.as_deref()),
+        ("frame_too_large", Some("offer"))
+    );
+    assert!(msg.contains("8192") && msg.contains("seq 3"), "{msg}");
+    a.send_json(json!({"type":"offer","seq":4,"to":b.peer_id,"sdp":"v=0"}))
+        .await;
+    b.expect("offer seq 4 relayed", |m| {
+        matches!(m, ServerMsg::Offer { sdp, .. } if sdp == "v=0").then_some(())
+    })
+    .await;
+    // A payload above max_payload_bytes in a frame that fits: failed delivery, seq consumed.
+    let payload = "p".repeat(DEFAULT_MAX_PAYLOAD + 1);
+    let mut cfg_small = config();
+    cfg_small.limits.max_frame_bytes = 2 * DEFAULT_MAX_PAYLOAD;
+    let srv2 = start(cfg_small).await;
+    let (mut p, _) = Raw::join(&srv2.url, "o", &token("o", "p", &all())).await;
+    p.send_json(json!({"type":"message","seq":1,"payload":{"text":payload}}))
+        .await;
+    p.expect("payload_too_large", |m| {
+        matches!(
+            m,
+            ServerMsg::Delivery {
+                seq: 1,
+                reason: Some(ErrorCode::PayloadTooLarge),
+                ..
+            }
+        )
+        .then_some(())
+    })
+    .await;
+    assert!(
+        !a.drain()
+            .await
+            .iter()
+            .any(|m| matches!(m, ServerMsg::Error { .. })),
+        "no bad_sequence after the oversized frames"
+    );
     // Beyond the hard limit the WebSocket layer closes that connection; others are unaffected.
     let huge = "y".repeat(100 * 1024);
     let _ =
         a.ws.send(async_tungstenite::tungstenite::Message::Text(huge.into()))
             .await;
-    let closed = within("closed", async {
+    let close = within("closed", async {
         loop {
             match futures::StreamExt::next(&mut a.ws).await {
-                None | Some(Err(_)) => return true,
-                Some(Ok(async_tungstenite::tungstenite::Message::Close(_))) => return true,
+                None | Some(Err(_)) => return None,
+                Some(Ok(async_tungstenite::tungstenite::Message::Close(c))) => return c,
                 Some(Ok(_)) => {}
             }
         }
     })
-    .await;
-    assert!(closed);
+    .await
+    .expect("a close frame (RFC 6455: 1009), not a bare TCP close");
+    assert_eq!(u16::from(close.code), 1009);
+    assert!(close.reason.contains("65536"), "{}", close.reason);
     let (_, w) = Raw::join(&srv.url, "o", &token("o", "c", &all())).await;
     assert!(matches!(w, ServerMsg::Welcome { .. }));
     assert!(
@@ -637,4 +734,101 @@ async fn ice_relay_survives_killed_sockets_exactly_once() {
     );
     tx.leave().await;
     rx.leave().await;
+}
+
+/// The client checks `welcome.limits` before sending: a payload or frame the server would
+/// refuse fails locally with an error naming the limit, nothing is sent, the sequence goes on,
+/// and the connection never drops (before, a message above the WebSocket limit made the
+/// client reconnect and resend it in a loop).
+#[tokio::test]
+async fn client_refuses_oversized_sends_locally() {
+    let mut cfg = config();
+    cfg.limits.max_frame_bytes = 8 * 1024;
+    cfg.limits.hard_frame_bytes = 64 * 1024;
+    cfg.limits.max_payload_bytes = 4 * 1024;
+    let srv = start(cfg).await;
+    let (a, mut aev) = within("a", Client::connect(fast_cfg(&srv.url, "lim", "a")))
+        .await
+        .unwrap();
+    let (b, mut bev) = within("b", Client::connect(fast_cfg(&srv.url, "lim", "b")))
+        .await
+        .unwrap();
+    let bid = b.peer_id().unwrap();
+    let err = a
+        .send_message(None, Payload::Text("p".repeat(5 * 1024)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::TooLarge {
+                limit_name: "max_payload_bytes",
+                limit: 4096,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = a
+        .send_message(None, Payload::Text("q".repeat(2_000_000)))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("max_payload_bytes"), "{err}");
+    // Base64 makes a 4 KiB binary payload fit, a frame with a long `to` does not.
+    let err = a
+        .send_message(Some(&"x".repeat(9000)), Payload::Text("hi".into()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::TooLarge {
+                what: "message",
+                limit_name: "max_frame_bytes",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = a.send_offer(&bid, "v".repeat(9000)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::TooLarge {
+                what: "offer",
+                limit: 8192,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("not sent"), "{err}");
+    // Nothing was sent: the next message is seq 1 and arrives; the connection never dropped.
+    let d = within(
+        "small",
+        a.send_message(None, Payload::Binary(vec![7; 4096])),
+    )
+    .await
+    .unwrap();
+    assert_eq!((d.seq, d.status), (1, DeliveryStatus::Delivered));
+    let (_, seq, _, _) = next_message(&mut bev).await;
+    assert_eq!(seq, 1);
+    a.send_offer(&bid, "v=0".into()).unwrap();
+    within("offer", async {
+        loop {
+            if let Event::Offer { sdp, .. } = bev.recv().await.unwrap() {
+                assert_eq!(sdp, "v=0");
+                return;
+            }
+        }
+    })
+    .await;
+    while let Some(ev) = aev.try_recv() {
+        assert!(
+            !matches!(ev, Event::State(SignallingState::Reconnecting { .. })),
+            "the client reconnected"
+        );
+    }
+    a.leave().await;
+    b.leave().await;
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 use gststreamwire::telemetry::{Class, Consent, MESSAGE_NAME, any_field};
 use streamwire::signalling::protocol::telemetry::Source;
-use streamwire::telemetry::batcher::{Batcher, PeerStats};
+use streamwire::telemetry::batcher::{Batcher, TrackSample};
 
 /// Runs a live pipeline through `devicetelemetry consent=full interval=100` for `run`,
 /// returning the bus messages it posted.
@@ -71,7 +71,7 @@ fn batcher_sends_only_what_the_consent_allows() {
         .count();
     assert!(telemetry_msgs >= 3, "{telemetry_msgs} telemetry messages");
 
-    let stats = PeerStats {
+    let stats = TrackSample {
         bitrate: Some(1.2e6),
         fps: Some(30.0),
         rtt_ms: Some(40.0),
@@ -86,7 +86,7 @@ fn batcher_sends_only_what_the_consent_allows() {
     for m in &msgs {
         none.push_message(m, 1_000);
     }
-    none.push_peer_stats("video0", &stats, 1_000);
+    none.push_track_sample("video0", &stats, 1_000);
     assert!(none.is_empty());
     assert!(none.take_batch().is_none());
 
@@ -95,7 +95,7 @@ fn batcher_sends_only_what_the_consent_allows() {
     for m in &msgs {
         nec.push_message(m, 1_000);
     }
-    nec.push_peer_stats("video0", &stats, 1_000);
+    nec.push_track_sample("video0", &stats, 1_000);
     let batch = nec.take_batch().unwrap();
     assert_eq!(batch.records.len(), telemetry_msgs + 1);
     let json = serde_json::to_string(&batch).unwrap();
@@ -127,7 +127,7 @@ fn batcher_sends_only_what_the_consent_allows() {
     for m in &msgs {
         full.push_message(m, 1_000);
     }
-    full.push_peer_stats("video0", &stats, 1_000);
+    full.push_track_sample("video0", &stats, 1_000);
     let batch = full.take_batch().unwrap();
     let device_keys: Vec<&String> = batch
         .records
@@ -179,7 +179,7 @@ fn forged_keys_are_never_batched_and_lowering_consent_strips_pending() {
 fn webrtc_engine_stats_become_one_record_per_track() {
     use streamwire::signalling::protocol::telemetry::FieldValue;
     use streamwire::webrtc::MediaKind;
-    use streamwire::webrtc::stats::{Direction, PeerStats as EngineStats, TrackStats};
+    use streamwire::webrtc::stats::{Direction, PeerStats, TrackStats};
     let track = |kind, direction, ssrc, fps| TrackStats {
         kind: Some(kind),
         direction,
@@ -194,7 +194,7 @@ fn webrtc_engine_stats_become_one_record_per_track() {
         repair: Default::default(),
         playout: Default::default(),
     };
-    let stats = EngineStats {
+    let stats = PeerStats {
         peer: "p2".into(),
         rtt_ms: Some(15.0),
         send_kbps: 800.0,

@@ -36,6 +36,7 @@ fn seed(db: &std::path::Path) {
             session: "s1",
             peer: &peer,
             user,
+            name: user,
             addr: Some("127.0.0.1".parse().unwrap()),
         };
         s.ingest(

@@ -22,7 +22,7 @@ use gststreamwire::telemetry::{Class, Consent, MESSAGE_NAME, REGISTRY, any_field
 use streamwire::server::TelemetryConfig;
 use streamwire::signalling::client::{Client, ClientConfig, Event, Events};
 use streamwire::signalling::protocol::{ClientMsg, ErrorCode, Grant};
-use streamwire::telemetry::batcher::{Batcher, PeerStats};
+use streamwire::telemetry::batcher::{Batcher, TrackSample};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -198,7 +198,7 @@ async fn every_byte_the_client_sends_respects_consent_and_admin_api_works_over_t
         })
         .count();
     assert!(posted >= 3, "{posted} telemetry messages");
-    let stats = PeerStats {
+    let stats = TrackSample {
         bitrate: Some(1.0e6),
         fps: Some(30.0),
         rtt_ms: Some(12.0),
@@ -217,7 +217,7 @@ async fn every_byte_the_client_sends_respects_consent_and_admin_api_works_over_t
         for m in &msgs {
             b.push_message(m, streamwire::telemetry::store::now_ms());
         }
-        b.push_peer_stats("video0", &stats, streamwire::telemetry::store::now_ms());
+        b.push_track_sample("video0", &stats, streamwire::telemetry::store::now_ms());
         match b.take_batch() {
             Some(batch) => {
                 client.send_telemetry(batch).unwrap();
@@ -349,8 +349,9 @@ async fn every_byte_the_client_sends_respects_consent_and_admin_api_works_over_t
     }
     plain.leave().await;
 
-    // ...and done with it.
-    let (admin, mut admin_ev) = connect(&srv.url, "ops", "admin", &[Grant::Admin]).await;
+    // ...and done with it, by the admin of the users' room (a room admin reaches only its own
+    // room: tests/telemetry_scoping.rs).
+    let (admin, mut admin_ev) = connect(&srv.url, "e2e", "admin", &[Grant::Admin]).await;
     admin.privacy_export("user-full").unwrap();
     let data = next_event(&mut admin_ev, "export", |e| match e {
         Event::PrivacyExport { user, data } if user == "user-full" => Some(data.clone()),
@@ -452,6 +453,7 @@ async fn the_server_purges_expired_telemetry_by_itself() {
             session: "s",
             peer: "p",
             user: "u",
+            name: "u",
             addr: None,
         };
         s.ingest(

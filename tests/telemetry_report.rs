@@ -46,7 +46,7 @@ fn report_from_a_real_session_contains_its_charts() {
     let db = dir.path().join("telemetry.db");
     let mut store = Store::open(&db, Duration::from_secs(86400)).unwrap();
     let start = now_ms();
-    for peer in ["alice-laptop", "bob-phone"] {
+    for (peer, name) in [("alice-laptop", "Alice"), ("bob-phone", "Bob")] {
         let mut b = Batcher::new(Consent::Necessary);
         record(&mut b, Duration::from_millis(800));
         let batch = b.take_batch().expect("telemetry was recorded");
@@ -55,6 +55,7 @@ fn report_from_a_real_session_contains_its_charts() {
             session: peer,
             peer,
             user: peer,
+            name,
             addr: Some("127.0.0.1".parse().unwrap()),
         };
         let sum = store.ingest(&tags, &batch, now_ms()).unwrap();
@@ -69,13 +70,18 @@ fn report_from_a_real_session_contains_its_charts() {
         assert!(html.contains(&marker), "no {metric} chart");
     }
     assert_eq!(html.matches("<svg").count(), 4);
-    // Both peers are plotted (legend) and summarised (table).
-    for peer in ["alice-laptop", "bob-phone"] {
-        assert!(html.contains(&format!("{peer} (device)")), "{peer} missing");
+    // Both members are plotted (legend) and summarised (table), by display name.
+    assert!(html.contains("2 members: Alice, Bob"), "{html}");
+    for name in ["Alice", "Bob"] {
+        assert!(html.contains(&format!("{name} (device)")), "{name} missing");
         assert!(html.contains(&format!(
-            "<tr><td>{peer}</td><td>device</td><td>stream-fps</td>"
+            "<tr><td>{name}</td><td>device</td><td>stream-fps</td>"
         )));
     }
+    assert!(
+        !html.contains("alice-laptop"),
+        "peer ids only where names collide"
+    );
     // The chart lines carry data: a polyline with many points per series.
     assert!(html.contains("<polyline"), "no lines drawn");
     // An unknown room is a clear error, not an empty report.
@@ -95,7 +101,7 @@ impl Drop for Child {
     }
 }
 
-/// `(peer, track, field, max)` of the report's summary table.
+/// `(member, track, field, max)` of the report's summary table.
 fn summary_rows(html: &str) -> Vec<(String, String, String, f64)> {
     html.lines()
         .filter_map(|l| l.strip_prefix("<tr><td>"))
@@ -245,8 +251,13 @@ async fn report_of_a_real_short_session_through_the_binaries() {
             "no {metric} chart"
         );
     }
-    // Each WebRTC chart has a line per peer and track: both peers' tracks are in the legend
-    // of the bitrate chart, and each peer sent and received video at a non-zero bitrate.
+    // Members are named by their tokens' display names (`alice`, `bob`), and so is the remote
+    // end of each track. Each WebRTC chart has a line per member and track: both members'
+    // tracks are in the legend of the bitrate chart, and each sent and received video at a
+    // non-zero bitrate.
+    assert!(html.contains("2 members: alice, bob"), "{html}");
+    assert!(!html.contains(a_id.as_str()) && !html.contains(b_id.as_str()));
+    let (a_id, b_id) = ("alice".to_owned(), "bob".to_owned());
     let bitrate_chart = html
         .split("<figure data-metric=\"Bitrate\">")
         .nth(1)

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use streamwire::signalling::protocol::telemetry::{Batch, Feedback, FieldValue, Record, Source};
 use streamwire::telemetry::Consent;
-use streamwire::telemetry::store::{MIGRATIONS, Store, StoreError, Tags};
+use streamwire::telemetry::store::{MIGRATIONS, Scope, Store, StoreError, Tags};
 
 const DAY: i64 = 24 * 3600 * 1000;
 const NOW: i64 = 1_800_000_000_000;
@@ -34,6 +34,7 @@ fn tags<'a>(user: &'a str, room: &'a str, addr: &str) -> Tags<'a> {
         session: "sess-1",
         peer: "peer-1",
         user,
+        name: user,
         addr: Some(addr.parse().unwrap()),
     }
 }
@@ -109,6 +110,58 @@ fn migrations_apply_from_empty_and_reopen_keeps_data() {
     let err = Store::open(&path, Duration::from_secs(86400)).unwrap_err();
     assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
     assert!(err.to_string().contains("telemetry.db"), "{err}");
+}
+
+#[test]
+fn a_version_1_database_gains_display_names_and_keeps_its_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("telemetry.db");
+    // A database as schema version 1 left it, with one session and one record.
+    {
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(MIGRATIONS[0].1).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        c.execute(
+            "INSERT INTO sessions (room, session, peer, user_id, consent, first_ms, last_ms)
+             VALUES ('r', 's0', 'old-peer', 'u0', 'necessary', ?1, ?1)",
+            [NOW],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO records (session_id, ts_ms, source, field, num, expires_ms)
+             VALUES (1, ?1, 'device', 'cpu-usage', 5.0, ?2)",
+            [NOW, NOW + DAY],
+        )
+        .unwrap();
+    }
+    let mut s = Store::open(&path, Duration::from_secs(86400)).unwrap();
+    assert_eq!(s.schema_version().unwrap(), 2);
+    let b = Batch {
+        consent: Consent::Necessary,
+        records: vec![rec(NOW, Source::Device, "", &[("cpu-usage", num(10.0))])],
+    };
+    let t = Tags {
+        room: "r",
+        session: "s1",
+        peer: "new-peer",
+        user: "u1",
+        name: "Camera 1",
+        addr: None,
+    };
+    s.ingest(&t, &b, NOW).unwrap();
+    let names: Vec<(String, String)> = s
+        .room_series("r", 0)
+        .unwrap()
+        .into_iter()
+        .map(|x| (x.peer, x.name))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("new-peer".to_owned(), "Camera 1".to_owned()),
+            ("old-peer".to_owned(), String::new())
+        ]
+    );
 }
 
 #[test]
@@ -250,11 +303,13 @@ fn two_users(s: &mut Store) {
         };
         let session = format!("session-{user}");
         let peer = format!("peer-{user}");
+        let name = format!("name-of-{user}");
         let t = Tags {
             room,
             session: &session,
             peer: &peer,
             user,
+            name: &name,
             addr: Some(addr.parse().unwrap()),
         };
         assert_eq!(s.ingest(&t, &b, NOW).unwrap().stored, 4);
@@ -275,7 +330,7 @@ fn export_returns_everything_about_the_user_and_nothing_about_others() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = open(&dir);
     two_users(&mut s);
-    let e = s.export_user("alice").unwrap();
+    let e = s.export_user("alice", Scope::Everywhere).unwrap();
     assert_eq!(e["user"], "alice");
     let sessions = e["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 1);
@@ -283,6 +338,7 @@ fn export_returns_everything_about_the_user_and_nothing_about_others() {
     assert_eq!(sess["room"], "room-alice");
     assert_eq!(sess["session"], "session-alice");
     assert_eq!(sess["peer"], "peer-alice");
+    assert_eq!(sess["name"], "name-of-alice");
     assert_eq!(sess["net_prefix"], "198.51.100.0/24");
     assert_eq!(sess["consent"], "full");
     let records = sess["records"].as_array().unwrap();
@@ -305,7 +361,7 @@ fn export_returns_everything_about_the_user_and_nothing_about_others() {
         );
     }
     // Export of an unknown user is empty, not an error.
-    let none = s.export_user("nobody").unwrap();
+    let none = s.export_user("nobody", Scope::Everywhere).unwrap();
     assert_eq!(none["sessions"].as_array().unwrap().len(), 0);
 }
 
@@ -314,7 +370,7 @@ fn after_delete_nothing_about_the_user_remains_in_any_table() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = open(&dir);
     two_users(&mut s);
-    let removed = s.delete_user("alice", NOW).unwrap();
+    let removed = s.delete_user("alice", Scope::Everywhere, NOW).unwrap();
     assert_eq!(
         (removed.records, removed.feedback, removed.sessions),
         (4, 1, 1)
@@ -327,6 +383,7 @@ fn after_delete_nothing_about_the_user_remains_in_any_table() {
             "room-alice",
             "session-alice",
             "peer-alice",
+            "name-of-alice",
             "198.51.100",
             "os-of-alice",
             "comment-from-alice",
@@ -353,7 +410,7 @@ fn after_delete_nothing_about_the_user_remains_in_any_table() {
     assert_eq!(cols, ["id", "ts_ms", "action", "rows"]);
     // And the export after delete is empty.
     assert_eq!(
-        s.export_user("alice").unwrap()["sessions"]
+        s.export_user("alice", Scope::Everywhere).unwrap()["sessions"]
             .as_array()
             .unwrap()
             .len(),
@@ -390,6 +447,7 @@ fn raw_ip_addresses_never_reach_the_database() {
             session: "s",
             peer: &peer,
             user: "u",
+            name: "u",
             addr: Some(a.parse().unwrap()),
         };
         let sum = s.ingest(&t, &b, NOW).unwrap();

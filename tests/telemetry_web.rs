@@ -17,7 +17,7 @@ use streamwire::signalling::client::{Client, ClientConfig, Event};
 use streamwire::signalling::protocol::Grant;
 use streamwire::signalling::token::{Claims, mint};
 use streamwire::telemetry::Consent;
-use streamwire::telemetry::batcher::{Batcher, PeerStats};
+use streamwire::telemetry::batcher::{Batcher, TrackSample};
 use streamwire::telemetry::store::now_ms;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -56,7 +56,7 @@ async fn seed(url: &str, room: &str, user: &str) {
     let mut b = Batcher::new(Consent::Full);
     let t = now_ms() - 20_000;
     for i in 0..10 {
-        let stats = PeerStats {
+        let stats = TrackSample {
             bitrate: Some(800_000.0 + 1000.0 * f64::from(i)),
             fps: Some(30.0),
             rtt_ms: Some(20.0),
@@ -65,7 +65,7 @@ async fn seed(url: &str, room: &str, user: &str) {
             quality_score: None,
             nack_count: Some(1.0),
         };
-        b.push_peer_stats("peer2/video-recv-1", &stats, t + i64::from(i) * 2000);
+        b.push_track_sample("peer2/video-recv-1", &stats, t + i64::from(i) * 2000);
     }
     client.send_telemetry(b.take_batch().unwrap()).unwrap();
     loop {

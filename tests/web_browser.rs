@@ -37,6 +37,25 @@ async fn serve_routes_http_and_websocket_on_one_port() {
     let js = http_get(srv.addr, "/streamwire.js").await;
     assert!(js.contains("Content-Type: text/javascript"), "{js}");
     assert!(js.contains("export class StreamwireClient"));
+    // Every module the page imports, and the icon browsers ask for by themselves.
+    for path in [
+        "/app-call.js",
+        "/app-chat.js",
+        "/app-media.js",
+        "/streamwire-util.js",
+        "/streamwire-peer.js",
+        "/streamwire-media.js",
+    ] {
+        let r = http_get(srv.addr, path).await;
+        assert!(r.starts_with("HTTP/1.1 200 OK"), "{path}: {r}");
+        assert!(r.contains("Content-Type: text/javascript"), "{path}: {r}");
+    }
+    for path in ["/favicon.ico", "/favicon.svg"] {
+        let r = http_get(srv.addr, path).await;
+        assert!(r.starts_with("HTTP/1.1 200 OK"), "{path}: {r}");
+        assert!(r.contains("Content-Type: image/svg+xml"), "{path}: {r}");
+        assert!(r.contains("<svg"), "{path}: {r}");
+    }
     let missing = http_get(srv.addr, "/nope.js").await;
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
     assert!(missing.contains("no such page: /nope.js"));
@@ -62,14 +81,28 @@ async fn dev_mode_mints_tokens_that_join() {
     let mut cfg = common::config();
     cfg.dev = true;
     let srv = common::start(cfg).await;
-    let r = http_get(srv.addr, "/dev/token?room=lab%201&name=Ann").await;
+    let r = http_get(srv.addr, "/dev/token?room=lab%3A1&name=Ann").await;
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
     let body: serde_json::Value =
         serde_json::from_str(r.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     let token = body["token"].as_str().unwrap();
     let claims =
-        streamwire::signalling::token::verify(common::SECRET, token, "lab 1").expect("valid token");
+        streamwire::signalling::token::verify(common::SECRET, token, "lab:1").expect("valid token");
     assert_eq!(claims.name, "Ann");
+    // `user=`: the page's per-browser id becomes the token's subject (a rejoin replaces it).
+    let r = http_get(srv.addr, "/dev/token?room=lab&name=Ann&user=b0e2-x_9").await;
+    let body: serde_json::Value =
+        serde_json::from_str(r.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let claims = streamwire::signalling::token::verify(
+        common::SECRET,
+        body["token"].as_str().unwrap(),
+        "lab",
+    )
+    .expect("valid token");
+    assert_eq!(claims.sub, "dev-b0e2-x_9");
+    let bad_user = http_get(srv.addr, "/dev/token?room=lab&user=a%20b").await;
+    assert!(bad_user.starts_with("HTTP/1.1 400"), "{bad_user}");
+    assert!(bad_user.contains("`user` must be"), "{bad_user}");
     let bad = http_get(srv.addr, "/dev/token?name=x").await;
     assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
     assert!(bad.contains("`room` is missing"));
@@ -312,6 +345,17 @@ async fn page_reconnects_with_resume_then_reports_server_gone() {
         )
         .await;
     assert!(text.as_str().unwrap().starts_with("Server gone"), "{text}");
+    // Back on the pre-join screen with Join usable (no Leave needed first), nothing captured.
+    assert_eq!(
+        b.eval("[window.streamwireApp.view, document.getElementById('joinbtn').disabled]")
+            .await,
+        json!(["prejoin", false])
+    );
+    assert_eq!(
+        b.eval(browser_support::LIVE_CAPTURES).await,
+        json!(0),
+        "a capture survived the lost session"
+    );
 }
 
 /// The page's quality score is the one src/webrtc/stats.rs computes.
@@ -362,7 +406,11 @@ async fn page_reports_denied_camera_and_joins_without_publishing() {
     )
     .await;
     let notice = b
-        .eval("document.getElementById('notice').textContent")
+        .wait_for(
+            "the camera notice",
+            "document.getElementById('notice').textContent",
+            LONG,
+        )
         .await;
     assert!(
         notice

@@ -1,7 +1,7 @@
 //! The demo page "by hand", automated: runs the real `streamwire demo` binary (embedded
 //! signalling server on 127.0.0.1, a Rust publisher and a Rust viewer), opens the page URL it
-//! prints in headless Chromium, presses Join like a person would, and checks that the Rust
-//! publisher's tile plays. Saves a screenshot (`tests/output/demo-page.png`, the source of
+//! prints in headless Chromium (its token makes the page join by itself), and checks that the
+//! Rust publisher's tile plays; then presses Leave. Saves a screenshot (`tests/output/demo-page.png`, the source of
 //! `docs/web-demo.png`).
 //! Run: unshare -n sh -c 'ip link set lo up; cargo test --test web_demo'
 
@@ -78,18 +78,10 @@ async fn demo_page_from_streamwire_demo_plays_the_rust_publisher() {
     );
     let mut b = Browser::launch().await;
     b.goto(&url).await;
-    // The form is prefilled from the URL; press Join as a person would.
-    b.wait_for(
-        "the prefilled form",
-        "document.getElementById('token')?.value.length > 0 && document.getElementById('room').value === 'demo'",
-        LONG,
-    )
-    .await;
-    b.eval("document.getElementById('joinbtn').click(), true")
-        .await;
+    // The URL carries a token, so the page joins by itself (camera and microphone on).
     b.wait_for(
         "the page to join",
-        "window.streamwireApp?.client?.state === 'joined'",
+        "window.streamwireApp?.view === 'call' && window.streamwireApp.client.state === 'joined'",
         LONG,
     )
     .await;
@@ -114,16 +106,18 @@ async fn demo_page_from_streamwire_demo_plays_the_rust_publisher() {
     let later = b.eval(PUBLISHER_VIDEO).await;
     let t1 = later["t"].as_f64().unwrap();
     assert!(t1 > t0 + 0.5, "currentTime did not advance: {t0} -> {t1}");
-    // Both Rust peers of the demo are listed (publisher and viewer), the page reports joined.
-    let names = b
-        .eval("[...document.querySelectorAll('.tile .name')].map(n => n.textContent)")
+    // The publisher has a tile; the viewer, which publishes nothing, is an avatar chip.
+    let tiles = b
+        .eval("[...document.querySelectorAll('#grid .tile .name')].map(n => n.textContent)")
         .await;
-    for n in ["publisher", "viewer"] {
-        assert!(
-            names.as_array().unwrap().iter().any(|v| v == n),
-            "no `{n}` tile: {names}"
-        );
-    }
+    assert!(
+        tiles.as_array().unwrap().iter().any(|v| v == "publisher"),
+        "no `publisher` tile: {tiles}"
+    );
+    let chips = b
+        .eval("[...document.querySelectorAll('#people .name')].map(n => n.textContent)")
+        .await;
+    assert_eq!(chips, serde_json::json!(["viewer"]), "tiles {tiles}");
     // Let the stats overlay fill, then keep the picture.
     b.wait_for(
         "the publisher tile's stats overlay",
@@ -132,6 +126,19 @@ async fn demo_page_from_streamwire_demo_plays_the_rust_publisher() {
     )
     .await;
     b.screenshot(&output_dir().join("demo-page.png")).await;
+    // Leave by clicking: back to the pre-join screen, camera and microphone released.
+    b.click("#leave").await;
+    b.wait_for(
+        "the pre-join screen",
+        "window.streamwireApp.view === 'prejoin'",
+        LONG,
+    )
+    .await;
+    assert_eq!(
+        b.eval(browser_support::LIVE_CAPTURES).await,
+        serde_json::json!(0)
+    );
+    b.assert_no_console_errors().await;
     // The demo itself is still running and receiving (its own viewer decodes the publisher).
     let lines = demo.lines.lock().unwrap().clone();
     assert!(

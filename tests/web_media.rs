@@ -30,7 +30,7 @@ async fn join_session(
     user: &str,
     publish: Option<PublisherConfig>,
 ) -> (Session, UnboundedReceiver<SessionEvent>) {
-    let mut cfg = SessionConfig::new(url, room, &common::token(room, user, &common::all()));
+    let mut cfg = SessionConfig::loopback(url, room, &common::token(room, user, &common::all()));
     cfg.publish = publish;
     Session::join(cfg).await.expect("rust session joins")
 }

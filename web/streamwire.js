@@ -1,67 +1,47 @@
 // Streamwire browser client: a plain ES module, no build step.
 // Speaks the signalling protocol of docs/protocol.md and the browser's own WebRTC.
-// See docs/web.md for the API and an example.
+// See docs/web.md for the API, every event and every error code.
+
+import {
+  StreamwireError, describeError, qualityScore, backoffDelay, SerialQueue,
+  checkPayload, checkFrame, toBase64, fromBase64,
+} from './streamwire-util.js';
+import { PeerLink, DATA_CHANNEL_LABEL, RECOVERY } from './streamwire-peer.js';
+import * as media from './streamwire-media.js';
+
+export { StreamwireError, describeError, qualityScore, backoffDelay, DATA_CHANNEL_LABEL, RECOVERY };
 
 /**
  * @typedef {{id: string, kind: 'audio'|'video'|'data', label?: string}} TrackInfo
- * @typedef {{peer_id: string, user: string, name: string, tracks: TrackInfo[], metadata: any}} PeerInfo
+ * @typedef {{peer_id: string, user: string, name: string, tracks: TrackInfo[], metadata: any, grants?: string[]}} PeerInfo
  * @typedef {{seq: number, status: 'delivered'|'failed', recipients: number, reason?: string}} Delivery
  * @typedef {{bitrateKbps: number, fps: number, rttMs: number|null, lossPct: number, jitterMs: number, quality: number}} PeerStats
+ * @typedef {{urls: string[], username?: string, credential?: string}} IceServer
  */
 
-/** An error with a protocol `code` (e.g. `token_expired`) and a readable `message`. */
-export class StreamwireError extends Error {
-  /** @param {string} code @param {string} message @param {string} [field] */
-  constructor(code, message, field) {
-    super(message);
-    this.name = 'StreamwireError';
-    this.code = code;
-    this.field = field;
-  }
-}
+/** How long `sendFeedback` waits for the server's answer. */
+const FEEDBACK_TIMEOUT_MS = 10000;
 
 /**
- * Network quality 0-5, as src/webrtc/stats.rs documents:
- * 5 - min(loss%/2, 5) - min(max(rtt-150,0)/150, 2) - min(max(jitter-30,0)/30, 2), clamped, rounded.
- * @param {number} lossPct @param {number|null} rttMs @param {number} jitterMs @returns {number}
- */
-export function qualityScore(lossPct, rttMs, jitterMs) {
-  const loss = Math.min(Math.max(lossPct, 0) / 2, 5);
-  const rtt = rttMs == null ? 0 : Math.min(Math.max(rttMs - 150, 0) / 150, 2);
-  const jit = Math.min(Math.max(jitterMs - 30, 0) / 30, 2);
-  return Math.round(Math.min(Math.max(5 - loss - rtt - jit, 0), 5));
-}
-
-/** Human-readable text for a protocol error code. */
-export function describeError(code, message) {
-  const texts = {
-    token_expired: 'Your room token has expired. Ask for a new token and join again.',
-    token_forged: 'The room token is not valid for this server (bad signature).',
-    token_wrong_room: 'This token is for a different room.',
-    token_invalid: 'The room token is malformed.',
-    token_missing: 'A room token is required.',
-    room_full: 'The room is full.',
-    shutdown: 'The server is shutting down.',
-    kicked: 'You were removed from the room.',
-    replaced: 'You joined this room from somewhere else; this window was disconnected.',
-  };
-  return texts[code] ?? message ?? code;
-}
-
-/**
- * A connection to a Streamwire room.
+ * A connection to a Streamwire room (docs/web.md has the full reference).
  *
- * Events (`addEventListener`), each a CustomEvent whose `detail` is given:
- * - `state`: `{state}` one of `connecting`, `joined`, `reconnecting`, `resumed`, `closed`, `failed`
- * - `peerjoined`: `{peer}`; `peerleft`: `{peerId, reason}`
- * - `track`: `{peerId, track, stream}` a remote media track arrived
- * - `message`: `{from, seq, direct, text?, binary?}`
- * - `error`: `{code, message, field}` (also rejected from `join()`)
+ * ```js
+ * const client = new StreamwireClient({ url: 'wss://host/', room: 'standup', token });
+ * client.addEventListener('track', (e) => { video.srcObject = e.detail.stream; });
+ * await client.join();
+ * await client.publish();          // camera + microphone, after the join succeeded
+ * ```
+ *
+ * Events (CustomEvent, payload in `detail`): `state`, `peerjoined`, `peerupdated`, `peerleft`,
+ * `track`, `trackended`, `peerstate`, `recovery`, `datachannel`, `message`, `error`.
  */
 export class StreamwireClient extends EventTarget {
   /**
    * @param {{url: string, room: string, token: string, metadata?: any,
-   *          rtcConfig?: RTCConfiguration, maxAttempts?: number}} opts
+   *          rtcConfig?: RTCConfiguration, maxAttempts?: number, dataChannel?: boolean,
+   *          media?: boolean, leaveOnPageHide?: boolean,
+   *          backoff?: {baseMs?: number, maxMs?: number, jitter?: number}, random?: () => number,
+   *          WebSocket?: typeof WebSocket, RTCPeerConnection?: typeof RTCPeerConnection}} opts
    */
   constructor(opts) {
     super();
@@ -71,50 +51,97 @@ export class StreamwireClient extends EventTarget {
     this.metadata = opts.metadata ?? null;
     this.rtcConfig = opts.rtcConfig ?? {};
     this.maxAttempts = opts.maxAttempts ?? 10;
+    this.dataChannel = opts.dataChannel ?? true;
+    this.media = opts.media ?? true;
+    this._backoff = { ...(opts.backoff ?? {}), random: opts.random };
+    this._WebSocket = opts.WebSocket ?? globalThis.WebSocket;
+    this._RTC = opts.RTCPeerConnection ?? globalThis.RTCPeerConnection;
     /** @type {string|null} */ this.peerId = null;
+    /** @type {string|null} */ this.name = null;
+    /** @type {Set<string>} grants of this client's token (from `welcome`) */ this.grants = new Set();
+    /** @type {import('./streamwire-util.js').Limits|null} */ this.limits = null;
+    /** @type {IceServer[]} STUN/TURN servers from the server (`welcome.ice_servers`) */ this.iceServers = [];
     /** @type {Map<string, PeerInfo>} */ this.peers = new Map();
-    /** @type {Map<string, {pc: RTCPeerConnection, offerer: boolean, stream: MediaStream, pendingIce: any[], last?: any}>} */
-    this.pcs = new Map();
-    /** @type {MediaStream|null} */ this.localStream = null;
+    /** @type {Map<string, PeerLink>} */ this.pcs = new Map();
+    /** The published camera/microphone stream. @type {MediaStream|null} */ this.localStream = null;
+    /** The published screen share. @type {MediaStream|null} */ this.screenStream = null;
+    /** Published tracks, in announcement order. @type {{track: MediaStreamTrack, stream: MediaStream, label: string}[]} */
+    this._local = [];
+    this._muted = { audio: false, video: false };
     this.state = 'new';
+    this._queue = new SerialQueue((e) => this._emitError('internal', `frame handling failed: ${e?.stack ?? e}`));
+    this._resetSession();
+    if (opts.leaveOnPageHide ?? true) {
+      this._onPageHide = () => { if (this._active()) this.leave(); };
+      globalThis.addEventListener?.('pagehide', this._onPageHide);
+    }
+  }
+
+  _resetSession() {
     this._ws = null;
     this._lastN = 0;
     this._ackedN = 0;
+    clearTimeout(this._ackTimer);
     this._ackTimer = null;
     this._seq = 0;
-    /** Messages awaiting their delivery result, by seq. @type {Map<number, Function>} */
-    this._pending = new Map();
-    /** Frames with a seq not yet confirmed by the server, resent after a resume. @type {Map<number, any>} */
+    /** Messages awaiting their delivery result, by seq. @type {Map<number, (d: Delivery) => void>} */
+    this._pending = this._pending ?? new Map();
+    /** Frames with a seq the server has not confirmed, resent after a resume. @type {Map<number, object>} */
     this._kept = new Map();
+    /** Feedback requests awaiting `feedback_ack`, oldest first. */
+    this._feedback = this._feedback ?? [];
     this._resumeToken = null;
-    this._leaving = false;
-    this._attempt = 0;
   }
 
-  _setState(state) {
+  /** joined or trying to stay joined. */
+  _active() {
+    return this.state === 'joined' || this.state === 'resumed' || this.state === 'reconnecting';
+  }
+
+  _setState(state, extra) {
     this.state = state;
-    this._emit('state', { state });
+    this._emit('state', { state, ...extra });
   }
 
   _emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
+  _emitError(code, message, extra) {
+    this._emit('error', { code, message: describeError(code, message), ...extra });
+  }
+
+  // ---- sending -----------------------------------------------------------------------------
+
+  /** Serialise, check against `welcome.limits`, send if the socket is open. Throws StreamwireError. */
   _send(obj) {
-    if (this._ws && this._ws.readyState === WebSocket.OPEN) this._ws.send(JSON.stringify(obj));
+    const json = JSON.stringify(obj);
+    checkFrame(json, obj.type, this.limits);
+    if (this._ws && this._ws.readyState === 1) this._ws.send(json);
   }
 
   /**
    * Send a frame numbered from the session's seq counter (messages and, for exactly-once
-   * signalling, offer/answer/ice/publish): kept until the server confirms it, resent after a
-   * resume. @returns {number} the seq
+   * signalling, offer/answer/ice/publish/unpublish/set_metadata): kept until the server confirms
+   * it, resent after a resume. The size is checked first: a refused frame consumes no seq.
+   * @returns {number} the seq
    */
   _sendReliable(obj) {
+    const frame = { ...obj, seq: this._seq + 1 };
+    checkFrame(JSON.stringify(frame), obj.type, this.limits);
     this._seq += 1;
-    const frame = { ...obj, seq: this._seq };
     this._kept.set(this._seq, frame);
     this._send(frame);
     return this._seq;
+  }
+
+  /** A signalling frame of a peer connection; a refusal becomes an `error` event. */
+  _sendSignal(obj) {
+    try {
+      this._sendReliable(obj);
+    } catch (e) {
+      this._emitError(e.code ?? 'internal', e.message, { peerId: obj.to });
+    }
   }
 
   /** The server accepted everything up to `seq`. */
@@ -122,64 +149,78 @@ export class StreamwireClient extends EventTarget {
     for (const k of [...this._kept.keys()]) if (k <= seq) this._kept.delete(k);
   }
 
+  // ---- joining, resuming -------------------------------------------------------------------
+
   /**
    * Connect and join the room. Resolves with the `welcome` message; rejects with a
-   * StreamwireError (`token_expired`, `server_unreachable`, ...).
+   * StreamwireError (`token_expired`, `server_unreachable`, ... see docs/web.md, "Errors"),
+   * after which `state` is `failed` and every track this client holds is released.
+   *
+   * `publish` publishes camera and microphone as part of the join: a MediaStream, or what to
+   * capture (`true`, or `{video, audio}` as for `publish()`). The capture starts only once the
+   * server accepted the join (`welcome`), before the first offers, so the first negotiation
+   * carries the tracks (no renegotiation). If it fails (`media_denied`, or `forbidden` without
+   * the `publish` grant) the join still succeeds: `publishError` holds the error and an `error`
+   * event tells it. A stream handed here belongs to the client, also when the join is refused.
+   * @param {{publish?: boolean|MediaStream|{video?: boolean|MediaTrackConstraints, audio?: boolean|MediaTrackConstraints}}} [options]
    * @returns {Promise<any>}
    */
-  join() {
+  async join(options = {}) {
+    if (this._active() || this.state === 'connecting') {
+      throw new StreamwireError('already_joined', 'This client is already joined (or joining); call leave() first.');
+    }
+    this._joinPublish = options.publish || null;
+    /** @type {StreamwireError|null} why the `publish` of the last join() failed */
+    this.publishError = null;
+    this._leaving = false;
+    this._attempt = 0;
+    this._resetSession();
     this._setState('connecting');
-    return this._open({ type: 'join', v: 1, room: this.room, token: this.token, metadata: this.metadata });
+    try {
+      return await this._open({ type: 'join', v: 1, room: this.room, token: this.token, metadata: this.metadata });
+    } catch (e) {
+      // A refused join holds nothing: no session, no camera (a stream handed to it included).
+      media.releaseLocal(this);
+      if (typeof this._joinPublish?.getTracks === 'function') for (const t of this._joinPublish.getTracks()) t.stop();
+      this._joinPublish = null;
+      this._setState('failed', { error: { code: e.code, message: e.message } });
+      throw e;
+    }
   }
 
+  /** Open a socket and send `first`; resolves on `welcome`/`resumed`, rejects on `error`/close. */
   _open(first) {
     return new Promise((resolve, reject) => {
-      let settled = false;
       let ws;
       try {
-        ws = new WebSocket(this.url);
+        ws = new this._WebSocket(this.url);
       } catch (e) {
-        reject(new StreamwireError('bad_url', `cannot open ${this.url}: ${e.message}`));
+        reject(new StreamwireError('bad_url', `Cannot open ${this.url}: ${e.message}`));
         return;
       }
       this._ws = ws;
-      ws.onopen = () => ws.send(JSON.stringify(first));
-      ws.onmessage = (ev) => {
-        let m;
+      const pending = { resolve, reject, settled: false };
+      ws.onopen = () => {
         try {
-          m = JSON.parse(ev.data);
-        } catch {
-          return;
+          this._send(first);
+        } catch (e) {
+          pending.settled = true;
+          reject(e);
         }
-        if (!settled && (m.type === 'welcome' || m.type === 'resumed')) {
-          settled = true;
-          this._attempt = 0;
-          resolve(m);
-        } else if (!settled && m.type === 'error') {
-          settled = true;
-          const err = new StreamwireError(m.code, describeError(m.code, m.message), m.field);
-          reject(err);
-          // Detach first so this deliberate close is not taken for a lost connection.
-          this._ws = null;
-          ws.close();
-          return;
-        }
-        this._onFrame(m);
       };
-      ws.onclose = () => {
-        if (this._ws !== ws) return;
-        if (!settled) {
-          settled = true;
-          reject(new StreamwireError('server_unreachable', `Cannot reach the Streamwire server at ${this.url}.`));
-          return;
-        }
-        this._onClose();
-      };
+      ws.onmessage = (ev) => this._queue.push(() => this._receive(ws, ev.data, pending));
+      ws.onclose = () => this._queue.push(() => this._closed(ws, pending));
     });
   }
 
-  _onClose() {
-    if (this._leaving || this.state === 'closed' || this.state === 'failed') return;
+  _closed(ws, pending) {
+    if (this._ws !== ws) return;
+    if (!pending.settled) {
+      pending.settled = true;
+      pending.reject(new StreamwireError('server_unreachable', `Cannot reach the Streamwire server at ${this.url}.`));
+      return;
+    }
+    if (this._leaving || !this._active()) return;
     if (!this._resumeToken) {
       this._fail('server_gone', 'The connection to the server was lost.');
       return;
@@ -187,10 +228,46 @@ export class StreamwireClient extends EventTarget {
     this._reconnect();
   }
 
+  /** One received frame, in arrival order (the queue runs one at a time). */
+  async _receive(ws, data, pending) {
+    if (this._ws !== ws) return;
+    let m;
+    try {
+      m = JSON.parse(data);
+    } catch {
+      this._emitError('bad_frame', `The server sent a frame that is not JSON: ${String(data).slice(0, 80)}`);
+      return;
+    }
+    if (!pending.settled) {
+      if (m.type === 'welcome' || m.type === 'resumed') {
+        pending.settled = true;
+        this._attempt = 0;
+        await this._onFrame(m);
+        pending.resolve(m);
+        return;
+      }
+      if (m.type === 'error') {
+        pending.settled = true;
+        // Detach first so this deliberate close is not taken for a lost connection.
+        this._ws = null;
+        ws.close();
+        pending.reject(new StreamwireError(m.code, describeError(m.code, m.message), m.field));
+        return;
+      }
+    }
+    await this._onFrame(m);
+  }
+
   _fail(code, message) {
-    this._setState('failed');
-    this._emit('error', { code, message: describeError(code, message) });
-    this._closePeers();
+    this._leaving = true;
+    this._removeAllPeers('session_lost');
+    media.releaseLocal(this);
+    this._failPending('session_lost');
+    this._setState('failed', { error: { code, message: describeError(code, message) } });
+    this._emitError(code, message);
+    const ws = this._ws;
+    this._ws = null;
+    ws?.close();
   }
 
   async _reconnect() {
@@ -201,36 +278,38 @@ export class StreamwireClient extends EventTarget {
         this._fail('server_gone', 'The server is gone: reconnecting failed.');
         return;
       }
-      await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** this._attempt, 5000)));
+      await new Promise((r) => setTimeout(r, backoffDelay(this._attempt, this._backoff)));
+      if (this._leaving) return;
       try {
         await this._open({ type: 'resume', v: 1, resume_token: this._resumeToken, last_n: this._lastN });
         return;
       } catch (e) {
-        if (e.code === 'resume_unknown' || e.code === 'resume_gap') {
-          // Session lost: start over as a newcomer; unconfirmed frames have unknown fate.
-          this._closePeers();
-          for (const [seq, resolve] of this._pending) {
-            resolve({ seq, status: 'failed', recipients: 0, reason: 'session_lost' });
-          }
-          this._pending.clear();
-          this._kept.clear();
-          this._seq = 0;
-          this._resumeToken = null;
-          this._lastN = 0;
-          this._ackedN = 0;
-          try {
-            await this.join();
-            return;
-          } catch (e2) {
-            if (String(e2.code).startsWith('token_')) {
-              this._fail(e2.code, e2.message);
-              return;
-            }
-          }
+        if (e.code !== 'resume_unknown' && e.code !== 'resume_gap') continue;
+      }
+      // The server no longer holds the session (e.g. it restarted): everything tied to it is
+      // void; join afresh (a new peer id, peer connections rebuilt by the protocol's roles).
+      this._removeAllPeers('session_lost');
+      this._failPending('session_lost');
+      this._resetSession();
+      try {
+        await this._open({ type: 'join', v: 1, room: this.room, token: this.token, metadata: this.metadata });
+        return;
+      } catch (e) {
+        if (String(e.code).startsWith('token_') || e.code === 'room_full' || e.code === 'banned') {
+          this._fail(e.code, e.message);
+          return;
         }
       }
     }
   }
+
+  /** Resolve every message still waiting for its delivery as failed with `reason`. */
+  _failPending(reason) {
+    for (const [seq, resolve] of this._pending) resolve({ seq, status: 'failed', recipients: 0, reason });
+    this._pending.clear();
+  }
+
+  // ---- frames ------------------------------------------------------------------------------
 
   async _onFrame(m) {
     if (typeof m.n === 'number') {
@@ -240,71 +319,59 @@ export class StreamwireClient extends EventTarget {
     }
     switch (m.type) {
       case 'welcome':
-        this.peerId = m.peer_id;
-        this._resumeToken = m.resume_token;
-        this.name = m.name;
-        this.peers.clear();
-        for (const p of m.peers) {
-          this.peers.set(p.peer_id, p);
-          this._emit('peerjoined', { peer: p });
-        }
-        this._setState('joined');
-        this._announce();
-        for (const id of m.offer_to) this._offer(id);
-        break;
-      case 'resumed': {
+        return this._onWelcome(m);
+      case 'resumed':
         this._setState('resumed');
+        if (Array.isArray(m.ice_servers)) this._setIceServers(m.ice_servers);
         // Resend, in seq order, the frames the server has not accepted yet.
         this._confirm(m.last_seq);
         for (const seq of [...this._kept.keys()].sort((a, b) => a - b)) this._send(this._kept.get(seq));
-        break;
-      }
+        return;
+      case 'ice_servers':
+        // Fresh TURN credentials (every half TTL): for connections created or restarted from now on.
+        if (Array.isArray(m.ice_servers)) this._setIceServers(m.ice_servers);
+        return;
       case 'peer_joined':
-        this.peers.set(m.peer.peer_id, m.peer);
-        this._emit('peerjoined', { peer: m.peer });
-        break;
+        return this._onPeerJoined(m.peer);
       case 'peer_left':
-        this.peers.delete(m.peer_id);
-        this._closePeer(m.peer_id);
-        this._emit('peerleft', { peerId: m.peer_id, reason: m.reason });
-        break;
-      case 'published': {
-        const p = this.peers.get(m.peer_id);
-        const known = p?.tracks.some((t) => t.id === m.track.id);
-        if (p) p.tracks = [...p.tracks.filter((t) => t.id !== m.track.id), m.track];
-        // A peer we offer to started publishing after our offer: re-offer with a receive
-        // m-line for it (only the pair's offerer offers; see docs/protocol.md).
-        if (!known && (m.track.kind === 'audio' || m.track.kind === 'video')) this._reoffer(m.peer_id, m.track.kind);
-        break;
-      }
+        return this._removePeer(m.peer_id, m.reason);
+      case 'published':
+        return this._onPublished(m.peer_id, m.track);
       case 'unpublished': {
         const p = this.peers.get(m.peer_id);
         if (p) p.tracks = p.tracks.filter((t) => t.id !== m.track_id);
+        if (p) this._emit('peerupdated', { peer: p });
         // Its m-line goes inactive in the next negotiation, which the offerer starts.
-        this._reoffer(m.peer_id);
-        break;
+        return this.pcs.get(m.peer_id)?.reoffer();
       }
-      case 'offer':
-        await this._onOffer(m.from, m.sdp);
-        break;
-      case 'answer': {
-        const e = this.pcs.get(m.from);
-        if (e) {
-          await e.pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
-          await this._flushIce(e);
-          if (e.reoffer) this._reoffer(m.from);
+      case 'metadata_changed': {
+        const p = this.peers.get(m.peer_id);
+        if (p) {
+          p.metadata = m.metadata;
+          this._emit('peerupdated', { peer: p });
         }
-        break;
+        return;
       }
+      case 'offer': {
+        if (!this.media) return;
+        const link = this._link(m.from, false);
+        if (link.offerer) {
+          this._emitError('negotiation', `peer ${m.from} sent an offer although this side offers for the pair`, { peerId: m.from });
+          return;
+        }
+        return link.onOffer(m.sdp);
+      }
+      case 'answer':
+        return this.pcs.get(m.from)?.onAnswer(m.sdp);
       case 'ice':
-        await this._onIce(m);
-        break;
+        if (!this.media) return;
+        return (this.pcs.get(m.from) ?? this._link(m.from, false)).onIce(m);
       case 'message': {
-        const d = { from: m.from, seq: m.seq, direct: m.direct };
+        const d = { from: m.from, seq: m.seq, direct: m.direct, via: 'signalling' };
         if ('text' in m.payload) d.text = m.payload.text;
-        else d.binary = Uint8Array.from(atob(m.payload.binary), (c) => c.charCodeAt(0));
+        else d.binary = fromBase64(m.payload.binary);
         this._emit('message', d);
-        break;
+        return;
       }
       case 'delivery': {
         this._confirm(m.seq);
@@ -313,20 +380,118 @@ export class StreamwireClient extends EventTarget {
           this._pending.delete(m.seq);
           resolve({ seq: m.seq, status: m.status, recipients: m.recipients, reason: m.reason });
         }
-        break;
+        return;
       }
+      case 'feedback_ack':
+        this._feedback.shift()?.resolve();
+        return;
       case 'error':
-        this._emit('error', { code: m.code, message: describeError(m.code, m.message), field: m.field });
-        break;
-      case 'bye':
-        if (!m.reconnect) {
-          this._leaving = true;
-          this._fail(m.code, m.message);
+        if (m.in_type === 'feedback' && this._feedback.length) {
+          this._feedback.shift().reject(new StreamwireError(m.code, describeError(m.code, m.message), m.field));
+          return;
         }
-        break;
+        this._emitError(m.code, m.message, { field: m.field, inType: m.in_type });
+        return;
+      case 'bye':
+        // reconnect: true (shutdown, idle_timeout, slow_consumer): the close that follows
+        // starts a resume (or, when the session is gone, a fresh join).
+        if (!m.reconnect) this._fail(m.code, m.message);
+        return;
       default:
-        break;
+        return;
     }
+  }
+
+  async _onWelcome(m) {
+    this.peerId = m.peer_id;
+    this._resumeToken = m.resume_token;
+    this.name = m.name;
+    this.grants = new Set(m.grants ?? []);
+    this.limits = m.limits ?? null;
+    this._setIceServers(m.ice_servers ?? []);
+    this.peers.clear();
+    for (const p of m.peers) {
+      this.peers.set(p.peer_id, p);
+      this._emit('peerjoined', { peer: p });
+    }
+    if (this._local.length && !this.grants.has('publish')) {
+      media.releaseLocal(this);
+      this._emitError('forbidden', 'Your room token does not allow publishing (no `publish` grant): camera and microphone were released.', { field: 'grants' });
+    }
+    const want = this._joinPublish;
+    this._joinPublish = null;
+    if (want && !this.localStream) {
+      try {
+        if (!this.grants.has('publish')) {
+          throw new StreamwireError('forbidden', 'Your room token does not allow publishing (no `publish` grant).', 'grants');
+        }
+        const given = typeof want.getTracks === 'function' ? want : undefined;
+        await media.publish(this, given, given || want === true ? {} : want);
+      } catch (e) {
+        if (typeof want.getTracks === 'function') for (const t of want.getTracks()) t.stop();
+        this.publishError = e;
+        this._emitError(e.code ?? 'media_denied', e.message);
+      }
+    }
+    this._setState('joined');
+    media.announce(this, this._local);
+    if (!this.media) return;
+    return Promise.all(m.offer_to.map((id) => this._link(id, true).offer()));
+  }
+
+  _onPeerJoined(peer) {
+    // The same user joined again (a reload, another tab): the server replaces the older
+    // session; drop it here at once so no stale tile or connection lingers.
+    for (const [id, p] of this.peers) {
+      if (id !== peer.peer_id && p.user === peer.user) this._removePeer(id, 'replaced');
+    }
+    this.peers.set(peer.peer_id, peer);
+    this._emit('peerjoined', { peer });
+  }
+
+  _onPublished(peerId, track) {
+    const p = this.peers.get(peerId);
+    const known = p?.tracks.some((t) => t.id === track.id);
+    if (p) {
+      p.tracks = [...p.tracks.filter((t) => t.id !== track.id), track];
+      this._emit('peerupdated', { peer: p });
+    }
+    // A peer we offer to started publishing after our offer: re-offer with a receive m-line
+    // for it (only the pair's offerer offers; see docs/protocol.md).
+    if (!known && (track.kind === 'audio' || track.kind === 'video')) return this.pcs.get(peerId)?.reoffer(track.kind);
+  }
+
+  _removePeer(id, reason) {
+    const peer = this.peers.get(id);
+    this.peers.delete(id);
+    this._closeLink(id);
+    if (peer) this._emit('peerleft', { peerId: id, reason, peer });
+  }
+
+  _removeAllPeers(reason) {
+    for (const id of [...this.peers.keys()]) this._removePeer(id, reason);
+    for (const id of [...this.pcs.keys()]) this._closeLink(id);
+  }
+
+  _setIceServers(list) {
+    this.iceServers = list.map((s) => {
+      const out = { urls: s.urls };
+      if (s.username != null) out.username = s.username;
+      if (s.credential != null) out.credential = s.credential;
+      return out;
+    });
+    for (const link of this.pcs.values()) {
+      try {
+        link.pc.setConfiguration(this._rtcConfiguration());
+      } catch (e) {
+        this._emitError('ice_servers', `new ICE servers not applied to ${link.peerId}: ${e.message}`, { peerId: link.peerId });
+      }
+    }
+  }
+
+  /** The RTCConfiguration of new peer connections: the app's, plus the server's ICE servers. */
+  _rtcConfiguration() {
+    return { ...this.rtcConfig, iceServers: [...(this.rtcConfig.iceServers ?? []), ...this.iceServers] };
   }
 
   _scheduleAck() {
@@ -343,195 +508,146 @@ export class StreamwireClient extends EventTarget {
     }
   }
 
+  // ---- peer connections --------------------------------------------------------------------
+
+  _link(peerId, offerer) {
+    let link = this.pcs.get(peerId);
+    if (link) return link;
+    link = new PeerLink(peerId, offerer, {
+      sendSignal: (obj) => this._sendSignal(obj),
+      emit: (type, detail) => (type === 'error' ? this._emitError(detail.code, detail.message, { peerId: detail.peerId }) : this._emit(type, detail)),
+      enqueue: (job) => this._queue.push(job),
+      rtcConfig: () => this._rtcConfiguration(),
+      localTracks: () => this._local,
+      canSubscribe: () => this.grants.has('subscribe'),
+      peerInfo: () => this.peers.get(peerId),
+      dataChannel: this.dataChannel,
+      RTCPeerConnection: this._RTC,
+    });
+    this.pcs.set(peerId, link);
+    return link;
+  }
+
+  _closeLink(id) {
+    const link = this.pcs.get(id);
+    if (link) {
+      link.close();
+      this.pcs.delete(id);
+    }
+  }
+
+  // ---- publishing (streamwire-media.js) ---------------------------------------------------
+
   /**
-   * Capture camera and microphone (or use `stream`) and publish them to the room.
-   * Before `join()`, the first offers/answers carry the tracks; after it, every peer
-   * connection is renegotiated: where this client offers it re-offers with the new tracks,
-   * where it answers the `publish` announcement asks the offerer to re-offer (see
-   * docs/protocol.md, "Negotiation roles"). Publishing twice is refused.
-   * Rejects with StreamwireError `media_denied` when the camera is refused.
+   * Publish camera and microphone: `stream` if given, else a capture of them (640x480 video
+   * unless `want.video` gives constraints). Call it after `join()` resolved, so nothing is
+   * captured for a join that is refused; before `join()` the first offers carry the tracks. The
+   * client owns the published tracks from then on: `unpublish()`, `leave()`, a refused join and
+   * page hide stop them (the camera light goes off). Rejects with StreamwireError `forbidden`
+   * (the token has no `publish` grant; checked before capturing once joined),
+   * `already_published`, `media_denied`, or `not_connected` (left meanwhile).
    * @param {MediaStream} [stream]
+   * @param {{video?: boolean|MediaTrackConstraints, audio?: boolean|MediaTrackConstraints}} [want]
    * @returns {Promise<MediaStream>}
    */
-  async publish(stream) {
-    if (this.localStream) throw new StreamwireError('already_published', 'Already publishing: a track set is published.');
-    if (!stream) {
-      try {
-        stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
-      } catch (e) {
-        throw new StreamwireError('media_denied', `Camera/microphone not available: ${e.name}: ${e.message}`);
-      }
-    }
-    this.localStream = stream;
-    if (this.state === 'joined' || this.state === 'resumed') {
-      this._announce();
-      for (const id of this.pcs.keys()) this._reoffer(id);
-    }
-    return stream;
+  publish(stream, want) {
+    return media.publish(this, stream, want);
   }
 
-  _announce() {
-    for (const t of this.localStream?.getTracks() ?? []) {
-      this._sendReliable({ type: 'publish', track: { id: t.id, kind: t.kind, label: t.label } });
-    }
+  /**
+   * Share the screen (`getDisplayMedia`) as an extra video track, announced with label
+   * `screen` (other clients show it in a tile of its own). Ending the share in the browser's
+   * own UI unpublishes it. Rejects like `publish` (`media_denied` when the user cancels).
+   * @returns {Promise<MediaStream>}
+   */
+  shareScreen() {
+    return media.shareScreen(this);
   }
 
-  /** Mute or unmute local tracks of `kind` ('audio' | 'video'). @returns {boolean} new muted state */
+  /** Stop sharing the screen (unpublish its track and stop the capture). @returns {Promise<void>} */
+  stopScreenShare() {
+    return media.stopScreenShare(this);
+  }
+
+  /**
+   * Stop publishing camera and microphone: their tracks are unpublished (other clients see
+   * `trackended`) and stopped; the call goes on and `publish()` may follow.
+   * @returns {Promise<void>}
+   */
+  unpublish() {
+    return media.unpublish(this);
+  }
+
+  /**
+   * Switch the published camera or microphone to device `deviceId` without renegotiation
+   * (the senders' tracks are replaced; the old capture is stopped).
+   * @param {'audio'|'video'} kind @param {string} deviceId @returns {Promise<MediaStreamTrack>}
+   */
+  switchDevice(kind, deviceId) {
+    return media.switchDevice(this, kind, deviceId);
+  }
+
+  /**
+   * Mute or unmute the published tracks of `kind`. Muting the camera stops its capture (the
+   * camera light goes off; the senders send nothing); unmuting captures the same device again
+   * and puts the new track on every sender, without renegotiation. A muted microphone sends
+   * silence. The state also applies to tracks published later and is announced in this peer's
+   * metadata (`metadata.muted`). Rejects with `media_denied` when the camera cannot be opened
+   * again. @param {'audio'|'video'} kind @param {boolean} muted @returns {Promise<boolean>}
+   */
   setMuted(kind, muted) {
-    if (!this.localStream) return muted;
-    for (const t of this.localStream.getTracks()) if (t.kind === kind) t.enabled = !muted;
-    return muted;
+    return media.setMuted(this, kind, muted);
   }
 
-  _pc(peerId, offerer) {
-    let e = this.pcs.get(peerId);
-    if (e) return e;
-    const pc = new RTCPeerConnection(this.rtcConfig);
-    const stream = new MediaStream();
-    e = { pc, offerer, stream, pendingIce: [] };
-    this.pcs.set(peerId, e);
-    pc.onicecandidate = (ev) => {
-      if (ev.candidate && ev.candidate.candidate) {
-        this._sendReliable({
-          type: 'ice', to: peerId, candidate: ev.candidate.candidate.replace(/^a=/, ''),
-          sdp_mline_index: ev.candidate.sdpMLineIndex ?? 0, sdp_mid: ev.candidate.sdpMid ?? undefined,
-        });
-      } else if (!ev.candidate) {
-        this._sendReliable({ type: 'ice', to: peerId, candidate: '', sdp_mline_index: 0 });
-      }
-    };
-    pc.ontrack = (ev) => {
-      stream.addTrack(ev.track);
-      this._emit('track', { peerId, track: ev.track, stream });
-    };
-    pc.onconnectionstatechange = () => this._emit('peerstate', { peerId, state: pc.connectionState });
-    return e;
+  /** Whether local `kind` tracks are muted. @param {'audio'|'video'} kind @returns {boolean} */
+  isMuted(kind) {
+    return this._muted[kind];
   }
 
-  async _offer(peerId) {
-    const e = this._pc(peerId, true);
-    const pc = e.pc;
-    // One offer describes both directions: sendonly per local track, recvonly per remote track.
-    for (const t of this.localStream?.getTracks() ?? []) {
-      pc.addTransceiver(t, { direction: 'sendonly', streams: [this.localStream] });
+  // ---- messages ----------------------------------------------------------------------------
+
+  /**
+   * Send a real-time message (text, or bytes as a Uint8Array) through the server to the room
+   * (or `to` one peer). Resolves with its delivery result, also across a reconnect. Rejects,
+   * sending nothing, with StreamwireError `not_connected`, `forbidden` (no `message` grant),
+   * `payload_too_large` or `frame_too_large` (over `welcome.limits`).
+   * @param {string|Uint8Array} data @param {string} [to] @returns {Promise<Delivery>}
+   */
+  sendMessage(data, to) {
+    if (!this._active()) return Promise.reject(new StreamwireError('not_connected', 'Not in the room: join() before sending messages.'));
+    if (!this.grants.has('message')) {
+      return Promise.reject(new StreamwireError('forbidden', 'Your room token does not allow sending messages (no `message` grant).', 'grants'));
     }
-    const remote = this.peers.get(peerId)?.tracks ?? [];
-    for (const t of remote) {
-      if (t.kind === 'audio' || t.kind === 'video') pc.addTransceiver(t.kind, { direction: 'recvonly' });
-    }
-    // Nothing to send or receive yet: an offer without m-lines is refused, so the first offer
-    // waits for the peer's `published` announcement (see _reoffer).
-    if (pc.getTransceivers().length === 0) return;
-    e.negotiating = true;
+    const payload = typeof data === 'string' ? { text: data } : { binary: data };
+    let seq;
     try {
-      await pc.setLocalDescription(await pc.createOffer());
-      this._sendReliable({ type: 'offer', to: peerId, sdp: pc.localDescription.sdp });
-    } finally {
-      e.negotiating = false;
+      checkPayload(payload, this.limits);
+      const wire = 'text' in payload ? payload : { binary: toBase64(payload.binary) };
+      seq = this._sendReliable({ type: 'message', to, payload: wire });
+    } catch (e) {
+      return Promise.reject(e);
     }
+    return new Promise((resolve) => this._pending.set(seq, resolve));
   }
 
   /**
-   * Renegotiate with `peerId` if this side is the pair's offerer (the answerer's announcement
-   * is its request), adding a receive-only m-line of `addKind` when given and a send-only one
-   * for every local track not sent yet. An offer still in flight defers it until its answer.
+   * Send over the peer-to-peer data channel (label `streamwire`) to `to` or every peer with an
+   * open channel: lower latency, no delivery result, nothing kept across reconnects.
+   * @param {string|Uint8Array} data @param {string} [to] @returns {number} peers it was handed to
    */
-  async _reoffer(peerId, addKind) {
-    const e = this.pcs.get(peerId);
-    // No connection yet: the first offer will carry the peer's tracks. Answerer: not ours.
-    if (!e || !e.offerer) return;
-    if (addKind) (e.addKinds ??= []).push(addKind);
-    if (e.pc.signalingState !== 'stable' || e.negotiating) {
-      e.reoffer = true;
-      return;
-    }
-    e.reoffer = false;
-    e.negotiating = true;
-    try {
-      for (const kind of e.addKinds ?? []) e.pc.addTransceiver(kind, { direction: 'recvonly' });
-      e.addKinds = [];
-      // Local tracks published after the last offer.
-      const sending = new Set(e.pc.getSenders().map((x) => x.track).filter(Boolean));
-      for (const t of this.localStream?.getTracks() ?? []) {
-        if (!sending.has(t)) e.pc.addTransceiver(t, { direction: 'sendonly', streams: [this.localStream] });
-      }
-      if (e.pc.getTransceivers().length === 0) return;
-      await e.pc.setLocalDescription(await e.pc.createOffer());
-      this._sendReliable({ type: 'offer', to: peerId, sdp: e.pc.localDescription.sdp });
-    } catch (err) {
-      this._emit('error', { code: 'negotiation', message: `renegotiating with ${peerId}: ${err}` });
-    } finally {
-      e.negotiating = false;
-    }
-  }
-
-  async _onOffer(from, sdp) {
-    const e = this._pc(from, false);
-    const pc = e.pc;
-    await pc.setRemoteDescription({ type: 'offer', sdp });
-    // m-lines the offerer wants to receive (recvonly on its side): send our tracks there.
-    const wants = new Map();
-    for (const sec of sdp.split(/\r?\nm=/).slice(1)) {
-      const kind = sec.split(' ')[0];
-      const mid = /a=mid:(\S+)/.exec(sec)?.[1];
-      if (/a=recvonly/.test(sec) && mid != null) wants.set(mid, kind);
-    }
-    const unused = [...(this.localStream?.getTracks() ?? [])];
-    // Transceivers already sending keep their track; other tracks go only to m-lines new in
-    // this offer: a re-offer appends receive m-lines for tracks announced since and the
-    // offerer expects them there (the Rust answerer follows the same rule). An m-line
-    // negotiated before and left unused stays unused.
-    const ordered = pc.getTransceivers().sort((a, b) => (b.sender.track ? 1 : 0) - (a.sender.track ? 1 : 0));
-    for (const tr of ordered) {
-      const kind = wants.get(tr.mid);
-      if (!kind) {
-        tr.direction = 'recvonly';
-        continue;
-      }
-      if (!tr.sender.track && tr.currentDirection != null) {
-        tr.direction = 'inactive';
-        continue;
-      }
-      const i = unused.findIndex((t) => t.kind === kind);
-      if (i >= 0) {
-        const [t] = unused.splice(i, 1);
-        await tr.sender.replaceTrack(t);
-        if (this.localStream) tr.sender.setStreams(this.localStream);
-        tr.direction = 'sendonly';
-      } else {
-        tr.direction = 'inactive';
+  sendData(data, to) {
+    let n = 0;
+    for (const [id, link] of this.pcs) {
+      if ((to === undefined || to === id) && link.channel?.readyState === 'open') {
+        link.channel.send(data);
+        n += 1;
       }
     }
-    await pc.setLocalDescription(await pc.createAnswer());
-    this._sendReliable({ type: 'answer', to: from, sdp: pc.localDescription.sdp });
-    await this._flushIce(e);
+    if (n === 0 && to !== undefined) throw new StreamwireError('no_data_channel', `No open data channel to peer ${to}.`);
+    return n;
   }
 
-  async _onIce(m) {
-    const e = this.pcs.get(m.from) ?? this._pc(m.from, false);
-    if (!m.candidate) return;
-    const c = { candidate: m.candidate, sdpMLineIndex: m.sdp_mline_index, sdpMid: m.sdp_mid };
-    if (!e.pc.remoteDescription) e.pendingIce.push(c);
-    else await e.pc.addIceCandidate(c).catch(() => {});
-  }
-
-  async _flushIce(e) {
-    const list = e.pendingIce;
-    e.pendingIce = [];
-    for (const c of list) await e.pc.addIceCandidate(c).catch(() => {});
-  }
-
-  /**
-   * Send a real-time text message to the room (or `to` one peer).
-   * Resolves with its delivery result, also across a reconnect.
-   * @param {string} text @param {string} [to] @returns {Promise<Delivery>}
-   */
-  sendMessage(text, to) {
-    return new Promise((resolve) => {
-      const seq = this._sendReliable({ type: 'message', to, payload: { text } });
-      this._pending.set(seq, resolve);
-    });
-  }
+  // ---- stats -------------------------------------------------------------------------------
 
   /**
    * Per-peer receive figures (what this peer sends us) over the interval since the previous
@@ -539,51 +655,15 @@ export class StreamwireClient extends EventTarget {
    * @param {string} peerId @returns {Promise<PeerStats|null>}
    */
   async getStats(peerId) {
-    const e = this.pcs.get(peerId);
-    if (!e) return null;
-    const report = await e.pc.getStats();
-    let bytes = 0, frames = 0, lost = 0, recv = 0, jitter = 0, rtt = null;
-    report.forEach((s) => {
-      if (s.type === 'inbound-rtp') {
-        bytes += s.bytesReceived ?? 0;
-        if (s.kind === 'video') frames += s.framesDecoded ?? 0;
-        lost += s.packetsLost ?? 0;
-        recv += s.packetsReceived ?? 0;
-        jitter = Math.max(jitter, (s.jitter ?? 0) * 1000);
-      } else if (s.type === 'candidate-pair' && s.nominated && s.currentRoundTripTime != null) {
-        rtt = s.currentRoundTripTime * 1000;
-      } else if (s.type === 'remote-inbound-rtp' && s.roundTripTime != null && rtt == null) {
-        rtt = s.roundTripTime * 1000;
-      }
-    });
-    const now = performance.now();
-    const last = e.last ?? { t: now - 1000, bytes: 0, frames: 0, lost: 0, recv: 0 };
-    e.last = { t: now, bytes, frames, lost, recv };
-    const dt = Math.max((now - last.t) / 1000, 0.001);
-    const dLost = Math.max(lost - last.lost, 0);
-    const dRecv = Math.max(recv - last.recv, 0);
-    const lossPct = dLost + dRecv > 0 ? (100 * dLost) / (dLost + dRecv) : 0;
-    return {
-      bitrateKbps: Math.round(((bytes - last.bytes) * 8) / dt / 1000),
-      fps: Math.round((frames - last.frames) / dt),
-      rttMs: rtt == null ? null : Math.round(rtt),
-      lossPct: Math.round(lossPct * 10) / 10,
-      jitterMs: Math.round(jitter),
-      quality: qualityScore(lossPct, rtt, jitter),
-    };
+    return (await this.pcs.get(peerId)?.stats()) ?? null;
   }
 
-  _closePeer(id) {
-    const e = this.pcs.get(id);
-    if (e) {
-      e.pc.close();
-      this.pcs.delete(id);
-    }
+  /** The audio level (0..1) of what `peerId` sends now. @param {string} peerId */
+  audioLevel(peerId) {
+    return this.pcs.get(peerId)?.audioLevel() ?? 0;
   }
 
-  _closePeers() {
-    for (const id of [...this.pcs.keys()]) this._closePeer(id);
-  }
+  // ---- feedback, leave ---------------------------------------------------------------------
 
   /**
    * Send the end user's optional feedback about this session: a rating 1 (bad) to 5
@@ -601,41 +681,47 @@ export class StreamwireClient extends EventTarget {
     if (text.length > 2000) {
       return Promise.reject(new StreamwireError('invalid_field', `comment is ${text.length} characters, at most 2000 are accepted`, 'comment'));
     }
-    const ws = this._ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) {
-      return Promise.reject(new StreamwireError('not_connected', 'not connected to the room: join before sending feedback'));
+    if (!this._ws || this._ws.readyState !== 1 || !this._active()) {
+      return Promise.reject(new StreamwireError('not_connected', 'Not connected to the room: join before sending feedback.'));
     }
     return new Promise((resolve, reject) => {
-      const done = () => {
-        ws.removeEventListener('message', onMessage);
-        clearTimeout(timer);
+      const req = {
+        resolve: () => { clearTimeout(req.timer); resolve(); },
+        reject: (e) => { clearTimeout(req.timer); reject(e); },
+        timer: setTimeout(() => {
+          this._feedback = this._feedback.filter((r) => r !== req);
+          reject(new StreamwireError('timeout', `The server did not answer the feedback within ${FEEDBACK_TIMEOUT_MS / 1000} s.`));
+        }, FEEDBACK_TIMEOUT_MS),
       };
-      const onMessage = (ev) => {
-        let m;
-        try { m = JSON.parse(ev.data); } catch { return; }
-        if (m.type === 'feedback_ack') {
-          done();
-          resolve();
-        } else if (m.type === 'error' && m.in_type === 'feedback') {
-          done();
-          reject(new StreamwireError(m.code, describeError(m.code, m.message), m.field));
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new StreamwireError('timeout', 'the server did not answer the feedback within 10 s'));
-      }, 10000);
-      ws.addEventListener('message', onMessage);
-      this._send(text ? { type: 'feedback', rating, comment: text } : { type: 'feedback', rating });
+      try {
+        this._send(text ? { type: 'feedback', rating, comment: text } : { type: 'feedback', rating });
+      } catch (e) {
+        clearTimeout(req.timer);
+        reject(e);
+        return;
+      }
+      this._feedback.push(req);
     });
   }
 
-  /** Leave the room (no resume) and close all peer connections. */
+  /**
+   * Leave the room (no resume): close every peer connection and stop every published track
+   * (camera, microphone, screen). Other peers see `peerleft` at once.
+   */
   leave() {
     this._leaving = true;
-    this._send({ type: 'leave' });
-    this._closePeers();
-    this._ws?.close();
+    try {
+      this._send({ type: 'leave' });
+    } catch {
+      // nothing to tell a server we are not connected to
+    }
+    this._removeAllPeers('left');
+    media.releaseLocal(this);
+    this._failPending('left');
+    for (const r of this._feedback.splice(0)) r.reject(new StreamwireError('not_connected', 'Left the room before the feedback was answered.'));
+    const ws = this._ws;
+    this._ws = null;
+    ws?.close();
     this._setState('closed');
   }
 }

@@ -133,6 +133,29 @@ pub enum CameraFacing {
     External = 2,
 }
 
+impl CameraFacing {
+    /// Every value, in declaration order.
+    pub const ALL: [CameraFacing; 3] = [
+        CameraFacing::Front,
+        CameraFacing::Back,
+        CameraFacing::External,
+    ];
+
+    /// The `camera-facing` property value (`front`, `back`, `external`).
+    ///
+    /// ```
+    /// use gststreamwire::orientation::CameraFacing;
+    /// assert_eq!(CameraFacing::External.nick(), "external");
+    /// ```
+    pub fn nick(self) -> &'static str {
+        match self {
+            CameraFacing::Front => "front",
+            CameraFacing::Back => "back",
+            CameraFacing::External => "external",
+        }
+    }
+}
+
 /// The picture orientation for a camera whose sensor is mounted `sensor` degrees off the
 /// device's natural orientation (Android's `SENSOR_ORIENTATION`: the clockwise rotation that
 /// makes its image upright with the device in its natural orientation) when the device is
@@ -487,6 +510,16 @@ mod tests {
     use super::*;
 
     const G: f64 = 9.81;
+
+    #[test]
+    fn camera_facing_nicks_are_the_enum_type_nicks() {
+        use glib::prelude::*;
+        let class = glib::EnumClass::with_type(CameraFacing::static_type()).unwrap();
+        assert_eq!(class.values().len(), CameraFacing::ALL.len());
+        for f in CameraFacing::ALL {
+            assert_eq!(class.value(f as i32).unwrap().nick(), f.nick());
+        }
+    }
 
     fn at(deg: f64) -> (f64, f64, f64) {
         // Device rolled `deg` clockwise: gravity reaction rotates the other way in device axes.

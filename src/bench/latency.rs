@@ -37,7 +37,7 @@ use streamwire::webrtc::WebrtcError;
 use streamwire::webrtc::publisher::{
     AudioSource, ENCODER_QUEUE_NAME, PublisherConfig, VideoSource,
 };
-use streamwire::webrtc::subscriber::{Subscriber, SubscriberConfig, VideoOutput};
+use streamwire::webrtc::subscriber::{SubscriberConfig, VideoOutput};
 
 /// Benchmark failure.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +77,9 @@ pub struct LatencyOptions {
     /// Subscribers ran as child processes (set by `latency_process::run_separate`); the
     /// process CPU figure is then the publisher's alone.
     pub separate_processes: bool,
+    /// Each subscriber is a fresh process that joins right after initialising the library,
+    /// without waiting for its DTLS certificate: the first call of an application.
+    pub cold: bool,
 }
 
 impl Default for LatencyOptions {
@@ -95,6 +98,7 @@ impl Default for LatencyOptions {
             jitter_latency_ms: None,
             bitrate_kbps: 2500,
             separate_processes: false,
+            cold: false,
         }
     }
 }
@@ -222,32 +226,33 @@ pub enum FrameReading {
     Unreadable,
 }
 
-/// Report every decoded and rendered frame of `subscriber` (an [`VideoOutput::AppSink`] with
-/// `sync`) to `on` with times from `clock`.
-pub(crate) fn hook_subscriber(
-    subscriber: &Subscriber,
+/// Report every decoded and rendered frame of a subscriber configured with `cfg` (an
+/// [`VideoOutput::AppSink`] with `sync`) to `on`, with times from `clock`. The callbacks go
+/// into the configuration, so the first frame is seen too.
+pub(crate) fn report_frames(
+    cfg: &mut SubscriberConfig,
     clock: &gst::Clock,
     on: Arc<dyn Fn(FrameReading) + Send + Sync>,
 ) {
     {
         let (on, clock) = (on.clone(), clock.clone());
-        subscriber.on_decoded_video(move |_, buf, caps| {
+        cfg.on_decoded_video = Some(Arc::new(move |_, buf, caps| {
             let t_ns = now_ns(&clock);
             on(match read_stamp(buf, caps) {
                 Some(n) => FrameReading::Decoded { n, t_ns },
                 None => FrameReading::Unreadable,
             });
-        });
+        }));
     }
     let clock = clock.clone();
-    subscriber.on_video_sample(move |_, sample| {
+    cfg.on_video_sample = Some(Arc::new(move |_, sample| {
         let t_ns = now_ns(&clock);
         if let (Some(buf), Some(caps)) = (sample.buffer(), sample.caps())
             && let Some(n) = read_stamp(buf, &caps.to_owned())
         {
             on(FrameReading::Rendered { n, t_ns });
         }
-    });
+    }));
 }
 
 /// Join-to-first-frame clock of one subscriber.
@@ -388,19 +393,23 @@ impl Drop for BenchRoom {
     }
 }
 
-/// Session configuration of a measuring subscriber: clock-synchronised appsink, no data channel
+/// Session configuration of a measuring subscriber: clock-synchronised appsink whose frames
+/// (decoded and rendered) go to `on` with times from `clock`, loopback ICE, no data channel
 /// (the benchmark measures media).
 pub(crate) fn subscriber_config(
     url: &str,
     token: &str,
     jitter_latency_ms: Option<u32>,
+    clock: &gst::Clock,
+    on: Arc<dyn Fn(FrameReading) + Send + Sync>,
 ) -> SessionConfig {
-    let mut cfg = SessionConfig::new(url, ROOM, token);
+    let mut cfg = SessionConfig::loopback(url, ROOM, token);
     cfg.output = SubscriberConfig {
         video: VideoOutput::AppSink,
         sync: true,
         ..SubscriberConfig::default()
     };
+    report_frames(&mut cfg.output, clock, on);
     if let Some(ms) = jitter_latency_ms {
         cfg.jitter_buffer = streamwire::webrtc::repair::JitterBuffer::Fixed(ms);
     }
@@ -421,14 +430,11 @@ fn check(opts: &LatencyOptions) -> Result<(), BenchError> {
     Ok(())
 }
 
-/// The process's DTLS certificate is generated when the first DTLS element is created
-/// (seconds on a busy machine). A running application has paid that before anyone joins, so the
-/// benchmark pays it before it starts measuring join-to-first-frame.
+/// A running application has generated its DTLS certificate (see
+/// [`streamwire::gst_init::dtls_certificate_ready`]) before anyone joins, so the warm benchmark
+/// waits for it before it starts measuring join-to-first-frame (`--cold` does not).
 pub(crate) fn pay_dtls_certificate() -> Result<(), BenchError> {
-    gst::ElementFactory::make("dtlsdec")
-        .build()
-        .map(drop)
-        .map_err(|_| WebrtcError::MissingElement("dtlsdec".to_owned()).into())
+    streamwire::gst_init::dtls_certificate_ready().map_err(|e| BenchError::Init(e.to_string()))
 }
 
 /// Common start: checks, GStreamer, the DTLS certificate, the embedded server, and the
@@ -441,7 +447,7 @@ pub(crate) fn start(
     pay_dtls_certificate()?;
     let room = BenchRoom::start()?;
     let shared = Shared::new(gst::SystemClock::obtain());
-    let mut cfg = SessionConfig::new(&room.url, ROOM, &room.token("publisher")?);
+    let mut cfg = SessionConfig::loopback(&room.url, ROOM, &room.token("publisher")?);
     cfg.publish = Some(PublisherConfig {
         video: VideoSource::TestPattern("ball".into()),
         audio: AudioSource::TestTone,
@@ -564,12 +570,18 @@ pub fn run(opts: &LatencyOptions) -> Result<LatencyReport, BenchError> {
     let mut marks = Vec::new();
     let result = (|| {
         for i in 0..opts.subscribers {
+            let first = Arc::new(FirstFrame::default());
+            let on = {
+                let (shared, f) = (shared.clone(), first.clone());
+                Arc::new(move |r| shared.record(&f, r))
+            };
             let cfg = subscriber_config(
                 &room.url,
                 &room.token(&format!("sub{i}"))?,
                 opts.jitter_latency_ms,
+                &shared.clock,
+                on,
             );
-            let first = Arc::new(FirstFrame::default());
             let mark = Marks::start();
             first.start();
             let (session, _events) = room
@@ -579,12 +591,6 @@ pub fn run(opts: &LatencyOptions) -> Result<LatencyReport, BenchError> {
             mark.mark("joined");
             hook_subscriber_pipeline(session.pipeline(), &mark);
             marks.push(mark);
-            let (shared, f) = (shared.clone(), first.clone());
-            hook_subscriber(
-                session.subscriber(),
-                &shared.clock.clone(),
-                Arc::new(move |r| shared.record(&f, r)),
-            );
             subs.push(session);
             firsts.push(first);
         }

@@ -16,8 +16,8 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use super::latency::{
-    BenchError, FirstFrame, FrameReading, LatencyOptions, LatencyReport, hook_subscriber, measure,
-    report, start, subscriber_config,
+    BenchError, FirstFrame, FrameReading, LatencyOptions, LatencyReport, measure, report, start,
+    subscriber_config,
 };
 use streamwire::session::Session;
 
@@ -38,7 +38,7 @@ pub enum ToChild {
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "msg", rename_all = "kebab-case")]
 pub enum FromChild {
-    /// Initialised (GStreamer, DTLS certificate); waiting for `Start`.
+    /// Initialised (GStreamer, and the DTLS certificate unless cold); waiting for `Start`.
     Ready,
     /// The join failed.
     Failed {
@@ -61,14 +61,17 @@ fn send_line(out: &Mutex<std::io::Stdout>, msg: &FromChild) {
 }
 
 /// Child side: one subscribing session, driven through stdin/stdout. Returns when stdin closes
-/// (after leaving the room).
-pub fn subscriber_child(jitter_latency_ms: Option<u32>) -> Result<(), BenchError> {
+/// (after leaving the room). `cold`: do not wait for the DTLS certificate before `Ready` (the
+/// parent says `Start` at once, so the join is an application's first call).
+pub fn subscriber_child(jitter_latency_ms: Option<u32>, cold: bool) -> Result<(), BenchError> {
     let env = |name: &str| {
         std::env::var(name).map_err(|_| BenchError::Run(format!("child: {name} is not set")))
     };
     let (url, token) = (env(URL_ENV)?, env(TOKEN_ENV)?);
     streamwire::gst_init::init().map_err(|e| BenchError::Init(e.to_string()))?;
-    super::latency::pay_dtls_certificate()?;
+    if !cold {
+        super::latency::pay_dtls_certificate()?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -85,15 +88,13 @@ pub fn subscriber_child(jitter_latency_ms: Option<u32>) -> Result<(), BenchError
             .map_err(|e| BenchError::Run(format!("child: bad line `{line}`: {e}")))?;
         match msg {
             ToChild::Start if session.is_none() => {
-                let cfg = subscriber_config(&url, &token, jitter_latency_ms);
+                let on = {
+                    let out = out.clone();
+                    Arc::new(move |reading| send_line(&out, &FromChild::Frame { reading }))
+                };
+                let cfg = subscriber_config(&url, &token, jitter_latency_ms, &clock, on);
                 match rt.block_on(Session::join(cfg)) {
                     Ok((s, _events)) => {
-                        let out = out.clone();
-                        hook_subscriber(
-                            s.subscriber(),
-                            &clock,
-                            Arc::new(move |reading| send_line(&out, &FromChild::Frame { reading })),
-                        );
                         session = Some(s);
                     }
                     Err(e) => send_line(

@@ -203,6 +203,7 @@ pub fn run(p: &TelemetryParams) -> Result<TelemetryReport, TelemetryBenchError> 
             session: "s",
             peer: &peer,
             user: "bench-user",
+            name: "bench-user",
             addr: Some(std::net::IpAddr::from([127, 0, 0, 1])),
         };
         let start = Instant::now();
@@ -231,6 +232,7 @@ pub fn run(p: &TelemetryParams) -> Result<TelemetryReport, TelemetryBenchError> 
             session: &peer,
             peer: &peer,
             user: &user,
+            name: &user,
             addr: None,
         };
         for chunk in (0..p.report_seconds).collect::<Vec<_>>().chunks(300) {

@@ -12,6 +12,9 @@ pub enum BenchCommand {
     Telemetry(TelemetryArgs),
     /// Signalling server load: room broadcasts and peer-to-peer relay.
     Signalling(super::bench_signalling::BenchSignallingArgs),
+    /// Signalling join storm: N joins one after another, optionally against the reference
+    /// server too.
+    JoinStorm(super::bench_signalling::JoinStormArgs),
     /// WebRTC latency: capture to decoded / rendered frame, first frame, CPU.
     Latency(super::bench_latency::BenchLatencyArgs),
 }
@@ -132,6 +135,7 @@ pub fn execute(cmd: BenchCommand) -> anyhow::Result<()> {
             Ok(())
         }
         BenchCommand::Signalling(a) => super::bench_signalling::run_cli(a),
+        BenchCommand::JoinStorm(a) => super::bench_signalling::run_storm_cli(a),
         BenchCommand::Latency(a) => super::bench_latency::execute(a),
     }
 }

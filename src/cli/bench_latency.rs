@@ -31,6 +31,11 @@ pub struct BenchLatencyArgs {
     /// alone.
     #[arg(long)]
     pub separate_processes: bool,
+    /// Measure an application's first call: each subscriber is a fresh process that joins
+    /// right after initialising the library, without waiting for its DTLS certificate
+    /// (implies --separate-processes; run with --subscribers N for N first calls).
+    #[arg(long)]
+    pub cold: bool,
     /// Internal: run as one subscriber process of `--separate-processes`.
     #[arg(long, hide = true)]
     pub subscriber_child: bool,
@@ -60,23 +65,28 @@ pub fn execute(a: BenchLatencyArgs) -> anyhow::Result<()> {
         codec: a.codec,
         seconds: f64::from(a.seconds),
         jitter_latency_ms: a.jitter_ms,
+        cold: a.cold,
         ..LatencyOptions::default()
     };
     if let Some((width, height)) = a.size {
         (opts.width, opts.height) = (width, height);
     }
     if a.subscriber_child {
-        subscriber_child(a.jitter_ms)?;
+        subscriber_child(a.jitter_ms, a.cold)?;
         return Ok(());
     }
-    let report = if a.separate_processes {
+    let report = if a.separate_processes || a.cold {
         let exe = std::env::current_exe()?;
         let jitter = a.jitter_ms.map(|ms| ms.to_string());
+        let cold = a.cold;
         let child = move || {
             let mut cmd = std::process::Command::new(&exe);
             cmd.args(["bench", "latency", "--subscriber-child"]);
             if let Some(ms) = &jitter {
                 cmd.args(["--jitter-ms", ms]);
+            }
+            if cold {
+                cmd.arg("--cold");
             }
             cmd
         };
@@ -100,10 +110,10 @@ pub fn execute(a: BenchLatencyArgs) -> anyhow::Result<()> {
             opts.fps,
             opts.codec,
             opts.subscribers,
-            if a.separate_processes {
-                " in separate processes"
-            } else {
-                ""
+            match (a.cold, a.separate_processes) {
+                (true, _) => " in fresh processes (cold first call)",
+                (false, true) => " in separate processes",
+                (false, false) => "",
             },
             opts.seconds
         );

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::bench::signalling::{BenchOptions, BenchReport, ServerTarget, run};
+use crate::bench::signalling::{
+    BenchOptions, BenchReport, ServerTarget, StormOptions, StormRun, run, run_storm,
+};
 use anyhow::Context;
 use clap::Args;
 use streamwire::signalling::token::{load_secret, parse_ttl};
@@ -115,6 +117,56 @@ pub fn run_cli(a: BenchSignallingArgs) -> anyhow::Result<()> {
             "  cpu: server {:?} s, generator {:?} s, load average {:?}",
             x.cpu.server_cpu_s, x.cpu.generator_cpu_s, x.cpu.load_avg_1m
         );
+    }
+    Ok(())
+}
+
+/// Arguments of `streamwire bench join-storm`.
+#[derive(Debug, Args)]
+pub struct JoinStormArgs {
+    /// Joins, one after another (each connection is held until the end).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub joins: u64,
+    /// Rooms the joins are spread over, round-robin.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub rooms: u64,
+    /// The reference server binary (gst-plugins-rs `gst-webrtc-signalling-server`) to run
+    /// the same storm against.
+    #[arg(long)]
+    pub reference_server: Option<std::path::PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run `bench join-storm` and print the report.
+pub fn run_storm_cli(a: JoinStormArgs) -> anyhow::Result<()> {
+    let opts = StormOptions {
+        joins: usize::try_from(a.joins)?,
+        rooms: usize::try_from(a.rooms)?,
+        streamwire: std::env::current_exe().context("locating the streamwire binary")?,
+        reference: a.reference_server.clone(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let r = rt.block_on(run_storm(&opts))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    let line = |name: &str, s: &StormRun| {
+        println!(
+            "{name}: {} joins in {:.2} s ({:.0}/s), per join p50 {:.2} ms, p99 {:.2} ms, server cpu {:?} s",
+            s.joins, s.total_s, s.joins_per_s, s.latency.p50_ms, s.latency.p99_ms, s.server_cpu_s
+        );
+    };
+    line("streamwire", &r.streamwire);
+    if let Some(x) = &r.reference {
+        line("reference", x);
+    }
+    if let Some(q) = r.ratio {
+        println!("streamwire / reference time: {q:.2}");
     }
     Ok(())
 }

@@ -75,6 +75,14 @@ fn print_room(preset: &Preset, room: &RoomSettings) {
     if let Some(d) = preset.duration {
         println!("# stops after {}", humantime::format_duration(d));
     }
+    if let Some(t) = &preset.telemetry {
+        println!(
+            "# telemetry: consent {}, device sampled every {}, sent to the server with the \
+             per-peer WebRTC statistics",
+            t.consent.as_str(),
+            humantime::format_duration(t.interval)
+        );
+    }
     match &room.role {
         RoomRole::Publish => {
             let video = match (&preset.input.video, &preset.video) {
@@ -107,12 +115,13 @@ fn print_room(preset: &Preset, room: &RoomSettings) {
             let what = match output {
                 RoomReceive::Display => "a window per publisher".to_owned(),
                 RoomReceive::Record(dir) => format!(
-                    "each publisher's video as sent (no re-encoding) to {}/<peer>.mkv",
+                    "each publisher's video and audio as sent (no re-encoding) to {}/<peer>.mkv",
                     dir.display()
                 ),
                 RoomReceive::Discard => "decode, count and drop".to_owned(),
             };
             let audio = match (audio, output) {
+                (_, RoomReceive::Record(_)) => "audio recorded with the video",
                 (true, RoomReceive::Display) => "audio played",
                 (true, _) => "audio decoded and dropped",
                 (false, _) => "audio not used",

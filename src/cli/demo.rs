@@ -85,7 +85,7 @@ async fn run(a: Args) -> anyhow::Result<()> {
             AudioSource::TestTone,
         )
     };
-    let mut pub_cfg = SessionConfig::new(&url, ROOM, &token("publisher")?);
+    let mut pub_cfg = SessionConfig::loopback(&url, ROOM, &token("publisher")?);
     pub_cfg.publish = Some(PublisherConfig {
         video,
         audio,
@@ -100,7 +100,7 @@ async fn run(a: Args) -> anyhow::Result<()> {
     }
 
     let display = !a.headless && has_display();
-    let mut sub_cfg = SessionConfig::new(&url, ROOM, &token("viewer")?);
+    let mut sub_cfg = SessionConfig::loopback(&url, ROOM, &token("viewer")?);
     sub_cfg.output = SubscriberConfig {
         video: if display {
             VideoOutput::Display

@@ -13,6 +13,8 @@ mod report;
 mod run;
 mod run_room;
 mod serve;
+mod serve_config;
+mod state;
 mod token;
 
 use std::process::ExitCode;
@@ -42,7 +44,7 @@ pub enum Command {
     /// List capture devices and the encoder chosen for each codec.
     Probe(probe::Args),
     /// Run the signalling server (rooms, SDP/ICE relay, real-time messages).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Mint a room token from the server secret.
     Token(token::TokenArgs),
     /// Demo: embedded signalling server, a test-pattern publisher and a viewer on loopback;
@@ -65,7 +67,7 @@ impl Command {
             Command::Check(a) => check::execute(a),
             Command::Presets(a) => presets::execute(a),
             Command::Probe(a) => probe::execute(a),
-            Command::Serve(a) => serve::run(a),
+            Command::Serve(a) => serve::run(*a),
             Command::Token(a) => token::run(a),
             Command::Bench(a) => bench::execute(a),
             Command::Privacy(a) => privacy::execute(a),
@@ -101,9 +103,13 @@ fn init_logging(verbose: u8, quiet_level: &'static str) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // Colour codes only on a terminal: a log file or pipe gets plain text (no control
+    // characters at all; user-supplied values are escaped where they are logged).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .try_init();
 }
 

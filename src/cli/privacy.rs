@@ -5,14 +5,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use streamwire::telemetry::store::{DEFAULT_DB_FILE, DEFAULT_RETENTION, Store, now_ms};
+
+use super::state::StateArgs;
+use streamwire::telemetry::store::{DEFAULT_DB_FILE, DEFAULT_RETENTION, Scope, Store, now_ms};
 
 /// Privacy operations.
 #[derive(Debug, clap::Subcommand)]
 pub enum PrivacyCommand {
-    /// Write everything held about a user as JSON.
+    /// Write everything held about a user as JSON (every room: for the operator).
     Export(ExportArgs),
-    /// Delete everything held about a user (leaves only a non-identifying audit entry).
+    /// Delete everything held about a user, in every room (leaves only a non-identifying
+    /// audit entry).
     Delete(DeleteArgs),
     /// Delete everything older than the retention now (the server also does this hourly).
     Purge(PurgeArgs),
@@ -24,9 +27,14 @@ pub struct ExportArgs {
     /// The user identity (the room token's subject).
     #[arg(long)]
     pub user: String,
-    /// Telemetry database.
-    #[arg(long, default_value = DEFAULT_DB_FILE)]
-    pub db: PathBuf,
+    /// Only what is held about the user in this room (default: every room).
+    #[arg(long)]
+    pub room: Option<String>,
+    /// Telemetry database. Default: streamwire-telemetry.db in the state directory.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Output file (default: standard output).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -38,17 +46,24 @@ pub struct DeleteArgs {
     /// The user identity (the room token's subject).
     #[arg(long)]
     pub user: String,
-    /// Telemetry database.
-    #[arg(long, default_value = DEFAULT_DB_FILE)]
-    pub db: PathBuf,
+    /// Only what is held about the user in this room (default: every room).
+    #[arg(long)]
+    pub room: Option<String>,
+    /// Telemetry database. Default: streamwire-telemetry.db in the state directory.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 /// Arguments of `privacy purge`.
 #[derive(Debug, clap::Args)]
 pub struct PurgeArgs {
-    /// Telemetry database.
-    #[arg(long, default_value = DEFAULT_DB_FILE)]
-    pub db: PathBuf,
+    /// Telemetry database. Default: streamwire-telemetry.db in the state directory.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Retention, e.g. `30d`, `12h`.
     #[arg(long, default_value = "30d", value_parser = parse_retention)]
     pub retention: Duration,
@@ -74,11 +89,19 @@ pub fn open_existing(db: &Path, retention: Duration) -> anyhow::Result<Store> {
     Ok(Store::open(db, retention)?)
 }
 
+/// The operator's requests cover every room unless `--room` narrows them.
+fn scope(room: Option<&str>) -> Scope<'_> {
+    room.map_or(Scope::Everywhere, Scope::Room)
+}
+
 pub fn execute(cmd: PrivacyCommand) -> anyhow::Result<()> {
     match cmd {
         PrivacyCommand::Export(a) => {
-            let mut store = open_existing(&a.db, DEFAULT_RETENTION)?;
-            let json = store.export_user(&a.user)?;
+            let mut store = open_existing(
+                &a.state.file(a.db.as_deref(), DEFAULT_DB_FILE)?,
+                DEFAULT_RETENTION,
+            )?;
+            let json = store.export_user(&a.user, scope(a.room.as_deref()))?;
             let text = serde_json::to_string_pretty(&json)?;
             match a.out {
                 Some(path) => std::fs::write(&path, text + "\n")
@@ -87,12 +110,18 @@ pub fn execute(cmd: PrivacyCommand) -> anyhow::Result<()> {
             }
         }
         PrivacyCommand::Delete(a) => {
-            let mut store = open_existing(&a.db, DEFAULT_RETENTION)?;
-            let removed = store.delete_user(&a.user, now_ms())?;
+            let mut store = open_existing(
+                &a.state.file(a.db.as_deref(), DEFAULT_DB_FILE)?,
+                DEFAULT_RETENTION,
+            )?;
+            let removed = store.delete_user(&a.user, scope(a.room.as_deref()), now_ms())?;
             println!("{}", serde_json::to_string(&removed)?);
         }
         PrivacyCommand::Purge(a) => {
-            let mut store = open_existing(&a.db, a.retention)?;
+            let mut store = open_existing(
+                &a.state.file(a.db.as_deref(), DEFAULT_DB_FILE)?,
+                a.retention,
+            )?;
             let removed = store.purge(now_ms())?;
             println!("{}", serde_json::to_string(&removed)?);
         }

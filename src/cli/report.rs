@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
+
+use super::state::StateArgs;
 use streamwire::telemetry::store::{DEFAULT_DB_FILE, DEFAULT_RETENTION};
 
 /// Arguments of `report`.
@@ -19,9 +21,11 @@ pub struct Args {
     /// Output HTML file.
     #[arg(long)]
     pub out: PathBuf,
-    /// Telemetry database.
-    #[arg(long, default_value = DEFAULT_DB_FILE)]
-    pub db: PathBuf,
+    /// Telemetry database. Default: streamwire-telemetry.db in the state directory.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 /// `1h` (back from now) or an RFC 3339 time, as milliseconds since the Unix epoch.
@@ -46,7 +50,10 @@ fn parse_since(s: &str) -> Result<i64, String> {
 }
 
 pub fn execute(a: Args) -> anyhow::Result<()> {
-    let store = super::privacy::open_existing(&a.db, DEFAULT_RETENTION)?;
+    let store = super::privacy::open_existing(
+        &a.state.file(a.db.as_deref(), DEFAULT_DB_FILE)?,
+        DEFAULT_RETENTION,
+    )?;
     let html = streamwire::report::generate(&store, &a.room, a.since.unwrap_or(0))?;
     std::fs::write(&a.out, html).with_context(|| format!("writing {}", a.out.display()))?;
     eprintln!("report written to {}", a.out.display());

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use streamwire::preset::{Preset, RoomReceive, RoomRole, RoomSettings};
-use streamwire::session::{Session, SessionConfig, SessionEvent};
+use streamwire::session::{Recovery, Session, SessionConfig, SessionEvent};
 use streamwire::signalling::client::SignallingState;
 use streamwire::webrtc::MediaKind;
 use streamwire::webrtc::stats::PeerStats;
@@ -112,7 +112,7 @@ async fn run(
                     break;
                 }
                 Some(ev) => {
-                    if let Some(reason) = on_event(&ev, &mut status, room, tty) {
+                    if let Some(reason) = on_event(&ev, &mut status, tty) {
                         failure = Some(reason);
                         break;
                     }
@@ -149,12 +149,7 @@ async fn run(
 }
 
 /// Handle one session event; `Some(reason)` ends the run with an error.
-fn on_event(
-    ev: &SessionEvent,
-    status: &mut Status,
-    room: &RoomSettings,
-    tty: bool,
-) -> Option<String> {
+fn on_event(ev: &SessionEvent, status: &mut Status, tty: bool) -> Option<String> {
     let say = |msg: String| {
         if tty {
             eprintln!("\r{msg}");
@@ -178,23 +173,14 @@ fn on_event(
             codec,
         } => {
             let user = status.users.get(peer_id).cloned().unwrap_or_default();
-            let dest = match (&room.role, kind) {
-                (
-                    RoomRole::Receive {
-                        output: RoomReceive::Record(dir),
-                        ..
-                    },
-                    MediaKind::Video,
-                ) => format!(
-                    ", recording to {}",
-                    dir.join(format!("{}.mkv", file_safe(peer_id))).display()
-                ),
-                _ => String::new(),
-            };
             say(format!(
-                "receiving {} ({codec}) from {peer_id} ({user}){dest}",
+                "receiving {} ({codec}) from {peer_id} ({user})",
                 kind.as_str()
             ));
+        }
+        SessionEvent::Receive(SubscriberEvent::Recording { peer, path }) => {
+            let user = status.users.get(peer).cloned().unwrap_or_default();
+            say(format!("recording {peer} ({user}) to {}", path.display()));
         }
         SessionEvent::Receive(SubscriberEvent::Unsupported { peer, reason }) => {
             say(format!("cannot decode a track of {peer}: {reason}"));
@@ -211,26 +197,31 @@ fn on_event(
             ));
         }
         SessionEvent::Resumed => say("signalling resumed; media kept flowing".into()),
+        SessionEvent::Recovery { peer_id, recovery } => {
+            let user = status.users.get(peer_id).cloned().unwrap_or_default();
+            say(match recovery {
+                Recovery::Stalled { silent_ms } => {
+                    format!("connection to {peer_id} ({user}) lost: nothing for {silent_ms} ms")
+                }
+                Recovery::Rebuilding { attempt, reason } => format!(
+                    "rebuilding the connection to {peer_id} ({user}): attempt {attempt}, {}",
+                    serde_json::to_value(reason)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                ),
+                Recovery::Recovered { after_ms, rebuilt } => format!(
+                    "connection to {peer_id} ({user}) recovered after {after_ms} ms{}",
+                    if *rebuilt { " (rebuilt)" } else { "" }
+                ),
+            });
+        }
         SessionEvent::Error { context, detail } => {
             tracing::warn!("{context}: {detail}");
         }
         _ => {}
     }
     None
-}
-
-/// The subscriber's file name for a peer's recording (same rule as `VideoOutput::Record`).
-fn file_safe(peer_id: &str) -> String {
-    peer_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// Video frames encoded (publishing) or decoded/recorded from all peers (receiving).

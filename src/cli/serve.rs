@@ -5,15 +5,26 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::state::{SECRET_FILE, StateArgs};
 use anyhow::Context;
 use clap::Args;
+use streamwire::server::turn::TurnConfig;
 use streamwire::server::{Server, ServerConfig};
+use streamwire::signalling::Limits;
 use streamwire::signalling::protocol::IceServer;
 use streamwire::signalling::token::{load_secret, parse_ttl};
+use streamwire::telemetry::store::DEFAULT_DB_FILE;
+
+use super::serve_config::{Origins, resolve};
 
 /// Arguments of `streamwire serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// Read settings from a TOML file: each key is one of these flags without `--`
+    /// (`max-frame-bytes = 65536`, `dev = true`, `ice-server = ["turn:..."]`); flags given on
+    /// the command line override the file.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// Listen address.
     #[arg(long, default_value = "127.0.0.1:8443")]
     pub addr: SocketAddr,
@@ -23,24 +34,50 @@ pub struct ServeArgs {
     /// PEM private key (needs --tls-cert).
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// File holding the HS256 secret; created with a random secret if missing.
-    #[arg(long, default_value = "streamwire.secret")]
-    pub secret_file: PathBuf,
-    /// Largest WebSocket message processed, bytes.
-    #[arg(long, default_value_t = 128 * 1024)]
+    /// File holding the HS256 secret; created with a random secret if missing. Default:
+    /// streamwire.secret in the state directory.
+    #[arg(long)]
+    pub secret_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Largest WebSocket message processed, bytes; a larger one (up to --hard-frame-bytes)
+    /// fails with `frame_too_large` and the connection goes on.
+    #[arg(long, default_value_t = Limits::default().max_frame_bytes)]
     pub max_frame_bytes: usize,
+    /// WebSocket messages above this size close the connection (close code 1009), bytes.
+    #[arg(long, default_value_t = Limits::default().hard_frame_bytes)]
+    pub hard_frame_bytes: usize,
     /// Largest real-time message payload, bytes.
-    #[arg(long, default_value_t = 64 * 1024)]
+    #[arg(long, default_value_t = Limits::default().max_payload_bytes)]
     pub max_payload_bytes: usize,
     /// Sustained frames per second per connection.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = Limits::default().rate_per_sec)]
     pub rate: u32,
     /// Burst of frames per connection.
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = Limits::default().burst)]
     pub burst: u32,
     /// Maximum peers per room.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = Limits::default().max_peers_per_room)]
     pub max_peers_per_room: usize,
+    /// Bytes of unacknowledged frames held per peer (for resume); more ends the session
+    /// with `bye` `slow_consumer`.
+    #[arg(long, default_value_t = Limits::default().max_queue_bytes)]
+    pub max_queue_bytes: usize,
+    /// Connections that have not joined yet, in all; more are closed at once.
+    #[arg(long, default_value_t = Limits::default().max_pending)]
+    pub max_pending: usize,
+    /// Connections that have not joined yet from one IPv4 address or IPv6 /64.
+    #[arg(long, default_value_t = Limits::default().max_pending_per_ip)]
+    pub max_pending_per_ip: usize,
+    /// Time from accept to the end of the HTTP handshake (TLS, request head, upgrade).
+    #[arg(long, default_value = "10s")]
+    pub handshake_timeout: String,
+    /// Time from the WebSocket upgrade to a successful join/resume.
+    #[arg(long, default_value = "10s")]
+    pub join_timeout: String,
+    /// How long a closing connection is kept to deliver its last frames.
+    #[arg(long, default_value = "2s")]
+    pub close_linger: String,
     /// Resume grace period (e.g. 30s).
     #[arg(long, default_value = "30s")]
     pub grace: String,
@@ -53,38 +90,90 @@ pub struct ServeArgs {
     /// ICE server URL announced to peers (repeatable; none by default).
     #[arg(long = "ice-server")]
     pub ice_servers: Vec<String>,
+    /// TURN server for which per-peer time-limited credentials are minted (coturn
+    /// use-auth-secret): turn:HOST:PORT[?transport=udp|tcp] or turns:HOST:PORT (repeatable;
+    /// needs --turn-secret-file).
+    #[arg(long = "turn-url", requires = "turn_secret_file")]
+    pub turn_urls: Vec<String>,
+    /// File holding the TURN server's static-auth-secret.
+    #[arg(long, requires = "turn_urls")]
+    pub turn_secret_file: Option<PathBuf>,
+    /// Lifetime of each minted TURN credential (at least 10s); fresh ones are sent every
+    /// half lifetime.
+    #[arg(long, default_value = "1h")]
+    pub turn_ttl: String,
     /// Development mode: the demo page at / gets a "mint a token" button (HTTP GET
     /// /dev/token mints tokens for anyone). Never use in production.
     #[arg(long)]
     pub dev: bool,
-    /// Telemetry database (SQLite, created if missing).
-    #[arg(long, default_value = streamwire::telemetry::store::DEFAULT_DB_FILE)]
-    pub db: PathBuf,
+    /// Telemetry database (SQLite, created if missing). Default: streamwire-telemetry.db in
+    /// the state directory.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
     /// Telemetry retention (e.g. 30d); older data is purged at start and hourly.
     #[arg(long, default_value = "30d", value_parser = super::privacy::parse_retention)]
     pub retention: Duration,
 }
 
-fn dur(flag: &str, v: &str) -> anyhow::Result<Duration> {
-    parse_ttl(v)
-        .map_err(anyhow::Error::msg)
-        .with_context(|| format!("--{flag}"))
+/// Where the server keeps its secret and database.
+pub struct StateFiles {
+    /// The signalling secret.
+    pub secret: PathBuf,
+    /// The telemetry database.
+    pub db: PathBuf,
 }
 
-/// Build the server configuration from the arguments.
-pub fn config(a: &ServeArgs) -> anyhow::Result<ServerConfig> {
-    let secret = load_secret(&a.secret_file, true)?;
+/// The secret and database paths: the flags, else the state directory (created if a file
+/// is to be there).
+pub fn state_files(a: &ServeArgs) -> anyhow::Result<StateFiles> {
+    let files = StateFiles {
+        secret: a.state.file(a.secret_file.as_deref(), SECRET_FILE)?,
+        db: a.state.file(a.db.as_deref(), DEFAULT_DB_FILE)?,
+    };
+    a.state.create_for(&files.secret)?;
+    a.state.create_for(&files.db)?;
+    Ok(files)
+}
+
+/// Build the server configuration from the arguments; `origins` names where the values read
+/// from a config file were written, for the errors.
+pub fn config(
+    a: &ServeArgs,
+    origins: &Origins,
+    files: &StateFiles,
+) -> anyhow::Result<ServerConfig> {
+    let dur = |flag: &str, v: &str| -> anyhow::Result<Duration> {
+        parse_ttl(v).map_err(|e| match origins.snippet(flag) {
+            Some(s) => anyhow::anyhow!("{}: {e}\n{s}", origins.describe(flag)),
+            None => anyhow::anyhow!("{}: {e}", origins.describe(flag)),
+        })
+    };
+    // Values first: a bad one is reported before the secret file is created.
+    let handshake_timeout = dur("handshake-timeout", &a.handshake_timeout)?;
+    let join_timeout = dur("join-timeout", &a.join_timeout)?;
+    let close_linger = dur("close-linger", &a.close_linger)?;
+    let grace = dur("grace", &a.grace)?;
+    let ping_interval = dur("ping-interval", &a.ping_interval)?;
+    let idle_timeout = dur("idle-timeout", &a.idle_timeout)?;
+    let secret = load_secret(&files.secret, true)?;
     let mut cfg = ServerConfig::new(a.addr, secret);
+    cfg.handshake_timeout = handshake_timeout;
+    cfg.join_timeout = join_timeout;
+    cfg.close_linger = close_linger;
+    cfg.grace = grace;
+    cfg.ping_interval = ping_interval;
+    cfg.idle_timeout = idle_timeout;
     cfg.tls = a.tls_cert.clone().zip(a.tls_key.clone());
     cfg.dev = a.dev;
     cfg.limits.max_frame_bytes = a.max_frame_bytes;
+    cfg.limits.hard_frame_bytes = a.hard_frame_bytes;
     cfg.limits.max_payload_bytes = a.max_payload_bytes;
     cfg.limits.rate_per_sec = a.rate;
     cfg.limits.burst = a.burst;
     cfg.limits.max_peers_per_room = a.max_peers_per_room;
-    cfg.grace = dur("grace", &a.grace)?;
-    cfg.ping_interval = dur("ping-interval", &a.ping_interval)?;
-    cfg.idle_timeout = dur("idle-timeout", &a.idle_timeout)?;
+    cfg.limits.max_queue_bytes = a.max_queue_bytes;
+    cfg.limits.max_pending = a.max_pending;
+    cfg.limits.max_pending_per_ip = a.max_pending_per_ip;
     cfg.ice_servers = a
         .ice_servers
         .iter()
@@ -94,7 +183,14 @@ pub fn config(a: &ServeArgs) -> anyhow::Result<ServerConfig> {
             credential: None,
         })
         .collect();
-    let mut telemetry = streamwire::server::TelemetryConfig::new(a.db.clone());
+    if let Some(path) = &a.turn_secret_file {
+        let ttl = dur("turn-ttl", &a.turn_ttl)?;
+        cfg.turn = Some(
+            TurnConfig::new(a.turn_urls.clone(), TurnConfig::read_secret(path)?, ttl)
+                .context("--turn-url / --turn-secret-file / --turn-ttl")?,
+        );
+    }
+    let mut telemetry = streamwire::server::TelemetryConfig::new(files.db.clone());
     telemetry.retention = a.retention;
     cfg.telemetry = Some(telemetry);
     Ok(cfg)
@@ -102,7 +198,24 @@ pub fn config(a: &ServeArgs) -> anyhow::Result<ServerConfig> {
 
 /// Run until Ctrl-C or SIGTERM.
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {
-    let cfg = config(&a)?;
+    let (a, origins) = match &a.config {
+        Some(path) => resolve(path, std::env::args_os().collect())?,
+        None => (a, Origins::default()),
+    };
+    let files = state_files(&a)?;
+    let cfg = config(&a, &origins, &files)?;
+    eprintln!(
+        "streamwire serve: secret {}, telemetry database {}",
+        files.secret.display(),
+        files.db.display()
+    );
+    if let Some(turn) = &cfg.turn {
+        eprintln!(
+            "streamwire serve: TURN credentials for {} (lifetime {})",
+            turn.urls().join(", "),
+            humantime::format_duration(turn.ttl())
+        );
+    }
     let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     rt.block_on(async move {
         let server = Server::bind(cfg).await?;
@@ -119,4 +232,46 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         let _ = task.await;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The flags' defaults are the library's: one source for every default.
+    #[test]
+    fn flag_defaults_are_the_library_defaults() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().to_str().unwrap();
+        let cmd = Cmd::parse_from(["serve", "--state-dir", state]);
+        let files = state_files(&cmd.serve).unwrap();
+        let cfg = config(&cmd.serve, &Origins::default(), &files).unwrap();
+        let lib = ServerConfig::new(cfg.addr, cfg.secret.clone());
+        assert_eq!(cfg.limits, lib.limits);
+        assert_eq!(
+            (
+                cfg.handshake_timeout,
+                cfg.join_timeout,
+                cfg.close_linger,
+                cfg.grace,
+                cfg.ping_interval,
+                cfg.idle_timeout
+            ),
+            (
+                lib.handshake_timeout,
+                lib.join_timeout,
+                lib.close_linger,
+                lib.grace,
+                lib.ping_interval,
+                lib.idle_timeout
+            )
+        );
+        assert!(cfg.ice_servers.is_empty() && !cfg.dev);
+    }
 }

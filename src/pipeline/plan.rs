@@ -11,6 +11,7 @@ use crate::preset::{
     AudioInput, AudioSettings, Output, Preset, RotationMode, RotationOutput, RotationSettings,
     SensorSource, TelemetrySettings, VideoInput, VideoSettings,
 };
+use crate::webrtc::publisher::{CameraFacing, Rotation};
 
 /// A pipeline ready to start: its description and the choices made.
 #[derive(Debug, Clone)]
@@ -57,6 +58,13 @@ fn rotation_fragment(r: &RotationSettings, local: bool) -> Result<String, Pipeli
     }
     if let Some(h) = r.hold_ms {
         s.push_str(&format!(" hold-time={h}"));
+    }
+    // The element's defaults (back, 0) are left out.
+    if r.camera_facing != CameraFacing::Back {
+        s.push_str(&format!(" camera-facing={}", r.camera_facing.nick()));
+    }
+    if r.sensor_orientation != Rotation::R0 {
+        s.push_str(&format!(" sensor-orientation={}", r.sensor_orientation));
     }
     if local && r.output == RotationOutput::Metadata {
         s.push_str(" ! videoflip video-direction=auto");

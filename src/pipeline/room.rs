@@ -10,8 +10,9 @@
 
 use crate::preset::{
     AudioInput, ErrorKind, Origin, Preset, PresetError, RoomReceive, RoomRole, RotationMode,
-    RotationOutput, RotationSettings, SensorSource, VideoInput,
+    RotationOutput, RotationSettings, SensorSource, TelemetrySettings, VideoInput,
 };
+use crate::session::telemetry::TelemetryConfig;
 use crate::session::{SessionConfig, Subscribe};
 use crate::webrtc::encode::check_sendable;
 use crate::webrtc::publisher::{
@@ -43,8 +44,12 @@ impl TryFrom<&Preset> for SessionConfig {
     /// The session that runs a room preset: the token is resolved now (file or environment),
     /// a publishing preset's capture and `[video]`/`[audio]`/`[rotation]` become the publisher
     /// (see [`PublisherConfig::try_from`]; it receives nobody), a receiving preset's output
-    /// becomes the subscriber's. A `record:DIR` directory is not created here. A preset
-    /// without `[room]` is refused.
+    /// becomes the subscriber's, and `[telemetry]` the session's telemetry: `consent` as is,
+    /// `interval` as the device sampling interval (batches go to the server every
+    /// [`DEFAULT_TELEMETRY_INTERVAL`](crate::session::telemetry::DEFAULT_TELEMETRY_INTERVAL)
+    /// and when the session leaves, with the per-peer WebRTC
+    /// statistics). A `record:DIR` directory is not created here. A preset without `[room]`
+    /// is refused.
     ///
     /// ```
     /// use streamwire::preset::Preset;
@@ -56,6 +61,15 @@ impl TryFrom<&Preset> for SessionConfig {
     /// let publish = cfg.publish.unwrap();
     /// assert!(matches!(publish.video, VideoSource::TestPattern(_)));
     /// assert_eq!((publish.width, publish.height), (640, 360));
+    ///
+    /// let p = Preset::load(
+    ///     "subscribe-record",
+    ///     &["room.token=jwt".into(), "telemetry.consent=necessary".into(), "telemetry.interval=2s".into()],
+    /// )
+    /// .unwrap();
+    /// let cfg = SessionConfig::try_from(&p).unwrap();
+    /// assert_eq!(cfg.telemetry.consent, streamwire::telemetry::Consent::Necessary);
+    /// assert_eq!(cfg.telemetry.sample_interval, std::time::Duration::from_secs(2));
     ///
     /// let local = Preset::load("test-to-file", &[]).unwrap();
     /// let Err(e) = SessionConfig::try_from(&local) else { panic!("a local preset converted") };
@@ -74,6 +88,9 @@ impl TryFrom<&Preset> for SessionConfig {
         let mut cfg = SessionConfig::new(&room.server, &room.room, &token);
         cfg.ice_servers = room.ice_servers.clone();
         cfg.local_addresses = room.ice_addresses.clone();
+        if let Some(t) = &preset.telemetry {
+            cfg.telemetry = telemetry_config(preset, t)?;
+        }
         match &room.role {
             RoomRole::Publish => {
                 cfg.publish = Some(PublisherConfig::try_from(preset)?);
@@ -104,10 +121,10 @@ impl TryFrom<&Preset> for PublisherConfig {
     /// The publisher for a preset's capture: `input.video` camera or test pattern,
     /// `input.audio` microphone or test tone, `[video]` size, rate, codec, bitrate (start and
     /// ceiling) and keyframe interval, `[audio]` bitrate, `[rotation]` as the rotation
-    /// metadata mode. Refused, naming the key: screen and file inputs, a codec the WebRTC
-    /// path cannot send, pixel rotation and the rotation filter settings (the publisher
-    /// sends the orientation as metadata with the element's defaults), an IIO sensor that is
-    /// not there.
+    /// metadata mode with its camera (`camera_facing`, `sensor_orientation`). Refused, naming
+    /// the key: screen and file inputs, a codec the WebRTC path cannot send, pixel rotation
+    /// and the rotation filter settings (the publisher sends the orientation as metadata with
+    /// the element's defaults), an IIO sensor that is not there.
     ///
     /// ```
     /// use streamwire::encoder::Codec;
@@ -184,8 +201,32 @@ impl TryFrom<&Preset> for PublisherConfig {
             .as_ref()
             .map(|r| rotation_config(preset, r))
             .transpose()?;
+        if let Some(r) = &preset.rotation {
+            p.camera_facing = r.camera_facing;
+            p.sensor_orientation = r.sensor_orientation;
+        }
         Ok(p)
     }
+}
+
+/// The session's telemetry for `[telemetry]`: the consent, and the interval as the device
+/// sampling interval. A screen resolution is refused (the session reports none).
+fn telemetry_config(
+    preset: &Preset,
+    t: &TelemetrySettings,
+) -> Result<TelemetryConfig, PresetError> {
+    if t.screen_resolution.is_some() {
+        return Err(refused(
+            preset,
+            "telemetry.screen_resolution",
+            "not reported by a room session's telemetry".to_owned(),
+        ));
+    }
+    Ok(TelemetryConfig {
+        consent: t.consent,
+        sample_interval: t.interval,
+        ..TelemetryConfig::default()
+    })
 }
 
 /// The publisher's rotation metadata mode for `[rotation]`: `follow-app` is a fixed angle,

@@ -51,31 +51,7 @@ struct Lines<'a> {
 
 impl Lines<'_> {
     fn origin(&self, offset: usize) -> Origin {
-        let offset = offset.min(self.text.len());
-        let before = self.text.get(..offset).unwrap_or(self.text);
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-        let column = before
-            .get(line_start..)
-            .map(|s| s.chars().count())
-            .unwrap_or(0)
-            + 1;
-        let line_end = self
-            .text
-            .get(line_start..)
-            .and_then(|rest| rest.find('\n'))
-            .map_or(self.text.len(), |i| line_start + i);
-        Origin::File {
-            path: self.path.to_owned(),
-            line,
-            column,
-            text: self
-                .text
-                .get(line_start..line_end)
-                .unwrap_or("")
-                .trim_end_matches('\r')
-                .to_owned(),
-        }
+        Origin::in_text(self.path, self.text, offset)
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::error::{ErrorKind, PresetError};
 use super::schema::{Section, invalid};
 use crate::telemetry::Consent;
+pub use gststreamwire::orientation::{CameraFacing, Rotation};
 use gststreamwire::sensorrotation::source::{
     IIO_DEVICES, SourceError, check_iio_accelerometer, find_iio_accelerometer,
 };
@@ -36,6 +37,14 @@ pub struct RotationSettings {
     pub hysteresis: Option<u32>,
     /// `rotation.hold_ms`: how long a new orientation must persist (0..=10000). Default: the element's (300).
     pub hold_ms: Option<u32>,
+    /// `rotation.camera_facing`: which way the camera faces (the element's `camera-facing`: the
+    /// rotation rule, a front camera's mirror, the CVO camera bit). Default `external` with
+    /// `input.video = "camera"` (a desktop webcam), `back` otherwise (the picture turns with
+    /// the device).
+    pub camera_facing: CameraFacing,
+    /// `rotation.sensor_orientation`: the camera sensor's mounting, clockwise degrees (the
+    /// element's `sensor-orientation`; only with `follow-sensor`). Default 0.
+    pub sensor_orientation: Rotation,
 }
 
 /// How the orientation is decided (`rotation.mode`).
@@ -142,6 +151,8 @@ pub(crate) const ROTATION_KEYS: &[&str] = &[
     "sensor",
     "hysteresis",
     "hold_ms",
+    "camera_facing",
+    "sensor_orientation",
 ];
 pub(crate) const TELEMETRY_KEYS: &[&str] = &["consent", "interval", "screen_resolution"];
 
@@ -166,8 +177,24 @@ fn bad(
     )
 }
 
-/// Validate `[rotation]`. Relative replay paths resolve against `base`.
-pub(crate) fn rotation(sec: &Section<'_>, base: &Path) -> Result<RotationSettings, PresetError> {
+/// A quarter turn (`0`, `90`, `180`, `270`) at `key`, or `None` when the key is absent.
+fn quarter_turn(sec: &Section<'_>, key: &str) -> Result<Option<u32>, PresetError> {
+    match sec.node(key).map(|n| &n.value) {
+        Some(super::doc::Value::Integer(r)) if ![0, 90, 180, 270].contains(r) => {
+            Err(bad(sec, key, r.to_string(), "one of: 0, 90, 180, 270"))
+        }
+        _ => Ok(sec.uint(key, 0, 270, false)?.map(|v| v.0)),
+    }
+}
+
+/// Validate `[rotation]`. Relative replay paths resolve against `base`; `camera` says whether
+/// the preset captures a camera (`input.video = "camera"`: `camera_facing` defaults to
+/// `external`).
+pub(crate) fn rotation(
+    sec: &Section<'_>,
+    base: &Path,
+    camera: bool,
+) -> Result<RotationSettings, PresetError> {
     sec.check_keys(ROTATION_KEYS, &[])?;
     let mode_word = match sec.string("mode")? {
         Some(("follow-meta", node)) => {
@@ -190,25 +217,63 @@ pub(crate) fn rotation(sec: &Section<'_>, base: &Path) -> Result<RotationSetting
     }
     .unwrap_or("follow-sensor");
 
-    let rotation = match sec.node("rotation").map(|n| &n.value) {
-        Some(super::doc::Value::Integer(r)) if ![0, 90, 180, 270].contains(r) => {
-            return Err(bad(
-                sec,
-                "rotation",
-                r.to_string(),
-                "one of: 0, 90, 180, 270",
-            ));
-        }
-        _ => sec.uint("rotation", 0, 270, false)?,
-    };
-    if rotation.is_some() && mode_word != "follow-app" {
+    let rotation = quarter_turn(sec, "rotation")?;
+    if let Some(r) = rotation
+        && mode_word != "follow-app"
+    {
         return Err(bad(
             sec,
             "rotation",
-            rotation.map(|r| r.0.to_string()).unwrap_or_default(),
+            r.to_string(),
             format!(
                 "no `rotation` with mode = \"{mode_word}\" (it applies to mode = \"follow-app\" only)"
             ),
+        ));
+    }
+    let sensor_orientation = quarter_turn(sec, "sensor_orientation")?;
+    if let Some(r) = sensor_orientation
+        && mode_word != "follow-sensor"
+    {
+        return Err(bad(
+            sec,
+            "sensor_orientation",
+            r.to_string(),
+            format!(
+                "no `sensor_orientation` with mode = \"{mode_word}\" (it applies to mode = \
+                 \"follow-sensor\" only)"
+            ),
+        ));
+    }
+    let words: Vec<&str> = CameraFacing::ALL.iter().map(|f| f.nick()).collect();
+    let camera_facing = match sec.word("camera_facing", &words)? {
+        Some((w, _)) => CameraFacing::ALL
+            .into_iter()
+            .find(|f| f.nick() == w)
+            .unwrap_or_default(),
+        None if camera => CameraFacing::External,
+        None => CameraFacing::Back,
+    };
+    if camera_facing == CameraFacing::External && mode_word == "follow-sensor" {
+        let (value, why) = if sec.node("camera_facing").is_some() {
+            ("external", "")
+        } else {
+            (
+                "external",
+                " (the default with input.video = \"camera\": a desktop webcam)",
+            )
+        };
+        return Err(invalid(
+            &super::validate::at_or(sec, "camera_facing"),
+            ErrorKind::InvalidValue {
+                key: sec.full_key("camera_facing"),
+                value: value.to_owned(),
+                expected: format!(
+                    "\"front\" or \"back\" with mode = \"follow-sensor\": the device's \
+                     rotation does not turn an external camera{why}; for a camera built into \
+                     the device say which way it faces, for a webcam use mode = \"follow-app\""
+                ),
+                suggestion: None,
+            },
         ));
     }
 
@@ -231,7 +296,7 @@ pub(crate) fn rotation(sec: &Section<'_>, base: &Path) -> Result<RotationSetting
 
     let mode = match mode_word {
         "follow-app" => RotationMode::FollowApp {
-            rotation: rotation.map(|r| r.0).unwrap_or(0),
+            rotation: rotation.unwrap_or(0),
         },
         "off" => RotationMode::Off,
         _ => RotationMode::FollowSensor(sensor.unwrap_or(SensorSource::IioAuto)),
@@ -245,6 +310,10 @@ pub(crate) fn rotation(sec: &Section<'_>, base: &Path) -> Result<RotationSetting
         output,
         hysteresis: sec.uint("hysteresis", 0, 44, false)?.map(|v| v.0),
         hold_ms: sec.uint("hold_ms", 0, 10_000, false)?.map(|v| v.0),
+        camera_facing,
+        sensor_orientation: sensor_orientation
+            .and_then(Rotation::from_degrees)
+            .unwrap_or_default(),
     })
 }
 

@@ -32,6 +32,61 @@ pub enum Origin {
     },
 }
 
+impl Origin {
+    /// The place `offset` (in bytes) of `text`, the contents of the file `path`: 1-based line
+    /// and character column, and the line's text.
+    ///
+    /// ```
+    /// use streamwire::preset::Origin;
+    /// let o = Origin::in_text("a.toml", "x = 1\ny = oops\n", 10);
+    /// assert_eq!(o.to_string(), "a.toml:2:5");
+    /// assert_eq!(o.snippet().unwrap(), "  2 | y = oops\n    |     ^");
+    /// ```
+    pub fn in_text(path: &str, text: &str, offset: usize) -> Origin {
+        let offset = offset.min(text.len());
+        let before = text.get(..offset).unwrap_or(text);
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        let column = before
+            .get(line_start..)
+            .map(|s| s.chars().count())
+            .unwrap_or(0)
+            + 1;
+        let line_end = text
+            .get(line_start..)
+            .and_then(|rest| rest.find('\n'))
+            .map_or(text.len(), |i| line_start + i);
+        Origin::File {
+            path: path.to_owned(),
+            line,
+            column,
+            text: text
+                .get(line_start..line_end)
+                .unwrap_or("")
+                .trim_end_matches('\r')
+                .to_owned(),
+        }
+    }
+
+    /// The line with a caret under the column, rustc-style, for a place in a file.
+    pub fn snippet(&self) -> Option<String> {
+        let Origin::File {
+            line, column, text, ..
+        } = self
+        else {
+            return None;
+        };
+        let num = line.to_string();
+        let pad = " ".repeat(num.len());
+        let before: String = text
+            .chars()
+            .take(column.saturating_sub(1))
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        Some(format!("  {num} | {text}\n  {pad} | {before}^"))
+    }
+}
+
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -229,20 +284,7 @@ impl PresetError {
     /// assert_eq!(e.snippet().unwrap(), "  1 | output = 3\n    |          ^");
     /// ```
     pub fn snippet(&self) -> Option<String> {
-        let Some(Origin::File {
-            line, column, text, ..
-        }) = self.origin()
-        else {
-            return None;
-        };
-        let num = line.to_string();
-        let pad = " ".repeat(num.len());
-        let before: String = text
-            .chars()
-            .take(column.saturating_sub(1))
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
-        Some(format!("  {num} | {text}\n  {pad} | {before}^"))
+        self.origin()?.snippet()
     }
 
     /// `(line, column)` (1-based) when the error points into a preset file.

@@ -49,7 +49,7 @@ use std::path::Path;
 
 pub use bundled::{BUNDLED, BUNDLED_DATA, BUNDLED_DIR, bundled_dir};
 pub use elements::{
-    RotationMode, RotationOutput, RotationSettings, SensorSource, TelemetrySettings,
+    CameraFacing, RotationMode, RotationOutput, RotationSettings, SensorSource, TelemetrySettings,
 };
 pub use error::{ErrorKind, Origin, PresetError};
 pub use model::{

@@ -26,7 +26,8 @@ pub struct Preset {
     pub output: Output,
     /// `[rotation]`: insert `sensorrotation` in the video branch; `None` without the table.
     pub rotation: Option<RotationSettings>,
-    /// `[telemetry]`: insert `devicetelemetry` after the video encoder; `None` without the table.
+    /// `[telemetry]`: insert `devicetelemetry` after the video encoder; in a room preset, the
+    /// session's telemetry (`SessionConfig::telemetry`). `None` without the table.
     pub telemetry: Option<TelemetrySettings>,
     /// `[room]`: the preset publishes to (`output = "room"`) or receives from
     /// (`input.video = "room"`) a room and runs through a `session::Session` (converted by

@@ -58,8 +58,8 @@ pub struct RoomSettings {
     /// `turn://user:pass@host:port`, `turns://...`), added to those of the server's join reply.
     pub ice_servers: Vec<String>,
     /// `room.ice_addresses`: the local addresses ICE gathers candidates on; empty = every
-    /// interface (`"all"`). Default: `127.0.0.1` when the server is on loopback
-    /// (`127.0.0.0/8`, `::1`, `localhost`), every interface otherwise.
+    /// interface (`"all"`, the default). Loopback only (`["127.0.0.1"]`) is an explicit
+    /// choice, for a room whose peers all run on this machine.
     pub ice_addresses: Vec<String>,
     /// Publish or receive.
     pub role: RoomRole,
@@ -148,8 +148,9 @@ pub enum RoomRole {
 pub enum RoomReceive {
     /// `"display"`: a window per publisher (and the speakers).
     Display,
-    /// `"record:DIR"`: each publisher's video, as sent (no re-encoding), to `DIR/<peer>.mkv`
-    /// (streamable Matroska: playable even after an abrupt stop).
+    /// `"record:DIR"`: each publisher's video and audio, as sent (no re-encoding), in one
+    /// Matroska file, `DIR/<peer>.mkv` (playable even after an abrupt stop); see
+    /// [`VideoOutput::Record`](crate::webrtc::subscriber::VideoOutput::Record).
     Record(PathBuf),
     /// `"fakesink"`: decode, count and drop.
     Discard,
@@ -331,7 +332,7 @@ pub(crate) fn room(
             ice_servers.push(url.clone());
         }
     }
-    let ice_addresses = ice_addresses(sec, server)?;
+    let ice_addresses = ice_addresses(sec)?;
     Ok(RoomSettings {
         server: server.to_owned(),
         room: room.to_owned(),
@@ -342,32 +343,12 @@ pub(crate) fn room(
     })
 }
 
-/// Whether a `ws://` / `wss://` URL's host is a loopback address or `localhost`.
-fn server_is_loopback(server: &str) -> bool {
-    let rest = server.split_once("://").map_or(server, |(_, r)| r);
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(v6) = host.strip_prefix('[') {
-        v6.split(']').next().unwrap_or("")
-    } else {
-        host.rsplit_once(':').map_or(host, |(h, _)| h)
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 /// `room.ice_addresses`: `"all"`, or an array of IP addresses; see
 /// [`RoomSettings::ice_addresses`] for the default.
-fn ice_addresses(sec: &Section<'_>, server: &str) -> Result<Vec<String>, PresetError> {
+fn ice_addresses(sec: &Section<'_>) -> Result<Vec<String>, PresetError> {
     let expected = "\"all\" or an array of IP addresses, e.g. [\"192.168.1.20\"]";
     let Some(node) = sec.node("ice_addresses") else {
-        return Ok(if server_is_loopback(server) {
-            vec!["127.0.0.1".to_owned()]
-        } else {
-            Vec::new()
-        });
+        return Ok(Vec::new());
     };
     let items: Vec<&super::doc::Node> = match &node.value {
         Value::String(s) if s == "all" => return Ok(Vec::new()),

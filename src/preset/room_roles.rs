@@ -1,6 +1,7 @@
 //! What a room preset may hold besides `[room]`: a receiving preset (`input.video = "room"`)
 //! captures nothing locally and records or shows what it receives; a publishing preset
-//! (`output = "room"`) captures only what the session's publisher can send.
+//! (`output = "room"`) captures only what the session's publisher can send. Either may have a
+//! `[telemetry]` table, which configures the session's telemetry.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -121,7 +122,7 @@ pub(super) fn room_input(
         input_sec,
         "a room input captures nothing locally; remove the device",
     )?;
-    for table in ["video", "audio", "rotation", "telemetry"] {
+    for table in ["video", "audio", "rotation"] {
         if let Some(sec) = top.table(table)? {
             return Err(invalid(
                 &sec.at,
@@ -192,6 +193,14 @@ pub(super) fn room_input(
             output: receive,
         },
     )?;
+    let telemetry = match top.table("telemetry")? {
+        Some(sec) => {
+            let t = super::elements::telemetry(&sec)?;
+            check_telemetry(&sec)?;
+            Some(t)
+        }
+        None => None,
+    };
     Ok(Preset {
         source: r.path.to_owned(),
         description: r.description,
@@ -206,7 +215,7 @@ pub(super) fn room_input(
         audio: None,
         output,
         rotation: None,
-        telemetry: None,
+        telemetry,
         room: Some(room),
     })
 }
@@ -216,7 +225,6 @@ pub(super) fn check_publishable(
     input_sec: &Section<'_>,
     video_sec: Option<&Section<'_>>,
     video: Option<&VideoSettings>,
-    tables: [&Option<Section<'_>>; 1],
 ) -> Result<(), PresetError> {
     for (key, allowed) in [
         ("video", "test, camera, none"),
@@ -255,16 +263,25 @@ pub(super) fn check_publishable(
             },
         ));
     }
-    if let Some(sec) = tables.into_iter().flatten().next() {
-        return Err(invalid(
-            &sec.at,
-            ErrorKind::ImpossibleCaps {
-                key: sec.prefix.to_owned(),
-                reason: format!("[{}] is not applied to output = \"room\" yet", sec.prefix),
-            },
-        ));
-    }
     Ok(())
+}
+
+/// Check a room preset's `[telemetry]` table: it becomes the session's telemetry (consent and
+/// device sampling interval; see `SessionConfig::try_from` in `pipeline`), which reports no
+/// screen resolution, so `screen_resolution` is refused.
+pub(crate) fn check_telemetry(sec: &Section<'_>) -> Result<(), PresetError> {
+    match sec.node("screen_resolution") {
+        Some(node) => Err(invalid(
+            &node.key_at,
+            ErrorKind::ImpossibleCaps {
+                key: sec.full_key("screen_resolution"),
+                reason: "not reported by a room session's telemetry (it sends the device \
+                         fields and the per-peer WebRTC statistics); remove it"
+                    .to_owned(),
+            },
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Refuse `input.video_device` and `input.audio_device`, saying `reason`.

@@ -184,10 +184,16 @@ pub(super) fn validate(
     let publish_room = matches!(&out_node.value, doc::Value::String(s) if s == "room");
     check_container(&output, video.as_ref(), video_sec.as_ref(), &out_node.at)?;
 
-    // [rotation] and [telemetry]: both act on the video branch.
+    // [rotation] and [telemetry]: both act on the video branch of a local pipeline (a room
+    // publisher's telemetry is the session's and needs no video).
     let rotation_sec = top.table("rotation")?;
     let telemetry_sec = top.table("telemetry")?;
-    for sec in [&rotation_sec, &telemetry_sec].into_iter().flatten() {
+    let on_video = if publish_room {
+        [&rotation_sec, &None]
+    } else {
+        [&rotation_sec, &telemetry_sec]
+    };
+    for sec in on_video.into_iter().flatten() {
         if video.is_none() {
             return Err(invalid(
                 &sec.at,
@@ -203,7 +209,7 @@ pub(super) fn validate(
     }
     let mut rotation = rotation_sec
         .as_ref()
-        .map(|s| elements::rotation(s, base))
+        .map(|s| elements::rotation(s, base, input.video == VideoInput::Camera))
         .transpose()?;
     let telemetry = telemetry_sec
         .as_ref()
@@ -232,14 +238,12 @@ pub(super) fn validate(
             ));
         }
         (true, Some(sec)) => {
-            room_roles::check_publishable(
-                &input_sec,
-                video_sec.as_ref(),
-                video.as_ref(),
-                [&telemetry_sec],
-            )?;
+            room_roles::check_publishable(&input_sec, video_sec.as_ref(), video.as_ref())?;
             if let (Some(rsec), Some(r)) = (&rotation_sec, &mut rotation) {
                 room_roles::check_rotation(rsec, r)?;
+            }
+            if let Some(tsec) = &telemetry_sec {
+                room_roles::check_telemetry(tsec)?;
             }
             Some(room::room(&sec, base, RoomRole::Publish)?)
         }

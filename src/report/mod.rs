@@ -1,6 +1,8 @@
 //! Self-contained HTML performance reports from the telemetry store: SVG charts over time
 //! (bitrate, frames per second, RTT, packet loss, jitter, quality score, CPU, memory) per
-//! peer and track, a summary table, and flagged problems.
+//! member and track, a summary table, and flagged problems. Members are named by the display
+//! name of their room token, with the peer id where two members share a name
+//! ([`member_names`]).
 //!
 //! Charts are drawn with `plotters`' SVG backend without its font features: text is written
 //! into the SVG as `<text>` elements (laid out with plotters' built-in estimate) and rendered
@@ -10,13 +12,14 @@
 //! use streamwire::report::{render_html, ReportInput};
 //! use streamwire::telemetry::store::Series;
 //! let cpu = Series {
-//!     peer: "p1".into(), source: "device".into(), track: String::new(),
+//!     peer: "p1".into(), name: "Alice".into(), source: "device".into(), track: String::new(),
 //!     field: "cpu-usage".into(), points: (0..10).map(|i| (1_000 * i, 90.0)).collect(),
 //! };
 //! let html = render_html(&ReportInput { room: "demo", since_ms: 0, series: &[cpu] }).unwrap();
-//! assert!(html.contains("<svg") && html.contains("CPU above 80%"));
+//! assert!(html.contains("<svg") && html.contains("Alice (device): CPU above 80%"));
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use plotters::prelude::*;
@@ -128,13 +131,66 @@ pub struct ReportInput<'a> {
     pub series: &'a [Series],
 }
 
-fn label(s: &Series) -> String {
-    {
-        if s.track.is_empty() {
-            format!("{} ({})", s.peer, s.source)
-        } else {
-            format!("{} / {}", s.peer, s.track)
-        }
+/// How the report names each peer of `series`: its display name, or `name (peer id)` where
+/// two peers share a name, or the peer id when no name was stored.
+///
+/// ```
+/// use streamwire::report::member_names;
+/// use streamwire::telemetry::store::Series;
+/// let s = |peer: &str, name: &str| Series {
+///     peer: peer.into(), name: name.into(), source: "device".into(), track: String::new(),
+///     field: "cpu-usage".into(), points: vec![(1, 1.0)],
+/// };
+/// let names = member_names(&[s("p1", "Alice"), s("p2", "Bob"), s("p3", "Bob"), s("p4", "")]);
+/// assert_eq!(names["p1"], "Alice");
+/// assert_eq!(names["p2"], "Bob (p2)");
+/// assert_eq!(names["p3"], "Bob (p3)");
+/// assert_eq!(names["p4"], "p4");
+/// ```
+pub fn member_names(series: &[Series]) -> BTreeMap<String, String> {
+    let peers: BTreeMap<&str, &str> = series
+        .iter()
+        .map(|s| (s.peer.as_str(), s.name.as_str()))
+        .collect();
+    let mut uses: BTreeMap<&str, usize> = BTreeMap::new();
+    for name in peers.values() {
+        *uses.entry(name).or_default() += 1;
+    }
+    peers
+        .iter()
+        .map(|(peer, name)| {
+            let label = match uses.get(name) {
+                _ if name.is_empty() => (*peer).to_owned(),
+                Some(n) if *n > 1 => format!("{name} ({peer})"),
+                _ => (*name).to_owned(),
+            };
+            ((*peer).to_owned(), label)
+        })
+        .collect()
+}
+
+/// A track key (`<remote peer>/<kind>-<direction>-<ssrc>`) with the remote peer named as in
+/// `names` when it is a member of the report.
+fn track_label(track: &str, names: &BTreeMap<String, String>) -> String {
+    match track.split_once('/') {
+        Some((peer, rest)) => match names.get(peer) {
+            Some(name) => format!("{name}/{rest}"),
+            None => track.to_owned(),
+        },
+        None => track.to_owned(),
+    }
+}
+
+/// The member's name for `s`'s peer.
+fn member<'a>(s: &'a Series, names: &'a BTreeMap<String, String>) -> &'a str {
+    names.get(&s.peer).map_or(s.peer.as_str(), String::as_str)
+}
+
+fn label(s: &Series, names: &BTreeMap<String, String>) -> String {
+    if s.track.is_empty() {
+        format!("{} ({})", member(s, names), s.source)
+    } else {
+        format!("{} / {}", member(s, names), track_label(&s.track, names))
     }
 }
 
@@ -192,6 +248,7 @@ fn rfc3339(ms: i64) -> String {
 /// The problems found in `points`: loss above [`LOSS_FLAG_PCT`], CPU above
 /// [`CPU_FLAG_PCT`], frame-rate collapse.
 pub fn flags(series: &[Series]) -> Vec<Flag> {
+    let names = member_names(series);
     let mut out = Vec::new();
     for key in sorted(series) {
         let samples = &key.points;
@@ -202,7 +259,7 @@ pub fn flags(series: &[Series]) -> Vec<Flag> {
             let max = hits.iter().map(|(_, v)| *v).fold(f64::MIN, f64::max);
             format!(
                 "{}: {what} in {} of {} samples (worst {max:.1}) between {} and {}",
-                label(key),
+                label(key, &names),
                 hits.len(),
                 samples.len(),
                 rfc3339(hits.first().map_or(0, |h| h.0)),
@@ -242,7 +299,7 @@ pub fn flags(series: &[Series]) -> Vec<Flag> {
                             message: format!(
                                 "{}: frame rate collapsed below half its median ({med:.1} fps) \
                                  in {} of {} samples (lowest {min:.1} fps) between {} and {}",
-                                label(key),
+                                label(key, &names),
                                 hits.len(),
                                 samples.len(),
                                 rfc3339(hits.first().map_or(0, |h| h.0)),
@@ -275,7 +332,12 @@ const PALETTE: [RGBColor; 10] = [
 /// (the summary table and the flags always use every sample).
 const MAX_POINTS_PER_SERIES: usize = 1500;
 
-fn chart_svg(metric: &Metric, series: &[&Series], t0: i64) -> Result<String, ReportError> {
+fn chart_svg(
+    metric: &Metric,
+    series: &[&Series],
+    names: &BTreeMap<String, String>,
+    t0: i64,
+) -> Result<String, ReportError> {
     let err = |e: &dyn std::fmt::Display| ReportError::Draw {
         chart: metric.title,
         reason: e.to_string(),
@@ -325,7 +387,7 @@ fn chart_svg(metric: &Metric, series: &[&Series], t0: i64) -> Result<String, Rep
             chart
                 .draw_series(LineSeries::new(pts, color.stroke_width(2)))
                 .map_err(|e| err(&e))?
-                .label(label(key))
+                .label(label(key, names))
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
                 });
@@ -372,7 +434,7 @@ pub fn render_html(input: &ReportInput<'_>) -> Result<String, ReportError> {
         .max()
         .unwrap_or(t0);
     let samples: usize = groups.iter().map(|s| s.points.len()).sum();
-    let peers: std::collections::BTreeSet<&str> = groups.iter().map(|k| k.peer.as_str()).collect();
+    let names = member_names(input.series);
     let mut html = String::new();
     let _ = write!(
         html,
@@ -384,12 +446,17 @@ pub fn render_html(input: &ReportInput<'_>) -> Result<String, ReportError> {
          td:first-child,th:first-child,td:nth-child(2),td:nth-child(3){{text-align:left}}\
          .flag{{color:#a00}} figure{{margin:1em 0}}</style></head><body>\n\
          <h1>Streamwire performance report: room {room}</h1>\n\
-         <p>From {from} to {to} ({n} samples, {p} peers).</p>\n",
+         <p>From {from} to {to} ({n} samples, {p} members: {members}).</p>\n",
         room = esc(input.room),
         from = rfc3339(t0),
         to = rfc3339(t1),
         n = samples,
-        p = peers.len(),
+        p = names.len(),
+        members = esc(&{
+            let mut v: Vec<&str> = names.values().map(String::as_str).collect();
+            v.sort_unstable();
+            v.join(", ")
+        }),
     );
 
     let flags = flags(input.series);
@@ -424,7 +491,7 @@ pub fn render_html(input: &ReportInput<'_>) -> Result<String, ReportError> {
         if series.is_empty() {
             continue;
         }
-        let svg = chart_svg(metric, &series, t0)?;
+        let svg = chart_svg(metric, &series, &names, t0)?;
         let _ = writeln!(
             html,
             "<figure data-metric=\"{}\">{}</figure>",
@@ -434,7 +501,7 @@ pub fn render_html(input: &ReportInput<'_>) -> Result<String, ReportError> {
     }
 
     html.push_str(
-        "<h2>Summary</h2>\n<table><tr><th>peer</th><th>track</th><th>field</th>\
+        "<h2>Summary</h2>\n<table><tr><th>member</th><th>track</th><th>field</th>\
          <th>samples</th><th>min</th><th>mean</th><th>max</th><th>last</th></tr>\n",
     );
     for key in &groups {
@@ -445,16 +512,16 @@ pub fn render_html(input: &ReportInput<'_>) -> Result<String, ReportError> {
         let mean = s.iter().map(|x| x.1).sum::<f64>() / n;
         let last = s.last().map_or(0.0, |x| x.1);
         let track = if key.track.is_empty() {
-            key.source.as_str()
+            key.source.clone()
         } else {
-            key.track.as_str()
+            track_label(&key.track, &names)
         };
         let _ = writeln!(
             html,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{min:.2}</td>\
              <td>{mean:.2}</td><td>{max:.2}</td><td>{last:.2}</td></tr>",
-            esc(&key.peer),
-            esc(track),
+            esc(member(key, &names)),
+            esc(&track),
             esc(&key.field),
             s.len()
         );
@@ -470,6 +537,7 @@ mod tests {
     fn series(field: &str, source: &str, values: &[f64]) -> Vec<Series> {
         vec![Series {
             peer: "p<1>".into(),
+            name: String::new(),
             source: source.into(),
             track: if source == "peer" {
                 "video0".into()
@@ -527,10 +595,43 @@ mod tests {
         assert_eq!(html.matches("<svg").count(), 2);
         assert!(html.contains("&lt;room&gt;"));
         assert!(!html.contains("p<1>"));
+        assert!(html.contains("p&lt;1&gt; / video0"));
         assert!(!html.contains("<script"));
         // Self-contained: nothing loaded from elsewhere.
         for external in [" src=", " href=", "url("] {
             assert!(!html.contains(external), "{external}");
         }
+    }
+
+    #[test]
+    fn members_are_named_by_display_name_and_peer_id_where_names_collide() {
+        let mut pts = Vec::new();
+        for (peer, name, remote) in [
+            ("p1", "Alice", "p2"),
+            ("p2", "Bob", "p1"),
+            ("p3", "Bob", "p1"),
+        ] {
+            let mut s = series("rtt", "peer", &[10.0, 95.0])
+                .pop()
+                .expect("one series");
+            s.peer = peer.into();
+            s.name = name.into();
+            s.track = format!("{remote}/video-send-1");
+            pts.push(s);
+        }
+        let html = render_html(&ReportInput {
+            room: "r",
+            since_ms: 0,
+            series: &pts,
+        })
+        .unwrap();
+        assert!(
+            html.contains("3 members: Alice, Bob (p2), Bob (p3)"),
+            "{html}"
+        );
+        // Summary rows and legend: the member and the remote end of its track by name.
+        assert!(html.contains("<tr><td>Alice</td><td>Bob (p2)/video-send-1</td><td>rtt</td>"));
+        assert!(html.contains("<tr><td>Bob (p3)</td><td>Alice/video-send-1</td><td>rtt</td>"));
+        assert!(html.contains("Bob (p2) / Alice/video-send-1"));
     }
 }

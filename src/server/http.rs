@@ -1,15 +1,16 @@
 //! Plain HTTP on the signalling port: the router, request parsing, and, with `--dev`, the
 //! token minting endpoint for the demo page.
 //!
-//! A connection is routed by its request head: a `Upgrade: websocket` header goes to the
-//! signalling protocol, anything else is answered here (one request, then close). Only plain
-//! `ws://` servers route this way; a TLS server keeps serving WebSocket only.
+//! A connection is routed by its request head (`handshake.rs`): an `Upgrade: websocket`
+//! header goes to the signalling protocol, anything else is answered here (one request, then
+//! close), with or without TLS.
 //!
 //! Routes:
 //! - `GET /` and `GET /index.html`: the demo page; `/app.js`, `/streamwire.js`, `/style.css`
 //!   (`web.rs`).
-//! - `GET /dev/token?room=R&name=N`: (only when [`super::ServerConfig::dev`] is set) a room
-//!   token with every grant, valid for one hour, as `{"token": "..."}`. 404 otherwise.
+//! - `GET /dev/token?room=R&name=N[&user=U]`: (only when [`super::ServerConfig::dev`] is set) a
+//!   room token with every grant, valid for one hour, as `{"token": "..."}`; its `sub` is
+//!   `dev-U` (the page's per-browser id) or random. 404 otherwise.
 //! - `GET /report?room=R[&since=1h]`: the room's HTML performance report rendered from the
 //!   telemetry store ([`crate::report::generate`]). Needs a token for room `R` with the
 //!   `admin` grant, as `Authorization: Bearer <jwt>` or the `token` query parameter: 401
@@ -18,11 +19,9 @@
 
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
-
+use super::handshake::Request;
 use super::telemetry::SharedStore;
-use crate::signalling::protocol::Grant;
+use crate::signalling::protocol::{Grant, validate_room};
 use crate::signalling::token::{Claims, mint};
 
 /// What the HTTP routes need of the server.
@@ -35,73 +34,10 @@ pub(super) struct Context {
     pub store: Option<SharedStore>,
 }
 
-/// Largest request head accepted.
-const MAX_HEAD: usize = 8 * 1024;
-
-/// What a new plain connection is.
-pub(super) enum Route {
-    /// A WebSocket upgrade (or something we cannot tell apart): the signalling protocol.
-    WebSocket,
-    /// A plain HTTP request.
-    Http,
-}
-
-/// Peek at the request head (without consuming it) to decide where the connection goes.
-pub(super) async fn classify(tcp: &TcpStream, timeout: Duration) -> Route {
-    let mut buf = vec![0u8; MAX_HEAD];
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let n = match tokio::time::timeout_at(deadline, tcp.peek(&mut buf)).await {
-            Ok(Ok(n)) => n,
-            // Errors and timeouts: let the WebSocket path report them as it always did.
-            _ => return Route::WebSocket,
-        };
-        let head = &buf[..n];
-        if n == 0 {
-            return Route::WebSocket;
-        }
-        if let Some(end) = find(head, b"\r\n\r\n") {
-            return if is_upgrade(&head[..end]) {
-                Route::WebSocket
-            } else {
-                Route::Http
-            };
-        }
-        if n >= MAX_HEAD {
-            return Route::WebSocket;
-        }
-        // Head incomplete: wait a little for more bytes.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-pub(super) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-fn is_upgrade(head: &[u8]) -> bool {
-    String::from_utf8_lossy(head).lines().skip(1).any(|l| {
-        let mut kv = l.splitn(2, ':');
-        let k = kv.next().unwrap_or("").trim();
-        let v = kv.next().unwrap_or("").trim();
-        k.eq_ignore_ascii_case("upgrade") && v.eq_ignore_ascii_case("websocket")
-    })
-}
-
-/// Answer one HTTP request and close.
-pub(super) async fn serve(mut tcp: TcpStream, cx: &Context) {
-    let mut buf = vec![0u8; MAX_HEAD];
-    // The head is already in the socket (classify saw it); read it out.
-    let n = match tokio::time::timeout(Duration::from_secs(5), read_head(&mut tcp, &mut buf)).await
-    {
-        Ok(Ok(n)) => n,
-        _ => return,
-    };
-    let head = String::from_utf8_lossy(&buf[..n]).into_owned();
-    let first = head.lines().next().unwrap_or("");
-    let mut parts = first.split_whitespace();
-    let method = parts.next().unwrap_or("");
-    let target = parts.next().unwrap_or("/");
+/// The answer to one plain HTTP request (the connection closes after it).
+pub(super) async fn respond(req: &Request, cx: &Context) -> Vec<u8> {
+    let method = req.method.as_str();
+    let target = req.target.as_str();
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let resp = if method != "GET" && method != "HEAD" {
         response(
@@ -120,7 +56,13 @@ pub(super) async fn serve(mut tcp: TcpStream, cx: &Context) {
             )
         }
     } else if path == "/report" {
-        super::report::serve(&cx.secret, &head, query, cx.store.clone()).await
+        super::report::serve(
+            &cx.secret,
+            req.header("authorization"),
+            query,
+            cx.store.clone(),
+        )
+        .await
     } else if path == "/dev" {
         response(
             "200 OK",
@@ -137,32 +79,18 @@ pub(super) async fn serve(mut tcp: TcpStream, cx: &Context) {
             ),
         }
     };
-    let bytes = if method == "HEAD" {
+    if method == "HEAD" {
         match find(&resp, b"\r\n\r\n") {
             Some(i) => resp[..i + 4].to_vec(),
             None => resp,
         }
     } else {
         resp
-    };
-    let _ = tcp.write_all(&bytes).await;
-    let _ = tcp.shutdown().await;
+    }
 }
 
-async fn read_head(tcp: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
-    use tokio::io::AsyncReadExt;
-    let mut n = 0;
-    while n < buf.len() {
-        let r = tcp.read(&mut buf[n..]).await?;
-        if r == 0 {
-            break;
-        }
-        n += r;
-        if find(&buf[..n], b"\r\n\r\n").is_some() {
-            break;
-        }
-    }
-    Ok(n)
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 pub(super) fn response(status: &str, content_type: &str, body: String) -> Vec<u8> {
@@ -209,18 +137,53 @@ pub(super) fn query_param(query: &str, key: &str) -> Option<String> {
 
 pub(super) const TEXT: &str = "text/plain; charset=utf-8";
 
-fn dev_token(secret: &[u8], query: &str) -> Vec<u8> {
-    let room = query_param(query, "room").unwrap_or_default();
-    if room.is_empty() {
-        return response(
+/// The `room` query parameter of a request to `endpoint`, or the 400 answer saying that it is
+/// missing or what is wrong with it.
+pub(super) fn room_param(endpoint: &str, query: &str) -> Result<String, Vec<u8>> {
+    let bad = |why: String| {
+        response(
             "400 Bad Request",
-            "text/plain; charset=utf-8",
-            "/dev/token: query parameter `room` is missing or empty\n".to_owned(),
-        );
-    }
+            TEXT,
+            format!("{endpoint}: query parameter `room` {why}\n"),
+        )
+    };
+    let room = query_param(query, "room").ok_or_else(|| bad("is missing".into()))?;
+    validate_room(&room).map_err(bad)?;
+    Ok(room)
+}
+
+fn dev_token(secret: &[u8], query: &str) -> Vec<u8> {
+    let room = match room_param("/dev/token", query) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
     let name = query_param(query, "name")
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "guest".to_owned());
+    // `user`: a stable id the page keeps per browser, so that a rejoin replaces the older
+    // session of the same user; otherwise a random one.
+    if let Some(u) = query_param(query, "user").filter(|u| !u.is_empty()) {
+        if u.len() > 64
+            || !u
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return response(
+                "400 Bad Request",
+                "text/plain; charset=utf-8",
+                "/dev/token: `user` must be 1 to 64 characters of A-Z, a-z, 0-9, `-` and `_`\n"
+                    .to_owned(),
+            );
+        }
+        let claims = Claims::new(
+            &room,
+            &format!("dev-{u}"),
+            &name,
+            Duration::from_secs(3600),
+            &Grant::ALL,
+        );
+        return minted(secret, &claims, &room, &name);
+    }
     let mut id = [0u8; 6];
     let user = match getrandom::getrandom(&mut id) {
         Ok(()) => format!(
@@ -230,7 +193,11 @@ fn dev_token(secret: &[u8], query: &str) -> Vec<u8> {
         Err(_) => format!("dev-{name}"),
     };
     let claims = Claims::new(&room, &user, &name, Duration::from_secs(3600), &Grant::ALL);
-    match mint(secret, &claims) {
+    minted(secret, &claims, &room, &name)
+}
+
+fn minted(secret: &[u8], claims: &Claims, room: &str, name: &str) -> Vec<u8> {
+    match mint(secret, claims) {
         Ok(t) => response(
             "200 OK",
             "application/json",
@@ -247,15 +214,6 @@ fn dev_token(secret: &[u8], query: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn upgrade_detection() {
-        assert!(is_upgrade(
-            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket"
-        ));
-        assert!(is_upgrade(b"GET / HTTP/1.1\r\nupgrade:WebSocket"));
-        assert!(!is_upgrade(b"GET / HTTP/1.1\r\nHost: x"));
-    }
 
     #[test]
     fn query_decoding() {

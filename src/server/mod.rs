@@ -6,7 +6,8 @@
 //!   SQLite store, and the hourly retention purge (`telemetry.rs`),
 //! - plain HTTP on the same port: the browser client's files (`web.rs`), the room report
 //!   (`report.rs`) and, with `--dev`, token minting (`http.rs`),
-//! - the accept loop with optional TLS (`listener.rs`, [`tls`]), and graceful shutdown.
+//! - the accept loop with optional TLS (`listener.rs`, [`tls`]), and graceful shutdown,
+//! - TURN credentials minted per peer ([`turn`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), streamwire::server::ServerError> {
@@ -21,11 +22,13 @@
 //! # Ok(()) }
 //! ```
 
+mod handshake;
 mod http;
 mod listener;
 mod report;
 mod telemetry;
 pub mod tls;
+pub mod turn;
 mod web;
 
 use std::net::SocketAddr;
@@ -59,12 +62,22 @@ pub struct ServerConfig {
     pub ping_interval: Duration,
     /// A connection with no incoming frame (pongs count) for this long is closed. Default 30 s.
     pub idle_timeout: Duration,
-    /// Time allowed between accept and `join`/`resume`. Default 10 s.
+    /// Time allowed from accept to the end of the HTTP handshake (TLS, the complete request
+    /// head, the upgrade answer), whatever arrives or not. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Time allowed between the WebSocket upgrade and a successful `join`/`resume`. Default 10 s.
     pub join_timeout: Duration,
-    /// How long shutdown waits for connections to close. Default 2 s.
+    /// How long a closing connection is kept to deliver its last frames (`bye`, close frame)
+    /// before the socket is closed. Default 2 s.
+    pub close_linger: Duration,
+    /// How long shutdown waits for connections to close (longer than `close_linger`, so a
+    /// peer slow to read its `bye` still gets it). Default 3 s.
     pub shutdown_drain: Duration,
     /// ICE servers announced in `welcome` (empty by default; never a public STUN server).
     pub ice_servers: Vec<IceServer>,
+    /// TURN with time-limited credentials minted per peer (after `ice_servers` in `welcome`,
+    /// re-minted in `resumed` and every half lifetime); `None` by default.
+    pub turn: Option<turn::TurnConfig>,
     /// Development mode: plain HTTP `GET /dev/token?room=&name=` mints tokens for anyone
     /// (the demo page's "mint a token" button). Never enable in production. Default off.
     pub dev: bool,
@@ -85,9 +98,12 @@ impl ServerConfig {
             grace: hub.grace,
             ping_interval: hub.ping_interval,
             idle_timeout: hub.idle_timeout,
+            handshake_timeout: Duration::from_secs(10),
             join_timeout: hub.join_timeout,
-            shutdown_drain: Duration::from_secs(2),
+            close_linger: hub.close_linger,
+            shutdown_drain: Duration::from_secs(3),
             ice_servers: hub.ice_servers,
+            turn: None,
             dev: false,
             telemetry: None,
         }
@@ -102,7 +118,12 @@ impl ServerConfig {
             ping_interval: self.ping_interval,
             idle_timeout: self.idle_timeout,
             join_timeout: self.join_timeout,
+            close_linger: self.close_linger,
             ice_servers: self.ice_servers.clone(),
+            turn: self
+                .turn
+                .clone()
+                .map(|t| Arc::new(t) as Arc<dyn crate::signalling::service::IceMinter>),
         }
     }
 }
@@ -126,6 +147,9 @@ pub enum ServerError {
         /// Given.
         got: usize,
     },
+    /// The limits contradict each other or one is zero.
+    #[error("invalid limits: {0}")]
+    Limits(String),
     /// TLS configuration failed.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
@@ -141,7 +165,7 @@ pub struct Server {
     tls: Option<tokio_rustls::TlsAcceptor>,
     http: Arc<http::Context>,
     telemetry: Option<(Arc<telemetry::TelemetryService>, Duration)>,
-    join_timeout: Duration,
+    handshake_timeout: Duration,
     shutdown_drain: Duration,
     local_addr: SocketAddr,
 }
@@ -159,6 +183,8 @@ pub struct ServerHandle {
 pub struct ServerStats {
     /// Open WebSocket connections.
     pub connections: usize,
+    /// Connections (HTTP or WebSocket) that have not joined yet.
+    pub pending: usize,
     /// Live sessions (attached or within the grace period).
     pub sessions: usize,
     /// Rooms with at least one peer.
@@ -174,6 +200,7 @@ impl Server {
                 got: cfg.secret.len(),
             });
         }
+        cfg.limits.check().map_err(ServerError::Limits)?;
         let tls = match &cfg.tls {
             Some((cert, key)) => Some(tls::acceptor(cert, key)?),
             None => None,
@@ -210,7 +237,7 @@ impl Server {
             tls,
             http,
             telemetry,
-            join_timeout: cfg.join_timeout,
+            handshake_timeout: cfg.handshake_timeout,
             shutdown_drain: cfg.shutdown_drain,
             local_addr,
         })
@@ -253,6 +280,7 @@ impl ServerHandle {
     pub fn stats(&self) -> ServerStats {
         ServerStats {
             connections: self.hub.connection_count(),
+            pending: self.hub.pending_count(),
             sessions: self.hub.session_count(),
             rooms: self.hub.room_count(),
         }

@@ -2,7 +2,7 @@
 //! telemetry store ([`crate::report::generate`]), for a token of room `R` with the `admin`
 //! grant (`Authorization: Bearer <jwt>` or the `token` query parameter).
 
-use super::http::{TEXT, query_param, response};
+use super::http::{TEXT, query_param, response, room_param};
 use super::telemetry::SharedStore;
 use crate::signalling::protocol::Grant;
 use crate::signalling::token::{TokenError, verify};
@@ -10,19 +10,15 @@ use crate::signalling::token::{TokenError, verify};
 /// Answer `GET /report?room=R[&since=D]`.
 pub(super) async fn serve(
     secret: &[u8],
-    head: &str,
+    authorization: Option<&str>,
     query: &str,
     store: Option<SharedStore>,
 ) -> Vec<u8> {
-    let room = query_param(query, "room").unwrap_or_default();
-    if room.is_empty() {
-        return response(
-            "400 Bad Request",
-            TEXT,
-            "/report: query parameter `room` is missing or empty\n".to_owned(),
-        );
-    }
-    let Some(token) = request_token(head, query) else {
+    let room = match room_param("/report", query) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let Some(token) = request_token(authorization, query) else {
         return unauthorized(format!(
             "/report: a token for room `{room}` with the `admin` grant is required \
              (Authorization: Bearer <token>, or the `token` query parameter)\n"
@@ -95,15 +91,10 @@ pub(super) async fn serve(
     }
 }
 
-/// The `Authorization: Bearer` token of the request head, else the `token` query parameter.
-fn request_token(head: &str, query: &str) -> Option<String> {
-    let bearer = head.lines().skip(1).find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        if !k.trim().eq_ignore_ascii_case("authorization") {
-            return None;
-        }
-        let v = v.trim();
-        let (scheme, tok) = v.split_once(' ')?;
+/// The `Authorization: Bearer` token of the request, else the `token` query parameter.
+fn request_token(authorization: Option<&str>, query: &str) -> Option<String> {
+    let bearer = authorization.and_then(|v| {
+        let (scheme, tok) = v.trim().split_once(' ')?;
         scheme
             .eq_ignore_ascii_case("bearer")
             .then(|| tok.trim().to_owned())
@@ -127,11 +118,12 @@ mod tests {
 
     #[test]
     fn token_from_bearer_header_or_query() {
-        let head = "GET /report?room=r HTTP/1.1\r\nHost: x\r\nauthorization: Bearer abc.def\r\n";
-        assert_eq!(request_token(head, "room=r&token=q").unwrap(), "abc.def");
-        let head = "GET /report?room=r HTTP/1.1\r\nHost: x\r\n";
-        assert_eq!(request_token(head, "room=r&token=q").unwrap(), "q");
-        assert!(request_token(head, "room=r&token=").is_none());
-        assert!(request_token("GET / HTTP/1.1\r\nAuthorization: Basic eA==\r\n", "").is_none());
+        assert_eq!(
+            request_token(Some("Bearer abc.def"), "room=r&token=q").unwrap(),
+            "abc.def"
+        );
+        assert_eq!(request_token(None, "room=r&token=q").unwrap(), "q");
+        assert!(request_token(None, "room=r&token=").is_none());
+        assert!(request_token(Some("Basic eA=="), "").is_none());
     }
 }

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use crate::signalling::protocol::ServerMsg;
 use crate::signalling::service::{Caller, Request, Service, ServiceError};
-use crate::telemetry::store::{Tags, now_ms};
+use crate::telemetry::store::{Scope, Tags, now_ms};
 use crate::telemetry::{Store, StoreError};
 
 /// The store, shared by the signalling connections, the `/report` endpoint and the purge.
@@ -97,6 +97,7 @@ fn apply(st: &mut Store, from: &Caller, request: Request) -> Result<ServerMsg, S
         session: &from.peer,
         peer: &from.peer,
         user: &from.user,
+        name: &from.name,
         addr: Some(from.addr),
     };
     match request {
@@ -111,17 +112,16 @@ fn apply(st: &mut Store, from: &Caller, request: Request) -> Result<ServerMsg, S
             .add_feedback(&tags, &feedback, now_ms())
             .map(|()| ServerMsg::FeedbackAck {}),
         Request::PrivacyExport { user } => st
-            .export_user(&user)
+            .export_user(&user, Scope::Room(&from.room))
             .map(|data| ServerMsg::PrivacyExport { user, data }),
-        Request::PrivacyDelete { user } => {
-            st.delete_user(&user, now_ms())
-                .map(|r| ServerMsg::PrivacyDeleted {
-                    user,
-                    records: r.records,
-                    feedback: r.feedback,
-                    sessions: r.sessions,
-                })
-        }
+        Request::PrivacyDelete { user } => st
+            .delete_user(&user, Scope::Room(&from.room), now_ms())
+            .map(|r| ServerMsg::PrivacyDeleted {
+                user,
+                records: r.records,
+                feedback: r.feedback,
+                sessions: r.sessions,
+            }),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The browser client's static files (`web/`), compiled into the binary and served over plain
-//! HTTP on the signalling port: `/` and `/index.html` (the demo page), `/app.js`,
-//! `/streamwire.js`, `/style.css`.
+//! HTTP on the signalling port: `/` and `/index.html` (the call page), its modules and styles,
+//! the client library's modules, and the icon (also at `/favicon.ico`, which browsers ask for
+//! by themselves). The table is [`ASSETS`]; docs/web.md lists it.
 
 /// A static file served at `path`.
 struct Asset {
@@ -9,6 +10,10 @@ struct Asset {
     body: &'static str,
 }
 
+const JS: &str = "text/javascript; charset=utf-8";
+const SVG: &str = "image/svg+xml";
+
+/// Every file served, by path.
 const ASSETS: &[Asset] = &[
     Asset {
         path: "/index.html",
@@ -16,19 +21,59 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../../web/index.html"),
     },
     Asset {
-        path: "/app.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../web/app.js"),
-    },
-    Asset {
-        path: "/streamwire.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../web/streamwire.js"),
-    },
-    Asset {
         path: "/style.css",
         content_type: "text/css; charset=utf-8",
         body: include_str!("../../web/style.css"),
+    },
+    Asset {
+        path: "/app.js",
+        content_type: JS,
+        body: include_str!("../../web/app.js"),
+    },
+    Asset {
+        path: "/app-call.js",
+        content_type: JS,
+        body: include_str!("../../web/app-call.js"),
+    },
+    Asset {
+        path: "/app-chat.js",
+        content_type: JS,
+        body: include_str!("../../web/app-chat.js"),
+    },
+    Asset {
+        path: "/app-media.js",
+        content_type: JS,
+        body: include_str!("../../web/app-media.js"),
+    },
+    Asset {
+        path: "/streamwire.js",
+        content_type: JS,
+        body: include_str!("../../web/streamwire.js"),
+    },
+    Asset {
+        path: "/streamwire-media.js",
+        content_type: JS,
+        body: include_str!("../../web/streamwire-media.js"),
+    },
+    Asset {
+        path: "/streamwire-peer.js",
+        content_type: JS,
+        body: include_str!("../../web/streamwire-peer.js"),
+    },
+    Asset {
+        path: "/streamwire-util.js",
+        content_type: JS,
+        body: include_str!("../../web/streamwire-util.js"),
+    },
+    Asset {
+        path: "/favicon.svg",
+        content_type: SVG,
+        body: include_str!("../../web/favicon.svg"),
+    },
+    Asset {
+        path: "/favicon.ico",
+        content_type: SVG,
+        body: include_str!("../../web/favicon.svg"),
     },
 ];
 

@@ -21,7 +21,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::oneshot;
 
 use crate::signalling::client::{Event, SignallingState};
-use crate::signalling::protocol::{Payload, PeerId, TrackInfo};
+use crate::signalling::protocol::{Grant, Payload, PeerId, TrackInfo};
 use crate::webrtc::MediaKind;
 use crate::webrtc::peer::{ConnectionState, SignalIn};
 use crate::webrtc::publisher::{Publisher, PublisherConfig};
@@ -29,6 +29,7 @@ use crate::webrtc::subscriber::SubscriberEvent;
 
 use super::event::{SessionError, SessionEvent, Via};
 use super::ice::IceServers;
+use super::recovery::Addresses;
 use super::topology::{ConnId, ConnectionPost, Ctx, Topology};
 
 /// A request of a [`Session`](super::Session) handle.
@@ -54,7 +55,12 @@ pub(crate) enum Post {
     Connection(ConnId, ConnectionPost),
     /// From the shared subscriber.
     Subscriber(SubscriberEvent),
+    /// Time to look at the connections ([`TICK`]).
+    Tick,
 }
+
+/// How often the actor looks at its connections and the machine's addresses.
+pub(crate) const TICK: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Everything the actor's queue carries.
 pub(crate) enum Msg {
@@ -71,6 +77,8 @@ pub(crate) struct Actor {
     /// ICE servers of the configuration, added to those of every join reply.
     extra_ice: Vec<String>,
     joined_once: bool,
+    /// The machine's addresses at the last tick.
+    addresses: Addresses,
 }
 
 impl Actor {
@@ -80,6 +88,7 @@ impl Actor {
             topology,
             extra_ice,
             joined_once: false,
+            addresses: Addresses::now(),
         }
     }
 
@@ -202,6 +211,22 @@ impl Actor {
         let Some((_, cfg)) = &self.cx.publisher else {
             return;
         };
+        let may_publish = self
+            .cx
+            .shared
+            .client
+            .welcome()
+            .is_some_and(|w| w.grants.contains(&Grant::Publish));
+        if !may_publish {
+            // The server would refuse the announcements and any SDP that sends; the mesh
+            // attaches the tracks to no connection (docs/protocol.md, "Grants").
+            self.cx.error(
+                "publishing".into(),
+                "the token lacks the `publish` grant: local tracks are neither announced nor sent"
+                    .into(),
+            );
+            return;
+        }
         for (id, kind) in published_tracks(cfg) {
             let track = TrackInfo {
                 id: id.into(),
@@ -229,7 +254,22 @@ impl Actor {
                 }
                 self.cx.events.emit(SessionEvent::Receive(ev));
             }
+            Post::Tick => self.tick(),
         }
+    }
+
+    /// Recovery: notice an address change (the signalling socket may be bound to a vanished
+    /// address: reconnect it now), and let the topology look at its connections.
+    fn tick(&mut self) {
+        if !self.cx.settings.recovery.enabled {
+            return;
+        }
+        let changed = self.addresses.update(Addresses::now());
+        if changed && let Err(e) = self.cx.shared.client.reconnect() {
+            tracing::debug!(error = %e, "no signalling reconnect after an address change");
+        }
+        self.topology
+            .tick(&mut self.cx, std::time::Instant::now(), changed);
     }
 
     fn signalling(&mut self, ev: Event) {
@@ -242,11 +282,8 @@ impl Actor {
                     self.topology.close_all(cx);
                 }
                 self.joined_once = true;
-                let (ice, err) = IceServers::resolve(&w.ice_servers, &self.extra_ice);
-                cx.ice = ice;
-                if let Some(e) = err {
-                    cx.error("ICE servers of the join reply".into(), e.to_string());
-                }
+                self.ice_servers(&w.ice_servers, "ICE servers of the join reply");
+                let cx = &mut self.cx;
                 cx.events.emit(SessionEvent::Joined {
                     peer_id: w.peer_id.clone(),
                 });
@@ -263,6 +300,12 @@ impl Actor {
                 }
             }
             Event::Resumed { .. } => cx.events.emit(SessionEvent::Resumed),
+            // Used by every connection built from now on; running ones keep the TURN
+            // allocations they made (webrtcbin 1.22 cannot change a running ICE agent's
+            // servers).
+            Event::IceServers { ice_servers } => {
+                self.ice_servers(&ice_servers, "fresh ICE servers from the server")
+            }
             Event::PeerJoined { peer, expect_offer } => {
                 self.topology.member_joined(cx, &peer, expect_offer)
             }
@@ -318,6 +361,19 @@ impl Actor {
                 ),
                 format!("{code}: {message}"),
             ),
+        }
+    }
+}
+
+impl Actor {
+    /// Configure every new connection with `servers` (from the server) and the configured
+    /// extra ones; report each problem with them under `context`.
+    fn ice_servers(&mut self, servers: &[crate::signalling::protocol::IceServer], context: &str) {
+        let (ice, problems) =
+            IceServers::resolve(servers, &self.extra_ice, std::time::SystemTime::now());
+        self.cx.ice = ice;
+        for e in problems {
+            self.cx.error(context.to_owned(), e.to_string());
         }
     }
 }

@@ -1,10 +1,12 @@
 //! What a [`Session`](super::Session) is built from: [`SessionConfig`] and [`Subscribe`].
 
 use crate::signalling::client::ClientConfig;
+use crate::webrtc::peer::IceTransportPolicy;
 use crate::webrtc::publisher::PublisherConfig;
 use crate::webrtc::repair::{JitterBuffer, RepairConfig};
 use crate::webrtc::subscriber::SubscriberConfig;
 
+use super::recovery::RecoveryConfig;
 use super::telemetry::TelemetryConfig;
 
 /// Label of the data channel every pair opens.
@@ -48,11 +50,18 @@ pub struct SessionConfig {
     pub subscribe: Subscribe,
     /// What to do with received media.
     pub output: SubscriberConfig,
-    /// Addresses ICE gathers on. Default: `127.0.0.1` only.
+    /// Addresses ICE gathers on. Default: empty, every interface that is up (what a real
+    /// deployment needs); [`SessionConfig::loopback`] restricts it to `127.0.0.1`. A session
+    /// restricted to loopback addresses while its signalling server is not on loopback logs a
+    /// warning at join: its peers elsewhere could never reach it.
     pub local_addresses: Vec<String>,
-    /// Extra ICE servers (`stun://host:port`, `turn(s)://user:pass@host:port`), added to those
-    /// of the server's join reply.
+    /// Extra ICE servers in webrtcbin's form (`stun://host:port`,
+    /// `turn(s)://user:pass@host:port[?transport=udp|tcp]`), added to those of the server's
+    /// join reply (which come first).
     pub ice_servers: Vec<String>,
+    /// Which candidates ICE may use. Default [`IceTransportPolicy::All`];
+    /// [`IceTransportPolicy::Relay`] sends everything through TURN.
+    pub ice_transport_policy: IceTransportPolicy,
     /// Receive jitter buffer. Default adaptive ([`JitterBuffer::default`]); a fixed latency
     /// is the override.
     pub jitter_buffer: JitterBuffer,
@@ -62,14 +71,18 @@ pub struct SessionConfig {
     pub data_channel: bool,
     /// Telemetry forwarding (default consent `none`: nothing read, nothing sent).
     pub telemetry: TelemetryConfig,
+    /// Rebuilding peer connections whose path is gone (address change, cut path); on by
+    /// default.
+    pub recovery: RecoveryConfig,
 }
 
 impl SessionConfig {
-    /// Receive-only, loopback-only defaults for a server URL, room and token.
+    /// Receive-only production defaults for a server URL, room and token: ICE on every
+    /// interface, with the STUN/TURN servers of the server's join reply.
     ///
     /// ```
-    /// let cfg = streamwire::session::SessionConfig::new("ws://127.0.0.1:8443", "room", "jwt");
-    /// assert_eq!(cfg.local_addresses, vec!["127.0.0.1".to_string()]);
+    /// let cfg = streamwire::session::SessionConfig::new("wss://sig.example.org", "room", "jwt");
+    /// assert!(cfg.local_addresses.is_empty()); // every interface
     /// ```
     pub fn new(url: &str, room: &str, token: &str) -> Self {
         SessionConfig {
@@ -77,12 +90,28 @@ impl SessionConfig {
             publish: None,
             subscribe: Subscribe::Auto,
             output: SubscriberConfig::default(),
-            local_addresses: vec!["127.0.0.1".to_owned()],
+            local_addresses: Vec::new(),
             ice_servers: Vec::new(),
+            ice_transport_policy: IceTransportPolicy::All,
             jitter_buffer: JitterBuffer::default(),
             repair: RepairConfig::default(),
             data_channel: true,
             telemetry: TelemetryConfig::default(),
+            recovery: RecoveryConfig::default(),
+        }
+    }
+
+    /// [`SessionConfig::new`] with ICE restricted to `127.0.0.1`: the explicit choice of
+    /// tests, benchmarks and `streamwire demo`, whose peers all run on this machine.
+    ///
+    /// ```
+    /// let cfg = streamwire::session::SessionConfig::loopback("ws://127.0.0.1:8443", "room", "jwt");
+    /// assert_eq!(cfg.local_addresses, vec!["127.0.0.1".to_string()]);
+    /// ```
+    pub fn loopback(url: &str, room: &str, token: &str) -> Self {
+        SessionConfig {
+            local_addresses: vec!["127.0.0.1".to_owned()],
+            ..SessionConfig::new(url, room, token)
         }
     }
 }
@@ -92,7 +121,9 @@ impl SessionConfig {
 pub(crate) struct ConnectionSettings {
     pub subscribe: Subscribe,
     pub local_addresses: Vec<String>,
+    pub ice_transport_policy: IceTransportPolicy,
     pub jitter_buffer: JitterBuffer,
     pub repair: RepairConfig,
     pub data_channel: bool,
+    pub recovery: RecoveryConfig,
 }

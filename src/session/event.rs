@@ -86,6 +86,14 @@ pub enum SessionEvent {
         /// New state.
         state: ConnectionState,
     },
+    /// The path of the connection to a peer was lost, is being recovered, or recovered
+    /// (see [`Recovery`](super::Recovery)).
+    Recovery {
+        /// Remote peer.
+        peer_id: PeerId,
+        /// What happened.
+        recovery: super::recovery::Recovery,
+    },
     /// The data channel to a peer is open.
     DataChannelOpen {
         /// Remote peer.

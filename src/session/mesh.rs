@@ -11,14 +11,18 @@
 //!   ([`Topology::remote_track`] on the other side).
 //! - The offerer of each pair creates the data channel before offering; the answerer receives
 //!   it through `on-data-channel`.
+//! - Recovery ([`super::recovery`]): every tick, each connection's [`Watch`] decides; a lost
+//!   path rebuilds that one member's connection (same role, fresh `webrtcbin`), and an offer
+//!   with new ICE credentials rebuilds the answerer's before it is applied.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use gst::prelude::*;
 use gst_webrtc::{WebRTCDataChannel, WebRTCDataChannelState};
 
 use crate::signalling::client::Welcome;
-use crate::signalling::protocol::{Payload, PeerId, PeerInfo};
+use crate::signalling::protocol::{Grant, Payload, PeerId, PeerInfo};
 use crate::webrtc::MediaKind;
 use crate::webrtc::peer::{
     ConnectionState, Peer, PeerConfig, PeerEvent, PeerIo, Role, SignalIn, SignalOut,
@@ -27,17 +31,22 @@ use crate::webrtc::publisher::Publisher;
 
 use super::config::DATA_CHANNEL_LABEL;
 use super::event::{Emitter, SessionError, SessionEvent, Via};
+use super::recovery::{Decision, RebuildReason, Recovery, Sample, Watch};
 use super::topology::{ConnId, ConnectionPost, Ctx, Topology};
 
 /// One remote member and the connection to it.
 struct Member {
     peer: Peer,
     user: String,
+    /// Its grants from presence: this side sends it media only if it may `subscribe`.
+    grants: Vec<Grant>,
     conn: ConnId,
     /// The pair's data channel, once created (offerer) or received (answerer).
     channel: Option<WebRTCDataChannel>,
     /// [`SessionEvent::DataChannelOpen`] was reported.
     channel_open: bool,
+    /// Recovery state, kept across rebuilds of the connection.
+    watch: Watch,
 }
 
 /// The mesh: a connection per remote member.
@@ -52,11 +61,12 @@ impl Mesh {
         Mesh::default()
     }
 
-    fn add(&mut self, cx: &mut Ctx, id: &str, user: &str, role: Role) {
+    fn add(&mut self, cx: &mut Ctx, member: &PeerInfo, role: Role) {
+        let (id, user) = (member.peer_id.as_str(), member.user.as_str());
         if self.members.contains_key(id) {
             return;
         }
-        match self.connect(cx, id, user, role) {
+        match self.connect(cx, id, user, &member.grants, role) {
             Ok(()) => cx.events.emit(SessionEvent::PeerJoined {
                 peer_id: id.to_owned(),
                 user: user.to_owned(),
@@ -65,16 +75,24 @@ impl Mesh {
         }
     }
 
+    /// Open a connection to member `id` (`user`, with `grants` from presence) in `role`.
     fn connect(
         &mut self,
         cx: &mut Ctx,
         id: &str,
         user: &str,
+        grants: &[Grant],
         role: Role,
     ) -> Result<(), SessionError> {
-        let wants = cx.settings.subscribe.wants(user);
-        let mut cfg = PeerConfig::loopback(role);
+        // The server relays media only as the grants allow (docs/protocol.md, "Grants"):
+        // expect media from the member only if it may publish and this side may subscribe;
+        // send it media only if this side may publish and it may subscribe.
+        let wants = cx.settings.subscribe.wants(user)
+            && own_grants(cx).contains(&Grant::Subscribe)
+            && grants.contains(&Grant::Publish);
+        let mut cfg = PeerConfig::new(role);
         cfg.local_addresses = cx.settings.local_addresses.clone();
+        cfg.ice_transport_policy = cx.settings.ice_transport_policy;
         cfg.stun_server = cx.ice.stun.clone();
         cfg.turn_servers = cx.ice.turns.clone();
         cfg.jitter_buffer = cx.settings.jitter_buffer;
@@ -83,7 +101,7 @@ impl Mesh {
             cfg.receive = vec![MediaKind::Video, MediaKind::Audio];
         }
         let (peer, io) = Peer::new(&cx.shared.pipeline, id, cfg)?;
-        if let Some(p) = cx.publisher()
+        if let Some(p) = cx.publisher().filter(|_| may_send(cx, grants))
             && let Err(e) = p.attach(&peer)
         {
             let _ = peer.close();
@@ -142,9 +160,11 @@ impl Mesh {
             Member {
                 peer: peer.clone(),
                 user: user.to_owned(),
+                grants: grants.to_vec(),
                 conn,
                 channel,
                 channel_open: false,
+                watch: Watch::new(Instant::now()),
             },
         );
         if role == Role::Offerer {
@@ -158,29 +178,51 @@ impl Mesh {
             return;
         };
         tracing::debug!(peer = %id, user = %member.user, "closing peer");
-        cx.stats.unwatch(id);
-        if let Some(dc) = &member.channel {
-            dc.close();
-        }
-        // Cut the send branches off the tees, stop webrtcbin (its pads flush, so no branch
-        // thread is left waiting inside it), then remove the branches: stopping a branch queue
-        // while its thread was blocked inside the live webrtcbin deadlocked once in
-        // tests/session_publish.rs (see Publisher::cut_off).
-        let publisher = cx.publisher().cloned();
-        if let Some(p) = &publisher {
-            p.cut_off(id);
-        }
-        if let Err(e) = member.peer.close() {
-            cx.error(format!("closing peer `{id}`"), e.to_string());
-        }
-        if let Some(p) = &publisher {
-            p.detach(id);
-        }
-        cx.shared.subscriber.detach(id);
-        cx.tracks.member_gone(&cx.events, id);
+        teardown(cx, id, &member);
         cx.events.emit(SessionEvent::PeerLeft {
             peer_id: id.to_owned(),
         });
+    }
+
+    /// Replace the connection to `id` with a new one of the same role (its path is gone, or
+    /// the remote side restarted ICE); the other members are not touched.
+    fn rebuild(&mut self, cx: &mut Ctx, id: &str, reason: RebuildReason) {
+        let Some(member) = self.members.remove(id) else {
+            return;
+        };
+        let role = member.peer.role();
+        let mut watch = member.watch.clone();
+        let now = Instant::now();
+        if let Some(stalled) = watch.replaced_before_connecting(now) {
+            cx.events.emit(SessionEvent::Recovery {
+                peer_id: id.to_owned(),
+                recovery: stalled,
+            });
+        }
+        let attempt = watch.rebuilding(now);
+        tracing::info!(peer = %id, attempt, ?reason, "rebuilding the peer connection");
+        teardown(cx, id, &member);
+        cx.events.emit(SessionEvent::Recovery {
+            peer_id: id.to_owned(),
+            recovery: Recovery::Rebuilding { attempt, reason },
+        });
+        match self.connect(cx, id, &member.user, &member.grants, role) {
+            Ok(()) => {
+                if let Some(m) = self.members.get_mut(id) {
+                    m.watch = watch;
+                }
+            }
+            Err(e) => {
+                // Without a connection the member is gone for this session.
+                cx.error(
+                    format!("rebuilding the connection to peer `{id}`"),
+                    e.to_string(),
+                );
+                cx.events.emit(SessionEvent::PeerLeft {
+                    peer_id: id.to_owned(),
+                });
+            }
+        }
     }
 
     /// The member whose current connection is `conn`.
@@ -196,7 +238,7 @@ impl Topology for Mesh {
         } else {
             Role::Answerer
         };
-        self.add(cx, &member.peer_id, &member.user, role);
+        self.add(cx, member, role);
     }
 
     fn member_joined(&mut self, cx: &mut Ctx, member: &PeerInfo, expect_offer: bool) {
@@ -205,7 +247,7 @@ impl Topology for Mesh {
         } else {
             Role::Offerer
         };
-        self.add(cx, &member.peer_id, &member.user, role);
+        self.add(cx, member, role);
     }
 
     fn member_left(&mut self, cx: &mut Ctx, peer_id: &str) {
@@ -224,6 +266,10 @@ impl Topology for Mesh {
         }
         let receive: Vec<MediaKind> = kind
             .filter(|_| cx.settings.subscribe.wants(&member.user))
+            .filter(|_| {
+                own_grants(cx).contains(&Grant::Subscribe)
+                    && member.grants.contains(&Grant::Publish)
+            })
             .into_iter()
             .collect();
         if let Err(e) = member.peer.renegotiate(&receive) {
@@ -237,6 +283,14 @@ impl Topology for Mesh {
             SignalIn::Answer { .. } => "answer",
             SignalIn::Ice { .. } => "ice",
         };
+        if let SignalIn::Offer { sdp } = &msg
+            && self
+                .members
+                .get(from)
+                .is_some_and(|m| remote_restarted(&m.peer, sdp))
+        {
+            self.rebuild(cx, from, RebuildReason::RemoteRestart);
+        }
         match self.members.get(from) {
             Some(m) => {
                 if let Err(e) = m.peer.apply(msg) {
@@ -251,7 +305,7 @@ impl Topology for Mesh {
     }
 
     fn publish(&mut self, cx: &mut Ctx, publisher: &Publisher) {
-        for m in self.members.values() {
+        for m in self.members.values().filter(|m| may_send(cx, &m.grants)) {
             let res = publisher
                 .attach(&m.peer)
                 .and_then(|()| match m.peer.role() {
@@ -331,6 +385,37 @@ impl Topology for Mesh {
         }
     }
 
+    fn tick(&mut self, cx: &mut Ctx, now: Instant, addresses_changed: bool) {
+        let cfg = cx.settings.recovery.clone();
+        let mut rebuild = Vec::new();
+        for (id, m) in &mut self.members {
+            let offerer = m.peer.role() == Role::Offerer;
+            let sample = Sample {
+                state: m.peer.connection_state(),
+                silence: m.peer.silence(),
+                carries_media: m.peer.carries_media(),
+                has_transport: m.peer.has_transport(),
+            };
+            let mut reason =
+                (addresses_changed && offerer).then_some(RebuildReason::AddressChanged);
+            for d in m.watch.tick(&cfg, now, offerer, sample) {
+                match d {
+                    Decision::Report(recovery) => cx.events.emit(SessionEvent::Recovery {
+                        peer_id: id.clone(),
+                        recovery,
+                    }),
+                    Decision::Rebuild(r) => reason = reason.or(Some(r)),
+                }
+            }
+            if let Some(r) = reason {
+                rebuild.push((id.clone(), r));
+            }
+        }
+        for (id, reason) in rebuild {
+            self.rebuild(cx, &id, reason);
+        }
+    }
+
     fn close_all(&mut self, cx: &mut Ctx) {
         let ids: Vec<PeerId> = self.members.keys().cloned().collect();
         for id in ids {
@@ -356,6 +441,56 @@ impl Topology for Mesh {
             .filter(|(_, c)| c.ready_state() == WebRTCDataChannelState::Open)
             .collect()
     }
+}
+
+/// This session's grants, from its `welcome`.
+fn own_grants(cx: &Ctx) -> Vec<Grant> {
+    cx.shared
+        .client
+        .welcome()
+        .map(|w| w.grants)
+        .unwrap_or_default()
+}
+
+/// Whether this side may send media to a member with `grants`.
+fn may_send(cx: &Ctx, grants: &[Grant]) -> bool {
+    own_grants(cx).contains(&Grant::Publish) && grants.contains(&Grant::Subscribe)
+}
+
+/// Stop `member`'s connection and everything attached to it (the member stays in the room).
+fn teardown(cx: &mut Ctx, id: &str, member: &Member) {
+    cx.stats.unwatch(id);
+    if let Some(dc) = &member.channel {
+        dc.close();
+    }
+    // Cut the send branches off the tees, stop webrtcbin (its pads flush, so no branch
+    // thread is left waiting inside it), then remove the branches: stopping a branch queue
+    // while its thread was blocked inside the live webrtcbin deadlocked once in
+    // tests/session_publish.rs (see Publisher::cut_off).
+    let publisher = cx.publisher().cloned();
+    if let Some(p) = &publisher {
+        p.cut_off(id);
+    }
+    if let Err(e) = member.peer.close() {
+        cx.error(format!("closing peer `{id}`"), e.to_string());
+    }
+    if let Some(p) = &publisher {
+        p.detach(id);
+    }
+    cx.shared.subscriber.detach(id);
+    cx.tracks.member_gone(&cx.events, id);
+}
+
+/// Whether `offer` carries other ICE credentials than the remote description `peer` applied
+/// (the remote side restarted ICE, RFC 8839 §4.4.1.1.1, here: rebuilt its connection).
+fn remote_restarted(peer: &Peer, offer: &str) -> bool {
+    let Some(old) = peer.remote_ice_ufrag() else {
+        return false;
+    };
+    gst_sdp::SDPMessage::parse_buffer(offer.as_bytes())
+        .ok()
+        .and_then(|m| crate::webrtc::sdp::ice_ufrag(&m))
+        .is_some_and(|new| new != old)
 }
 
 /// Hand the channel's messages to the application, and tell the actor when it opens.

@@ -31,7 +31,7 @@
 //! # async fn demo() -> Result<(), streamwire::session::SessionError> {
 //! use streamwire::session::{Session, SessionConfig, SessionEvent};
 //! use streamwire::webrtc::publisher::PublisherConfig;
-//! let mut cfg = SessionConfig::new("ws://127.0.0.1:8443", "room1", "<jwt>");
+//! let mut cfg = SessionConfig::new("wss://sig.example.org", "room1", "<jwt>");
 //! cfg.publish = Some(PublisherConfig::default());
 //! let (session, mut events) = Session::join(cfg).await?;
 //! while let Some(ev) = events.recv().await {
@@ -47,8 +47,10 @@ mod actor;
 mod config;
 mod event;
 mod ice;
+mod kinds;
 pub mod latency;
 mod mesh;
+mod recovery;
 pub mod telemetry;
 mod topology;
 
@@ -61,6 +63,8 @@ use tokio::sync::oneshot;
 pub use config::{DATA_CHANNEL_LABEL, SessionConfig, Subscribe};
 pub use event::{SessionError, SessionEvent, Via};
 pub use ice::ice_url_for_webrtcbin;
+pub use kinds::NotMedia;
+pub use recovery::{RebuildReason, Recovery, RecoveryConfig};
 
 use crate::signalling::client::{Client, Delivery, Event};
 use crate::signalling::protocol::{Payload, PeerId};
@@ -126,19 +130,42 @@ fn left() -> SessionError {
 impl Session {
     /// Build the local pipeline (publisher, subscriber), join the room and start the mesh.
     /// Returns once the server welcomed this peer; events arrive on the receiver.
+    ///
+    /// The event receiver is unbounded, on purpose: events come from GStreamer's streaming
+    /// threads and signal handlers, which must never wait for the application. So the
+    /// application must drain it: what it does not read stays queued in memory. Dropping
+    /// the receiver is fine (events are then discarded). Steady rates: one
+    /// [`SessionEvent::Stats`] per peer every 2 s; [`SessionEvent::Receive`] once per track,
+    /// or per decoded frame with [`SubscriberConfig::frame_events`](crate::webrtc::subscriber::SubscriberConfig::frame_events)
+    /// (30/s per 30 fps video track); one [`SessionEvent::Message`] per message received;
+    /// everything else per change of state.
     pub async fn join(
         cfg: SessionConfig,
     ) -> Result<(Session, UnboundedReceiver<SessionEvent>), SessionError> {
         crate::gst_init::init().map_err(|e| WebrtcError::State(format!("GStreamer init: {e}")))?;
+        // Every peer connection waits for the DTLS certificate: generate it while joining.
+        crate::gst_init::prepare_dtls_certificate();
+        let joined = Session::start(cfg).await;
+        if joined.is_err() {
+            // The application may exit right after a failed join: not while OpenSSL works.
+            certificate_settled().await;
+        }
+        joined
+    }
+
+    async fn start(
+        cfg: SessionConfig,
+    ) -> Result<(Session, UnboundedReceiver<SessionEvent>), SessionError> {
         for url in &cfg.ice_servers {
             validate_ice_url(url)?;
         }
+        ice::warn_if_loopback_only(&cfg.local_addresses, &cfg.signalling.urls).await;
         let pipeline = gst::Pipeline::with_name("streamwire-session");
         let publisher = match &cfg.publish {
             Some(p) => Some(Publisher::new(&pipeline, p.clone())?),
             None => None,
         };
-        let (subscriber, mut sub_events) = Subscriber::new(cfg.output.clone());
+        let (subscriber, mut sub_events) = Subscriber::new(cfg.output.clone())?;
         pipeline
             .set_state(gst::State::Playing)
             .map_err(|e| WebrtcError::State(format!("starting the session pipeline: {e}")))?;
@@ -176,9 +203,11 @@ impl Session {
             settings: ConnectionSettings {
                 subscribe: cfg.subscribe,
                 local_addresses: cfg.local_addresses,
+                ice_transport_policy: cfg.ice_transport_policy,
                 jitter_buffer: cfg.jitter_buffer,
                 repair: cfg.repair,
                 data_channel: cfg.data_channel,
+                recovery: cfg.recovery,
             },
             ice: IceServers::default(),
             publisher: publisher.zip(cfg.publish),
@@ -202,9 +231,20 @@ impl Session {
                 }
             }
         });
+        let ticks = posts.clone();
         tokio::spawn(async move {
             while let Some(ev) = sub_events.recv().await {
                 posts.post(Post::Subscriber(ev));
+            }
+        });
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(actor::TICK);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                every.tick().await;
+                if !ticks.post(Post::Tick) {
+                    break;
+                }
             }
         });
         // Statistics touch no session state: straight to telemetry and the application.
@@ -380,5 +420,16 @@ impl Session {
         self.shared.telemetry.finish();
         self.shared.client.leave().await;
         let _ = self.ask(Command::Leave).await;
+        // Alone in the room, no connection waited for the certificate: the application may
+        // exit now, so not while it is being generated.
+        certificate_settled().await;
+    }
+}
+
+/// Wait (off the runtime's threads) until the DTLS certificate thread has finished.
+async fn certificate_settled() {
+    let done = tokio::task::spawn_blocking(crate::gst_init::dtls_certificate_ready).await;
+    if let Ok(Err(e)) = done {
+        tracing::debug!(error = %e, "DTLS certificate");
     }
 }

@@ -31,7 +31,7 @@ use tokio::sync::watch;
 use super::SessionEvent;
 use crate::signalling::client::Client;
 use crate::telemetry::batcher::Batcher;
-use crate::telemetry::store::now_ms;
+use crate::telemetry::now_ms;
 use crate::webrtc::stats::PeerStats;
 
 /// Default interval between two telemetry batches.

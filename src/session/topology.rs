@@ -44,9 +44,9 @@ impl Poster {
         Poster(tx)
     }
 
-    /// Queue `post` for the actor (dropped if the actor has ended).
-    pub(crate) fn post(&self, post: Post) {
-        let _ = self.0.send(Msg::Post(post));
+    /// Queue `post` for the actor (dropped if the actor has ended); whether it was queued.
+    pub(crate) fn post(&self, post: Post) -> bool {
+        self.0.send(Msg::Post(post)).is_ok()
     }
 }
 
@@ -150,6 +150,9 @@ pub(crate) trait Topology: Send {
     fn unpublish(&mut self, cx: &mut Ctx, publisher: &Publisher);
     /// Something happened on connection `conn` (it may be closed by now).
     fn connection(&mut self, cx: &mut Ctx, conn: ConnId, post: ConnectionPost);
+    /// Periodic look at every connection (recovery of lost paths); `addresses_changed`: an
+    /// address of this machine appeared or disappeared since the last tick.
+    fn tick(&mut self, cx: &mut Ctx, now: std::time::Instant, addresses_changed: bool);
     /// Close every connection (a fresh re-join, or the session ends).
     fn close_all(&mut self, cx: &mut Ctx);
     /// Remote members this session exchanges media with, sorted.

@@ -12,7 +12,8 @@ use futures::future::BoxFuture;
 use super::protocol::ServerMsg;
 use super::protocol::telemetry::{Batch, Feedback};
 
-/// Who sent a request: the joined session's room, peer id, token subject and address.
+/// Who sent a request: the joined session's room, peer id, token subject and display name, and
+/// address.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
     /// Room name.
@@ -21,6 +22,8 @@ pub(crate) struct Caller {
     pub peer: String,
     /// The token's user identity (`sub`).
     pub user: String,
+    /// The token's display name (`name`).
+    pub name: String,
     /// The connection's remote address.
     pub addr: IpAddr,
 }
@@ -48,8 +51,8 @@ pub(crate) enum Request {
 /// Why a service refused or failed a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum ServiceError {
-    /// Part of the request is invalid; answered with `invalid_field` naming the last segment of
-    /// `what` as the field.
+    /// Part of the request is invalid; answered with `invalid_field` naming `what`, the
+    /// dotted path of the value in the frame, as the field.
     #[error("{what}: {reason}")]
     Invalid {
         /// `batch`, `records[3].ts_ms`, `feedback.rating`, ...
@@ -70,4 +73,15 @@ pub(crate) trait Service: Send + Sync + 'static {
         from: Caller,
         request: Request,
     ) -> BoxFuture<'static, Result<ServerMsg, ServiceError>>;
+}
+
+/// Mints per-peer ICE server credentials (TURN with time-limited credentials; the server's
+/// `server::turn::TurnConfig`). The hub adds them to `welcome`, mints fresh ones for
+/// `resumed`, and pushes an `ice_servers` frame to every live session each
+/// [`IceMinter::refresh_every`].
+pub(crate) trait IceMinter: Send + Sync + std::fmt::Debug {
+    /// Credentials for `peer_id`, valid from now.
+    fn mint_for(&self, peer_id: &str) -> super::protocol::IceServer;
+    /// How often a live session gets fresh credentials.
+    fn refresh_every(&self) -> std::time::Duration;
 }

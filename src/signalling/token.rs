@@ -18,7 +18,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use super::protocol::{ErrorCode, Grant};
+use super::protocol::{ErrorCode, Grant, validate_room};
 
 /// Minimum accepted secret length in bytes (HS256 wants at least 256 bits).
 pub const MIN_SECRET_LEN: usize = 32;
@@ -73,7 +73,7 @@ pub enum TokenError {
     /// No token given.
     #[error("no token given")]
     Missing,
-    /// `exp` is in the past.
+    /// `exp` is now or in the past.
     #[error("token expired at {exp} (unix seconds)")]
     Expired {
         /// The expiry claim.
@@ -142,6 +142,16 @@ pub fn verify(secret: &[u8], token: &str, room: &str) -> Result<Claims, TokenErr
                 _ => TokenError::Invalid(e.to_string()),
             })?;
     let claims = data.claims;
+    // RFC 7519 section 4.1.4: the token must not be accepted on or after `exp`.
+    if claims.exp <= now_secs() {
+        return Err(TokenError::Expired { exp: claims.exp });
+    }
+    if claims.sub.is_empty() {
+        return Err(TokenError::Invalid("claim `sub` is empty".into()));
+    }
+    if let Err(why) = validate_room(&claims.room) {
+        return Err(TokenError::Invalid(format!("claim `room`: {why}")));
+    }
     if claims.room != room {
         return Err(TokenError::WrongRoom {
             token_room: claims.room,
@@ -261,10 +271,29 @@ mod tests {
             verify(S, &te, "r"),
             Err(TokenError::Expired { exp: expired.exp })
         );
+        // `exp` equal to the current second is expired too (RFC 7519: now must be before it).
+        let mut now = c.clone();
+        now.exp = now_secs();
+        let tn = mint(S, &now).unwrap();
+        assert_eq!(
+            verify(S, &tn, "r"),
+            Err(TokenError::Expired { exp: now.exp })
+        );
+        let mut nobody = c.clone();
+        nobody.sub = String::new();
+        let t0 = mint(S, &nobody).unwrap();
+        assert!(matches!(verify(S, &t0, "r"), Err(TokenError::Invalid(m)) if m.contains("sub")));
+        let mut bell = c.clone();
+        bell.room = "a\u{7}b".into();
+        let tb = mint(S, &bell).unwrap();
+        assert!(
+            matches!(verify(S, &tb, "a\u{7}b"), Err(TokenError::Invalid(m)) if m.contains("room"))
+        );
         let forged = mint(b"another secret of thirty-two b..", &c).unwrap();
         assert_eq!(verify(S, &forged, "r"), Err(TokenError::Forged));
         assert_eq!(mint(b"short", &c), Err(TokenError::WeakSecret(5)));
         assert_eq!(parse_ttl("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_ttl("0s").unwrap(), Duration::ZERO);
         assert!(parse_ttl("xh").is_err());
     }
 }

@@ -14,9 +14,11 @@ use crate::signalling::protocol::telemetry::{Batch, FieldValue, Record, Source};
 /// Default bound on pending records; the oldest are dropped beyond it.
 pub const DEFAULT_MAX_PENDING: usize = 10_000;
 
-/// Per-track WebRTC statistics of one peer over the last interval. `None` means unknown.
+/// One track's telemetry sample over the last interval (the fields of a `peer` record; the
+/// media engine's own figures are [`crate::webrtc::stats::PeerStats`], turned into these by
+/// [`Batcher::push_webrtc_stats`]). `None` means unknown.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct PeerStats {
+pub struct TrackSample {
     /// Bits per second.
     pub bitrate: Option<f64>,
     /// Frames per second (video).
@@ -53,14 +55,14 @@ pub fn quality_score(rtt_ms: Option<f64>, loss_pct: Option<f64>, jitter_ms: Opti
 ///
 /// ```
 /// use gststreamwire::telemetry::Consent;
-/// use streamwire::telemetry::batcher::{Batcher, PeerStats};
+/// use streamwire::telemetry::batcher::{Batcher, TrackSample};
 /// let mut b = Batcher::new(Consent::Necessary);
-/// b.push_peer_stats("video0", &PeerStats { rtt_ms: Some(20.0), nack_count: Some(3.0), ..Default::default() }, 1_000);
+/// b.push_track_sample("video0", &TrackSample { rtt_ms: Some(20.0), nack_count: Some(3.0), ..Default::default() }, 1_000);
 /// let batch = b.take_batch().unwrap();
 /// assert!(batch.records[0].fields.contains_key("rtt"));
 /// assert!(!batch.records[0].fields.contains_key("nack-count")); // optional field
 /// let mut none = Batcher::new(Consent::None);
-/// none.push_peer_stats("video0", &PeerStats { rtt_ms: Some(20.0), ..Default::default() }, 1_000);
+/// none.push_track_sample("video0", &TrackSample { rtt_ms: Some(20.0), ..Default::default() }, 1_000);
 /// assert!(none.take_batch().is_none());
 /// ```
 #[derive(Debug)]
@@ -158,7 +160,7 @@ impl Batcher {
     }
 
     /// Takes per-peer statistics of one track.
-    pub fn push_peer_stats(&mut self, track: &str, stats: &PeerStats, ts_ms: i64) {
+    pub fn push_track_sample(&mut self, track: &str, stats: &TrackSample, ts_ms: i64) {
         if self.consent == Consent::None {
             return;
         }
@@ -212,7 +214,7 @@ impl Batcher {
                 crate::webrtc::stats::Direction::Receive => "recv",
             };
             let track = format!("{}/{kind}-{dir}-{}", stats.peer, t.ssrc);
-            let ps = PeerStats {
+            let ps = TrackSample {
                 bitrate: Some(t.bitrate_kbps * 1000.0),
                 fps: t.fps,
                 rtt_ms: stats.rtt_ms,
@@ -221,7 +223,7 @@ impl Batcher {
                 quality_score: Some(f64::from(stats.quality.min(5)) * 20.0),
                 nack_count: None,
             };
-            self.push_peer_stats(&track, &ps, ts_ms);
+            self.push_track_sample(&track, &ps, ts_ms);
         }
     }
 

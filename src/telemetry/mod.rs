@@ -15,6 +15,7 @@
 pub mod batcher;
 pub mod ip;
 pub mod store;
+mod subject;
 
 use gststreamwire::telemetry::any_field;
 
@@ -34,4 +35,12 @@ pub use store::{DEFAULT_RETENTION, Store, StoreError, Tags};
 /// ```
 pub fn field_allowed(key: &str, consent: Consent) -> bool {
     any_field(key).is_some_and(|f| consent.allows(f.class))
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }

@@ -8,9 +8,9 @@ use std::time::Duration;
 use gststreamwire::telemetry::{Consent, any_field};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
-use serde_json::{Value as Json, json};
 
 use super::ip::coarse_prefix;
+pub use super::subject::Scope;
 use crate::signalling::protocol::telemetry::{Batch, Feedback, FieldValue, MAX_COMMENT_CHARS};
 
 /// Default telemetry database file, in the working directory.
@@ -23,10 +23,16 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// Schema migrations, applied in order; the database's `PRAGMA user_version` is the number of
 /// the last one applied.
-pub static MIGRATIONS: &[(&str, &str)] = &[(
-    "migrations/0001_init.sql",
-    include_str!("../../migrations/0001_init.sql"),
-)];
+pub static MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "migrations/0001_init.sql",
+        include_str!("../../migrations/0001_init.sql"),
+    ),
+    (
+        "migrations/0002_session_name.sql",
+        include_str!("../../migrations/0002_session_name.sql"),
+    ),
+];
 
 /// Errors of the telemetry store.
 #[derive(Debug, thiserror::Error)]
@@ -72,8 +78,8 @@ pub enum StoreError {
     },
 }
 
-/// Who sent a batch: room, session and peer, the user identity from the room token, and the
-/// connection's address (only its coarse prefix is stored).
+/// Who sent a batch: room, session and peer, the user identity and display name from the room
+/// token, and the connection's address (only its coarse prefix is stored).
 #[derive(Debug, Clone)]
 pub struct Tags<'a> {
     /// Room name.
@@ -84,6 +90,8 @@ pub struct Tags<'a> {
     pub peer: &'a str,
     /// The token's user identity (`sub`).
     pub user: &'a str,
+    /// The token's display name (`name`), stored with the session; reports name members by it.
+    pub name: &'a str,
     /// The connection's address, if known; reduced to /24 or /48 before storing.
     pub addr: Option<IpAddr>,
 }
@@ -131,6 +139,8 @@ pub struct AuditEntry {
 pub struct Series {
     /// Peer id.
     pub peer: String,
+    /// The peer's display name (empty for sessions stored before schema version 2).
+    pub name: String,
     /// `device` or `peer`.
     pub source: String,
     /// Track (empty for device records).
@@ -144,21 +154,22 @@ pub struct Series {
 /// The telemetry store.
 ///
 /// ```
-/// use streamwire::telemetry::store::{Store, Tags, DEFAULT_RETENTION};
+/// use streamwire::telemetry::store::{Scope, Store, Tags, DEFAULT_RETENTION};
 /// use streamwire::signalling::protocol::telemetry::Batch;
 /// let dir = tempfile::tempdir().unwrap();
 /// let mut store = Store::open(&dir.path().join("t.db"), DEFAULT_RETENTION).unwrap();
 /// let batch: Batch = serde_json::from_str(
 ///     r#"{"consent":"necessary","records":[{"ts_ms":1000,"source":"device","fields":{"cpu-usage":12.5}}]}"#,
 /// ).unwrap();
-/// let tags = Tags { room: "r", session: "s", peer: "p", user: "alice", addr: None };
+/// let tags = Tags { room: "r", session: "s", peer: "p", user: "alice", name: "Alice", addr: None };
 /// assert_eq!(store.ingest(&tags, &batch, 2000).unwrap().stored, 1);
-/// let export = store.export_user("alice").unwrap();
+/// let export = store.export_user("alice", Scope::Everywhere).unwrap();
 /// assert_eq!(export["sessions"][0]["records"][0]["field"], "cpu-usage");
+/// assert_eq!(export["sessions"][0]["name"], "Alice");
 /// ```
 pub struct Store {
-    conn: Connection,
-    path: PathBuf,
+    pub(super) conn: Connection,
+    pub(super) path: PathBuf,
     retention_ms: i64,
 }
 
@@ -289,10 +300,11 @@ impl Store {
     ) -> rusqlite::Result<i64> {
         let prefix = tags.addr.map(coarse_prefix);
         tx.query_row(
-            "INSERT INTO sessions (room, session, peer, user_id, consent, net_prefix, first_ms, last_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+            "INSERT INTO sessions (room, session, peer, user_id, name, consent, net_prefix, first_ms, last_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
              ON CONFLICT (room, session, peer, user_id) DO UPDATE SET
                  last_ms = max(last_ms, excluded.last_ms),
+                 name = excluded.name,
                  consent = excluded.consent,
                  net_prefix = coalesce(excluded.net_prefix, net_prefix)
              RETURNING id",
@@ -301,6 +313,7 @@ impl Store {
                 tags.session,
                 tags.peer,
                 tags.user,
+                tags.name,
                 consent,
                 prefix,
                 now_ms
@@ -477,140 +490,6 @@ impl Store {
         Ok(removed)
     }
 
-    /// Everything held about `user`, as JSON: their sessions (room, session, peer, consent,
-    /// network prefix, times), every record and every feedback. Records an audit entry.
-    pub fn export_user(&mut self, user: &str) -> Result<Json, StoreError> {
-        let path = self.path.clone();
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let mut sessions = Vec::new();
-        let mut rows = 0u64;
-        {
-            let mut s = self
-                .conn
-                .prepare(
-                    "SELECT id, room, session, peer, consent, net_prefix, first_ms, last_ms
-                     FROM sessions WHERE user_id = ?1 ORDER BY id",
-                )
-                .map_err(sq)?;
-            let mut r = self
-                .conn
-                .prepare(
-                    "SELECT ts_ms, source, track, field, num, txt, expires_ms FROM records
-                     WHERE session_id = ?1 ORDER BY ts_ms, id",
-                )
-                .map_err(sq)?;
-            let mut f = self
-                .conn
-                .prepare(
-                    "SELECT ts_ms, rating, comment FROM feedback WHERE session_id = ?1 ORDER BY id",
-                )
-                .map_err(sq)?;
-            let found: Vec<(i64, Json)> = s
-                .query_map(params![user], |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        json!({
-                            "room": row.get::<_, String>(1)?,
-                            "session": row.get::<_, String>(2)?,
-                            "peer": row.get::<_, String>(3)?,
-                            "consent": row.get::<_, String>(4)?,
-                            "net_prefix": row.get::<_, Option<String>>(5)?,
-                            "first_ms": row.get::<_, i64>(6)?,
-                            "last_ms": row.get::<_, i64>(7)?,
-                        }),
-                    ))
-                })
-                .map_err(sq)?
-                .collect::<Result<_, _>>()
-                .map_err(sq)?;
-            for (id, mut obj) in found {
-                let records: Vec<Json> = r
-                    .query_map(params![id], |row| {
-                        let num: Option<f64> = row.get(4)?;
-                        let txt: Option<String> = row.get(5)?;
-                        Ok(json!({
-                            "ts_ms": row.get::<_, i64>(0)?,
-                            "source": row.get::<_, String>(1)?,
-                            "track": row.get::<_, String>(2)?,
-                            "field": row.get::<_, String>(3)?,
-                            "value": num.map(Json::from).or(txt.map(Json::from)),
-                            "expires_ms": row.get::<_, i64>(6)?,
-                        }))
-                    })
-                    .map_err(sq)?
-                    .collect::<Result<_, _>>()
-                    .map_err(sq)?;
-                let feedback: Vec<Json> = f
-                    .query_map(params![id], |row| {
-                        Ok(json!({
-                            "ts_ms": row.get::<_, i64>(0)?,
-                            "rating": row.get::<_, i64>(1)?,
-                            "comment": row.get::<_, Option<String>>(2)?,
-                        }))
-                    })
-                    .map_err(sq)?
-                    .collect::<Result<_, _>>()
-                    .map_err(sq)?;
-                rows += 1 + records.len() as u64 + feedback.len() as u64;
-                obj["records"] = Json::from(records);
-                obj["feedback"] = Json::from(feedback);
-                sessions.push(obj);
-            }
-        }
-        self.conn
-            .execute(
-                "INSERT INTO audit (ts_ms, action, rows) VALUES (?1, 'export-user', ?2)",
-                params![now_ms(), rows as i64],
-            )
-            .map_err(sq)?;
-        Ok(json!({ "user": user, "sessions": sessions }))
-    }
-
-    /// Deletes everything about `user` in one transaction and leaves only an audit entry
-    /// (action, time, row count; no identifier and no hash of one).
-    pub fn delete_user(&mut self, user: &str, now_ms: i64) -> Result<Removed, StoreError> {
-        let path = self.path.clone();
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(sq)?;
-        let records = tx
-            .execute(
-                "DELETE FROM records WHERE session_id IN (SELECT id FROM sessions WHERE user_id = ?1)",
-                params![user],
-            )
-            .map_err(sq)? as u64;
-        let feedback = tx
-            .execute(
-                "DELETE FROM feedback WHERE session_id IN (SELECT id FROM sessions WHERE user_id = ?1)",
-                params![user],
-            )
-            .map_err(sq)? as u64;
-        let sessions = tx
-            .execute("DELETE FROM sessions WHERE user_id = ?1", params![user])
-            .map_err(sq)? as u64;
-        let removed = Removed {
-            records,
-            feedback,
-            sessions,
-        };
-        tx.execute(
-            "INSERT INTO audit (ts_ms, action, rows) VALUES (?1, 'delete-user', ?2)",
-            params![now_ms, removed.total() as i64],
-        )
-        .map_err(sq)?;
-        tx.commit().map_err(sq)?;
-        // Make the deletion durable in the main file too, not only in the WAL.
-        self.conn
-            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-            .map_err(sq)?;
-        Ok(removed)
-    }
-
     /// The audit trail, oldest first.
     pub fn audit(&self) -> Result<Vec<AuditEntry>, StoreError> {
         let mut s = self
@@ -630,12 +509,13 @@ impl Store {
     }
 
     /// Numeric samples of `room` at or after `since_ms`, one [`Series`] per peer, source,
-    /// track and field, each in time order (the input of the `report` module).
+    /// track and field, each in time order, with the peer's display name (the input of the
+    /// `report` module).
     pub fn room_series(&self, room: &str, since_ms: i64) -> Result<Vec<Series>, StoreError> {
         let mut s = self
             .conn
             .prepare(
-                "SELECT s.peer, r.source, r.track, r.field, r.ts_ms, r.num
+                "SELECT s.peer, r.source, r.track, r.field, r.ts_ms, r.num, s.name
                  FROM records r JOIN sessions s ON s.id = r.session_id
                  WHERE s.room = ?1 AND r.ts_ms >= ?2 AND r.num IS NOT NULL
                  ORDER BY s.peer, r.source, r.track, r.field, r.ts_ms",
@@ -675,6 +555,7 @@ impl Store {
                 }
                 _ => out.push(Series {
                     peer: peer.to_owned(),
+                    name: text(6).map_err(self.sq())?.to_owned(),
                     source: source.to_owned(),
                     track: track.to_owned(),
                     field: field.to_owned(),
@@ -686,10 +567,5 @@ impl Store {
     }
 }
 
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+/// Milliseconds since the Unix epoch, now (the clock of every stored timestamp).
+pub use super::now_ms;

@@ -15,16 +15,16 @@
 //! peer.negotiate().unwrap();
 //! ```
 
+mod early_rtp;
 pub mod encode;
 pub mod freeze;
 pub mod peer;
 pub mod publisher;
+pub mod recording;
 pub mod repair;
 pub(crate) mod sdp;
 pub mod stats;
 pub mod subscriber;
-
-use crate::signalling::protocol::TrackKind;
 
 /// Errors of the WebRTC media engine.
 #[derive(Debug, thiserror::Error)]
@@ -101,46 +101,6 @@ impl MediaKind {
             "audio" => Some(MediaKind::Audio),
             "video" => Some(MediaKind::Video),
             _ => None,
-        }
-    }
-}
-
-/// A media track announced through signalling has the protocol kind of the same name.
-///
-/// ```
-/// use streamwire::signalling::protocol::TrackKind;
-/// use streamwire::webrtc::MediaKind;
-/// assert_eq!(TrackKind::from(MediaKind::Audio), TrackKind::Audio);
-/// ```
-impl From<MediaKind> for TrackKind {
-    fn from(kind: MediaKind) -> Self {
-        match kind {
-            MediaKind::Audio => TrackKind::Audio,
-            MediaKind::Video => TrackKind::Video,
-        }
-    }
-}
-
-/// A signalling track kind that carries no media ([`TrackKind::Data`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("track kind `{0:?}` is not audio or video")]
-pub struct NotMedia(pub TrackKind);
-
-/// The media kind of an announced track; [`TrackKind::Data`] has none.
-///
-/// ```
-/// use streamwire::signalling::protocol::TrackKind;
-/// use streamwire::webrtc::{MediaKind, NotMedia};
-/// assert_eq!(MediaKind::try_from(TrackKind::Video), Ok(MediaKind::Video));
-/// assert_eq!(MediaKind::try_from(TrackKind::Data), Err(NotMedia(TrackKind::Data)));
-/// ```
-impl TryFrom<TrackKind> for MediaKind {
-    type Error = NotMedia;
-    fn try_from(kind: TrackKind) -> Result<Self, NotMedia> {
-        match kind {
-            TrackKind::Audio => Ok(MediaKind::Audio),
-            TrackKind::Video => Ok(MediaKind::Video),
-            TrackKind::Data => Err(NotMedia(kind)),
         }
     }
 }

@@ -237,6 +237,15 @@ pub(crate) fn media_codecs(media: &gst_sdp::SDPMediaRef) -> Vec<(u8, String, i32
         .collect()
 }
 
+/// The ICE username fragment of a description: the first media's `a=ice-ufrag`, else the
+/// session-level one. A new value in an offer means the offerer restarted ICE.
+pub(crate) fn ice_ufrag(sdp: &gst_sdp::SDPMessageRef) -> Option<String> {
+    sdp.medias()
+        .find_map(|m| m.attribute_val("ice-ufrag"))
+        .or_else(|| sdp.attribute_val("ice-ufrag"))
+        .map(str::to_owned)
+}
+
 /// The TWCC header-extension id an m-line declares, if any.
 pub(crate) fn media_twcc_id(media: &gst_sdp::SDPMediaRef) -> Option<u8> {
     media_ext_id(media, TWCC_URI)

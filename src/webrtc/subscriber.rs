@@ -9,6 +9,7 @@
 //! conceals lost packets (PLC) and decodes Opus in-band FEC. Per track the subscriber counts
 //! frames received (distinct RTP timestamps reaching the depayloader) and decoded, freezes
 //! ([`super::freeze::FreezeDetector`], at the decoder output) and concealed audio samples.
+//! Recording ([`VideoOutput::Record`]) is in [`super::recording`].
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::freeze::FreezeDetector;
 use super::peer::Peer;
+use super::recording::{Recorder, record_queue};
 use super::sdp::video_codec_of;
 use super::{MediaKind, WebrtcError, make};
 use crate::encoder::Codec;
@@ -33,9 +35,12 @@ pub enum VideoOutput {
     /// Decode and count, then drop (`fakesink`); for headless use.
     #[default]
     Discard,
-    /// Record the encoded video, without re-encoding, to `<dir>/<peer>.mkv` (streamable
-    /// Matroska, readable while being written and after an abrupt stop). Counters count
-    /// recorded frames.
+    /// Record each peer's video and audio, as sent (no re-encoding), into one Matroska file,
+    /// `<dir>/<peer>.mkv` (`<peer>-N.mkv` when that exists), with timestamps from zero, the
+    /// frame rate, and, once the peer leaves ([`Subscriber::detach`]), the duration and
+    /// index; readable while being written and after an abrupt stop. Received audio is
+    /// recorded, not played ([`SubscriberConfig::audio`] does not apply). Counters count
+    /// recorded frames and audio packets. See [`super::recording`].
     Record(std::path::PathBuf),
 }
 
@@ -53,17 +58,92 @@ pub enum AudioOutput {
     Discard,
 }
 
+/// Called with the remote peer id and each I420 sample the appsink releases
+/// ([`SubscriberConfig::on_video_sample`]).
+pub type VideoSampleCallback = Arc<dyn Fn(&str, &gst::Sample) + Send + Sync>;
+/// Called with the remote peer id, each decoded video frame and its caps, at the decoder's
+/// output ([`SubscriberConfig::on_decoded_video`]).
+pub type DecodedVideoCallback = Arc<dyn Fn(&str, &gst::BufferRef, &gst::Caps) + Send + Sync>;
+
 /// Subscriber configuration.
-#[derive(Debug, Clone, Default)]
+///
+/// The frame callbacks belong here when they must see the first frame: set in the
+/// configuration they are in place before any remote track is linked (the setters
+/// [`Subscriber::on_video_sample`] and [`Subscriber::on_decoded_video`] replace them later).
+///
+/// ```
+/// use std::sync::Arc;
+/// use streamwire::webrtc::subscriber::{SubscriberConfig, VideoOutput};
+/// let cfg = SubscriberConfig {
+///     video: VideoOutput::AppSink,
+///     on_video_sample: Some(Arc::new(|peer, sample| {
+///         println!("{peer}: {:?}", sample.caps());
+///     })),
+///     ..SubscriberConfig::default()
+/// };
+/// cfg.validate().unwrap();
+/// let discard = SubscriberConfig { video: VideoOutput::Discard, ..cfg };
+/// assert!(discard.validate().is_err()); // a sample callback needs the appsink
+/// ```
+#[derive(Clone, Default)]
 pub struct SubscriberConfig {
     /// Video output.
     pub video: VideoOutput,
     /// Audio output.
     pub audio: AudioOutput,
-    /// Synchronise app/fake sinks to the clock (display sinks always are).
+    /// Synchronise app/fake sinks to the clock (display sinks always are). A synchronised
+    /// video sink sits behind a queue, so the decoder (and
+    /// [`on_decoded_video`](Self::on_decoded_video)) is never held back by the sink waiting
+    /// for a frame's display time.
     pub sync: bool,
     /// Emit a [`SubscriberEvent::VideoFrame`] for every decoded frame.
     pub frame_events: bool,
+    /// Called for every I420 sample the appsink releases; needs [`VideoOutput::AppSink`]
+    /// (any other output is refused by [`SubscriberConfig::validate`]). Runs on a streaming
+    /// thread: keep it short.
+    pub on_video_sample: Option<VideoSampleCallback>,
+    /// Called for every decoded video frame right at the decoder's output, before any clock
+    /// synchronisation, whatever the output. Runs on a streaming thread: keep it short.
+    pub on_decoded_video: Option<DecodedVideoCallback>,
+}
+
+impl std::fmt::Debug for SubscriberConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriberConfig")
+            .field("video", &self.video)
+            .field("audio", &self.audio)
+            .field("sync", &self.sync)
+            .field("frame_events", &self.frame_events)
+            .field("on_video_sample", &self.on_video_sample.is_some())
+            .field("on_decoded_video", &self.on_decoded_video.is_some())
+            .finish()
+    }
+}
+
+impl SubscriberConfig {
+    /// Refuse a configuration that could not do what it says: a sample callback without
+    /// [`VideoOutput::AppSink`] would never be called.
+    pub fn validate(&self) -> Result<(), WebrtcError> {
+        if self.on_video_sample.is_some() {
+            check_appsink(&self.video)?;
+        }
+        Ok(())
+    }
+}
+
+/// `on_video_sample` needs the appsink output.
+fn check_appsink(video: &VideoOutput) -> Result<(), WebrtcError> {
+    if *video == VideoOutput::AppSink {
+        Ok(())
+    } else {
+        Err(WebrtcError::Config {
+            field: "on_video_sample",
+            detail: format!(
+                "samples come from the appsink: set `video` to VideoOutput::AppSink (it is \
+                 {video:?}), or use on_decoded_video"
+            ),
+        })
+    }
 }
 
 /// Receive-side events.
@@ -95,6 +175,13 @@ pub enum SubscriberEvent {
     FirstAudio {
         /// Remote peer id.
         peer: String,
+    },
+    /// A recording file was started ([`VideoOutput::Record`]).
+    Recording {
+        /// Remote peer id.
+        peer: String,
+        /// The file.
+        path: std::path::PathBuf,
     },
     /// A remote track could not be decoded.
     Unsupported {
@@ -129,9 +216,6 @@ pub struct TrackCounters {
 /// A decode branch: track kind and its elements, depayloader first.
 type Branch = (MediaKind, Vec<gst::Element>);
 
-type SampleCallback = Arc<dyn Fn(&str, &gst::Sample) + Send + Sync>;
-type DecodedCallback = Arc<dyn Fn(&str, &gst::BufferRef, &gst::Caps) + Send + Sync>;
-
 struct Inner {
     config: SubscriberConfig,
     events: UnboundedSender<SubscriberEvent>,
@@ -140,8 +224,9 @@ struct Inner {
     started: std::time::Instant,
     ssrcs: Mutex<HashMap<u32, (MediaKind, String)>>,
     branches: Mutex<HashMap<String, Vec<Branch>>>,
-    on_sample: Mutex<Option<SampleCallback>>,
-    on_decoded: Mutex<Option<DecodedCallback>>,
+    on_sample: Mutex<Option<VideoSampleCallback>>,
+    on_decoded: Mutex<Option<DecodedVideoCallback>>,
+    recorder: Option<Arc<Recorder>>,
 }
 
 /// Decodes the tracks of any number of peers.
@@ -159,17 +244,27 @@ impl std::fmt::Debug for Subscriber {
 }
 
 impl Subscriber {
-    /// Create a subscriber; events arrive on the returned receiver.
+    /// Create a subscriber; events arrive on the returned receiver. The configuration is
+    /// checked first ([`SubscriberConfig::validate`]).
     ///
     /// ```no_run
     /// use streamwire::webrtc::subscriber::{Subscriber, SubscriberConfig};
-    /// let (subscriber, mut events) = Subscriber::new(SubscriberConfig::default());
+    /// let (subscriber, mut events) = Subscriber::new(SubscriberConfig::default()).unwrap();
     /// ```
-    pub fn new(config: SubscriberConfig) -> (Self, UnboundedReceiver<SubscriberEvent>) {
+    pub fn new(
+        config: SubscriberConfig,
+    ) -> Result<(Self, UnboundedReceiver<SubscriberEvent>), WebrtcError> {
+        config.validate()?;
         let (tx, rx) = unbounded_channel();
-        (
+        let recorder = match &config.video {
+            VideoOutput::Record(dir) => Some(Recorder::new(dir.clone())),
+            _ => None,
+        };
+        Ok((
             Subscriber {
                 inner: Arc::new(Inner {
+                    on_sample: Mutex::new(config.on_video_sample.clone()),
+                    on_decoded: Mutex::new(config.on_decoded_video.clone()),
                     config,
                     events: tx,
                     counters: Mutex::new(HashMap::new()),
@@ -177,23 +272,32 @@ impl Subscriber {
                     started: std::time::Instant::now(),
                     ssrcs: Mutex::new(HashMap::new()),
                     branches: Mutex::new(HashMap::new()),
-                    on_sample: Mutex::new(None),
-                    on_decoded: Mutex::new(None),
+                    recorder,
                 }),
             },
             rx,
-        )
+        ))
     }
 
-    /// Callback for every decoded video sample (I420) in [`VideoOutput::AppSink`] mode, with the
-    /// remote peer id. Runs on a streaming thread: keep it short.
-    pub fn on_video_sample(&self, f: impl Fn(&str, &gst::Sample) + Send + Sync + 'static) {
+    /// Set (replace) the callback for every decoded video sample (I420) the appsink releases,
+    /// with the remote peer id. Only [`VideoOutput::AppSink`] has samples: with any other
+    /// output this fails with [`WebrtcError::Config`] instead of never calling `f`. Frames
+    /// that arrive before the call are not seen: to see the first, set
+    /// [`SubscriberConfig::on_video_sample`]. Runs on a streaming thread: keep it short.
+    pub fn on_video_sample(
+        &self,
+        f: impl Fn(&str, &gst::Sample) + Send + Sync + 'static,
+    ) -> Result<(), WebrtcError> {
+        check_appsink(&self.inner.config.video)?;
         *self.inner.on_sample.lock() = Some(Arc::new(f));
+        Ok(())
     }
 
-    /// Callback for every decoded video frame, right at the decoder's output (before any
-    /// clock synchronisation), with the remote peer id and the frame's caps. Runs on a streaming
-    /// thread: keep it short.
+    /// Set (replace) the callback for every decoded video frame, right at the decoder's output
+    /// (before any clock synchronisation, and never held back by a synchronised sink), with
+    /// the remote peer id and the frame's caps. To see the first frame, set
+    /// [`SubscriberConfig::on_decoded_video`] instead. Runs on a streaming thread: keep it
+    /// short.
     pub fn on_decoded_video(
         &self,
         f: impl Fn(&str, &gst::BufferRef, &gst::Caps) + Send + Sync + 'static,
@@ -243,15 +347,24 @@ impl Subscriber {
         pad.push_event(ev)
     }
 
-    /// Stop receiving from `peer`: remove its decode branches. Call before `Peer::close`.
+    /// Stop receiving from `peer`: remove its decode branches. When recording, the peer's
+    /// files are finished first (duration and index written; at most
+    /// [`FINISH_WAIT`](super::recording::FINISH_WAIT)).
     pub fn detach(&self, peer: &str) {
         let branches = self.inner.branches.lock().remove(peer).unwrap_or_default();
-        for (_, els) in branches {
+        for (_, els) in &branches {
             if let Some(sink) = els.first().and_then(|e| e.static_pad("sink"))
                 && let Some(src) = sink.peer()
             {
                 let _ = src.unlink(&sink);
             }
+        }
+        if let Some(rec) = &self.inner.recorder {
+            let chains: Vec<Vec<gst::Element>> =
+                branches.iter().map(|(_, els)| els.clone()).collect();
+            rec.finish(peer, &chains);
+        }
+        for (_, els) in branches {
             for e in els {
                 let _ = e.set_state(gst::State::Null);
                 if let Some(bin) = e.parent().and_then(|p| p.downcast::<gst::Bin>().ok()) {
@@ -290,10 +403,15 @@ impl Subscriber {
             .first()
             .and_then(|e| e.parent())
             .and_then(|p| p.downcast::<gst::Bin>().ok());
-        for e in &branch.1 {
-            let _ = e.set_state(gst::State::Null);
-            if let Some(bin) = &bin {
-                let _ = bin.remove(e);
+        if let Some(rec) = &self.inner.recorder {
+            // The track's end goes into its file; the branch goes when the file is finished.
+            rec.retire(peer, branch.1);
+        } else {
+            for e in &branch.1 {
+                let _ = e.set_state(gst::State::Null);
+                if let Some(bin) = &bin {
+                    let _ = bin.remove(e);
+                }
             }
         }
         if let (Some(bin), Ok(sink)) = (bin, make("fakesink")) {
@@ -357,60 +475,55 @@ fn build_receive_branch(
     let mut count_at = 1;
     let (kind, mut chain) = match (media, encoding.as_str()) {
         ("audio", "OPUS") => {
-            let dec = make("opusdec")?;
-            // Conceal lost packets, and rebuild them from the next packet's in-band FEC when
-            // the sender includes it (the publisher's `opusenc inband-fec`).
-            dec.set_property("plc", true);
-            dec.set_property("use-inband-fec", true);
-            let mut c = vec![make("rtpopusdepay")?, dec];
-            match &cfg.audio {
-                AudioOutput::Play { echo_probe } => {
-                    c.push(make("audioconvert")?);
-                    c.push(make("audioresample")?);
-                    if let Some(name) = echo_probe {
-                        let probe = make("webrtcechoprobe")?;
-                        probe.set_property("name", name);
-                        c.push(probe);
+            if inner.recorder.is_some() {
+                count_at = 0;
+                (
+                    MediaKind::Audio,
+                    // opusparse gives each packet its duration: the file ends where the audio does.
+                    vec![make("rtpopusdepay")?, make("opusparse")?, record_queue()?],
+                )
+            } else {
+                let dec = make("opusdec")?;
+                // Conceal lost packets, and rebuild them from the next packet's in-band FEC
+                // when the sender includes it (the publisher's `opusenc inband-fec`).
+                dec.set_property("plc", true);
+                dec.set_property("use-inband-fec", true);
+                let mut c = vec![make("rtpopusdepay")?, dec];
+                match &cfg.audio {
+                    AudioOutput::Play { echo_probe } => {
+                        c.push(make("audioconvert")?);
+                        c.push(make("audioresample")?);
+                        if let Some(name) = echo_probe {
+                            let probe = make("webrtcechoprobe")?;
+                            probe.set_property("name", name);
+                            c.push(probe);
+                        }
+                        c.push(make("autoaudiosink")?);
                     }
-                    c.push(make("autoaudiosink")?);
+                    AudioOutput::Discard => {
+                        let sink = make("fakesink")?;
+                        sink.set_property("sync", cfg.sync);
+                        c.push(sink);
+                    }
                 }
-                AudioOutput::Discard => {
-                    let sink = make("fakesink")?;
-                    sink.set_property("sync", cfg.sync);
-                    c.push(sink);
-                }
+                (MediaKind::Audio, c)
             }
-            (MediaKind::Audio, c)
         }
         ("video", enc) => {
             let codec = video_codec_of(enc).ok_or_else(|| WebrtcError::Link {
                 what: "remote video".into(),
                 detail: format!("unsupported encoding `{enc}`"),
             })?;
-            if let VideoOutput::Record(dir) = &cfg.video {
+            if inner.recorder.is_some() {
                 let mut c = match codec {
                     Codec::Vp8 => vec![depayloader("rtpvp8depay")?],
                     Codec::H264 => vec![depayloader("rtph264depay")?, make("h264parse")?],
                     other @ (Codec::Vp9 | Codec::Av1) => return Err(not_received(other)),
                 };
                 count_at = c.len() - 1;
-                let mux = make("matroskamux")?;
-                mux.set_property("streamable", true);
-                let sink = make("filesink")?;
-                let safe: String = peer_id
-                    .chars()
-                    .map(|ch| {
-                        if ch.is_ascii_alphanumeric() || ch == '-' || ch == '_' {
-                            ch
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
-                sink.set_property("location", dir.join(format!("{safe}.mkv")));
-                sink.set_property("async", false);
-                c.push(mux);
-                c.push(sink);
+                let queue = record_queue()?;
+                super::recording::add_framerate(&c[0], &queue);
+                c.push(queue);
                 (MediaKind::Video, c)
             } else {
                 let mut c = match codec {
@@ -427,6 +540,16 @@ fn build_receive_branch(
                     }
                     other @ (Codec::Vp9 | Codec::Av1) => return Err(not_received(other)),
                 };
+                // A clock-synchronised sink holds each frame until its display time; straight
+                // after the decoder that would hold the decoder too (frame N would leave it
+                // only once frame N-1 was shown). A queue decouples them.
+                if cfg.video == VideoOutput::Display || cfg.sync {
+                    let q = make("queue")?;
+                    q.set_property("max-size-buffers", 0u32);
+                    q.set_property("max-size-bytes", 0u32);
+                    q.set_property("max-size-time", gst::ClockTime::SECOND);
+                    c.push(q);
+                }
                 match &cfg.video {
                     VideoOutput::Display => {
                         c.push(make("videoconvert")?);
@@ -498,6 +621,11 @@ fn build_receive_branch(
         what: format!("{} receive branch", kind.as_str()),
         detail: e.to_string(),
     })?;
+    let mut recording = None;
+    if let (Some(rec), Some(tail)) = (&inner.recorder, chain.last()) {
+        let webrtcbin = pad.parent_element();
+        recording = rec.attach(bin, webrtcbin.as_ref(), peer_id, kind, tail)?;
+    }
     for e in chain.iter_mut() {
         e.sync_state_with_parent()
             .map_err(|e| WebrtcError::State(format!("starting receive branch: {e}")))?;
@@ -526,6 +654,12 @@ fn build_receive_branch(
         kind,
         codec: encoding,
     });
+    if let Some(path) = recording {
+        let _ = inner.events.send(SubscriberEvent::Recording {
+            peer: peer_id.to_owned(),
+            path,
+        });
+    }
     Ok(())
 }
 

@@ -1,11 +1,16 @@
 //! Headless Debian `chromium` driven over the Chrome DevTools Protocol, for the browser tests.
 //!
 //! A deliberately small CDP client on the crate's own async-tungstenite + serde_json: the tests
-//! need five commands (createTarget, attachToTarget, Page.navigate, Runtime.evaluate,
-//! Page.captureScreenshot), so `cargo test` stays self-contained (no node/npm, no network at
-//! test time) without compiling a full generated CDP binding such as chromiumoxide.
+//! need a handful of commands (targets, navigation, evaluation, screenshots, the viewport and
+//! trusted mouse and keyboard input through `Input.dispatch*Event`), so `cargo test` stays
+//! self-contained (no node/npm, no network at test time) without compiling a full generated
+//! CDP binding such as chromiumoxide. The page's own controls are driven with real clicks and
+//! key presses ([`Browser::click`], [`Browser::type_text`], [`Browser::press`]); console errors,
+//! uncaught exceptions and failed loads are collected ([`Browser::assert_no_console_errors`]).
 //! Chromium is killed when the [`Browser`] is dropped; every call is bounded by a timeout.
 #![allow(dead_code)]
+
+pub mod delay_proxy;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -55,7 +60,27 @@ pub struct Browser {
     ws: Ws,
     session: String,
     next_id: u64,
+    /// Console errors, uncaught exceptions and failed loads seen so far.
+    console: Vec<String>,
+    /// The TCP port of Chromium's DevTools endpoint (a test that cuts the network spares it).
+    pub devtools_port: u16,
 }
+
+/// JS run in every new document before the page's own scripts: records every track that
+/// `getUserMedia`/`getDisplayMedia` hands out in `window.__captured`, so a test can tell
+/// whether the camera was ever opened and whether every capture was released.
+const CAPTURE_PROBE: &str = "(() => {
+  window.__captured = [];
+  const md = navigator.mediaDevices;
+  for (const name of ['getUserMedia', 'getDisplayMedia']) {
+    const orig = md[name]?.bind(md);
+    if (!orig) continue;
+    md[name] = async (c) => { const s = await orig(c); window.__captured.push(...s.getTracks()); return s; };
+  }
+})();";
+
+/// JS: how many captured tracks are still live.
+pub const LIVE_CAPTURES: &str = "window.__captured.filter(t => t.readyState === 'live').length";
 
 impl Drop for Browser {
     fn drop(&mut self) {
@@ -116,6 +141,12 @@ impl Browser {
             .await
             .expect("join")
             .expect("chromium did not print its DevTools URL within 20 s");
+        let devtools_port = url
+            .split('/')
+            .nth(2)
+            .and_then(|hp| hp.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in the DevTools URL {url}"));
         let (ws, _) = tokio::time::timeout(
             Duration::from_secs(10),
             async_tungstenite::tokio::connect_async(url),
@@ -125,10 +156,12 @@ impl Browser {
         .expect("CDP connect");
         let mut b = Browser {
             child,
+            devtools_port,
             _profile: profile,
             ws,
             session: String::new(),
             next_id: 0,
+            console: Vec::new(),
         };
         let t = b
             .call(None, "Target.createTarget", json!({"url": "about:blank"}))
@@ -144,7 +177,135 @@ impl Browser {
         b.session = s["sessionId"].as_str().expect("sessionId").to_owned();
         b.cmd("Page.enable", json!({})).await;
         b.cmd("Runtime.enable", json!({})).await;
+        b.cmd("Log.enable", json!({})).await;
+        b.cmd(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": CAPTURE_PROBE}),
+        )
+        .await;
         b
+    }
+
+    /// Remember console errors, exceptions and failed loads among CDP events.
+    fn note_event(&mut self, v: &Value) {
+        let p = &v["params"];
+        match v["method"].as_str() {
+            Some("Runtime.exceptionThrown") => self.console.push(format!(
+                "exception: {}",
+                p["exceptionDetails"]["exception"]["description"]
+                    .as_str()
+                    .unwrap_or_else(|| p["exceptionDetails"]["text"].as_str().unwrap_or("?"))
+            )),
+            Some("Runtime.consoleAPICalled") if p["type"] == "error" => {
+                let args: Vec<String> = p["args"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|x| {
+                                x["value"]
+                                    .as_str()
+                                    .map(str::to_owned)
+                                    .unwrap_or_else(|| x["description"].to_string())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                self.console
+                    .push(format!("console.error: {}", args.join(" ")));
+            }
+            Some("Log.entryAdded") if p["entry"]["level"] == "error" => self.console.push(format!(
+                "log: {} {}",
+                p["entry"]["text"].as_str().unwrap_or(""),
+                p["entry"]["url"].as_str().unwrap_or("")
+            )),
+            _ => {}
+        }
+    }
+
+    /// Fail if the page logged an error, threw, or failed to load something (a 404 included).
+    pub async fn assert_no_console_errors(&mut self) {
+        // Let pending events arrive.
+        self.eval("1").await;
+        assert!(
+            self.console.is_empty(),
+            "console errors on the page: {:#?}",
+            self.console
+        );
+    }
+
+    /// Set the viewport (CSS pixels); `mobile` emulates a phone (touch, meta viewport).
+    pub async fn set_viewport(&mut self, width: u32, height: u32, mobile: bool) {
+        self.cmd(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}),
+        )
+        .await;
+    }
+
+    /// Wait until `selector` is visible and enabled, scroll it into view and click its centre
+    /// with a real (trusted) mouse press and release. Panics if another element covers it.
+    pub async fn click(&mut self, selector: &str) {
+        let sel = serde_json::to_string(selector).expect("selector");
+        let at = self
+            .wait_for(
+                &format!("{selector} to be clickable"),
+                &format!(
+                    "(() => {{ const e = document.querySelector({sel}); if (!e || e.disabled) return null;
+                       e.scrollIntoView({{block: 'center', inline: 'center'}});
+                       const r = e.getBoundingClientRect(); if (r.width === 0 || r.height === 0) return null;
+                       const x = r.x + r.width / 2, y = r.y + r.height / 2;
+                       const top = document.elementFromPoint(x, y);
+                       return {{x, y, covered: !(top && (top === e || e.contains(top) || top.contains(e))) && (top ? top.outerHTML.slice(0, 120) : 'nothing')}}; }})()"
+                ),
+                Duration::from_secs(20),
+            )
+            .await;
+        assert_eq!(
+            at["covered"],
+            json!(false),
+            "{selector} is covered by another element"
+        );
+        let (x, y) = (at["x"].clone(), at["y"].clone());
+        self.cmd(
+            "Input.dispatchMouseEvent",
+            json!({"type": "mouseMoved", "x": x, "y": y}),
+        )
+        .await;
+        for kind in ["mousePressed", "mouseReleased"] {
+            self.cmd(
+                "Input.dispatchMouseEvent",
+                json!({"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1}),
+            )
+            .await;
+        }
+    }
+
+    /// Click `selector` (to focus it) and type `text` into it as keyboard input.
+    pub async fn type_text(&mut self, selector: &str, text: &str) {
+        self.click(selector).await;
+        self.cmd("Input.insertText", json!({"text": text})).await;
+    }
+
+    /// Press and release one key (`Enter`, `Tab`, `Escape`, ` `) on the focused element.
+    pub async fn press(&mut self, key: &str) {
+        let (code, vk, text) = match key {
+            "Enter" => ("Enter", 13, "\r"),
+            "Tab" => ("Tab", 9, ""),
+            "Escape" => ("Escape", 27, ""),
+            " " => ("Space", 32, " "),
+            other => panic!("press: no key table entry for {other:?}"),
+        };
+        let mut down =
+            json!({"type": "keyDown", "key": key, "code": code, "windowsVirtualKeyCode": vk});
+        if !text.is_empty() {
+            down["text"] = json!(text);
+        }
+        self.cmd("Input.dispatchKeyEvent", down).await;
+        self.cmd(
+            "Input.dispatchKeyEvent",
+            json!({"type": "keyUp", "key": key, "code": code, "windowsVirtualKeyCode": vk}),
+        )
+        .await;
     }
 
     async fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
@@ -167,6 +328,10 @@ impl Browser {
                 .expect("CDP read");
             let Message::Text(t) = frame else { continue };
             let v: Value = serde_json::from_str(&t).expect("CDP JSON");
+            if v.get("method").is_some() {
+                self.note_event(&v);
+                continue;
+            }
             if v["id"] == json!(id) {
                 if let Some(e) = v.get("error") {
                     panic!("CDP {method} failed: {e}");

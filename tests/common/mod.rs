@@ -226,3 +226,135 @@ impl Proxy {
         n
     }
 }
+
+/// A `streamwire serve` child process on 127.0.0.1 (port 0) with a known secret, its stderr
+/// collected, for tests that look at the server from outside: file descriptors, memory, log.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    pub url: String,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    log: Arc<Mutex<String>>,
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ServeProcess {
+    /// Start `streamwire serve --addr 127.0.0.1:0 ... extra`, optionally with an fd limit
+    /// (soft and hard), and wait until it listens.
+    pub async fn spawn(extra: &[&str], nofile: Option<u64>) -> ServeProcess {
+        Self::spawn_logging(extra, nofile, "info").await
+    }
+
+    /// [`ServeProcess::spawn`] with `RUST_LOG=<level>`.
+    pub async fn spawn_logging(extra: &[&str], nofile: Option<u64>, level: &str) -> ServeProcess {
+        use std::io::BufRead;
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret"), SECRET).unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_streamwire"));
+        cmd.args(["serve", "--addr", "127.0.0.1:0", "--secret-file"])
+            .arg(dir.path().join("secret"))
+            .arg("--db")
+            .arg(dir.path().join("telemetry.db"))
+            .args(extra)
+            .env("RUST_LOG", level)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if let Some(n) = nofile {
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = cmd.spawn().expect("spawn streamwire serve");
+        let stderr = child.stderr.take().unwrap();
+        let log: Arc<Mutex<String>> = Arc::default();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let l2 = log.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                // Colour codes, if the server writes any, are not part of the address.
+                let plain = strip_ansi(&line);
+                if let Some(rest) = plain.split("local_addr=").nth(1)
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+                }
+                let mut l = l2.lock();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let addr: SocketAddr = tokio::task::spawn_blocking(move || rx.recv_timeout(T))
+            .await
+            .unwrap()
+            .expect("server never logged its address")
+            .parse()
+            .unwrap();
+        ServeProcess {
+            child,
+            url: format!("ws://{addr}"),
+            addr,
+            dir,
+            log,
+        }
+    }
+
+    /// Open file descriptors of the server process.
+    pub fn fd_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// Resident memory of the server process, KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().clone()
+    }
+}
+
+/// `text` without ANSI escape sequences (`ESC [ ... letter`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

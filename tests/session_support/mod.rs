@@ -54,8 +54,20 @@ pub async fn join(
     publish: Option<PublisherConfig>,
     tweak: impl FnOnce(&mut SessionConfig),
 ) -> Joined {
-    let token = common::token(room, user, &Grant::ALL);
-    let mut cfg = SessionConfig::new(url, room, &token);
+    join_as(url, room, user, &Grant::ALL, publish, tweak).await
+}
+
+/// [`join`] with a token carrying only `grants`.
+pub async fn join_as(
+    url: &str,
+    room: &str,
+    user: &str,
+    grants: &[Grant],
+    publish: Option<PublisherConfig>,
+    tweak: impl FnOnce(&mut SessionConfig),
+) -> Joined {
+    let token = common::token(room, user, grants);
+    let mut cfg = SessionConfig::loopback(url, room, &token);
     cfg.publish = publish;
     tweak(&mut cfg);
     let (session, mut rx) = Session::join(cfg).await.expect("join");

@@ -42,7 +42,7 @@ impl Endpoint {
         streamwire::gst_init::init().unwrap();
         let pipeline = gst::Pipeline::with_name(name);
         let publisher = publish.map(|c| Publisher::new(&pipeline, c).unwrap());
-        let (subscriber, sub_events) = Subscriber::new(sub);
+        let (subscriber, sub_events) = Subscriber::new(sub).unwrap();
         pipeline.set_state(gst::State::Playing).unwrap();
         Endpoint {
             name: name.into(),

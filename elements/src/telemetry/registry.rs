@@ -549,18 +549,28 @@ pub fn privacy_markdown() -> String {
          days).\n\n\
          ## Performance reports\n\n\
          Reports (`streamwire report --room R`, or `GET /report?room=R` on the server) chart a \
-         room's stored values per peer and track. They name peers by their session peer id, \
-         never by user identity, display name or address. The server's endpoint answers only \
+         room's stored values per member and track. They name members by the display name of \
+         their room token (the token's `name` claim, which the room's other members see in its \
+         presence list), with the session peer id where two members share a name; never by \
+         user identity or address. The display name is stored with the session's row, so it \
+         is exported and deleted with the user's data and purged with that row (once its \
+         records and feedback have expired). The server's endpoint answers only \
          to a token for that room with the `admin` grant (`Authorization: Bearer`, or a \
          `token` query parameter, as the demo page's link does: a token in a URL can end up in \
          browser history, so give such links short-lived tokens).\n\n\
          ## Retention\n\n\
          Each stored value expires after its field's retention above, or after the server's \
          configured retention (`streamwire serve --retention`, default 30 days) if that is \
-         shorter. Expired data is purged automatically by the server (hourly) and on demand. \
-         `streamwire privacy export --user U` returns everything held about a user; \
-         `streamwire privacy delete --user U` removes all of it and leaves only an audit entry \
-         with the action, the time and row counts.\n",
+         shorter. Expired data is purged automatically by the server (hourly) and on demand.\n\n\
+         ## Data-subject requests\n\n\
+         Stored data belongs to the room its session was in. A room's admin (a token for that \
+         room with the `admin` grant) can export (`privacy_export`) and delete \
+         (`privacy_delete`) a user's data, and read `GET /report`, for that room only: no room \
+         token reaches another room's data, whatever its grants. Requests across rooms are for \
+         the operator of the database: `streamwire privacy export --user U` returns everything \
+         held about a user in every room (`--room R`: in one), `streamwire privacy delete \
+         --user U` removes it. A delete leaves only an audit entry with the action, the time \
+         and row counts.\n",
     );
     out.push_str("\n## Never collected\n\n");
     for (what, why) in NEVER_COLLECTED {

@@ -17,6 +17,7 @@
 
 mod peer;
 mod server;
+mod storm;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,6 +32,7 @@ use tokio::time::Instant;
 use peer::{PeerJob, Send, connect_peer, latency, phase};
 pub use server::CpuReport;
 use server::{CpuMark, raise_fd_limit, rss_kib, start_server};
+pub use storm::{StormOptions, StormRun, run_storm};
 
 /// Where the server under test runs.
 #[derive(Debug, Clone, PartialEq, Eq)]

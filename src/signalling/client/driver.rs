@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::transport::{Ws, open, send};
 use super::{ClientConfig, ClientError, Cmd, Delivery, Event, SignallingState, Welcome};
-use crate::signalling::protocol::{ClientMsg, ErrorCode, PROTOCOL_VERSION, ServerMsg};
+use crate::signalling::protocol::{ClientMsg, ErrorCode, IceServer, PROTOCOL_VERSION, ServerMsg};
 
 pub(super) struct Driver {
     cfg: ClientConfig,
@@ -98,7 +98,7 @@ impl Driver {
             match self.session(&url).await {
                 Ok(End::Stop(s)) => break s,
                 Ok(End::Lost(why)) => {
-                    tracing::info!(%url, reason = %why, "signalling connection lost; reconnecting");
+                    tracing::info!(%url, reason = ?why, "signalling connection lost; reconnecting");
                     attempt = 0;
                     delay = self.cfg.backoff_initial;
                 }
@@ -108,7 +108,7 @@ impl Driver {
                     };
                 }
                 Err(SessionFail::Io(why)) => {
-                    tracing::debug!(%url, reason = %why, attempt, "signalling connect attempt failed");
+                    tracing::debug!(%url, reason = ?why, attempt, "signalling connect attempt failed");
                     if attempt >= self.cfg.max_attempts {
                         break SignallingState::Failed {
                             reason: format!("gave up after {attempt} attempts: {why}"),
@@ -123,8 +123,7 @@ impl Driver {
                     .await;
             }
             // Backoff with ±25% jitter; keep serving commands meanwhile (queue them).
-            let jitter = 0.75 + (Instant::now().elapsed().subsec_nanos() % 500) as f64 / 1000.0;
-            let wait = delay.mul_f64(jitter);
+            let wait = jittered(delay);
             delay = (delay * 2).min(self.cfg.backoff_max);
             let until = Instant::now() + wait;
             loop {
@@ -133,6 +132,7 @@ impl Driver {
                     cmd = self.cmd_rx.recv() => match cmd {
                         None => { return self.finish(SignallingState::Closed).await; }
                         Some(Cmd::Leave(done)) => { let _ = done.send(()); return self.finish(SignallingState::Closed).await; }
+                        Some(Cmd::Reconnect) => break,
                         Some(c) => self.queue(c),
                     }
                 }
@@ -161,6 +161,9 @@ impl Driver {
     /// Give relayed signalling frames the next per-sender `seq` and keep them until the
     /// server is known to have accepted them.
     fn stamp_seq(&mut self, mut m: ClientMsg) -> ClientMsg {
+        if !stamped(&m) {
+            return m;
+        }
         match &mut m {
             ClientMsg::Offer { seq, .. }
             | ClientMsg::Answer { seq, .. }
@@ -210,6 +213,7 @@ impl Driver {
             Cmd::Leave(done) => {
                 let _ = done.send(());
             }
+            Cmd::Reconnect => {}
         }
     }
 
@@ -270,15 +274,21 @@ impl Driver {
             .map_err(SessionFail::Io)?;
             match read_reply(ws).await? {
                 ServerMsg::Resumed {
-                    last_seq, replay, ..
+                    last_seq,
+                    replay,
+                    ice_servers,
+                    ..
                 } => {
                     // Messages the server accepted keep their result in the replayed stream.
                     self.resent_after(last_seq);
                     self.emit(Event::Resumed { replayed: replay }).await;
+                    if !ice_servers.is_empty() {
+                        self.new_ice_servers(ice_servers).await;
+                    }
                     return Ok(());
                 }
                 ServerMsg::Error { code, message, .. } => {
-                    tracing::info!(%code, %message, "resume refused; joining afresh");
+                    tracing::info!(%code, ?message, "resume refused; joining afresh");
                     self.session_lost();
                 }
                 other => {
@@ -343,6 +353,14 @@ impl Driver {
                 "unexpected reply to join: {other:?}"
             ))),
         }
+    }
+
+    /// The server sent fresh ICE servers: keep them in the welcome and tell the session.
+    async fn new_ice_servers(&self, ice_servers: Vec<IceServer>) {
+        if let Some(w) = self.welcome.lock().as_mut() {
+            w.ice_servers = ice_servers.clone();
+        }
+        self.emit(Event::IceServers { ice_servers }).await;
     }
 
     /// After a resume: messages with seq <= last_seq were accepted (their results are in the
@@ -449,6 +467,9 @@ impl Driver {
                             self.inflight.insert(seq, (m, reply));
                             r
                         }
+                        Cmd::Reconnect => {
+                            return Ok(End::Lost("reconnect requested".into()));
+                        }
                         Cmd::Leave(done) => {
                             let _ = send(ws, &ClientMsg::Leave {}).await;
                             let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
@@ -541,7 +562,7 @@ impl Driver {
                 in_type,
                 field,
             } => {
-                tracing::warn!(%code, %message, "signalling server reported an error");
+                tracing::warn!(%code, ?message, "signalling server reported an error");
                 Event::ServerError {
                     code,
                     message,
@@ -554,7 +575,7 @@ impl Driver {
                 message,
                 reconnect,
             } => {
-                tracing::info!(%code, %message, reconnect, "server said bye");
+                tracing::info!(%code, ?message, reconnect, "server said bye");
                 if reconnect {
                     // The server dropped our session (shutdown, overflow): join afresh elsewhere.
                     self.session_lost();
@@ -570,6 +591,10 @@ impl Driver {
                 return Some(End::Stop(SignallingState::Failed {
                     reason: format!("{code}: {message}"),
                 }));
+            }
+            ServerMsg::IceServers { ice_servers, .. } => {
+                self.new_ice_servers(ice_servers).await;
+                return None;
             }
             ServerMsg::TelemetryAck { stored, dropped } => Event::TelemetryAck { stored, dropped },
             ServerMsg::FeedbackAck {} => Event::FeedbackAck,
@@ -592,6 +617,18 @@ impl Driver {
         self.emit(ev).await;
         None
     }
+}
+
+/// `delay` scaled by a factor drawn uniformly from 0.75..1.25 (the OS random number
+/// generator), so that clients cut off together (a server restart) do not retry together.
+fn jittered(delay: Duration) -> Duration {
+    let mut b = [0u8; 4];
+    // Without OS randomness, no jitter (the delay itself) rather than a fixed factor.
+    let r = match getrandom::getrandom(&mut b) {
+        Ok(()) => f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX),
+        Err(_) => 0.5,
+    };
+    delay.mul_f64(0.75 + 0.5 * r)
 }
 
 enum SessionFail {
@@ -627,5 +664,40 @@ async fn read_reply(ws: &mut Ws) -> Result<ServerMsg, SessionFail> {
             }
             Some(Ok(_)) => {}
         }
+    }
+}
+
+/// Whether the driver stamps a `seq` on `m` (the relayed signalling frames; `message` carries
+/// its own).
+pub(super) fn stamped(m: &ClientMsg) -> bool {
+    matches!(
+        m,
+        ClientMsg::Offer { .. }
+            | ClientMsg::Answer { .. }
+            | ClientMsg::Ice { .. }
+            | ClientMsg::Publish { .. }
+            | ClientMsg::Unpublish { .. }
+            | ClientMsg::SetMetadata { .. }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_jitter_spreads_over_plus_minus_25_percent() {
+        let d = Duration::from_millis(1000);
+        let waits: Vec<u128> = (0..2000).map(|_| jittered(d).as_millis()).collect();
+        assert!(waits.iter().all(|w| (750..=1250).contains(w)), "{waits:?}");
+        // Uniform over 500 ms: 2000 draws cover both ends and the middle.
+        assert!(waits.iter().any(|&w| w < 800), "none below 800 ms");
+        assert!(waits.iter().any(|&w| w > 1200), "none above 1200 ms");
+        let mean = waits.iter().sum::<u128>() as f64 / waits.len() as f64;
+        assert!((950.0..1050.0).contains(&mean), "mean {mean}");
+        let mut distinct = waits.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert!(distinct.len() > 300, "{} distinct waits", distinct.len());
     }
 }

@@ -180,6 +180,13 @@ pub enum Event {
         /// Frames the server is replaying.
         replayed: u64,
     },
+    /// Fresh ICE servers (re-minted TURN credentials) replace those of the welcome: sent by
+    /// the server on resume and before the previous credentials expire.
+    /// [`Client::welcome`] has them too.
+    IceServers {
+        /// The servers.
+        ice_servers: Vec<IceServer>,
+    },
     /// A peer joined.
     PeerJoined {
         /// The newcomer.
@@ -325,7 +332,23 @@ pub enum ClientError {
     /// A telemetry batch at consent `none` was refused before anything was sent.
     #[error("telemetry at consent `none` is never sent")]
     NoConsent,
+    /// A frame or payload above the server's limit (from `welcome.limits`) was refused before
+    /// anything was sent.
+    #[error("{what} of {bytes} bytes exceeds the server's {limit_name} = {limit}; not sent")]
+    TooLarge {
+        /// `message payload`, or the frame's type (`message`, `offer`, `telemetry`, ...).
+        what: &'static str,
+        /// Its size (for a frame, as sent, with its `seq`).
+        bytes: usize,
+        /// `max_payload_bytes` or `max_frame_bytes`.
+        limit_name: &'static str,
+        /// The limit.
+        limit: usize,
+    },
 }
+
+/// Bytes a `"seq":N,` stamped by the driver can add to a frame.
+const SEQ_MARGIN: usize = 32;
 
 /// Receiver of [`Event`]s.
 pub struct Events(mpsc::Receiver<Event>);
@@ -334,6 +357,11 @@ impl Events {
     /// Next event; `None` once the client has ended.
     pub async fn recv(&mut self) -> Option<Event> {
         self.0.recv().await
+    }
+
+    /// The next event if one is queued, without waiting.
+    pub fn try_recv(&mut self) -> Option<Event> {
+        self.0.try_recv().ok()
     }
 }
 
@@ -355,6 +383,8 @@ enum Cmd {
         reply: oneshot::Sender<Result<Delivery, ClientError>>,
     },
     Leave(oneshot::Sender<()>),
+    /// Drop the connection and resume on a new one now.
+    Reconnect,
 }
 
 /// Handle to a running client. Cheap to clone.
@@ -419,7 +449,84 @@ impl Client {
     }
 
     fn send(&self, m: ClientMsg) -> Result<(), ClientError> {
+        self.check_size(&m)?;
         self.cmd.send(Cmd::Send(m)).map_err(|_| ClientError::Closed)
+    }
+
+    /// Refuse, before sending, a frame the server would refuse for its size: the limits are
+    /// those of the current session's `welcome` (`limits.max_frame_bytes`,
+    /// `limits.max_payload_bytes`).
+    fn check_size(&self, m: &ClientMsg) -> Result<(), ClientError> {
+        let margin = if driver::stamped(m) { SEQ_MARGIN } else { 0 };
+        self.check_frame(m.type_name(), m, margin)
+    }
+
+    fn check_message_size(&self, to: Option<&str>, payload: &Payload) -> Result<(), ClientError> {
+        /// A `message` frame as the driver sends it, without copying the payload.
+        #[derive(serde::Serialize)]
+        struct MessageFrame<'a> {
+            #[serde(rename = "type")]
+            ty: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            to: Option<&'a str>,
+            payload: &'a Payload,
+        }
+        let Some(limits) = self.limits() else {
+            return Ok(());
+        };
+        if payload.len() > limits.max_payload_bytes {
+            return Err(ClientError::TooLarge {
+                what: "message payload",
+                bytes: payload.len(),
+                limit_name: "max_payload_bytes",
+                limit: limits.max_payload_bytes,
+            });
+        }
+        let frame = MessageFrame {
+            ty: "message",
+            to,
+            payload,
+        };
+        self.check_frame("message", &frame, SEQ_MARGIN)
+    }
+
+    fn limits(&self) -> Option<LimitsInfo> {
+        self.welcome.lock().as_ref().map(|w| w.limits.clone())
+    }
+
+    /// `frame` as sent, plus `margin` bytes (the `seq` the driver stamps, if it does), must
+    /// fit `max_frame_bytes`.
+    fn check_frame(
+        &self,
+        what: &'static str,
+        frame: &impl serde::Serialize,
+        margin: usize,
+    ) -> Result<(), ClientError> {
+        struct Count(usize);
+        impl std::io::Write for Count {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0 += b.len();
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let Some(limits) = self.limits() else {
+            return Ok(());
+        };
+        let mut n = Count(0);
+        let _ = serde_json::to_writer(&mut n, frame);
+        let bytes = n.0 + margin;
+        if bytes > limits.max_frame_bytes {
+            return Err(ClientError::TooLarge {
+                what,
+                bytes,
+                limit_name: "max_frame_bytes",
+                limit: limits.max_frame_bytes,
+            });
+        }
+        Ok(())
     }
 
     /// Send an SDP offer to a peer of the room.
@@ -478,10 +585,12 @@ impl Client {
         })
     }
 
-    /// Remove a peer (needs `admin`).
-    pub fn kick(&self, peer_id: &str) -> Result<(), ClientError> {
+    /// Remove a peer (needs `admin`). Its user is refused (`banned`) when joining this room
+    /// again until its token expires, or for `ban` when given (`Duration::ZERO`: no ban).
+    pub fn kick(&self, peer_id: &str, ban: Option<Duration>) -> Result<(), ClientError> {
         self.send(ClientMsg::Kick {
             peer_id: peer_id.to_owned(),
+            ban_ms: ban.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         })
     }
 
@@ -492,9 +601,9 @@ impl Client {
     /// ```no_run
     /// # async fn f(client: streamwire::signalling::client::Client) {
     /// use gststreamwire::telemetry::Consent;
-    /// use streamwire::telemetry::batcher::{Batcher, PeerStats};
+    /// use streamwire::telemetry::batcher::{Batcher, TrackSample};
     /// let mut b = Batcher::new(Consent::Necessary);
-    /// b.push_peer_stats("video0", &PeerStats { rtt_ms: Some(20.0), ..Default::default() }, 1);
+    /// b.push_track_sample("video0", &TrackSample { rtt_ms: Some(20.0), ..Default::default() }, 1);
     /// if let Some(batch) = b.take_batch() {
     ///     client.send_telemetry(batch).unwrap();
     /// }
@@ -561,6 +670,7 @@ impl Client {
         payload: Payload,
     ) -> Result<oneshot::Receiver<Result<Delivery, ClientError>>, ClientError> {
         let (tx, rx) = oneshot::channel();
+        self.check_message_size(to, &payload)?;
         self.cmd
             .send(Cmd::Message {
                 to: to.map(str::to_owned),
@@ -569,6 +679,16 @@ impl Client {
             })
             .map_err(|_| ClientError::Closed)?;
         Ok(rx)
+    }
+
+    /// Drop the current connection and resume the session on a new one now (for example
+    /// when a local address went away and the socket may be bound to it: a dead socket is
+    /// otherwise noticed only after `idle_timeout`). Frames in flight are resent as after
+    /// any reconnect. While disconnected, it cuts the back-off wait short.
+    pub fn reconnect(&self) -> Result<(), ClientError> {
+        self.cmd
+            .send(Cmd::Reconnect)
+            .map_err(|_| ClientError::Closed)
     }
 
     /// Leave the room (ends the session; no resume) and stop the client.

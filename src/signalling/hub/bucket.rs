@@ -1,5 +1,8 @@
-//! The per-connection frame rate limit: a token bucket, and a limit on how often the
-//! connection is told it was limited.
+//! The per-connection frame rate limit: a token bucket of `burst` tokens refilled at
+//! `rate_per_sec`.
+//!
+//! What takes a token is decided by the dispatcher: a `message` that finds the bucket empty
+//! fails with a delivery result, every other counted frame waits for its token.
 
 use std::time::Duration;
 
@@ -11,30 +14,30 @@ pub(super) struct Bucket {
     rate: f64,
     burst: f64,
     last: Instant,
-    /// Error frames sent for rate limiting in the current second (they are limited too).
-    complaints: u32,
-    complaint_window: Instant,
 }
 
 impl Bucket {
-    /// A full bucket of `burst` tokens refilled at `rate_per_sec`.
+    /// A full bucket of `burst` tokens refilled at `rate_per_sec` (both at least 1).
     pub(super) fn new(rate_per_sec: u32, burst: u32) -> Self {
+        let burst = burst.max(1) as f64;
         Bucket {
-            tokens: burst as f64,
-            rate: rate_per_sec as f64,
-            burst: burst.max(1) as f64,
+            tokens: burst,
+            rate: rate_per_sec.max(1) as f64,
+            burst,
             last: Instant::now(),
-            complaints: 0,
-            complaint_window: Instant::now(),
         }
     }
 
-    /// Takes one token; false when the frame is over the rate.
-    pub(super) fn take(&mut self) -> bool {
+    fn refill(&mut self) {
         let now = Instant::now();
         let dt = now.duration_since(self.last).as_secs_f64();
         self.last = now;
         self.tokens = (self.tokens + dt * self.rate).min(self.burst);
+    }
+
+    /// Takes one token if there is one; false when the frame is over the rate.
+    pub(super) fn try_take(&mut self) -> bool {
+        self.refill();
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
@@ -42,14 +45,34 @@ impl Bucket {
             false
         }
     }
-    /// Whether another rate-limit error frame may be sent this second (at most 10).
-    pub(super) fn may_complain(&mut self) -> bool {
-        let now = Instant::now();
-        if now.duration_since(self.complaint_window) > Duration::from_secs(1) {
-            self.complaint_window = now;
-            self.complaints = 0;
+
+    /// Takes one token, waiting for it when the bucket is empty (at most `1 / rate_per_sec`).
+    pub(super) async fn take_waiting(&mut self) {
+        while !self.try_take() {
+            let missing = 1.0 - self.tokens;
+            tokio::time::sleep(Duration::from_secs_f64(missing / self.rate)).await;
         }
-        self.complaints += 1;
-        self.complaints <= 10
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_burst_then_the_rate() {
+        let mut b = Bucket::new(100, 3);
+        assert!(b.try_take() && b.try_take() && b.try_take());
+        assert!(!b.try_take());
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            b.take_waiting().await;
+        }
+        let waited = t0.elapsed();
+        // Waiting never returns early; a loaded machine may make it later.
+        assert!(
+            waited >= Duration::from_millis(45),
+            "5 tokens at 100/s: {waited:?}"
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::Message;
-use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use async_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use async_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use futures::{SinkExt, StreamExt};
@@ -17,14 +17,18 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::Hub;
+use super::admission::Slot;
 use super::bucket::Bucket;
 use super::session::{Session, body, stamp};
 use crate::signalling::protocol::{ErrorCode, LeaveReason, ServerMsg};
 
 type Ws<S> = WebSocketStream<TokioAdapter<S>>;
-pub(super) type WsResult<T> = Result<T, async_tungstenite::tungstenite::Error>;
+pub(super) type WsResult<T> = Result<T, WsError>;
 
+/// Frames written to the socket per flush, at most...
 const FLUSH_BATCH: usize = 256;
+/// ...and bytes (one larger frame is still written alone).
+const FLUSH_BYTES: usize = 256 * 1024;
 
 struct ConnGuard(Arc<Hub>);
 impl Drop for ConnGuard {
@@ -45,42 +49,19 @@ pub(super) struct Conn<S> {
     pub(super) bucket: Bucket,
     /// The joined session and this connection's attachment generation.
     pub(super) session: Option<(Arc<Session>, u64)>,
+    /// Admission as a not yet joined connection; released by the first successful join.
+    pub(super) pending: Option<Slot>,
 }
 
-/// Serve one WebSocket connection (plain or TLS stream) until it closes.
-pub(crate) async fn serve<S>(hub: Arc<Hub>, stream: S, remote: SocketAddr)
+/// Serve one WebSocket connection (plain or TLS stream, already upgraded) until it closes.
+/// `slot` is its admission as a connection that has not joined yet; it is released at the
+/// first successful `join`/`resume`.
+pub(crate) async fn serve<S>(hub: Arc<Hub>, ws: Ws<S>, remote: SocketAddr, slot: Slot)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     hub.connections.fetch_add(1, Ordering::Relaxed);
     let _guard = ConnGuard(hub.clone());
-    let hard = hub
-        .cfg
-        .limits
-        .hard_frame_bytes
-        .max(hub.cfg.limits.max_frame_bytes);
-    // Small eagerly-allocated read buffer: idle connections must stay cheap.
-    let ws_cfg = WebSocketConfig::default()
-        .read_buffer_size(1024)
-        .write_buffer_size(16 * 1024)
-        .max_message_size(Some(hard))
-        .max_frame_size(Some(hard));
-    let ws = match tokio::time::timeout(
-        hub.cfg.join_timeout,
-        async_tungstenite::tokio::accept_async_with_config(stream, Some(ws_cfg)),
-    )
-    .await
-    {
-        Ok(Ok(ws)) => ws,
-        Ok(Err(e)) => {
-            tracing::debug!(%remote, error = %e, "WebSocket handshake failed");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%remote, "WebSocket handshake timed out");
-            return;
-        }
-    };
     let bucket = Bucket::new(hub.cfg.limits.rate_per_sec, hub.cfg.limits.burst);
     let mut conn = Conn {
         ws,
@@ -88,14 +69,45 @@ where
         remote,
         bucket,
         session: None,
+        pending: Some(slot),
     };
     let result = conn.run().await;
-    if let Err(e) = &result {
-        tracing::debug!(%remote, error = %e, "connection ended with error");
-    }
     if let Some((s, g)) = conn.session.take() {
         hub.detach(&s, g);
     }
+    Box::pin(conn.finish(result)).await;
+}
+
+/// The close frame RFC 6455 section 7.4.1 prescribes for a WebSocket-level failure, if the
+/// failure is the peer's violation (not a lost connection).
+fn close_for(e: &WsError) -> Option<CloseFrame> {
+    let (code, reason) = match e {
+        WsError::Utf8(_) => (
+            CloseCode::Invalid,
+            "invalid UTF-8 in a text message".to_owned(),
+        ),
+        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => (
+            CloseCode::Size,
+            format!("message of {size} bytes exceeds the limit of {max_size} bytes"),
+        ),
+        WsError::Capacity(c) => (CloseCode::Size, c.to_string()),
+        WsError::Protocol(
+            ProtocolError::ResetWithoutClosingHandshake
+            | ProtocolError::SendAfterClosing
+            | ProtocolError::ReceivedAfterClosing,
+        ) => return None,
+        WsError::Protocol(p) => (CloseCode::Protocol, p.to_string()),
+        _ => return None,
+    };
+    // A close frame's reason is at most 123 bytes.
+    let mut reason = reason;
+    while reason.len() > 123 {
+        reason.pop();
+    }
+    Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    })
 }
 
 impl<S> Conn<S>
@@ -115,7 +127,7 @@ where
         in_type: Option<&str>,
         field: Option<&str>,
     ) -> WsResult<()> {
-        tracing::debug!(remote = %self.remote, %code, %message, "error frame");
+        tracing::debug!(remote = %self.remote, %code, ?message, "error frame");
         self.send(&ServerMsg::Error {
             code,
             message,
@@ -180,8 +192,8 @@ where
                     return self.bye(ErrorCode::Shutdown, "server is shutting down; reconnect later or elsewhere", true).await;
                 }
                 _ = &mut join_deadline, if self.session.is_none() => {
-                    self.send_error(ErrorCode::NotJoined, format!("no join/resume within {:?}", self.hub.cfg.join_timeout), None, None).await?;
-                    return self.ws.close(None).await;
+                    let why = format!("no successful join/resume within {:?} of connecting", self.hub.cfg.join_timeout);
+                    return self.bye(ErrorCode::NotJoined, &why, true).await;
                 }
                 _ = notified => {
                     if let Some((s, g)) = self.session.clone()
@@ -201,9 +213,8 @@ where
                             }
                         }
                         Some(Ok(Message::Binary(b))) => {
-                            if self.bucket.take() || self.bucket.may_complain() {
-                                self.send_error(ErrorCode::BadJson, format!("binary WebSocket frames ({} bytes) are not accepted; send JSON text frames (binary payloads go base64 in `payload.binary`)", b.len()), None, None).await?;
-                            }
+                            self.bucket.take_waiting().await;
+                            self.send_error(ErrorCode::BadJson, format!("binary WebSocket frames ({} bytes) are not accepted; send JSON text frames (binary payloads go base64 in `payload.binary`)", b.len()), None, None).await?;
                         }
                         Some(Ok(Message::Close(_))) => return Ok(()),
                         Some(Ok(_)) => {} // ping/pong: tungstenite answers pings itself
@@ -232,11 +243,17 @@ where
                     None
                 } else {
                     let start = g.sent_upto;
+                    let mut bytes = 0;
                     let frames: Vec<(u64, Arc<str>)> = g
                         .buf
                         .iter()
                         .skip_while(|(n, _)| *n <= start)
                         .take(FLUSH_BATCH)
+                        .take_while(|(_, b)| {
+                            let first = bytes == 0;
+                            bytes += b.len();
+                            first || bytes <= FLUSH_BYTES
+                        })
                         .cloned()
                         .collect();
                     if let Some((last, _)) = frames.last() {
@@ -246,19 +263,43 @@ where
                 }
             };
             let Some((frames, ended)) = taken else {
-                // A newer connection resumed this session.
+                // A newer connection resumed this session: this one is told and closed.
                 self.session = None;
-                let _ = self.ws.close(None).await;
+                self.bye(
+                    ErrorCode::Replaced,
+                    "this session was resumed on another connection",
+                    false,
+                )
+                .await?;
                 return Ok(Flow::Close);
             };
-            let more = frames.len() == FLUSH_BATCH;
-            for (n, b) in &frames {
-                self.ws.feed(Message::Text(stamp(*n, b).into())).await?;
-            }
+            let more = {
+                let g = s.inner.lock();
+                g.buf.back().is_some_and(|(n, _)| *n > g.sent_upto)
+            };
             if !frames.is_empty() {
-                self.ws.flush().await?;
+                // A peer that stops reading blocks the write; it gets `idle_timeout`, like a
+                // peer that stops sending.
+                let timeout = self.hub.cfg.idle_timeout;
+                let ws = &mut self.ws;
+                let written = tokio::time::timeout(timeout, async {
+                    for (n, b) in &frames {
+                        ws.feed(Message::Text(stamp(*n, b).into())).await?;
+                    }
+                    ws.flush().await
+                })
+                .await;
+                match written {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        return Err(WsError::Io(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("peer read nothing for {timeout:?}"),
+                        )));
+                    }
+                }
             }
-            if more {
+            if more && !frames.is_empty() {
                 continue;
             }
             if let Some(code) = ended
@@ -270,7 +311,10 @@ where
                         ("the same user joined again from another connection", false)
                     }
                     ErrorCode::Kicked => ("removed from the room by an admin", false),
-                    ErrorCode::SlowConsumer => ("outgoing queue overflowed; join again", true),
+                    ErrorCode::SlowConsumer => (
+                        "more unacknowledged frames than max_queue_bytes allows; join again",
+                        true,
+                    ),
                     ErrorCode::Shutdown => (
                         "server is shutting down; reconnect later or elsewhere",
                         true,
@@ -289,8 +333,37 @@ where
         self.ws.close(None).await
     }
 
+    /// After the connection loop: close so that what was sent last (a `bye`, the close frame)
+    /// reaches the peer, within `close_linger`. A WebSocket-level violation by the peer gets
+    /// the close code RFC 6455 prescribes (1007 invalid UTF-8, 1009 too big, 1002 protocol).
+    async fn finish(mut self, result: WsResult<()>) {
+        let linger = self.hub.cfg.close_linger;
+        match result {
+            Ok(()) => {
+                // Our close frame is out (or the peer's arrived): complete the closing
+                // handshake, reading and discarding what the peer still sends, so that closing
+                // the socket does not reset it with our last frames unread.
+                let _ = tokio::time::timeout(linger, async {
+                    let _ = self.ws.close(None).await;
+                    while let Some(Ok(_)) = self.ws.next().await {}
+                })
+                .await;
+            }
+            Err(e) => {
+                let Some(frame) = close_for(&e) else {
+                    tracing::debug!(remote = %self.remote, error = %e, "connection ended with error");
+                    return;
+                };
+                tracing::debug!(remote = %self.remote, error = %e, code = %frame.code, "WebSocket protocol violation; closing");
+                let _ = tokio::time::timeout(linger, self.ws.close(Some(frame))).await;
+                // The frame stream may be out of step now: drain raw bytes instead.
+                drain_and_close(self.ws.get_mut().get_mut(), linger).await;
+            }
+        }
+    }
+
     pub(super) fn push_self(&self, session: &Arc<Session>, msg: ServerMsg) {
-        if !session.push(body(&msg), self.hub.cfg.limits.replay_frames) {
+        if !session.push(body(&msg), self.hub.cfg.limits.max_queue_bytes) {
             self.hub
                 .terminate(session, LeaveReason::SlowConsumer, ErrorCode::SlowConsumer);
         }
@@ -318,6 +391,26 @@ where
     }
 }
 
+/// Half-close the write side, then read and discard until the peer closes or `linger` passes,
+/// so that closing does not reset the connection while the peer has our last bytes unread.
+pub(crate) async fn drain_and_close<S>(s: &mut S, linger: std::time::Duration)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tokio::time::timeout(linger, async {
+        let _ = s.shutdown().await;
+        let mut sink = [0u8; 1024];
+        loop {
+            match s.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+}
+
 #[cfg(test)]
 mod size_probe {
     /// Every idle connection keeps its `serve` future resident; keep it small (the per-frame
@@ -333,7 +426,14 @@ mod size_probe {
         let size = rt.block_on(async {
             // An in-memory stream (a TcpStream is of similar size: a few words).
             let (a, _b) = tokio::io::duplex(64);
-            let f = super::serve(hub, a, "127.0.0.1:1".parse().unwrap());
+            let ws = async_tungstenite::WebSocketStream::from_raw_socket(
+                super::TokioAdapter::new(a),
+                async_tungstenite::tungstenite::protocol::Role::Server,
+                Some(hub.ws_config()),
+            )
+            .await;
+            let slot = hub.admit("127.0.0.1".parse().unwrap()).ok().unwrap();
+            let f = super::serve(hub, ws, "127.0.0.1:1".parse().unwrap(), slot);
             std::mem::size_of_val(&f)
         });
         assert!(size <= 2048, "per-connection future is {size} bytes");

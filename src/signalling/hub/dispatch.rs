@@ -6,91 +6,183 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::conn::{Conn, Flow, WsResult};
+use super::media;
 use super::session::Session;
 use crate::signalling::protocol::{
-    ClientMsg, DeliveryStatus, ErrorCode, Grant, LeaveReason, PROTOCOL_VERSION, ServerMsg,
-    decode_client,
+    CLIENT_TYPES, ClientMsg, DeliveryStatus, ErrorCode, Grant, LeaveReason, PROTOCOL_VERSION,
+    ServerMsg, decode_client, validate_room,
 };
 use crate::signalling::service::{Caller, Request, ServiceError};
 use crate::signalling::token;
+
+/// How a sender `seq` relates to the session's counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SeqCheck {
+    /// The next one: consumed now.
+    Next,
+    /// Already consumed (a resend after a resume).
+    Duplicate,
+    /// Skips ahead of the next one.
+    Gap {
+        /// The next `seq` the server expects.
+        expected: u64,
+    },
+    /// `seq: 0` (sequence numbers start at 1).
+    Zero,
+}
+
+/// A failed delivery result for `seq`.
+fn failed(seq: u64, reason: ErrorCode) -> ServerMsg {
+    ServerMsg::Delivery {
+        n: 0,
+        seq,
+        status: DeliveryStatus::Failed,
+        recipients: 0,
+        reason: Some(reason),
+    }
+}
+
+/// The `type` and `seq` of a frame too large to process, without building its tree.
+fn peek_type_and_seq(text: &str) -> (Option<String>, Option<u64>) {
+    #[derive(serde::Deserialize)]
+    struct Peek {
+        #[serde(rename = "type")]
+        ty: Option<String>,
+        seq: Option<u64>,
+    }
+    match serde_json::from_str::<Peek>(text) {
+        Ok(p) => (p.ty.filter(|t| CLIENT_TYPES.contains(&t.as_str())), p.seq),
+        Err(_) => (None, None),
+    }
+}
 
 impl<S> Conn<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     pub(super) async fn on_text(&mut self, text: &str) -> WsResult<Flow> {
-        let limits = self.hub.cfg.limits.clone();
-        if text.len() > limits.max_frame_bytes {
+        let max_frame = self.hub.cfg.limits.max_frame_bytes;
+        if text.len() > max_frame {
+            return Box::pin(self.frame_too_large(text)).await;
+        }
+        let msg = match decode_client(text) {
+            Ok(m) => m,
+            Err(e) => {
+                // Answered like any frame: at most `rate_per_sec` answers per second.
+                self.bucket.take_waiting().await;
+                tracing::debug!(remote = %self.remote, error = ?e, "undecodable frame");
+                self.send(&e.to_server_msg()).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        // Rate limit: `ack` and `leave` are free; a `message` over the rate fails (with its
+        // delivery result); every other frame waits for its token (the connection is not read
+        // meanwhile, so TCP pushes back on the sender) and is never dropped.
+        let over_rate = match &msg {
+            ClientMsg::Ack { .. } | ClientMsg::Leave {} => false,
+            ClientMsg::Message { .. } => !self.bucket.try_take(),
+            _ => {
+                self.bucket.take_waiting().await;
+                false
+            }
+        };
+        let Some((session, _)) = self.session.clone() else {
+            // Boxed: keeps the resident per-connection future small (idle connections).
+            return Box::pin(self.before_join(msg)).await;
+        };
+        if let ClientMsg::Message { seq, to, payload } = msg {
+            return Box::pin(self.on_message(&session, seq, to, payload, over_rate)).await;
+        }
+        Box::pin(self.after_join(&session, msg)).await
+    }
+
+    /// A frame above `max_frame_bytes` (and within the WebSocket limit): it is not processed,
+    /// but a `seq` it carries is consumed, so the sender's sequence stays intact. A `message`
+    /// gets a failed `delivery` (`frame_too_large`), anything else an `error`.
+    async fn frame_too_large(&mut self, text: &str) -> WsResult<Flow> {
+        self.bucket.take_waiting().await;
+        let max_frame = self.hub.cfg.limits.max_frame_bytes;
+        let (ty, seq) = peek_type_and_seq(text);
+        let message = format!(
+            "frame of {} bytes exceeds max_frame_bytes = {max_frame}; not processed",
+            text.len()
+        );
+        if let (Some((s, _)), Some(seq)) = (self.session.clone(), seq)
+            && self.take_seq(&s, seq) == SeqCheck::Next
+        {
+            if ty.as_deref() == Some("message") {
+                self.push_self(&s, failed(seq, ErrorCode::FrameTooLarge));
+                return Ok(Flow::Continue);
+            }
+            let t = ty.as_deref().unwrap_or("frame");
             self.send_error(
                 ErrorCode::FrameTooLarge,
-                format!(
-                    "frame of {} bytes exceeds max_frame_bytes = {}",
-                    text.len(),
-                    limits.max_frame_bytes
-                ),
-                None,
+                format!("{message} (`{t}` seq {seq} is consumed)"),
+                ty.as_deref(),
                 None,
             )
             .await?;
             return Ok(Flow::Continue);
         }
-        let msg = match decode_client(text) {
-            Ok(m) => m,
-            Err(e) => {
-                if self.bucket.take() || self.bucket.may_complain() {
-                    tracing::debug!(remote = %self.remote, error = %e, "undecodable frame");
-                    self.send(&e.to_server_msg()).await?;
-                }
+        self.send_error(ErrorCode::FrameTooLarge, message, ty.as_deref(), None)
+            .await?;
+        Ok(Flow::Continue)
+    }
+
+    /// Check a sender `seq` against the session's counter and consume it when it is the next.
+    pub(super) fn take_seq(&self, s: &Session, seq: u64) -> SeqCheck {
+        let mut g = s.inner.lock();
+        if seq == 0 {
+            SeqCheck::Zero
+        } else if seq <= g.last_seq {
+            SeqCheck::Duplicate
+        } else if seq != g.last_seq + 1 {
+            SeqCheck::Gap {
+                expected: g.last_seq + 1,
+            }
+        } else {
+            g.last_seq = seq;
+            SeqCheck::Next
+        }
+    }
+
+    /// `message`: every one gets a `delivery` in the stream, except a resend of one already
+    /// accepted (its result is already there) and `seq: 0` (an `error`).
+    async fn on_message(
+        &mut self,
+        s: &Arc<Session>,
+        seq: u64,
+        to: Option<String>,
+        payload: crate::signalling::protocol::Payload,
+        over_rate: bool,
+    ) -> WsResult<Flow> {
+        let hub = self.hub.clone();
+        let result = match self.take_seq(s, seq) {
+            SeqCheck::Duplicate => return Ok(Flow::Continue),
+            SeqCheck::Zero => {
+                self.seq_zero("message").await?;
                 return Ok(Flow::Continue);
             }
-        };
-        let allowed = self.bucket.take();
-        let Some((session, _)) = self.session.clone() else {
-            // Boxed: keeps the resident per-connection future small (idle connections).
-            return Box::pin(self.before_join(msg)).await;
-        };
-        if !allowed {
-            if let Some(seq) = msg.seq() {
-                let consumed = {
-                    let mut g = session.inner.lock();
-                    if seq == g.last_seq + 1 {
-                        g.last_seq = seq;
-                        true
-                    } else {
-                        false
-                    }
-                };
-                if consumed && matches!(msg, ClientMsg::Message { .. }) {
-                    self.push_self(
-                        &session,
-                        ServerMsg::Delivery {
-                            n: 0,
-                            seq,
-                            status: DeliveryStatus::Failed,
-                            recipients: 0,
-                            reason: Some(ErrorCode::RateLimited),
-                        },
-                    );
-                    return Ok(Flow::Continue);
-                }
+            SeqCheck::Gap { .. } => failed(seq, ErrorCode::BadSequence),
+            SeqCheck::Next if over_rate => failed(seq, ErrorCode::RateLimited),
+            SeqCheck::Next if !s.has(Grant::Message) => failed(seq, ErrorCode::Forbidden),
+            SeqCheck::Next if payload.len() > hub.cfg.limits.max_payload_bytes => {
+                failed(seq, ErrorCode::PayloadTooLarge)
             }
-            if self.bucket.may_complain() {
-                self.send_error(
-                    ErrorCode::RateLimited,
-                    format!(
-                        "more than {}/s frames (burst {}); `{}` dropped",
-                        limits.rate_per_sec,
-                        limits.burst,
-                        msg.type_name()
-                    ),
-                    Some(msg.type_name()),
-                    None,
-                )
-                .await?;
-            }
-            return Ok(Flow::Continue);
-        }
-        Box::pin(self.after_join(&session, msg)).await
+            SeqCheck::Next => hub.message(s, seq, to.as_deref(), payload),
+        };
+        self.push_self(s, result);
+        Ok(Flow::Continue)
+    }
+
+    async fn seq_zero(&mut self, t: &str) -> WsResult<()> {
+        self.send_error(
+            ErrorCode::InvalidField,
+            format!("`{t}` field `seq` is 0; sequence numbers start at 1"),
+            Some(t),
+            Some("seq"),
+        )
+        .await
     }
 
     async fn before_join(&mut self, msg: ClientMsg) -> WsResult<Flow> {
@@ -105,10 +197,20 @@ where
                     self.send_error(ErrorCode::UnsupportedVersion, format!("protocol version {v} is not supported (this server speaks {PROTOCOL_VERSION})"), Some("join"), Some("v")).await?;
                     return Ok(Flow::Continue);
                 }
+                if let Err(why) = validate_room(&room) {
+                    self.send_error(
+                        ErrorCode::InvalidField,
+                        format!("`join` field `room` {why}"),
+                        Some("join"),
+                        Some("room"),
+                    )
+                    .await?;
+                    return Ok(Flow::Continue);
+                }
                 let claims = match token::verify(&self.hub.cfg.secret, &token, &room) {
                     Ok(c) => c,
                     Err(e) => {
-                        tracing::info!(remote = %self.remote, %room, error = %e, "join refused");
+                        tracing::info!(remote = %self.remote, %room, error = ?e.to_string(), "join refused");
                         self.send_error(
                             e.code(),
                             format!("join refused: {e}"),
@@ -127,6 +229,7 @@ where
                     Ok((s, welcome)) => {
                         self.send(&welcome).await?;
                         self.session = Some((s.clone(), 1));
+                        self.pending = None;
                         if let Flow::Close = self.flush(&s, Some(1)).await? {
                             return Ok(Flow::Close);
                         }
@@ -150,6 +253,7 @@ where
                     Ok((s, g, reply)) => {
                         self.send(&reply).await?;
                         self.session = Some((s.clone(), g));
+                        self.pending = None;
                         if let Flow::Close = self.flush(&s, Some(g)).await? {
                             return Ok(Flow::Close);
                         }
@@ -184,24 +288,25 @@ where
         let hub = self.hub.clone();
         // Sequenced relayed frames (offer/answer/ice/publish/unpublish/set_metadata with
         // `seq`) share the sender's counter with `message`: exactly once across resumes.
-        if !matches!(msg, ClientMsg::Message { .. })
-            && let Some(seq) = msg.seq()
-        {
-            let last = s.inner.lock().last_seq;
-            if seq <= last {
-                return Ok(Flow::Continue); // resent after a resume; already applied
+        if let Some(seq) = msg.seq() {
+            match self.take_seq(s, seq) {
+                SeqCheck::Next => {}
+                SeqCheck::Duplicate => return Ok(Flow::Continue), // resent after a resume
+                SeqCheck::Zero => {
+                    self.seq_zero(t).await?;
+                    return Ok(Flow::Continue);
+                }
+                SeqCheck::Gap { expected } => {
+                    self.send_error(
+                        ErrorCode::BadSequence,
+                        format!("`{t}` field `seq` = {seq}, expected {expected}"),
+                        Some(t),
+                        Some("seq"),
+                    )
+                    .await?;
+                    return Ok(Flow::Continue);
+                }
             }
-            if seq != last + 1 {
-                self.send_error(
-                    ErrorCode::BadSequence,
-                    format!("`{t}` field `seq` = {seq}, expected {}", last + 1),
-                    Some(t),
-                    Some("seq"),
-                )
-                .await?;
-                return Ok(Flow::Continue);
-            }
-            s.inner.lock().last_seq = seq;
         }
         match msg {
             ClientMsg::Join { .. } | ClientMsg::Resume { .. } => {
@@ -216,6 +321,9 @@ where
             ClientMsg::Ack { n } => s.ack(n),
             ClientMsg::Ping {} => self.send(&ServerMsg::Pong {}).await?,
             ClientMsg::Offer { to, sdp, .. } => {
+                if !self.media_allowed(s, t, &to, &sdp).await? {
+                    return Ok(Flow::Continue);
+                }
                 let f = ServerMsg::Offer {
                     n: 0,
                     from: s.peer_id.clone(),
@@ -226,6 +334,9 @@ where
                 }
             }
             ClientMsg::Answer { to, sdp, .. } => {
+                if !self.media_allowed(s, t, &to, &sdp).await? {
+                    return Ok(Flow::Continue);
+                }
                 let f = ServerMsg::Answer {
                     n: 0,
                     from: s.peer_id.clone(),
@@ -253,34 +364,8 @@ where
                     self.unknown_peer(t, "to", &to).await?;
                 }
             }
-            ClientMsg::Message { seq, to, payload } => {
-                let last = s.inner.lock().last_seq;
-                if seq <= last {
-                    // A resend after resume of something already accepted: its delivery result
-                    // is already in the stream. Exactly once: ignore.
-                    return Ok(Flow::Continue);
-                }
-                let fail = |reason| ServerMsg::Delivery {
-                    n: 0,
-                    seq,
-                    status: DeliveryStatus::Failed,
-                    recipients: 0,
-                    reason: Some(reason),
-                };
-                let result = if seq != last + 1 {
-                    fail(ErrorCode::BadSequence)
-                } else {
-                    s.inner.lock().last_seq = seq;
-                    if !s.has(Grant::Message) {
-                        fail(ErrorCode::Forbidden)
-                    } else if payload.len() > hub.cfg.limits.max_payload_bytes {
-                        fail(ErrorCode::PayloadTooLarge)
-                    } else {
-                        hub.message(s, seq, to.as_deref(), payload)
-                    }
-                };
-                self.push_self(s, result);
-            }
+            // Handled by `on_message` before this match.
+            ClientMsg::Message { .. } => {}
             ClientMsg::Publish { track, .. } => {
                 if !s.has(Grant::Publish) {
                     return self.forbidden(t, "publish").await;
@@ -342,14 +427,14 @@ where
                     false,
                 );
             }
-            ClientMsg::Kick { peer_id } => {
+            ClientMsg::Kick { peer_id, ban_ms } => {
                 if !s.has(Grant::Admin) {
                     return self.forbidden(t, "admin").await;
                 }
                 match hub.peer_in_room(s, &peer_id) {
                     Some(target) if target.peer_id != s.peer_id => {
                         tracing::info!(by = %s.peer_id, peer = %peer_id, "peer kicked");
-                        hub.terminate(&target, LeaveReason::Kicked, ErrorCode::Kicked);
+                        hub.kick(&target, ban_ms);
                     }
                     _ => self.unknown_peer(t, "peer_id", &peer_id).await?,
                 }
@@ -368,6 +453,48 @@ where
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// Grants on media: an SDP that would send audio/video from a peer without `publish`, or
+    /// to a peer without `subscribe`, is refused (`forbidden`, field `sdp`) and not relayed.
+    async fn media_allowed(
+        &mut self,
+        s: &Arc<Session>,
+        t: &str,
+        to: &str,
+        sdp: &str,
+    ) -> WsResult<bool> {
+        let sending = media::sending(sdp);
+        let Some(m) = sending.first() else {
+            return Ok(true);
+        };
+        let what = format!("m-line {} ({}) is `{}`", m.index, m.kind, m.direction);
+        let problem = if !s.has(Grant::Publish) {
+            Some(format!(
+                "{what}, but your token lacks the `publish` grant: offer or answer audio and \
+                 video only `recvonly` or `inactive`"
+            ))
+        } else {
+            match self.hub.peer_in_room(s, to) {
+                Some(target) if !target.has(Grant::Subscribe) => Some(format!(
+                    "{what}, but peer `{to}` lacks the `subscribe` grant: offer or answer it \
+                     audio and video only `recvonly` or `inactive`"
+                )),
+                // Unknown peers are reported by the relay.
+                _ => None,
+            }
+        };
+        let Some(problem) = problem else {
+            return Ok(true);
+        };
+        self.send_error(
+            ErrorCode::Forbidden,
+            format!("`{t}` field `sdp`: {problem}"),
+            Some(t),
+            Some("sdp"),
+        )
+        .await?;
+        Ok(false)
     }
 
     /// Telemetry, feedback and the admin privacy operations: passed to the server's service.
@@ -399,17 +526,20 @@ where
             room: s.room.name.clone(),
             peer: s.peer_id.clone(),
             user: s.user.clone(),
+            name: s.name.clone(),
             addr: self.remote.ip(),
         };
         match service.call(caller, request).await {
             Ok(reply) => self.send(&reply).await?,
             Err(ServiceError::Invalid { what, reason }) => {
-                let field = what.rsplit('.').next().map(str::to_owned);
+                // `what` is the dotted path within the frame (`batch.records[3].ts_ms`), or
+                // within the feedback, whose fields are the frame's own (`rating`).
+                let field = what.strip_prefix("feedback.").unwrap_or(&what).to_owned();
                 self.send_error(
                     ErrorCode::InvalidField,
-                    format!("`{t}` {what}: {reason}"),
+                    format!("`{t}` field `{field}`: {reason}"),
                     Some(t),
-                    field.as_deref(),
+                    Some(&field),
                 )
                 .await?
             }

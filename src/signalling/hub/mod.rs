@@ -7,9 +7,11 @@
 //! Lock order (never reversed): `Hub::rooms` → `Room::peers` → `Session::inner`;
 //! `Hub::resumable` is only taken alone or after `Hub::rooms`.
 
+mod admission;
 mod bucket;
 mod conn;
 mod dispatch;
+mod media;
 mod session;
 
 use std::collections::{HashMap, VecDeque};
@@ -17,17 +19,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use parking_lot::Mutex;
 use tokio::sync::{Notify, watch};
 
-pub(crate) use conn::serve;
+pub(crate) use admission::{Full, Slot};
+pub(crate) use conn::{drain_and_close, serve};
 use session::{Inner, Room, Session, body};
 
 use crate::signalling::protocol::{
     DEFAULT_MAX_PAYLOAD, DeliveryStatus, ErrorCode, Grant, IceServer, LeaveReason, LimitsInfo,
     PROTOCOL_VERSION, Payload, PeerInfo, ServerMsg,
 };
-use crate::signalling::service::Service;
+use crate::signalling::service::{IceMinter, Service};
 use crate::signalling::token::Claims;
 
 /// Limits that protect the server. All configurable (`streamwire serve` flags, or
@@ -54,8 +58,16 @@ pub struct Limits {
     pub burst: u32,
     /// Maximum peers per room. Default 100.
     pub max_peers_per_room: usize,
-    /// Frames kept per session for resume (unacknowledged). Default 4096.
-    pub replay_frames: usize,
+    /// Bytes of unacknowledged frames held per session (written or not yet written to its
+    /// socket, kept for resume). A session that would exceed it ends with `bye`
+    /// `slow_consumer`; nothing is dropped silently. Default 4 MiB.
+    pub max_queue_bytes: usize,
+    /// Connections that have not joined yet (in the HTTP handshake or before `join`/`resume`),
+    /// in all. Further connections are closed at once. Default 1024.
+    pub max_pending: usize,
+    /// Connections that have not joined yet from one source (an IPv4 address or an IPv6
+    /// /64). Default 32.
+    pub max_pending_per_ip: usize,
 }
 
 impl Default for Limits {
@@ -67,12 +79,50 @@ impl Default for Limits {
             rate_per_sec: 200,
             burst: 400,
             max_peers_per_room: 100,
-            replay_frames: 4096,
+            max_queue_bytes: 4 * 1024 * 1024,
+            max_pending: 1024,
+            max_pending_per_ip: 32,
         }
     }
 }
 
 impl Limits {
+    /// Whether the limits can work together; the error names the limit.
+    ///
+    /// ```
+    /// let mut limits = streamwire::signalling::Limits::default();
+    /// assert!(limits.check().is_ok());
+    /// limits.max_queue_bytes = 1000;
+    /// assert!(limits.check().unwrap_err().contains("max_queue_bytes"));
+    /// ```
+    pub fn check(&self) -> Result<(), String> {
+        let positive = [
+            ("max_frame_bytes", self.max_frame_bytes),
+            ("max_payload_bytes", self.max_payload_bytes),
+            ("rate_per_sec", self.rate_per_sec as usize),
+            ("burst", self.burst as usize),
+            ("max_peers_per_room", self.max_peers_per_room),
+            ("max_pending", self.max_pending),
+            ("max_pending_per_ip", self.max_pending_per_ip),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("{name} must be at least 1"));
+        }
+        if self.hard_frame_bytes < self.max_frame_bytes {
+            return Err(format!(
+                "hard_frame_bytes ({}) must be at least max_frame_bytes ({})",
+                self.hard_frame_bytes, self.max_frame_bytes
+            ));
+        }
+        if self.max_queue_bytes < 2 * self.max_frame_bytes {
+            return Err(format!(
+                "max_queue_bytes ({}) must hold at least two frames of max_frame_bytes ({})",
+                self.max_queue_bytes, self.max_frame_bytes
+            ));
+        }
+        Ok(())
+    }
+
     /// The limits as announced to clients in `welcome`.
     pub(crate) fn info(&self) -> LimitsInfo {
         LimitsInfo {
@@ -99,10 +149,15 @@ pub(crate) struct HubConfig {
     pub ping_interval: Duration,
     /// Silence after which a connection is closed.
     pub idle_timeout: Duration,
-    /// Time allowed between accept and `join`/`resume`.
+    /// Time allowed between the WebSocket upgrade and `join`/`resume`.
     pub join_timeout: Duration,
+    /// How long a closing connection is kept to deliver its last frames (`bye`, close frame).
+    pub close_linger: Duration,
     /// ICE servers announced in `welcome`.
     pub ice_servers: Vec<IceServer>,
+    /// Per-peer TURN credentials, after `ice_servers` in `welcome`, fresh in `resumed` and
+    /// in an `ice_servers` frame every refresh period.
+    pub turn: Option<Arc<dyn IceMinter>>,
 }
 
 impl HubConfig {
@@ -115,7 +170,9 @@ impl HubConfig {
             ping_interval: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             join_timeout: Duration::from_secs(10),
+            close_linger: Duration::from_secs(2),
             ice_servers: Vec::new(),
+            turn: None,
         }
     }
 }
@@ -124,18 +181,28 @@ pub(crate) struct Hub {
     pub cfg: HubConfig,
     rooms: Mutex<HashMap<String, Arc<Room>>>,
     resumable: Mutex<HashMap<String, Arc<Session>>>,
+    /// Users kicked from a room, by (room, user), with the unix second their ban ends.
+    bans: Mutex<HashMap<(String, String), u64>>,
     shutdown_tx: watch::Sender<bool>,
     pub connections: AtomicUsize,
     next_peer: AtomicU64,
     peer_prefix: String,
     /// Answers telemetry, feedback and privacy requests; `None`: `not_implemented`.
     pub service: Option<Arc<dyn Service>>,
+    admission: Arc<admission::Admission>,
 }
 
 /// A refused join/resume.
 pub(crate) struct Refusal {
     pub code: ErrorCode,
     pub message: String,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -155,11 +222,13 @@ impl Hub {
             cfg,
             rooms: Mutex::new(HashMap::new()),
             resumable: Mutex::new(HashMap::new()),
+            bans: Mutex::new(HashMap::new()),
             shutdown_tx,
             connections: AtomicUsize::new(0),
             next_peer: AtomicU64::new(1),
             peer_prefix: random_hex(3),
             service,
+            admission: Arc::default(),
         })
     }
 
@@ -182,6 +251,36 @@ impl Hub {
                 s.notify.notify_one();
             }
         }
+    }
+
+    /// Admit a new connection from `ip` (it holds the slot until it joins), unless
+    /// `max_pending` or `max_pending_per_ip` connections are already waiting to join.
+    pub fn admit(&self, ip: std::net::IpAddr) -> Result<Slot, Full> {
+        self.admission.admit(
+            ip,
+            self.cfg.limits.max_pending,
+            self.cfg.limits.max_pending_per_ip,
+        )
+    }
+
+    /// Connections admitted that have not joined yet.
+    pub fn pending_count(&self) -> usize {
+        self.admission.pending()
+    }
+
+    /// The WebSocket settings of every connection: message size limits and small buffers.
+    pub fn ws_config(&self) -> WebSocketConfig {
+        let hard = self
+            .cfg
+            .limits
+            .hard_frame_bytes
+            .max(self.cfg.limits.max_frame_bytes);
+        // Small eagerly-allocated read buffer: idle connections must stay cheap.
+        WebSocketConfig::default()
+            .read_buffer_size(1024)
+            .write_buffer_size(16 * 1024)
+            .max_message_size(Some(hard))
+            .max_frame_size(Some(hard))
     }
 
     /// Open WebSocket connections.
@@ -211,6 +310,15 @@ impl Hub {
                 message: "server is shutting down".into(),
             });
         }
+        if let Some(until) = self.banned_until(&claims.room, &claims.sub) {
+            return Err(Refusal {
+                code: ErrorCode::Banned,
+                message: format!(
+                    "an admin removed this user from room `{}`; joins are refused until {until} (unix seconds)",
+                    claims.room
+                ),
+            });
+        }
         // Replace an older session of the same user first (it is told why).
         let old = {
             let rooms = self.rooms.lock();
@@ -223,7 +331,7 @@ impl Hub {
             })
         };
         if let Some(old) = old {
-            tracing::info!(room = %claims.room, user = %claims.sub, old_peer = %old.peer_id, "same user joined again; replacing older connection");
+            tracing::info!(room = %claims.room, user = ?claims.sub, old_peer = %old.peer_id, "same user joined again; replacing older connection");
             self.terminate(&old, LeaveReason::Replaced, ErrorCode::Replaced);
         }
         let resume_token = random_hex(16);
@@ -238,7 +346,7 @@ impl Hub {
             self.peer_prefix,
             self.next_peer.fetch_add(1, Ordering::Relaxed)
         );
-        let limit = self.cfg.limits.replay_frames;
+        let limit = self.cfg.limits.max_queue_bytes;
         let mut rooms = self.rooms.lock();
         let room = rooms
             .entry(claims.room.clone())
@@ -271,10 +379,12 @@ impl Hub {
             user: claims.sub.clone(),
             name: claims.name.clone(),
             grants: claims.grants.clone(),
+            token_exp: claims.exp,
             room: room.clone(),
             resume_token: resume_token.clone(),
             inner: Mutex::new(Inner {
                 buf: VecDeque::new(),
+                buf_bytes: 0,
                 next_n: 1,
                 sent_upto: 0,
                 tracks: Vec::new(),
@@ -307,8 +417,12 @@ impl Hub {
         for s in overflowed {
             self.terminate(&s, LeaveReason::SlowConsumer, ErrorCode::SlowConsumer);
         }
-        tracing::info!(room = %claims.room, user = %claims.sub, peer = %peer_id, "peer joined");
+        tracing::info!(room = %claims.room, user = ?claims.sub, peer = %peer_id, "peer joined");
+        if let Some(turn) = &self.cfg.turn {
+            self.refresh_ice_servers(&session, turn.clone());
+        }
         let offer_to = existing.iter().map(|p| p.peer_id.clone()).collect();
+        let ice_servers = self.ice_servers_for(&peer_id);
         let welcome = ServerMsg::Welcome {
             v: PROTOCOL_VERSION,
             peer_id,
@@ -320,10 +434,36 @@ impl Hub {
             grace_ms: self.cfg.grace.as_millis() as u64,
             peers: existing,
             offer_to,
-            ice_servers: self.cfg.ice_servers.clone(),
+            ice_servers,
             limits: self.cfg.limits.info(),
         };
         Ok((session, welcome))
+    }
+
+    /// Remove `target` from its room and keep its user out until `ban_until` (unix seconds;
+    /// `None`: until its token expires, `Some(0)`: no ban).
+    pub fn kick(&self, target: &Arc<Session>, ban_ms: Option<u64>) {
+        let now = unix_now();
+        let until = match ban_ms {
+            None => target.token_exp,
+            Some(ms) => now.saturating_add(ms.div_ceil(1000)),
+        };
+        if until > now {
+            let mut bans = self.bans.lock();
+            bans.retain(|_, t| *t > now);
+            bans.insert((target.room.name.clone(), target.user.clone()), until);
+        }
+        self.terminate(target, LeaveReason::Kicked, ErrorCode::Kicked);
+    }
+
+    /// The end of `user`'s ban from `room`, if one is in force.
+    fn banned_until(&self, room: &str, user: &str) -> Option<u64> {
+        let now = unix_now();
+        self.bans
+            .lock()
+            .get(&(room.to_owned(), user.to_owned()))
+            .copied()
+            .filter(|t| *t > now)
     }
 
     /// Re-attach a session within its grace period. Returns the session, the new
@@ -356,9 +496,7 @@ impl Hub {
                 ),
             });
         }
-        while g.buf.front().is_some_and(|(f, _)| *f <= last_n) {
-            g.buf.pop_front();
-        }
+        g.release_upto(last_n);
         let first_needed = last_n + 1;
         let first_held = g.buf.front().map(|(f, _)| *f).unwrap_or(g.next_n);
         if first_held > first_needed {
@@ -378,12 +516,48 @@ impl Hub {
             peer_id: session.peer_id.clone(),
             last_seq: g.last_seq,
             replay: g.next_n - 1 - last_n,
+            ice_servers: match &self.cfg.turn {
+                Some(_) => self.ice_servers_for(&session.peer_id),
+                None => Vec::new(),
+            },
         };
         drop(g);
         // Wake a still-attached older connection so it notices it was superseded.
         session.notify.notify_waiters();
         tracing::info!(room = %session.room.name, peer = %session.peer_id, last_n, "session resumed");
         Ok((session, gen_, reply))
+    }
+
+    /// The configured ICE servers, then TURN credentials minted for `peer_id` now.
+    fn ice_servers_for(&self, peer_id: &str) -> Vec<IceServer> {
+        let mut servers = self.cfg.ice_servers.clone();
+        servers.extend(self.cfg.turn.as_ref().map(|t| t.mint_for(peer_id)));
+        servers
+    }
+
+    /// While `session` lives, push fresh ICE servers into its stream every refresh period,
+    /// so its credentials never expire under it.
+    fn refresh_ice_servers(self: &Arc<Self>, session: &Arc<Session>, turn: Arc<dyn IceMinter>) {
+        let hub = Arc::downgrade(self);
+        let s = session.clone();
+        tokio::spawn(async move {
+            let every = turn.refresh_every().max(Duration::from_secs(1));
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(hub) = hub.upgrade() else { return };
+                if s.inner.lock().ended.is_some() {
+                    return;
+                }
+                let frame = body(&ServerMsg::IceServers {
+                    n: 0,
+                    ice_servers: hub.ice_servers_for(&s.peer_id),
+                });
+                if !s.push(frame, hub.cfg.limits.max_queue_bytes) {
+                    hub.terminate(&s, LeaveReason::SlowConsumer, ErrorCode::SlowConsumer);
+                    return;
+                }
+            }
+        });
     }
 
     /// The connection of attachment `gen_` is gone; keep the session for the grace period.
@@ -421,6 +595,13 @@ impl Hub {
             }
             g.ended = Some(code);
         }
+        if code == ErrorCode::SlowConsumer {
+            // Its backlog is what overflowed: free it now, the `bye` goes out alone.
+            let mut g = session.inner.lock();
+            let upto = g.next_n;
+            g.release_upto(upto);
+            g.sent_upto = upto - 1;
+        }
         session.notify.notify_one();
         self.resumable.lock().remove(&session.resume_token);
         let mut overflowed = Vec::new();
@@ -439,7 +620,7 @@ impl Hub {
                 reason,
             });
             for s in peers.values() {
-                if !s.push(left.clone(), self.cfg.limits.replay_frames) {
+                if !s.push(left.clone(), self.cfg.limits.max_queue_bytes) {
                     overflowed.push(s.clone());
                 }
             }
@@ -463,7 +644,7 @@ impl Hub {
         let target = from.room.peers.lock().get(to).cloned();
         match target {
             Some(t) if t.peer_id != from.peer_id => {
-                if !t.push(body(frame), self.cfg.limits.replay_frames) {
+                if !t.push(body(frame), self.cfg.limits.max_queue_bytes) {
                     self.terminate(&t, LeaveReason::SlowConsumer, ErrorCode::SlowConsumer);
                     return Err(ErrorCode::SlowConsumer);
                 }
@@ -484,7 +665,7 @@ impl Hub {
                 if s.peer_id == from.peer_id || (subscribers_only && !s.has(Grant::Subscribe)) {
                     continue;
                 }
-                if s.push(b.clone(), self.cfg.limits.replay_frames) {
+                if s.push(b.clone(), self.cfg.limits.max_queue_bytes) {
                     count += 1;
                 } else {
                     overflowed.push(s.clone());

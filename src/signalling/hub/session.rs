@@ -40,15 +40,23 @@ pub(crate) struct Session {
     pub user: String,
     pub name: String,
     pub grants: Vec<Grant>,
+    /// The token's expiry (unix seconds): a kick bans the user until then by default.
+    pub token_exp: u64,
     pub room: Arc<Room>,
     pub resume_token: String,
     pub inner: Mutex<Inner>,
     pub notify: Notify,
 }
 
+/// What one frame of the reliable stream is counted as against `max_queue_bytes`: its body and
+/// the bookkeeping around it.
+pub(crate) const FRAME_OVERHEAD: usize = 64;
+
 pub(crate) struct Inner {
     /// Unacknowledged frames of the reliable stream, ascending `n`.
     pub buf: VecDeque<(u64, Arc<str>)>,
+    /// Bytes of `buf` as counted against `max_queue_bytes` (bodies plus [`FRAME_OVERHEAD`]).
+    pub buf_bytes: usize,
     pub next_n: u64,
     /// Highest `n` handed to the current socket.
     pub sent_upto: u64,
@@ -74,6 +82,7 @@ impl Session {
             peer_id: self.peer_id.clone(),
             user: self.user.clone(),
             name: self.name.clone(),
+            grants: self.grants.clone(),
             tracks: if with_tracks {
                 g.tracks.clone()
             } else {
@@ -83,38 +92,46 @@ impl Session {
         }
     }
 
-    /// Append a frame to the reliable stream. Returns false when the queue overflowed with
-    /// frames never written to a socket (the peer is too slow or gone too long).
-    pub fn push(&self, body: Arc<str>, limit: usize) -> bool {
+    /// Append a frame to the reliable stream. Returns false when it does not fit: the
+    /// unacknowledged frames would exceed `max_bytes` (the peer reads or acknowledges too
+    /// slowly, or has been away too long). Nothing is dropped silently; the caller ends the
+    /// session with `slow_consumer`.
+    pub fn push(&self, body: Arc<str>, max_bytes: usize) -> bool {
         let mut g = self.inner.lock();
         if g.ended.is_some() {
             return true;
         }
-        if g.buf.len() >= limit.max(1) {
-            match g.buf.front() {
-                Some((front_n, _)) if *front_n > g.sent_upto => return false,
-                _ => {
-                    g.buf.pop_front();
-                }
-            }
+        let size = body.len() + FRAME_OVERHEAD;
+        if g.buf_bytes + size > max_bytes {
+            return false;
         }
         let n = g.next_n;
         g.next_n += 1;
+        g.buf_bytes += size;
         g.buf.push_back((n, body));
         drop(g);
         self.notify.notify_one();
         true
     }
 
+    /// Cumulative acknowledgement: frames up to `n` (and not beyond what was written) are
+    /// released.
     pub fn ack(&self, n: u64) {
         let mut g = self.inner.lock();
         let n = n.min(g.sent_upto);
-        while g.buf.front().is_some_and(|(f, _)| *f <= n) {
-            g.buf.pop_front();
+        g.release_upto(n);
+    }
+}
+
+impl Inner {
+    /// Drop the frames with `n <= upto` from the stream.
+    pub fn release_upto(&mut self, upto: u64) {
+        while let Some((_, b)) = self.buf.pop_front_if(|(f, _)| *f <= upto) {
+            self.buf_bytes -= b.len() + FRAME_OVERHEAD;
         }
-        if g.buf.is_empty() && g.buf.capacity() > 0 {
+        if self.buf.is_empty() && self.buf.capacity() > 0 {
             // Idle sessions hold no queue memory (re-growing costs one allocation).
-            g.buf = VecDeque::new();
+            self.buf = VecDeque::new();
         }
     }
 }

@@ -113,10 +113,15 @@ pub enum ClientMsg {
         /// Any JSON value.
         metadata: serde_json::Value,
     },
-    /// Remove a peer from the room (needs `admin`).
+    /// Remove a peer from the room (needs `admin`). Its user stays out of the room (joins are
+    /// refused with `banned`) until its token expires, or for `ban_ms` when given.
     Kick {
         /// Peer to remove.
         peer_id: PeerId,
+        /// How long the user is kept out, ms; `0` removes without a ban. Default: until the
+        /// kicked peer's token expires.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ban_ms: Option<u64>,
     },
     /// Leave the room and end the session (no resume).
     Leave {},
@@ -251,6 +256,19 @@ pub enum ServerMsg {
         last_seq: u64,
         /// Number of frames about to be replayed.
         replay: u64,
+        /// Fresh ICE servers (TURN credentials minted now), replacing those of `welcome`;
+        /// empty (and omitted) when the server has no TURN secret.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<IceServer>,
+    },
+    /// Fresh ICE servers for a long session (TURN credentials re-minted before the previous
+    /// ones expire), replacing those of `welcome`/`resumed`/the previous `ice_servers`.
+    IceServers {
+        /// Stream sequence number.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        n: u64,
+        /// The servers, as in `welcome`.
+        ice_servers: Vec<IceServer>,
     },
     /// A peer joined the room.
     PeerJoined {
@@ -438,6 +456,7 @@ impl ServerMsg {
             | ServerMsg::Answer { n, .. }
             | ServerMsg::Ice { n, .. }
             | ServerMsg::Message { n, .. }
+            | ServerMsg::IceServers { n, .. }
             | ServerMsg::Delivery { n, .. } => Some(*n),
             _ => None,
         }

@@ -41,6 +41,44 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Default maximum decoded size of a real-time message payload (64 KiB).
 pub const DEFAULT_MAX_PAYLOAD: usize = 64 * 1024;
 
+/// Deepest nesting of arrays and objects in a frame, the frame object itself being level 1
+/// (what serde_json's recursion limit allows); deeper frames are `bad_json`.
+pub const MAX_NESTING: usize = 127;
+
+/// Longest room name, bytes.
+pub const MAX_ROOM_LEN: usize = 64;
+
+/// Check a room name: 1 to [`MAX_ROOM_LEN`] characters, each an ASCII letter, digit or one of
+/// `-_.~:@` (safe in URLs, file names and logs). The error says what is wrong.
+///
+/// ```
+/// use streamwire::signalling::protocol::validate_room;
+/// assert!(validate_room("standup-2").is_ok());
+/// assert!(validate_room("").is_err());
+/// assert!(validate_room("a\u{0}b").unwrap_err().contains("U+0000"));
+/// ```
+pub fn validate_room(room: &str) -> Result<(), String> {
+    if room.is_empty() {
+        return Err("is empty".into());
+    }
+    if room.len() > MAX_ROOM_LEN {
+        return Err(format!(
+            "is {} bytes long, at most {MAX_ROOM_LEN} allowed",
+            room.len()
+        ));
+    }
+    if let Some((i, c)) = room
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || "-_.~:@".contains(*c)))
+    {
+        return Err(format!(
+            "has the character U+{:04X} at byte {i}; allowed are ASCII letters, digits and -_.~:@",
+            c as u32
+        ));
+    }
+    Ok(())
+}
+
 /// A peer id assigned by the server (opaque string, unique per server run).
 pub type PeerId = String;
 
@@ -123,6 +161,10 @@ pub struct PeerInfo {
     pub user: String,
     /// Display name from the token.
     pub name: String,
+    /// The peer's grants (from its token): a client offers media to it only with
+    /// `subscribe`, and expects media from it only with `publish`.
+    #[serde(default)]
+    pub grants: Vec<Grant>,
     /// Published tracks (empty when the recipient lacks the `subscribe` grant).
     #[serde(default)]
     pub tracks: Vec<TrackInfo>,
@@ -279,6 +321,8 @@ pub enum ErrorCode {
     Shutdown,
     /// An admin removed this peer.
     Kicked,
+    /// `join` refused: an admin removed this user from the room and the ban has not expired.
+    Banned,
     /// No frame arrived within the idle timeout.
     IdleTimeout,
     /// The peer's outgoing queue overflowed.
@@ -317,6 +361,7 @@ impl ErrorCode {
             ErrorCode::Replaced => "replaced",
             ErrorCode::Shutdown => "shutdown",
             ErrorCode::Kicked => "kicked",
+            ErrorCode::Banned => "banned",
             ErrorCode::IdleTimeout => "idle_timeout",
             ErrorCode::SlowConsumer => "slow_consumer",
             ErrorCode::NotImplemented => "not_implemented",

@@ -54,14 +54,38 @@ impl Default for CongestionConfig {
     }
 }
 
+/// Which candidates ICE may use (webrtcbin's `ice-transport-policy`, `RTCIceTransportPolicy`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IceTransportPolicy {
+    /// Every candidate: host, server-reflexive and relayed. The default.
+    #[default]
+    All,
+    /// Relayed (TURN) candidates only: the peers' addresses never reach each other, and
+    /// nothing flows without a TURN server.
+    Relay,
+}
+
+impl IceTransportPolicy {
+    /// webrtcbin's nick for the policy.
+    pub(crate) fn nick(self) -> &'static str {
+        match self {
+            IceTransportPolicy::All => "all",
+            IceTransportPolicy::Relay => "relay",
+        }
+    }
+}
+
 /// Configuration of one [`Peer`](super::Peer).
 #[derive(Debug, Clone)]
 pub struct PeerConfig {
     /// Offerer or answerer for this pair.
     pub role: Role,
-    /// Local addresses ICE may gather on (`add-local-ip-address`). Empty: libnice's default
-    /// (every interface).
+    /// Local addresses ICE may gather on (`add-local-ip-address`). Empty (the default):
+    /// libnice's choice, every interface that is up.
     pub local_addresses: Vec<String>,
+    /// Which candidates ICE may use. Default [`IceTransportPolicy::All`].
+    pub ice_transport_policy: IceTransportPolicy,
     /// STUN server, `stun://host:port`. None by default; never a public server implicitly.
     pub stun_server: Option<String>,
     /// TURN servers, `turn(s)://user:password@host:port`.
@@ -78,7 +102,31 @@ pub struct PeerConfig {
 }
 
 impl PeerConfig {
-    /// Loopback-only configuration: ICE gathers on 127.0.0.1, no STUN/TURN.
+    /// The production defaults: ICE gathers on every interface, no STUN/TURN server (add
+    /// those of the deployment), default jitter buffer, congestion control on.
+    ///
+    /// ```
+    /// use streamwire::webrtc::peer::{IceTransportPolicy, PeerConfig, Role};
+    /// let cfg = PeerConfig::new(Role::Offerer);
+    /// assert!(cfg.local_addresses.is_empty()); // every interface
+    /// assert_eq!(cfg.ice_transport_policy, IceTransportPolicy::All);
+    /// ```
+    pub fn new(role: Role) -> Self {
+        PeerConfig {
+            role,
+            local_addresses: Vec::new(),
+            ice_transport_policy: IceTransportPolicy::All,
+            stun_server: None,
+            turn_servers: Vec::new(),
+            jitter_buffer: JitterBuffer::default(),
+            repair: RepairConfig::default(),
+            receive: Vec::new(),
+            congestion: Some(CongestionConfig::default()),
+        }
+    }
+
+    /// Loopback only, the explicit choice of tests and benchmarks: [`PeerConfig::new`] with
+    /// ICE gathering on 127.0.0.1 alone.
     ///
     /// ```
     /// use streamwire::webrtc::{MediaKind, peer::{PeerConfig, Role}};
@@ -87,14 +135,8 @@ impl PeerConfig {
     /// ```
     pub fn loopback(role: Role) -> Self {
         PeerConfig {
-            role,
             local_addresses: vec!["127.0.0.1".to_owned()],
-            stun_server: None,
-            turn_servers: Vec::new(),
-            jitter_buffer: JitterBuffer::default(),
-            repair: RepairConfig::default(),
-            receive: Vec::new(),
-            congestion: Some(CongestionConfig::default()),
+            ..PeerConfig::new(role)
         }
     }
 

@@ -10,8 +10,9 @@
 //! at an offerer (or an answer at an answerer) is rejected with [`WebrtcError::Signal`].
 //!
 //! # ICE
-//! Gathering is restricted to [`PeerConfig::local_addresses`] through the ICE agent's
-//! `add-local-ip-address` action; no STUN/TURN server is configured unless given. Candidates
+//! Gathering covers every interface unless [`PeerConfig::local_addresses`] restricts it
+//! (the ICE agent's `add-local-ip-address` action; [`PeerConfig::loopback`] for tests); no
+//! STUN/TURN server is configured unless given. Candidates
 //! trickle out as [`SignalOut::Ice`] as soon as they are found; remote candidates arriving before
 //! the remote description are held and applied right after it.
 
@@ -20,6 +21,7 @@ mod negotiation;
 mod signal;
 
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -28,7 +30,7 @@ use gst::prelude::*;
 use gst_webrtc::{WebRTCPeerConnectionState, WebRTCRTPTransceiver};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
-pub use config::{CongestionConfig, PeerConfig, Role};
+pub use config::{CongestionConfig, IceTransportPolicy, PeerConfig, Role};
 pub use signal::{ConnectionState, PeerEvent, PeerIo, SignalIn, SignalOut};
 
 use negotiation::Negotiation;
@@ -77,8 +79,20 @@ struct State {
     last_estimate: Option<u32>,
 }
 
+/// Monotonic milliseconds since the first call (process-wide), never 0.
+fn now_ms() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(std::time::Instant::now);
+    u64::try_from(epoch.elapsed().as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
 struct Inner {
     id: String,
+    /// [`now_ms`] when a packet from the remote side last left the ICE transport (RTP, RTCP,
+    /// DTLS, SCTP; STUN stays inside libnice); 0 before the first.
+    last_rx_ms: AtomicU64,
     config: PeerConfig,
     webrtcbin: gst::Element,
     bin: gst::Bin,
@@ -132,11 +146,13 @@ impl Peer {
     ) -> Result<(Peer, PeerIo), WebrtcError> {
         config.validate()?;
         let webrtcbin = make("webrtcbin")?;
+        crate::webrtc::early_rtp::guard(&webrtcbin);
         webrtcbin.set_property_from_str("bundle-policy", "max-bundle");
         // Every new stream's jitter buffer starts here; an adaptive one then follows its own
         // measured delay variation (repair::watch_internals).
         webrtcbin.set_property("latency", config.jitter_buffer.initial_ms());
         let repair = watch_internals(&webrtcbin, config.repair, config.jitter_buffer);
+        webrtcbin.set_property_from_str("ice-transport-policy", config.ice_transport_policy.nick());
         if let Some(stun) = &config.stun_server {
             webrtcbin.set_property("stun-server", stun);
         }
@@ -163,6 +179,7 @@ impl Peer {
         let (ev_tx, ev_rx) = unbounded_channel();
         let inner = Arc::new(Inner {
             id: id.to_owned(),
+            last_rx_ms: AtomicU64::new(0),
             config,
             webrtcbin: webrtcbin.clone(),
             bin: bin.as_ref().clone(),
@@ -207,6 +224,28 @@ impl Peer {
             let mline = values.get(1).and_then(|v| v.get::<u32>().ok())?;
             let candidate = values.get(2).and_then(|v| v.get::<String>().ok())?;
             let _ = inner.signals.send(SignalOut::Ice { mline, candidate });
+            None
+        });
+
+        // Liveness: every packet the ICE transport delivers (nicesrc is created inside
+        // webrtcbin with each transport).
+        let weak = self.weak();
+        webrtcbin.connect("deep-element-added", false, move |values| {
+            let element = values.get(2)?.get::<gst::Element>().ok()?;
+            let is_nicesrc = element.factory().is_some_and(|f| f.name() == "nicesrc");
+            if let (true, Some(pad)) = (is_nicesrc, element.static_pad("src")) {
+                let weak = weak.clone();
+                pad.add_probe(
+                    gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                    move |_, _| match weak.upgrade() {
+                        Some(inner) => {
+                            inner.last_rx_ms.store(now_ms(), Ordering::Relaxed);
+                            gst::PadProbeReturn::Ok
+                        }
+                        None => gst::PadProbeReturn::Remove,
+                    },
+                );
+            }
             None
         });
 
@@ -306,6 +345,57 @@ impl Peer {
             .webrtcbin
             .property::<WebRTCPeerConnectionState>("connection-state")
             .into()
+    }
+
+    /// How long since the remote side's last packet arrived over the ICE transport (media,
+    /// RTCP, DTLS or data channel; ICE's own STUN checks do not count); `None` before the
+    /// first. A connection carrying media in either direction is never silent for long
+    /// (RTP, or the receiver's RTCP feedback), so a long silence means the path is gone.
+    pub fn silence(&self) -> Option<Duration> {
+        match self.inner.last_rx_ms.load(Ordering::Relaxed) {
+            0 => None,
+            t => Some(Duration::from_millis(now_ms().saturating_sub(t))),
+        }
+    }
+
+    /// Whether the negotiated session (the current local description) has an audio or
+    /// video m-line that is not `inactive`, so packets (media, or the receiver's RTCP
+    /// feedback) flow both ways.
+    pub fn carries_media(&self) -> bool {
+        self.active_mline(&["audio", "video"])
+    }
+
+    /// Whether the current local description has any m-line (audio, video or data channel)
+    /// that is not `inactive`: there is something for ICE and DTLS to connect.
+    pub fn has_transport(&self) -> bool {
+        self.active_mline(&["audio", "video", "application"])
+    }
+
+    fn active_mline(&self, kinds: &[&str]) -> bool {
+        let Some(desc) = self
+            .inner
+            .webrtcbin
+            .property::<Option<gst_webrtc::WebRTCSessionDescription>>("current-local-description")
+        else {
+            return false;
+        };
+        desc.sdp().medias().any(|m| {
+            m.media().is_some_and(|k| kinds.contains(&k))
+                && (m.media() == Some("application")
+                    || m.attributes()
+                        .any(|a| matches!(a.key(), "sendonly" | "recvonly" | "sendrecv")))
+        })
+    }
+
+    /// The remote side's ICE username fragment, from the applied remote description.
+    pub fn remote_ice_ufrag(&self) -> Option<String> {
+        let desc = self
+            .inner
+            .webrtcbin
+            .property::<Option<gst_webrtc::WebRTCSessionDescription>>(
+                "current-remote-description",
+            )?;
+        super::sdp::ice_ufrag(desc.sdp())
     }
 
     /// Latest congestion-control estimate (bit/s), if any.

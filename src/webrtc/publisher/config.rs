@@ -1,7 +1,7 @@
 //! What a [`Publisher`](super::Publisher) publishes: [`PublisherConfig`] and its sources.
 
 use crate::encoder::Codec;
-pub use gststreamwire::orientation::Rotation;
+pub use gststreamwire::orientation::{CameraFacing, Rotation};
 
 /// Where published video comes from.
 #[derive(Debug, Clone, Default)]
@@ -93,6 +93,13 @@ pub struct PublisherConfig {
     pub audio_bps: i32,
     /// Rotation metadata mode (CVO); `None` (default) sends no orientation.
     pub rotation: Option<RotationConfig>,
+    /// With [`rotation`](Self::rotation): which way the camera faces (`sensorrotation
+    /// camera-facing`: the rotation rule, a front camera's mirror, the CVO `C` bit, which is
+    /// 1 for `Back` only). Default `Back`, the element's.
+    pub camera_facing: CameraFacing,
+    /// With [`rotation`](Self::rotation) following the sensor: the camera sensor's mounting
+    /// (`sensorrotation sensor-orientation`). Default 0 degrees.
+    pub sensor_orientation: Rotation,
     /// Opus in-band FEC, its amount set from the loss the receivers report. Default on.
     pub audio_fec: bool,
     /// Opus DTX: during silence only a few small packets are sent. Default on.
@@ -122,6 +129,8 @@ impl Default for PublisherConfig {
             keyframe_interval: 300,
             audio_bps: 32000,
             rotation: None,
+            camera_facing: CameraFacing::Back,
+            sensor_orientation: Rotation::R0,
             audio_fec: true,
             audio_dtx: true,
             keyframe_min_interval_ms: 250,

@@ -32,8 +32,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use gst::prelude::*;
 
 pub use config::{
-    AudioSource, MAX_KEYFRAME_MIN_INTERVAL_MS, PublisherConfig, Rotation, RotationConfig,
-    VideoSource,
+    AudioSource, CameraFacing, MAX_KEYFRAME_MIN_INTERVAL_MS, PublisherConfig, Rotation,
+    RotationConfig, VideoSource,
 };
 pub use rate::BitrateChange;
 pub use sources::ENCODER_QUEUE_NAME;

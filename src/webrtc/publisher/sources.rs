@@ -66,7 +66,11 @@ pub(super) fn build_video(
     )?;
     let tee = make("tee")?;
     tee.set_property("allow-not-linked", true);
-    let rotation = config.rotation.as_ref().map(build_rotation).transpose()?;
+    let rotation = config
+        .rotation
+        .as_ref()
+        .map(|r| build_rotation(r, config))
+        .transpose()?;
     let mut chain = vec![src, convert, scale, rate, caps.clone()];
     chain.extend(rotation.iter().cloned());
     chain.push(queue);
@@ -142,10 +146,19 @@ pub(super) fn build_audio(
     Ok(Some((enc, tee)))
 }
 
-/// The `sensorrotation` element for rotation metadata mode (output `metadata`: tags + meta).
-fn build_rotation(cfg: &RotationConfig) -> Result<gst::Element, WebrtcError> {
+/// The `sensorrotation` element for rotation metadata mode (output `metadata`: tags + meta),
+/// with the camera of `config`.
+fn build_rotation(
+    cfg: &RotationConfig,
+    config: &PublisherConfig,
+) -> Result<gst::Element, WebrtcError> {
     let el = make("sensorrotation")?;
     el.set_property_from_str("output", "metadata");
+    el.set_property("camera-facing", config.camera_facing);
+    el.set_property_from_str(
+        "sensor-orientation",
+        &config.sensor_orientation.degrees().to_string(),
+    );
     match cfg {
         RotationConfig::Fixed(r) => {
             el.set_property_from_str("mode", "follow-app");
