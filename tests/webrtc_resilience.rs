@@ -3,11 +3,12 @@
 //! itself) the subscriber still decodes at least 98 % of the frames while the stats count the
 //! NACKs and retransmissions.
 //!
-//! The lossy test re-runs this test binary as `unshare -n BIN --exact NAME --ignored`: the
-//! child is alone in a fresh namespace, so its nftables rule drops only its own packets (not
-//! those of tests running beside it). Needs root, `unshare` and `nft` (scripts/packages.sh).
+//! The lossy test re-runs itself alone in a fresh namespace ([`netns_support::isolated`]), so
+//! its nftables rule drops only its own packets (not those of tests running beside it). Needs
+//! root, `unshare` and `nft` (scripts/packages.sh).
 //! Run: unshare -n sh -c 'ip link set lo up; cargo test --test webrtc_resilience'
 
+mod netns_support;
 mod webrtc_support;
 
 use std::time::Duration;
@@ -15,38 +16,10 @@ use std::time::Duration;
 use streamwire::webrtc::MediaKind;
 use streamwire::webrtc::peer::{Peer, PeerConfig, PeerIo, Role, SignalOut};
 use streamwire::webrtc::publisher::{AudioSource, PublisherConfig};
+use streamwire::webrtc::repair::JitterBuffer;
 use streamwire::webrtc::stats::{Direction, StatsSampler};
 use streamwire::webrtc::subscriber::SubscriberConfig;
 use webrtc_support::{Endpoint, wait_for};
-
-/// Set in the child that runs inside its own namespace.
-const IN_NETNS: &str = "SW_TEST_OWN_NETNS";
-
-/// Run the ignored test `name` of this binary in a new network namespace.
-fn run_in_own_namespace(name: &str) {
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new("unshare")
-        .arg("-n")
-        .arg(exe)
-        .args([
-            "--exact",
-            name,
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(IN_NETNS, "1")
-        .output()
-        .expect("`unshare` runs (util-linux; root needed)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("--- child stdout ---\n{stdout}\n--- child stderr ---\n{stderr}");
-    assert!(out.status.success(), "child test `{name}` failed");
-    assert!(
-        stdout.contains("1 passed"),
-        "child test `{name}` did not run"
-    );
-}
 
 /// Carry `from`'s signalling to `to`, remembering every SDP.
 fn relay_recording(
@@ -127,22 +100,11 @@ async fn offer_and_answer_carry_rtx_red_and_ulpfec_both_ways() {
     }
 }
 
-#[test]
-fn five_percent_loss_is_repaired() {
-    if std::env::var_os(IN_NETNS).is_some() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_percent_loss_is_repaired() {
+    if !netns_support::isolated("five_percent_loss_is_repaired") {
         return;
     }
-    run_in_own_namespace("five_percent_loss_in_own_namespace");
-}
-
-/// The body of [`five_percent_loss_is_repaired`], inside its own namespace.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "run by five_percent_loss_is_repaired inside its own network namespace"]
-async fn five_percent_loss_in_own_namespace() {
-    assert!(
-        std::env::var_os(IN_NETNS).is_some(),
-        "run through five_percent_loss_is_repaired"
-    );
     streamwire::impair::loopback_up().unwrap();
     streamwire::impair::random_loss(5).unwrap();
 
@@ -159,7 +121,21 @@ async fn five_percent_loss_in_own_namespace() {
         }),
         SubscriberConfig::default(),
     );
-    let (pv, pc, _ea, _eb) = webrtc_support::connect_pair(&receiver, &sender, &[], |_| {});
+    // Repair needs time: a NACK or a retransmission is lost too (5 % each way), and RTCP
+    // feedback waits for its interval, so the slowest repairs take 100..200 ms here. A fixed
+    // 200 ms buffer shows what NACK/RTX and FEC repair; the adaptive default (which follows
+    // the measured repair delay) is measured by `streamwire bench impairment`.
+    let (pv, io_v) = receiver.peer(
+        "camera",
+        PeerConfig {
+            jitter_buffer: JitterBuffer::Fixed(200),
+            ..PeerConfig::loopback(Role::Answerer)
+        },
+    );
+    let (pc, io_c) = sender.peer("viewer", PeerConfig::loopback(Role::Offerer));
+    let _ev = webrtc_support::relay(io_v, pc.clone());
+    let _ec = webrtc_support::relay(io_c, pv.clone());
+    pc.negotiate().unwrap();
     let decoded = || {
         receiver
             .subscriber

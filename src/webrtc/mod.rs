@@ -20,6 +20,7 @@ pub mod encode;
 pub mod freeze;
 pub mod peer;
 pub mod publisher;
+pub mod receive_watch;
 pub mod recording;
 pub mod repair;
 pub(crate) mod sdp;

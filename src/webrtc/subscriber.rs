@@ -612,7 +612,15 @@ fn build_receive_branch(
     if kind == MediaKind::Video
         && let Some(depay_sink) = chain[0].static_pad("sink")
     {
-        count_received_frames(inner, peer_id, &depay_sink);
+        let weak = Arc::downgrade(inner);
+        let key = (peer_id.to_owned(), MediaKind::Video);
+        super::receive_watch::watch_received_frames(&depay_sink, move || {
+            let inner = weak.upgrade()?;
+            let mut map = inner.counters.lock();
+            let c = map.entry(key.clone()).or_default();
+            c.frames_received += 1;
+            Some((c.frames_received, c.decoded))
+        });
     }
 
     bin.add_many(&chain)
@@ -744,33 +752,6 @@ fn install_counter(inner: &Arc<Inner>, peer_id: &str, kind: MediaKind, pad: &gst
                 });
             }
             _ => {}
-        }
-        gst::PadProbeReturn::Ok
-    });
-}
-
-/// Count the video frames reaching the depayloader at `pad`: one per new RTP timestamp.
-fn count_received_frames(inner: &Arc<Inner>, peer_id: &str, pad: &gst::Pad) {
-    let weak = Arc::downgrade(inner);
-    let key = (peer_id.to_owned(), MediaKind::Video);
-    let last = Mutex::new(None::<u32>);
-    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        let Some(inner) = weak.upgrade() else {
-            return gst::PadProbeReturn::Remove;
-        };
-        let ts = info
-            .buffer()
-            .and_then(|b| gst_rtp::RTPBuffer::from_buffer_readable(b).ok())
-            .map(|rtp| rtp.timestamp());
-        if let Some(ts) = ts
-            && last.lock().replace(ts) != Some(ts)
-        {
-            inner
-                .counters
-                .lock()
-                .entry(key.clone())
-                .or_default()
-                .frames_received += 1;
         }
         gst::PadProbeReturn::Ok
     });

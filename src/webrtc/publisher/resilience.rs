@@ -97,7 +97,9 @@ impl Publisher {
                 lim.last = Some(now);
                 return gst::PadProbeReturn::Ok;
             }
-            inner.keyframe_requests_deferred.fetch_add(1, Ordering::Relaxed);
+            inner
+                .keyframe_requests_deferred
+                .fetch_add(1, Ordering::Relaxed);
             if !lim.deferred {
                 lim.deferred = true;
                 let weak = Arc::downgrade(&inner);
@@ -127,7 +129,9 @@ impl Publisher {
     /// Receiver keyframe requests held back by the limiter so far (each folded into a
     /// deferred keyframe).
     pub fn keyframe_requests_deferred(&self) -> u64 {
-        self.inner.keyframe_requests_deferred.load(Ordering::Relaxed)
+        self.inner
+            .keyframe_requests_deferred
+            .load(Ordering::Relaxed)
     }
 }
 

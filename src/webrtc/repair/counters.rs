@@ -14,6 +14,8 @@ pub(crate) struct RepairPayloadTypes {
     pub red: Vec<u8>,
     /// `ulpfec` payload types.
     pub ulpfec: Vec<u8>,
+    /// (original, `rtx`) payload-type pairs (`a=fmtp:<rtx> apt=<original>`).
+    pub apt: Vec<(u8, u8)>,
 }
 
 impl RepairPayloadTypes {
@@ -32,6 +34,20 @@ impl RepairPayloadTypes {
                     list.push(pt);
                 }
             }
+            for a in media.attributes().filter(|a| a.key() == "fmtp") {
+                let Some((rtx, params)) = a.value().and_then(|v| v.split_once(' ')) else {
+                    continue;
+                };
+                let apt = params
+                    .split(';')
+                    .find_map(|p| p.trim().strip_prefix("apt="))
+                    .and_then(|v| v.parse::<u8>().ok());
+                if let (Ok(rtx), Some(apt)) = (rtx.parse::<u8>(), apt)
+                    && !pts.apt.contains(&(apt, rtx))
+                {
+                    pts.apt.push((apt, rtx));
+                }
+            }
         }
         pts
     }
@@ -47,6 +63,11 @@ impl RepairPayloadTypes {
                 if !dst.contains(&pt) {
                     dst.push(pt);
                 }
+            }
+        }
+        for pair in other.apt {
+            if !self.apt.contains(&pair) {
+                self.apt.push(pair);
             }
         }
     }
@@ -207,6 +228,7 @@ mod tests {
             rtx: vec![97, 99],
             red: vec![98],
             ulpfec: vec![100],
+            apt: vec![(96, 97), (98, 99)],
         };
         assert_eq!(pts.classify(96, &[0x90]), PacketClass::Media);
         assert_eq!(pts.classify(97, &[]), PacketClass::Retransmission);
@@ -220,6 +242,7 @@ mod tests {
 
     #[test]
     fn payload_types_come_from_rtpmaps() {
+        crate::gst_init::init().unwrap();
         let sdp = "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
                    m=video 9 UDP/TLS/RTP/SAVPF 96 97 98 99 100\r\n\
                    a=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n\
@@ -230,6 +253,7 @@ mod tests {
         assert_eq!(pts.rtx, vec![97, 99]);
         assert_eq!(pts.red, vec![98]);
         assert_eq!(pts.ulpfec, vec![100]);
+        assert_eq!(pts.apt, vec![(96, 97), (98, 99)]);
         let c = DirectionCounts {
             media_bytes: 1000,
             rtx_bytes: 20,

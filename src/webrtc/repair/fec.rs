@@ -33,12 +33,14 @@ pub fn fec_percentage_for_loss(loss_pct: f64, max_pct: u32) -> u32 {
     (want as u32).min(max_pct)
 }
 
-/// Loss fraction (0..=1) the remote side reported per sent SSRC, by kind, from a `get-stats`
-/// structure: the `fraction-lost` of each `remote-inbound-rtp`, the kind from the `codec`
-/// entries (webrtcbin 1.22 mislabels `kind` under BUNDLE).
-pub(crate) fn reported_loss(raw: &gst::StructureRef) -> Vec<(MediaKind, f64)> {
+/// From a `get-stats` structure: the loss fraction (0..=1) the remote side reported per sent
+/// SSRC, by kind (the `fraction-lost` of each `remote-inbound-rtp`, the kind from the `codec`
+/// entries: webrtcbin 1.22 mislabels `kind` under BUNDLE), and the video RTP packets sent so
+/// far (`packets-sent` of the video `outbound-rtp` entries).
+fn sent_by_kind(raw: &gst::StructureRef) -> (Vec<(MediaKind, f64)>, u64) {
     let mut kind_by_ssrc: HashMap<u32, MediaKind> = HashMap::new();
     let mut remote = Vec::new();
+    let mut sent: Vec<(u32, u64)> = Vec::new();
     for (_, value) in raw.iter() {
         let Ok(s) = value.get::<gst::Structure>() else {
             continue;
@@ -57,13 +59,35 @@ pub(crate) fn reported_loss(raw: &gst::StructureRef) -> Vec<(MediaKind, f64)> {
                     remote.push((ssrc, f));
                 }
             }
+            "outbound-rtp" => {
+                if let (Ok(ssrc), Ok(n)) = (s.get::<u32>("ssrc"), s.get::<u64>("packets-sent")) {
+                    sent.push((ssrc, n));
+                }
+            }
             _ => {}
         }
     }
-    remote
+    let video = sent
+        .iter()
+        .filter(|(ssrc, _)| kind_by_ssrc.get(ssrc) == Some(&MediaKind::Video))
+        .map(|(_, n)| n)
+        .sum();
+    let loss = remote
         .into_iter()
         .filter_map(|(ssrc, f)| Some((*kind_by_ssrc.get(&ssrc)?, f)))
-        .collect()
+        .collect();
+    (loss, video)
+}
+
+/// Video loss (%) seen from the sender over one period: packets the receiver asked to be
+/// retransmitted per video packet sent. With RTX the receiver's reports say little (a
+/// repaired packet counts as received), so this is the loss FEC follows; a request repeated
+/// for one packet counts twice, so it errs high.
+pub(crate) fn nacked_loss_pct(requests: u64, packets: u64) -> f64 {
+    if packets == 0 {
+        return 0.0;
+    }
+    (100.0 * requests as f64 / packets as f64).min(100.0)
 }
 
 /// Start the peer's FEC control thread: every second, read the loss the remote side reports,
@@ -76,6 +100,8 @@ pub(crate) fn spawn_fec_control(peer: &Peer, max_pct: u32) {
         .spawn(move || {
             // Smoothed loss per kind (%), so one bad report does not swing the overhead.
             let mut smoothed: HashMap<MediaKind, f64> = HashMap::new();
+            // (retransmission requests served, video packets sent) at the last period.
+            let mut last_video: Option<(u64, u64)> = None;
             loop {
                 std::thread::sleep(PERIOD);
                 let Some(peer) = weak.upgrade() else {
@@ -93,9 +119,17 @@ pub(crate) fn spawn_fec_control(peer: &Peer, max_pct: u32) {
                     continue;
                 };
                 let mut now: HashMap<MediaKind, f64> = HashMap::new();
-                for (kind, f) in reported_loss(&raw) {
+                let (reported, video_sent) = sent_by_kind(&raw);
+                for (kind, f) in reported {
                     let e = now.entry(kind).or_insert(0.0);
                     *e = e.max(f * 100.0);
+                }
+                let requests = peer.repair_counters().rtx_requests_received;
+                if let Some((r0, v0)) = last_video.replace((requests, video_sent)) {
+                    let nacked =
+                        nacked_loss_pct(requests.saturating_sub(r0), video_sent.saturating_sub(v0));
+                    let e = now.entry(MediaKind::Video).or_insert(0.0);
+                    *e = e.max(nacked);
                 }
                 for (kind, pct) in now {
                     let s = smoothed.entry(kind).or_insert(pct);
@@ -153,5 +187,12 @@ mod tests {
         assert_eq!(fec_percentage_for_loss(10.0, 50), 30);
         assert_eq!(fec_percentage_for_loss(10.0, 20), 20);
         assert_eq!(fec_percentage_for_loss(f64::NAN, 50), 0);
+    }
+
+    #[test]
+    fn nacked_share_of_the_sent_packets() {
+        assert_eq!(nacked_loss_pct(0, 0), 0.0);
+        assert_eq!(nacked_loss_pct(5, 100), 5.0);
+        assert_eq!(nacked_loss_pct(300, 100), 100.0);
     }
 }

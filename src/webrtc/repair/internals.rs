@@ -21,6 +21,7 @@ pub(crate) struct Internals {
     jitter: JitterBuffer,
     live: Live,
     rtxsend: Mutex<Vec<glib::WeakRef<gst::Element>>>,
+    rtxreceive: Mutex<Vec<glib::WeakRef<gst::Element>>>,
     fecdecs: Mutex<Vec<glib::WeakRef<gst::Element>>>,
     jitterbuffers: Mutex<Vec<glib::WeakRef<gst::Element>>>,
     started: Instant,
@@ -38,6 +39,9 @@ impl Internals {
             }
         }
         tracing::debug!(?pts, "repair payload types");
+        for rx in self.rtxreceive.lock().iter().filter_map(|w| w.upgrade()) {
+            set_rtx_map(&rx, &pts);
+        }
         *self.live.pts.lock() = pts;
     }
 
@@ -76,6 +80,10 @@ impl Internals {
                 element.set_property("max-size-time", self.config.rtx_history_ms);
                 element.set_property("max-size-packets", self.config.rtx_history_packets);
                 self.rtxsend.lock().push(element.downgrade());
+            }
+            Some("rtprtxreceive") => {
+                set_rtx_map(element, &self.live.pts.lock());
+                self.rtxreceive.lock().push(element.downgrade());
             }
             Some("rtpulpfecdec") => self.fecdecs.lock().push(element.downgrade()),
             Some("rtpjitterbuffer") => self.jitterbuffer_added(element),
@@ -181,7 +189,9 @@ impl Internals {
             let Some(est) = st.estimator.as_mut() else {
                 return gst::PadProbeReturn::Ok;
             };
-            if !retransmitted {
+            if retransmitted {
+                est.retransmitted(now_ms, rtp.timestamp());
+            } else {
                 est.packet(now_ms, rtp.timestamp(), rtp.seq());
             }
             drop(rtp);
@@ -201,10 +211,14 @@ impl Internals {
             let current = jb.property::<u32>("latency");
             let next = next_latency(current, target);
             // Only for the trace below (sorting the window is not free).
-            let (variation, recent_loss) = if tracing::enabled!(tracing::Level::TRACE) {
-                (est.delay_variation_ms(0.98), est.recent_loss(now_ms))
+            let (variation, repair_p99, recent_loss) = if tracing::enabled!(tracing::Level::TRACE) {
+                (
+                    est.delay_variation_ms(0.98),
+                    est.repair_delay_ms(super::jitter::REPAIR_QUANTILE),
+                    est.recent_loss(now_ms),
+                )
             } else {
-                (0.0, false)
+                (0.0, 0.0, false)
             };
             drop(guard);
             if next != current {
@@ -214,6 +228,7 @@ impl Internals {
                     next,
                     rtt_ms,
                     delay_variation_p98_ms = variation,
+                    repair_delay_p99_ms = repair_p99,
                     recent_loss,
                     "jitter buffer latency"
                 );
@@ -222,6 +237,22 @@ impl Internals {
             gst::PadProbeReturn::Ok
         });
     }
+}
+
+/// Give `rtprtxreceive` every negotiated (original, rtx) payload-type pair. webrtcbin 1.22
+/// fills its map from the transceiver it finds for the m-line, which on an answerer is not
+/// always the one the answer was built from (without RTX): then retransmissions are dropped.
+fn set_rtx_map(rtxreceive: &gst::Element, pts: &RepairPayloadTypes) {
+    if pts.apt.is_empty() {
+        return;
+    }
+    let mut map = rtxreceive
+        .property::<Option<gst::Structure>>("payload-type-map")
+        .unwrap_or_else(|| gst::Structure::new_empty("application/x-rtp-pt-map"));
+    for (apt, rtx) in &pts.apt {
+        map.set(apt.to_string(), u32::from(*rtx));
+    }
+    rtxreceive.set_property("payload-type-map", map);
 }
 
 struct Adapt {
@@ -259,6 +290,7 @@ pub(crate) fn watch_internals(
         jitter,
         live: Live::default(),
         rtxsend: Mutex::new(Vec::new()),
+        rtxreceive: Mutex::new(Vec::new()),
         fecdecs: Mutex::new(Vec::new()),
         jitterbuffers: Mutex::new(Vec::new()),
         started: Instant::now(),

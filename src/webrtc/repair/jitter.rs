@@ -8,10 +8,15 @@
 //! [`WINDOW`]. The delay variation of a packet is its transit minus the smallest transit in the
 //! window (a jump of more than [`RESYNC_MS`] restarts the window); the target is the 98th percentile of the window's delay variation (so the last
 //! packet of a paced keyframe and network jitter are both covered), plus, while packets were
-//! lost in the last [`LOSS_MEMORY`], one retransmission round trip and [`RTX_MARGIN_MS`] (so
-//! a retransmitted packet still arrives in time), clamped to the configured range. The buffer
-//! latency goes up to a higher target at once and down by at most [`STEP_DOWN_MS`] per
-//! [`UPDATE`], so a short calm spell does not empty it just before the next burst.
+//! lost in the last [`LOSS_MEMORY`], the time a retransmission takes to arrive (the 99th
+//! percentile, [`REPAIR_QUANTILE`], of how late the retransmitted packets of the window came, measured the same
+//! way, and at least twice the jitter buffer's mean retransmission round trip) and
+//! [`RTX_MARGIN_MS`] (so a retransmitted packet still arrives in time), clamped to the
+//! configured range. The packets
+//! of a stream's first [`WARMUP`] are not taken (they include those held while the connection
+//! came up, released in one burst). The buffer latency goes up to a higher target at once and
+//! down by an eighth of the distance (at least [`STEP_DOWN_MS`]) per [`UPDATE`], so a short
+//! calm spell does not empty it just before the next burst, yet a spike is gone in seconds.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -23,10 +28,18 @@ pub const LOSS_MEMORY: Duration = Duration::from_secs(10);
 /// Extra time for a retransmission besides the round trip: detecting the gap and sending
 /// the NACK (ms).
 pub const RTX_MARGIN_MS: f64 = 15.0;
+/// Quantile of the retransmitted packets' lateness the buffer waits for under loss: one
+/// packet never repaired breaks its frame and, for VP8/H.264, every frame up to the next
+/// keyframe, so the slow tail (a NACK or a retransmission lost, RTCP feedback waiting for its
+/// interval) matters more than the median.
+pub const REPAIR_QUANTILE: f64 = 1.0;
 /// How often the target is recomputed and applied.
 pub const UPDATE: Duration = Duration::from_millis(250);
-/// Largest decrease of the buffer latency per [`UPDATE`] (ms).
+/// Smallest decrease of the buffer latency per [`UPDATE`] when above the target (ms); the
+/// decrease is an eighth of the distance to the target when that is more.
 pub const STEP_DOWN_MS: u32 = 2;
+/// A stream's first packets not taken into the delay variation.
+pub const WARMUP: Duration = Duration::from_secs(1);
 /// A change of relative transit time between two packets larger than this (ms) restarts the
 /// estimate.
 pub const RESYNC_MS: f64 = 1000.0;
@@ -107,6 +120,10 @@ pub struct JitterEstimator {
     last_loss_ms: Option<f64>,
     /// Next expected sequence number.
     next_seq: Option<u16>,
+    /// Arrival of the stream's first packet (ms).
+    first_ms: Option<f64>,
+    /// (arrival ms, relative transit ms) of the retransmitted packets in the window.
+    repaired: VecDeque<(f64, f64)>,
 }
 
 impl JitterEstimator {
@@ -129,6 +146,8 @@ impl JitterEstimator {
             last_rtp: None,
             last_loss_ms: None,
             next_seq: None,
+            first_ms: None,
+            repaired: VecDeque::new(),
         }
     }
 
@@ -147,6 +166,15 @@ impl JitterEstimator {
             Some((last, last_ext)) => last_ext + i64::from(rtp.wrapping_sub(last) as i32),
         };
         self.last_rtp = Some((rtp, ext));
+        // A jump forward (less than half the sequence space) is a gap: lost packets.
+        if self.next_seq.is_some_and(|next| seq != next) {
+            self.last_loss_ms = Some(arrival_ms);
+        }
+        self.next_seq = Some(seq.wrapping_add(1));
+        let first = *self.first_ms.get_or_insert(arrival_ms);
+        if arrival_ms - first < WARMUP.as_secs_f64() * 1000.0 {
+            return;
+        }
         let transit = arrival_ms - ext as f64 * 1000.0 / self.clock_rate;
         // A jump of more than RESYNC_MS is a new timeline (the stream restarted, or its first
         // packets waited for the connection), not delay: start the window again.
@@ -162,27 +190,50 @@ impl JitterEstimator {
         while self.samples.front().is_some_and(|(t, _)| *t < horizon) {
             self.samples.pop_front();
         }
-        // A jump forward (less than half the sequence space) is a gap: lost packets.
-        if self.next_seq.is_some_and(|next| seq != next) {
-            self.last_loss_ms = Some(arrival_ms);
-        }
-        self.next_seq = Some(seq.wrapping_add(1));
     }
 
-    /// The `q` quantile (0..=1) of the window's delay variation (ms).
-    pub fn delay_variation_ms(&self, q: f64) -> f64 {
+    /// A retransmitted packet with RTP timestamp `rtp` arrived at `arrival_ms`: how late it
+    /// came (against the window's earliest transit) is what the buffer must wait for repair.
+    pub fn retransmitted(&mut self, arrival_ms: f64, rtp: u32) {
+        let Some((last, last_ext)) = self.last_rtp else {
+            return;
+        };
+        if self.samples.is_empty() {
+            return;
+        }
+        let ext = last_ext + i64::from(rtp.wrapping_sub(last) as i32);
+        let transit = arrival_ms - ext as f64 * 1000.0 / self.clock_rate;
+        self.repaired.push_back((arrival_ms, transit));
+        let horizon = arrival_ms - WINDOW.as_secs_f64() * 1000.0;
+        while self.repaired.front().is_some_and(|(t, _)| *t < horizon) {
+            self.repaired.pop_front();
+        }
+    }
+
+    fn min_transit(&self) -> Option<f64> {
         let min = self
             .samples
             .iter()
             .map(|(_, t)| *t)
             .fold(f64::INFINITY, f64::min);
-        if !min.is_finite() {
+        min.is_finite().then_some(min)
+    }
+
+    /// The `q` quantile (0..=1) of the window's delay variation (ms).
+    pub fn delay_variation_ms(&self, q: f64) -> f64 {
+        let Some(min) = self.min_transit() else {
             return 0.0;
-        }
-        let mut v: Vec<f64> = self.samples.iter().map(|(_, t)| t - min).collect();
-        v.sort_by(f64::total_cmp);
-        let idx = ((q.clamp(0.0, 1.0) * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
-        v[idx]
+        };
+        quantile(self.samples.iter().map(|(_, t)| t - min).collect(), q)
+    }
+
+    /// The `q` quantile (0..=1) of how late the window's retransmitted packets arrived (ms);
+    /// 0 without any.
+    pub fn repair_delay_ms(&self, q: f64) -> f64 {
+        let Some(min) = self.min_transit() else {
+            return 0.0;
+        };
+        quantile(self.repaired.iter().map(|(_, t)| t - min).collect(), q)
     }
 
     /// Whether a packet was lost within [`LOSS_MEMORY`] before `now_ms`.
@@ -191,25 +242,40 @@ impl JitterEstimator {
             .is_some_and(|t| now_ms - t <= LOSS_MEMORY.as_secs_f64() * 1000.0)
     }
 
-    /// The target latency (ms) at `now_ms` for a round trip of `rtt_ms`, within
-    /// `min_ms..=max_ms`.
+    /// The target latency (ms) at `now_ms` for a mean retransmission round trip of `rtt_ms`,
+    /// within `min_ms..=max_ms`.
     pub fn target_ms(&self, now_ms: f64, rtt_ms: f64, min_ms: u32, max_ms: u32) -> u32 {
         let mut t = self.delay_variation_ms(0.98);
         if self.recent_loss(now_ms) {
-            t += rtt_ms.max(0.0) + RTX_MARGIN_MS;
+            let repair = self
+                .repair_delay_ms(REPAIR_QUANTILE)
+                .max(2.0 * rtt_ms.max(0.0));
+            t = t.max(repair) + RTX_MARGIN_MS;
         }
         // Finite and non-negative; the cast saturates.
         (t.ceil() as u32).clamp(min_ms, max_ms)
     }
 }
 
+/// The `q` quantile of `v` (0 when empty).
+fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    // In 1..=len: the cast cannot truncate meaningfully.
+    let idx = ((q.clamp(0.0, 1.0) * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+    v[idx]
+}
+
 /// The next latency to apply when the buffer is at `current` and the estimator asks for
-/// `target`: up at once, down by at most [`STEP_DOWN_MS`].
+/// `target`: up at once, down by an eighth of the distance, at least [`STEP_DOWN_MS`].
 pub(crate) fn next_latency(current: u32, target: u32) -> u32 {
     if target >= current {
         target
     } else {
-        current - (current - target).min(STEP_DOWN_MS)
+        let gap = current - target;
+        current - gap.min((gap / 8).max(STEP_DOWN_MS))
     }
 }
 
@@ -250,8 +316,24 @@ mod tests {
             e.packet(f64::from(i) * 10.0, i * 900, i as u16);
         }
         assert!(e.recent_loss(2000.0));
-        assert_eq!(e.target_ms(2000.0, 20.0, 10, 400), 35);
+        assert_eq!(e.target_ms(2000.0, 20.0, 10, 400), 55);
         assert!(!e.recent_loss(2000.0 + 10_001.0));
+    }
+
+    #[test]
+    fn late_retransmissions_raise_the_target() {
+        let mut e = JitterEstimator::new(90_000);
+        for i in 0..300u32 {
+            if i % 20 == 10 {
+                continue; // lost; its retransmission comes 70 ms after it was due
+            }
+            e.packet(f64::from(i) * 10.0, i * 900, i as u16);
+        }
+        for i in (110..300u32).step_by(20) {
+            e.retransmitted(f64::from(i) * 10.0 + 70.0, i * 900);
+        }
+        assert!((e.repair_delay_ms(0.95) - 70.0).abs() < 1e-6);
+        assert_eq!(e.target_ms(3000.0, 5.0, 10, 400), 85);
     }
 
     #[test]
@@ -282,12 +364,16 @@ mod tests {
     #[test]
     fn a_timeline_jump_restarts_the_window() {
         let mut e = JitterEstimator::new(90_000);
-        // The first packets arrive 4 s late (they waited for the connection), then on time.
-        for i in 0..20u32 {
-            e.packet(4000.0 + f64::from(i), i * 900, i as u16);
+        // On time, then the stream restarts 3 s back on its RTP timeline.
+        for i in 0..200u32 {
+            e.packet(f64::from(i) * 10.0, i * 900, i as u16);
         }
-        for i in 20..200u32 {
-            e.packet(f64::from(i) * 10.0 + 4000.0 - 3990.0, i * 900, i as u16);
+        for i in 200..400u32 {
+            e.packet(
+                f64::from(i) * 10.0,
+                (i * 900).wrapping_sub(270_000),
+                i as u16,
+            );
         }
         assert!(
             e.delay_variation_ms(1.0) < 1.0,
@@ -297,10 +383,31 @@ mod tests {
     }
 
     #[test]
+    fn the_connection_burst_is_not_jitter() {
+        let mut e = JitterEstimator::new(90_000);
+        // The first 30 packets (300 ms) were held while the connection came up and arrive
+        // together at 300 ms; then on time.
+        for i in 0..30u32 {
+            e.packet(300.0, i * 900, i as u16);
+        }
+        for i in 30..500u32 {
+            e.packet(f64::from(i) * 10.0, i * 900, i as u16);
+        }
+        assert_eq!(e.target_ms(5000.0, 1.0, 10, 400), 10);
+    }
+
+    #[test]
     fn latency_goes_up_at_once_and_down_slowly() {
         assert_eq!(next_latency(10, 60), 60);
-        assert_eq!(next_latency(60, 10), 58);
+        assert_eq!(next_latency(60, 10), 54);
+        assert_eq!(next_latency(20, 10), 18);
         assert_eq!(next_latency(11, 10), 10);
+        // A 400 ms spike over a 20 ms target is under 60 ms within 20 updates (5 s).
+        let mut l = 400;
+        for _ in 0..20 {
+            l = next_latency(l, 20);
+        }
+        assert!(l < 60, "{l}");
     }
 
     #[test]
