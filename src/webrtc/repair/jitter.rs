@@ -3,20 +3,18 @@
 //! latency.
 //!
 //! For every packet that arrives at a stream's `rtpjitterbuffer` in order (retransmissions and
-//! reordered packets excluded) the
-//! estimator takes its relative transit time, arrival time minus RTP time, and keeps the last
-//! [`WINDOW`]. The delay variation of a packet is its transit minus the smallest transit in the
-//! window (a jump of more than [`RESYNC_MS`] restarts the window); the target is the 98th percentile of the window's delay variation (so the last
-//! packet of a paced keyframe and network jitter are both covered), plus, while packets were
-//! lost in the last [`LOSS_MEMORY`], the time a retransmission takes to arrive (the 99th
-//! percentile, [`REPAIR_QUANTILE`], of how late the retransmitted packets of the window came, measured the same
-//! way, and at least twice the jitter buffer's mean retransmission round trip) and
-//! [`RTX_MARGIN_MS`] (so a retransmitted packet still arrives in time), clamped to the
-//! configured range. The packets
-//! of a stream's first [`WARMUP`] are not taken (they include those held while the connection
-//! came up, released in one burst). The buffer latency goes up to a higher target at once and
-//! down by an eighth of the distance (at least [`STEP_DOWN_MS`]) per [`UPDATE`], so a short
-//! calm spell does not empty it just before the next burst, yet a spike is gone in seconds.
+//! reordered packets excluded) the estimator takes its relative transit time, arrival time
+//! minus RTP time, and keeps the last [`WINDOW`]. The delay variation of a packet is its
+//! transit minus the smallest transit in the window (a jump of more than [`RESYNC_MS`]
+//! restarts the window). The target is the 98th percentile of the window's delay variation
+//! (so the last packet of a keyframe burst and network jitter are both covered); while packets
+//! were lost in the last [`LOSS_MEMORY`] it is instead the larger of that and the repair delay
+//! (the [`REPAIR_QUANTILE`] of how late the window's retransmitted packets arrived, measured
+//! the same way, and at least twice the jitter buffer's mean retransmission round trip), plus
+//! [`RTX_MARGIN_MS`]; clamped to the configured range. The packets of a stream's first
+//! [`WARMUP`] are not taken (they include those held while the connection came up, released in
+//! one burst). The buffer latency goes up to a higher target at once and down by an eighth of
+//! the distance (at least [`STEP_DOWN_MS`]) per [`UPDATE`].
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -31,7 +29,7 @@ pub const RTX_MARGIN_MS: f64 = 15.0;
 /// Quantile of the retransmitted packets' lateness the buffer waits for under loss: one
 /// packet never repaired breaks its frame and, for VP8/H.264, every frame up to the next
 /// keyframe, so the slow tail (a NACK or a retransmission lost, RTCP feedback waiting for its
-/// interval) matters more than the median.
+/// interval) matters more than the median. 1.0: the slowest repair of the window.
 pub const REPAIR_QUANTILE: f64 = 1.0;
 /// How often the target is recomputed and applied.
 pub const UPDATE: Duration = Duration::from_millis(250);

@@ -12,10 +12,17 @@
 //!   until its deadline, which is the jitter buffer's current latency (`rtx-deadline=-1`,
 //!   `rtx-retry-period=-1`), so a retransmission that could only arrive after the frame's
 //!   playout time is never asked for. The depayloader asks for a keyframe (PLI) only when the
-//!   jitter buffer gave a packet up, that is when repair failed.
-//! * FEC overhead ([`fec_percentage_for_loss`]): none on a clean link; from 1 % loss reported by
-//!   the receiver (RTCP receiver reports), ULPFEC at three times the loss, at most
-//!   [`RepairConfig::fec_max_pct`].
+//!   jitter buffer gave a packet up, that is when repair failed (repeated while nothing decodes:
+//!   `receive_watch`); the publisher rate-limits what reaches its encoder
+//!   (`PublisherConfig::keyframe_min_interval_ms`).
+//! * `rtprtxreceive` gets every negotiated `apt` pair when a negotiation completes (webrtcbin
+//!   1.22 sometimes fills its map from another transceiver on the answerer, and then drops
+//!   every retransmission).
+//! * FEC overhead ([`fec_percentage_for_loss`]): none on a clean link; from 1 % video loss,
+//!   ULPFEC at three times the loss, at most [`RepairConfig::fec_max_pct`]. The loss is the
+//!   higher of the receiver's RTCP `fraction lost` and the share of sent video packets it asked
+//!   to be retransmitted in the last second (with RTX the receiver counts a repaired packet as
+//!   received, so its reports read near 0).
 //! * Jitter buffer ([`JitterBuffer`]): adaptive by default (see `jitter.rs`), fixed as an
 //!   override.
 
