@@ -86,6 +86,10 @@ impl Internals {
                 self.rtxreceive.lock().push(element.downgrade());
             }
             Some("rtpulpfecdec") => self.fecdecs.lock().push(element.downgrade()),
+            // RED without redundant blocks only wraps: media goes out as itself, so its
+            // header extensions (CVO, TWCC), which rtpredenc 1.22 does not copy into the RED
+            // packet, reach the receiver.
+            Some("rtpredenc") => element.set_property("allow-no-red-blocks", false),
             Some("rtpjitterbuffer") => self.jitterbuffer_added(element),
             _ => match element.type_().name() {
                 "TransportSendBin" => self.count_on(element, "rtp_sink", Side::Sent),
