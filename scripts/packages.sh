@@ -11,8 +11,9 @@ gstreamer1.0-plugins-base-apps gstreamer1.0-x"
 # Additionally needed by the test suite: `ip`, `unshare` and `nsenter` for the network
 # namespaces, Chromium for the browser interop tests, node (Debian `nodejs`) for the web
 # client's unit tests, ffmpeg (`ffprobe`) for the recording checks, coturn (`turnserver`) for
-# the TURN tests, nftables to cut paths and drop traffic inside a test's namespace.
-STREAMWIRE_APT_TEST_PACKAGES="iproute2 util-linux chromium nodejs ffmpeg coturn nftables"
+# the TURN tests, nftables to cut paths and drop traffic inside a test's namespace, Janus
+# (VideoRoom) for the SFU tests.
+STREAMWIRE_APT_TEST_PACKAGES="iproute2 util-linux chromium nodejs ffmpeg coturn nftables janus"
 
 # Print the packages from the given list that are not installed.
 streamwire_missing_packages() {

@@ -37,3 +37,4 @@ pub mod session;
 pub mod signalling;
 pub mod telemetry;
 pub mod webrtc;
+pub mod whiteboard;

@@ -34,7 +34,7 @@ async fn join_and_presence() {
     );
     assert_eq!(
         (room.as_str(), user.as_str(), grants.len()),
-        ("r1", "alice", 4)
+        ("r1", "alice", Grant::ALL.len())
     );
     assert_eq!(srv.handle.stats().rooms, 1);
 

@@ -21,7 +21,7 @@ use gst::prelude::*;
 use gststreamwire::telemetry::{Class, Consent, MESSAGE_NAME, REGISTRY, any_field};
 use streamwire::server::TelemetryConfig;
 use streamwire::signalling::client::{Client, ClientConfig, Event, Events};
-use streamwire::signalling::protocol::{ClientMsg, ErrorCode, Grant};
+use streamwire::signalling::protocol::{ClientMsg, ErrorCode, Grant, ServerMsg};
 use streamwire::telemetry::batcher::{Batcher, TrackSample};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -389,7 +389,7 @@ async fn every_byte_the_client_sends_respects_consent_and_admin_api_works_over_t
 /// message with `not_implemented`, naming the message and the missing `--db`, and the
 /// connection keeps serving.
 #[tokio::test]
-async fn without_a_store_the_service_messages_are_not_implemented() {
+async fn without_a_store_telemetry_and_feedback_are_not_implemented() {
     let srv = start(config()).await;
     let (mut admin, _) = common::Raw::join(
         &srv.url,
@@ -406,14 +406,6 @@ async fn without_a_store_the_service_messages_are_not_implemented() {
             "feedback",
             serde_json::json!({"type":"feedback","rating":4}),
         ),
-        (
-            "privacy_export",
-            serde_json::json!({"type":"privacy_export","user":"u"}),
-        ),
-        (
-            "privacy_delete",
-            serde_json::json!({"type":"privacy_delete","user":"u"}),
-        ),
     ];
     for (ty, frame) in frames {
         admin.send_json(frame).await;
@@ -425,6 +417,29 @@ async fn without_a_store_the_service_messages_are_not_implemented() {
         );
         assert!(message.contains("--db"), "{ty}: {message}");
     }
+    // The privacy requests still cover the whiteboards, which every server keeps.
+    admin
+        .send_json(serde_json::json!({"type":"privacy_export","user":"u"}))
+        .await;
+    let data = admin
+        .expect("privacy_export", |m| match m {
+            ServerMsg::PrivacyExport { data, .. } => Some(data.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(data["whiteboard"], serde_json::json!([]), "{data}");
+    admin
+        .send_json(serde_json::json!({"type":"privacy_delete","user":"u"}))
+        .await;
+    let (records, strokes) = admin
+        .expect("privacy_deleted", |m| match m {
+            ServerMsg::PrivacyDeleted {
+                records, strokes, ..
+            } => Some((*records, *strokes)),
+            _ => None,
+        })
+        .await;
+    assert_eq!((records, strokes), (0, 0));
     assert!(admin.drain().await.is_empty());
 }
 

@@ -45,6 +45,10 @@ async fn serve_routes_http_and_websocket_on_one_port() {
         "/streamwire-util.js",
         "/streamwire-peer.js",
         "/streamwire-media.js",
+        "/sfu.js",
+        "/whiteboard/whiteboard.js",
+        "/whiteboard/board.js",
+        "/vendor/yjs.js",
     ] {
         let r = http_get(srv.addr, path).await;
         assert!(r.starts_with("HTTP/1.1 200 OK"), "{path}: {r}");

@@ -5,6 +5,7 @@ import { StreamwireClient, StreamwireError } from './streamwire.js';
 import { constraints, stopStream, levelMeter, listDevices } from './app-media.js';
 import { Stage } from './app-call.js';
 import { Chat } from './app-chat.js';
+import { mountWhiteboard } from './whiteboard/whiteboard.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -21,6 +22,7 @@ let stage = null;
 let dev = false;
 let joining = false;
 let timers = [];
+let callToken = '';
 let preview = null;
 let previewMeter = null;
 let previewTimer = null;
@@ -214,6 +216,7 @@ function enterCall(c, token, name) {
   showView('call');
   status(`Joined room ${c.room} as ${c.name}.`);
   chat.start(c, token);
+  callToken = token;
   if (matchMedia('(max-width: 720px)').matches) setChat(false);
   for (const p of c.peers.values()) stage.addPeer(p);
   timers = [setInterval(() => stage.tick(), 200), setInterval(() => stage.statsTick(), 1000)];
@@ -275,6 +278,10 @@ function exitCall(text, kind = '') {
   for (const t of timers) clearInterval(t);
   timers = [];
   stage?.clear();
+  app.whiteboard?.destroy();
+  app.whiteboard = null;
+  $('whiteboard').hidden = true;
+  $('wb-btn').setAttribute('aria-expanded', 'false');
   chat.stop();
   $('devices').hidden = true;
   showView('prejoin');
@@ -369,6 +376,13 @@ function setChat(open) {
 }
 // Going narrow (a phone turned, a window resized) closes the chat, which would cover the stage.
 matchMedia('(max-width: 720px)').addEventListener('change', (e) => { if (e.matches) setChat(false); });
+$('wb-btn').addEventListener('click', () => {
+  // The room's whiteboard (web/whiteboard/): mounted, and synced, when first opened.
+  if (!app.whiteboard && app.client) app.whiteboard = mountWhiteboard($('whiteboard'), app.client, { token: callToken });
+  const open = $('whiteboard').hidden;
+  $('whiteboard').hidden = !open;
+  $('wb-btn').setAttribute('aria-expanded', String(open));
+});
 $('chat-btn').addEventListener('click', () => {
   const open = $('call').classList.contains('chat-closed');
   setChat(open);

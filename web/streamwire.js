@@ -8,6 +8,7 @@ import {
 } from './streamwire-util.js';
 import { PeerLink, DATA_CHANNEL_LABEL, RECOVERY } from './streamwire-peer.js';
 import * as media from './streamwire-media.js';
+import * as sfu from './sfu.js'; // t15: SFU rooms
 
 export { StreamwireError, describeError, qualityScore, backoffDelay, DATA_CHANNEL_LABEL, RECOVERY };
 
@@ -58,6 +59,7 @@ export class StreamwireClient extends EventTarget {
     this._RTC = opts.RTCPeerConnection ?? globalThis.RTCPeerConnection;
     /** @type {string|null} */ this.peerId = null;
     /** @type {string|null} */ this.name = null;
+    /** @type {string|null} the token's user id (`sub`, from `welcome`) */ this.user = null;
     /** @type {Set<string>} grants of this client's token (from `welcome`) */ this.grants = new Set();
     /** @type {import('./streamwire-util.js').Limits|null} */ this.limits = null;
     /** @type {IceServer[]} STUN/TURN servers from the server (`welcome.ice_servers`) */ this.iceServers = [];
@@ -352,7 +354,12 @@ export class StreamwireClient extends EventTarget {
         }
         return;
       }
+      case 'sfu_streams': // t15: SFU rooms (web/sfu.js)
+        return sfu.streams(this, m.streams);
+      case 'topology': // t15
+        return this.media ? sfu.moveTo(this, m.topology) : undefined;
       case 'offer': {
+        if (this.media && sfu.isSfuPeer(m.from)) return sfu.onSignal(this, m); // t15
         if (!this.media) return;
         const link = this._link(m.from, false);
         if (link.offerer) {
@@ -362,8 +369,10 @@ export class StreamwireClient extends EventTarget {
         return link.onOffer(m.sdp);
       }
       case 'answer':
+        if (this.media && sfu.isSfuPeer(m.from)) return sfu.onSignal(this, m); // t15
         return this.pcs.get(m.from)?.onAnswer(m.sdp);
       case 'ice':
+        if (this.media && sfu.isSfuPeer(m.from)) return sfu.onSignal(this, m); // t15
         if (!this.media) return;
         return (this.pcs.get(m.from) ?? this._link(m.from, false)).onIce(m);
       case 'message': {
@@ -382,6 +391,10 @@ export class StreamwireClient extends EventTarget {
         }
         return;
       }
+      case 'whiteboard':
+        // One y-protocols message of a board (web/whiteboard/board.js reads them).
+        this._emit('whiteboard', { from: m.from ?? null, board: m.board, data: fromBase64(m.data) });
+        return;
       case 'feedback_ack':
         this._feedback.shift()?.resolve();
         return;
@@ -406,6 +419,7 @@ export class StreamwireClient extends EventTarget {
     this.peerId = m.peer_id;
     this._resumeToken = m.resume_token;
     this.name = m.name;
+    this.user = m.user ?? null;
     this.grants = new Set(m.grants ?? []);
     this.limits = m.limits ?? null;
     this._setIceServers(m.ice_servers ?? []);
@@ -435,7 +449,9 @@ export class StreamwireClient extends EventTarget {
     }
     this._setState('joined');
     media.announce(this, this._local);
+    this.topology = m.topology ?? 'mesh'; // t15
     if (!this.media) return;
+    if (this.topology === 'sfu') return sfu.start(this); // t15
     return Promise.all(m.offer_to.map((id) => this._link(id, true).offer()));
   }
 
@@ -551,7 +567,11 @@ export class StreamwireClient extends EventTarget {
    * @returns {Promise<MediaStream>}
    */
   publish(stream, want) {
-    return media.publish(this, stream, want);
+    // t15: in an SFU room the first published track opens the `sfu-publish` connection.
+    return media.publish(this, stream, want).then(async (s) => {
+      if (this.topology === 'sfu') await this._queue.push(() => sfu.publishing(this));
+      return s;
+    });
   }
 
   /**
@@ -628,6 +648,16 @@ export class StreamwireClient extends EventTarget {
       return Promise.reject(e);
     }
     return new Promise((resolve) => this._pending.set(seq, resolve));
+  }
+
+  /**
+   * Send one y-protocols message (a Uint8Array) for whiteboard `board` of the room, exactly once
+   * across reconnects; a refused change comes back as an `error` event with `inType`
+   * `whiteboard`. web/whiteboard/board.js builds and reads these (docs/whiteboard.md).
+   * @param {string} board @param {Uint8Array} data
+   */
+  sendWhiteboard(board, data) {
+    this._sendSignal({ type: 'whiteboard', board, data: toBase64(data) });
   }
 
   /**

@@ -19,11 +19,19 @@ use gst::glib;
 use gst::prelude::*;
 
 /// The elements documented, in order.
-pub const ELEMENTS: &[&str] = &["sensorrotation", "rtphdrextcvo", "devicetelemetry"];
+pub const ELEMENTS: &[&str] = &[
+    "sensorrotation",
+    "rtphdrextcvo",
+    "devicetelemetry",
+    "whiteboardsrc",
+];
 
 /// Signals of the elements (element, signal, argument names); their types come from the
 /// registered signal.
-pub const SIGNALS: &[(&str, &str, &str)] = &[("sensorrotation", "push-sample", "x, y, z")];
+pub const SIGNALS: &[(&str, &str, &str)] = &[
+    ("sensorrotation", "push-sample", "x, y, z"),
+    ("whiteboardsrc", "push-update", "update"),
+];
 
 /// Extra reference text per element that the type system cannot say.
 fn notes(element: &str) -> String {
@@ -45,9 +53,25 @@ fn notes(element: &str) -> String {
         }
         "rtphdrextcvo" => RTPHDREXTCVO_NOTES.trim().to_owned() + "\n",
         "devicetelemetry" => DEVICETELEMETRY_NOTES.trim().to_owned() + "\n",
+        "whiteboardsrc" => WHITEBOARDSRC_NOTES.trim().to_owned() + "\n",
         _ => String::new(),
     }
 }
+
+const WHITEBOARDSRC_NOTES: &str = "
+Renders one page of a whiteboard document (the layout of `docs/whiteboard.md`) to RGBA video
+(default 1280x720 at 30/1 when downstream leaves them open): the page is fitted into the frame
+keeping its 16:9 proportion, white, with its background image when `backgrounds` holds it,
+and its items painted in `z` order (text boxes are not painted: there is no font rasteriser). The document comes from the update log `location`
+(`{\"t_ms\", \"update\"}` lines: each entry is applied from the first frame whose
+timestamp is at or after `t_ms`; a malformed line fails the start naming the line) or, with
+`is-live=true`, from the Yjs updates the application emits with `push-update` (the
+`streamwire` library's `Whiteboard::feed` does that). A frame is painted only when the
+document changed; otherwise the previous picture is sent again. Without `is-live` and with a
+log, the stream ends one second after the last entry.
+
+    gst-launch-1.0 whiteboardsrc location=board.log num-buffers=300 ! videoconvert ! x264enc ! matroskamux ! filesink location=board.mkv
+";
 
 const SENSORROTATION_NOTES: &str = "
 Sensor source: `replay-file` if set, else `iio-device` if set, else samples pushed by the

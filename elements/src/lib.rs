@@ -14,6 +14,8 @@
 //! - `rtphdrextcvo`: the `urn:3gpp:video-orientation` (CVO) RTP header extension.
 //! - `devicetelemetry`: pass-through element posting consent-gated device and stream
 //!   telemetry; the fields are defined once in [`telemetry::REGISTRY`].
+//! - `whiteboardsrc`: renders a whiteboard document ([`whiteboard`]) to raw video, from a
+//!   saved update log or live.
 //!
 //! ```
 //! gst::init().unwrap();
@@ -27,6 +29,8 @@ pub mod orientation;
 pub mod rtphdrextcvo;
 pub mod sensorrotation;
 pub mod telemetry;
+pub mod whiteboard;
+pub mod whiteboardsrc;
 
 pub mod docs;
 
@@ -58,6 +62,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
     sensorrotation::register(plugin)?;
     rtphdrextcvo::register(plugin)?;
     devicetelemetry::register(plugin)?;
+    whiteboardsrc::register(plugin)?;
     Ok(())
 }
 

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 
 use super::latency_breakdown::{EncoderLog, Marks, breakdown, hook_subscriber_pipeline};
+use super::usage::{pid_cpu_seconds, process_cpu_seconds, rtp_bytes_sent, thread_cpu_seconds};
 use streamwire::encoder::Codec;
 use streamwire::server::{Server, ServerConfig};
 use streamwire::session::latency::{CaptureTimes, MIN_STAMP_WIDTH, read_stamp, stamp_frames};
@@ -51,6 +52,19 @@ pub enum BenchError {
     /// The run itself failed.
     #[error("latency benchmark: {0}")]
     Run(String),
+}
+
+/// A Janus instance for the SFU runs of `bench sfu`.
+#[derive(Debug, Clone)]
+pub struct SfuTarget {
+    /// WebSocket API URL.
+    pub url: String,
+    /// Its `api_secret`.
+    pub api_secret: String,
+    /// Its VideoRoom `admin_key`.
+    pub admin_key: String,
+    /// Its process, when started by the benchmark (its CPU is measured).
+    pub pid: Option<u32>,
 }
 
 /// What to measure.
@@ -80,6 +94,11 @@ pub struct LatencyOptions {
     /// Each subscriber is a fresh process that joins right after initialising the library,
     /// without waiting for its DTLS certificate: the first call of an application.
     pub cold: bool,
+    /// The room goes through this Janus (`bench sfu`); `None`: a mesh.
+    #[serde(skip)]
+    pub sfu: Option<SfuTarget>,
+    /// Every session gathers ICE on this address only; `None`: 127.0.0.1.
+    pub ice_address: Option<String>,
 }
 
 impl Default for LatencyOptions {
@@ -99,6 +118,8 @@ impl Default for LatencyOptions {
             bitrate_kbps: 2500,
             separate_processes: false,
             cold: false,
+            sfu: None,
+            ice_address: None,
         }
     }
 }
@@ -157,6 +178,13 @@ pub struct LatencyReport {
     pub unreadable_frames: u64,
     /// The embedded signalling server every peer joined (`ws://127.0.0.1:PORT`).
     pub signalling_server: String,
+    /// RTP payload bytes the publisher sent per second over the window (every connection,
+    /// audio and video, from webrtcbin's `outbound-rtp` stats), kbit/s.
+    pub publisher_uplink_kbps: Option<f64>,
+    /// CPU seconds per second of the SFU (Janus) process, when the benchmark started it.
+    pub sfu_cpu_per_s: Option<f64>,
+    /// The lowest subscriber's decoded frames per second over the window.
+    pub min_decoded_fps: f64,
     /// Where join → first frame went, step by step (in-process runs only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_frame_breakdown: Option<super::latency_breakdown::BreakdownReport>,
@@ -165,42 +193,6 @@ pub struct LatencyReport {
 /// The time on `clock` (ns).
 pub(crate) fn now_ns(clock: &gst::Clock) -> u64 {
     clock.time().nseconds()
-}
-
-pub(crate) fn process_cpu_seconds() -> f64 {
-    // SAFETY: getrusage only writes into the zero-initialised struct we pass.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointer to a rusage struct, RUSAGE_SELF is a valid `who`.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    if rc != 0 {
-        return 0.0;
-    }
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
-/// CPU seconds of the threads whose name is `name` (Linux `/proc/self/task`).
-pub(crate) fn thread_cpu_seconds(name: &str) -> Option<f64> {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks <= 0 {
-        return None;
-    }
-    let mut total = None;
-    for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
-        let path = entry.path();
-        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        if comm.trim() != name {
-            continue;
-        }
-        let stat = std::fs::read_to_string(path.join("stat")).ok()?;
-        let after = stat.rsplit_once(')')?.1;
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let utime: f64 = fields.get(11)?.parse().ok()?;
-        let stime: f64 = fields.get(12)?.parse().ok()?;
-        *total.get_or_insert(0.0) += (utime + stime) / ticks as f64;
-    }
-    total
 }
 
 /// One frame reading at a subscriber: the counter read back at the decoder's output or when the
@@ -260,6 +252,8 @@ pub(crate) fn report_frames(
 pub(crate) struct FirstFrame {
     joined: Mutex<Option<Instant>>,
     seen: AtomicBool,
+    /// Frames decoded during the measuring window.
+    window_frames: AtomicU32,
 }
 
 impl FirstFrame {
@@ -283,6 +277,8 @@ pub(crate) struct Shared {
     pub(crate) rendered_frames: Mutex<u64>,
     pub(crate) unreadable: Mutex<u64>,
     pub(crate) frames_in_window: AtomicU32,
+    /// The publishing session's pipeline (its connections' send statistics).
+    pub(crate) publisher: Mutex<Option<gst::Pipeline>>,
 }
 
 impl Shared {
@@ -297,6 +293,7 @@ impl Shared {
             rendered_frames: Mutex::new(0),
             unreadable: Mutex::new(0),
             frames_in_window: AtomicU32::new(0),
+            publisher: Mutex::new(None),
         })
     }
 
@@ -320,6 +317,7 @@ impl Shared {
         }
         match reading {
             FrameReading::Decoded { n, t_ns } => {
+                first.window_frames.fetch_add(1, Ordering::Relaxed);
                 if let Some(ms) = self.latency_ms(n, t_ns) {
                     push(&self.decoded, ms);
                 }
@@ -351,7 +349,7 @@ pub(crate) struct BenchRoom {
 }
 
 impl BenchRoom {
-    pub(crate) fn start() -> Result<BenchRoom, BenchError> {
+    pub(crate) fn start(sfu: Option<&SfuTarget>) -> Result<BenchRoom, BenchError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -360,10 +358,17 @@ impl BenchRoom {
         let mut secret = vec![0u8; 32];
         getrandom::getrandom(&mut secret)
             .map_err(|e| BenchError::Run(format!("random server secret: {e}")))?;
-        let cfg = ServerConfig::new(
+        let mut cfg = ServerConfig::new(
             std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             secret.clone(),
         );
+        cfg.sfu = sfu.map(|t| {
+            streamwire::server::sfu::SfuConfig::new(
+                vec![t.url.clone()],
+                &t.api_secret,
+                &t.admin_key,
+            )
+        });
         let server = rt
             .block_on(Server::bind(cfg))
             .map_err(|e| BenchError::Run(format!("embedded signalling server: {e}")))?;
@@ -402,8 +407,12 @@ pub(crate) fn subscriber_config(
     jitter_latency_ms: Option<u32>,
     clock: &gst::Clock,
     on: Arc<dyn Fn(FrameReading) + Send + Sync>,
+    ice_address: Option<&str>,
 ) -> SessionConfig {
     let mut cfg = SessionConfig::loopback(url, ROOM, token);
+    if let Some(a) = ice_address {
+        cfg.local_addresses = vec![a.to_owned()];
+    }
     cfg.output = SubscriberConfig {
         video: VideoOutput::AppSink,
         sync: true,
@@ -445,9 +454,12 @@ pub(crate) fn start(
     check(opts)?;
     streamwire::gst_init::init().map_err(|e| BenchError::Init(e.to_string()))?;
     pay_dtls_certificate()?;
-    let room = BenchRoom::start()?;
+    let room = BenchRoom::start(opts.sfu.as_ref())?;
     let shared = Shared::new(gst::SystemClock::obtain());
     let mut cfg = SessionConfig::loopback(&room.url, ROOM, &room.token("publisher")?);
+    if let Some(a) = &opts.ice_address {
+        cfg.local_addresses = vec![a.clone()];
+    }
     cfg.publish = Some(PublisherConfig {
         video: VideoSource::TestPattern("ball".into()),
         audio: AudioSource::TestTone,
@@ -467,6 +479,7 @@ pub(crate) fn start(
         .rt
         .block_on(Session::join(cfg))
         .map_err(|e| BenchError::Run(format!("publisher join: {e}")))?;
+    *shared.publisher.lock() = Some(session.pipeline().clone());
     let raw = room
         .rt
         .block_on(session.publisher())
@@ -492,6 +505,9 @@ pub(crate) struct Window {
     cpu_s: f64,
     encoder_cpu_s: Option<f64>,
     wall_s: f64,
+    uplink_bytes: Option<u64>,
+    sfu_cpu_s: Option<f64>,
+    min_frames: u32,
 }
 
 /// Wait (bounded) for every subscriber's first frame, warm up, then measure for
@@ -512,6 +528,18 @@ pub(crate) fn measure(
     }
     std::thread::sleep(Duration::from_secs_f64(opts.warmup_seconds.max(0.0)));
     let enc_name = format!("{ENCODER_QUEUE_NAME}:src");
+    let publisher = shared.publisher.lock().clone();
+    let bytes = || publisher.as_ref().and_then(rtp_bytes_sent);
+    let sfu_cpu = || {
+        opts.sfu
+            .as_ref()
+            .and_then(|t| t.pid)
+            .and_then(pid_cpu_seconds)
+    };
+    let (bytes0, sfu0) = (bytes(), sfu_cpu());
+    for f in firsts {
+        f.window_frames.store(0, Ordering::Relaxed);
+    }
     let cpu0 = process_cpu_seconds();
     let enc0 = thread_cpu_seconds(&enc_name);
     let t0 = Instant::now();
@@ -521,10 +549,18 @@ pub(crate) fn measure(
     let wall_s = t0.elapsed().as_secs_f64();
     let cpu1 = process_cpu_seconds();
     let enc1 = thread_cpu_seconds(&enc_name);
+    let min_frames = firsts
+        .iter()
+        .map(|f| f.window_frames.load(Ordering::Relaxed))
+        .min()
+        .unwrap_or(0);
     Ok(Window {
         cpu_s: cpu1 - cpu0,
         encoder_cpu_s: enc0.zip(enc1).map(|(a, b)| b - a),
         wall_s,
+        uplink_bytes: bytes0.zip(bytes()).map(|(a, b)| b.saturating_sub(a)),
+        sfu_cpu_s: sfu0.zip(sfu_cpu()).map(|(a, b)| b - a),
+        min_frames,
     })
 }
 
@@ -550,6 +586,9 @@ pub(crate) fn report(
         unreadable_frames: unreadable,
         signalling_server: room.url.clone(),
         first_frame_breakdown: None,
+        publisher_uplink_kbps: w.uplink_bytes.map(|b| b as f64 * 8.0 / 1000.0 / w.wall_s),
+        sfu_cpu_per_s: w.sfu_cpu_s.map(|c| c / w.wall_s),
+        min_decoded_fps: f64::from(w.min_frames) / w.wall_s,
         options: opts,
     }
 }
@@ -581,6 +620,7 @@ pub fn run(opts: &LatencyOptions) -> Result<LatencyReport, BenchError> {
                 opts.jitter_latency_ms,
                 &shared.clock,
                 on,
+                opts.ice_address.as_deref(),
             );
             let mark = Marks::start();
             first.start();

@@ -25,6 +25,8 @@ use streamwire::session::Session;
 pub const URL_ENV: &str = "STREAMWIRE_BENCH_URL";
 /// Environment variable carrying the child's room token.
 pub const TOKEN_ENV: &str = "STREAMWIRE_BENCH_TOKEN";
+/// Environment variable carrying the address a child gathers ICE on (default 127.0.0.1).
+pub const ICE_ENV: &str = "STREAMWIRE_BENCH_ICE";
 
 /// Parent to child.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -92,7 +94,9 @@ pub fn subscriber_child(jitter_latency_ms: Option<u32>, cold: bool) -> Result<()
                     let out = out.clone();
                     Arc::new(move |reading| send_line(&out, &FromChild::Frame { reading }))
                 };
-                let cfg = subscriber_config(&url, &token, jitter_latency_ms, &clock, on);
+                let ice = std::env::var(ICE_ENV).ok();
+                let cfg =
+                    subscriber_config(&url, &token, jitter_latency_ms, &clock, on, ice.as_deref());
                 match rt.block_on(Session::join(cfg)) {
                     Ok((s, _events)) => {
                         session = Some(s);
@@ -136,6 +140,7 @@ pub fn run_separate(
             let mut cmd = child();
             cmd.env(URL_ENV, &room.url)
                 .env(TOKEN_ENV, room.token(&format!("sub{i}"))?)
+                .envs(opts.ice_address.iter().map(|a| (ICE_ENV, a)))
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped());
             let mut proc = cmd

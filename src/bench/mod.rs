@@ -8,8 +8,11 @@ pub mod encode;
 pub mod latency;
 pub mod latency_breakdown;
 pub mod latency_process;
+pub mod sfu;
 pub mod signalling;
 pub mod telemetry;
+pub mod usage;
+pub mod whiteboard;
 
 use std::path::{Path, PathBuf};
 

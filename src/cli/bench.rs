@@ -17,6 +17,29 @@ pub enum BenchCommand {
     JoinStorm(super::bench_signalling::JoinStormArgs),
     /// WebRTC latency: capture to decoded / rendered frame, first frame, CPU.
     Latency(super::bench_latency::BenchLatencyArgs),
+    /// SFU (Janus) against the mesh: publisher CPU and uplink, latency, first frame, SFU CPU,
+    /// lowest frame rate, for N subscribers (run in a private network namespace).
+    Sfu(super::bench_sfu::BenchSfuArgs),
+    /// Whiteboard: stroke propagation between members, and a large board (join to synced,
+    /// server memory, document and database size).
+    Whiteboard(WhiteboardArgs),
+}
+
+/// Arguments of `bench whiteboard`.
+#[derive(Debug, clap::Args)]
+pub struct WhiteboardArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Stroke latency samples.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub samples: u32,
+    /// Strokes on the large board.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub strokes: u32,
+    /// Joins timed on the large board (the figure is their median).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub joins: u32,
 }
 
 /// Arguments of `bench telemetry`.
@@ -137,5 +160,40 @@ pub fn execute(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Signalling(a) => super::bench_signalling::run_cli(a),
         BenchCommand::JoinStorm(a) => super::bench_signalling::run_storm_cli(a),
         BenchCommand::Latency(a) => super::bench_latency::execute(a),
+        BenchCommand::Sfu(a) => super::bench_sfu::execute(a),
+        BenchCommand::Whiteboard(a) => {
+            use anyhow::Context;
+            let exe = std::env::current_exe().context("locating the streamwire binary")?;
+            let opts = crate::bench::whiteboard::WhiteboardOptions {
+                samples: a.samples as usize,
+                strokes: a.strokes as usize,
+                joins: a.joins as usize,
+            };
+            let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+            let r = rt.block_on(crate::bench::whiteboard::run(&exe, &opts))?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "stroke latency ({}): p50 {:.2} ms, p95 {:.2} ms over {} strokes",
+                    r.stroke_latency.path,
+                    r.stroke_latency.p50_ms,
+                    r.stroke_latency.p95_ms,
+                    r.stroke_latency.samples
+                );
+                println!(
+                    "board of {} strokes: join -> synced {:.0} ms (median of {}), server RSS +{} KiB, document {} bytes, database {} bytes",
+                    r.board.strokes,
+                    r.board.join_synced_ms,
+                    r.board.join_synced_runs_ms.len(),
+                    r.board
+                        .server_rss_growth_kib
+                        .map_or("?".into(), |k| k.to_string()),
+                    r.board.document_bytes,
+                    r.board.db_bytes
+                );
+            }
+            Ok(())
+        }
     }
 }

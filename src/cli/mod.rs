@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_latency;
+mod bench_sfu;
 mod bench_signalling;
 mod check;
 mod demo;

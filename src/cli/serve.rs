@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::state::{SECRET_FILE, StateArgs};
 use anyhow::Context;
 use clap::Args;
+use streamwire::server::sfu::{SfuConfig, TopologyChoice};
 use streamwire::server::turn::TurnConfig;
 use streamwire::server::{Server, ServerConfig};
 use streamwire::signalling::Limits;
@@ -102,17 +103,56 @@ pub struct ServeArgs {
     /// half lifetime.
     #[arg(long, default_value = "1h")]
     pub turn_ttl: String,
+    /// Janus instance (WebSocket API, ws://HOST:PORT on a private network) for rooms in SFU
+    /// mode (repeatable: a new room goes to the instance with the fewest rooms; needs
+    /// --sfu-api-secret-file and --sfu-admin-key-file). See docs/sfu.md.
+    #[arg(long = "sfu", requires_all = ["sfu_api_secret_file", "sfu_admin_key_file"])]
+    pub sfu_urls: Vec<String>,
+    /// File holding Janus's api_secret (janus.jcfg, general.api_secret).
+    #[arg(long, requires = "sfu_urls")]
+    pub sfu_api_secret_file: Option<PathBuf>,
+    /// File holding the VideoRoom plugin's admin_key (janus.plugin.videoroom.jcfg).
+    #[arg(long, requires = "sfu_urls")]
+    pub sfu_admin_key_file: Option<PathBuf>,
+    /// How rooms' media flows: `mesh` (every member to every member), `sfu` (through
+    /// Janus; needs --sfu) or `auto` (a mesh up to --auto-mesh-max members, then the SFU;
+    /// needs --sfu). Default: `sfu` with --sfu, else `mesh`.
+    #[arg(long)]
+    pub topology: Option<TopologyChoice>,
+    /// Largest mesh of `--topology auto`: the member joining past it moves the room to the
+    /// SFU (at least 1).
+    #[arg(long, default_value_t = streamwire::server::sfu::DEFAULT_AUTO_MESH_MAX,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub auto_mesh_max: usize,
     /// Development mode: the demo page at / gets a "mint a token" button (HTTP GET
     /// /dev/token mints tokens for anyone). Never use in production.
     #[arg(long)]
     pub dev: bool,
-    /// Telemetry database (SQLite, created if missing). Default: streamwire-telemetry.db in
-    /// the state directory.
+    /// Database (SQLite, created if missing): telemetry and the whiteboards. Default:
+    /// streamwire-telemetry.db in the state directory.
     #[arg(long)]
     pub db: Option<PathBuf>,
     /// Telemetry retention (e.g. 30d); older data is purged at start and hourly.
     #[arg(long, default_value = "30d", value_parser = super::privacy::parse_retention)]
     pub retention: Duration,
+    /// A whiteboard not changed for this long (e.g. 30d) is deleted (hourly check).
+    #[arg(long, default_value = "30d", value_parser = super::privacy::parse_retention)]
+    pub whiteboard_retention: Duration,
+    /// Stored updates after which a whiteboard is compacted into one snapshot.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub whiteboard_compact_after: u32,
+    /// Whiteboards per room.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub whiteboard_max_boards: u32,
+    /// Awareness updates (cursor, laser pointer) relayed per member and second.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub whiteboard_awareness_rate: u32,
+    /// Largest document imported as whiteboard pages, bytes.
+    #[arg(long, default_value_t = 50 * 1024 * 1024)]
+    pub whiteboard_max_document_bytes: usize,
+    /// Most pages of an imported document.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub whiteboard_max_document_pages: u32,
 }
 
 /// Where the server keeps its secret and database.
@@ -155,6 +195,7 @@ pub fn config(
     let grace = dur("grace", &a.grace)?;
     let ping_interval = dur("ping-interval", &a.ping_interval)?;
     let idle_timeout = dur("idle-timeout", &a.idle_timeout)?;
+    let sfu = sfu_config(a)?;
     let secret = load_secret(&files.secret, true)?;
     let mut cfg = ServerConfig::new(a.addr, secret);
     cfg.handshake_timeout = handshake_timeout;
@@ -190,10 +231,59 @@ pub fn config(
                 .context("--turn-url / --turn-secret-file / --turn-ttl")?,
         );
     }
+    cfg.sfu = sfu;
     let mut telemetry = streamwire::server::TelemetryConfig::new(files.db.clone());
     telemetry.retention = a.retention;
     cfg.telemetry = Some(telemetry);
+    cfg.whiteboard.db = Some(files.db.clone());
+    cfg.whiteboard.retention = a.whiteboard_retention;
+    cfg.whiteboard.compact_after = a.whiteboard_compact_after as usize;
+    cfg.whiteboard.max_boards_per_room = a.whiteboard_max_boards as usize;
+    cfg.whiteboard.awareness_per_sec = a.whiteboard_awareness_rate;
+    cfg.whiteboard.max_document_bytes = a.whiteboard_max_document_bytes;
+    cfg.whiteboard.max_document_pages = a.whiteboard_max_document_pages as usize;
     Ok(cfg)
+}
+
+/// The SFU settings of `--sfu`, `--sfu-*-file` and `--topology`.
+fn sfu_config(a: &ServeArgs) -> anyhow::Result<Option<SfuConfig>> {
+    let read = |flag: &str, path: &Option<PathBuf>| -> anyhow::Result<String> {
+        let path = path
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("--sfu needs --{flag}"))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--{flag} {}", path.display()))?;
+        let secret = text.trim().to_owned();
+        anyhow::ensure!(
+            !secret.is_empty(),
+            "--{flag} {}: the file is empty",
+            path.display()
+        );
+        Ok(secret)
+    };
+    if a.sfu_urls.is_empty() {
+        if let Some(t @ (TopologyChoice::Sfu | TopologyChoice::Auto { .. })) = a.topology {
+            let name = if t == TopologyChoice::Sfu {
+                "sfu"
+            } else {
+                "auto"
+            };
+            anyhow::bail!("--topology {name} needs a Janus instance (--sfu ws://HOST:PORT)");
+        }
+        return Ok(None);
+    }
+    let mut cfg = SfuConfig::new(
+        a.sfu_urls.clone(),
+        &read("sfu-api-secret-file", &a.sfu_api_secret_file)?,
+        &read("sfu-admin-key-file", &a.sfu_admin_key_file)?,
+    );
+    cfg.topology = match a.topology.unwrap_or(TopologyChoice::Sfu) {
+        TopologyChoice::Auto { .. } => TopologyChoice::Auto {
+            mesh_max: a.auto_mesh_max,
+        },
+        other => other,
+    };
+    Ok(Some(cfg))
 }
 
 /// Run until Ctrl-C or SIGTERM.

@@ -11,6 +11,9 @@
 //! - `GET /dev/token?room=R&name=N[&user=U]`: (only when [`super::ServerConfig::dev`] is set) a
 //!   room token with every grant, valid for one hour, as `{"token": "..."}`; its `sub` is
 //!   `dev-U` (the page's per-browser id) or random. 404 otherwise.
+//! - `POST /whiteboard/ROOM/documents` (a document becomes whiteboard pages) and
+//!   `GET /whiteboard/ROOM/documents/DOC/N.png` (its page images), with a room token
+//!   (`whiteboard/documents.rs`).
 //! - `GET /report?room=R[&since=1h]`: the room's HTML performance report rendered from the
 //!   telemetry store ([`crate::report::generate`]). Needs a token for room `R` with the
 //!   `admin` grant, as `Authorization: Bearer <jwt>` or the `token` query parameter: 401
@@ -18,6 +21,8 @@
 //!   no telemetry (no `--db`) or holds none for the room (`report.rs`).
 
 use std::time::Duration;
+
+use tokio::io::AsyncRead;
 
 use super::handshake::Request;
 use super::telemetry::SharedStore;
@@ -32,14 +37,31 @@ pub(super) struct Context {
     pub dev: bool,
     /// The telemetry store, when the server keeps one.
     pub store: Option<SharedStore>,
+    /// The whiteboards (document import and page images).
+    pub whiteboard: std::sync::Arc<super::whiteboard::WhiteboardService>,
 }
 
-/// The answer to one plain HTTP request (the connection closes after it).
-pub(super) async fn respond(req: &Request, cx: &Context) -> Vec<u8> {
+/// The answer to one plain HTTP request (the connection closes after it); `body` is the
+/// connection, for the one route that reads a request body.
+pub(super) async fn respond<S: AsyncRead + Unpin>(
+    req: &Request,
+    cx: &Context,
+    body: &mut S,
+) -> Vec<u8> {
     let method = req.method.as_str();
     let target = req.target.as_str();
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let resp = if method != "GET" && method != "HEAD" {
+    let resp = if path.starts_with("/whiteboard/") && method == "POST" {
+        super::whiteboard::documents::post(
+            cx.whiteboard.clone(),
+            &cx.secret,
+            req,
+            body,
+            path,
+            query,
+        )
+        .await
+    } else if method != "GET" && method != "HEAD" {
         response(
             "405 Method Not Allowed",
             "text/plain; charset=utf-8",
@@ -55,6 +77,8 @@ pub(super) async fn respond(req: &Request, cx: &Context) -> Vec<u8> {
                 "/dev/token exists only when the server runs with --dev\n".to_owned(),
             )
         }
+    } else if path.starts_with("/whiteboard/") && super::web::asset(path).is_none() {
+        super::whiteboard::documents::get(cx.whiteboard.clone(), &cx.secret, req, path, query).await
     } else if path == "/report" {
         super::report::serve(
             &cx.secret,
@@ -102,7 +126,7 @@ pub(super) fn response(status: &str, content_type: &str, body: String) -> Vec<u8
 }
 
 /// Percent-decode one query value (`+` is a space).
-fn decode(v: &str) -> String {
+pub(super) fn decode(v: &str) -> String {
     let b = v.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

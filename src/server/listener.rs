@@ -100,7 +100,7 @@ where
         }
     };
     if !req.wants_websocket() {
-        let resp = http::respond(&req, &shared.web).await;
+        let resp = http::respond(&req, &shared.web, &mut s).await;
         answer_and_close(s, &resp, shared.linger).await;
         return;
     }

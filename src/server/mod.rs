@@ -4,6 +4,9 @@
 //!   results, resumable sessions, keepalive, limits; [`crate::signalling`]),
 //! - the telemetry service: ingest of telemetry, feedback and privacy requests into the
 //!   SQLite store, and the hourly retention purge (`telemetry.rs`),
+//! - the whiteboard service: the authoritative document of every room's whiteboards, their
+//!   persistence and compaction, documents imported as pages (`whiteboard/`); composed with
+//!   the telemetry service into the hub's one service seam (`services.rs`),
 //! - plain HTTP on the same port: the browser client's files (`web.rs`), the room report
 //!   (`report.rs`) and, with `--dev`, token minting (`http.rs`),
 //! - the accept loop with optional TLS (`listener.rs`, [`tls`]), and graceful shutdown,
@@ -26,10 +29,13 @@ mod handshake;
 mod http;
 mod listener;
 mod report;
+mod services;
+pub mod sfu;
 mod telemetry;
 pub mod tls;
 pub mod turn;
 mod web;
+mod whiteboard;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,9 +47,10 @@ use tokio::net::TcpListener;
 use crate::signalling::Limits;
 use crate::signalling::hub::{Hub, HubConfig};
 use crate::signalling::protocol::IceServer;
-use crate::signalling::service::Service;
+use crate::signalling::service::{Service, Sfu};
 use crate::signalling::token::MIN_SECRET_LEN;
 pub use telemetry::TelemetryConfig;
+pub use whiteboard::{WhiteboardConfig, WhiteboardError};
 
 /// Server configuration.
 #[derive(Debug, Clone)]
@@ -84,6 +91,11 @@ pub struct ServerConfig {
     /// Telemetry store; `None` (the library default) answers telemetry, feedback and
     /// privacy messages with `not_implemented`. `streamwire serve` always sets one.
     pub telemetry: Option<TelemetryConfig>,
+    /// Janus instances for rooms in SFU mode (`docs/sfu.md`); `None` (the default): every
+    /// room is a mesh.
+    pub sfu: Option<sfu::SfuConfig>,
+    /// Whiteboards: where they are stored (default: in memory) and their limits.
+    pub whiteboard: WhiteboardConfig,
 }
 
 impl ServerConfig {
@@ -106,6 +118,8 @@ impl ServerConfig {
             turn: None,
             dev: false,
             telemetry: None,
+            sfu: None,
+            whiteboard: WhiteboardConfig::default(),
         }
     }
 
@@ -156,6 +170,12 @@ pub enum ServerError {
     /// Opening the telemetry store failed.
     #[error(transparent)]
     Telemetry(#[from] crate::telemetry::StoreError),
+    /// Reaching the SFU failed.
+    #[error(transparent)]
+    Sfu(#[from] sfu::SfuError),
+    /// Opening the whiteboard store failed.
+    #[error(transparent)]
+    Whiteboard(#[from] WhiteboardError),
 }
 
 /// A bound, not yet running server.
@@ -165,6 +185,7 @@ pub struct Server {
     tls: Option<tokio_rustls::TlsAcceptor>,
     http: Arc<http::Context>,
     telemetry: Option<(Arc<telemetry::TelemetryService>, Duration)>,
+    whiteboard: Arc<whiteboard::WhiteboardService>,
     handshake_timeout: Duration,
     shutdown_drain: Duration,
     local_addr: SocketAddr,
@@ -174,6 +195,7 @@ pub struct Server {
 #[derive(Clone)]
 pub struct ServerHandle {
     hub: Arc<Hub>,
+    whiteboard: Arc<whiteboard::WhiteboardService>,
     shutdown_drain: Duration,
     local_addr: SocketAddr,
 }
@@ -222,21 +244,29 @@ impl Server {
             )),
             None => None,
         };
+        let bridge = match &cfg.sfu {
+            Some(c) => Some(Arc::new(sfu::Bridge::connect(c.clone()).await?) as Arc<dyn Sfu>),
+            None => None,
+        };
+        let whiteboard = Arc::new(whiteboard::WhiteboardService::open(cfg.whiteboard.clone())?);
         tracing::info!(%local_addr, tls = tls.is_some(), "signalling server listening");
-        let service = telemetry
-            .as_ref()
-            .map(|(t, _)| t.clone() as Arc<dyn Service>);
+        let service: Arc<dyn Service> = Arc::new(services::Services {
+            telemetry: telemetry.as_ref().map(|(t, _)| t.clone()),
+            whiteboard: whiteboard.clone(),
+        });
         let http = Arc::new(http::Context {
             secret: cfg.secret.clone(),
             dev: cfg.dev,
             store: telemetry.as_ref().map(|(t, _)| t.store()),
+            whiteboard: whiteboard.clone(),
         });
         Ok(Server {
             listener,
-            hub: Hub::new(cfg.hub_config(), service),
+            hub: Hub::new(cfg.hub_config(), Some(service), bridge),
             tls,
             http,
             telemetry,
+            whiteboard,
             handshake_timeout: cfg.handshake_timeout,
             shutdown_drain: cfg.shutdown_drain,
             local_addr,
@@ -252,6 +282,7 @@ impl Server {
     pub fn handle(&self) -> ServerHandle {
         ServerHandle {
             hub: self.hub.clone(),
+            whiteboard: self.whiteboard.clone(),
             shutdown_drain: self.shutdown_drain,
             local_addr: self.local_addr,
         }
@@ -266,7 +297,32 @@ impl Server {
                 self.hub.shutdown_rx(),
             ));
         }
+        tokio::spawn(whiteboard_purge(
+            self.whiteboard.clone(),
+            self.hub.shutdown_rx(),
+        ));
         listener::accept_loop(self).await;
+    }
+}
+
+/// Deletes boards past their retention at start and then hourly, until shutdown.
+async fn whiteboard_purge(
+    wb: Arc<whiteboard::WhiteboardService>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = tick.tick() => {
+                let wb = wb.clone();
+                match tokio::task::spawn_blocking(move || wb.purge()).await {
+                    Ok(Ok(n)) => tracing::info!(boards = n, "whiteboard retention purge"),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "whiteboard retention purge failed"),
+                    Err(e) => tracing::warn!(error = %e, "whiteboard purge task failed"),
+                }
+            }
+        }
     }
 }
 
@@ -284,6 +340,11 @@ impl ServerHandle {
             sessions: self.hub.session_count(),
             rooms: self.hub.room_count(),
         }
+    }
+
+    /// Bytes the server stores for a whiteboard (compacted snapshot plus the updates since).
+    pub fn whiteboard_stored_bytes(&self, room: &str, board: &str) -> Result<u64, WhiteboardError> {
+        self.whiteboard.stored_bytes(room, board)
     }
 
     /// Stop accepting, tell every peer (`bye` with code `shutdown`, `reconnect: true`), and

@@ -92,7 +92,7 @@ pub(super) async fn serve(
 }
 
 /// The `Authorization: Bearer` token of the request, else the `token` query parameter.
-fn request_token(authorization: Option<&str>, query: &str) -> Option<String> {
+pub(super) fn request_token(authorization: Option<&str>, query: &str) -> Option<String> {
     let bearer = authorization.and_then(|v| {
         let (scheme, tok) = v.trim().split_once(' ')?;
         scheme

@@ -11,7 +11,9 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use crate::signalling::protocol::ServerMsg;
-use crate::signalling::service::{Caller, Request, Service, ServiceError};
+#[cfg(doc)]
+use crate::signalling::service::Service;
+use crate::signalling::service::{Caller, Request, ServiceError};
 use crate::telemetry::store::{Scope, Tags, now_ms};
 use crate::telemetry::{Store, StoreError};
 
@@ -59,8 +61,10 @@ impl TelemetryService {
     }
 }
 
-impl Service for TelemetryService {
-    fn call(
+impl TelemetryService {
+    /// Answer one telemetry, feedback or privacy request (the [`Service`] of the server
+    /// composes this with the whiteboards, `services.rs`).
+    pub(super) fn call(
         &self,
         from: Caller,
         request: Request,
@@ -121,6 +125,7 @@ fn apply(st: &mut Store, from: &Caller, request: Request) -> Result<ServerMsg, S
                 records: r.records,
                 feedback: r.feedback,
                 sessions: r.sessions,
+                strokes: 0,
             }),
     }
 }

@@ -56,6 +56,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../../web/streamwire-media.js"),
     },
     Asset {
+        path: "/sfu.js",
+        content_type: JS,
+        body: include_str!("../../web/sfu.js"),
+    },
+    Asset {
         path: "/streamwire-peer.js",
         content_type: JS,
         body: include_str!("../../web/streamwire-peer.js"),
@@ -64,6 +69,26 @@ const ASSETS: &[Asset] = &[
         path: "/streamwire-util.js",
         content_type: JS,
         body: include_str!("../../web/streamwire-util.js"),
+    },
+    Asset {
+        path: "/whiteboard/whiteboard.js",
+        content_type: JS,
+        body: include_str!("../../web/whiteboard/whiteboard.js"),
+    },
+    Asset {
+        path: "/whiteboard/board.js",
+        content_type: JS,
+        body: include_str!("../../web/whiteboard/board.js"),
+    },
+    Asset {
+        path: "/whiteboard/whiteboard.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_str!("../../web/whiteboard/whiteboard.css"),
+    },
+    Asset {
+        path: "/vendor/yjs.js",
+        content_type: JS,
+        body: include_str!("../../web/vendor/yjs.js"),
     },
     Asset {
         path: "/favicon.svg",

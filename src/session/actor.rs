@@ -21,7 +21,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::oneshot;
 
 use crate::signalling::client::{Event, SignallingState};
-use crate::signalling::protocol::{Grant, Payload, PeerId, TrackInfo};
+use crate::signalling::protocol::{Grant, Payload, PeerId, RoomTopology, TrackInfo};
 use crate::webrtc::MediaKind;
 use crate::webrtc::peer::{ConnectionState, SignalIn};
 use crate::webrtc::publisher::{Publisher, PublisherConfig};
@@ -280,6 +280,20 @@ impl Actor {
                 if self.joined_once {
                     // The old session is gone: every peer connection is void.
                     self.topology.close_all(cx);
+                    // The whiteboards sync afresh with the new session.
+                    let boards: Vec<_> = cx.shared.whiteboards.lock().values().cloned().collect();
+                    for wb in boards {
+                        if let Err(e) = wb.resync() {
+                            cx.error(format!("whiteboard `{}`", wb.board()), e.to_string());
+                        }
+                    }
+                }
+                if self.topology.kind() != w.topology {
+                    self.topology.close_all(cx);
+                    self.topology = match w.topology {
+                        RoomTopology::Mesh => Box::new(super::mesh::Mesh::new()),
+                        RoomTopology::Sfu => Box::new(super::sfu::Sfu::new()),
+                    };
                 }
                 self.joined_once = true;
                 self.ice_servers(&w.ice_servers, "ICE servers of the join reply");
@@ -298,8 +312,28 @@ impl Actor {
                         });
                     }
                 }
+                self.topology.welcomed(cx, &w);
             }
+            Event::SfuStreams { streams } => self.topology.sfu_streams(cx, streams),
+            Event::Topology(t) if t != self.topology.kind() => {
+                tracing::info!(topology = t.as_str(), "the room moves to another topology");
+                let members = self.topology.handover(cx);
+                self.topology = match t {
+                    RoomTopology::Mesh => Box::new(super::mesh::Mesh::new()),
+                    RoomTopology::Sfu => Box::new(super::sfu::Sfu::new()),
+                };
+                self.topology.adopt(cx, members);
+            }
+            Event::Topology(_) => {}
             Event::Resumed { .. } => cx.events.emit(SessionEvent::Resumed),
+            Event::Whiteboard { board, data, .. } => {
+                let wb = cx.shared.whiteboards.lock().get(&board).cloned();
+                if let Some(wb) = wb
+                    && let Err(e) = wb.receive(&data)
+                {
+                    cx.error(format!("whiteboard `{board}`"), e.to_string());
+                }
+            }
             // Used by every connection built from now on; running ones keep the TURN
             // allocations they made (webrtcbin 1.22 cannot change a running ICE agent's
             // servers).

@@ -144,6 +144,9 @@ pub enum SessionError {
     /// after [`Session::leave`](super::Session::leave).
     #[error("publish: {0}")]
     Publishing(String),
+    /// A whiteboard could not be opened.
+    #[error("whiteboard: {0}")]
+    Whiteboard(String),
 }
 
 /// The application's event channel, as the session's parts use it.

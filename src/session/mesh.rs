@@ -22,7 +22,7 @@ use gst::prelude::*;
 use gst_webrtc::{WebRTCDataChannel, WebRTCDataChannelState};
 
 use crate::signalling::client::Welcome;
-use crate::signalling::protocol::{Grant, Payload, PeerId, PeerInfo};
+use crate::signalling::protocol::{Grant, Payload, PeerId, PeerInfo, RoomTopology};
 use crate::webrtc::MediaKind;
 use crate::webrtc::peer::{
     ConnectionState, Peer, PeerConfig, PeerEvent, PeerIo, Role, SignalIn, SignalOut,
@@ -232,6 +232,25 @@ impl Mesh {
 }
 
 impl Topology for Mesh {
+    fn kind(&self) -> RoomTopology {
+        RoomTopology::Mesh
+    }
+
+    fn handover(&mut self, cx: &mut Ctx) -> Vec<(PeerId, String)> {
+        let members: Vec<(PeerId, Member)> = self.members.drain().collect();
+        members
+            .into_iter()
+            .map(|(id, m)| {
+                teardown(cx, &id, &m);
+                (id, m.user)
+            })
+            .collect()
+    }
+
+    /// The server never moves a room back to a mesh; the members' connections come with
+    /// their next `peer_joined`/`welcome`.
+    fn adopt(&mut self, _cx: &mut Ctx, _members: Vec<(PeerId, String)>) {}
+
     fn member_present(&mut self, cx: &mut Ctx, member: &PeerInfo, w: &Welcome) {
         let role = if w.offer_to.contains(&member.peer_id) {
             Role::Offerer
@@ -444,7 +463,7 @@ impl Topology for Mesh {
 }
 
 /// This session's grants, from its `welcome`.
-fn own_grants(cx: &Ctx) -> Vec<Grant> {
+pub(super) fn own_grants(cx: &Ctx) -> Vec<Grant> {
     cx.shared
         .client
         .welcome()
@@ -531,7 +550,7 @@ fn hook_messages(events: &Emitter, peer_id: &str, dc: &WebRTCDataChannel) {
 }
 
 /// Carry the connection's signalling out through the client, and its events to the actor.
-fn spawn_io(cx: &Ctx, id: &str, conn: ConnId, mut io: PeerIo) {
+pub(super) fn spawn_io(cx: &Ctx, id: &str, conn: ConnId, mut io: PeerIo) {
     let client = cx.shared.client.clone();
     let events = cx.events.clone();
     let to = id.to_owned();

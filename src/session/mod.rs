@@ -51,6 +51,7 @@ mod kinds;
 pub mod latency;
 mod mesh;
 mod recovery;
+mod sfu;
 pub mod telemetry;
 mod topology;
 
@@ -73,6 +74,7 @@ use crate::webrtc::peer::ConnectionState;
 use crate::webrtc::publisher::{Publisher, PublisherConfig};
 use crate::webrtc::stats::{STATS_INTERVAL, StatsCollector};
 use crate::webrtc::subscriber::Subscriber;
+use crate::whiteboard::Whiteboard;
 use actor::{Actor, Command, Msg, Post};
 use config::ConnectionSettings;
 use event::Emitter;
@@ -86,6 +88,8 @@ pub(crate) struct Shared {
     subscriber: Subscriber,
     client: Client,
     telemetry: telemetry::Forwarder,
+    /// Whiteboards opened with [`Session::whiteboard`], by board name.
+    whiteboards: parking_lot::Mutex<std::collections::HashMap<String, Whiteboard>>,
 }
 
 impl Drop for Shared {
@@ -194,6 +198,7 @@ impl Session {
             subscriber,
             client,
             telemetry,
+            whiteboards: parking_lot::Mutex::new(std::collections::HashMap::new()),
         });
         let (queue_tx, queue_rx) = unbounded_channel();
         let posts = Poster::new(queue_tx.clone());
@@ -278,6 +283,26 @@ impl Session {
     /// The signalling client (for metadata, kick, ...).
     pub fn client(&self) -> &Client {
         &self.shared.client
+    }
+
+    /// The room's whiteboard `board` (`main` is the one the browser client shows): the shared
+    /// document, synced with the server; opened on first use, the same handle afterwards.
+    /// See [`crate::whiteboard`] for an example.
+    pub fn whiteboard(&self, board: &str) -> Result<Whiteboard, SessionError> {
+        let mut boards = self.shared.whiteboards.lock();
+        if let Some(b) = boards.get(board) {
+            return Ok(b.clone());
+        }
+        let user = self
+            .shared
+            .client
+            .welcome()
+            .map(|w| w.user)
+            .unwrap_or_default();
+        let b = Whiteboard::open(&self.shared.client, board, &user)
+            .map_err(|e| SessionError::Whiteboard(e.to_string()))?;
+        boards.insert(board.to_owned(), b.clone());
+        Ok(b)
     }
 
     /// The local publisher, if any.

@@ -16,7 +16,7 @@ use gst_webrtc::WebRTCDataChannel;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::signalling::client::Welcome;
-use crate::signalling::protocol::{PeerId, PeerInfo};
+use crate::signalling::protocol::{PeerId, PeerInfo, RoomTopology, SfuStream};
 use crate::webrtc::MediaKind;
 use crate::webrtc::peer::{ConnectionState, PeerEvent, SignalIn};
 use crate::webrtc::publisher::{Publisher, PublisherConfig};
@@ -134,6 +134,18 @@ pub(crate) enum ConnectionPost {
 /// How the session's media connections are laid out. Every method runs on the actor, which
 /// serialises them with each other and with teardown.
 pub(crate) trait Topology: Send {
+    /// Which room topology this is.
+    fn kind(&self) -> RoomTopology;
+    /// The session (re-)joined; called after [`Topology::member_present`] for every member.
+    fn welcomed(&mut self, _cx: &mut Ctx, _w: &Welcome) {}
+    /// The room moves to another topology: close every connection (their tracks end) and
+    /// return the members, (peer id, user), which stay in the room.
+    fn handover(&mut self, cx: &mut Ctx) -> Vec<(PeerId, String)>;
+    /// Take over `members` from the previous topology (no `PeerJoined`: they were there) and
+    /// connect as this topology does.
+    fn adopt(&mut self, cx: &mut Ctx, members: Vec<(PeerId, String)>);
+    /// The server said whose media the m-lines of the SFU's next offer carry.
+    fn sfu_streams(&mut self, _cx: &mut Ctx, _streams: Vec<SfuStream>) {}
     /// A member that was in the room when this session (re-)joined. `w` is the join reply.
     fn member_present(&mut self, cx: &mut Ctx, member: &PeerInfo, w: &Welcome);
     /// A member joined after this session; `expect_offer`: the server told it to offer.

@@ -1,16 +1,19 @@
 //! The seam between the signalling hub and the services the server composes beside it.
 //!
 //! The hub speaks the protocol, enforces grants and knows rooms and sessions; it stores
-//! nothing. Requests that need a service (telemetry, feedback and the privacy operations,
-//! today) go through a [`Service`] the server hands to the hub, which answers each with the
-//! reply frame. Without a service the hub answers them with `not_implemented`.
+//! nothing. Requests that need a service (telemetry, feedback, the privacy operations and the
+//! whiteboards) go through a [`Service`] the server hands to the hub, which answers each with
+//! the reply frame (whiteboard messages: with the frames for the caller and the frame to relay
+//! to the rest of the room). Without a service the hub answers them with `not_implemented`.
+//! A service that must reach a room on its own (a document imported over HTTP, a privacy
+//! deletion) does so through the [`RoomRelay`] the hub gives it.
 
 use std::net::IpAddr;
 
 use futures::future::BoxFuture;
 
-use super::protocol::ServerMsg;
 use super::protocol::telemetry::{Batch, Feedback};
+use super::protocol::{ErrorCode, ServerMsg};
 
 /// Who sent a request: the joined session's room, peer id, token subject and display name, and
 /// address.
@@ -63,6 +66,45 @@ pub(crate) enum ServiceError {
     /// The service failed (already logged by the service); answered with `internal`.
     #[error("{0}")]
     Failed(String),
+    /// The request is refused with `code` (`forbidden`, `not_implemented`, ...); `reason`
+    /// names why, and `field` the offending field when there is one.
+    #[error("{code}: {reason}")]
+    Refused {
+        /// Error code of the answer.
+        code: ErrorCode,
+        /// What is wrong.
+        reason: String,
+        /// Offending field.
+        field: Option<&'static str>,
+    },
+}
+
+/// A member's whiteboard message, with what the hub knows of the member's grants.
+#[derive(Debug, Clone)]
+pub(crate) struct WhiteboardRequest {
+    /// Board name (already checked by the hub).
+    pub board: String,
+    /// One y-protocols message.
+    pub data: Vec<u8>,
+    /// The token has `draw` or `publish`.
+    pub can_draw: bool,
+    /// The token has `admin` (the presenter).
+    pub admin: bool,
+}
+
+/// What a whiteboard message produced.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WhiteboardOutcome {
+    /// Frames for the caller's reliable stream (the answers to its sync step 1).
+    pub reply: Vec<ServerMsg>,
+    /// A frame for every other member of the room (an accepted change, an awareness update).
+    pub relay: Option<ServerMsg>,
+}
+
+/// How a service reaches the members of a room without a request of theirs.
+pub(crate) trait RoomRelay: Send + Sync + 'static {
+    /// Append `frame` to the reliable stream of every member of `room`; returns how many.
+    fn to_room(&self, room: &str, frame: &ServerMsg) -> u32;
 }
 
 /// Answers the requests the hub does not handle itself.
@@ -73,6 +115,19 @@ pub(crate) trait Service: Send + Sync + 'static {
         from: Caller,
         request: Request,
     ) -> BoxFuture<'static, Result<ServerMsg, ServiceError>>;
+
+    /// Handle one whiteboard message of a member.
+    fn whiteboard(
+        &self,
+        from: Caller,
+        request: WhiteboardRequest,
+    ) -> BoxFuture<'static, Result<WhiteboardOutcome, ServiceError>>;
+
+    /// The hub's way to reach rooms; given once, when the hub is built.
+    fn attach_relay(&self, relay: std::sync::Weak<dyn RoomRelay>);
+
+    /// The last member left `room` (the service may drop what it holds in memory for it).
+    fn room_closed(&self, room: &str);
 }
 
 /// Mints per-peer ICE server credentials (TURN with time-limited credentials; the server's
@@ -84,4 +139,58 @@ pub(crate) trait IceMinter: Send + Sync + std::fmt::Debug {
     fn mint_for(&self, peer_id: &str) -> super::protocol::IceServer;
     /// How often a live session gets fresh credentials.
     fn refresh_every(&self) -> std::time::Duration;
+}
+
+/// Pushes a frame into one session's reliable stream; false when the session has ended (or
+/// just ended because its queue overflowed).
+pub(crate) type Outbox = std::sync::Arc<dyn Fn(ServerMsg) -> bool + Send + Sync>;
+
+/// A member of a room whose media goes through the SFU.
+pub(crate) struct SfuMember {
+    /// Room name.
+    pub room: String,
+    /// Server-assigned peer id.
+    pub peer_id: super::protocol::PeerId,
+    /// The token's grants: only `publish` publishes, only `subscribe` subscribes.
+    pub grants: Vec<super::protocol::Grant>,
+    /// The member's reliable stream.
+    pub outbox: Outbox,
+}
+
+/// A frame a member sent to one of the SFU pseudo-peers.
+#[derive(Debug, Clone)]
+pub(crate) enum SfuSignal {
+    /// `offer` (to `sfu-publish`).
+    Offer(String),
+    /// `answer` (to `sfu-subscribe`).
+    Answer(String),
+    /// `ice`; an empty candidate is the end of candidates.
+    Ice {
+        /// Candidate line.
+        candidate: String,
+        /// m-line index.
+        mline: u32,
+    },
+}
+
+/// The media plane of rooms that run through an SFU (the server's `server::sfu`). The hub
+/// tells it who joins and leaves and hands it the frames addressed to the pseudo-peers
+/// `sfu-publish`/`sfu-subscribe`; it answers through each member's [`Outbox`].
+pub(crate) trait Sfu: Send + Sync + 'static {
+    /// The topology of `room`, a mesh so far, once it has `members` members (the newcomer
+    /// included); `sfu` moves it to the SFU for the rest of its life.
+    fn topology(&self, room: &str, members: usize) -> super::protocol::RoomTopology;
+    /// A member joined a room whose topology is `sfu`.
+    fn joined(&self, member: SfuMember);
+    /// A member of an `sfu` room left.
+    fn left(&self, room: &str, peer_id: &str);
+    /// `peer_id` of `room` sent `signal` to the pseudo-peer `to`. Resolves once the SFU took
+    /// it (an offer: once the answer is in the member's stream).
+    fn signal(
+        &self,
+        room: &str,
+        peer_id: &str,
+        to: &str,
+        signal: SfuSignal,
+    ) -> BoxFuture<'static, Result<(), ServiceError>>;
 }

@@ -434,14 +434,26 @@ impl Subscriber {
 
     /// Receive and decode whatever `peer` sends.
     pub fn attach(&self, peer: &Peer) {
+        self.attach_mapped(peer, |_| None);
+    }
+
+    /// [`Subscriber::attach`] for a connection that carries several members' media (an SFU's):
+    /// `member_of` names the member whose media a new source pad carries (by its m-line), and
+    /// its tracks are counted and reported under that id; `None`: under the peer's own id.
+    pub fn attach_mapped(
+        &self,
+        peer: &Peer,
+        member_of: impl Fn(&gst::Pad) -> Option<String> + Send + Sync + 'static,
+    ) {
         let weak = Arc::downgrade(&self.inner);
-        let peer_id = peer.id().to_owned();
+        let own_id = peer.id().to_owned();
         let bin = peer.bin().clone();
         peer.webrtcbin().connect_pad_added(move |_, pad| {
             if pad.direction() != gst::PadDirection::Src {
                 return;
             }
             let Some(inner) = weak.upgrade() else { return };
+            let peer_id = member_of(pad).unwrap_or_else(|| own_id.clone());
             if let Err(e) = build_receive_branch(&inner, &bin, &peer_id, pad) {
                 tracing::warn!(peer = %peer_id, "cannot decode remote track: {e}");
                 let _ = inner.events.send(SubscriberEvent::Unsupported {

@@ -31,7 +31,8 @@ use tokio::time::Instant;
 
 use peer::{PeerJob, Send, connect_peer, latency, phase};
 pub use server::CpuReport;
-use server::{CpuMark, raise_fd_limit, rss_kib, start_server};
+pub(crate) use server::rss_kib;
+use server::{CpuMark, raise_fd_limit, start_server};
 pub use storm::{StormOptions, StormRun, run_storm};
 
 /// Where the server under test runs.

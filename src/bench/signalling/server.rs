@@ -32,7 +32,7 @@ pub fn raise_fd_limit() -> u64 {
     lim.rlim_cur
 }
 
-pub(super) fn rss_kib(pid: Option<u32>) -> Option<u64> {
+pub(crate) fn rss_kib(pid: Option<u32>) -> Option<u64> {
     let path = match pid {
         Some(p) => format!("/proc/{p}/status"),
         None => "/proc/self/status".to_owned(),
@@ -136,6 +136,9 @@ pub(super) fn bench_server_config(addr: std::net::SocketAddr, secret: Vec<u8>) -
     cfg.limits.rate_per_sec = 1_000_000;
     cfg.limits.burst = 1_000_000;
     cfg.limits.max_peers_per_room = 1_000_000;
+    // Every bench peer connects from 127.0.0.1, many at once.
+    cfg.limits.max_pending = 100_000;
+    cfg.limits.max_pending_per_ip = 100_000;
     cfg
 }
 
@@ -193,7 +196,10 @@ pub(super) async fn start_server(target: &ServerTarget) -> Result<Running, Bench
                     "--burst",
                     "1000000",
                 ])
-                .args(["--max-peers-per-room", "1000000", "--secret-file"])
+                .args(["--max-peers-per-room", "1000000"])
+                // Every bench peer connects from 127.0.0.1, many at once.
+                .args(["--max-pending", "100000", "--max-pending-per-ip", "100000"])
+                .arg("--secret-file")
                 .arg(&file.0)
                 // Keep the telemetry database out of the working directory.
                 .arg("--db")
@@ -203,6 +209,8 @@ pub(super) async fn start_server(target: &ServerTarget) -> Result<Running, Bench
                     std::env::var("STREAMWIRE_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
                 )
                 .stdin(std::process::Stdio::null())
+                // `serve` prints where its state is; the bench's stdout is its JSON report.
+                .stdout(std::process::Stdio::null())
                 .spawn()
                 .map_err(|e| BenchError::Server(format!("spawning {}: {e}", exe.display())))?;
             let url = format!("ws://127.0.0.1:{port}");

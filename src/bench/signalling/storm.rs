@@ -198,7 +198,9 @@ pub async fn run_storm(opts: &StormOptions) -> Result<StormReport, BenchError> {
             "--joins and --rooms must be > 0".into(),
         ));
     }
-    let need = (2 * opts.joins + 256) as u64;
+    // One descriptor per held connection in this process, plus headroom; each server is a
+    // child process with its own descriptor table (and the same limit).
+    let need = (opts.joins + 256) as u64;
     let have = raise_fd_limit();
     if have < need {
         return Err(BenchError::Options(format!(

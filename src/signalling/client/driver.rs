@@ -170,7 +170,8 @@ impl Driver {
             | ClientMsg::Ice { seq, .. }
             | ClientMsg::Publish { seq, .. }
             | ClientMsg::Unpublish { seq, .. }
-            | ClientMsg::SetMetadata { seq, .. } => {
+            | ClientMsg::SetMetadata { seq, .. }
+            | ClientMsg::Whiteboard { seq, .. } => {
                 let n = self.next_seq;
                 self.next_seq += 1;
                 *seq = Some(n);
@@ -322,6 +323,7 @@ impl Driver {
                 offer_to,
                 ice_servers,
                 limits,
+                topology,
                 ..
             } => {
                 self.resume_token = Some(resume_token);
@@ -338,6 +340,7 @@ impl Driver {
                     ice_servers,
                     limits,
                     grace: Duration::from_millis(grace_ms),
+                    topology,
                 };
                 *self.welcome.lock() = Some(w.clone());
                 self.emit(Event::Joined(Box::new(w))).await;
@@ -400,8 +403,10 @@ impl Driver {
     }
 
     async fn frame_loop(&mut self, ws: &mut Ws) -> Result<End, SessionFail> {
-        let mut ping = tokio::time::interval(self.cfg.ping_interval);
-        ping.tick().await;
+        // First ping one interval from now (`interval`'s first tick is not immediate: tokio
+        // rounds deadlines up to the next millisecond).
+        let every = self.cfg.ping_interval;
+        let mut ping = tokio::time::interval_at(Instant::now() + every, every);
         let mut last_rx = Instant::now();
         let ack_timer = tokio::time::sleep(self.cfg.ack_delay);
         tokio::pin!(ack_timer);
@@ -512,6 +517,8 @@ impl Driver {
             ServerMsg::MetadataChanged {
                 peer_id, metadata, ..
             } => Event::MetadataChanged { peer_id, metadata },
+            ServerMsg::SfuStreams { streams, .. } => Event::SfuStreams { streams },
+            ServerMsg::Topology { topology, .. } => Event::Topology(topology),
             ServerMsg::Offer { from, sdp, .. } => Event::Offer { from, sdp },
             ServerMsg::Answer { from, sdp, .. } => Event::Answer { from, sdp },
             ServerMsg::Ice {
@@ -592,6 +599,9 @@ impl Driver {
                     reason: format!("{code}: {message}"),
                 }));
             }
+            ServerMsg::Whiteboard {
+                from, board, data, ..
+            } => Event::Whiteboard { from, board, data },
             ServerMsg::IceServers { ice_servers, .. } => {
                 self.new_ice_servers(ice_servers).await;
                 return None;
@@ -604,11 +614,13 @@ impl Driver {
                 records,
                 feedback,
                 sessions,
+                strokes,
             } => Event::PrivacyDeleted {
                 user,
                 records,
                 feedback,
                 sessions,
+                strokes,
             },
             ServerMsg::Pong {} | ServerMsg::Welcome { .. } | ServerMsg::Resumed { .. } => {
                 return None;
@@ -678,6 +690,7 @@ pub(super) fn stamped(m: &ClientMsg) -> bool {
             | ClientMsg::Publish { .. }
             | ClientMsg::Unpublish { .. }
             | ClientMsg::SetMetadata { .. }
+            | ClientMsg::Whiteboard { .. }
     )
 }
 

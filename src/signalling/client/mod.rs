@@ -43,7 +43,7 @@ use tokio_rustls::rustls;
 use super::protocol::telemetry::{Batch, Feedback};
 use super::protocol::{
     ClientMsg, DeliveryStatus, ErrorCode, Grant, IceServer, LeaveReason, LimitsInfo, Payload,
-    PeerId, PeerInfo, TrackInfo,
+    PeerId, PeerInfo, RoomTopology, SfuStream, TrackInfo,
 };
 use driver::Driver;
 use transport::parse_url;
@@ -152,6 +152,8 @@ pub struct Welcome {
     pub limits: LimitsInfo,
     /// Resume grace period.
     pub grace: Duration,
+    /// How the room's media flows.
+    pub topology: RoomTopology,
 }
 
 /// Result of a real-time message.
@@ -222,6 +224,14 @@ pub enum Event {
         /// New metadata.
         metadata: serde_json::Value,
     },
+    /// The room moved to another topology (an `auto` room outgrew the mesh).
+    Topology(RoomTopology),
+    /// Which member's media each m-line of the next offer from
+    /// [`SFU_SUBSCRIBE`](crate::signalling::protocol::SFU_SUBSCRIBE) carries.
+    SfuStreams {
+        /// The streams.
+        streams: Vec<SfuStream>,
+    },
     /// SDP offer from a peer.
     Offer {
         /// Sender.
@@ -284,6 +294,18 @@ pub enum Event {
         feedback: u64,
         /// Rows removed from `sessions`.
         sessions: u64,
+        /// Whiteboard items (strokes, shapes, text) of the user removed.
+        strokes: u64,
+    },
+    /// A whiteboard message (y-protocols): a member's change, an awareness update, or the
+    /// server's sync answer (`from: None`).
+    Whiteboard {
+        /// The member it comes from; `None`: the server.
+        from: Option<PeerId>,
+        /// Board name.
+        board: String,
+        /// The y-protocols message.
+        data: Vec<u8>,
     },
     /// The server reported a problem with a frame this client sent.
     ServerError {
@@ -635,6 +657,17 @@ impl Client {
     pub fn privacy_delete(&self, user: &str) -> Result<(), ClientError> {
         self.send(ClientMsg::PrivacyDelete {
             user: user.to_owned(),
+        })
+    }
+
+    /// Send one y-protocols message for a whiteboard of the room; exactly once across
+    /// reconnects (it carries a `seq`). A refused change comes back as an
+    /// [`Event::ServerError`] with `in_type` `whiteboard`.
+    pub fn send_whiteboard(&self, board: &str, data: Vec<u8>) -> Result<(), ClientError> {
+        self.send(ClientMsg::Whiteboard {
+            seq: None,
+            board: board.to_owned(),
+            data,
         })
     }
 

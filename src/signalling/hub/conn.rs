@@ -171,8 +171,11 @@ where
         }
         let join_deadline = tokio::time::sleep(self.hub.cfg.join_timeout);
         tokio::pin!(join_deadline);
-        let mut ping = tokio::time::interval(self.hub.cfg.ping_interval);
-        ping.tick().await;
+        // First ping one interval from now. (Awaiting `interval`'s immediate first tick would
+        // not be immediate: tokio rounds timer deadlines up to the next millisecond, which
+        // delayed every join's first frame by up to 1 ms.)
+        let every = self.hub.cfg.ping_interval;
+        let mut ping = tokio::time::interval_at(Instant::now() + every, every);
         let mut last_rx = Instant::now();
         loop {
             let session = self.session.as_ref().map(|(s, _)| s.clone());
@@ -418,7 +421,7 @@ mod size_probe {
     /// connection in `streamwire bench signalling`.
     #[test]
     fn resident_connection_future_stays_small() {
-        let hub = super::Hub::new(super::super::HubConfig::new(vec![0; 32]), None);
+        let hub = super::Hub::new(super::super::HubConfig::new(vec![0; 32]), None, None);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

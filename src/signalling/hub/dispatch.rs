@@ -8,11 +8,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::conn::{Conn, Flow, WsResult};
 use super::media;
 use super::session::Session;
+use crate::signalling::protocol::whiteboard::valid_board;
 use crate::signalling::protocol::{
     CLIENT_TYPES, ClientMsg, DeliveryStatus, ErrorCode, Grant, LeaveReason, PROTOCOL_VERSION,
-    ServerMsg, decode_client, validate_room,
+    SFU_PUBLISH, SFU_SUBSCRIBE, ServerMsg, decode_client, validate_room,
 };
-use crate::signalling::service::{Caller, Request, ServiceError};
+use crate::signalling::service::{Caller, Request, ServiceError, SfuSignal, WhiteboardRequest};
 use crate::signalling::token;
 
 /// How a sender `seq` relates to the session's counter.
@@ -29,6 +30,28 @@ pub(super) enum SeqCheck {
     },
     /// `seq: 0` (sequence numbers start at 1).
     Zero,
+}
+
+/// The pseudo-peer and the signal of an `offer`, `answer` or `ice` addressed to the SFU.
+fn sfu_signal(msg: &ClientMsg) -> Option<(String, SfuSignal)> {
+    let (to, signal) = match msg {
+        ClientMsg::Offer { to, sdp, .. } => (to, SfuSignal::Offer(sdp.clone())),
+        ClientMsg::Answer { to, sdp, .. } => (to, SfuSignal::Answer(sdp.clone())),
+        ClientMsg::Ice {
+            to,
+            candidate,
+            sdp_mline_index,
+            ..
+        } => (
+            to,
+            SfuSignal::Ice {
+                candidate: candidate.clone(),
+                mline: *sdp_mline_index,
+            },
+        ),
+        _ => return None,
+    };
+    (to == SFU_PUBLISH || to == SFU_SUBSCRIBE).then(|| (to.clone(), signal))
 }
 
 /// A failed delivery result for `seq`.
@@ -308,6 +331,9 @@ where
                 }
             }
         }
+        if let Some(signal) = sfu_signal(&msg) {
+            return Box::pin(self.on_sfu(s, t, signal)).await;
+        }
         match msg {
             ClientMsg::Join { .. } | ClientMsg::Resume { .. } => {
                 self.send_error(
@@ -445,6 +471,9 @@ where
             | ClientMsg::PrivacyDelete { .. } => {
                 return Box::pin(self.on_service(s, msg)).await;
             }
+            ClientMsg::Whiteboard { board, data, .. } => {
+                return Box::pin(self.on_whiteboard(s, board, data)).await;
+            }
             ClientMsg::Leave {} => {
                 self.session = None;
                 hub.terminate(s, LeaveReason::Left, ErrorCode::Shutdown);
@@ -453,6 +482,105 @@ where
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// A whiteboard message: the server's whiteboard service applies, answers and relays it.
+    async fn on_whiteboard(
+        &mut self,
+        s: &Arc<Session>,
+        board: String,
+        data: Vec<u8>,
+    ) -> WsResult<Flow> {
+        let t = "whiteboard";
+        if let Err(why) = valid_board(&board) {
+            self.send_error(
+                ErrorCode::InvalidField,
+                format!("`{t}` field `board`: {why}"),
+                Some(t),
+                Some("board"),
+            )
+            .await?;
+            return Ok(Flow::Continue);
+        }
+        let max = self.hub.cfg.limits.max_payload_bytes;
+        if data.len() > max {
+            self.send_error(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "`{t}` field `data` is {} bytes decoded, max_payload_bytes = {max}",
+                    data.len()
+                ),
+                Some(t),
+                Some("data"),
+            )
+            .await?;
+            return Ok(Flow::Continue);
+        }
+        let Some(service) = self.hub.service.clone() else {
+            self.send_error(
+                ErrorCode::NotImplemented,
+                format!("`{t}`: this server keeps no whiteboards"),
+                Some(t),
+                None,
+            )
+            .await?;
+            return Ok(Flow::Continue);
+        };
+        let request = WhiteboardRequest {
+            board,
+            data,
+            can_draw: s.has(Grant::Draw) || s.has(Grant::Publish),
+            admin: s.has(Grant::Admin),
+        };
+        let caller = Caller {
+            room: s.room.name.clone(),
+            peer: s.peer_id.clone(),
+            user: s.user.clone(),
+            name: s.name.clone(),
+            addr: self.remote.ip(),
+        };
+        match service.whiteboard(caller, request).await {
+            Ok(outcome) => {
+                for frame in outcome.reply {
+                    self.push_self(s, frame);
+                }
+                if let Some(frame) = outcome.relay {
+                    self.hub.relay_room(s, &frame);
+                }
+            }
+            Err(e) => self.service_error(t, e).await?,
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// The error frame for a service's refusal or failure.
+    async fn service_error(&mut self, t: &str, e: ServiceError) -> WsResult<()> {
+        match e {
+            ServiceError::Invalid { what, reason } => {
+                // `what` is the dotted path within the frame (`batch.records[3].ts_ms`), or
+                // within the feedback, whose fields are the frame's own (`rating`).
+                let field = what.strip_prefix("feedback.").unwrap_or(&what).to_owned();
+                self.send_error(
+                    ErrorCode::InvalidField,
+                    format!("`{t}` field `{field}`: {reason}"),
+                    Some(t),
+                    Some(&field),
+                )
+                .await
+            }
+            ServiceError::Failed(what) => {
+                self.send_error(ErrorCode::Internal, format!("`{t}`: {what}"), Some(t), None)
+                    .await
+            }
+            ServiceError::Refused {
+                code,
+                reason,
+                field,
+            } => {
+                self.send_error(code, format!("`{t}`: {reason}"), Some(t), field)
+                    .await
+            }
+        }
     }
 
     /// Grants on media: an SDP that would send audio/video from a peer without `publish`, or
@@ -497,6 +625,60 @@ where
         Ok(false)
     }
 
+    /// An `offer`, `answer` or `ice` to an SFU pseudo-peer: handed to the server's SFU, which
+    /// enforces the grants (only `publish` publishes, only `subscribe` subscribes).
+    async fn on_sfu(
+        &mut self,
+        s: &Arc<Session>,
+        t: &str,
+        (to, signal): (String, SfuSignal),
+    ) -> WsResult<Flow> {
+        let Some(sfu) = self.hub.sfu.clone() else {
+            self.unknown_peer(t, "to", &to).await?;
+            return Ok(Flow::Continue);
+        };
+        let field = match signal {
+            SfuSignal::Ice { .. } => "candidate",
+            _ => "sdp",
+        };
+        match sfu.signal(&s.room.name, &s.peer_id, &to, signal).await {
+            Ok(()) => {}
+            Err(ServiceError::Invalid { what, reason }) => {
+                self.send_error(
+                    ErrorCode::InvalidField,
+                    format!("`{t}` field `{what}`: {reason}"),
+                    Some(t),
+                    Some(&what),
+                )
+                .await?
+            }
+            Err(ServiceError::Refused {
+                code,
+                reason,
+                field: refused,
+            }) => {
+                let field = refused.unwrap_or(field);
+                self.send_error(
+                    code,
+                    format!("`{t}` field `{field}`: {reason}"),
+                    Some(t),
+                    Some(field),
+                )
+                .await?
+            }
+            Err(ServiceError::Failed(why)) => {
+                self.send_error(
+                    ErrorCode::Internal,
+                    format!("`{t}` to `{to}`: {why}"),
+                    Some(t),
+                    None,
+                )
+                .await?
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
     /// Telemetry, feedback and the admin privacy operations: passed to the server's service.
     async fn on_service(&mut self, s: &Arc<Session>, msg: ClientMsg) -> WsResult<Flow> {
         let t = msg.type_name();
@@ -531,22 +713,7 @@ where
         };
         match service.call(caller, request).await {
             Ok(reply) => self.send(&reply).await?,
-            Err(ServiceError::Invalid { what, reason }) => {
-                // `what` is the dotted path within the frame (`batch.records[3].ts_ms`), or
-                // within the feedback, whose fields are the frame's own (`rating`).
-                let field = what.strip_prefix("feedback.").unwrap_or(&what).to_owned();
-                self.send_error(
-                    ErrorCode::InvalidField,
-                    format!("`{t}` field `{field}`: {reason}"),
-                    Some(t),
-                    Some(&field),
-                )
-                .await?
-            }
-            Err(ServiceError::Failed(what)) => {
-                self.send_error(ErrorCode::Internal, format!("`{t}`: {what}"), Some(t), None)
-                    .await?
-            }
+            Err(e) => self.service_error(t, e).await?,
         }
         Ok(Flow::Continue)
     }

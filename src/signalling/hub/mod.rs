@@ -29,9 +29,9 @@ use session::{Inner, Room, Session, body};
 
 use crate::signalling::protocol::{
     DEFAULT_MAX_PAYLOAD, DeliveryStatus, ErrorCode, Grant, IceServer, LeaveReason, LimitsInfo,
-    PROTOCOL_VERSION, Payload, PeerInfo, ServerMsg,
+    PROTOCOL_VERSION, Payload, PeerInfo, RoomTopology, ServerMsg,
 };
-use crate::signalling::service::{IceMinter, Service};
+use crate::signalling::service::{IceMinter, Outbox, RoomRelay, Service, Sfu, SfuMember};
 use crate::signalling::token::Claims;
 
 /// Limits that protect the server. All configurable (`streamwire serve` flags, or
@@ -189,6 +189,8 @@ pub(crate) struct Hub {
     peer_prefix: String,
     /// Answers telemetry, feedback and privacy requests; `None`: `not_implemented`.
     pub service: Option<Arc<dyn Service>>,
+    /// The media plane of `sfu` rooms; `None`: every room is a mesh.
+    pub sfu: Option<Arc<dyn Sfu>>,
     admission: Arc<admission::Admission>,
 }
 
@@ -216,9 +218,13 @@ fn random_hex(bytes: usize) -> String {
 }
 
 impl Hub {
-    pub fn new(cfg: HubConfig, service: Option<Arc<dyn Service>>) -> Arc<Hub> {
+    pub fn new(
+        cfg: HubConfig,
+        service: Option<Arc<dyn Service>>,
+        sfu: Option<Arc<dyn Sfu>>,
+    ) -> Arc<Hub> {
         let (shutdown_tx, _) = watch::channel(false);
-        Arc::new(Hub {
+        let hub = Arc::new(Hub {
             cfg,
             rooms: Mutex::new(HashMap::new()),
             resumable: Mutex::new(HashMap::new()),
@@ -228,8 +234,14 @@ impl Hub {
             next_peer: AtomicU64::new(1),
             peer_prefix: random_hex(3),
             service,
+            sfu,
             admission: Arc::default(),
-        })
+        });
+        if let Some(service) = &hub.service {
+            let relay: Arc<dyn RoomRelay> = hub.clone();
+            service.attach_relay(Arc::downgrade(&relay));
+        }
+        hub
     }
 
     pub fn shutdown_rx(&self) -> watch::Receiver<bool> {
@@ -355,6 +367,7 @@ impl Hub {
                 Arc::new(Room {
                     name: claims.room.clone(),
                     peers: Mutex::new(HashMap::new()),
+                    sfu: std::sync::atomic::AtomicBool::new(false),
                 })
             })
             .clone();
@@ -421,7 +434,28 @@ impl Hub {
         if let Some(turn) = &self.cfg.turn {
             self.refresh_ice_servers(&session, turn.clone());
         }
-        let offer_to = existing.iter().map(|p| p.peer_id.clone()).collect();
+        let members = existing.len() + 1;
+        let topology = match &self.sfu {
+            _ if room.sfu.load(Ordering::Relaxed) => RoomTopology::Sfu,
+            Some(sfu) => sfu.topology(&claims.room, members),
+            None => RoomTopology::Mesh,
+        };
+        if topology == RoomTopology::Sfu && !room.sfu.swap(true, Ordering::Relaxed) {
+            self.move_to_sfu(&room, &peer_id);
+        }
+        // In an SFU room nobody offers to anybody: media goes through the SFU's pseudo-peers.
+        let offer_to = match topology {
+            RoomTopology::Mesh => existing.iter().map(|p| p.peer_id.clone()).collect(),
+            RoomTopology::Sfu => Vec::new(),
+        };
+        if let (Some(sfu), RoomTopology::Sfu) = (&self.sfu, topology) {
+            sfu.joined(SfuMember {
+                room: claims.room.clone(),
+                peer_id: peer_id.clone(),
+                grants: claims.grants.clone(),
+                outbox: self.outbox(&session),
+            });
+        }
         let ice_servers = self.ice_servers_for(&peer_id);
         let welcome = ServerMsg::Welcome {
             v: PROTOCOL_VERSION,
@@ -436,8 +470,57 @@ impl Hub {
             offer_to,
             ice_servers,
             limits: self.cfg.limits.info(),
+            topology,
         };
         Ok((session, welcome))
+    }
+
+    /// `room` (a mesh so far) grew past the mesh size: its members (all but the newcomer
+    /// `except`) join the SFU and are told to move (`topology` frame).
+    fn move_to_sfu(self: &Arc<Self>, room: &Arc<Room>, except: &str) {
+        let Some(sfu) = &self.sfu else { return };
+        let members: Vec<Arc<Session>> = room
+            .peers
+            .lock()
+            .values()
+            .filter(|s| s.peer_id != except)
+            .cloned()
+            .collect();
+        if !members.is_empty() {
+            tracing::info!(room = %room.name, members = members.len(), "room moves to the SFU");
+        }
+        for s in members {
+            sfu.joined(SfuMember {
+                room: room.name.clone(),
+                peer_id: s.peer_id.clone(),
+                grants: s.grants.clone(),
+                outbox: self.outbox(&s),
+            });
+            (self.outbox(&s))(ServerMsg::Topology {
+                n: 0,
+                topology: RoomTopology::Sfu,
+            });
+        }
+    }
+
+    /// A way for a service to push frames into `session`'s reliable stream (a session whose
+    /// queue overflows ends with `slow_consumer`, as for relayed frames).
+    fn outbox(self: &Arc<Self>, session: &Arc<Session>) -> Outbox {
+        let hub = Arc::downgrade(self);
+        let s = Arc::downgrade(session);
+        Arc::new(move |msg: ServerMsg| {
+            let (Some(hub), Some(s)) = (hub.upgrade(), s.upgrade()) else {
+                return false;
+            };
+            if s.inner.lock().ended.is_some() {
+                return false;
+            }
+            if !s.push(body(&msg), hub.cfg.limits.max_queue_bytes) {
+                hub.terminate(&s, LeaveReason::SlowConsumer, ErrorCode::SlowConsumer);
+                return false;
+            }
+            true
+        })
     }
 
     /// Remove `target` from its room and keep its user out until `ban_until` (unix seconds;
@@ -605,6 +688,7 @@ impl Hub {
         session.notify.notify_one();
         self.resumable.lock().remove(&session.resume_token);
         let mut overflowed = Vec::new();
+        let mut closed = false;
         {
             let mut rooms = self.rooms.lock();
             let mut peers = session.room.peers.lock();
@@ -630,8 +714,15 @@ impl Hub {
                     .is_some_and(|r| Arc::ptr_eq(r, &session.room))
             {
                 rooms.remove(&session.room.name);
+                closed = true;
                 tracing::debug!(room = %session.room.name, "room dropped (empty)");
             }
+        }
+        if let Some(sfu) = &self.sfu {
+            sfu.left(&session.room.name, &session.peer_id);
+        }
+        if closed && let Some(service) = &self.service {
+            service.room_closed(&session.room.name);
         }
         tracing::info!(room = %session.room.name, peer = %session.peer_id, ?reason, "peer left");
         for s in overflowed {
@@ -716,8 +807,36 @@ impl Hub {
         }
     }
 
+    /// Push one frame to every peer of the sender's room except the sender (everyone, not
+    /// only subscribers: whiteboards are for every member).
+    pub fn relay_room(&self, from: &Session, frame: &ServerMsg) -> u32 {
+        self.broadcast(from, frame, false)
+    }
+
     /// Find a peer of the sender's room.
     pub fn peer_in_room(&self, from: &Session, id: &str) -> Option<Arc<Session>> {
         from.room.peers.lock().get(id).cloned()
+    }
+}
+
+impl RoomRelay for Hub {
+    fn to_room(&self, room: &str, frame: &ServerMsg) -> u32 {
+        let Some(room) = self.rooms.lock().get(room).cloned() else {
+            return 0;
+        };
+        let b = body(frame);
+        let mut count = 0u32;
+        let mut overflowed = Vec::new();
+        for s in room.peers.lock().values() {
+            if s.push(b.clone(), self.cfg.limits.max_queue_bytes) {
+                count += 1;
+            } else {
+                overflowed.push(s.clone());
+            }
+        }
+        for s in overflowed {
+            self.terminate(&s, LeaveReason::SlowConsumer, ErrorCode::SlowConsumer);
+        }
+        count
     }
 }

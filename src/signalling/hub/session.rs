@@ -33,6 +33,9 @@ pub(crate) fn stamp(n: u64, body: &str) -> String {
 pub(crate) struct Room {
     pub name: String,
     pub peers: Mutex<HashMap<PeerId, Arc<Session>>>,
+    /// The room's media goes through the SFU (from its first member, or since it grew past
+    /// the `auto` mesh size; it stays there while it lives).
+    pub sfu: std::sync::atomic::AtomicBool,
 }
 
 pub(crate) struct Session {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::telemetry::{Batch, Feedback};
 use super::{
     DeliveryStatus, ErrorCode, Grant, IceServer, LeaveReason, LimitsInfo, Payload, PeerId,
-    PeerInfo, TrackInfo,
+    PeerInfo, RoomTopology, SfuStream, TrackInfo,
 };
 
 /// Frames a client sends.
@@ -148,6 +148,20 @@ pub enum ClientMsg {
         /// User identity (token subject).
         user: String,
     },
+    /// One y-protocols message for a whiteboard of the room (see
+    /// [`whiteboard`](super::whiteboard)). Changes need the `draw` or `publish` grant; a
+    /// refused one is answered with an `error` naming the reason.
+    Whiteboard {
+        /// Optional per-sender sequence number shared with `message.seq`; when present the
+        /// frame is accepted exactly once across resumes (see `resumed.last_seq`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        /// Board name ([`valid_board`](super::whiteboard::valid_board)).
+        board: String,
+        /// The y-protocols message, standard base64 on the wire.
+        #[serde(with = "super::b64")]
+        data: Vec<u8>,
+    },
 }
 
 impl ClientMsg {
@@ -160,7 +174,8 @@ impl ClientMsg {
             | ClientMsg::Ice { seq, .. }
             | ClientMsg::Publish { seq, .. }
             | ClientMsg::Unpublish { seq, .. }
-            | ClientMsg::SetMetadata { seq, .. } => *seq,
+            | ClientMsg::SetMetadata { seq, .. }
+            | ClientMsg::Whiteboard { seq, .. } => *seq,
             _ => None,
         }
     }
@@ -185,6 +200,7 @@ impl ClientMsg {
             ClientMsg::Feedback { .. } => "feedback",
             ClientMsg::PrivacyExport { .. } => "privacy_export",
             ClientMsg::PrivacyDelete { .. } => "privacy_delete",
+            ClientMsg::Whiteboard { .. } => "whiteboard",
         }
     }
 }
@@ -208,6 +224,7 @@ pub const CLIENT_TYPES: &[&str] = &[
     "feedback",
     "privacy_export",
     "privacy_delete",
+    "whiteboard",
 ];
 
 /// Types reserved for later revisions; the server answers them with `not_implemented`
@@ -247,6 +264,9 @@ pub enum ServerMsg {
         ice_servers: Vec<IceServer>,
         /// Limits in force.
         limits: LimitsInfo,
+        /// How the room's media flows (`mesh` when absent).
+        #[serde(default)]
+        topology: RoomTopology,
     },
     /// Reply to a successful `resume`; replayed frames follow.
     Resumed {
@@ -319,6 +339,24 @@ pub enum ServerMsg {
         peer_id: PeerId,
         /// New metadata.
         metadata: serde_json::Value,
+    },
+    /// The room moved to another topology (an `auto` room outgrew the mesh): close the
+    /// connections of the old one and connect as the new one says.
+    Topology {
+        /// Stream sequence number.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        n: u64,
+        /// The new topology.
+        topology: RoomTopology,
+    },
+    /// Which member's media each m-line of the next offer `from` `sfu-subscribe` carries
+    /// (every active stream of that connection, not only the new ones).
+    SfuStreams {
+        /// Stream sequence number.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        n: u64,
+        /// The streams.
+        streams: Vec<SfuStream>,
     },
     /// Relayed SDP offer.
     Offer {
@@ -436,6 +474,24 @@ pub enum ServerMsg {
         feedback: u64,
         /// Rows removed from `sessions`.
         sessions: u64,
+        /// Whiteboard items (strokes, shapes, text) of the user removed.
+        #[serde(default)]
+        strokes: u64,
+    },
+    /// A y-protocols message of a whiteboard: a member's accepted change relayed, or the
+    /// server's answer to this peer's sync step 1.
+    Whiteboard {
+        /// Stream sequence number.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        n: u64,
+        /// The member whose change this is; absent when the server sends it (sync).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<PeerId>,
+        /// Board name.
+        board: String,
+        /// The y-protocols message, standard base64 on the wire.
+        #[serde(with = "super::b64")]
+        data: Vec<u8>,
     },
 }
 
@@ -452,12 +508,15 @@ impl ServerMsg {
             | ServerMsg::Published { n, .. }
             | ServerMsg::Unpublished { n, .. }
             | ServerMsg::MetadataChanged { n, .. }
+            | ServerMsg::SfuStreams { n, .. }
+            | ServerMsg::Topology { n, .. }
             | ServerMsg::Offer { n, .. }
             | ServerMsg::Answer { n, .. }
             | ServerMsg::Ice { n, .. }
             | ServerMsg::Message { n, .. }
             | ServerMsg::IceServers { n, .. }
-            | ServerMsg::Delivery { n, .. } => Some(*n),
+            | ServerMsg::Delivery { n, .. }
+            | ServerMsg::Whiteboard { n, .. } => Some(*n),
             _ => None,
         }
     }

@@ -9,7 +9,8 @@
 //! - [`ClientMsg`] / [`ServerMsg`]: the frames;
 //! - [`decode_client`]: decoding with a diagnosis naming the type and field at fault;
 //! - [`telemetry`]: the payloads of the telemetry messages (batches, records, feedback) and
-//!   the splitting of a batch under the frame limit.
+//!   the splitting of a batch under the frame limit;
+//! - [`whiteboard`]: board names and the y-protocols payload of the `whiteboard` messages.
 //!
 //! Frames the server sends after a successful `join`/`resume` that belong to the
 //! session's reliable stream carry a per-recipient sequence number `n` (starting at 1).
@@ -31,6 +32,7 @@ mod messages;
 pub mod telemetry;
 #[cfg(test)]
 mod tests;
+pub mod whiteboard;
 
 pub use decode::{DecodeError, decode_client};
 pub use messages::{CLIENT_TYPES, ClientMsg, RESERVED_TYPES, ServerMsg};
@@ -92,17 +94,21 @@ pub enum Grant {
     Subscribe,
     /// May send real-time messages.
     Message,
-    /// May remove other peers from the room (`kick`).
+    /// May remove other peers from the room (`kick`); on the whiteboard: the presenter, who
+    /// may change or delete anyone's content and import documents.
     Admin,
+    /// May change the room's whiteboards (also implied by `publish`).
+    Draw,
 }
 
 impl Grant {
     /// All grants, in a stable order.
-    pub const ALL: [Grant; 4] = [
+    pub const ALL: [Grant; 5] = [
         Grant::Publish,
         Grant::Subscribe,
         Grant::Message,
         Grant::Admin,
+        Grant::Draw,
     ];
 
     /// The wire name of the grant.
@@ -112,6 +118,7 @@ impl Grant {
             Grant::Subscribe => "subscribe",
             Grant::Message => "message",
             Grant::Admin => "admin",
+            Grant::Draw => "draw",
         }
     }
 }
@@ -123,7 +130,7 @@ impl std::str::FromStr for Grant {
             .into_iter()
             .find(|g| g.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown grant `{s}` (expected publish, subscribe, message or admin)")
+                format!("unknown grant `{s}` (expected publish, subscribe, message, admin or draw)")
             })
     }
 }
@@ -150,6 +157,50 @@ pub struct TrackInfo {
     /// Optional human-readable label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+}
+
+/// How a room's media flows, announced in `welcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomTopology {
+    /// Every member connects to every other member (the default).
+    #[default]
+    Mesh,
+    /// Every member connects to the SFU only: one connection to the pseudo-peer
+    /// [`SFU_PUBLISH`] to publish on (the member offers), one from [`SFU_SUBSCRIBE`] carrying
+    /// every other member's media (the SFU offers).
+    Sfu,
+}
+
+impl RoomTopology {
+    /// `mesh` or `sfu`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomTopology::Mesh => "mesh",
+            RoomTopology::Sfu => "sfu",
+        }
+    }
+}
+
+/// Pseudo-peer of the SFU connection a member publishes on: the member sends its `offer` and
+/// ICE candidates `to` it; the server relays the SFU's `answer` `from` it.
+pub const SFU_PUBLISH: &str = "sfu-publish";
+
+/// Pseudo-peer of the SFU connection that carries every other member's media to a member:
+/// the server relays the SFU's `offer` (after an `sfu_streams` frame) `from` it; the member
+/// sends its `answer` and ICE candidates `to` it.
+pub const SFU_SUBSCRIBE: &str = "sfu-subscribe";
+
+/// One stream of a member's [`SFU_SUBSCRIBE`] connection: which member's media an m-line
+/// carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SfuStream {
+    /// The m-line's `a=mid`.
+    pub mid: String,
+    /// The member whose media it carries.
+    pub peer_id: PeerId,
+    /// `audio` or `video`.
+    pub kind: String,
 }
 
 /// A peer as seen by other peers in the room.
@@ -225,7 +276,7 @@ impl Payload {
     }
 }
 
-mod b64 {
+pub(crate) mod b64 {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
     use serde::{Deserialize, Deserializer, Serializer};

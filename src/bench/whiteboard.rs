@@ -1,0 +1,270 @@
+//! `streamwire bench whiteboard`: the whiteboard against a `streamwire serve` child process on
+//! loopback (its own state directory and SQLite file):
+//!
+//! - stroke latency: one Rust member draws a stroke, the time until another Rust member has
+//!   applied it (library to library through the server; no browser, no rendering);
+//! - a board of `--strokes` strokes (8 points each): the time from connecting to a fully
+//!   synced board for a new member (median of `--joins`), the server's RSS growth while the
+//!   board was filled, the encoded document size and the SQLite file size.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use gststreamwire::whiteboard::Item;
+use serde::Serialize;
+use streamwire::signalling::client::{Client, ClientConfig, Event};
+use streamwire::signalling::protocol::Grant;
+use streamwire::signalling::token::{Claims, mint};
+use streamwire::whiteboard::Whiteboard;
+
+use super::signalling::rss_kib;
+use super::{median, percentile};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct WhiteboardOptions {
+    /// Latency samples.
+    pub samples: usize,
+    /// Strokes on the big board.
+    pub strokes: usize,
+    /// Joins timed on the big board.
+    pub joins: usize,
+}
+
+/// Percentiles of the stroke latency.
+#[derive(Debug, Clone, Serialize)]
+pub struct StrokeLatency {
+    /// Median, ms.
+    pub p50_ms: f64,
+    /// 95th percentile, ms.
+    pub p95_ms: f64,
+    /// Samples.
+    pub samples: usize,
+    /// What was timed.
+    pub path: &'static str,
+}
+
+/// The big board.
+#[derive(Debug, Clone, Serialize)]
+pub struct BigBoard {
+    /// Strokes on it.
+    pub strokes: usize,
+    /// Connect, open, synced with every stroke: median over the joins, ms.
+    pub join_synced_ms: f64,
+    /// Each join, ms.
+    pub join_synced_runs_ms: Vec<f64>,
+    /// Server RSS growth while the board was filled, KiB.
+    pub server_rss_growth_kib: Option<u64>,
+    /// The whole document encoded as one Yjs update, bytes.
+    pub document_bytes: usize,
+    /// The server's SQLite file (with its WAL) after the fill, bytes.
+    pub db_bytes: u64,
+}
+
+/// The report.
+#[derive(Debug, Clone, Serialize)]
+pub struct WhiteboardReport {
+    /// Stroke propagation.
+    pub stroke_latency: StrokeLatency,
+    /// The big board.
+    pub board: BigBoard,
+}
+
+/// A failed run.
+#[derive(Debug, thiserror::Error)]
+#[error("bench whiteboard: {0}")]
+pub struct WhiteboardBenchError(String);
+
+fn err(what: &str, e: impl std::fmt::Display) -> WhiteboardBenchError {
+    WhiteboardBenchError(format!("{what}: {e}"))
+}
+
+/// The server child process, killed on drop.
+struct Child(std::process::Child);
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_server(exe: &Path, dir: &Path) -> Result<(Child, String, Vec<u8>), WhiteboardBenchError> {
+    let secret: Vec<u8> = {
+        let mut raw = [0u8; 32];
+        getrandom::getrandom(&mut raw).map_err(|e| err("secret", e))?;
+        raw.iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+            .into_bytes()
+    };
+    let secret_file = dir.join("secret");
+    std::fs::write(&secret_file, &secret).map_err(|e| err("secret file", e))?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| err("free port", e))?
+        .port();
+    let child = std::process::Command::new(exe)
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .args(["--rate", "1000000", "--burst", "1000000"])
+        // A 100,000-stroke board is one sync answer of ~10 MB: room for it in the queue.
+        .args(["--max-queue-bytes", "268435456", "--state-dir"])
+        .arg(dir)
+        .arg("--secret-file")
+        .arg(&secret_file)
+        .arg("--db")
+        .arg(dir.join("wb.db"))
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| err("spawning streamwire serve", e))?;
+    Ok((Child(child), format!("ws://127.0.0.1:{port}"), secret))
+}
+
+async fn member(
+    url: &str,
+    secret: &[u8],
+    user: &str,
+) -> Result<(Client, Whiteboard), WhiteboardBenchError> {
+    let token = mint(
+        secret,
+        &Claims::new(
+            "bench",
+            user,
+            user,
+            Duration::from_secs(3600),
+            &[Grant::Draw],
+        ),
+    )
+    .map_err(|e| err("token", e))?;
+    let (client, mut events) = Client::connect(ClientConfig::new(url, "bench", &token))
+        .await
+        .map_err(|e| err("connect", e))?;
+    let board = Whiteboard::open(&client, "main", user).map_err(|e| err("open", e))?;
+    let b = board.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            if let Event::Whiteboard { data, .. } = ev
+                && let Err(e) = b.receive(&data)
+            {
+                tracing::warn!(error = %e, "bench whiteboard: update not applied");
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(60), board.synced())
+        .await
+        .map_err(|_| err("sync", "no answer within 60 s"))?;
+    Ok((client, board))
+}
+
+fn stroke(id: String, i: usize) -> Item {
+    let x = (i % 1500) as f32;
+    let y = ((i / 1500) % 800) as f32;
+    let pts: Vec<[f32; 3]> = (0..8)
+        .map(|k| [x + k as f32 * 4.0, y + k as f32 * 2.0, 0.5])
+        .collect();
+    Item::pen(&id, "p1", "", "#1f1f1f", 3.0, &pts)
+}
+
+/// Run against a fresh `exe serve` on loopback.
+pub async fn run(
+    exe: &Path,
+    opts: &WhiteboardOptions,
+) -> Result<WhiteboardReport, WhiteboardBenchError> {
+    let dir = tempfile::tempdir().map_err(|e| err("state directory", e))?;
+    let (child, url, secret) = spawn_server(exe, dir.path())?;
+    let pid = child.0.id();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(url.trim_start_matches("ws://"))
+        .await
+        .is_err()
+    {
+        if Instant::now() > deadline {
+            return Err(err("server", "not listening within 20 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_wc, writer) = member(&url, &secret, "writer").await?;
+    let (_oc, observer) = member(&url, &secret, "observer").await?;
+
+    // Stroke latency: one stroke at a time, timed until the observer applied it.
+    let mut changes = observer.changes();
+    let mut lat = Vec::with_capacity(opts.samples);
+    for i in 0..opts.samples {
+        let t0 = Instant::now();
+        writer
+            .draw(&stroke(format!("l{i}"), i))
+            .map_err(|e| err("draw", e))?;
+        loop {
+            let c = tokio::time::timeout(Duration::from_secs(10), changes.recv())
+                .await
+                .map_err(|_| err("latency", "stroke not received within 10 s"))?
+                .ok_or_else(|| err("latency", "observer closed"))?;
+            if c.remote {
+                break;
+            }
+        }
+        lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(changes);
+
+    // The big board: strokes in batches of 200 (one update each), until the observer has all.
+    let rss0 = rss_kib(Some(pid));
+    let total = opts.samples + opts.strokes;
+    let mut batch = Vec::with_capacity(200);
+    for i in 0..opts.strokes {
+        batch.push(stroke(format!("s{i}"), i));
+        if batch.len() == 200 || i + 1 == opts.strokes {
+            writer.draw_all(&batch);
+            batch.clear();
+            // Let the frames flow (bounded: the client's outbox holds 4096 frames).
+            tokio::task::yield_now().await;
+        }
+    }
+    let fill_deadline = Instant::now() + Duration::from_secs(600);
+    while observer.items(None).len() < total {
+        if Instant::now() > fill_deadline {
+            return Err(err(
+                "fill",
+                "the observer did not get every stroke within 600 s",
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rss1 = rss_kib(Some(pid));
+    let mut joins = Vec::with_capacity(opts.joins);
+    let mut document_bytes = 0;
+    for j in 0..opts.joins {
+        let t0 = Instant::now();
+        let (c, b) = member(&url, &secret, &format!("late{j}")).await?;
+        let n = b.items(None).len();
+        joins.push(t0.elapsed().as_secs_f64() * 1000.0);
+        if n != total {
+            return Err(err("join", format!("synced with {n} of {total} strokes")));
+        }
+        document_bytes = b.encode_state().len();
+        c.leave().await;
+    }
+    let db_bytes = ["wb.db", "wb.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(dir.path().join(f)).ok())
+        .map(|m| m.len())
+        .sum();
+    drop(child);
+    Ok(WhiteboardReport {
+        stroke_latency: StrokeLatency {
+            p50_ms: percentile(&lat, 50.0).unwrap_or(f64::NAN),
+            p95_ms: percentile(&lat, 95.0).unwrap_or(f64::NAN),
+            samples: lat.len(),
+            path: "Rust member draws -> server -> Rust member applied (loopback, no browser)",
+        },
+        board: BigBoard {
+            strokes: total,
+            join_synced_ms: median(&joins).unwrap_or(f64::NAN),
+            join_synced_runs_ms: joins,
+            server_rss_growth_kib: rss0.zip(rss1).map(|(a, b)| b.saturating_sub(a)),
+            document_bytes,
+            db_bytes,
+        },
+    })
+}

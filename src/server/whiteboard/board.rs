@@ -1,0 +1,193 @@
+//! One whiteboard in memory: the authoritative Yjs document, which Yjs client ids belong to
+//! which user, and the checks an update must pass before it is applied.
+
+use std::collections::HashMap;
+
+use gststreamwire::whiteboard::insert_page;
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+
+/// Owner of the server's own client id (initial page, imported documents, privacy deletions).
+pub(super) const SERVER: &str = "";
+
+/// Owner given to a deleted user's client ids: nobody can write as them again.
+pub(super) const ERASED: &str = "\u{0}erased";
+
+/// Why an update was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// Not a decodable Yjs update.
+    Malformed(String),
+    /// It writes as another user's client, or deletes what others made.
+    Forbidden(String),
+}
+
+pub(super) struct Board {
+    pub doc: Doc,
+    owners: HashMap<u64, String>,
+    /// Updates stored since the last compaction.
+    pub since_compaction: usize,
+}
+
+impl Board {
+    /// A new board: one empty page `p1`. Returns the board and its first state.
+    pub fn create() -> (Board, Vec<u8>) {
+        let doc = Doc::new();
+        {
+            let mut t = doc.transact_mut();
+            insert_page(&mut t, "p1", 1.0, SERVER, None);
+        }
+        let state = doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        let mut owners = HashMap::new();
+        owners.insert(doc.client_id().get(), SERVER.to_owned());
+        (
+            Board {
+                doc,
+                owners,
+                since_compaction: 0,
+            },
+            state,
+        )
+    }
+
+    /// A stored board.
+    pub fn restore(
+        snapshot: Option<&[u8]>,
+        updates: &[Vec<u8>],
+        owners: Vec<(u64, String)>,
+    ) -> Result<Board, String> {
+        let doc = Doc::new();
+        {
+            let mut t = doc.transact_mut();
+            for (i, u) in snapshot
+                .into_iter()
+                .chain(updates.iter().map(Vec::as_slice))
+                .enumerate()
+            {
+                let u = Update::decode_v1(u).map_err(|e| format!("stored update {i}: {e}"))?;
+                t.apply_update(u)
+                    .map_err(|e| format!("stored update {i}: {e}"))?;
+            }
+        }
+        let mut owners: HashMap<u64, String> = owners.into_iter().collect();
+        owners.insert(doc.client_id().get(), SERVER.to_owned());
+        Ok(Board {
+            doc,
+            owners,
+            since_compaction: updates.len(),
+        })
+    }
+
+    /// The full state, compacted (deleted content garbage-collected).
+    pub fn state(&self) -> Vec<u8> {
+        self.doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default())
+    }
+
+    /// What a peer with state vector `sv` lacks.
+    pub fn diff(&self, sv: &StateVector) -> Vec<u8> {
+        self.doc.transact().encode_state_as_update_v1(sv)
+    }
+
+    /// The server's state vector.
+    pub fn state_vector(&self) -> StateVector {
+        self.doc.transact().state_vector()
+    }
+
+    /// Check an update of `user` (`admin`: the presenter) and apply it. Returns the client ids
+    /// the update claimed for `user` for the first time.
+    pub fn apply(&mut self, data: &[u8], user: &str, admin: bool) -> Result<Vec<u64>, Refusal> {
+        let update = Update::decode_v1(data).map_err(|e| Refusal::Malformed(e.to_string()))?;
+        let mut claimed = Vec::new();
+        for client in update.insertions(false).client_ids().map(|c| c.get()) {
+            match self.owners.get(&client) {
+                None => claimed.push(client),
+                Some(owner) if owner == user => {}
+                Some(owner) => {
+                    return Err(Refusal::Forbidden(format!(
+                        "the update writes as Yjs client {client}, which belongs to {}",
+                        who(owner)
+                    )));
+                }
+            }
+        }
+        if !admin {
+            let foreign: Vec<u64> = update
+                .delete_set()
+                .client_ids()
+                .map(|c| c.get())
+                .filter(|c| self.owners.get(c).is_some_and(|o| o != user))
+                .collect();
+            if !foreign.is_empty() {
+                // A full sync step 2 repeats every deletion the sender knows of: only the ones
+                // the server has not applied yet count.
+                let known = self.doc.transact().snapshot().delete_set;
+                let fresh = update.delete_set().diff(&known);
+                if let Some(c) = fresh
+                    .client_ids()
+                    .map(|c| c.get())
+                    .find(|c| self.owners.get(c).is_some_and(|o| o != user))
+                {
+                    return Err(Refusal::Forbidden(format!(
+                        "changing or deleting what {} made (a page, a stroke, a shape) needs the \
+                         `admin` grant (the presenter); members may erase and move only their own items",
+                        who(self.owners.get(&c).map(String::as_str).unwrap_or(SERVER))
+                    )));
+                }
+            }
+        }
+        self.doc
+            .transact_mut()
+            .apply_update(update)
+            .map_err(|e| Refusal::Malformed(e.to_string()))?;
+        for c in &claimed {
+            self.owners.insert(*c, user.to_owned());
+        }
+        Ok(claimed)
+    }
+
+    /// Make `ids` no longer writable by anyone but the server (after a privacy deletion).
+    pub fn erase_owner(&mut self, user: &str) {
+        for o in self.owners.values_mut() {
+            if o == user {
+                *o = ERASED.to_owned();
+            }
+        }
+    }
+
+    /// Run a server-side change and return its update (empty changes give `None`).
+    pub fn server_change(
+        &mut self,
+        change: impl FnOnce(&mut yrs::TransactionMut),
+    ) -> Option<Vec<u8>> {
+        let before = self.state_vector();
+        {
+            let mut t = self.doc.transact_mut();
+            change(&mut t);
+        }
+        let txn = self.doc.transact();
+        let changed = txn.state_vector() != before;
+        let update = txn.encode_state_as_update_v1(&before);
+        // Deletions do not move the state vector; an update with only deletions still counts.
+        let has_deletes = Update::decode_v1(&update).is_ok_and(|u| !u.delete_set().is_empty());
+        (changed || has_deletes).then_some(update)
+    }
+}
+
+fn who(owner: &str) -> String {
+    match owner {
+        SERVER => "the server".to_owned(),
+        ERASED => "a deleted user".to_owned(),
+        u => format!("user `{u}`"),
+    }
+}
+
+/// Encode a state vector (for tests and the Rust client).
+#[allow(dead_code)]
+pub(super) fn encode_sv(sv: &StateVector) -> Vec<u8> {
+    sv.encode_v1()
+}

@@ -1,0 +1,97 @@
+//! The browser client (`web/streamwire.js` + `web/sfu.js`) in an SFU room through a real
+//! Janus: a browser and a Rust session each publish, and each receives the other through the
+//! SFU (one publishing and one subscribing connection on each side, no direct connection).
+//! Run: unshare -n sh -c 'ip link set lo up; cargo test --test web_sfu'
+//! (the test re-runs itself in a namespace of its own and adds a veth pair there: Janus
+//! gathers no ICE candidates on loopback).
+
+mod browser_support;
+mod common;
+mod janus_support;
+mod netns_support;
+mod session_support;
+
+use std::time::Duration;
+
+use browser_support::{Browser, page_url};
+use janus_support::{ADMIN_KEY, API_SECRET, CLIENT_ADDR, Janus};
+use netns_support::isolated;
+use serde_json::json;
+use session_support::{join, small};
+use streamwire::encoder::Codec;
+use streamwire::server::sfu::SfuConfig;
+use streamwire::webrtc::MediaKind;
+
+const LONG: Duration = Duration::from_secs(40);
+
+#[test]
+fn browser_and_rust_through_janus() {
+    if !isolated("browser_and_rust_through_janus") {
+        return;
+    }
+    janus_support::veth();
+    let janus = Janus::start("40000-40100");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut cfg = common::config();
+        cfg.sfu = Some(SfuConfig::new(
+            vec![janus.url.clone()],
+            API_SECRET,
+            ADMIN_KEY,
+        ));
+        let srv = common::start(cfg).await;
+        let room = "ws";
+        let rust = join(&srv.url, room, "rust", Some(small(320, 240, Codec::Vp8)), |c| {
+            c.local_addresses = vec![CLIENT_ADDR.to_owned()];
+        })
+        .await;
+        let mut b = Browser::launch().await;
+        let token = common::token(room, "web", &common::all());
+        b.goto(&page_url(srv.addr, room, &token, "web", true)).await;
+        b.wait_for(
+            "browser joined",
+            "window.streamwireApp?.client?.state === 'joined'",
+            LONG,
+        )
+        .await;
+        let web_id = b.eval("window.streamwireApp.client.peerId").await;
+        let web_id = web_id.as_str().unwrap().to_owned();
+
+        // The browser plays the Rust member's video, reported under the member's id.
+        let played = b
+            .wait_for(
+                "the Rust member's video playing in the browser",
+                "(() => { const v = [...document.querySelectorAll('.tile:not([data-peer=local]) video')]
+                   .filter(x => x.videoWidth > 0 && x.currentTime > 0);
+                   return v.length === 1 && {w: v[0].videoWidth, h: v[0].videoHeight,
+                     peer: v[0].closest('.tile').dataset.peer}; })()",
+                LONG,
+            )
+            .await;
+        assert_eq!(played["w"], json!(320));
+        assert_eq!(played["h"], json!(240));
+        let rust_id = rust.session.peer_id().unwrap();
+        assert_eq!(played["peer"], json!(rust_id));
+        let links = b
+            .eval("[...window.streamwireApp.client.pcs.keys()].sort()")
+            .await;
+        assert_eq!(links, json!(["sfu-publish", "sfu-subscribe"]));
+
+        // The Rust member decodes the browser's fake camera.
+        session_support::wait_for("the browser's video decoded by the Rust member", LONG, || {
+            rust.decoded_from(&web_id, MediaKind::Video) > 10
+        })
+        .await;
+        let c = rust.session.subscriber().counters(&web_id, MediaKind::Video);
+        assert!(c.width > 0 && c.height > 0 && c.width * 3 == c.height * 4, "{c:?}");
+        session_support::wait_for("the browser's audio decoded by the Rust member", LONG, || {
+            rust.decoded_from(&web_id, MediaKind::Audio) > 5
+        })
+        .await;
+        rust.session.leave().await;
+    });
+}

@@ -1,0 +1,202 @@
+//! The whiteboard panel in real Chromium: a stroke drawn with the mouse in one page reaches a
+//! Rust member and is painted in another page; the Rust member's stroke reaches both pages;
+//! all three end with the same document (canonical state vectors); a member without the
+//! `draw` grant sees the board but cannot change it.
+//! Run: unshare -n sh -c 'ip link set lo up; cargo nextest run --test web_whiteboard'
+
+mod browser_support;
+mod common;
+
+use std::time::Duration;
+
+use browser_support::{Browser, page_url};
+use gststreamwire::whiteboard::Item;
+use serde_json::json;
+use streamwire::signalling::client::{Client, ClientConfig, Event};
+use streamwire::signalling::protocol::Grant;
+use streamwire::whiteboard::Whiteboard;
+
+const LONG: Duration = Duration::from_secs(45);
+
+async fn open(srv: &common::TestServer, user: &str, grants: &[Grant]) -> Browser {
+    let mut b = Browser::launch().await;
+    let token = common::token("wbr", user, grants);
+    b.goto(&page_url(srv.addr, "wbr", &token, user, false))
+        .await;
+    b.wait_for(
+        &format!("{user} in the call"),
+        "window.streamwireApp?.view === 'call' && window.streamwireApp.client.state === 'joined'",
+        LONG,
+    )
+    .await;
+    // The board is mounted and synced when its panel is first opened.
+    b.click("#wb-btn").await;
+    b.wait_for(
+        &format!("{user}'s board synced"),
+        "window.streamwireApp.whiteboard?.board.synced === true",
+        LONG,
+    )
+    .await;
+    b
+}
+
+/// Press, drag through `points` (CSS pixels relative to the canvas) and release, with real
+/// mouse input.
+async fn drag(b: &mut Browser, points: &[(f64, f64)]) {
+    let r = b
+        .eval("(() => { const r = document.querySelector('.wb-canvas').getBoundingClientRect(); return [r.x, r.y]; })()")
+        .await;
+    let (ox, oy) = (r[0].as_f64().unwrap(), r[1].as_f64().unwrap());
+    let ev = |kind: &str, (x, y): (f64, f64)| json!({"type": kind, "x": ox + x, "y": oy + y, "button": "left", "buttons": 1, "clickCount": 1});
+    b.cmd("Input.dispatchMouseEvent", ev("mouseMoved", points[0]))
+        .await;
+    b.cmd("Input.dispatchMouseEvent", ev("mousePressed", points[0]))
+        .await;
+    for p in &points[1..] {
+        b.cmd("Input.dispatchMouseEvent", ev("mouseMoved", *p))
+            .await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    b.cmd(
+        "Input.dispatchMouseEvent",
+        ev("mouseReleased", *points.last().unwrap()),
+    )
+    .await;
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Dark pixels of the canvas around CSS point (x, y) (radius 6 px).
+const DARK_AT: &str = "((x, y) => { const c = document.querySelector('.wb-canvas'); const k = c.width / c.getBoundingClientRect().width;
+    const d = c.getContext('2d').getImageData(Math.round((x - 6) * k), Math.round((y - 6) * k), Math.round(12 * k), Math.round(12 * k)).data;
+    let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 128 && d[i + 1] < 128 && d[i + 2] < 128) n++; return n; })";
+
+#[tokio::test]
+async fn a_stroke_drawn_in_one_page_reaches_a_rust_member_and_another_page() {
+    let srv = common::start(common::config()).await;
+    let mut a = open(&srv, "ann", &[Grant::Draw, Grant::Subscribe]).await;
+    let mut v = open(&srv, "vic", &[Grant::Subscribe]).await;
+    // The Rust member.
+    let cfg = ClientConfig::new(
+        &srv.url,
+        "wbr",
+        &common::token("wbr", "bot", &[Grant::Draw]),
+    );
+    let (client, mut events) = common::within("bot", Client::connect(cfg)).await.unwrap();
+    let bot = Whiteboard::open(&client, "main", "bot").unwrap();
+    let b2 = bot.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            if let Event::Whiteboard { data, .. } = ev {
+                b2.receive(&data).unwrap();
+            }
+        }
+    });
+    common::within("bot synced", bot.synced()).await;
+
+    // Ann draws with the mouse.
+    let path: Vec<(f64, f64)> = (0..=10).map(|i| (40.0 + 20.0 * i as f64, 60.0)).collect();
+    drag(&mut a, &path).await;
+    let deadline = tokio::time::Instant::now() + LONG;
+    let stroke = loop {
+        let items = bot.items(None);
+        if let Some(s) = items
+            .iter()
+            .find(|i| i.author == "ann" && i.points.len() >= 10)
+        {
+            break s.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the bot never got ann's stroke: {items:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(stroke.kind.as_str(), "pen");
+    assert_eq!(stroke.page, "p1");
+    // Left to right along one line: the board coordinates grow in x, stay in y.
+    let (first, last) = (stroke.points[0], *stroke.points.last().unwrap());
+    assert!(last[0] > first[0] + 100.0, "{first:?} -> {last:?}");
+    assert!((last[1] - first[1]).abs() < 1.0, "{first:?} -> {last:?}");
+
+    // The viewer's page paints it where ann drew it (both canvases have the same size).
+    v.wait_for(
+        "the viewer paints ann's stroke",
+        &format!("{DARK_AT}(140, 60) > 3"),
+        LONG,
+    )
+    .await;
+    assert_eq!(v.eval(&format!("{DARK_AT}(140, 200)")).await, json!(0));
+
+    // The bot draws; both pages get it.
+    bot.draw(&Item::pen(
+        "bot-1",
+        "p1",
+        "",
+        "#000000",
+        6.0,
+        &[[200.0, 600.0, 0.5], [1200.0, 600.0, 0.5]],
+    ))
+    .unwrap();
+    for (who, b) in [("ann", &mut a), ("vic", &mut v)] {
+        b.wait_for(
+            &format!("{who} has both strokes"),
+            "window.streamwireApp.whiteboard.board.itemList().length === 2",
+            LONG,
+        )
+        .await;
+    }
+
+    // The viewer cannot draw: the tools are disabled, and a change it makes anyway is refused
+    // by the server and reaches nobody.
+    assert_eq!(
+        v.eval("document.querySelector('.wb-bar [data-tool=pen]').disabled")
+            .await,
+        json!(true)
+    );
+    v.eval("(() => { const b = window.streamwireApp.whiteboard.board; b.startStroke('p1', 'pen', '#000000', 4, [1, 1, 0.5]); })()")
+        .await;
+    v.wait_for(
+        "the viewer's change is refused",
+        "window.streamwireApp.whiteboard.board.errors.some(e => e.code === 'forbidden')",
+        LONG,
+    )
+    .await;
+
+    // Ann, the bot and the server hold the same document (a late Rust joiner checks the
+    // server's copy): equal canonical state vectors.
+    let late_cfg = ClientConfig::new(
+        &srv.url,
+        "wbr",
+        &common::token("wbr", "late", &[Grant::Subscribe]),
+    );
+    let (late_client, mut late_events) = common::within("late", Client::connect(late_cfg))
+        .await
+        .unwrap();
+    let late = Whiteboard::open(&late_client, "main", "late").unwrap();
+    let l2 = late.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = late_events.recv().await {
+            if let Event::Whiteboard { data, .. } = ev {
+                l2.receive(&data).unwrap();
+            }
+        }
+    });
+    common::within("late synced", late.synced()).await;
+    assert_eq!(
+        late.items(None).len(),
+        2,
+        "the viewer's stroke is not on the server"
+    );
+    let want = hex(&late.state_vector());
+    assert_eq!(hex(&bot.state_vector()), want);
+    a.wait_for(
+        "ann's state vector equals the server's",
+        &format!("window.streamwireApp.whiteboard.board.stateVectorHex() === '{want}'"),
+        LONG,
+    )
+    .await;
+    a.assert_no_console_errors().await;
+}

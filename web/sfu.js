@@ -1,0 +1,116 @@
+// Streamwire browser client, SFU rooms (docs/sfu.md; docs/protocol.md, "SFU rooms"): when
+// `welcome.topology` is `sfu`, the client opens at most two peer connections, both to the
+// server's SFU, instead of one per member:
+// - `sfu-publish`: this client's tracks, send-only; the client offers, the SFU answers;
+// - `sfu-subscribe`: every other member's media; the SFU offers (after `sfu_streams`, which
+//   names the member of each m-line), the client answers.
+// Remote tracks are reported as in the mesh: a `track` event with the member's `peerId` and
+// one MediaStream per member; `trackended` likewise. No data channel in SFU rooms.
+
+import { PeerLink } from './streamwire-peer.js';
+
+export const SFU_PUBLISH = 'sfu-publish';
+export const SFU_SUBSCRIBE = 'sfu-subscribe';
+
+/** Whether `id` is one of the SFU's pseudo-peers. */
+export function isSfuPeer(id) {
+  return id === SFU_PUBLISH || id === SFU_SUBSCRIBE;
+}
+
+function state(c) {
+  if (!c._sfu) c._sfu = { mids: new Map(), streams: new Map(), owners: new Map() };
+  return c._sfu;
+}
+
+/** The member whose media `track` of the subscribing connection carries. */
+function memberOf(c, link, track) {
+  const tr = link.pc.getTransceivers().find((t) => t.receiver.track === track);
+  return tr?.mid != null ? state(c).mids.get(tr.mid) : undefined;
+}
+
+/** Events of the SFU connections, with remote tracks put under their member. */
+function onLinkEvent(c, link, type, detail) {
+  if (type === 'error') return c._emitError(detail.code, detail.message, { peerId: detail.peerId });
+  const s = state(c);
+  if (type === 'track' && link.peerId === SFU_SUBSCRIBE) {
+    const member = memberOf(c, link, detail.track);
+    if (!member) return c._emitError('negotiation', `SFU track on an m-line of no known member (${detail.track.kind})`);
+    let stream = s.streams.get(member);
+    if (!stream) s.streams.set(member, (stream = new MediaStream()));
+    stream.addTrack(detail.track);
+    s.owners.set(detail.track, member);
+    const info = (c.peers.get(member)?.tracks ?? []).find((t) => t.kind === detail.track.kind && t.label !== 'screen');
+    return c._emit('track', { peerId: member, track: detail.track, stream, info, screen: false });
+  }
+  if (type === 'trackended' && link.peerId === SFU_SUBSCRIBE) {
+    const member = s.owners.get(detail.track);
+    if (!member) return;
+    s.owners.delete(detail.track);
+    const stream = s.streams.get(member);
+    stream?.removeTrack(detail.track);
+    return c._emit('trackended', { peerId: member, track: detail.track, stream, screen: false });
+  }
+  return c._emit(type, detail);
+}
+
+function link(c, id) {
+  let l = c.pcs.get(id);
+  if (l) return l;
+  const publishing = id === SFU_PUBLISH;
+  l = new PeerLink(id, publishing, {
+    sendSignal: (obj) => c._sendSignal(obj),
+    emit: (type, detail) => onLinkEvent(c, l, type, detail),
+    enqueue: (job) => c._queue.push(job),
+    rtcConfig: () => c._rtcConfiguration(),
+    localTracks: () => (publishing ? c._local : []),
+    canSubscribe: () => !publishing && c.grants.has('subscribe'),
+    peerInfo: () => undefined,
+    dataChannel: false,
+    RTCPeerConnection: c._RTC,
+  });
+  c.pcs.set(id, l);
+  return l;
+}
+
+/** After `welcome` in an SFU room: publish what the client has. */
+export async function start(c) {
+  c._sfu = null;
+  await publishing(c);
+}
+
+/** Open the publishing connection if there is something to publish and it is allowed. */
+export async function publishing(c) {
+  if (!c._local.length || !c.grants.has('publish') || c.pcs.has(SFU_PUBLISH)) return;
+  await link(c, SFU_PUBLISH).offer();
+}
+
+/** `sfu_streams`: remember the member of each m-line of the next offer. */
+export function streams(c, list) {
+  const s = state(c);
+  for (const e of list ?? []) s.mids.set(e.mid, e.peer_id);
+}
+
+/** An offer, answer or ICE candidate from a pseudo-peer. */
+export async function onSignal(c, m) {
+  if (m.type === 'offer' && m.from === SFU_SUBSCRIBE) return link(c, SFU_SUBSCRIBE).onOffer(m.sdp);
+  const l = c.pcs.get(m.from);
+  if (!l) return;
+  if (m.type === 'answer') return l.onAnswer(m.sdp);
+  if (m.type === 'ice') return l.onIce(m);
+}
+
+/** `topology` frame: the room moved to the SFU; the mesh connections close, their tracks end. */
+export async function moveTo(c, topology) {
+  if (topology !== 'sfu' || c.topology === 'sfu') return;
+  for (const [id, link] of [...c.pcs]) {
+    for (const s of [link.stream, link.screenStream]) {
+      for (const t of s.getTracks()) {
+        s.removeTrack(t);
+        c._emit('trackended', { peerId: id, track: t, stream: s, screen: s === link.screenStream });
+      }
+    }
+    c._closeLink(id);
+  }
+  c.topology = 'sfu';
+  await start(c);
+}

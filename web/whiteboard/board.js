@@ -1,0 +1,203 @@
+// The whiteboard document of a room in the browser: a Yjs document kept in sync with the
+// server over the Streamwire connection (docs/whiteboard.md; `whiteboard` frames carrying
+// y-protocols messages). The layout is the one of gststreamwire::whiteboard::model.
+import { Y, sync, encoding, decoding } from '../vendor/yjs.js';
+
+/** Page size in board units. */
+export const PAGE_W = 1600;
+export const PAGE_H = 900;
+
+/** Origin of transactions applying what came from the server (not sent back). */
+const REMOTE = 'streamwire-remote';
+
+/** One board of the room, synced through `client` (a StreamwireClient, joined). */
+export class Board extends EventTarget {
+  /** @param {import('../streamwire.js').StreamwireClient} client @param {string} [name] */
+  constructor(client, name = 'main') {
+    super();
+    this.client = client;
+    this.name = name;
+    this.doc = new Y.Doc();
+    this.pages = this.doc.getMap('pages');
+    this.items = this.doc.getMap('items');
+    this.synced = false;
+    this.errors = [];
+    this._onUpdate = (update, origin) => {
+      if (origin !== REMOTE) this._send((e) => sync.writeUpdate(e, update));
+      this.dispatchEvent(new CustomEvent('change', { detail: { remote: origin === REMOTE } }));
+    };
+    this.doc.on('update', this._onUpdate);
+    this._onFrame = (e) => {
+      if (e.detail.board === this.name) this._receive(e.detail.data);
+    };
+    this._onState = (e) => {
+      // A fresh join (the old session was lost): sync again.
+      if (e.detail.state === 'joined') this.resync();
+    };
+    this._onError = (e) => {
+      if (e.detail.inType === 'whiteboard') {
+        this.errors.push({ code: e.detail.code, message: e.detail.message });
+        this.dispatchEvent(new CustomEvent('refused', { detail: e.detail }));
+      }
+    };
+    client.addEventListener('whiteboard', this._onFrame);
+    client.addEventListener('state', this._onState);
+    client.addEventListener('error', this._onError);
+    this.resync();
+  }
+
+  /** Whether the token allows changing the board (`draw` or `publish`). */
+  get canDraw() {
+    return this.client.grants.has('draw') || this.client.grants.has('publish');
+  }
+
+  /** Whether the token is the presenter's (`admin`): may change what others made. */
+  get isPresenter() {
+    return this.client.grants.has('admin');
+  }
+
+  /** The token's user id (written as the author of what this page draws). */
+  get user() {
+    return this.client.user ?? '';
+  }
+
+  _send(write) {
+    const e = encoding.createEncoder();
+    encoding.writeVarUint(e, 0); // y-protocols: sync message
+    write(e);
+    this.client.sendWhiteboard(this.name, encoding.toUint8Array(e));
+  }
+
+  /** Send sync step 1 (done on creation and after a fresh join). */
+  resync() {
+    this._send((e) => sync.writeSyncStep1(e, this.doc));
+  }
+
+  _receive(data) {
+    const d = decoding.createDecoder(data);
+    const kind = decoding.readVarUint(d);
+    if (kind !== 0) return; // awareness: not used by this page yet
+    const reply = encoding.createEncoder();
+    encoding.writeVarUint(reply, 0);
+    const type = sync.readSyncMessage(d, reply, this.doc, REMOTE);
+    // Step 1 of the server: answer with what it lacks.
+    if (encoding.length(reply) > 1) this.client.sendWhiteboard(this.name, encoding.toUint8Array(reply));
+    if (type === sync.messageYjsSyncStep2 && !this.synced) {
+      this.synced = true;
+      this.dispatchEvent(new CustomEvent('synced'));
+    }
+  }
+
+  /** The pages in order: [{id, order, bg, bgw, bgh}]. */
+  pageList() {
+    const out = [];
+    this.pages.forEach((m, id) => out.push({ id, order: m.get('order') ?? 0, bg: m.get('bg'), bgw: m.get('bgw'), bgh: m.get('bgh') }));
+    out.sort((a, b) => a.order - b.order || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return out;
+  }
+
+  /** The items of `page`, in paint order, as plain objects. */
+  itemList(page) {
+    const out = [];
+    this.items.forEach((m, id) => {
+      if (page !== undefined && m.get('page') !== page) return;
+      const o = Object.fromEntries(m.entries());
+      if (o.pts instanceof Y.Array) o.pts = o.pts.toArray();
+      out.push({ id, ...o });
+    });
+    out.sort((a, b) => (a.z ?? 0) - (b.z ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return out;
+  }
+
+  /** A fresh item id. */
+  newId() {
+    return `${this.doc.clientID.toString(36)}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
+  }
+
+  /**
+   * Start a freehand stroke (`pen` or `highlighter`) at `point` [x, y, pressure]; returns its
+   * id. Extend it with `extend`.
+   */
+  startStroke(page, kind, color, width, point) {
+    const id = this.newId();
+    this.doc.transact(() => {
+      const m = new Y.Map();
+      this.items.set(id, m);
+      m.set('page', page);
+      m.set('kind', kind);
+      m.set('color', color);
+      m.set('width', width);
+      m.set('author', this.user);
+      m.set('z', Date.now());
+      const pts = new Y.Array();
+      m.set('pts', pts);
+      pts.push(point);
+    });
+    return id;
+  }
+
+  /** Append points (flat x, y, pressure, ...) to stroke `id`. */
+  extend(id, flat) {
+    const m = this.items.get(id);
+    if (m && flat.length) m.get('pts').push(flat);
+  }
+
+  /** Add a shape (`line`, `arrow`, `rect`, `ellipse`) from (x1, y1) to (x2, y2). */
+  addShape(page, kind, color, width, [x1, y1, x2, y2]) {
+    const id = this.newId();
+    this.doc.transact(() => {
+      const m = new Y.Map();
+      this.items.set(id, m);
+      for (const [k, v] of Object.entries({ page, kind, color, width, author: this.user, z: Date.now(), x1, y1, x2, y2 })) m.set(k, v);
+    });
+    return id;
+  }
+
+  /** Remove items by id (own ones; anyone's for the presenter: the server enforces it). */
+  remove(ids) {
+    this.doc.transact(() => { for (const id of ids) this.items.delete(id); });
+  }
+
+  /** Remove every item of `page` (the presenter's "clear page"). */
+  clearPage(page) {
+    this.remove(this.itemList(page).map((i) => i.id));
+  }
+
+  /** Add an empty page after the last one; returns its id. */
+  addPage() {
+    const list = this.pageList();
+    const id = `p-${this.newId()}`;
+    this.doc.transact(() => {
+      const m = new Y.Map();
+      this.pages.set(id, m);
+      m.set('order', (list.at(-1)?.order ?? 0) + 1);
+      m.set('author', this.user);
+    });
+    return id;
+  }
+
+  /**
+   * The state vector in its canonical v1 encoding (entries sorted by client id), as lowercase
+   * hex: equal on two members (or the Rust library's `Whiteboard::state_vector`) means the
+   * same updates.
+   */
+  stateVectorHex() {
+    const sv = [...Y.decodeStateVector(Y.encodeStateVector(this.doc))].sort((a, b) => a[0] - b[0]);
+    const e = encoding.createEncoder();
+    encoding.writeVarUint(e, sv.length);
+    for (const [client, clock] of sv) {
+      encoding.writeVarUint(e, client);
+      encoding.writeVarUint(e, clock);
+    }
+    return Array.from(encoding.toUint8Array(e), (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
+  /** Stop syncing. */
+  destroy() {
+    this.client.removeEventListener('whiteboard', this._onFrame);
+    this.client.removeEventListener('state', this._onState);
+    this.client.removeEventListener('error', this._onError);
+    this.doc.off('update', this._onUpdate);
+    this.doc.destroy();
+  }
+}
