@@ -262,11 +262,17 @@ impl Peer {
                 return;
             };
             let text = description.sdp().as_text().unwrap_or_default();
-            peer.inner.webrtcbin.emit_by_name::<()>(
-                "set-local-description",
-                &[&description, &None::<gst::Promise>],
-            );
-            then(&peer, text);
+            // `then` runs once the description is applied: what it reads back from webrtcbin
+            // (`current-*-description`, the repair payload types) is set by then.
+            let weak = peer.weak();
+            let applied = gst::Promise::with_change_func(move |_| {
+                if let Some(inner) = weak.upgrade() {
+                    then(&Peer { inner }, text);
+                }
+            });
+            peer.inner
+                .webrtcbin
+                .emit_by_name::<()>("set-local-description", &[&description, &applied]);
         });
         self.inner.webrtcbin.emit_by_name::<()>(
             &format!("create-{kind}"),

@@ -24,6 +24,9 @@ pub(crate) struct Internals {
     rtxreceive: Mutex<Vec<glib::WeakRef<gst::Element>>>,
     fecdecs: Mutex<Vec<glib::WeakRef<gst::Element>>>,
     jitterbuffers: Mutex<Vec<glib::WeakRef<gst::Element>>>,
+    /// The adaptive target (ms) of each jitter buffer of the connection; each buffer follows
+    /// the highest, so audio and video keep one latency and rtpbin's lip sync holds.
+    targets: Arc<Mutex<Vec<(glib::WeakRef<gst::Element>, u32)>>>,
     started: Instant,
 }
 
@@ -89,7 +92,16 @@ impl Internals {
             // RED without redundant blocks only wraps: media goes out as itself, so its
             // header extensions (CVO, TWCC), which rtpredenc 1.22 does not copy into the RED
             // packet, reach the receiver.
-            Some("rtpredenc") => element.set_property("allow-no-red-blocks", false),
+            // webrtcbin sets the property itself when it builds the encoder, possibly after
+            // this: keep it false whenever it changes.
+            Some("rtpredenc") => {
+                element.set_property("allow-no-red-blocks", false);
+                element.connect_notify(Some("allow-no-red-blocks"), |e, _| {
+                    if e.property::<bool>("allow-no-red-blocks") {
+                        e.set_property("allow-no-red-blocks", false);
+                    }
+                });
+            }
             Some("rtpjitterbuffer") => self.jitterbuffer_added(element),
             _ => match element.type_().name() {
                 "TransportSendBin" => self.count_on(element, "rtp_sink", Side::Sent),
@@ -146,6 +158,10 @@ impl Internals {
             return;
         };
         let started = self.started;
+        let targets = self.targets.clone();
+        if let Some((min_ms, _)) = adaptive {
+            targets.lock().push((jb.downgrade(), min_ms));
+        }
         let state = Mutex::new(Adapt {
             estimator: None,
             next_update: 0.0,
@@ -211,7 +227,17 @@ impl Internals {
                 .get::<u64>("rtx-rtt")
                 .map(|ns| ns as f64 / 1e6)
                 .unwrap_or(0.0);
-            let target = est.target_ms(now_ms, rtt_ms, min_ms, max_ms);
+            let own = est.target_ms(now_ms, rtt_ms, min_ms, max_ms);
+            let target = {
+                let mut all = targets.lock();
+                all.retain(|(w, _)| w.upgrade().is_some());
+                for (w, t) in all.iter_mut() {
+                    if w.upgrade().as_ref() == Some(&jb) {
+                        *t = own;
+                    }
+                }
+                all.iter().map(|(_, t)| *t).max().unwrap_or(own)
+            };
             let current = jb.property::<u32>("latency");
             let next = next_latency(current, target);
             // Only for the trace below (sorting the window is not free).
@@ -228,6 +254,7 @@ impl Internals {
             if next != current {
                 tracing::trace!(
                     current,
+                    own,
                     target,
                     next,
                     rtt_ms,
@@ -297,6 +324,7 @@ pub(crate) fn watch_internals(
         rtxreceive: Mutex::new(Vec::new()),
         fecdecs: Mutex::new(Vec::new()),
         jitterbuffers: Mutex::new(Vec::new()),
+        targets: Arc::new(Mutex::new(Vec::new())),
         started: Instant::now(),
     });
     let Ok(bin) = webrtcbin.clone().downcast::<gst::Bin>() else {

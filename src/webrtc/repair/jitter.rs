@@ -14,7 +14,9 @@
 //! [`RTX_MARGIN_MS`]; clamped to the configured range. The packets of a stream's first
 //! [`WARMUP`] are not taken (they include those held while the connection came up, released in
 //! one burst). The buffer latency goes up to a higher target at once and down by an eighth of
-//! the distance (at least [`STEP_DOWN_MS`]) per [`UPDATE`].
+//! the distance (at least [`STEP_DOWN_MS`]) per [`UPDATE`]. All the jitter buffers of one peer
+//! connection follow the highest of their targets, so its audio and video keep one latency
+//! (rtpbin's lip sync assumes it).
 
 use std::collections::VecDeque;
 use std::time::Duration;
