@@ -102,7 +102,8 @@ pub struct PublisherConfig {
     pub sensor_orientation: Rotation,
     /// Opus in-band FEC, its amount set from the loss the receivers report. Default on.
     pub audio_fec: bool,
-    /// Opus DTX: during silence only a few small packets are sent. Default on.
+    /// Opus DTX: during silence only a few small packets are sent. Default off: a recording
+    /// of a DTX stream (`VideoOutput::Record`) has its audio out of step with the video.
     pub audio_dtx: bool,
     /// Shortest time between two keyframes requested by receivers (PLI/FIR), ms
     /// (0..=[`MAX_KEYFRAME_MIN_INTERVAL_MS`], 0 = no limit). Default 250 (8 frames at 30 fps). Requests inside the
@@ -132,7 +133,7 @@ impl Default for PublisherConfig {
             camera_facing: CameraFacing::Back,
             sensor_orientation: Rotation::R0,
             audio_fec: true,
-            audio_dtx: true,
+            audio_dtx: false,
             keyframe_min_interval_ms: 250,
         }
     }

@@ -2,7 +2,7 @@
 //! report, and keyframe requests (PLI/FIR) rate-limited at the shared encoder.
 //!
 //! * Opus: `inband-fec` on, `packet-loss-percentage` set to the highest audio loss any peer
-//!   reports (so the encoder spends bits on FEC only when it is needed), DTX on
+//!   reports (so the encoder spends bits on FEC only when it is needed), DTX when asked
 //!   ([`PublisherConfig::audio_dtx`](super::PublisherConfig::audio_dtx)): silence costs almost
 //!   nothing.
 //! * Keyframes: at most one per

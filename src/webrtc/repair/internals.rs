@@ -148,6 +148,9 @@ impl Internals {
         // deadline, which is the buffer's latency (-1 = follow it).
         jb.set_property("rtx-deadline", -1i32);
         jb.set_property("rtx-retry-period", -1i32);
+        // Loss is a gap in the sequence numbers. Guessing when the next packet is due asks, at
+        // every pause between two video frames, for a packet not sent yet.
+        jb.set_property("rtx-next-seqnum", false);
         self.jitterbuffers.lock().push(jb.downgrade());
         let adaptive = match self.jitter {
             JitterBuffer::Adaptive { min_ms, max_ms } => Some((min_ms, max_ms)),

@@ -18,10 +18,12 @@
 //! * `rtprtxreceive` gets every negotiated `apt` pair when a negotiation completes (webrtcbin
 //!   1.22 sometimes fills its map from another transceiver on the answerer, and then drops
 //!   every retransmission).
-//! * FEC overhead ([`fec_percentage_for_loss`]): none on a clean link; from 1 % video loss,
+//! * FEC overhead ([`fec_percentage`]): none on a clean link, and none while the round trip is
+//!   under [`FEC_MIN_RTT_MS`] (NACK/RTX repairs in time; a lost FEC packet cannot be
+//!   retransmitted and only makes the receiver report a loss). Otherwise, from 1 % video loss,
 //!   ULPFEC at three times the loss, at most [`RepairConfig::fec_max_pct`]. The loss is the
-//!   higher of the receiver's RTCP `fraction lost` and the share of sent video packets it asked
-//!   to be retransmitted in the last second (with RTX the receiver counts a repaired packet as
+//!   higher of the receiver's RTCP `fraction lost` and the share of sent video packets
+//!   retransmitted in the last second (with RTX the receiver counts a repaired packet as
 //!   received, so its reports read near 0).
 //! * Jitter buffer ([`JitterBuffer`]): adaptive by default (see `jitter.rs`), fixed as an
 //!   override.
@@ -35,8 +37,8 @@ use gst::prelude::*;
 use gst_webrtc::{WebRTCFECType, WebRTCRTPTransceiver};
 
 pub use counters::RepairCounters;
-pub use fec::fec_percentage_for_loss;
 pub(crate) use fec::spawn_fec_control;
+pub use fec::{FEC_MIN_RTT_MS, fec_percentage, fec_percentage_for_loss};
 pub(crate) use internals::{Internals, watch_internals};
 pub use jitter::{JitterBuffer, JitterEstimator};
 
