@@ -275,15 +275,21 @@ pub struct ReceiveImpairment {
 
 /// Apply `imp` to every `nicesrc` that appears inside `bin` (a pipeline holding `webrtcbin`s,
 /// or one `webrtcbin`), from now on: burst loss at its source pad, and a `netsim` between it and
-/// the rest of the transport for jitter.
-pub fn impair_receiver(bin: &gst::Bin, imp: ReceiveImpairment) {
+/// the rest of the transport for jitter. Returns how many `nicesrc`s it impaired so far.
+pub fn impair_receiver(
+    bin: &gst::Bin,
+    imp: ReceiveImpairment,
+) -> std::sync::Arc<std::sync::atomic::AtomicU32> {
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     if imp.burst.is_none() && imp.jitter_ms == 0 {
-        return;
+        return count;
     }
+    let seen = count.clone();
     bin.connect_deep_element_added(move |_, sub, element| {
         if element.factory().is_none_or(|f| f.name() != "nicesrc") {
             return;
         }
+        seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let Some(src) = element.static_pad("src") else {
             return;
         };
@@ -304,6 +310,7 @@ pub fn impair_receiver(bin: &gst::Bin, imp: ReceiveImpairment) {
             insert_jitter(sub, &src, imp.jitter_ms);
         }
     });
+    count
 }
 
 /// Put a `netsim` (uniform delay 0..=`jitter_ms`) behind `src` once it is linked.

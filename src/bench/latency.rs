@@ -507,7 +507,8 @@ pub(crate) struct Window {
     wall_s: f64,
     uplink_bytes: Option<u64>,
     sfu_cpu_s: Option<f64>,
-    min_frames: u32,
+    /// The lowest subscriber's frames decoded (readable) in the window.
+    pub(crate) min_frames: u32,
 }
 
 /// Wait (bounded) for every subscriber's first frame, warm up, then measure for
@@ -516,6 +517,16 @@ pub(crate) fn measure(
     opts: &LatencyOptions,
     shared: &Shared,
     firsts: &[Arc<FirstFrame>],
+) -> Result<Window, BenchError> {
+    measure_from(opts, shared, firsts, || {})
+}
+
+/// [`measure`], calling `at_start` right before the window opens.
+pub(crate) fn measure_from(
+    opts: &LatencyOptions,
+    shared: &Shared,
+    firsts: &[Arc<FirstFrame>],
+    at_start: impl FnOnce(),
 ) -> Result<Window, BenchError> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while firsts.iter().any(|f| !f.seen()) {
@@ -540,6 +551,7 @@ pub(crate) fn measure(
     for f in firsts {
         f.window_frames.store(0, Ordering::Relaxed);
     }
+    at_start();
     let cpu0 = process_cpu_seconds();
     let enc0 = thread_cpu_seconds(&enc_name);
     let t0 = Instant::now();

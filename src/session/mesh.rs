@@ -452,6 +452,10 @@ impl Topology for Mesh {
         self.members.get(peer_id).map(|m| m.peer.connection_state())
     }
 
+    fn repair_counters(&self, peer_id: &str) -> Option<crate::webrtc::repair::RepairCounters> {
+        self.members.get(peer_id).map(|m| m.peer.repair_counters())
+    }
+
     fn open_channels(&self, to: Option<&str>) -> Vec<(PeerId, WebRTCDataChannel)> {
         self.members
             .iter()

@@ -377,6 +377,25 @@ impl Session {
             .flatten()
     }
 
+    /// Loss-repair counters (media, RTX and FEC packets and bytes each way, retransmission
+    /// requests, jitter-buffer latencies) of the connection that carries `peer_id`'s media.
+    ///
+    /// ```no_run
+    /// # async fn demo(session: streamwire::session::Session) {
+    /// if let Some(c) = session.repair_counters("alice").await {
+    ///     println!("{} retransmissions sent", c.sent.rtx_packets);
+    /// }
+    /// # }
+    /// ```
+    pub async fn repair_counters(
+        &self,
+        peer_id: &str,
+    ) -> Option<crate::webrtc::repair::RepairCounters> {
+        self.ask(|reply| Command::RepairCounters(peer_id.to_owned(), reply))
+            .await
+            .flatten()
+    }
+
     /// Send a real-time message through the signalling server to the room (`to = None`) or
     /// one peer, and wait for its delivery result (survives signalling reconnects).
     pub async fn send_message(

@@ -13,11 +13,6 @@ use crate::webrtc::peer::{ConnectionState, Peer};
 /// How often the remote loss is read (RTCP receiver reports arrive about once a second).
 const PERIOD: Duration = Duration::from_secs(1);
 
-/// Round trip (ms) under which video gets no FEC: a retransmission arrives well within the
-/// jitter buffer, and a lost FEC packet, which cannot be retransmitted, only makes the
-/// receiver wait for it and then report a loss downstream (libwebrtc's `kLowRttNackMs`).
-pub const FEC_MIN_RTT_MS: f64 = 20.0;
-
 /// ULPFEC overhead (% of media packets) for a measured loss (%): none under 1 % (a clean link
 /// costs nothing), else three times the loss rounded up to a multiple of 5, at most `max_pct`.
 /// RTX repairs what FEC does not; FEC saves the round trip on the packets it covers.
@@ -38,31 +33,12 @@ pub fn fec_percentage_for_loss(loss_pct: f64, max_pct: u32) -> u32 {
     (want as u32).min(max_pct)
 }
 
-/// ULPFEC overhead for a measured video loss (%) and round trip (ms, `None` before the first
-/// RTCP report): none while the round trip is under [`FEC_MIN_RTT_MS`] (NACK/RTX alone
-/// repairs in time), else [`fec_percentage_for_loss`].
-///
-/// ```
-/// use streamwire::webrtc::repair::fec_percentage;
-/// assert_eq!(fec_percentage(5.0, Some(2.0), 50), 0);
-/// assert_eq!(fec_percentage(5.0, Some(80.0), 50), 15);
-/// assert_eq!(fec_percentage(5.0, None, 50), 15);
-/// ```
-pub fn fec_percentage(loss_pct: f64, rtt_ms: Option<f64>, max_pct: u32) -> u32 {
-    match rtt_ms {
-        Some(rtt) if rtt < FEC_MIN_RTT_MS => 0,
-        _ => fec_percentage_for_loss(loss_pct, max_pct),
-    }
-}
-
 /// From a `get-stats` structure: the loss fraction (0..=1) the remote side reported per sent
 /// SSRC, by kind (the `fraction-lost` of each `remote-inbound-rtp`, the kind from the `codec`
-/// entries: webrtcbin 1.22 mislabels `kind` under BUNDLE), the video RTP packets sent so far
-/// (`packets-sent` of the video `outbound-rtp` entries) and the highest video round trip (ms,
-/// `round-trip-time` of the video `remote-inbound-rtp` entries).
-fn sent_by_kind(raw: &gst::StructureRef) -> (Vec<(MediaKind, f64)>, u64, Option<f64>) {
+/// entries: webrtcbin 1.22 mislabels `kind` under BUNDLE), and the video RTP packets sent so
+/// far (`packets-sent` of the video `outbound-rtp` entries).
+fn sent_by_kind(raw: &gst::StructureRef) -> (Vec<(MediaKind, f64)>, u64) {
     let mut kind_by_ssrc: HashMap<u32, MediaKind> = HashMap::new();
-    let mut rtts: Vec<(u32, f64)> = Vec::new();
     let mut remote = Vec::new();
     let mut sent: Vec<(u32, u64)> = Vec::new();
     for (_, value) in raw.iter() {
@@ -82,12 +58,6 @@ fn sent_by_kind(raw: &gst::StructureRef) -> (Vec<(MediaKind, f64)>, u64, Option<
                 if let (Ok(ssrc), Ok(f)) = (s.get::<u32>("ssrc"), s.get::<f64>("fraction-lost")) {
                     remote.push((ssrc, f));
                 }
-                if let (Ok(ssrc), Ok(rtt)) = (s.get::<u32>("ssrc"), s.get::<f64>("round-trip-time"))
-                    && rtt.is_finite()
-                    && rtt > 0.0
-                {
-                    rtts.push((ssrc, rtt * 1000.0));
-                }
             }
             "outbound-rtp" => {
                 if let (Ok(ssrc), Ok(n)) = (s.get::<u32>("ssrc"), s.get::<u64>("packets-sent")) {
@@ -102,16 +72,11 @@ fn sent_by_kind(raw: &gst::StructureRef) -> (Vec<(MediaKind, f64)>, u64, Option<
         .filter(|(ssrc, _)| kind_by_ssrc.get(ssrc) == Some(&MediaKind::Video))
         .map(|(_, n)| n)
         .sum();
-    let rtt = rtts
-        .iter()
-        .filter(|(ssrc, _)| kind_by_ssrc.get(ssrc) == Some(&MediaKind::Video))
-        .map(|(_, ms)| *ms)
-        .reduce(f64::max);
     let loss = remote
         .into_iter()
         .filter_map(|(ssrc, f)| Some((*kind_by_ssrc.get(&ssrc)?, f)))
         .collect();
-    (loss, video, rtt)
+    (loss, video)
 }
 
 /// Video loss (%) seen from the sender over one period: packets retransmitted per video packet
@@ -154,7 +119,7 @@ pub(crate) fn spawn_fec_control(peer: &Peer, max_pct: u32) {
                     continue;
                 };
                 let mut now: HashMap<MediaKind, f64> = HashMap::new();
-                let (reported, video_sent, rtt_ms) = sent_by_kind(&raw);
+                let (reported, video_sent) = sent_by_kind(&raw);
                 for (kind, f) in reported {
                     let e = now.entry(kind).or_insert(0.0);
                     *e = e.max(f * 100.0);
@@ -172,7 +137,7 @@ pub(crate) fn spawn_fec_control(peer: &Peer, max_pct: u32) {
                     *s = if pct > *s { pct } else { 0.7 * *s + 0.3 * pct };
                 }
                 let video = smoothed.get(&MediaKind::Video).copied().unwrap_or(0.0);
-                set_fec_percentage(peer.webrtcbin(), fec_percentage(video, rtt_ms, max_pct));
+                set_fec_percentage(peer.webrtcbin(), fec_percentage_for_loss(video, max_pct));
                 for (kind, pct) in &smoothed {
                     peer.remote_loss(*kind, *pct);
                 }
@@ -222,13 +187,6 @@ mod tests {
         assert_eq!(fec_percentage_for_loss(10.0, 50), 30);
         assert_eq!(fec_percentage_for_loss(10.0, 20), 20);
         assert_eq!(fec_percentage_for_loss(f64::NAN, 50), 0);
-    }
-
-    #[test]
-    fn no_fec_while_the_round_trip_is_short() {
-        assert_eq!(fec_percentage(10.0, Some(FEC_MIN_RTT_MS - 0.1), 50), 0);
-        assert_eq!(fec_percentage(10.0, Some(FEC_MIN_RTT_MS), 50), 30);
-        assert_eq!(fec_percentage(0.5, Some(200.0), 50), 0);
     }
 
     #[test]

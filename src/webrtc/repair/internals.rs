@@ -11,7 +11,7 @@ use gst::prelude::*;
 use parking_lot::Mutex;
 
 use super::counters::{Live, PacketClass, RepairCounters, RepairPayloadTypes};
-use super::jitter::{JitterEstimator, UPDATE, next_latency};
+use super::jitter::{JitterEstimator, RTX_DELAY_MS, RTX_MIN_RETRY_MS, UPDATE, next_latency};
 use super::{JitterBuffer, RepairConfig};
 
 /// What one peer connection's repair elements and counters are.
@@ -151,6 +151,10 @@ impl Internals {
         // Loss is a gap in the sequence numbers. Guessing when the next packet is due asks, at
         // every pause between two video frames, for a packet not sent yet.
         jb.set_property("rtx-next-seqnum", false);
+        // Ask soon after a gap and again soon after a lost request: the automatic values are
+        // half and a whole frame interval for video, which a short buffer cannot wait for.
+        jb.set_property("rtx-delay", RTX_DELAY_MS as i32);
+        jb.set_property("rtx-min-retry-timeout", RTX_MIN_RETRY_MS as i32);
         self.jitterbuffers.lock().push(jb.downgrade());
         let adaptive = match self.jitter {
             JitterBuffer::Adaptive { min_ms, max_ms } => Some((min_ms, max_ms)),

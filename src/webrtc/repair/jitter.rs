@@ -11,7 +11,10 @@
 //! were lost in the last [`LOSS_MEMORY`] it is instead the larger of that and the repair delay
 //! (the [`REPAIR_QUANTILE`] of how late the window's retransmitted packets arrived, measured
 //! the same way, and at least twice the jitter buffer's mean retransmission round trip), plus
-//! [`RTX_MARGIN_MS`]; clamped to the configured range. The packets of a stream's first
+//! one more request (a NACK or its retransmission is lost too: the retry timeout, at least
+//! [`RTX_MIN_RETRY_MS`], and a round trip) and [`RTX_MARGIN_MS`]; clamped to the configured
+//! range. Without that retry allowance the buffer only ever waited for first attempts, so a
+//! repair that needed a second request never arrived in time and its frame broke. The packets of a stream's first
 //! [`WARMUP`] are not taken (they include those held while the connection came up, released in
 //! one burst). The buffer latency goes up to a higher target at once and down by an eighth of
 //! the distance (at least [`STEP_DOWN_MS`]) per [`UPDATE`]. All the jitter buffers of one peer
@@ -28,6 +31,14 @@ pub const LOSS_MEMORY: Duration = Duration::from_secs(10);
 /// Extra time for a retransmission besides the round trip: detecting the gap and sending
 /// the NACK (ms).
 pub const RTX_MARGIN_MS: f64 = 15.0;
+/// Shortest time between two requests for the same packet (ms): `rtpjitterbuffer`'s
+/// `rtx-min-retry-timeout` (its automatic value is the packet spacing, a whole frame interval
+/// for video).
+pub const RTX_MIN_RETRY_MS: u32 = 10;
+/// Time a gap waits before its first request (ms, `rtpjitterbuffer` `rtx-delay`): packets
+/// reordered by less than this are not requested (the automatic value is half a frame
+/// interval for video).
+pub const RTX_DELAY_MS: u32 = 5;
 /// Quantile of the retransmitted packets' lateness the buffer waits for under loss: one
 /// packet never repaired breaks its frame and, for VP8/H.264, every frame up to the next
 /// keyframe, so the slow tail (a NACK or a retransmission lost, RTCP feedback waiting for its
@@ -247,10 +258,11 @@ impl JitterEstimator {
     pub fn target_ms(&self, now_ms: f64, rtt_ms: f64, min_ms: u32, max_ms: u32) -> u32 {
         let mut t = self.delay_variation_ms(0.98);
         if self.recent_loss(now_ms) {
-            let repair = self
-                .repair_delay_ms(REPAIR_QUANTILE)
-                .max(2.0 * rtt_ms.max(0.0));
-            t = t.max(repair) + RTX_MARGIN_MS;
+            let rtt = rtt_ms.max(0.0);
+            let repair = self.repair_delay_ms(REPAIR_QUANTILE).max(2.0 * rtt);
+            // The jitter buffer's retry timeout: a round trip and twice the jitter.
+            let retry = (rtt + 2.0 * self.delay_variation_ms(0.5)).max(f64::from(RTX_MIN_RETRY_MS));
+            t = t.max(repair) + retry + rtt + RTX_MARGIN_MS;
         }
         // Finite and non-negative; the cast saturates.
         (t.ceil() as u32).clamp(min_ms, max_ms)
@@ -316,7 +328,8 @@ mod tests {
             e.packet(f64::from(i) * 10.0, i * 900, i as u16);
         }
         assert!(e.recent_loss(2000.0));
-        assert_eq!(e.target_ms(2000.0, 20.0, 10, 400), 55);
+        // 2 x 20 ms round trip, a retry (20 ms) and its round trip (20 ms), the margin.
+        assert_eq!(e.target_ms(2000.0, 20.0, 10, 400), 95);
         assert!(!e.recent_loss(2000.0 + 10_001.0));
     }
 
@@ -333,7 +346,8 @@ mod tests {
             e.retransmitted(f64::from(i) * 10.0 + 70.0, i * 900);
         }
         assert!((e.repair_delay_ms(0.95) - 70.0).abs() < 1e-6);
-        assert_eq!(e.target_ms(3000.0, 5.0, 10, 400), 85);
+        // 70 ms, a retry (at least 10 ms) and its 5 ms round trip, the margin.
+        assert_eq!(e.target_ms(3000.0, 5.0, 10, 400), 100);
     }
 
     #[test]
