@@ -26,7 +26,7 @@ pub(crate) struct Internals {
     jitterbuffers: Mutex<Vec<glib::WeakRef<gst::Element>>>,
     /// The adaptive target (ms) of each jitter buffer of the connection; each buffer follows
     /// the highest, so audio and video keep one latency and rtpbin's lip sync holds.
-    targets: Arc<Mutex<Vec<(glib::WeakRef<gst::Element>, u32)>>>,
+    targets: Arc<Mutex<Vec<Target>>>,
     started: Instant,
 }
 
@@ -292,6 +292,9 @@ fn set_rtx_map(rtxreceive: &gst::Element, pts: &RepairPayloadTypes) {
     }
     rtxreceive.set_property("payload-type-map", map);
 }
+
+/// A jitter buffer of the connection and its own adaptive target (ms).
+type Target = (glib::WeakRef<gst::Element>, u32);
 
 struct Adapt {
     estimator: Option<JitterEstimator>,
