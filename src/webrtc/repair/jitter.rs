@@ -146,7 +146,7 @@ impl JitterEstimator {
     /// // 30 fps, packets on time except one 40 ms late.
     /// for i in 0..300u32 {
     ///     let late = if i == 150 { 40.0 } else { 0.0 };
-    ///     e.packet(f64::from(i) * 33.3 + late, i * 3000, i as u16);
+    ///     e.packet(f64::from(i) * 100.0 / 3.0 + late, i * 3000, i as u16);
     /// }
     /// assert!(e.delay_variation_ms(0.5) < 1.0);
     /// ```
