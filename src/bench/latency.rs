@@ -35,6 +35,7 @@ use streamwire::session::{Session, SessionConfig, Subscribe};
 use streamwire::signalling::protocol::Grant;
 use streamwire::signalling::token::{Claims, mint};
 use streamwire::webrtc::WebrtcError;
+use streamwire::webrtc::peer::DEFAULT_JITTER_LATENCY_MS;
 use streamwire::webrtc::publisher::{
     AudioSource, ENCODER_QUEUE_NAME, PublisherConfig, VideoSource,
 };
@@ -84,8 +85,8 @@ pub struct LatencyOptions {
     pub seconds: f64,
     /// Time after the last join before measuring (s).
     pub warmup_seconds: f64,
-    /// Subscriber jitter-buffer latency (ms); `None`: adaptive (the default).
-    pub jitter_latency_ms: Option<u32>,
+    /// Subscriber jitter-buffer latency (ms).
+    pub jitter_latency_ms: u32,
     /// Video bitrate (kbit/s), also the congestion-control start.
     pub bitrate_kbps: u32,
     /// Subscribers ran as child processes (set by `latency_process::run_separate`); the
@@ -102,7 +103,7 @@ pub struct LatencyOptions {
 }
 
 impl Default for LatencyOptions {
-    /// 1 subscriber, VP8, 1280x720@30, 10 s after 2 s warm-up, adaptive jitter buffer,
+    /// 1 subscriber, VP8, 1280x720@30, 10 s after 2 s warm-up, default (30 ms) jitter buffer,
     /// 2500 kbit/s,
     /// congestion control on.
     fn default() -> Self {
@@ -114,7 +115,7 @@ impl Default for LatencyOptions {
             fps: 30,
             seconds: 10.0,
             warmup_seconds: 2.0,
-            jitter_latency_ms: None,
+            jitter_latency_ms: DEFAULT_JITTER_LATENCY_MS,
             bitrate_kbps: 2500,
             separate_processes: false,
             cold: false,
@@ -404,7 +405,7 @@ impl Drop for BenchRoom {
 pub(crate) fn subscriber_config(
     url: &str,
     token: &str,
-    jitter_latency_ms: Option<u32>,
+    jitter_latency_ms: u32,
     clock: &gst::Clock,
     on: Arc<dyn Fn(FrameReading) + Send + Sync>,
     ice_address: Option<&str>,
@@ -419,9 +420,7 @@ pub(crate) fn subscriber_config(
         ..SubscriberConfig::default()
     };
     report_frames(&mut cfg.output, clock, on);
-    if let Some(ms) = jitter_latency_ms {
-        cfg.jitter_buffer = streamwire::webrtc::repair::JitterBuffer::Fixed(ms);
-    }
+    cfg.jitter_latency_ms = jitter_latency_ms;
     cfg.data_channel = false;
     cfg
 }
@@ -507,8 +506,7 @@ pub(crate) struct Window {
     wall_s: f64,
     uplink_bytes: Option<u64>,
     sfu_cpu_s: Option<f64>,
-    /// The lowest subscriber's frames decoded (readable) in the window.
-    pub(crate) min_frames: u32,
+    min_frames: u32,
 }
 
 /// Wait (bounded) for every subscriber's first frame, warm up, then measure for
@@ -517,16 +515,6 @@ pub(crate) fn measure(
     opts: &LatencyOptions,
     shared: &Shared,
     firsts: &[Arc<FirstFrame>],
-) -> Result<Window, BenchError> {
-    measure_from(opts, shared, firsts, || {})
-}
-
-/// [`measure`], calling `at_start` right before the window opens.
-pub(crate) fn measure_from(
-    opts: &LatencyOptions,
-    shared: &Shared,
-    firsts: &[Arc<FirstFrame>],
-    at_start: impl FnOnce(),
 ) -> Result<Window, BenchError> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while firsts.iter().any(|f| !f.seen()) {
@@ -551,7 +539,6 @@ pub(crate) fn measure_from(
     for f in firsts {
         f.window_frames.store(0, Ordering::Relaxed);
     }
-    at_start();
     let cpu0 = process_cpu_seconds();
     let enc0 = thread_cpu_seconds(&enc_name);
     let t0 = Instant::now();

@@ -1,9 +1,8 @@
 //! What a [`Session`](super::Session) is built from: [`SessionConfig`] and [`Subscribe`].
 
 use crate::signalling::client::ClientConfig;
-use crate::webrtc::peer::IceTransportPolicy;
+use crate::webrtc::peer::{DEFAULT_JITTER_LATENCY_MS, IceTransportPolicy};
 use crate::webrtc::publisher::PublisherConfig;
-use crate::webrtc::repair::{JitterBuffer, RepairConfig};
 use crate::webrtc::subscriber::SubscriberConfig;
 
 use super::recovery::RecoveryConfig;
@@ -62,11 +61,8 @@ pub struct SessionConfig {
     /// Which candidates ICE may use. Default [`IceTransportPolicy::All`];
     /// [`IceTransportPolicy::Relay`] sends everything through TURN.
     pub ice_transport_policy: IceTransportPolicy,
-    /// Receive jitter buffer. Default adaptive ([`JitterBuffer::default`]); a fixed latency
-    /// is the override.
-    pub jitter_buffer: JitterBuffer,
-    /// Loss repair of every connection (NACK/RTX, RED+ULPFEC). Default [`RepairConfig::default`].
-    pub repair: RepairConfig,
+    /// Jitter-buffer latency (ms). Default [`DEFAULT_JITTER_LATENCY_MS`].
+    pub jitter_latency_ms: u32,
     /// Open a data channel to every peer. Default true.
     pub data_channel: bool,
     /// Telemetry forwarding (default consent `none`: nothing read, nothing sent).
@@ -93,8 +89,7 @@ impl SessionConfig {
             local_addresses: Vec::new(),
             ice_servers: Vec::new(),
             ice_transport_policy: IceTransportPolicy::All,
-            jitter_buffer: JitterBuffer::default(),
-            repair: RepairConfig::default(),
+            jitter_latency_ms: DEFAULT_JITTER_LATENCY_MS,
             data_channel: true,
             telemetry: TelemetryConfig::default(),
             recovery: RecoveryConfig::default(),
@@ -122,8 +117,7 @@ pub(crate) struct ConnectionSettings {
     pub subscribe: Subscribe,
     pub local_addresses: Vec<String>,
     pub ice_transport_policy: IceTransportPolicy,
-    pub jitter_buffer: JitterBuffer,
-    pub repair: RepairConfig,
+    pub jitter_latency_ms: u32,
     pub data_channel: bool,
     pub recovery: RecoveryConfig,
 }
