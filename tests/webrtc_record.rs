@@ -1,7 +1,8 @@
 //! Subscriber records a remote peer's audio and video, without re-encoding, into one Matroska
 //! file that plays right: both streams, timestamps from zero, the frame rate, the duration
 //! within one frame, audio and video in step (a white flash and a tone burst sent together
-//! each second arrive together, within 40 ms), and a second file when the peer rejoins.
+//! each second are recorded together, within 40 ms, also when the sender's encoder thread
+//! stalls at each flash), and a second file when the peer rejoins.
 //! Checked with GStreamer (discoverer, decoding) and `ffprobe`.
 //! Run: unshare -n sh -c 'ip link set lo up; cargo test --test webrtc_record'
 
@@ -30,6 +31,10 @@ const QUIET: gst::ClockTime = gst::ClockTime::from_mseconds(200);
 const SYNCED: gst::ClockTime = gst::ClockTime::from_seconds(4);
 /// Video frames recorded per visit (8 s).
 const FRAMES: u64 = 240;
+
+/// How long a starved sender's encoder thread stalls at each flash
+/// ([`records_in_step_when_the_video_is_sent_late`]).
+const STALL: Duration = Duration::from_millis(150);
 
 /// Black 320x240 test video whose frames are white during the first [`MARK`] of each second.
 fn flashing_video() -> gst::Element {
@@ -356,8 +361,8 @@ fn check_recording(path: &Path, codec: Codec) {
         (decoded - real).abs() <= frame_s,
         "decoded to {decoded}, content ends at {real}"
     );
-    // Audio and video in step once the sender's RTCP reports have arrived (rtpbin lip sync;
-    // GStreamer sends the first within 3.1 s of its start): pair every flash from SYNCED on,
+    // Audio and video in step once the sender's RTCP reports have arrived (GStreamer sends
+    // the first within about a second of its start): pair every flash from SYNCED on,
     // except one whose burst the end of the recording may have cut.
     let flashes = d.flashes();
     let beeps = d.beeps();
@@ -426,6 +431,29 @@ fn recorder(dir: &Path) -> Endpoint {
     )
 }
 
+/// Hold the first encoded frame of each second (the flash) `stall` long in the encoder's
+/// thread, as on a sender starved of CPU: it leaves with its capture timestamp, late.
+fn stall_encoded_flashes(pipeline: &gst::Pipeline, stall: Duration) {
+    let encoder = pipeline
+        .iterate_recurse()
+        .into_iter()
+        .flatten()
+        .find(|e| e.factory().is_some_and(|f| f.name() == "vp8enc"))
+        .expect("the publisher encodes with vp8enc");
+    let frame = 1_000_000_000 / FPS as u64;
+    encoder
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(gst::PadProbeData::Buffer(buf)) = &info.data
+                && buf.pts().unwrap().nseconds() % 1_000_000_000 < frame
+            {
+                std::thread::sleep(stall);
+            }
+            gst::PadProbeReturn::Ok
+        });
+}
+
 /// Record `camera` until `frames` video frames are in, then let it leave.
 async fn record_a_visit(camera: &Endpoint, rec: &Endpoint, frames: u64) {
     let before = rec.subscriber.counters("camera", MediaKind::Video).decoded;
@@ -445,13 +473,16 @@ async fn record_a_visit(camera: &Endpoint, rec: &Endpoint, frames: u64) {
     }
 }
 
-async fn record(codec: Codec) {
+async fn record(codec: Codec, stall: Option<Duration>) {
     let dir = tempfile::tempdir().unwrap();
     let camera = Endpoint::new(
         "camera",
         Some(publisher(codec)),
         SubscriberConfig::default(),
     );
+    if let Some(stall) = stall {
+        stall_encoded_flashes(&camera.pipeline, stall);
+    }
     let mut rec = recorder(dir.path());
     record_a_visit(&camera, &rec, FRAMES).await;
     let mut started = Vec::new();
@@ -467,12 +498,21 @@ async fn record(codec: Codec) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_vp8_and_opus_in_step() {
-    record(Codec::Vp8).await;
+    record(Codec::Vp8, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_h264_and_opus_in_step() {
-    record(Codec::H264).await;
+    record(Codec::H264, None).await;
+}
+
+/// A sender starved of CPU: its video thread stalls for [`STALL`] at each flash, so the flash
+/// is sent that much later than the tone burst captured with it. The recording keeps them in
+/// step: its timestamps are the sender's (RTP time through the RTCP sender reports), not the
+/// packets' arrival.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_in_step_when_the_video_is_sent_late() {
+    record(Codec::Vp8, Some(STALL)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

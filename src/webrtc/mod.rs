@@ -23,6 +23,7 @@ pub mod peer;
 pub mod publisher;
 pub mod recording;
 pub(crate) mod sdp;
+mod sender_time;
 pub mod stats;
 pub mod subscriber;
 

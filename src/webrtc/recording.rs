@@ -5,11 +5,15 @@
 //! ```text
 //! webrtcbin src (VP8/H264) -> depay [-> h264parse] -> queue -> matroskamux -> filesink
 //! webrtcbin src (OPUS)     -> rtpopusdepay         -> queue ----^ (offset-to-zero)
+//!              (sender time ^ restamped entering the depayloader)
 //! ```
 //! - **One file per peer connection.** The first track of a peer creates `<peer>.mkv` (or
 //!   `<peer>-N.mkv` when that exists: a recording is never overwritten, so a member who leaves
 //!   and rejoins gets a second file) with one muxer pad per track the peer's session
 //!   description announces, so the muxer writes both tracks from their start.
+//! - **The sender's clock.** Each packet is stamped with its capture time on the sender's
+//!   clock (its RTP time through the sender's RTCP reports, [`super::sender_time`]), not its
+//!   arrival, so a frame sent or delivered late keeps its place beside the audio.
 //! - **Timestamps from zero**, audio and video on one timeline (`offset-to-zero`). The first
 //!   buffer of each track waits (at most [`TRACK_WAIT`]) for the first of the others, and a
 //!   track that starts later has its first buffer moved to the earliest start, so every track
@@ -47,6 +51,7 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
+use super::sender_time::{self, SenderClock};
 use super::{MediaKind, WebrtcError, make};
 
 /// How long a recording waits for a track its peer announced before writing without it.
@@ -72,6 +77,8 @@ struct Recording {
     done: Arc<(Mutex<bool>, Condvar)>,
     /// The tracks' common start.
     start: Arc<(Mutex<Start>, Condvar)>,
+    /// The sender's clock the tracks are stamped on.
+    clock: Arc<SenderClock>,
 }
 
 /// The first buffers of a recording's tracks.
@@ -101,16 +108,16 @@ impl Recorder {
         })
     }
 
-    /// Link a new track of `peer` (its branch ends in `tail`, added to `bin`) into the peer's
-    /// recording, starting a file when the peer has none with a free pad of `kind`. Returns
-    /// the path of a file it started.
+    /// Link a new track of `peer` (its branch runs from `head`, the depayloader, to `tail`,
+    /// added to `bin`) into the peer's recording, starting a file when the peer has none with a
+    /// free pad of `kind`. Returns the path of a file it started.
     pub(super) fn attach(
         self: &Arc<Self>,
         bin: &gst::Bin,
         webrtcbin: Option<&gst::Element>,
         peer: &str,
         kind: MediaKind,
-        tail: &gst::Element,
+        (head, tail): (&gst::Element, &gst::Element),
     ) -> Result<Option<PathBuf>, WebrtcError> {
         let src = tail
             .static_pad("src")
@@ -145,6 +152,12 @@ impl Recorder {
             .iter()
             .find(|r| pad.parent_element().as_ref() == Some(&r.mux))
         {
+            if let Some(webrtcbin) = webrtcbin {
+                sender_time::enable(webrtcbin);
+            }
+            if let Some(sink) = head.static_pad("sink") {
+                sender_time::restamp(&sink, rec.clock.clone());
+            }
             common_start(&src, rec.start.clone());
         }
         src.link(&pad).map_err(|e| WebrtcError::Link {
@@ -372,6 +385,7 @@ fn start_file(
             retired: Vec::new(),
             done,
             start,
+            clock: Arc::default(),
         },
         first_pad,
     ))

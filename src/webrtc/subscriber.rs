@@ -596,7 +596,7 @@ fn build_receive_branch(
     let mut recording = None;
     if let (Some(rec), Some(tail)) = (&inner.recorder, chain.last()) {
         let webrtcbin = pad.parent_element();
-        recording = rec.attach(bin, webrtcbin.as_ref(), peer_id, kind, tail)?;
+        recording = rec.attach(bin, webrtcbin.as_ref(), peer_id, kind, (&chain[0], tail))?;
     }
     for e in chain.iter_mut() {
         e.sync_state_with_parent()

@@ -133,6 +133,16 @@ impl Peer {
         config.validate()?;
         let webrtcbin = make("webrtcbin")?;
         crate::webrtc::early_rtp::guard(&webrtcbin);
+        // Sender reports tie RTP time to the capture time of the packets, not to when they
+        // were sent. With send time (rtpbin's default) GStreamer 1.22 inside webrtcbin
+        // advances the reports' RTP time at twice the real rate, and every receiver's lip sync
+        // (rtpbin's, a browser's, a recording's) follows a drifting clock.
+        if let Some(rtpbin) = webrtcbin
+            .downcast_ref::<gst::Bin>()
+            .and_then(|b| b.by_name("rtpbin"))
+        {
+            rtpbin.set_property("rtcp-sync-send-time", false);
+        }
         webrtcbin.set_property_from_str("bundle-policy", "max-bundle");
         webrtcbin.set_property("latency", config.jitter_latency_ms);
         webrtcbin.set_property_from_str("ice-transport-policy", config.ice_transport_policy.nick());

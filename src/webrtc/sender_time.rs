@@ -1,0 +1,228 @@
+//! Recorded timestamps on the sender's clock: each packet's RTP time mapped through its
+//! sender's RTCP sender reports, so the tracks of a recording stay in step however late each
+//! one arrives.
+//!
+//! `rtpjitterbuffer` stamps a packet with its (smoothed) *arrival* time. A sender starved of
+//! CPU, or a path that queues one track longer than the other, delivers frames late, and an
+//! arrival-stamped recording shows them late: the picture lags the sound by as much as the
+//! video was delayed. The sender's time is in the packets instead: the RTP timestamp says when
+//! a frame was captured, and each RTCP sender report (SR) ties the track's RTP clock to the
+//! sender's NTP clock, one clock for all the tracks of a sender.
+//!
+//! With `add-reference-timestamp-meta` the jitter buffers attach that sender time (caps
+//! `timestamp/x-ntp`) to every packet once its stream's first report has arrived.
+//!
+//! [`restamp`] moves each packet of a recording to
+//! `anchor running time + (its sender time − anchor sender time)`, where the anchor is the
+//! first packet of the recording that carries a sender time (on any of its tracks).
+//! Packets that come before their track's first report keep their arrival time. A packet is
+//! never moved before the previous packet of its track: when a track switches from arrival to
+//! sender time a few packets may share one timestamp, so its timestamps only go forward.
+
+use parking_lot::Mutex;
+use std::sync::Arc;
+
+use gst::prelude::*;
+
+/// The jitter buffer's element factory.
+const JITTER_BUFFER: &str = "rtpjitterbuffer";
+
+/// The jitter buffer property that attaches sender times.
+const SENDER_TIME_PROPERTY: &str = "add-reference-timestamp-meta";
+
+/// The caps of the sender times the jitter buffer attaches.
+const NTP_REFERENCE: &str = "timestamp/x-ntp";
+
+/// How far a packet's sender time may put it from its arrival before the mapping starts over
+/// from that packet.
+pub(super) const RESYNC: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// One recording's mapping from its sender's clock to running time, fixed by the first packet
+/// that carries a sender time.
+#[derive(Debug, Default)]
+pub(super) struct SenderClock {
+    anchor: Mutex<Option<Anchor>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    sender_ns: u64,
+    running_ns: u64,
+}
+
+impl SenderClock {
+    /// The running time of sender time `sender_ns` for a packet that arrived at running time
+    /// `running_ns`. The first packet becomes the anchor; so does a packet whose sender time
+    /// is more than [`RESYNC`] away from its arrival on the anchor's timeline (the sender's
+    /// clock jumped, or the path's delay changed by that much): its tracks follow from there.
+    fn running_time_of(&self, sender_ns: u64, running_ns: u64) -> u64 {
+        let mut anchor = self.anchor.lock();
+        let a = *anchor.get_or_insert(Anchor {
+            sender_ns,
+            running_ns,
+        });
+        let shifted = i128::from(a.running_ns) + i128::from(sender_ns) - i128::from(a.sender_ns);
+        if (shifted - i128::from(running_ns)).abs() > RESYNC.as_nanos() as i128 {
+            *anchor = Some(Anchor {
+                sender_ns,
+                running_ns,
+            });
+            return running_ns;
+        }
+        u64::try_from(shifted.max(0)).unwrap_or(u64::MAX)
+    }
+}
+
+/// Ask the jitter buffers of `webrtcbin` for sender times: its `rtpbin` for the ones it
+/// creates from now on, and the ones that exist (a track's jitter buffer exists by the time
+/// the track starts).
+pub(super) fn enable(webrtcbin: &gst::Element) {
+    let Some(bin) = webrtcbin.downcast_ref::<gst::Bin>() else {
+        return;
+    };
+    if let Some(rtpbin) = bin.by_name("rtpbin") {
+        rtpbin.set_property(SENDER_TIME_PROPERTY, true);
+    }
+    for el in bin.iterate_recurse().into_iter().flatten() {
+        if el.factory().is_some_and(|f| f.name() == JITTER_BUFFER)
+            && !el.property::<bool>(SENDER_TIME_PROPERTY)
+        {
+            el.set_property(SENDER_TIME_PROPERTY, true);
+        }
+    }
+}
+
+/// The sender time the jitter buffer attached to `buf`, in nanoseconds.
+fn sender_time(buf: &gst::BufferRef) -> Option<u64> {
+    buf.iter_meta::<gst::ReferenceTimestampMeta>()
+        .find(|m| {
+            m.reference()
+                .structure(0)
+                .is_some_and(|s| s.name() == NTP_REFERENCE)
+        })
+        .map(|m| m.timestamp().nseconds())
+}
+
+/// Move the RTP packets entering `sink` (a recorded track's depayloader) to their sender's
+/// clock, on the timeline of `clock` (one per recording).
+pub(super) fn restamp(sink: &gst::Pad, clock: Arc<SenderClock>) {
+    // The running time of the track's previous packet.
+    let last: Mutex<Option<u64>> = Mutex::new(None);
+    sink.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(gst::PadProbeData::Buffer(buf)) = &mut info.data else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let Some(segment) = pad
+            .sticky_event::<gst::event::Segment>(0)
+            .and_then(|e| e.segment().clone().downcast::<gst::ClockTime>().ok())
+        else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let Some(arrival) = buf
+            .pts()
+            .and_then(|p| segment.to_running_time(p))
+            .map(gst::ClockTime::nseconds)
+        else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let mut running = match sender_time(buf) {
+            Some(ns) => clock.running_time_of(ns, arrival),
+            None => arrival,
+        };
+        let mut last = last.lock();
+        if let Some(prev) = *last {
+            running = running.max(prev);
+        }
+        *last = Some(running);
+        drop(last);
+        if running != arrival
+            && let Some(pts) =
+                segment.position_from_running_time(gst::ClockTime::from_nseconds(running))
+        {
+            let b = buf.make_mut();
+            // The decoding time moves with it.
+            if let (Some(dts), Some(old)) = (b.dts(), b.pts()) {
+                let moved = i128::from(pts.nseconds()) - i128::from(old.nseconds());
+                let dts = i128::from(dts.nseconds()) + moved;
+                b.set_dts(
+                    u64::try_from(dts.max(0))
+                        .ok()
+                        .map(gst::ClockTime::from_nseconds),
+                );
+            }
+            b.set_pts(pts);
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_sender_time_anchors_every_track() {
+        let clock = SenderClock::default();
+        // Audio's first report: its packet at running time 3.0 s was captured at 100.0 s.
+        assert_eq!(
+            clock.running_time_of(100_000_000_000, 3_000_000_000),
+            3_000_000_000
+        );
+        // Video captured 20 ms later arrives 150 ms late: it goes where it was captured.
+        assert_eq!(
+            clock.running_time_of(100_020_000_000, 3_170_000_000),
+            3_020_000_000
+        );
+        // A capture before the anchor maps before it.
+        assert_eq!(
+            clock.running_time_of(99_900_000_000, 2_950_000_000),
+            2_900_000_000
+        );
+    }
+
+    #[test]
+    fn a_jump_of_the_sender_clock_starts_the_mapping_over() {
+        let clock = SenderClock::default();
+        assert_eq!(
+            clock.running_time_of(100_000_000_000, 3_000_000_000),
+            3_000_000_000
+        );
+        // The sender's clock jumps back a minute: the packet keeps its arrival time ...
+        assert_eq!(
+            clock.running_time_of(40_040_000_000, 3_050_000_000),
+            3_050_000_000
+        );
+        // ... and the next ones follow it on the new anchor.
+        assert_eq!(
+            clock.running_time_of(40_060_000_000, 3_100_000_000),
+            3_070_000_000
+        );
+        // Within a second of the arrival the mapping holds, never below zero.
+        assert_eq!(
+            clock.running_time_of(37_900_000_000, 500_000_000),
+            910_000_000
+        );
+        assert_eq!(clock.running_time_of(36_500_000_000, 0), 0);
+    }
+
+    #[test]
+    fn only_ntp_reference_timestamps_are_sender_times() {
+        gst::init().unwrap();
+        let mut buf = gst::Buffer::new();
+        let b = buf.get_mut().unwrap();
+        gst::ReferenceTimestampMeta::add(
+            b,
+            &gst::Caps::new_empty_simple("timestamp/x-unix"),
+            gst::ClockTime::from_seconds(1),
+            None,
+        );
+        assert_eq!(sender_time(b), None);
+        gst::ReferenceTimestampMeta::add(
+            b,
+            &gst::Caps::new_empty_simple(NTP_REFERENCE),
+            gst::ClockTime::from_seconds(7),
+            None,
+        );
+        assert_eq!(sender_time(b), Some(7_000_000_000));
+    }
+}
