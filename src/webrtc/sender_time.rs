@@ -16,8 +16,9 @@
 //! `anchor running time + (its sender time − anchor sender time)`, where the anchor is the
 //! first packet of the recording that carries a sender time (on any of its tracks).
 //! Packets that come before their track's first report keep their arrival time. A packet is
-//! never moved before the previous packet of its track: when a track switches from arrival to
-//! sender time a few packets may share one timestamp, so its timestamps only go forward.
+//! never moved to or before the previous frame of its track (at least [`MIN_STEP_NS`] after
+//! it): when a track switches from arrival to sender time a few frames may be squeezed
+//! together, so its timestamps only go forward.
 
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -63,6 +64,12 @@ impl SenderClock {
         });
         let shifted = i128::from(a.running_ns) + i128::from(sender_ns) - i128::from(a.sender_ns);
         if (shifted - i128::from(running_ns)).abs() > RESYNC.as_nanos() as i128 {
+            tracing::debug!(
+                sender_ns,
+                running_ns,
+                "sender time {} ms from arrival: the recording's clock mapping starts over",
+                (shifted - i128::from(running_ns)) / 1_000_000
+            );
             *anchor = Some(Anchor {
                 sender_ns,
                 running_ns,
@@ -103,11 +110,22 @@ fn sender_time(buf: &gst::BufferRef) -> Option<u64> {
         .map(|m| m.timestamp().nseconds())
 }
 
+/// The smallest step between two frames of a track: a later frame is never stamped at or
+/// before an earlier one (parsers take a repeated timestamp for the previous frame's and drop
+/// it), and Matroska stores milliseconds.
+const MIN_STEP_NS: u64 = 1_000_000;
+
+/// The previous packet of a track.
+#[derive(Debug, Clone, Copy)]
+struct Previous {
+    rtp: Option<u32>,
+    running_ns: u64,
+}
+
 /// Move the RTP packets entering `sink` (a recorded track's depayloader) to their sender's
 /// clock, on the timeline of `clock` (one per recording).
 pub(super) fn restamp(sink: &gst::Pad, clock: Arc<SenderClock>) {
-    // The running time of the track's previous packet.
-    let last: Mutex<Option<u64>> = Mutex::new(None);
+    let previous: Mutex<Option<Previous>> = Mutex::new(None);
     sink.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
         let Some(gst::PadProbeData::Buffer(buf)) = &mut info.data else {
             return gst::PadProbeReturn::Ok;
@@ -125,35 +143,45 @@ pub(super) fn restamp(sink: &gst::Pad, clock: Arc<SenderClock>) {
         else {
             return gst::PadProbeReturn::Ok;
         };
+        let rtp = gst_rtp::RTPBuffer::from_buffer_readable(buf)
+            .ok()
+            .map(|r| r.timestamp());
         let mut running = match sender_time(buf) {
             Some(ns) => clock.running_time_of(ns, arrival),
             None => arrival,
         };
-        let mut last = last.lock();
-        if let Some(prev) = *last {
-            running = running.max(prev);
-        }
-        *last = Some(running);
-        drop(last);
+        let mut previous = previous.lock();
+        running = step_after(*previous, rtp, running);
+        *previous = Some(Previous {
+            rtp,
+            running_ns: running,
+        });
+        drop(previous);
         if running != arrival
             && let Some(pts) =
                 segment.position_from_running_time(gst::ClockTime::from_nseconds(running))
         {
             let b = buf.make_mut();
-            // The decoding time moves with it.
-            if let (Some(dts), Some(old)) = (b.dts(), b.pts()) {
-                let moved = i128::from(pts.nseconds()) - i128::from(old.nseconds());
-                let dts = i128::from(dts.nseconds()) + moved;
-                b.set_dts(
-                    u64::try_from(dts.max(0))
-                        .ok()
-                        .map(gst::ClockTime::from_nseconds),
-                );
-            }
             b.set_pts(pts);
+            // The decoding time with it: WebRTC's codecs send frames in presentation order,
+            // and the jitter buffer's decoding time is the arrival this replaces.
+            if b.dts().is_some() {
+                b.set_dts(pts);
+            }
         }
         gst::PadProbeReturn::Ok
     });
+}
+
+/// The running time for a packet with RTP time `rtp` mapped to `running`, after `previous`:
+/// the packets of one frame (one RTP time) share one time, and a later frame comes at least
+/// [`MIN_STEP_NS`] after the one before.
+fn step_after(previous: Option<Previous>, rtp: Option<u32>, running: u64) -> u64 {
+    match previous {
+        None => running,
+        Some(p) if rtp.is_some() && p.rtp == rtp => p.running_ns,
+        Some(p) => running.max(p.running_ns + MIN_STEP_NS),
+    }
 }
 
 #[cfg(test)]
@@ -203,6 +231,28 @@ mod tests {
             910_000_000
         );
         assert_eq!(clock.running_time_of(36_500_000_000, 0), 0);
+    }
+
+    #[test]
+    fn frames_only_go_forward_and_a_frame_keeps_one_time() {
+        let at = |rtp: u32, running_ns: u64| {
+            Some(Previous {
+                rtp: Some(rtp),
+                running_ns,
+            })
+        };
+        assert_eq!(step_after(None, Some(9), 500), 500);
+        // Another packet of the same frame mapped elsewhere keeps the frame's time.
+        assert_eq!(step_after(at(9, 500), Some(9), 700), 500);
+        // A later frame mapped before the previous one goes just after it ...
+        assert_eq!(step_after(at(9, 5_000_000), Some(12), 0), 6_000_000);
+        // ... and one mapped after it stays where it is.
+        assert_eq!(
+            step_after(at(9, 5_000_000), Some(12), 40_000_000),
+            40_000_000
+        );
+        // Without an RTP header nothing is taken for the same frame.
+        assert_eq!(step_after(at(9, 5_000_000), None, 0), 6_000_000);
     }
 
     #[test]
