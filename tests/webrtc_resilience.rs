@@ -140,9 +140,49 @@ async fn five_percent_loss_is_repaired() {
     let publisher = sender.publisher.clone().unwrap();
     let _ = recv_stats.sample(&pv, None, Some(&receiver.subscriber));
     let _ = send_stats.sample(&pc, Some(&publisher), None);
+    let t0 = std::time::Instant::now();
+    let trail = watch_receive_path(&receiver.pipeline, t0);
+    eprintln!(
+        "start: receiver\n{}sender\n{}",
+        internals(pv.webrtcbin()),
+        internals(pc.webrtcbin())
+    );
+    let recv0 = receiver
+        .subscriber
+        .counters("camera", MediaKind::Video)
+        .frames_received;
     let (enc0, key0) = publisher.video_frame_counts();
     let dec0 = decoded();
     tokio::time::sleep(Duration::from_secs(12)).await;
+    let recv1 = receiver
+        .subscriber
+        .counters("camera", MediaKind::Video)
+        .frames_received;
+    {
+        let t = trail.lock();
+        let next_key = |at: f64| {
+            t.depay_keyframes
+                .iter()
+                .find(|k| **k >= at)
+                .map(|k| format!("{:.0}", k - at))
+                .unwrap_or_else(|| "-".into())
+        };
+        let lost: Vec<String> = t
+            .lost_events
+            .iter()
+            .map(|l| format!("{l:.0}(+{})", next_key(*l)))
+            .collect();
+        eprintln!(
+            "end: receiver\n{}sender\n{}frames received at the depayloader {}, out of it {}, \
+             keyframes out {:?}, keyframe requests {:?}\nlost events (ms, +ms to next keyframe) {lost:?}",
+            internals(pv.webrtcbin()),
+            internals(pc.webrtcbin()),
+            recv1 - recv0,
+            t.depay_frames,
+            t.depay_keyframes.iter().map(|k| k.round()).collect::<Vec<_>>(),
+            t.keyframe_requests.iter().map(|k| k.round()).collect::<Vec<_>>(),
+        );
+    }
     let (enc1, key1) = publisher.video_frame_counts();
     let dec1 = decoded();
     let encoded = enc1 - enc0;
@@ -191,4 +231,119 @@ async fn five_percent_loss_is_repaired() {
         "no FEC by default: {:?}",
         sc.fec_percentage
     );
+}
+
+/// What the receive path did with the frames, counted in the test from outside the library:
+/// packets the jitter buffer gave up (`GstRTPPacketLost`), frames and keyframes leaving the
+/// depayloader, keyframe requests it sent upstream, and when each happened (ms).
+#[derive(Debug, Default)]
+struct Trail {
+    lost_events: Vec<f64>,
+    depay_frames: u64,
+    depay_keyframes: Vec<f64>,
+    keyframe_requests: Vec<f64>,
+}
+
+/// Watch the video depayloaders and decoders under `pipeline` (receive side).
+fn watch_receive_path(
+    pipeline: &gst::Pipeline,
+    t0: std::time::Instant,
+) -> std::sync::Arc<parking_lot::Mutex<Trail>> {
+    use gst::prelude::*;
+    let trail = std::sync::Arc::new(parking_lot::Mutex::new(Trail::default()));
+    let ms = move || t0.elapsed().as_secs_f64() * 1000.0;
+    for e in pipeline.iterate_recurse().into_iter().flatten() {
+        let is_depay = e.factory().is_some_and(|f| f.name() == "rtpvp8depay");
+        if !is_depay {
+            continue;
+        }
+        let (Some(sink), Some(src)) = (e.static_pad("sink"), e.static_pad("src")) else {
+            continue;
+        };
+        let t = trail.clone();
+        sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let Some(ev) = info.event()
+                && ev.structure().is_some_and(|s| s.name() == "GstRTPPacketLost")
+            {
+                t.lock().lost_events.push(ms());
+            }
+            gst::PadProbeReturn::Ok
+        });
+        let t = trail.clone();
+        sink.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
+            if let Some(ev) = info.event()
+                && gst_video::UpstreamForceKeyUnitEvent::parse(ev).is_ok()
+            {
+                t.lock().keyframe_requests.push(ms());
+            }
+            gst::PadProbeReturn::Ok
+        });
+        let t = trail.clone();
+        src.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(b) = info.buffer() {
+                let mut t = t.lock();
+                t.depay_frames += 1;
+                if !b.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+                    t.depay_keyframes.push(ms());
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    trail
+}
+
+/// The repair elements' own statistics under `bin`, one line each.
+fn internals(bin: &gst::Element) -> String {
+    use gst::prelude::*;
+    let Ok(bin) = bin.clone().downcast::<gst::Bin>() else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for e in bin.iterate_recurse().into_iter().flatten() {
+        let Some(f) = e.factory() else { continue };
+        let props: &[&str] = match f.name().as_str() {
+            "rtpjitterbuffer" => &[
+                "latency",
+                "stats",
+                "rtx-delay",
+                "rtx-min-retry-timeout",
+                "rtx-retry-timeout",
+                "rtx-retry-period",
+                "rtx-max-retries",
+                "rtx-deadline",
+                "do-retransmission",
+                "do-lost",
+            ],
+            "rtprtxsend" => &[
+                "num-rtx-requests",
+                "num-rtx-packets",
+                "max-size-time",
+                "max-size-packets",
+                "payload-type-map",
+            ],
+            "rtprtxreceive" => &[
+                "num-rtx-requests",
+                "num-rtx-packets",
+                "num-rtx-assoc-packets",
+                "payload-type-map",
+            ],
+            _ => continue,
+        };
+        out.push_str(&format!("{}:", e.name()));
+        for p in props {
+            if e.find_property(p).is_some() {
+                let v = e.property_value(p);
+                let s = v
+                    .get::<Option<gst::Structure>>()
+                    .ok()
+                    .flatten()
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| format!("{v:?}"));
+                out.push_str(&format!(" {p}={s}"));
+            }
+        }
+        out.push('\n');
+    }
+    out
 }
