@@ -133,6 +133,28 @@ async fn five_percent_loss_is_repaired() {
             .decoded
     };
     wait_for("first frames", Duration::from_secs(40), || decoded() > 30).await;
+    let t_first = std::time::Instant::now();
+    let trail = watch_receive_path(&receiver.pipeline, t_first);
+    {
+        let (r, s, p) = (
+            pv.webrtcbin().clone(),
+            pc.webrtcbin().clone(),
+            sender.publisher.clone().unwrap(),
+        );
+        let sub = receiver.subscriber.clone();
+        std::thread::spawn(move || {
+            for i in 0..64 {
+                let (enc, key) = p.video_frame_counts();
+                let dec = sub.counters("camera", MediaKind::Video).decoded;
+                eprintln!(
+                    "t {:5} enc {enc} key {key} dec {dec} {}",
+                    i * 250,
+                    timeline_line(&r, &s)
+                );
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        });
+    }
     // Settle (the congestion controller's first reaction to the loss), then measure.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut recv_stats = StatsSampler::new();
@@ -140,8 +162,7 @@ async fn five_percent_loss_is_repaired() {
     let publisher = sender.publisher.clone().unwrap();
     let _ = recv_stats.sample(&pv, None, Some(&receiver.subscriber));
     let _ = send_stats.sample(&pc, Some(&publisher), None);
-    let t0 = std::time::Instant::now();
-    let trail = watch_receive_path(&receiver.pipeline, t0);
+    eprintln!("window opens at {} ms", t_first.elapsed().as_millis());
     eprintln!(
         "start: receiver\n{}sender\n{}",
         internals(pv.webrtcbin()),
@@ -179,8 +200,14 @@ async fn five_percent_loss_is_repaired() {
             internals(pc.webrtcbin()),
             recv1 - recv0,
             t.depay_frames,
-            t.depay_keyframes.iter().map(|k| k.round()).collect::<Vec<_>>(),
-            t.keyframe_requests.iter().map(|k| k.round()).collect::<Vec<_>>(),
+            t.depay_keyframes
+                .iter()
+                .map(|k| k.round())
+                .collect::<Vec<_>>(),
+            t.keyframe_requests
+                .iter()
+                .map(|k| k.round())
+                .collect::<Vec<_>>(),
         );
     }
     let (enc1, key1) = publisher.video_frame_counts();
@@ -263,7 +290,9 @@ fn watch_receive_path(
         let t = trail.clone();
         sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
             if let Some(ev) = info.event()
-                && ev.structure().is_some_and(|s| s.name() == "GstRTPPacketLost")
+                && ev
+                    .structure()
+                    .is_some_and(|s| s.name() == "GstRTPPacketLost")
             {
                 t.lock().lost_events.push(ms());
             }
@@ -344,6 +373,53 @@ fn internals(bin: &gst::Element) -> String {
             }
         }
         out.push('\n');
+    }
+    out
+}
+
+/// One line of the repair elements' counters (video jitter buffer, RTX both ends) for a
+/// timeline.
+fn timeline_line(receiver: &gst::Element, sender: &gst::Element) -> String {
+    use gst::prelude::*;
+    let mut out = String::new();
+    let all = |bin: &gst::Element| -> Vec<gst::Element> {
+        bin.clone()
+            .downcast::<gst::Bin>()
+            .map(|b| b.iterate_recurse().into_iter().flatten().collect())
+            .unwrap_or_default()
+    };
+    for e in all(receiver) {
+        match e.factory().map(|f| f.name().to_string()).as_deref() {
+            Some("rtpjitterbuffer") if e.property::<bool>("do-retransmission") => {
+                let s = e.property::<gst::Structure>("stats");
+                let g = |k: &str| s.get::<u64>(k).unwrap_or(0);
+                out.push_str(&format!(
+                    "jb lat {} pushed {} lost {} late {} rtx {} ok {} rtt {:.1} ",
+                    e.property::<u32>("latency"),
+                    g("num-pushed"),
+                    g("num-lost"),
+                    g("num-late"),
+                    g("rtx-count"),
+                    g("rtx-success-count"),
+                    g("rtx-rtt") as f64 / 1e6
+                ));
+            }
+            Some("rtprtxreceive") => out.push_str(&format!(
+                "rx req {} got {} ",
+                e.property::<u32>("num-rtx-requests"),
+                e.property::<u32>("num-rtx-assoc-packets")
+            )),
+            _ => {}
+        }
+    }
+    for e in all(sender) {
+        if e.factory().is_some_and(|f| f.name() == "rtprtxsend") {
+            out.push_str(&format!(
+                "tx req {} sent {} ",
+                e.property::<u32>("num-rtx-requests"),
+                e.property::<u32>("num-rtx-packets")
+            ));
+        }
     }
     out
 }
