@@ -103,6 +103,7 @@ impl Internals {
                 });
             }
             Some("rtpjitterbuffer") => self.jitterbuffer_added(element),
+            Some("rtpsession") => configure_rtcp(element),
             _ => match element.type_().name() {
                 "TransportSendBin" => self.count_on(element, "rtp_sink", Side::Sent),
                 "TransportReceiveBin" => self.count_on(element, "rtp_src", Side::Received),
@@ -275,6 +276,22 @@ impl Internals {
             gst::PadProbeReturn::Ok
         });
     }
+}
+
+/// Give the connection's `rtpsession` an RTCP budget that lets feedback out when it is due.
+///
+/// With `bandwidth` 0, `rtpsession` derives its RTCP bandwidth from what the connection itself
+/// sends, at least 64 kbit/s, of which RTCP gets 5 %: a connection that only receives (or only
+/// sends audio) gets about 3 kbit/s, so its RTCP interval is 0.3-1 s. Under the feedback
+/// profile's rules (RFC 4585 3.5.2) one early packet is allowed per interval and every other
+/// NACK or PLI waits for the next regular report, which `rtcp-min-interval` (5 s) pushes 2.5 to
+/// 7.5 s away: the jitter buffer's deadline passes first and the NACK is dropped unsent.
+/// [`RTCP_BANDWIDTH`](super::RTCP_BANDWIDTH) and
+/// [`RTCP_REPORT_INTERVAL`](super::RTCP_REPORT_INTERVAL) fix both, whatever the connection sends.
+fn configure_rtcp(session: &gst::Element) {
+    session.set_property("rtcp-fraction", f64::from(super::RTCP_BANDWIDTH));
+    let interval = u64::try_from(super::RTCP_REPORT_INTERVAL.as_nanos()).unwrap_or(u64::MAX);
+    session.set_property("rtcp-min-interval", interval);
 }
 
 /// Give `rtprtxreceive` every negotiated (original, rtx) payload-type pair. webrtcbin 1.22

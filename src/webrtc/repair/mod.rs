@@ -49,6 +49,18 @@ use super::MediaKind;
 pub const DEFAULT_RTX_HISTORY_MS: u32 = 1000;
 /// Default [`RepairConfig::rtx_history_packets`].
 pub const DEFAULT_RTX_HISTORY_PACKETS: u32 = 1000;
+/// RTCP bandwidth of every peer connection (bit/s, `rtpsession`'s `rtcp-fraction` as an
+/// absolute figure). It bounds how often feedback may go out early: about one compound packet
+/// (150 bytes, four streams in the bundle) per 25 ms, so a NACK or PLI leaves within a few ms
+/// of the request instead of waiting up to a second (see `internals::configure_rtcp`). What is
+/// actually sent stays what is needed: a report per [`RTCP_REPORT_INTERVAL`] and a feedback
+/// packet when there is a loss to report.
+pub const RTCP_BANDWIDTH: u32 = 200_000;
+/// Regular RTCP report interval (`rtpsession` `rtcp-min-interval`; each report goes out 0.5 to
+/// 1.5 times this apart): libwebrtc's video report interval. The `rtpsession` default, 5 s,
+/// left loss reports (FEC, Opus and congestion control feed on them) and any feedback that
+/// missed an early slot 2.5 to 7.5 s apart.
+pub const RTCP_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 /// Default [`RepairConfig::fec_max_pct`]: no FEC sent (see the module documentation).
 pub const DEFAULT_FEC_MAX_PCT: u32 = 0;
 
