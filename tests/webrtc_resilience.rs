@@ -13,6 +13,9 @@ mod webrtc_support;
 
 use std::time::Duration;
 
+use gst::prelude::*;
+
+use streamwire::session::latency::{read_stamp, stamp_frames};
 use streamwire::webrtc::MediaKind;
 use streamwire::webrtc::peer::{Peer, PeerConfig, PeerIo, Role, SignalOut};
 use streamwire::webrtc::publisher::{AudioSource, PublisherConfig};
@@ -123,6 +126,36 @@ async fn five_percent_loss_is_repaired() {
     // The default (adaptive) jitter buffer.
     let (pv, io_v) = receiver.peer("camera", PeerConfig::loopback(Role::Answerer));
     let (pc, io_c) = sender.peer("viewer", PeerConfig::loopback(Role::Offerer));
+    // The impairment drops UDP: a TCP candidate pair (webrtcbin gathers ICE-TCP candidates
+    // too) would carry the media without a single loss and measure nothing.
+    for peer in [&pv, &pc] {
+        peer.webrtcbin()
+            .property::<gst::glib::Object>("ice-agent")
+            .set_property("ice-tcp", false);
+    }
+    // Frames are counted by number: the publisher paints a counter into every raw frame and
+    // the receiver reads it back from each decoded frame, so a change of the jitter buffer's
+    // latency during the window (frames held back or released) does not count as loss.
+    let painted = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    {
+        let painted = painted.clone();
+        let raw = sender
+            .publisher
+            .as_ref()
+            .and_then(|p| p.raw_video_pad())
+            .expect("raw video pad");
+        stamp_frames(&raw, gst::SystemClock::obtain(), move |n, _| {
+            painted.store(n, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
+    let readable = std::sync::Arc::new(parking_lot::Mutex::new(std::collections::BTreeSet::new()));
+    {
+        let readable = readable.clone();
+        receiver.subscriber.on_decoded_video(move |_, buf, caps| {
+            // 0: a decoded frame whose counter could not be read.
+            readable.lock().insert(read_stamp(buf, caps).unwrap_or(0));
+        });
+    }
     let _ev = webrtc_support::relay(io_v, pc.clone());
     let _ec = webrtc_support::relay(io_c, pv.clone());
     pc.negotiate().unwrap();
@@ -173,8 +206,9 @@ async fn five_percent_loss_is_repaired() {
         .counters("camera", MediaKind::Video)
         .frames_received;
     let (enc0, key0) = publisher.video_frame_counts();
-    let dec0 = decoded();
+    let first = painted.load(std::sync::atomic::Ordering::Relaxed) + 1;
     tokio::time::sleep(Duration::from_secs(12)).await;
+    let last = painted.load(std::sync::atomic::Ordering::Relaxed);
     let recv1 = receiver
         .subscriber
         .counters("camera", MediaKind::Video)
@@ -211,16 +245,36 @@ async fn five_percent_loss_is_repaired() {
         );
     }
     let (enc1, key1) = publisher.video_frame_counts();
-    let dec1 = decoded();
-    let encoded = enc1 - enc0;
-    let got = dec1 - dec0;
+    // The window's last frames are still on their way (the jitter buffer holds at most
+    // MAX_JITTER_LATENCY_MS).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let encoded = u64::from(last.saturating_sub(first) + 1);
+    let got = readable.lock().range(first..=last).count() as u64;
+    {
+        let seen = readable.lock();
+        let missing: Vec<u32> = (first..=last).filter(|n| !seen.contains(n)).collect();
+        eprintln!(
+            "window: frames {first}..={last}, missing {missing:?}, a decoded frame unreadable: {}",
+            seen.contains(&0)
+        );
+    }
     let pct = 100.0 * got as f64 / encoded as f64;
+    eprintln!("publisher: {} frames encoded in the window", enc1 - enc0);
     let rs = recv_stats
         .sample(&pv, None, Some(&receiver.subscriber))
         .expect("receiver stats");
     let ss = send_stats
         .sample(&pc, Some(&publisher), None)
         .expect("sender stats");
+    if let Some(raw) = pv.raw_stats(Duration::from_secs(5)) {
+        for (name, v) in raw.iter() {
+            if let Ok(s) = v.get::<gst::Structure>()
+                && (s.name().contains("candidate-pair") || s.name().contains("local-candidate"))
+            {
+                eprintln!("{name}: {s}");
+            }
+        }
+    }
     let rc = pv.repair_counters();
     let sc = pc.repair_counters();
     eprintln!(
