@@ -11,7 +11,9 @@ use gst::prelude::*;
 use parking_lot::Mutex;
 
 use super::counters::{Live, PacketClass, RepairCounters, RepairPayloadTypes};
-use super::jitter::{JitterEstimator, RTX_DELAY_MS, RTX_MIN_RETRY_MS, UPDATE, next_latency};
+use super::jitter::{
+    JitterEstimator, RTX_DELAY_MS, RTX_MARGIN_MS, RTX_MIN_RETRY_MS, UPDATE, next_latency,
+};
 use super::{JitterBuffer, RepairConfig};
 
 /// What one peer connection's repair elements and counters are.
@@ -236,6 +238,7 @@ impl Internals {
                 .map(|ns| ns as f64 / 1e6)
                 .unwrap_or(0.0);
             let own = est.target_ms(now_ms, rtt_ms, min_ms, max_ms);
+            let retry_ms = est.retry_timeout_ms(rtt_ms);
             let target = {
                 let mut all = targets.lock();
                 all.retain(|(w, _)| w.upgrade().is_some());
@@ -259,6 +262,20 @@ impl Internals {
                 (0.0, 0.0, false)
             };
             drop(guard);
+            // Ask again after `retry_ms`, and keep asking while a retransmission sent now can
+            // still arrive before the packet's deadline (the latency): one round trip and the
+            // margin before it. rtpjitterbuffer's automatic period, the latency minus its retry
+            // timeout, stopped after the first request whenever that timeout was long.
+            let period = f64::from(next) - rtt_ms.max(0.0) - RTX_MARGIN_MS;
+            // Both within 0..=MAX_JITTER_LATENCY_MS: the casts cannot truncate.
+            let period = period.max(0.0) as i32;
+            let retry = i32::try_from(retry_ms).unwrap_or(i32::MAX);
+            if jb.property::<i32>("rtx-retry-timeout") != retry {
+                jb.set_property("rtx-retry-timeout", retry);
+            }
+            if jb.property::<i32>("rtx-retry-period") != period {
+                jb.set_property("rtx-retry-period", period);
+            }
             if next != current {
                 tracing::trace!(
                     current,

@@ -253,6 +253,26 @@ impl JitterEstimator {
             .is_some_and(|t| now_ms - t <= LOSS_MEMORY.as_secs_f64() * 1000.0)
     }
 
+    /// How long the jitter buffer waits for a requested packet before it asks again (ms), for
+    /// a mean retransmission round trip of `rtt_ms`: the round trip and twice the median delay
+    /// variation, at least [`RTX_MIN_RETRY_MS`]. Set as `rtpjitterbuffer`'s
+    /// `rtx-retry-timeout`: its automatic value takes twice its own jitter estimate, which for
+    /// video counts the spread of a frame's packets (tens of ms for a keyframe), so a retry
+    /// came too late to be sent at all.
+    ///
+    /// ```
+    /// use streamwire::webrtc::repair::JitterEstimator;
+    /// let e = JitterEstimator::new(90_000);
+    /// assert_eq!(e.retry_timeout_ms(25.0), 25);
+    /// assert_eq!(e.retry_timeout_ms(1.0), 10);
+    /// ```
+    pub fn retry_timeout_ms(&self, rtt_ms: f64) -> u32 {
+        let t =
+            (rtt_ms.max(0.0) + 2.0 * self.delay_variation_ms(0.5)).max(f64::from(RTX_MIN_RETRY_MS));
+        // Finite and non-negative; the cast saturates.
+        t.ceil() as u32
+    }
+
     /// The target latency (ms) at `now_ms` for a mean retransmission round trip of `rtt_ms`,
     /// within `min_ms..=max_ms`.
     pub fn target_ms(&self, now_ms: f64, rtt_ms: f64, min_ms: u32, max_ms: u32) -> u32 {
@@ -260,9 +280,7 @@ impl JitterEstimator {
         if self.recent_loss(now_ms) {
             let rtt = rtt_ms.max(0.0);
             let repair = self.repair_delay_ms(REPAIR_QUANTILE).max(2.0 * rtt);
-            // The jitter buffer's retry timeout: a round trip and twice the jitter.
-            let retry = (rtt + 2.0 * self.delay_variation_ms(0.5)).max(f64::from(RTX_MIN_RETRY_MS));
-            t = t.max(repair) + retry + rtt + RTX_MARGIN_MS;
+            t = t.max(repair) + f64::from(self.retry_timeout_ms(rtt)) + rtt + RTX_MARGIN_MS;
         }
         // Finite and non-negative; the cast saturates.
         (t.ceil() as u32).clamp(min_ms, max_ms)
