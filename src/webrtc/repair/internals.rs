@@ -148,7 +148,8 @@ impl Internals {
 
     fn jitterbuffer_added(self: &Arc<Self>, jb: &gst::Element) {
         // Retransmissions are requested only while they can arrive before the packet's playout
-        // deadline, which is the buffer's latency (-1 = follow it).
+        // deadline, which is the buffer's latency (-1 = follow it). The retry period starts
+        // automatic (the latency less the retry timeout); the adaptive update below sets both.
         jb.set_property("rtx-deadline", -1i32);
         jb.set_property("rtx-retry-period", -1i32);
         // Loss is a gap in the sequence numbers. Guessing when the next packet is due asks, at

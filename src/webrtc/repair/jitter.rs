@@ -11,10 +11,10 @@
 //! were lost in the last [`LOSS_MEMORY`] it is instead the larger of that and the repair delay
 //! (the [`REPAIR_QUANTILE`] of how late the window's retransmitted packets arrived, measured
 //! the same way, and at least twice the jitter buffer's mean retransmission round trip), plus
-//! one more request (a NACK or its retransmission is lost too: the retry timeout, at least
-//! [`RTX_MIN_RETRY_MS`], and a round trip) and [`RTX_MARGIN_MS`]; clamped to the configured
-//! range. Without that retry allowance the buffer only ever waited for first attempts, so a
-//! repair that needed a second request never arrived in time and its frame broke. The packets of a stream's first
+//! one more request (a NACK or its retransmission is lost too: the retry timeout,
+//! [`JitterEstimator::retry_timeout_ms`], which the jitter buffer is given as its
+//! `rtx-retry-timeout`, and a round trip) and [`RTX_MARGIN_MS`]; clamped to the configured
+//! range. The packets of a stream's first
 //! [`WARMUP`] are not taken (they include those held while the connection came up, released in
 //! one burst). The buffer latency goes up to a higher target at once and down by an eighth of
 //! the distance (at least [`STEP_DOWN_MS`]) per [`UPDATE`]. All the jitter buffers of one peer

@@ -9,9 +9,14 @@
 //! * Retransmission history: `rtprtxsend` keeps at most [`RepairConfig::rtx_history_ms`] and
 //!   [`RepairConfig::rtx_history_packets`] of sent packets.
 //! * Requests only while they can arrive in time: `rtpjitterbuffer` requests a missing packet
-//!   until its deadline, which is the jitter buffer's current latency (`rtx-deadline=-1`,
-//!   `rtx-retry-period=-1`), so a retransmission that could only arrive after the frame's
-//!   playout time is never asked for. The depayloader asks for a keyframe (PLI) only when the
+//!   until its deadline, which is the jitter buffer's current latency (`rtx-deadline=-1`); the
+//!   adaptive buffer sets the retry timeout and stops retrying a round trip and a margin before
+//!   that deadline (`rtx-retry-timeout`, `rtx-retry-period`, see `internals.rs`), so a
+//!   retransmission that could only arrive after the frame's playout time is never asked for.
+//! * RTCP: every connection's `rtpsession` gets [`RTCP_BANDWIDTH`] and
+//!   [`RTCP_REPORT_INTERVAL`], so NACKs and PLIs go out when they are due (with `rtpsession`'s
+//!   defaults a receive-only connection could send one feedback packet per 0.3-1 s and the
+//!   rest expired unsent). The depayloader asks for a keyframe (PLI) only when the
 //!   jitter buffer gave a packet up, that is when repair failed (repeated while nothing decodes:
 //!   `receive_watch`); the publisher rate-limits what reaches its encoder
 //!   (`PublisherConfig::keyframe_min_interval_ms`).
