@@ -201,6 +201,7 @@ async fn five_percent_loss_is_repaired() {
         internals(pv.webrtcbin()),
         internals(pc.webrtcbin())
     );
+    let depay0 = trail.lock().depay_frames;
     let recv0 = receiver
         .subscriber
         .counters("camera", MediaKind::Video)
@@ -229,11 +230,11 @@ async fn five_percent_loss_is_repaired() {
             .collect();
         eprintln!(
             "end: receiver\n{}sender\n{}frames received at the depayloader {}, out of it {}, \
-             keyframes out {:?}, keyframe requests {:?}\nlost events (ms, +ms to next keyframe) {lost:?}",
+             keyframes out {:?}, keyframe requests {:?} (ms since the first frames)\nlost events (ms, +ms to next keyframe) {lost:?}",
             internals(pv.webrtcbin()),
             internals(pc.webrtcbin()),
             recv1 - recv0,
-            t.depay_frames,
+            t.depay_frames - depay0,
             t.depay_keyframes
                 .iter()
                 .map(|k| k.round())
