@@ -27,6 +27,7 @@ pub use gst_video;
 
 pub mod encoder;
 pub mod gst_init;
+pub mod impair;
 pub mod pipeline;
 pub mod preset;
 pub mod probe;

@@ -49,7 +49,7 @@ async fn callbacks_in_the_config_see_every_frame_and_decoding_runs_ahead_of_a_sy
     // decoder held back by the sink, it could run at most a frame or two ahead.
     let viewer = join(&server.url, "r", "viewer", None, |cfg| {
         cfg.output = output;
-        cfg.jitter_latency_ms = 500;
+        cfg.jitter_buffer = streamwire::webrtc::repair::JitterBuffer::Fixed(500);
         cfg.data_channel = false;
     })
     .await;

@@ -191,6 +191,8 @@ fn webrtc_engine_stats_become_one_record_per_track() {
         fps,
         width: Some(640),
         height: Some(480),
+        repair: Default::default(),
+        playout: Default::default(),
     };
     let stats = PeerStats {
         peer: "p2".into(),

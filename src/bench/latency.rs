@@ -35,7 +35,6 @@ use streamwire::session::{Session, SessionConfig, Subscribe};
 use streamwire::signalling::protocol::Grant;
 use streamwire::signalling::token::{Claims, mint};
 use streamwire::webrtc::WebrtcError;
-use streamwire::webrtc::peer::DEFAULT_JITTER_LATENCY_MS;
 use streamwire::webrtc::publisher::{
     AudioSource, ENCODER_QUEUE_NAME, PublisherConfig, VideoSource,
 };
@@ -85,8 +84,8 @@ pub struct LatencyOptions {
     pub seconds: f64,
     /// Time after the last join before measuring (s).
     pub warmup_seconds: f64,
-    /// Subscriber jitter-buffer latency (ms).
-    pub jitter_latency_ms: u32,
+    /// Subscriber jitter-buffer latency (ms); `None`: adaptive (the default).
+    pub jitter_latency_ms: Option<u32>,
     /// Video bitrate (kbit/s), also the congestion-control start.
     pub bitrate_kbps: u32,
     /// Subscribers ran as child processes (set by `latency_process::run_separate`); the
@@ -103,7 +102,7 @@ pub struct LatencyOptions {
 }
 
 impl Default for LatencyOptions {
-    /// 1 subscriber, VP8, 1280x720@30, 10 s after 2 s warm-up, default (30 ms) jitter buffer,
+    /// 1 subscriber, VP8, 1280x720@30, 10 s after 2 s warm-up, adaptive jitter buffer,
     /// 2500 kbit/s,
     /// congestion control on.
     fn default() -> Self {
@@ -115,7 +114,7 @@ impl Default for LatencyOptions {
             fps: 30,
             seconds: 10.0,
             warmup_seconds: 2.0,
-            jitter_latency_ms: DEFAULT_JITTER_LATENCY_MS,
+            jitter_latency_ms: None,
             bitrate_kbps: 2500,
             separate_processes: false,
             cold: false,
@@ -405,7 +404,7 @@ impl Drop for BenchRoom {
 pub(crate) fn subscriber_config(
     url: &str,
     token: &str,
-    jitter_latency_ms: u32,
+    jitter_latency_ms: Option<u32>,
     clock: &gst::Clock,
     on: Arc<dyn Fn(FrameReading) + Send + Sync>,
     ice_address: Option<&str>,
@@ -420,7 +419,9 @@ pub(crate) fn subscriber_config(
         ..SubscriberConfig::default()
     };
     report_frames(&mut cfg.output, clock, on);
-    cfg.jitter_latency_ms = jitter_latency_ms;
+    if let Some(ms) = jitter_latency_ms {
+        cfg.jitter_buffer = streamwire::webrtc::repair::JitterBuffer::Fixed(ms);
+    }
     cfg.data_channel = false;
     cfg
 }
@@ -506,7 +507,8 @@ pub(crate) struct Window {
     wall_s: f64,
     uplink_bytes: Option<u64>,
     sfu_cpu_s: Option<f64>,
-    min_frames: u32,
+    /// The lowest subscriber's frames decoded (readable) in the window.
+    pub(crate) min_frames: u32,
 }
 
 /// Wait (bounded) for every subscriber's first frame, warm up, then measure for
@@ -515,6 +517,16 @@ pub(crate) fn measure(
     opts: &LatencyOptions,
     shared: &Shared,
     firsts: &[Arc<FirstFrame>],
+) -> Result<Window, BenchError> {
+    measure_from(opts, shared, firsts, || {})
+}
+
+/// [`measure`], calling `at_start` right before the window opens.
+pub(crate) fn measure_from(
+    opts: &LatencyOptions,
+    shared: &Shared,
+    firsts: &[Arc<FirstFrame>],
+    at_start: impl FnOnce(),
 ) -> Result<Window, BenchError> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while firsts.iter().any(|f| !f.seen()) {
@@ -539,6 +551,7 @@ pub(crate) fn measure(
     for f in firsts {
         f.window_frames.store(0, Ordering::Relaxed);
     }
+    at_start();
     let cpu0 = process_cpu_seconds();
     let enc0 = thread_cpu_seconds(&enc_name);
     let t0 = Instant::now();

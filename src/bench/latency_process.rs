@@ -65,7 +65,7 @@ fn send_line(out: &Mutex<std::io::Stdout>, msg: &FromChild) {
 /// Child side: one subscribing session, driven through stdin/stdout. Returns when stdin closes
 /// (after leaving the room). `cold`: do not wait for the DTLS certificate before `Ready` (the
 /// parent says `Start` at once, so the join is an application's first call).
-pub fn subscriber_child(jitter_latency_ms: u32, cold: bool) -> Result<(), BenchError> {
+pub fn subscriber_child(jitter_latency_ms: Option<u32>, cold: bool) -> Result<(), BenchError> {
     let env = |name: &str| {
         std::env::var(name).map_err(|_| BenchError::Run(format!("child: {name} is not set")))
     };

@@ -5,6 +5,7 @@
 //! (`cargo bench --bench NAME` runs the same code through this binary).
 
 pub mod encode;
+pub mod impairment;
 pub mod latency;
 pub mod latency_breakdown;
 pub mod latency_process;

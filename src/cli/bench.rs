@@ -17,6 +17,9 @@ pub enum BenchCommand {
     JoinStorm(super::bench_signalling::JoinStormArgs),
     /// WebRTC latency: capture to decoded / rendered frame, first frame, CPU.
     Latency(super::bench_latency::BenchLatencyArgs),
+    /// Media under loss and jitter (run in a private network namespace): frames decoded,
+    /// freezes, rendered latency, concealed audio, repair overhead per cell.
+    Impairment(super::bench_impairment::BenchImpairmentArgs),
     /// SFU (Janus) against the mesh: publisher CPU and uplink, latency, first frame, SFU CPU,
     /// lowest frame rate, for N subscribers (run in a private network namespace).
     Sfu(super::bench_sfu::BenchSfuArgs),
@@ -160,6 +163,7 @@ pub fn execute(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Signalling(a) => super::bench_signalling::run_cli(a),
         BenchCommand::JoinStorm(a) => super::bench_signalling::run_storm_cli(a),
         BenchCommand::Latency(a) => super::bench_latency::execute(a),
+        BenchCommand::Impairment(a) => super::bench_impairment::execute(a),
         BenchCommand::Sfu(a) => super::bench_sfu::execute(a),
         BenchCommand::Whiteboard(a) => {
             use anyhow::Context;

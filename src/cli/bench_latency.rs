@@ -19,9 +19,10 @@ pub struct BenchLatencyArgs {
     /// Length of the measuring window in seconds (after a 2 s warm-up).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=600))]
     pub seconds: u32,
-    /// Subscriber jitter-buffer latency (ms).
-    #[arg(long, default_value_t = streamwire::webrtc::peer::DEFAULT_JITTER_LATENCY_MS)]
-    pub jitter_ms: u32,
+    /// Fixed subscriber jitter-buffer latency (ms, at most 1000); without it the buffer is
+    /// adaptive.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub jitter_ms: Option<u32>,
     /// Frame size, WIDTHxHEIGHT (default 640x360; at least 144 pixels wide for the frame
     /// counter).
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
@@ -76,17 +77,14 @@ pub fn execute(a: BenchLatencyArgs) -> anyhow::Result<()> {
     }
     let report = if a.separate_processes || a.cold {
         let exe = std::env::current_exe()?;
-        let jitter = a.jitter_ms.to_string();
+        let jitter = a.jitter_ms.map(|ms| ms.to_string());
         let cold = a.cold;
         let child = move || {
             let mut cmd = std::process::Command::new(&exe);
-            cmd.args([
-                "bench",
-                "latency",
-                "--subscriber-child",
-                "--jitter-ms",
-                &jitter,
-            ]);
+            cmd.args(["bench", "latency", "--subscriber-child"]);
+            if let Some(ms) = &jitter {
+                cmd.args(["--jitter-ms", ms]);
+            }
             if cold {
                 cmd.arg("--cold");
             }

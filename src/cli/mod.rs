@@ -2,6 +2,7 @@
 //! variant, one match arm in [`Command::execute`], and one file.
 
 mod bench;
+mod bench_impairment;
 mod bench_latency;
 mod bench_sfu;
 mod bench_signalling;

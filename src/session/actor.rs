@@ -44,6 +44,10 @@ pub(crate) enum Command {
     Publisher(oneshot::Sender<Option<Publisher>>),
     Peers(oneshot::Sender<Vec<PeerId>>),
     ConnectionState(String, oneshot::Sender<Option<ConnectionState>>),
+    RepairCounters(
+        String,
+        oneshot::Sender<Option<crate::webrtc::repair::RepairCounters>>,
+    ),
     /// Close everything and end the actor; the reply says it is done.
     Leave(oneshot::Sender<()>),
 }
@@ -141,6 +145,9 @@ impl Actor {
             }
             Command::ConnectionState(peer, reply) => {
                 let _ = reply.send(self.topology.connection_state(&peer));
+            }
+            Command::RepairCounters(peer, reply) => {
+                let _ = reply.send(self.topology.repair_counters(&peer));
             }
             Command::Leave(done) => {
                 self.teardown();

@@ -1,8 +1,9 @@
 //! What a [`Session`](super::Session) is built from: [`SessionConfig`] and [`Subscribe`].
 
 use crate::signalling::client::ClientConfig;
-use crate::webrtc::peer::{DEFAULT_JITTER_LATENCY_MS, IceTransportPolicy};
+use crate::webrtc::peer::IceTransportPolicy;
 use crate::webrtc::publisher::PublisherConfig;
+use crate::webrtc::repair::{JitterBuffer, RepairConfig};
 use crate::webrtc::subscriber::SubscriberConfig;
 
 use super::recovery::RecoveryConfig;
@@ -61,8 +62,11 @@ pub struct SessionConfig {
     /// Which candidates ICE may use. Default [`IceTransportPolicy::All`];
     /// [`IceTransportPolicy::Relay`] sends everything through TURN.
     pub ice_transport_policy: IceTransportPolicy,
-    /// Jitter-buffer latency (ms). Default [`DEFAULT_JITTER_LATENCY_MS`].
-    pub jitter_latency_ms: u32,
+    /// Receive jitter buffer. Default adaptive ([`JitterBuffer::default`]); a fixed latency
+    /// is the override.
+    pub jitter_buffer: JitterBuffer,
+    /// Loss repair of every connection (NACK/RTX, RED+ULPFEC). Default [`RepairConfig::default`].
+    pub repair: RepairConfig,
     /// Open a data channel to every peer. Default true.
     pub data_channel: bool,
     /// Telemetry forwarding (default consent `none`: nothing read, nothing sent).
@@ -89,7 +93,8 @@ impl SessionConfig {
             local_addresses: Vec::new(),
             ice_servers: Vec::new(),
             ice_transport_policy: IceTransportPolicy::All,
-            jitter_latency_ms: DEFAULT_JITTER_LATENCY_MS,
+            jitter_buffer: JitterBuffer::default(),
+            repair: RepairConfig::default(),
             data_channel: true,
             telemetry: TelemetryConfig::default(),
             recovery: RecoveryConfig::default(),
@@ -117,7 +122,8 @@ pub(crate) struct ConnectionSettings {
     pub subscribe: Subscribe,
     pub local_addresses: Vec<String>,
     pub ice_transport_policy: IceTransportPolicy,
-    pub jitter_latency_ms: u32,
+    pub jitter_buffer: JitterBuffer,
+    pub repair: RepairConfig,
     pub data_channel: bool,
     pub recovery: RecoveryConfig,
 }

@@ -95,7 +95,8 @@ impl Mesh {
         cfg.ice_transport_policy = cx.settings.ice_transport_policy;
         cfg.stun_server = cx.ice.stun.clone();
         cfg.turn_servers = cx.ice.turns.clone();
-        cfg.jitter_latency_ms = cx.settings.jitter_latency_ms;
+        cfg.jitter_buffer = cx.settings.jitter_buffer;
+        cfg.repair = cx.settings.repair;
         if wants {
             cfg.receive = vec![MediaKind::Video, MediaKind::Audio];
         }
@@ -449,6 +450,10 @@ impl Topology for Mesh {
 
     fn connection_state(&self, peer_id: &str) -> Option<ConnectionState> {
         self.members.get(peer_id).map(|m| m.peer.connection_state())
+    }
+
+    fn repair_counters(&self, peer_id: &str) -> Option<crate::webrtc::repair::RepairCounters> {
+        self.members.get(peer_id).map(|m| m.peer.repair_counters())
     }
 
     fn open_channels(&self, to: Option<&str>) -> Vec<(PeerId, WebRTCDataChannel)> {

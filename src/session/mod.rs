@@ -210,7 +210,8 @@ impl Session {
                 subscribe: cfg.subscribe,
                 local_addresses: cfg.local_addresses,
                 ice_transport_policy: cfg.ice_transport_policy,
-                jitter_latency_ms: cfg.jitter_latency_ms,
+                jitter_buffer: cfg.jitter_buffer,
+                repair: cfg.repair,
                 data_channel: cfg.data_channel,
                 recovery: cfg.recovery,
             },
@@ -411,6 +412,25 @@ impl Session {
     /// Connection state of the peer connection to `peer_id`.
     pub async fn connection_state(&self, peer_id: &str) -> Option<ConnectionState> {
         self.ask(|reply| Command::ConnectionState(peer_id.to_owned(), reply))
+            .await
+            .flatten()
+    }
+
+    /// Loss-repair counters (media, RTX and FEC packets and bytes each way, retransmission
+    /// requests, jitter-buffer latencies) of the connection that carries `peer_id`'s media.
+    ///
+    /// ```no_run
+    /// # async fn demo(session: streamwire::session::Session) {
+    /// if let Some(c) = session.repair_counters("alice").await {
+    ///     println!("{} retransmissions sent", c.sent.rtx_packets);
+    /// }
+    /// # }
+    /// ```
+    pub async fn repair_counters(
+        &self,
+        peer_id: &str,
+    ) -> Option<crate::webrtc::repair::RepairCounters> {
+        self.ask(|reply| Command::RepairCounters(peer_id.to_owned(), reply))
             .await
             .flatten()
     }

@@ -65,8 +65,19 @@ impl Sfu {
         cfg.ice_transport_policy = cx.settings.ice_transport_policy;
         cfg.stun_server = cx.ice.stun.clone();
         cfg.turn_servers = cx.ice.turns.clone();
-        cfg.jitter_latency_ms = cx.settings.jitter_latency_ms;
+        cfg.jitter_buffer = cx.settings.jitter_buffer;
+        cfg.repair = cx.settings.repair;
         cfg
+    }
+
+    /// The connection that carries `peer_id`'s media.
+    fn leg_of(&self, peer_id: &str) -> Option<&Leg> {
+        match peer_id {
+            SFU_PUBLISH => self.publishing.as_ref(),
+            SFU_SUBSCRIBE => self.subscribing.as_ref(),
+            other if self.members.contains_key(other) => self.subscribing.as_ref(),
+            _ => None,
+        }
     }
 
     fn conn_id(&mut self) -> ConnId {
@@ -318,13 +329,11 @@ impl Topology for Sfu {
     }
 
     fn connection_state(&self, peer_id: &str) -> Option<ConnectionState> {
-        match peer_id {
-            SFU_PUBLISH => self.publishing.as_ref(),
-            SFU_SUBSCRIBE => self.subscribing.as_ref(),
-            other if self.members.contains_key(other) => self.subscribing.as_ref(),
-            _ => None,
-        }
-        .map(|l| l.peer.connection_state())
+        self.leg_of(peer_id).map(|l| l.peer.connection_state())
+    }
+
+    fn repair_counters(&self, peer_id: &str) -> Option<crate::webrtc::repair::RepairCounters> {
+        self.leg_of(peer_id).map(|l| l.peer.repair_counters())
     }
 
     fn open_channels(&self, _to: Option<&str>) -> Vec<(PeerId, WebRTCDataChannel)> {

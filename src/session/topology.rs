@@ -171,6 +171,8 @@ pub(crate) trait Topology: Send {
     fn members(&self) -> Vec<PeerId>;
     /// State of the connection that carries `peer_id`'s media.
     fn connection_state(&self, peer_id: &str) -> Option<ConnectionState>;
+    /// Loss-repair counters of the connection that carries `peer_id`'s media.
+    fn repair_counters(&self, peer_id: &str) -> Option<crate::webrtc::repair::RepairCounters>;
     /// Open data channels to `to` (`None`: every member).
     fn open_channels(&self, to: Option<&str>) -> Vec<(PeerId, WebRTCDataChannel)>;
 }

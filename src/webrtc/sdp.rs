@@ -125,6 +125,9 @@ pub(crate) fn rtp_structure(
     if encoding_name == "OPUS" {
         s.set("encoding-params", "2");
         s.set("sprop-stereo", "0");
+        // This side decodes in-band FEC (opusdec use-inband-fec) and DTX.
+        s.set("useinbandfec", "1");
+        s.set("usedtx", "1");
     }
     if encoding_name == "H264" {
         s.set("packetization-mode", "1");

@@ -1,16 +1,30 @@
 //! Statistics per peer and track, sampled from webrtcbin's `get-stats` (every 2 s by
 //! [`StatsCollector`]), plus frame counters from the publisher and subscriber.
 //!
-//! # Network quality score (0–5)
+//! # Quality score (0–5)
 //! From the worst track of the interval:
 //! ```text
 //! score = 5 - min(loss_% / 2, 5)                      // 2 % loss costs one point, 10 % all
 //!           - min(max(rtt_ms - 150, 0) / 150, 2)      // RTT above 150 ms, one point per 150 ms
 //!           - min(max(jitter_ms - 30, 0) / 30, 2)     // jitter above 30 ms, one point per 30 ms
+//!           - min(freezes, 3)                         // each video freeze of the interval
 //!           - (3 if a received video track decoded under 5 fps)   // frozen picture
 //! ```
-//! clamped to 0..=5 and rounded; a receive track that got no packet during the interval
-//! (media stalled) counts as 100 % loss. See [`quality_score`].
+//! clamped to 0..=5 and rounded. The first three terms are [`quality_score`]. `loss_%` is the
+//! loss left after repair: for a received track, the packets the jitter buffer gave up on
+//! less those ULPFEC recovered; for a sent track, the loss the receiver reports (before its
+//! repair, the only figure a sender has). A receive track that got no packet during the
+//! interval (media stalled) counts as 100 % loss. Freezes follow the webrtc-stats definition
+//! ([`super::freeze`]).
+//!
+//! # Repair and playout figures
+//! Per track, cumulative since the connection started ([`RepairStats`], [`Playout`]): NACKs,
+//! keyframe requests (PLI + FIR), retransmitted packets (RTX), packets recovered in time
+//! (retransmissions that reached the jitter buffer before their deadline, plus ULPFEC
+//! recoveries), FEC packets; frames received, decoded and dropped, freezes and their total
+//! duration, and concealed audio samples. RTX and FEC packets are counted per connection (the
+//! RTP streams of one BUNDLE transport) and reported on its video track, the only kind that
+//! uses them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,7 +36,9 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use super::MediaKind;
 use super::peer::Peer;
 use super::publisher::Publisher;
+use super::repair::RepairCounters;
 use super::subscriber::Subscriber;
+use super::subscriber::TrackCounters;
 
 /// Default sampling interval.
 pub const STATS_INTERVAL: Duration = Duration::from_secs(2);
@@ -61,6 +77,51 @@ pub struct TrackStats {
     pub width: Option<i32>,
     /// Frame height (video).
     pub height: Option<i32>,
+    /// Loss repair (cumulative).
+    pub repair: RepairStats,
+    /// What the receiver played (receive tracks; cumulative).
+    pub playout: Playout,
+}
+
+/// Loss repair of one track, cumulative; the send side counts what it received from the
+/// remote side (NACKs, keyframe requests) and what it sent (RTX, FEC), the receive side the
+/// reverse.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct RepairStats {
+    /// NACK feedback packets (sent for a receive track, received for a send track).
+    pub nacks: u64,
+    /// PLI + FIR keyframe requests (sent / received).
+    pub keyframe_requests: u64,
+    /// RTX retransmissions (received / sent).
+    pub retransmitted: u64,
+    /// Packets repaired in time: retransmissions the jitter buffer used, plus ULPFEC
+    /// recoveries (receive tracks).
+    pub recovered: u64,
+    /// ULPFEC packets (received / sent).
+    pub fec_packets: u64,
+    /// Current ULPFEC overhead (% of media packets; send video tracks).
+    pub fec_pct: Option<u32>,
+    /// Current jitter-buffer latency (ms; receive tracks).
+    pub jitter_buffer_ms: Option<u32>,
+}
+
+/// What the receiver played of one track, cumulative (receive tracks only).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Playout {
+    /// Video frames that reached the depayloader.
+    pub frames_received: Option<u64>,
+    /// Video frames decoded.
+    pub frames_decoded: Option<u64>,
+    /// Received frames that were not decoded (incomplete, or waiting for a keyframe).
+    pub frames_dropped: Option<u64>,
+    /// Freezes (webrtc-stats `freezeCount`).
+    pub freezes: Option<u64>,
+    /// Their total duration (ms, `totalFreezesDuration`).
+    pub freeze_ms: Option<f64>,
+    /// Audio samples the decoder concealed (`concealedSamples`).
+    pub concealed_samples: Option<u64>,
+    /// Concealed share of the decoded audio samples (%).
+    pub concealed_pct: Option<f64>,
 }
 
 /// Statistics of one peer connection.
@@ -138,6 +199,7 @@ struct Counter {
     packets: u64,
     lost: i64,
     frames: u64,
+    freezes: u64,
 }
 
 /// Turns successive `get-stats` snapshots of one peer into interval figures.
@@ -188,6 +250,7 @@ impl StatsSampler {
         subscriber: Option<&Subscriber>,
     ) -> Option<PeerStats> {
         let raw = peer.raw_stats(Duration::from_secs(1))?;
+        let repair = peer.repair_counters();
         let now = Instant::now();
         let dt = Some(
             now.duration_since(self.prev_at.unwrap_or(self.created))
@@ -195,14 +258,15 @@ impl StatsSampler {
         )
         .filter(|d| *d > 0.0);
         self.prev_at = Some(now);
-        let mut stats = self.sample_raw(&raw, dt, peer.id(), publisher, subscriber);
+        let mut stats = self.sample_raw(&raw, dt, peer.id(), publisher, subscriber, Some(&repair));
         stats.estimated_kbps = peer.estimated_bitrate().map(|b| b / 1000);
         Some(stats)
     }
 
     /// Interval figures from a raw `get-stats` structure taken `dt` seconds after the previous.
     /// An SSRC not seen before counts from zero over `dt` (it started during the interval, or
-    /// this is the first interval of a sampler created with its peer).
+    /// this is the first interval of a sampler created with its peer). `repair` (the peer's
+    /// [`Peer::repair_counters`]) adds the RTX and FEC figures to the video tracks.
     pub fn sample_raw(
         &mut self,
         raw: &gst::StructureRef,
@@ -210,6 +274,7 @@ impl StatsSampler {
         peer_id: &str,
         publisher: Option<&Publisher>,
         subscriber: Option<&Subscriber>,
+        repair: Option<&RepairCounters>,
     ) -> PeerStats {
         // webrtcbin 1.22 mislabels `kind` / `codec-id` under BUNDLE; the codec entries carry the
         // right SSRC and MIME type.
@@ -234,6 +299,7 @@ impl StatsSampler {
 
         let mut tracks = Vec::new();
         let mut rtt: Option<f64> = None;
+        let mut interval_freezes = 0u64;
         for s in &entries {
             let direction = match s.name().as_str() {
                 "outbound-rtp" => Direction::Send,
@@ -258,7 +324,13 @@ impl StatsSampler {
                 kind = Some(k);
                 codec = c;
             }
-            let (bytes, packets, lost, jitter_s) = match direction {
+            let count = |s: &gst::StructureRef, f: &str| field_u64(s, f).unwrap_or(0);
+            let mut rs = RepairStats {
+                nacks: count(s, "nack-count"),
+                keyframe_requests: count(s, "pli-count") + count(s, "fir-count"),
+                ..RepairStats::default()
+            };
+            let (bytes, packets, mut lost, jitter_s) = match direction {
                 Direction::Send => {
                     let ri = remote_inbound.get(&ssrc);
                     // Present once a receiver report arrived; may be 0 on loopback (the
@@ -286,6 +358,46 @@ impl StatsSampler {
                 // Unused SSRC (e.g. the local SSRC of a recvonly transceiver).
                 continue;
             }
+            let is_video = kind == Some(MediaKind::Video);
+            if direction == Direction::Receive {
+                // webrtcbin 1.22 reports the jitter buffer's `num-lost` (given up after repair
+                // by retransmission) as `packets-lost`; ULPFEC recovers some of those later.
+                let fec = if is_video {
+                    repair.map_or(0, |r| r.fec_recovered)
+                } else {
+                    0
+                };
+                lost = (lost - i64::try_from(fec).unwrap_or(i64::MAX)).max(0);
+                // webrtcbin 1.22's `packets-repaired` is the jitter buffer's count of
+                // retransmissions that arrived in time, but with RED negotiated `rtpreddec`
+                // drops the retransmission flag, so it stays 0. Then: RTX packets received
+                // less the packets the jitter buffer discarded as too late.
+                let rtx_in_time = match count(s, "packets-repaired") {
+                    0 if is_video => repair.map_or(0, |r| {
+                        r.received
+                            .rtx_packets
+                            .saturating_sub(count(s, "packets-discarded"))
+                    }),
+                    n => n,
+                };
+                rs.recovered = rtx_in_time + fec;
+                rs.jitter_buffer_ms =
+                    repair.and_then(|r| r.jitter_latency_ms.iter().max().copied());
+            }
+            if is_video && let Some(r) = repair {
+                match direction {
+                    Direction::Send => {
+                        rs.retransmitted = r.sent.rtx_packets;
+                        rs.fec_packets = r.sent.fec_packets;
+                        rs.fec_pct = r.fec_percentage.iter().max().copied();
+                    }
+                    Direction::Receive => {
+                        rs.retransmitted = r.received.rtx_packets;
+                        rs.fec_packets = r.received.fec_packets;
+                    }
+                }
+            }
+            let mut playout = Playout::default();
             let (frames, size) = match (kind, direction) {
                 (Some(MediaKind::Video), Direction::Send) => (
                     publisher.map(|p| p.video_frame_counts().0),
@@ -293,6 +405,9 @@ impl StatsSampler {
                 ),
                 (Some(k), Direction::Receive) => {
                     let c = subscriber.map(|sub| sub.counters(peer_id, k));
+                    if let Some(c) = &c {
+                        playout = playout_of(k, c);
+                    }
                     (
                         c.as_ref().map(|c| c.decoded),
                         c.filter(|c| c.width > 0).map(|c| (c.width, c.height)),
@@ -305,8 +420,10 @@ impl StatsSampler {
                 packets,
                 lost,
                 frames: frames.unwrap_or(0),
+                freezes: playout.freezes.unwrap_or(0),
             };
             let prev = self.prev.insert((ssrc, direction), cur);
+            interval_freezes += prev.map_or(cur.freezes, |p| cur.freezes.saturating_sub(p.freezes));
             let (bitrate_kbps, loss_pct, fps) = match (prev, dt) {
                 (Some(p), Some(dt)) => {
                     let db = cur.bytes.saturating_sub(p.bytes) as f64;
@@ -336,7 +453,6 @@ impl StatsSampler {
                 }
                 _ => (0.0, 0.0, None),
             };
-            let is_video = kind == Some(MediaKind::Video);
             tracks.push(TrackStats {
                 kind,
                 direction,
@@ -348,6 +464,8 @@ impl StatsSampler {
                 fps: if is_video { fps } else { None },
                 width: size.map(|s| s.0),
                 height: size.map(|s| s.1),
+                repair: rs,
+                playout,
             });
         }
         tracks.sort_by_key(|t| {
@@ -367,11 +485,9 @@ impl StatsSampler {
         let quality = if (dt.is_none() || self.prev.is_empty()) && tracks.is_empty() {
             0
         } else {
-            quality_score(worst_loss, rtt_ms, worst_jitter).saturating_sub(if frozen {
-                3
-            } else {
-                0
-            })
+            let penalty =
+                u8::try_from(interval_freezes.min(3)).unwrap_or(3) + if frozen { 3 } else { 0 };
+            quality_score(worst_loss, rtt_ms, worst_jitter).saturating_sub(penalty)
         };
         PeerStats {
             peer: peer_id.to_owned(),
@@ -518,5 +634,25 @@ impl Drop for StatsCollector {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// The playout figures of a received track from the subscriber's counters.
+fn playout_of(kind: MediaKind, c: &TrackCounters) -> Playout {
+    match kind {
+        MediaKind::Video => Playout {
+            frames_received: Some(c.frames_received),
+            frames_decoded: Some(c.decoded),
+            frames_dropped: Some(c.frames_received.saturating_sub(c.decoded)),
+            freezes: Some(c.freezes),
+            freeze_ms: Some(c.freeze_ms),
+            ..Playout::default()
+        },
+        MediaKind::Audio => Playout {
+            concealed_samples: Some(c.concealed_samples),
+            concealed_pct: (c.samples > 0)
+                .then(|| 100.0 * c.concealed_samples as f64 / c.samples as f64),
+            ..Playout::default()
+        },
     }
 }

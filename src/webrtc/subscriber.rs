@@ -5,7 +5,10 @@
 //! webrtcbin src_N (H264) -> rtph264depay -> h264parse -> avdec_h264 -> output
 //! webrtcbin src_N (OPUS) -> rtpopusdepay -> opusdec               -> output
 //! ```
-//! The jitter-buffer latency is the peer's ([`super::peer::PeerConfig::jitter_latency_ms`]).
+//! The jitter buffer is the peer's ([`super::peer::PeerConfig::jitter_buffer`]). `opusdec`
+//! conceals lost packets (PLC) and decodes Opus in-band FEC. Per track the subscriber counts
+//! frames received (distinct RTP timestamps reaching the depayloader) and decoded, freezes
+//! ([`super::freeze::FreezeDetector`], at the decoder output) and concealed audio samples.
 //! Recording ([`VideoOutput::Record`]) is in [`super::recording`].
 
 use parking_lot::Mutex;
@@ -15,6 +18,7 @@ use std::sync::Arc;
 use gst::prelude::*;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
+use super::freeze::FreezeDetector;
 use super::peer::Peer;
 use super::recording::{Recorder, record_queue};
 use super::sdp::video_codec_of;
@@ -190,7 +194,7 @@ pub enum SubscriberEvent {
 }
 
 /// Per-track receive counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct TrackCounters {
     /// Frames (video) or buffers (audio) decoded.
     pub decoded: u64,
@@ -198,6 +202,16 @@ pub struct TrackCounters {
     pub width: i32,
     /// Last decoded height (video).
     pub height: i32,
+    /// Video frames that reached the depayloader (distinct RTP timestamps, complete or not).
+    pub frames_received: u64,
+    /// Freezes at the decoder output (webrtc-stats definition, [`FreezeDetector`]).
+    pub freezes: u64,
+    /// Their total duration (ms).
+    pub freeze_ms: f64,
+    /// Audio samples decoded (48 kHz), concealed ones included.
+    pub samples: u64,
+    /// Audio samples the decoder concealed (PLC) because packets were missing.
+    pub concealed_samples: u64,
 }
 
 /// A decode branch: track kind and its elements, depayloader first.
@@ -207,6 +221,8 @@ struct Inner {
     config: SubscriberConfig,
     events: UnboundedSender<SubscriberEvent>,
     counters: Mutex<HashMap<(String, MediaKind), TrackCounters>>,
+    freezes: Mutex<HashMap<(String, MediaKind), FreezeDetector>>,
+    started: std::time::Instant,
     ssrcs: Mutex<HashMap<u32, (MediaKind, String)>>,
     branches: Mutex<HashMap<String, Vec<Branch>>>,
     on_sample: Mutex<Option<VideoSampleCallback>>,
@@ -253,6 +269,8 @@ impl Subscriber {
                     config,
                     events: tx,
                     counters: Mutex::new(HashMap::new()),
+                    freezes: Mutex::new(HashMap::new()),
+                    started: std::time::Instant::now(),
                     ssrcs: Mutex::new(HashMap::new()),
                     branches: Mutex::new(HashMap::new()),
                     recorder,
@@ -290,12 +308,26 @@ impl Subscriber {
 
     /// Counters of one remote track.
     pub fn counters(&self, peer: &str, kind: MediaKind) -> TrackCounters {
-        self.inner
+        let mut c = self
+            .inner
             .counters
             .lock()
             .get(&(peer.to_owned(), kind))
             .cloned()
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if kind == MediaKind::Audio {
+            // opusdec's own count of the samples it made up for missing packets.
+            let dec = self.inner.branches.lock().get(peer).and_then(|v| {
+                v.iter()
+                    .find(|(k, _)| *k == MediaKind::Audio)
+                    .and_then(|(_, els)| els.get(1).cloned())
+            });
+            if let Some(dec) = dec.filter(|d| d.has_property("stats")) {
+                let stats = dec.property::<gst::Structure>("stats");
+                c.concealed_samples = stats.get::<u64>("plc-num-samples").unwrap_or(0);
+            }
+        }
+        c
     }
 
     /// Ask `peer` for a video keyframe now: an upstream force-key-unit event from the
@@ -464,7 +496,12 @@ fn build_receive_branch(
                     vec![make("rtpopusdepay")?, make("opusparse")?, record_queue()?],
                 )
             } else {
-                let mut c = vec![make("rtpopusdepay")?, make("opusdec")?];
+                let dec = make("opusdec")?;
+                // Conceal lost packets, and rebuild them from the next packet's in-band FEC
+                // when the sender includes it (the publisher's `opusenc inband-fec`).
+                dec.set_property("plc", true);
+                dec.set_property("use-inband-fec", true);
+                let mut c = vec![make("rtpopusdepay")?, dec];
                 match &cfg.audio {
                     AudioOutput::Play { echo_probe } => {
                         match echo_probe {
@@ -586,6 +623,19 @@ fn build_receive_branch(
         .static_pad("src")
         .ok_or_else(|| WebrtcError::MissingElement("decoder src pad".into()))?;
     install_counter(inner, peer_id, kind, &dec_src);
+    if kind == MediaKind::Video
+        && let Some(depay_sink) = chain[0].static_pad("sink")
+    {
+        let weak = Arc::downgrade(inner);
+        let key = (peer_id.to_owned(), MediaKind::Video);
+        super::receive_watch::watch_received_frames(&depay_sink, move || {
+            let inner = weak.upgrade()?;
+            let mut map = inner.counters.lock();
+            let c = map.entry(key.clone()).or_default();
+            c.frames_received += 1;
+            Some((c.frames_received, c.decoded))
+        });
+    }
 
     bin.add_many(&chain)
         .map_err(|e| WebrtcError::State(format!("adding receive branch: {e}")))?;
@@ -675,12 +725,30 @@ fn install_counter(inner: &Arc<Inner>, peer_id: &str, kind: MediaKind, pad: &gst
         } else {
             (0, 0)
         };
+        let freezes = (kind == MediaKind::Video).then(|| {
+            let mut map = inner.freezes.lock();
+            let d = map.entry(key.clone()).or_default();
+            d.frame(inner.started.elapsed().as_secs_f64() * 1000.0);
+            (d.freezes(), d.total_freeze_ms())
+        });
+        let samples = info
+            .buffer()
+            .and_then(|b| b.duration())
+            .map(|d| d.nseconds() * 48_000 / 1_000_000_000)
+            .unwrap_or(0);
         let count = {
             let mut map = inner.counters.lock();
             let c = map.entry(key.clone()).or_default();
             c.decoded += 1;
             c.width = w;
             c.height = h;
+            if let Some((n, ms)) = freezes {
+                c.freezes = n;
+                c.freeze_ms = ms;
+            }
+            if kind == MediaKind::Audio {
+                c.samples += samples;
+            }
             c.decoded
         };
         match kind {

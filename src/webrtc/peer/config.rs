@@ -1,6 +1,7 @@
 //! Configuration of a [`Peer`](super::Peer): its [`Role`] in the pair, ICE addresses and
-//! servers, jitter buffer and send-side congestion control.
+//! servers, jitter buffer, loss repair and send-side congestion control.
 
+use crate::webrtc::repair::{JitterBuffer, RepairConfig};
 use crate::webrtc::{MediaKind, WebrtcError};
 
 /// Which side of a pair creates the offer.
@@ -53,19 +54,6 @@ impl Default for CongestionConfig {
     }
 }
 
-/// Default jitter-buffer latency in milliseconds.
-///
-/// 30 ms. The jitter buffer holds each packet up to this long so that reordered and
-/// retransmitted packets still make their frame, so the value is a direct latency/robustness
-/// trade; webrtcbin's 200 ms default is far too much for a call. On a LAN-class link delay
-/// variation is a few ms and a NACK retransmission round trip under 10 ms, so 30 ms absorbs
-/// jitter of about one frame interval plus one retransmission. What a frame costs end to end
-/// is measured by `streamwire bench latency` (docs/benchmarks.md): *decoded* latency at the
-/// decoder's output (nothing synchronised downstream holds the decoder back) and *rendered*
-/// latency when a clock-synchronised sink releases the frame (the pipeline latency, this
-/// value included, on top). Raise [`PeerConfig::jitter_latency_ms`] for Wi-Fi or long paths.
-pub const DEFAULT_JITTER_LATENCY_MS: u32 = 30;
-
 /// Which candidates ICE may use (webrtcbin's `ice-transport-policy`, `RTCIceTransportPolicy`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -102,8 +90,11 @@ pub struct PeerConfig {
     pub stun_server: Option<String>,
     /// TURN servers, `turn(s)://user:password@host:port`.
     pub turn_servers: Vec<String>,
-    /// Jitter-buffer latency (ms); default [`DEFAULT_JITTER_LATENCY_MS`].
-    pub jitter_latency_ms: u32,
+    /// Receive jitter buffer: adaptive by default ([`JitterBuffer::default`]), or a fixed
+    /// latency as an override.
+    pub jitter_buffer: JitterBuffer,
+    /// NACK/RTX, RED+ULPFEC and the retransmission history ([`RepairConfig::default`]).
+    pub repair: RepairConfig,
     /// Tracks expected from the remote peer (offerer only: adds `recvonly` m-lines).
     pub receive: Vec<MediaKind>,
     /// Send-side congestion control; `None` disables it.
@@ -127,7 +118,8 @@ impl PeerConfig {
             ice_transport_policy: IceTransportPolicy::All,
             stun_server: None,
             turn_servers: Vec::new(),
-            jitter_latency_ms: DEFAULT_JITTER_LATENCY_MS,
+            jitter_buffer: JitterBuffer::default(),
+            repair: RepairConfig::default(),
             receive: Vec::new(),
             congestion: Some(CongestionConfig::default()),
         }
@@ -155,6 +147,8 @@ impl PeerConfig {
     }
 
     pub(super) fn validate(&self) -> Result<(), WebrtcError> {
+        self.jitter_buffer.validate()?;
+        self.repair.validate()?;
         if let Some(stun) = &self.stun_server
             && !stun.starts_with("stun://")
         {

@@ -30,13 +30,12 @@ use gst::prelude::*;
 use gst_webrtc::{WebRTCPeerConnectionState, WebRTCRTPTransceiver};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
-pub use config::{
-    CongestionConfig, DEFAULT_JITTER_LATENCY_MS, IceTransportPolicy, PeerConfig, Role,
-};
+pub use config::{CongestionConfig, IceTransportPolicy, PeerConfig, Role};
 pub use signal::{ConnectionState, PeerEvent, PeerIo, SignalIn, SignalOut};
 
 use negotiation::Negotiation;
 
+use super::repair::{Internals, RepairCounters, spawn_fec_control, watch_internals};
 use super::sdp::LinkParams;
 use super::{MediaKind, WebrtcError, make};
 
@@ -60,6 +59,7 @@ pub(crate) struct SendTrack {
 type StateListener = Arc<dyn Fn(ConnectionState) + Send + Sync>;
 type EstimateListener = Arc<dyn Fn(u32) + Send + Sync>;
 type NegotiatedListener = Arc<dyn Fn() + Send + Sync>;
+type LossListener = Arc<dyn Fn(MediaKind, f64) + Send + Sync>;
 
 #[derive(Default)]
 struct State {
@@ -75,6 +75,7 @@ struct State {
     state_listeners: Vec<StateListener>,
     estimate_listeners: Vec<EstimateListener>,
     negotiated_listeners: Vec<NegotiatedListener>,
+    loss_listeners: Vec<LossListener>,
     last_estimate: Option<u32>,
 }
 
@@ -98,6 +99,19 @@ struct Inner {
     signals: UnboundedSender<SignalOut>,
     events: UnboundedSender<PeerEvent>,
     state: Mutex<State>,
+    /// Repair elements inside the webrtcbin and their counters.
+    repair: Arc<Internals>,
+}
+
+/// A [`Peer`] reference that does not keep it alive.
+#[derive(Clone)]
+pub(crate) struct WeakPeer(Weak<Inner>);
+
+impl WeakPeer {
+    /// The peer, if it still exists.
+    pub(crate) fn upgrade(&self) -> Option<Peer> {
+        self.0.upgrade().map(|inner| Peer { inner })
+    }
 }
 
 /// One remote peer: a `webrtcbin` in the local pipeline.
@@ -144,7 +158,10 @@ impl Peer {
             rtpbin.set_property("rtcp-sync-send-time", false);
         }
         webrtcbin.set_property_from_str("bundle-policy", "max-bundle");
-        webrtcbin.set_property("latency", config.jitter_latency_ms);
+        // Every new stream's jitter buffer starts here; an adaptive one then follows its own
+        // measured delay variation (repair::watch_internals).
+        webrtcbin.set_property("latency", config.jitter_buffer.initial_ms());
+        let repair = watch_internals(&webrtcbin, config.repair, config.jitter_buffer);
         webrtcbin.set_property_from_str("ice-transport-policy", config.ice_transport_policy.nick());
         if let Some(stun) = &config.stun_server {
             webrtcbin.set_property("stun-server", stun);
@@ -179,9 +196,11 @@ impl Peer {
             signals: sig_tx,
             events: ev_tx,
             state: Mutex::new(State::default()),
+            repair,
         });
         let peer = Peer { inner };
         peer.connect_signals();
+        spawn_fec_control(&peer, peer.inner.config.repair.fec_max_pct);
 
         bin.as_ref()
             .add(&webrtcbin)
@@ -200,6 +219,11 @@ impl Peer {
 
     fn weak(&self) -> Weak<Inner> {
         Arc::downgrade(&self.inner)
+    }
+
+    /// A reference that does not keep the peer alive.
+    pub(crate) fn downgrade(&self) -> WeakPeer {
+        WeakPeer(self.weak())
     }
 
     fn connect_signals(&self) {
@@ -397,6 +421,27 @@ impl Peer {
     /// Call `f` with every new congestion-control estimate (bit/s).
     pub fn on_estimated_bitrate(&self, f: impl Fn(u32) + Send + Sync + 'static) {
         self.inner.state.lock().estimate_listeners.push(Arc::new(f));
+    }
+
+    /// Call `f` with the loss (%) the remote side reports for what this side sends, per
+    /// kind, about once a second (smoothed: up at once, down slowly). The publisher feeds the
+    /// audio figure to Opus (`packet-loss-percentage`).
+    pub fn on_remote_loss(&self, f: impl Fn(MediaKind, f64) + Send + Sync + 'static) {
+        self.inner.state.lock().loss_listeners.push(Arc::new(f));
+    }
+
+    pub(crate) fn remote_loss(&self, kind: MediaKind, pct: f64) {
+        let listeners = self.inner.state.lock().loss_listeners.clone();
+        for l in listeners {
+            l(kind, pct);
+        }
+    }
+
+    /// Repair counters of this connection: media, RTX and FEC packets sent and received,
+    /// retransmission requests served, packets FEC recovered, the current ULPFEC overhead
+    /// and jitter-buffer latencies.
+    pub fn repair_counters(&self) -> RepairCounters {
+        self.inner.repair.snapshot(&self.inner.webrtcbin)
     }
 
     /// Call `f` each time a negotiation completes (the remote answer, or the local answer to a

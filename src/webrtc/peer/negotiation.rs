@@ -7,6 +7,7 @@ use gst_webrtc::{
 };
 
 use super::{Peer, PeerEvent, Role, SendTrack, SignalIn, SignalOut};
+use crate::webrtc::repair::setup_transceiver;
 use crate::webrtc::sdp::{
     CVO_URI, LinkParams, TrackWanted, find_mline_for, media_codecs, media_twcc_id, parse_sdp,
     receive_caps, rtp_structure, video_codec_of, with_ssrc,
@@ -74,6 +75,7 @@ impl Peer {
                     })?;
                 let trans = pad.property::<WebRTCRTPTransceiver>("transceiver");
                 trans.set_property("direction", WebRTCRTPTransceiverDirection::Sendonly);
+                setup_transceiver(&trans, track.kind, &self.inner.config.repair);
                 trans.set_property(
                     "codec-preferences",
                     with_ssrc(&track.offer_caps, track.ssrc),
@@ -169,10 +171,11 @@ impl Peer {
     fn add_receive_mlines(&self, kinds: &[MediaKind]) {
         for kind in kinds {
             let caps = receive_caps(*kind);
-            let _t = self.inner.webrtcbin.emit_by_name::<WebRTCRTPTransceiver>(
+            let t = self.inner.webrtcbin.emit_by_name::<WebRTCRTPTransceiver>(
                 "add-transceiver",
                 &[&WebRTCRTPTransceiverDirection::Recvonly, &caps],
             );
+            setup_transceiver(&t, *kind, &self.inner.config.repair);
         }
     }
 
@@ -187,6 +190,7 @@ impl Peer {
 
     /// A negotiation completed: tell the listeners, and (offerer) send a queued re-offer.
     fn negotiated(&self) {
+        self.inner.repair.learn_payload_types(&self.inner.webrtcbin);
         let (listeners, reoffer) = {
             let mut st = self.inner.state.lock();
             let reoffer = matches!(st.negotiation, Negotiation::Offered { reoffer: true, .. });
@@ -258,11 +262,17 @@ impl Peer {
                 return;
             };
             let text = description.sdp().as_text().unwrap_or_default();
-            peer.inner.webrtcbin.emit_by_name::<()>(
-                "set-local-description",
-                &[&description, &None::<gst::Promise>],
-            );
-            then(&peer, text);
+            // `then` runs once the description is applied: what it reads back from webrtcbin
+            // (`current-*-description`, the repair payload types) is set by then.
+            let weak = peer.weak();
+            let applied = gst::Promise::with_change_func(move |_| {
+                if let Some(inner) = weak.upgrade() {
+                    then(&Peer { inner }, text);
+                }
+            });
+            peer.inner
+                .webrtcbin
+                .emit_by_name::<()>("set-local-description", &[&description, &applied]);
         });
         self.inner.webrtcbin.emit_by_name::<()>(
             &format!("create-{kind}"),
@@ -416,10 +426,12 @@ impl Peer {
             if caps.is_empty() {
                 continue;
             }
-            let _t = self.inner.webrtcbin.emit_by_name::<WebRTCRTPTransceiver>(
+            let t = self.inner.webrtcbin.emit_by_name::<WebRTCRTPTransceiver>(
                 "add-transceiver",
                 &[&WebRTCRTPTransceiverDirection::Recvonly, &caps],
             );
+            // The answer then keeps the offer's RTX, RED and ULPFEC for the chosen codec.
+            setup_transceiver(&t, kind, &self.inner.config.repair);
         }
 
         let tracks = std::mem::take(&mut self.inner.state.lock().pending_tracks);
@@ -512,6 +524,7 @@ impl Peer {
             })?;
         let trans = pad.property::<WebRTCRTPTransceiver>("transceiver");
         trans.set_property("direction", WebRTCRTPTransceiverDirection::Sendonly);
+        setup_transceiver(&trans, track.kind, &self.inner.config.repair);
         trans.set_property("codec-preferences", &caps);
         (track.link)(&pad, params)
     }

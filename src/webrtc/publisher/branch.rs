@@ -114,6 +114,17 @@ impl Publisher {
                 }
             });
 
+        // Opus FEC follows the highest audio loss any receiver reports.
+        let weak = Arc::downgrade(&self.inner);
+        let id = peer.id().to_owned();
+        peer.on_remote_loss(move |kind, pct| {
+            if kind == MediaKind::Audio
+                && let Some(inner) = weak.upgrade()
+            {
+                Publisher { inner }.update_audio_loss(&id, Some(pct));
+            }
+        });
+
         // Congestion control: lowest receiver wins.
         let weak = Arc::downgrade(&self.inner);
         let id = peer.id().to_owned();
@@ -188,6 +199,7 @@ impl Publisher {
             }
         }
         self.update_estimate(peer_id, None);
+        self.update_audio_loss(peer_id, None);
     }
 }
 
@@ -229,7 +241,12 @@ fn build_branch(
             }
             other @ (Codec::Vp9 | Codec::Av1) => return Err(unsendable(other)),
         },
-        MediaKind::Audio => make("rtpopuspay")?,
+        MediaKind::Audio => {
+            let p = make("rtpopuspay")?;
+            // DTX: Opus's tiny silence frames are not sent at all.
+            p.set_property("dtx", inner.config.audio_dtx);
+            p
+        }
     };
     pay.set_property("pt", u32::from(params.pt));
     // The SSRC the SDP announces for this m-line (see `peer::with_ssrc`).

@@ -115,7 +115,19 @@ pub struct PublisherConfig {
     /// With [`rotation`](Self::rotation) following the sensor: the camera sensor's mounting
     /// (`sensorrotation sensor-orientation`). Default 0 degrees.
     pub sensor_orientation: Rotation,
+    /// Opus in-band FEC, its amount set from the loss the receivers report. Default on.
+    pub audio_fec: bool,
+    /// Opus DTX: during silence only a few small packets are sent. Default off: a recording
+    /// of a DTX stream (`VideoOutput::Record`) has its audio out of step with the video.
+    pub audio_dtx: bool,
+    /// Shortest time between two keyframes requested by receivers (PLI/FIR), ms
+    /// (0..=[`MAX_KEYFRAME_MIN_INTERVAL_MS`], 0 = no limit). Default 250 (8 frames at 30 fps). Requests inside the
+    /// interval get one keyframe at its end.
+    pub keyframe_min_interval_ms: u32,
 }
+
+/// Highest [`PublisherConfig::keyframe_min_interval_ms`].
+pub const MAX_KEYFRAME_MIN_INTERVAL_MS: u32 = 10_000;
 
 impl Default for PublisherConfig {
     /// Test pattern + test tone, VP8 640x360@30, 1000 kbit/s start, 150..=2500 kbit/s.
@@ -136,6 +148,9 @@ impl Default for PublisherConfig {
             rotation: None,
             camera_facing: CameraFacing::Back,
             sensor_orientation: Rotation::R0,
+            audio_fec: true,
+            audio_dtx: false,
+            keyframe_min_interval_ms: 250,
         }
     }
 }

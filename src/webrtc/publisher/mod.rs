@@ -21,17 +21,19 @@
 mod branch;
 mod config;
 mod rate;
+mod resilience;
 mod sources;
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use gst::prelude::*;
 
 pub use config::{
-    AudioSource, CameraFacing, PublisherConfig, Rotation, RotationConfig, VideoSource,
+    AudioSource, CameraFacing, MAX_KEYFRAME_MIN_INTERVAL_MS, PublisherConfig, Rotation,
+    RotationConfig, VideoSource,
 };
 pub use rate::BitrateChange;
 pub use sources::ENCODER_QUEUE_NAME;
@@ -53,6 +55,13 @@ struct Inner {
     mic: Option<MicTaps>,
     /// The running audio dump.
     dump: Mutex<Option<AudioDump>>,
+    /// The Opus encoder (its expected loss follows the receivers' reports).
+    opus: Option<gst::Element>,
+    audio_loss: Mutex<resilience::AudioLoss>,
+    keyframes_limit: Mutex<resilience::KeyframeLimiter>,
+    /// Sequence number of the last keyframe request the publisher made itself.
+    own_keyframe_seqnum: AtomicU32,
+    keyframe_requests_deferred: AtomicU64,
     branches: Mutex<HashMap<String, Vec<Branch>>>,
     rate: Mutex<RateState>,
     listeners: Mutex<Vec<BitrateListener>>,
@@ -119,9 +128,18 @@ impl Publisher {
             Some((v, r)) => (Some(v), r),
             None => (None, None),
         };
-        let (audio_tee, mic) = match sources::build_audio(&bin, &config, &mut elements)? {
-            Some((tee, mic)) => (Some(tee), mic),
-            None => (None, None),
+        if config.keyframe_min_interval_ms > MAX_KEYFRAME_MIN_INTERVAL_MS {
+            return Err(WebrtcError::Config {
+                field: "keyframe_min_interval_ms",
+                detail: format!(
+                    "{} ms is above {MAX_KEYFRAME_MIN_INTERVAL_MS} ms",
+                    config.keyframe_min_interval_ms
+                ),
+            });
+        }
+        let (opus, audio_tee, mic) = match sources::build_audio(&bin, &config, &mut elements)? {
+            Some(a) => (Some(a.encoder), Some(a.tee), a.mic),
+            None => (None, None, None),
         };
         let publisher = Publisher {
             inner: Arc::new(Inner {
@@ -132,6 +150,11 @@ impl Publisher {
                 audio_tee,
                 mic,
                 dump: Mutex::new(None),
+                opus,
+                audio_loss: Mutex::new(HashMap::new()),
+                keyframes_limit: Mutex::new(resilience::KeyframeLimiter::default()),
+                own_keyframe_seqnum: AtomicU32::new(0),
+                keyframe_requests_deferred: AtomicU64::new(0),
                 branches: Mutex::new(HashMap::new()),
                 rate: Mutex::new(RateState::new(start)),
                 listeners: Mutex::new(Vec::new()),
@@ -141,6 +164,7 @@ impl Publisher {
             }),
         };
         publisher.count_frames();
+        publisher.limit_keyframe_requests();
         Ok(publisher)
     }
 
@@ -219,6 +243,7 @@ impl Publisher {
             let ev = gst_video::UpstreamForceKeyUnitEvent::builder()
                 .all_headers(true)
                 .build();
+            resilience::mark_own(&self.inner, &ev);
             // Travels upstream from the tee's sink pad to the encoder.
             let _ = pad.push_event(ev);
         }

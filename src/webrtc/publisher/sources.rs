@@ -86,12 +86,22 @@ pub(super) fn build_video(
     Ok(Some(((encoder, tee, raw_pad), rotation)))
 }
 
-/// The audio chain's output tee and, for a processed microphone, its dump taps.
+/// The audio chain's ends the publisher keeps.
+pub(super) struct AudioChain {
+    /// The Opus encoder (its expected loss follows the receivers' reports).
+    pub encoder: gst::Element,
+    /// The output tee, one branch per peer.
+    pub tee: gst::Element,
+    /// A processed microphone's dump taps.
+    pub mic: Option<MicTaps>,
+}
+
+/// The audio chain: source, processing for a microphone, Opus encoder and output tee.
 pub(super) fn build_audio(
     bin: &gst::Bin,
     config: &PublisherConfig,
     elements: &mut Vec<gst::Element>,
-) -> Result<Option<(gst::Element, Option<MicTaps>)>, WebrtcError> {
+) -> Result<Option<AudioChain>, WebrtcError> {
     let mut chain = Vec::new();
     let mut mic = None;
     let mut processed = |chain: &mut Vec<gst::Element>,
@@ -140,14 +150,21 @@ pub(super) fn build_audio(
     let enc = make("opusenc")?;
     enc.set_property("bitrate", config.audio_bps);
     enc.set_property_from_str("frame-size", "20");
-    chain.push(enc);
+    // In-band FEC sized by `packet-loss-percentage` (set from the receivers' reports).
+    enc.set_property("inband-fec", config.audio_fec);
+    enc.set_property("dtx", config.audio_dtx);
+    chain.push(enc.clone());
     let tee = make("tee")?;
     tee.set_property("allow-not-linked", true);
     chain.push(tee.clone());
     add_all(bin, &chain)?;
     elements.extend(chain.iter().cloned());
     link_chain(&chain, "audio capture and encoder")?;
-    Ok(Some((tee, mic)))
+    Ok(Some(AudioChain {
+        encoder: enc,
+        tee,
+        mic,
+    }))
 }
 
 /// The `sensorrotation` element for rotation metadata mode (output `metadata`: tags + meta),

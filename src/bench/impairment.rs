@@ -1,0 +1,293 @@
+//! Measuring core of `streamwire bench impairment`: the `bench latency` publisher (painted
+//! frame counter, 1280x720@30 + Opus test tone) and one subscriber joined through the embedded
+//! signalling server on 127.0.0.1, with the network impaired per cell:
+//!
+//! * random loss: an nftables rule dropping `loss` % of the UDP datagrams arriving on every
+//!   interface of the namespace, so both directions lose (media, NACKs, retransmissions,
+//!   RTCP). Only in a network namespace this process is alone in
+//!   ([`streamwire::impair::check_private_namespace`]); it refuses to run anywhere else.
+//! * `--burst`: the same mean loss as Gilbert–Elliott bursts (mean burst 4 packets) at the
+//!   subscriber's `nicesrc`s, instead of the nftables rule (so only the media direction loses).
+//! * jitter: a `netsim` after each of the subscriber's `nicesrc`s delaying every datagram by a
+//!   uniform random 0..=`jitter` ms.
+//!
+//! Per cell: frames painted vs frames decoded with a readable counter (%), freezes and their
+//! duration (webrtc-stats definition, at the subscriber's decoder output), rendered latency
+//! (capture to the clock-synchronised sink), concealed audio (% of the decoded samples) and the
+//! repair overhead (RTX + FEC bytes the publisher sent ÷ its media bytes), all over the
+//! measuring window. The subscriber uses the default (adaptive) jitter buffer.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use gst::prelude::*;
+
+use super::latency::{
+    BenchError, FirstFrame, LatencyOptions, Summary, measure_from, start, subscriber_config,
+    summarize,
+};
+use streamwire::encoder::Codec;
+use streamwire::impair::{BurstLoss, ReceiveImpairment};
+use streamwire::webrtc::MediaKind;
+
+/// Mean length (packets) of a `--burst` loss burst.
+pub const MEAN_BURST_PACKETS: f64 = 4.0;
+
+/// What to measure.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImpairmentOptions {
+    /// Loss of each cell (%).
+    pub loss_pct: Vec<u32>,
+    /// Jitter of each cell (ms).
+    pub jitter_ms: Vec<u32>,
+    /// Loss in bursts (Gilbert–Elliott) at the subscriber instead of random nftables loss.
+    pub burst: bool,
+    /// Video codec.
+    pub codec: Codec,
+    /// Measuring window per cell (s), after a 3 s warm-up.
+    pub seconds: f64,
+    /// Frame size and rate.
+    pub width: i32,
+    /// Frame height.
+    pub height: i32,
+    /// Frames per second.
+    pub fps: i32,
+}
+
+impl Default for ImpairmentOptions {
+    /// The cells: loss 0, 2, 5, 10 %, jitter 0, 20, 50 ms, VP8 1280x720@30, 20 s.
+    fn default() -> Self {
+        ImpairmentOptions {
+            loss_pct: vec![0, 2, 5, 10],
+            jitter_ms: vec![0, 20, 50],
+            burst: false,
+            codec: Codec::Vp8,
+            seconds: 20.0,
+            width: 1280,
+            height: 720,
+            fps: 30,
+        }
+    }
+}
+
+/// Result of one cell.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CellReport {
+    /// Which stack was measured (`streamwire`).
+    pub stack: &'static str,
+    /// Loss applied (%).
+    pub loss_pct: u32,
+    /// Jitter applied (ms).
+    pub jitter_ms: u32,
+    /// Loss in bursts.
+    pub burst: bool,
+    /// Frames painted (captured) during the window.
+    pub frames_painted: u64,
+    /// Frames decoded with a readable counter during the window.
+    pub frames_decoded: u64,
+    /// `frames_decoded` ÷ `frames_painted` (%).
+    pub frames_decoded_pct: f64,
+    /// Freezes during the window.
+    pub freezes: u64,
+    /// Their total duration (ms).
+    pub freeze_ms: f64,
+    /// Capture to rendered (ms).
+    pub rendered: Summary,
+    /// Concealed share of the decoded audio samples during the window (%).
+    pub audio_concealed_pct: Option<f64>,
+    /// RTX + FEC bytes ÷ media bytes the publisher sent during the window (%).
+    pub overhead_pct: Option<f64>,
+    /// RTX packets the publisher sent during the window.
+    pub rtx_packets: u64,
+    /// FEC packets the publisher sent during the window.
+    pub fec_packets: u64,
+    /// Subscriber jitter-buffer latency at the end of the window (ms).
+    pub jitter_buffer_ms: Option<u32>,
+}
+
+fn check(opts: &ImpairmentOptions) -> Result<(), BenchError> {
+    if opts.loss_pct.is_empty() || opts.jitter_ms.is_empty() {
+        return Err(BenchError::Run(
+            "need at least one loss and one jitter value".into(),
+        ));
+    }
+    if let Some(l) = opts.loss_pct.iter().find(|l| **l > 50) {
+        return Err(BenchError::Run(format!("--loss {l}: at most 50 %")));
+    }
+    if let Some(j) = opts.jitter_ms.iter().find(|j| **j > 500) {
+        return Err(BenchError::Run(format!("--jitter-ms {j}: at most 500 ms")));
+    }
+    Ok(())
+}
+
+/// Run every cell (loss × jitter), one after the other, each with a fresh publisher,
+/// subscriber and signalling server. Needs a private network namespace (see the module
+/// documentation); the loss rule is removed at the end.
+pub fn run(opts: &ImpairmentOptions) -> Result<Vec<CellReport>, BenchError> {
+    check(opts)?;
+    let ns = |e: streamwire::impair::ImpairError| BenchError::Run(e.to_string());
+    streamwire::impair::check_private_namespace().map_err(ns)?;
+    streamwire::impair::loopback_up().map_err(ns)?;
+    let mut out = Vec::new();
+    let result = (|| -> Result<(), BenchError> {
+        for &loss in &opts.loss_pct {
+            for &jitter in &opts.jitter_ms {
+                out.push(cell(opts, loss, jitter)?);
+            }
+        }
+        Ok(())
+    })();
+    let cleared = streamwire::impair::random_loss(0).map_err(ns);
+    result?;
+    cleared?;
+    Ok(out)
+}
+
+fn cell(opts: &ImpairmentOptions, loss: u32, jitter: u32) -> Result<CellReport, BenchError> {
+    let ns = |e: streamwire::impair::ImpairError| BenchError::Run(e.to_string());
+    let lopts = LatencyOptions {
+        subscribers: 1,
+        codec: opts.codec,
+        width: opts.width,
+        height: opts.height,
+        fps: opts.fps,
+        seconds: opts.seconds,
+        warmup_seconds: 3.0,
+        ..LatencyOptions::default()
+    };
+    // Joins and the warm-up happen under the impairment too, as on a real path.
+    let burst = (opts.burst && loss > 0)
+        .then(|| BurstLoss::with_mean_loss(f64::from(loss), MEAN_BURST_PACKETS));
+    streamwire::impair::random_loss(if opts.burst { 0 } else { loss }).map_err(ns)?;
+    let (room, shared, publisher) = start(&lopts)?;
+    let first = Arc::new(FirstFrame::default());
+    let on = {
+        let (shared, f) = (shared.clone(), first.clone());
+        Arc::new(move |r| shared.record(&f, r))
+    };
+    let cfg = subscriber_config(
+        &room.url,
+        &room.token("sub0")?,
+        None,
+        &shared.clock,
+        on,
+        None,
+    );
+    first.start();
+    let (sub, _events) = room
+        .rt
+        .block_on(streamwire::session::Session::join(cfg))
+        .map_err(|e| BenchError::Run(format!("subscriber join: {e}")))?;
+    let impaired = streamwire::impair::impair_receiver(
+        sub.pipeline().upcast_ref::<gst::Bin>(),
+        ReceiveImpairment {
+            burst,
+            jitter_ms: jitter,
+        },
+    );
+    let result = (|| {
+        // The ids each side knows the other by.
+        let ids = |s: &streamwire::session::Session| room.rt.block_on(s.peers());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let (pub_id, sub_id) = loop {
+            if let (Some(p), Some(s)) =
+                (ids(&sub).first().cloned(), ids(&publisher).first().cloned())
+            {
+                break (p, s);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(BenchError::Run(
+                    "the peers did not see each other in 30 s".into(),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let snapshot = || {
+            let v = sub.subscriber().counters(&pub_id, MediaKind::Video);
+            let a = sub.subscriber().counters(&pub_id, MediaKind::Audio);
+            let r = room.rt.block_on(publisher.repair_counters(&sub_id));
+            (v, a, r)
+        };
+        // `measure` waits for the first frame and warms up before it opens the window; the
+        // counters are read right around the window.
+        let before = Arc::new(parking_lot::Mutex::new(None));
+        let window = {
+            let before = before.clone();
+            let snap = &snapshot;
+            measure_with(&lopts, &shared, &first, move || {
+                *before.lock() = Some(snap())
+            })?
+        };
+        let (v1, a1, r1) = snapshot();
+        let (v0, a0, r0) = before
+            .lock()
+            .take()
+            .ok_or_else(|| BenchError::Run("no counters at the window's start".into()))?;
+        if (burst.is_some() || jitter > 0) && impaired.load(Ordering::Relaxed) == 0 {
+            return Err(BenchError::Run(
+                "the subscriber's transport appeared before the impairment was hooked".into(),
+            ));
+        }
+        let painted = u64::from(shared.frames_in_window.load(Ordering::Relaxed));
+        let decoded = window;
+        let samples = a1.samples.saturating_sub(a0.samples);
+        let concealed = a1.concealed_samples.saturating_sub(a0.concealed_samples);
+        let (overhead, rtx, fec) = match (r0, r1) {
+            (Some(r0), Some(r1)) => {
+                let d = |a: u64, b: u64| b.saturating_sub(a);
+                let media = d(r0.sent.media_bytes, r1.sent.media_bytes);
+                let repair = d(r0.sent.rtx_bytes, r1.sent.rtx_bytes)
+                    + d(r0.sent.fec_bytes, r1.sent.fec_bytes);
+                (
+                    (media > 0).then(|| 100.0 * repair as f64 / media as f64),
+                    d(r0.sent.rtx_packets, r1.sent.rtx_packets),
+                    d(r0.sent.fec_packets, r1.sent.fec_packets),
+                )
+            }
+            _ => (None, 0, 0),
+        };
+        let jb = room
+            .rt
+            .block_on(sub.repair_counters(&pub_id))
+            .and_then(|c| c.jitter_latency_ms.iter().max().copied());
+        Ok(CellReport {
+            stack: "streamwire",
+            loss_pct: loss,
+            jitter_ms: jitter,
+            burst: opts.burst,
+            frames_painted: painted,
+            frames_decoded: decoded,
+            frames_decoded_pct: if painted > 0 {
+                100.0 * decoded as f64 / painted as f64
+            } else {
+                0.0
+            },
+            freezes: v1.freezes.saturating_sub(v0.freezes),
+            freeze_ms: (v1.freeze_ms - v0.freeze_ms).max(0.0),
+            rendered: summarize(std::mem::take(&mut *shared.rendered.lock())),
+            audio_concealed_pct: (samples > 0).then(|| 100.0 * concealed as f64 / samples as f64),
+            overhead_pct: overhead,
+            rtx_packets: rtx,
+            fec_packets: fec,
+            jitter_buffer_ms: jb,
+        })
+    })();
+    room.rt.block_on(async {
+        sub.leave().await;
+        publisher.leave().await;
+    });
+    result
+}
+
+/// [`measure_from`] for one subscriber, calling `at_start` as the window opens; the frames
+/// the subscriber decoded (readable) in the window.
+fn measure_with(
+    opts: &LatencyOptions,
+    shared: &super::latency::Shared,
+    first: &Arc<FirstFrame>,
+    at_start: impl FnOnce(),
+) -> Result<u64, BenchError> {
+    let w = measure_from(opts, shared, std::slice::from_ref(first), at_start)?;
+    Ok(u64::from(w.min_frames))
+}
