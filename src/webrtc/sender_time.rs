@@ -111,8 +111,8 @@ fn sender_time(buf: &gst::BufferRef) -> Option<u64> {
 }
 
 /// The smallest step between two frames of a track: a later frame is never stamped at or
-/// before an earlier one (parsers take a repeated timestamp for the previous frame's and drop
-/// it), and Matroska stores milliseconds.
+/// before an earlier one (a parser takes a repeated timestamp for the previous frame's and
+/// leaves the frame without one), and Matroska stores milliseconds.
 const MIN_STEP_NS: u64 = 1_000_000;
 
 /// The previous packet of a track.
