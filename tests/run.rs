@@ -691,28 +691,24 @@ fn follow_app_rotation_runs_through_the_library() {
         .pipeline()
         .by_name(streamwire::pipeline::names::ROTATION)
         .unwrap();
-    // Record the caps the rotation element sends downstream to the encoder.
-    let seen = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
-    let seen2 = seen.clone();
-    rot.static_pad("src").unwrap().add_probe(
-        gst::PadProbeType::EVENT_DOWNSTREAM,
-        move |_, info| {
-            if let Some(gst::PadProbeData::Event(ev)) = &info.data
-                && let gst::EventView::Caps(c) = ev.view()
-            {
-                let st = c.caps().structure(0).unwrap().to_owned();
-                let w = st.get::<i32>("width").unwrap();
-                let h = st.get::<i32>("height").unwrap();
-                seen2.lock().push((w, h));
-            }
-            gst::PadProbeReturn::Ok
-        },
-    );
+    // The caps the rotation element sends downstream to the encoder, read while playing (a
+    // probe added now could miss the caps event: the pipeline is already negotiating).
+    let src = rot.static_pad("src").unwrap();
+    let mut seen = Vec::new();
     // The element's read-only `orientation` while playing (it resets when stopped).
     let mut orientations = Vec::new();
     let summary = running
         .run(Some(Duration::from_millis(2500)), |_| {
-            orientations.push(rot.property::<u32>("orientation"))
+            orientations.push(rot.property::<u32>("orientation"));
+            if let Some(st) = src
+                .current_caps()
+                .and_then(|c| c.structure(0).map(|s| s.to_owned()))
+            {
+                seen.push((
+                    st.get::<i32>("width").unwrap(),
+                    st.get::<i32>("height").unwrap(),
+                ));
+            }
         })
         .unwrap();
     assert!(summary.frames > 0, "{summary:?}");
@@ -720,7 +716,6 @@ fn follow_app_rotation_runs_through_the_library() {
         !orientations.is_empty() && orientations.iter().all(|o| *o == 270),
         "{orientations:?}"
     );
-    let seen = seen.lock();
     assert_eq!(seen.last(), Some(&(240, 320)), "{seen:?}");
 }
 
