@@ -53,6 +53,9 @@ pub struct ImpairmentOptions {
     pub height: i32,
     /// Frames per second.
     pub fps: i32,
+    /// Also measure the gst-plugins-rs `webrtcsink` → `webrtcsrc` pair in every cell (see
+    /// [`super::impairment_reference`]), right after the Streamwire pair.
+    pub reference: bool,
 }
 
 impl Default for ImpairmentOptions {
@@ -67,6 +70,7 @@ impl Default for ImpairmentOptions {
             width: 1280,
             height: 720,
             fps: 30,
+            reference: true,
         }
     }
 }
@@ -74,7 +78,8 @@ impl Default for ImpairmentOptions {
 /// Result of one cell.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CellReport {
-    /// Which stack was measured (`streamwire`).
+    /// Which stack was measured: `streamwire`, or the reference pair
+    /// ([`super::impairment_reference::STACK`]).
     pub stack: &'static str,
     /// Loss applied (%).
     pub loss_pct: u32,
@@ -122,7 +127,8 @@ fn check(opts: &ImpairmentOptions) -> Result<(), BenchError> {
 }
 
 /// Run every cell (loss × jitter), one after the other, each with a fresh publisher,
-/// subscriber and signalling server. Needs a private network namespace (see the module
+/// subscriber and signalling server, for Streamwire and (with `reference`) then for the
+/// reference pair under the same impairment. Needs a private network namespace (see the module
 /// documentation); the loss rule is removed at the end.
 pub fn run(opts: &ImpairmentOptions) -> Result<Vec<CellReport>, BenchError> {
     check(opts)?;
@@ -134,6 +140,10 @@ pub fn run(opts: &ImpairmentOptions) -> Result<Vec<CellReport>, BenchError> {
         for &loss in &opts.loss_pct {
             for &jitter in &opts.jitter_ms {
                 out.push(cell(opts, loss, jitter)?);
+                if opts.reference {
+                    let imp = impairment(opts, loss, jitter);
+                    out.push(super::impairment_reference::cell(opts, loss, jitter, imp)?);
+                }
             }
         }
         Ok(())
@@ -142,6 +152,16 @@ pub fn run(opts: &ImpairmentOptions) -> Result<Vec<CellReport>, BenchError> {
     result?;
     cleared?;
     Ok(out)
+}
+
+/// What the subscriber of a cell gets on its `nicesrc`s (the random loss is the namespace's
+/// nftables rule, set per cell).
+fn impairment(opts: &ImpairmentOptions, loss: u32, jitter: u32) -> ReceiveImpairment {
+    ReceiveImpairment {
+        burst: (opts.burst && loss > 0)
+            .then(|| BurstLoss::with_mean_loss(f64::from(loss), MEAN_BURST_PACKETS)),
+        jitter_ms: jitter,
+    }
 }
 
 fn cell(opts: &ImpairmentOptions, loss: u32, jitter: u32) -> Result<CellReport, BenchError> {
@@ -157,8 +177,7 @@ fn cell(opts: &ImpairmentOptions, loss: u32, jitter: u32) -> Result<CellReport, 
         ..LatencyOptions::default()
     };
     // Joins and the warm-up happen under the impairment too, as on a real path.
-    let burst = (opts.burst && loss > 0)
-        .then(|| BurstLoss::with_mean_loss(f64::from(loss), MEAN_BURST_PACKETS));
+    let imp = impairment(opts, loss, jitter);
     streamwire::impair::random_loss(if opts.burst { 0 } else { loss }).map_err(ns)?;
     let (room, shared, publisher) = start(&lopts)?;
     let first = Arc::new(FirstFrame::default());
@@ -179,13 +198,8 @@ fn cell(opts: &ImpairmentOptions, loss: u32, jitter: u32) -> Result<CellReport, 
         .rt
         .block_on(streamwire::session::Session::join(cfg))
         .map_err(|e| BenchError::Run(format!("subscriber join: {e}")))?;
-    let impaired = streamwire::impair::impair_receiver(
-        sub.pipeline().upcast_ref::<gst::Bin>(),
-        ReceiveImpairment {
-            burst,
-            jitter_ms: jitter,
-        },
-    );
+    let impaired =
+        streamwire::impair::impair_receiver(sub.pipeline().upcast_ref::<gst::Bin>(), imp);
     let result = (|| {
         // The ids each side knows the other by.
         let ids = |s: &streamwire::session::Session| room.rt.block_on(s.peers());
@@ -224,7 +238,7 @@ fn cell(opts: &ImpairmentOptions, loss: u32, jitter: u32) -> Result<CellReport, 
             .lock()
             .take()
             .ok_or_else(|| BenchError::Run("no counters at the window's start".into()))?;
-        if (burst.is_some() || jitter > 0) && impaired.load(Ordering::Relaxed) == 0 {
+        if (imp.burst.is_some() || jitter > 0) && impaired.load(Ordering::Relaxed) == 0 {
             return Err(BenchError::Run(
                 "the subscriber's transport appeared before the impairment was hooked".into(),
             ));
@@ -233,20 +247,7 @@ fn cell(opts: &ImpairmentOptions, loss: u32, jitter: u32) -> Result<CellReport, 
         let decoded = window;
         let samples = a1.samples.saturating_sub(a0.samples);
         let concealed = a1.concealed_samples.saturating_sub(a0.concealed_samples);
-        let (overhead, rtx, fec) = match (r0, r1) {
-            (Some(r0), Some(r1)) => {
-                let d = |a: u64, b: u64| b.saturating_sub(a);
-                let media = d(r0.sent.media_bytes, r1.sent.media_bytes);
-                let repair = d(r0.sent.rtx_bytes, r1.sent.rtx_bytes)
-                    + d(r0.sent.fec_bytes, r1.sent.fec_bytes);
-                (
-                    (media > 0).then(|| 100.0 * repair as f64 / media as f64),
-                    d(r0.sent.rtx_packets, r1.sent.rtx_packets),
-                    d(r0.sent.fec_packets, r1.sent.fec_packets),
-                )
-            }
-            _ => (None, 0, 0),
-        };
+        let sent = r0.zip(r1).map(|(r0, r1)| r1.sent - r0.sent);
         let jb = room
             .rt
             .block_on(sub.repair_counters(&pub_id))
@@ -267,9 +268,9 @@ fn cell(opts: &ImpairmentOptions, loss: u32, jitter: u32) -> Result<CellReport, 
             freeze_ms: (v1.freeze_ms - v0.freeze_ms).max(0.0),
             rendered: summarize(std::mem::take(&mut *shared.rendered.lock())),
             audio_concealed_pct: (samples > 0).then(|| 100.0 * concealed as f64 / samples as f64),
-            overhead_pct: overhead,
-            rtx_packets: rtx,
-            fec_packets: fec,
+            overhead_pct: sent.filter(|d| d.media_bytes > 0).map(|d| d.overhead_pct()),
+            rtx_packets: sent.map_or(0, |d| d.rtx_packets),
+            fec_packets: sent.map_or(0, |d| d.fec_packets),
             jitter_buffer_ms: jb,
         })
     })();

@@ -25,7 +25,11 @@ pub struct BenchImpairmentArgs {
     /// Measuring window per cell in seconds (after the joins and a 3 s warm-up).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=600))]
     pub seconds: u32,
-    /// Print one JSON object per cell (a JSON array).
+    /// Measure only Streamwire, not also the gst-plugins-rs `webrtcsink` → `webrtcsrc`
+    /// reference pair in every cell.
+    #[arg(long)]
+    pub no_reference: bool,
+    /// Print one JSON object per cell and stack (a JSON array).
     #[arg(long)]
     pub json: bool,
 }
@@ -45,6 +49,7 @@ pub fn execute(a: BenchImpairmentArgs) -> anyhow::Result<()> {
         burst: a.burst,
         codec: a.codec,
         seconds: f64::from(a.seconds),
+        reference: !a.no_reference,
         ..ImpairmentOptions::default()
     };
     let cells = run(&opts)?;
@@ -62,7 +67,8 @@ pub fn execute(a: BenchImpairmentArgs) -> anyhow::Result<()> {
         if opts.burst { ", burst loss" } else { "" }
     );
     println!(
-        "{:>6} {:>7} {:>9} {:>8} {:>10} {:>10} {:>10} {:>9} {:>9}",
+        "{:<21} {:>6} {:>7} {:>9} {:>8} {:>10} {:>10} {:>10} {:>9} {:>9}",
+        "stack",
         "loss%",
         "jitter",
         "decoded%",
@@ -76,7 +82,8 @@ pub fn execute(a: BenchImpairmentArgs) -> anyhow::Result<()> {
     let pct = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
     for c in &cells {
         println!(
-            "{:>6} {:>7} {:>9.1} {:>8} {:>10.0} {:>10.1} {:>10.1} {:>9} {:>9}",
+            "{:<21} {:>6} {:>7} {:>9.1} {:>8} {:>10.0} {:>10.1} {:>10.1} {:>9} {:>9}",
+            c.stack,
             c.loss_pct,
             c.jitter_ms,
             c.frames_decoded_pct,

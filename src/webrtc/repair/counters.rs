@@ -192,6 +192,46 @@ impl DirectionCounts {
     }
 }
 
+impl std::ops::Add for DirectionCounts {
+    type Output = DirectionCounts;
+
+    /// Field by field (saturating): the counts of two connections together.
+    fn add(self, o: DirectionCounts) -> DirectionCounts {
+        DirectionCounts {
+            media_packets: self.media_packets.saturating_add(o.media_packets),
+            media_bytes: self.media_bytes.saturating_add(o.media_bytes),
+            rtx_packets: self.rtx_packets.saturating_add(o.rtx_packets),
+            rtx_bytes: self.rtx_bytes.saturating_add(o.rtx_bytes),
+            fec_packets: self.fec_packets.saturating_add(o.fec_packets),
+            fec_bytes: self.fec_bytes.saturating_add(o.fec_bytes),
+        }
+    }
+}
+
+impl std::ops::Sub for DirectionCounts {
+    type Output = DirectionCounts;
+
+    /// Field by field (saturating at 0): what was counted between two snapshots.
+    ///
+    /// ```
+    /// use streamwire::webrtc::repair::DirectionCounts;
+    /// let before = DirectionCounts { media_bytes: 1000, ..Default::default() };
+    /// let after = DirectionCounts { media_bytes: 5000, rtx_bytes: 40, ..Default::default() };
+    /// assert_eq!((after - before).media_bytes, 4000);
+    /// assert!(((after - before).overhead_pct() - 1.0).abs() < 1e-9);
+    /// ```
+    fn sub(self, o: DirectionCounts) -> DirectionCounts {
+        DirectionCounts {
+            media_packets: self.media_packets.saturating_sub(o.media_packets),
+            media_bytes: self.media_bytes.saturating_sub(o.media_bytes),
+            rtx_packets: self.rtx_packets.saturating_sub(o.rtx_packets),
+            rtx_bytes: self.rtx_bytes.saturating_sub(o.rtx_bytes),
+            fec_packets: self.fec_packets.saturating_sub(o.fec_packets),
+            fec_bytes: self.fec_bytes.saturating_sub(o.fec_bytes),
+        }
+    }
+}
+
 /// Repair counters of one peer connection, cumulative since it was created.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct RepairCounters {

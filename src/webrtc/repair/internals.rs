@@ -21,7 +21,7 @@ use super::{JitterBuffer, RepairConfig};
 pub(crate) struct Internals {
     config: RepairConfig,
     jitter: JitterBuffer,
-    live: Live,
+    live: Arc<Live>,
     rtxsend: Mutex<Vec<glib::WeakRef<gst::Element>>>,
     rtxreceive: Mutex<Vec<glib::WeakRef<gst::Element>>>,
     fecdecs: Mutex<Vec<glib::WeakRef<gst::Element>>>,
@@ -35,14 +35,7 @@ pub(crate) struct Internals {
 impl Internals {
     /// Learn the repair payload types from the current local and remote descriptions.
     pub(crate) fn learn_payload_types(&self, webrtcbin: &gst::Element) {
-        let mut pts = RepairPayloadTypes::default();
-        for prop in ["current-local-description", "current-remote-description"] {
-            if let Some(desc) =
-                webrtcbin.property::<Option<gst_webrtc::WebRTCSessionDescription>>(prop)
-            {
-                pts.merge(RepairPayloadTypes::from_sdp(desc.sdp()));
-            }
-        }
+        let pts = negotiated_payload_types(webrtcbin);
         tracing::debug!(?pts, "repair payload types");
         for rx in self.rtxreceive.lock().iter().filter_map(|w| w.upgrade()) {
             set_rtx_map(&rx, &pts);
@@ -114,36 +107,12 @@ impl Internals {
         }
     }
 
-    fn count_on(self: &Arc<Self>, bin: &gst::Element, pad: &str, side: Side) {
+    fn count_on(&self, bin: &gst::Element, pad: &str, side: Side) {
         let Some(pad) = bin.static_pad(pad) else {
             tracing::warn!(pad, "transport bin without its RTP pad: no repair counters");
             return;
         };
-        let weak = Arc::downgrade(self);
-        pad.add_probe(
-            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-            move |_, info| {
-                let Some(me) = weak.upgrade() else {
-                    return gst::PadProbeReturn::Remove;
-                };
-                let pts = me.live.pts.lock().clone();
-                let tally = match side {
-                    Side::Sent => &me.live.sent,
-                    Side::Received => &me.live.received,
-                };
-                let count = |buf: &gst::BufferRef| {
-                    if let Some((class, size)) = classify(&pts, buf) {
-                        tally.add(class, size);
-                    }
-                };
-                match &info.data {
-                    Some(gst::PadProbeData::Buffer(b)) => count(b),
-                    Some(gst::PadProbeData::BufferList(l)) => l.iter().for_each(count),
-                    _ => {}
-                }
-                gst::PadProbeReturn::Ok
-            },
-        );
+        count_rtp(&pad, Arc::downgrade(&self.live), side);
     }
 
     fn jitterbuffer_added(self: &Arc<Self>, jb: &gst::Element) {
@@ -336,10 +305,40 @@ struct Adapt {
     next_update: f64,
 }
 
+/// Which direction a packet probe counts.
 #[derive(Debug, Clone, Copy)]
-enum Side {
+pub(super) enum Side {
     Sent,
     Received,
+}
+
+/// Count every RTP packet through `pad` (a transport bin's RTP pad) into `live`'s `side` tally,
+/// classified by the payload types `live` knows at the time; the probe goes away with `live`.
+pub(super) fn count_rtp(pad: &gst::Pad, live: std::sync::Weak<Live>, side: Side) {
+    pad.add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+        move |_, info| {
+            let Some(live) = live.upgrade() else {
+                return gst::PadProbeReturn::Remove;
+            };
+            let pts = live.pts.lock().clone();
+            let tally = match side {
+                Side::Sent => &live.sent,
+                Side::Received => &live.received,
+            };
+            let count = |buf: &gst::BufferRef| {
+                if let Some((class, size)) = classify(&pts, buf) {
+                    tally.add(class, size);
+                }
+            };
+            match &info.data {
+                Some(gst::PadProbeData::Buffer(b)) => count(b),
+                Some(gst::PadProbeData::BufferList(l)) => l.iter().for_each(count),
+                _ => {}
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
 }
 
 /// Class and size (RTP header + payload) of an RTP packet; `None` for anything that is not RTP
@@ -355,6 +354,18 @@ fn classify(pts: &RepairPayloadTypes, buf: &gst::BufferRef) -> Option<(PacketCla
     Some((class, buf.size()))
 }
 
+/// The repair payload types of `webrtcbin`'s current local and remote descriptions.
+pub(super) fn negotiated_payload_types(webrtcbin: &gst::Element) -> RepairPayloadTypes {
+    let mut pts = RepairPayloadTypes::default();
+    for prop in ["current-local-description", "current-remote-description"] {
+        if let Some(desc) = webrtcbin.property::<Option<gst_webrtc::WebRTCSessionDescription>>(prop)
+        {
+            pts.merge(RepairPayloadTypes::from_sdp(desc.sdp()));
+        }
+    }
+    pts
+}
+
 /// Configure and watch the repair elements webrtcbin creates inside `webrtcbin`.
 pub(crate) fn watch_internals(
     webrtcbin: &gst::Element,
@@ -364,7 +375,7 @@ pub(crate) fn watch_internals(
     let internals = Arc::new(Internals {
         config,
         jitter,
-        live: Live::default(),
+        live: Arc::default(),
         rtxsend: Mutex::new(Vec::new()),
         rtxreceive: Mutex::new(Vec::new()),
         fecdecs: Mutex::new(Vec::new()),

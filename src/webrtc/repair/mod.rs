@@ -38,15 +38,17 @@ mod counters;
 mod fec;
 mod internals;
 mod jitter;
+mod meter;
 
 use gst::prelude::*;
 use gst_webrtc::{WebRTCFECType, WebRTCRTPTransceiver};
 
-pub use counters::RepairCounters;
+pub use counters::{DirectionCounts, RepairCounters};
 pub use fec::fec_percentage_for_loss;
 pub(crate) use fec::spawn_fec_control;
 pub(crate) use internals::{Internals, watch_internals};
 pub use jitter::{JitterBuffer, JitterEstimator};
+pub use meter::SendMeter;
 
 use super::MediaKind;
 
