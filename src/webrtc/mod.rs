@@ -20,6 +20,7 @@ pub mod dsp;
 mod early_rtp;
 pub mod encode;
 pub mod freeze;
+pub mod opus_latency;
 pub mod peer;
 pub mod publisher;
 pub mod receive_watch;

@@ -501,6 +501,7 @@ fn build_receive_branch(
                 // when the sender includes it (the publisher's `opusenc inband-fec`).
                 dec.set_property("plc", true);
                 dec.set_property("use-inband-fec", true);
+                super::opus_latency::report_held_packet(&dec);
                 let mut c = vec![make("rtpopusdepay")?, dec];
                 match &cfg.audio {
                     AudioOutput::Play { echo_probe } => {
