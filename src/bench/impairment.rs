@@ -54,7 +54,8 @@ pub struct ImpairmentOptions {
     /// Frames per second.
     pub fps: i32,
     /// Also measure the gst-plugins-rs `webrtcsink` → `webrtcsrc` pair in every cell (see
-    /// [`super::impairment_reference`]), right after the Streamwire pair.
+    /// `impairment_reference`; needs the `reference-pair` feature), right after the
+    /// Streamwire pair.
     pub reference: bool,
 }
 
@@ -79,7 +80,7 @@ impl Default for ImpairmentOptions {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CellReport {
     /// Which stack was measured: `streamwire`, or the reference pair
-    /// ([`super::impairment_reference::STACK`]).
+    /// (`webrtcsink-webrtcsrc`, see `impairment_reference`).
     pub stack: &'static str,
     /// Loss applied (%).
     pub loss_pct: u32,
@@ -141,8 +142,7 @@ pub fn run(opts: &ImpairmentOptions) -> Result<Vec<CellReport>, BenchError> {
             for &jitter in &opts.jitter_ms {
                 out.push(cell(opts, loss, jitter)?);
                 if opts.reference {
-                    let imp = impairment(opts, loss, jitter);
-                    out.push(super::impairment_reference::cell(opts, loss, jitter, imp)?);
+                    out.push(reference_cell(opts, loss, jitter)?);
                 }
             }
         }
@@ -152,6 +152,22 @@ pub fn run(opts: &ImpairmentOptions) -> Result<Vec<CellReport>, BenchError> {
     result?;
     cleared?;
     Ok(out)
+}
+
+#[cfg(feature = "reference-pair")]
+fn reference_cell(
+    opts: &ImpairmentOptions,
+    loss: u32,
+    jitter: u32,
+) -> Result<CellReport, BenchError> {
+    super::impairment_reference::cell(opts, loss, jitter, impairment(opts, loss, jitter))
+}
+
+#[cfg(not(feature = "reference-pair"))]
+fn reference_cell(_: &ImpairmentOptions, _: u32, _: u32) -> Result<CellReport, BenchError> {
+    Err(BenchError::Run(
+        "built without the `reference-pair` feature: pass --no-reference".into(),
+    ))
 }
 
 /// What the subscriber of a cell gets on its `nicesrc`s (the random loss is the namespace's

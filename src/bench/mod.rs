@@ -6,6 +6,7 @@
 
 pub mod encode;
 pub mod impairment;
+#[cfg(feature = "reference-pair")]
 pub mod impairment_reference;
 pub mod latency;
 pub mod latency_breakdown;

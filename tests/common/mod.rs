@@ -80,9 +80,21 @@ pub struct Raw {
 
 impl Raw {
     pub async fn connect(url: &str) -> Raw {
-        let (ws, _) = within("ws connect", async_tungstenite::tokio::connect_async(url))
+        // Plain TCP, then the handshake over it: one stream type whatever TLS features the
+        // dependency tree enables in async-tungstenite (`connect_async`'s type follows them).
+        let authority = url
+            .strip_prefix("ws://")
+            .and_then(|rest| rest.split('/').next())
+            .expect("a ws:// URL");
+        let tcp = within("tcp connect", TcpStream::connect(authority))
             .await
-            .expect("connect");
+            .expect("tcp connect");
+        let (ws, _) = within(
+            "ws handshake",
+            async_tungstenite::tokio::client_async(url, tcp),
+        )
+        .await
+        .expect("handshake");
         Raw {
             ws,
             peer_id: String::new(),

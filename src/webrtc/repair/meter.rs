@@ -32,14 +32,13 @@ impl SendMeter {
     /// Start counting what `webrtcbin` sends.
     pub fn attach(webrtcbin: &gst::Element) -> SendMeter {
         let live = Arc::new(Live::default());
-        for prop in ["current-local-description", "current-remote-description"] {
-            let weak = Arc::downgrade(&live);
-            webrtcbin.connect_notify(Some(prop), move |webrtcbin, _| {
-                if let Some(live) = weak.upgrade() {
-                    *live.pts.lock() = negotiated_payload_types(webrtcbin);
-                }
-            });
-        }
+        // A description was applied whenever the signalling state changes.
+        let weak = Arc::downgrade(&live);
+        webrtcbin.connect_notify(Some("signaling-state"), move |webrtcbin, _| {
+            if let Some(live) = weak.upgrade() {
+                *live.pts.lock() = negotiated_payload_types(webrtcbin);
+            }
+        });
         *live.pts.lock() = negotiated_payload_types(webrtcbin);
         let count = {
             let weak = Arc::downgrade(&live);
