@@ -117,6 +117,28 @@ pub(crate) fn make(factory: &str) -> Result<gst::Element, WebrtcError> {
         .map_err(|_| WebrtcError::MissingElement(factory.to_owned()))
 }
 
+/// Have the top-level pipeline holding `element` recompute its latency and hand it to its
+/// sinks, from a GStreamer thread (not the caller's streaming thread). GStreamer leaves this to
+/// the application, on the `LATENCY` message an element posts when its latency changed; the
+/// session does not take the pipeline's bus from the application, so the elements whose
+/// latency changes while playing (the adaptive jitter buffers, `opusdec`) ask here.
+pub(crate) fn recalculate_pipeline_latency(element: &gst::Element) {
+    use gst::prelude::*;
+    let mut top = element.clone().upcast::<gst::Object>();
+    while let Some(parent) = top.parent() {
+        top = parent;
+    }
+    if let Ok(pipeline) = top.downcast::<gst::Element>() {
+        pipeline.call_async(|p| {
+            if let Some(bin) = p.downcast_ref::<gst::Bin>()
+                && bin.recalculate_latency().is_err()
+            {
+                tracing::debug!("the pipeline could not recompute its latency");
+            }
+        });
+    }
+}
+
 /// Transport-wide congestion control RTP header extension URI (draft-holmer-rmcat-transport-wide-cc-extensions-01).
 pub const TWCC_URI: &str =
     "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";

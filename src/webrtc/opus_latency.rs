@@ -45,7 +45,7 @@ pub(crate) fn report_held_packet(dec: &gst::Element) {
                     packet_ms = d / 1_000_000,
                     "longer Opus packets: new latency"
                 );
-                let _ = dec.post_message(gst::message::Latency::builder().src(&dec).build());
+                super::recalculate_pipeline_latency(&dec);
             }
             gst::PadProbeReturn::Ok
         });

@@ -16,6 +16,10 @@ use super::jitter::{
 };
 use super::{JitterBuffer, RepairConfig};
 
+/// Shortest time (ms) between two recomputations of the pipeline latency for a jitter buffer
+/// whose latency went down.
+const RECALC_INTERVAL_MS: f64 = 2000.0;
+
 /// What one peer connection's repair elements and counters are.
 #[derive(Debug)]
 pub(crate) struct Internals {
@@ -145,6 +149,8 @@ impl Internals {
         let state = Mutex::new(Adapt {
             estimator: None,
             next_update: 0.0,
+            applied_ms: 0,
+            applied_at_ms: 0.0,
         });
         let jb_weak = jb.downgrade();
         sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
@@ -231,6 +237,16 @@ impl Internals {
             } else {
                 (0.0, 0.0, false)
             };
+            // The sinks render at the pipeline's latency, which GStreamer recomputes only when
+            // asked: at once when the buffer holds packets longer (they would reach the sinks
+            // late), at most every RECALC_INTERVAL when it holds them shorter (each recompute
+            // moves every sink's render time).
+            let recalc = next > st.applied_ms
+                || (next < st.applied_ms && now_ms - st.applied_at_ms >= RECALC_INTERVAL_MS);
+            if recalc {
+                st.applied_ms = next;
+                st.applied_at_ms = now_ms;
+            }
             drop(guard);
             // Ask again after `retry_ms`, and keep asking while a retransmission sent now can
             // still arrive before the packet's deadline (the latency): one round trip and the
@@ -259,6 +275,9 @@ impl Internals {
                     "jitter buffer latency"
                 );
                 jb.set_property("latency", next);
+            }
+            if recalc {
+                crate::webrtc::recalculate_pipeline_latency(&jb);
             }
             gst::PadProbeReturn::Ok
         });
@@ -303,6 +322,9 @@ type Target = (glib::WeakRef<gst::Element>, u32);
 struct Adapt {
     estimator: Option<JitterEstimator>,
     next_update: f64,
+    /// The latency (ms) the pipeline last recomputed its own with, and when (ms).
+    applied_ms: u32,
+    applied_at_ms: f64,
 }
 
 /// Which direction a packet probe counts.
