@@ -202,6 +202,7 @@ fn cell(opts: &ImpairmentOptions, loss: u32, jitter: u32) -> Result<CellReport, 
         fps: opts.fps,
         seconds: opts.seconds,
         warmup_seconds: 3.0,
+        ice_tcp: false,
         ..LatencyOptions::default()
     };
     // Joins and the warm-up happen under the impairment too, as on a real path.
@@ -213,7 +214,7 @@ fn cell(opts: &ImpairmentOptions, loss: u32, jitter: u32) -> Result<CellReport, 
         let (shared, f) = (shared.clone(), first.clone());
         Arc::new(move |r| shared.record(&f, r))
     };
-    let cfg = subscriber_config(
+    let mut cfg = subscriber_config(
         &room.url,
         &room.token("sub0")?,
         None,
@@ -221,6 +222,7 @@ fn cell(opts: &ImpairmentOptions, loss: u32, jitter: u32) -> Result<CellReport, 
         on,
         None,
     );
+    cfg.ice_tcp = false;
     first.start();
     let (sub, _events) = room
         .rt

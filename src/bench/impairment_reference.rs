@@ -66,14 +66,16 @@ fn signalling_server(rt: &tokio::runtime::Runtime) -> Result<String, BenchError>
     Ok(format!("ws://{addr}"))
 }
 
-/// Restrict ICE to 127.0.0.1 on every `webrtcbin` the element's signaller announces, and hand
-/// each one to `on_ready`.
+/// Restrict ICE to UDP on 127.0.0.1 on every `webrtcbin` the element's signaller announces,
+/// and hand each one to `on_ready`.
 fn on_webrtcbin(element: &gst::Element, on_ready: impl Fn(&gst::Element) + Send + Sync + 'static) {
     let signaller = element.property::<glib::Object>("signaller");
     signaller.connect("webrtcbin-ready", false, move |args| {
         if let Some(Ok(webrtcbin)) = args.get(2).map(|v| v.get::<gst::Element>()) {
             if let Some(agent) = webrtcbin.property::<Option<glib::Object>>("ice-agent") {
                 agent.emit_by_name::<bool>("add-local-ip-address", &[&"127.0.0.1"]);
+                // As for the Streamwire peers: no TCP pair that would never lose a packet.
+                agent.set_property("ice-tcp", false);
             }
             on_ready(&webrtcbin);
         }

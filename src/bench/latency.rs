@@ -99,6 +99,9 @@ pub struct LatencyOptions {
     pub sfu: Option<SfuTarget>,
     /// Every session gathers ICE on this address only; `None`: 127.0.0.1.
     pub ice_address: Option<String>,
+    /// The sessions gather ICE-TCP candidates too (the default); `bench impairment` turns it
+    /// off: its loss drops UDP, and a TCP pair would carry the media without a loss.
+    pub ice_tcp: bool,
 }
 
 impl Default for LatencyOptions {
@@ -120,6 +123,7 @@ impl Default for LatencyOptions {
             cold: false,
             sfu: None,
             ice_address: None,
+            ice_tcp: true,
         }
     }
 }
@@ -457,6 +461,7 @@ pub(crate) fn start(
     let room = BenchRoom::start(opts.sfu.as_ref())?;
     let shared = Shared::new(gst::SystemClock::obtain());
     let mut cfg = SessionConfig::loopback(&room.url, ROOM, &room.token("publisher")?);
+    cfg.ice_tcp = opts.ice_tcp;
     if let Some(a) = &opts.ice_address {
         cfg.local_addresses = vec![a.clone()];
     }

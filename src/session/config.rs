@@ -62,6 +62,9 @@ pub struct SessionConfig {
     /// Which candidates ICE may use. Default [`IceTransportPolicy::All`];
     /// [`IceTransportPolicy::Relay`] sends everything through TURN.
     pub ice_transport_policy: IceTransportPolicy,
+    /// Gather ICE-TCP candidates too ([`PeerConfig::ice_tcp`](crate::webrtc::peer::PeerConfig::ice_tcp)).
+    /// Default true.
+    pub ice_tcp: bool,
     /// Receive jitter buffer. Default adaptive ([`JitterBuffer::default`]); a fixed latency
     /// is the override.
     pub jitter_buffer: JitterBuffer,
@@ -93,6 +96,7 @@ impl SessionConfig {
             local_addresses: Vec::new(),
             ice_servers: Vec::new(),
             ice_transport_policy: IceTransportPolicy::All,
+            ice_tcp: true,
             jitter_buffer: JitterBuffer::default(),
             repair: RepairConfig::default(),
             data_channel: true,
@@ -122,6 +126,7 @@ pub(crate) struct ConnectionSettings {
     pub subscribe: Subscribe,
     pub local_addresses: Vec<String>,
     pub ice_transport_policy: IceTransportPolicy,
+    pub ice_tcp: bool,
     pub jitter_buffer: JitterBuffer,
     pub repair: RepairConfig,
     pub data_channel: bool,

@@ -93,6 +93,7 @@ impl Mesh {
         let mut cfg = PeerConfig::new(role);
         cfg.local_addresses = cx.settings.local_addresses.clone();
         cfg.ice_transport_policy = cx.settings.ice_transport_policy;
+        cfg.ice_tcp = cx.settings.ice_tcp;
         cfg.stun_server = cx.ice.stun.clone();
         cfg.turn_servers = cx.ice.turns.clone();
         cfg.jitter_buffer = cx.settings.jitter_buffer;

@@ -210,6 +210,7 @@ impl Session {
                 subscribe: cfg.subscribe,
                 local_addresses: cfg.local_addresses,
                 ice_transport_policy: cfg.ice_transport_policy,
+                ice_tcp: cfg.ice_tcp,
                 jitter_buffer: cfg.jitter_buffer,
                 repair: cfg.repair,
                 data_channel: cfg.data_channel,

@@ -86,6 +86,10 @@ pub struct PeerConfig {
     pub local_addresses: Vec<String>,
     /// Which candidates ICE may use. Default [`IceTransportPolicy::All`].
     pub ice_transport_policy: IceTransportPolicy,
+    /// Gather ICE-TCP candidates too (libnice's `ice-tcp`). Default true: a network that
+    /// blocks UDP can still carry the call over TCP. Loss tests turn it off, or the connection
+    /// may settle on a TCP pair that never loses a packet.
+    pub ice_tcp: bool,
     /// STUN server, `stun://host:port`. None by default; never a public server implicitly.
     pub stun_server: Option<String>,
     /// TURN servers, `turn(s)://user:password@host:port`.
@@ -116,6 +120,7 @@ impl PeerConfig {
             role,
             local_addresses: Vec::new(),
             ice_transport_policy: IceTransportPolicy::All,
+            ice_tcp: true,
             stun_server: None,
             turn_servers: Vec::new(),
             jitter_buffer: JitterBuffer::default(),

@@ -163,6 +163,9 @@ impl Peer {
         webrtcbin.set_property("latency", config.jitter_buffer.initial_ms());
         let repair = watch_internals(&webrtcbin, config.repair, config.jitter_buffer);
         webrtcbin.set_property_from_str("ice-transport-policy", config.ice_transport_policy.nick());
+        if let Some(agent) = webrtcbin.property::<Option<gst::glib::Object>>("ice-agent") {
+            agent.set_property("ice-tcp", config.ice_tcp);
+        }
         if let Some(stun) = &config.stun_server {
             webrtcbin.set_property("stun-server", stun);
         }
