@@ -13,8 +13,6 @@ mod webrtc_support;
 
 use std::time::Duration;
 
-use gst::prelude::*;
-
 use streamwire::session::latency::{read_stamp, stamp_frames};
 use streamwire::webrtc::MediaKind;
 use streamwire::webrtc::peer::{Peer, PeerConfig, PeerIo, Role, SignalOut};
@@ -124,15 +122,14 @@ async fn five_percent_loss_is_repaired() {
         SubscriberConfig::default(),
     );
     // The default (adaptive) jitter buffer.
-    let (pv, io_v) = receiver.peer("camera", PeerConfig::loopback(Role::Answerer));
-    let (pc, io_c) = sender.peer("viewer", PeerConfig::loopback(Role::Offerer));
-    // The impairment drops UDP: a TCP candidate pair (webrtcbin gathers ICE-TCP candidates
-    // too) would carry the media without a single loss and measure nothing.
-    for peer in [&pv, &pc] {
-        peer.webrtcbin()
-            .property::<gst::glib::Object>("ice-agent")
-            .set_property("ice-tcp", false);
-    }
+    // The impairment drops UDP: a TCP candidate pair (ICE-TCP is on by default) would carry
+    // the media without a single loss and measure nothing.
+    let udp_only = |role| PeerConfig {
+        ice_tcp: false,
+        ..PeerConfig::loopback(role)
+    };
+    let (pv, io_v) = receiver.peer("camera", udp_only(Role::Answerer));
+    let (pc, io_c) = sender.peer("viewer", udp_only(Role::Offerer));
     // Frames are counted by number: the publisher paints a counter into every raw frame and
     // the receiver reads it back from each decoded frame, so a change of the jitter buffer's
     // latency during the window (frames held back or released) does not count as loss.

@@ -35,6 +35,7 @@ use super::latency::{
 use streamwire::encoder::Codec;
 use streamwire::impair::{BurstLoss, ReceiveImpairment};
 use streamwire::webrtc::MediaKind;
+use streamwire::webrtc::repair::DirectionCounts;
 
 /// Mean length (packets) of a `--burst` loss burst.
 pub const MEAN_BURST_PACKETS: f64 = 4.0;
@@ -117,6 +118,72 @@ pub struct CellReport {
     pub jitter_buffer_ms: Option<u32>,
 }
 
+impl ImpairmentOptions {
+    /// The `bench latency` options of one cell's pair: one subscriber, a 3 s warm-up, UDP-only
+    /// ICE (the loss drops UDP; a TCP pair would carry the media without a loss).
+    pub(crate) fn latency_options(&self) -> LatencyOptions {
+        LatencyOptions {
+            subscribers: 1,
+            codec: self.codec,
+            width: self.width,
+            height: self.height,
+            fps: self.fps,
+            seconds: self.seconds,
+            warmup_seconds: 3.0,
+            ice_tcp: false,
+            ..LatencyOptions::default()
+        }
+    }
+}
+
+/// What a cell measured, the same way for either stack.
+pub(crate) struct Measured {
+    pub(crate) painted: u64,
+    pub(crate) decoded: u64,
+    pub(crate) freezes: u64,
+    pub(crate) freeze_ms: f64,
+    pub(crate) rendered: Summary,
+    pub(crate) audio_concealed_pct: Option<f64>,
+    /// What the publisher sent during the window.
+    pub(crate) sent: Option<DirectionCounts>,
+    pub(crate) jitter_buffer_ms: Option<u32>,
+}
+
+impl CellReport {
+    /// The report of `stack` for the cell (`loss`, `jitter`) of `opts`.
+    pub(crate) fn new(
+        stack: &'static str,
+        opts: &ImpairmentOptions,
+        (loss, jitter): (u32, u32),
+        m: Measured,
+    ) -> CellReport {
+        CellReport {
+            stack,
+            loss_pct: loss,
+            jitter_ms: jitter,
+            burst: opts.burst,
+            frames_painted: m.painted,
+            frames_decoded: m.decoded,
+            frames_decoded_pct: if m.painted > 0 {
+                100.0 * m.decoded as f64 / m.painted as f64
+            } else {
+                0.0
+            },
+            freezes: m.freezes,
+            freeze_ms: m.freeze_ms,
+            rendered: m.rendered,
+            audio_concealed_pct: m.audio_concealed_pct,
+            overhead_pct: m
+                .sent
+                .filter(|d| d.media_bytes > 0)
+                .map(|d| d.overhead_pct()),
+            rtx_packets: m.sent.map_or(0, |d| d.rtx_packets),
+            fec_packets: m.sent.map_or(0, |d| d.fec_packets),
+            jitter_buffer_ms: m.jitter_buffer_ms,
+        }
+    }
+}
+
 fn check(opts: &ImpairmentOptions) -> Result<(), BenchError> {
     if opts.loss_pct.is_empty() || opts.jitter_ms.is_empty() {
         return Err(BenchError::Run(
@@ -194,17 +261,7 @@ fn impairment(opts: &ImpairmentOptions, loss: u32, jitter: u32) -> ReceiveImpair
 
 fn cell(opts: &ImpairmentOptions, loss: u32, jitter: u32) -> Result<CellReport, BenchError> {
     let ns = |e: streamwire::impair::ImpairError| BenchError::Run(e.to_string());
-    let lopts = LatencyOptions {
-        subscribers: 1,
-        codec: opts.codec,
-        width: opts.width,
-        height: opts.height,
-        fps: opts.fps,
-        seconds: opts.seconds,
-        warmup_seconds: 3.0,
-        ice_tcp: false,
-        ..LatencyOptions::default()
-    };
+    let lopts = opts.latency_options();
     // Joins and the warm-up happen under the impairment too, as on a real path.
     let imp = impairment(opts, loss, jitter);
     streamwire::impair::random_loss(if opts.burst { 0 } else { loss }).map_err(ns)?;
@@ -282,27 +339,22 @@ fn cell(opts: &ImpairmentOptions, loss: u32, jitter: u32) -> Result<CellReport, 
             .rt
             .block_on(sub.repair_counters(&pub_id))
             .and_then(|c| c.jitter_latency_ms.iter().max().copied());
-        Ok(CellReport {
-            stack: "streamwire",
-            loss_pct: loss,
-            jitter_ms: jitter,
-            burst: opts.burst,
-            frames_painted: painted,
-            frames_decoded: decoded,
-            frames_decoded_pct: if painted > 0 {
-                100.0 * decoded as f64 / painted as f64
-            } else {
-                0.0
+        Ok(CellReport::new(
+            "streamwire",
+            opts,
+            (loss, jitter),
+            Measured {
+                painted,
+                decoded,
+                freezes: v1.freezes.saturating_sub(v0.freezes),
+                freeze_ms: (v1.freeze_ms - v0.freeze_ms).max(0.0),
+                rendered: summarize(std::mem::take(&mut *shared.rendered.lock())),
+                audio_concealed_pct: (samples > 0)
+                    .then(|| 100.0 * concealed as f64 / samples as f64),
+                sent,
+                jitter_buffer_ms: jb,
             },
-            freezes: v1.freezes.saturating_sub(v0.freezes),
-            freeze_ms: (v1.freeze_ms - v0.freeze_ms).max(0.0),
-            rendered: summarize(std::mem::take(&mut *shared.rendered.lock())),
-            audio_concealed_pct: (samples > 0).then(|| 100.0 * concealed as f64 / samples as f64),
-            overhead_pct: sent.filter(|d| d.media_bytes > 0).map(|d| d.overhead_pct()),
-            rtx_packets: sent.map_or(0, |d| d.rtx_packets),
-            fec_packets: sent.map_or(0, |d| d.fec_packets),
-            jitter_buffer_ms: jb,
-        })
+        ))
     })();
     room.rt.block_on(async {
         sub.leave().await;

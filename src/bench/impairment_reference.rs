@@ -19,9 +19,9 @@ use gst::glib;
 use gst::prelude::*;
 use parking_lot::Mutex;
 
-use super::impairment::{CellReport, ImpairmentOptions};
+use super::impairment::{CellReport, ImpairmentOptions, Measured};
 use super::latency::{
-    BenchError, FirstFrame, FrameReading, LatencyOptions, Shared, measure_from, now_ns, summarize,
+    BenchError, FirstFrame, FrameReading, Shared, measure_from, now_ns, summarize,
 };
 use streamwire::encoder::Codec;
 use streamwire::impair::ReceiveImpairment;
@@ -277,16 +277,7 @@ pub(crate) fn cell(
         subscriber
             .set_state(gst::State::Playing)
             .map_err(|e| BenchError::Run(format!("reference subscriber: {e}")))?;
-        let lopts = LatencyOptions {
-            subscribers: 1,
-            codec: opts.codec,
-            width: opts.width,
-            height: opts.height,
-            fps: opts.fps,
-            seconds: opts.seconds,
-            warmup_seconds: 3.0,
-            ..LatencyOptions::default()
-        };
+        let lopts = opts.latency_options();
         let sent = || {
             meters
                 .lock()
@@ -309,35 +300,26 @@ pub(crate) fn cell(
                     .into(),
             ));
         }
-        let d = s1 - s0;
-        let painted = u64::from(shared.frames_in_window.load(Ordering::Relaxed));
-        let decoded = u64::from(w.min_frames);
         let freezes = freezes.lock().clone();
-        Ok(CellReport {
-            stack: STACK,
-            loss_pct: loss,
-            jitter_ms: jitter,
-            burst: opts.burst,
-            frames_painted: painted,
-            frames_decoded: decoded,
-            frames_decoded_pct: if painted > 0 {
-                100.0 * decoded as f64 / painted as f64
-            } else {
-                0.0
+        Ok(CellReport::new(
+            STACK,
+            opts,
+            (loss, jitter),
+            Measured {
+                painted: u64::from(shared.frames_in_window.load(Ordering::Relaxed)),
+                decoded: u64::from(w.min_frames),
+                freezes: freezes.freezes(),
+                freeze_ms: freezes.total_freeze_ms(),
+                rendered: summarize(std::mem::take(&mut *shared.rendered.lock())),
+                audio_concealed_pct: None,
+                sent: Some(s1 - s0),
+                jitter_buffer_ms: webrtcbins
+                    .lock()
+                    .iter()
+                    .map(|w| w.property::<u32>("latency"))
+                    .max(),
             },
-            freezes: freezes.freezes(),
-            freeze_ms: freezes.total_freeze_ms(),
-            rendered: summarize(std::mem::take(&mut *shared.rendered.lock())),
-            audio_concealed_pct: None,
-            overhead_pct: (d.media_bytes > 0).then(|| d.overhead_pct()),
-            rtx_packets: d.rtx_packets,
-            fec_packets: d.fec_packets,
-            jitter_buffer_ms: webrtcbins
-                .lock()
-                .iter()
-                .map(|w| w.property::<u32>("latency"))
-                .max(),
-        })
+        ))
     })();
     let _ = subscriber.set_state(gst::State::Null);
     let _ = publisher.set_state(gst::State::Null);
