@@ -87,3 +87,45 @@ async fn both_directions_on_one_webrtcbin() {
     assert_eq!((at_b.width, at_b.height), (320, 240));
     assert_eq!((at_a.width, at_a.height), (352, 288));
 }
+
+/// The local candidates `ice_tcp` lets a lone offerer gather on 127.0.0.1 (gathering ends or
+/// 5 s pass).
+async fn gathered(ice_tcp: bool) -> Vec<String> {
+    use streamwire::webrtc::peer::{PeerConfig, Role, SignalOut};
+    let a = Endpoint::new(
+        "alice",
+        Some(publish(Codec::Vp8, 320, 240)),
+        SubscriberConfig::default(),
+    );
+    let cfg = PeerConfig {
+        ice_tcp,
+        ..PeerConfig::loopback(Role::Offerer)
+    };
+    let (peer, mut io) = a.peer("bob", cfg);
+    peer.negotiate().unwrap();
+    let mut candidates = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    // Host candidates on loopback come within milliseconds; stop a second after the last.
+    while let Ok(Some(msg)) = tokio::time::timeout_at(
+        deadline.min(tokio::time::Instant::now() + Duration::from_secs(1)),
+        io.signals.recv(),
+    )
+    .await
+    {
+        if let SignalOut::Ice { candidate, .. } = msg {
+            candidates.push(candidate);
+        }
+    }
+    candidates
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ice_tcp_off_gathers_udp_candidates_only() {
+    let is_tcp = |c: &String| c.to_ascii_uppercase().contains(" TCP ");
+    let with = gathered(true).await;
+    assert!(with.iter().any(is_tcp), "ICE-TCP on by default: {with:?}");
+    assert!(!with.iter().all(is_tcp), "UDP too: {with:?}");
+    let without = gathered(false).await;
+    assert!(!without.is_empty(), "no candidates at all");
+    assert!(!without.iter().any(is_tcp), "ice_tcp = false: {without:?}");
+}
