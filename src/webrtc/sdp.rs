@@ -18,6 +18,8 @@ pub(crate) struct LinkParams {
     pub ssrc: u32,
     /// CVO (`urn:3gpp:video-orientation`) header-extension id, if negotiated.
     pub cvo_id: Option<u8>,
+    /// Audio level (RFC 6464) header-extension id, if negotiated (audio only).
+    pub audio_level_id: Option<u8>,
 }
 
 /// Parse the SDP text of a remote `context` (offer / answer); it must have an m-line.
@@ -80,18 +82,20 @@ pub(crate) fn receive_caps(kind: MediaKind) -> gst::Caps {
     }
 }
 
-/// RTP caps for Opus at [`OPUS_PT`] with the TWCC header extension: what this side offers to
-/// send and to receive.
+/// RTP caps for Opus at [`OPUS_PT`] with the TWCC and audio level header extensions: what
+/// this side offers to send and to receive.
 pub(crate) fn opus_caps() -> gst::Caps {
-    gst::Caps::builder_full()
-        .structure(rtp_structure(
-            MediaKind::Audio,
-            "OPUS",
-            48000,
-            OPUS_PT,
-            Some(TWCC_EXT_ID),
-        ))
-        .build()
+    let mut s = rtp_structure(MediaKind::Audio, "OPUS", 48000, OPUS_PT, Some(TWCC_EXT_ID));
+    s.set(format!("extmap-{AUDIO_LEVEL_EXT_ID}"), audio_level_extmap());
+    gst::Caps::builder_full().structure(s).build()
+}
+
+/// The caps value of the audio level `extmap-N` field: `rtphdrextclientaudiolevel` writes it
+/// as (direction, URI, attributes) with `vad=on` into the payloader's caps, and webrtcbin's
+/// sink pad accepts only caps that match the transceiver's codec preferences, so these carry
+/// the same value (the SDP gets `a=extmap:N urn:ietf:params:rtp-hdrext:ssrc-audio-level vad=on`).
+pub(crate) fn audio_level_extmap() -> gst::Array {
+    gst::Array::new(["", AUDIO_LEVEL_URI, "vad=on"])
 }
 
 /// Payload type for Opus when offering.
@@ -100,6 +104,9 @@ pub(crate) const OPUS_PT: u8 = 111;
 pub(crate) const TWCC_EXT_ID: u8 = 1;
 /// CVO extension id used when offering (rotation metadata mode).
 pub(crate) const CVO_EXT_ID: u8 = 3;
+/// Audio level (RFC 6464) extension id used when offering (every Opus m-line).
+pub(crate) const AUDIO_LEVEL_EXT_ID: u8 = 4;
+pub(crate) use super::audio_level::AUDIO_LEVEL_URI;
 /// URI of the Coordination of Video Orientation header extension (`rtphdrextcvo`).
 pub(crate) const CVO_URI: &str = gststreamwire::rtphdrextcvo::URI;
 
@@ -207,6 +214,11 @@ pub(crate) fn find_mline_for(
         } else {
             None
         };
+        let audio_level_id = if track.kind == MediaKind::Audio {
+            media_audio_level_id(media)
+        } else {
+            None
+        };
         return Some((
             idx,
             LinkParams {
@@ -214,6 +226,7 @@ pub(crate) fn find_mline_for(
                 twcc_id,
                 ssrc: track.ssrc,
                 cvo_id,
+                audio_level_id,
             },
         ));
     }
@@ -249,6 +262,11 @@ pub(crate) fn ice_ufrag(sdp: &gst_sdp::SDPMessageRef) -> Option<String> {
 /// The TWCC header-extension id an m-line declares, if any.
 pub(crate) fn media_twcc_id(media: &gst_sdp::SDPMediaRef) -> Option<u8> {
     media_ext_id(media, TWCC_URI)
+}
+
+/// The audio level header-extension id an m-line declares, if any.
+pub(crate) fn media_audio_level_id(media: &gst_sdp::SDPMediaRef) -> Option<u8> {
+    media_ext_id(media, AUDIO_LEVEL_URI)
 }
 
 /// The id an m-line's `a=extmap` gives to the header extension `uri`, if any.

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use gst::prelude::*;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
+use super::audio_level::{Speakers, ext_id_in_caps, rtp_level};
 use super::freeze::FreezeDetector;
 use super::peer::Peer;
 use super::recording::{Recorder, record_queue};
@@ -191,6 +192,28 @@ pub enum SubscriberEvent {
         /// Why.
         reason: String,
     },
+    /// The audio level of every member whose audio is received (RFC 6464 header extension),
+    /// at most one per [`LEVEL_EVENT_INTERVAL`](super::audio_level::LEVEL_EVENT_INTERVAL).
+    AudioLevels {
+        /// One entry per member, by id.
+        levels: Vec<MemberLevel>,
+    },
+    /// Another member became the active speaker (see [`super::audio_level`] for the
+    /// hysteresis); `None` when the active speaker's audio ended.
+    ActiveSpeakerChanged {
+        /// The new active speaker.
+        peer: Option<String>,
+    },
+}
+
+/// One member's received audio level.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MemberLevel {
+    /// Remote peer id.
+    pub peer: String,
+    /// Level in dBov: 0 is the loudest, 127
+    /// ([`SILENCE_DBOV`](super::audio_level::SILENCE_DBOV)) silence.
+    pub dbov: u8,
 }
 
 /// Per-track receive counters.
@@ -212,6 +235,8 @@ pub struct TrackCounters {
     pub samples: u64,
     /// Audio samples the decoder concealed (PLC) because packets were missing.
     pub concealed_samples: u64,
+    /// Last received audio level (dBov, RFC 6464 header extension), if the sender sends it.
+    pub audio_level: Option<u8>,
 }
 
 /// A decode branch: track kind and its elements, depayloader first.
@@ -228,6 +253,7 @@ struct Inner {
     on_sample: Mutex<Option<VideoSampleCallback>>,
     on_decoded: Mutex<Option<DecodedVideoCallback>>,
     recorder: Option<Arc<Recorder>>,
+    speakers: Mutex<Speakers>,
 }
 
 /// Decodes the tracks of any number of peers.
@@ -274,6 +300,7 @@ impl Subscriber {
                     ssrcs: Mutex::new(HashMap::new()),
                     branches: Mutex::new(HashMap::new()),
                     recorder,
+                    speakers: Mutex::new(Speakers::default()),
                 }),
             },
             rx,
@@ -353,6 +380,10 @@ impl Subscriber {
     /// [`FINISH_WAIT`](super::recording::FINISH_WAIT)).
     pub fn detach(&self, peer: &str) {
         let branches = self.inner.branches.lock().remove(peer).unwrap_or_default();
+        let ended = self.inner.speakers.lock().remove(peer);
+        if let Some(ev) = ended {
+            let _ = self.inner.events.send(ev);
+        }
         for (_, els) in &branches {
             if let Some(sink) = els.first().and_then(|e| e.static_pad("sink"))
                 && let Some(src) = sink.peer()
@@ -399,6 +430,12 @@ impl Subscriber {
             list.remove(i)
         };
         let _ = pad.unlink(&depay_sink);
+        if branch.0 == MediaKind::Audio {
+            let ended = self.inner.speakers.lock().remove(peer);
+            if let Some(ev) = ended {
+                let _ = self.inner.events.send(ev);
+            }
+        }
         let bin = branch
             .1
             .first()
@@ -624,6 +661,14 @@ fn build_receive_branch(
         .static_pad("src")
         .ok_or_else(|| WebrtcError::MissingElement("decoder src pad".into()))?;
     install_counter(inner, peer_id, kind, &dec_src);
+    if kind == MediaKind::Audio
+        && let Some(depay_sink) = chain[0].static_pad("sink")
+    {
+        match ext_id_in_caps(s) {
+            Some(id) => read_levels(inner, peer_id, id, &depay_sink),
+            None => tracing::debug!(peer = %peer_id, "no audio level extension negotiated"),
+        }
+    }
     if kind == MediaKind::Video
         && let Some(depay_sink) = chain[0].static_pad("sink")
     {
@@ -684,6 +729,34 @@ fn build_receive_branch(
         });
     }
     Ok(())
+}
+
+/// Read the audio level extension `id` from the RTP packets reaching `depay_sink`: the
+/// track's counters and the room's [`Speakers`].
+fn read_levels(inner: &Arc<Inner>, peer_id: &str, id: u8, depay_sink: &gst::Pad) {
+    let weak = Arc::downgrade(inner);
+    let peer = peer_id.to_owned();
+    depay_sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let Some(inner) = weak.upgrade() else {
+            return gst::PadProbeReturn::Remove;
+        };
+        if let Some((level, _voice)) = info.buffer().and_then(|b| rtp_level(b, id)) {
+            inner
+                .counters
+                .lock()
+                .entry((peer.clone(), MediaKind::Audio))
+                .or_default()
+                .audio_level = Some(level);
+            let evs = inner
+                .speakers
+                .lock()
+                .observe(&peer, level, std::time::Instant::now());
+            for ev in evs {
+                let _ = inner.events.send(ev);
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// A codec `video_codec_of` does not map to (it names only the codecs WebRTC carries).
