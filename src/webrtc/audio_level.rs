@@ -8,7 +8,7 @@
 //! raw buffers would not reach the payloader).
 //!
 //! Receiving: the subscriber reads the extension from each RTP packet at the Opus
-//! depayloader's sink pad ([`rtp_level`]), and [`Speakers`] turns the levels of all members
+//! depayloader's sink pad, and a per-subscriber tracker turns the levels of all members
 //! into [`SubscriberEvent::AudioLevels`] (at most one per [`LEVEL_EVENT_INTERVAL`]) and
 //! [`SubscriberEvent::ActiveSpeakerChanged`] (a member must be loudest by
 //! [`ACTIVE_SPEAKER_MARGIN_DB`] for [`ACTIVE_SPEAKER_HOLD`]).
