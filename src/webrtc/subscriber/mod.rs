@@ -176,16 +176,17 @@ impl Subscriber {
     /// [`FINISH_WAIT`](super::recording::FINISH_WAIT)).
     pub fn detach(&self, peer: &str) {
         let branches = self.inner.branches.lock().remove(peer).unwrap_or_default();
-        let ended = self.inner.speakers.lock().remove(peer);
-        if let Some(ev) = ended {
-            let _ = self.inner.events.send(ev);
-        }
         for (_, els) in &branches {
             if let Some(sink) = els.first().and_then(|e| e.static_pad("sink"))
                 && let Some(src) = sink.peer()
             {
                 let _ = src.unlink(&sink);
             }
+        }
+        // After the unlink: no packet of `peer` reaches the level probe any more.
+        let ended = self.inner.speakers.lock().remove(peer);
+        if let Some(ev) = ended {
+            let _ = self.inner.events.send(ev);
         }
         if let Some(rec) = &self.inner.recorder {
             let chains: Vec<Vec<gst::Element>> =
