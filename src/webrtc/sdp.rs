@@ -295,4 +295,48 @@ mod tests {
         assert_eq!(video_codec_of("H264"), Some(Codec::H264));
         assert_eq!(video_codec_of("VP9"), None);
     }
+
+    #[test]
+    fn an_answer_keeps_the_offers_audio_level_id_for_audio_only() {
+        // As Chromium offers it: its own ids, no `vad` attribute.
+        let sdp = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+                   m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n\
+                   a=recvonly\r\na=rtpmap:111 opus/48000/2\r\n\
+                   a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n\
+                   a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n\
+                   m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\n\
+                   a=recvonly\r\na=rtpmap:96 VP8/90000\r\n\
+                   a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n";
+        gst::init().unwrap();
+        let offer = parse_sdp(sdp, "offer").unwrap();
+        let want = |kind, encoding_name| TrackWanted {
+            kind,
+            encoding_name,
+            ssrc: 7,
+            cvo: false,
+        };
+        let (idx, p) = find_mline_for(&offer, &want(MediaKind::Audio, "OPUS"), &[]).unwrap();
+        assert_eq!(
+            (idx, p.pt, p.twcc_id, p.audio_level_id),
+            (0, 111, Some(3), Some(1))
+        );
+        let (idx, p) = find_mline_for(&offer, &want(MediaKind::Video, "VP8"), &[]).unwrap();
+        assert_eq!((idx, p.audio_level_id), (1, None));
+    }
+
+    #[test]
+    fn the_audio_level_id_is_read_from_string_and_array_caps_fields() {
+        gst::init().unwrap();
+        let caps = opus_caps();
+        let s = caps.structure(0).unwrap();
+        assert_eq!(
+            crate::webrtc::audio_level::ext_id_in_caps(s),
+            Some(AUDIO_LEVEL_EXT_ID)
+        );
+        let s = gst::Structure::builder("application/x-rtp")
+            .field("extmap-1", TWCC_URI)
+            .field("extmap-5", AUDIO_LEVEL_URI)
+            .build();
+        assert_eq!(crate::webrtc::audio_level::ext_id_in_caps(&s), Some(5));
+    }
 }
