@@ -259,14 +259,7 @@ impl Actor {
                         codec: codec.clone(),
                     });
                 }
-                let ev = match ev {
-                    SubscriberEvent::AudioLevels { levels } => SessionEvent::AudioLevels { levels },
-                    SubscriberEvent::ActiveSpeakerChanged { peer } => {
-                        SessionEvent::ActiveSpeakerChanged { peer }
-                    }
-                    other => SessionEvent::Receive(other),
-                };
-                self.cx.events.emit(ev);
+                self.cx.events.emit(SessionEvent::Receive(ev));
             }
             Post::Tick => self.tick(),
         }
