@@ -60,8 +60,7 @@ fn one_loss_cell_measures_streamwire_and_the_reference_pair() {
         assert!((90..=150).contains(&painted), "{c}");
         assert!(c["frames_decoded"].as_u64().unwrap() > 0, "{c}");
         assert!(c["rendered"]["samples"].as_u64().unwrap() > 0, "{c}");
-        let p50 = c["rendered"]["p50_ms"].as_f64().unwrap();
-        assert!(p50 > 0.0 && p50 < 2000.0, "{c}");
+        assert!(c["rendered"]["p50_ms"].as_f64().unwrap() > 0.0, "{c}");
         // Both publishers' sent packets were counted (media at least).
         assert!(c["overhead_pct"].is_number(), "{c}");
     }
@@ -69,6 +68,9 @@ fn one_loss_cell_measures_streamwire_and_the_reference_pair() {
     // ≥ 98 %; a short debug-build window here asks for less).
     let sw = &cells[0];
     assert!(sw["frames_decoded_pct"].as_f64().unwrap() >= 90.0, "{sw}");
+    // Rendered within 2 s. Not asserted for the reference pair: what its elements do in a
+    // debug build on a loaded machine (one CI run: 4.5 s) is not this test's subject.
+    assert!(sw["rendered"]["p50_ms"].as_f64().unwrap() < 2000.0, "{sw}");
     assert!(sw["rtx_packets"].as_u64().unwrap() > 0, "{sw}");
     assert!(sw["audio_concealed_pct"].is_number(), "{sw}");
     // Not measured for the reference pair (its audio decoder sits inside webrtcsrc).
