@@ -128,8 +128,20 @@ pub(crate) fn recalculate_pipeline_latency(element: &gst::Element) {
     while let Some(parent) = top.parent() {
         top = parent;
     }
+    // At most one recomputation queued per pipeline: many jitter buffers asking at once (a
+    // mesh of several peers) get one.
+    static PENDING: parking_lot::Mutex<Vec<usize>> = parking_lot::Mutex::new(Vec::new());
     if let Ok(pipeline) = top.downcast::<gst::Element>() {
-        pipeline.call_async(|p| {
+        let key = pipeline.as_ptr() as usize;
+        {
+            let mut pending = PENDING.lock();
+            if pending.contains(&key) {
+                return;
+            }
+            pending.push(key);
+        }
+        pipeline.call_async(move |p| {
+            PENDING.lock().retain(|k| *k != key);
             if let Some(bin) = p.downcast_ref::<gst::Bin>()
                 && bin.recalculate_latency().is_err()
             {
