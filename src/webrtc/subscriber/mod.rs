@@ -249,9 +249,8 @@ impl Subscriber {
                 }
             }
         }
-        if let (Some(bin), Ok(sink)) = (bin, make("fakesink")) {
+        if let (Some(bin), Ok(sink)) = (bin, make("fakesink").map(live_sink)) {
             sink.set_property("sync", false);
-            sink.set_property("async", false);
             if bin.add(&sink).is_ok() {
                 let _ = sink.sync_state_with_parent();
                 if let Some(sp) = sink.static_pad("sink") {
@@ -347,10 +346,10 @@ fn build_receive_branch(
                                 c.push(make("audioresample")?);
                             }
                         }
-                        c.push(make("autoaudiosink")?);
+                        c.push(live_sink(make("autoaudiosink")?));
                     }
                     AudioOutput::Discard => {
-                        let sink = make("fakesink")?;
+                        let sink = live_sink(make("fakesink")?);
                         sink.set_property("sync", cfg.sync);
                         c.push(sink);
                     }
@@ -402,7 +401,7 @@ fn build_receive_branch(
                 match &cfg.video {
                     VideoOutput::Display => {
                         c.push(make("videoconvert")?);
-                        c.push(make("autovideosink")?);
+                        c.push(live_sink(make("autovideosink")?));
                     }
                     VideoOutput::AppSink => {
                         c.push(make("videoconvert")?);
@@ -413,6 +412,7 @@ fn build_receive_branch(
                                     .build(),
                             )
                             .sync(cfg.sync)
+                            .async_(false)
                             .max_buffers(4)
                             .drop(true)
                             .build();
@@ -436,7 +436,7 @@ fn build_receive_branch(
                         c.push(sink.upcast());
                     }
                     VideoOutput::Discard | VideoOutput::Record(_) => {
-                        let sink = make("fakesink")?;
+                        let sink = live_sink(make("fakesink")?);
                         sink.set_property("sync", cfg.sync);
                         c.push(sink);
                     }
@@ -502,6 +502,9 @@ fn build_receive_branch(
         what: "webrtcbin to depayloader".into(),
         detail: format!("{e:?}"),
     })?;
+    // The sinks do not preroll (see `live_sink`), so the pipeline does not recompute its
+    // latency for them by itself: ask, so the new sinks wait out the jitter buffer.
+    super::recalculate_pipeline_latency(&chain[0]);
     inner
         .branches
         .lock()
@@ -640,4 +643,26 @@ fn install_counter(inner: &Arc<Inner>, peer_id: &str, kind: MediaKind, pad: &gst
         }
         gst::PadProbeReturn::Ok
     });
+}
+
+/// Make `sink` (a sink, or an auto-plugging bin such as `autoaudiosink` and the sink it
+/// creates) change state without prerolling (`async=false`), as a sink added to a playing
+/// live pipeline must. A prerolling sink makes the whole pipeline lose its state: it goes
+/// back to `PAUSED` until the sink has a buffer, and a branch added meanwhile starts paused
+/// and blocks its streaming thread in the preroll wait until the pipeline's continuation
+/// sets it playing. That continuation sends `LATENCY` to every `webrtcbin`, which waits for
+/// the `webrtcbin`'s state lock, so closing a connection at that moment (which holds that
+/// lock while it waits for the blocked streaming thread) deadlocked: seen in
+/// tests/web_audio_levels.rs when a member left within a second of joining.
+fn live_sink(sink: gst::Element) -> gst::Element {
+    if sink.has_property("async") {
+        sink.set_property("async", false);
+    } else if let Some(bin) = sink.downcast_ref::<gst::Bin>() {
+        bin.connect_element_added(|_, child| {
+            if child.has_property("async") {
+                child.set_property("async", false);
+            }
+        });
+    }
+    sink
 }
