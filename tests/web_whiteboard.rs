@@ -10,12 +10,12 @@ mod web_whiteboard_support;
 
 use std::time::Duration;
 
-use web_whiteboard_support::{DARK_AT, LONG, drag, hex, open};
 use gststreamwire::whiteboard::Item;
 use serde_json::json;
 use streamwire::signalling::client::{Client, ClientConfig, Event};
 use streamwire::signalling::protocol::Grant;
 use streamwire::whiteboard::Whiteboard;
+use web_whiteboard_support::{DARK_AT, LONG, drag, hex, open};
 
 #[tokio::test]
 async fn a_stroke_drawn_in_one_page_reaches_a_rust_member_and_another_page() {

@@ -241,8 +241,11 @@ async fn the_laser_pointer_reaches_others_fades_and_is_never_stored() {
         .await;
     let (ox, oy) = (r[0].as_f64().unwrap_or(0.0), r[1].as_f64().unwrap_or(0.0));
     let mouse = |kind: &str, x: f64, y: f64| json!({"type": kind, "x": ox + x, "y": oy + y, "button": "left", "buttons": 1, "clickCount": 1});
-    a.cmd("Input.dispatchMouseEvent", mouse("mouseMoved", 200.0, 100.0))
-        .await;
+    a.cmd(
+        "Input.dispatchMouseEvent",
+        mouse("mouseMoved", 200.0, 100.0),
+    )
+    .await;
     a.cmd(
         "Input.dispatchMouseEvent",
         mouse("mousePressed", 200.0, 100.0),
@@ -251,7 +254,11 @@ async fn the_laser_pointer_reaches_others_fades_and_is_never_stored() {
     for i in 1..=5 {
         a.cmd(
             "Input.dispatchMouseEvent",
-            mouse("mouseMoved", 200.0 + 20.0 * f64::from(i), 100.0 + 10.0 * f64::from(i)),
+            mouse(
+                "mouseMoved",
+                200.0 + 20.0 * f64::from(i),
+                100.0 + 10.0 * f64::from(i),
+            ),
         )
         .await;
         tokio::time::sleep(Duration::from_millis(30)).await;
@@ -269,12 +276,18 @@ async fn the_laser_pointer_reaches_others_fades_and_is_never_stored() {
         LONG,
     )
     .await;
-    v.wait_for("vic paints the laser", &format!("{RED_AT}(300, 150) > 5"), LONG)
-        .await;
+    v.wait_for(
+        "vic paints the laser",
+        &format!("{RED_AT}(300, 150) > 5"),
+        LONG,
+    )
+    .await;
     // Held still, it fades out (1.5 s) and is painted no more.
     v.wait_for(
         "the laser fades",
-        &format!("window.streamwireApp.whiteboard.lasers().length === 0 && {RED_AT}(300, 150) === 0"),
+        &format!(
+            "window.streamwireApp.whiteboard.lasers().length === 0 && {RED_AT}(300, 150) === 0"
+        ),
         Duration::from_secs(5),
     )
     .await;
@@ -303,7 +316,10 @@ async fn the_laser_pointer_reaches_others_fades_and_is_never_stored() {
         sent[2].as_u64().unwrap_or(0),
     );
     assert!(moves >= 100, "only {moves} moves");
-    assert!((15..=23).contains(&n), "{n} updates sent for {moves} moves in 1.1 s");
+    assert!(
+        (15..=23).contains(&n),
+        "{n} updates sent for {moves} moves in 1.1 s"
+    );
     v.wait_for(
         "vic has ann's last laser position",
         &format!("window.streamwireApp.whiteboard.board.presence.seen.size === 1 && [...window.streamwireApp.whiteboard.board.presence.seen.values()][0].laser?.[0] === {last}"),
@@ -326,4 +342,220 @@ async fn the_laser_pointer_reaches_others_fades_and_is_never_stored() {
     );
     a.assert_no_console_errors().await;
     v.assert_no_console_errors().await;
+}
+
+/// The objects of a PDF as this crate's exporter writes them (checked: every xref offset
+/// starts its object): object number → its bytes from `N 0 obj` to `endobj`.
+fn pdf_objects(pdf: &[u8]) -> Vec<(usize, Vec<u8>)> {
+    assert!(pdf.starts_with(b"%PDF-1.4\n"), "no PDF header");
+    // Byte offsets: the JPEG streams are binary, so search bytes, not (lossy) text.
+    let sx = pdf
+        .windows(10)
+        .rposition(|w| w == b"startxref\n")
+        .expect("startxref");
+    let tail = std::str::from_utf8(&pdf[sx..]).expect("an ASCII trailer");
+    assert!(tail.trim_end().ends_with("%%EOF"), "no %%EOF");
+    let start: usize = tail
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .expect("startxref offset");
+    let table = std::str::from_utf8(&pdf[start..]).expect("an ASCII xref");
+    assert!(table.starts_with("xref\n"), "startxref misses the xref");
+    let mut lines = table.lines().skip(1);
+    let count: usize = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|n| n.parse().ok())
+        .expect("xref count");
+    assert!(table.contains(&format!("/Size {count} /Root 1 0 R")));
+    let mut out = Vec::new();
+    for (n, l) in lines.take(count).enumerate().skip(1) {
+        let off: usize = l[..10].parse().expect("xref offset");
+        let head = format!("{n} 0 obj\n");
+        assert_eq!(&pdf[off..off + head.len()], head.as_bytes(), "object {n}");
+        let end = pdf[off..]
+            .windows(6)
+            .position(|w| w == b"endobj")
+            .expect("endobj");
+        out.push((n, pdf[off..off + end].to_vec()));
+    }
+    out
+}
+
+/// The stream of a PDF object (exactly `/Length` bytes after `stream\n`).
+fn pdf_stream(obj: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(obj);
+    let len: usize = text
+        .split("/Length ")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .expect("/Length");
+    let at = obj
+        .windows(7)
+        .position(|w| w == b"stream\n")
+        .expect("stream")
+        + 7;
+    assert_eq!(
+        &obj[at + len..at + len + 10],
+        b"\nendstream",
+        "/Length is wrong"
+    );
+    obj[at..at + len].to_vec()
+}
+
+/// Decode a JPEG with GStreamer (jpegdec): (width, height, RGB bytes).
+fn decode_jpeg(jpeg: &[u8]) -> (usize, usize, Vec<u8>) {
+    gst::init().expect("gst init");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("page.jpg");
+    std::fs::write(&path, jpeg).expect("write jpeg");
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} ! jpegdec ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false",
+        path.display()
+    ))
+    .expect("pipeline")
+    .downcast::<gst::Pipeline>()
+    .expect("a pipeline");
+    let sink = pipeline
+        .by_name("sink")
+        .expect("sink")
+        .downcast::<gst_app::AppSink>()
+        .expect("appsink");
+    pipeline.set_state(gst::State::Playing).expect("play");
+    let sample = sink
+        .try_pull_sample(gst::ClockTime::from_seconds(10))
+        .expect("a decoded frame");
+    let info = gst_video::VideoInfo::from_caps(sample.caps().expect("caps")).expect("video caps");
+    let buf = sample
+        .buffer()
+        .expect("buffer")
+        .map_readable()
+        .expect("map");
+    let (w, h, stride) = (
+        info.width() as usize,
+        info.height() as usize,
+        info.stride()[0] as usize,
+    );
+    let mut rgb = Vec::with_capacity(w * h * 3);
+    for row in 0..h {
+        rgb.extend_from_slice(&buf[row * stride..row * stride + w * 3]);
+    }
+    drop(buf);
+    pipeline.set_state(gst::State::Null).expect("stop");
+    (w, h, rgb)
+}
+
+#[tokio::test]
+async fn a_page_exports_as_png_and_svg_and_the_board_as_pdf() {
+    let srv = common::start(common::config()).await;
+    let mut a = open(&srv, "ann", &[Grant::Draw, Grant::Subscribe]).await;
+    line(&mut a, (40.0, 60.0), (240.0, 60.0)).await;
+    a.click(".wb-bar [data-tool=rect]").await;
+    line(&mut a, (300.0, 100.0), (400.0, 200.0)).await;
+    a.eval(
+        "window.streamwireApp.whiteboard.board.addText('p1', 900, 600, 'Hi <&>', '#d00000', 40)",
+    )
+    .await;
+    a.wait_for(
+        "three items",
+        "(() => { const l = window.streamwireApp.whiteboard.board.itemList(); return l.length === 3 && l[0].pts.length === 33; })()",
+        LONG,
+    )
+    .await;
+    // The middle point of the pen stroke, in board units.
+    let mid = a
+        .eval("(() => { const p = window.streamwireApp.whiteboard.board.itemList()[0].pts; return [p[15], p[16]]; })()")
+        .await;
+    let (mx, my) = (mid[0].as_f64().expect("x"), mid[1].as_f64().expect("y"));
+
+    // PNG: the page size, dark on the stroke, white away from it.
+    let png = a
+        .eval("(async () => { const blob = await window.streamwireApp.whiteboard.exportPng(); const bmp = await createImageBitmap(blob);
+                 const c = new OffscreenCanvas(bmp.width, bmp.height); const g = c.getContext('2d'); g.drawImage(bmp, 0, 0);
+                 const px = (x, y) => Array.from(g.getImageData(Math.round(x), Math.round(y), 1, 1).data);
+                 const p = window.streamwireApp.whiteboard.board.itemList()[0].pts;
+                 return { type: blob.type, w: bmp.width, h: bmp.height, on: px(p[15], p[16]), off: px(800, 850) }; })()")
+        .await;
+    assert_eq!(png["type"], json!("image/png"));
+    assert_eq!(
+        (png["w"].clone(), png["h"].clone()),
+        (json!(1600), json!(900))
+    );
+    let on: Vec<u64> = png["on"]
+        .as_array()
+        .expect("on")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    assert!(on[..3].iter().all(|c| *c < 100), "stroke pixel {on:?}");
+    assert_eq!(png["off"], json!([255, 255, 255, 255]));
+
+    // SVG: well-formed, one element per item, in paint order, the text escaped.
+    let svg = a
+        .eval("(async () => { const wb = window.streamwireApp.whiteboard; const svg = await wb.exportSvg();
+                 const d = new DOMParser().parseFromString(svg, 'image/svg+xml');
+                 return { error: !!d.querySelector('parsererror'), root: d.documentElement.getAttribute('viewBox'),
+                          els: [...d.querySelectorAll('[data-id]')].map(e => [e.getAttribute('data-id'), e.tagName, e.textContent]),
+                          items: wb.board.itemList().map(i => i.id) }; })()")
+        .await;
+    assert_eq!(svg["error"], json!(false), "{svg}");
+    assert_eq!(svg["root"], json!("0 0 1600 900"));
+    let els = svg["els"].as_array().expect("els");
+    let ids: Vec<Value> = els.iter().map(|e| e[0].clone()).collect();
+    assert_eq!(Value::Array(ids), svg["items"]);
+    let tags: Vec<Value> = els.iter().map(|e| e[1].clone()).collect();
+    assert_eq!(tags, [json!("path"), json!("rect"), json!("text")]);
+    assert_eq!(els[2][2], json!("Hi <&>"));
+
+    // PDF: a second page, then the whole board; parsed here, its JPEGs decoded by jpegdec.
+    a.click(".wb-bar [title='Add a page']").await;
+    a.wait_for(
+        "two pages",
+        "window.streamwireApp.whiteboard.board.pageList().length === 2",
+        LONG,
+    )
+    .await;
+    let bytes = a
+        .eval("(async () => Array.from(await window.streamwireApp.whiteboard.exportPdf()))()")
+        .await;
+    let pdf: Vec<u8> = bytes
+        .as_array()
+        .expect("bytes")
+        .iter()
+        .map(|b| u8::try_from(b.as_u64().expect("a byte")).expect("a byte"))
+        .collect();
+    let objects = pdf_objects(&pdf);
+    let text = |o: &[u8]| String::from_utf8_lossy(o).into_owned();
+    assert!(text(&objects[1].1).contains("/Type /Pages /Kids [3 0 R 6 0 R] /Count 2"));
+    let mut pages = Vec::new();
+    for (n, o) in &objects {
+        let t = text(o);
+        if t.contains("/Type /Page ") {
+            assert!(t.contains("/MediaBox [0 0 960 540]"), "page {n}: {t}");
+        }
+        if t.contains("/Subtype /Image") {
+            assert!(
+                t.contains("/Width 1600 /Height 900") && t.contains("/DCTDecode"),
+                "{t}"
+            );
+            pages.push(decode_jpeg(&pdf_stream(o)));
+        }
+    }
+    assert_eq!(pages.len(), 2);
+    let px = |p: &(usize, usize, Vec<u8>), x: f64, y: f64| {
+        let i = ((y.round() as usize) * p.0 + x.round() as usize) * 3;
+        [p.2[i], p.2[i + 1], p.2[i + 2]]
+    };
+    for p in &pages {
+        assert_eq!((p.0, p.1), (1600, 900));
+    }
+    let on = px(&pages[0], mx, my);
+    assert!(on.iter().all(|c| *c < 100), "page 1 stroke pixel {on:?}");
+    let off = px(&pages[0], 800.0, 850.0);
+    assert!(off.iter().all(|c| *c > 240), "page 1 paper {off:?}");
+    // The new page is empty: white everywhere (JPEG: nearly).
+    assert!(pages[1].2.iter().all(|c| *c > 240), "page 2 is not blank");
+    a.assert_no_console_errors().await;
 }
