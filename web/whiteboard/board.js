@@ -111,10 +111,10 @@ export class Board extends EventTarget {
     }
   }
 
-  /** The pages in order: [{id, order, bg, bgw, bgh}]. */
+  /** The pages in order: [{id, order, author, bg, bgw, bgh}]. */
   pageList() {
     const out = [];
-    this.pages.forEach((m, id) => out.push({ id, order: m.get('order') ?? 0, bg: m.get('bg'), bgw: m.get('bgw'), bgh: m.get('bgh') }));
+    this.pages.forEach((m, id) => out.push({ id, order: m.get('order') ?? 0, author: m.get('author') ?? '', bg: m.get('bg'), bgw: m.get('bgw'), bgh: m.get('bgh') }));
     out.sort((a, b) => a.order - b.order || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return out;
   }
@@ -242,6 +242,48 @@ export class Board extends EventTarget {
       m.set('author', this.user);
     });
     return id;
+  }
+
+  /**
+   * Whether this page may delete or move page `id`: the presenter any page; a member a page
+   * it made itself with nothing of others on it (the server enforces the same).
+   */
+  mayEditPage(id) {
+    if (this.isPresenter) return true;
+    const page = this.pageList().find((p) => p.id === id);
+    return !!page && page.author === this.user && this.itemList(id).every((i) => i.author === this.user);
+  }
+
+  /** Delete page `id` and its items (one undoable action). The last page stays. */
+  deletePage(id) {
+    if (this.pageList().length <= 1 || !this.pages.has(id)) return false;
+    const items = this.itemList(id).map((i) => i.id);
+    this._act(() => {
+      for (const i of items) this.items.delete(i);
+      this.pages.delete(id);
+    });
+    return true;
+  }
+
+  /**
+   * Move page `id` by `step` places (-1: one earlier, 1: one later) by giving it an `order`
+   * between its new neighbours'; only that page's map changes. False if it cannot move.
+   */
+  movePage(id, step) {
+    const list = this.pageList();
+    const i = list.findIndex((p) => p.id === id);
+    const j = i + step;
+    if (i < 0 || j < 0 || j >= list.length) return false;
+    const rest = list.filter((p) => p.id !== id);
+    // Insert at index j of the list without the page.
+    const before = rest[j - 1]?.order, after = rest[j]?.order;
+    let order;
+    if (before === undefined) order = after - 1;
+    else if (after === undefined) order = before + 1;
+    else order = (before + after) / 2;
+    const m = this.pages.get(id);
+    this._act(() => m.set('order', order));
+    return true;
   }
 
   /**

@@ -41,12 +41,17 @@ export class Presence extends EventTarget {
   receive(update) {
     aw.applyAwarenessUpdate(this.awareness, update, REMOTE);
     const now = performance.now();
+    let newcomer = false;
     for (const [c, st] of this.awareness.getStates()) {
       if (c === this.awareness.clientID) continue;
       const old = this.seen.get(c);
+      newcomer ||= !old;
       const moved = !old || JSON.stringify(old.laser) !== JSON.stringify(st.laser) || old.page !== st.page;
       this.seen.set(c, { ...st, at: moved ? now : old.at });
     }
+    // A member new to this page learns this page's state (its page, for following) at once,
+    // not at the next 15 s renewal; it does the same, once, for this page.
+    if (newcomer) this._schedule();
     this.dispatchEvent(new CustomEvent('change'));
   }
 

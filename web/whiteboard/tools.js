@@ -5,8 +5,11 @@ import { textBox } from './paint.js';
 /** The tools, in toolbar order: [tool, label]. */
 export const TOOLS = [
   ['pen', 'Pen'], ['highlighter', 'Highlighter'], ['eraser', 'Eraser'], ['line', 'Line'], ['arrow', 'Arrow'],
-  ['rect', 'Rectangle'], ['ellipse', 'Ellipse'], ['text', 'Text'], ['laser', 'Laser'],
+  ['rect', 'Rectangle'], ['ellipse', 'Ellipse'], ['text', 'Text'], ['laser', 'Laser'], ['pan', 'Pan'],
 ];
+
+/** Tools that change no document, so members without `draw` have them too. */
+export const VIEW_TOOLS = new Set(['laser', 'pan']);
 
 const SHAPES = new Set(['line', 'arrow', 'rect', 'ellipse']);
 
@@ -33,7 +36,8 @@ export function hitItem(items, x, y) {
 /**
  * Wire the tools to `canvas`. `panel`: {board, ui (tool, color, width, page, preview),
  * at(e) → [x, y, pressure] in board units, toCss(x, y) → [left, top] in CSS pixels of the
- * canvas, stage (the element holding the canvas, where the text editor goes), redraw()}.
+ * canvas, panBy(dx, dy) (move the view by CSS pixels), stage (the element holding the
+ * canvas, where the text editor goes), redraw()}.
  * Returns {cancel()} (drops an unfinished gesture or text edit).
  */
 export function attachTools(canvas, panel) {
@@ -98,8 +102,8 @@ export function attachTools(canvas, panel) {
 
   canvas.addEventListener('pointerdown', (e) => {
     if (active) return;
-    // The laser needs no `draw` grant: it is awareness, not a change of the board.
-    if (!board.canDraw && ui.tool !== 'laser') return;
+    // The laser and the pan need no `draw` grant: they change no document.
+    if (!board.canDraw && !VIEW_TOOLS.has(ui.tool)) return;
     e.preventDefault();
     try { canvas.setPointerCapture(e.pointerId); } catch { /* synthetic pointers */ }
     const p = at(e);
@@ -109,6 +113,8 @@ export function attachTools(canvas, panel) {
     } else if (ui.tool === 'laser') {
       board.presence.setLaser(ui.page, p[0], p[1]);
       active = { pointerId: e.pointerId, laser: true };
+    } else if (ui.tool === 'pan') {
+      active = { pointerId: e.pointerId, pan: [e.clientX, e.clientY] };
     } else if (ui.tool === 'text') {
       const it = hitItem(board.itemList(ui.page).filter((i) => i.kind === 'text'), p[0], p[1]);
       if (mayChange(it)) editText(it.x1, it.y1, it);
@@ -127,6 +133,11 @@ export function attachTools(canvas, panel) {
 
   canvas.addEventListener('pointermove', (e) => {
     if (!active || e.pointerId !== active.pointerId) return;
+    if (active.pan) {
+      panel.panBy(e.clientX - active.pan[0], e.clientY - active.pan[1]);
+      active.pan = [e.clientX, e.clientY];
+      return;
+    }
     const p = at(e);
     if (active.erase) {
       erase(p);

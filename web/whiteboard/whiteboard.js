@@ -6,10 +6,15 @@
 // The app mounts it with one call: `mountWhiteboard(container, client, { token })`.
 import { Board, PAGE_W, PAGE_H } from './board.js';
 import { paintItem, paintPage, paintLaser } from './paint.js';
-import { TOOLS, attachTools } from './tools.js';
+import { TOOLS, VIEW_TOOLS, attachTools } from './tools.js';
 import { pagePng, pageSvg, boardPdf, download } from './export.js';
 
 const COLORS = ['#1f1f1f', '#d00000', '#0057d9', '#108a00', '#f5a100'];
+
+/** Zoom range (1: the page fits the canvas) and the factor of one zoom step. */
+export const ZOOM_MIN = 0.5;
+export const ZOOM_MAX = 8;
+export const ZOOM_STEP = 1.25;
 
 /**
  * Build the panel inside `container` for `client` (joined). `token` is the room token, sent
@@ -44,7 +49,8 @@ export function mountWhiteboard(container, client, { token = '', board: name = '
 
   const ui = {
     board, page: 'p1', tool: 'pen', color: COLORS[0], width: 4, preview: null,
-    undo, redo, exportPng, exportSvg, exportPdf, lasers: () => board.presence.lasers(ui.page), destroy,
+    zoom: 1, center: [PAGE_W / 2, PAGE_H / 2], follow: true,
+    undo, redo, zoomBy, exportPng, exportSvg, exportPdf, lasers: () => board.presence.lasers(ui.page), destroy,
   };
   const button = (label, title, onClick) => {
     const b = document.createElement('button');
@@ -82,6 +88,27 @@ export function mountWhiteboard(container, client, { token = '', board: name = '
   bar.append(pageLabel);
   const next = button('›', 'Next page', () => turn(1));
   const add = button('+ Page', 'Add a page', () => { ui.page = board.addPage(); redraw(); });
+  const earlier = button('◂ Move', 'Move this page one earlier', () => board.movePage(ui.page, -1));
+  earlier.dataset.action = 'page-earlier';
+  const later = button('Move ▸', 'Move this page one later', () => board.movePage(ui.page, 1));
+  later.dataset.action = 'page-later';
+  const del = button('Delete page', 'Delete this page and everything on it', () => { input.cancel(); board.deletePage(ui.page); redraw(); });
+  del.dataset.action = 'delete-page';
+  const followBox = document.createElement('input');
+  followBox.type = 'checkbox';
+  followBox.checked = true;
+  followBox.addEventListener('change', () => { ui.follow = followBox.checked; followed = null; follow(); });
+  const followLabel = document.createElement('label');
+  followLabel.className = 'wb-follow';
+  followLabel.title = "Show the page the presenter shows";
+  followLabel.append(followBox, ' Follow presenter');
+  bar.append(followLabel);
+  const zoomOut = button('−', 'Zoom out (Ctrl+wheel)', () => zoomBy(1 / ZOOM_STEP));
+  zoomOut.dataset.action = 'zoom-out';
+  const zoomIn = button('+', 'Zoom in (Ctrl+wheel)', () => zoomBy(ZOOM_STEP));
+  zoomIn.dataset.action = 'zoom-in';
+  const fit = button('Fit', 'Show the whole page', () => { ui.zoom = 1; ui.center = [PAGE_W / 2, PAGE_H / 2]; redraw(); });
+  fit.dataset.action = 'zoom-fit';
   const clear = button('Clear page', 'Remove everything on this page (presenter)', () => board.clearPage(ui.page));
   const exports = [
     button('PNG', 'Download this page as PNG', async () => download(await exportPng(), `whiteboard-${ui.page}.png`)),
@@ -93,8 +120,14 @@ export function mountWhiteboard(container, client, { token = '', board: name = '
   function syncBar() {
     for (const [t, b] of Object.entries(tools)) b.setAttribute('aria-pressed', String(t === ui.tool));
     const draw = board.canDraw;
-    for (const [t, b] of Object.entries(tools)) b.disabled = !draw && t !== 'laser';
+    for (const [t, b] of Object.entries(tools)) b.disabled = !draw && !VIEW_TOOLS.has(t);
     add.disabled = !draw;
+    const mine = draw && board.mayEditPage(ui.page);
+    del.disabled = !mine || board.pageList().length <= 1;
+    earlier.disabled = later.disabled = !mine;
+    followLabel.hidden = board.isPresenter;
+    zoomOut.disabled = ui.zoom <= ZOOM_MIN;
+    zoomIn.disabled = ui.zoom >= ZOOM_MAX;
     color.disabled = width.disabled = !draw;
     undoBtn.disabled = !board.canUndo;
     redoBtn.disabled = !board.canRedo;
@@ -113,6 +146,56 @@ export function mountWhiteboard(container, client, { token = '', board: name = '
     const p = pages[i + step];
     if (p) { ui.page = p.id; input.cancel(); redraw(); }
   }
+
+  /** Follow the presenter's page when it changes (unless opted out). */
+  let followed = null;
+  function follow() {
+    if (!ui.follow || board.isPresenter) return;
+    const p = board.presence.presenterPage();
+    if (!p || p === followed || !board.pageList().some((x) => x.id === p)) return;
+    followed = p;
+    if (ui.page !== p) { ui.page = p; input.cancel(); redraw(); }
+  }
+
+  /**
+   * Zoom by `factor` keeping the board point under CSS point (x, y) of the canvas in place
+   * (default: the centre).
+   */
+  function zoomBy(factor, x, y) {
+    const z = Math.min(ZOOM_MAX, Math.max(ZOOM_MIN, ui.zoom * factor));
+    if (x === undefined) { ui.zoom = z; redraw(); return; }
+    const r = canvas.getBoundingClientRect();
+    const dpr = canvas.width / Math.max(1, r.width);
+    const { s, dx, dy } = view();
+    const px = x * dpr, py = y * dpr;
+    const bx = (px - dx) / s, by = (py - dy) / s;
+    ui.zoom = z;
+    const s2 = view().s;
+    ui.center = clampCenter([(canvas.width / 2 - (px - bx * s2)) / s2, (canvas.height / 2 - (py - by * s2)) / s2]);
+    redraw();
+  }
+
+  const clampCenter = ([x, y]) => [Math.min(PAGE_W, Math.max(0, x)), Math.min(PAGE_H, Math.max(0, y))];
+
+  /** Move the view by (dx, dy) CSS pixels (the page follows the pointer). */
+  function panBy(dx, dy) {
+    const r = canvas.getBoundingClientRect();
+    const dpr = canvas.width / Math.max(1, r.width);
+    const { s } = view();
+    ui.center = clampCenter([ui.center[0] - (dx * dpr) / s, ui.center[1] - (dy * dpr) / s]);
+    redraw();
+  }
+
+  canvas.addEventListener('wheel', (e) => {
+    const r = canvas.getBoundingClientRect();
+    if (e.ctrlKey || e.metaKey) {
+      e.preventDefault();
+      zoomBy(e.deltaY < 0 ? ZOOM_STEP : 1 / ZOOM_STEP, e.clientX - r.left, e.clientY - r.top);
+    } else if (ui.zoom > 1) {
+      e.preventDefault();
+      panBy(-e.deltaX, -e.deltaY);
+    }
+  }, { passive: false });
 
   function undo() {
     input.cancel();
@@ -173,11 +256,12 @@ export function mountWhiteboard(container, client, { token = '', board: name = '
   /** Board units → canvas pixels. */
   function view() {
     const w = canvas.width, h = canvas.height;
-    const s = Math.min(w / PAGE_W, h / PAGE_H);
-    return { s, dx: (w - PAGE_W * s) / 2, dy: (h - PAGE_H * s) / 2 };
+    const s = Math.min(w / PAGE_W, h / PAGE_H) * ui.zoom;
+    return { s, dx: w / 2 - ui.center[0] * s, dy: h / 2 - ui.center[1] * s };
   }
 
   let queued = false;
+  let announced = null;
   function redraw() {
     if (queued) return;
     queued = true;
@@ -193,6 +277,7 @@ export function mountWhiteboard(container, client, { token = '', board: name = '
     const pages = board.pageList();
     // The page shown was deleted (or undone): show the first one.
     if (board.synced && pages.length && !pages.some((p) => p.id === ui.page)) ui.page = pages[0].id;
+    if (announced !== ui.page) { announced = ui.page; board.presence.setPage(ui.page); }
     const g = canvas.getContext('2d');
     const { s, dx, dy } = view();
     g.setTransform(1, 0, 0, 1, 0, 0);
@@ -230,11 +315,11 @@ export function mountWhiteboard(container, client, { token = '', board: name = '
     return [(x * s + dx) / dpr, (y * s + dy) / dpr];
   }
 
-  const input = attachTools(canvas, { board, ui, at, toCss, stage, redraw });
+  const input = attachTools(canvas, { board, ui, at, toCss, panBy, stage, redraw });
 
-  board.addEventListener('change', redraw);
+  board.addEventListener('change', () => { follow(); redraw(); });
   board.addEventListener('history', syncBar);
-  board.presence.addEventListener('change', redraw);
+  board.presence.addEventListener('change', () => { follow(); redraw(); });
   board.addEventListener('synced', () => {
     if (!board.pageList().some((p) => p.id === ui.page)) ui.page = board.pageList()[0]?.id ?? 'p1';
     redraw();
