@@ -244,14 +244,18 @@ export class Board extends EventTarget {
     return id;
   }
 
-  /**
-   * Whether this page may delete or move page `id`: the presenter any page; a member a page
-   * it made itself with nothing of others on it (the server enforces the same).
-   */
-  mayEditPage(id) {
+  /** Whether this page may move page `id`: the presenter any page, a member its own. */
+  mayMovePage(id) {
     if (this.isPresenter) return true;
-    const page = this.pageList().find((p) => p.id === id);
-    return !!page && page.author === this.user && this.itemList(id).every((i) => i.author === this.user);
+    return this.pageList().find((p) => p.id === id)?.author === this.user;
+  }
+
+  /**
+   * Whether this page may delete page `id`: the presenter any page; a member a page it made
+   * with nothing of others on it (the server refuses removing others' items).
+   */
+  mayDeletePage(id) {
+    return this.mayMovePage(id) && (this.isPresenter || this.itemList(id).every((i) => i.author === this.user));
   }
 
   /** Delete page `id` and its items (one undoable action). The last page stays. */

@@ -122,9 +122,8 @@ export function mountWhiteboard(container, client, { token = '', board: name = '
     const draw = board.canDraw;
     for (const [t, b] of Object.entries(tools)) b.disabled = !draw && !VIEW_TOOLS.has(t);
     add.disabled = !draw;
-    const mine = draw && board.mayEditPage(ui.page);
-    del.disabled = !mine || board.pageList().length <= 1;
-    earlier.disabled = later.disabled = !mine;
+    del.disabled = !draw || !board.mayDeletePage(ui.page) || board.pageList().length <= 1;
+    earlier.disabled = later.disabled = !draw || !board.mayMovePage(ui.page);
     followLabel.hidden = board.isPresenter;
     zoomOut.disabled = ui.zoom <= ZOOM_MIN;
     zoomIn.disabled = ui.zoom >= ZOOM_MAX;
