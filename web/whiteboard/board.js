@@ -221,6 +221,18 @@ export class Board extends EventTarget {
     if (m && m.get('kind') === 'text') this._act(() => m.set('text', text));
   }
 
+  /** Move items by (dx, dy) board units: their `dx, dy` offsets grow (one undoable action). */
+  moveItems(ids, dx, dy) {
+    this._act(() => {
+      for (const id of ids) {
+        const m = this.items.get(id);
+        if (!m) continue;
+        m.set('dx', Math.round(((m.get('dx') ?? 0) + dx) * 10) / 10);
+        m.set('dy', Math.round(((m.get('dy') ?? 0) + dy) * 10) / 10);
+      }
+    });
+  }
+
   /** Remove items by id (own ones; anyone's for the presenter: the server enforces it). */
   remove(ids) {
     this._act(() => { for (const id of ids) this.items.delete(id); });

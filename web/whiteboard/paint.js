@@ -27,6 +27,43 @@ export function textBox(it) {
   return [it.x1, it.y1, it.x1 + Math.max(1, (it.text ?? '').length) * size * 0.6, it.y1 + size];
 }
 
+/**
+ * An item's bounding box [x1, y1, x2, y2] in board units, its move offset applied and half its
+ * line width around it.
+ */
+export function itemBox(it) {
+  let b;
+  if (it.pts?.length) {
+    b = [Infinity, Infinity, -Infinity, -Infinity];
+    for (let i = 0; i + 1 < it.pts.length; i += 3) {
+      b = [Math.min(b[0], it.pts[i]), Math.min(b[1], it.pts[i + 1]), Math.max(b[2], it.pts[i]), Math.max(b[3], it.pts[i + 1])];
+    }
+  } else if (it.kind === 'text') {
+    b = textBox(it);
+  } else if (it.x1 !== undefined) {
+    b = [Math.min(it.x1, it.x2), Math.min(it.y1, it.y2), Math.max(it.x1, it.x2), Math.max(it.y1, it.y2)];
+  } else {
+    return null;
+  }
+  const pad = (it.width ?? 2) / 2, dx = it.dx ?? 0, dy = it.dy ?? 0;
+  return [b[0] - pad + dx, b[1] - pad + dy, b[2] + pad + dx, b[3] + pad + dy];
+}
+
+/** Whether boxes a and b ([x1, y1, x2, y2], ordered) overlap. */
+export function boxesMeet(a, b) {
+  return a[0] <= b[2] && b[0] <= a[2] && a[1] <= b[3] && b[1] <= a[3];
+}
+
+/** A dashed outline of box `b` (a selection, a selection or erase area being dragged). */
+export function paintBox(g, b, color = '#0057d9') {
+  g.save();
+  g.strokeStyle = color;
+  g.lineWidth = 2;
+  g.setLineDash([8, 6]);
+  g.strokeRect(b[0], b[1], b[2] - b[0], b[3] - b[1]);
+  g.restore();
+}
+
 /** Paint one item (a plain object of Board.itemList) on `g`, in board units. */
 export function paintItem(g, it) {
   g.save();
@@ -87,16 +124,17 @@ export function paintItem(g, it) {
 
 /**
  * Paint `page` of `board` on `g` (its transform already maps board units): white paper, the
- * background image `img` (if loaded) fitted in, then the items in paint order.
+ * background image `img` (if loaded) fitted in, then the items in paint order (each passed
+ * through `map` first: the panel shows items being moved at their new place).
  */
-export function paintPage(g, board, page, img) {
+export function paintPage(g, board, page, img, map = (it) => it) {
   g.fillStyle = '#ffffff';
   g.fillRect(0, 0, PAGE_W, PAGE_H);
   if (img) {
     const k = Math.min(PAGE_W / img.naturalWidth, PAGE_H / img.naturalHeight);
     g.drawImage(img, (PAGE_W - img.naturalWidth * k) / 2, (PAGE_H - img.naturalHeight * k) / 2, img.naturalWidth * k, img.naturalHeight * k);
   }
-  for (const it of board.itemList(page)) paintItem(g, it);
+  for (const it of board.itemList(page)) paintItem(g, map(it));
 }
 
 /** A remote laser point: a red dot with a halo, `alpha` its fade. */

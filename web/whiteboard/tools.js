@@ -1,10 +1,11 @@
 // The drawing tools of the whiteboard panel: pointer input (mouse, touch, pen with pressure)
 // on the canvas turned into board changes, and the text box editor (a positioned <input>).
-import { textBox } from './paint.js';
+import { textBox, itemBox, boxesMeet } from './paint.js';
 
 /** The tools, in toolbar order: [tool, label]. */
 export const TOOLS = [
-  ['pen', 'Pen'], ['highlighter', 'Highlighter'], ['eraser', 'Eraser'], ['line', 'Line'], ['arrow', 'Arrow'],
+  ['pen', 'Pen'], ['highlighter', 'Highlighter'], ['eraser', 'Eraser'], ['erase-area', 'Area eraser'], ['select', 'Select'],
+  ['line', 'Line'], ['arrow', 'Arrow'],
   ['rect', 'Rectangle'], ['ellipse', 'Ellipse'], ['text', 'Text'], ['laser', 'Laser'], ['pan', 'Pan'],
 ];
 
@@ -38,7 +39,10 @@ export function hitItem(items, x, y) {
  * at(e) → [x, y, pressure] in board units, toCss(x, y) → [left, top] in CSS pixels of the
  * canvas, panBy(dx, dy) (move the view by CSS pixels), stage (the element holding the
  * canvas, where the text editor goes), redraw()}.
- * Returns {cancel()} (drops an unfinished gesture or text edit).
+ * `ui.selection` holds the ids the select tool chose; `ui.band` ({box, color}) an area being
+ * dragged and `ui.moving` ({ids, dx, dy}) items being moved, for painting.
+ * Returns {cancel()} (drops an unfinished gesture or text edit) and
+ * {deleteSelection()} (removes the selected items).
  */
 export function attachTools(canvas, panel) {
   const { board, ui } = panel;
@@ -47,6 +51,15 @@ export function attachTools(canvas, panel) {
   let editor = null;
 
   const mayChange = (it) => it && (it.author === board.user || board.isPresenter);
+  ui.selection = [];
+
+  /** The items of this page meeting box `b` (from two corners) that this page may change. */
+  function inArea(a, b) {
+    const box = [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[0], b[0]), Math.max(a[1], b[1])];
+    return board.itemList(ui.page).filter((it) => mayChange(it) && itemBox(it) && boxesMeet(itemBox(it), box));
+  }
+
+  const band = (a, b, color) => ({ box: [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[0], b[0]), Math.max(a[1], b[1])], color });
 
   function flush() {
     flushQueued = false;
@@ -113,6 +126,18 @@ export function attachTools(canvas, panel) {
     } else if (ui.tool === 'laser') {
       board.presence.setLaser(ui.page, p[0], p[1]);
       active = { pointerId: e.pointerId, laser: true };
+    } else if (ui.tool === 'erase-area') {
+      active = { pointerId: e.pointerId, eraseArea: p };
+    } else if (ui.tool === 'select') {
+      const it = hitItem(board.itemList(ui.page), p[0], p[1]);
+      if (mayChange(it)) {
+        if (!ui.selection.includes(it.id)) ui.selection = e.shiftKey ? [...ui.selection, it.id] : [it.id];
+        active = { pointerId: e.pointerId, move: p };
+      } else {
+        if (!e.shiftKey) ui.selection = [];
+        active = { pointerId: e.pointerId, selectArea: p };
+      }
+      panel.redraw();
     } else if (ui.tool === 'pan') {
       active = { pointerId: e.pointerId, pan: [e.clientX, e.clientY] };
     } else if (ui.tool === 'text') {
@@ -141,6 +166,12 @@ export function attachTools(canvas, panel) {
     const p = at(e);
     if (active.erase) {
       erase(p);
+    } else if (active.eraseArea || active.selectArea) {
+      ui.band = band(active.eraseArea ?? active.selectArea, p, active.eraseArea ? '#d00000' : '#0057d9');
+      panel.redraw();
+    } else if (active.move) {
+      ui.moving = { ids: ui.selection, dx: p[0] - active.move[0], dy: p[1] - active.move[1] };
+      panel.redraw();
     } else if (active.laser) {
       board.presence.setLaser(ui.page, p[0], p[1]);
     } else if (active.shape) {
@@ -164,6 +195,21 @@ export function attachTools(canvas, panel) {
       panel.redraw();
     } else if (active.laser) {
       board.presence.setLaser(ui.page, null, null);
+    } else if (active.eraseArea) {
+      const gone = inArea(active.eraseArea, at(e)).map((it) => it.id);
+      if (gone.length) board.remove(gone);
+    } else if (active.selectArea) {
+      const got = inArea(active.selectArea, at(e)).map((it) => it.id);
+      ui.selection = [...new Set([...ui.selection, ...got])];
+    } else if (active.move) {
+      const p = at(e);
+      const dx = p[0] - active.move[0], dy = p[1] - active.move[1];
+      if (Math.hypot(dx, dy) >= 1) board.moveItems(ui.selection, dx, dy);
+    }
+    if (ui.band || ui.moving) {
+      ui.band = null;
+      ui.moving = null;
+      panel.redraw();
     }
     flush();
     active = null;
@@ -174,8 +220,15 @@ export function attachTools(canvas, panel) {
   return {
     cancel() {
       active = null;
-      ui.preview = null;
+      ui.preview = ui.band = ui.moving = null;
+      ui.selection = [];
       closeEditor(false);
+    },
+    deleteSelection() {
+      const ids = ui.selection.filter((id) => board.items.has(id));
+      ui.selection = [];
+      if (ids.length) board.remove(ids);
+      panel.redraw();
     },
   };
 }

@@ -5,7 +5,7 @@
 //
 // The app mounts it with one call: `mountWhiteboard(container, client, { token })`.
 import { Board, PAGE_W, PAGE_H } from './board.js';
-import { paintItem, paintPage, paintLaser } from './paint.js';
+import { paintItem, paintPage, paintLaser, paintBox, itemBox } from './paint.js';
 import { TOOLS, VIEW_TOOLS, attachTools } from './tools.js';
 import { pagePng, pageSvg, boardPdf, download } from './export.js';
 
@@ -82,6 +82,8 @@ export function mountWhiteboard(container, client, { token = '', board: name = '
   undoBtn.dataset.action = 'undo';
   const redoBtn = button('Redo', 'Redo (Ctrl+Shift+Z)', redo);
   redoBtn.dataset.action = 'redo';
+  const delSel = button('Delete', 'Delete the selected items (Delete key)', () => input.deleteSelection());
+  delSel.dataset.action = 'delete-selection';
   const prev = button('‹', 'Previous page', () => turn(-1));
   const pageLabel = document.createElement('span');
   pageLabel.className = 'wb-page';
@@ -129,6 +131,7 @@ export function mountWhiteboard(container, client, { token = '', board: name = '
     zoomIn.disabled = ui.zoom >= ZOOM_MAX;
     color.disabled = width.disabled = !draw;
     undoBtn.disabled = !board.canUndo;
+    delSel.disabled = !ui.selection?.length;
     redoBtn.disabled = !board.canRedo;
     clear.disabled = !board.isPresenter;
     const pages = board.pageList();
@@ -207,8 +210,14 @@ export function mountWhiteboard(container, client, { token = '', board: name = '
   }
 
   const onKey = (e) => {
-    if (container.hidden || !container.isConnected || !(e.ctrlKey || e.metaKey)) return;
+    if (container.hidden || !container.isConnected) return;
     if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement || e.target?.isContentEditable) return;
+    if ((e.key === 'Delete' || e.key === 'Backspace') && ui.selection?.length) {
+      e.preventDefault();
+      input.deleteSelection();
+      return;
+    }
+    if (!(e.ctrlKey || e.metaKey)) return;
     const k = e.key.toLowerCase();
     if (k === 'z' && !e.shiftKey) { e.preventDefault(); undo(); }
     else if ((k === 'z' && e.shiftKey) || k === 'y') { e.preventDefault(); redo(); }
@@ -284,8 +293,17 @@ export function mountWhiteboard(container, client, { token = '', board: name = '
     g.fillRect(0, 0, cw, ch);
     g.setTransform(s, 0, 0, s, dx, dy);
     const page = pages.find((p) => p.id === ui.page);
-    paintPage(g, board, ui.page, page?.bg ? background(page.bg) : null);
+    const moving = ui.moving ? new Set(ui.moving.ids) : null;
+    const shift = (it) => (moving?.has(it.id) ? { ...it, dx: (it.dx ?? 0) + ui.moving.dx, dy: (it.dy ?? 0) + ui.moving.dy } : it);
+    paintPage(g, board, ui.page, page?.bg ? background(page.bg) : null, shift);
     if (ui.preview) paintItem(g, ui.preview);
+    // The selection (ids still on this page), outlined.
+    const selected = new Set(ui.selection ?? []);
+    for (const it of board.itemList(ui.page)) {
+      const b = selected.has(it.id) && itemBox(shift(it));
+      if (b) paintBox(g, [b[0] - 6, b[1] - 6, b[2] + 6, b[3] + 6]);
+    }
+    if (ui.band) paintBox(g, ui.band.box, ui.band.color);
     const lasers = board.presence.lasers(ui.page);
     for (const l of lasers) paintLaser(g, l.x, l.y, l.alpha);
     // Keep painting while a laser fades.
