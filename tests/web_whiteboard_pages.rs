@@ -291,3 +291,22 @@ async fn zoom_and_pan_map_the_pointer_to_the_right_board_point_and_the_panel_fit
     .await;
     a.assert_no_console_errors().await;
 }
+
+#[tokio::test]
+async fn a_late_joiner_follows_the_presenter_at_once() {
+    let srv = common::start(common::config()).await;
+    let mut a = open(&srv, "ann", &[Grant::Admin, Grant::Draw, Grant::Subscribe]).await;
+    a.click(".wb-bar [title='Add a page']").await;
+    let p2 = a.eval(SHOWN).await;
+    assert_ne!(p2, json!("p1"));
+    // Ann's state went out before cat was there; cat's own state makes ann send it again,
+    // well before the 15 s awareness renewal.
+    let mut c = open(&srv, "cat", &[Grant::Subscribe]).await;
+    c.wait_for(
+        "cat shows the presenter's page",
+        &format!("{SHOWN} === {p2}"),
+        std::time::Duration::from_secs(5),
+    )
+    .await;
+    c.assert_no_console_errors().await;
+}
