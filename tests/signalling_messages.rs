@@ -832,3 +832,55 @@ async fn client_refuses_oversized_sends_locally() {
     a.leave().await;
     b.leave().await;
 }
+
+#[tokio::test]
+async fn frames_beyond_the_backlog_are_refused_while_disconnected_and_none_is_dropped() {
+    const LIMIT: usize = 50;
+    let srv = start(config()).await;
+    let proxy = Proxy::start(srv.addr).await;
+    let mut cfg = fast_cfg(&proxy.url, "backlog", "a");
+    cfg.max_backlog = LIMIT;
+    cfg.max_attempts = 1000;
+    let (a, _aev) = within("a", Client::connect(cfg)).await.unwrap();
+    let (_b, mut bev) = within("b", Client::connect(fast_cfg(&srv.url, "backlog", "b")))
+        .await
+        .unwrap();
+    let a_id = a.peer_id().unwrap();
+
+    // Cut a off and keep it off.
+    proxy.hold(true);
+    proxy.kill();
+    let mut state = a.watch_state();
+    within("a reconnecting", async {
+        while !matches!(*state.borrow(), SignallingState::Reconnecting { .. }) {
+            state.changed().await.unwrap();
+        }
+    })
+    .await;
+    for n in 0..LIMIT {
+        a.set_metadata(json!({ "n": n }))
+            .unwrap_or_else(|e| panic!("frame {n} of {LIMIT} refused: {e}"));
+    }
+    assert_eq!(
+        a.set_metadata(json!({ "n": LIMIT })),
+        Err(ClientError::Backlog { limit: LIMIT }),
+        "the frame past the backlog is refused, not queued over an older one"
+    );
+
+    // Back: every queued frame arrives, in order, and the backlog is free again.
+    proxy.hold(false);
+    let mut seen = Vec::new();
+    within("b sees every queued change", async {
+        while seen.last() != Some(&(LIMIT as u64 - 1)) {
+            if let Some(Event::MetadataChanged { peer_id, metadata }) = bev.recv().await
+                && peer_id == a_id
+            {
+                seen.push(metadata["n"].as_u64().unwrap());
+            }
+        }
+    })
+    .await;
+    assert_eq!(seen, (0..LIMIT as u64).collect::<Vec<_>>());
+    a.set_metadata(json!({ "n": "after" }))
+        .expect("sends go through once the backlog went out");
+}

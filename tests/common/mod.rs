@@ -196,6 +196,8 @@ pub struct Proxy {
     pub url: String,
     conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
     task: JoinHandle<()>,
+    /// While set, new connections are closed at once (the server looks unreachable).
+    hold: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Drop for Proxy {
@@ -211,8 +213,14 @@ impl Proxy {
         let addr = l.local_addr().unwrap();
         let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let c2 = conns.clone();
+        let hold = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let held = hold.clone();
         let task = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = l.accept().await {
+                if held.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
                 let h = tokio::spawn(async move {
                     if let Ok(mut out) = TcpStream::connect(target).await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
@@ -225,7 +233,13 @@ impl Proxy {
             url: format!("ws://{addr}"),
             conns,
             task,
+            hold,
         }
+    }
+
+    /// Refuse (`true`) or accept again (`false`) new connections.
+    pub fn hold(&self, on: bool) {
+        self.hold.store(on, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Abort every proxied connection: both sockets are closed abruptly mid-stream.

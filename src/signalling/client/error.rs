@@ -33,6 +33,15 @@ pub enum ClientError {
         /// The message's seq.
         seq: u64,
     },
+    /// `limit` frames are already waiting for the connection (while disconnected); the frame
+    /// was not queued, and nothing queued before it was dropped.
+    #[error(
+        "{limit} frames are already waiting for the connection (ClientConfig::max_backlog); not queued"
+    )]
+    Backlog {
+        /// `ClientConfig::max_backlog`.
+        limit: usize,
+    },
     /// A telemetry batch at consent `none` was refused before anything was sent.
     #[error("telemetry at consent `none` is never sent")]
     NoConsent,

@@ -42,9 +42,11 @@ use tokio_rustls::rustls;
 
 use super::protocol::telemetry::{Batch, Feedback};
 use super::protocol::{ClientMsg, LimitsInfo, Payload, PeerId, TrackInfo};
+use backlog::Backlog;
 use driver::Driver;
 use transport::parse_url;
 
+mod backlog;
 mod driver;
 mod error;
 mod events;
@@ -84,6 +86,12 @@ pub struct ClientConfig {
     pub ack_delay: Duration,
     /// Capacity of the event channel (the driver waits when it is full). Default 4096.
     pub event_capacity: usize,
+    /// Frames other than `message` (offers, answers, candidates, publications, telemetry,
+    /// whiteboard updates, ...) that no socket has taken yet, at most: those queued while
+    /// disconnected and those on their way to the connection. A send beyond it fails with
+    /// [`ClientError::Backlog`] and nothing is queued; nothing queued earlier is dropped.
+    /// Default 4096.
+    pub max_backlog: usize,
 }
 
 impl ClientConfig {
@@ -104,6 +112,7 @@ impl ClientConfig {
             ack_every: 32,
             ack_delay: Duration::from_millis(50),
             event_capacity: 4096,
+            max_backlog: 4096,
         }
     }
 }
@@ -129,6 +138,7 @@ pub struct Client {
     cmd: mpsc::UnboundedSender<Cmd>,
     state: watch::Receiver<SignallingState>,
     welcome: Arc<Mutex<Option<Welcome>>>,
+    backlog: Arc<Backlog>,
 }
 
 impl Client {
@@ -148,7 +158,16 @@ impl Client {
         let (state_tx, state_rx) = watch::channel(SignallingState::Connecting);
         let welcome = Arc::new(Mutex::new(None));
         let (first_tx, first_rx) = oneshot::channel();
-        let driver = Driver::new(cfg, cmd_rx, ev_tx, state_tx, welcome.clone(), first_tx);
+        let backlog = Arc::new(Backlog::new(cfg.max_backlog));
+        let driver = Driver::new(
+            cfg,
+            cmd_rx,
+            ev_tx,
+            state_tx,
+            welcome.clone(),
+            first_tx,
+            backlog.clone(),
+        );
         tokio::spawn(driver.run());
         match first_rx.await {
             Ok(Ok(())) => Ok((
@@ -156,6 +175,7 @@ impl Client {
                     cmd: cmd_tx,
                     state: state_rx,
                     welcome,
+                    backlog,
                 },
                 Events(ev_rx),
             )),
@@ -186,7 +206,11 @@ impl Client {
 
     fn send(&self, m: ClientMsg) -> Result<(), ClientError> {
         self.check_size(&m)?;
-        self.cmd.send(Cmd::Send(m)).map_err(|_| ClientError::Closed)
+        self.backlog.reserve()?;
+        self.cmd.send(Cmd::Send(m)).map_err(|_| {
+            self.backlog.cancel();
+            ClientError::Closed
+        })
     }
 
     /// Refuse, before sending, a frame the server would refuse for its size: the limits are

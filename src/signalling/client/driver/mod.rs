@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use super::backlog::Backlog;
 use super::transport::{Ws, open, send};
 use super::{ClientConfig, ClientError, Cmd, Delivery, Event, SignallingState, Welcome};
 use crate::signalling::protocol::{ClientMsg, ErrorCode, IceServer, PROTOCOL_VERSION, ServerMsg};
@@ -36,6 +37,10 @@ pub(super) struct Driver {
     signals: BTreeMap<u64, ClientMsg>,
     /// Non-message frames queued while disconnected.
     outbox: VecDeque<ClientMsg>,
+    /// Highest seq of `signals` written to a socket (the ones above it are unsent).
+    sent_upto: u64,
+    /// Frames held unsent, against `ClientConfig::max_backlog` (shared with the `Client`).
+    backlog: Arc<Backlog>,
     url_index: usize,
     /// First inflight seq to resend after the handshake.
     resend_from: u64,
@@ -49,6 +54,7 @@ impl Driver {
         state_tx: watch::Sender<SignallingState>,
         welcome: Arc<Mutex<Option<Welcome>>>,
         first: oneshot::Sender<Result<(), ClientError>>,
+        backlog: Arc<Backlog>,
     ) -> Self {
         Driver {
             cfg,
@@ -64,6 +70,8 @@ impl Driver {
             inflight: BTreeMap::new(),
             signals: BTreeMap::new(),
             outbox: VecDeque::new(),
+            sent_upto: 0,
+            backlog,
             url_index: 0,
             resend_from: 1,
         }
@@ -77,7 +85,9 @@ enum End {
     Stop(SignallingState),
 }
 
-const OUTBOX_LIMIT: usize = 4096;
+/// Sent sequenced frames kept for a resend after a resume, at most (the oldest sent one goes
+/// first; unsent ones are bounded by `ClientConfig::max_backlog`).
+const RESEND_WINDOW: usize = 4096;
 
 impl Driver {
     async fn emit(&self, ev: Event) {
@@ -177,7 +187,12 @@ impl Driver {
                 let n = self.next_seq;
                 self.next_seq += 1;
                 *seq = Some(n);
-                if self.signals.len() >= OUTBOX_LIMIT {
+                if self.signals.len() >= RESEND_WINDOW
+                    && self
+                        .signals
+                        .first_key_value()
+                        .is_some_and(|(k, _)| *k <= self.sent_upto)
+                {
                     self.signals.pop_first();
                 }
                 self.signals.insert(n, m.clone());
@@ -190,22 +205,24 @@ impl Driver {
     /// Everything with seq <= `seq` was accepted by the server (it processes in order).
     fn accepted_upto(&mut self, seq: u64) {
         self.signals = self.signals.split_off(&(seq + 1));
+        self.sent_upto = self.sent_upto.max(seq);
+        self.backlog.set_unsent(self.unsent());
+    }
+
+    /// Frames held that no socket has taken: the outbox and the unsent sequenced frames.
+    fn unsent(&self) -> usize {
+        self.outbox.len() + self.signals.range(self.sent_upto + 1..).count()
     }
 
     fn queue(&mut self, c: Cmd) {
         match c {
             Cmd::Send(m) => {
                 let m = self.stamp_seq(m);
-                if m.seq().is_some() {
-                    return; // kept in `signals`, sent after the handshake
+                // A sequenced frame is kept in `signals` and sent after the handshake.
+                if m.seq().is_none() {
+                    self.outbox.push_back(m);
                 }
-                if self.outbox.len() >= OUTBOX_LIMIT {
-                    tracing::warn!(
-                        "signalling outbox full while disconnected; dropping oldest frame"
-                    );
-                    self.outbox.pop_front();
-                }
-                self.outbox.push_back(m);
+                self.backlog.taken(self.unsent());
             }
             Cmd::Message { to, payload, reply } => {
                 let seq = self.next_seq;
@@ -260,6 +277,10 @@ impl Driver {
             }
         }
         self.outbox.clear();
+        if let Some((k, _)) = self.signals.last_key_value() {
+            self.sent_upto = self.sent_upto.max(*k);
+        }
+        self.backlog.set_unsent(self.unsent());
         self.frame_loop(&mut ws).await
     }
 
@@ -388,6 +409,7 @@ impl Driver {
         let inflight = std::mem::take(&mut self.inflight);
         // Sequenced signalling belongs to the old session (old peer ids): void.
         self.signals.clear();
+        self.sent_upto = 0;
         // Frames for peers of the old session are meaningless now.
         self.outbox.retain(|m| {
             !matches!(
@@ -398,6 +420,7 @@ impl Driver {
                     | ClientMsg::Ack { .. }
             )
         });
+        self.backlog.set_unsent(self.unsent());
         for (seq, (_, reply)) in inflight {
             let _ = reply.send(Err(ClientError::SessionLost { seq }));
         }
@@ -464,7 +487,15 @@ impl Driver {
                     let r = match cmd {
                         Cmd::Send(m) => {
                             let m = self.stamp_seq(m);
-                            send(ws, &m).await
+                            let r = send(ws, &m).await;
+                            match (m.seq(), &r) {
+                                (Some(n), Ok(())) => self.sent_upto = n,
+                                // Not lost: sent after the next handshake.
+                                (None, Err(_)) => self.outbox.push_back(m),
+                                _ => {}
+                            }
+                            self.backlog.taken(self.unsent());
+                            r
                         }
                         Cmd::Message { to, payload, reply } => {
                             let seq = self.next_seq;
