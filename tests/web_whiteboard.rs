@@ -271,7 +271,7 @@ async fn a_browser_joining_late_gets_a_board_larger_than_the_queue_limit() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let v = open(&srv, "vic", &[Grant::Subscribe]).await;
+    let mut v = open(&srv, "vic", &[Grant::Subscribe]).await;
     let want = hex(&bot.state_vector());
     v.wait_for(
         "the browser holds the whole board",

@@ -321,24 +321,27 @@ fn long_stroke(id: &str, i: usize) -> Item {
 }
 
 /// Fill the board of `m` with `n` long strokes (updates of 100 strokes, under
-/// `max_payload_bytes`) and wait until `check` holds them all (then the server does too).
+/// `max_payload_bytes`), each after `check` applied the one before (so the relayed updates
+/// stay within its queue limit, as with a person drawing), and wait until `check` holds them
+/// all (then the server does too).
 async fn fill(m: &Member, check: &Member, n: usize) {
+    let mut changes = check.board.changes();
     for start in (0..n).step_by(100) {
         let batch: Vec<Item> = (start..(start + 100).min(n))
             .map(|i| long_stroke(&format!("s{i}"), i))
             .collect();
         m.board.draw_all(&batch);
-        tokio::task::yield_now().await;
+        loop {
+            let c = tokio::time::timeout(Duration::from_secs(30), changes.recv())
+                .await
+                .expect("a batch relayed within 30 s")
+                .expect("board open");
+            if c.remote {
+                break;
+            }
+        }
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while check.board.items(None).len() < n {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the board was not filled: {} of {n}",
-            check.board.items(None).len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert_eq!(check.board.items(None).len(), n, "the board was filled");
 }
 
 /// A raw member (no `Whiteboard`): its whiteboard frames, undecoded.
