@@ -59,12 +59,30 @@ pub struct BigBoard {
     pub join_synced_ms: f64,
     /// Each join, ms.
     pub join_synced_runs_ms: Vec<f64>,
+    /// Where each join's time went (sync answers in chunks only).
+    pub join_breakdown: Vec<JoinBreakdown>,
     /// Server RSS growth while the board was filled, KiB.
     pub server_rss_growth_kib: Option<u64>,
     /// The whole document encoded as one Yjs update, bytes.
     pub document_bytes: usize,
     /// The server's SQLite file (with its WAL) after the fill, bytes.
     pub db_bytes: u64,
+}
+
+/// One join of the big board, taken apart.
+#[derive(Debug, Clone, Serialize)]
+pub struct JoinBreakdown {
+    /// Connect, join, open, to the first sync chunk received (server: encoding the board
+    /// unless cached, the first frames), ms.
+    pub to_first_chunk_ms: f64,
+    /// First chunk to last (transfer, JSON and base64, confirmations), ms.
+    pub receive_ms: f64,
+    /// Decoding and applying the update (yrs), ms.
+    pub apply_ms: f64,
+    /// Applied to synced (step 1 again and its small answer), ms.
+    pub tail_ms: f64,
+    /// Chunks.
+    pub chunks: usize,
 }
 
 /// The report.
@@ -262,11 +280,23 @@ pub async fn run(
     }
     let rss1 = rss_kib(Some(pid));
     let mut joins = Vec::with_capacity(opts.joins);
+    let mut breakdown = Vec::with_capacity(opts.joins);
     let mut document_bytes = 0;
     for j in 0..opts.joins {
         let t0 = Instant::now();
         let (c, b) = member(&url, &secret, &format!("late{j}")).await?;
-        joins.push(t0.elapsed().as_secs_f64() * 1000.0);
+        let end = Instant::now();
+        joins.push((end - t0).as_secs_f64() * 1000.0);
+        if let Some(c) = b.chunked_sync() {
+            let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64() * 1000.0;
+            breakdown.push(JoinBreakdown {
+                to_first_chunk_ms: ms(t0, c.first_chunk),
+                receive_ms: ms(c.first_chunk, c.last_chunk),
+                apply_ms: ms(c.last_chunk, c.applied),
+                tail_ms: ms(c.applied, end),
+                chunks: c.chunks,
+            });
+        }
         let n = b.items(None).len();
         if n != total {
             return Err(err("join", format!("synced with {n} of {total} strokes")));
@@ -291,6 +321,7 @@ pub async fn run(
             strokes: total,
             join_synced_ms: median(&joins).unwrap_or(f64::NAN),
             join_synced_runs_ms: joins,
+            join_breakdown: breakdown,
             server_rss_growth_kib: rss0.zip(rss1).map(|(a, b)| b.saturating_sub(a)),
             document_bytes,
             db_bytes,

@@ -59,6 +59,21 @@ pub struct Change {
     pub update: Vec<u8>,
 }
 
+/// How the last sync answer that came in chunks went ([`Whiteboard::chunked_sync`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkedSync {
+    /// Bytes of the update.
+    pub bytes: usize,
+    /// Chunks.
+    pub chunks: usize,
+    /// When the first chunk was received.
+    pub first_chunk: std::time::Instant,
+    /// When the last chunk was received.
+    pub last_chunk: std::time::Instant,
+    /// When the whole update was decoded and applied.
+    pub applied: std::time::Instant,
+}
+
 /// Why a whiteboard operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WhiteboardError {
@@ -81,6 +96,9 @@ pub enum WhiteboardError {
     Log(#[from] std::io::Error),
 }
 
+/// Transfer id, bytes so far, when the first chunk came, chunks so far.
+type Partial = (u32, Vec<u8>, std::time::Instant, usize);
+
 struct Inner {
     board: String,
     doc: Doc,
@@ -90,8 +108,11 @@ struct Inner {
     logs: Mutex<Vec<LogWriter<std::fs::File>>>,
     feeds: Mutex<Vec<gst::Element>>,
     synced: watch::Sender<bool>,
-    /// A sync answer arriving in chunks: its transfer id and the bytes so far.
-    partial: Mutex<Option<(u32, Vec<u8>)>>,
+    /// A sync answer arriving in chunks: its transfer id, the bytes so far, when the first
+    /// came and how many.
+    partial: Mutex<Option<Partial>>,
+    /// The last sync answer that came in chunks.
+    chunked: Mutex<Option<ChunkedSync>>,
     /// Set by the document observer when a remote transaction changed the document.
     remote_changed: std::sync::atomic::AtomicBool,
 }
@@ -128,6 +149,7 @@ impl Whiteboard {
                 feeds: Mutex::new(Vec::new()),
                 synced,
                 partial: Mutex::new(None),
+                chunked: Mutex::new(None),
                 remote_changed: std::sync::atomic::AtomicBool::new(false),
             }),
         };
@@ -234,9 +256,9 @@ impl Whiteboard {
             let mut partial = self.inner.partial.lock();
             if c.offset == 0 {
                 // A new transfer replaces an unfinished one.
-                *partial = Some((c.transfer, Vec::new()));
+                *partial = Some((c.transfer, Vec::new(), std::time::Instant::now(), 0));
             }
-            let Some((id, buf)) = partial.as_mut() else {
+            let Some((id, buf, _, count)) = partial.as_mut() else {
                 return Ok(());
             };
             if *id != c.transfer || buf.len() != c.offset {
@@ -244,6 +266,7 @@ impl Whiteboard {
                 return Ok(());
             }
             buf.extend_from_slice(c.data);
+            *count += 1;
             let received = buf.len();
             // Acknowledge the stream first: the server's queue holds the chunks until then.
             self.inner.client.ack_received()?;
@@ -258,14 +281,30 @@ impl Whiteboard {
             if received < c.total {
                 return Ok(());
             }
-            partial.take().map(|(_, b)| b).unwrap_or_default()
+            partial.take()
         };
+        let Some((_, done, first, chunks)) = done else {
+            return Ok(());
+        };
+        let received = std::time::Instant::now();
         self.apply_remote(&done)
             .map_err(|reason| WhiteboardError::Update {
                 board: self.inner.board.clone(),
                 reason,
             })?;
+        *self.inner.chunked.lock() = Some(ChunkedSync {
+            bytes: done.len(),
+            chunks,
+            first_chunk: first,
+            last_chunk: received,
+            applied: std::time::Instant::now(),
+        });
         self.resync()
+    }
+
+    /// How the last sync answer that came in chunks went (`None`: none did).
+    pub fn chunked_sync(&self) -> Option<ChunkedSync> {
+        *self.inner.chunked.lock()
     }
 
     /// Apply an update from the server and pass it on (as received) when it changed the
