@@ -480,3 +480,17 @@ async fn until_items_count(what: &str, board: &Whiteboard, n: usize) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test]
+async fn sync_chunks_in_flight_beyond_half_the_queue_limit_are_refused_at_start() {
+    let mut cfg = config();
+    cfg.whiteboard.sync_window = 8;
+    match streamwire::server::Server::bind(cfg).await {
+        Err(e) => assert!(e.to_string().contains("sync_window"), "{e}"),
+        Ok(_) => panic!("8 chunks of 512 KiB do not fit half of a 4 MiB queue"),
+    }
+    let mut cfg = config();
+    cfg.limits.max_queue_bytes = 16 * 1024 * 1024;
+    cfg.whiteboard.sync_window = 8;
+    assert!(streamwire::server::Server::bind(cfg).await.is_ok());
+}
