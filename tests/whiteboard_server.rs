@@ -482,15 +482,25 @@ async fn until_items_count(what: &str, board: &Whiteboard, n: usize) {
 }
 
 #[tokio::test]
-async fn sync_chunks_in_flight_beyond_half_the_queue_limit_are_refused_at_start() {
+async fn sync_chunks_are_fitted_to_the_queue_limit_and_an_impossible_window_is_refused() {
+    // A window of 1000 chunks of at least 1 KiB does not fit half of 1 MiB.
     let mut cfg = config();
-    cfg.whiteboard.sync_window = 8;
+    cfg.limits.max_queue_bytes = 1024 * 1024;
+    cfg.whiteboard.sync_window = 1000;
     match streamwire::server::Server::bind(cfg).await {
         Err(e) => assert!(e.to_string().contains("sync_window"), "{e}"),
-        Ok(_) => panic!("8 chunks of 512 KiB do not fit half of a 4 MiB queue"),
+        Ok(_) => panic!("1000 chunks do not fit half of a 1 MiB queue"),
     }
+    // A 1 MiB queue: smaller chunks, and a board larger than the queue still syncs.
     let mut cfg = config();
-    cfg.limits.max_queue_bytes = 16 * 1024 * 1024;
-    cfg.whiteboard.sync_window = 8;
-    assert!(streamwire::server::Server::bind(cfg).await.is_ok());
+    cfg.limits.max_queue_bytes = 1024 * 1024;
+    let srv = start(cfg).await;
+    let a = member(&srv.url, "small", "ann", DRAW).await;
+    let b = member(&srv.url, "small", "bob", VIEW).await;
+    fill(&a, &b, 3_000).await;
+    assert!(a.board.encode_state().len() > 1024 * 1024);
+    let c = member(&srv.url, "small", "cid", VIEW).await;
+    let sync = c.board.chunked_sync().expect("the answer came in chunks");
+    assert!(sync.bytes / sync.chunks < 256 * 1024, "{sync:?}");
+    assert_eq!(c.board.items(None).len(), 3_000);
 }

@@ -154,12 +154,12 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub whiteboard_max_document_pages: u32,
     /// A whiteboard sync answer (a joining member's copy of the board) larger than this
-    /// many bytes goes in chunks of this size, paced by the member's confirmations.
+    /// many bytes goes in chunks of this size, paced by the member's confirmations (lowered
+    /// so that --whiteboard-sync-window chunks take at most half of --max-queue-bytes).
     #[arg(long, default_value_t = 512 * 1024,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..))]
     pub whiteboard_sync_chunk_bytes: usize,
-    /// Chunks of a whiteboard sync answer sent ahead of the member's confirmations; with
-    /// --whiteboard-sync-chunk-bytes at most half of --max-queue-bytes.
+    /// Chunks of a whiteboard sync answer sent ahead of the member's confirmations.
     #[arg(long, default_value_t = 2,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub whiteboard_sync_window: usize,

@@ -57,7 +57,8 @@ pub struct WhiteboardConfig {
     /// page is about 1280 pixels wide).
     pub document_dpi: u32,
     /// A sync answer larger than this many bytes (of Yjs update) is sent in chunks of this
-    /// size (docs/whiteboard.md, "Size of a board"). Default 512 KiB.
+    /// size (docs/whiteboard.md, "Size of a board"); [`WhiteboardConfig::fit`] lowers it to
+    /// the queue limit. Default 512 KiB.
     pub sync_chunk_bytes: usize,
     /// Chunks of a sync answer sent ahead of the member's confirmations. Default 2.
     pub sync_window: usize,
@@ -87,34 +88,38 @@ fn sync_frame_bytes(chunk: usize) -> usize {
 }
 
 impl WhiteboardConfig {
-    /// Whether the sync chunks fit the signalling queue limit: the chunks in flight to one
-    /// member may take at most half of `max_queue_bytes`, the rest is for the room's other
-    /// frames. The error names the settings.
+    /// Fit the sync chunks to the signalling queue limit: the chunks in flight to one member
+    /// ([`WhiteboardConfig::sync_window`] of them, as base64 frames) may take at most half
+    /// of `max_queue_bytes`, the rest is for the room's other frames; a larger
+    /// [`WhiteboardConfig::sync_chunk_bytes`] is lowered to fit (`Server::bind` does this).
+    /// The error names the setting that cannot work.
     ///
     /// ```
     /// let mut wb = streamwire::server::WhiteboardConfig::default();
-    /// assert!(wb.check(4 * 1024 * 1024).is_ok());
-    /// wb.sync_window = 8;
-    /// assert!(wb.check(4 * 1024 * 1024).unwrap_err().contains("sync_window"));
+    /// wb.fit(4 * 1024 * 1024).unwrap();
+    /// assert_eq!(wb.sync_chunk_bytes, 512 * 1024, "the default fits the default queue");
+    /// wb.fit(1024 * 1024).unwrap();
+    /// assert!(wb.sync_chunk_bytes < 200 * 1024, "two chunks in half of 1 MiB");
+    /// wb.sync_window = 1000;
+    /// assert!(wb.fit(1024 * 1024).unwrap_err().contains("sync_window"));
     /// ```
-    pub fn check(&self, max_queue_bytes: usize) -> Result<(), String> {
-        if self.sync_chunk_bytes < 1024 {
-            return Err(format!(
-                "whiteboard sync_chunk_bytes ({}) must be at least 1024",
-                self.sync_chunk_bytes
-            ));
-        }
+    pub fn fit(&mut self, max_queue_bytes: usize) -> Result<(), String> {
         if self.sync_window == 0 {
             return Err("whiteboard sync_window must be at least 1".into());
         }
-        let flight = sync_frame_bytes(self.sync_chunk_bytes).saturating_mul(self.sync_window);
-        if flight > max_queue_bytes / 2 {
+        let per_chunk = max_queue_bytes / 2 / self.sync_window;
+        // The largest chunk whose frame (`sync_frame_bytes`) fits `per_chunk`.
+        let largest = (per_chunk.saturating_sub(320) / 4 * 3).saturating_sub(32);
+        let chunk = self.sync_chunk_bytes.min(largest);
+        if chunk < 1024 {
             return Err(format!(
-                "whiteboard sync_window ({}) chunks of sync_chunk_bytes ({}) take {flight} bytes \
-                 in flight, more than half of max_queue_bytes ({max_queue_bytes})",
+                "whiteboard sync_window ({}) chunks of at least 1024 bytes (sync_chunk_bytes {}) \
+                 do not fit half of max_queue_bytes ({max_queue_bytes})",
                 self.sync_window, self.sync_chunk_bytes
             ));
         }
+        debug_assert!(sync_frame_bytes(chunk) * self.sync_window <= max_queue_bytes / 2);
+        self.sync_chunk_bytes = chunk;
         Ok(())
     }
 }
