@@ -185,6 +185,10 @@ async fn publish_test_is_recorded_by_subscribe_record() {
         "{}",
         recorder.stderr()
     );
+    // The publisher's test tone makes it the active speaker (RFC 6464 levels).
+    recorder
+        .wait_for("active speaker: ", Duration::from_secs(10))
+        .await;
     // ... and until the publisher's status line shows what it sends to the recorder.
     while up_kbps(&publisher.stderr()) <= 50.0 {
         assert!(

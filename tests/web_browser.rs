@@ -48,6 +48,10 @@ async fn serve_routes_http_and_websocket_on_one_port() {
         "/sfu.js",
         "/whiteboard/whiteboard.js",
         "/whiteboard/board.js",
+        "/whiteboard/presence.js",
+        "/whiteboard/paint.js",
+        "/whiteboard/tools.js",
+        "/whiteboard/export.js",
         "/vendor/yjs.js",
     ] {
         let r = http_get(srv.addr, path).await;

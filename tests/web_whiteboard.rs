@@ -6,72 +6,16 @@
 
 mod browser_support;
 mod common;
+mod web_whiteboard_support;
 
 use std::time::Duration;
 
-use browser_support::{Browser, page_url};
 use gststreamwire::whiteboard::Item;
 use serde_json::json;
 use streamwire::signalling::client::{Client, ClientConfig, Event};
 use streamwire::signalling::protocol::Grant;
 use streamwire::whiteboard::Whiteboard;
-
-const LONG: Duration = Duration::from_secs(45);
-
-async fn open(srv: &common::TestServer, user: &str, grants: &[Grant]) -> Browser {
-    let mut b = Browser::launch().await;
-    let token = common::token("wbr", user, grants);
-    b.goto(&page_url(srv.addr, "wbr", &token, user, false))
-        .await;
-    b.wait_for(
-        &format!("{user} in the call"),
-        "window.streamwireApp?.view === 'call' && window.streamwireApp.client.state === 'joined'",
-        LONG,
-    )
-    .await;
-    // The board is mounted and synced when its panel is first opened.
-    b.click("#wb-btn").await;
-    b.wait_for(
-        &format!("{user}'s board synced"),
-        "window.streamwireApp.whiteboard?.board.synced === true",
-        LONG,
-    )
-    .await;
-    b
-}
-
-/// Press, drag through `points` (CSS pixels relative to the canvas) and release, with real
-/// mouse input.
-async fn drag(b: &mut Browser, points: &[(f64, f64)]) {
-    let r = b
-        .eval("(() => { const r = document.querySelector('.wb-canvas').getBoundingClientRect(); return [r.x, r.y]; })()")
-        .await;
-    let (ox, oy) = (r[0].as_f64().unwrap(), r[1].as_f64().unwrap());
-    let ev = |kind: &str, (x, y): (f64, f64)| json!({"type": kind, "x": ox + x, "y": oy + y, "button": "left", "buttons": 1, "clickCount": 1});
-    b.cmd("Input.dispatchMouseEvent", ev("mouseMoved", points[0]))
-        .await;
-    b.cmd("Input.dispatchMouseEvent", ev("mousePressed", points[0]))
-        .await;
-    for p in &points[1..] {
-        b.cmd("Input.dispatchMouseEvent", ev("mouseMoved", *p))
-            .await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    b.cmd(
-        "Input.dispatchMouseEvent",
-        ev("mouseReleased", *points.last().unwrap()),
-    )
-    .await;
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// Dark pixels of the canvas around CSS point (x, y) (radius 6 px).
-const DARK_AT: &str = "((x, y) => { const c = document.querySelector('.wb-canvas'); const k = c.width / c.getBoundingClientRect().width;
-    const d = c.getContext('2d').getImageData(Math.round((x - 6) * k), Math.round((y - 6) * k), Math.round(12 * k), Math.round(12 * k)).data;
-    let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 128 && d[i + 1] < 128 && d[i + 2] < 128) n++; return n; })";
+use web_whiteboard_support::{DARK_AT, LONG, drag, hex, open};
 
 #[tokio::test]
 async fn a_stroke_drawn_in_one_page_reaches_a_rust_member_and_another_page() {

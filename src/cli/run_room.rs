@@ -219,6 +219,11 @@ fn on_event(ev: &SessionEvent, status: &mut Status, tty: bool) -> Option<String>
         SessionEvent::Stats(s) => {
             status.stats.insert(s.stats.peer.clone(), s.stats.clone());
         }
+        SessionEvent::ActiveSpeakerChanged { peer: Some(peer) } => {
+            let user = status.users.get(peer).cloned().unwrap_or_default();
+            say(format!("active speaker: {peer} ({user})"));
+        }
+        SessionEvent::ActiveSpeakerChanged { peer: None } => say("no active speaker".into()),
         SessionEvent::Signalling(SignallingState::Failed { reason }) => {
             return Some(format!("signalling failed: {reason}"));
         }

@@ -81,6 +81,26 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../../web/whiteboard/board.js"),
     },
     Asset {
+        path: "/whiteboard/presence.js",
+        content_type: JS,
+        body: include_str!("../../web/whiteboard/presence.js"),
+    },
+    Asset {
+        path: "/whiteboard/paint.js",
+        content_type: JS,
+        body: include_str!("../../web/whiteboard/paint.js"),
+    },
+    Asset {
+        path: "/whiteboard/tools.js",
+        content_type: JS,
+        body: include_str!("../../web/whiteboard/tools.js"),
+    },
+    Asset {
+        path: "/whiteboard/export.js",
+        content_type: JS,
+        body: include_str!("../../web/whiteboard/export.js"),
+    },
+    Asset {
         path: "/whiteboard/whiteboard.css",
         content_type: "text/css; charset=utf-8",
         body: include_str!("../../web/whiteboard/whiteboard.css"),

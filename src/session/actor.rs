@@ -259,7 +259,14 @@ impl Actor {
                         codec: codec.clone(),
                     });
                 }
-                self.cx.events.emit(SessionEvent::Receive(ev));
+                let ev = match ev {
+                    SubscriberEvent::AudioLevels { levels } => SessionEvent::AudioLevels { levels },
+                    SubscriberEvent::ActiveSpeakerChanged { peer } => {
+                        SessionEvent::ActiveSpeakerChanged { peer }
+                    }
+                    other => SessionEvent::Receive(other),
+                };
+                self.cx.events.emit(ev);
             }
             Post::Tick => self.tick(),
         }

@@ -6,7 +6,7 @@ use crate::signalling::client::{ClientError, Event, SignallingState};
 use crate::signalling::protocol::{Payload, PeerId, TrackInfo};
 use crate::webrtc::peer::ConnectionState;
 use crate::webrtc::stats::StatsEvent;
-use crate::webrtc::subscriber::SubscriberEvent;
+use crate::webrtc::subscriber::{MemberLevel, SubscriberEvent};
 use crate::webrtc::{MediaKind, WebrtcError};
 
 /// How a real-time message arrived.
@@ -73,8 +73,24 @@ pub enum SessionEvent {
         /// Kind.
         kind: MediaKind,
     },
-    /// Receive-side event (decoded frames, first audio, unsupported track).
+    /// Receive-side event (decoded frames, first audio, unsupported track). The subscriber's
+    /// audio level and active speaker events come as [`SessionEvent::AudioLevels`] and
+    /// [`SessionEvent::ActiveSpeakerChanged`] instead.
     Receive(SubscriberEvent),
+    /// The audio level of every member whose audio this session receives, at most one event
+    /// per [`LEVEL_EVENT_INTERVAL`](crate::webrtc::audio_level::LEVEL_EVENT_INTERVAL) (250 ms).
+    AudioLevels {
+        /// One entry per member (dBov: 0 loudest, 127 silence).
+        levels: Vec<MemberLevel>,
+    },
+    /// Another member became the active speaker: loudest by
+    /// [`ACTIVE_SPEAKER_MARGIN_DB`](crate::webrtc::audio_level::ACTIVE_SPEAKER_MARGIN_DB) for
+    /// [`ACTIVE_SPEAKER_HOLD`](crate::webrtc::audio_level::ACTIVE_SPEAKER_HOLD); `None` when
+    /// the active speaker's audio ended.
+    ActiveSpeakerChanged {
+        /// The new active speaker.
+        peer: Option<PeerId>,
+    },
     /// The server's answer to a telemetry, feedback or privacy request the app sent through
     /// [`Session::client`](super::Session::client): [`Event::TelemetryAck`],
     /// [`Event::FeedbackAck`], [`Event::PrivacyExport`] or [`Event::PrivacyDeleted`].

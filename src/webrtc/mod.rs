@@ -16,6 +16,7 @@
 //! ```
 
 pub mod audio_dump;
+pub mod audio_level;
 pub mod dsp;
 mod early_rtp;
 pub mod encode;

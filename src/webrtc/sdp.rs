@@ -18,6 +18,8 @@ pub(crate) struct LinkParams {
     pub ssrc: u32,
     /// CVO (`urn:3gpp:video-orientation`) header-extension id, if negotiated.
     pub cvo_id: Option<u8>,
+    /// Audio level (RFC 6464) header-extension id, if negotiated (audio only).
+    pub audio_level_id: Option<u8>,
 }
 
 /// Parse the SDP text of a remote `context` (offer / answer); it must have an m-line.
@@ -80,18 +82,20 @@ pub(crate) fn receive_caps(kind: MediaKind) -> gst::Caps {
     }
 }
 
-/// RTP caps for Opus at [`OPUS_PT`] with the TWCC header extension: what this side offers to
-/// send and to receive.
+/// RTP caps for Opus at [`OPUS_PT`] with the TWCC and audio level header extensions: what
+/// this side offers to send and to receive.
 pub(crate) fn opus_caps() -> gst::Caps {
-    gst::Caps::builder_full()
-        .structure(rtp_structure(
-            MediaKind::Audio,
-            "OPUS",
-            48000,
-            OPUS_PT,
-            Some(TWCC_EXT_ID),
-        ))
-        .build()
+    let mut s = rtp_structure(MediaKind::Audio, "OPUS", 48000, OPUS_PT, Some(TWCC_EXT_ID));
+    s.set(format!("extmap-{AUDIO_LEVEL_EXT_ID}"), audio_level_extmap());
+    gst::Caps::builder_full().structure(s).build()
+}
+
+/// The caps value of the audio level `extmap-N` field: `rtphdrextclientaudiolevel` writes it
+/// as (direction, URI, attributes) with `vad=on` into the payloader's caps, and webrtcbin's
+/// sink pad accepts only caps that match the transceiver's codec preferences, so these carry
+/// the same value (the SDP gets `a=extmap:N urn:ietf:params:rtp-hdrext:ssrc-audio-level vad=on`).
+pub(crate) fn audio_level_extmap() -> gst::Array {
+    gst::Array::new(["", AUDIO_LEVEL_URI, "vad=on"])
 }
 
 /// Payload type for Opus when offering.
@@ -100,6 +104,9 @@ pub(crate) const OPUS_PT: u8 = 111;
 pub(crate) const TWCC_EXT_ID: u8 = 1;
 /// CVO extension id used when offering (rotation metadata mode).
 pub(crate) const CVO_EXT_ID: u8 = 3;
+/// Audio level (RFC 6464) extension id used when offering (every Opus m-line).
+pub(crate) const AUDIO_LEVEL_EXT_ID: u8 = 4;
+pub(crate) use super::audio_level::AUDIO_LEVEL_URI;
 /// URI of the Coordination of Video Orientation header extension (`rtphdrextcvo`).
 pub(crate) const CVO_URI: &str = gststreamwire::rtphdrextcvo::URI;
 
@@ -207,6 +214,11 @@ pub(crate) fn find_mline_for(
         } else {
             None
         };
+        let audio_level_id = if track.kind == MediaKind::Audio {
+            media_audio_level_id(media)
+        } else {
+            None
+        };
         return Some((
             idx,
             LinkParams {
@@ -214,6 +226,7 @@ pub(crate) fn find_mline_for(
                 twcc_id,
                 ssrc: track.ssrc,
                 cvo_id,
+                audio_level_id,
             },
         ));
     }
@@ -251,6 +264,11 @@ pub(crate) fn media_twcc_id(media: &gst_sdp::SDPMediaRef) -> Option<u8> {
     media_ext_id(media, TWCC_URI)
 }
 
+/// The audio level header-extension id an m-line declares, if any.
+pub(crate) fn media_audio_level_id(media: &gst_sdp::SDPMediaRef) -> Option<u8> {
+    media_ext_id(media, AUDIO_LEVEL_URI)
+}
+
 /// The id an m-line's `a=extmap` gives to the header extension `uri`, if any.
 fn media_ext_id(media: &gst_sdp::SDPMediaRef, uri: &str) -> Option<u8> {
     media
@@ -276,5 +294,49 @@ mod tests {
         assert_eq!(video_codec_of("vp8"), Some(Codec::Vp8));
         assert_eq!(video_codec_of("H264"), Some(Codec::H264));
         assert_eq!(video_codec_of("VP9"), None);
+    }
+
+    #[test]
+    fn an_answer_keeps_the_offers_audio_level_id_for_audio_only() {
+        // As Chromium offers it: its own ids, no `vad` attribute.
+        let sdp = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+                   m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n\
+                   a=recvonly\r\na=rtpmap:111 opus/48000/2\r\n\
+                   a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n\
+                   a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n\
+                   m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\n\
+                   a=recvonly\r\na=rtpmap:96 VP8/90000\r\n\
+                   a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n";
+        gst::init().unwrap();
+        let offer = parse_sdp(sdp, "offer").unwrap();
+        let want = |kind, encoding_name| TrackWanted {
+            kind,
+            encoding_name,
+            ssrc: 7,
+            cvo: false,
+        };
+        let (idx, p) = find_mline_for(&offer, &want(MediaKind::Audio, "OPUS"), &[]).unwrap();
+        assert_eq!(
+            (idx, p.pt, p.twcc_id, p.audio_level_id),
+            (0, 111, Some(3), Some(1))
+        );
+        let (idx, p) = find_mline_for(&offer, &want(MediaKind::Video, "VP8"), &[]).unwrap();
+        assert_eq!((idx, p.audio_level_id), (1, None));
+    }
+
+    #[test]
+    fn the_audio_level_id_is_read_from_string_and_array_caps_fields() {
+        gst::init().unwrap();
+        let caps = opus_caps();
+        let s = caps.structure(0).unwrap();
+        assert_eq!(
+            crate::webrtc::audio_level::ext_id_in_caps(s),
+            Some(AUDIO_LEVEL_EXT_ID)
+        );
+        let s = gst::Structure::builder("application/x-rtp")
+            .field("extmap-1", TWCC_URI)
+            .field("extmap-5", AUDIO_LEVEL_URI)
+            .build();
+        assert_eq!(crate::webrtc::audio_level::ext_id_in_caps(&s), Some(5));
     }
 }

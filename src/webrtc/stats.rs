@@ -122,6 +122,9 @@ pub struct Playout {
     pub concealed_samples: Option<u64>,
     /// Concealed share of the decoded audio samples (%).
     pub concealed_pct: Option<f64>,
+    /// Last received audio level (dBov: 0 loudest, 127 silence; RFC 6464 header extension),
+    /// if the sender sends it.
+    pub audio_level: Option<u8>,
 }
 
 /// Statistics of one peer connection.
@@ -652,6 +655,7 @@ fn playout_of(kind: MediaKind, c: &TrackCounters) -> Playout {
             concealed_samples: Some(c.concealed_samples),
             concealed_pct: (c.samples > 0)
                 .then(|| 100.0 * c.concealed_samples as f64 / c.samples as f64),
+            audio_level: c.audio_level,
             ..Playout::default()
         },
     }

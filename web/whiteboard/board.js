@@ -2,6 +2,7 @@
 // server over the Streamwire connection (docs/whiteboard.md; `whiteboard` frames carrying
 // y-protocols messages). The layout is the one of gststreamwire::whiteboard::model.
 import { Y, sync, encoding, decoding } from '../vendor/yjs.js';
+import { Presence } from './presence.js';
 
 /** Page size in board units. */
 export const PAGE_W = 1600;
@@ -9,6 +10,12 @@ export const PAGE_H = 900;
 
 /** Origin of transactions applying what came from the server (not sent back). */
 const REMOTE = 'streamwire-remote';
+
+/**
+ * Origin of this page's own changes: the only origin the undo manager tracks, so undo and
+ * redo touch what this page drew, never another member's strokes.
+ */
+const LOCAL = 'streamwire-local';
 
 /**
  * A sync answer larger than one chunk comes in chunks (docs/whiteboard.md, "Size of a
@@ -32,6 +39,18 @@ export class Board extends EventTarget {
     this.errors = [];
     /** A sync answer arriving in chunks: {transfer, total, parts, received}. */
     this._partial = null;
+    /**
+     * Undo/redo of this page's own changes (items and pages), one step per action: a stroke
+     * with all its points, a shape, a text box, an erase, a cleared page, a new page.
+     */
+    this.undoManager = new Y.UndoManager([this.items, this.pages], {
+      trackedOrigins: new Set([LOCAL]),
+      captureTimeout: Infinity,
+    });
+    this.undoManager.on('stack-item-added', () => this.dispatchEvent(new CustomEvent('history')));
+    this.undoManager.on('stack-item-popped', () => this.dispatchEvent(new CustomEvent('history')));
+    /** Awareness (laser pointer, current page): ephemeral, rate-limited, never in the document. */
+    this.presence = new Presence(this);
     this._onUpdate = (update, origin) => {
       if (origin !== REMOTE) this._send((e) => sync.writeUpdate(e, update));
       this.dispatchEvent(new CustomEvent('change', { detail: { remote: origin === REMOTE } }));
@@ -87,7 +106,11 @@ export class Board extends EventTarget {
     const d = decoding.createDecoder(data);
     const kind = decoding.readVarUint(d);
     if (kind === MSG_SYNC_CHUNK) return this._receiveChunk(decoding.readVarUint8Array(d));
-    if (kind !== 0) return; // awareness: not used by this page yet
+    if (kind === 1) {
+      this.presence.receive(decoding.readVarUint8Array(d));
+      return;
+    }
+    if (kind !== 0) return;
     const reply = encoding.createEncoder();
     encoding.writeVarUint(reply, 0);
     const type = sync.readSyncMessage(d, reply, this.doc, REMOTE);
@@ -133,10 +156,10 @@ export class Board extends EventTarget {
     this.resync();
   }
 
-  /** The pages in order: [{id, order, bg, bgw, bgh}]. */
+  /** The pages in order: [{id, order, author, bg, bgw, bgh}]. */
   pageList() {
     const out = [];
-    this.pages.forEach((m, id) => out.push({ id, order: m.get('order') ?? 0, bg: m.get('bg'), bgw: m.get('bgw'), bgh: m.get('bgh') }));
+    this.pages.forEach((m, id) => out.push({ id, order: m.get('order') ?? 0, author: m.get('author') ?? '', bg: m.get('bg'), bgw: m.get('bgw'), bgh: m.get('bgh') }));
     out.sort((a, b) => a.order - b.order || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return out;
   }
@@ -154,6 +177,30 @@ export class Board extends EventTarget {
     return out;
   }
 
+  /** Run `f` as one undoable action of this page. */
+  _act(f) {
+    this.undoManager.stopCapturing();
+    this.doc.transact(f, LOCAL);
+  }
+
+  /** Undo this page's last action (not other members' ones); false if there is none. */
+  undo() {
+    return this.undoManager.undo() !== null;
+  }
+
+  /** Redo what `undo` took back; false if there is nothing to redo. */
+  redo() {
+    return this.undoManager.redo() !== null;
+  }
+
+  get canUndo() {
+    return this.undoManager.canUndo();
+  }
+
+  get canRedo() {
+    return this.undoManager.canRedo();
+  }
+
   /** A fresh item id. */
   newId() {
     return `${this.doc.clientID.toString(36)}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
@@ -165,7 +212,7 @@ export class Board extends EventTarget {
    */
   startStroke(page, kind, color, width, point) {
     const id = this.newId();
-    this.doc.transact(() => {
+    this._act(() => {
       const m = new Y.Map();
       this.items.set(id, m);
       m.set('page', page);
@@ -184,13 +231,14 @@ export class Board extends EventTarget {
   /** Append points (flat x, y, pressure, ...) to stroke `id`. */
   extend(id, flat) {
     const m = this.items.get(id);
-    if (m && flat.length) m.get('pts').push(flat);
+    // Same undo step as the stroke's start (no stopCapturing in between).
+    if (m && flat.length) this.doc.transact(() => m.get('pts').push(flat), LOCAL);
   }
 
   /** Add a shape (`line`, `arrow`, `rect`, `ellipse`) from (x1, y1) to (x2, y2). */
   addShape(page, kind, color, width, [x1, y1, x2, y2]) {
     const id = this.newId();
-    this.doc.transact(() => {
+    this._act(() => {
       const m = new Y.Map();
       this.items.set(id, m);
       for (const [k, v] of Object.entries({ page, kind, color, width, author: this.user, z: Date.now(), x1, y1, x2, y2 })) m.set(k, v);
@@ -198,9 +246,41 @@ export class Board extends EventTarget {
     return id;
   }
 
+  /**
+   * Add a text box with its top left at (x, y): `size` is the text height in board units.
+   * Returns its id.
+   */
+  addText(page, x, y, text, color, size) {
+    const id = this.newId();
+    this._act(() => {
+      const m = new Y.Map();
+      this.items.set(id, m);
+      for (const [k, v] of Object.entries({ page, kind: 'text', color, width: 1, author: this.user, z: Date.now(), x1: x, y1: y, text, size })) m.set(k, v);
+    });
+    return id;
+  }
+
+  /** Replace the text of text box `id` (own ones; anyone's for the presenter). */
+  setText(id, text) {
+    const m = this.items.get(id);
+    if (m && m.get('kind') === 'text') this._act(() => m.set('text', text));
+  }
+
+  /** Move items by (dx, dy) board units: their `dx, dy` offsets grow (one undoable action). */
+  moveItems(ids, dx, dy) {
+    this._act(() => {
+      for (const id of ids) {
+        const m = this.items.get(id);
+        if (!m) continue;
+        m.set('dx', Math.round(((m.get('dx') ?? 0) + dx) * 10) / 10);
+        m.set('dy', Math.round(((m.get('dy') ?? 0) + dy) * 10) / 10);
+      }
+    });
+  }
+
   /** Remove items by id (own ones; anyone's for the presenter: the server enforces it). */
   remove(ids) {
-    this.doc.transact(() => { for (const id of ids) this.items.delete(id); });
+    this._act(() => { for (const id of ids) this.items.delete(id); });
   }
 
   /** Remove every item of `page` (the presenter's "clear page"). */
@@ -212,13 +292,59 @@ export class Board extends EventTarget {
   addPage() {
     const list = this.pageList();
     const id = `p-${this.newId()}`;
-    this.doc.transact(() => {
+    this._act(() => {
       const m = new Y.Map();
       this.pages.set(id, m);
       m.set('order', (list.at(-1)?.order ?? 0) + 1);
       m.set('author', this.user);
     });
     return id;
+  }
+
+  /** Whether this page may move page `id`: the presenter any page, a member its own. */
+  mayMovePage(id) {
+    if (this.isPresenter) return true;
+    return this.pageList().find((p) => p.id === id)?.author === this.user;
+  }
+
+  /**
+   * Whether this page may delete page `id`: the presenter any page; a member a page it made
+   * with nothing of others on it (the server refuses removing others' items).
+   */
+  mayDeletePage(id) {
+    return this.mayMovePage(id) && (this.isPresenter || this.itemList(id).every((i) => i.author === this.user));
+  }
+
+  /** Delete page `id` and its items (one undoable action). The last page stays. */
+  deletePage(id) {
+    if (this.pageList().length <= 1 || !this.pages.has(id)) return false;
+    const items = this.itemList(id).map((i) => i.id);
+    this._act(() => {
+      for (const i of items) this.items.delete(i);
+      this.pages.delete(id);
+    });
+    return true;
+  }
+
+  /**
+   * Move page `id` by `step` places (-1: one earlier, 1: one later) by giving it an `order`
+   * between its new neighbours'; only that page's map changes. False if it cannot move.
+   */
+  movePage(id, step) {
+    const list = this.pageList();
+    const i = list.findIndex((p) => p.id === id);
+    const j = i + step;
+    if (i < 0 || j < 0 || j >= list.length) return false;
+    const rest = list.filter((p) => p.id !== id);
+    // Insert at index j of the list without the page.
+    const before = rest[j - 1]?.order, after = rest[j]?.order;
+    let order;
+    if (before === undefined) order = after - 1;
+    else if (after === undefined) order = before + 1;
+    else order = (before + after) / 2;
+    const m = this.pages.get(id);
+    this._act(() => m.set('order', order));
+    return true;
   }
 
   /**
@@ -242,6 +368,8 @@ export class Board extends EventTarget {
     this.client.removeEventListener('whiteboard', this._onFrame);
     this.client.removeEventListener('state', this._onState);
     this.client.removeEventListener('error', this._onError);
+    this.presence.destroy();
+    this.undoManager.destroy();
     this.doc.off('update', this._onUpdate);
     this.doc.destroy();
   }

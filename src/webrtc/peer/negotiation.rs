@@ -9,8 +9,8 @@ use gst_webrtc::{
 use super::{Peer, PeerEvent, Role, SendTrack, SignalIn, SignalOut};
 use crate::webrtc::repair::setup_transceiver;
 use crate::webrtc::sdp::{
-    CVO_URI, LinkParams, TrackWanted, find_mline_for, media_codecs, media_twcc_id, parse_sdp,
-    receive_caps, rtp_structure, video_codec_of, with_ssrc,
+    CVO_URI, LinkParams, TrackWanted, audio_level_extmap, find_mline_for, media_audio_level_id,
+    media_codecs, media_twcc_id, parse_sdp, receive_caps, rtp_structure, video_codec_of, with_ssrc,
 };
 use crate::webrtc::{MediaKind, TWCC_URI, WebrtcError};
 
@@ -414,13 +414,14 @@ impl Peer {
                     MediaKind::Audio => enc.eq_ignore_ascii_case("OPUS"),
                 };
                 if supported {
-                    caps.make_mut().append_structure(rtp_structure(
-                        kind,
-                        &enc.to_ascii_uppercase(),
-                        clock,
-                        pt,
-                        twcc_id,
-                    ));
+                    let mut s = rtp_structure(kind, &enc.to_ascii_uppercase(), clock, pt, twcc_id);
+                    // Keep the sender's audio levels (the subscriber reads them).
+                    if kind == MediaKind::Audio
+                        && let Some(id) = media_audio_level_id(media)
+                    {
+                        s.set(format!("extmap-{id}"), audio_level_extmap());
+                    }
+                    caps.make_mut().append_structure(s);
                 }
             }
             if caps.is_empty() {
@@ -506,6 +507,9 @@ impl Peer {
                 }
                 if let Some(id) = params.cvo_id {
                     s.set(format!("extmap-{id}"), CVO_URI);
+                }
+                if let Some(id) = params.audio_level_id {
+                    s.set(format!("extmap-{id}"), audio_level_extmap());
                 }
             }
         }

@@ -12,7 +12,8 @@ use crate::encoder::Codec;
 use crate::webrtc::encode::{rtp_sendable, unsendable};
 use crate::webrtc::peer::{ConnectionState, LinkFn, Peer, SendTrack};
 use crate::webrtc::sdp::{
-    CVO_EXT_ID, CVO_URI, LinkParams, OPUS_PT, TWCC_EXT_ID, new_ssrc, opus_caps, rtp_structure,
+    AUDIO_LEVEL_EXT_ID, AUDIO_LEVEL_URI, CVO_EXT_ID, CVO_URI, LinkParams, OPUS_PT, TWCC_EXT_ID,
+    new_ssrc, opus_caps, rtp_structure,
 };
 use crate::webrtc::{MediaKind, TWCC_URI, WebrtcError, make};
 
@@ -53,6 +54,7 @@ impl Publisher {
                     twcc_id: Some(TWCC_EXT_ID),
                     ssrc,
                     cvo_id: cvo.then_some(CVO_EXT_ID),
+                    audio_level_id: None,
                 },
                 link: self.branch_linker(peer.id(), tee.clone(), MediaKind::Video),
             };
@@ -74,6 +76,7 @@ impl Publisher {
                     twcc_id: Some(TWCC_EXT_ID),
                     ssrc,
                     cvo_id: None,
+                    audio_level_id: Some(AUDIO_LEVEL_EXT_ID),
                 },
                 link: self.branch_linker(peer.id(), tee.clone(), MediaKind::Audio),
             };
@@ -262,6 +265,13 @@ fn build_branch(
         // Reads the orientation meta `sensorrotation` put on the frames (kept by the encoder).
         let ext = gst_rtp::RTPHeaderExtension::create_from_uri(CVO_URI)
             .ok_or_else(|| WebrtcError::MissingElement("rtphdrextcvo".into()))?;
+        ext.set_id(u32::from(id));
+        pay.emit_by_name::<()>("add-extension", &[&ext]);
+    }
+    if let Some(id) = params.audio_level_id {
+        // Writes the `GstAudioLevelMeta` the audio chain puts on each encoded buffer.
+        let ext = gst_rtp::RTPHeaderExtension::create_from_uri(AUDIO_LEVEL_URI)
+            .ok_or_else(|| WebrtcError::MissingElement("rtphdrextclientaudiolevel".into()))?;
         ext.set_id(u32::from(id));
         pay.emit_by_name::<()>("add-extension", &[&ext]);
     }

@@ -4,7 +4,7 @@
 //! video: source -> videoconvert -> videoscale -> videorate -> caps -> queue -> encoder -> tee
 //!            tee -> queue(per peer) -> rtpvp8pay/rtph264pay (+TWCC ext) -> webrtcbin(peer)
 //! audio: source [-> webrtcdsp] -> audioconvert -> audioresample -> opusenc -> tee
-//!            tee -> queue(per peer) -> rtpopuspay (+TWCC ext) -> webrtcbin(peer)
+//!            tee -> queue(per peer) -> rtpopuspay (+TWCC, audio level ext) -> webrtcbin(peer)
 //! ```
 //!
 //! * A new peer gets a keyframe at once: when its connection becomes `connected`, an upstream

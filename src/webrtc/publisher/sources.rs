@@ -146,7 +146,7 @@ pub(super) fn build_audio(
             .field("channels", 1i32)
             .build(),
     );
-    chain.push(caps);
+    chain.push(caps.clone());
     let enc = make("opusenc")?;
     enc.set_property("bitrate", config.audio_bps);
     enc.set_property_from_str("frame-size", "20");
@@ -160,6 +160,10 @@ pub(super) fn build_audio(
     add_all(bin, &chain)?;
     elements.extend(chain.iter().cloned());
     link_chain(&chain, "audio capture and encoder")?;
+    // The level of the raw audio travels with each encoded packet (RFC 6464).
+    if let (Some(raw), Some(encoded)) = (caps.static_pad("src"), tee.static_pad("sink")) {
+        crate::webrtc::audio_level::stamp_levels(&raw, &encoded);
+    }
     Ok(Some(AudioChain {
         encoder: enc,
         tee,

@@ -18,201 +18,22 @@ use std::sync::Arc;
 use gst::prelude::*;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
+mod config;
+mod events;
+
+use config::check_appsink;
+pub use config::{
+    AudioOutput, DecodedVideoCallback, SubscriberConfig, VideoOutput, VideoSampleCallback,
+};
+pub use events::{MemberLevel, SubscriberEvent, TrackCounters};
+
+use super::audio_level::{Speakers, ext_id_in_caps, rtp_level};
 use super::freeze::FreezeDetector;
 use super::peer::Peer;
 use super::recording::{Recorder, record_queue};
 use super::sdp::video_codec_of;
 use super::{MediaKind, WebrtcError, make};
 use crate::encoder::Codec;
-
-/// What to do with received video.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum VideoOutput {
-    /// Show it (`autovideosink`, clock-synchronised).
-    Display,
-    /// Hand I420 frames to the callback set with [`Subscriber::on_video_sample`].
-    AppSink,
-    /// Decode and count, then drop (`fakesink`); for headless use.
-    #[default]
-    Discard,
-    /// Record each peer's video and audio, as sent (no re-encoding), into one Matroska file,
-    /// `<dir>/<peer>.mkv` (`<peer>-N.mkv` when that exists), with timestamps from zero, the
-    /// frame rate, and, once the peer leaves ([`Subscriber::detach`]), the duration and
-    /// index; readable while being written and after an abrupt stop. Received audio is
-    /// recorded, not played ([`SubscriberConfig::audio`] does not apply). Counters count
-    /// recorded frames and audio packets. See [`super::recording`].
-    Record(std::path::PathBuf),
-}
-
-/// What to do with decoded audio.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum AudioOutput {
-    /// Play it (`autoaudiosink`); with `echo_probe`, through a `webrtcechoprobe` of that name
-    /// at the DSP's rate ([`crate::webrtc::dsp::echo_probe_chain`]) so a microphone
-    /// publisher's `webrtcdsp` can cancel it.
-    Play {
-        /// Name for the `webrtcechoprobe`.
-        echo_probe: Option<String>,
-    },
-    /// Decode and drop.
-    #[default]
-    Discard,
-}
-
-/// Called with the remote peer id and each I420 sample the appsink releases
-/// ([`SubscriberConfig::on_video_sample`]).
-pub type VideoSampleCallback = Arc<dyn Fn(&str, &gst::Sample) + Send + Sync>;
-/// Called with the remote peer id, each decoded video frame and its caps, at the decoder's
-/// output ([`SubscriberConfig::on_decoded_video`]).
-pub type DecodedVideoCallback = Arc<dyn Fn(&str, &gst::BufferRef, &gst::Caps) + Send + Sync>;
-
-/// Subscriber configuration.
-///
-/// The frame callbacks belong here when they must see the first frame: set in the
-/// configuration they are in place before any remote track is linked (the setters
-/// [`Subscriber::on_video_sample`] and [`Subscriber::on_decoded_video`] replace them later).
-///
-/// ```
-/// use std::sync::Arc;
-/// use streamwire::webrtc::subscriber::{SubscriberConfig, VideoOutput};
-/// let cfg = SubscriberConfig {
-///     video: VideoOutput::AppSink,
-///     on_video_sample: Some(Arc::new(|peer, sample| {
-///         println!("{peer}: {:?}", sample.caps());
-///     })),
-///     ..SubscriberConfig::default()
-/// };
-/// cfg.validate().unwrap();
-/// let discard = SubscriberConfig { video: VideoOutput::Discard, ..cfg };
-/// assert!(discard.validate().is_err()); // a sample callback needs the appsink
-/// ```
-#[derive(Clone, Default)]
-pub struct SubscriberConfig {
-    /// Video output.
-    pub video: VideoOutput,
-    /// Audio output.
-    pub audio: AudioOutput,
-    /// Synchronise app/fake sinks to the clock (display sinks always are). A synchronised
-    /// video sink sits behind a queue, so the decoder (and
-    /// [`on_decoded_video`](Self::on_decoded_video)) is never held back by the sink waiting
-    /// for a frame's display time.
-    pub sync: bool,
-    /// Emit a [`SubscriberEvent::VideoFrame`] for every decoded frame.
-    pub frame_events: bool,
-    /// Called for every I420 sample the appsink releases; needs [`VideoOutput::AppSink`]
-    /// (any other output is refused by [`SubscriberConfig::validate`]). Runs on a streaming
-    /// thread: keep it short.
-    pub on_video_sample: Option<VideoSampleCallback>,
-    /// Called for every decoded video frame right at the decoder's output, before any clock
-    /// synchronisation, whatever the output. Runs on a streaming thread: keep it short.
-    pub on_decoded_video: Option<DecodedVideoCallback>,
-}
-
-impl std::fmt::Debug for SubscriberConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SubscriberConfig")
-            .field("video", &self.video)
-            .field("audio", &self.audio)
-            .field("sync", &self.sync)
-            .field("frame_events", &self.frame_events)
-            .field("on_video_sample", &self.on_video_sample.is_some())
-            .field("on_decoded_video", &self.on_decoded_video.is_some())
-            .finish()
-    }
-}
-
-impl SubscriberConfig {
-    /// Refuse a configuration that could not do what it says: a sample callback without
-    /// [`VideoOutput::AppSink`] would never be called.
-    pub fn validate(&self) -> Result<(), WebrtcError> {
-        if self.on_video_sample.is_some() {
-            check_appsink(&self.video)?;
-        }
-        Ok(())
-    }
-}
-
-/// `on_video_sample` needs the appsink output.
-fn check_appsink(video: &VideoOutput) -> Result<(), WebrtcError> {
-    if *video == VideoOutput::AppSink {
-        Ok(())
-    } else {
-        Err(WebrtcError::Config {
-            field: "on_video_sample",
-            detail: format!(
-                "samples come from the appsink: set `video` to VideoOutput::AppSink (it is \
-                 {video:?}), or use on_decoded_video"
-            ),
-        })
-    }
-}
-
-/// Receive-side events.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(tag = "event", rename_all = "kebab-case")]
-pub enum SubscriberEvent {
-    /// A remote track started arriving.
-    TrackAdded {
-        /// Remote peer id.
-        peer: String,
-        /// Track kind.
-        kind: MediaKind,
-        /// RTP encoding name.
-        codec: String,
-    },
-    /// A video frame was decoded (only with [`SubscriberConfig::frame_events`], and always for
-    /// the first frame of each track).
-    VideoFrame {
-        /// Remote peer id.
-        peer: String,
-        /// Width in pixels.
-        width: i32,
-        /// Height in pixels.
-        height: i32,
-        /// Frames decoded on this track so far.
-        count: u64,
-    },
-    /// The first audio buffer of a track was decoded.
-    FirstAudio {
-        /// Remote peer id.
-        peer: String,
-    },
-    /// A recording file was started ([`VideoOutput::Record`]).
-    Recording {
-        /// Remote peer id.
-        peer: String,
-        /// The file.
-        path: std::path::PathBuf,
-    },
-    /// A remote track could not be decoded.
-    Unsupported {
-        /// Remote peer id.
-        peer: String,
-        /// Why.
-        reason: String,
-    },
-}
-
-/// Per-track receive counters.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct TrackCounters {
-    /// Frames (video) or buffers (audio) decoded.
-    pub decoded: u64,
-    /// Last decoded width (video).
-    pub width: i32,
-    /// Last decoded height (video).
-    pub height: i32,
-    /// Video frames that reached the depayloader (distinct RTP timestamps, complete or not).
-    pub frames_received: u64,
-    /// Freezes at the decoder output (webrtc-stats definition, [`FreezeDetector`]).
-    pub freezes: u64,
-    /// Their total duration (ms).
-    pub freeze_ms: f64,
-    /// Audio samples decoded (48 kHz), concealed ones included.
-    pub samples: u64,
-    /// Audio samples the decoder concealed (PLC) because packets were missing.
-    pub concealed_samples: u64,
-}
 
 /// A decode branch: track kind and its elements, depayloader first.
 type Branch = (MediaKind, Vec<gst::Element>);
@@ -228,6 +49,7 @@ struct Inner {
     on_sample: Mutex<Option<VideoSampleCallback>>,
     on_decoded: Mutex<Option<DecodedVideoCallback>>,
     recorder: Option<Arc<Recorder>>,
+    speakers: Mutex<Speakers>,
 }
 
 /// Decodes the tracks of any number of peers.
@@ -274,6 +96,7 @@ impl Subscriber {
                     ssrcs: Mutex::new(HashMap::new()),
                     branches: Mutex::new(HashMap::new()),
                     recorder,
+                    speakers: Mutex::new(Speakers::default()),
                 }),
             },
             rx,
@@ -360,6 +183,11 @@ impl Subscriber {
                 let _ = src.unlink(&sink);
             }
         }
+        // After the unlink: no packet of `peer` reaches the level probe any more.
+        let ended = self.inner.speakers.lock().remove(peer);
+        if let Some(ev) = ended {
+            let _ = self.inner.events.send(ev);
+        }
         if let Some(rec) = &self.inner.recorder {
             let chains: Vec<Vec<gst::Element>> =
                 branches.iter().map(|(_, els)| els.clone()).collect();
@@ -399,6 +227,12 @@ impl Subscriber {
             list.remove(i)
         };
         let _ = pad.unlink(&depay_sink);
+        if branch.0 == MediaKind::Audio {
+            let ended = self.inner.speakers.lock().remove(peer);
+            if let Some(ev) = ended {
+                let _ = self.inner.events.send(ev);
+            }
+        }
         let bin = branch
             .1
             .first()
@@ -415,9 +249,8 @@ impl Subscriber {
                 }
             }
         }
-        if let (Some(bin), Ok(sink)) = (bin, make("fakesink")) {
+        if let (Some(bin), Ok(sink)) = (bin, make("fakesink").map(live_sink)) {
             sink.set_property("sync", false);
-            sink.set_property("async", false);
             if bin.add(&sink).is_ok() {
                 let _ = sink.sync_state_with_parent();
                 if let Some(sp) = sink.static_pad("sink") {
@@ -513,10 +346,10 @@ fn build_receive_branch(
                                 c.push(make("audioresample")?);
                             }
                         }
-                        c.push(make("autoaudiosink")?);
+                        c.push(live_sink(make("autoaudiosink")?));
                     }
                     AudioOutput::Discard => {
-                        let sink = make("fakesink")?;
+                        let sink = live_sink(make("fakesink")?);
                         sink.set_property("sync", cfg.sync);
                         c.push(sink);
                     }
@@ -568,7 +401,7 @@ fn build_receive_branch(
                 match &cfg.video {
                     VideoOutput::Display => {
                         c.push(make("videoconvert")?);
-                        c.push(make("autovideosink")?);
+                        c.push(live_sink(make("autovideosink")?));
                     }
                     VideoOutput::AppSink => {
                         c.push(make("videoconvert")?);
@@ -579,6 +412,7 @@ fn build_receive_branch(
                                     .build(),
                             )
                             .sync(cfg.sync)
+                            .async_(false)
                             .max_buffers(4)
                             .drop(true)
                             .build();
@@ -602,7 +436,7 @@ fn build_receive_branch(
                         c.push(sink.upcast());
                     }
                     VideoOutput::Discard | VideoOutput::Record(_) => {
-                        let sink = make("fakesink")?;
+                        let sink = live_sink(make("fakesink")?);
                         sink.set_property("sync", cfg.sync);
                         c.push(sink);
                     }
@@ -624,6 +458,14 @@ fn build_receive_branch(
         .static_pad("src")
         .ok_or_else(|| WebrtcError::MissingElement("decoder src pad".into()))?;
     install_counter(inner, peer_id, kind, &dec_src);
+    if kind == MediaKind::Audio
+        && let Some(depay_sink) = chain[0].static_pad("sink")
+    {
+        match ext_id_in_caps(s) {
+            Some(id) => read_levels(inner, peer_id, id, &depay_sink),
+            None => tracing::debug!(peer = %peer_id, "no audio level extension negotiated"),
+        }
+    }
     if kind == MediaKind::Video
         && let Some(depay_sink) = chain[0].static_pad("sink")
     {
@@ -660,6 +502,9 @@ fn build_receive_branch(
         what: "webrtcbin to depayloader".into(),
         detail: format!("{e:?}"),
     })?;
+    // The sinks do not preroll (see `live_sink`), so the pipeline does not recompute its
+    // latency for them by itself: ask, so the new sinks wait out the jitter buffer.
+    super::recalculate_pipeline_latency(&chain[0]);
     inner
         .branches
         .lock()
@@ -684,6 +529,34 @@ fn build_receive_branch(
         });
     }
     Ok(())
+}
+
+/// Read the audio level extension `id` from the RTP packets reaching `depay_sink`: the
+/// track's counters and the room's [`Speakers`].
+fn read_levels(inner: &Arc<Inner>, peer_id: &str, id: u8, depay_sink: &gst::Pad) {
+    let weak = Arc::downgrade(inner);
+    let peer = peer_id.to_owned();
+    depay_sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let Some(inner) = weak.upgrade() else {
+            return gst::PadProbeReturn::Remove;
+        };
+        if let Some((level, _voice)) = info.buffer().and_then(|b| rtp_level(b, id)) {
+            inner
+                .counters
+                .lock()
+                .entry((peer.clone(), MediaKind::Audio))
+                .or_default()
+                .audio_level = Some(level);
+            let evs = inner
+                .speakers
+                .lock()
+                .observe(&peer, level, std::time::Instant::now());
+            for ev in evs {
+                let _ = inner.events.send(ev);
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// A codec `video_codec_of` does not map to (it names only the codecs WebRTC carries).
@@ -770,4 +643,26 @@ fn install_counter(inner: &Arc<Inner>, peer_id: &str, kind: MediaKind, pad: &gst
         }
         gst::PadProbeReturn::Ok
     });
+}
+
+/// Make `sink` (a sink, or an auto-plugging bin such as `autoaudiosink` and the sink it
+/// creates) change state without prerolling (`async=false`), as a sink added to a playing
+/// live pipeline must. A prerolling sink makes the whole pipeline lose its state: it goes
+/// back to `PAUSED` until the sink has a buffer, and a branch added meanwhile starts paused
+/// and blocks its streaming thread in the preroll wait until the pipeline's continuation
+/// sets it playing. That continuation sends `LATENCY` to every `webrtcbin`, which waits for
+/// the `webrtcbin`'s state lock, so closing a connection at that moment (which holds that
+/// lock while it waits for the blocked streaming thread) deadlocked: seen in
+/// tests/web_audio_levels.rs when a member left within a second of joining.
+fn live_sink(sink: gst::Element) -> gst::Element {
+    if sink.has_property("async") {
+        sink.set_property("async", false);
+    } else if let Some(bin) = sink.downcast_ref::<gst::Bin>() {
+        bin.connect_element_added(|_, child| {
+            if child.has_property("async") {
+                child.set_property("async", false);
+            }
+        });
+    }
+    sink
 }
