@@ -144,3 +144,87 @@ async fn a_stroke_drawn_in_one_page_reaches_a_rust_member_and_another_page() {
     .await;
     a.assert_no_console_errors().await;
 }
+
+/// A board larger than the default signalling queue limit (4 MiB) reaches a browser that
+/// joins late, in sync chunks, and the page holds the same document as the Rust member.
+#[tokio::test]
+async fn a_browser_joining_late_gets_a_board_larger_than_the_queue_limit() {
+    let cfg = common::config();
+    let queue = cfg.limits.max_queue_bytes;
+    let srv = common::start(cfg).await;
+    let bot_cfg = ClientConfig::new(
+        &srv.url,
+        "wbr",
+        &common::token("wbr", "bot", &[Grant::Draw]),
+    );
+    let (client, mut events) = common::within("bot", Client::connect(bot_cfg))
+        .await
+        .unwrap();
+    let bot = Whiteboard::open(&client, "main", "bot").unwrap();
+    let b2 = bot.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            if let Event::Whiteboard { data, .. } = ev {
+                b2.receive(&data).unwrap();
+            }
+        }
+    });
+    common::within("bot synced", bot.synced()).await;
+    // 10,000 strokes of 16 points (about 5 MB), in updates of 100 (under max_payload_bytes).
+    let n = 10_000;
+    for start in (0..n).step_by(100) {
+        let batch: Vec<Item> = (start..start + 100)
+            .map(|i| {
+                let (x, y) = ((i % 1500) as f32, ((i / 1500) % 800) as f32);
+                let pts: Vec<[f32; 3]> = (0..16)
+                    .map(|k| [x + k as f32 * 3.0, y + k as f32 * 2.0, 0.5])
+                    .collect();
+                Item::pen(&format!("s{i}"), "p1", "", "#1f1f1f", 3.0, &pts)
+            })
+            .collect();
+        bot.draw_all(&batch);
+        tokio::task::yield_now().await;
+    }
+    let doc = bot.encode_state().len();
+    assert!(doc > queue, "document {doc} bytes, queue limit {queue}");
+    // The server holds every stroke once a fresh Rust member sees them all.
+    let check_cfg = ClientConfig::new(
+        &srv.url,
+        "wbr",
+        &common::token("wbr", "check", &[Grant::Subscribe]),
+    );
+    let (check_client, mut check_events) = common::within("check", Client::connect(check_cfg))
+        .await
+        .unwrap();
+    let check = Whiteboard::open(&check_client, "main", "check").unwrap();
+    let c2 = check.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = check_events.recv().await {
+            if let Event::Whiteboard { data, .. } = ev {
+                c2.receive(&data).unwrap();
+            }
+        }
+    });
+    let deadline = tokio::time::Instant::now() + LONG;
+    while check.items(None).len() < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server has {} of {n} strokes",
+            check.items(None).len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let mut v = open(&srv, "vic", &[Grant::Subscribe]).await;
+    let want = hex(&bot.state_vector());
+    v.wait_for(
+        "the browser holds the whole board",
+        &format!(
+            "window.streamwireApp.whiteboard.board.items.size === {n} && window.streamwireApp.whiteboard.board.stateVectorHex() === '{want}'"
+        ),
+        LONG,
+    )
+    .await;
+    v.assert_no_console_errors().await;
+    drop((client, check_client));
+}

@@ -310,3 +310,197 @@ async fn concurrent_drawing_across_dropped_connections_converges() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// A stroke of 16 points (about 530 bytes of document).
+fn long_stroke(id: &str, i: usize) -> Item {
+    let (x, y) = ((i % 1500) as f32, ((i / 1500) % 800) as f32);
+    let pts: Vec<[f32; 3]> = (0..16)
+        .map(|k| [x + k as f32 * 3.0, y + k as f32 * 2.0, 0.5])
+        .collect();
+    Item::pen(id, "p1", "", "#1f1f1f", 3.0, &pts)
+}
+
+/// Fill the board of `m` with `n` long strokes (updates of 100 strokes, under
+/// `max_payload_bytes`), each after `check` applied the one before (so the relayed updates
+/// stay within its queue limit, as with a person drawing), and wait until `check` holds them
+/// all (then the server does too).
+async fn fill(m: &Member, check: &Member, n: usize) {
+    let mut changes = check.board.changes();
+    for start in (0..n).step_by(100) {
+        let batch: Vec<Item> = (start..(start + 100).min(n))
+            .map(|i| long_stroke(&format!("s{i}"), i))
+            .collect();
+        m.board.draw_all(&batch);
+        loop {
+            let c = tokio::time::timeout(Duration::from_secs(30), changes.recv())
+                .await
+                .expect("a batch relayed within 30 s")
+                .expect("board open");
+            if c.remote {
+                break;
+            }
+        }
+    }
+    assert_eq!(check.board.items(None).len(), n, "the board was filled");
+}
+
+/// A raw member (no `Whiteboard`): its whiteboard frames, undecoded.
+async fn raw(url: &str, room: &str, user: &str) -> (Client, mpsc::UnboundedReceiver<Vec<u8>>) {
+    let (client, mut events) = within(
+        "connect",
+        Client::connect(ClientConfig::new(url, room, &token(room, user, VIEW))),
+    )
+    .await
+    .unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            if let Event::Whiteboard { data, .. } = ev {
+                let _ = tx.send(data);
+            }
+        }
+    });
+    (client, rx)
+}
+
+#[tokio::test]
+async fn a_board_larger_than_the_queue_limit_reaches_late_joiners_in_chunks() {
+    use streamwire::whiteboard::chunk::{Chunk, ChunkAck};
+    let cfg = config();
+    let queue = cfg.limits.max_queue_bytes;
+    let chunk = cfg.whiteboard.sync_chunk_bytes;
+    assert_eq!(queue, 4 * 1024 * 1024, "the default queue limit");
+    let srv = start(cfg).await;
+    let a = member(&srv.url, "big", "ann", DRAW).await;
+    let b = member(&srv.url, "big", "bob", VIEW).await;
+    fill(&a, &b, 10_000).await;
+    let doc = a.board.encode_state().len();
+    assert!(
+        doc > queue,
+        "the document ({doc} bytes) is larger than the queue limit ({queue} bytes)"
+    );
+
+    // A late joiner gets it in chunks, while ann keeps drawing.
+    let drawing = {
+        let board = a.board.clone();
+        tokio::spawn(async move {
+            for i in 0..50 {
+                board
+                    .draw(&stroke(&format!("late-{i}"), "", i as f32))
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let mut cfg = ClientConfig::new(&srv.url, "big", &token("big", "cid", VIEW));
+    cfg.backoff_initial = Duration::from_millis(20);
+    let (client, mut events) = within("connect", Client::connect(cfg)).await.unwrap();
+    let late = Whiteboard::open(&client, "main", "cid").unwrap();
+    let (l2, chunks) = (
+        late.clone(),
+        std::sync::Arc::new(std::sync::Mutex::new(Vec::new())),
+    );
+    let seen = chunks.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            if let Event::Whiteboard { data, .. } = ev {
+                if let Ok(Some(c)) = Chunk::decode_message(&data) {
+                    seen.lock().unwrap().push((c.offset, c.data.len(), c.total));
+                }
+                l2.receive(&data).unwrap();
+            }
+        }
+    });
+    // A debug build on a loaded machine decodes 5 MB slowly: more than the usual T.
+    tokio::time::timeout(Duration::from_secs(60), late.synced())
+        .await
+        .expect("late joiner synced within 60 s");
+    drawing.await.unwrap();
+    let got = chunks.lock().unwrap().clone();
+    assert!(
+        got.len() >= doc / chunk,
+        "{} chunks for a document of {doc} bytes",
+        got.len()
+    );
+    assert!(got.iter().all(|(_, len, _)| *len <= chunk), "{got:?}");
+    let total = a.board.items(None).len();
+    assert_eq!(total, 10_050);
+    until_items_count("late joiner", &late, total).await;
+    let deadline = tokio::time::Instant::now() + T;
+    while late.state_vector() != a.board.state_vector() {
+        assert!(tokio::time::Instant::now() < deadline, "documents differ");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // A member that does not confirm gets two chunks (the window) and no more, and stays;
+    // each confirmation lets one more go.
+    let (slow, mut frames) = raw(&srv.url, "big", "dan").await;
+    slow.send_whiteboard(
+        "main",
+        yrs::updates::encoder::Encode::encode_v1(&yrs::sync::Message::Sync(
+            yrs::sync::SyncMessage::SyncStep1(yrs::StateVector::default()),
+        )),
+    )
+    .unwrap();
+    let mut first = Vec::new();
+    for _ in 0..2 {
+        first.push(within("chunk", frames.recv()).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(frames.try_recv().is_err(), "nothing beyond the window");
+    assert_eq!(
+        slow.state(),
+        streamwire::signalling::client::SignallingState::Connected,
+        "the member is still in the room"
+    );
+    let c = Chunk::decode_message(&first[0]).unwrap().unwrap();
+    slow.send_whiteboard(
+        "main",
+        ChunkAck {
+            transfer: c.transfer,
+            received: c.data.len(),
+        }
+        .encode(),
+    )
+    .unwrap();
+    let next = within("next chunk", frames.recv()).await.unwrap();
+    let n = Chunk::decode_message(&next).unwrap().unwrap();
+    assert_eq!((n.transfer, n.offset), (c.transfer, 2 * chunk));
+    drop((a.client, b.client, client, slow));
+}
+
+async fn until_items_count(what: &str, board: &Whiteboard, n: usize) {
+    let deadline = tokio::time::Instant::now() + T;
+    while board.items(None).len() != n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: {} items, expected {n}",
+            board.items(None).len()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn sync_chunks_are_fitted_to_the_queue_limit_and_an_impossible_window_is_refused() {
+    // A window of 1000 chunks of at least 1 KiB does not fit half of 1 MiB.
+    let mut cfg = config();
+    cfg.limits.max_queue_bytes = 1024 * 1024;
+    cfg.whiteboard.sync_window = 1000;
+    match streamwire::server::Server::bind(cfg).await {
+        Err(e) => assert!(e.to_string().contains("sync_window"), "{e}"),
+        Ok(_) => panic!("1000 chunks do not fit half of a 1 MiB queue"),
+    }
+    // A 1 MiB queue: smaller chunks, and a board larger than the queue still syncs.
+    let mut cfg = config();
+    cfg.limits.max_queue_bytes = 1024 * 1024;
+    let srv = start(cfg).await;
+    let a = member(&srv.url, "small", "ann", DRAW).await;
+    let b = member(&srv.url, "small", "bob", VIEW).await;
+    fill(&a, &b, 3_000).await;
+    assert!(a.board.encode_state().len() > 1024 * 1024);
+    let c = member(&srv.url, "small", "cid", VIEW).await;
+    let sync = c.board.chunked_sync().expect("the answer came in chunks");
+    assert!(sync.bytes / sync.chunks < 256 * 1024, "{sync:?}");
+    assert_eq!(c.board.items(None).len(), 3_000);
+}

@@ -6,6 +6,9 @@
 //! - a board of `--strokes` strokes (8 points each): the time from connecting to a fully
 //!   synced board for a new member (median of `--joins`), the server's RSS growth while the
 //!   board was filled, the encoded document size and the SQLite file size.
+//!
+//! The server runs with the default signalling limits (`--max-queue-bytes` 4 MiB): a board
+//! larger than that reaches the joiners in sync chunks (docs/whiteboard.md).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -29,6 +32,8 @@ pub struct WhiteboardOptions {
     pub strokes: usize,
     /// Joins timed on the big board.
     pub joins: usize,
+    /// More `streamwire serve` flags (e.g. `--whiteboard-sync-chunk-bytes`).
+    pub server_args: Vec<String>,
 }
 
 /// Percentiles of the stroke latency.
@@ -49,16 +54,35 @@ pub struct StrokeLatency {
 pub struct BigBoard {
     /// Strokes on it.
     pub strokes: usize,
-    /// Connect, open, synced with every stroke: median over the joins, ms.
+    /// Connect, open, synced (the whole board applied): median over the joins, ms. Counting
+    /// the strokes afterwards (to check them) is not timed.
     pub join_synced_ms: f64,
     /// Each join, ms.
     pub join_synced_runs_ms: Vec<f64>,
+    /// Where each join's time went (sync answers in chunks only).
+    pub join_breakdown: Vec<JoinBreakdown>,
     /// Server RSS growth while the board was filled, KiB.
     pub server_rss_growth_kib: Option<u64>,
     /// The whole document encoded as one Yjs update, bytes.
     pub document_bytes: usize,
     /// The server's SQLite file (with its WAL) after the fill, bytes.
     pub db_bytes: u64,
+}
+
+/// One join of the big board, taken apart.
+#[derive(Debug, Clone, Serialize)]
+pub struct JoinBreakdown {
+    /// Connect, join, open, to the first sync chunk received (server: encoding the board
+    /// unless cached, the first frames), ms.
+    pub to_first_chunk_ms: f64,
+    /// First chunk to last (transfer, JSON and base64, confirmations), ms.
+    pub receive_ms: f64,
+    /// Decoding and applying the update (yrs), ms.
+    pub apply_ms: f64,
+    /// Applied to synced (step 1 again and its small answer), ms.
+    pub tail_ms: f64,
+    /// Chunks.
+    pub chunks: usize,
 }
 
 /// The report.
@@ -88,7 +112,11 @@ impl Drop for Child {
     }
 }
 
-fn spawn_server(exe: &Path, dir: &Path) -> Result<(Child, String, Vec<u8>), WhiteboardBenchError> {
+fn spawn_server(
+    exe: &Path,
+    dir: &Path,
+    extra: &[String],
+) -> Result<(Child, String, Vec<u8>), WhiteboardBenchError> {
     let secret: Vec<u8> = {
         let mut raw = [0u8; 32];
         getrandom::getrandom(&mut raw).map_err(|e| err("secret", e))?;
@@ -106,8 +134,8 @@ fn spawn_server(exe: &Path, dir: &Path) -> Result<(Child, String, Vec<u8>), Whit
     let child = std::process::Command::new(exe)
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
         .args(["--rate", "1000000", "--burst", "1000000"])
-        // A 100,000-stroke board is one sync answer of ~10 MB: room for it in the queue.
-        .args(["--max-queue-bytes", "268435456", "--state-dir"])
+        .args(extra)
+        .arg("--state-dir")
         .arg(dir)
         .arg("--secret-file")
         .arg(&secret_file)
@@ -171,7 +199,7 @@ pub async fn run(
     opts: &WhiteboardOptions,
 ) -> Result<WhiteboardReport, WhiteboardBenchError> {
     let dir = tempfile::tempdir().map_err(|e| err("state directory", e))?;
-    let (child, url, secret) = spawn_server(exe, dir.path())?;
+    let (child, url, secret) = spawn_server(exe, dir.path(), &opts.server_args)?;
     let pid = child.0.id();
     let deadline = Instant::now() + Duration::from_secs(20);
     while tokio::net::TcpStream::connect(url.trim_start_matches("ws://"))
@@ -208,37 +236,68 @@ pub async fn run(
     }
     drop(changes);
 
-    // The big board: strokes in batches of 200 (one update each), until the observer has all.
+    // The big board: strokes in batches of 200 (one update each). Each batch waits until the
+    // observer has applied the one before: the relayed updates then stay within the
+    // observer's queue limit (the default 4 MiB), as a real member drawing would.
     let rss0 = rss_kib(Some(pid));
     let total = opts.samples + opts.strokes;
+    let mut changes = observer.changes();
     let mut batch = Vec::with_capacity(200);
+    let mut in_flight = 0usize;
     for i in 0..opts.strokes {
         batch.push(stroke(format!("s{i}"), i));
         if batch.len() == 200 || i + 1 == opts.strokes {
+            while in_flight > 0 {
+                let c = tokio::time::timeout(Duration::from_secs(30), changes.recv())
+                    .await
+                    .map_err(|_| err("fill", "a batch was not relayed within 30 s"))?
+                    .ok_or_else(|| err("fill", "observer closed"))?;
+                if c.remote {
+                    in_flight -= 1;
+                }
+            }
             writer.draw_all(&batch);
             batch.clear();
-            // Let the frames flow (bounded: the client's outbox holds 4096 frames).
-            tokio::task::yield_now().await;
+            in_flight += 1;
         }
     }
-    let fill_deadline = Instant::now() + Duration::from_secs(600);
-    while observer.items(None).len() < total {
-        if Instant::now() > fill_deadline {
-            return Err(err(
-                "fill",
-                "the observer did not get every stroke within 600 s",
-            ));
+    while in_flight > 0 {
+        let c = tokio::time::timeout(Duration::from_secs(30), changes.recv())
+            .await
+            .map_err(|_| err("fill", "the last batch was not relayed within 30 s"))?
+            .ok_or_else(|| err("fill", "observer closed"))?;
+        if c.remote {
+            in_flight -= 1;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(changes);
+    let have = observer.items(None).len();
+    if have != total {
+        return Err(err(
+            "fill",
+            format!("the observer holds {have} of {total} strokes"),
+        ));
     }
     let rss1 = rss_kib(Some(pid));
     let mut joins = Vec::with_capacity(opts.joins);
+    let mut breakdown = Vec::with_capacity(opts.joins);
     let mut document_bytes = 0;
     for j in 0..opts.joins {
         let t0 = Instant::now();
         let (c, b) = member(&url, &secret, &format!("late{j}")).await?;
+        let end = Instant::now();
+        joins.push((end - t0).as_secs_f64() * 1000.0);
+        if let Some(c) = b.chunked_sync() {
+            let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64() * 1000.0;
+            breakdown.push(JoinBreakdown {
+                to_first_chunk_ms: ms(t0, c.first_chunk),
+                receive_ms: ms(c.first_chunk, c.last_chunk),
+                apply_ms: ms(c.last_chunk, c.applied),
+                tail_ms: ms(c.applied, end),
+                chunks: c.chunks,
+            });
+        }
         let n = b.items(None).len();
-        joins.push(t0.elapsed().as_secs_f64() * 1000.0);
         if n != total {
             return Err(err("join", format!("synced with {n} of {total} strokes")));
         }
@@ -262,6 +321,7 @@ pub async fn run(
             strokes: total,
             join_synced_ms: median(&joins).unwrap_or(f64::NAN),
             join_synced_runs_ms: joins,
+            join_breakdown: breakdown,
             server_rss_growth_kib: rss0.zip(rss1).map(|(a, b)| b.saturating_sub(a)),
             document_bytes,
             db_bytes,

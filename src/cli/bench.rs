@@ -43,6 +43,10 @@ pub struct WhiteboardArgs {
     /// Joins timed on the large board (the figure is their median).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
     pub joins: u32,
+    /// A flag for the `streamwire serve` child (repeatable; e.g.
+    /// `--serve-arg=--whiteboard-sync-chunk-bytes=1048576`). Default: its defaults.
+    #[arg(long = "serve-arg", allow_hyphen_values = true)]
+    pub serve_args: Vec<String>,
 }
 
 /// Arguments of `bench telemetry`.
@@ -172,6 +176,7 @@ pub fn execute(cmd: BenchCommand) -> anyhow::Result<()> {
                 samples: a.samples as usize,
                 strokes: a.strokes as usize,
                 joins: a.joins as usize,
+                server_args: a.serve_args.clone(),
             };
             let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
             let r = rt.block_on(crate::bench::whiteboard::run(&exe, &opts))?;

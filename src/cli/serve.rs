@@ -153,6 +153,16 @@ pub struct ServeArgs {
     /// Most pages of an imported document.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub whiteboard_max_document_pages: u32,
+    /// A whiteboard sync answer (a joining member's copy of the board) larger than this
+    /// many bytes goes in chunks of this size, paced by the member's confirmations (lowered
+    /// so that --whiteboard-sync-window chunks take at most half of --max-queue-bytes).
+    #[arg(long, default_value_t = 512 * 1024,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..))]
+    pub whiteboard_sync_chunk_bytes: usize,
+    /// Chunks of a whiteboard sync answer sent ahead of the member's confirmations.
+    #[arg(long, default_value_t = 2,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub whiteboard_sync_window: usize,
 }
 
 /// Where the server keeps its secret and database.
@@ -242,6 +252,8 @@ pub fn config(
     cfg.whiteboard.awareness_per_sec = a.whiteboard_awareness_rate;
     cfg.whiteboard.max_document_bytes = a.whiteboard_max_document_bytes;
     cfg.whiteboard.max_document_pages = a.whiteboard_max_document_pages as usize;
+    cfg.whiteboard.sync_chunk_bytes = a.whiteboard_sync_chunk_bytes;
+    cfg.whiteboard.sync_window = a.whiteboard_sync_window;
     Ok(cfg)
 }
 

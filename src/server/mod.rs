@@ -223,6 +223,10 @@ impl Server {
             });
         }
         cfg.limits.check().map_err(ServerError::Limits)?;
+        let mut cfg = cfg;
+        cfg.whiteboard
+            .fit(cfg.limits.max_queue_bytes)
+            .map_err(ServerError::Limits)?;
         let tls = match &cfg.tls {
             Some((cert, key)) => Some(tls::acceptor(cert, key)?),
             None => None,

@@ -11,7 +11,8 @@
 //!
 //! On opening, the board sends sync step 1; the server answers with everything the board lacks
 //! (step 2) and, to a member allowed to draw, its own step 1, answered with what the server
-//! lacks. Local changes then go out as updates, exactly once across reconnects; after a
+//! lacks. An answer larger than one chunk comes in chunks ([`chunk`]): each is confirmed, the
+//! whole is applied once complete, then step 1 goes again for what changed meanwhile. Local changes then go out as updates, exactly once across reconnects; after a
 //! fresh join (the old session was lost) the board syncs again.
 //!
 //! ```no_run
@@ -27,6 +28,8 @@
 //! }
 //! # Ok(()) }
 //! ```
+
+pub mod chunk;
 
 use std::sync::Arc;
 
@@ -51,8 +54,24 @@ const REMOTE: &str = "streamwire-remote";
 pub struct Change {
     /// From the server (another member or the sync); false: made here.
     pub remote: bool,
-    /// The Yjs update (v1 encoding).
+    /// The Yjs update (v1 encoding): a local transaction's changes, or a remote update as
+    /// the server sent it.
     pub update: Vec<u8>,
+}
+
+/// How the last sync answer that came in chunks went ([`Whiteboard::chunked_sync`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkedSync {
+    /// Bytes of the update.
+    pub bytes: usize,
+    /// Chunks.
+    pub chunks: usize,
+    /// When the first chunk was received.
+    pub first_chunk: std::time::Instant,
+    /// When the last chunk was received.
+    pub last_chunk: std::time::Instant,
+    /// When the whole update was decoded and applied.
+    pub applied: std::time::Instant,
 }
 
 /// Why a whiteboard operation failed.
@@ -77,6 +96,9 @@ pub enum WhiteboardError {
     Log(#[from] std::io::Error),
 }
 
+/// Transfer id, bytes so far, when the first chunk came, chunks so far.
+type Partial = (u32, Vec<u8>, std::time::Instant, usize);
+
 struct Inner {
     board: String,
     doc: Doc,
@@ -86,6 +108,13 @@ struct Inner {
     logs: Mutex<Vec<LogWriter<std::fs::File>>>,
     feeds: Mutex<Vec<gst::Element>>,
     synced: watch::Sender<bool>,
+    /// A sync answer arriving in chunks: its transfer id, the bytes so far, when the first
+    /// came and how many.
+    partial: Mutex<Option<Partial>>,
+    /// The last sync answer that came in chunks.
+    chunked: Mutex<Option<ChunkedSync>>,
+    /// Set by the document observer when a remote transaction changed the document.
+    remote_changed: std::sync::atomic::AtomicBool,
 }
 
 /// A whiteboard of the room (cheap to clone; clones share the document).
@@ -119,27 +148,43 @@ impl Whiteboard {
                 logs: Mutex::new(Vec::new()),
                 feeds: Mutex::new(Vec::new()),
                 synced,
+                partial: Mutex::new(None),
+                chunked: Mutex::new(None),
+                remote_changed: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         let weak = Arc::downgrade(&wb.inner);
         wb.inner
             .doc
-            .observe_update_v1("streamwire", move |txn, e| {
+            // Not `observe_update_v1`: it encodes every transaction's update, which for the
+            // sync answer of a large board is a second copy of the whole board, never used
+            // (remote changes are passed on as received, see `apply_remote`).
+            .observe_transaction_cleanup("streamwire", move |txn, _| {
                 let Some(inner) = weak.upgrade() else {
                     return;
                 };
+                let changed =
+                    !txn.delete_set().is_empty() || txn.before_state() != txn.after_state();
+                if !changed {
+                    return;
+                }
                 let remote = txn
                     .origin()
                     .is_some_and(|o| o.as_ref() == REMOTE.as_bytes());
-                if !remote {
-                    let msg = Message::Sync(SyncMessage::Update(e.update.clone())).encode_v1();
-                    if let Err(err) = inner.client.send_whiteboard(&inner.board, msg) {
-                        tracing::warn!(board = %inner.board, error = %err, "whiteboard update not sent");
-                    }
+                if remote {
+                    inner
+                        .remote_changed
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    return;
+                }
+                let update = txn.encode_update_v1();
+                let msg = Message::Sync(SyncMessage::Update(update.clone())).encode_v1();
+                if let Err(err) = inner.client.send_whiteboard(&inner.board, msg) {
+                    tracing::warn!(board = %inner.board, error = %err, "whiteboard update not sent");
                 }
                 inner.fan_out(Change {
-                    remote,
-                    update: e.update.clone(),
+                    remote: false,
+                    update,
                 });
             })
             .map_err(|e| WhiteboardError::Update {
@@ -193,19 +238,94 @@ impl Whiteboard {
                 self.inner.synced.send_replace(true);
             }
             Message::Sync(SyncMessage::Update(u)) => self.apply_remote(&u).map_err(err)?,
+            Message::Custom(chunk::MSG_SYNC_CHUNK, _) => {
+                if let Some(c) = chunk::Chunk::decode_message(data).map_err(err)? {
+                    self.receive_chunk(c)?;
+                }
+            }
             // Awareness (cursors, laser pointers) is for the browser UI.
             _ => {}
         }
         Ok(())
     }
 
+    /// One chunk of a sync answer: kept, confirmed, and once complete applied, followed by
+    /// sync step 1 for what changed meanwhile.
+    fn receive_chunk(&self, c: chunk::Chunk<'_>) -> Result<(), WhiteboardError> {
+        let done = {
+            let mut partial = self.inner.partial.lock();
+            if c.offset == 0 {
+                // A new transfer replaces an unfinished one.
+                *partial = Some((c.transfer, Vec::new(), std::time::Instant::now(), 0));
+            }
+            let Some((id, buf, _, count)) = partial.as_mut() else {
+                return Ok(());
+            };
+            if *id != c.transfer || buf.len() != c.offset {
+                tracing::debug!(board = %self.inner.board, transfer = c.transfer, offset = c.offset, "sync chunk out of place ignored");
+                return Ok(());
+            }
+            buf.extend_from_slice(c.data);
+            *count += 1;
+            let received = buf.len();
+            // Acknowledge the stream first: the server's queue holds the chunks until then.
+            self.inner.client.ack_received()?;
+            self.inner.client.send_whiteboard(
+                &self.inner.board,
+                chunk::ChunkAck {
+                    transfer: c.transfer,
+                    received,
+                }
+                .encode(),
+            )?;
+            if received < c.total {
+                return Ok(());
+            }
+            partial.take()
+        };
+        let Some((_, done, first, chunks)) = done else {
+            return Ok(());
+        };
+        let received = std::time::Instant::now();
+        self.apply_remote(&done)
+            .map_err(|reason| WhiteboardError::Update {
+                board: self.inner.board.clone(),
+                reason,
+            })?;
+        *self.inner.chunked.lock() = Some(ChunkedSync {
+            bytes: done.len(),
+            chunks,
+            first_chunk: first,
+            last_chunk: received,
+            applied: std::time::Instant::now(),
+        });
+        self.resync()
+    }
+
+    /// How the last sync answer that came in chunks went (`None`: none did).
+    pub fn chunked_sync(&self) -> Option<ChunkedSync> {
+        *self.inner.chunked.lock()
+    }
+
+    /// Apply an update from the server and pass it on (as received) when it changed the
+    /// document or is held for what it builds on.
     fn apply_remote(&self, u: &[u8]) -> Result<(), String> {
+        use std::sync::atomic::Ordering;
         let update = Update::decode_v1(u).map_err(|e| format!("undecodable update: {e}"))?;
-        self.inner
-            .doc
-            .transact_mut_with(REMOTE)
-            .apply_update(update)
-            .map_err(|e| format!("cannot apply update: {e}"))
+        self.inner.remote_changed.store(false, Ordering::Relaxed);
+        let pending = {
+            let mut t = self.inner.doc.transact_mut_with(REMOTE);
+            t.apply_update(update)
+                .map_err(|e| format!("cannot apply update: {e}"))?;
+            t.has_missing_updates()
+        };
+        if self.inner.remote_changed.swap(false, Ordering::Relaxed) || pending {
+            self.inner.fan_out(Change {
+                remote: true,
+                update: u.to_vec(),
+            });
+        }
+        Ok(())
     }
 
     /// Resolves once the first sync answer of the server has been applied.

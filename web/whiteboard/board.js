@@ -17,6 +17,14 @@ const REMOTE = 'streamwire-remote';
  */
 const LOCAL = 'streamwire-local';
 
+/**
+ * A sync answer larger than one chunk comes in chunks (docs/whiteboard.md, "Size of a
+ * board"): y-protocols custom messages `MSG_SYNC_CHUNK` (transfer, total, offset, data), each
+ * confirmed with `MSG_SYNC_CHUNK_ACK` (transfer, received); as `streamwire::whiteboard::chunk`.
+ */
+const MSG_SYNC_CHUNK = 8;
+const MSG_SYNC_CHUNK_ACK = 9;
+
 /** One board of the room, synced through `client` (a StreamwireClient, joined). */
 export class Board extends EventTarget {
   /** @param {import('../streamwire.js').StreamwireClient} client @param {string} [name] */
@@ -29,6 +37,8 @@ export class Board extends EventTarget {
     this.items = this.doc.getMap('items');
     this.synced = false;
     this.errors = [];
+    /** A sync answer arriving in chunks: {transfer, total, parts, received}. */
+    this._partial = null;
     /**
      * Undo/redo of this page's own changes (items and pages), one step per action: a stroke
      * with all its points, a shape, a text box, an erase, a cleared page, a new page.
@@ -95,6 +105,7 @@ export class Board extends EventTarget {
   _receive(data) {
     const d = decoding.createDecoder(data);
     const kind = decoding.readVarUint(d);
+    if (kind === MSG_SYNC_CHUNK) return this._receiveChunk(decoding.readVarUint8Array(d));
     if (kind === 1) {
       this.presence.receive(decoding.readVarUint8Array(d));
       return;
@@ -109,6 +120,40 @@ export class Board extends EventTarget {
       this.synced = true;
       this.dispatchEvent(new CustomEvent('synced'));
     }
+  }
+
+  /** One chunk of a sync answer: kept, confirmed; once complete applied, then step 1 again. */
+  _receiveChunk(payload) {
+    const p = decoding.createDecoder(payload);
+    const transfer = decoding.readVarUint(p);
+    const total = decoding.readVarUint(p);
+    const offset = decoding.readVarUint(p);
+    const bytes = decoding.readVarUint8Array(p);
+    if (offset === 0) this._partial = { transfer, total, parts: [], received: 0 };
+    const t = this._partial;
+    if (!t || t.transfer !== transfer || t.received !== offset || offset + bytes.length > total) return;
+    t.parts.push(bytes);
+    t.received += bytes.length;
+    // Acknowledge the stream first: the server's queue holds the chunks until then.
+    this.client._ack?.();
+    const ack = encoding.createEncoder();
+    encoding.writeVarUint(ack, transfer);
+    encoding.writeVarUint(ack, t.received);
+    const e = encoding.createEncoder();
+    encoding.writeVarUint(e, MSG_SYNC_CHUNK_ACK);
+    encoding.writeVarUint8Array(e, encoding.toUint8Array(ack));
+    this.client.sendWhiteboard(this.name, encoding.toUint8Array(e));
+    if (t.received < t.total) return;
+    this._partial = null;
+    const whole = new Uint8Array(t.total);
+    let at = 0;
+    for (const part of t.parts) {
+      whole.set(part, at);
+      at += part.length;
+    }
+    Y.applyUpdate(this.doc, whole, REMOTE);
+    // What changed while the chunks travelled: a normal (small) step 2 answers this.
+    this.resync();
   }
 
   /** The pages in order: [{id, order, author, bg, bgw, bgh}]. */

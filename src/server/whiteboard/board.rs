@@ -2,6 +2,7 @@
 //! which user, and the checks an update must pass before it is applied.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use gststreamwire::whiteboard::insert_page;
 use yrs::updates::decoder::Decode;
@@ -28,6 +29,8 @@ pub(super) struct Board {
     owners: HashMap<u64, String>,
     /// Updates stored since the last compaction.
     pub since_compaction: usize,
+    /// The full state ([`Board::state`]), encoded once per change of the document.
+    cached: Option<Arc<[u8]>>,
 }
 
 impl Board {
@@ -48,6 +51,7 @@ impl Board {
                 doc,
                 owners,
                 since_compaction: 0,
+                cached: None,
             },
             state,
         )
@@ -78,14 +82,23 @@ impl Board {
             doc,
             owners,
             since_compaction: updates.len(),
+            cached: None,
         })
     }
 
-    /// The full state, compacted (deleted content garbage-collected).
-    pub fn state(&self) -> Vec<u8> {
-        self.doc
+    /// The full state, compacted (deleted content garbage-collected): encoded on the first
+    /// call after a change, then shared (every newcomer's sync answer, the compaction).
+    pub fn state(&mut self) -> Arc<[u8]> {
+        if let Some(s) = &self.cached {
+            return s.clone();
+        }
+        let s: Arc<[u8]> = self
+            .doc
             .transact()
             .encode_state_as_update_v1(&StateVector::default())
+            .into();
+        self.cached = Some(s.clone());
+        s
     }
 
     /// What a peer with state vector `sv` lacks.
@@ -140,6 +153,7 @@ impl Board {
                 }
             }
         }
+        self.cached = None;
         self.doc
             .transact_mut()
             .apply_update(update)
@@ -165,6 +179,7 @@ impl Board {
         change: impl FnOnce(&mut yrs::TransactionMut),
     ) -> Option<Vec<u8>> {
         let before = self.state_vector();
+        self.cached = None;
         {
             let mut t = self.doc.transact_mut();
             change(&mut t);

@@ -11,6 +11,7 @@
 mod board;
 pub(super) mod documents;
 mod store;
+mod transfer;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ use crate::signalling::service::{
 };
 use crate::telemetry::now_ms;
 use crate::telemetry::store::Scope;
+use crate::whiteboard::chunk::{ChunkAck, MSG_SYNC_CHUNK_ACK};
 use board::{Board, Refusal};
 use store::BoardStore;
 
@@ -54,6 +56,12 @@ pub struct WhiteboardConfig {
     /// Resolution imported pages are rendered at, dots per inch. Default 110 (an A4/letter
     /// page is about 1280 pixels wide).
     pub document_dpi: u32,
+    /// A sync answer larger than this many bytes (of Yjs update) is sent in chunks of this
+    /// size (docs/whiteboard.md, "Size of a board"); [`WhiteboardConfig::fit`] lowers it to
+    /// the queue limit. Default 512 KiB.
+    pub sync_chunk_bytes: usize,
+    /// Chunks of a sync answer sent ahead of the member's confirmations. Default 2.
+    pub sync_window: usize,
 }
 
 impl Default for WhiteboardConfig {
@@ -67,7 +75,52 @@ impl Default for WhiteboardConfig {
             max_document_bytes: 50 * 1024 * 1024,
             max_document_pages: 200,
             document_dpi: 110,
+            sync_chunk_bytes: 512 * 1024,
+            sync_window: 2,
         }
+    }
+}
+
+/// Bytes a sync chunk of `chunk` bytes takes in the member's queue at most: the base64 of
+/// the chunk and its header, the frame around it and the queue's bookkeeping.
+fn sync_frame_bytes(chunk: usize) -> usize {
+    chunk.saturating_add(32).div_ceil(3).saturating_mul(4) + 256 + 64
+}
+
+impl WhiteboardConfig {
+    /// Fit the sync chunks to the signalling queue limit: the chunks in flight to one member
+    /// ([`WhiteboardConfig::sync_window`] of them, as base64 frames) may take at most half
+    /// of `max_queue_bytes`, the rest is for the room's other frames; a larger
+    /// [`WhiteboardConfig::sync_chunk_bytes`] is lowered to fit (`Server::bind` does this).
+    /// The error names the setting that cannot work.
+    ///
+    /// ```
+    /// let mut wb = streamwire::server::WhiteboardConfig::default();
+    /// wb.fit(4 * 1024 * 1024).unwrap();
+    /// assert_eq!(wb.sync_chunk_bytes, 512 * 1024, "the default fits the default queue");
+    /// wb.fit(1024 * 1024).unwrap();
+    /// assert!(wb.sync_chunk_bytes < 200 * 1024, "two chunks in half of 1 MiB");
+    /// wb.sync_window = 1000;
+    /// assert!(wb.fit(1024 * 1024).unwrap_err().contains("sync_window"));
+    /// ```
+    pub fn fit(&mut self, max_queue_bytes: usize) -> Result<(), String> {
+        if self.sync_window == 0 {
+            return Err("whiteboard sync_window must be at least 1".into());
+        }
+        let per_chunk = max_queue_bytes / 2 / self.sync_window;
+        // The largest chunk whose frame (`sync_frame_bytes`) fits `per_chunk`.
+        let largest = (per_chunk.saturating_sub(320) / 4 * 3).saturating_sub(32);
+        let chunk = self.sync_chunk_bytes.min(largest);
+        if chunk < 1024 {
+            return Err(format!(
+                "whiteboard sync_window ({}) chunks of at least 1024 bytes (sync_chunk_bytes {}) \
+                 do not fit half of max_queue_bytes ({max_queue_bytes})",
+                self.sync_window, self.sync_chunk_bytes
+            ));
+        }
+        debug_assert!(sync_frame_bytes(chunk) * self.sync_window <= max_queue_bytes / 2);
+        self.sync_chunk_bytes = chunk;
+        Ok(())
     }
 }
 
@@ -111,6 +164,7 @@ pub(crate) struct WhiteboardService {
     store: Mutex<BoardStore>,
     boards: Mutex<Boards>,
     awareness: Mutex<HashMap<String, Rate>>,
+    transfers: Mutex<transfer::Transfers>,
     relay: OnceLock<Weak<dyn RoomRelay>>,
 }
 
@@ -128,11 +182,15 @@ fn failed(e: WhiteboardError) -> ServiceError {
 }
 
 fn frame(from: Option<&str>, board: &str, msg: &Message) -> ServerMsg {
+    raw_frame(from, board, msg.encode_v1())
+}
+
+fn raw_frame(from: Option<&str>, board: &str, data: Vec<u8>) -> ServerMsg {
     ServerMsg::Whiteboard {
         n: 0,
         from: from.map(str::to_owned),
         board: board.to_owned(),
-        data: msg.encode_v1(),
+        data,
     }
 }
 
@@ -144,6 +202,7 @@ impl WhiteboardService {
             store: Mutex::new(store),
             boards: Mutex::new(HashMap::new()),
             awareness: Mutex::new(HashMap::new()),
+            transfers: Mutex::new(transfer::Transfers::default()),
             relay: OnceLock::new(),
         })
     }
@@ -251,11 +310,34 @@ impl WhiteboardService {
                 let board = self
                     .board(&from.room, board_name, true)?
                     .ok_or_else(|| ServiceError::Failed("board vanished".into()))?;
-                let b = board.lock();
+                let mut b = board.lock();
+                // A newcomer's answer is the whole board, encoded once per change.
+                let answer: Arc<[u8]> = if sv.is_empty() {
+                    b.state()
+                } else {
+                    b.diff(&sv).into()
+                };
+                if answer.len() > self.cfg.sync_chunk_bytes {
+                    drop(b);
+                    // In chunks, paced by the member's confirmations; it asks again (step 1)
+                    // once it has applied them, for what changed meanwhile.
+                    let key = (from.room.clone(), board_name.to_owned(), from.peer.clone());
+                    let chunks = self.transfers.lock().start(
+                        key,
+                        answer,
+                        self.cfg.sync_chunk_bytes,
+                        self.cfg.sync_window,
+                    );
+                    let reply = chunks
+                        .into_iter()
+                        .map(|c| raw_frame(None, board_name, c))
+                        .collect();
+                    return Ok(WhiteboardOutcome { reply, relay: None });
+                }
                 let mut reply = vec![frame(
                     None,
                     board_name,
-                    &Message::Sync(SyncMessage::SyncStep2(b.diff(&sv))),
+                    &Message::Sync(SyncMessage::SyncStep2(answer.to_vec())),
                 )];
                 if req.can_draw {
                     reply.push(frame(
@@ -314,10 +396,32 @@ impl WhiteboardService {
                     relay: Some(frame(Some(&from.peer), board_name, &Message::Awareness(a))),
                 })
             }
+            Message::Custom(MSG_SYNC_CHUNK_ACK, _) => {
+                let ack = ChunkAck::decode_message(&req.data)
+                    .map_err(|e| ServiceError::Invalid {
+                        what: "data".into(),
+                        reason: format!("not a chunk confirmation: {e}"),
+                    })?
+                    .ok_or_else(|| ServiceError::Failed("chunk confirmation vanished".into()))?;
+                let key = (from.room.clone(), board_name.to_owned(), from.peer.clone());
+                let chunks = self.transfers.lock().ack(
+                    &key,
+                    ack,
+                    self.cfg.sync_chunk_bytes,
+                    self.cfg.sync_window,
+                );
+                Ok(WhiteboardOutcome {
+                    reply: chunks
+                        .into_iter()
+                        .map(|c| raw_frame(None, board_name, c))
+                        .collect(),
+                    relay: None,
+                })
+            }
             other => Err(ServiceError::Invalid {
                 what: "data".into(),
                 reason: format!(
-                    "y-protocols message {} is not used here (sync step 1, step 2, update or awareness)",
+                    "y-protocols message {} is not used here (sync step 1, step 2, update, awareness or chunk confirmation)",
                     match other {
                         Message::Auth(_) => "auth",
                         Message::AwarenessQuery => "awareness query",

@@ -130,6 +130,8 @@ enum Cmd {
     Leave(oneshot::Sender<()>),
     /// Drop the connection and resume on a new one now.
     Reconnect,
+    /// Acknowledge the frames received so far now (not after `ack_every` / `ack_delay`).
+    Ack,
 }
 
 /// Handle to a running client. Cheap to clone.
@@ -450,6 +452,14 @@ impl Client {
             })
             .map_err(|_| ClientError::Closed)?;
         Ok(rx)
+    }
+
+    /// Acknowledge the server's frames received so far now rather than after
+    /// [`ClientConfig::ack_every`] frames or [`ClientConfig::ack_delay`]: the server then
+    /// releases them from this session's queue (a whiteboard's chunked sync answer is paced
+    /// by it). Nothing happens while disconnected (a resume acknowledges).
+    pub(crate) fn ack_received(&self) -> Result<(), ClientError> {
+        self.cmd.send(Cmd::Ack).map_err(|_| ClientError::Closed)
     }
 
     /// Drop the current connection and resume the session on a new one now (for example

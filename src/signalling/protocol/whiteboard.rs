@@ -13,6 +13,8 @@
 //! | `0`, then `1` | sync step 2 (what the other side lacks) | the server in answer to step 1; a drawing client in answer to the server's step 1 |
 //! | `0`, then `2` | update | a drawing client for each local change; the server relays every accepted change to the other members |
 //! | `1` | awareness update (cursor, laser pointer, page, who is drawing) | any member; relayed, never stored, rate-limited |
+//! | `8` | sync chunk: a step 2 too large for one frame, in pieces (`crate::whiteboard::chunk`) | the server instead of a large step 2 |
+//! | `9` | chunk received | a member, for each sync chunk |
 //!
 //! The full model (document layout, permissions, persistence) is in `docs/whiteboard.md`.
 //!

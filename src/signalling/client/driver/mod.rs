@@ -233,7 +233,7 @@ impl Driver {
             Cmd::Leave(done) => {
                 let _ = done.send(());
             }
-            Cmd::Reconnect => {}
+            Cmd::Reconnect | Cmd::Ack => {}
         }
     }
 
@@ -507,6 +507,14 @@ impl Driver {
                         }
                         Cmd::Reconnect => {
                             return Ok(End::Lost("reconnect requested".into()));
+                        }
+                        Cmd::Ack => {
+                            if self.last_n > self.acked_n {
+                                ack_armed = false;
+                                self.ack(ws).await
+                            } else {
+                                Ok(())
+                            }
                         }
                         Cmd::Leave(done) => {
                             let _ = send(ws, &ClientMsg::Leave {}).await;
