@@ -10,6 +10,7 @@
 
 mod board;
 pub(super) mod documents;
+mod guard;
 mod store;
 
 use std::collections::HashMap;
@@ -283,6 +284,27 @@ impl WhiteboardService {
                 let claimed = match b.apply(&update, &from.user, req.admin) {
                     Ok(c) => c,
                     Err(Refusal::Forbidden(why)) => {
+                        return Err(refused(ErrorCode::Forbidden, why, Some("data")));
+                    }
+                    Err(Refusal::Reverted {
+                        why,
+                        update,
+                        claimed,
+                    }) => {
+                        // The sender holds the change, the server holds it undone: everyone
+                        // gets the undoing (and the sender's clocks), then the sender the error.
+                        self.persist(
+                            &from.room, board_name, &from.user, &update, &claimed, &mut b,
+                        )?;
+                        drop(b);
+                        self.to_room(
+                            &from.room,
+                            &frame(
+                                None,
+                                board_name,
+                                &Message::Sync(SyncMessage::Update(update)),
+                            ),
+                        );
                         return Err(refused(ErrorCode::Forbidden, why, Some("data")));
                     }
                     Err(Refusal::Malformed(why)) => {

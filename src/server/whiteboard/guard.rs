@@ -1,0 +1,130 @@
+//! The content check of a member's update: which of the board's shared types it changes, and
+//! whether another user made them.
+//!
+//! yrs does not show an update's blocks before they are applied (nor look items up by id), so
+//! the check applies the update in a transaction of its own (origin [`ORIGIN`]) while deep
+//! observers on the roots `items` and `pages` collect every type the update changes directly:
+//! setting a key of an item's map (a move's `dx`, `dy`), adding points to a stroke's `pts`,
+//! removing a key. A type is identified by the id of the item that made it, whose Yjs client
+//! id tells its owner. When the owner is another user, an `UndoManager` scoped to those roots
+//! and tracking only that transaction undoes it: the document then holds the update and its
+//! undoing, which every member must receive (the sender has the update applied, the others
+//! need the sender's clocks to apply its later updates).
+//!
+//! Cost per update: two observers and an undo manager registered and dropped, and one state
+//! vector; no copy of the document. The undo manager keeps what the update deletes from being
+//! garbage-collected (so that it could be restored); it is collected right after.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use gststreamwire::whiteboard::model::{ITEMS, PAGES};
+use parking_lot::Mutex;
+use yrs::types::Events;
+use yrs::undo::{Options, UndoManager};
+use yrs::{BranchID, DeepObservable, Doc, Origin, Out, ReadTxn, Transact, TransactionMut, Update};
+
+/// Origin of the transaction that applies a checked update (and key of its observers).
+const ORIGIN: &str = "streamwire-guard";
+
+/// The outcome of [`apply_checked`].
+#[derive(Debug)]
+pub(super) enum Checked {
+    /// Applied; it changes only types of the sender (or none).
+    Applied,
+    /// It changed a type made by Yjs client `client` (not the sender's) and was undone. `update`
+    /// is the update and its undoing together (the document's change since before the apply):
+    /// it must be stored and sent to every member, the sender included.
+    Reverted {
+        /// The client that made the changed type.
+        client: u64,
+        /// The net change of the document.
+        update: Vec<u8>,
+    },
+}
+
+/// Apply `update` to `doc`; when it changes a type under `items` or `pages` whose maker's
+/// client id `is_own` refuses, undo it. `Err` is yrs's failure to apply it.
+pub(super) fn apply_checked(
+    doc: &Doc,
+    update: Update,
+    is_own: impl Fn(u64) -> bool,
+) -> Result<Checked, String> {
+    let items = doc.get_or_insert_map(ITEMS);
+    let pages = doc.get_or_insert_map(PAGES);
+    let changed: Arc<Mutex<Vec<yrs::ID>>> = Arc::default();
+    for root in [&items, &pages] {
+        let sink = changed.clone();
+        root.observe_deep(ORIGIN, move |_: &TransactionMut, events: &Events| {
+            let mut sink = sink.lock();
+            sink.extend(events.iter().filter_map(|e| match branch_id(&e.target()) {
+                Some(BranchID::Nested(id)) => Some(id),
+                _ => None,
+            }));
+        });
+    }
+    let mut undo = UndoManager::<()>::with_options(Options {
+        capture_timeout_millis: 0,
+        tracked_origins: HashSet::from([Origin::from(ORIGIN)]),
+        ..Options::default()
+    });
+    undo.expand_scope(doc, &items);
+    undo.expand_scope(doc, &pages);
+    let deleted = update.delete_set().clone();
+    let inserted = update.insertions(false);
+    let before = doc.transact().state_vector();
+    let applied = doc
+        .transact_mut_with(ORIGIN)
+        .apply_update(update)
+        .map_err(|e| e.to_string());
+    for root in [&items, &pages] {
+        root.unobserve_deep(ORIGIN);
+    }
+    let foreign = applied.as_ref().ok().and_then(|_| {
+        changed
+            .lock()
+            .iter()
+            .map(|id| id.client.get())
+            .find(|c| !is_own(*c))
+    });
+    match foreign {
+        None => {
+            undo.clear_all();
+            drop(undo);
+            collect(doc, &deleted);
+            applied.map(|()| Checked::Applied)
+        }
+        Some(client) => {
+            undo.undo_blocking();
+            undo.clear_all();
+            drop(undo);
+            collect(doc, &deleted.merge(&inserted));
+            Ok(Checked::Reverted {
+                client,
+                update: doc.transact().encode_state_as_update_v1(&before),
+            })
+        }
+    }
+}
+
+/// Garbage-collect what of `ids` is deleted (the undo manager kept it while it lived).
+fn collect(doc: &Doc, ids: &yrs::IdSet) {
+    if !ids.is_empty() {
+        doc.transact_mut().gc(Some(ids));
+    }
+}
+
+/// The id of a shared type (`None` for values that are not one).
+fn branch_id(out: &Out) -> Option<BranchID> {
+    use yrs::branch::Branch;
+    let branch: &Branch = match out {
+        Out::YMap(t) => t.as_ref(),
+        Out::YArray(t) => t.as_ref(),
+        Out::YText(t) => t.as_ref(),
+        Out::YXmlElement(t) => t.as_ref(),
+        Out::YXmlFragment(t) => t.as_ref(),
+        Out::YXmlText(t) => t.as_ref(),
+        _ => return None,
+    };
+    Some(branch.id())
+}
