@@ -128,3 +128,121 @@ fn branch_id(out: &Out) -> Option<BranchID> {
     };
     Some(branch.id())
 }
+
+#[cfg(test)]
+mod tests {
+    use gststreamwire::whiteboard::{Item, insert_item, items, remove_items};
+    use yrs::updates::decoder::Decode;
+    use yrs::{Map, StateVector, WriteTxn};
+
+    use super::*;
+
+    const ANN: u64 = 1;
+    const BOB: u64 = 2;
+
+    fn stroke(id: &str, points: usize) -> Item {
+        let pts: Vec<[f32; 3]> = (0..points).map(|i| [i as f32, 1.0, 0.5]).collect();
+        Item::pen(id, "p1", "", "#000000", 2.0, &pts)
+    }
+
+    /// What `from` has that `to` lacks.
+    fn diff(from: &Doc, to: &Doc) -> Update {
+        let sv = to.transact().state_vector();
+        Update::decode_v1(&from.transact().encode_state_as_update_v1(&sv)).unwrap()
+    }
+
+    fn size(doc: &Doc) -> usize {
+        doc.transact()
+            .encode_state_as_update_v1(&StateVector::default())
+            .len()
+    }
+
+    /// The server with ann's stroke `a1` and bob's `b1` (of `points` points), and both members.
+    fn board(points: usize) -> (Doc, Doc, Doc) {
+        let (server, ann, bob) = (
+            Doc::new(),
+            Doc::with_client_id(ANN),
+            Doc::with_client_id(BOB),
+        );
+        insert_item(&mut ann.transact_mut(), &stroke("a1", 4));
+        let u = diff(&ann, &server);
+        assert!(matches!(
+            apply_checked(&server, u, |c| c == ANN),
+            Ok(Checked::Applied)
+        ));
+        let u = diff(&server, &bob);
+        bob.transact_mut().apply_update(u).unwrap();
+        insert_item(&mut bob.transact_mut(), &stroke("b1", points));
+        let u = diff(&bob, &server);
+        assert!(matches!(
+            apply_checked(&server, u, |c| c == BOB),
+            Ok(Checked::Applied)
+        ));
+        let u = diff(&server, &ann);
+        ann.transact_mut().apply_update(u).unwrap();
+        (server, ann, bob)
+    }
+
+    #[test]
+    fn an_accepted_erase_is_garbage_collected_as_without_the_check() {
+        let (server, _, bob) = board(2000);
+        let plain = Doc::new();
+        let u = diff(&server, &plain);
+        plain.transact_mut().apply_update(u).unwrap();
+        remove_items(&mut bob.transact_mut(), &["b1".to_owned()]);
+        let u = diff(&bob, &server);
+        assert!(!u.delete_set().is_empty());
+        assert!(matches!(
+            apply_checked(&server, u, |c| c == BOB),
+            Ok(Checked::Applied)
+        ));
+        // The reference: the same erase applied without the check.
+        let u = diff(&bob, &plain);
+        plain.transact_mut().apply_update(u).unwrap();
+        assert_eq!(items(&server.transact(), None).len(), 1);
+        assert_eq!(
+            size(&server),
+            size(&plain),
+            "the erased points are collected"
+        );
+        assert!(size(&server) < 2000, "{} bytes", size(&server));
+    }
+
+    #[test]
+    fn a_change_inside_anothers_item_is_undone_with_the_rest_of_its_update() {
+        let (server, ann, bob) = board(3);
+        let before = items(&server.transact(), None);
+        {
+            // One transaction: bob erases his stroke and adds `dx` to ann's.
+            let mut t = bob.transact_mut();
+            remove_items(&mut t, &["b1".to_owned()]);
+            let root = t.get_or_insert_map(ITEMS);
+            let Some(Out::YMap(a1)) = root.get(&t, "a1") else {
+                panic!("no a1")
+            };
+            a1.insert(&mut t, "dx", 50.0);
+        }
+        let u = diff(&bob, &server);
+        let Ok(Checked::Reverted { client, update }) = apply_checked(&server, u, |c| c == BOB)
+        else {
+            panic!("not reverted");
+        };
+        assert_eq!(client, ANN);
+        let mut after = items(&server.transact(), None);
+        after.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(after, before, "as before: a1 unmoved, b1 back");
+        // The net update brings bob and ann to the server's document.
+        for m in [&bob, &ann] {
+            m.transact_mut()
+                .apply_update(Update::decode_v1(&update).unwrap())
+                .unwrap();
+            let mut got = items(&m.transact(), None);
+            got.sort_by(|a, b| a.id.cmp(&b.id));
+            assert_eq!(got, before);
+            assert_eq!(
+                m.transact().state_vector(),
+                server.transact().state_vector()
+            );
+        }
+    }
+}
