@@ -478,3 +478,75 @@ async fn a_member_cannot_move_or_draw_on_what_another_made_and_the_change_is_und
     assert_eq!(item(&late.board, "as").offset, [9.0, 10.0]);
     assert_eq!(item(&late.board, "as").points.len(), 3);
 }
+
+/// One awareness message: Yjs client `client` announces `state`.
+fn awareness(client: u64, state: &str) -> Vec<u8> {
+    use yrs::sync::Message;
+    use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
+    use yrs::updates::encoder::Encode;
+    let entry = AwarenessUpdateEntry {
+        clock: 1,
+        json: state.into(),
+    };
+    Message::Awareness(AwarenessUpdate {
+        clients: [(yrs::ClientID::new(client), entry)].into(),
+    })
+    .encode_v1()
+}
+
+#[tokio::test]
+async fn only_a_member_with_admin_is_relayed_as_the_presenter() {
+    use yrs::sync::Message;
+    use yrs::updates::decoder::Decode;
+    let srv = start(config()).await;
+    let a = member(&srv.url, "wb", "ann", DRAW).await;
+    let t = member(&srv.url, "wb", "tea", PRESENTER).await;
+    // A listener that keeps the awareness states it hears, by Yjs client id.
+    let cfg = ClientConfig::new(&srv.url, "wb", &token("wb", "lis", VIEW));
+    let (listener, mut events) = within("listener", Client::connect(cfg)).await.unwrap();
+    let mut heard = async |client: u64| -> serde_json::Value {
+        loop {
+            let Some(ev) = events.recv().await else {
+                panic!("listener closed");
+            };
+            if let Event::Whiteboard { data, .. } = ev
+                && let Ok(Message::Awareness(u)) = Message::decode_v1(&data)
+                && let Some(e) = u.clients.get(&yrs::ClientID::new(client))
+            {
+                return serde_json::from_str(&e.json).unwrap();
+            }
+        }
+    };
+    // Ann (no `admin`) claims to be the presenter: relayed with `presenter: false`, the rest
+    // unchanged.
+    a.client
+        .send_whiteboard(
+            "main",
+            awareness(
+                11,
+                r#"{"user":"ann","page":"p2","laser":null,"presenter":true}"#,
+            ),
+        )
+        .unwrap();
+    let got = within("ann's state", heard(11)).await;
+    assert_eq!(
+        got,
+        serde_json::json!({"user": "ann", "page": "p2", "laser": null, "presenter": false})
+    );
+    // Any truthy claim is withdrawn too.
+    a.client
+        .send_whiteboard("main", awareness(11, r#"{"user":"ann","presenter":1}"#))
+        .unwrap();
+    assert_eq!(within("ann's", heard(11)).await["presenter"], false);
+    // The presenter's claim is relayed as sent.
+    t.client
+        .send_whiteboard(
+            "main",
+            awareness(22, r#"{"user":"tea","page":"p3","presenter":true}"#),
+        )
+        .unwrap();
+    let got = within("teacher's state", heard(22)).await;
+    assert_eq!(got["presenter"], true);
+    assert_eq!(got["page"], "p3");
+    drop(listener);
+}

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use gststreamwire::whiteboard::model::{ITEMS, PAGES};
 use parking_lot::Mutex;
+use yrs::sync::awareness::AwarenessUpdate;
 use yrs::types::Events;
 use yrs::undo::{Options, UndoManager};
 use yrs::{BranchID, DeepObservable, Doc, Origin, Out, ReadTxn, Transact, TransactionMut, Update};
@@ -105,6 +106,27 @@ pub(super) fn apply_checked(
             })
         }
     }
+}
+
+/// Withdraw the presenter claims of a member without `admin`: every awareness state in
+/// `update` with a `presenter` field other than `false` gets `presenter: false` (the web panel
+/// follows a state whose `presenter` is truthy). Returns how many states were changed.
+pub(super) fn drop_presenter_claims(update: &mut AwarenessUpdate) -> usize {
+    let mut changed = 0;
+    for entry in update.clients.values_mut() {
+        let Ok(serde_json::Value::Object(mut state)) = serde_json::from_str(&entry.json) else {
+            continue;
+        };
+        if state
+            .get("presenter")
+            .is_some_and(|p| *p != serde_json::Value::Bool(false))
+        {
+            state.insert("presenter".into(), serde_json::Value::Bool(false));
+            entry.json = serde_json::Value::Object(state).to_string().into();
+            changed += 1;
+        }
+    }
+    changed
 }
 
 /// Garbage-collect what of `ids` is deleted (the undo manager kept it while it lived).

@@ -326,10 +326,17 @@ impl WhiteboardService {
                     )),
                 })
             }
-            Message::Awareness(a) => {
+            Message::Awareness(mut a) => {
                 if !self.awareness_allowed(&from.peer) {
                     tracing::debug!(peer = %from.peer, "awareness update over the rate limit dropped");
                     return Ok(WhiteboardOutcome::default());
+                }
+                if !req.admin {
+                    let n = guard::drop_presenter_claims(&mut a);
+                    if n > 0 {
+                        tracing::info!(peer = %from.peer, user = %from.user, states = n,
+                            "presenter claim without the `admin` grant withdrawn from awareness");
+                    }
                 }
                 Ok(WhiteboardOutcome {
                     reply: Vec::new(),
