@@ -174,3 +174,64 @@ async fn the_area_eraser_removes_own_items_in_the_area_only() {
     );
     b.assert_no_console_errors().await;
 }
+
+/// A page that changes another's item anyway (as a modified client could: the panel offers
+/// it only for own items) is refused by the server, and the change is undone in that page
+/// too; its next own stroke still reaches the others.
+#[tokio::test]
+async fn a_page_that_moves_anothers_item_anyway_is_refused_and_undone() {
+    let srv = common::start(common::config()).await;
+    let ann = rust_member(&srv, "ann", &[Grant::Draw]).await;
+    let mut r = gststreamwire::whiteboard::Item::pen(
+        "ar",
+        "p1",
+        "",
+        "#000000",
+        4.0,
+        &[[100.0, 100.0, 0.5], [300.0, 200.0, 0.5]],
+    );
+    r.kind = gststreamwire::whiteboard::Kind::Rect;
+    r.points.clear();
+    r.bounds = [100.0, 100.0, 300.0, 200.0];
+    ann.draw(&r).unwrap();
+    let mut b = open(&srv, "bob", &[Grant::Draw]).await;
+    wait_count(&mut b, "bob", 1).await;
+    b.eval(
+        "(() => { const wb = window.streamwireApp.whiteboard.board; \
+         wb.doc.transact(() => { const m = wb.items.get('ar'); m.set('dx', 40); m.set('dy', 30); }); \
+         return wb.items.get('ar').get('dx'); })()",
+    )
+    .await;
+    b.wait_for(
+        "bob's page refused, its copy undone",
+        "(() => { const wb = window.streamwireApp.whiteboard.board; \
+         return wb.errors.length === 1 && wb.errors[0].code === 'forbidden' \
+         && wb.errors[0].message.includes('user `ann`') && wb.items.get('ar').get('dx') === undefined; })()",
+        LONG,
+    )
+    .await;
+    assert_eq!(ann.items(None)[0].offset, [0.0, 0.0]);
+    // Bob's own stroke after it arrives at ann (its clocks follow the undone ones).
+    b.click(".wb-bar [data-tool=pen]").await;
+    line(&mut b, (20.0, 300.0), (200.0, 340.0)).await;
+    server_until(&ann, "bob's stroke at ann", |items| items.len() == 2).await;
+    let browser_items = b
+        .eval("JSON.stringify(window.streamwireApp.whiteboard.board.itemList().map(i => [i.id, i.dx ?? 0, i.dy ?? 0]).sort())")
+        .await;
+    let mut rust_items: Vec<(String, f32, f32)> = ann
+        .items(None)
+        .into_iter()
+        .map(|i| (i.id, i.offset[0], i.offset[1]))
+        .collect();
+    rust_items.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        serde_json::from_str::<Vec<(String, f32, f32)>>(browser_items.as_str().expect("json"))
+            .expect("items"),
+        rust_items
+    );
+    assert_eq!(
+        b.eval("window.streamwireApp.whiteboard.board.errors.length")
+            .await,
+        json!(1)
+    );
+}

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use gststreamwire::whiteboard::insert_page;
+
+use super::guard;
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
@@ -22,6 +24,17 @@ pub(super) enum Refusal {
     Malformed(String),
     /// It writes as another user's client, or deletes what others made.
     Forbidden(String),
+    /// It changes what another user made (found once applied, see `guard.rs`) and was undone:
+    /// `update`, the update with its undoing, must be stored (with the client ids `claimed`,
+    /// as for an accepted update) and sent to every member, the sender included.
+    Reverted {
+        /// Why, for the sender.
+        why: String,
+        /// The net change of the document (nothing visible).
+        update: Vec<u8>,
+        /// Client ids the update claimed for its sender.
+        claimed: Vec<u64>,
+    },
 }
 
 pub(super) struct Board {
@@ -153,11 +166,41 @@ impl Board {
                 }
             }
         }
+        // Accepted or undone, the document changes: the shared state is stale.
         self.cached = None;
-        self.doc
-            .transact_mut()
-            .apply_update(update)
-            .map_err(|e| Refusal::Malformed(e.to_string()))?;
+        if admin {
+            self.doc
+                .transact_mut()
+                .apply_update(update)
+                .map_err(|e| Refusal::Malformed(e.to_string()))?;
+        } else {
+            let owners = &self.owners;
+            let checked = guard::apply_checked(&self.doc, update, |c| {
+                owners.get(&c).map_or(claimed.contains(&c), |o| o == user)
+            })
+            .map_err(Refusal::Malformed)?;
+            if let guard::Checked::Reverted { client, update } = checked {
+                for c in &claimed {
+                    self.owners.insert(*c, user.to_owned());
+                }
+                let maker = self
+                    .owners
+                    .get(&client)
+                    .map(String::as_str)
+                    .unwrap_or(SERVER);
+                return Err(Refusal::Reverted {
+                    why: format!(
+                        "the update changes an item or page that {} made (a move sets its `dx`, \
+                         `dy`; drawing on adds to its points): changing what others made needs \
+                         the `admin` grant (the presenter); members may change, erase and move \
+                         only their own items. The change was undone for every member",
+                        who(maker)
+                    ),
+                    update,
+                    claimed,
+                });
+            }
+        }
         for c in &claimed {
             self.owners.insert(*c, user.to_owned());
         }

@@ -10,6 +10,7 @@
 
 mod board;
 pub(super) mod documents;
+mod guard;
 mod store;
 mod transfer;
 
@@ -367,6 +368,27 @@ impl WhiteboardService {
                     Err(Refusal::Forbidden(why)) => {
                         return Err(refused(ErrorCode::Forbidden, why, Some("data")));
                     }
+                    Err(Refusal::Reverted {
+                        why,
+                        update,
+                        claimed,
+                    }) => {
+                        // The sender holds the change, the server holds it undone: everyone
+                        // gets the undoing (and the sender's clocks), then the sender the error.
+                        self.persist(
+                            &from.room, board_name, &from.user, &update, &claimed, &mut b,
+                        )?;
+                        drop(b);
+                        self.to_room(
+                            &from.room,
+                            &frame(
+                                None,
+                                board_name,
+                                &Message::Sync(SyncMessage::Update(update)),
+                            ),
+                        );
+                        return Err(refused(ErrorCode::Forbidden, why, Some("data")));
+                    }
                     Err(Refusal::Malformed(why)) => {
                         return Err(ServiceError::Invalid {
                             what: "data".into(),
@@ -386,10 +408,17 @@ impl WhiteboardService {
                     )),
                 })
             }
-            Message::Awareness(a) => {
+            Message::Awareness(mut a) => {
                 if !self.awareness_allowed(&from.peer) {
                     tracing::debug!(peer = %from.peer, "awareness update over the rate limit dropped");
                     return Ok(WhiteboardOutcome::default());
+                }
+                if !req.admin {
+                    let n = guard::drop_presenter_claims(&mut a);
+                    if n > 0 {
+                        tracing::info!(peer = %from.peer, user = %from.user, states = n,
+                            "presenter claim without the `admin` grant withdrawn from awareness");
+                    }
                 }
                 Ok(WhiteboardOutcome {
                     reply: Vec::new(),
