@@ -7,6 +7,7 @@
 mod browser_support;
 mod common;
 mod web_whiteboard_support;
+mod whiteboard_support;
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use streamwire::signalling::client::{Client, ClientConfig, Event};
 use streamwire::signalling::protocol::Grant;
 use streamwire::whiteboard::Whiteboard;
 use web_whiteboard_support::{DARK_AT, LONG, drag, hex, open};
+use whiteboard_support::member;
 
 #[tokio::test]
 async fn a_stroke_drawn_in_one_page_reaches_a_rust_member_and_another_page() {
@@ -23,22 +25,8 @@ async fn a_stroke_drawn_in_one_page_reaches_a_rust_member_and_another_page() {
     let mut a = open(&srv, "ann", &[Grant::Draw, Grant::Subscribe]).await;
     let mut v = open(&srv, "vic", &[Grant::Subscribe]).await;
     // The Rust member.
-    let cfg = ClientConfig::new(
-        &srv.url,
-        "wbr",
-        &common::token("wbr", "bot", &[Grant::Draw]),
-    );
-    let (client, mut events) = common::within("bot", Client::connect(cfg)).await.unwrap();
-    let bot = Whiteboard::open(&client, "main", "bot").unwrap();
-    let b2 = bot.clone();
-    tokio::spawn(async move {
-        while let Some(ev) = events.recv().await {
-            if let Event::Whiteboard { data, .. } = ev {
-                b2.receive(&data).unwrap();
-            }
-        }
-    });
-    common::within("bot synced", bot.synced()).await;
+    let client = member(&srv.url, "wbr", "bot", &[Grant::Draw]).await;
+    let bot = client.board.clone();
 
     // Ann draws with the mouse.
     let path: Vec<(f64, f64)> = (0..=10).map(|i| (40.0 + 20.0 * i as f64, 60.0)).collect();
@@ -111,24 +99,8 @@ async fn a_stroke_drawn_in_one_page_reaches_a_rust_member_and_another_page() {
 
     // Ann, the bot and the server hold the same document (a late Rust joiner checks the
     // server's copy): equal canonical state vectors.
-    let late_cfg = ClientConfig::new(
-        &srv.url,
-        "wbr",
-        &common::token("wbr", "late", &[Grant::Subscribe]),
-    );
-    let (late_client, mut late_events) = common::within("late", Client::connect(late_cfg))
-        .await
-        .unwrap();
-    let late = Whiteboard::open(&late_client, "main", "late").unwrap();
-    let l2 = late.clone();
-    tokio::spawn(async move {
-        while let Some(ev) = late_events.recv().await {
-            if let Event::Whiteboard { data, .. } = ev {
-                l2.receive(&data).unwrap();
-            }
-        }
-    });
-    common::within("late synced", late.synced()).await;
+    let late_client = member(&srv.url, "wbr", "late", &[Grant::Subscribe]).await;
+    let late = late_client.board.clone();
     assert_eq!(
         late.items(None).len(),
         2,
@@ -152,24 +124,8 @@ async fn a_browser_joining_late_gets_a_board_larger_than_the_queue_limit() {
     let cfg = common::config();
     let queue = cfg.limits.max_queue_bytes;
     let srv = common::start(cfg).await;
-    let bot_cfg = ClientConfig::new(
-        &srv.url,
-        "wbr",
-        &common::token("wbr", "bot", &[Grant::Draw]),
-    );
-    let (client, mut events) = common::within("bot", Client::connect(bot_cfg))
-        .await
-        .unwrap();
-    let bot = Whiteboard::open(&client, "main", "bot").unwrap();
-    let b2 = bot.clone();
-    tokio::spawn(async move {
-        while let Some(ev) = events.recv().await {
-            if let Event::Whiteboard { data, .. } = ev {
-                b2.receive(&data).unwrap();
-            }
-        }
-    });
-    common::within("bot synced", bot.synced()).await;
+    let client = member(&srv.url, "wbr", "bot", &[Grant::Draw]).await;
+    let bot = client.board.clone();
     // 10,000 strokes of 16 points (about 5 MB), in updates of 100 (under max_payload_bytes).
     let n = 10_000;
     for start in (0..n).step_by(100) {
