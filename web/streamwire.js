@@ -661,6 +661,16 @@ export class StreamwireClient extends EventTarget {
   }
 
   /**
+   * Acknowledge every stream frame received so far now, instead of after 32 frames or 50 ms:
+   * the server then releases them from this session's queue. A whiteboard's chunked sync
+   * answer is paced by these acknowledgements (web/whiteboard/board.js calls it after each
+   * chunk). Nothing happens while disconnected (a resume acknowledges).
+   */
+  acknowledgeReceived() {
+    if (this._ws && this._ws.readyState === 1) this._ack();
+  }
+
+  /**
    * Send over the peer-to-peer data channel (label `streamwire`) to `to` or every peer with an
    * open channel: lower latency, no delivery result, nothing kept across reconnects.
    * @param {string|Uint8Array} data @param {string} [to] @returns {number} peers it was handed to

@@ -135,7 +135,7 @@ export class Board extends EventTarget {
     t.parts.push(bytes);
     t.received += bytes.length;
     // Acknowledge the stream first: the server's queue holds the chunks until then.
-    this.client._ack?.();
+    this.client.acknowledgeReceived();
     const ack = encoding.createEncoder();
     encoding.writeVarUint(ack, transfer);
     encoding.writeVarUint(ack, t.received);
