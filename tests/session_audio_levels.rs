@@ -155,8 +155,7 @@ async fn the_listener_sees_the_tone_loud_the_silence_quiet_and_the_tone_speaking
 
 #[test]
 fn through_janus_the_listener_sees_the_same() {
-    use janus_support::{ADMIN_KEY, API_SECRET, CLIENT_ADDR, Janus};
-    use streamwire::server::sfu::SfuConfig;
+    use janus_support::{CLIENT_ADDR, Janus};
     if !netns_support::isolated("through_janus_the_listener_sees_the_same") {
         return;
     }
@@ -169,11 +168,7 @@ fn through_janus_the_listener_sees_the_same() {
         .unwrap();
     rt.block_on(async {
         let mut cfg = common::config();
-        cfg.sfu = Some(SfuConfig::new(
-            vec![janus.url.clone()],
-            API_SECRET,
-            ADMIN_KEY,
-        ));
+        cfg.sfu = Some(janus.sfu_config());
         let server = common::start(cfg).await;
         let on_veth = |c: &mut streamwire::session::SessionConfig| {
             c.local_addresses = vec![CLIENT_ADDR.to_owned()];

@@ -12,11 +12,11 @@ mod session_support;
 
 use std::time::Duration;
 
-use janus_support::{ADMIN_KEY, API_SECRET, CLIENT_ADDR, Janus};
+use janus_support::{CLIENT_ADDR, Janus};
 use netns_support::isolated;
 use session_support::{Joined, join, join_as, small};
 use streamwire::encoder::Codec;
-use streamwire::server::sfu::{SfuConfig, TopologyChoice};
+use streamwire::server::sfu::TopologyChoice;
 use streamwire::session::{SessionConfig, SessionEvent};
 use streamwire::signalling::protocol::{Grant, ServerMsg};
 use streamwire::webrtc::MediaKind;
@@ -35,11 +35,7 @@ fn size(j: &Joined, from: &str) -> (i32, i32) {
 
 async fn sfu_server(janus: &Janus) -> common::TestServer {
     let mut cfg = common::config();
-    cfg.sfu = Some(SfuConfig::new(
-        vec![janus.url.clone()],
-        API_SECRET,
-        ADMIN_KEY,
-    ));
+    cfg.sfu = Some(janus.sfu_config());
     common::start(cfg).await
 }
 
@@ -188,7 +184,7 @@ fn auto_room_moves_to_the_sfu_when_it_grows() {
         .unwrap();
     rt.block_on(async {
         let mut cfg = common::config();
-        let mut sfu = SfuConfig::new(vec![janus.url.clone()], API_SECRET, ADMIN_KEY);
+        let mut sfu = janus.sfu_config();
         sfu.topology = TopologyChoice::Auto { mesh_max: 4 };
         cfg.sfu = Some(sfu);
         let server = common::start(cfg).await;

@@ -14,12 +14,11 @@ mod session_support;
 use std::time::Duration;
 
 use browser_support::{Browser, page_url};
-use janus_support::{ADMIN_KEY, API_SECRET, CLIENT_ADDR, Janus};
+use janus_support::{CLIENT_ADDR, Janus};
 use netns_support::isolated;
 use serde_json::json;
 use session_support::{join, small};
 use streamwire::encoder::Codec;
-use streamwire::server::sfu::SfuConfig;
 use streamwire::webrtc::MediaKind;
 
 const LONG: Duration = Duration::from_secs(40);
@@ -38,11 +37,7 @@ fn browser_and_rust_through_janus() {
         .unwrap();
     rt.block_on(async {
         let mut cfg = common::config();
-        cfg.sfu = Some(SfuConfig::new(
-            vec![janus.url.clone()],
-            API_SECRET,
-            ADMIN_KEY,
-        ));
+        cfg.sfu = Some(janus.sfu_config());
         let srv = common::start(cfg).await;
         let room = "ws";
         let rust = join(&srv.url, room, "rust", Some(small(320, 240, Codec::Vp8)), |c| {

@@ -146,6 +146,11 @@ loggers: {{
         }
     }
 
+    /// The server's SFU settings for this instance (its URL, the test's secrets).
+    pub fn sfu_config(&self) -> streamwire::server::sfu::SfuConfig {
+        streamwire::server::sfu::SfuConfig::new(vec![self.url.clone()], API_SECRET, ADMIN_KEY)
+    }
+
     /// Janus's log so far (for a failing assertion).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self._dir.path().join("janus.log")).unwrap_or_default()
