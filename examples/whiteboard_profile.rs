@@ -10,6 +10,8 @@ use std::time::Instant;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
+/// The stroke `bench whiteboard` draws (src/bench/whiteboard.rs `stroke`; the benchmark lives in
+/// the binary, not the library).
 fn stroke(id: String, i: usize) -> Item {
     let x = (i % 1500) as f32;
     let y = ((i / 1500) % 800) as f32;
@@ -77,7 +79,6 @@ fn main() {
     let t = Instant::now();
     let items = gststreamwire::whiteboard::items(&d.transact(), None);
     println!("items() {:?} {}", t.elapsed(), items.len());
-    // Chunked apply: several independent updates? Apply v1 in halves is not possible; merge test
     let t = Instant::now();
     let sv = d.transact().state_vector();
     println!("sv {:?} {:?}", t.elapsed(), sv.len());
