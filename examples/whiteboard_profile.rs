@@ -18,7 +18,7 @@ fn stroke(id: String, i: usize) -> Item {
     let pts: Vec<[f32; 3]> = (0..8)
         .map(|k| [x + k as f32 * 4.0, y + k as f32 * 2.0, 0.5])
         .collect();
-    Item::pen(&id, "p1", "", "#1f1f1f", 3.0, &pts)
+    Item::pen(&id, "p1", "writer", "#1f1f1f", 3.0, &pts)
 }
 
 fn main() {
