@@ -10,8 +10,8 @@ use std::time::Instant;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
-/// The stroke `bench whiteboard` draws (src/bench/whiteboard.rs `stroke`; the benchmark lives in
-/// the binary, not the library).
+/// The stroke `bench whiteboard` draws (src/bench/whiteboard.rs `stroke`, there without an author;
+/// the benchmark lives in the binary, not the library).
 fn stroke(id: String, i: usize) -> Item {
     let x = (i % 1500) as f32;
     let y = ((i / 1500) % 800) as f32;
