@@ -157,9 +157,10 @@ pub(crate) struct SfuMember {
     pub outbox: Outbox,
 }
 
-/// A frame a member sent to one of the SFU pseudo-peers.
+/// A frame a client sent to one of the server's pseudo-peers: `sfu-publish`/`sfu-subscribe`
+/// (the SFU) or `media-test` (the media test peer).
 #[derive(Debug, Clone)]
-pub(crate) enum SfuSignal {
+pub(crate) enum PseudoPeerSignal {
     /// `offer` (to `sfu-publish`).
     Offer(String),
     /// `answer` (to `sfu-subscribe`).
@@ -191,6 +192,6 @@ pub(crate) trait Sfu: Send + Sync + 'static {
         room: &str,
         peer_id: &str,
         to: &str,
-        signal: SfuSignal,
+        signal: PseudoPeerSignal,
     ) -> BoxFuture<'static, Result<(), ServiceError>>;
 }

@@ -29,7 +29,7 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::signalling::protocol::RoomTopology;
-use crate::signalling::service::{ServiceError, Sfu, SfuMember, SfuSignal};
+use crate::signalling::service::{PseudoPeerSignal, ServiceError, Sfu, SfuMember};
 use janus::Janus;
 
 /// Which rooms use the SFU.
@@ -205,7 +205,7 @@ impl Sfu for Arc<Bridge> {
         room: &str,
         peer_id: &str,
         to: &str,
-        signal: SfuSignal,
+        signal: PseudoPeerSignal,
     ) -> BoxFuture<'static, Result<(), ServiceError>> {
         let (reply, rx) = oneshot::channel();
         let sent = self.send(

@@ -25,7 +25,7 @@ use crate::signalling::protocol::ErrorCode;
 use crate::signalling::protocol::{
     Grant, PeerId, SFU_PUBLISH, SFU_SUBSCRIBE, ServerMsg, SfuStream,
 };
-use crate::signalling::service::{Outbox, ServiceError, SfuMember, SfuSignal};
+use crate::signalling::service::{Outbox, PseudoPeerSignal, ServiceError, SfuMember};
 
 /// A command for a room's task.
 pub(super) enum Cmd {
@@ -34,7 +34,7 @@ pub(super) enum Cmd {
     Signal {
         peer: PeerId,
         to: String,
-        signal: SfuSignal,
+        signal: PseudoPeerSignal,
         reply: oneshot::Sender<Result<(), ServiceError>>,
     },
 }
@@ -232,7 +232,7 @@ impl State {
         &mut self,
         peer: &str,
         to: &str,
-        signal: SfuSignal,
+        signal: PseudoPeerSignal,
     ) -> Result<(), ServiceError> {
         let Some(m) = self.members.get(peer) else {
             return Err(ServiceError::Failed(format!(
@@ -241,8 +241,8 @@ impl State {
         };
         let janus = self.task.janus.clone();
         match (to, signal) {
-            (SFU_PUBLISH, SfuSignal::Offer(sdp)) => self.publish(peer, sdp).await,
-            (SFU_PUBLISH, SfuSignal::Ice { candidate, mline }) => match m.publisher {
+            (SFU_PUBLISH, PseudoPeerSignal::Offer(sdp)) => self.publish(peer, sdp).await,
+            (SFU_PUBLISH, PseudoPeerSignal::Ice { candidate, mline }) => match m.publisher {
                 Some(h) => {
                     tracing::debug!(peer, candidate, mline, "trickle to the SFU");
                     janus.trickle(h, ice(&candidate, mline));
@@ -250,8 +250,8 @@ impl State {
                 }
                 None => Err(invalid("to", "no offer was sent to `sfu-publish` yet")),
             },
-            (SFU_SUBSCRIBE, SfuSignal::Answer(sdp)) => self.answered(peer, sdp).await,
-            (SFU_SUBSCRIBE, SfuSignal::Ice { candidate, mline }) => {
+            (SFU_SUBSCRIBE, PseudoPeerSignal::Answer(sdp)) => self.answered(peer, sdp).await,
+            (SFU_SUBSCRIBE, PseudoPeerSignal::Ice { candidate, mline }) => {
                 match m.subscription.as_ref().map(|s| s.handle) {
                     Some(h) => {
                         janus.trickle(h, ice(&candidate, mline));
@@ -260,11 +260,11 @@ impl State {
                     None => Err(invalid("to", "`sfu-subscribe` sent no offer to this peer")),
                 }
             }
-            (SFU_PUBLISH, SfuSignal::Answer(_)) => Err(invalid(
+            (SFU_PUBLISH, PseudoPeerSignal::Answer(_)) => Err(invalid(
                 "to",
                 "`sfu-publish` answers, it takes no answer (answer `sfu-subscribe`'s offers)",
             )),
-            (_, SfuSignal::Offer(_)) => Err(invalid(
+            (_, PseudoPeerSignal::Offer(_)) => Err(invalid(
                 "to",
                 "`sfu-subscribe` offers, it takes no offer (offer to `sfu-publish`)",
             )),

@@ -311,7 +311,7 @@ where
             return Box::pin(self.on_sfu(s, t, signal)).await;
         }
         match msg {
-            ClientMsg::Join { .. } | ClientMsg::Resume { .. } => {
+            ClientMsg::Join { .. } | ClientMsg::Resume { .. } | ClientMsg::MediaTest { .. } => {
                 self.send_error(
                     ErrorCode::AlreadyJoined,
                     format!("`{t}` on a connection that already joined as {}", s.peer_id),

@@ -13,13 +13,15 @@ use super::media;
 use super::session::Session;
 use crate::signalling::protocol::whiteboard::valid_board;
 use crate::signalling::protocol::{ClientMsg, ErrorCode, Grant, SFU_PUBLISH, SFU_SUBSCRIBE};
-use crate::signalling::service::{Caller, Request, ServiceError, SfuSignal, WhiteboardRequest};
+use crate::signalling::service::{
+    Caller, PseudoPeerSignal, Request, ServiceError, WhiteboardRequest,
+};
 
 /// The pseudo-peer and the signal of an `offer`, `answer` or `ice` addressed to the SFU.
-pub(super) fn sfu_signal(msg: &ClientMsg) -> Option<(String, SfuSignal)> {
+pub(super) fn sfu_signal(msg: &ClientMsg) -> Option<(String, PseudoPeerSignal)> {
     let (to, signal) = match msg {
-        ClientMsg::Offer { to, sdp, .. } => (to, SfuSignal::Offer(sdp.clone())),
-        ClientMsg::Answer { to, sdp, .. } => (to, SfuSignal::Answer(sdp.clone())),
+        ClientMsg::Offer { to, sdp, .. } => (to, PseudoPeerSignal::Offer(sdp.clone())),
+        ClientMsg::Answer { to, sdp, .. } => (to, PseudoPeerSignal::Answer(sdp.clone())),
         ClientMsg::Ice {
             to,
             candidate,
@@ -27,7 +29,7 @@ pub(super) fn sfu_signal(msg: &ClientMsg) -> Option<(String, SfuSignal)> {
             ..
         } => (
             to,
-            SfuSignal::Ice {
+            PseudoPeerSignal::Ice {
                 candidate: candidate.clone(),
                 mline: *sdp_mline_index,
             },
@@ -188,14 +190,14 @@ where
         &mut self,
         s: &Arc<Session>,
         t: &str,
-        (to, signal): (String, SfuSignal),
+        (to, signal): (String, PseudoPeerSignal),
     ) -> WsResult<Flow> {
         let Some(sfu) = self.hub.sfu.clone() else {
             self.unknown_peer(t, "to", &to).await?;
             return Ok(Flow::Continue);
         };
         let field = match signal {
-            SfuSignal::Ice { .. } => "candidate",
+            PseudoPeerSignal::Ice { .. } => "candidate",
             _ => "sdp",
         };
         match sfu.signal(&s.room.name, &s.peer_id, &to, signal).await {

@@ -24,6 +24,23 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
         metadata: serde_json::Value,
     },
+    /// First frame of a media test connection, instead of `join` (the connection never
+    /// joins the room; see [`media_test`](super::media_test)).
+    MediaTest {
+        /// Protocol version.
+        v: u32,
+        /// The room the token is for.
+        room: String,
+        /// HS256 JWT for that room (any grants).
+        token: String,
+        /// Echo test or network probe.
+        test: super::media_test::MediaTestKind,
+        /// How long the test runs, s (default
+        /// [`DEFAULT_TEST_SECONDS`](super::media_test::DEFAULT_TEST_SECONDS), at most the
+        /// server's `--media-test-max-seconds`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seconds: Option<u32>,
+    },
     /// First frame of a reconnect within the grace period.
     Resume {
         /// Protocol version.
@@ -184,6 +201,7 @@ impl ClientMsg {
     pub fn type_name(&self) -> &'static str {
         match self {
             ClientMsg::Join { .. } => "join",
+            ClientMsg::MediaTest { .. } => "media_test",
             ClientMsg::Resume { .. } => "resume",
             ClientMsg::Ack { .. } => "ack",
             ClientMsg::Offer { .. } => "offer",
@@ -208,6 +226,7 @@ impl ClientMsg {
 /// Known client message types (for diagnostics).
 pub const CLIENT_TYPES: &[&str] = &[
     "join",
+    "media_test",
     "resume",
     "ack",
     "offer",
@@ -447,6 +466,36 @@ pub enum ServerMsg {
     },
     /// Answer to `ping`.
     Pong {},
+    /// Answer to a successful `media_test`: the test runs; offer to
+    /// [`MEDIA_TEST_PEER`](super::media_test::MEDIA_TEST_PEER) next.
+    MediaTestReady {
+        /// The test.
+        test: super::media_test::MediaTestKind,
+        /// The server's id of this test (in its logs).
+        test_id: String,
+        /// How long the test runs from now, s (the test then ends by itself).
+        seconds: u32,
+        /// Echo: how long the server holds the media before sending it back, ms (0 for a
+        /// probe).
+        delay_ms: u32,
+        /// How often `media_test_report` comes, ms.
+        report_interval_ms: u32,
+        /// ICE servers for the test's connection, as in `welcome`.
+        ice_servers: Vec<IceServer>,
+    },
+    /// What the server measured (media tests), every `report_interval_ms`.
+    MediaTestReport {
+        /// The figures.
+        #[serde(flatten)]
+        report: super::media_test::ServerReport,
+    },
+    /// The media test is over; the server closes the connection next.
+    MediaTestEnded {
+        /// Why.
+        reason: super::media_test::MediaTestEnd,
+        /// Human-readable detail.
+        message: String,
+    },
     /// Answer to `telemetry`: field values stored, and dropped as undisclosed or unconsented.
     TelemetryAck {
         /// Values stored.

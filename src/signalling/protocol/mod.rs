@@ -28,6 +28,7 @@
 use serde::{Deserialize, Serialize};
 
 mod decode;
+pub mod media_test;
 mod messages;
 pub mod telemetry;
 #[cfg(test)]
@@ -380,6 +381,9 @@ pub enum ErrorCode {
     SlowConsumer,
     /// The message type is reserved for a later protocol revision.
     NotImplemented,
+    /// `media_test` refused: the server runs its `--max-media-tests` tests, or this user
+    /// already runs one in this room.
+    MediaTestFull,
     /// A server-side failure.
     Internal,
 }
@@ -416,6 +420,7 @@ impl ErrorCode {
             ErrorCode::IdleTimeout => "idle_timeout",
             ErrorCode::SlowConsumer => "slow_consumer",
             ErrorCode::NotImplemented => "not_implemented",
+            ErrorCode::MediaTestFull => "media_test_full",
             ErrorCode::Internal => "internal",
         }
     }

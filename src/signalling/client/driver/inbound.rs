@@ -127,7 +127,13 @@ impl Driver {
                 sessions,
                 strokes,
             },
-            ServerMsg::Pong {} | ServerMsg::Welcome { .. } | ServerMsg::Resumed { .. } => {
+            // Media test frames come only on a media test connection (`crate::media_test`).
+            ServerMsg::Pong {}
+            | ServerMsg::Welcome { .. }
+            | ServerMsg::Resumed { .. }
+            | ServerMsg::MediaTestReady { .. }
+            | ServerMsg::MediaTestReport { .. }
+            | ServerMsg::MediaTestEnded { .. } => {
                 return None;
             }
         };
