@@ -28,6 +28,7 @@ pub use gst_video;
 pub mod encoder;
 pub mod gst_init;
 pub mod impair;
+pub mod media_test;
 pub mod pipeline;
 pub mod preset;
 pub mod probe;

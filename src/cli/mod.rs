@@ -8,6 +8,7 @@ mod bench_sfu;
 mod bench_signalling;
 mod check;
 mod demo;
+mod media_test;
 mod presets;
 mod privacy;
 mod probe;
@@ -60,6 +61,12 @@ pub enum Command {
     Privacy(privacy::PrivacyCommand),
     /// Render a self-contained HTML performance report of a room.
     Report(report::Args),
+    /// Echo test: send camera and microphone to the server's media test peer and play them
+    /// back after its delay; reports round trip and quality every 2 s.
+    EchoTest(media_test::EchoArgs),
+    /// Pre-call network probe: bandwidth estimates, loss, jitter and round trip both ways
+    /// to the server, every 2 s.
+    NetProbe(media_test::ProbeArgs),
 }
 
 impl Command {
@@ -75,6 +82,8 @@ impl Command {
             Command::Privacy(a) => privacy::execute(a),
             Command::Report(a) => report::execute(a),
             Command::Demo(a) => demo::execute(a),
+            Command::EchoTest(a) => media_test::echo(a),
+            Command::NetProbe(a) => media_test::probe(a),
         }
     }
 

@@ -163,6 +163,26 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 2,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub whiteboard_sync_window: usize,
+    /// Echo tests and network probes running at once (0: none; `media_test` is then
+    /// answered `not_implemented`). Each is one GStreamer pipeline on this server.
+    #[arg(long, default_value_t = 8,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1024))]
+    pub max_media_tests: usize,
+    /// Longest echo test or network probe, s.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub media_test_max_seconds: u32,
+    /// How long the echo test holds the media before sending it back (e.g. 2500ms, 2s;
+    /// at most 5s).
+    #[arg(long, default_value = "2500ms", value_parser = humantime::parse_duration)]
+    pub echo_delay: Duration,
+    /// Highest rate of the network probe's stream to the client, kbit/s (the downlink
+    /// estimate stops there).
+    #[arg(long, default_value_t = 4000, value_parser = clap::value_parser!(u32).range(300..=100_000))]
+    pub probe_max_kbps: u32,
+    /// A local address the media tests' ICE gathers on (repeatable); default: every
+    /// interface.
+    #[arg(long = "media-test-address", value_name = "ADDR")]
+    pub media_test_addresses: Vec<std::net::IpAddr>,
 }
 
 /// Where the server keeps its secret and database.
@@ -205,6 +225,15 @@ pub fn config(
     let grace = dur("grace", &a.grace)?;
     let ping_interval = dur("ping-interval", &a.ping_interval)?;
     let idle_timeout = dur("idle-timeout", &a.idle_timeout)?;
+    let echo_delay = a.echo_delay;
+    if echo_delay > streamwire::server::MAX_ECHO_DELAY {
+        anyhow::bail!(
+            "{}: {} ms is above the highest echo delay, {} ms",
+            origins.describe("echo-delay"),
+            echo_delay.as_millis(),
+            streamwire::server::MAX_ECHO_DELAY.as_millis()
+        );
+    }
     let sfu = sfu_config(a)?;
     let secret = load_secret(&files.secret, true)?;
     let mut cfg = ServerConfig::new(a.addr, secret);
@@ -254,6 +283,17 @@ pub fn config(
     cfg.whiteboard.max_document_pages = a.whiteboard_max_document_pages as usize;
     cfg.whiteboard.sync_chunk_bytes = a.whiteboard_sync_chunk_bytes;
     cfg.whiteboard.sync_window = a.whiteboard_sync_window;
+    cfg.media_test = streamwire::server::MediaTestConfig {
+        max_tests: a.max_media_tests,
+        max_seconds: a.media_test_max_seconds,
+        echo_delay,
+        probe_max_kbps: a.probe_max_kbps,
+        local_addresses: a
+            .media_test_addresses
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+    };
     Ok(cfg)
 }
 

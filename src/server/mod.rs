@@ -10,7 +10,9 @@
 //! - plain HTTP on the same port: the browser client's files (`web.rs`), the room report
 //!   (`report.rs`) and, with `--dev`, token minting (`http.rs`),
 //! - the accept loop with optional TLS (`listener.rs`, [`tls`]), and graceful shutdown,
-//! - TURN credentials minted per peer ([`turn`]).
+//! - TURN credentials minted per peer ([`turn`]),
+//! - the media test peer: echo tests and network probes, one GStreamer pipeline each
+//!   (`media_test/`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), streamwire::server::ServerError> {
@@ -28,6 +30,7 @@
 mod handshake;
 mod http;
 mod listener;
+mod media_test;
 mod report;
 mod services;
 pub mod sfu;
@@ -47,8 +50,9 @@ use tokio::net::TcpListener;
 use crate::signalling::Limits;
 use crate::signalling::hub::{Hub, HubConfig};
 use crate::signalling::protocol::IceServer;
-use crate::signalling::service::{Service, Sfu};
+use crate::signalling::service::{MediaTests, Service, Sfu};
 use crate::signalling::token::MIN_SECRET_LEN;
+pub use media_test::{MAX_ECHO_DELAY, MIN_PROBE_MAX_KBPS, MediaTestConfig};
 pub use telemetry::TelemetryConfig;
 pub use whiteboard::{WhiteboardConfig, WhiteboardError};
 
@@ -96,6 +100,9 @@ pub struct ServerConfig {
     pub sfu: Option<sfu::SfuConfig>,
     /// Whiteboards: where they are stored (default: in memory) and their limits.
     pub whiteboard: WhiteboardConfig,
+    /// Echo tests and network probes (`docs/protocol.md`, "Media tests"); on by default,
+    /// off with `max_tests: 0`.
+    pub media_test: MediaTestConfig,
 }
 
 impl ServerConfig {
@@ -120,6 +127,7 @@ impl ServerConfig {
             telemetry: None,
             sfu: None,
             whiteboard: WhiteboardConfig::default(),
+            media_test: MediaTestConfig::default(),
         }
     }
 
@@ -176,6 +184,10 @@ pub enum ServerError {
     /// Opening the whiteboard store failed.
     #[error(transparent)]
     Whiteboard(#[from] WhiteboardError),
+    /// The media test settings are out of bounds, or GStreamer, which runs the tests, could
+    /// not start.
+    #[error("media tests: {0}")]
+    MediaTest(String),
 }
 
 /// A bound, not yet running server.
@@ -186,6 +198,7 @@ pub struct Server {
     http: Arc<http::Context>,
     telemetry: Option<(Arc<telemetry::TelemetryService>, Duration)>,
     whiteboard: Arc<whiteboard::WhiteboardService>,
+    media_tests: Option<Arc<media_test::MediaTestService>>,
     handshake_timeout: Duration,
     shutdown_drain: Duration,
     local_addr: SocketAddr,
@@ -195,6 +208,7 @@ pub struct Server {
 #[derive(Clone)]
 pub struct ServerHandle {
     hub: Arc<Hub>,
+    media_tests: Option<Arc<media_test::MediaTestService>>,
     whiteboard: Arc<whiteboard::WhiteboardService>,
     shutdown_drain: Duration,
     local_addr: SocketAddr,
@@ -211,6 +225,8 @@ pub struct ServerStats {
     pub sessions: usize,
     /// Rooms with at least one peer.
     pub rooms: usize,
+    /// Media tests running (their pipelines not yet torn down).
+    pub media_tests: usize,
 }
 
 impl Server {
@@ -253,6 +269,15 @@ impl Server {
             None => None,
         };
         let whiteboard = Arc::new(whiteboard::WhiteboardService::open(cfg.whiteboard.clone())?);
+        let media_tests = if cfg.media_test.max_tests > 0 {
+            cfg.media_test.check().map_err(ServerError::MediaTest)?;
+            crate::gst_init::init().map_err(|e| ServerError::MediaTest(e.to_string()))?;
+            Some(Arc::new(media_test::MediaTestService::new(
+                cfg.media_test.clone(),
+            )))
+        } else {
+            None
+        };
         tracing::info!(%local_addr, tls = tls.is_some(), "signalling server listening");
         let service: Arc<dyn Service> = Arc::new(services::Services {
             telemetry: telemetry.as_ref().map(|(t, _)| t.clone()),
@@ -266,7 +291,13 @@ impl Server {
         });
         Ok(Server {
             listener,
-            hub: Hub::new(cfg.hub_config(), Some(service), bridge),
+            hub: Hub::new(
+                cfg.hub_config(),
+                Some(service),
+                bridge,
+                media_tests.clone().map(|m| m as Arc<dyn MediaTests>),
+            ),
+            media_tests,
             tls,
             http,
             telemetry,
@@ -286,6 +317,7 @@ impl Server {
     pub fn handle(&self) -> ServerHandle {
         ServerHandle {
             hub: self.hub.clone(),
+            media_tests: self.media_tests.clone(),
             whiteboard: self.whiteboard.clone(),
             shutdown_drain: self.shutdown_drain,
             local_addr: self.local_addr,
@@ -343,6 +375,7 @@ impl ServerHandle {
             pending: self.hub.pending_count(),
             sessions: self.hub.session_count(),
             rooms: self.hub.room_count(),
+            media_tests: self.media_tests.as_ref().map_or(0, |m| m.running()),
         }
     }
 

@@ -46,7 +46,7 @@
 mod actor;
 mod config;
 mod event;
-mod ice;
+pub(crate) mod ice;
 mod kinds;
 pub mod latency;
 mod mesh;

@@ -195,3 +195,37 @@ pub(crate) trait Sfu: Send + Sync + 'static {
         signal: PseudoPeerSignal,
     ) -> BoxFuture<'static, Result<(), ServiceError>>;
 }
+
+/// A media test a client asked for (the hub checked the token, and ends the test after its
+/// `seconds`, within [`MediaTests::max_seconds`], by dropping its [`MediaTestRun`]).
+#[derive(Debug, Clone)]
+pub(crate) struct MediaTestRequest {
+    /// Who asks: the token's room and user; `peer` is empty (the connection never joins).
+    pub from: Caller,
+    /// Echo or probe.
+    pub test: super::protocol::media_test::MediaTestKind,
+}
+
+/// One running media test; dropping it stops the test and frees its place.
+pub(crate) trait MediaTestRun: Send + Sync {
+    /// The server's id of the test.
+    fn id(&self) -> &str;
+    /// Echo: how long the media is held, ms; 0 for a probe.
+    fn delay_ms(&self) -> u32;
+    /// The client's `offer` or `ice` to the media test peer.
+    fn signal(&self, signal: PseudoPeerSignal) -> Result<(), ServiceError>;
+}
+
+/// The server's media test peer (`server::media_test`): echo tests and network probes.
+pub(crate) trait MediaTests: Send + Sync + 'static {
+    /// The longest test it runs, s.
+    fn max_seconds(&self) -> u32;
+    /// Start a test. Frames for the client (`answer`, `ice`, `media_test_report`,
+    /// `media_test_ended`) go to `to_client`; after `media_test_ended` nothing more comes.
+    /// Refused with [`ServiceError::Refused`] `media_test_full` at the cap.
+    fn start(
+        &self,
+        request: MediaTestRequest,
+        to_client: tokio::sync::mpsc::Sender<ServerMsg>,
+    ) -> Result<Box<dyn MediaTestRun>, ServiceError>;
+}

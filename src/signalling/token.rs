@@ -236,6 +236,29 @@ pub fn load_secret(path: &std::path::Path, create: bool) -> Result<Vec<u8>, Secr
     Ok(trimmed)
 }
 
+/// The `room` claim of a token, read without verifying it (a client learning which room its
+/// token is for; only the server can verify a token). `None` when it is not a JWT with a
+/// string `room` claim.
+///
+/// ```
+/// use std::time::Duration;
+/// use streamwire::signalling::protocol::Grant;
+/// use streamwire::signalling::token::{mint, room_claim, Claims};
+/// let claims = Claims::new("lobby", "ann", "Ann", Duration::from_secs(60), &[Grant::Subscribe]);
+/// let token = mint(b"0123456789abcdef0123456789abcdef", &claims).unwrap();
+/// assert_eq!(room_claim(&token).as_deref(), Some("lobby"));
+/// assert_eq!(room_claim("not a token"), None);
+/// ```
+pub fn room_claim(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    v.get("room")?.as_str().map(str::to_owned)
+}
+
 /// Parse a duration like `90s`, `15m`, `1h`, `7d` or plain seconds.
 pub fn parse_ttl(s: &str) -> Result<Duration, String> {
     let s = s.trim();

@@ -50,7 +50,7 @@ mod backlog;
 mod driver;
 mod error;
 mod events;
-mod transport;
+pub(crate) mod transport;
 
 pub use error::ClientError;
 pub use events::{Delivery, Event, Events, SignallingState, Welcome};

@@ -15,9 +15,9 @@ use tokio_rustls::rustls;
 use super::ClientError;
 use crate::signalling::protocol::ClientMsg;
 
-pub(super) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-pub(super) type Ws = WebSocketStream<TokioAdapter<Box<dyn Io>>>;
+pub(crate) type Ws = WebSocketStream<TokioAdapter<Box<dyn Io>>>;
 
 pub(super) struct ParsedUrl {
     tls: bool,
@@ -46,7 +46,7 @@ pub(super) fn parse_url(url: &str) -> Result<ParsedUrl, ClientError> {
     Ok(ParsedUrl { tls, host, port })
 }
 
-pub(super) async fn open(url: &str, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<Ws, String> {
+pub(crate) async fn open(url: &str, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<Ws, String> {
     let p = parse_url(url).map_err(|e| e.to_string())?;
     let tcp = TcpStream::connect((p.host.as_str(), p.port))
         .await
@@ -73,7 +73,7 @@ pub(super) async fn open(url: &str, tls: Option<&Arc<rustls::ClientConfig>>) -> 
     Ok(ws)
 }
 
-pub(super) async fn send(ws: &mut Ws, m: &ClientMsg) -> Result<(), String> {
+pub(crate) async fn send(ws: &mut Ws, m: &ClientMsg) -> Result<(), String> {
     let text = serde_json::to_string(m).map_err(|e| e.to_string())?;
     ws.send(Message::Text(text.into()))
         .await

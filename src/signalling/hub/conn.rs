@@ -43,7 +43,7 @@ pub(super) enum Flow {
 }
 
 pub(super) struct Conn<S> {
-    ws: Ws<S>,
+    pub(super) ws: Ws<S>,
     pub(super) hub: Arc<Hub>,
     pub(super) remote: SocketAddr,
     pub(super) bucket: Bucket,
@@ -421,7 +421,7 @@ mod size_probe {
     /// connection in `streamwire bench signalling`.
     #[test]
     fn resident_connection_future_stays_small() {
-        let hub = super::Hub::new(super::super::HubConfig::new(vec![0; 32]), None, None);
+        let hub = super::Hub::new(super::super::HubConfig::new(vec![0; 32]), None, None, None);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

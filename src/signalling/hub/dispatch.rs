@@ -192,37 +192,8 @@ where
                 token,
                 metadata,
             } => {
-                if v != PROTOCOL_VERSION {
-                    self.send_error(ErrorCode::UnsupportedVersion, format!("protocol version {v} is not supported (this server speaks {PROTOCOL_VERSION})"), Some("join"), Some("v")).await?;
+                let Some(claims) = self.verified("join", v, &room, &token).await? else {
                     return Ok(Flow::Continue);
-                }
-                if let Err(why) = validate_room(&room) {
-                    self.send_error(
-                        ErrorCode::InvalidField,
-                        format!("`join` field `room` {why}"),
-                        Some("join"),
-                        Some("room"),
-                    )
-                    .await?;
-                    return Ok(Flow::Continue);
-                }
-                let claims = match token::verify(&self.hub.cfg.secret, &token, &room) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::info!(remote = %self.remote, %room, error = ?e.to_string(), "join refused");
-                        self.send_error(
-                            e.code(),
-                            format!("join refused: {e}"),
-                            Some("join"),
-                            Some(if matches!(e, token::TokenError::WrongRoom { .. }) {
-                                "room"
-                            } else {
-                                "token"
-                            }),
-                        )
-                        .await?;
-                        return Ok(Flow::Continue);
-                    }
                 };
                 match self.hub.join(claims, metadata) {
                     Ok((s, welcome)) => {
@@ -267,12 +238,24 @@ where
                     }
                 }
             }
+            ClientMsg::MediaTest {
+                v,
+                room,
+                token,
+                test,
+                seconds,
+            } => {
+                let Some(claims) = self.verified("media_test", v, &room, &token).await? else {
+                    return Ok(Flow::Continue);
+                };
+                return Box::pin(self.media_test(claims, test, seconds)).await;
+            }
             ClientMsg::Ping {} => self.send(&ServerMsg::Pong {}).await?,
             other => {
                 let t = other.type_name();
                 self.send_error(
                     ErrorCode::NotJoined,
-                    format!("`{t}` before `join`/`resume`"),
+                    format!("`{t}` before `join`/`resume`/`media_test`"),
                     Some(t),
                     None,
                 )
@@ -280,6 +263,53 @@ where
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// The version, room and token of a `join` or `media_test` (`t`): the token's claims, or
+    /// `None` once the refusal is sent.
+    async fn verified(
+        &mut self,
+        t: &str,
+        v: u32,
+        room: &str,
+        token: &str,
+    ) -> WsResult<Option<token::Claims>> {
+        if v != PROTOCOL_VERSION {
+            self.send_error(
+                ErrorCode::UnsupportedVersion,
+                format!(
+                    "protocol version {v} is not supported (this server speaks {PROTOCOL_VERSION})"
+                ),
+                Some(t),
+                Some("v"),
+            )
+            .await?;
+            return Ok(None);
+        }
+        if let Err(why) = validate_room(room) {
+            self.send_error(
+                ErrorCode::InvalidField,
+                format!("`{t}` field `room` {why}"),
+                Some(t),
+                Some("room"),
+            )
+            .await?;
+            return Ok(None);
+        }
+        match token::verify(&self.hub.cfg.secret, token, room) {
+            Ok(c) => Ok(Some(c)),
+            Err(e) => {
+                tracing::info!(remote = %self.remote, %room, error = ?e.to_string(), "{t} refused");
+                let field = if matches!(e, token::TokenError::WrongRoom { .. }) {
+                    "room"
+                } else {
+                    "token"
+                };
+                self.send_error(e.code(), format!("{t} refused: {e}"), Some(t), Some(field))
+                    .await?;
+                Ok(None)
+            }
+        }
     }
 
     async fn after_join(&mut self, s: &Arc<Session>, msg: ClientMsg) -> WsResult<Flow> {

@@ -14,6 +14,7 @@ mod conn;
 mod deliver;
 mod dispatch;
 mod media;
+mod media_test;
 mod service_frames;
 mod session;
 
@@ -35,7 +36,9 @@ use session::{Inner, Room, Session, body};
 use crate::signalling::protocol::{
     ErrorCode, Grant, IceServer, LeaveReason, PROTOCOL_VERSION, PeerInfo, RoomTopology, ServerMsg,
 };
-use crate::signalling::service::{IceMinter, Outbox, RoomRelay, Service, Sfu, SfuMember};
+use crate::signalling::service::{
+    IceMinter, MediaTests, Outbox, RoomRelay, Service, Sfu, SfuMember,
+};
 use crate::signalling::token::Claims;
 
 pub(crate) struct Hub {
@@ -52,6 +55,8 @@ pub(crate) struct Hub {
     pub service: Option<Arc<dyn Service>>,
     /// The media plane of `sfu` rooms; `None`: every room is a mesh.
     pub sfu: Option<Arc<dyn Sfu>>,
+    /// The media test peer (echo test, network probe); `None`: `not_implemented`.
+    pub media_tests: Option<Arc<dyn MediaTests>>,
     admission: Arc<admission::Admission>,
 }
 
@@ -83,6 +88,7 @@ impl Hub {
         cfg: HubConfig,
         service: Option<Arc<dyn Service>>,
         sfu: Option<Arc<dyn Sfu>>,
+        media_tests: Option<Arc<dyn MediaTests>>,
     ) -> Arc<Hub> {
         let (shutdown_tx, _) = watch::channel(false);
         let hub = Arc::new(Hub {
@@ -96,6 +102,7 @@ impl Hub {
             peer_prefix: random_hex(3),
             service,
             sfu,
+            media_tests,
             admission: Arc::default(),
         });
         if let Some(service) = &hub.service {
@@ -473,7 +480,7 @@ impl Hub {
     }
 
     /// The configured ICE servers, then TURN credentials minted for `peer_id` now.
-    fn ice_servers_for(&self, peer_id: &str) -> Vec<IceServer> {
+    pub(super) fn ice_servers_for(&self, peer_id: &str) -> Vec<IceServer> {
         let mut servers = self.cfg.ice_servers.clone();
         servers.extend(self.cfg.turn.as_ref().map(|t| t.mint_for(peer_id)));
         servers

@@ -30,6 +30,9 @@ pub const MEDIA_TEST_PEER: &str = "media-test";
 /// How long a test runs when `media_test.seconds` is absent, s.
 pub const DEFAULT_TEST_SECONDS: u32 = 20;
 
+/// How often the server reports (`media_test_ready.report_interval_ms`).
+pub const REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Which media test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

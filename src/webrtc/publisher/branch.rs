@@ -230,51 +230,14 @@ fn build_branch(
     queue.set_property("max-size-time", 500_000_000u64);
     queue.set_property_from_str("leaky", "downstream");
     let pay = match kind {
-        MediaKind::Video => match inner.config.codec {
-            Codec::Vp8 => {
-                let p = make("rtpvp8pay")?;
-                p.set_property_from_str("picture-id-mode", "15-bit");
-                p
-            }
-            Codec::H264 => {
-                let p = make("rtph264pay")?;
-                p.set_property("config-interval", -1i32);
-                p.set_property_from_str("aggregate-mode", "zero-latency");
-                p
-            }
-            other @ (Codec::Vp9 | Codec::Av1) => return Err(unsendable(other)),
-        },
-        MediaKind::Audio => {
-            let p = make("rtpopuspay")?;
-            // DTX: Opus's tiny silence frames are not sent at all.
-            p.set_property("dtx", inner.config.audio_dtx);
-            p
-        }
+        MediaKind::Video => payloader(PayloadOf::Video(inner.config.codec), &params)?,
+        MediaKind::Audio => payloader(
+            PayloadOf::Opus {
+                dtx: inner.config.audio_dtx,
+            },
+            &params,
+        )?,
     };
-    pay.set_property("pt", u32::from(params.pt));
-    // The SSRC the SDP announces for this m-line (see `peer::with_ssrc`).
-    pay.set_property("ssrc", params.ssrc);
-    pay.set_property("mtu", 1200u32);
-    if let Some(id) = params.twcc_id {
-        let ext = gst_rtp::RTPHeaderExtension::create_from_uri(TWCC_URI)
-            .ok_or_else(|| WebrtcError::MissingElement("rtphdrexttwcc".into()))?;
-        ext.set_id(u32::from(id));
-        pay.emit_by_name::<()>("add-extension", &[&ext]);
-    }
-    if let Some(id) = params.cvo_id {
-        // Reads the orientation meta `sensorrotation` put on the frames (kept by the encoder).
-        let ext = gst_rtp::RTPHeaderExtension::create_from_uri(CVO_URI)
-            .ok_or_else(|| WebrtcError::MissingElement("rtphdrextcvo".into()))?;
-        ext.set_id(u32::from(id));
-        pay.emit_by_name::<()>("add-extension", &[&ext]);
-    }
-    if let Some(id) = params.audio_level_id {
-        // Writes the `GstAudioLevelMeta` the audio chain puts on each encoded buffer.
-        let ext = gst_rtp::RTPHeaderExtension::create_from_uri(AUDIO_LEVEL_URI)
-            .ok_or_else(|| WebrtcError::MissingElement("rtphdrextclientaudiolevel".into()))?;
-        ext.set_id(u32::from(id));
-        pay.emit_by_name::<()>("add-extension", &[&ext]);
-    }
     let els = vec![queue.clone(), pay.clone()];
     add_all(&inner.bin, &els)?;
     link_chain(&els, "per-peer queue to payloader")?;
@@ -306,4 +269,65 @@ fn build_branch(
         tee_pad,
         elements: els,
     })
+}
+
+/// What a payloader made by [`payloader`] carries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PayloadOf {
+    /// Video of a codec WebRTC carries (VP8, H.264).
+    Video(Codec),
+    /// Opus audio; with `dtx`, silence frames are not sent.
+    Opus {
+        /// Opus DTX.
+        dtx: bool,
+    },
+}
+
+/// The RTP payloader of one send branch, as the m-line `params` say: payload type, SSRC,
+/// MTU 1200, and the TWCC, CVO and audio level header extensions the m-line negotiated.
+pub(crate) fn payloader(of: PayloadOf, params: &LinkParams) -> Result<gst::Element, WebrtcError> {
+    let pay = match of {
+        PayloadOf::Video(Codec::Vp8) => {
+            let p = make("rtpvp8pay")?;
+            p.set_property_from_str("picture-id-mode", "15-bit");
+            p
+        }
+        PayloadOf::Video(Codec::H264) => {
+            let p = make("rtph264pay")?;
+            p.set_property("config-interval", -1i32);
+            p.set_property_from_str("aggregate-mode", "zero-latency");
+            p
+        }
+        PayloadOf::Video(other @ (Codec::Vp9 | Codec::Av1)) => return Err(unsendable(other)),
+        PayloadOf::Opus { dtx } => {
+            let p = make("rtpopuspay")?;
+            // DTX: Opus's tiny silence frames are not sent at all.
+            p.set_property("dtx", dtx);
+            p
+        }
+    };
+    pay.set_property("pt", u32::from(params.pt));
+    // The SSRC the SDP announces for this m-line (see `peer::with_ssrc`).
+    pay.set_property("ssrc", params.ssrc);
+    pay.set_property("mtu", 1200u32);
+    let extensions = [
+        (params.twcc_id, TWCC_URI, "rtphdrexttwcc"),
+        (params.cvo_id, CVO_URI, "rtphdrextcvo"),
+        (
+            params.audio_level_id,
+            AUDIO_LEVEL_URI,
+            "rtphdrextclientaudiolevel",
+        ),
+    ];
+    // CVO reads the orientation meta `sensorrotation` put on the frames (kept by the
+    // encoder); the audio level writes the `GstAudioLevelMeta` the audio chain puts on each
+    // encoded buffer.
+    for (id, uri, element) in extensions {
+        let Some(id) = id else { continue };
+        let ext = gst_rtp::RTPHeaderExtension::create_from_uri(uri)
+            .ok_or_else(|| WebrtcError::MissingElement(element.into()))?;
+        ext.set_id(u32::from(id));
+        pay.emit_by_name::<()>("add-extension", &[&ext]);
+    }
+    Ok(pay)
 }

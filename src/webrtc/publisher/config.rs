@@ -11,6 +11,11 @@ pub enum VideoSource {
     TestPattern(String),
     /// The default camera (`autovideosrc`).
     Camera,
+    /// Low-contrast noise (`videotestsrc pattern=snow` through `videobalance contrast=0.2`):
+    /// every frame is new, yet the encoder meets its target from 150 kbit/s to 4 Mbit/s
+    /// (full-contrast noise costs VP8 over 6 Mbit/s at 640x360 at any target), so the sent
+    /// rate follows the congestion estimate. The network probe sends it.
+    Noise,
     /// An application element (e.g. `appsrc`) with an always `src` pad producing raw video.
     Element(gst::Element),
     /// No video track.

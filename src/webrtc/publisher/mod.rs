@@ -19,6 +19,7 @@
 //!   frames are encoded as captured.
 
 mod branch;
+pub(crate) use branch::{PayloadOf, payloader};
 mod config;
 mod rate;
 mod resilience;

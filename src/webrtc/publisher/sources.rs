@@ -31,6 +31,7 @@ pub(super) fn build_video(
             s
         }
         VideoSource::Camera => make("autovideosrc")?,
+        VideoSource::Noise => noise()?,
         VideoSource::Element(e) => e.clone(),
     };
     let convert = make("videoconvert")?;
@@ -215,4 +216,29 @@ pub(super) fn link_chain(chain: &[gst::Element], what: &str) -> Result<(), Webrt
 pub(super) fn add_all(bin: &gst::Bin, els: &[gst::Element]) -> Result<(), WebrtcError> {
     bin.add_many(els)
         .map_err(|e| WebrtcError::State(format!("adding elements: {e}")))
+}
+
+/// [`VideoSource::Noise`]: a bin of `videotestsrc is-live=true pattern=snow ! videobalance
+/// contrast=0.2` with a ghost `src` pad.
+fn noise() -> Result<gst::Element, WebrtcError> {
+    let bin = gst::Bin::with_name("noise");
+    let src = make("videotestsrc")?;
+    src.set_property("is-live", true);
+    src.set_property_from_str("pattern", "snow");
+    let balance = make("videobalance")?;
+    balance.set_property("contrast", 0.2f64);
+    bin.add_many([&src, &balance])
+        .map_err(|e| WebrtcError::State(format!("noise source: {e}")))?;
+    src.link(&balance).map_err(|e| WebrtcError::Link {
+        what: "noise source".into(),
+        detail: e.to_string(),
+    })?;
+    let out = balance
+        .static_pad("src")
+        .ok_or_else(|| WebrtcError::MissingElement("videobalance src pad".into()))?;
+    let ghost = gst::GhostPad::with_target(&out)
+        .map_err(|e| WebrtcError::State(format!("noise source: {e}")))?;
+    bin.add_pad(&ghost)
+        .map_err(|e| WebrtcError::State(format!("noise source: {e}")))?;
+    Ok(bin.upcast())
 }
