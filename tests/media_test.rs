@@ -419,3 +419,17 @@ fn probe_loss_matches_dropped_packets() {
         );
     });
 }
+
+#[test]
+fn serve_refuses_an_echo_delay_above_five_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_streamwire"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--state-dir"])
+        .arg(dir.path())
+        .args(["--echo-delay", "9s"])
+        .output()
+        .expect("serve");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("--echo-delay") && err.contains("5000 ms"), "{err}");
+}
