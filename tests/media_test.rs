@@ -431,5 +431,8 @@ fn serve_refuses_an_echo_delay_above_five_seconds() {
         .expect("serve");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
-    assert!(err.contains("--echo-delay") && err.contains("5000 ms"), "{err}");
+    assert!(
+        err.contains("--echo-delay") && err.contains("5000 ms"),
+        "{err}"
+    );
 }
