@@ -171,6 +171,9 @@ impl Session {
             None => None,
         };
         let (subscriber, mut sub_events) = Subscriber::new(cfg.output.clone())?;
+        // Played audio goes through one standing path, built before the publisher starts: a
+        // microphone's echo canceller finds its far-end reference there.
+        subscriber.prepare(pipeline.upcast_ref())?;
         pipeline
             .set_state(gst::State::Playing)
             .map_err(|e| WebrtcError::State(format!("starting the session pipeline: {e}")))?;

@@ -27,9 +27,12 @@ pub enum VideoOutput {
 /// What to do with decoded audio.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum AudioOutput {
-    /// Play it (`autoaudiosink`); with `echo_probe`, through a `webrtcechoprobe` of that name
-    /// at the DSP's rate ([`crate::webrtc::dsp::echo_probe_chain`]) so a microphone
-    /// publisher's `webrtcdsp` can cancel it.
+    /// Play it: every received track is mixed (`audiomixer`, mono 48 kHz) into one
+    /// `autoaudiosink`; with `echo_probe`, the mix passes a `webrtcechoprobe` of that name at
+    /// the DSP's rate ([`crate::webrtc::dsp::echo_probe_chain`]) so a microphone publisher's
+    /// `webrtcdsp` can cancel every remote member. The path stands from
+    /// [`Subscriber::prepare`](super::Subscriber::prepare) (a session calls it before its
+    /// publisher starts) or the first received audio track.
     Play {
         /// Name for the `webrtcechoprobe`.
         echo_probe: Option<String>,

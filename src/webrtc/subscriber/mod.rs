@@ -20,6 +20,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 mod config;
 mod events;
+mod playback;
 
 use config::check_appsink;
 pub use config::{
@@ -50,6 +51,8 @@ struct Inner {
     on_decoded: Mutex<Option<DecodedVideoCallback>>,
     recorder: Option<Arc<Recorder>>,
     speakers: Mutex<Speakers>,
+    /// [`AudioOutput::Play`]: the mixer every received audio track is played through.
+    playback: Mutex<Option<playback::Playback>>,
 }
 
 /// Decodes the tracks of any number of peers.
@@ -97,6 +100,7 @@ impl Subscriber {
                     branches: Mutex::new(HashMap::new()),
                     recorder,
                     speakers: Mutex::new(Speakers::default()),
+                    playback: Mutex::new(None),
                 }),
             },
             rx,
@@ -193,12 +197,24 @@ impl Subscriber {
                 branches.iter().map(|(_, els)| els.clone()).collect();
             rec.finish(peer, &chains);
         }
-        for (_, els) in branches {
-            for e in els {
-                let _ = e.set_state(gst::State::Null);
-                if let Some(bin) = e.parent().and_then(|p| p.downcast::<gst::Bin>().ok()) {
-                    let _ = bin.remove(&e);
-                }
+        for (kind, els) in branches {
+            self.remove_branch(kind, &els);
+        }
+    }
+
+    /// Stop and remove a branch's elements; an audio branch gives its playback mixer pad back.
+    fn remove_branch(&self, kind: MediaKind, els: &[gst::Element]) {
+        for e in els {
+            let _ = e.set_state(gst::State::Null);
+        }
+        if kind == MediaKind::Audio
+            && let (Some(p), Some(tail)) = (self.inner.playback.lock().as_ref(), els.last())
+        {
+            p.remove(tail);
+        }
+        for e in els {
+            if let Some(bin) = e.parent().and_then(|p| p.downcast::<gst::Bin>().ok()) {
+                let _ = bin.remove(e);
             }
         }
     }
@@ -242,12 +258,7 @@ impl Subscriber {
             // The track's end goes into its file; the branch goes when the file is finished.
             rec.retire(peer, branch.1);
         } else {
-            for e in &branch.1 {
-                let _ = e.set_state(gst::State::Null);
-                if let Some(bin) = &bin {
-                    let _ = bin.remove(e);
-                }
-            }
+            self.remove_branch(branch.0, &branch.1);
         }
         if let (Some(bin), Ok(sink)) = (bin, make("fakesink").map(live_sink)) {
             sink.set_property("sync", false);
@@ -259,6 +270,37 @@ impl Subscriber {
             }
         }
         true
+    }
+
+    /// Build the standing playback path of [`AudioOutput::Play`] in `bin` now (else it comes
+    /// with the first received audio track): a session calls it before its publisher starts,
+    /// so the far-end reference `echo_probe` exists when the microphone's `webrtcdsp` looks
+    /// it up. Every received audio track is then mixed into it. No-op for other outputs, or
+    /// when it exists.
+    ///
+    /// ```no_run
+    /// use streamwire::webrtc::subscriber::{AudioOutput, Subscriber, SubscriberConfig};
+    /// streamwire::gst_init::init().unwrap();
+    /// let pipeline = gst::Pipeline::new();
+    /// let cfg = SubscriberConfig {
+    ///     audio: AudioOutput::Play { echo_probe: Some("far-end".into()) },
+    ///     ..SubscriberConfig::default()
+    /// };
+    /// let (subscriber, _events) = Subscriber::new(cfg).unwrap();
+    /// subscriber.prepare(pipeline.upcast_ref()).unwrap();
+    /// ```
+    pub fn prepare(&self, bin: &gst::Bin) -> Result<(), WebrtcError> {
+        let AudioOutput::Play { echo_probe } = &self.inner.config.audio else {
+            return Ok(());
+        };
+        if self.inner.recorder.is_some() {
+            return Ok(());
+        }
+        let mut playback = self.inner.playback.lock();
+        if playback.is_none() {
+            *playback = Some(playback::Playback::build(bin, echo_probe.as_deref())?);
+        }
+        Ok(())
     }
 
     /// Kind and codec (`video/VP8`, ...) of a received SSRC.
@@ -337,16 +379,13 @@ fn build_receive_branch(
                 super::opus_latency::report_held_packet(&dec);
                 let mut c = vec![make("rtpopusdepay")?, dec];
                 match &cfg.audio {
-                    AudioOutput::Play { echo_probe } => {
-                        match echo_probe {
-                            // The far-end reference, at the DSP's rate.
-                            Some(name) => c.extend(super::dsp::echo_probe_chain(name)?),
-                            None => {
-                                c.push(make("audioconvert")?);
-                                c.push(make("audioresample")?);
-                            }
-                        }
-                        c.push(live_sink(make("autoaudiosink")?));
+                    AudioOutput::Play { .. } => {
+                        // Into the playback mixer (`playback.rs`), linked below.
+                        c.push(make("audioconvert")?);
+                        c.push(make("audioresample")?);
+                        let caps = make("capsfilter")?;
+                        caps.set_property("caps", playback::mix_caps());
+                        c.push(caps);
                     }
                     AudioOutput::Discard => {
                         let sink = live_sink(make("fakesink")?);
@@ -486,6 +525,18 @@ fn build_receive_branch(
         what: format!("{} receive branch", kind.as_str()),
         detail: e.to_string(),
     })?;
+    if kind == MediaKind::Audio
+        && inner.recorder.is_none()
+        && let (AudioOutput::Play { echo_probe }, Some(tail)) = (&cfg.audio, chain.last())
+    {
+        let mut playback = inner.playback.lock();
+        if playback.is_none() {
+            *playback = Some(playback::Playback::build(bin, echo_probe.as_deref())?);
+        }
+        if let Some(p) = playback.as_ref() {
+            p.add(tail)?;
+        }
+    }
     let mut recording = None;
     if let (Some(rec), Some(tail)) = (&inner.recorder, chain.last()) {
         let webrtcbin = pad.parent_element();
