@@ -66,7 +66,7 @@ export async function start(c, options = {}) {
 /** StreamwireClient#stopAudioDump (documented there). */
 export async function stop(c) {
   const dump = c._audioDump;
-  if (!dump) throw new StreamwireError('not_dumping', 'No audio dump to stop: startAudioDump() first.');
+  if (!dump) return null; // as the Rust `stop_audio_dump`: nothing ran
   const result = await dump.stop();
   if (c._audioDump === dump) c._audioDump = null;
   return result;

@@ -650,8 +650,8 @@ export class StreamwireClient extends EventTarget {
   /**
    * Stop the audio dump and return its files (Blobs by name: `processed.wav`, `far-end.wav`,
    * `raw.wav` where recorded, `dump.json`) and the sidecar object; after an automatic end,
-   * the result of that end. Rejects with `not_dumping` when no dump was started.
-   * @returns {Promise<{files: Record<string, Blob>, sidecar: object}>}
+   * the result of that end. Resolves with null when no dump is running or its result was
+   * already returned. @returns {Promise<{files: Record<string, Blob>, sidecar: object}|null>}
    */
   stopAudioDump() {
     return audioDump.stop(this);
