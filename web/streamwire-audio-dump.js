@@ -96,7 +96,10 @@ class Dump {
 
   async open() {
     const ctx = (this.ctx = new AudioContext({ sampleRate: DUMP_RATE, latencyHint: 'interactive' }));
-    await withTimeout(ctx.resume(), 'the AudioContext to run');
+    // A context the autoplay policy holds keeps its resume() pending: wait a bounded time.
+    let timer;
+    await Promise.race([ctx.resume(), new Promise((r) => { timer = setTimeout(r, DUMP_START_TIMEOUT_MS); })]);
+    clearTimeout(timer);
     if (ctx.state !== 'running') {
       throw new StreamwireError('audio_blocked', `The browser did not start audio processing (AudioContext ${ctx.state}; autoplay policy): call startAudioDump() from a user gesture such as a click.`);
     }
