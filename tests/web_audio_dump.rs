@@ -320,7 +320,7 @@ async fn dump_records_processed_far_end_and_raw_aligned() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dump_refusals_size_limit_and_a_far_end_joining_and_leaving() {
+async fn dump_refusals_size_limit_late_far_end_and_unpublish() {
     let srv = common::start(common::config()).await;
     let room = "dump2";
     let mut b = browser(srv.addr, room, false).await;
@@ -459,5 +459,33 @@ async fn dump_refusals_size_limit_and_a_far_end_joining_and_leaving() {
         "far end not silent after the track left"
     );
     assert_eq!(s["stopped"], json!("stopped"));
+
+    // Unpublishing the microphone ends a running dump by itself (`track-ended`), with the
+    // files, and releases its raw capture.
+    b.eval(&format!(
+        "window.__dumpEnded = new Promise((r) => {CLIENT}.addEventListener('audiodumpended', \
+         (e) => r(e.detail), {{ once: true }})); {CLIENT}.startAudioDump().then(() => true)"
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    b.eval(&format!("{CLIENT}.unpublish().then(() => true)"))
+        .await;
+    let ended = b
+        .eval(&format!(
+            "(async () => {{ const d = await window.__dumpEnded; return {{ reason: d.reason, \
+             dump: await ({ENCODE})(d) }}; }})()"
+        ))
+        .await;
+    assert_eq!(ended["reason"], json!("track-ended"));
+    let d = Dump::from(ended["dump"].clone());
+    assert_eq!(d.sidecar["stopped"], json!("track-ended"));
+    let n = d.wav("processed.wav").len();
+    assert!(n > RATE / 4, "{n} samples before the unpublish");
+    assert_eq!(d.wav("raw.wav").len(), n);
+    assert_eq!(
+        b.eval(browser_support::LIVE_CAPTURES).await,
+        json!(0),
+        "a capture is still live after the unpublish"
+    );
     b.assert_no_console_errors().await;
 }
