@@ -9,6 +9,7 @@ import {
 import { PeerLink, DATA_CHANNEL_LABEL, RECOVERY } from './streamwire-peer.js';
 import * as media from './streamwire-media.js';
 import * as sfu from './sfu.js'; // t15: SFU rooms
+import * as audioDump from './streamwire-audio-dump.js';
 
 export { StreamwireError, describeError, qualityScore, backoffDelay, DATA_CHANNEL_LABEL, RECOVERY };
 
@@ -34,7 +35,7 @@ const FEEDBACK_TIMEOUT_MS = 10000;
  * ```
  *
  * Events (CustomEvent, payload in `detail`): `state`, `peerjoined`, `peerupdated`, `peerleft`,
- * `track`, `trackended`, `peerstate`, `recovery`, `datachannel`, `message`, `error`.
+ * `track`, `trackended`, `peerstate`, `recovery`, `datachannel`, `message`, `audiodumpended`, `error`.
  */
 export class StreamwireClient extends EventTarget {
   /**
@@ -622,6 +623,38 @@ export class StreamwireClient extends EventTarget {
   /** Whether local `kind` tracks are muted. @param {'audio'|'video'} kind @returns {boolean} */
   isMuted(kind) {
     return this._muted[kind];
+  }
+
+  // ---- audio dump (streamwire-audio-dump.js) -----------------------------------------------
+
+  /**
+   * Start recording the published microphone (as sent, and a raw capture where the browser
+   * allows) and the received audio, sample-aligned, for debugging echo, noise and levels
+   * (docs/audio.md, "Audio dump in the browser"). Off until called; the recording stays in
+   * the page's memory and is only handed back to the application. Each file is at most
+   * `maxBytes` (default 64 MiB); at the limit, or when the microphone is unpublished, the dump
+   * ends by itself with an `audiodumpended` event. Rejects with StreamwireError
+   * `already_dumping`, `invalid_field` (`field` `maxBytes`), `not_published` (no published
+   * microphone), `not_supported`, `audio_blocked` or `audio_dump_failed`.
+   *
+   * ```js
+   * await client.startAudioDump({ maxBytes: 8 * 1024 * 1024 });
+   * const { files, sidecar } = await client.stopAudioDump(); // files['processed.wav']: a Blob
+   * ```
+   * @param {{maxBytes?: number}} [options] @returns {Promise<void>}
+   */
+  startAudioDump(options) {
+    return audioDump.start(this, options);
+  }
+
+  /**
+   * Stop the audio dump and return its files (Blobs by name: `processed.wav`, `far-end.wav`,
+   * `raw.wav` where recorded, `dump.json`) and the sidecar object; after an automatic end,
+   * the result of that end. Resolves with null when no dump is running or its result was
+   * already returned. @returns {Promise<{files: Record<string, Blob>, sidecar: object}|null>}
+   */
+  stopAudioDump() {
+    return audioDump.stop(this);
   }
 
   // ---- messages ----------------------------------------------------------------------------

@@ -56,6 +56,16 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../../web/streamwire-media.js"),
     },
     Asset {
+        path: "/streamwire-audio-dump.js",
+        content_type: JS,
+        body: include_str!("../../web/streamwire-audio-dump.js"),
+    },
+    Asset {
+        path: "/streamwire-audio-dump-worklet.js",
+        content_type: JS,
+        body: include_str!("../../web/streamwire-audio-dump-worklet.js"),
+    },
+    Asset {
         path: "/sfu.js",
         content_type: JS,
         body: include_str!("../../web/sfu.js"),

@@ -485,18 +485,35 @@ pub struct LocalData {
 }
 
 /// Every kind of device-only data.
-pub static LOCAL_DATA: &[LocalData] = &[LocalData {
-    key: "audio_dump",
-    description: "raw voice: a published microphone before and after processing and the \
+pub static LOCAL_DATA: &[LocalData] = &[
+    LocalData {
+        key: "audio_dump",
+        description: "raw voice: a published microphone before and after processing and the \
                   far-end (received) audio it is compared with, as WAV files, with a JSON \
                   sidecar (start time, sample rate, processing settings, capture device name)",
-    purpose: "debugging echo, noise or level problems",
-    trigger: "off by default; only between the application's `Session::start_audio_dump` \
+        purpose: "debugging echo, noise or level problems",
+        trigger: "off by default; only between the application's `Session::start_audio_dump` \
               (or `streamwire run --audio-dump DIR`, preset key `audio.dump`) and \
               `stop_audio_dump`; each file stops at a size limit (default 64 MiB)",
-    storage: "the directory the application names, on the device; never sent by Streamwire; \
+        storage: "the directory the application names, on the device; never sent by Streamwire; \
               kept until the application or user deletes it",
-}];
+    },
+    LocalData {
+        key: "audio_dump_web",
+        description: "the browser client's audio dump, raw voice: the published microphone as \
+                      sent (after the browser's processing), where the browser allows a second \
+                      unprocessed capture of it, and the mix of the received audio, as WAV files, \
+                      with a JSON sidecar (start time, sample rate, the microphone's processing \
+                      settings, device label)",
+        purpose: "debugging echo, noise or level problems in a browser",
+        trigger: "off by default; only between the application's `client.startAudioDump()` and \
+                  `client.stopAudioDump()` (it also ends when the microphone is unpublished); \
+                  each file stops at a size limit (`maxBytes`, default 64 MiB)",
+        storage: "the page's memory until the dump stops, then Blobs handed to the application; \
+                  never sent or stored by Streamwire; what happens to them is the application's \
+                  choice",
+    },
+];
 
 /// The fields readable under `consent`, in report order.
 pub fn allowed(consent: Consent) -> impl Iterator<Item = &'static Field> {
