@@ -45,6 +45,8 @@ async fn serve_routes_http_and_websocket_on_one_port() {
         "/streamwire-util.js",
         "/streamwire-peer.js",
         "/streamwire-media.js",
+        "/streamwire-media-test.js",
+        "/app-test.js",
         "/sfu.js",
         "/whiteboard/whiteboard.js",
         "/whiteboard/board.js",

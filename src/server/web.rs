@@ -56,6 +56,16 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../../web/streamwire-media.js"),
     },
     Asset {
+        path: "/streamwire-media-test.js",
+        content_type: JS,
+        body: include_str!("../../web/streamwire-media-test.js"),
+    },
+    Asset {
+        path: "/app-test.js",
+        content_type: JS,
+        body: include_str!("../../web/app-test.js"),
+    },
+    Asset {
         path: "/sfu.js",
         content_type: JS,
         body: include_str!("../../web/sfu.js"),
