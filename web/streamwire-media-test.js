@@ -90,7 +90,12 @@ export function readStats(stats, base, now) {
  */
 export function combineReport(test, own, server, echoDelayMs, previous) {
   const probe = test === 'probe';
-  const received = Array.isArray(server.received) ? server.received : [];
+  const all = Array.isArray(server.received) ? server.received : [];
+  // A stream that carried nothing over the interval (Chromium's RTX stream once its
+  // bandwidth-probing padding stopped) has no loss to measure, though the server's stats call
+  // it 100 % lost; it counts only when nothing at all arrived.
+  const live = all.filter((t) => (t.kbps ?? 0) > 0);
+  const received = live.length ? live : all;
   const upLoss = received.reduce((m, t) => Math.max(m, t.loss_pct ?? 0), 0);
   const upJitter = received.reduce((m, t) => Math.max(m, t.jitter_ms ?? 0), 0);
   const upKbps = received.reduce((s, t) => s + (t.kbps ?? 0), 0);
@@ -303,6 +308,8 @@ export class MediaTest extends EventTarget {
     pc.onconnectionstatechange = () => {
       if (pc.connectionState === 'connected' && this._upAt == null) {
         this._upAt = performance.now();
+        // The counters the first report's interval starts from.
+        pc.getStats().then((st) => { this._base ??= readStats(st.values(), null, performance.now()).base; }, () => {});
         if (this.test === 'echo') this._echoPoll = setInterval(() => this._lookForEcho(), ECHO_POLL_MS);
       }
     };

@@ -51,6 +51,18 @@ test('combineReport: uplink from the server, downlink from the browser, the wors
   assert.equal(r3.uplink.bandwidth_kbps, 450);
 });
 
+test('combineReport: a stream idle over the interval is left out of the uplink loss, unless all are', () => {
+  const rtxIdle = { ...server(0), received: [{ kind: 'video', kbps: 480, loss_pct: 0.5, jitter_ms: 1 }, { kind: 'video', kbps: 0, loss_pct: 100, jitter_ms: 9 }] };
+  const r = combineReport('echo', own, rtxIdle, null, null);
+  assert.equal(r.uplink.loss_pct, 0.5);
+  assert.equal(r.uplink.jitter_ms, 1);
+  assert.equal(r.quality, 5);
+  const stalled = { ...server(0), received: [{ kind: 'video', kbps: 0, loss_pct: 100, jitter_ms: 2 }] };
+  const s = combineReport('echo', own, stalled, null, null);
+  assert.equal(s.uplink.loss_pct, 100);
+  assert.equal(s.quality, 0);
+});
+
 test('combineReport: an echo test has no estimates; the echo delay and the server RTT as fallback', () => {
   const e = combineReport('echo', { ...own, rtt_ms: null }, server(0), 2600, null);
   assert.equal(e.uplink.estimate_kbps, null);
