@@ -154,3 +154,37 @@ fn measure_processing_settings() {
         print(&measure(&sc, b));
     }
 }
+
+#[test]
+#[ignore = "measurement for docs/audio.md: four batches of ~32 s in real time"]
+fn measure_near_end_settings() {
+    let sc = scenario();
+    let d = AudioProcessing::default();
+    let ns_off = AudioProcessing {
+        noise_suppression: None,
+        ..d
+    };
+    let hpf_off = AudioProcessing {
+        high_pass_filter: false,
+        ..d
+    };
+    let ns_low = AudioProcessing {
+        noise_suppression: Some(streamwire::webrtc::dsp::NoiseSuppression::Low),
+        ..d
+    };
+    let low_ns_off = AudioProcessing {
+        echo_cancel: EchoCancel::On(EchoSuppression::Low),
+        ..ns_off
+    };
+    let a = ACOUSTIC_MS;
+    let three =
+        |label, p| -> [Setting; 3] { [(label, p, 40, a), (label, p, 80, a), (label, p, 120, a)] };
+    for b in [
+        three("noise suppression off", ns_off),
+        three("noise suppression low", ns_low),
+        three("high-pass filter off", hpf_off),
+        three("suppression low, NS off", low_ns_off),
+    ] {
+        print(&measure(&sc, &b));
+    }
+}

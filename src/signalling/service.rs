@@ -200,8 +200,15 @@ pub(crate) trait Sfu: Send + Sync + 'static {
 /// `seconds`, within [`MediaTests::max_seconds`], by dropping its [`MediaTestRun`]).
 #[derive(Debug, Clone)]
 pub(crate) struct MediaTestRequest {
-    /// Who asks: the token's room and user; `peer` is empty (the connection never joins).
+    /// The test's id (the server's unique peer id form).
+    pub id: String,
+    /// Who asks: the token's room and user; `peer` is the test's id (the connection never
+    /// joins).
     pub from: Caller,
+    /// The ICE servers of the test's connection, as the client gets them in
+    /// `media_test_ready` (TURN credentials minted for the test): the media test peer uses
+    /// them too.
+    pub ice_servers: Vec<super::protocol::IceServer>,
     /// Echo or probe.
     pub test: super::protocol::media_test::MediaTestKind,
 }

@@ -22,7 +22,6 @@ mod run;
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use gst::prelude::*;
@@ -110,7 +109,6 @@ impl MediaTestConfig {
 pub(crate) struct MediaTestService {
     inner: Arc<Places>,
     cfg: MediaTestConfig,
-    next_id: AtomicU64,
 }
 
 /// The running tests, by (room, user).
@@ -137,7 +135,6 @@ impl MediaTestService {
         MediaTestService {
             inner: Arc::default(),
             cfg,
-            next_id: AtomicU64::new(1),
         }
     }
 
@@ -184,12 +181,10 @@ impl MediaTests for MediaTestService {
         to_client: tokio::sync::mpsc::Sender<ServerMsg>,
     ) -> Result<Box<dyn MediaTestRun>, ServiceError> {
         let place = self.take_place(&request.from.room, &request.from.user)?;
-        let id = format!("mt{}", self.next_id.fetch_add(1, Ordering::Relaxed));
-        let run =
-            run::TestRun::start(id, request.test, &self.cfg, to_client, place).map_err(|e| {
-                tracing::warn!(error = %e, "media test could not start");
-                ServiceError::Failed(format!("the media test could not start: {e}"))
-            })?;
+        let run = run::TestRun::start(&request, &self.cfg, to_client, place).map_err(|e| {
+            tracing::warn!(error = %e, "media test could not start");
+            ServiceError::Failed(format!("the media test could not start: {e}"))
+        })?;
         Ok(Box::new(run))
     }
 }

@@ -10,11 +10,12 @@ use tokio::sync::{Notify, mpsc};
 use super::echo::Echo;
 use super::probe::Probe;
 use super::{MediaTestConfig, Place};
+use crate::session::ice::IceServers;
 use crate::signalling::protocol::ServerMsg;
 use crate::signalling::protocol::media_test::{
     MEDIA_TEST_PEER, MediaTestEnd, MediaTestKind, REPORT_INTERVAL, ReceivedTrack, ServerReport,
 };
-use crate::signalling::service::{MediaTestRun, PseudoPeerSignal, ServiceError};
+use crate::signalling::service::{MediaTestRequest, MediaTestRun, PseudoPeerSignal, ServiceError};
 use crate::webrtc::peer::{
     ConnectionState, Peer, PeerConfig, PeerEvent, PeerIo, Role, SignalIn, SignalOut,
 };
@@ -44,15 +45,23 @@ pub(super) struct TestRun {
 impl TestRun {
     /// Build the pipeline and the answering peer, and start the task that drives them.
     pub(super) fn start(
-        id: String,
-        test: MediaTestKind,
+        request: &MediaTestRequest,
         cfg: &MediaTestConfig,
         to_client: mpsc::Sender<ServerMsg>,
         place: Place,
     ) -> Result<TestRun, WebrtcError> {
+        let (id, test) = (request.id.clone(), request.test);
         let pipeline = gst::Pipeline::with_name(&format!("media-test-{id}"));
         let mut peer_cfg = PeerConfig::new(Role::Answerer);
         peer_cfg.local_addresses = cfg.local_addresses.clone();
+        // The servers the client got: STUN and TURN (credentials minted for this test).
+        let (servers, problems) =
+            IceServers::resolve(&request.ice_servers, &[], std::time::SystemTime::now());
+        for p in problems {
+            tracing::warn!(%id, error = %p, "ICE server of the media test peer skipped");
+        }
+        peer_cfg.stun_server = servers.stun;
+        peer_cfg.turn_servers = servers.turns;
         let kind = match test {
             MediaTestKind::Echo => Kind::Echo(Arc::new(Echo::new(&pipeline, cfg.echo_delay))),
             MediaTestKind::Probe => {

@@ -65,10 +65,14 @@ where
             return Ok(Flow::Continue);
         }
         let (to_client, mut from_test) = mpsc::channel(TO_CLIENT_QUEUE);
+        let id = self.hub.new_id("mt");
+        let ice_servers = self.hub.ice_servers_for(&id);
         let request = MediaTestRequest {
+            id: id.clone(),
+            ice_servers: ice_servers.clone(),
             from: Caller {
                 room: claims.room.clone(),
-                peer: String::new(),
+                peer: id,
                 user: claims.sub.clone(),
                 name: claims.name.clone(),
                 addr: self.remote.ip(),
@@ -102,7 +106,7 @@ where
             seconds,
             delay_ms: run.delay_ms(),
             report_interval_ms: u32::try_from(REPORT_INTERVAL.as_millis()).unwrap_or(u32::MAX),
-            ice_servers: self.hub.ice_servers_for(run.id()),
+            ice_servers,
         })
         .await?;
         let (end, message) = self

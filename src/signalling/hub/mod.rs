@@ -221,11 +221,7 @@ impl Hub {
                 message: "no randomness for a resume token".into(),
             });
         }
-        let peer_id = format!(
-            "{}-{}",
-            self.peer_prefix,
-            self.next_peer.fetch_add(1, Ordering::Relaxed)
-        );
+        let peer_id = self.new_id("");
         let limit = self.cfg.limits.max_queue_bytes;
         let mut rooms = self.rooms.lock();
         let room = rooms
@@ -477,6 +473,15 @@ impl Hub {
         session.notify.notify_waiters();
         tracing::info!(room = %session.room.name, peer = %session.peer_id, last_n, "session resumed");
         Ok((session, gen_, reply))
+    }
+
+    /// A new server-unique id: `<prefix>-<kind><n>` (peers have no kind, media tests `mt`).
+    pub(super) fn new_id(&self, kind: &str) -> String {
+        format!(
+            "{}-{kind}{}",
+            self.peer_prefix,
+            self.next_peer.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     /// The configured ICE servers, then TURN credentials minted for `peer_id` now.
