@@ -135,6 +135,7 @@ async fn echo_test_plays_back_audio_and_video_after_the_delay_and_ends_by_itself
         "the echo arrived {echo_ms} ms after the connection came up (server delay 2500 ms)"
     );
 
+    eprintln!("echo arrived {echo_ms} ms after the connection came up");
     let summary = b
         .wait_for("the test to end by itself", "window.__summary", LONG)
         .await;
@@ -209,6 +210,7 @@ async fn probe_reports_within_3_s_with_both_estimates_then_stops() {
             Duration::from_secs(15),
         )
         .await;
+    eprintln!("probe: first report after {first_at} ms: {first}; both estimates: {both}");
     assert_eq!(both["test"], json!("probe"));
     assert!(both["uplink"]["kbps"].as_f64().unwrap() > 0.0, "{both}");
     assert!(both["downlink"]["kbps"].as_f64().unwrap() > 0.0, "{both}");
