@@ -378,8 +378,9 @@ fn combine(
         rtt_ms,
         down_jitter,
     ));
-    let up_kbps: f64 = server.received.iter().map(|t| t.kbps).sum();
-    let down_kbps: f64 = received.iter().map(|t| t.bitrate_kbps).sum();
+    // (A float sum of nothing is -0.0.)
+    let up_kbps = server.received.iter().fold(0.0, |a, t| a + t.kbps);
+    let down_kbps = received.iter().fold(0.0, |a, t| a + t.bitrate_kbps);
     // The highest clean interval so far.
     let bandwidth = |kbps: f64, loss: f64, before: Option<f64>| {
         let now = (probe && loss < BANDWIDTH_MAX_LOSS_PCT && kbps > 0.0).then_some(kbps);
@@ -475,6 +476,13 @@ mod tests {
         assert_eq!(r.rtt_ms, Some(20.0));
         // 4 % loss up costs two points; the clean downlink does not lift it.
         assert_eq!(r.quality, 3);
+        // Nothing received yet is 0, not -0.
+        let empty = ServerReport {
+            received: Vec::new(),
+            ..server.clone()
+        };
+        let r0 = combine(MediaTestKind::Probe, &own, &empty, None, None);
+        assert!(r0.uplink.kbps == 0.0 && r0.uplink.kbps.is_sign_positive());
         // An echo test reports no estimates.
         let e = combine(MediaTestKind::Echo, &own, &server, Some(2600), None);
         assert_eq!(

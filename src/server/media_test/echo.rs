@@ -37,8 +37,8 @@ const QUEUE_BYTES: u32 = 16 * 1024 * 1024;
 struct Slot {
     /// The chain's first pad, once the answer linked its end to webrtcbin.
     input: Option<gst::Pad>,
-    /// A received pad that came before the chain.
-    waiting: Option<gst::Pad>,
+    /// A received pad that came before the chain, blocked by the probe until it is linked.
+    waiting: Option<(gst::Pad, gst::PadProbeId)>,
 }
 
 pub(super) struct Echo {
@@ -252,8 +252,9 @@ impl Echo {
             slot.input = Some(input.clone());
             slot.waiting.take()
         };
-        if let Some(src) = waiting {
+        if let Some((src, block)) = waiting {
             link(&src, &input)?;
+            src.remove_probe(block);
         }
         tracing::debug!(kind = kind.as_str(), pt = params.pt, "echo chain ready");
         Ok(())
@@ -273,8 +274,16 @@ impl Echo {
                     Some(input) if !input.is_linked() => Some(input.clone()),
                     Some(_) => None,
                     None if slot.waiting.is_none() => {
-                        slot.waiting = Some(pad.clone());
-                        return Ok(());
+                        // Nothing may flow into the unlinked pad meanwhile.
+                        if let Some(block) = pad
+                            .add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| {
+                                gst::PadProbeReturn::Ok
+                            })
+                        {
+                            slot.waiting = Some((pad.clone(), block));
+                            return Ok(());
+                        }
+                        None
                     }
                     None => None,
                 },

@@ -23,8 +23,9 @@ use crate::signalling::service::{
 };
 use crate::signalling::token::Claims;
 
-/// Frames from the test to the client waiting to be written; the test drops what does not
-/// fit (it sends a handful of candidates and one report per interval).
+/// Frames from the test to the client waiting to be written (the test sends its answer, a
+/// handful of candidates and one report per interval; the answer and candidates wait for
+/// room, a report that does not fit is dropped).
 const TO_CLIENT_QUEUE: usize = 64;
 
 impl<S> Conn<S>
