@@ -176,6 +176,12 @@ export class MediaTest extends EventTarget {
     /** @type {TestReport|null} */ this.lastReport = null;
     /** Echo: ms from the media connection coming up to the first echoed frame or audio packet. @type {number|null} */
     this.echoDelayMs = null;
+    /**
+     * When each step came, ms after the call: `ready` (`media_test_ready`), `offer` (sent),
+     * `answer`, `connected` (the peer connection), `report` (the first report).
+     */
+    this.timings = {};
+    this._t0 = performance.now();
     this._c = c;
     this._onReport = opts.onReport;
     this._ws = null;
@@ -187,6 +193,10 @@ export class MediaTest extends EventTarget {
     this.done = new Promise((resolve, reject) => { this._resolve = resolve; this._reject = reject; });
     // An unobserved rejection is not an error of the page.
     this.done.catch(() => {});
+  }
+
+  _mark(step) {
+    this.timings[step] ??= Math.round(performance.now() - this._t0);
   }
 
   _emit(type, detail) {
@@ -308,6 +318,7 @@ export class MediaTest extends EventTarget {
     pc.onconnectionstatechange = () => {
       if (pc.connectionState === 'connected' && this._upAt == null) {
         this._upAt = performance.now();
+        this._mark('connected');
         // The counters the first report's interval starts from.
         pc.getStats().then((st) => { this._base ??= readStats(st.values(), null, performance.now()).base; }, () => {});
         if (this.test === 'echo') this._echoPoll = setInterval(() => this._lookForEcho(), ECHO_POLL_MS);
@@ -322,6 +333,7 @@ export class MediaTest extends EventTarget {
     for (const kind of ['audio', 'video']) if (kinds.has(kind)) pc.addTransceiver(kind, { direction: 'recvonly' });
     await pc.setLocalDescription(await pc.createOffer());
     this._send({ type: 'offer', to: MEDIA_TEST_PEER, sdp: pc.localDescription.sdp });
+    this._mark('offer');
   }
 
   /** Echo: the first decoded echoed video frame or received echoed audio packet. */
@@ -361,6 +373,7 @@ export class MediaTest extends EventTarget {
       case 'answer':
         if (!pc || pc.signalingState !== 'have-local-offer') return;
         await pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
+        this._mark('answer');
         for (const cand of this._pendingIce.splice(0)) await pc.addIceCandidate(cand).catch(() => {});
         return;
       case 'ice': {
@@ -395,6 +408,7 @@ export class MediaTest extends EventTarget {
     this._base = own.base;
     const report = combineReport(this.test, own, server, this.echoDelayMs, this.lastReport);
     this.reports.push(report);
+    this._mark('report');
     this.lastReport = report;
     this._emit('report', report);
     try {
@@ -441,6 +455,7 @@ export async function start(c, test, opts = {}) {
     }
     if (!t.localStream.getTracks().length) throw new StreamwireError('media_denied', 'The stream to test has no track.');
     const ready = await t._connect(seconds);
+    t._mark('ready');
     t.testId = ready.test_id;
     t.seconds = ready.seconds;
     t.delayMs = ready.delay_ms;
