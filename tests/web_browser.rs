@@ -47,6 +47,8 @@ async fn serve_routes_http_and_websocket_on_one_port() {
         "/streamwire-media.js",
         "/streamwire-audio-dump.js",
         "/streamwire-audio-dump-worklet.js",
+        "/streamwire-media-test.js",
+        "/app-test.js",
         "/sfu.js",
         "/whiteboard/whiteboard.js",
         "/whiteboard/board.js",

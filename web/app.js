@@ -5,6 +5,7 @@ import { StreamwireClient, StreamwireError } from './streamwire.js';
 import { constraints, stopStream, levelMeter, listDevices } from './app-media.js';
 import { Stage } from './app-call.js';
 import { Chat } from './app-chat.js';
+import { mountMediaTests } from './app-test.js';
 import { mountWhiteboard } from './whiteboard/whiteboard.js';
 
 const $ = (id) => document.getElementById(id);
@@ -129,6 +130,31 @@ async function mint(room, name) {
   return (await r.json()).token;
 }
 
+// ---- echo test, network probe (app-test.js) -------------------------------------------------
+
+/** The token of the URL or the token field; minted with --dev. */
+async function roomToken(room, name) {
+  const token = params.get('token') || $('token').value.trim();
+  return !token && dev ? mint(room, name) : token;
+}
+
+const mediaTests = mountMediaTests(app, {
+  client: async () => {
+    const room = roomText();
+    const token = await roomToken(room, $('name').value.trim() || 'guest');
+    return new StreamwireClient({ url: wsUrl, room, token, leaveOnPageHide: false });
+  },
+  // The echo test sends the preview when it runs (it stays the preview), else a capture of
+  // what the check boxes say.
+  media: () => {
+    if (preview) return { stream: preview };
+    const want = constraints(params, devices);
+    const video = $('cam-on').checked && want.video;
+    const audio = $('mic-on').checked && want.audio;
+    return video || audio ? { video, audio } : null;
+  },
+});
+
 // ---- joining -------------------------------------------------------------------------------
 
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/`;
@@ -143,9 +169,10 @@ async function join(ev) {
   const name = $('name').value.trim() || 'guest';
   localStorage.setItem('streamwire.name', $('name').value.trim());
   status('Joining…');
-  let token = params.get('token') || $('token').value.trim();
+  await mediaTests.stop();
+  let token;
   try {
-    if (!token && dev) token = await mint(room, name);
+    token = await roomToken(room, name);
   } catch (e) {
     return refused(e);
   }

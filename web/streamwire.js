@@ -10,8 +10,10 @@ import { PeerLink, DATA_CHANNEL_LABEL, RECOVERY } from './streamwire-peer.js';
 import * as media from './streamwire-media.js';
 import * as sfu from './sfu.js'; // t15: SFU rooms
 import * as audioDump from './streamwire-audio-dump.js';
+import * as mediaTest from './streamwire-media-test.js';
 
 export { StreamwireError, describeError, qualityScore, backoffDelay, DATA_CHANNEL_LABEL, RECOVERY };
+export { MediaTest, MEDIA_TEST_PEER, MEDIA_TEST_TIMING, PROBE_STREAM } from './streamwire-media-test.js';
 
 /**
  * @typedef {{id: string, kind: 'audio'|'video'|'data', label?: string}} TrackInfo
@@ -734,6 +736,35 @@ export class StreamwireClient extends EventTarget {
   /** The audio level (0..1) of what `peerId` sends now. @param {string} peerId */
   audioLevel(peerId) {
     return this.pcs.get(peerId)?.audioLevel() ?? 0;
+  }
+
+  // ---- echo test, network probe (streamwire-media-test.js) --------------------------------
+
+  /**
+   * Echo test, before (or instead of) joining: camera and microphone (or `stream`, which stays
+   * the caller's) go to the server on a connection of its own and come back after the server's
+   * delay (2.5 s) in `test.remoteStream`; the test ends by itself after `seconds` (server
+   * default 20, at most 60). Resolves once the server accepted it; rejects with StreamwireError
+   * (`media_test_running`, `media_denied`, the server's `not_implemented`, `media_test_full`,
+   * `token_*`, `invalid_field`, `server_unreachable`, `timeout`). docs/web.md, "Echo test".
+   * @param {{seconds?: number, stream?: MediaStream, video?: boolean|MediaTrackConstraints,
+   *          audio?: boolean|MediaTrackConstraints, onReport?: (r: any) => void}} [opts]
+   * @returns {Promise<mediaTest.MediaTest>}
+   */
+  startEchoTest(opts) {
+    return mediaTest.start(this, 'echo', opts);
+  }
+
+  /**
+   * Network probe, before joining: a 640x360 noise stream up, the server's noise stream down,
+   * each at its sender's congestion estimate; reports (first about 1 s after the connection is
+   * up, then every 2 s) carry both estimates, loss, jitter, RTT and the 0-5 quality. Rejects
+   * like `startEchoTest`. docs/web.md, "Network probe".
+   * @param {{seconds?: number, onReport?: (r: any) => void}} [opts]
+   * @returns {Promise<mediaTest.MediaTest>}
+   */
+  probeNetwork(opts) {
+    return mediaTest.start(this, 'probe', { seconds: opts?.seconds, onReport: opts?.onReport });
   }
 
   // ---- feedback, leave ---------------------------------------------------------------------

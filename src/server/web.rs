@@ -64,6 +64,14 @@ const ASSETS: &[Asset] = &[
         path: "/streamwire-audio-dump-worklet.js",
         content_type: JS,
         body: include_str!("../../web/streamwire-audio-dump-worklet.js"),
+        path: "/streamwire-media-test.js",
+        content_type: JS,
+        body: include_str!("../../web/streamwire-media-test.js"),
+    },
+    Asset {
+        path: "/app-test.js",
+        content_type: JS,
+        body: include_str!("../../web/app-test.js"),
     },
     Asset {
         path: "/sfu.js",
