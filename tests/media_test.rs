@@ -184,6 +184,33 @@ async fn the_cap_and_one_test_per_user_are_enforced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_whose_media_never_connects_fails_after_ten_seconds() {
+    // The production default, every interface: in this namespace only loopback, which libnice
+    // leaves out, so the media test peer has no candidate at all.
+    let server = common::start(common::config()).await;
+    let started = Instant::now();
+    let summary = run(
+        MediaTestKind::Probe,
+        &test_config(&server.url, "ann", 30),
+        |_| {},
+    )
+    .await
+    .expect("the server ends it");
+    let took = started.elapsed();
+    assert_eq!(summary.end, MediaTestEnd::Failed, "{}", summary.message);
+    assert!(
+        summary.message.contains("no media connection within 10 s"),
+        "{}",
+        summary.message
+    );
+    assert!(
+        took >= Duration::from_secs(10) && took < Duration::from_secs(16),
+        "ended after {took:?}"
+    );
+    no_tests_left(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_without_media_tests_says_so() {
     let mut cfg = server_config();
     cfg.media_test.max_tests = 0;

@@ -64,6 +64,8 @@ const ASSETS: &[Asset] = &[
         path: "/streamwire-audio-dump-worklet.js",
         content_type: JS,
         body: include_str!("../../web/streamwire-audio-dump-worklet.js"),
+    },
+    Asset {
         path: "/streamwire-media-test.js",
         content_type: JS,
         body: include_str!("../../web/streamwire-media-test.js"),

@@ -20,10 +20,17 @@ use crate::webrtc::peer::{
     ConnectionState, Peer, PeerConfig, PeerEvent, PeerIo, Role, SignalIn, SignalOut,
 };
 use crate::webrtc::stats::{Direction, StatsSampler};
-use crate::webrtc::{WebrtcError, repair::RepairConfig};
+use crate::webrtc::{MediaKind, WebrtcError, repair::RepairConfig};
 
-/// The first report comes this long after the connection is up, then every report interval.
-const FIRST_REPORT: Duration = Duration::from_secs(1);
+/// The first report comes this long after the connection is up, then every report interval
+/// (short, so that the first result is there within 3 s of the start).
+const FIRST_REPORT: Duration = Duration::from_millis(500);
+
+/// How long after the answer the media connection may take to come up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The kind of each received media stream, by SSRC.
+type ReceivedKinds = Arc<parking_lot::Mutex<std::collections::HashMap<u32, MediaKind>>>;
 
 /// What the test does with the media.
 enum Kind {
@@ -96,6 +103,22 @@ impl TestRun {
             let _ = pipeline.set_state(gst::State::Null);
             return Err(e);
         }
+        // The received media streams by SSRC, from webrtcbin's source pads: the stats of a
+        // receive stream without a codec entry (webrtcbin 1.22 under BUNDLE) get their kind
+        // from here, and streams without a pad (RTX, FEC, a sender's probing padding) are
+        // not media tracks of the report.
+        let received: ReceivedKinds = Arc::default();
+        let kinds = received.clone();
+        peer.webrtcbin().connect_pad_added(move |_, pad| {
+            let caps = pad.current_caps();
+            let s = caps.as_ref().and_then(|c| c.structure(0));
+            if let Some((ssrc, kind)) = s.and_then(|s| {
+                let kind = s.get::<&str>("media").ok().and_then(MediaKind::from_sdp)?;
+                Some((s.get::<u32>("ssrc").ok()?, kind))
+            }) {
+                kinds.lock().insert(ssrc, kind);
+            }
+        });
         let stop = Arc::new(Notify::new());
         let probe = test == MediaTestKind::Probe;
         tokio::spawn(drive(
@@ -105,6 +128,7 @@ impl TestRun {
             to_client,
             stop.clone(),
             probe,
+            received,
         ));
         let delay_ms = match test {
             MediaTestKind::Echo => u32::try_from(cfg.echo_delay.as_millis()).unwrap_or(u32::MAX),
@@ -191,8 +215,11 @@ async fn drive(
     to_client: mpsc::Sender<ServerMsg>,
     stop: Arc<Notify>,
     probe: bool,
+    kinds: ReceivedKinds,
 ) {
     let mut up_since: Option<Instant> = None;
+    // Set with the answer: a connection not up by then fails the test.
+    let mut connect_by: Option<tokio::time::Instant> = None;
     let mut next_report = tokio::time::Instant::now() + Duration::from_secs(3600);
     let mut sampler = Some(StatsSampler::new());
     let every = REPORT_INTERVAL;
@@ -202,11 +229,14 @@ async fn drive(
             _ = stop.notified() => return,
             signal = io.signals.recv() => {
                 let frame = match signal {
-                    Some(SignalOut::Answer { sdp }) => ServerMsg::Answer {
-                        n: 0,
-                        from: MEDIA_TEST_PEER.into(),
-                        sdp,
-                    },
+                    Some(SignalOut::Answer { sdp }) => {
+                        connect_by = Some(tokio::time::Instant::now() + CONNECT_TIMEOUT);
+                        ServerMsg::Answer {
+                            n: 0,
+                            from: MEDIA_TEST_PEER.into(),
+                            sdp,
+                        }
+                    }
                     Some(SignalOut::Ice { mline, candidate }) => ServerMsg::Ice {
                         n: 0,
                         from: MEDIA_TEST_PEER.into(),
@@ -245,6 +275,18 @@ async fn drive(
                     return;
                 }
             }
+            _ = tokio::time::sleep_until(connect_by.unwrap_or(next_report)),
+                if up_since.is_none() && connect_by.is_some() =>
+            {
+                let why = format!(
+                    "no media connection within {} s of the answer (no ICE candidate pair \
+                     worked: are the server's --media-test-address and the client on a common \
+                     network?)",
+                    CONNECT_TIMEOUT.as_secs()
+                );
+                let _ = to_client.send(end(MediaTestEnd::Failed, why)).await;
+                return;
+            }
             _ = tokio::time::sleep_until(next_report), if up_since.is_some() => {
                 next_report += every;
                 let Some(mut s) = sampler.take() else { return };
@@ -265,17 +307,23 @@ async fn drive(
                     estimate_kbps: stats.estimated_kbps.filter(|_| probe),
                     sent_kbps: stats.send_kbps,
                     rtt_ms: stats.rtt_ms,
-                    received: stats
-                        .tracks
-                        .iter()
-                        .filter(|t| t.direction == Direction::Receive)
-                        .map(|t| ReceivedTrack {
-                            kind: t.kind.map(|k| k.as_str()).unwrap_or("unknown").to_owned(),
-                            kbps: t.bitrate_kbps,
-                            loss_pct: t.loss_pct,
-                            jitter_ms: t.jitter_ms,
-                        })
-                        .collect(),
+                    received: {
+                        let kinds = kinds.lock();
+                        stats
+                            .tracks
+                            .iter()
+                            .filter(|t| t.direction == Direction::Receive)
+                            .filter_map(|t| {
+                                let kind = kinds.get(&t.ssrc)?;
+                                Some(ReceivedTrack {
+                                    kind: kind.as_str().to_owned(),
+                                    kbps: t.bitrate_kbps,
+                                    loss_pct: t.loss_pct,
+                                    jitter_ms: t.jitter_ms,
+                                })
+                            })
+                            .collect()
+                    },
                 };
                 // A report that does not fit is dropped; the next one follows.
                 let _ = to_client.try_send(ServerMsg::MediaTestReport { report });
