@@ -432,13 +432,18 @@ fn probe_loss_matches_dropped_packets() {
         let summary = run(MediaTestKind::Probe, &cfg, |_| {})
             .await
             .expect("probe");
-        // The first interval includes the start; the rest are measured in full, and equally
-        // long: their mean is the loss over all of them.
-        let reports = &summary.reports[1..];
+        // The first two reports (2.5 s) cover the start: the first keyframes and the
+        // controllers' first steps. Of the rest, the median: one interval's figure can jump
+        // when the machine stalls the receiver (late packets count as lost), seen once at
+        // 18 % while the whole suite ran.
+        let reports = &summary.reports[2..];
         assert!(reports.len() >= 4, "{:?}", summary.reports);
-        let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
-        let up = mean(reports.iter().map(|r| r.uplink.loss_pct).collect());
-        let down = mean(reports.iter().map(|r| r.downlink.loss_pct).collect());
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            (v[(v.len() - 1) / 2] + v[v.len() / 2]) / 2.0
+        };
+        let up = median(reports.iter().map(|r| r.uplink.loss_pct).collect());
+        let down = median(reports.iter().map(|r| r.downlink.loss_pct).collect());
         let each = |f: fn(&streamwire::media_test::TestReport) -> f64| -> Vec<String> {
             reports.iter().map(|r| format!("{:.1}", f(r))).collect()
         };

@@ -48,6 +48,8 @@ async fn serve_routes_http_and_websocket_on_one_port() {
         "/streamwire-audio-dump.js",
         "/streamwire-audio-dump-worklet.js",
         "/streamwire-media-test.js",
+        "/streamwire-speaker.js",
+        "/streamwire-frames.js",
         "/app-test.js",
         "/sfu.js",
         "/whiteboard/whiteboard.js",

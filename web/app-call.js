@@ -4,6 +4,7 @@
 // quality (0-5) and figures per tile. Tiles follow presence and connection state.
 
 import { levelMeter } from './app-media.js';
+import { ActiveSpeaker, dbovOf } from './streamwire-speaker.js';
 
 /** Audio level (0..1) above which a member counts as speaking. */
 export const SPEAKING_LEVEL = 0.02;
@@ -41,6 +42,8 @@ export class Stage {
     /** @type {Map<string, {name: string, user: string, camera?: HTMLElement, screen?: HTMLElement, chip?: HTMLElement, heard: number, connection: string}>} */
     this.members = new Map();
     this.active = null;
+    /** The same active-speaker rules as the client's, over every member, this page included. */
+    this.speaker = new ActiveSpeaker();
     this.localMeter = null;
     this.grid = $('grid');
     this.people = $('people');
@@ -267,15 +270,11 @@ export class Stage {
   /** Every 200 ms: audio levels, speaking and active speaker, video or avatar. */
   tick() {
     const now = performance.now();
-    let loudest = null;
-    let loudestLevel = SPEAKING_LEVEL;
+    const levels = new Map();
     for (const [id, m] of this.members) {
       const level = id === 'local' ? (this.localMeter?.read() ?? 0) : this.client.audioLevel(id);
       if (level > SPEAKING_LEVEL) m.heard = now;
-      if (level > loudestLevel) {
-        loudest = id;
-        loudestLevel = level;
-      }
+      levels.set(id, dbovOf(level));
       const speaking = now - m.heard < SPEAKING_HOLD_MS;
       for (const el of [m.camera, m.chip]) {
         if (!el) continue;
@@ -293,11 +292,8 @@ export class Stage {
         t.classList.toggle('no-video', !shows);
       }
     }
-    if (loudest && loudest !== this.active) {
-      const prev = this.members.get(this.active);
-      prev?.camera?.classList.remove('active');
-      this.active = loudest;
-    }
+    const changed = this.speaker.observe(levels, now);
+    if (changed !== undefined) this.active = changed;
     for (const [id, m] of this.members) m.camera?.classList.toggle('active', id === this.active);
     this.state.activeSpeaker = this.active;
   }
@@ -337,5 +333,6 @@ export class Stage {
     this.grid.replaceChildren();
     this.people.replaceChildren();
     this.active = null;
+    this.speaker = new ActiveSpeaker();
   }
 }

@@ -4,16 +4,19 @@
 
 import {
   StreamwireError, describeError, qualityScore, backoffDelay, SerialQueue,
-  checkPayload, checkFrame, toBase64, fromBase64,
+  checkPayload, checkFrame, toBase64,
 } from './streamwire-util.js';
 import { PeerLink, DATA_CHANNEL_LABEL, RECOVERY } from './streamwire-peer.js';
 import * as media from './streamwire-media.js';
 import * as sfu from './sfu.js'; // t15: SFU rooms
+import * as frames from './streamwire-frames.js';
 import * as audioDump from './streamwire-audio-dump.js';
 import * as mediaTest from './streamwire-media-test.js';
+import { ActiveSpeaker, dbovOf, LEVEL_EVENT_INTERVAL_MS } from './streamwire-speaker.js';
 
 export { StreamwireError, describeError, qualityScore, backoffDelay, DATA_CHANNEL_LABEL, RECOVERY };
 export { MediaTest, MEDIA_TEST_PEER, MEDIA_TEST_TIMING, PROBE_STREAM } from './streamwire-media-test.js';
+export { ActiveSpeaker, dbovOf } from './streamwire-speaker.js';
 
 /**
  * @typedef {{id: string, kind: 'audio'|'video'|'data', label?: string}} TrackInfo
@@ -105,6 +108,10 @@ export class StreamwireClient extends EventTarget {
 
   _setState(state, extra) {
     this.state = state;
+    if (state === 'closed' || state === 'failed') {
+      clearInterval(this._levelTimer);
+      this._levelTimer = null;
+    }
     this._emit('state', { state, ...extra });
   }
 
@@ -314,170 +321,10 @@ export class StreamwireClient extends EventTarget {
     this._pending.clear();
   }
 
-  // ---- frames ------------------------------------------------------------------------------
+  // ---- frames (streamwire-frames.js) ------------------------------------------------------
 
-  async _onFrame(m) {
-    if (typeof m.n === 'number') {
-      if (m.n <= this._lastN) return;
-      this._lastN = m.n;
-      this._scheduleAck();
-    }
-    switch (m.type) {
-      case 'welcome':
-        return this._onWelcome(m);
-      case 'resumed':
-        this._setState('resumed');
-        if (Array.isArray(m.ice_servers)) this._setIceServers(m.ice_servers);
-        // Resend, in seq order, the frames the server has not accepted yet.
-        this._confirm(m.last_seq);
-        for (const seq of [...this._kept.keys()].sort((a, b) => a - b)) this._send(this._kept.get(seq));
-        return;
-      case 'ice_servers':
-        // Fresh TURN credentials (every half TTL): for connections created or restarted from now on.
-        if (Array.isArray(m.ice_servers)) this._setIceServers(m.ice_servers);
-        return;
-      case 'peer_joined':
-        return this._onPeerJoined(m.peer);
-      case 'peer_left':
-        return this._removePeer(m.peer_id, m.reason);
-      case 'published':
-        return this._onPublished(m.peer_id, m.track);
-      case 'unpublished': {
-        const p = this.peers.get(m.peer_id);
-        if (p) p.tracks = p.tracks.filter((t) => t.id !== m.track_id);
-        if (p) this._emit('peerupdated', { peer: p });
-        // Its m-line goes inactive in the next negotiation, which the offerer starts.
-        return this.pcs.get(m.peer_id)?.reoffer();
-      }
-      case 'metadata_changed': {
-        const p = this.peers.get(m.peer_id);
-        if (p) {
-          p.metadata = m.metadata;
-          this._emit('peerupdated', { peer: p });
-        }
-        return;
-      }
-      case 'sfu_streams': // t15: SFU rooms (web/sfu.js)
-        return sfu.streams(this, m.streams);
-      case 'topology': // t15
-        return this.media ? sfu.moveTo(this, m.topology) : undefined;
-      case 'offer': {
-        if (this.media && sfu.isSfuPeer(m.from)) return sfu.onSignal(this, m); // t15
-        if (!this.media) return;
-        const link = this._link(m.from, false);
-        if (link.offerer) {
-          this._emitError('negotiation', `peer ${m.from} sent an offer although this side offers for the pair`, { peerId: m.from });
-          return;
-        }
-        return link.onOffer(m.sdp);
-      }
-      case 'answer':
-        if (this.media && sfu.isSfuPeer(m.from)) return sfu.onSignal(this, m); // t15
-        return this.pcs.get(m.from)?.onAnswer(m.sdp);
-      case 'ice':
-        if (this.media && sfu.isSfuPeer(m.from)) return sfu.onSignal(this, m); // t15
-        if (!this.media) return;
-        return (this.pcs.get(m.from) ?? this._link(m.from, false)).onIce(m);
-      case 'message': {
-        const d = { from: m.from, seq: m.seq, direct: m.direct, via: 'signalling' };
-        if ('text' in m.payload) d.text = m.payload.text;
-        else d.binary = fromBase64(m.payload.binary);
-        this._emit('message', d);
-        return;
-      }
-      case 'delivery': {
-        this._confirm(m.seq);
-        const resolve = this._pending.get(m.seq);
-        if (resolve) {
-          this._pending.delete(m.seq);
-          resolve({ seq: m.seq, status: m.status, recipients: m.recipients, reason: m.reason });
-        }
-        return;
-      }
-      case 'whiteboard':
-        // One y-protocols message of a board (web/whiteboard/board.js reads them).
-        this._emit('whiteboard', { from: m.from ?? null, board: m.board, data: fromBase64(m.data) });
-        return;
-      case 'feedback_ack':
-        this._feedback.shift()?.resolve();
-        return;
-      case 'error':
-        if (m.in_type === 'feedback' && this._feedback.length) {
-          this._feedback.shift().reject(new StreamwireError(m.code, describeError(m.code, m.message), m.field));
-          return;
-        }
-        this._emitError(m.code, m.message, { field: m.field, inType: m.in_type });
-        return;
-      case 'bye':
-        // reconnect: true (shutdown, idle_timeout, slow_consumer): the close that follows
-        // starts a resume (or, when the session is gone, a fresh join).
-        if (!m.reconnect) this._fail(m.code, m.message);
-        return;
-      default:
-        return;
-    }
-  }
-
-  async _onWelcome(m) {
-    this.peerId = m.peer_id;
-    this._resumeToken = m.resume_token;
-    this.name = m.name;
-    this.user = m.user ?? null;
-    this.grants = new Set(m.grants ?? []);
-    this.limits = m.limits ?? null;
-    this._setIceServers(m.ice_servers ?? []);
-    this.peers.clear();
-    for (const p of m.peers) {
-      this.peers.set(p.peer_id, p);
-      this._emit('peerjoined', { peer: p });
-    }
-    if (this._local.length && !this.grants.has('publish')) {
-      media.releaseLocal(this);
-      this._emitError('forbidden', 'Your room token does not allow publishing (no `publish` grant): camera and microphone were released.', { field: 'grants' });
-    }
-    const want = this._joinPublish;
-    this._joinPublish = null;
-    if (want && !this.localStream) {
-      try {
-        if (!this.grants.has('publish')) {
-          throw new StreamwireError('forbidden', 'Your room token does not allow publishing (no `publish` grant).', 'grants');
-        }
-        const given = typeof want.getTracks === 'function' ? want : undefined;
-        await media.publish(this, given, given || want === true ? {} : want);
-      } catch (e) {
-        if (typeof want.getTracks === 'function') for (const t of want.getTracks()) t.stop();
-        this.publishError = e;
-        this._emitError(e.code ?? 'media_denied', e.message);
-      }
-    }
-    this._setState('joined');
-    media.announce(this, this._local);
-    this.topology = m.topology ?? 'mesh'; // t15
-    if (!this.media) return;
-    if (this.topology === 'sfu') return sfu.start(this); // t15
-    return Promise.all(m.offer_to.map((id) => this._link(id, true).offer()));
-  }
-
-  _onPeerJoined(peer) {
-    // The same user joined again (a reload, another tab): the server replaces the older
-    // session; drop it here at once so no stale tile or connection lingers.
-    for (const [id, p] of this.peers) {
-      if (id !== peer.peer_id && p.user === peer.user) this._removePeer(id, 'replaced');
-    }
-    this.peers.set(peer.peer_id, peer);
-    this._emit('peerjoined', { peer });
-  }
-
-  _onPublished(peerId, track) {
-    const p = this.peers.get(peerId);
-    const known = p?.tracks.some((t) => t.id === track.id);
-    if (p) {
-      p.tracks = [...p.tracks.filter((t) => t.id !== track.id), track];
-      this._emit('peerupdated', { peer: p });
-    }
-    // A peer we offer to started publishing after our offer: re-offer with a receive m-line
-    // for it (only the pair's offerer offers; see docs/protocol.md).
-    if (!known && (track.kind === 'audio' || track.kind === 'video')) return this.pcs.get(peerId)?.reoffer(track.kind);
+  _onFrame(m) {
+    return frames.onFrame(this, m);
   }
 
   _removePeer(id, reason) {
@@ -736,6 +583,29 @@ export class StreamwireClient extends EventTarget {
   /** The audio level (0..1) of what `peerId` sends now. @param {string} peerId */
   audioLevel(peerId) {
     return this.pcs.get(peerId)?.audioLevel() ?? 0;
+  }
+
+  /** The active speaker among the remote members (a peer id), or null (streamwire-speaker.js). */
+  get activeSpeaker() {
+    return this._speaker?.active ?? null;
+  }
+
+  /**
+   * While joined, every LEVEL_EVENT_INTERVAL_MS (250 ms): `audiolevels` with every remote
+   * member's level (`{levels: [{peer, dbov}]}`, 127 = silence) and, when it changes,
+   * `activespeaker` (`{peer}`: an id, or null once the active speaker left), by the Rust side's
+   * rules.
+   */
+  _startLevels() {
+    // Levels come from peer connections: none without media (and no timer to outlive tests).
+    if (this._levelTimer || !this.media) return;
+    this._speaker = new ActiveSpeaker();
+    this._levelTimer = setInterval(() => {
+      const levels = new Map([...this.pcs.keys()].map((id) => [id, dbovOf(this.audioLevel(id))]));
+      this._emit('audiolevels', { levels: [...levels].map(([peer, dbov]) => ({ peer, dbov })) });
+      const changed = this._speaker.observe(levels, performance.now());
+      if (changed !== undefined) this._emit('activespeaker', { peer: changed });
+    }, LEVEL_EVENT_INTERVAL_MS);
   }
 
   // ---- echo test, network probe (streamwire-media-test.js) --------------------------------

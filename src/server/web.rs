@@ -66,6 +66,16 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../../web/streamwire-audio-dump-worklet.js"),
     },
     Asset {
+        path: "/streamwire-frames.js",
+        content_type: JS,
+        body: include_str!("../../web/streamwire-frames.js"),
+    },
+    Asset {
+        path: "/streamwire-speaker.js",
+        content_type: JS,
+        body: include_str!("../../web/streamwire-speaker.js"),
+    },
+    Asset {
         path: "/streamwire-media-test.js",
         content_type: JS,
         body: include_str!("../../web/streamwire-media-test.js"),
