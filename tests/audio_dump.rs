@@ -2,6 +2,8 @@
 //! live test source, a far-end playback path through the echo probe, three WAV files read
 //! back with hound and the JSON sidecar.
 
+mod tone_support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -11,6 +13,7 @@ use streamwire::webrtc::WebrtcError;
 use streamwire::webrtc::audio_dump::{AudioDumpConfig, MIN_DUMP_MAX_BYTES};
 use streamwire::webrtc::dsp::{AudioProcessing, echo_probe_chain};
 use streamwire::webrtc::publisher::{AudioSource, Publisher, PublisherConfig, VideoSource};
+use tone_support::energy_at;
 
 fn tone(freq: f64) -> gst::Element {
     let s = gst::ElementFactory::make("audiotestsrc")
@@ -80,19 +83,6 @@ fn read(path: &std::path::Path) -> (hound::WavSpec, Vec<i16>) {
     let spec = r.spec();
     let samples = r.samples::<i16>().map(Result::unwrap).collect();
     (spec, samples)
-}
-
-/// Energy of `x` at `freq` (Goertzel).
-fn energy_at(x: &[i16], freq: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * freq / 48000.0;
-    let c = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for v in x {
-        let s0 = f64::from(*v) + c * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    s1 * s1 + s2 * s2 - c * s1 * s2
 }
 
 /// Which of the two test tones dominates `x`.

@@ -8,6 +8,7 @@
 
 mod common;
 mod session_support;
+mod tone_support;
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use session_support::{join, wait_for};
 use streamwire::webrtc::MediaKind;
 use streamwire::webrtc::publisher::{AudioSource, PublisherConfig, VideoSource};
 use streamwire::webrtc::subscriber::{AudioOutput, SubscriberConfig};
+use tone_support::energy_at;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -35,19 +37,6 @@ fn sends(freq: f64) -> PublisherConfig {
         audio: AudioSource::Element(tone(freq)),
         ..PublisherConfig::default()
     }
-}
-
-/// Energy of `x` at `freq` (Goertzel), 48 kHz.
-fn energy_at(x: &[i16], freq: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * freq / 48000.0;
-    let c = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for v in x {
-        let s0 = f64::from(*v) + c * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    s1 * s1 + s2 * s2 - c * s1 * s2
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

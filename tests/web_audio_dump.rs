@@ -9,6 +9,7 @@
 
 mod browser_support;
 mod common;
+mod tone_support;
 
 use std::collections::HashMap;
 use std::io::Cursor;
@@ -21,6 +22,7 @@ use streamwire::session::{Session, SessionConfig, SessionEvent};
 use streamwire::webrtc::audio_dump::{DEFAULT_DUMP_MAX_BYTES, MIN_DUMP_MAX_BYTES};
 use streamwire::webrtc::publisher::{AudioSource, PublisherConfig, VideoSource};
 use tokio::sync::mpsc::UnboundedReceiver;
+use tone_support::energy_at;
 
 const LONG: Duration = Duration::from_secs(30);
 const RATE: usize = 48000;
@@ -137,19 +139,6 @@ impl Dump {
         assert_eq!(bytes.len(), 44 + 2 * s.len(), "{name}: header + data size");
         s
     }
-}
-
-/// Energy of `x` at `freq` (Goertzel).
-fn energy_at(x: &[i16], freq: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * freq / RATE as f64;
-    let c = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for v in x {
-        let s0 = f64::from(*v) + c * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    s1 * s1 + s2 * s2 - c * s1 * s2
 }
 
 /// How much stronger 440 Hz is in `x` than the strongest of some other frequencies.

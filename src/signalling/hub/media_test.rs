@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::conn::{Conn, Flow, WsResult};
+use super::service_frames::pseudo_peer_signal;
 use crate::signalling::protocol::media_test::{
     DEFAULT_TEST_SECONDS, MEDIA_TEST_PEER, MediaTestEnd, MediaTestKind, REPORT_INTERVAL,
 };
@@ -227,19 +228,10 @@ where
                 self.send(&ServerMsg::Pong {}).await?;
                 return Ok(None);
             }
-            ClientMsg::Offer { to, sdp, .. } => (to, PseudoPeerSignal::Offer(sdp)),
-            ClientMsg::Ice {
-                to,
-                candidate,
-                sdp_mline_index,
-                ..
-            } => (
-                to,
-                PseudoPeerSignal::Ice {
-                    candidate,
-                    mline: sdp_mline_index,
-                },
-            ),
+            ClientMsg::Offer { .. } | ClientMsg::Ice { .. } => match pseudo_peer_signal(&msg) {
+                Some(s) => s,
+                None => return Ok(None),
+            },
             _ => {
                 self.send_error(
                     ErrorCode::NotJoined,

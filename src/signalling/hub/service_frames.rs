@@ -17,8 +17,8 @@ use crate::signalling::service::{
     Caller, PseudoPeerSignal, Request, ServiceError, WhiteboardRequest,
 };
 
-/// The pseudo-peer and the signal of an `offer`, `answer` or `ice` addressed to the SFU.
-pub(super) fn sfu_signal(msg: &ClientMsg) -> Option<(String, PseudoPeerSignal)> {
+/// The addressee and the signal of an `offer`, `answer` or `ice` (for a server pseudo-peer).
+pub(super) fn pseudo_peer_signal(msg: &ClientMsg) -> Option<(String, PseudoPeerSignal)> {
     let (to, signal) = match msg {
         ClientMsg::Offer { to, sdp, .. } => (to, PseudoPeerSignal::Offer(sdp.clone())),
         ClientMsg::Answer { to, sdp, .. } => (to, PseudoPeerSignal::Answer(sdp.clone())),
@@ -36,7 +36,12 @@ pub(super) fn sfu_signal(msg: &ClientMsg) -> Option<(String, PseudoPeerSignal)> 
         ),
         _ => return None,
     };
-    (to == SFU_PUBLISH || to == SFU_SUBSCRIBE).then(|| (to.clone(), signal))
+    Some((to.clone(), signal))
+}
+
+/// The pseudo-peer and the signal of an `offer`, `answer` or `ice` addressed to the SFU.
+pub(super) fn sfu_signal(msg: &ClientMsg) -> Option<(String, PseudoPeerSignal)> {
+    pseudo_peer_signal(msg).filter(|(to, _)| to == SFU_PUBLISH || to == SFU_SUBSCRIBE)
 }
 
 impl<S> Conn<S>
