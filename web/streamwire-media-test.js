@@ -90,12 +90,9 @@ export function readStats(stats, base, now) {
  */
 export function combineReport(test, own, server, echoDelayMs, previous) {
   const probe = test === 'probe';
-  const all = Array.isArray(server.received) ? server.received : [];
-  // A stream that carried nothing over the interval (Chromium's RTX stream once its
-  // bandwidth-probing padding stopped) has no loss to measure, though the server's stats call
-  // it 100 % lost; it counts only when nothing at all arrived.
-  const live = all.filter((t) => (t.kbps ?? 0) > 0);
-  const received = live.length ? live : all;
+  // The server lists media tracks only (no RTX, FEC or padding streams), as the Rust client
+  // reads them: a track that stalls counts, as 100 % lost.
+  const received = Array.isArray(server.received) ? server.received : [];
   const upLoss = received.reduce((m, t) => Math.max(m, t.loss_pct ?? 0), 0);
   const upJitter = received.reduce((m, t) => Math.max(m, t.jitter_ms ?? 0), 0);
   const upKbps = received.reduce((s, t) => s + (t.kbps ?? 0), 0);

@@ -51,13 +51,13 @@ test('combineReport: uplink from the server, downlink from the browser, the wors
   assert.equal(r3.uplink.bandwidth_kbps, 450);
 });
 
-test('combineReport: a stream idle over the interval is left out of the uplink loss, unless all are', () => {
-  const rtxIdle = { ...server(0), received: [{ kind: 'video', kbps: 480, loss_pct: 0.5, jitter_ms: 1 }, { kind: 'video', kbps: 0, loss_pct: 100, jitter_ms: 9 }] };
-  const r = combineReport('echo', own, rtxIdle, null, null);
-  assert.equal(r.uplink.loss_pct, 0.5);
-  assert.equal(r.uplink.jitter_ms, 1);
-  assert.equal(r.quality, 5);
-  const stalled = { ...server(0), received: [{ kind: 'video', kbps: 0, loss_pct: 100, jitter_ms: 2 }] };
+test('combineReport: the worst received track sets the uplink, a stalled one too (as in Rust)', () => {
+  const two = { ...server(0), received: [{ kind: 'video', kbps: 480, loss_pct: 0.5, jitter_ms: 1 }, { kind: 'audio', kbps: 40, loss_pct: 3, jitter_ms: 9 }] };
+  const r = combineReport('echo', own, two, null, null);
+  assert.equal(r.uplink.loss_pct, 3);
+  assert.equal(r.uplink.jitter_ms, 9);
+  assert.equal(r.uplink.kbps, 520);
+  const stalled = { ...server(0), received: [{ kind: 'video', kbps: 480, loss_pct: 0, jitter_ms: 2 }, { kind: 'audio', kbps: 0, loss_pct: 100, jitter_ms: 2 }] };
   const s = combineReport('echo', own, stalled, null, null);
   assert.equal(s.uplink.loss_pct, 100);
   assert.equal(s.quality, 0);
