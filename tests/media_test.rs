@@ -107,6 +107,36 @@ async fn echo_follows_the_configured_delay_and_echoes_each_kind() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_played_echo_with_a_microphone_runs_through_the_echo_canceller() {
+    // Playback on and a processed microphone: the test wires the DSP's far-end reference to
+    // the playback path before the pipeline starts. Without it, webrtcdsp finds no probe,
+    // fails, and no audio (hence no echo) comes back.
+    let server = common::start(server_config()).await;
+    let mut t = test_config(&server.url, "ann", 5);
+    t.publish.video = VideoSource::None;
+    let tone = gst::ElementFactory::make("audiotestsrc")
+        .property("is-live", true)
+        .build()
+        .unwrap();
+    t.publish.audio = AudioSource::MicrophoneElement {
+        element: tone,
+        echo_probe: None,
+    };
+    t.playback = true;
+    let summary = run(MediaTestKind::Echo, &t, |_| {})
+        .await
+        .expect("echo test");
+    assert_eq!(summary.end, MediaTestEnd::Time, "{}", summary.message);
+    let last = summary.reports.last().expect("reports");
+    assert!(
+        last.echo_delay_ms.is_some(),
+        "the processed audio came back: {last:?}"
+    );
+    assert!(last.downlink.kbps > 15.0, "{last:?}");
+    no_tests_left(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probe_reports_within_three_seconds_and_every_two() {
     let server = common::start(server_config()).await;
     let cfg = test_config(&server.url, "ann", 6);

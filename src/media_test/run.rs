@@ -25,6 +25,8 @@ use crate::webrtc::{MediaKind, WebrtcError, make};
 
 /// Time allowed for the connection and the server's `media_test_ready`.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The far-end reference of an echo test that plays its echo while a microphone captures.
+const ECHO_PROBE: &str = "media-test-far-end";
 /// How often the echo's arrival is looked for.
 const ECHO_POLL: Duration = Duration::from_millis(50);
 
@@ -144,7 +146,18 @@ impl Media {
         peer_cfg.stun_server = servers.stun;
         peer_cfg.turn_servers = servers.turns;
         let publish = match test {
-            MediaTestKind::Echo => cfg.publish.clone(),
+            MediaTestKind::Echo => {
+                let mut p = cfg.publish.clone();
+                // A played echo reaches the microphone again: cancel it against the playback,
+                // or every echo comes back once more.
+                if cfg.playback
+                    && let AudioSource::Microphone { echo_probe }
+                    | AudioSource::MicrophoneElement { echo_probe, .. } = &mut p.audio
+                {
+                    echo_probe.get_or_insert_with(|| ECHO_PROBE.to_owned());
+                }
+                p
+            }
             MediaTestKind::Probe => {
                 // The network's loss, not what repair leaves; rate up to the cap.
                 peer_cfg.repair = RepairConfig::off();
@@ -172,6 +185,11 @@ impl Media {
             receive.push(MediaKind::Audio);
         }
         peer_cfg.receive = receive;
+        let far_end = match &publish.audio {
+            AudioSource::Microphone { echo_probe }
+            | AudioSource::MicrophoneElement { echo_probe, .. } => echo_probe.clone(),
+            _ => None,
+        };
         let publisher = Publisher::new(&pipeline, publish)?;
         let subscriber = match test {
             MediaTestKind::Echo => {
@@ -182,13 +200,18 @@ impl Media {
                         VideoOutput::Discard
                     },
                     audio: if cfg.playback {
-                        AudioOutput::Play { echo_probe: None }
+                        AudioOutput::Play {
+                            echo_probe: far_end.clone(),
+                        }
                     } else {
                         AudioOutput::Discard
                     },
                     ..SubscriberConfig::default()
                 };
-                Some(Subscriber::new(sub)?.0)
+                let subscriber = Subscriber::new(sub)?.0;
+                // The far-end reference must exist before the microphone's DSP starts.
+                subscriber.prepare(pipeline.upcast_ref())?;
+                Some(subscriber)
             }
             MediaTestKind::Probe => None,
         };
