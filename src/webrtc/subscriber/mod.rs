@@ -279,6 +279,7 @@ impl Subscriber {
     /// when it exists.
     ///
     /// ```no_run
+    /// use gst::prelude::*;
     /// use streamwire::webrtc::subscriber::{AudioOutput, Subscriber, SubscriberConfig};
     /// streamwire::gst_init::init().unwrap();
     /// let pipeline = gst::Pipeline::new();
