@@ -94,7 +94,9 @@ async fn echo_follows_the_configured_delay_and_echoes_each_kind() {
         last.downlink.kbps > 15.0 && last.downlink.kbps < 200.0,
         "{last:?}"
     );
-    // Video alone.
+    // Video alone, once the first test's place is free (it is freed when its pipeline is
+    // torn down, just after `media_test_ended`).
+    no_tests_left(&server).await;
     let mut t = test_config(&server.url, "ann", 5);
     t.publish.audio = AudioSource::None;
     let video = run(MediaTestKind::Echo, &t, |_| {})
