@@ -99,9 +99,24 @@ export async function onSignal(c, m) {
   if (m.type === 'ice') return l.onIce(m);
 }
 
-/** `topology` frame: the room moved to the SFU; the mesh connections close, their tracks end. */
+/**
+ * `topology` frame. `sfu` in a mesh room: the room moved to the SFU; the mesh connections
+ * close, their tracks end. `sfu` in an SFU room: the server re-created the room on its SFU
+ * (its Janus instance was lost); both SFU connections are void, their tracks end, and the
+ * client publishes again (the SFU offers the others' media anew).
+ */
 export async function moveTo(c, topology) {
-  if (topology !== 'sfu' || c.topology === 'sfu') return;
+  if (topology !== 'sfu') return;
+  if (c.topology === 'sfu') {
+    const s = state(c);
+    for (const [track, member] of [...s.owners]) {
+      const stream = s.streams.get(member);
+      stream?.removeTrack(track);
+      c._emit('trackended', { peerId: member, track, stream, screen: false });
+    }
+    for (const id of [SFU_PUBLISH, SFU_SUBSCRIBE]) c._closeLink(id);
+    return start(c);
+  }
   for (const [id, link] of [...c.pcs]) {
     for (const s of [link.stream, link.screenStream]) {
       for (const t of s.getTracks()) {

@@ -39,6 +39,8 @@ pub(super) struct Context {
     pub store: Option<SharedStore>,
     /// The whiteboards (document import and page images).
     pub whiteboard: std::sync::Arc<super::whiteboard::WhiteboardService>,
+    /// The SFU bridge, when the server has Janus instances (`/sfu/status`).
+    pub sfu: Option<std::sync::Arc<super::sfu::Bridge>>,
 }
 
 /// The answer to one plain HTTP request (the connection closes after it); `body` is the
@@ -87,6 +89,8 @@ pub(super) async fn respond<S: AsyncRead + Unpin>(
             cx.store.clone(),
         )
         .await
+    } else if path == "/sfu/status" {
+        sfu_status(cx, req, query).await
     } else if path == "/dev" {
         response(
             "200 OK",
@@ -110,6 +114,33 @@ pub(super) async fn respond<S: AsyncRead + Unpin>(
         }
     } else {
         resp
+    }
+}
+
+/// `GET /sfu/status?room=R` (`sfu/status.rs`).
+async fn sfu_status(cx: &Context, req: &Request, query: &str) -> Vec<u8> {
+    const ENDPOINT: &str = "/sfu/status";
+    let room = match room_param(ENDPOINT, query) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let auth = req.header("authorization");
+    if let Err(resp) =
+        super::room_admin::check(ENDPOINT, "the SFU status", &cx.secret, auth, query, &room)
+    {
+        return resp;
+    }
+    match &cx.sfu {
+        Some(bridge) => response(
+            "200 OK",
+            "application/json",
+            super::sfu::status::body(bridge, &room).await,
+        ),
+        None => response(
+            "404 Not Found",
+            TEXT,
+            format!("{ENDPOINT}: this server has no SFU (start it with --sfu)\n"),
+        ),
     }
 }
 

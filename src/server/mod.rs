@@ -32,6 +32,7 @@ mod http;
 mod listener;
 mod media_test;
 mod report;
+mod room_admin;
 mod services;
 pub mod sfu;
 mod telemetry;
@@ -264,10 +265,11 @@ impl Server {
             )),
             None => None,
         };
-        let bridge = match &cfg.sfu {
-            Some(c) => Some(Arc::new(sfu::Bridge::connect(c.clone()).await?) as Arc<dyn Sfu>),
+        let sfu_bridge = match &cfg.sfu {
+            Some(c) => Some(sfu::Bridge::connect(c.clone()).await?),
             None => None,
         };
+        let bridge = sfu_bridge.clone().map(|b| Arc::new(b) as Arc<dyn Sfu>);
         let whiteboard = Arc::new(whiteboard::WhiteboardService::open(cfg.whiteboard.clone())?);
         let media_tests = if cfg.media_test.max_tests > 0 {
             cfg.media_test.check().map_err(ServerError::MediaTest)?;
@@ -288,6 +290,7 @@ impl Server {
             dev: cfg.dev,
             store: telemetry.as_ref().map(|(t, _)| t.store()),
             whiteboard: whiteboard.clone(),
+            sfu: sfu_bridge,
         });
         Ok(Server {
             listener,

@@ -4,8 +4,6 @@
 
 use super::http::{TEXT, query_param, response, room_param};
 use super::telemetry::SharedStore;
-use crate::signalling::protocol::Grant;
-use crate::signalling::token::{TokenError, verify};
 
 /// Answer `GET /report?room=R[&since=D]`.
 pub(super) async fn serve(
@@ -18,28 +16,10 @@ pub(super) async fn serve(
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    let Some(token) = request_token(authorization, query) else {
-        return unauthorized(format!(
-            "/report: a token for room `{room}` with the `admin` grant is required \
-             (Authorization: Bearer <token>, or the `token` query parameter)\n"
-        ));
-    };
-    let claims = match verify(secret, &token, &room) {
-        Ok(c) => c,
-        Err(e @ TokenError::WrongRoom { .. }) => {
-            return response("403 Forbidden", TEXT, format!("/report: {e}\n"));
-        }
-        Err(e) => return unauthorized(format!("/report: {e}\n")),
-    };
-    if !claims.grants.contains(&Grant::Admin) {
-        return response(
-            "403 Forbidden",
-            TEXT,
-            format!(
-                "/report: the token of user `{}` lacks the `admin` grant needed for reports\n",
-                claims.sub
-            ),
-        );
+    if let Err(resp) =
+        super::room_admin::check("/report", "reports", secret, authorization, query, &room)
+    {
+        return resp;
     }
     let since_ms = match query_param(query, "since").filter(|s| !s.is_empty()) {
         None => 0,
@@ -88,42 +68,5 @@ pub(super) async fn serve(
             TEXT,
             format!("/report: the report task failed: {e}\n"),
         ),
-    }
-}
-
-/// The `Authorization: Bearer` token of the request, else the `token` query parameter.
-pub(super) fn request_token(authorization: Option<&str>, query: &str) -> Option<String> {
-    let bearer = authorization.and_then(|v| {
-        let (scheme, tok) = v.trim().split_once(' ')?;
-        scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| tok.trim().to_owned())
-    });
-    bearer
-        .or_else(|| query_param(query, "token"))
-        .filter(|t| !t.is_empty())
-}
-
-fn unauthorized(body: String) -> Vec<u8> {
-    format!(
-        "HTTP/1.1 401 Unauthorized\r\nContent-Type: {TEXT}\r\nWWW-Authenticate: Bearer realm=\"streamwire\"\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_from_bearer_header_or_query() {
-        assert_eq!(
-            request_token(Some("Bearer abc.def"), "room=r&token=q").unwrap(),
-            "abc.def"
-        );
-        assert_eq!(request_token(None, "room=r&token=q").unwrap(), "q");
-        assert!(request_token(None, "room=r&token=").is_none());
-        assert!(request_token(Some("Basic eA=="), "").is_none());
     }
 }

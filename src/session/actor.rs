@@ -329,8 +329,13 @@ impl Actor {
                 self.topology.welcomed(cx, &w);
             }
             Event::SfuStreams { streams } => self.topology.sfu_streams(cx, streams),
-            Event::Topology(t) if t != self.topology.kind() => {
-                tracing::info!(topology = t.as_str(), "the room moves to another topology");
+            // Also `sfu` in an SFU room: the server re-created the room's SFU room (its
+            // Janus instance was lost), so both SFU connections are void; connect afresh.
+            Event::Topology(t) if t != self.topology.kind() || t == RoomTopology::Sfu => {
+                tracing::info!(
+                    topology = t.as_str(),
+                    "the room's media path is set up anew"
+                );
                 let members = self.topology.handover(cx);
                 self.topology = match t {
                     RoomTopology::Mesh => Box::new(super::mesh::Mesh::new()),

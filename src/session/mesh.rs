@@ -53,7 +53,6 @@ struct Member {
 #[derive(Default)]
 pub(crate) struct Mesh {
     members: HashMap<PeerId, Member>,
-    next_conn: u64,
 }
 
 impl Mesh {
@@ -113,8 +112,7 @@ impl Mesh {
         } else {
             discard_remote_pads(&peer);
         }
-        self.next_conn += 1;
-        let conn = ConnId(self.next_conn);
+        let conn = cx.new_conn();
         let mut channel = None;
         if cx.settings.data_channel {
             match role {

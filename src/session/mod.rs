@@ -222,6 +222,7 @@ impl Session {
             ice: IceServers::default(),
             publisher: publisher.zip(cfg.publish),
             tracks: RemoteTracks::default(),
+            last_conn: 0,
             events: events.clone(),
             posts: posts.clone(),
             runtime: tokio::runtime::Handle::current(),

@@ -51,7 +51,6 @@ pub(crate) struct Sfu {
     mids: Mids,
     /// Room members (presence), by id, with their user.
     members: BTreeMap<PeerId, String>,
-    next_conn: u64,
 }
 
 impl Sfu {
@@ -81,11 +80,6 @@ impl Sfu {
         }
     }
 
-    fn conn_id(&mut self) -> ConnId {
-        self.next_conn += 1;
-        ConnId(self.next_conn)
-    }
-
     /// Open the publishing connection for `publisher` and offer.
     fn open_publishing(&mut self, cx: &mut Ctx, publisher: &Publisher) -> Result<(), SessionError> {
         if self.publishing.is_some() || !own_grants(cx).contains(&Grant::Publish) {
@@ -100,7 +94,7 @@ impl Sfu {
             let _ = peer.close();
             return Err(e.into());
         }
-        let conn = self.conn_id();
+        let conn = cx.new_conn();
         cx.stats.watch(&peer);
         spawn_io(cx, SFU_PUBLISH, conn, io);
         self.publishing = Some(Leg {
@@ -143,7 +137,7 @@ impl Sfu {
                     .mid()?;
                 mids.lock().get(mid.as_str()).cloned()
             });
-            let conn = self.conn_id();
+            let conn = cx.new_conn();
             cx.stats.watch(&peer);
             spawn_io(cx, SFU_SUBSCRIBE, conn, io);
             self.subscribing = Some(Leg { peer, conn });

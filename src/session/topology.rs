@@ -106,9 +106,18 @@ pub(crate) struct Ctx {
     pub posts: Poster,
     /// Runtime of the forwarding tasks (signalling out, connection events in).
     pub runtime: tokio::runtime::Handle,
+    /// The last [`ConnId`] given out ([`Ctx::new_conn`]).
+    pub last_conn: u64,
 }
 
 impl Ctx {
+    /// A [`ConnId`] never given out before in this session, whatever the topology: events
+    /// of a connection a replaced topology built are then never taken for its successor's.
+    pub(crate) fn new_conn(&mut self) -> ConnId {
+        self.last_conn += 1;
+        ConnId(self.last_conn)
+    }
+
     /// The published track set, if any.
     pub(crate) fn publisher(&self) -> Option<&Publisher> {
         self.publisher.as_ref().map(|(p, _)| p)

@@ -26,6 +26,23 @@ pub async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
     }
 }
 
+/// One HTTP/1.1 GET of `path` with extra header lines (each ending in `\r\n`): the status
+/// line and the body (the server closes the connection after one response).
+pub async fn http_get(addr: SocketAddr, path: &str, headers: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n{headers}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    within("http response", s.read_to_string(&mut out))
+        .await
+        .unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let status = head.lines().next().unwrap_or("").to_owned();
+    (status, body.to_owned())
+}
+
 pub fn config() -> ServerConfig {
     ServerConfig::new("127.0.0.1:0".parse().unwrap(), SECRET.to_vec())
 }

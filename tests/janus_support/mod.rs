@@ -27,8 +27,9 @@ pub fn veth() {
 
 /// A running Janus.
 pub struct Janus {
-    child: Child,
+    child: Option<Child>,
     _dir: tempfile::TempDir,
+    port: u16,
     /// Its WebSocket API, `ws://127.0.0.1:PORT`.
     pub url: String,
 }
@@ -43,8 +44,7 @@ impl Drop for Janus {
                 eprintln!("{l}");
             }
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
@@ -120,17 +120,46 @@ loggers: {{
             ),
         )
         .expect("websockets config");
-        let log = std::fs::File::create(dir.path().join("janus.log")).expect("log file");
+        let mut janus = Janus {
+            child: None,
+            _dir: dir,
+            port,
+            url: format!("ws://127.0.0.1:{port}"),
+        };
+        janus.restart();
+        janus
+    }
+
+    /// Kill Janus at once (SIGKILL, as a crash): its rooms, sessions and media are gone.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start Janus (again, after [`Janus::kill`]) with the same configuration and port, and
+    /// wait until it listens.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "Janus is running");
+        let dir = self._dir.path();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("janus.log"))
+            .expect("log file");
         let child = Command::new("janus")
             .arg("-C")
-            .arg(dir.path().join("janus.jcfg"))
+            .arg(dir.join("janus.jcfg"))
             .arg("-F")
-            .arg(dir.path())
+            .arg(dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
             .expect("janus (Debian package `janus`, scripts/packages.sh)");
+        self.child = Some(child);
+        let port = self.port;
         let start = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -138,11 +167,6 @@ loggers: {{
                 "Janus did not listen on 127.0.0.1:{port} within 10 s"
             );
             std::thread::sleep(Duration::from_millis(50));
-        }
-        Janus {
-            child,
-            _dir: dir,
-            url: format!("ws://127.0.0.1:{port}"),
         }
     }
 

@@ -16,7 +16,7 @@ use async_tungstenite::tungstenite::client::IntoClientRequest;
 use futures::StreamExt;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// How often the Janus session is kept alive.
 pub(crate) const KEEPALIVE: Duration = Duration::from_secs(20);
@@ -64,6 +64,9 @@ struct Inner {
     /// Where the unsolicited events of each handle go.
     handles: Mutex<HashMap<u64, mpsc::UnboundedSender<HandleEvent>>>,
     alive: AtomicBool,
+    /// Set once the connection (or the Janus session) is lost, never cleared: a lost
+    /// instance's sessions and handles are gone, a reconnection is a new [`Janus`].
+    lost: watch::Sender<bool>,
 }
 
 /// One Janus instance (cheap to clone).
@@ -117,6 +120,7 @@ impl Janus {
             pending: Mutex::new(HashMap::new()),
             handles: Mutex::new(HashMap::new()),
             alive: AtomicBool::new(true),
+            lost: watch::Sender::new(false),
         });
         tokio::spawn(async move {
             while let Some(m) = out_rx.recv().await {
@@ -139,9 +143,7 @@ impl Janus {
             }
             if let Some(inner) = weak.upgrade() {
                 tracing::warn!(url = %inner.url, "connection to Janus closed");
-                inner.alive.store(false, Ordering::Relaxed);
-                inner.pending.lock().clear();
-                inner.handles.lock().clear();
+                inner.lose();
             }
         });
         let janus = Janus { inner };
@@ -176,6 +178,13 @@ impl Janus {
     /// Whether the WebSocket to Janus is still open.
     pub(crate) fn alive(&self) -> bool {
         self.inner.alive.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once this connection is lost (at once if it already is): Janus closed the
+    /// WebSocket (it stopped or died) or timed the session out. Every handle of it is gone.
+    pub(crate) async fn lost(&self) {
+        let mut rx = self.inner.lost.subscribe();
+        let _ = rx.wait_for(|lost| *lost).await;
     }
 
     /// Send `msg` (with transaction, secret and session added) and wait for the first reply
@@ -299,6 +308,14 @@ impl Janus {
 }
 
 impl Inner {
+    /// The connection is of no more use: fail what waits on it and tell [`Janus::lost`].
+    fn lose(&self) {
+        self.alive.store(false, Ordering::Relaxed);
+        self.pending.lock().clear();
+        self.handles.lock().clear();
+        self.lost.send_replace(true);
+    }
+
     fn transaction(&self) -> String {
         format!("sw{}", self.next_tx.fetch_add(1, Ordering::Relaxed))
     }
@@ -320,7 +337,7 @@ impl Inner {
                 tracing::debug!(url = %self.url, message = %v, "Janus message for no handle");
             } else {
                 tracing::warn!(url = %self.url, "Janus session timed out");
-                self.alive.store(false, Ordering::Relaxed);
+                self.lose();
             }
             return;
         };

@@ -19,14 +19,16 @@
 
 mod janus;
 mod room;
+pub(crate) mod status;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::signalling::protocol::RoomTopology;
 use crate::signalling::service::{PseudoPeerSignal, ServiceError, Sfu, SfuMember};
@@ -104,6 +106,10 @@ pub enum SfuError {
     Connect(String),
 }
 
+/// How long after losing an instance the bridge tries to connect to it again, and then
+/// between attempts.
+pub const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
+
 struct RoomEntry {
     cmds: mpsc::UnboundedSender<room::Cmd>,
     instance: usize,
@@ -112,7 +118,10 @@ struct RoomEntry {
 /// The bridge between the hub and the Janus instances.
 pub(crate) struct Bridge {
     cfg: SfuConfig,
-    instances: Vec<Janus>,
+    /// The current connection to each configured instance (replaced when it reconnects).
+    instances: Vec<Mutex<Janus>>,
+    /// Bumped each time an instance is connected again after it was lost.
+    reconnected: watch::Sender<u64>,
     rooms: Mutex<HashMap<String, RoomEntry>>,
     next_room: AtomicU64,
 }
@@ -128,29 +137,84 @@ impl Bridge {
             let j = Janus::connect(url, &cfg.api_secret)
                 .await
                 .map_err(|e| SfuError::Connect(e.to_string()))?;
-            instances.push(j);
+            instances.push(Mutex::new(j));
         }
         // Janus room ids of this server start at a random point: several servers may share
         // an instance.
         let mut b = [0u8; 4];
         getrandom::getrandom(&mut b).map_err(|e| SfuError::Connect(e.to_string()))?;
         let base = u64::from(u32::from_le_bytes(b)) << 16;
-        Ok(Arc::new(Bridge {
+        let bridge = Arc::new(Bridge {
             cfg,
             instances,
+            reconnected: watch::Sender::new(0),
             rooms: Mutex::new(HashMap::new()),
             next_room: AtomicU64::new(base),
-        }))
+        });
+        for i in 0..bridge.instances.len() {
+            tokio::spawn(Bridge::supervise(Arc::downgrade(&bridge), i));
+        }
+        Ok(bridge)
     }
 
-    /// The instance with the fewest rooms (among those still connected).
-    fn least_loaded(rooms: &HashMap<String, RoomEntry>, instances: &[Janus]) -> usize {
-        (0..instances.len())
-            .min_by_key(|i| {
-                let load = rooms.values().filter(|r| r.instance == *i).count();
-                (!instances[*i].alive(), load)
-            })
-            .unwrap_or(0)
+    /// Keep instance `i` connected: whenever its connection is lost (Janus stopped, died or
+    /// timed the session out), connect again every [`RECONNECT_INTERVAL`] until it answers,
+    /// then tell the rooms waiting for an instance ([`Bridge::reconnected`]).
+    async fn supervise(bridge: Weak<Bridge>, i: usize) {
+        loop {
+            let Some(janus) = bridge.upgrade().map(|b| b.instance(i)) else {
+                return;
+            };
+            janus.lost().await;
+            let url = janus.url().to_owned();
+            drop(janus);
+            let mut attempts = 0u64;
+            let fresh = loop {
+                tokio::time::sleep(RECONNECT_INTERVAL).await;
+                let Some(b) = bridge.upgrade() else { return };
+                attempts += 1;
+                match Janus::connect(&url, &b.cfg.api_secret).await {
+                    Ok(j) => break j,
+                    // Once a minute is enough to say it is still down.
+                    Err(e) if attempts % 60 == 1 => {
+                        tracing::warn!(url, error = %e, "Janus instance still unreachable")
+                    }
+                    Err(_) => {}
+                }
+            };
+            let Some(b) = bridge.upgrade() else { return };
+            tracing::info!(url, attempts, "Janus instance connected again");
+            *b.instances[i].lock() = fresh;
+            b.reconnected.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// The current connection to instance `i`.
+    fn instance(&self, i: usize) -> Janus {
+        self.instances[i].lock().clone()
+    }
+
+    /// The connected instance with the fewest rooms, if any is connected.
+    fn least_loaded(&self, rooms: &HashMap<String, RoomEntry>) -> Option<usize> {
+        (0..self.instances.len())
+            .filter(|i| self.instance(*i).alive())
+            .min_by_key(|i| rooms.values().filter(|r| r.instance == *i).count())
+    }
+
+    /// Move room `name` to the least-loaded connected instance: its index and connection, or
+    /// `None` while no instance is connected.
+    fn replace_instance(&self, name: &str) -> Option<(usize, Janus)> {
+        let mut rooms = self.rooms.lock();
+        let i = self.least_loaded(&rooms)?;
+        if let Some(r) = rooms.get_mut(name) {
+            r.instance = i;
+        }
+        Some((i, self.instance(i)))
+    }
+
+    /// A fresh Janus room id.
+    fn room_id(&self) -> u64 {
+        self.next_room.fetch_add(1, Ordering::Relaxed)
     }
 
     fn send(&self, room: &str, cmd: room::Cmd) -> bool {
@@ -180,13 +244,15 @@ impl Sfu for Arc<Bridge> {
             let _ = e.cmds.send(cmd);
             return;
         }
-        let instance = Bridge::least_loaded(&rooms, &self.instances);
+        // With no instance connected, the room starts on the first one and waits for an
+        // instance like a room whose instance was lost.
+        let instance = self.least_loaded(&rooms).unwrap_or(0);
         let (tx, rx) = mpsc::unbounded_channel();
         let _ = tx.send(cmd);
         let task = room::RoomTask {
             name: name.clone(),
-            janus: self.instances[instance].clone(),
-            janus_room: self.next_room.fetch_add(1, Ordering::Relaxed),
+            janus: self.instance(instance),
+            janus_room: self.room_id(),
             admin_key: self.cfg.admin_key.clone(),
             bridge: Arc::downgrade(self),
             cmds: rx,

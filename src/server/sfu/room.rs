@@ -19,11 +19,12 @@ use std::sync::Weak;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use super::Bridge;
 use super::janus::{HandleEvent, Janus, JanusError};
+use super::status::RoomStatus;
+use super::{Bridge, RECONNECT_INTERVAL};
 use crate::signalling::protocol::ErrorCode;
 use crate::signalling::protocol::{
-    Grant, PeerId, SFU_PUBLISH, SFU_SUBSCRIBE, ServerMsg, SfuStream,
+    Grant, PeerId, RoomTopology, SFU_PUBLISH, SFU_SUBSCRIBE, ServerMsg, SfuStream,
 };
 use crate::signalling::service::{Outbox, PseudoPeerSignal, ServiceError, SfuMember};
 
@@ -37,6 +38,8 @@ pub(super) enum Cmd {
         signal: PseudoPeerSignal,
         reply: oneshot::Sender<Result<(), ServiceError>>,
     },
+    /// What `/sfu/status` shows of the room.
+    Status(oneshot::Sender<RoomStatus>),
 }
 
 struct Subscription {
@@ -47,6 +50,8 @@ struct Subscription {
     queued: Vec<u64>,
     /// The subscriber joined (Janus offered at least once).
     started: bool,
+    /// Media streams (m-lines) of Janus's last offer that carry a member's media.
+    streams: usize,
 }
 
 struct Member {
@@ -76,6 +81,10 @@ struct State {
     /// Control handle (room create/destroy), while the Janus room exists.
     control: Option<u64>,
     events_tx: mpsc::UnboundedSender<HandleEvent>,
+    /// The room's instance was lost and the room is not re-created yet.
+    down: bool,
+    /// Times the room was re-created after its instance was lost.
+    recreated: u64,
 }
 
 fn failed(e: JanusError) -> ServiceError {
@@ -87,13 +96,19 @@ impl RoomTask {
     /// Run until the room is empty and no command is queued.
     pub(super) async fn run(self) {
         let (events_tx, mut events) = mpsc::unbounded_channel();
+        let Some(mut reconnected) = self.bridge.upgrade().map(|b| b.reconnected.subscribe()) else {
+            return;
+        };
         let mut st = State {
             task: self,
             members: HashMap::new(),
             control: None,
             events_tx,
+            down: false,
+            recreated: 0,
         };
         loop {
+            let janus = st.task.janus.clone();
             tokio::select! {
                 cmd = st.task.cmds.recv() => {
                     let Some(cmd) = cmd else { break };
@@ -103,6 +118,11 @@ impl RoomTask {
                     }
                 }
                 Some((handle, ev)) = events.recv() => st.janus_event(handle, ev).await,
+                () = janus.lost(), if !st.down => st.instance_lost().await,
+                // While down: as soon as an instance is back, and every second (an instance
+                // may be connected but have refused to create the room).
+                _ = reconnected.changed(), if st.down => st.recover().await,
+                () = tokio::time::sleep(RECONNECT_INTERVAL), if st.down => st.recover().await,
             }
         }
     }
@@ -122,6 +142,80 @@ impl State {
                 let r = self.signal(&peer, &to, signal).await;
                 let _ = reply.send(r);
             }
+            Cmd::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+        }
+    }
+
+    /// The room's Janus connection was lost (Janus stopped or died, or the connection to it
+    /// broke): the Janus room, every handle and every member's SFU connection went with it.
+    /// Forget them and re-create the room where it can be.
+    async fn instance_lost(&mut self) {
+        tracing::warn!(room = %self.task.name, url = self.task.janus.url(),
+                       "the SFU instance of this room was lost; re-creating the room");
+        self.control = None;
+        for m in self.members.values_mut() {
+            m.publisher = None;
+            m.published = false;
+            m.subscription = None;
+        }
+        self.down = true;
+        self.recover().await;
+    }
+
+    /// Re-create the lost room on the least-loaded connected instance (the same one once it
+    /// is back, or another), under a fresh Janus room id, and send every member `topology`
+    /// `sfu`: they close their SFU connections and connect again, which re-publishes and
+    /// re-subscribes everything. With no instance connected the room stays down.
+    async fn recover(&mut self) {
+        let Some(bridge) = self.task.bridge.upgrade() else {
+            return;
+        };
+        let Some((instance, janus)) = bridge.replace_instance(&self.task.name) else {
+            tracing::debug!(room = %self.task.name, "no SFU instance connected yet");
+            return;
+        };
+        self.task.janus = janus;
+        self.task.janus_room = bridge.room_id();
+        if let Err(e) = self.ensure_room().await {
+            tracing::warn!(room = %self.task.name, instance, error = %e,
+                           "cannot re-create the SFU room yet");
+            return;
+        }
+        self.down = false;
+        self.recreated += 1;
+        tracing::info!(room = %self.task.name, url = self.task.janus.url(),
+                       members = self.members.len(), "SFU room re-created");
+        for m in self.members.values() {
+            (m.outbox)(ServerMsg::Topology {
+                n: 0,
+                topology: RoomTopology::Sfu,
+            });
+        }
+    }
+
+    fn status(&self) -> RoomStatus {
+        let subscriptions = self
+            .members
+            .values()
+            .filter_map(|m| m.subscription.as_ref());
+        RoomStatus {
+            room: self.task.name.clone(),
+            instance: self
+                .task
+                .bridge
+                .upgrade()
+                .and_then(|b| b.rooms.lock().get(&self.task.name).map(|r| r.instance))
+                .unwrap_or(0),
+            instance_connected: self.task.janus.alive(),
+            janus_room: self.task.janus_room,
+            state: if self.down { "down" } else { "up" },
+            recreated: self.recreated,
+            members: self.members.len(),
+            publishers: self.members.values().filter(|m| m.published).count(),
+            subscribers: subscriptions.clone().count(),
+            forwarded_streams: subscriptions.map(|s| s.streams).sum(),
         }
     }
 
@@ -383,6 +477,7 @@ impl State {
                     awaiting_answer: false,
                     queued: Vec::new(),
                     started: false,
+                    streams: 0,
                 });
                 let body = json!({"request": "join", "ptype": "subscriber", "room": janus_room,
                                   "streams": streams});
@@ -419,7 +514,7 @@ impl State {
         let Some(m) = self.members.get_mut(peer) else {
             return;
         };
-        let streams = data["streams"]
+        let streams: Vec<SfuStream> = data["streams"]
             .as_array()
             .map(|a| {
                 a.iter()
@@ -439,6 +534,7 @@ impl State {
                     .collect()
             })
             .unwrap_or_default();
+        let count = streams.len();
         (m.outbox)(ServerMsg::SfuStreams { n: 0, streams });
         (m.outbox)(ServerMsg::Offer {
             n: 0,
@@ -448,6 +544,7 @@ impl State {
         if let Some(s) = &mut m.subscription {
             s.awaiting_answer = true;
             s.started = true;
+            s.streams = count;
         }
     }
 

@@ -17,7 +17,7 @@ use super::WhiteboardService;
 use super::store::PageImage;
 use crate::server::handshake::Request;
 use crate::server::http::{TEXT, query_param, response};
-use crate::server::report::request_token;
+use crate::server::room_admin::request_token;
 use crate::signalling::protocol::Grant;
 use crate::signalling::protocol::whiteboard::{DEFAULT_BOARD, valid_board};
 use crate::signalling::token::{Claims, TokenError, verify};
