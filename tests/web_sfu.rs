@@ -1,6 +1,7 @@
 //! The browser client (`web/streamwire.js` + `web/sfu.js`) in an SFU room through a real
 //! Janus: a browser and a Rust session each publish, and each receives the other through the
-//! SFU (one publishing and one subscribing connection on each side, no direct connection).
+//! SFU (one publishing and one subscribing connection on each side, no direct connection);
+//! and both keep receiving each other when Janus is killed mid-call and started again.
 //! Run: unshare -n sh -c 'ip link set lo up; cargo test --test web_sfu'
 //! (the test re-runs itself in a namespace of its own and adds a veth pair there: Janus
 //! gathers no ICE candidates on loopback).
@@ -17,6 +18,7 @@ use browser_support::{Browser, page_url};
 use janus_support::{CLIENT_ADDR, Janus};
 use netns_support::isolated;
 use serde_json::json;
+use session_support::Joined;
 use session_support::{join, small};
 use streamwire::encoder::Codec;
 use streamwire::webrtc::MediaKind;
@@ -28,8 +30,28 @@ fn browser_and_rust_through_janus() {
     if !isolated("browser_and_rust_through_janus") {
         return;
     }
+    through_janus(false);
+}
+
+/// Janus is killed (SIGKILL) once media flows both ways, and started again: the server
+/// re-creates the room and both sides rebuild their SFU connections by themselves.
+#[test]
+fn browser_and_rust_recover_when_janus_restarts() {
+    if !isolated("browser_and_rust_recover_when_janus_restarts") {
+        return;
+    }
+    through_janus(true);
+}
+
+/// Frames the browser decoded on its subscribing connection.
+const FRAMES_DECODED: &str = "(async () => { const l = window.streamwireApp.client.pcs.get('sfu-subscribe');
+    if (!l) return 0; let n = 0;
+    (await l.pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'video') n += r.framesDecoded ?? 0; });
+    return n; })()";
+
+fn through_janus(restart: bool) {
     janus_support::veth();
-    let janus = Janus::start("40000-40100");
+    let mut janus = Janus::start("40000-40100");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -75,6 +97,8 @@ fn browser_and_rust_through_janus() {
             .eval("[...window.streamwireApp.client.pcs.keys()].sort()")
             .await;
         assert_eq!(links, json!(["sfu-publish", "sfu-subscribe"]));
+        b.eval("window.__oldSubscribe = window.streamwireApp.client.pcs.get('sfu-subscribe'); true")
+            .await;
 
         // The Rust member decodes the browser's fake camera.
         session_support::wait_for("the browser's video decoded by the Rust member", LONG, || {
@@ -87,6 +111,38 @@ fn browser_and_rust_through_janus() {
             rust.decoded_from(&web_id, MediaKind::Audio) > 5
         })
         .await;
+        if restart {
+            restart_janus(&mut janus, &mut b, &rust, &web_id).await;
+        }
         rust.session.leave().await;
     });
+}
+
+async fn restart_janus(janus: &mut Janus, b: &mut Browser, rust: &Joined, web_id: &str) {
+    janus.kill();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rust_before = rust.decoded_from(web_id, MediaKind::Video);
+    janus.restart();
+    // The browser's old subscribing connection is replaced by a new one: its decoded frames
+    // count from zero again.
+    b.wait_for(
+        "the browser decoding the Rust member's video again",
+        &format!("{FRAMES_DECODED}.then(n => n > 10 && window.streamwireApp.client.pcs.get('sfu-subscribe') !== window.__oldSubscribe)"),
+        LONG,
+    )
+    .await;
+    b.wait_for(
+        "the Rust member's video playing in the browser again",
+        "[...document.querySelectorAll('.tile:not([data-peer=local]) video')]
+           .filter(x => x.videoWidth === 320 && x.currentTime > 0 && !x.paused).length === 1",
+        LONG,
+    )
+    .await;
+    session_support::wait_for(
+        "the browser's video decoded again by the Rust member",
+        LONG,
+        || rust.decoded_from(web_id, MediaKind::Video) > rust_before + 10,
+    )
+    .await;
+    b.assert_no_console_errors().await;
 }
