@@ -19,6 +19,8 @@
 //!   `admin` grant, as `Authorization: Bearer <jwt>` or the `token` query parameter: 401
 //!   without a valid token, 403 for another room or without `admin`, 404 when the server keeps
 //!   no telemetry (no `--db`) or holds none for the room (`report.rs`).
+//! - `GET /sfu/status?room=R`: what the SFU bridge holds for room `R`, as JSON, for the same
+//!   token (`sfu/status.rs`); 404 on a server without `--sfu`.
 
 use std::time::Duration;
 
