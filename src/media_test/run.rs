@@ -21,7 +21,7 @@ use crate::webrtc::publisher::{AudioSource, Publisher, PublisherConfig, VideoSou
 use crate::webrtc::repair::RepairConfig;
 use crate::webrtc::stats::{Direction, PeerStats, StatsSampler, quality_score};
 use crate::webrtc::subscriber::{AudioOutput, Subscriber, SubscriberConfig, VideoOutput};
-use crate::webrtc::{MediaKind, WebrtcError, make};
+use crate::webrtc::{MediaKind, WebrtcError};
 
 /// Time allowed for the connection and the server's `media_test_ready`.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -222,7 +222,7 @@ impl Media {
         publisher.attach(&peer)?;
         match &subscriber {
             Some(s) => s.attach(&peer),
-            None => drop_received(&pipeline, &peer),
+            None => peer.discard_received(),
         }
         peer.negotiate()?;
         Ok((
@@ -339,37 +339,6 @@ impl Media {
         let _ = self.peer.close();
         let _ = self.pipeline.set_state(gst::State::Null);
     }
-}
-
-/// The probe's received stream is counted by webrtcbin's stats and dropped undecoded.
-fn drop_received(pipeline: &gst::Pipeline, peer: &Peer) {
-    let pipeline = pipeline.downgrade();
-    peer.webrtcbin().connect_pad_added(move |_, pad| {
-        if pad.direction() != gst::PadDirection::Src {
-            return;
-        }
-        let Some(pipeline) = pipeline.upgrade() else {
-            return;
-        };
-        let linked = make("fakesink").and_then(|sink| {
-            sink.set_property("async", false);
-            sink.set_property("sync", false);
-            pipeline
-                .add(&sink)
-                .map_err(|e| WebrtcError::State(e.to_string()))?;
-            sink.sync_state_with_parent()
-                .map_err(|e| WebrtcError::State(e.to_string()))?;
-            let input = sink
-                .static_pad("sink")
-                .ok_or_else(|| WebrtcError::MissingElement("fakesink sink pad".into()))?;
-            pad.link(&input)
-                .map_err(|e| WebrtcError::State(format!("{e:?}")))?;
-            Ok(())
-        });
-        if let Err(e) = linked {
-            tracing::warn!(error = %e, "probe: received pad not linked");
-        }
-    });
 }
 
 /// This client's stats and the server's report as one report: the uplink from what the

@@ -110,7 +110,7 @@ impl Mesh {
         if wants {
             cx.shared.subscriber.attach(&peer);
         } else {
-            discard_remote_pads(&peer);
+            peer.discard_received();
         }
         let conn = cx.new_conn();
         let mut channel = None;
@@ -577,30 +577,6 @@ pub(super) fn spawn_io(cx: &Ctx, id: &str, conn: ConnId, mut io: PeerIo) {
                 conn,
                 ConnectionPost::Peer(ev),
             ));
-        }
-    });
-}
-
-/// Link every remote pad of an unsubscribed peer to a `fakesink` so webrtcbin never sees
-/// `not-linked`.
-fn discard_remote_pads(peer: &Peer) {
-    let bin = peer.bin().clone();
-    peer.webrtcbin().connect_pad_added(move |_, pad| {
-        if pad.direction() != gst::PadDirection::Src {
-            return;
-        }
-        let Ok(sink) = gst::ElementFactory::make("fakesink")
-            .property("sync", false)
-            .property("async", false)
-            .build()
-        else {
-            return;
-        };
-        if bin.add(&sink).is_ok() {
-            let _ = sink.sync_state_with_parent();
-            if let Some(sp) = sink.static_pad("sink") {
-                let _ = pad.link(&sp);
-            }
         }
     });
 }

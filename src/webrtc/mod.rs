@@ -118,6 +118,29 @@ pub(crate) fn make(factory: &str) -> Result<gst::Element, WebrtcError> {
         .map_err(|_| WebrtcError::MissingElement(factory.to_owned()))
 }
 
+/// Link `pad`, a stream a peer received, to a new unsynchronised `fakesink` in `bin`: a
+/// stream nobody wants is still consumed, so webrtcbin never sees `not-linked`
+/// ([`peer::Peer::discard_received`] does it for every stream of a peer).
+pub(crate) fn discard(bin: &gst::Bin, pad: &gst::Pad) -> Result<(), WebrtcError> {
+    use gst::prelude::*;
+    let sink = make("fakesink")?;
+    sink.set_property("async", false);
+    sink.set_property("sync", false);
+    bin.add(&sink).map_err(|e| WebrtcError::Link {
+        what: "fakesink".into(),
+        detail: e.to_string(),
+    })?;
+    sink.sync_state_with_parent()
+        .map_err(|e| WebrtcError::State(format!("fakesink: {e}")))?;
+    let input = sink
+        .static_pad("sink")
+        .ok_or_else(|| WebrtcError::MissingElement("fakesink sink pad".into()))?;
+    pad.link(&input).map(|_| ()).map_err(|e| WebrtcError::Link {
+        what: format!("received pad `{}`", pad.name()),
+        detail: format!("{e:?}"),
+    })
+}
+
 /// Have the top-level pipeline holding `element` recompute its latency and hand it to its
 /// sinks, from a GStreamer thread (not the caller's streaming thread). GStreamer leaves this to
 /// the application, on the `LATENCY` message an element posts when its latency changed; the

@@ -20,7 +20,7 @@ use std::time::Duration;
 use gst::prelude::*;
 use parking_lot::Mutex;
 
-use super::{discard, link};
+use super::link;
 use crate::encoder::Codec;
 use crate::webrtc::peer::{Peer, SendTrack};
 use crate::webrtc::publisher::{PayloadOf, payloader};
@@ -292,7 +292,7 @@ impl Echo {
         };
         match target {
             Some(input) => link(pad, &input),
-            None => discard(&self.pipeline, pad),
+            None => crate::webrtc::discard(self.pipeline.upcast_ref(), pad),
         }
     }
 }

@@ -29,7 +29,7 @@ use parking_lot::Mutex;
 
 use crate::signalling::protocol::{ErrorCode, ServerMsg};
 use crate::signalling::service::{MediaTestRequest, MediaTestRun, MediaTests, ServiceError};
-use crate::webrtc::{WebrtcError, make};
+use crate::webrtc::WebrtcError;
 
 /// Highest [`MediaTestConfig::echo_delay`].
 pub const MAX_ECHO_DELAY: Duration = Duration::from_secs(5);
@@ -187,23 +187,6 @@ impl MediaTests for MediaTestService {
         })?;
         Ok(Box::new(run))
     }
-}
-
-/// Drop what arrives on a received pad (a `fakesink`).
-fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(), WebrtcError> {
-    let sink = make("fakesink")?;
-    sink.set_property("async", false);
-    sink.set_property("sync", false);
-    pipeline.add(&sink).map_err(|e| WebrtcError::Link {
-        what: "fakesink".into(),
-        detail: e.to_string(),
-    })?;
-    sink.sync_state_with_parent()
-        .map_err(|e| WebrtcError::State(format!("fakesink: {e}")))?;
-    let input = sink
-        .static_pad("sink")
-        .ok_or_else(|| WebrtcError::MissingElement("fakesink sink pad".into()))?;
-    link(pad, &input)
 }
 
 fn link(src: &gst::Pad, sink: &gst::Pad) -> Result<(), WebrtcError> {

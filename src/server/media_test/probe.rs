@@ -3,9 +3,6 @@
 //! ([`VideoSource::Noise`]), VP8 at the rate of its congestion controller's estimate, so the
 //! estimate climbs to the path's capacity (up to the probe's highest rate).
 
-use gst::prelude::*;
-
-use super::discard;
 use crate::encoder::Codec;
 use crate::webrtc::publisher::{AudioSource, Publisher, PublisherConfig, VideoSource};
 use crate::webrtc::sdp::{media_codecs, video_codec_of};
@@ -17,7 +14,6 @@ const HEIGHT: i32 = 360;
 const FPS: i32 = 30;
 
 pub(super) struct Probe {
-    pipeline: gst::Pipeline,
     publisher: Publisher,
 }
 
@@ -37,7 +33,6 @@ impl Probe {
             ..defaults
         };
         Ok(Probe {
-            pipeline: pipeline.clone(),
             publisher: Publisher::new(pipeline, cfg)?,
         })
     }
@@ -45,18 +40,7 @@ impl Probe {
     /// Send the noise to `peer` and drop what it receives.
     pub(super) fn attach(&self, peer: &Peer) -> Result<(), WebrtcError> {
         self.publisher.attach(peer)?;
-        let pipeline = self.pipeline.downgrade();
-        peer.webrtcbin().connect_pad_added(move |_, pad| {
-            if pad.direction() != gst::PadDirection::Src {
-                return;
-            }
-            let Some(pipeline) = pipeline.upgrade() else {
-                return;
-            };
-            if let Err(e) = discard(&pipeline, pad) {
-                tracing::warn!(error = %e, "probe: received pad not linked");
-            }
-        });
+        peer.discard_received();
         Ok(())
     }
 

@@ -347,6 +347,25 @@ impl Peer {
         &self.inner.bin
     }
 
+    /// Consume every stream this peer receives without decoding it: each new source pad of
+    /// its webrtcbin goes to a `fakesink` in the peer's bin ([`super::discard`]). For a peer
+    /// whose received media nobody wants (webrtcbin's statistics still count it).
+    pub(crate) fn discard_received(&self) {
+        let bin = self.bin().downgrade();
+        let id = self.id().to_owned();
+        self.webrtcbin().connect_pad_added(move |_, pad| {
+            if pad.direction() != gst::PadDirection::Src {
+                return;
+            }
+            let Some(bin) = bin.upgrade() else {
+                return;
+            };
+            if let Err(e) = super::discard(&bin, pad) {
+                tracing::warn!(peer = %id, error = %e, "a received stream is not consumed");
+            }
+        });
+    }
+
     /// Configuration the peer was created with.
     pub fn config(&self) -> &PeerConfig {
         &self.inner.config
