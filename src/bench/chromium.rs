@@ -52,6 +52,18 @@ pub struct Chromium {
     pub console: Vec<String>,
 }
 
+/// Whether `path` is a file to start as the browser; the error names it and the flags.
+pub fn check(path: &Path) -> Result<(), ChromiumError> {
+    if path.is_file() {
+        return Ok(());
+    }
+    Err(ChromiumError(format!(
+        "no browser at {} (install Debian's chromium, give --browser PATH, or --no-browser \
+         to skip the browser figures)",
+        path.display()
+    )))
+}
+
 impl Drop for Chromium {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -63,13 +75,7 @@ impl Chromium {
     /// Start `path` headless (fake camera and microphone, loopback ICE allowed, no
     /// background networking) with a fresh profile, and connect to its DevTools endpoint.
     pub async fn launch(path: &Path) -> Result<Chromium, ChromiumError> {
-        if !path.is_file() {
-            return Err(ChromiumError(format!(
-                "no browser at {} (install Debian's chromium, give --browser PATH, or \
-                 --no-browser to skip the browser figures)",
-                path.display()
-            )));
-        }
+        check(path)?;
         let profile = tempfile::tempdir().map_err(|e| err("profile directory", e))?;
         let mut child = Command::new(path)
             .args([

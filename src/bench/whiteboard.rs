@@ -216,6 +216,9 @@ pub async fn run(
     exe: &Path,
     opts: &WhiteboardOptions,
 ) -> Result<WhiteboardReport, WhiteboardBenchError> {
+    if let Some(path) = &opts.browser {
+        super::chromium::check(path).map_err(|e| err("browser", e))?;
+    }
     let dir = tempfile::tempdir().map_err(|e| err("state directory", e))?;
     let (child, url, secret) = spawn_server(exe, dir.path(), &opts.server_args)?;
     let pid = child.0.id();
