@@ -51,6 +51,13 @@ fn bench_whiteboard_times_strokes_from_one_page_to_another() {
     assert_eq!(outer["samples"], 125, "{v}");
     assert!(ms(outer, "p50_ms") >= p50, "{v}");
     assert!(ms(outer, "p95_ms") >= p95, "{v}");
+    // Applied to page B's board before painted there.
+    let applied = &v["stroke_latency_applied"];
+    assert_eq!(applied["samples"], 125, "{v}");
+    assert!(
+        ms(applied, "p50_ms") > 0.0 && ms(applied, "p50_ms") <= p50,
+        "{v}"
+    );
     assert!(v["browser"].as_str().unwrap().contains("Chrome/"), "{v}");
     // The library path is timed apart, and is the faster one (no input, no paint).
     let lib = &v["library_stroke_latency"];

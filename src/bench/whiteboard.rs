@@ -98,6 +98,8 @@ pub struct WhiteboardReport {
     pub stroke_latency: Option<StrokeLatency>,
     /// The same strokes on the bench process's clock: an upper bound of `stroke_latency`.
     pub stroke_latency_bench_clock: Option<StrokeLatency>,
+    /// The same strokes until applied to the other page's board model (before its paint).
+    pub stroke_latency_applied: Option<StrokeLatency>,
     /// The browser that ran the pages (`Browser.getVersion` product).
     pub browser: Option<String>,
     /// Stroke propagation between two Rust members (library to library).
@@ -348,6 +350,7 @@ pub async fn run(
     Ok(WhiteboardReport {
         stroke_latency: browser.as_ref().map(|b| b.page_clock.clone()),
         stroke_latency_bench_clock: browser.as_ref().map(|b| b.bench_clock.clone()),
+        stroke_latency_applied: browser.as_ref().map(|b| b.applied.clone()),
         browser: browser.map(|b| b.browser),
         library_stroke_latency: StrokeLatency {
             p50_ms: percentile(&lat, 50.0).unwrap_or(f64::NAN),

@@ -58,6 +58,9 @@ pub struct BrowserStrokes {
     pub page_clock: StrokeLatency,
     /// The same strokes on the bench process's clock (an upper bound).
     pub bench_clock: StrokeLatency,
+    /// Pointer event in page A → the stroke applied to page B's board (its `change` event,
+    /// before the paint), on the pages' clock.
+    pub applied: StrokeLatency,
     /// `Browser.getVersion` product, e.g. `Chrome/156.0.8078.114`.
     pub browser: String,
 }
@@ -87,18 +90,22 @@ fn drawer_probe() -> String {
 }
 
 /// JS for page B: `__swProbe.arm(bx, by)` starts watching board point (bx, by);
-/// `__swProbe.watch.done` resolves to `{at, via}` when ink is found there.
+/// `__swProbe.watch.done` resolves to `{at, via, applied}` when ink is found there (`applied`:
+/// the first board `change` with more items than at arming, i.e. the stroke in the model).
 fn viewer_probe() -> String {
     format!(
         "(() => {{ {GEOMETRY}
   const probe = {{ watch: null }};
+  const board = window.streamwireApp.whiteboard.board;
   const check = (via) => {{ const w = probe.watch; if (!w || w.at !== null) return;
-    if (ink(w.bx, w.by) > 0) {{ w.at = performance.timeOrigin + performance.now(); w.resolve({{ at: w.at, via }}); }} }};
-  window.streamwireApp.whiteboard.board.addEventListener('change', () => {{ if (probe.watch?.at === null) requestAnimationFrame(() => check('change')); }});
+    if (ink(w.bx, w.by) > 0) {{ w.at = performance.timeOrigin + performance.now(); w.resolve({{ at: w.at, via, applied: w.applied }}); }} }};
+  board.addEventListener('change', () => {{ const w = probe.watch; if (w?.at !== null) return;
+    if (w.applied === null && board.itemList().length > w.items) w.applied = performance.timeOrigin + performance.now();
+    requestAnimationFrame(() => check('change')); }});
   const frame = () => {{ if (probe.watch?.at === null) {{ check('frame'); requestAnimationFrame(frame); }} }};
   probe.arm = (bx, by) => {{ if (ink(bx, by) > 0) throw new Error(`ink at (${{bx}}, ${{by}}) before the stroke`);
     let resolve; const done = new Promise((r) => {{ resolve = r; }});
-    probe.watch = {{ bx, by, at: null, resolve, done }}; requestAnimationFrame(frame); return true; }};
+    probe.watch = {{ bx, by, at: null, applied: null, items: board.itemList().length, resolve, done }}; requestAnimationFrame(frame); return true; }};
   window.__swProbe = probe; return true; }})()"
     )
 }
@@ -183,6 +190,7 @@ pub async fn run(
     let rows = ((900.0 - 2.0 * CELL) / CELL) as usize + 1;
     let mut page_ms = Vec::with_capacity(samples);
     let mut bench_ms = Vec::with_capacity(samples);
+    let mut applied_ms = Vec::with_capacity(samples);
     let mut via_change = 0usize;
     for i in 0..samples {
         let cell = i % (cols * rows);
@@ -249,7 +257,9 @@ pub async fn run(
                 "browser: stroke {i}: page A saw no trusted pointerdown ({down})"
             )));
         }
-        let inner = number(&seen, "at", "page B")? - number(&down, "at", "page A")?;
+        let down_at = number(&down, "at", "page A")?;
+        let inner = number(&seen, "at", "page B")? - down_at;
+        let applied = number(&seen, "applied", "page B")? - down_at;
         let outer = (t1 - t0).as_secs_f64() * 1000.0;
         if !(inner > 0.0 && inner <= outer + CLOCK_SLACK_MS) {
             return Err(WhiteboardBenchError::new(format!(
@@ -260,6 +270,7 @@ pub async fn run(
         tracing::debug!(
             stroke = i,
             page_clock_ms = inner,
+            applied_ms = applied,
             bench_clock_ms = outer,
             via = %seen["via"],
             "bench whiteboard: browser stroke"
@@ -267,7 +278,14 @@ pub async fn run(
         if seen["via"] == "change" {
             via_change += 1;
         }
+        if !(applied > 0.0 && applied <= inner) {
+            return Err(WhiteboardBenchError::new(format!(
+                "browser: stroke {i}: applied in page B after {applied:.3} ms, painted after \
+                 {inner:.3} ms"
+            )));
+        }
         page_ms.push(inner);
+        applied_ms.push(applied);
         bench_ms.push(outer);
         // Let the stroke's last points (sent once per frame) arrive before the next one.
         tokio::time::sleep(Duration::from_millis(30)).await;
@@ -293,6 +311,11 @@ pub async fn run(
             &bench_ms,
             "CDP mousePressed sent to page A -> page B's answer received; the bench \
              process's clock (upper bound: adds CDP transport both ways)",
+        ),
+        applied: lat(
+            &applied_ms,
+            "pointerdown in Chromium page A (event timeStamp) -> server -> applied to page B's \
+             board (its change event, before the paint); the pages' clock",
         ),
         browser,
     })

@@ -198,6 +198,7 @@ pub fn execute(cmd: BenchCommand) -> anyhow::Result<()> {
                         "  on the bench's clock",
                         r.stroke_latency_bench_clock.as_ref(),
                     ),
+                    ("  until applied", r.stroke_latency_applied.as_ref()),
                     ("library stroke latency", Some(&r.library_stroke_latency)),
                 ] {
                     if let Some(l) = l {
