@@ -36,6 +36,19 @@ fn err(what: &str, e: impl std::fmt::Display) -> ChromiumError {
     ChromiumError(format!("{what}: {e}"))
 }
 
+/// A mouse event of [`Chromium::mouse`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mouse {
+    /// Moved, no button held.
+    Move,
+    /// Left button pressed.
+    Press,
+    /// Moved with the left button held.
+    Drag,
+    /// Left button released.
+    Release,
+}
+
 /// One page of the browser: its CDP session.
 #[derive(Debug, Clone)]
 pub struct Page(String);
@@ -335,36 +348,28 @@ impl Chromium {
         Err(ChromiumError(msg))
     }
 
-    /// A trusted mouse event (`mouseMoved`, `mousePressed`, `mouseReleased`) at CSS pixel
-    /// (x, y) of the page's viewport, left button; returns when the page has handled it.
+    /// A trusted mouse event at CSS pixel (x, y) of the page's viewport (left button);
+    /// returns when the page has handled it.
     pub async fn mouse(
         &mut self,
         page: &Page,
-        kind: &str,
+        event: Mouse,
         x: f64,
         y: f64,
     ) -> Result<(), ChromiumError> {
-        let id = self.send_mouse(page, kind, x, y).await?;
-        self.response(id, "Input.dispatchMouseEvent", CDP_TIMEOUT)
-            .await?;
-        Ok(())
-    }
-
-    /// Send a trusted mouse event without waiting (see [`Chromium::mouse`]).
-    pub async fn send_mouse(
-        &mut self,
-        page: &Page,
-        kind: &str,
-        x: f64,
-        y: f64,
-    ) -> Result<u64, ChromiumError> {
-        let buttons = if kind == "mouseReleased" { 0 } else { 1 };
-        self.send(
+        let (kind, button, buttons) = match event {
+            Mouse::Move => ("mouseMoved", "none", 0),
+            Mouse::Press => ("mousePressed", "left", 1),
+            Mouse::Drag => ("mouseMoved", "left", 1),
+            Mouse::Release => ("mouseReleased", "left", 0),
+        };
+        self.call(
             Some(page),
             "Input.dispatchMouseEvent",
-            json!({"type": kind, "x": x, "y": y, "button": "left", "buttons": buttons, "clickCount": 1}),
+            json!({"type": kind, "x": x, "y": y, "button": button, "buttons": buttons, "clickCount": 1}),
         )
-        .await
+        .await?;
+        Ok(())
     }
 
     /// Click the centre of the first element matching `selector` with real mouse input.
@@ -386,9 +391,9 @@ impl Chromium {
         let (Some(x), Some(y)) = (at[0].as_f64(), at[1].as_f64()) else {
             return Err(err(selector, format!("no position in {at}")));
         };
-        self.mouse(page, "mouseMoved", x, y).await?;
-        self.mouse(page, "mousePressed", x, y).await?;
-        self.mouse(page, "mouseReleased", x, y).await
+        self.mouse(page, Mouse::Move, x, y).await?;
+        self.mouse(page, Mouse::Press, x, y).await?;
+        self.mouse(page, Mouse::Release, x, y).await
     }
 
     /// Remember uncaught exceptions and console errors among the CDP events.

@@ -29,7 +29,7 @@ use serde_json::Value;
 use streamwire::signalling::protocol::Grant;
 use streamwire::signalling::token::{Claims, mint};
 
-use super::chromium::{Chromium, ChromiumError, Page};
+use super::chromium::{Chromium, ChromiumError, Mouse, Page};
 use super::percentile;
 use super::whiteboard::{StrokeLatency, WhiteboardBenchError};
 
@@ -224,20 +224,20 @@ pub async fn run(
             .send_eval(&v, "window.__swProbe.watch.done")
             .await
             .map_err(cerr("page B"))?;
-        b.mouse(&a, "mouseMoved", x, y)
+        b.mouse(&a, Mouse::Move, x, y)
             .await
             .map_err(cerr("mouse"))?;
         let t0 = Instant::now();
-        b.mouse(&a, "mousePressed", x, y)
+        b.mouse(&a, Mouse::Press, x, y)
             .await
             .map_err(cerr("mouse"))?;
         let step = (x_end - x) / 4.0;
         for k in 1..=4 {
-            b.mouse(&a, "mouseMoved", x + step * f64::from(k), y)
+            b.mouse(&a, Mouse::Drag, x + step * f64::from(k), y)
                 .await
                 .map_err(cerr("mouse"))?;
         }
-        b.mouse(&a, "mouseReleased", x_end, y)
+        b.mouse(&a, Mouse::Release, x_end, y)
             .await
             .map_err(cerr("mouse"))?;
         let (seen, t1) = b
