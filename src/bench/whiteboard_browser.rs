@@ -16,12 +16,13 @@
 //!   earlier), and in every frame while armed; the first read that finds ink takes
 //!   `performance.timeOrigin + performance.now()`.
 //!
-//! Both pages run in one browser on one machine, so `timeOrigin + now` is one clock (Unix
-//! time from the monotonic clock; Chromium fixes the offset once per renderer process). As a
-//! check that needs no shared page clock, each sample is also timed on the bench process's
-//! own clock, from sending the pressed event to receiving page B's answer: an upper bound
-//! (it adds the CDP transport both ways). A sample whose page-clock time exceeds that bound
-//! by more than [`CLOCK_SLACK_MS`] fails the run.
+//! Both pages run in one browser on one machine, so `timeOrigin + now` is one clock (the
+//! monotonic clock plus an offset to Unix time each renderer process takes once). As a check
+//! that needs no shared page clock, each sample is also timed on the bench process's own
+//! clock, from sending the pressed event to receiving page B's answer: an upper bound (it
+//! adds the CDP transport both ways). A sample whose page-clock time is not positive or
+//! exceeds that bound by more than [`CLOCK_SLACK_MS`] fails the run. Page B also notes when
+//! the stroke reached its board (the first `change` with one more item), before the paint.
 
 use std::time::{Duration, Instant};
 
