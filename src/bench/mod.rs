@@ -4,6 +4,7 @@
 //! Part of the `streamwire` binary, not of the library: they use only the library's public API
 //! (`cargo bench --bench NAME` runs the same code through this binary).
 
+pub mod chromium;
 pub mod encode;
 pub mod impairment;
 #[cfg(feature = "reference-pair")]
@@ -16,6 +17,7 @@ pub mod signalling;
 pub mod telemetry;
 pub mod usage;
 pub mod whiteboard;
+pub mod whiteboard_browser;
 
 use std::path::{Path, PathBuf};
 

@@ -1,8 +1,11 @@
 //! `streamwire bench whiteboard`: the whiteboard against a `streamwire serve` child process on
 //! loopback (its own state directory and SQLite file):
 //!
-//! - stroke latency: one Rust member draws a stroke, the time until another Rust member has
-//!   applied it (library to library through the server; no browser, no rendering);
+//! - stroke latency: a real pointer event in one headless Chromium page until the stroke is
+//!   painted on another page's whiteboard canvas (`whiteboard_browser`; left out with
+//!   `--no-browser`);
+//! - library stroke latency: one Rust member draws a stroke, the time until another Rust
+//!   member has applied it (library to library through the server; no browser, no rendering);
 //! - a board of `--strokes` strokes (8 points each): the time from connecting to a fully
 //!   synced board for a new member (median of `--joins`), the server's RSS growth while the
 //!   board was filled, the encoded document size and the SQLite file size.
@@ -26,8 +29,10 @@ use super::{median, percentile};
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct WhiteboardOptions {
-    /// Latency samples.
+    /// Latency samples (of each path).
     pub samples: usize,
+    /// The Chromium binary for the browser path; `None` skips it.
+    pub browser: Option<std::path::PathBuf>,
     /// Strokes on the big board.
     pub strokes: usize,
     /// Joins timed on the big board.
@@ -88,8 +93,17 @@ pub struct JoinBreakdown {
 /// The report.
 #[derive(Debug, Clone, Serialize)]
 pub struct WhiteboardReport {
-    /// Stroke propagation.
-    pub stroke_latency: StrokeLatency,
+    /// Stroke propagation in the browser: pointer event in one page to painted in another,
+    /// on the pages' clock (`None` with `--no-browser`).
+    pub stroke_latency: Option<StrokeLatency>,
+    /// The same strokes on the bench process's clock: an upper bound of `stroke_latency`.
+    pub stroke_latency_bench_clock: Option<StrokeLatency>,
+    /// The same strokes until applied to the other page's board model (before its paint).
+    pub stroke_latency_applied: Option<StrokeLatency>,
+    /// The browser that ran the pages (`Browser.getVersion` product).
+    pub browser: Option<String>,
+    /// Stroke propagation between two Rust members (library to library).
+    pub library_stroke_latency: StrokeLatency,
     /// The big board.
     pub board: BigBoard,
 }
@@ -98,6 +112,12 @@ pub struct WhiteboardReport {
 #[derive(Debug, thiserror::Error)]
 #[error("bench whiteboard: {0}")]
 pub struct WhiteboardBenchError(String);
+
+impl WhiteboardBenchError {
+    pub(crate) fn new(what: String) -> Self {
+        Self(what)
+    }
+}
 
 fn err(what: &str, e: impl std::fmt::Display) -> WhiteboardBenchError {
     WhiteboardBenchError(format!("{what}: {e}"))
@@ -198,6 +218,9 @@ pub async fn run(
     exe: &Path,
     opts: &WhiteboardOptions,
 ) -> Result<WhiteboardReport, WhiteboardBenchError> {
+    if let Some(path) = &opts.browser {
+        super::chromium::check(path).map_err(|e| err("browser", e))?;
+    }
     let dir = tempfile::tempdir().map_err(|e| err("state directory", e))?;
     let (child, url, secret) = spawn_server(exe, dir.path(), &opts.server_args)?;
     let pid = child.0.id();
@@ -235,6 +258,20 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     drop(changes);
+
+    // The browser path, in a room of its own; the browser is gone before the board is filled.
+    let browser = match &opts.browser {
+        Some(path) => Some(
+            super::whiteboard_browser::run(
+                path,
+                &url.replacen("ws://", "http://", 1),
+                &secret,
+                opts.samples,
+            )
+            .await?,
+        ),
+        None => None,
+    };
 
     // The big board: strokes in batches of 200 (one update each). Each batch waits until the
     // observer has applied the one before: the relayed updates then stay within the
@@ -311,7 +348,11 @@ pub async fn run(
         .sum();
     drop(child);
     Ok(WhiteboardReport {
-        stroke_latency: StrokeLatency {
+        stroke_latency: browser.as_ref().map(|b| b.page_clock.clone()),
+        stroke_latency_bench_clock: browser.as_ref().map(|b| b.bench_clock.clone()),
+        stroke_latency_applied: browser.as_ref().map(|b| b.applied.clone()),
+        browser: browser.map(|b| b.browser),
+        library_stroke_latency: StrokeLatency {
             p50_ms: percentile(&lat, 50.0).unwrap_or(f64::NAN),
             p95_ms: percentile(&lat, 95.0).unwrap_or(f64::NAN),
             samples: lat.len(),

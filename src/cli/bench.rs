@@ -23,8 +23,9 @@ pub enum BenchCommand {
     /// SFU (Janus) against the mesh: publisher CPU and uplink, latency, first frame, SFU CPU,
     /// lowest frame rate, for N subscribers (run in a private network namespace).
     Sfu(super::bench_sfu::BenchSfuArgs),
-    /// Whiteboard: stroke propagation between members, and a large board (join to synced,
-    /// server memory, document and database size).
+    /// Whiteboard: stroke propagation from a pointer event in one Chromium page to painted in
+    /// another, and between Rust members; a large board (join to synced, server memory,
+    /// document and database size).
     Whiteboard(WhiteboardArgs),
 }
 
@@ -34,9 +35,16 @@ pub struct WhiteboardArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-    /// Stroke latency samples.
+    /// Stroke latency samples, of the browser path and of the library path each.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub samples: u32,
+    /// The Chromium binary that runs the two pages of the browser path (headless).
+    #[arg(long, value_name = "PATH", default_value = crate::bench::chromium::DEFAULT_CHROMIUM)]
+    pub browser: std::path::PathBuf,
+    /// Skip the browser path (no Chromium needed): `stroke_latency` is then null and only
+    /// `library_stroke_latency` is timed.
+    #[arg(long, conflicts_with = "browser")]
+    pub no_browser: bool,
     /// Strokes on the large board.
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub strokes: u32,
@@ -174,6 +182,7 @@ pub fn execute(cmd: BenchCommand) -> anyhow::Result<()> {
             let exe = std::env::current_exe().context("locating the streamwire binary")?;
             let opts = crate::bench::whiteboard::WhiteboardOptions {
                 samples: a.samples as usize,
+                browser: (!a.no_browser).then(|| a.browser.clone()),
                 strokes: a.strokes as usize,
                 joins: a.joins as usize,
                 server_args: a.serve_args.clone(),
@@ -183,13 +192,27 @@ pub fn execute(cmd: BenchCommand) -> anyhow::Result<()> {
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
-                println!(
-                    "stroke latency ({}): p50 {:.2} ms, p95 {:.2} ms over {} strokes",
-                    r.stroke_latency.path,
-                    r.stroke_latency.p50_ms,
-                    r.stroke_latency.p95_ms,
-                    r.stroke_latency.samples
-                );
+                for (name, l) in [
+                    ("stroke latency", r.stroke_latency.as_ref()),
+                    (
+                        "  on the bench's clock",
+                        r.stroke_latency_bench_clock.as_ref(),
+                    ),
+                    ("  until applied", r.stroke_latency_applied.as_ref()),
+                    ("library stroke latency", Some(&r.library_stroke_latency)),
+                ] {
+                    if let Some(l) = l {
+                        println!(
+                            "{name} ({}): p50 {:.2} ms, p95 {:.2} ms over {} strokes",
+                            l.path, l.p50_ms, l.p95_ms, l.samples
+                        );
+                    }
+                }
+                if let Some(b) = &r.browser {
+                    println!("browser: {b}");
+                } else {
+                    println!("stroke latency: not timed (--no-browser)");
+                }
                 println!(
                     "board of {} strokes: join -> synced {:.0} ms (median of {}), server RSS +{} KiB, document {} bytes, database {} bytes",
                     r.board.strokes,
