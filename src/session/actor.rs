@@ -211,6 +211,11 @@ impl Actor {
 
     fn teardown(&mut self) {
         self.topology.close_all(&mut self.cx);
+        // With every member detached, the room recording's own tracks end and the muxer
+        // writes the duration and the index before the pipeline stops.
+        if let Some(r) = self.cx.shared.subscriber.room_recording() {
+            r.finish();
+        }
         let _ = self.cx.shared.pipeline.set_state(gst::State::Null);
     }
 

@@ -181,6 +181,7 @@ impl Session {
             Ok(c) => c,
             Err(e) => {
                 let _ = pipeline.set_state(gst::State::Null);
+                abandon_room_recording(&subscriber);
                 return Err(e.into());
             }
         };
@@ -194,6 +195,7 @@ impl Session {
                 Err(e) => {
                     client.leave().await;
                     let _ = pipeline.set_state(gst::State::Null);
+                    abandon_room_recording(&subscriber);
                     return Err(e.into());
                 }
             };
@@ -229,6 +231,8 @@ impl Session {
         if let Err(e) = Actor::new(cx, Box::new(mesh::Mesh::new()), cfg.ice_servers).spawn(queue_rx)
         {
             shared.client.leave().await;
+            let _ = shared.pipeline.set_state(gst::State::Null);
+            abandon_room_recording(&shared.subscriber);
             return Err(WebrtcError::State(format!("starting the session thread: {e}")).into());
         }
         // Signalling events, in order, to the actor; the client sends nothing after it ended.
@@ -269,6 +273,22 @@ impl Session {
             shared,
             actor: Arc::new(ActorLink(queue_tx)),
         };
+        // A room recording's board track renders the room's board from now on.
+        let room = session.shared.subscriber.room_recording();
+        if let Some((name, element)) = room.as_ref().and_then(|r| {
+            r.config()
+                .whiteboard
+                .as_deref()
+                .zip(r.board_element().cloned())
+        }) {
+            match session.whiteboard(name) {
+                Ok(board) => board.feed(&element),
+                Err(e) => {
+                    session.leave().await;
+                    return Err(e);
+                }
+            }
+        }
         Ok((session, rx))
     }
 
@@ -510,6 +530,16 @@ impl Session {
         // Alone in the room, no connection waited for the certificate: the application may
         // exit now, so not while it is being generated.
         certificate_settled().await;
+    }
+}
+
+/// A join that failed after the room recording was built: its file holds no room; remove it,
+/// so the same path can be used again.
+fn abandon_room_recording(subscriber: &Subscriber) {
+    if let Some(r) = subscriber.room_recording()
+        && let Err(e) = std::fs::remove_file(r.path())
+    {
+        tracing::warn!(path = %r.path().display(), error = %e, "removing the unused room recording");
     }
 }
 

@@ -32,6 +32,7 @@ use super::audio_level::{Speakers, ext_id_in_caps, rtp_level};
 use super::freeze::FreezeDetector;
 use super::peer::Peer;
 use super::recording::{Recorder, record_queue};
+use super::room_recording::{RoomRecording, mix_caps};
 use super::sdp::video_codec_of;
 use super::{MediaKind, WebrtcError, make};
 use crate::encoder::Codec;
@@ -53,6 +54,8 @@ struct Inner {
     speakers: Mutex<Speakers>,
     /// [`AudioOutput::Play`]: the mixer every received audio track is played through.
     playback: Mutex<Option<playback::Playback>>,
+    /// [`VideoOutput::RecordRoom`]: the room's file, from [`Subscriber::prepare`].
+    room: Mutex<Option<Arc<RoomRecording>>>,
 }
 
 /// Decodes the tracks of any number of peers.
@@ -101,6 +104,7 @@ impl Subscriber {
                     recorder,
                     speakers: Mutex::new(Speakers::default()),
                     playback: Mutex::new(None),
+                    room: Mutex::new(None),
                 }),
             },
             rx,
@@ -212,6 +216,9 @@ impl Subscriber {
         {
             p.remove(tail);
         }
+        if let (Some(r), Some(tail)) = (self.inner.room.lock().as_ref(), els.last()) {
+            r.remove(tail);
+        }
         for e in els {
             if let Some(bin) = e.parent().and_then(|p| p.downcast::<gst::Bin>().ok()) {
                 let _ = bin.remove(e);
@@ -275,8 +282,10 @@ impl Subscriber {
     /// Build the standing playback path of [`AudioOutput::Play`] in `bin` now (else it comes
     /// with the first received audio track): a session calls it before its publisher starts,
     /// so the far-end reference `echo_probe` exists when the microphone's `webrtcdsp` looks
-    /// it up. Every received audio track is then mixed into it. No-op for other outputs, or
-    /// when it exists.
+    /// it up. Every received audio track is then mixed into it. With
+    /// [`VideoOutput::RecordRoom`] it builds the room recording instead (creating its file,
+    /// refused when it exists), which must exist before the pipeline starts. No-op for other
+    /// outputs, or when it exists.
     ///
     /// ```no_run
     /// use gst::prelude::*;
@@ -291,6 +300,13 @@ impl Subscriber {
     /// subscriber.prepare(pipeline.upcast_ref()).unwrap();
     /// ```
     pub fn prepare(&self, bin: &gst::Bin) -> Result<(), WebrtcError> {
+        if let VideoOutput::RecordRoom(cfg) = &self.inner.config.video {
+            let mut room = self.inner.room.lock();
+            if room.is_none() {
+                *room = Some(RoomRecording::build(bin, cfg.clone())?);
+            }
+            return Ok(());
+        }
         let AudioOutput::Play { echo_probe } = &self.inner.config.audio else {
             return Ok(());
         };
@@ -302,6 +318,11 @@ impl Subscriber {
             *playback = Some(playback::Playback::build(bin, echo_probe.as_deref())?);
         }
         Ok(())
+    }
+
+    /// The room recording of [`VideoOutput::RecordRoom`] (once [`Subscriber::prepare`] built it).
+    pub fn room_recording(&self) -> Option<Arc<RoomRecording>> {
+        self.inner.room.lock().clone()
     }
 
     /// Kind and codec (`video/VP8`, ...) of a received SSRC.
@@ -379,7 +400,16 @@ fn build_receive_branch(
                 dec.set_property("use-inband-fec", true);
                 super::opus_latency::report_held_packet(&dec);
                 let mut c = vec![make("rtpopusdepay")?, dec];
+                let room = matches!(cfg.video, VideoOutput::RecordRoom(_));
                 match &cfg.audio {
+                    // Into the room's mixer (`room_recording.rs`), linked below.
+                    _ if room => {
+                        c.push(make("audioconvert")?);
+                        c.push(make("audioresample")?);
+                        let caps = make("capsfilter")?;
+                        caps.set_property("caps", mix_caps());
+                        c.push(caps);
+                    }
                     AudioOutput::Play { .. } => {
                         // Into the playback mixer (`playback.rs`), linked below.
                         c.push(make("audioconvert")?);
@@ -431,7 +461,10 @@ fn build_receive_branch(
                 // A clock-synchronised sink holds each frame until its display time; straight
                 // after the decoder that would hold the decoder too (frame N would leave it
                 // only once frame N-1 was shown). A queue decouples them.
-                if cfg.video == VideoOutput::Display || cfg.sync {
+                if cfg.video == VideoOutput::Display
+                    || cfg.sync
+                    || matches!(cfg.video, VideoOutput::RecordRoom(_))
+                {
                     let q = make("queue")?;
                     q.set_property("max-size-buffers", 0u32);
                     q.set_property("max-size-bytes", 0u32);
@@ -475,6 +508,8 @@ fn build_receive_branch(
                         );
                         c.push(sink.upcast());
                     }
+                    // The queue goes into the room's compositor, linked below.
+                    VideoOutput::RecordRoom(_) => {}
                     VideoOutput::Discard | VideoOutput::Record(_) => {
                         let sink = live_sink(make("fakesink")?);
                         sink.set_property("sync", cfg.sync);
@@ -528,6 +563,7 @@ fn build_receive_branch(
     })?;
     if kind == MediaKind::Audio
         && inner.recorder.is_none()
+        && !matches!(cfg.video, VideoOutput::RecordRoom(_))
         && let (AudioOutput::Play { echo_probe }, Some(tail)) = (&cfg.audio, chain.last())
     {
         let mut playback = inner.playback.lock();
@@ -537,6 +573,16 @@ fn build_receive_branch(
         if let Some(p) = playback.as_ref() {
             p.add(tail)?;
         }
+    }
+    if let (VideoOutput::RecordRoom(_), Some(tail)) = (&cfg.video, chain.last()) {
+        let room = inner.room.lock().clone().ok_or_else(|| {
+            WebrtcError::State(
+                "the room recording is not built: call Subscriber::prepare before the \
+                 pipeline starts"
+                    .into(),
+            )
+        })?;
+        room.add(peer_id, kind, tail)?;
     }
     let mut recording = None;
     if let (Some(rec), Some(tail)) = (&inner.recorder, chain.last()) {
