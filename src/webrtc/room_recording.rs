@@ -53,11 +53,15 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 
 use super::recording::FINISH_WAIT;
+use super::sender_time::SenderClock;
 use super::{MediaKind, WebrtcError, make};
 
 /// How long the mixer and the compositor wait for a member's late media (beyond the
 /// latency their inputs report) before producing a stretch without it.
 pub const MIX_LATENCY: Duration = Duration::from_millis(200);
+/// How far a member's audio may drift from its timestamps in the mix before it is put back
+/// at them (at once: a gap of silence or a cut of that size).
+pub const ALIGNMENT: Duration = Duration::from_millis(10);
 /// Largest picture of a track, each side.
 pub const MAX_SIDE: u32 = 3840;
 /// Highest frame rate of the video tracks.
@@ -160,6 +164,8 @@ pub struct RoomRecording {
     sources: Vec<gst::Element>,
     board: Option<gst::Element>,
     members: Mutex<Vec<Member>>,
+    /// Each member's sender clock, shared by its tracks.
+    clocks: Mutex<std::collections::HashMap<String, Arc<SenderClock>>>,
     /// Set when the file sink sees end-of-stream.
     done: Arc<(Mutex<bool>, Condvar)>,
     finished: Mutex<bool>,
@@ -238,6 +244,15 @@ impl RoomRecording {
         silence.set_property_from_str("wave", "silence");
         let mixer = make("audiomixer")?;
         mixer.set_property("latency", latency);
+        // Each member's audio at its timestamps: by default the mixer lays a stream's samples
+        // end to end and follows its timestamps only once they are 40 ms off for a second,
+        // which moved a burst of speech by up to 80 ms against the board (measured in
+        // tests/room_recording.rs).
+        mixer.set_property(
+            "alignment-threshold",
+            u64::try_from(ALIGNMENT.as_nanos()).unwrap_or(u64::MAX),
+        );
+        mixer.set_property("discont-wait", 0u64);
         let opus = make("opusenc")?;
         opus.set_property("bitrate", AUDIO_BPS);
         let audio = vec![
@@ -304,6 +319,7 @@ impl RoomRecording {
             sources,
             board,
             members: Mutex::new(Vec::new()),
+            clocks: Mutex::new(std::collections::HashMap::new()),
             done,
             finished: Mutex::new(false),
         }))
@@ -324,6 +340,27 @@ impl RoomRecording {
     /// recording has one.
     pub fn board_element(&self) -> Option<&gst::Element> {
         self.board.as_ref()
+    }
+
+    /// Stamp the RTP packets entering `depay_sink` (a track of `peer` received by
+    /// `webrtcbin`) with their sender's capture times, on one timeline for all of `peer`'s
+    /// tracks ([`super::sender_time`]).
+    pub(super) fn stamp_sender_time(
+        &self,
+        webrtcbin: Option<&gst::Element>,
+        peer: &str,
+        depay_sink: &gst::Pad,
+    ) {
+        if let Some(w) = webrtcbin {
+            super::sender_time::enable(w);
+        }
+        let clock = self
+            .clocks
+            .lock()
+            .entry(peer.to_owned())
+            .or_insert_with(|| Arc::new(SenderClock::at_capture()))
+            .clone();
+        super::sender_time::restamp(depay_sink, clock);
     }
 
     /// Mix (audio, in [`mix_caps`]) or compose (video, any raw format) the branch of `peer`

@@ -582,6 +582,9 @@ fn build_receive_branch(
                     .into(),
             )
         })?;
+        if let Some(sink) = chain[0].static_pad("sink") {
+            room.stamp_sender_time(pad.parent_element().as_ref(), peer_id, &sink);
+        }
         room.add(peer_id, kind, tail)?;
     }
     let mut recording = None;
