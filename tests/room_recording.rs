@@ -24,7 +24,8 @@ use std::time::Duration;
 use gst::prelude::*;
 use gststreamwire::whiteboard::Item;
 use proc_support::Proc;
-use streamwire::preset::Preset;
+use streamwire::preset::{Preset, TOKEN_ENV};
+use streamwire::signalling::protocol::Grant;
 use streamwire::webrtc::MediaKind;
 use streamwire::webrtc::publisher::{AudioSource, PublisherConfig, VideoSource};
 use streamwire::webrtc::room_recording::RoomRecordingConfig;
@@ -433,4 +434,148 @@ async fn a_stroke_drawn_at_a_tone_onset_is_recorded_with_it() {
              {frame_ms:.1} ms): {diffs:.1?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamwire_record_takes_a_late_member_finishes_the_file_and_never_overwrites() {
+    let srv = common::start(common::config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("room.mkv");
+    let out_arg = out.display().to_string();
+    let token = common::token("rc", "rec", &[Grant::Subscribe]);
+    let args = [
+        "record",
+        "--server",
+        &srv.url,
+        "--room",
+        "rc",
+        "--out",
+        &out_arg,
+        "--whiteboard",
+        "main",
+        "--for",
+        "8s",
+        "--width",
+        "320",
+        "--height",
+        "180",
+        "--local-address",
+        "127.0.0.1",
+        "--quiet",
+    ];
+    let env = [(TOKEN_ENV, token.as_str())];
+    let rec = Proc::spawn(&args, &env, dir.path());
+    rec.wait_for("joined room", T).await;
+    // The member joins 2 s into the recording.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let member = session_support::join(
+        &srv.url,
+        "rc",
+        "late",
+        Some(PublisherConfig {
+            video: VideoSource::TestPattern("smpte".into()),
+            audio: AudioSource::TestTone,
+            ..session_support::small(320, 180, streamwire::encoder::Codec::Vp8)
+        }),
+        |_| {},
+    )
+    .await;
+    let (status, stderr) = rec.finish(T).await;
+    member.session.leave().await;
+    assert!(status.success(), "streamwire record failed: {stderr}");
+    assert!(stderr.contains("wrote"), "{stderr}");
+
+    let length = duration(&out).expect("the file is finished: it has a duration");
+    // Recorded for 8 s after joining. Shorter when the recorder's pipeline fell behind real
+    // time (its live sources time their frames by count: seen at 6.5 s on a machine with a
+    // load average of 7 on 2 cores).
+    eprintln!("recorded for 8 s: the file lasts {length}");
+    assert!(
+        length >= gst::ClockTime::from_seconds(5) && length <= gst::ClockTime::from_seconds(10),
+        "the file lasts {length}, recorded for 8 s"
+    );
+    let d = decode(&out, true);
+    let lit = |from: u64, to: u64| {
+        d.grid
+            .iter()
+            .filter(|(t, _)| t.seconds() >= from && t.seconds() < to)
+            .map(|(_, n)| *n)
+            .max()
+            .unwrap_or(0)
+    };
+    let loud = |from: u64, to: u64| {
+        d.audio
+            .iter()
+            .filter(|(t, _)| t.seconds() >= from && t.seconds() < to)
+            .flat_map(|(_, s)| s.iter().map(|v| v.unsigned_abs()))
+            .max()
+            .unwrap_or(0)
+    };
+    // Before the member joined: a black picture and silence; at the end: its picture (the
+    // test pattern fills most of the grid) and its tone.
+    assert_eq!(lit(0, 1), 0, "the grid is black before anyone joins");
+    assert_eq!(loud(0, 1), 0, "the mix is silent before anyone joins");
+    assert!(
+        lit(6, 8) > 320 * 180 / 2,
+        "the late member's video is in the grid"
+    );
+    assert!(loud(6, 8) > 1000, "the late member's audio is in the mix");
+    assert!(!d.board.is_empty(), "the board track has frames");
+
+    // A second run with the same --out is refused and leaves the file alone.
+    let size = std::fs::metadata(&out).unwrap().len();
+    let again = Proc::spawn(&args, &env, dir.path());
+    let (status, stderr) = again.finish(T).await;
+    assert!(
+        !status.success(),
+        "an existing file was overwritten: {stderr}"
+    );
+    assert!(stderr.contains("exists"), "{stderr}");
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), size);
+
+    // Ctrl-C (SIGINT) finishes the file too.
+    let out2 = dir.path().join("interrupted.mkv");
+    let out2_arg = out2.display().to_string();
+    let mut args2 = args.to_vec();
+    args2[6] = &out2_arg;
+    args2.drain(9..11); // no --for
+    let rec = Proc::spawn(&args2, &env, dir.path());
+    rec.wait_for("joined room", T).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    rec.interrupt();
+    let (status, stderr) = rec.finish(T).await;
+    assert!(status.success(), "interrupted streamwire record: {stderr}");
+    assert!(
+        duration(&out2).is_some_and(|d| d >= gst::ClockTime::from_mseconds(1500)),
+        "the interrupted recording is finished: {stderr}"
+    );
+}
+
+#[test]
+fn whiteboard_preset_values_are_refused_where_they_are() {
+    let room = "[input]\nvideo = \"room\"\n[room]\nserver = \"ws://127.0.0.1:1\"\nroom = \"r\"\n\
+                token = \"t\"\n";
+    // The board goes into the room's file: it needs output = "record:DIR".
+    let text = format!("output = \"fakesink\"\n{room}[whiteboard]\nrecord = true\n");
+    let e = Preset::from_str(&text, "p.toml", &[]).unwrap_err();
+    assert_eq!(e.line_column(), Some((9, 10)), "{e}");
+    assert!(e.to_string().contains("whiteboard.record"), "{e}");
+    let text =
+        format!("output = \"record:rec\"\n{room}[whiteboard]\nrecord = true\nboard = \"a b\"\n");
+    let e = Preset::from_str(&text, "p.toml", &[]).unwrap_err();
+    assert_eq!(e.line_column(), Some((10, 9)), "{e}");
+    assert!(e.to_string().contains("whiteboard.board"), "{e}");
+    let text = format!("output = \"record:rec\"\n{room}[whiteboard]\nrecord = \"yes\"\n");
+    let e = Preset::from_str(&text, "p.toml", &[]).unwrap_err();
+    assert_eq!(e.line_column().map(|l| l.0), Some(9), "{e}");
+    let text = format!("output = \"record:rec\"\n{room}[whiteboard]\nrecrod = true\n");
+    let e = Preset::from_str(&text, "p.toml", &[]).unwrap_err();
+    assert_eq!(e.line_column().map(|l| l.0), Some(9), "{e}");
+    // A local preset has no room board.
+    let e = Preset::load("test-to-file", &["whiteboard.record=true".into()]).unwrap_err();
+    assert!(e.to_string().contains("[whiteboard]"), "{e}");
+    // And a good one records `main` into DIR/room.mkv.
+    let text = format!("output = \"record:rec\"\n{room}[whiteboard]\nrecord = true\n");
+    let p = Preset::from_str(&text, "p.toml", &[]).unwrap();
+    assert_eq!(p.whiteboard.unwrap().board, "main");
 }
