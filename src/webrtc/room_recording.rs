@@ -18,12 +18,18 @@
 //!   laid out again: `ceil(sqrt(n))` columns, cells filled row by row, each picture scaled
 //!   into its cell keeping its aspect ratio). Until the first member's media comes the video
 //!   is black and the audio silent.
-//! - **One clock.** Every track is timed on the session pipeline's running time: a member's
-//!   media by the jitter buffer's arrival time (the packet's arrival, smoothed), the whiteboard
-//!   by the moment each frame is painted, with every board update received before it. So a
-//!   stroke and the sound it was drawn to are as far apart in the file as they were when they
-//!   reached the recorder, to within one frame interval (docs/whiteboard.md, "Recording",
-//!   gives the measured figures). The file starts at 0 (`offset-to-zero`).
+//! - **One clock.** Every track is timed on the session pipeline's running time. A member's
+//!   audio and video by their capture times: each packet's sender time (its RTP time through
+//!   the member's RTCP sender reports, [`super::sender_time`]) put on this machine's
+//!   timeline by reading the sender's wall clock as this machine's (so the member's capture,
+//!   encoder and network delays are taken out; when the clocks disagree by more than 1 s, or
+//!   before the first sender report, by arrival instead). The mixer puts each member's audio
+//!   at those times ([`ALIGNMENT`]). The whiteboard by when each frame is painted, less half a
+//!   frame interval: a frame shows the updates received during the interval before it, so
+//!   each is recorded within half a frame of its arrival. So a stroke is recorded where it
+//!   reached the recorder and the speech where it was captured: the board lags by the
+//!   update's delivery time (docs/whiteboard.md, "Recording", gives the measured figures).
+//!   The file starts at 0 (`offset-to-zero`).
 //! - **Latency.** The mixer and the compositor wait [`MIX_LATENCY`] beyond their inputs'
 //!   reported latency for a late member's media before they produce a stretch without it.
 //! - **Finished file.** [`RoomRecording::finish`] ends every track; the muxer writes the
@@ -280,6 +286,7 @@ impl RoomRecording {
                     mux_queue()?,
                 ],
             ));
+            centre_frames(&src, config.fps);
             sources.push(src.clone());
             board = Some(src);
         }
@@ -486,6 +493,25 @@ fn grid(n: usize, width: u32, height: u32) -> Vec<(i32, i32, i32, i32)> {
             (v(c * cw), v(r * ch), v(cw), v(ch))
         })
         .collect()
+}
+
+/// Stamp the frames leaving the live `whiteboardsrc` `src` half a frame interval (at `fps`)
+/// before the time they were painted at: a frame shows the updates that arrived during the
+/// interval before it, so an update is then recorded within half a frame of its arrival
+/// either way, instead of up to a whole frame late.
+fn centre_frames(src: &gst::Element, fps: u32) {
+    let half = gst::ClockTime::SECOND / (2 * u64::from(fps.max(1)));
+    if let Some(pad) = src.static_pad("src") {
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(gst::PadProbeData::Buffer(buf)) = &mut info.data
+                && let Some(pts) = buf.pts()
+                && pts >= half
+            {
+                buf.make_mut().set_pts(pts - half);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
 }
 
 /// A real-time VP8 encoder for one of the recording's video tracks (a keyframe every two

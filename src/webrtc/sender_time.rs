@@ -88,16 +88,18 @@ impl SenderClock {
         now_ns.checked_sub(u64::try_from(delay).ok()?)
     }
 
-    /// The running time of sender time `sender_ns` for a packet that arrived at running time
-    /// `running_ns`. The first packet becomes the anchor; so does a packet whose sender time
-    /// is more than [`RESYNC`] away from its arrival on the anchor's timeline (the sender's
-    /// clock jumped, or the path's delay changed by that much): its tracks follow from there.
+    /// [`SenderClock::running_time_from`] anchored at the arrival (the default clock's way).
+    #[cfg(test)]
     fn running_time_of(&self, sender_ns: u64, running_ns: u64) -> u64 {
         self.running_time_from(sender_ns, running_ns, running_ns)
     }
 
-    /// [`SenderClock::running_time_of`], anchoring (when this packet becomes the anchor) at
-    /// `anchor_ns` instead of the arrival.
+    /// The running time of sender time `sender_ns` for a packet that arrived at running time
+    /// `running_ns`. The first packet becomes the anchor, at running time `anchor_ns` (its
+    /// arrival, or with [`SenderClock::at_capture`] its capture time); so does a packet whose
+    /// sender time is more than [`RESYNC`] away from its arrival on the anchor's timeline (the
+    /// sender's clock jumped, or the path's delay changed by that much): its tracks follow
+    /// from there.
     fn running_time_from(&self, sender_ns: u64, running_ns: u64, anchor_ns: u64) -> u64 {
         let mut anchor = self.anchor.lock();
         let a = *anchor.get_or_insert(Anchor {
@@ -192,7 +194,7 @@ pub(super) fn restamp(sink: &gst::Pad, clock: Arc<SenderClock>) {
             Some(ns) => {
                 let now = pad
                     .parent_element()
-                    .and_then(|e| Some(e.clock()?.time().checked_sub(e.base_time()?)?))
+                    .and_then(|e| e.clock()?.time().checked_sub(e.base_time()?))
                     .map(gst::ClockTime::nseconds);
                 let anchor = now
                     .and_then(|now| clock.capture_running_time(ns, now))
