@@ -9,7 +9,8 @@
 //! conceals lost packets (PLC) and decodes Opus in-band FEC. Per track the subscriber counts
 //! frames received (distinct RTP timestamps reaching the depayloader) and decoded, freezes
 //! ([`super::freeze::FreezeDetector`], at the decoder output) and concealed audio samples.
-//! Recording ([`VideoOutput::Record`]) is in [`super::recording`].
+//! Recording ([`VideoOutput::Record`]) is in [`super::recording`], the room recording
+//! ([`VideoOutput::RecordRoom`]: decoded, composed and mixed) in [`super::room_recording`].
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ use gst::prelude::*;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 mod config;
+mod counters;
 mod events;
 mod playback;
 
@@ -26,9 +28,10 @@ use config::check_appsink;
 pub use config::{
     AudioOutput, DecodedVideoCallback, SubscriberConfig, VideoOutput, VideoSampleCallback,
 };
+use counters::{install_counter, read_levels};
 pub use events::{MemberLevel, SubscriberEvent, TrackCounters};
 
-use super::audio_level::{Speakers, ext_id_in_caps, rtp_level};
+use super::audio_level::{Speakers, ext_id_in_caps};
 use super::freeze::FreezeDetector;
 use super::peer::Peer;
 use super::recording::{Recorder, record_queue};
@@ -632,34 +635,6 @@ fn build_receive_branch(
     Ok(())
 }
 
-/// Read the audio level extension `id` from the RTP packets reaching `depay_sink`: the
-/// track's counters and the room's [`Speakers`].
-fn read_levels(inner: &Arc<Inner>, peer_id: &str, id: u8, depay_sink: &gst::Pad) {
-    let weak = Arc::downgrade(inner);
-    let peer = peer_id.to_owned();
-    depay_sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        let Some(inner) = weak.upgrade() else {
-            return gst::PadProbeReturn::Remove;
-        };
-        if let Some((level, _voice)) = info.buffer().and_then(|b| rtp_level(b, id)) {
-            inner
-                .counters
-                .lock()
-                .entry((peer.clone(), MediaKind::Audio))
-                .or_default()
-                .audio_level = Some(level);
-            let evs = inner
-                .speakers
-                .lock()
-                .observe(&peer, level, std::time::Instant::now());
-            for ev in evs {
-                let _ = inner.events.send(ev);
-            }
-        }
-        gst::PadProbeReturn::Ok
-    });
-}
-
 /// A codec `video_codec_of` does not map to (it names only the codecs WebRTC carries).
 fn not_received(codec: Codec) -> WebrtcError {
     WebrtcError::Link {
@@ -675,75 +650,6 @@ fn depayloader(factory: &str) -> Result<gst::Element, WebrtcError> {
     d.set_property("request-keyframe", true);
     d.set_property("wait-for-keyframe", true);
     Ok(d)
-}
-
-fn install_counter(inner: &Arc<Inner>, peer_id: &str, kind: MediaKind, pad: &gst::Pad) {
-    let weak = Arc::downgrade(inner);
-    let key = (peer_id.to_owned(), kind);
-    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-        let Some(inner) = weak.upgrade() else {
-            return gst::PadProbeReturn::Remove;
-        };
-        if kind == MediaKind::Video {
-            let cb = inner.on_decoded.lock().clone();
-            if let (Some(cb), Some(buf), Some(caps)) = (cb, info.buffer(), pad.current_caps()) {
-                cb(&key.0, buf, &caps);
-            }
-        }
-        let (w, h) = if kind == MediaKind::Video {
-            pad.current_caps()
-                .and_then(|c| {
-                    let s = c.structure(0)?;
-                    Some((s.get::<i32>("width").ok()?, s.get::<i32>("height").ok()?))
-                })
-                .unwrap_or((0, 0))
-        } else {
-            (0, 0)
-        };
-        let freezes = (kind == MediaKind::Video).then(|| {
-            let mut map = inner.freezes.lock();
-            let d = map.entry(key.clone()).or_default();
-            d.frame(inner.started.elapsed().as_secs_f64() * 1000.0);
-            (d.freezes(), d.total_freeze_ms())
-        });
-        let samples = info
-            .buffer()
-            .and_then(|b| b.duration())
-            .map(|d| d.nseconds() * 48_000 / 1_000_000_000)
-            .unwrap_or(0);
-        let count = {
-            let mut map = inner.counters.lock();
-            let c = map.entry(key.clone()).or_default();
-            c.decoded += 1;
-            c.width = w;
-            c.height = h;
-            if let Some((n, ms)) = freezes {
-                c.freezes = n;
-                c.freeze_ms = ms;
-            }
-            if kind == MediaKind::Audio {
-                c.samples += samples;
-            }
-            c.decoded
-        };
-        match kind {
-            MediaKind::Video if count == 1 || inner.config.frame_events => {
-                let _ = inner.events.send(SubscriberEvent::VideoFrame {
-                    peer: key.0.clone(),
-                    width: w,
-                    height: h,
-                    count,
-                });
-            }
-            MediaKind::Audio if count == 1 => {
-                let _ = inner.events.send(SubscriberEvent::FirstAudio {
-                    peer: key.0.clone(),
-                });
-            }
-            _ => {}
-        }
-        gst::PadProbeReturn::Ok
-    });
 }
 
 /// Make `sink` (a sink, or an auto-plugging bin such as `autoaudiosink` and the sink it
