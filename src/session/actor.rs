@@ -345,14 +345,8 @@ impl Actor {
             }
             Event::Topology(_) => {}
             Event::Resumed { .. } => cx.events.emit(SessionEvent::Resumed),
-            Event::Whiteboard { board, data, .. } => {
-                let wb = cx.shared.whiteboards.lock().get(&board).cloned();
-                if let Some(wb) = wb
-                    && let Err(e) = wb.receive(&data)
-                {
-                    cx.error(format!("whiteboard `{board}`"), e.to_string());
-                }
-            }
+            // Handled where the session forwards the client's events (`Session::start`).
+            Event::Whiteboard { .. } => {}
             // Used by every connection built from now on; running ones keep the TURN
             // allocations they made (webrtcbin 1.22 cannot change a running ICE agent's
             // servers).

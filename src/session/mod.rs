@@ -236,9 +236,23 @@ impl Session {
             return Err(WebrtcError::State(format!("starting the session thread: {e}")).into());
         }
         // Signalling events, in order, to the actor; the client sends nothing after it ended.
+        // Whiteboard messages go straight to their board (it holds no session state and
+        // synchronises itself), not behind the actor's GStreamer work: a room recording
+        // paints each update as it arrives (docs/whiteboard.md, "Recording").
         let queue = queue_tx.clone();
+        let boards = shared.clone();
+        let board_errors = events.clone();
         tokio::spawn(async move {
             while let Some(ev) = client_events.recv().await {
+                if let Event::Whiteboard { board, data, .. } = &ev {
+                    let wb = boards.whiteboards.lock().get(board).cloned();
+                    if let Some(wb) = wb
+                        && let Err(e) = wb.receive(data)
+                    {
+                        board_errors.error(format!("whiteboard `{board}`"), e.to_string());
+                    }
+                    continue;
+                }
                 let end = matches!(&ev, Event::State(st) if actor::signalling_ended(st));
                 if queue.send(Msg::Signalling(ev)).is_err() || end {
                     break;
