@@ -515,11 +515,18 @@ async fn streamwire_record_takes_a_late_member_finishes_the_file_and_never_overw
     // test pattern fills most of the grid) and its tone.
     assert_eq!(lit(0, 1), 0, "the grid is black before anyone joins");
     assert_eq!(loud(0, 1), 0, "the mix is silent before anyone joins");
+    let end = length.seconds();
+    let per_second: Vec<(usize, u16)> =
+        (0..=end).map(|s| (lit(s, s + 1), loud(s, s + 1))).collect();
+    eprintln!("per second (lit pixels, audio peak): {per_second:?}");
     assert!(
-        lit(6, 8) > 320 * 180 / 2,
-        "the late member's video is in the grid"
+        lit(end - 1, end) > 320 * 180 / 2,
+        "the late member's video is in the grid: {per_second:?}"
     );
-    assert!(loud(6, 8) > 1000, "the late member's audio is in the mix");
+    assert!(
+        loud(end - 1, end) > 1000,
+        "the late member's audio is in the mix: {per_second:?}"
+    );
     assert!(!d.board.is_empty(), "the board track has frames");
 
     // A second run with the same --out is refused and leaves the file alone.
@@ -532,6 +539,17 @@ async fn streamwire_record_takes_a_late_member_finishes_the_file_and_never_overw
     );
     assert!(stderr.contains("exists"), "{stderr}");
     assert_eq!(std::fs::metadata(&out).unwrap().len(), size);
+
+    // Without a token (no --token, no STREAMWIRE_TOKEN) it says where one comes from.
+    let other = dir.path().join("no-token.mkv").display().to_string();
+    let mut no_token = args.to_vec();
+    no_token[6] = &other;
+    let (status, stderr) = Proc::spawn(&no_token, &[], dir.path()).finish(T).await;
+    assert!(!status.success());
+    assert!(
+        stderr.contains("no room token") && stderr.contains(TOKEN_ENV),
+        "{stderr}"
+    );
 
     // Ctrl-C (SIGINT) finishes the file too.
     let out2 = dir.path().join("interrupted.mkv");

@@ -68,7 +68,7 @@ pub fn execute(a: Args) -> anyhow::Result<()> {
         None if std::env::var_os(TOKEN_ENV).is_some() => TokenSource::Env,
         None => bail!(
             "no room token: give --token or set {TOKEN_ENV} (mint one with `streamwire token \
-             --room ROOM --user NAME --grants subscribe`)"
+             --room ROOM --user NAME --grant subscribe`)"
         ),
     }
     .resolve()?;

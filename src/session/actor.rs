@@ -210,12 +210,13 @@ impl Actor {
     }
 
     fn teardown(&mut self) {
-        self.topology.close_all(&mut self.cx);
-        // With every member detached, the room recording's own tracks end and the muxer
-        // writes the duration and the index before the pipeline stops.
+        // The room recording ends first, with every member still in it (`Session::leave` has
+        // already done it; this is for the last handle dropped without leaving); the muxer
+        // writes the duration and the index before anything stops.
         if let Some(r) = self.cx.shared.subscriber.room_recording() {
             r.finish();
         }
+        self.topology.close_all(&mut self.cx);
         let _ = self.cx.shared.pipeline.set_state(gst::State::Null);
     }
 

@@ -534,10 +534,16 @@ impl Session {
         self.shared.telemetry.counters()
     }
 
-    /// Leave the room: send pending telemetry, tell the server, close every peer connection,
+    /// Leave the room: finish a room recording ([`VideoOutput::RecordRoom`](crate::webrtc::subscriber::VideoOutput::RecordRoom)), send pending
+    /// telemetry, tell the server, close every peer connection,
     /// stop the pipeline. Later calls of [`Session::publish`] and [`Session::unpublish`] fail
     /// with [`SessionError::Publishing`].
     pub async fn leave(&self) {
+        // A room recording ends before the room hears that this member leaves (the others
+        // then stop sending): its file ends with everyone still in it.
+        if let Some(r) = self.shared.subscriber.room_recording() {
+            let _ = tokio::task::spawn_blocking(move || r.finish()).await;
+        }
         self.shared.telemetry.finish();
         self.shared.client.leave().await;
         let _ = self.ask(Command::Leave).await;
