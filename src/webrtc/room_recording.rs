@@ -10,7 +10,8 @@
 //! ```
 //!
 //! - **Fixed tracks.** The file has the same tracks from its first byte to its end, whoever
-//!   joins or leaves: track 1 the composed video (VP8), track 2 the mixed audio (Opus, 48 kHz
+//!   joins or leaves (`matroskamux` lists the tracks in the header it writes first: a track
+//!   added after it is not in the file, see the unit tests): track 1 the composed video (VP8), track 2 the mixed audio (Opus, 48 kHz
 //!   mono), and with a whiteboard track 3 the board (VP8), all at
 //!   [`RoomRecordingConfig::width`] × [`RoomRecordingConfig::height`] and
 //!   [`RoomRecordingConfig::fps`]. A member who joins later gets a cell of the grid and a
@@ -567,6 +568,75 @@ mod tests {
         assert_eq!(g.len(), 5);
         assert_eq!(g[3], (0, 360, 426, 360));
         assert_eq!(g[4], (426, 360, 426, 360));
+    }
+
+    /// Why the tracks are fixed: a pad `matroskamux` (GStreamer 1.22) gives after it wrote
+    /// its header does not become a track of the file (the header lists the tracks once).
+    #[test]
+    fn a_track_added_after_the_header_is_not_in_the_file() {
+        use gst_pbutils::prelude::*;
+        crate::gst_init::init().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("late.mkv");
+        let pipeline = gst::parse::launch(&format!(
+            "videotestsrc is-live=true num-buffers=60 ! video/x-raw,width=160,height=120,framerate=30/1 ! \
+             vp8enc deadline=1 ! matroskamux name=m streamable=false ! filesink name=s location={}",
+            path.display()
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let mux = pipeline.by_name("m").unwrap();
+        let written = Arc::new((Mutex::new(0u32), Condvar::new()));
+        let w = written.clone();
+        pipeline
+            .by_name("s")
+            .unwrap()
+            .static_pad("sink")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                *w.0.lock() += 1;
+                w.1.notify_all();
+                gst::PadProbeReturn::Ok
+            });
+        pipeline.set_state(gst::State::Playing).unwrap();
+        {
+            let mut n = written.0.lock();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while *n < 10 && !written.1.wait_until(&mut n, deadline).timed_out() {}
+            assert!(*n >= 10, "the muxer wrote its header and some frames");
+        }
+        let late = gst::parse::bin_from_description(
+            "audiotestsrc is-live=true num-buffers=50 ! opusenc",
+            true,
+        )
+        .unwrap();
+        pipeline.add(&late).unwrap();
+        if let Some(pad) = mux.request_pad_simple("audio_%u") {
+            late.static_pad("src").unwrap().link(&pad).unwrap();
+            late.sync_state_with_parent().unwrap();
+        }
+        let bus = pipeline.bus().unwrap();
+        let msg = bus
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(20),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            )
+            .unwrap();
+        pipeline.set_state(gst::State::Null).unwrap();
+        if let gst::MessageView::Error(e) = msg.view() {
+            tracing::info!("the late pad failed the mux: {}", e.error());
+        }
+        let uri = gst::glib::filename_to_uri(&path, None).unwrap();
+        let info = gst_pbutils::Discoverer::new(gst::ClockTime::from_seconds(10))
+            .unwrap()
+            .discover_uri(&uri)
+            .unwrap();
+        assert_eq!(info.video_streams().len(), 1);
+        assert!(
+            info.audio_streams().is_empty(),
+            "a track added after the header is in the file"
+        );
     }
 
     #[test]
