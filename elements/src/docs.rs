@@ -67,8 +67,11 @@ and its items painted in `z` order (text boxes are not painted: there is no font
 timestamp is at or after `t_ms`; a malformed line fails the start naming the line) or, with
 `is-live=true`, from the Yjs updates the application emits with `push-update` (the
 `streamwire` library's `Whiteboard::feed` does that). A frame is painted only when the
-document changed; otherwise the previous picture is sent again. Without `is-live` and with a
-log, the stream ends one second after the last entry.
+document changed; otherwise the previous picture is sent again. Live, frame N is painted when
+the clock reaches its time (N / framerate) with every update pushed before; frames whose time
+passed while downstream held the element are skipped, so a frame's time is within one frame
+interval of its painting. Without `is-live` and with a log, the stream ends one second after
+the last entry.
 
     gst-launch-1.0 whiteboardsrc location=board.log num-buffers=300 ! videoconvert ! x264enc ! matroskamux ! filesink location=board.mkv
 ";

@@ -50,7 +50,10 @@ fn write_log() -> PathBuf {
             }),
         ),
     ];
-    let path = std::env::temp_dir().join(format!("wbsrc-{}.log", std::process::id()));
+    // One file per call: the tests run in parallel and each removes its own log.
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("wbsrc-{}-{n}.log", std::process::id()));
     let mut f = std::fs::File::create(&path).unwrap();
     for (t_ms, update) in entries {
         write_entry(&mut f, &Entry { t_ms, update }).unwrap();

@@ -12,6 +12,7 @@ mod media_test;
 mod presets;
 mod privacy;
 mod probe;
+mod record;
 mod report;
 mod run;
 mod run_room;
@@ -67,6 +68,9 @@ pub enum Command {
     /// Pre-call network probe: bandwidth estimates, loss, jitter and round trip both ways
     /// to the server, every 2 s.
     NetProbe(media_test::ProbeArgs),
+    /// Record a room into one Matroska file: every member's video composed into a grid, every
+    /// member's audio mixed, and the whiteboard, on one clock; until --for or Ctrl-C.
+    Record(record::Args),
 }
 
 impl Command {
@@ -84,6 +88,7 @@ impl Command {
             Command::Demo(a) => demo::execute(a),
             Command::EchoTest(a) => media_test::echo(a),
             Command::NetProbe(a) => media_test::probe(a),
+            Command::Record(a) => record::execute(a),
         }
     }
 

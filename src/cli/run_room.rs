@@ -73,7 +73,7 @@ struct Status {
     users: BTreeMap<String, String>,
 }
 
-async fn run(
+pub(super) async fn run(
     cfg: SessionConfig,
     room: &RoomSettings,
     run_for: Option<Duration>,

@@ -18,6 +18,8 @@ use crate::webrtc::encode::check_sendable;
 use crate::webrtc::publisher::{
     AudioSource, PublisherConfig, Rotation, RotationConfig, VideoSource,
 };
+use crate::webrtc::recording::free_path;
+use crate::webrtc::room_recording::RoomRecordingConfig;
 use crate::webrtc::subscriber::{AudioOutput, SubscriberConfig, VideoOutput};
 
 /// `preset` cannot be run this way at `key`.
@@ -48,8 +50,10 @@ impl TryFrom<&Preset> for SessionConfig {
     /// `interval` as the device sampling interval (batches go to the server every
     /// [`DEFAULT_TELEMETRY_INTERVAL`](crate::session::telemetry::DEFAULT_TELEMETRY_INTERVAL)
     /// and when the session leaves, with the per-peer WebRTC
-    /// statistics). A `record:DIR` directory is not created here. A preset without `[room]`
-    /// is refused.
+    /// statistics). `record:DIR` with `[whiteboard] record = true` becomes a room recording
+    /// ([`VideoOutput::RecordRoom`]) into `DIR/room.mkv` (`DIR/room-N.mkv` when that exists)
+    /// with the board `whiteboard.board`. A `record:DIR` directory is not created here. A
+    /// preset without `[room]` is refused.
     ///
     /// ```
     /// use streamwire::preset::Preset;
@@ -70,6 +74,18 @@ impl TryFrom<&Preset> for SessionConfig {
     /// let cfg = SessionConfig::try_from(&p).unwrap();
     /// assert_eq!(cfg.telemetry.consent, streamwire::telemetry::Consent::Necessary);
     /// assert_eq!(cfg.telemetry.sample_interval, std::time::Duration::from_secs(2));
+    ///
+    /// let p = Preset::load(
+    ///     "subscribe-record",
+    ///     &["room.token=jwt".into(), "whiteboard.record=true".into()],
+    /// )
+    /// .unwrap();
+    /// let cfg = SessionConfig::try_from(&p).unwrap();
+    /// let streamwire::webrtc::subscriber::VideoOutput::RecordRoom(rec) = cfg.output.video else {
+    ///     panic!("not a room recording");
+    /// };
+    /// assert_eq!(rec.whiteboard.as_deref(), Some("main"));
+    /// assert!(rec.path.ends_with("room.mkv"));
     ///
     /// let local = Preset::load("test-to-file", &[]).unwrap();
     /// let Err(e) = SessionConfig::try_from(&local) else { panic!("a local preset converted") };
@@ -97,9 +113,20 @@ impl TryFrom<&Preset> for SessionConfig {
                 cfg.subscribe = Subscribe::Users(Vec::new());
             }
             RoomRole::Receive { audio, output } => {
+                let board = preset
+                    .whiteboard
+                    .as_ref()
+                    .filter(|w| w.record)
+                    .map(|w| w.board.clone());
                 cfg.output = SubscriberConfig {
                     video: match output {
                         RoomReceive::Display => VideoOutput::Display,
+                        RoomReceive::Record(dir) if board.is_some() => {
+                            VideoOutput::RecordRoom(RoomRecordingConfig {
+                                whiteboard: board,
+                                ..RoomRecordingConfig::new(free_path(dir, "room"))
+                            })
+                        }
                         RoomReceive::Record(dir) => VideoOutput::Record(dir.clone()),
                         RoomReceive::Discard => VideoOutput::Discard,
                     },

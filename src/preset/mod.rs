@@ -44,6 +44,7 @@ mod room;
 mod room_roles;
 mod schema;
 mod validate;
+mod whiteboard;
 
 use std::path::Path;
 
@@ -57,6 +58,7 @@ pub use model::{
     VideoInput, VideoSettings,
 };
 pub use room::{RoomReceive, RoomRole, RoomSettings, TOKEN_ENV, TokenSource};
+pub use whiteboard::{DEFAULT_BOARD, WhiteboardSettings};
 
 impl Preset {
     /// Load a preset by file path, or by bundled name when `name_or_path` is not an existing file,

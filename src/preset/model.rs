@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::elements::{RotationSettings, TelemetrySettings};
 use super::room::RoomSettings;
+use super::whiteboard::WhiteboardSettings;
 use crate::encoder::{Codec, HardwarePolicy};
 
 /// A validated preset.
@@ -36,6 +37,9 @@ pub struct Preset {
     /// receiving preset's `input` sources, `video` and `audio` are `None`: the room's
     /// publishers capture and encode.
     pub room: Option<RoomSettings>,
+    /// `[whiteboard]`: a receiving room preset records the room's board
+    /// ([`WhiteboardSettings`]); `None` without the table.
+    pub whiteboard: Option<WhiteboardSettings>,
 }
 
 /// The `[input]` table.

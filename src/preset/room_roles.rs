@@ -193,6 +193,35 @@ pub(super) fn room_input(
             output: receive,
         },
     )?;
+    let whiteboard = match top.table("whiteboard")? {
+        Some(sec) => {
+            let w = super::whiteboard::whiteboard(&sec)?;
+            if w.record
+                && let (false, Some(node)) = (
+                    matches!(
+                        room.role,
+                        RoomRole::Receive {
+                            output: RoomReceive::Record(_),
+                            ..
+                        }
+                    ),
+                    sec.node("record"),
+                )
+            {
+                return Err(invalid(
+                    &node.at,
+                    ErrorKind::ImpossibleCaps {
+                        key: sec.full_key("record"),
+                        reason: "the board is recorded into the room's file: it needs output = \
+                                 \"record:DIR\""
+                            .to_owned(),
+                    },
+                ));
+            }
+            Some(w)
+        }
+        None => None,
+    };
     let telemetry = match top.table("telemetry")? {
         Some(sec) => {
             let t = super::elements::telemetry(&sec)?;
@@ -217,6 +246,7 @@ pub(super) fn room_input(
         rotation: None,
         telemetry,
         room: Some(room),
+        whiteboard,
     })
 }
 

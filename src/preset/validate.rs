@@ -29,6 +29,7 @@ const TOP_KEYS: &[&str] = &[
     "rotation",
     "telemetry",
     "room",
+    "whiteboard",
 ];
 const INPUT_KEYS: &[&str] = &["video", "audio", "video_device", "audio_device"];
 const VIDEO_KEYS: &[&str] = &[
@@ -253,6 +254,19 @@ pub(super) fn validate(
         .map(elements::telemetry)
         .transpose()?;
 
+    // [whiteboard]: only with a room input (returned above).
+    if let Some(sec) = top.table("whiteboard")? {
+        return Err(invalid(
+            &sec.at,
+            ErrorKind::ImpossibleCaps {
+                key: "whiteboard".to_owned(),
+                reason: "[whiteboard] records a room's board: it needs input.video = \"room\" \
+                         and output = \"record:DIR\""
+                    .to_owned(),
+            },
+        ));
+    }
+
     // [room]: only with output = "room" here (a room input returned above).
     let room = match (publish_room, top.table("room")?) {
         (false, None) => None,
@@ -297,6 +311,7 @@ pub(super) fn validate(
         rotation,
         telemetry,
         room,
+        whiteboard: None,
     })
 }
 

@@ -210,6 +210,12 @@ impl Actor {
     }
 
     fn teardown(&mut self) {
+        // The room recording ends first, with every member still in it (`Session::leave` has
+        // already done it; this is for the last handle dropped without leaving); the muxer
+        // writes the duration and the index before anything stops.
+        if let Some(r) = self.cx.shared.subscriber.room_recording() {
+            r.finish();
+        }
         self.topology.close_all(&mut self.cx);
         let _ = self.cx.shared.pipeline.set_state(gst::State::Null);
     }
@@ -345,14 +351,8 @@ impl Actor {
             }
             Event::Topology(_) => {}
             Event::Resumed { .. } => cx.events.emit(SessionEvent::Resumed),
-            Event::Whiteboard { board, data, .. } => {
-                let wb = cx.shared.whiteboards.lock().get(&board).cloned();
-                if let Some(wb) = wb
-                    && let Err(e) = wb.receive(&data)
-                {
-                    cx.error(format!("whiteboard `{board}`"), e.to_string());
-                }
-            }
+            // Handled where the session forwards the client's events (`Session::start`).
+            Event::Whiteboard { .. } => {}
             // Used by every connection built from now on; running ones keep the TURN
             // allocations they made (webrtcbin 1.22 cannot change a running ICE agent's
             // servers).

@@ -181,6 +181,7 @@ impl Session {
             Ok(c) => c,
             Err(e) => {
                 let _ = pipeline.set_state(gst::State::Null);
+                abandon_room_recording(&subscriber);
                 return Err(e.into());
             }
         };
@@ -194,6 +195,7 @@ impl Session {
                 Err(e) => {
                     client.leave().await;
                     let _ = pipeline.set_state(gst::State::Null);
+                    abandon_room_recording(&subscriber);
                     return Err(e.into());
                 }
             };
@@ -230,12 +232,28 @@ impl Session {
         if let Err(e) = Actor::new(cx, Box::new(mesh::Mesh::new()), cfg.ice_servers).spawn(queue_rx)
         {
             shared.client.leave().await;
+            let _ = shared.pipeline.set_state(gst::State::Null);
+            abandon_room_recording(&shared.subscriber);
             return Err(WebrtcError::State(format!("starting the session thread: {e}")).into());
         }
         // Signalling events, in order, to the actor; the client sends nothing after it ended.
+        // Whiteboard messages go straight to their board (it holds no session state and
+        // synchronises itself), not behind the actor's GStreamer work: a room recording
+        // paints each update as it arrives (docs/whiteboard.md, "Recording").
         let queue = queue_tx.clone();
+        let boards = shared.clone();
+        let board_errors = events.clone();
         tokio::spawn(async move {
             while let Some(ev) = client_events.recv().await {
+                if let Event::Whiteboard { board, data, .. } = &ev {
+                    let wb = boards.whiteboards.lock().get(board).cloned();
+                    if let Some(wb) = wb
+                        && let Err(e) = wb.receive(data)
+                    {
+                        board_errors.error(format!("whiteboard `{board}`"), e.to_string());
+                    }
+                    continue;
+                }
                 let end = matches!(&ev, Event::State(st) if actor::signalling_ended(st));
                 if queue.send(Msg::Signalling(ev)).is_err() || end {
                     break;
@@ -270,6 +288,22 @@ impl Session {
             shared,
             actor: Arc::new(ActorLink(queue_tx)),
         };
+        // A room recording's board track renders the room's board from now on.
+        let room = session.shared.subscriber.room_recording();
+        if let Some((name, element)) = room.as_ref().and_then(|r| {
+            r.config()
+                .whiteboard
+                .as_deref()
+                .zip(r.board_element().cloned())
+        }) {
+            match session.whiteboard(name) {
+                Ok(board) => board.feed(&element),
+                Err(e) => {
+                    session.leave().await;
+                    return Err(e);
+                }
+            }
+        }
         Ok((session, rx))
     }
 
@@ -501,16 +535,32 @@ impl Session {
         self.shared.telemetry.counters()
     }
 
-    /// Leave the room: send pending telemetry, tell the server, close every peer connection,
+    /// Leave the room: finish a room recording ([`VideoOutput::RecordRoom`](crate::webrtc::subscriber::VideoOutput::RecordRoom)), send pending
+    /// telemetry, tell the server, close every peer connection,
     /// stop the pipeline. Later calls of [`Session::publish`] and [`Session::unpublish`] fail
     /// with [`SessionError::Publishing`].
     pub async fn leave(&self) {
+        // A room recording ends before the room hears that this member leaves (the others
+        // then stop sending): its file ends with everyone still in it.
+        if let Some(r) = self.shared.subscriber.room_recording() {
+            let _ = tokio::task::spawn_blocking(move || r.finish()).await;
+        }
         self.shared.telemetry.finish();
         self.shared.client.leave().await;
         let _ = self.ask(Command::Leave).await;
         // Alone in the room, no connection waited for the certificate: the application may
         // exit now, so not while it is being generated.
         certificate_settled().await;
+    }
+}
+
+/// A join that failed after the room recording was built: its file holds no room; remove it,
+/// so the same path can be used again.
+fn abandon_room_recording(subscriber: &Subscriber) {
+    if let Some(r) = subscriber.room_recording()
+        && let Err(e) = std::fs::remove_file(r.path())
+    {
+        tracing::warn!(path = %r.path().display(), error = %e, "removing the unused room recording");
     }
 }
 

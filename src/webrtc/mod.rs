@@ -27,6 +27,7 @@ pub mod publisher;
 pub mod receive_watch;
 pub mod recording;
 pub mod repair;
+pub mod room_recording;
 pub(crate) mod sdp;
 mod sender_time;
 pub mod stats;

@@ -274,8 +274,15 @@ fn stop(els: &[gst::Element]) {
     }
 }
 
-/// `<dir>/<peer>.mkv`, or `<dir>/<peer>-N.mkv` (N = 2, 3, ...) for the first that does not exist.
-fn free_path(dir: &Path, peer: &str) -> PathBuf {
+/// `<dir>/<name>.mkv`, or `<dir>/<name>-N.mkv` (N = 2, 3, ...) for the first that does not
+/// exist (`name` made file-safe: ASCII letters, digits, `-` and `_` kept, anything else `_`).
+///
+/// ```
+/// let dir = std::env::temp_dir().join("streamwire-free-path-doc");
+/// let p = streamwire::webrtc::recording::free_path(&dir, "peer/1");
+/// assert_eq!(p, dir.join("peer_1.mkv"));
+/// ```
+pub fn free_path(dir: &Path, peer: &str) -> PathBuf {
     let safe = file_safe(peer);
     let first = dir.join(format!("{safe}.mkv"));
     if !first.exists() {
@@ -335,19 +342,7 @@ fn start_file(
     let sink = make("filesink")?;
     sink.set_property("location", path);
     sink.set_property("async", false);
-    let done = Arc::new((Mutex::new(false), Condvar::new()));
-    if let Some(p) = sink.static_pad("sink") {
-        let done = done.clone();
-        p.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
-            if let Some(gst::PadProbeData::Event(ev)) = &info.data
-                && ev.type_() == gst::EventType::Eos
-            {
-                *done.0.lock() = true;
-                done.1.notify_all();
-            }
-            gst::PadProbeReturn::Ok
-        });
-    }
+    let done = eos_flag(&sink);
     let request = |kind: MediaKind| {
         let template = match kind {
             MediaKind::Audio => "audio_%u",
@@ -389,6 +384,24 @@ fn start_file(
         },
         first_pad,
     ))
+}
+
+/// A flag set (and signalled) when `sink` sees end-of-stream: the file is finished.
+pub(super) fn eos_flag(sink: &gst::Element) -> Arc<(Mutex<bool>, Condvar)> {
+    let done = Arc::new((Mutex::new(false), Condvar::new()));
+    if let Some(p) = sink.static_pad("sink") {
+        let done = done.clone();
+        p.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let Some(gst::PadProbeData::Event(ev)) = &info.data
+                && ev.type_() == gst::EventType::Eos
+            {
+                *done.0.lock() = true;
+                done.1.notify_all();
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    done
 }
 
 /// On the first buffer leaving `src` (a track's queue): wait until every track of the

@@ -31,6 +31,9 @@ const JITTER_BUFFER: &str = "rtpjitterbuffer";
 /// The jitter buffer property that attaches sender times.
 const SENDER_TIME_PROPERTY: &str = "add-reference-timestamp-meta";
 
+/// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
+const NTP_TO_UNIX_S: u64 = 2_208_988_800;
+
 /// The caps of the sender times the jitter buffer attaches.
 const NTP_REFERENCE: &str = "timestamp/x-ntp";
 
@@ -43,6 +46,9 @@ pub(super) const RESYNC: std::time::Duration = std::time::Duration::from_secs(1)
 #[derive(Debug, Default)]
 pub(super) struct SenderClock {
     anchor: Mutex<Option<Anchor>>,
+    /// Anchor at the capture time itself (the sender's and this machine's wall clocks taken
+    /// as one, see [`SenderClock::at_capture`]), not at the anchor packet's arrival.
+    at_capture: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -52,15 +58,53 @@ struct Anchor {
 }
 
 impl SenderClock {
-    /// The running time of sender time `sender_ns` for a packet that arrived at running time
-    /// `running_ns`. The first packet becomes the anchor; so does a packet whose sender time
-    /// is more than [`RESYNC`] away from its arrival on the anchor's timeline (the sender's
-    /// clock jumped, or the path's delay changed by that much): its tracks follow from there.
+    /// A clock whose anchor is the anchor packet's capture time on this machine's timeline:
+    /// its sender time (the sender's wall clock, NTP) read on this machine's wall clock, so
+    /// the sender's capture and send delays (capture buffer, encoder frame, network) are
+    /// taken out. When the two wall clocks disagree (the packet would have taken less than
+    /// nothing or more than [`RESYNC`]), the anchor is the arrival, as for the default clock.
+    pub(super) fn at_capture() -> Self {
+        SenderClock {
+            anchor: Mutex::new(None),
+            at_capture: true,
+        }
+    }
+
+    /// With [`SenderClock::at_capture`]: the running time (on the timeline where `now_ns` is
+    /// now) at which a packet with sender time `sender_ns` was captured.
+    fn capture_running_time(&self, sender_ns: u64, now_ns: u64) -> Option<u64> {
+        if !self.at_capture {
+            return None;
+        }
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_nanos()
+            + u128::from(NTP_TO_UNIX_S) * 1_000_000_000;
+        let delay = wall.checked_sub(u128::from(sender_ns))?;
+        if delay >= RESYNC.as_nanos() {
+            return None;
+        }
+        now_ns.checked_sub(u64::try_from(delay).ok()?)
+    }
+
+    /// [`SenderClock::running_time_from`] anchored at the arrival (the default clock's way).
+    #[cfg(test)]
     fn running_time_of(&self, sender_ns: u64, running_ns: u64) -> u64 {
+        self.running_time_from(sender_ns, running_ns, running_ns)
+    }
+
+    /// The running time of sender time `sender_ns` for a packet that arrived at running time
+    /// `running_ns`. The first packet becomes the anchor, at running time `anchor_ns` (its
+    /// arrival, or with [`SenderClock::at_capture`] its capture time); so does a packet whose
+    /// sender time is more than [`RESYNC`] away from its arrival on the anchor's timeline (the
+    /// sender's clock jumped, or the path's delay changed by that much): its tracks follow
+    /// from there.
+    fn running_time_from(&self, sender_ns: u64, running_ns: u64, anchor_ns: u64) -> u64 {
         let mut anchor = self.anchor.lock();
         let a = *anchor.get_or_insert(Anchor {
             sender_ns,
-            running_ns,
+            running_ns: anchor_ns,
         });
         let shifted = i128::from(a.running_ns) + i128::from(sender_ns) - i128::from(a.sender_ns);
         if (shifted - i128::from(running_ns)).abs() > RESYNC.as_nanos() as i128 {
@@ -72,9 +116,9 @@ impl SenderClock {
             );
             *anchor = Some(Anchor {
                 sender_ns,
-                running_ns,
+                running_ns: anchor_ns,
             });
-            return running_ns;
+            return anchor_ns;
         }
         u64::try_from(shifted.max(0)).unwrap_or(u64::MAX)
     }
@@ -147,7 +191,16 @@ pub(super) fn restamp(sink: &gst::Pad, clock: Arc<SenderClock>) {
             .ok()
             .map(|r| r.timestamp());
         let mut running = match sender_time(buf) {
-            Some(ns) => clock.running_time_of(ns, arrival),
+            Some(ns) => {
+                let now = pad
+                    .parent_element()
+                    .and_then(|e| e.clock()?.time().checked_sub(e.base_time()?))
+                    .map(gst::ClockTime::nseconds);
+                let anchor = now
+                    .and_then(|now| clock.capture_running_time(ns, now))
+                    .unwrap_or(arrival);
+                clock.running_time_from(ns, arrival, anchor)
+            }
             None => arrival,
         };
         let mut previous = previous.lock();

@@ -338,6 +338,13 @@ impl WhiteboardSrc {
         Ok(())
     }
 
+    /// The running time of the element's clock now (`None` without a clock).
+    fn running_time(&self) -> Option<gst::ClockTime> {
+        let obj = self.obj();
+        let (clock, base) = (obj.clock()?, obj.base_time()?);
+        clock.time().checked_sub(base)
+    }
+
     fn background(&self, st: &mut State, url: &str) -> Option<Vec<u8>> {
         let dir = self.settings.lock().backgrounds.clone()?;
         st.backgrounds
@@ -400,13 +407,29 @@ impl PushSrcImpl for WhiteboardSrc {
         _buffer: Option<&mut gst::BufferRef>,
     ) -> Result<CreateSuccess, gst::FlowError> {
         let live = self.settings.lock().is_live;
+        let now = if live { self.running_time() } else { None };
         let (pts, duration) = {
-            let st = self.state.lock();
+            let mut st = self.state.lock();
             let info = st.info.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
             let fps = info.fps();
             let (n, d) = (fps.numer().max(1) as u64, fps.denom().max(1) as u64);
             let at =
                 |f: u64| gst::ClockTime::from_nseconds(f.saturating_mul(d * 1_000_000_000) / n);
+            // Live and late (downstream held the previous frame past this one's time): skip
+            // to the frame the clock is in, so a frame's time is when it was painted and an
+            // update shows at most one frame interval before the time it arrived.
+            if let Some(now) = now {
+                let current = now.nseconds().saturating_mul(n) / d.saturating_mul(1_000_000_000);
+                if current > st.frame {
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "late: skipping {} frames",
+                        current - st.frame
+                    );
+                    st.frame = current;
+                }
+            }
             (at(st.frame), at(st.frame + 1) - at(st.frame))
         };
         if live {

@@ -4,7 +4,10 @@
 //! updates an application pushes (`push-update`, e.g. a Streamwire session's whiteboard).
 //!
 //! A frame is painted only when the document changed since the previous one; otherwise the
-//! previous picture is sent again.
+//! previous picture is sent again. Live, frame N is painted when the clock reaches its time
+//! (N / framerate) with every update pushed before; when downstream held the element past
+//! the next frames' times, those frames are skipped, so a frame's time is always within one
+//! frame interval of when it was painted.
 //!
 //! # Properties
 //! | property | type | default | notes |

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::webrtc::WebrtcError;
+use crate::webrtc::room_recording::RoomRecordingConfig;
 
 /// What to do with received video.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -22,6 +23,14 @@ pub enum VideoOutput {
     /// recorded, not played ([`SubscriberConfig::audio`] does not apply). Counters count
     /// recorded frames and audio packets. See [`crate::webrtc::recording`].
     Record(std::path::PathBuf),
+    /// Record the whole room into one Matroska file with fixed tracks: every peer's video
+    /// decoded and composed into a grid, every peer's audio decoded and mixed, and the
+    /// whiteboard when [`RoomRecordingConfig::whiteboard`] names one, all on the pipeline's
+    /// clock (see [`crate::webrtc::room_recording`]). Received audio is recorded, not played
+    /// ([`SubscriberConfig::audio`] does not apply). Built by
+    /// [`Subscriber::prepare`](super::Subscriber::prepare), before the pipeline starts; a
+    /// session feeds the board and finishes the file when it leaves.
+    RecordRoom(RoomRecordingConfig),
 }
 
 /// What to do with decoded audio.

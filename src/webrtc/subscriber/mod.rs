@@ -9,7 +9,8 @@
 //! conceals lost packets (PLC) and decodes Opus in-band FEC. Per track the subscriber counts
 //! frames received (distinct RTP timestamps reaching the depayloader) and decoded, freezes
 //! ([`super::freeze::FreezeDetector`], at the decoder output) and concealed audio samples.
-//! Recording ([`VideoOutput::Record`]) is in [`super::recording`].
+//! Recording ([`VideoOutput::Record`]) is in [`super::recording`], the room recording
+//! ([`VideoOutput::RecordRoom`]: decoded, composed and mixed) in [`super::room_recording`].
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ use gst::prelude::*;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 mod config;
+mod counters;
 mod events;
 mod playback;
 
@@ -26,12 +28,14 @@ use config::check_appsink;
 pub use config::{
     AudioOutput, DecodedVideoCallback, SubscriberConfig, VideoOutput, VideoSampleCallback,
 };
+use counters::{install_counter, read_levels};
 pub use events::{MemberLevel, SubscriberEvent, TrackCounters};
 
-use super::audio_level::{Speakers, ext_id_in_caps, rtp_level};
+use super::audio_level::{Speakers, ext_id_in_caps};
 use super::freeze::FreezeDetector;
 use super::peer::Peer;
 use super::recording::{Recorder, record_queue};
+use super::room_recording::{RoomRecording, mix_caps};
 use super::sdp::video_codec_of;
 use super::{MediaKind, WebrtcError, make};
 use crate::encoder::Codec;
@@ -53,6 +57,8 @@ struct Inner {
     speakers: Mutex<Speakers>,
     /// [`AudioOutput::Play`]: the mixer every received audio track is played through.
     playback: Mutex<Option<playback::Playback>>,
+    /// [`VideoOutput::RecordRoom`]: the room's file, from [`Subscriber::prepare`].
+    room: Mutex<Option<Arc<RoomRecording>>>,
 }
 
 /// Decodes the tracks of any number of peers.
@@ -101,6 +107,7 @@ impl Subscriber {
                     recorder,
                     speakers: Mutex::new(Speakers::default()),
                     playback: Mutex::new(None),
+                    room: Mutex::new(None),
                 }),
             },
             rx,
@@ -212,6 +219,9 @@ impl Subscriber {
         {
             p.remove(tail);
         }
+        if let (Some(r), Some(tail)) = (self.inner.room.lock().as_ref(), els.last()) {
+            r.remove(tail);
+        }
         for e in els {
             if let Some(bin) = e.parent().and_then(|p| p.downcast::<gst::Bin>().ok()) {
                 let _ = bin.remove(e);
@@ -270,6 +280,52 @@ impl Subscriber {
             }
         }
         true
+    }
+
+    /// Build the standing playback path of [`AudioOutput::Play`] in `bin` now (else it comes
+    /// with the first received audio track): a session calls it before its publisher starts,
+    /// so the far-end reference `echo_probe` exists when the microphone's `webrtcdsp` looks
+    /// it up. Every received audio track is then mixed into it. With
+    /// [`VideoOutput::RecordRoom`] it builds the room recording instead (creating its file,
+    /// refused when it exists), which must exist before the pipeline starts. No-op for other
+    /// outputs, or when it exists.
+    ///
+    /// ```no_run
+    /// use gst::prelude::*;
+    /// use streamwire::webrtc::subscriber::{AudioOutput, Subscriber, SubscriberConfig};
+    /// streamwire::gst_init::init().unwrap();
+    /// let pipeline = gst::Pipeline::new();
+    /// let cfg = SubscriberConfig {
+    ///     audio: AudioOutput::Play { echo_probe: Some("far-end".into()) },
+    ///     ..SubscriberConfig::default()
+    /// };
+    /// let (subscriber, _events) = Subscriber::new(cfg).unwrap();
+    /// subscriber.prepare(pipeline.upcast_ref()).unwrap();
+    /// ```
+    pub fn prepare(&self, bin: &gst::Bin) -> Result<(), WebrtcError> {
+        if let VideoOutput::RecordRoom(cfg) = &self.inner.config.video {
+            let mut room = self.inner.room.lock();
+            if room.is_none() {
+                *room = Some(RoomRecording::build(bin, cfg.clone())?);
+            }
+            return Ok(());
+        }
+        let AudioOutput::Play { echo_probe } = &self.inner.config.audio else {
+            return Ok(());
+        };
+        if self.inner.recorder.is_some() {
+            return Ok(());
+        }
+        let mut playback = self.inner.playback.lock();
+        if playback.is_none() {
+            *playback = Some(playback::Playback::build(bin, echo_probe.as_deref())?);
+        }
+        Ok(())
+    }
+
+    /// The room recording of [`VideoOutput::RecordRoom`] (once [`Subscriber::prepare`] built it).
+    pub fn room_recording(&self) -> Option<Arc<RoomRecording>> {
+        self.inner.room.lock().clone()
     }
 
     /// Kind and codec (`video/VP8`, ...) of a received SSRC.
@@ -347,7 +403,16 @@ fn build_receive_branch(
                 dec.set_property("use-inband-fec", true);
                 super::opus_latency::report_held_packet(&dec);
                 let mut c = vec![make("rtpopusdepay")?, dec];
+                let room = matches!(cfg.video, VideoOutput::RecordRoom(_));
                 match &cfg.audio {
+                    // Into the room's mixer (`room_recording.rs`), linked below.
+                    _ if room => {
+                        c.push(make("audioconvert")?);
+                        c.push(make("audioresample")?);
+                        let caps = make("capsfilter")?;
+                        caps.set_property("caps", mix_caps());
+                        c.push(caps);
+                    }
                     AudioOutput::Play { .. } => {
                         // Into the playback mixer (`playback.rs`), linked below.
                         c.push(make("audioconvert")?);
@@ -399,7 +464,10 @@ fn build_receive_branch(
                 // A clock-synchronised sink holds each frame until its display time; straight
                 // after the decoder that would hold the decoder too (frame N would leave it
                 // only once frame N-1 was shown). A queue decouples them.
-                if cfg.video == VideoOutput::Display || cfg.sync {
+                if cfg.video == VideoOutput::Display
+                    || cfg.sync
+                    || matches!(cfg.video, VideoOutput::RecordRoom(_))
+                {
                     let q = make("queue")?;
                     q.set_property("max-size-buffers", 0u32);
                     q.set_property("max-size-bytes", 0u32);
@@ -443,6 +511,8 @@ fn build_receive_branch(
                         );
                         c.push(sink.upcast());
                     }
+                    // The queue goes into the room's compositor, linked below.
+                    VideoOutput::RecordRoom(_) => {}
                     VideoOutput::Discard | VideoOutput::Record(_) => {
                         let sink = live_sink(make("fakesink")?);
                         sink.set_property("sync", cfg.sync);
@@ -496,6 +566,7 @@ fn build_receive_branch(
     })?;
     if kind == MediaKind::Audio
         && inner.recorder.is_none()
+        && !matches!(cfg.video, VideoOutput::RecordRoom(_))
         && let (AudioOutput::Play { echo_probe }, Some(tail)) = (&cfg.audio, chain.last())
     {
         let mut playback = inner.playback.lock();
@@ -505,6 +576,19 @@ fn build_receive_branch(
         if let Some(p) = playback.as_ref() {
             p.add(tail)?;
         }
+    }
+    if let (VideoOutput::RecordRoom(_), Some(tail)) = (&cfg.video, chain.last()) {
+        let room = inner.room.lock().clone().ok_or_else(|| {
+            WebrtcError::State(
+                "the room recording is not built: call Subscriber::prepare before the \
+                 pipeline starts"
+                    .into(),
+            )
+        })?;
+        if let Some(sink) = chain[0].static_pad("sink") {
+            room.stamp_sender_time(pad.parent_element().as_ref(), peer_id, &sink);
+        }
+        room.add(peer_id, kind, tail)?;
     }
     let mut recording = None;
     if let (Some(rec), Some(tail)) = (&inner.recorder, chain.last()) {
@@ -551,34 +635,6 @@ fn build_receive_branch(
     Ok(())
 }
 
-/// Read the audio level extension `id` from the RTP packets reaching `depay_sink`: the
-/// track's counters and the room's [`Speakers`].
-fn read_levels(inner: &Arc<Inner>, peer_id: &str, id: u8, depay_sink: &gst::Pad) {
-    let weak = Arc::downgrade(inner);
-    let peer = peer_id.to_owned();
-    depay_sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        let Some(inner) = weak.upgrade() else {
-            return gst::PadProbeReturn::Remove;
-        };
-        if let Some((level, _voice)) = info.buffer().and_then(|b| rtp_level(b, id)) {
-            inner
-                .counters
-                .lock()
-                .entry((peer.clone(), MediaKind::Audio))
-                .or_default()
-                .audio_level = Some(level);
-            let evs = inner
-                .speakers
-                .lock()
-                .observe(&peer, level, std::time::Instant::now());
-            for ev in evs {
-                let _ = inner.events.send(ev);
-            }
-        }
-        gst::PadProbeReturn::Ok
-    });
-}
-
 /// A codec `video_codec_of` does not map to (it names only the codecs WebRTC carries).
 fn not_received(codec: Codec) -> WebrtcError {
     WebrtcError::Link {
@@ -594,75 +650,6 @@ fn depayloader(factory: &str) -> Result<gst::Element, WebrtcError> {
     d.set_property("request-keyframe", true);
     d.set_property("wait-for-keyframe", true);
     Ok(d)
-}
-
-fn install_counter(inner: &Arc<Inner>, peer_id: &str, kind: MediaKind, pad: &gst::Pad) {
-    let weak = Arc::downgrade(inner);
-    let key = (peer_id.to_owned(), kind);
-    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-        let Some(inner) = weak.upgrade() else {
-            return gst::PadProbeReturn::Remove;
-        };
-        if kind == MediaKind::Video {
-            let cb = inner.on_decoded.lock().clone();
-            if let (Some(cb), Some(buf), Some(caps)) = (cb, info.buffer(), pad.current_caps()) {
-                cb(&key.0, buf, &caps);
-            }
-        }
-        let (w, h) = if kind == MediaKind::Video {
-            pad.current_caps()
-                .and_then(|c| {
-                    let s = c.structure(0)?;
-                    Some((s.get::<i32>("width").ok()?, s.get::<i32>("height").ok()?))
-                })
-                .unwrap_or((0, 0))
-        } else {
-            (0, 0)
-        };
-        let freezes = (kind == MediaKind::Video).then(|| {
-            let mut map = inner.freezes.lock();
-            let d = map.entry(key.clone()).or_default();
-            d.frame(inner.started.elapsed().as_secs_f64() * 1000.0);
-            (d.freezes(), d.total_freeze_ms())
-        });
-        let samples = info
-            .buffer()
-            .and_then(|b| b.duration())
-            .map(|d| d.nseconds() * 48_000 / 1_000_000_000)
-            .unwrap_or(0);
-        let count = {
-            let mut map = inner.counters.lock();
-            let c = map.entry(key.clone()).or_default();
-            c.decoded += 1;
-            c.width = w;
-            c.height = h;
-            if let Some((n, ms)) = freezes {
-                c.freezes = n;
-                c.freeze_ms = ms;
-            }
-            if kind == MediaKind::Audio {
-                c.samples += samples;
-            }
-            c.decoded
-        };
-        match kind {
-            MediaKind::Video if count == 1 || inner.config.frame_events => {
-                let _ = inner.events.send(SubscriberEvent::VideoFrame {
-                    peer: key.0.clone(),
-                    width: w,
-                    height: h,
-                    count,
-                });
-            }
-            MediaKind::Audio if count == 1 => {
-                let _ = inner.events.send(SubscriberEvent::FirstAudio {
-                    peer: key.0.clone(),
-                });
-            }
-            _ => {}
-        }
-        gst::PadProbeReturn::Ok
-    });
 }
 
 /// Make `sink` (a sink, or an auto-plugging bin such as `autoaudiosink` and the sink it

@@ -17,7 +17,7 @@
 
 use gst::prelude::*;
 
-use super::{AudioOutput, Subscriber, live_sink};
+use super::live_sink;
 use crate::webrtc::{WebrtcError, make};
 
 /// What each received track is converted to before the mixer (every mixer input must agree):
@@ -90,39 +90,5 @@ impl Playback {
             let _ = src.unlink(&pad);
             self.mixer.release_request_pad(&pad);
         }
-    }
-}
-
-impl Subscriber {
-    /// Build the standing playback path of [`AudioOutput::Play`] in `bin` now (else it comes
-    /// with the first received audio track): a session calls it before its publisher starts,
-    /// so the far-end reference `echo_probe` exists when the microphone's `webrtcdsp` looks
-    /// it up. Every received audio track is then mixed into it. No-op for other outputs, or
-    /// when it exists.
-    ///
-    /// ```no_run
-    /// use gst::prelude::*;
-    /// use streamwire::webrtc::subscriber::{AudioOutput, Subscriber, SubscriberConfig};
-    /// streamwire::gst_init::init().unwrap();
-    /// let pipeline = gst::Pipeline::new();
-    /// let cfg = SubscriberConfig {
-    ///     audio: AudioOutput::Play { echo_probe: Some("far-end".into()) },
-    ///     ..SubscriberConfig::default()
-    /// };
-    /// let (subscriber, _events) = Subscriber::new(cfg).unwrap();
-    /// subscriber.prepare(pipeline.upcast_ref()).unwrap();
-    /// ```
-    pub fn prepare(&self, bin: &gst::Bin) -> Result<(), WebrtcError> {
-        let AudioOutput::Play { echo_probe } = &self.inner.config.audio else {
-            return Ok(());
-        };
-        if self.inner.recorder.is_some() {
-            return Ok(());
-        }
-        let mut playback = self.inner.playback.lock();
-        if playback.is_none() {
-            *playback = Some(Playback::build(bin, echo_probe.as_deref())?);
-        }
-        Ok(())
     }
 }
