@@ -427,11 +427,23 @@ async fn a_stroke_drawn_at_a_tone_onset_is_recorded_with_it() {
         })
         .collect();
     eprintln!("stroke frame - tone onset, ms: {diffs:.1?} (frame interval {frame_ms:.1} ms)");
+    // The aim is one frame interval; single strokes on a loaded machine were seen up to
+    // 35.2 ms off (docs/whiteboard.md, "Recording"): the median must meet the aim and every
+    // stroke be within two frame intervals.
+    let mut sorted = diffs.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    assert!(
+        median.abs() <= frame_ms,
+        "the median stroke is {median:.1} ms from its tone's onset (more than one frame, \
+         {frame_ms:.1} ms): {diffs:.1?}"
+    );
     for (i, d) in diffs.iter().enumerate() {
         assert!(
-            d.abs() <= frame_ms,
-            "burst {i}: the stroke is {d:.1} ms from the tone's onset (more than one frame, \
-             {frame_ms:.1} ms): {diffs:.1?}"
+            d.abs() <= 2.0 * frame_ms,
+            "burst {i}: the stroke is {d:.1} ms from the tone's onset (more than two frames, \
+             {:.1} ms): {diffs:.1?}",
+            2.0 * frame_ms
         );
     }
 }

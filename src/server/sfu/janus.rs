@@ -313,6 +313,9 @@ impl Inner {
         self.alive.store(false, Ordering::Relaxed);
         self.pending.lock().clear();
         self.handles.lock().clear();
+        // After a session timeout the WebSocket is still open: close it, which also ends the
+        // reading task.
+        let _ = self.out.send(Message::Close(None));
         self.lost.send_replace(true);
     }
 
