@@ -162,7 +162,33 @@ fn three_sessions_through_janus() {
             v.sort();
             v
         });
-        for j in [&ann, &ben, &eve] {
+
+        // A member publishing after one left: Janus would carry it on the m-lines cat's media
+        // left (webrtcbin cannot receive on those again), so the server gives each member a
+        // new subscribing connection (`sfu_streams` `fresh`); everybody decodes fay, at her
+        // size, and keeps decoding the others.
+        let fay = join(&url, "s", "fay", Some(small(160, 120, Codec::Vp8)), on_veth).await;
+        let f = fay.session.peer_id().unwrap();
+        let (ab, ba) = (
+            ann.decoded_from(&b, MediaKind::Video),
+            ben.decoded_from(&a, MediaKind::Video),
+        );
+        session_support::wait_for("everyone decodes the member who joined last", T, || {
+            [&ann, &ben, &eve]
+                .iter()
+                .all(|j| j.decoded_from(&f, MediaKind::Video) > 10)
+                && fay.decoded_from(&a, MediaKind::Video) > 10
+                && fay.decoded_from(&b, MediaKind::Video) > 10
+        })
+        .await;
+        session_support::wait_for("ann and ben receive each other afterwards", T, || {
+            ann.decoded_from(&b, MediaKind::Video) > ab + 15
+                && ben.decoded_from(&a, MediaKind::Video) > ba + 15
+        })
+        .await;
+        assert_eq!(size(&ann, &f), (160, 120));
+        assert_eq!(size(&eve, &f), (160, 120));
+        for j in [&ann, &ben, &eve, &fay] {
             j.session.leave().await;
         }
     });

@@ -84,9 +84,29 @@ export async function publishing(c) {
   await link(c, SFU_PUBLISH).offer();
 }
 
-/** `sfu_streams`: remember the member of each m-line of the next offer. */
-export function streams(c, list) {
+/** End every track of the subscribing connection (it closes or became void). */
+function endSubscribedTracks(c) {
   const s = state(c);
+  for (const [track, member] of [...s.owners]) {
+    const stream = s.streams.get(member);
+    stream?.removeTrack(track);
+    c._emit('trackended', { peerId: member, track, stream, screen: false });
+  }
+  s.owners.clear();
+}
+
+/**
+ * `sfu_streams`: remember the member of each m-line of the next offer. `fresh`: that offer
+ * opens a new subscribing connection (the SFU replaced the subscription); the current one
+ * closes and its tracks end.
+ */
+export function streams(c, list, fresh) {
+  const s = state(c);
+  if (fresh) {
+    endSubscribedTracks(c);
+    s.mids.clear();
+    c._closeLink(SFU_SUBSCRIBE);
+  }
   for (const e of list ?? []) s.mids.set(e.mid, e.peer_id);
 }
 
@@ -108,12 +128,7 @@ export async function onSignal(c, m) {
 export async function moveTo(c, topology) {
   if (topology !== 'sfu') return;
   if (c.topology === 'sfu') {
-    const s = state(c);
-    for (const [track, member] of [...s.owners]) {
-      const stream = s.streams.get(member);
-      stream?.removeTrack(track);
-      c._emit('trackended', { peerId: member, track, stream, screen: false });
-    }
+    endSubscribedTracks(c);
     for (const id of [SFU_PUBLISH, SFU_SUBSCRIBE]) c._closeLink(id);
     return start(c);
   }

@@ -49,7 +49,7 @@ export async function onFrame(client, m) {
       return;
     }
     case 'sfu_streams': // t15: SFU rooms (web/sfu.js)
-      return sfu.streams(client, m.streams);
+      return sfu.streams(client, m.streams, m.fresh === true);
     case 'topology': // t15
       return client.media ? sfu.moveTo(client, m.topology) : undefined;
     case 'offer': {

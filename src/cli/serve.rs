@@ -104,7 +104,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "1h")]
     pub turn_ttl: String,
     /// Janus instance (WebSocket API, ws://HOST:PORT on a private network) for rooms in SFU
-    /// mode (repeatable: a new room goes to the instance with the fewest rooms; needs
+    /// mode (repeatable: a new room goes to the instance serving the fewest members; needs
     /// --sfu-api-secret-file and --sfu-admin-key-file). See docs/sfu.md.
     #[arg(long = "sfu", requires_all = ["sfu_api_secret_file", "sfu_admin_key_file"])]
     pub sfu_urls: Vec<String>,
@@ -124,6 +124,13 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = streamwire::server::sfu::DEFAULT_AUTO_MESH_MAX,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub auto_mesh_max: usize,
+    /// Most members one Janus instance serves, over all its rooms: a member joining a room
+    /// whose instances are full goes to another instance, and the room spans both, its
+    /// media forwarded between them (docs/sfu.md, "Several instances"). Default: no limit
+    /// (a room stays on one instance).
+    #[arg(long, requires = "sfu_urls",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub sfu_instance_capacity: Option<usize>,
     /// Development mode: the demo page at / gets a "mint a token" button (HTTP GET
     /// /dev/token mints tokens for anyone). Never use in production.
     #[arg(long)]
@@ -335,6 +342,7 @@ fn sfu_config(a: &ServeArgs) -> anyhow::Result<Option<SfuConfig>> {
         },
         other => other,
     };
+    cfg.instance_capacity = a.sfu_instance_capacity;
     Ok(Some(cfg))
 }
 

@@ -334,7 +334,9 @@ impl Actor {
                 }
                 self.topology.welcomed(cx, &w);
             }
-            Event::SfuStreams { streams } => self.topology.sfu_streams(cx, streams),
+            Event::SfuStreams { streams, fresh } => {
+                self.topology.sfu_streams(cx, streams, fresh)
+            }
             // Also `sfu` in an SFU room: the server re-created the room's SFU room (its
             // Janus instance was lost), so both SFU connections are void; connect afresh.
             Event::Topology(t) if t != self.topology.kind() || t == RoomTopology::Sfu => {

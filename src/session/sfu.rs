@@ -9,7 +9,9 @@
 //!   carries every other member's media (Janus multistream); each offer follows an
 //!   `sfu_streams` frame naming the member of each m-line, so tracks are reported and counted
 //!   under that member's id ([`SessionEvent::TrackAdded`] as in the mesh). The SFU re-offers
-//!   as members publish and leave; this side answers each.
+//!   as members publish and leave; this side answers each. When media went away and more
+//!   comes, the SFU starts a new subscription instead (`sfu_streams` with `fresh`): this side
+//!   closes the connection (its tracks end) and answers the offer on a new one.
 //! - Members are known from presence only; no data channel (real-time messages go through
 //!   the signalling server).
 
@@ -243,7 +245,12 @@ impl Topology for Sfu {
         }
     }
 
-    fn sfu_streams(&mut self, _cx: &mut Ctx, streams: Vec<SfuStream>) {
+    fn sfu_streams(&mut self, cx: &mut Ctx, streams: Vec<SfuStream>, fresh: bool) {
+        if fresh {
+            // The SFU replaced this session's subscription: the next offer is for a new
+            // connection; the current one's tracks end.
+            self.close_subscribing(cx);
+        }
         let mut mids = self.mids.lock();
         for s in streams {
             mids.insert(s.mid, s.peer_id);

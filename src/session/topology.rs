@@ -153,8 +153,9 @@ pub(crate) trait Topology: Send {
     /// Take over `members` from the previous topology (no `PeerJoined`: they were there) and
     /// connect as this topology does.
     fn adopt(&mut self, cx: &mut Ctx, members: Vec<(PeerId, String)>);
-    /// The server said whose media the m-lines of the SFU's next offer carry.
-    fn sfu_streams(&mut self, _cx: &mut Ctx, _streams: Vec<SfuStream>) {}
+    /// The server said whose media the m-lines of the SFU's next offer carry; `fresh`: that
+    /// offer opens a new subscribing connection.
+    fn sfu_streams(&mut self, _cx: &mut Ctx, _streams: Vec<SfuStream>, _fresh: bool) {}
     /// A member that was in the room when this session (re-)joined. `w` is the join reply.
     fn member_present(&mut self, cx: &mut Ctx, member: &PeerInfo, w: &Welcome);
     /// A member joined after this session; `expect_offer`: the server told it to offer.

@@ -56,6 +56,9 @@ pub(crate) type HandleEvent = (u64, Value);
 
 struct Inner {
     url: String,
+    /// The instance's address (its URL's host, resolved): where other instances send the
+    /// RTP of the rooms they share with it (docs/sfu.md, "Several instances").
+    address: std::net::IpAddr,
     secret: String,
     session: AtomicU64,
     next_tx: AtomicU64,
@@ -106,6 +109,9 @@ impl Janus {
             "Sec-WebSocket-Protocol",
             async_tungstenite::tungstenite::http::HeaderValue::from_static("janus-protocol"),
         );
+        let address = resolve(req.uri())
+            .await
+            .map_err(|e| conn_err(format!("resolving the host: {e}")))?;
         let (ws, _) = async_tungstenite::tokio::connect_async(req)
             .await
             .map_err(|e| conn_err(e.to_string()))?;
@@ -113,6 +119,7 @@ impl Janus {
         let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
         let inner = Arc::new(Inner {
             url: url.to_owned(),
+            address,
             secret: secret.to_owned(),
             session: AtomicU64::new(0),
             next_tx: AtomicU64::new(1),
@@ -173,6 +180,12 @@ impl Janus {
     /// The instance's URL.
     pub(crate) fn url(&self) -> &str {
         &self.inner.url
+    }
+
+    /// The instance's address on the private network (its URL's host): a room spanning
+    /// several instances has its media forwarded to this address.
+    pub(crate) fn address(&self) -> std::net::IpAddr {
+        self.inner.address
     }
 
     /// Whether the WebSocket to Janus is still open.
@@ -305,6 +318,24 @@ impl Janus {
                          "transaction": inner.transaction(), "apisecret": inner.secret});
         let _ = inner.out.send(Message::Text(msg.to_string().into()));
     }
+}
+
+/// The IP address of `uri`'s host (the first one it resolves to).
+async fn resolve(
+    uri: &async_tungstenite::tungstenite::http::Uri,
+) -> Result<std::net::IpAddr, String> {
+    let host = uri.host().ok_or("the URL has no host")?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse() {
+        return Ok(ip);
+    }
+    let port = uri.port_u16().unwrap_or(80);
+    tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| e.to_string())?
+        .next()
+        .map(|a| a.ip())
+        .ok_or_else(|| format!("`{host}` has no address"))
 }
 
 impl Inner {

@@ -17,6 +17,7 @@
 //! # Ok(()) }
 //! ```
 
+mod cascade;
 mod janus;
 mod room;
 pub(crate) mod status;
@@ -81,6 +82,12 @@ pub struct SfuConfig {
     /// Which rooms use the SFU. Default [`TopologyChoice::Sfu`] (configuring an SFU means
     /// using it); `streamwire serve` sets it from `--topology`.
     pub topology: TopologyChoice,
+    /// Most members one instance serves, over all its rooms (`--sfu-instance-capacity`).
+    /// A member joining a room whose instances are full is placed on another instance,
+    /// which then carries the room too: the room spans both, each publication forwarded
+    /// between them (docs/sfu.md, "Several instances"). `None` (the default): no limit, a
+    /// room stays on the instance it was created on.
+    pub instance_capacity: Option<usize>,
 }
 
 impl SfuConfig {
@@ -91,6 +98,7 @@ impl SfuConfig {
             api_secret: api_secret.to_owned(),
             admin_key: admin_key.to_owned(),
             topology: TopologyChoice::Sfu,
+            instance_capacity: None,
         }
     }
 }
@@ -112,8 +120,10 @@ pub const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
 
 struct RoomEntry {
     cmds: mpsc::UnboundedSender<room::Cmd>,
-    instance: usize,
+    /// The instances the room is on, with how many of its members each serves.
+    load: HashMap<usize, usize>,
 }
+
 
 /// The bridge between the hub and the Janus instances.
 pub(crate) struct Bridge {
@@ -194,11 +204,27 @@ impl Bridge {
         self.instances[i].lock().clone()
     }
 
-    /// The connected instance with the fewest rooms, if any is connected.
+    /// Members instance `i` serves, over all rooms.
+    fn load(rooms: &HashMap<String, RoomEntry>, i: usize) -> usize {
+        rooms.values().filter_map(|r| r.load.get(&i)).sum()
+    }
+
+    /// Whether instance `i` may take one more member (`instance_capacity`).
+    fn fits(&self, rooms: &HashMap<String, RoomEntry>, i: usize) -> bool {
+        self.cfg
+            .instance_capacity
+            .is_none_or(|c| Bridge::load(rooms, i) < c)
+    }
+
+    /// The connected instance serving the fewest members (then: holding the fewest rooms),
+    /// if any is connected.
     fn least_loaded(&self, rooms: &HashMap<String, RoomEntry>) -> Option<usize> {
         (0..self.instances.len())
             .filter(|i| self.instance(*i).alive())
-            .min_by_key(|i| rooms.values().filter(|r| r.instance == *i).count())
+            .min_by_key(|i| {
+                let on = rooms.values().filter(|r| r.load.contains_key(i)).count();
+                (Bridge::load(rooms, *i), on)
+            })
     }
 
     /// Move room `name` to the least-loaded connected instance: its index and connection, or
@@ -207,9 +233,40 @@ impl Bridge {
         let mut rooms = self.rooms.lock();
         let i = self.least_loaded(&rooms)?;
         if let Some(r) = rooms.get_mut(name) {
-            r.instance = i;
+            r.load = HashMap::from([(i, 0)]);
         }
         Some((i, self.instance(i)))
+    }
+
+    /// Whether instance `i` is connected and may take one more member.
+    fn has_room_for(&self, i: usize) -> bool {
+        let rooms = self.rooms.lock();
+        self.instance(i).alive() && self.fits(&rooms, i)
+    }
+
+    /// A further instance for room `name`, which is on the instances `taken` and full
+    /// there: the least-loaded connected instance that is not full, if there is one.
+    fn spill(&self, name: &str, taken: &[usize]) -> Option<(usize, Janus)> {
+        let mut rooms = self.rooms.lock();
+        let i = (0..self.instances.len())
+            .filter(|i| !taken.contains(i) && self.instance(*i).alive() && self.fits(&rooms, *i))
+            .min_by_key(|i| Bridge::load(&rooms, *i))?;
+        if let Some(r) = rooms.get_mut(name) {
+            r.load.insert(i, 0);
+        }
+        Some((i, self.instance(i)))
+    }
+
+    /// Record where room `name`'s members are: members per instance of the room.
+    fn set_load(&self, name: &str, load: HashMap<usize, usize>) {
+        if let Some(r) = self.rooms.lock().get_mut(name) {
+            r.load = load;
+        }
+    }
+
+    /// Members instance `i` serves now, over all rooms.
+    fn members_on(&self, i: usize) -> usize {
+        Bridge::load(&self.rooms.lock(), i)
     }
 
     /// A fresh Janus room id.
@@ -251,6 +308,7 @@ impl Sfu for Arc<Bridge> {
         let _ = tx.send(cmd);
         let task = room::RoomTask {
             name: name.clone(),
+            instance,
             janus: self.instance(instance),
             janus_room: self.room_id(),
             admin_key: self.cfg.admin_key.clone(),
@@ -258,7 +316,13 @@ impl Sfu for Arc<Bridge> {
             cmds: rx,
             next_feed: 0,
         };
-        rooms.insert(name, RoomEntry { cmds: tx, instance });
+        rooms.insert(
+            name,
+            RoomEntry {
+                cmds: tx,
+                load: HashMap::from([(instance, 0)]),
+            },
+        );
         tokio::spawn(task.run());
     }
 

@@ -1,6 +1,7 @@
-//! One Streamwire room on one Janus instance: a task that owns the room's Janus VideoRoom and
-//! every member's handles, and handles, one at a time, members joining and leaving, the
-//! frames they send to the pseudo-peers, and the events Janus sends on its own.
+//! One Streamwire room on the SFU: a task that owns the room's Janus VideoRoom (one on each
+//! instance the room spans, [`super::cascade`]) and every member's handles, and handles, one
+//! at a time, members joining and leaving, the frames they send to the pseudo-peers, and the
+//! events Janus sends on its own. Each member is served by one instance of the room.
 //!
 //! - A member with `publish` that offers to `sfu-publish` gets a publisher handle (joined
 //!   with its peer id as the display name); its offer goes to Janus in `publish` (later
@@ -42,31 +43,56 @@ pub(super) enum Cmd {
     Status(oneshot::Sender<RoomStatus>),
 }
 
-struct Subscription {
-    handle: u64,
+pub(super) struct Subscription {
+    pub handle: u64,
     /// An offer went out and its answer has not come yet.
-    awaiting_answer: bool,
+    pub awaiting_answer: bool,
     /// Feeds to subscribe to once the answer came.
-    queued: Vec<u64>,
+    pub queued: Vec<u64>,
     /// The subscriber joined (Janus offered at least once).
-    started: bool,
+    pub started: bool,
     /// Media streams (m-lines) of Janus's last offer that carry a member's media.
-    streams: usize,
+    pub streams: usize,
+    /// The feeds it carries (subscribed, not gone).
+    pub feeds: Vec<u64>,
+    /// A feed of it went away, leaving m-lines Janus would reuse for the next feed; the
+    /// next feed gets a new subscription instead (see [`State::subscribe`]).
+    pub holes: bool,
 }
 
-struct Member {
-    grants: Vec<Grant>,
-    outbox: Outbox,
-    /// Janus feed id of this member's publisher.
-    feed: u64,
+pub(super) struct Member {
+    pub grants: Vec<Grant>,
+    pub outbox: Outbox,
+    /// Janus feed id of this member's publisher: the same on every instance of the room
+    /// (the remote publishers of other instances carry it too).
+    pub feed: u64,
+    /// The instance serving the member; `None` while the room is down.
+    pub instance: Option<usize>,
     /// Publisher handle, once the member offered.
-    publisher: Option<u64>,
-    published: bool,
-    subscription: Option<Subscription>,
+    pub publisher: Option<u64>,
+    pub published: bool,
+    /// A subscription was offered to it on its current SFU connections (a further join
+    /// offer opens a new subscribing connection: `sfu_streams` `fresh`).
+    pub subscribed_before: bool,
+    /// The publication's streams as Janus holds them (`type`, `mindex`, `mid`, `codec`), the
+    /// description a remote publisher of it needs on another instance.
+    pub streams: Vec<Value>,
+    pub subscription: Option<Subscription>,
+}
+
+/// The room on one Janus instance.
+pub(super) struct Span {
+    /// Index in the configured instances.
+    pub instance: usize,
+    pub janus: Janus,
+    /// Control handle (room create/destroy, remote publishers), while the Janus room exists.
+    pub control: Option<u64>,
 }
 
 pub(super) struct RoomTask {
     pub name: String,
+    /// The instance the room starts on.
+    pub instance: usize,
     pub janus: Janus,
     pub janus_room: u64,
     pub admin_key: String,
@@ -75,19 +101,22 @@ pub(super) struct RoomTask {
     pub next_feed: u64,
 }
 
-struct State {
-    task: RoomTask,
-    members: HashMap<PeerId, Member>,
-    /// Control handle (room create/destroy), while the Janus room exists.
-    control: Option<u64>,
-    events_tx: mpsc::UnboundedSender<HandleEvent>,
-    /// The room's instance was lost and the room is not re-created yet.
-    down: bool,
+pub(super) struct State {
+    pub task: RoomTask,
+    /// The instances the room is on; the first is where it was created. Empty while down.
+    pub spans: Vec<Span>,
+    pub members: HashMap<PeerId, Member>,
+    /// For each feed published on one instance: the other instances holding a remote
+    /// publisher of it (its media forwarded there).
+    pub remotes: HashMap<u64, Vec<usize>>,
+    pub events_tx: mpsc::UnboundedSender<HandleEvent>,
+    /// Every instance of the room was lost and the room is not re-created yet.
+    pub down: bool,
     /// Times the room was re-created after its instance was lost.
-    recreated: u64,
+    pub recreated: u64,
 }
 
-fn failed(e: JanusError) -> ServiceError {
+pub(super) fn failed(e: JanusError) -> ServiceError {
     tracing::warn!(error = %e, "SFU request failed");
     ServiceError::Failed(e.to_string())
 }
@@ -99,16 +128,38 @@ impl RoomTask {
         let Some(mut reconnected) = self.bridge.upgrade().map(|b| b.reconnected.subscribe()) else {
             return;
         };
+        let first = Span {
+            instance: self.instance,
+            janus: self.janus.clone(),
+            control: None,
+        };
         let mut st = State {
             task: self,
+            spans: vec![first],
             members: HashMap::new(),
-            control: None,
+            remotes: HashMap::new(),
             events_tx,
             down: false,
             recreated: 0,
         };
         loop {
-            let janus = st.task.janus.clone();
+            let watched: Vec<(usize, Janus)> = st
+                .spans
+                .iter()
+                .map(|s| (s.instance, s.janus.clone()))
+                .collect();
+            let lost = async move {
+                if watched.is_empty() {
+                    return std::future::pending().await;
+                }
+                let each = watched.into_iter().map(|(i, j)| {
+                    Box::pin(async move {
+                        j.lost().await;
+                        i
+                    })
+                });
+                futures::future::select_all(each).await.0
+            };
             tokio::select! {
                 cmd = st.task.cmds.recv() => {
                     let Some(cmd) = cmd else { break };
@@ -118,7 +169,7 @@ impl RoomTask {
                     }
                 }
                 Some((handle, ev)) = events.recv() => st.janus_event(handle, ev).await,
-                () = janus.lost(), if !st.down => st.instance_lost().await,
+                i = lost, if !st.down => st.instance_lost(i).await,
                 // While down: as soon as an instance is back, and every second (an instance
                 // may be connected but have refused to create the room).
                 _ = reconnected.changed(), if st.down => st.recover().await,
@@ -148,20 +199,47 @@ impl State {
         }
     }
 
-    /// The room's Janus connection was lost (Janus stopped or died, or the connection to it
-    /// broke): the Janus room, every handle and every member's SFU connection went with it.
-    /// Forget them and re-create the room where it can be.
-    async fn instance_lost(&mut self) {
-        tracing::warn!(room = %self.task.name, url = self.task.janus.url(),
-                       "the SFU instance of this room was lost; re-creating the room");
-        self.control = None;
-        for m in self.members.values_mut() {
+    /// The connection to instance `i` of the room was lost (Janus stopped or died, or the
+    /// connection to it broke): the Janus room there, its handles and its members' SFU
+    /// connections went with it. Its members are placed again (on the room's other
+    /// instances, or a further one); with no instance left the whole room is re-created.
+    async fn instance_lost(&mut self, i: usize) {
+        let Some(pos) = self.spans.iter().position(|s| s.instance == i) else {
+            return;
+        };
+        let span = self.spans.remove(pos);
+        tracing::warn!(room = %self.task.name, url = span.janus.url(),
+                       "an SFU instance of this room was lost; placing its members again");
+        for feeds in self.remotes.values_mut() {
+            feeds.retain(|t| *t != i);
+        }
+        let moved: Vec<PeerId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.instance == Some(i))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for peer in &moved {
+            let Some(m) = self.members.get_mut(peer) else {
+                continue;
+            };
+            let feed = m.feed;
+            m.instance = None;
             m.publisher = None;
             m.published = false;
             m.subscription = None;
+            m.subscribed_before = false;
+            self.unforward(feed).await;
         }
-        self.down = true;
-        self.recover().await;
+        if self.spans.is_empty() {
+            self.down = true;
+            self.recover().await;
+            return;
+        }
+        for peer in moved {
+            self.replace_member(&peer).await;
+        }
+        self.report_load();
     }
 
     /// Re-create the lost room on the least-loaded connected instance (the same one once it
@@ -176,55 +254,83 @@ impl State {
             tracing::debug!(room = %self.task.name, "no SFU instance connected yet");
             return;
         };
-        self.task.janus = janus;
         self.task.janus_room = bridge.room_id();
-        if let Err(e) = self.ensure_room().await {
+        self.spans = vec![Span {
+            instance,
+            janus,
+            control: None,
+        }];
+        if let Err(e) = self.ensure_room(instance).await {
             tracing::warn!(room = %self.task.name, instance, error = %e,
                            "cannot re-create the SFU room yet");
+            self.spans.clear();
             return;
         }
         self.down = false;
         self.recreated += 1;
-        tracing::info!(room = %self.task.name, url = self.task.janus.url(),
+        self.remotes.clear();
+        tracing::info!(room = %self.task.name, url = self.spans[0].janus.url(),
                        members = self.members.len(), "SFU room re-created");
-        for m in self.members.values() {
-            (m.outbox)(ServerMsg::Topology {
-                n: 0,
-                topology: RoomTopology::Sfu,
+        let peers: Vec<PeerId> = self.members.keys().cloned().collect();
+        for m in self.members.values_mut() {
+            m.instance = None;
+            m.publisher = None;
+            m.published = false;
+            m.subscription = None;
+            m.subscribed_before = false;
+        }
+        for peer in peers {
+            self.replace_member(&peer).await;
+        }
+        self.report_load();
+    }
+
+    /// Give `peer`, whose SFU connections are void, an instance and a fresh feed id, and tell
+    /// it to connect again (`topology` `sfu`), then offer it what is published there.
+    async fn replace_member(&mut self, peer: &str) {
+        let instance = self.place().await;
+        self.task.next_feed += 1;
+        let feed = self.task.next_feed;
+        let Some(m) = self.members.get_mut(peer) else {
+            return;
+        };
+        m.instance = instance;
+        m.feed = feed;
+        (m.outbox)(ServerMsg::Topology {
+            n: 0,
+            topology: RoomTopology::Sfu,
+        });
+        let feeds = self.published_feeds_for(peer);
+        if !feeds.is_empty() {
+            self.subscribe(peer, feeds).await;
+        }
+    }
+
+    /// The connection to instance `i`, if the room is on it.
+    pub(super) fn janus_at(&self, i: usize) -> Option<Janus> {
+        self.spans
+            .iter()
+            .find(|s| s.instance == i)
+            .map(|s| s.janus.clone())
+    }
+
+    /// The connection to the instance serving `peer`.
+    fn janus_of(&self, peer: &str) -> Option<Janus> {
+        self.janus_at(self.members.get(peer)?.instance?)
+    }
+
+    /// Create the Janus room on instance `i` of the room if it does not exist there yet.
+    pub(super) async fn ensure_room(&mut self, i: usize) -> Result<(), JanusError> {
+        let Some(span) = self.spans.iter().find(|s| s.instance == i) else {
+            return Err(JanusError::Connection {
+                url: format!("instance {i}"),
+                detail: "the room is not on this instance".into(),
             });
-        }
-    }
-
-    fn status(&self) -> RoomStatus {
-        let subscriptions = self
-            .members
-            .values()
-            .filter_map(|m| m.subscription.as_ref());
-        RoomStatus {
-            room: self.task.name.clone(),
-            instance: self
-                .task
-                .bridge
-                .upgrade()
-                .and_then(|b| b.rooms.lock().get(&self.task.name).map(|r| r.instance))
-                .unwrap_or(0),
-            instance_connected: self.task.janus.alive(),
-            janus_room: self.task.janus_room,
-            state: if self.down { "down" } else { "up" },
-            recreated: self.recreated,
-            members: self.members.len(),
-            publishers: self.members.values().filter(|m| m.published).count(),
-            subscribers: subscriptions.clone().count(),
-            forwarded_streams: subscriptions.map(|s| s.streams).sum(),
-        }
-    }
-
-    /// Create the Janus room if it does not exist yet.
-    async fn ensure_room(&mut self) -> Result<(), JanusError> {
-        if self.control.is_some() {
+        };
+        if span.control.is_some() {
             return Ok(());
         }
-        let janus = self.task.janus.clone();
+        let janus = span.janus.clone();
         let handle = janus.attach(self.events_tx.clone()).await?;
         let body = json!({
             "request": "create",
@@ -242,14 +348,14 @@ impl State {
             return Err(e);
         }
         tracing::info!(room = %self.task.name, janus_room = self.task.janus_room, url = janus.url(), "SFU room created");
-        self.control = Some(handle);
+        if let Some(span) = self.spans.iter_mut().find(|s| s.instance == i) {
+            span.control = Some(handle);
+        }
         Ok(())
     }
 
     async fn joined(&mut self, m: SfuMember) {
-        if let Err(e) = self.ensure_room().await {
-            tracing::warn!(room = %self.task.name, error = %e, "cannot create the SFU room");
-        }
+        let instance = if self.down { None } else { self.place().await };
         self.task.next_feed += 1;
         let feed = self.task.next_feed;
         let peer = m.peer_id.clone();
@@ -259,21 +365,34 @@ impl State {
                 grants: m.grants,
                 outbox: m.outbox,
                 feed,
+                instance,
                 publisher: None,
                 published: false,
+                subscribed_before: false,
+                streams: Vec::new(),
                 subscription: None,
             },
         );
-        let feeds = self.published_feeds_except(&peer);
+        self.report_load();
+        let feeds = self.published_feeds_for(&peer);
         if !feeds.is_empty() {
             self.subscribe(&peer, feeds).await;
         }
     }
 
-    fn published_feeds_except(&self, peer: &str) -> Vec<u64> {
+    /// The feeds `peer` can subscribe to on its instance: the other members' publications
+    /// there, and the remote publishers of those elsewhere.
+    fn published_feeds_for(&self, peer: &str) -> Vec<u64> {
+        let Some(at) = self.members.get(peer).and_then(|m| m.instance) else {
+            return Vec::new();
+        };
         self.members
             .iter()
             .filter(|(id, m)| id.as_str() != peer && m.published)
+            .filter(|(_, m)| {
+                m.instance == Some(at)
+                    || self.remotes.get(&m.feed).is_some_and(|t| t.contains(&at))
+            })
             .map(|(_, m)| m.feed)
             .collect()
     }
@@ -282,33 +401,31 @@ impl State {
         let Some(m) = self.members.remove(peer) else {
             return;
         };
-        let janus = self.task.janus.clone();
-        if let Some(h) = m.publisher {
-            janus.detach(h).await;
-        }
-        if let Some(s) = m.subscription {
-            janus.detach(s.handle).await;
-        }
-        for other in self.members.values_mut() {
-            if let Some(s) = &mut other.subscription {
-                s.queued.retain(|f| *f != m.feed);
+        if let Some(janus) = m.instance.and_then(|i| self.janus_at(i)) {
+            if let Some(h) = m.publisher {
+                janus.detach(h).await;
+            }
+            if let Some(s) = m.subscription {
+                janus.detach(s.handle).await;
             }
         }
+        self.unforward(m.feed).await;
+        if !self.members.is_empty() {
+            self.drop_empty_spans().await;
+        }
+        self.report_load();
     }
 
-    /// With no member left: destroy the Janus room and, if nothing is queued, end the task
+    /// With no member left: destroy the Janus rooms and, if nothing is queued, end the task
     /// (true). The bridge's room table is locked while deciding, so a member joining now
     /// either reaches this task first or finds no task and starts a new one.
     async fn close_if_idle(&mut self) -> bool {
-        if let Some(h) = self.control.take() {
-            let janus = self.task.janus.clone();
-            let body = json!({"request": "destroy", "room": self.task.janus_room,
-                              "admin_key": self.task.admin_key});
-            if let Err(e) = janus.message(h, body, None).await {
-                tracing::debug!(room = %self.task.name, error = %e, "destroying the SFU room");
+        for span in &mut self.spans {
+            if let Some(h) = span.control.take() {
+                destroy(&span.janus, h, self.task.janus_room, &self.task.admin_key).await;
+                tracing::info!(room = %self.task.name, url = span.janus.url(),
+                               "SFU room destroyed (empty)");
             }
-            janus.detach(h).await;
-            tracing::info!(room = %self.task.name, "SFU room destroyed (empty)");
         }
         let Some(bridge) = self.task.bridge.upgrade() else {
             return true;
@@ -333,7 +450,12 @@ impl State {
                 "peer `{peer}` is not a member of this SFU room"
             )));
         };
-        let janus = self.task.janus.clone();
+        let Some(janus) = self.janus_of(peer) else {
+            return Err(ServiceError::Failed(
+                "the SFU room is being re-created (its instance was lost); wait for `topology`"
+                    .into(),
+            ));
+        };
         match (to, signal) {
             (SFU_PUBLISH, PseudoPeerSignal::Offer(sdp)) => self.publish(peer, sdp).await,
             (SFU_PUBLISH, PseudoPeerSignal::Ice { candidate, mline }) => match m.publisher {
@@ -368,9 +490,17 @@ impl State {
 
     /// A member's offer on its publishing connection.
     async fn publish(&mut self, peer: &str, sdp: String) -> Result<(), ServiceError> {
-        let janus = self.task.janus.clone();
+        let (Some(instance), Some(janus)) = (
+            self.members.get(peer).and_then(|m| m.instance),
+            self.janus_of(peer),
+        ) else {
+            return Err(ServiceError::Failed(
+                "the SFU room is being re-created (its instance was lost); wait for `topology`"
+                    .into(),
+            ));
+        };
         let janus_room = self.task.janus_room;
-        self.ensure_room().await.map_err(failed)?;
+        self.ensure_room(instance).await.map_err(failed)?;
         let events = self.events_tx.clone();
         let Some(m) = self.members.get_mut(peer) else {
             return Ok(());
@@ -413,6 +543,7 @@ impl State {
             )));
         };
         tracing::debug!(peer, sdp = answer, "SFU answer");
+        m.streams = super::cascade::published_streams(answer);
         (m.outbox)(ServerMsg::Answer {
             n: 0,
             from: SFU_PUBLISH.into(),
@@ -431,21 +562,32 @@ impl State {
             return;
         }
         m.published = true;
-        let feed = m.feed;
+        let (feed, at) = (m.feed, m.instance);
         let subscribers: Vec<PeerId> = self
             .members
             .iter()
-            .filter(|(id, o)| id.as_str() != peer && o.grants.contains(&Grant::Subscribe))
+            .filter(|(id, o)| id.as_str() != peer && o.instance == at)
             .map(|(id, _)| id.clone())
             .collect();
         for s in subscribers {
             self.subscribe(&s, vec![feed]).await;
         }
+        let others: Vec<usize> = self
+            .spans
+            .iter()
+            .map(|s| s.instance)
+            .filter(|i| Some(*i) != at)
+            .collect();
+        for to in others {
+            self.forward(peer, to).await;
+        }
     }
 
     /// Add `feeds` to `peer`'s subscribing connection (creating it if needed).
-    async fn subscribe(&mut self, peer: &str, feeds: Vec<u64>) {
-        let janus = self.task.janus.clone();
+    pub(super) async fn subscribe(&mut self, peer: &str, feeds: Vec<u64>) {
+        let Some(janus) = self.janus_of(peer) else {
+            return;
+        };
         let janus_room = self.task.janus_room;
         let events = self.events_tx.clone();
         let Some(m) = self.members.get_mut(peer) else {
@@ -454,17 +596,29 @@ impl State {
         if !m.grants.contains(&Grant::Subscribe) {
             return;
         }
-        let streams: Vec<Value> = feeds.iter().map(|f| json!({"feed": f})).collect();
         let result = match &mut m.subscription {
             Some(s) if s.awaiting_answer => {
                 s.queued.extend(feeds);
                 return;
             }
-            Some(s) => {
+            Some(s) if !s.holes => {
+                s.feeds.extend(&feeds);
+                let streams: Vec<Value> = feeds.iter().map(|f| json!({"feed": f})).collect();
                 let body = json!({"request": "subscribe", "streams": streams});
                 janus.message(s.handle, body, None).await
             }
-            None => {
+            // No subscription yet, or one with holes: Janus would put the new feeds on the
+            // m-lines of the gone ones, and webrtcbin 1.22 cannot make an m-line it answered
+            // `inactive` receive again. A new subscription carries the old feeds and the new.
+            _ => {
+                let mut all = Vec::new();
+                if let Some(old) = m.subscription.take() {
+                    all = old.feeds;
+                    janus.detach(old.handle).await;
+                }
+                all.extend(feeds);
+                all.sort_unstable();
+                all.dedup();
                 let h = match janus.attach(events).await {
                     Ok(h) => h,
                     Err(e) => {
@@ -472,12 +626,15 @@ impl State {
                         return;
                     }
                 };
+                let streams: Vec<Value> = all.iter().map(|f| json!({"feed": f})).collect();
                 m.subscription = Some(Subscription {
                     handle: h,
                     awaiting_answer: false,
                     queued: Vec::new(),
                     started: false,
                     streams: 0,
+                    feeds: all,
+                    holes: false,
                 });
                 let body = json!({"request": "join", "ptype": "subscriber", "room": janus_room,
                                   "streams": streams});
@@ -498,7 +655,22 @@ impl State {
         }
     }
 
-    /// Send Janus's offer on `peer`'s subscribing connection, after the stream map.
+    /// Feed `feed` went away (its publisher left, or its remote publisher was removed): every
+    /// subscription carrying it has a hole now.
+    pub(super) fn feed_gone(&mut self, feed: u64) {
+        for m in self.members.values_mut() {
+            if let Some(s) = &mut m.subscription {
+                s.queued.retain(|f| *f != feed);
+                if let Some(i) = s.feeds.iter().position(|f| *f == feed) {
+                    s.feeds.remove(i);
+                    s.holes = true;
+                }
+            }
+        }
+    }
+
+    /// Send Janus's offer on `peer`'s subscribing connection, after the stream map (saying
+    /// whether it opens a new connection: a join offer to a member that had one).
     fn offer_to(&mut self, peer: &str, data: &Value, jsep: Option<&Value>) {
         let Some(sdp) = jsep
             .filter(|j| j["type"] == "offer")
@@ -535,7 +707,13 @@ impl State {
             })
             .unwrap_or_default();
         let count = streams.len();
-        (m.outbox)(ServerMsg::SfuStreams { n: 0, streams });
+        let fresh = m.subscribed_before && m.subscription.as_ref().is_some_and(|s| !s.started);
+        m.subscribed_before = true;
+        (m.outbox)(ServerMsg::SfuStreams {
+            n: 0,
+            streams,
+            fresh,
+        });
         (m.outbox)(ServerMsg::Offer {
             n: 0,
             from: SFU_SUBSCRIBE.into(),
@@ -550,7 +728,9 @@ impl State {
 
     /// The member's answer on its subscribing connection.
     async fn answered(&mut self, peer: &str, sdp: String) -> Result<(), ServiceError> {
-        let janus = self.task.janus.clone();
+        let Some(janus) = self.janus_of(peer) else {
+            return Err(invalid("to", "`sfu-subscribe` sent no offer to this peer"));
+        };
         let Some(s) = self
             .members
             .get_mut(peer)
@@ -602,6 +782,15 @@ impl State {
             self.offer_to(&peer, &data, Some(jsep));
         }
     }
+}
+
+/// Destroy Janus room `room` (with its remote publishers) and detach its control handle.
+pub(super) async fn destroy(janus: &Janus, control: u64, room: u64, admin_key: &str) {
+    let body = json!({"request": "destroy", "room": room, "admin_key": admin_key});
+    if let Err(e) = janus.message(control, body, None).await {
+        tracing::debug!(room, error = %e, "destroying the SFU room");
+    }
+    janus.detach(control).await;
 }
 
 fn ice(candidate: &str, mline: u32) -> Option<(&str, u32)> {

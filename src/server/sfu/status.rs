@@ -8,17 +8,20 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use super::Bridge;
-use super::room::Cmd;
+use super::room::{Cmd, State};
 
 /// One room on the SFU, as `/sfu/status` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct RoomStatus {
     /// The Streamwire room.
     pub room: String,
-    /// The Janus instance it is on: its index in the configured list (`--sfu` order).
+    /// The Janus instance it was created on: its index in the configured list (`--sfu`
+    /// order).
     pub instance: usize,
     /// Whether the server's connection to that instance is up.
     pub instance_connected: bool,
+    /// Every instance the room is on, the first one first.
+    pub instances: Vec<SpanStatus>,
     /// The Janus VideoRoom id (as in Janus's own log).
     pub janus_room: u64,
     /// `up`, or `down`: the instance was lost and the room waits for one to be re-created on.
@@ -34,6 +37,66 @@ pub(crate) struct RoomStatus {
     /// Media streams Janus forwards: over every subscribing connection, the m-lines carrying
     /// a member's media.
     pub forwarded_streams: usize,
+}
+
+/// The room on one instance.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SpanStatus {
+    /// Index in the configured list.
+    pub instance: usize,
+    /// Whether the server's connection to it is up.
+    pub connected: bool,
+    /// Members it serves (their connections go to it).
+    pub members: usize,
+    /// Of those, members whose publishing connection is up.
+    pub publishers: usize,
+    /// Publications of members on other instances forwarded to it (its remote publishers).
+    pub remote_publishers: usize,
+}
+
+impl State {
+    /// What `/sfu/status` shows of the room.
+    pub(super) fn status(&self) -> RoomStatus {
+        let subscriptions = self
+            .members
+            .values()
+            .filter_map(|m| m.subscription.as_ref());
+        let instances: Vec<SpanStatus> = self
+            .spans
+            .iter()
+            .map(|s| {
+                let on = || {
+                    self.members
+                        .values()
+                        .filter(|m| m.instance == Some(s.instance))
+                };
+                SpanStatus {
+                    instance: s.instance,
+                    connected: s.janus.alive(),
+                    members: on().count(),
+                    publishers: on().filter(|m| m.published).count(),
+                    remote_publishers: self
+                        .remotes
+                        .values()
+                        .filter(|t| t.contains(&s.instance))
+                        .count(),
+                }
+            })
+            .collect();
+        RoomStatus {
+            room: self.task.name.clone(),
+            instance: instances.first().map_or(self.task.instance, |s| s.instance),
+            instance_connected: instances.first().is_some_and(|s| s.connected),
+            instances,
+            janus_room: self.task.janus_room,
+            state: if self.down { "down" } else { "up" },
+            recreated: self.recreated,
+            members: self.members.len(),
+            publishers: self.members.values().filter(|m| m.published).count(),
+            subscribers: subscriptions.clone().count(),
+            forwarded_streams: subscriptions.map(|s| s.streams).sum(),
+        }
+    }
 }
 
 /// How long the endpoint waits for the room's task.

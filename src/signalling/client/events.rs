@@ -135,6 +135,8 @@ pub enum Event {
     SfuStreams {
         /// The streams.
         streams: Vec<SfuStream>,
+        /// The offer opens a new subscribing connection (close the current one first).
+        fresh: bool,
     },
     /// SDP offer from a peer.
     Offer {

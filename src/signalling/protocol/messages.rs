@@ -376,6 +376,11 @@ pub enum ServerMsg {
         n: u64,
         /// The streams.
         streams: Vec<SfuStream>,
+        /// The next offer opens a new subscribing connection: close the current one first
+        /// (its tracks end). The SFU replaces a member's subscription rather than reuse the
+        /// m-lines of media that went away, which `webrtcbin` 1.22 cannot take back.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        fresh: bool,
     },
     /// Relayed SDP offer.
     Offer {

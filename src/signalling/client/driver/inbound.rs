@@ -22,7 +22,9 @@ impl Driver {
             ServerMsg::MetadataChanged {
                 peer_id, metadata, ..
             } => Event::MetadataChanged { peer_id, metadata },
-            ServerMsg::SfuStreams { streams, .. } => Event::SfuStreams { streams },
+            ServerMsg::SfuStreams { streams, fresh, .. } => {
+                Event::SfuStreams { streams, fresh }
+            }
             ServerMsg::Topology { topology, .. } => Event::Topology(topology),
             ServerMsg::Offer { from, sdp, .. } => Event::Offer { from, sdp },
             ServerMsg::Answer { from, sdp, .. } => Event::Answer { from, sdp },
