@@ -1,7 +1,9 @@
 //! The browser client (`web/streamwire.js` + `web/sfu.js`) in an SFU room through a real
 //! Janus: a browser and a Rust session each publish, and each receives the other through the
 //! SFU (one publishing and one subscribing connection on each side, no direct connection);
-//! and both keep receiving each other when Janus is killed mid-call and started again.
+//! both keep receiving each other when Janus is killed mid-call and started again; and the
+//! browser plays a member who publishes after the Rust member left (on a new subscribing
+//! connection: `sfu_streams` `fresh`).
 //! Run: unshare -n sh -c 'ip link set lo up; cargo test --test web_sfu'
 //! (the test re-runs itself in a namespace of its own and adds a veth pair there: Janus
 //! gathers no ICE candidates on loopback).
@@ -30,7 +32,7 @@ fn browser_and_rust_through_janus() {
     if !isolated("browser_and_rust_through_janus") {
         return;
     }
-    through_janus(false);
+    through_janus(Then::Leave);
 }
 
 /// Janus is killed (SIGKILL) once media flows both ways, and started again: the server
@@ -40,7 +42,26 @@ fn browser_and_rust_recover_when_janus_restarts() {
     if !isolated("browser_and_rust_recover_when_janus_restarts") {
         return;
     }
-    through_janus(true);
+    through_janus(Then::RestartJanus);
+}
+
+/// The Rust member leaves and another joins: Janus would carry the newcomer on the m-lines
+/// the first one's media left, so the server opens a new subscription, and the browser plays
+/// the newcomer on a new subscribing connection.
+#[test]
+fn browser_receives_a_member_who_joins_after_one_left() {
+    if !isolated("browser_receives_a_member_who_joins_after_one_left") {
+        return;
+    }
+    through_janus(Then::AnotherJoins);
+}
+
+/// What happens once media flows both ways.
+#[derive(PartialEq)]
+enum Then {
+    Leave,
+    RestartJanus,
+    AnotherJoins,
 }
 
 /// Frames the browser decoded on its subscribing connection.
@@ -49,7 +70,7 @@ const FRAMES_DECODED: &str = "(async () => { const l = window.streamwireApp.clie
     (await l.pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'video') n += r.framesDecoded ?? 0; });
     return n; })()";
 
-fn through_janus(restart: bool) {
+fn through_janus(then: Then) {
     janus_support::veth();
     let mut janus = Janus::start("40000-40100");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -111,10 +132,50 @@ fn through_janus(restart: bool) {
             rust.decoded_from(&web_id, MediaKind::Audio) > 5
         })
         .await;
-        if restart {
-            restart_janus(&mut janus, &mut b, &rust, &web_id).await;
+        match then {
+            Then::Leave => rust.session.leave().await,
+            Then::RestartJanus => {
+                restart_janus(&mut janus, &mut b, &rust, &web_id).await;
+                rust.session.leave().await;
+            }
+            Then::AnotherJoins => {
+                rust.session.leave().await;
+                b.wait_for(
+                    "the first member's tile gone",
+                    "document.querySelectorAll('.tile:not([data-peer=local])').length === 0",
+                    LONG,
+                )
+                .await;
+                let next = join(&srv.url, room, "next", Some(small(256, 144, Codec::Vp8)), |c| {
+                    c.local_addresses = vec![CLIENT_ADDR.to_owned()];
+                })
+                .await;
+                let next_id = next.session.peer_id().unwrap();
+                let played = b
+                    .wait_for(
+                        "the newcomer's video playing in the browser",
+                        "(() => { const v = [...document.querySelectorAll('.tile:not([data-peer=local]) video')]
+                           .filter(x => x.videoWidth > 0 && x.currentTime > 0 && !x.paused);
+                           return v.length === 1 && {w: v[0].videoWidth, h: v[0].videoHeight,
+                             peer: v[0].closest('.tile').dataset.peer}; })()",
+                        LONG,
+                    )
+                    .await;
+                assert_eq!(played["w"], json!(256));
+                assert_eq!(played["h"], json!(144));
+                assert_eq!(played["peer"], json!(next_id));
+                let replaced = b
+                    .eval("window.streamwireApp.client.pcs.get('sfu-subscribe') !== window.__oldSubscribe")
+                    .await;
+                assert_eq!(replaced, json!(true), "a new subscribing connection");
+                session_support::wait_for("the newcomer decodes the browser", LONG, || {
+                    next.decoded_from(&web_id, MediaKind::Video) > 10
+                })
+                .await;
+                b.assert_no_console_errors().await;
+                next.session.leave().await;
+            }
         }
-        rust.session.leave().await;
     });
 }
 
