@@ -210,9 +210,13 @@ fn an_instance_without_members_is_released() {
         let url = server.url.clone();
         let ann = join(&url, "d", "ann", Some(small(320, 240, Codec::Vp8)), on_veth).await;
         let ben = join(&url, "d", "ben", Some(small(256, 144, Codec::Vp8)), on_veth).await;
-        let (a, b) = (ann.session.peer_id().unwrap(), ben.session.peer_id().unwrap());
+        let (a, b) = (
+            ann.session.peer_id().unwrap(),
+            ben.session.peer_id().unwrap(),
+        );
         session_support::wait_for("each decodes the other across instances", T, || {
-            ann.decoded_from(&b, MediaKind::Video) > 10 && ben.decoded_from(&a, MediaKind::Video) > 10
+            ann.decoded_from(&b, MediaKind::Video) > 10
+                && ben.decoded_from(&a, MediaKind::Video) > 10
         })
         .await;
         assert_eq!(size(&ben, &a), (320, 240));
@@ -244,4 +248,3 @@ fn an_instance_without_members_is_released() {
         }
     });
 }
-

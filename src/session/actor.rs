@@ -334,9 +334,7 @@ impl Actor {
                 }
                 self.topology.welcomed(cx, &w);
             }
-            Event::SfuStreams { streams, fresh } => {
-                self.topology.sfu_streams(cx, streams, fresh)
-            }
+            Event::SfuStreams { streams, fresh } => self.topology.sfu_streams(cx, streams, fresh),
             // Also `sfu` in an SFU room: the server re-created the room's SFU room (its
             // Janus instance was lost), so both SFU connections are void; connect afresh.
             Event::Topology(t) if t != self.topology.kind() || t == RoomTopology::Sfu => {

@@ -5,8 +5,9 @@
 //! `api_secret` (every request) and the VideoRoom `admin_key` (room creation) set, so clients
 //! never talk to Janus: they exchange SDP and ICE with the pseudo-peers `sfu-publish` and
 //! `sfu-subscribe` over their Streamwire connection (docs/protocol.md, "SFU rooms"). Each
-//! Streamwire room is one Janus VideoRoom, placed on the instance holding the fewest rooms
-//! when it is created, and driven by one task ([`room`]).
+//! Streamwire room is one Janus VideoRoom, placed on the instance serving the fewest members
+//! when it is created, and driven by one task ([`room`]); a room outgrowing its instance
+//! (`SfuConfig::instance_capacity`) spans further ones ([`cascade`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), streamwire::server::ServerError> {
@@ -123,7 +124,6 @@ struct RoomEntry {
     /// The instances the room is on, with how many of its members each serves.
     load: HashMap<usize, usize>,
 }
-
 
 /// The bridge between the hub and the Janus instances.
 pub(crate) struct Bridge {

@@ -390,8 +390,7 @@ impl State {
             .iter()
             .filter(|(id, m)| id.as_str() != peer && m.published)
             .filter(|(_, m)| {
-                m.instance == Some(at)
-                    || self.remotes.get(&m.feed).is_some_and(|t| t.contains(&at))
+                m.instance == Some(at) || self.remotes.get(&m.feed).is_some_and(|t| t.contains(&at))
             })
             .map(|(_, m)| m.feed)
             .collect()

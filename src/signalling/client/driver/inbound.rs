@@ -22,9 +22,7 @@ impl Driver {
             ServerMsg::MetadataChanged {
                 peer_id, metadata, ..
             } => Event::MetadataChanged { peer_id, metadata },
-            ServerMsg::SfuStreams { streams, fresh, .. } => {
-                Event::SfuStreams { streams, fresh }
-            }
+            ServerMsg::SfuStreams { streams, fresh, .. } => Event::SfuStreams { streams, fresh },
             ServerMsg::Topology { topology, .. } => Event::Topology(topology),
             ServerMsg::Offer { from, sdp, .. } => Event::Offer { from, sdp },
             ServerMsg::Answer { from, sdp, .. } => Event::Answer { from, sdp },
