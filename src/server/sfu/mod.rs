@@ -20,8 +20,10 @@
 
 mod cascade;
 mod janus;
+mod recovery;
 mod room;
 pub(crate) mod status;
+mod subscription;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -12,7 +12,8 @@
 //!   with `subscribe` as members publish. Janus offers; the offer goes out `from`
 //!   `sfu-subscribe` after an `sfu_streams` frame saying whose media each m-line carries; the
 //!   member's answer goes to Janus in `start`. One negotiation at a time: feeds published
-//!   while an offer waits for its answer are subscribed after it.
+//!   while an offer waits for its answer are subscribed after it ([`super::subscription`]).
+//! - Losing an instance of the room: [`super::recovery`].
 
 use std::collections::HashMap;
 use std::sync::Weak;
@@ -24,9 +25,7 @@ use super::janus::{HandleEvent, Janus, JanusError};
 use super::status::RoomStatus;
 use super::{Bridge, RECONNECT_INTERVAL};
 use crate::signalling::protocol::ErrorCode;
-use crate::signalling::protocol::{
-    Grant, PeerId, RoomTopology, SFU_PUBLISH, SFU_SUBSCRIBE, ServerMsg, SfuStream,
-};
+use crate::signalling::protocol::{Grant, PeerId, SFU_PUBLISH, SFU_SUBSCRIBE, ServerMsg};
 use crate::signalling::service::{Outbox, PseudoPeerSignal, ServiceError, SfuMember};
 
 /// A command for a room's task.
@@ -199,113 +198,6 @@ impl State {
         }
     }
 
-    /// The connection to instance `i` of the room was lost (Janus stopped or died, or the
-    /// connection to it broke): the Janus room there, its handles and its members' SFU
-    /// connections went with it. Its members are placed again (on the room's other
-    /// instances, or a further one); with no instance left the whole room is re-created.
-    async fn instance_lost(&mut self, i: usize) {
-        let Some(pos) = self.spans.iter().position(|s| s.instance == i) else {
-            return;
-        };
-        let span = self.spans.remove(pos);
-        tracing::warn!(room = %self.task.name, url = span.janus.url(),
-                       "an SFU instance of this room was lost; placing its members again");
-        for feeds in self.remotes.values_mut() {
-            feeds.retain(|t| *t != i);
-        }
-        let moved: Vec<PeerId> = self
-            .members
-            .iter()
-            .filter(|(_, m)| m.instance == Some(i))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for peer in &moved {
-            let Some(m) = self.members.get_mut(peer) else {
-                continue;
-            };
-            let feed = m.feed;
-            m.instance = None;
-            m.publisher = None;
-            m.published = false;
-            m.subscription = None;
-            m.subscribed_before = false;
-            self.unforward(feed).await;
-        }
-        if self.spans.is_empty() {
-            self.down = true;
-            self.recover().await;
-            return;
-        }
-        for peer in moved {
-            self.replace_member(&peer).await;
-        }
-        self.report_load();
-    }
-
-    /// Re-create the lost room on the least-loaded connected instance (the same one once it
-    /// is back, or another), under a fresh Janus room id, and send every member `topology`
-    /// `sfu`: they close their SFU connections and connect again, which re-publishes and
-    /// re-subscribes everything. With no instance connected the room stays down.
-    async fn recover(&mut self) {
-        let Some(bridge) = self.task.bridge.upgrade() else {
-            return;
-        };
-        let Some((instance, janus)) = bridge.replace_instance(&self.task.name) else {
-            tracing::debug!(room = %self.task.name, "no SFU instance connected yet");
-            return;
-        };
-        self.task.janus_room = bridge.room_id();
-        self.spans = vec![Span {
-            instance,
-            janus,
-            control: None,
-        }];
-        if let Err(e) = self.ensure_room(instance).await {
-            tracing::warn!(room = %self.task.name, instance, error = %e,
-                           "cannot re-create the SFU room yet");
-            self.spans.clear();
-            return;
-        }
-        self.down = false;
-        self.recreated += 1;
-        self.remotes.clear();
-        tracing::info!(room = %self.task.name, url = self.spans[0].janus.url(),
-                       members = self.members.len(), "SFU room re-created");
-        let peers: Vec<PeerId> = self.members.keys().cloned().collect();
-        for m in self.members.values_mut() {
-            m.instance = None;
-            m.publisher = None;
-            m.published = false;
-            m.subscription = None;
-            m.subscribed_before = false;
-        }
-        for peer in peers {
-            self.replace_member(&peer).await;
-        }
-        self.report_load();
-    }
-
-    /// Give `peer`, whose SFU connections are void, an instance and a fresh feed id, and tell
-    /// it to connect again (`topology` `sfu`), then offer it what is published there.
-    async fn replace_member(&mut self, peer: &str) {
-        let instance = self.place().await;
-        self.task.next_feed += 1;
-        let feed = self.task.next_feed;
-        let Some(m) = self.members.get_mut(peer) else {
-            return;
-        };
-        m.instance = instance;
-        m.feed = feed;
-        (m.outbox)(ServerMsg::Topology {
-            n: 0,
-            topology: RoomTopology::Sfu,
-        });
-        let feeds = self.published_feeds_for(peer);
-        if !feeds.is_empty() {
-            self.subscribe(peer, feeds).await;
-        }
-    }
-
     /// The connection to instance `i`, if the room is on it.
     pub(super) fn janus_at(&self, i: usize) -> Option<Janus> {
         self.spans
@@ -315,7 +207,7 @@ impl State {
     }
 
     /// The connection to the instance serving `peer`.
-    fn janus_of(&self, peer: &str) -> Option<Janus> {
+    pub(super) fn janus_of(&self, peer: &str) -> Option<Janus> {
         self.janus_at(self.members.get(peer)?.instance?)
     }
 
@@ -382,7 +274,7 @@ impl State {
 
     /// The feeds `peer` can subscribe to on its instance: the other members' publications
     /// there, and the remote publishers of those elsewhere.
-    fn published_feeds_for(&self, peer: &str) -> Vec<u64> {
+    pub(super) fn published_feeds_for(&self, peer: &str) -> Vec<u64> {
         let Some(at) = self.members.get(peer).and_then(|m| m.instance) else {
             return Vec::new();
         };
@@ -582,177 +474,6 @@ impl State {
         }
     }
 
-    /// Add `feeds` to `peer`'s subscribing connection (creating it if needed).
-    pub(super) async fn subscribe(&mut self, peer: &str, feeds: Vec<u64>) {
-        let Some(janus) = self.janus_of(peer) else {
-            return;
-        };
-        let janus_room = self.task.janus_room;
-        let events = self.events_tx.clone();
-        let Some(m) = self.members.get_mut(peer) else {
-            return;
-        };
-        if !m.grants.contains(&Grant::Subscribe) {
-            return;
-        }
-        let result = match &mut m.subscription {
-            Some(s) if s.awaiting_answer => {
-                s.queued.extend(feeds);
-                return;
-            }
-            Some(s) if !s.holes => {
-                s.feeds.extend(&feeds);
-                let streams: Vec<Value> = feeds.iter().map(|f| json!({"feed": f})).collect();
-                let body = json!({"request": "subscribe", "streams": streams});
-                janus.message(s.handle, body, None).await
-            }
-            // No subscription yet, or one with holes: Janus would put the new feeds on the
-            // m-lines of the gone ones, and webrtcbin 1.22 cannot make an m-line it answered
-            // `inactive` receive again. A new subscription carries the old feeds and the new.
-            _ => {
-                let mut all = Vec::new();
-                if let Some(old) = m.subscription.take() {
-                    all = old.feeds;
-                    janus.detach(old.handle).await;
-                }
-                all.extend(feeds);
-                all.sort_unstable();
-                all.dedup();
-                let h = match janus.attach(events).await {
-                    Ok(h) => h,
-                    Err(e) => {
-                        tracing::warn!(peer, error = %e, "cannot attach a subscriber handle");
-                        return;
-                    }
-                };
-                let streams: Vec<Value> = all.iter().map(|f| json!({"feed": f})).collect();
-                m.subscription = Some(Subscription {
-                    handle: h,
-                    awaiting_answer: false,
-                    queued: Vec::new(),
-                    started: false,
-                    streams: 0,
-                    feeds: all,
-                    holes: false,
-                });
-                let body = json!({"request": "join", "ptype": "subscriber", "room": janus_room,
-                                  "streams": streams});
-                janus.message(h, body, None).await
-            }
-        };
-        match result {
-            Ok(reply) => self.offer_to(peer, &reply.data, reply.jsep.as_ref()),
-            Err(e) => {
-                tracing::warn!(peer, error = %e, "SFU subscription failed");
-                // A subscriber handle whose join failed is of no use: start afresh next time.
-                if let Some(m) = self.members.get_mut(peer)
-                    && let Some(s) = m.subscription.take_if(|s| !s.started)
-                {
-                    janus.detach(s.handle).await;
-                }
-            }
-        }
-    }
-
-    /// Feed `feed` went away (its publisher left, or its remote publisher was removed): every
-    /// subscription carrying it has a hole now.
-    pub(super) fn feed_gone(&mut self, feed: u64) {
-        for m in self.members.values_mut() {
-            if let Some(s) = &mut m.subscription {
-                s.queued.retain(|f| *f != feed);
-                if let Some(i) = s.feeds.iter().position(|f| *f == feed) {
-                    s.feeds.remove(i);
-                    s.holes = true;
-                }
-            }
-        }
-    }
-
-    /// Send Janus's offer on `peer`'s subscribing connection, after the stream map (saying
-    /// whether it opens a new connection: a join offer to a member that had one).
-    fn offer_to(&mut self, peer: &str, data: &Value, jsep: Option<&Value>) {
-        let Some(sdp) = jsep
-            .filter(|j| j["type"] == "offer")
-            .and_then(|j| j["sdp"].as_str())
-        else {
-            return;
-        };
-        let names: HashMap<u64, PeerId> = self
-            .members
-            .iter()
-            .map(|(id, m)| (m.feed, id.clone()))
-            .collect();
-        let Some(m) = self.members.get_mut(peer) else {
-            return;
-        };
-        let streams: Vec<SfuStream> = data["streams"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter(|s| s["active"].as_bool() != Some(false))
-                    .filter(|s| matches!(s["type"].as_str(), Some("audio" | "video")))
-                    .filter_map(|s| {
-                        let feed = s["feed_id"].as_u64()?;
-                        Some(SfuStream {
-                            mid: s["mid"].as_str()?.to_owned(),
-                            peer_id: names
-                                .get(&feed)
-                                .cloned()
-                                .or_else(|| s["feed_display"].as_str().map(str::to_owned))?,
-                            kind: s["type"].as_str()?.to_owned(),
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let count = streams.len();
-        let fresh = m.subscribed_before && m.subscription.as_ref().is_some_and(|s| !s.started);
-        m.subscribed_before = true;
-        (m.outbox)(ServerMsg::SfuStreams {
-            n: 0,
-            streams,
-            fresh,
-        });
-        (m.outbox)(ServerMsg::Offer {
-            n: 0,
-            from: SFU_SUBSCRIBE.into(),
-            sdp: sdp.to_owned(),
-        });
-        if let Some(s) = &mut m.subscription {
-            s.awaiting_answer = true;
-            s.started = true;
-            s.streams = count;
-        }
-    }
-
-    /// The member's answer on its subscribing connection.
-    async fn answered(&mut self, peer: &str, sdp: String) -> Result<(), ServiceError> {
-        let Some(janus) = self.janus_of(peer) else {
-            return Err(invalid("to", "`sfu-subscribe` sent no offer to this peer"));
-        };
-        let Some(s) = self
-            .members
-            .get_mut(peer)
-            .and_then(|m| m.subscription.as_mut())
-        else {
-            return Err(invalid("to", "`sfu-subscribe` sent no offer to this peer"));
-        };
-        let reply = janus
-            .message(
-                s.handle,
-                json!({"request": "start"}),
-                Some(json!({"type": "answer", "sdp": sdp})),
-            )
-            .await;
-        s.awaiting_answer = false;
-        let queued = std::mem::take(&mut s.queued);
-        reply.map_err(failed)?;
-        if !queued.is_empty() {
-            self.subscribe(peer, queued).await;
-        }
-        Ok(())
-    }
-
     /// Something Janus sent on its own: a publishing connection is up (`webrtcup`), or a new
     /// offer on a subscribing connection (a feed went away) goes to its member.
     async fn janus_event(&mut self, handle: u64, ev: Value) {
@@ -797,7 +518,7 @@ fn ice(candidate: &str, mline: u32) -> Option<(&str, u32)> {
     (!c.is_empty()).then_some((c.strip_prefix("a=").unwrap_or(c), mline))
 }
 
-fn invalid(what: &str, reason: &str) -> ServiceError {
+pub(super) fn invalid(what: &str, reason: &str) -> ServiceError {
     ServiceError::Invalid {
         what: what.to_owned(),
         reason: reason.to_owned(),
