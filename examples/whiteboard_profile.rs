@@ -3,12 +3,21 @@
 //! and applying it in a fresh document, with and without an update observer; the board is
 //! the one `streamwire bench whiteboard` fills (strokes of 8 points).
 //!
-//! `cargo run --release --example whiteboard_profile -- 100000`
+//!
+//! Then it compares layouts of a stroke on the same board (`compare`): bytes per stroke and the
+//! joiner's decode and apply, with the observer the library's `Whiteboard` has (transaction
+//! cleanup) and with an `observe_update_v1` one.
+//!
+//! `cargo run --release --example whiteboard_profile -- 100000 [runs]`
 use base64::Engine;
+use gststreamwire::whiteboard::model::ITEMS;
 use gststreamwire::whiteboard::{Item, insert_item};
+use std::collections::HashMap;
 use std::time::Instant;
 use yrs::updates::decoder::Decode;
-use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+use yrs::{
+    Any, ArrayPrelim, Doc, Map, MapPrelim, ReadTxn, StateVector, Transact, Update, WriteTxn,
+};
 
 /// The stroke `bench whiteboard` draws (src/bench/whiteboard.rs `stroke`, there without an author;
 /// the benchmark lives in the binary, not the library).
@@ -26,6 +35,10 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(100_000);
+    let runs: usize = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
     let doc = Doc::new();
     for b in 0..n / 200 {
         let mut t = doc.transact_mut();
@@ -82,4 +95,139 @@ fn main() {
     let t = Instant::now();
     let sv = d.transact().state_vector();
     println!("sv {:?} {:?}", t.elapsed(), sv.len());
+    compare(n, runs);
+}
+
+/// How many strokes a layout writes per transaction (as `bench whiteboard` does).
+const BATCH: usize = 200;
+
+/// The fixed attributes of `it` (and `z`) as one `Any` map.
+fn attrs(it: &Item) -> HashMap<String, Any> {
+    HashMap::from([
+        ("page".to_owned(), Any::from(it.page.as_str())),
+        ("kind".to_owned(), Any::from(it.kind.as_str())),
+        ("color".to_owned(), Any::from(it.color.as_str())),
+        ("width".to_owned(), Any::from(f64::from(it.width))),
+        ("author".to_owned(), Any::from(it.author.as_str())),
+        ("z".to_owned(), Any::from(it.z)),
+    ])
+}
+
+fn flat(it: &Item) -> Vec<f64> {
+    it.points
+        .iter()
+        .flat_map(|p| p.iter().map(|v| f64::from(*v)))
+        .collect()
+}
+
+/// The layout before the packed one (one map entry per attribute), as the model wrote it.
+fn old_shape(t: &mut yrs::TransactionMut, it: &Item) {
+    let root = t.get_or_insert_map(ITEMS);
+    let fields: Vec<(&str, yrs::In)> = vec![
+        ("page", it.page.as_str().into()),
+        ("kind", it.kind.as_str().into()),
+        ("color", it.color.as_str().into()),
+        ("width", f64::from(it.width).into()),
+        ("author", it.author.as_str().into()),
+        ("z", it.z.into()),
+        ("pts", ArrayPrelim::from(flat(it)).into()),
+    ];
+    root.insert(t, it.id.as_str(), MapPrelim::from_iter(fields));
+}
+
+/// The candidate layouts: name, and how it writes one stroke.
+type Writer = fn(&mut yrs::TransactionMut, &Item);
+const LAYOUTS: [(&str, Writer); 4] = [
+    ("before: Y.Map of 7 entries, pts a Y.Array", old_shape),
+    ("packed: Y.Map {a: Any map, pts: Y.Array}", |t, it| {
+        let root = t.get_or_insert_map(ITEMS);
+        let fields: Vec<(&str, yrs::In)> = vec![
+            ("a", Any::from(attrs(it)).into()),
+            ("pts", ArrayPrelim::from(flat(it)).into()),
+        ];
+        root.insert(t, it.id.as_str(), MapPrelim::from_iter(fields));
+    }),
+    ("one Any map, pts an Any array of numbers", |t, it| {
+        let root = t.get_or_insert_map(ITEMS);
+        let mut m = attrs(it);
+        let pts: Vec<Any> = flat(it).into_iter().map(Any::from).collect();
+        m.insert("pts".to_owned(), Any::from(pts));
+        root.insert(t, it.id.as_str(), Any::from(m));
+    }),
+    ("one Any map, pts a buffer of f32 LE", |t, it| {
+        let root = t.get_or_insert_map(ITEMS);
+        let mut m = attrs(it);
+        let bytes: Vec<u8> = it
+            .points
+            .iter()
+            .flat_map(|p| p.iter().flat_map(|v| v.to_le_bytes()))
+            .collect();
+        m.insert("pts".to_owned(), Any::Buffer(bytes.into()));
+        root.insert(t, it.id.as_str(), Any::from(m));
+    }),
+];
+
+/// Fill a board of `n` strokes with `write`, then time the joiner's side: decode and apply
+/// the whole v1 update in a fresh document (with the library's transaction-cleanup observer,
+/// as `Whiteboard` has, and with an `observe_update_v1` observer); median of `runs`.
+fn compare(n: usize, runs: usize) {
+    println!(
+        "layout | bytes/stroke | clock | decode ms | apply ms | decode+apply, cleanup observer ms | decode+apply, update observer ms"
+    );
+    for (name, write) in LAYOUTS {
+        let doc = Doc::new();
+        for b in 0..n / BATCH {
+            let mut t = doc.transact_mut();
+            for i in b * BATCH..(b + 1) * BATCH {
+                let mut it = stroke(format!("s{i}"), i);
+                it.z = i as f64;
+                write(&mut t, &it);
+            }
+        }
+        let v1 = doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        let blocks: u32 = doc.transact().state_vector().iter().map(|(_, c)| *c).sum();
+        let (mut dec, mut app, mut clean, mut upd) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..runs {
+            let t = Instant::now();
+            let u = Update::decode_v1(&v1).unwrap();
+            dec.push(t.elapsed());
+            let d = Doc::new();
+            let t = Instant::now();
+            d.transact_mut().apply_update(u).unwrap();
+            app.push(t.elapsed());
+            let d = Doc::new();
+            d.observe_transaction_cleanup("k", |txn, _| {
+                std::hint::black_box(txn.before_state() != txn.after_state());
+            })
+            .unwrap();
+            let t = Instant::now();
+            let u = Update::decode_v1(&v1).unwrap();
+            d.transact_mut().apply_update(u).unwrap();
+            clean.push(t.elapsed());
+            let d = Doc::new();
+            d.observe_update_v1("k", |_, e: &yrs::UpdateEvent| {
+                std::hint::black_box(e.update.len());
+            })
+            .unwrap();
+            let t = Instant::now();
+            let u = Update::decode_v1(&v1).unwrap();
+            d.transact_mut().apply_update(u).unwrap();
+            upd.push(t.elapsed());
+        }
+        let med = |v: &mut Vec<std::time::Duration>| {
+            v.sort();
+            v[v.len() / 2].as_secs_f64() * 1000.0
+        };
+        println!(
+            "{name} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0}",
+            v1.len() / n,
+            blocks,
+            med(&mut dec),
+            med(&mut app),
+            med(&mut clean),
+            med(&mut upd)
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! The whiteboard panel in real Chromium: a stroke drawn with the mouse in one page reaches a
 //! Rust member and is painted in another page; the Rust member's stroke reaches both pages;
 //! all three end with the same document (canonical state vectors); a member without the
-//! `draw` grant sees the board but cannot change it.
+//! `draw` grant sees the board but cannot change it; a board of the shape before the packed
+//! one (every attribute an entry of the item's map) is read and painted by the page.
 //! Run: unshare -n sh -c 'ip link set lo up; cargo nextest run --test web_whiteboard'
 
 mod browser_support;
@@ -16,7 +17,7 @@ use serde_json::json;
 use streamwire::signalling::client::{Client, ClientConfig, Event};
 use streamwire::signalling::protocol::Grant;
 use streamwire::whiteboard::Whiteboard;
-use web_whiteboard_support::{DARK_AT, LONG, drag, hex, open};
+use web_whiteboard_support::{DARK_AT, LONG, drag, hex, open, rust_member};
 use whiteboard_support::member;
 
 #[tokio::test]
@@ -126,8 +127,8 @@ async fn a_browser_joining_late_gets_a_board_larger_than_the_queue_limit() {
     let srv = common::start(cfg).await;
     let client = member(&srv.url, "wbr", "bot", &[Grant::Draw]).await;
     let bot = client.board.clone();
-    // 10,000 strokes of 16 points (about 5 MB), in updates of 100 (under max_payload_bytes).
-    let n = 10_000;
+    // 13,000 strokes of 16 points (about 4.8 MB), in updates of 100 (under max_payload_bytes).
+    let n = 13_000;
     for start in (0..n).step_by(100) {
         let batch: Vec<Item> = (start..start + 100)
             .map(|i| {
@@ -183,4 +184,73 @@ async fn a_browser_joining_late_gets_a_board_larger_than_the_queue_limit() {
     .await;
     v.assert_no_console_errors().await;
     drop((client, check_client));
+}
+
+/// Items written in the shape before the packed one (as saved boards hold them) reach a page
+/// that reads them with their attributes and paints them.
+#[tokio::test]
+async fn a_page_reads_and_paints_items_of_the_shape_before() {
+    use yrs::{ArrayPrelim, Map, MapPrelim, Transact};
+    let srv = common::start(common::config()).await;
+    let bot = rust_member(&srv, "bot", &[Grant::Draw]).await;
+    {
+        let items = bot.doc().get_or_insert_map("items");
+        let mut t = bot.doc().transact_mut();
+        // A black stroke across the middle of the page, 40 board units wide.
+        let stroke: Vec<(&str, yrs::In)> = vec![
+            ("page", "p1".into()),
+            ("kind", "pen".into()),
+            ("color", "#000000".into()),
+            ("width", 40.0.into()),
+            ("author", "bot".into()),
+            ("z", 1.0.into()),
+            (
+                "pts",
+                ArrayPrelim::from(vec![0.0, 450.0, 0.5, 1600.0, 450.0, 0.5]).into(),
+            ),
+        ];
+        items.insert(&mut t, "old-s", MapPrelim::from_iter(stroke));
+        let text: Vec<(&str, yrs::In)> = vec![
+            ("page", "p1".into()),
+            ("kind", "text".into()),
+            ("color", "#0000ff".into()),
+            ("width", 1.0.into()),
+            ("author", "bot".into()),
+            ("z", 2.0.into()),
+            ("x1", 100.0.into()),
+            ("y1", 100.0.into()),
+            ("text", "old".into()),
+            ("size", 24.0.into()),
+        ];
+        items.insert(&mut t, "old-t", MapPrelim::from_iter(text));
+    }
+    let mut v = open(&srv, "vic", &[Grant::Subscribe]).await;
+    v.wait_for(
+        "the page has both items",
+        "window.streamwireApp.whiteboard.board.itemList('p1').length === 2",
+        LONG,
+    )
+    .await;
+    let got = v
+        .eval(
+            "window.streamwireApp.whiteboard.board.itemList('p1').map(({ id, kind, author, width, pts, text, size, x1 }) => ({ id, kind, author, width, pts, text, size, x1 }))",
+        )
+        .await;
+    assert_eq!(
+        got,
+        json!([
+            {"id": "old-s", "kind": "pen", "author": "bot", "width": 40, "pts": [0, 450, 0.5, 1600, 450, 0.5]},
+            {"id": "old-t", "kind": "text", "author": "bot", "width": 1, "text": "old", "size": 24, "x1": 100},
+        ])
+    );
+    // The page is fitted into the canvas, centred: the stroke crosses the canvas's centre.
+    v.wait_for(
+        "the old stroke is painted",
+        &format!(
+            "(() => {{ const r = document.querySelector('.wb-canvas').getBoundingClientRect(); return {DARK_AT}(r.width / 2, r.height / 2) > 50; }})()"
+        ),
+        LONG,
+    )
+    .await;
+    v.assert_no_console_errors().await;
 }

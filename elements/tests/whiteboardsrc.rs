@@ -208,3 +208,58 @@ fn runs_from_gst_launch_with_a_saved_log() {
     let _ = std::fs::remove_file(log);
     let _ = std::fs::remove_file(registry);
 }
+
+/// A board saved in the shape before the packed one (every attribute an entry of the item's
+/// map, docs/whiteboard.md "Model") is painted like a new one.
+#[test]
+fn a_board_in_the_shape_before_is_painted() {
+    use yrs::{ArrayPrelim, Map, MapPrelim, WriteTxn};
+    support::init();
+    let doc = Doc::new();
+    let u = change(&doc, |t| {
+        insert_page(t, "p1", 1.0, "", None);
+        let items = t.get_or_insert_map("items");
+        let stroke: Vec<(&str, yrs::In)> = vec![
+            ("page", "p1".into()),
+            ("kind", "pen".into()),
+            ("color", "#ff0000".into()),
+            ("width", 24.0.into()),
+            ("author", "ann".into()),
+            ("z", 1.0.into()),
+            (
+                "pts",
+                ArrayPrelim::from(vec![200.0, 200.0, 0.5, 600.0, 200.0, 0.5]).into(),
+            ),
+        ];
+        items.insert(t, "r", MapPrelim::from_iter(stroke));
+        let rect: Vec<(&str, yrs::In)> = vec![
+            ("page", "p1".into()),
+            ("kind", "rect".into()),
+            ("color", "#0000ff".into()),
+            ("width", 24.0.into()),
+            ("author", "ann".into()),
+            ("z", 2.0.into()),
+            ("x1", 800.0.into()),
+            ("y1", 400.0.into()),
+            ("x2", 1200.0.into()),
+            ("y2", 600.0.into()),
+        ];
+        items.insert(t, "b", MapPrelim::from_iter(rect));
+    });
+    let path = std::env::temp_dir().join(format!("wbsrc-old-{}.log", std::process::id()));
+    let mut f = std::fs::File::create(&path).unwrap();
+    write_entry(&mut f, &Entry { t_ms: 0, update: u }).unwrap();
+    drop(f);
+    let mut h = gst_check::Harness::new_parse(&format!(
+        "whiteboardsrc location={} ! capsfilter caps=\"video/x-raw,width=640,height=360,framerate=10/1\"",
+        path.display()
+    ));
+    h.play();
+    let buf = h.pull().unwrap();
+    // The stroke through board (400, 200), pixel (160, 80); the rectangle's bottom edge
+    // through board (1000, 600), pixel (400, 240); its inside stays white.
+    assert!(is_red(rgb(&buf, 160, 80)), "{:?}", rgb(&buf, 160, 80));
+    assert!(is_blue(rgb(&buf, 400, 240)), "{:?}", rgb(&buf, 400, 240));
+    assert_eq!(rgb(&buf, 400, 200), WHITE);
+    let _ = std::fs::remove_file(path);
+}

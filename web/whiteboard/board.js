@@ -1,6 +1,9 @@
 // The whiteboard document of a room in the browser: a Yjs document kept in sync with the
 // server over the Streamwire connection (docs/whiteboard.md; `whiteboard` frames carrying
-// y-protocols messages). The layout is the one of gststreamwire::whiteboard::model.
+// y-protocols messages). The layout is the one of gststreamwire::whiteboard::model: an
+// item's fixed attributes are one entry `a` of its map (a plain object), what changes later
+// (`pts`, `text`, `dx`, `dy`) entries of their own; items of the shape before (every
+// attribute an entry of the map) read the same, an entry of the map before the key in `a`.
 import { Y, sync, encoding, decoding } from '../vendor/yjs.js';
 import { Presence } from './presence.js';
 
@@ -24,6 +27,14 @@ const LOCAL = 'streamwire-local';
  */
 const MSG_SYNC_CHUNK = 8;
 const MSG_SYNC_CHUNK_ACK = 9;
+
+/** Key of an item's fixed attributes (one plain object). */
+const ATTRS = 'a';
+
+/** Attribute `key` of item map `m`: its own entry, else the one in `a`. */
+function field(m, key) {
+  return m.has(key) ? m.get(key) : m.get(ATTRS)?.[key];
+}
 
 /** One board of the room, synced through `client` (a StreamwireClient, joined). */
 export class Board extends EventTarget {
@@ -168,8 +179,9 @@ export class Board extends EventTarget {
   itemList(page) {
     const out = [];
     this.items.forEach((m, id) => {
-      if (page !== undefined && m.get('page') !== page) return;
-      const o = Object.fromEntries(m.entries());
+      if (!(m instanceof Y.Map) || (page !== undefined && field(m, 'page') !== page)) return;
+      const { [ATTRS]: a, ...own } = Object.fromEntries(m.entries());
+      const o = { ...(a && typeof a === 'object' ? a : {}), ...own };
       if (o.pts instanceof Y.Array) o.pts = o.pts.toArray();
       out.push({ id, ...o });
     });
@@ -215,12 +227,7 @@ export class Board extends EventTarget {
     this._act(() => {
       const m = new Y.Map();
       this.items.set(id, m);
-      m.set('page', page);
-      m.set('kind', kind);
-      m.set('color', color);
-      m.set('width', width);
-      m.set('author', this.user);
-      m.set('z', Date.now());
+      m.set(ATTRS, { page, kind, color, width, author: this.user, z: Date.now() });
       const pts = new Y.Array();
       m.set('pts', pts);
       pts.push(point);
@@ -241,7 +248,7 @@ export class Board extends EventTarget {
     this._act(() => {
       const m = new Y.Map();
       this.items.set(id, m);
-      for (const [k, v] of Object.entries({ page, kind, color, width, author: this.user, z: Date.now(), x1, y1, x2, y2 })) m.set(k, v);
+      m.set(ATTRS, { page, kind, color, width, author: this.user, z: Date.now(), x1, y1, x2, y2 });
     });
     return id;
   }
@@ -255,7 +262,8 @@ export class Board extends EventTarget {
     this._act(() => {
       const m = new Y.Map();
       this.items.set(id, m);
-      for (const [k, v] of Object.entries({ page, kind: 'text', color, width: 1, author: this.user, z: Date.now(), x1: x, y1: y, text, size })) m.set(k, v);
+      m.set(ATTRS, { page, kind: 'text', color, width: 1, author: this.user, z: Date.now(), x1: x, y1: y, size });
+      m.set('text', text);
     });
     return id;
   }
@@ -263,7 +271,7 @@ export class Board extends EventTarget {
   /** Replace the text of text box `id` (own ones; anyone's for the presenter). */
   setText(id, text) {
     const m = this.items.get(id);
-    if (m && m.get('kind') === 'text') this._act(() => m.set('text', text));
+    if (m && field(m, 'kind') === 'text') this._act(() => m.set('text', text));
   }
 
   /** Move items by (dx, dy) board units: their `dx, dy` offsets grow (one undoable action). */

@@ -5,11 +5,15 @@
 //! - root map `pages`: page id → map `{order: number, bg?: string, bgw?: number, bgh?:
 //!   number, author: string}`; pages are shown in ascending `order` (ties: by id). `bg` is
 //!   the URL path of the page's background image (an imported document page).
-//! - root map `items`: item id → map `{page, kind, color, width, author, z, ...}` with, by
-//!   `kind`: `pen` / `highlighter`: `pts`, an array of numbers `x, y, pressure, x, y, ...`
-//!   appended while drawing; `line` / `arrow` / `rect` / `ellipse`: `x1, y1, x2, y2`;
-//!   `text`: `x1, y1` (top left), `text`, `size`. Optional `dx, dy`: a move offset.
-//!   Items are painted in ascending `z` (ties: by id).
+//! - root map `items`: item id → map. What is fixed when an item is made is one entry `a`,
+//!   a plain map (one Yjs value): `{page, kind, color, width, author, z}` and, for `line` /
+//!   `arrow` / `rect` / `ellipse`, `x1, y1, x2, y2`; for `text`, `x1, y1` (top left) and
+//!   `size`. What changes later has entries of its own: `pts` of `pen` / `highlighter`, an
+//!   array of numbers `x, y, pressure, x, y, ...` appended while drawing; `text` of a text
+//!   box; optional `dx, dy`, a move offset. Items are painted in ascending `z` (ties: by id).
+//! - the shape before (boards saved before it still load): every attribute an entry of the
+//!   item's map (`page`, `kind`, ..., `x1`, ...). Reading takes an entry of the map before
+//!   the same key in `a`, so both shapes, and an entry set on a packed item, read the same.
 //!
 //! Coordinates are board units on a page of [`PAGE_WIDTH`] × [`PAGE_HEIGHT`].
 
@@ -210,9 +214,53 @@ pub fn pages(txn: &impl ReadTxn) -> Vec<Page> {
     out
 }
 
+/// Key of the entry holding an item's fixed attributes (one `Any` map).
+pub const ATTRS: &str = "a";
+
+/// An item's map and its fixed attributes `a` (empty for the shape before): a value is the
+/// map's own entry if it has one, else the one in `a`.
+struct Fields<'a, T: ReadTxn> {
+    map: &'a MapRef,
+    txn: &'a T,
+    attrs: Option<std::sync::Arc<std::collections::HashMap<String, Any>>>,
+}
+
+impl<'a, T: ReadTxn> Fields<'a, T> {
+    fn new(map: &'a MapRef, txn: &'a T) -> Self {
+        let attrs = match map.get(txn, ATTRS) {
+            Some(Out::Any(Any::Map(a))) => Some(a),
+            _ => None,
+        };
+        Fields { map, txn, attrs }
+    }
+
+    fn any(&self, key: &str) -> Option<Any> {
+        match self.map.get(self.txn, key) {
+            Some(Out::Any(v)) => Some(v),
+            Some(_) => None,
+            None => self.attrs.as_ref()?.get(key).cloned(),
+        }
+    }
+
+    fn num(&self, key: &str) -> Option<f64> {
+        match self.any(key)? {
+            Any::Number(n) => n.as_f64(),
+            _ => None,
+        }
+    }
+
+    fn text(&self, key: &str) -> Option<String> {
+        match self.any(key)? {
+            Any::String(s) => Some(s.to_string()),
+            _ => None,
+        }
+    }
+}
+
 fn read_item(id: &str, m: &MapRef, txn: &impl ReadTxn) -> Option<Item> {
-    let kind = Kind::parse(&text(m, txn, "kind")?)?;
-    let f = |k| num(m, txn, k).unwrap_or(0.0) as f32;
+    let fields = Fields::new(m, txn);
+    let kind = Kind::parse(&fields.text("kind")?)?;
+    let f = |k| fields.num(k).unwrap_or(0.0) as f32;
     let mut points = Vec::new();
     if let Some(Out::YArray(a)) = m.get(txn, "pts") {
         let mut flat = a.iter(txn).filter_map(|v| match v {
@@ -225,16 +273,16 @@ fn read_item(id: &str, m: &MapRef, txn: &impl ReadTxn) -> Option<Item> {
     }
     Some(Item {
         id: id.to_owned(),
-        page: text(m, txn, "page").unwrap_or_default(),
+        page: fields.text("page").unwrap_or_default(),
         kind,
-        color: text(m, txn, "color").unwrap_or_else(|| "#000000".into()),
-        width: num(m, txn, "width").unwrap_or(3.0) as f32,
-        author: text(m, txn, "author").unwrap_or_default(),
-        z: num(m, txn, "z").unwrap_or(0.0),
+        color: fields.text("color").unwrap_or_else(|| "#000000".into()),
+        width: fields.num("width").unwrap_or(3.0) as f32,
+        author: fields.text("author").unwrap_or_default(),
+        z: fields.num("z").unwrap_or(0.0),
         points,
         bounds: [f("x1"), f("y1"), f("x2"), f("y2")],
-        text: text(m, txn, "text").unwrap_or_default(),
-        size: num(m, txn, "size").unwrap_or(32.0) as f32,
+        text: fields.text("text").unwrap_or_default(),
+        size: fields.num("size").unwrap_or(32.0) as f32,
         offset: [f("dx"), f("dy")],
     })
 }
@@ -263,16 +311,19 @@ pub fn items_of(txn: &impl ReadTxn, user: &str) -> Vec<String> {
     };
     root.iter(txn)
         .filter_map(|(id, v)| match v {
-            Out::YMap(m) if text(&m, txn, "author").as_deref() == Some(user) => Some(id.to_owned()),
+            Out::YMap(m) if Fields::new(&m, txn).text("author").as_deref() == Some(user) => {
+                Some(id.to_owned())
+            }
             _ => None,
         })
         .collect()
 }
 
-/// Write `item` (replacing an item of the same id).
+/// Write `item` (replacing an item of the same id) in the packed shape: its fixed attributes
+/// one entry `a`, then `pts` (freehand) or `text` (text box), and `dx, dy` when it is moved.
 pub fn insert_item(txn: &mut TransactionMut, item: &Item) {
     let root = txn.get_or_insert_map(ITEMS);
-    let mut fields: Vec<(&str, yrs::In)> = vec![
+    let mut attrs: Vec<(&str, Any)> = vec![
         ("page", item.page.as_str().into()),
         ("kind", item.kind.as_str().into()),
         ("color", item.color.as_str().into()),
@@ -280,6 +331,7 @@ pub fn insert_item(txn: &mut TransactionMut, item: &Item) {
         ("author", item.author.as_str().into()),
         ("z", item.z.into()),
     ];
+    let mut fields: Vec<(&str, yrs::In)> = Vec::new();
     if item.kind.is_freehand() {
         let flat: Vec<f64> = item
             .points
@@ -287,15 +339,23 @@ pub fn insert_item(txn: &mut TransactionMut, item: &Item) {
             .flat_map(|p| p.iter().map(|v| f64::from(*v)))
             .collect();
         fields.push(("pts", ArrayPrelim::from(flat).into()));
+    } else if item.kind == Kind::Text {
+        attrs.push(("x1", f64::from(item.bounds[0]).into()));
+        attrs.push(("y1", f64::from(item.bounds[1]).into()));
+        attrs.push(("size", f64::from(item.size).into()));
+        fields.push(("text", item.text.as_str().into()));
     } else {
         for (k, v) in ["x1", "y1", "x2", "y2"].iter().zip(item.bounds) {
-            fields.push((k, f64::from(v).into()));
+            attrs.push((k, f64::from(v).into()));
         }
     }
-    if item.kind == Kind::Text {
-        fields.push(("text", item.text.as_str().into()));
-        fields.push(("size", f64::from(item.size).into()));
+    if item.offset != [0.0, 0.0] {
+        fields.push(("dx", f64::from(item.offset[0]).into()));
+        fields.push(("dy", f64::from(item.offset[1]).into()));
     }
+    let attrs: std::collections::HashMap<String, Any> =
+        attrs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    fields.push((ATTRS, Any::from(attrs).into()));
     root.insert(txn, item.id.as_str(), MapPrelim::from_iter(fields));
 }
 
@@ -356,5 +416,112 @@ mod tests {
         let p = pages(&t);
         assert_eq!(p[0].background.as_deref(), Some("/bg.png"));
         assert_eq!(p[0].background_size, (10, 20));
+    }
+
+    /// `item` in the shape before the packed one: every attribute an entry of its map.
+    fn insert_old_shape(txn: &mut TransactionMut, item: &Item) {
+        let root = txn.get_or_insert_map(ITEMS);
+        let mut fields: Vec<(&str, yrs::In)> = vec![
+            ("page", item.page.as_str().into()),
+            ("kind", item.kind.as_str().into()),
+            ("color", item.color.as_str().into()),
+            ("width", f64::from(item.width).into()),
+            ("author", item.author.as_str().into()),
+            ("z", item.z.into()),
+        ];
+        if item.kind.is_freehand() {
+            let flat: Vec<f64> = item
+                .points
+                .iter()
+                .flatten()
+                .map(|v| f64::from(*v))
+                .collect();
+            fields.push(("pts", ArrayPrelim::from(flat).into()));
+        } else {
+            for (k, v) in ["x1", "y1", "x2", "y2"].iter().zip(item.bounds) {
+                fields.push((k, f64::from(v).into()));
+            }
+        }
+        if item.kind == Kind::Text {
+            fields.push(("text", item.text.as_str().into()));
+            fields.push(("size", f64::from(item.size).into()));
+        }
+        root.insert(txn, item.id.as_str(), MapPrelim::from_iter(fields));
+    }
+
+    fn samples() -> Vec<Item> {
+        let mut pen = Item::pen(
+            "s",
+            "p1",
+            "ann",
+            "#ff0000",
+            4.0,
+            &[[1.0, 2.0, 0.5], [3.5, 4.25, 1.0]],
+        );
+        pen.z = 1.0;
+        pen.size = 32.0;
+        let mut rect = Item::pen("r", "p1", "bob", "#00ff00", 2.0, &[]);
+        rect.kind = Kind::Rect;
+        rect.bounds = [10.0, 20.0, 30.0, 40.0];
+        rect.z = 2.0;
+        rect.size = 32.0;
+        let mut text = Item::pen("t", "p2", "ann", "#0000ff", 1.0, &[]);
+        text.kind = Kind::Text;
+        text.bounds = [5.0, 6.0, 0.0, 0.0];
+        text.text = "hello".into();
+        text.size = 24.0;
+        text.z = 3.0;
+        vec![pen, rect, text]
+    }
+
+    #[test]
+    fn a_board_in_the_shape_before_reads_like_the_packed_one() {
+        let (old, new) = (Doc::new(), Doc::new());
+        for it in samples() {
+            insert_old_shape(&mut old.transact_mut(), &it);
+            insert_item(&mut new.transact_mut(), &it);
+        }
+        let (old, new) = (old.transact(), new.transact());
+        assert_eq!(items(&old, None), samples());
+        assert_eq!(items(&new, None), samples());
+        assert_eq!(items(&old, Some("p2")), items(&new, Some("p2")));
+        for t in [&old, &new] {
+            let mut ids = items_of(t, "ann");
+            ids.sort();
+            assert_eq!(ids, ["s", "t"]);
+        }
+    }
+
+    #[test]
+    fn packed_items_have_one_entry_of_fixed_attributes_and_own_entries_win() {
+        let doc = Doc::new();
+        let mut moved = samples().remove(1);
+        moved.offset = [7.0, 8.0];
+        insert_item(&mut doc.transact_mut(), &moved);
+        insert_item(&mut doc.transact_mut(), &samples()[2]);
+        let root = doc.get_or_insert_map(ITEMS);
+        {
+            let mut t = doc.transact_mut();
+            let Some(Out::YMap(r)) = root.get(&t, "r") else {
+                panic!("no r");
+            };
+            let mut keys: Vec<String> = r.keys(&t).map(str::to_owned).collect();
+            keys.sort();
+            assert_eq!(keys, [ATTRS, "dx", "dy"]);
+            let Some(Out::YMap(tb)) = root.get(&t, "t") else {
+                panic!("no t");
+            };
+            let mut keys: Vec<String> = tb.keys(&t).map(str::to_owned).collect();
+            keys.sort();
+            assert_eq!(keys, [ATTRS, "text"]);
+            // An entry of the map (as an older client writes it) comes before `a`.
+            r.insert(&mut t, "x1", 11.0);
+            tb.insert(&mut t, "text", "edited");
+        }
+        let got = items(&doc.transact(), None);
+        assert_eq!(got[0].bounds, [11.0, 20.0, 30.0, 40.0]);
+        assert_eq!(got[0].offset, [7.0, 8.0]);
+        assert_eq!(got[1].text, "edited");
+        assert_eq!(got[1].size, 24.0);
     }
 }

@@ -166,8 +166,12 @@ impl Board {
                 }
             }
         }
-        // Accepted or undone, the document changes: the shared state is stale.
-        self.cached = None;
+        // Accepted or undone, the document changes: the shared state is stale. Not for an
+        // empty update (no blocks, no deletions), such as a newcomer's answer to the server's
+        // step 1: it changes nothing, and the next newcomer gets the same encoded state.
+        if !update.is_empty() {
+            self.cached = None;
+        }
         if admin {
             self.doc
                 .transact_mut()
@@ -248,4 +252,37 @@ fn who(owner: &str) -> String {
 #[allow(dead_code)]
 pub(super) fn encode_sv(sv: &StateVector) -> Vec<u8> {
     sv.encode_v1()
+}
+
+#[cfg(test)]
+mod tests {
+    use gststreamwire::whiteboard::{Item, insert_item};
+
+    use super::*;
+
+    /// `member`'s changes since `sv`, as it would send them.
+    fn since(member: &Doc, sv: &StateVector) -> Vec<u8> {
+        member.transact().encode_state_as_update_v1(sv)
+    }
+
+    #[test]
+    fn an_empty_update_keeps_the_encoded_state_and_a_stroke_renews_it() {
+        let (mut board, _) = Board::create();
+        let first = board.state();
+        let member = Doc::with_client_id(7);
+        let empty = since(&member, &StateVector::default());
+        assert!(Update::decode_v1(&empty).unwrap().is_empty());
+        board.apply(&empty, "ann", false).unwrap();
+        assert!(Arc::ptr_eq(&first, &board.state()), "encoded again");
+        let sv = member.transact().state_vector();
+        let pts = [[1.0, 2.0, 0.5], [3.0, 4.0, 0.5]];
+        insert_item(
+            &mut member.transact_mut(),
+            &Item::pen("s", "p1", "ann", "#000000", 2.0, &pts),
+        );
+        board.apply(&since(&member, &sv), "ann", false).unwrap();
+        let second = board.state();
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert!(second.len() > first.len());
+    }
 }
