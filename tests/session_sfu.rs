@@ -167,6 +167,10 @@ fn three_sessions_through_janus() {
         // left (webrtcbin cannot receive on those again), so the server gives each member a
         // new subscribing connection (`sfu_streams` `fresh`); everybody decodes fay, at her
         // size, and keeps decoding the others.
+        let gaps = session_support::FrameGaps::watch(vec![
+            (ann.session.clone(), b.clone()),
+            (ben.session.clone(), a.clone()),
+        ]);
         let fay = join(&url, "s", "fay", Some(small(160, 120, Codec::Vp8)), on_veth).await;
         let f = fay.session.peer_id().unwrap();
         let (ab, ba) = (
@@ -186,6 +190,8 @@ fn three_sessions_through_janus() {
                 && ben.decoded_from(&a, MediaKind::Video) > ba + 15
         })
         .await;
+        let gaps = gaps.finish().await;
+        eprintln!("subscriptions replaced: longest pause of ann<-ben, ben<-ann video: {gaps:?}");
         assert_eq!(size(&ann, &f), (160, 120));
         assert_eq!(size(&eve, &f), (160, 120));
         for j in [&ann, &ben, &eve, &fay] {
@@ -253,6 +259,17 @@ fn auto_room_moves_to_the_sfu_when_it_grows() {
                 "a mesh so far"
             );
         }
+        // The pause of the first three members' video across the move.
+        let first = ids(&members);
+        let mut pairs = Vec::new();
+        for (i, j) in members.iter().enumerate() {
+            for (k, id) in first.iter().enumerate() {
+                if i != k {
+                    pairs.push((j.session.clone(), id.clone()));
+                }
+            }
+        }
+        let gaps = session_support::FrameGaps::watch(pairs);
         for user in ["m4", "m5", "m6"] {
             members.push(
                 join(
@@ -282,6 +299,10 @@ fn auto_room_moves_to_the_sfu_when_it_grows() {
             || all_receive(&members, &now),
         )
         .await;
+        let gaps = gaps.finish().await;
+        eprintln!(
+            "mesh -> SFU: longest pause of the first three members' video, per pair: {gaps:?}"
+        );
         for j in &members {
             assert_eq!(
                 j.session.connection_state("sfu-publish").await,

@@ -114,3 +114,48 @@ pub async fn wait_until(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The longest pause in decoded video of some (receiver, sender) pairs, sampled every 5 ms
+/// by a task of its own from [`FrameGaps::watch`] until [`FrameGaps::finish`].
+pub struct FrameGaps {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<Duration>>,
+}
+
+impl FrameGaps {
+    /// Watch video from `sender` (a peer id) decoded by each `receiver`.
+    pub fn watch(pairs: Vec<(Session, String)>) -> FrameGaps {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let count = |(s, from): &(Session, String)| {
+                s.subscriber().counters(from, MediaKind::Video).decoded
+            };
+            let start = Instant::now();
+            let mut last: Vec<(u64, Instant)> = pairs.iter().map(|p| (count(p), start)).collect();
+            let mut longest = vec![Duration::ZERO; pairs.len()];
+            loop {
+                let done = flag.load(std::sync::atomic::Ordering::Relaxed);
+                let now = Instant::now();
+                for (i, p) in pairs.iter().enumerate() {
+                    let n = count(p);
+                    if n > last[i].0 || done {
+                        longest[i] = longest[i].max(now - last[i].1);
+                        last[i] = (n, now);
+                    }
+                }
+                if done {
+                    return longest;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        FrameGaps { stop, task }
+    }
+
+    /// Stop watching: the longest pause of each pair, in the order given.
+    pub async fn finish(self) -> Vec<Duration> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.task.await.expect("the frame gap watcher")
+    }
+}
