@@ -5,11 +5,15 @@
 //!   tone's onset;
 //! - `streamwire record`: a member who joins after the recording started is in the file, the
 //!   file is finished (has a duration) after `--for`, an existing file is refused;
+//! - `streamwire record` in an SFU room (a real Janus): the member's picture and tone are in
+//!   the file;
 //! - `[whiteboard]` preset values give located errors.
 //!
 //! Run: unshare -n sh -c 'ip link set lo up; cargo test --offline --test room_recording'
 
 mod common;
+mod janus_support;
+mod netns_support;
 mod proc_support;
 mod session_support;
 mod tone_support;
@@ -579,6 +583,86 @@ async fn streamwire_record_takes_a_late_member_finishes_the_file_and_never_overw
         duration(&out2).is_some_and(|d| d >= gst::ClockTime::from_mseconds(1500)),
         "the interrupted recording is finished: {stderr}"
     );
+}
+
+/// The recorder in an SFU room: it receives the member through its subscribing connection
+/// to Janus like any member (Janus gathers no ICE candidates on loopback: the test runs in a
+/// namespace of its own with a veth pair, and both sides use its 10.77.0.1 end).
+#[test]
+fn streamwire_record_in_an_sfu_room() {
+    if !netns_support::isolated("streamwire_record_in_an_sfu_room") {
+        return;
+    }
+    janus_support::veth();
+    let janus = janus_support::Janus::start("40000-40100");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut cfg = common::config();
+        cfg.sfu = Some(janus.sfu_config());
+        let srv = common::start(cfg).await;
+        let member = session_support::join(
+            &srv.url,
+            "rs",
+            "speaker",
+            Some(PublisherConfig {
+                video: VideoSource::TestPattern("smpte".into()),
+                audio: AudioSource::TestTone,
+                ..session_support::small(320, 180, streamwire::encoder::Codec::Vp8)
+            }),
+            |c| c.local_addresses = vec![janus_support::CLIENT_ADDR.to_owned()],
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("sfu-room.mkv");
+        let out_arg = out.display().to_string();
+        let token = common::token("rs", "rec", &[Grant::Subscribe]);
+        let args = [
+            "record",
+            "--server",
+            &srv.url,
+            "--room",
+            "rs",
+            "--out",
+            &out_arg,
+            "--for",
+            "6s",
+            "--width",
+            "320",
+            "--height",
+            "180",
+            "--local-address",
+            janus_support::CLIENT_ADDR,
+            "--quiet",
+        ];
+        let rec = Proc::spawn(&args, &[(TOKEN_ENV, token.as_str())], dir.path());
+        let (status, stderr) = rec.finish(T).await;
+        member.session.leave().await;
+        assert!(status.success(), "streamwire record failed: {stderr}");
+        let length = duration(&out).expect("the file is finished: it has a duration");
+        let d = decode(&out, false);
+        let end = length.seconds();
+        let lit = d
+            .grid
+            .iter()
+            .filter(|(t, _)| t.seconds() + 1 >= end)
+            .map(|(_, n)| *n)
+            .max()
+            .unwrap_or(0);
+        let loud = d
+            .audio
+            .iter()
+            .filter(|(t, _)| t.seconds() + 1 >= end)
+            .flat_map(|(_, s)| s.iter().map(|v| v.unsigned_abs()))
+            .max()
+            .unwrap_or(0);
+        eprintln!("SFU room recorded: {length}, last second: {lit} lit pixels, audio peak {loud}");
+        assert!(lit > 320 * 180 / 2, "the member's video is in the grid ({lit} lit pixels)");
+        assert!(loud > 1000, "the member's audio is in the mix (peak {loud})");
+    });
 }
 
 #[test]
