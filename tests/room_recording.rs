@@ -660,8 +660,14 @@ fn streamwire_record_in_an_sfu_room() {
             .max()
             .unwrap_or(0);
         eprintln!("SFU room recorded: {length}, last second: {lit} lit pixels, audio peak {loud}");
-        assert!(lit > 320 * 180 / 2, "the member's video is in the grid ({lit} lit pixels)");
-        assert!(loud > 1000, "the member's audio is in the mix (peak {loud})");
+        assert!(
+            lit > 320 * 180 / 2,
+            "the member's video is in the grid ({lit} lit pixels)"
+        );
+        assert!(
+            loud > 1000,
+            "the member's audio is in the mix (peak {loud})"
+        );
     });
 }
 

@@ -404,7 +404,7 @@ async fn room_presets_with_telemetry_give_a_report_naming_both_members() {
             "{name}: no video {dir} bitrate"
         );
     }
-    let html = streamwire::report::generate(&store, "demo", 0).unwrap();
+    let html = streamwire::report::generate(&store, "demo", 0, None).unwrap();
     assert!(html.contains("2 members: camera, recorder"), "{html}");
     assert!(
         html.contains("<tr><td>recorder</td><td>camera/video-recv-"),

@@ -4,7 +4,8 @@
 //! publishers (plain RTP between the instances), and every member decodes every other, at
 //! the size it was sent. The second instance is then killed: its members go to the first
 //! instance (over capacity: there is no other) and media comes back; when they leave the
-//! room is on one instance again.
+//! room is on one instance again. The room's report (`/report`) shows its load on both
+//! instances.
 //! Run: unshare -n sh -c 'ip link set lo up; cargo test --test sfu_cascade'
 //! (the test re-runs itself in a namespace of its own, where it adds a veth pair: Janus
 //! gathers no ICE candidates on loopback).
@@ -20,6 +21,7 @@ use janus_support::{ADMIN_KEY, API_SECRET, CLIENT_ADDR, Janus};
 use netns_support::isolated;
 use session_support::{Joined, join, join_as, small};
 use streamwire::encoder::Codec;
+use streamwire::server::TelemetryConfig;
 use streamwire::server::sfu::SfuConfig;
 use streamwire::session::SessionConfig;
 use streamwire::signalling::protocol::Grant;
@@ -68,6 +70,35 @@ fn spans(st: &serde_json::Value) -> Vec<(u64, u64, u64, u64)> {
         .collect()
 }
 
+/// One telemetry record in `room` (so that it has a report), from a member who leaves at
+/// once; then the room has no SFU room until the next member joins.
+async fn seed_telemetry(server: &common::TestServer, room: &str) {
+    let token = common::token(room, "seed", &common::all());
+    let (mut r, _) = common::Raw::join(&server.url, room, &token).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    r.send_json(
+        serde_json::json!({"type": "telemetry", "batch": {"consent": "necessary",
+        "records": [{"ts_ms": now, "source": "device", "fields": {"cpu-usage": 12.5}}]}}),
+    )
+    .await;
+    r.expect("telemetry_ack", |m| {
+        matches!(
+            m,
+            streamwire::signalling::protocol::ServerMsg::TelemetryAck { stored: 1, .. }
+        )
+        .then_some(())
+    })
+    .await;
+    r.send_json(serde_json::json!({"type": "leave"})).await;
+    session_support::wait_until("the seeding member gone from the SFU", T, async || {
+        sfu_status(server, room).await.is_null()
+    })
+    .await;
+}
+
 #[test]
 fn one_room_across_two_instances() {
     if !isolated("one_room_across_two_instances") {
@@ -93,8 +124,11 @@ fn one_room_across_two_instances() {
         sfu.instance_capacity = Some(2);
         let mut cfg = common::config();
         cfg.sfu = Some(sfu);
+        let db = tempfile::tempdir().unwrap();
+        cfg.telemetry = Some(TelemetryConfig::new(db.path().join("telemetry.db")));
         let server = common::start(cfg).await;
         let url = server.url.clone();
+        seed_telemetry(&server, "c").await;
         let ann = join(&url, "c", "ann", Some(small(320, 240, Codec::Vp8)), on_veth).await;
         let ben = join(&url, "c", "ben", Some(small(256, 144, Codec::Vp8)), on_veth).await;
         let cat = join(&url, "c", "cat", Some(small(176, 144, Codec::Vp8)), on_veth).await;
@@ -151,6 +185,25 @@ fn one_room_across_two_instances() {
         // First instance: ann and ben, with cat's publication forwarded to it; second: cat
         // and dan, with ann's and ben's.
         assert_eq!(spans(&st), vec![(0, 2, 2, 1), (1, 2, 1, 2)], "{st}");
+        // The report shows the same load.
+        let token = common::token("c", "operator", &[Grant::Admin]);
+        let (status, html) = common::http_get(
+            server.addr,
+            "/report?room=c",
+            &format!("Authorization: Bearer {token}\r\n"),
+        )
+        .await;
+        assert!(status.contains("200"), "{status}: {html}");
+        assert!(
+            html.contains("the room is up on 2 Janus instances, 4 members, 3 publishing"),
+            "{html}"
+        );
+        for row in [
+            "<tr><td>0</td><td>yes</td><td>2</td><td>2</td><td>1</td></tr>",
+            "<tr><td>1</td><td>yes</td><td>2</td><td>1</td><td>2</td></tr>",
+        ] {
+            assert!(html.contains(row), "{row} in {html}");
+        }
 
         // The second instance dies: cat and dan go to the first (the only one left, over
         // its capacity) and receive again; ann and ben see cat again.

@@ -62,7 +62,7 @@ fn report_from_a_real_session_contains_its_charts() {
         assert!(sum.stored > 10, "{sum:?}");
         assert_eq!(sum.dropped, 0);
     }
-    let html = streamwire::report::generate(&store, "standup", start - 1000).unwrap();
+    let html = streamwire::report::generate(&store, "standup", start - 1000, None).unwrap();
     std::fs::write(dir.path().join("report.html"), &html).unwrap();
     // One chart each for bitrate, fps, CPU and memory (the device and stream fields).
     for metric in ["Bitrate", "Frames per second", "CPU", "Memory used"] {
@@ -85,7 +85,7 @@ fn report_from_a_real_session_contains_its_charts() {
     // The chart lines carry data: a polyline with many points per series.
     assert!(html.contains("<polyline"), "no lines drawn");
     // An unknown room is a clear error, not an empty report.
-    let err = streamwire::report::generate(&store, "no-such-room", 0).unwrap_err();
+    let err = streamwire::report::generate(&store, "no-such-room", 0, None).unwrap_err();
     assert!(err.to_string().contains("no-such-room"), "{err}");
 }
 

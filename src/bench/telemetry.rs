@@ -262,7 +262,7 @@ pub fn run(p: &TelemetryParams) -> Result<TelemetryReport, TelemetryBenchError> 
     let mut bytes = 0;
     for _ in 0..p.runs {
         let start = Instant::now();
-        let html = streamwire::report::generate(&store, "bench-report", t0)?;
+        let html = streamwire::report::generate(&store, "bench-report", t0, None)?;
         report_ms.push(start.elapsed().as_secs_f64() * 1000.0);
         bytes = html.len();
     }

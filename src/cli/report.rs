@@ -54,7 +54,7 @@ pub fn execute(a: Args) -> anyhow::Result<()> {
         &a.state.file(a.db.as_deref(), DEFAULT_DB_FILE)?,
         DEFAULT_RETENTION,
     )?;
-    let html = streamwire::report::generate(&store, &a.room, a.since.unwrap_or(0))?;
+    let html = streamwire::report::generate(&store, &a.room, a.since.unwrap_or(0), None)?;
     std::fs::write(&a.out, html).with_context(|| format!("writing {}", a.out.display()))?;
     eprintln!("report written to {}", a.out.display());
     Ok(())

@@ -8,6 +8,9 @@
 //! into the SVG as `<text>` elements (laid out with plotters' built-in estimate) and rendered
 //! by the browser, so no system fonts or fontconfig are needed to generate a report.
 //!
+//! A report made by a server with an SFU for a room on it has an SFU section too: the room's
+//! load on its Janus instances at that moment ([`SfuLoad`], [`sfu`]).
+//!
 //! ```
 //! use streamwire::report::{render_html, ReportInput};
 //! use streamwire::telemetry::store::Series;
@@ -15,7 +18,7 @@
 //!     peer: "p1".into(), name: "Alice".into(), source: "device".into(), track: String::new(),
 //!     field: "cpu-usage".into(), points: (0..10).map(|i| (1_000 * i, 90.0)).collect(),
 //! };
-//! let html = render_html(&ReportInput { room: "demo", since_ms: 0, series: &[cpu] }).unwrap();
+//! let html = render_html(&ReportInput { room: "demo", since_ms: 0, series: &[cpu], sfu: None }).unwrap();
 //! assert!(html.contains("<svg") && html.contains("Alice (device): CPU above 80%"));
 //! ```
 
@@ -25,6 +28,9 @@ use std::fmt::Write as _;
 use plotters::prelude::*;
 
 use crate::telemetry::store::{Series, Store, StoreError};
+
+mod sfu;
+pub use sfu::{SfuInstanceLoad, SfuLoad};
 
 /// Errors while building a report.
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +135,8 @@ pub struct ReportInput<'a> {
     pub since_ms: i64,
     /// Samples, as returned by [`Store::room_series`].
     pub series: &'a [Series],
+    /// The room's SFU load now, when it is on an SFU.
+    pub sfu: Option<&'a SfuLoad>,
 }
 
 /// How the report names each peer of `series`: its display name, or `name (peer id)` where
@@ -203,8 +211,14 @@ pub struct Flag {
     pub message: String,
 }
 
-/// Reads `room`'s telemetry since `since_ms` from `store` and renders the report.
-pub fn generate(store: &Store, room: &str, since_ms: i64) -> Result<String, ReportError> {
+/// Reads `room`'s telemetry since `since_ms` from `store` and renders the report, with the
+/// room's SFU load now when it is on an SFU.
+pub fn generate(
+    store: &Store,
+    room: &str,
+    since_ms: i64,
+    sfu: Option<&SfuLoad>,
+) -> Result<String, ReportError> {
     let series = store.room_series(room, since_ms)?;
     if series.is_empty() {
         return Err(ReportError::Empty {
@@ -216,6 +230,7 @@ pub fn generate(store: &Store, room: &str, since_ms: i64) -> Result<String, Repo
         room,
         since_ms,
         series: &series,
+        sfu,
     })
 }
 
@@ -459,6 +474,10 @@ pub fn render_html(input: &ReportInput<'_>) -> Result<String, ReportError> {
         }),
     );
 
+    if let Some(load) = input.sfu {
+        sfu::render(&mut html, load, &rfc3339(crate::telemetry::store::now_ms()));
+    }
+
     let flags = flags(input.series);
     html.push_str("<h2>Flagged problems</h2>\n");
     if flags.is_empty() {
@@ -590,6 +609,7 @@ mod tests {
             room: "<room>",
             since_ms: 0,
             series: &pts,
+            sfu: None,
         })
         .unwrap();
         assert_eq!(html.matches("<svg").count(), 2);
@@ -623,6 +643,7 @@ mod tests {
             room: "r",
             since_ms: 0,
             series: &pts,
+            sfu: None,
         })
         .unwrap();
         assert!(

@@ -89,6 +89,7 @@ pub(super) async fn respond<S: AsyncRead + Unpin>(
             req.header("authorization"),
             query,
             cx.store.clone(),
+            cx.sfu.clone(),
         )
         .await
     } else if path == "/sfu/status" {

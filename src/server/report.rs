@@ -1,6 +1,7 @@
 //! `GET /report?room=R[&since=1h]`: the room's HTML performance report rendered from the
-//! telemetry store ([`crate::report::generate`]), for a token of room `R` with the `admin`
-//! grant (`Authorization: Bearer <jwt>` or the `token` query parameter).
+//! telemetry store ([`crate::report::generate`]), with the room's SFU load now when it is on
+//! the SFU, for a token of room `R` with the `admin` grant (`Authorization: Bearer <jwt>` or
+//! the `token` query parameter).
 
 use super::http::{TEXT, query_param, response, room_param};
 use super::telemetry::SharedStore;
@@ -11,6 +12,7 @@ pub(super) async fn serve(
     authorization: Option<&str>,
     query: &str,
     store: Option<SharedStore>,
+    sfu: Option<std::sync::Arc<super::sfu::Bridge>>,
 ) -> Vec<u8> {
     let room = match room_param("/report", query) {
         Ok(r) => r,
@@ -44,10 +46,14 @@ pub(super) async fn serve(
             "/report: this server keeps no telemetry (start it with --db)\n".to_owned(),
         );
     };
+    let load = match &sfu {
+        Some(bridge) => bridge.status(&room).await.map(|s| s.load()),
+        None => None,
+    };
     let r = room.clone();
     let html = tokio::task::spawn_blocking(move || {
         let st = store.lock();
-        crate::report::generate(&st, &r, since_ms)
+        crate::report::generate(&st, &r, since_ms, load.as_ref())
     })
     .await;
     match html {

@@ -99,6 +99,31 @@ impl State {
     }
 }
 
+impl RoomStatus {
+    /// The figures the room's report shows (`/report`).
+    pub(crate) fn load(&self) -> crate::report::SfuLoad {
+        crate::report::SfuLoad {
+            state: self.state.to_owned(),
+            members: self.members,
+            publishers: self.publishers,
+            subscribers: self.subscribers,
+            forwarded_streams: self.forwarded_streams,
+            recreated: self.recreated,
+            instances: self
+                .instances
+                .iter()
+                .map(|s| crate::report::SfuInstanceLoad {
+                    instance: s.instance,
+                    connected: s.connected,
+                    members: s.members,
+                    publishers: s.publishers,
+                    remote_publishers: s.remote_publishers,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// How long the endpoint waits for the room's task.
 const STATUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
