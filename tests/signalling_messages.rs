@@ -884,3 +884,65 @@ async fn frames_beyond_the_backlog_are_refused_while_disconnected_and_none_is_dr
     a.set_metadata(json!({ "n": "after" }))
         .expect("sends go through once the backlog went out");
 }
+
+#[tokio::test]
+async fn messages_beyond_the_pending_limit_are_refused_while_disconnected_and_all_arrive() {
+    const LIMIT: usize = 20;
+    let srv = start(config()).await;
+    let proxy = Proxy::start(srv.addr).await;
+    let mut cfg = fast_cfg(&proxy.url, "pending", "a");
+    cfg.max_pending_messages = LIMIT;
+    cfg.max_attempts = 1000;
+    let (a, _aev) = within("a", Client::connect(cfg)).await.unwrap();
+    let (_b, mut bev) = within("b", Client::connect(fast_cfg(&srv.url, "pending", "b")))
+        .await
+        .unwrap();
+
+    // Cut a off and keep it off: its messages wait for a delivery result.
+    proxy.hold(true);
+    proxy.kill();
+    let mut state = a.watch_state();
+    within("a reconnecting", async {
+        while !matches!(*state.borrow(), SignallingState::Reconnecting { .. }) {
+            state.changed().await.unwrap();
+        }
+    })
+    .await;
+    let mut results = Vec::new();
+    for n in 0..LIMIT {
+        results.push(
+            a.start_message(None, Payload::Text(format!("m{n}")))
+                .unwrap_or_else(|e| panic!("message {n} of {LIMIT} refused: {e}")),
+        );
+    }
+    assert_eq!(
+        a.start_message(None, Payload::Text("one too many".into()))
+            .err(),
+        Some(ClientError::PendingMessages { limit: LIMIT }),
+        "the message past the limit is refused, not queued"
+    );
+
+    // Back: every waiting message is delivered, in order, and the limit frees up.
+    proxy.hold(false);
+    for (n, r) in results.into_iter().enumerate() {
+        let d = within("delivery result", r).await.unwrap();
+        assert!(d.is_ok(), "message {n}: {d:?}");
+    }
+    let mut seen = Vec::new();
+    within("b receives every message", async {
+        while seen.len() < LIMIT {
+            if let Some(Event::Message { payload, .. }) = bev.recv().await {
+                seen.push(payload);
+            }
+        }
+    })
+    .await;
+    let want: Vec<Payload> = (0..LIMIT).map(|n| Payload::Text(format!("m{n}"))).collect();
+    assert_eq!(seen, want);
+    within(
+        "a message after the wait",
+        a.send_message(None, Payload::Text("after".into())),
+    )
+    .await
+    .expect("messages go through once the waiting ones were delivered");
+}

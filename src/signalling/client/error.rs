@@ -42,6 +42,15 @@ pub enum ClientError {
         /// `ClientConfig::max_backlog`.
         limit: usize,
     },
+    /// `limit` `message` frames are already waiting for their delivery result (sent or
+    /// queued while disconnected); the message was not queued.
+    #[error(
+        "{limit} messages are already waiting for their delivery result (ClientConfig::max_pending_messages); not queued"
+    )]
+    PendingMessages {
+        /// `ClientConfig::max_pending_messages`.
+        limit: usize,
+    },
     /// A telemetry batch at consent `none` was refused before anything was sent.
     #[error("telemetry at consent `none` is never sent")]
     NoConsent,

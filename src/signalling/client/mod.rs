@@ -42,7 +42,7 @@ use tokio_rustls::rustls;
 
 use super::protocol::telemetry::{Batch, Feedback};
 use super::protocol::{ClientMsg, LimitsInfo, Payload, PeerId, TrackInfo};
-use backlog::Backlog;
+use backlog::{Backlog, Backlogs};
 use driver::Driver;
 use transport::parse_url;
 
@@ -92,6 +92,11 @@ pub struct ClientConfig {
     /// [`ClientError::Backlog`] and nothing is queued; nothing queued earlier is dropped.
     /// Default 4096.
     pub max_backlog: usize,
+    /// `message` frames without a delivery result yet, at most: sent and not yet accepted,
+    /// or queued while disconnected (each is sent again after a reconnection until the server
+    /// accepts it). A `send_message` beyond it fails with [`ClientError::PendingMessages`]
+    /// and nothing is queued. Default 4096.
+    pub max_pending_messages: usize,
 }
 
 impl ClientConfig {
@@ -113,6 +118,7 @@ impl ClientConfig {
             ack_delay: Duration::from_millis(50),
             event_capacity: 4096,
             max_backlog: 4096,
+            max_pending_messages: 4096,
         }
     }
 }
@@ -141,6 +147,8 @@ pub struct Client {
     state: watch::Receiver<SignallingState>,
     welcome: Arc<Mutex<Option<Welcome>>>,
     backlog: Arc<Backlog>,
+    /// `message` frames without a delivery result.
+    pending: Arc<Backlog>,
 }
 
 impl Client {
@@ -161,6 +169,11 @@ impl Client {
         let welcome = Arc::new(Mutex::new(None));
         let (first_tx, first_rx) = oneshot::channel();
         let backlog = Arc::new(Backlog::new(cfg.max_backlog));
+        let pending = Arc::new(Backlog::messages(cfg.max_pending_messages));
+        let backlogs = Backlogs {
+            frames: backlog.clone(),
+            messages: pending.clone(),
+        };
         let driver = Driver::new(
             cfg,
             cmd_rx,
@@ -168,7 +181,7 @@ impl Client {
             state_tx,
             welcome.clone(),
             first_tx,
-            backlog.clone(),
+            backlogs,
         );
         tokio::spawn(driver.run());
         match first_rx.await {
@@ -178,6 +191,7 @@ impl Client {
                     state: state_rx,
                     welcome,
                     backlog,
+                    pending,
                 },
                 Events(ev_rx),
             )),
@@ -444,13 +458,17 @@ impl Client {
     ) -> Result<oneshot::Receiver<Result<Delivery, ClientError>>, ClientError> {
         let (tx, rx) = oneshot::channel();
         self.check_message_size(to, &payload)?;
+        self.pending.reserve()?;
         self.cmd
             .send(Cmd::Message {
                 to: to.map(str::to_owned),
                 payload,
                 reply: tx,
             })
-            .map_err(|_| ClientError::Closed)?;
+            .map_err(|_| {
+                self.pending.cancel();
+                ClientError::Closed
+            })?;
         Ok(rx)
     }
 

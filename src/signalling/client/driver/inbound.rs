@@ -59,6 +59,7 @@ impl Driver {
             } => {
                 self.accepted_upto(seq);
                 if let Some((_, reply)) = self.inflight.remove(&seq) {
+                    self.pending.set_unsent(self.inflight.len());
                     let _ = reply.send(Ok(Delivery {
                         seq,
                         status,

@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::backlog::Backlog;
+use super::backlog::{Backlog, Backlogs};
 use super::transport::{Ws, open, send};
 use super::{ClientConfig, ClientError, Cmd, Delivery, Event, SignallingState, Welcome};
 use crate::signalling::protocol::{ClientMsg, ErrorCode, IceServer, PROTOCOL_VERSION, ServerMsg};
@@ -41,6 +41,8 @@ pub(super) struct Driver {
     sent_upto: u64,
     /// Frames held unsent, against `ClientConfig::max_backlog` (shared with the `Client`).
     backlog: Arc<Backlog>,
+    /// `inflight`, against `ClientConfig::max_pending_messages` (shared with the `Client`).
+    pending: Arc<Backlog>,
     url_index: usize,
     /// First inflight seq to resend after the handshake.
     resend_from: u64,
@@ -54,7 +56,7 @@ impl Driver {
         state_tx: watch::Sender<SignallingState>,
         welcome: Arc<Mutex<Option<Welcome>>>,
         first: oneshot::Sender<Result<(), ClientError>>,
-        backlog: Arc<Backlog>,
+        backlogs: Backlogs,
     ) -> Self {
         Driver {
             cfg,
@@ -71,7 +73,8 @@ impl Driver {
             signals: BTreeMap::new(),
             outbox: VecDeque::new(),
             sent_upto: 0,
-            backlog,
+            backlog: backlogs.frames,
+            pending: backlogs.messages,
             url_index: 0,
             resend_from: 1,
         }
@@ -167,6 +170,7 @@ impl Driver {
         for (_, (_, reply)) in std::mem::take(&mut self.inflight) {
             let _ = reply.send(Err(ClientError::Closed));
         }
+        self.pending.set_unsent(0);
         self.set_state(state).await;
     }
 
@@ -229,6 +233,7 @@ impl Driver {
                 self.next_seq += 1;
                 self.inflight
                     .insert(seq, (ClientMsg::Message { seq, to, payload }, reply));
+                self.pending.taken(self.inflight.len());
             }
             Cmd::Leave(done) => {
                 let _ = done.send(());
@@ -421,6 +426,7 @@ impl Driver {
             )
         });
         self.backlog.set_unsent(self.unsent());
+        self.pending.set_unsent(0);
         for (seq, (_, reply)) in inflight {
             let _ = reply.send(Err(ClientError::SessionLost { seq }));
         }
@@ -503,6 +509,7 @@ impl Driver {
                             let m = ClientMsg::Message { seq, to, payload };
                             let r = send(ws, &m).await;
                             self.inflight.insert(seq, (m, reply));
+                            self.pending.taken(self.inflight.len());
                             r
                         }
                         Cmd::Reconnect => {
