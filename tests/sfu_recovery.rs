@@ -137,6 +137,15 @@ fn janus_killed_and_restarted_mid_call() {
         // Each receives the other two's video and audio.
         assert_eq!(st["forwarded_streams"], 12, "{st}");
         assert_eq!(st["recreated"], 0, "{st}");
+        // Bitrates from Janus's Admin API: three publishers in, each member receiving two.
+        // (What comes in includes the publishers' bandwidth probing, so it is not half of
+        // what goes out.)
+        let kbps = |v: &serde_json::Value| v.as_f64().unwrap_or_else(|| panic!("a rate: {st}"));
+        let (ingest, forward) = (kbps(&st["ingest_kbps"]), kbps(&st["forward_kbps"]));
+        eprintln!("Admin API: ingest {ingest} kbit/s, forward {forward} kbit/s");
+        assert!(ingest > 30.0, "{st}");
+        assert!(forward > 30.0, "{st}");
+        assert_eq!(st["instances"][0]["ingest_kbps"], st["ingest_kbps"], "{st}");
         let old_room = st["janus_room"].clone();
 
         janus.kill();

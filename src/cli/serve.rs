@@ -131,6 +131,14 @@ pub struct ServeArgs {
     #[arg(long, requires = "sfu_urls",
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub sfu_instance_capacity: Option<usize>,
+    /// Port of every Janus instance's Admin API WebSocket (janus.transport.websockets.jcfg
+    /// `admin.admin_ws_port`, on the host of its --sfu URL); with
+    /// --sfu-admin-secret-file, /sfu/status and the report show bitrates. Default: none.
+    #[arg(long, requires_all = ["sfu_urls", "sfu_admin_secret_file"])]
+    pub sfu_admin_port: Option<u16>,
+    /// File holding Janus's admin_secret (janus.jcfg, general.admin_secret).
+    #[arg(long, requires = "sfu_admin_port")]
+    pub sfu_admin_secret_file: Option<PathBuf>,
     /// Development mode: the demo page at / gets a "mint a token" button (HTTP GET
     /// /dev/token mints tokens for anyone). Never use in production.
     #[arg(long)]
@@ -343,6 +351,12 @@ fn sfu_config(a: &ServeArgs) -> anyhow::Result<Option<SfuConfig>> {
         other => other,
     };
     cfg.instance_capacity = a.sfu_instance_capacity;
+    if let Some(port) = a.sfu_admin_port {
+        cfg.admin = Some(streamwire::server::sfu::SfuAdmin {
+            port,
+            secret: read("sfu-admin-secret-file", &a.sfu_admin_secret_file)?,
+        });
+    }
     Ok(Some(cfg))
 }
 

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 pub const API_SECRET: &str = "test-janus-api-secret";
 pub const ADMIN_KEY: &str = "test-janus-admin-key";
+/// Janus's `admin_secret` (its Admin API).
+pub const ADMIN_SECRET: &str = "test-janus-admin-secret";
 
 /// The clients' address (`v0`); Janus gathers on both ends of the veth pair (see [`veth`]).
 pub const CLIENT_ADDR: &str = "10.77.0.1";
@@ -30,6 +32,8 @@ pub struct Janus {
     child: Option<Child>,
     _dir: tempfile::TempDir,
     port: u16,
+    /// Its Admin API WebSocket port (on 127.0.0.1).
+    pub admin_port: u16,
     /// Its WebSocket API, `ws://127.0.0.1:PORT`.
     pub url: String,
 }
@@ -62,6 +66,7 @@ impl Janus {
     pub fn start(rtp_ports: &str) -> Janus {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
+        let admin_port = free_port();
         let d = dir.path().display();
         let plugins = [
             "audiobridge",
@@ -88,6 +93,7 @@ impl Janus {
     log_to_stdout = true
     debug_level = 4
     api_secret = "{API_SECRET}"
+    admin_secret = "{ADMIN_SECRET}"
 }}
 media: {{
     rtp_port_range = "{rtp_ports}"
@@ -116,7 +122,7 @@ loggers: {{
         std::fs::write(
             dir.path().join("janus.transport.websockets.jcfg"),
             format!(
-                "general: {{\n    ws = true\n    ws_port = {port}\n    ws_ip = \"127.0.0.1\"\n    wss = false\n}}\nadmin: {{\n    admin_ws = false\n}}\n"
+                "general: {{\n    ws = true\n    ws_port = {port}\n    ws_ip = \"127.0.0.1\"\n    wss = false\n}}\nadmin: {{\n    admin_ws = true\n    admin_ws_port = {admin_port}\n    admin_ws_ip = \"127.0.0.1\"\n}}\n"
             ),
         )
         .expect("websockets config");
@@ -124,6 +130,7 @@ loggers: {{
             child: None,
             _dir: dir,
             port,
+            admin_port,
             url: format!("ws://127.0.0.1:{port}"),
         };
         janus.restart();
@@ -170,9 +177,21 @@ loggers: {{
         }
     }
 
-    /// The server's SFU settings for this instance (its URL, the test's secrets).
+    /// The server's SFU settings for this instance (its URL, the test's secrets, its Admin
+    /// API).
     pub fn sfu_config(&self) -> streamwire::server::sfu::SfuConfig {
-        streamwire::server::sfu::SfuConfig::new(vec![self.url.clone()], API_SECRET, ADMIN_KEY)
+        let mut cfg =
+            streamwire::server::sfu::SfuConfig::new(vec![self.url.clone()], API_SECRET, ADMIN_KEY);
+        cfg.admin = Some(self.admin());
+        cfg
+    }
+
+    /// The Admin API settings of this instance (every test instance has the same secret).
+    pub fn admin(&self) -> streamwire::server::sfu::SfuAdmin {
+        streamwire::server::sfu::SfuAdmin {
+            port: self.admin_port,
+            secret: ADMIN_SECRET.to_owned(),
+        }
     }
 
     /// Janus's log so far (for a failing assertion).

@@ -188,6 +188,11 @@ impl Janus {
         self.inner.address
     }
 
+    /// The Janus session of this connection (its handles belong to it).
+    pub(crate) fn session_id(&self) -> u64 {
+        self.inner.session.load(Ordering::Relaxed)
+    }
+
     /// Whether the WebSocket to Janus is still open.
     pub(crate) fn alive(&self) -> bool {
         self.inner.alive.load(Ordering::Relaxed)

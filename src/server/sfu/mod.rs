@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+mod admin;
 mod cascade;
 mod janus;
 mod recovery;
@@ -36,6 +37,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::signalling::protocol::RoomTopology;
 use crate::signalling::service::{PseudoPeerSignal, ServiceError, Sfu, SfuMember};
+pub use admin::SfuAdmin;
 use janus::Janus;
 
 /// Which rooms use the SFU.
@@ -91,6 +93,9 @@ pub struct SfuConfig {
     /// between them (docs/sfu.md, "Several instances"). `None` (the default): no limit, a
     /// room stays on the instance it was created on.
     pub instance_capacity: Option<usize>,
+    /// The instances' Admin API (`--sfu-admin-port`, `--sfu-admin-secret-file`), for the
+    /// bitrates `/sfu/status` and the report show; `None` (the default): no bitrates.
+    pub admin: Option<SfuAdmin>,
 }
 
 impl SfuConfig {
@@ -102,6 +107,7 @@ impl SfuConfig {
             admin_key: admin_key.to_owned(),
             topology: TopologyChoice::Sfu,
             instance_capacity: None,
+            admin: None,
         }
     }
 }

@@ -37,6 +37,23 @@ pub(crate) struct RoomStatus {
     /// Media streams Janus forwards: over every subscribing connection, the m-lines carrying
     /// a member's media.
     pub forwarded_streams: usize,
+    /// Media Janus received from the room's publishers in the last second, kbit/s (its
+    /// Admin API); `None` without `SfuConfig::admin` or when an instance did not answer.
+    pub ingest_kbps: Option<f64>,
+    /// Media Janus sent to the room's members in the last second, kbit/s (likewise).
+    pub forward_kbps: Option<f64>,
+    /// The members' handles, for the Admin API's figures.
+    #[serde(skip)]
+    pub handles: Vec<HandleRef>,
+}
+
+/// One member's handle on an instance.
+#[derive(Debug, Clone)]
+pub(crate) struct HandleRef {
+    pub instance: usize,
+    pub handle: u64,
+    /// A publishing connection (else a subscribing one).
+    pub publisher: bool,
 }
 
 /// The room on one instance.
@@ -52,6 +69,11 @@ pub(crate) struct SpanStatus {
     pub publishers: usize,
     /// Publications of members on other instances forwarded to it (its remote publishers).
     pub remote_publishers: usize,
+    /// Media it received from its publishers in the last second, kbit/s (`None`: no Admin
+    /// API, or it did not answer).
+    pub ingest_kbps: Option<f64>,
+    /// Media it sent to its members in the last second, kbit/s.
+    pub forward_kbps: Option<f64>,
 }
 
 impl State {
@@ -80,6 +102,8 @@ impl State {
                         .values()
                         .filter(|t| t.contains(&s.instance))
                         .count(),
+                    ingest_kbps: None,
+                    forward_kbps: None,
                 }
             })
             .collect();
@@ -95,6 +119,26 @@ impl State {
             publishers: self.members.values().filter(|m| m.published).count(),
             subscribers: subscriptions.clone().count(),
             forwarded_streams: subscriptions.map(|s| s.streams).sum(),
+            ingest_kbps: None,
+            forward_kbps: None,
+            handles: self
+                .members
+                .values()
+                .filter_map(|m| Some((m.instance?, m)))
+                .flat_map(|(instance, m)| {
+                    let publisher = m.publisher.map(|handle| HandleRef {
+                        instance,
+                        handle,
+                        publisher: true,
+                    });
+                    let subscriber = m.subscription.as_ref().map(|s| HandleRef {
+                        instance,
+                        handle: s.handle,
+                        publisher: false,
+                    });
+                    publisher.into_iter().chain(subscriber)
+                })
+                .collect(),
         }
     }
 }
@@ -109,6 +153,8 @@ impl RoomStatus {
             subscribers: self.subscribers,
             forwarded_streams: self.forwarded_streams,
             recreated: self.recreated,
+            ingest_kbps: self.ingest_kbps,
+            forward_kbps: self.forward_kbps,
             instances: self
                 .instances
                 .iter()
@@ -118,6 +164,8 @@ impl RoomStatus {
                     members: s.members,
                     publishers: s.publishers,
                     remote_publishers: s.remote_publishers,
+                    ingest_kbps: s.ingest_kbps,
+                    forward_kbps: s.forward_kbps,
                 })
                 .collect(),
         }
@@ -128,13 +176,59 @@ impl RoomStatus {
 const STATUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Bridge {
-    /// The status of `room`, if it is on the SFU now.
+    /// The status of `room`, if it is on the SFU now, with bitrates when the Admin API is
+    /// configured.
     pub(crate) async fn status(&self, room: &str) -> Option<RoomStatus> {
         let (tx, rx) = oneshot::channel();
         if !self.send(room, Cmd::Status(tx)) {
             return None;
         }
-        tokio::time::timeout(STATUS_TIMEOUT, rx).await.ok()?.ok()
+        let mut st = tokio::time::timeout(STATUS_TIMEOUT, rx).await.ok()?.ok()?;
+        if let Some(admin) = &self.cfg.admin {
+            self.add_rates(&mut st, admin).await;
+        }
+        Some(st)
+    }
+
+    /// Ask each instance of the room for its handles' bitrates (`handle_info`).
+    async fn add_rates(&self, st: &mut RoomStatus, admin: &super::SfuAdmin) {
+        let (mut ingest, mut forward, mut all) = (0.0, 0.0, true);
+        for span in &mut st.instances {
+            let janus = self.instance(span.instance);
+            let handles: Vec<&HandleRef> = st
+                .handles
+                .iter()
+                .filter(|h| h.instance == span.instance)
+                .collect();
+            let ids: Vec<u64> = handles.iter().map(|h| h.handle).collect();
+            match super::admin::rates(janus.address(), admin, janus.session_id(), &ids).await {
+                Ok(rates) => {
+                    let sum = |publisher: bool, pick: fn(&(u64, u64)) -> u64| {
+                        handles
+                            .iter()
+                            .filter(|h| h.publisher == publisher)
+                            .filter_map(|h| rates.get(&h.handle))
+                            .map(pick)
+                            .sum::<u64>() as f64
+                            / 1000.0
+                    };
+                    let (i, f) = (sum(true, |r| r.0), sum(false, |r| r.1));
+                    span.ingest_kbps = Some(i);
+                    span.forward_kbps = Some(f);
+                    ingest += i;
+                    forward += f;
+                }
+                Err(e) => {
+                    tracing::warn!(instance = span.instance, error = %e,
+                                   "no bitrates from the Janus Admin API");
+                    all = false;
+                }
+            }
+        }
+        if all {
+            st.ingest_kbps = Some(ingest);
+            st.forward_kbps = Some(forward);
+        }
     }
 }
 
