@@ -17,7 +17,7 @@ mod session_support;
 
 use std::time::{Duration, Instant};
 
-use janus_support::{ADMIN_KEY, API_SECRET, CLIENT_ADDR, Janus};
+use janus_support::{ADMIN_KEY, API_SECRET, CLIENT_ADDR, Janus, sfu_status};
 use netns_support::isolated;
 use session_support::{Joined, join, join_as, small};
 use streamwire::encoder::Codec;
@@ -36,20 +36,6 @@ fn on_veth(cfg: &mut SessionConfig) {
 fn size(j: &Joined, from: &str) -> (i32, i32) {
     let c = j.session.subscriber().counters(from, MediaKind::Video);
     (c.width, c.height)
-}
-
-/// `/sfu/status` of `room` with an admin token of it: the `sfu` object.
-async fn sfu_status(server: &common::TestServer, room: &str) -> serde_json::Value {
-    let token = common::token(room, "operator", &[Grant::Admin]);
-    let (status, body) = common::http_get(
-        server.addr,
-        &format!("/sfu/status?room={room}"),
-        &format!("Authorization: Bearer {token}\r\n"),
-    )
-    .await;
-    assert!(status.contains("200"), "{status}: {body}");
-    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-    v["sfu"].clone()
 }
 
 /// `(instance, members, publishers, remote_publishers)` of each instance of the room.

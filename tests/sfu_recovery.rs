@@ -13,7 +13,7 @@ mod session_support;
 
 use std::time::{Duration, Instant};
 
-use janus_support::{ADMIN_KEY, API_SECRET, CLIENT_ADDR, Janus};
+use janus_support::{ADMIN_KEY, API_SECRET, CLIENT_ADDR, Janus, sfu_status};
 use netns_support::isolated;
 use session_support::{Joined, join, small};
 use streamwire::encoder::Codec;
@@ -77,22 +77,6 @@ async fn media_stopped(members: &[&Joined]) {
         decoded(members) == before
     })
     .await;
-}
-
-/// `/sfu/status` of `room` with an admin token of it: the `sfu` object (null when the room
-/// has no SFU room).
-async fn sfu_status(server: &common::TestServer, room: &str) -> serde_json::Value {
-    let token = common::token(room, "operator", &[Grant::Admin]);
-    let (status, body) = common::http_get(
-        server.addr,
-        &format!("/sfu/status?room={room}"),
-        &format!("Authorization: Bearer {token}\r\n"),
-    )
-    .await;
-    assert!(status.contains("200"), "{status}: {body}");
-    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-    assert_eq!(v["room"], room);
-    v["sfu"].clone()
 }
 
 /// A member's tracks ended and came back (the session rebuilt its subscribing connection).

@@ -833,6 +833,20 @@ async fn client_refuses_oversized_sends_locally() {
     b.leave().await;
 }
 
+/// Cut `client`'s connection through `proxy` and hold it off until `proxy.hold(false)`;
+/// returns once the client is reconnecting.
+async fn cut_off(proxy: &Proxy, client: &Client) {
+    proxy.hold(true);
+    proxy.kill();
+    let mut state = client.watch_state();
+    within("reconnecting", async {
+        while !matches!(*state.borrow(), SignallingState::Reconnecting { .. }) {
+            state.changed().await.unwrap();
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn frames_beyond_the_backlog_are_refused_while_disconnected_and_none_is_dropped() {
     const LIMIT: usize = 50;
@@ -848,15 +862,7 @@ async fn frames_beyond_the_backlog_are_refused_while_disconnected_and_none_is_dr
     let a_id = a.peer_id().unwrap();
 
     // Cut a off and keep it off.
-    proxy.hold(true);
-    proxy.kill();
-    let mut state = a.watch_state();
-    within("a reconnecting", async {
-        while !matches!(*state.borrow(), SignallingState::Reconnecting { .. }) {
-            state.changed().await.unwrap();
-        }
-    })
-    .await;
+    cut_off(&proxy, &a).await;
     for n in 0..LIMIT {
         a.set_metadata(json!({ "n": n }))
             .unwrap_or_else(|e| panic!("frame {n} of {LIMIT} refused: {e}"));
@@ -899,15 +905,7 @@ async fn messages_beyond_the_pending_limit_are_refused_while_disconnected_and_al
         .unwrap();
 
     // Cut a off and keep it off: its messages wait for a delivery result.
-    proxy.hold(true);
-    proxy.kill();
-    let mut state = a.watch_state();
-    within("a reconnecting", async {
-        while !matches!(*state.borrow(), SignallingState::Reconnecting { .. }) {
-            state.changed().await.unwrap();
-        }
-    })
-    .await;
+    cut_off(&proxy, &a).await;
     let mut results = Vec::new();
     for n in 0..LIMIT {
         results.push(

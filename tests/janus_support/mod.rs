@@ -27,6 +27,26 @@ pub fn veth() {
     );
 }
 
+/// `/sfu/status` of `room` on `server` with an admin token of it: the `sfu` object (null
+/// when the room has no SFU room).
+pub async fn sfu_status(server: &crate::common::TestServer, room: &str) -> serde_json::Value {
+    let token = crate::common::token(
+        room,
+        "operator",
+        &[streamwire::signalling::protocol::Grant::Admin],
+    );
+    let (status, body) = crate::common::http_get(
+        server.addr,
+        &format!("/sfu/status?room={room}"),
+        &format!("Authorization: Bearer {token}\r\n"),
+    )
+    .await;
+    assert!(status.contains("200"), "{status}: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(v["room"], room);
+    v["sfu"].clone()
+}
+
 /// A running Janus.
 pub struct Janus {
     child: Option<Child>,
