@@ -88,9 +88,9 @@ async fn both_directions_on_one_webrtcbin() {
     assert_eq!((at_a.width, at_a.height), (352, 288));
 }
 
-/// The local candidates `ice_tcp` lets a lone offerer gather on 127.0.0.1 (gathering ends or
-/// 5 s pass).
-async fn gathered(ice_tcp: bool) -> Vec<String> {
+/// The local candidates a lone offerer gathers on 127.0.0.1 with `ice_tcp` and
+/// `ice_port_range` (gathering ends or 5 s pass).
+async fn gathered(ice_tcp: bool, ice_port_range: Option<(u16, u16)>) -> Vec<String> {
     use streamwire::webrtc::peer::{PeerConfig, Role, SignalOut};
     let a = Endpoint::new(
         "alice",
@@ -99,6 +99,7 @@ async fn gathered(ice_tcp: bool) -> Vec<String> {
     );
     let cfg = PeerConfig {
         ice_tcp,
+        ice_port_range,
         ..PeerConfig::loopback(Role::Offerer)
     };
     let (peer, mut io) = a.peer("bob", cfg);
@@ -122,10 +123,48 @@ async fn gathered(ice_tcp: bool) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ice_tcp_off_gathers_udp_candidates_only() {
     let is_tcp = |c: &String| c.to_ascii_uppercase().contains(" TCP ");
-    let with = gathered(true).await;
+    let with = gathered(true, None).await;
     assert!(with.iter().any(is_tcp), "ICE-TCP on by default: {with:?}");
     assert!(!with.iter().all(is_tcp), "UDP too: {with:?}");
-    let without = gathered(false).await;
+    let without = gathered(false, None).await;
     assert!(!without.is_empty(), "no candidates at all");
     assert!(!without.iter().any(is_tcp), "ice_tcp = false: {without:?}");
+}
+
+/// `ice_port_range` bounds the UDP ports of every candidate (a firewall's open range).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ice_port_range_bounds_candidate_ports() {
+    let range = (0x5100, 0x511f);
+    let candidates = gathered(false, Some(range)).await;
+    assert!(!candidates.is_empty(), "no candidates at all");
+    for c in &candidates {
+        // `candidate:F 1 udp PRIO ADDR PORT typ host ...`
+        let port: u16 = c
+            .split_whitespace()
+            .nth(5)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in `{c}`"));
+        assert!(
+            (range.0..=range.1).contains(&port),
+            "{port} outside {range:?}: {c}"
+        );
+    }
+}
+
+/// A range that is not one is refused, naming the field.
+#[test]
+fn ice_port_range_must_be_a_range() {
+    use streamwire::webrtc::peer::{Peer, PeerConfig, Role};
+    gst::init().unwrap();
+    for bad in [(0, 10), (5000, 4000)] {
+        let cfg = PeerConfig {
+            ice_port_range: Some(bad),
+            ..PeerConfig::loopback(Role::Offerer)
+        };
+        let pipeline = gst::Pipeline::new();
+        let Err(err) = Peer::new(&pipeline, "bob", cfg) else {
+            panic!("{bad:?} accepted");
+        };
+        assert!(err.to_string().contains("ice_port_range"), "{err}");
+    }
 }

@@ -47,6 +47,17 @@ export class Stage {
     this.localMeter = null;
     this.grid = $('grid');
     this.people = $('people');
+    // The size each remote video is shown at goes to the client (in an SFU room the server
+    // then forwards the simulcast layer that covers it; a hidden tile is 0x0).
+    this.sizes = globalThis.ResizeObserver ? new ResizeObserver((entries) => {
+      for (const e of entries) this._reportSize(e.target, e.contentRect.width, e.contentRect.height);
+    }) : null;
+  }
+
+  _reportSize(v, width, height) {
+    const track = v.srcObject?.getVideoTracks?.()[0];
+    const dpr = globalThis.devicePixelRatio || 1;
+    if (track) this.client.setRenderedSize(track, width * dpr, height * dpr);
   }
 
   _member(id, name, user) {
@@ -204,6 +215,8 @@ export class Stage {
     const v = tile.querySelector('video');
     if (v.srcObject !== stream) v.srcObject = stream;
     v.play().catch(() => {});
+    this.sizes?.observe(v);
+    this._reportSize(v, v.clientWidth, v.clientHeight);
   }
 
   /** Connection state of the peer connection to `peerId`. */

@@ -6,6 +6,9 @@
 //   names the member of each m-line), the client answers.
 // Remote tracks are reported as in the mesh: a `track` event with the member's `peerId` and
 // one MediaStream per member; `trackended` likewise. No data channel in SFU rooms.
+// Simulcast: the camera is published in three layers (SIMULCAST_LAYERS) unless the client was
+// made with `simulcast: false`; the server picks the layer each subscriber receives from its
+// downlink's losses and the size it renders the video at (`sfu_view`, setRenderedSize).
 
 import { PeerLink } from './streamwire-peer.js';
 
@@ -17,9 +20,63 @@ export function isSfuPeer(id) {
   return id === SFU_PUBLISH || id === SFU_SUBSCRIBE;
 }
 
+/**
+ * The camera's simulcast layers, highest first (Janus's default rid order `hml`): full, half
+ * and quarter size; Janus substreams 2, 1 and 0. The bitrate caps are explicit: without them
+ * Chromium hands out its per-layer defaults by position, lowest layer first, and gave the
+ * quarter-size layer about 1.8 Mbit/s and the full one 0.8 (measured).
+ */
+export const SIMULCAST_LAYERS = Object.freeze([
+  { rid: 'h', maxBitrate: 1_500_000 },
+  { rid: 'm', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'l', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+]);
+
+/** `sfu_view` frames for one m-line at most this often (a window being resized). */
+const VIEW_INTERVAL_MS = 250;
+
 function state(c) {
-  if (!c._sfu) c._sfu = { mids: new Map(), streams: new Map(), owners: new Map() };
+  if (!c._sfu) c._sfu = { mids: new Map(), streams: new Map(), owners: new Map(), views: new Map() };
   return c._sfu;
+}
+
+/** The encodings of a local track on the publishing connection: layers for the camera. */
+function sendEncodings(c, track, label) {
+  if (!c.simulcast || track.kind !== 'video' || label === 'screen') return undefined;
+  return SIMULCAST_LAYERS.map((e) => ({ ...e }));
+}
+
+/**
+ * StreamwireClient#setRenderedSize in an SFU room (documented there): an `sfu_view` frame for
+ * the m-line carrying `track`, when the size changed; at most one per VIEW_INTERVAL_MS and
+ * m-line, the latest size last.
+ */
+export function setRenderedSize(c, track, width, height) {
+  const l = c.pcs.get(SFU_SUBSCRIBE);
+  const mid = l?.pc.getTransceivers().find((t) => t.receiver.track === track)?.mid;
+  if (mid == null) return false;
+  const w = Math.max(0, Math.round(width));
+  const h = Math.max(0, Math.round(height));
+  const views = state(c).views;
+  const v = views.get(mid) ?? { sent: '', at: 0, timer: null };
+  views.set(mid, v);
+  v.want = { w, h };
+  const send = () => {
+    v.timer = null;
+    const key = `${v.want.w}x${v.want.h}`;
+    if (key === v.sent || c.pcs.get(SFU_SUBSCRIBE) !== l) return;
+    try {
+      c._send({ type: 'sfu_view', mid, width: v.want.w, height: v.want.h });
+      v.sent = key;
+      v.at = Date.now();
+    } catch (e) {
+      c._emitError(e.code ?? 'internal', e.message);
+    }
+  };
+  const wait = v.at + VIEW_INTERVAL_MS - Date.now();
+  if (wait <= 0) send();
+  else v.timer ??= setTimeout(send, wait);
+  return true;
 }
 
 /** The member whose media `track` of the subscribing connection carries. */
@@ -65,6 +122,7 @@ function link(c, id) {
     localTracks: () => (publishing ? c._local : []),
     canSubscribe: () => !publishing && c.grants.has('subscribe'),
     peerInfo: () => undefined,
+    sendEncodings: (track, label) => (publishing ? sendEncodings(c, track, label) : undefined),
     dataChannel: false,
     RTCPeerConnection: c._RTC,
   });
@@ -82,6 +140,13 @@ export async function start(c) {
 export async function publishing(c) {
   if (!c._local.length || !c.grants.has('publish') || c.pcs.has(SFU_PUBLISH)) return;
   await link(c, SFU_PUBLISH).offer();
+}
+
+/** The subscribing connection closes: its m-lines' rendered sizes are void. */
+function forgetViews(c) {
+  const views = state(c).views;
+  for (const v of views.values()) clearTimeout(v.timer);
+  views.clear();
 }
 
 /** End every track of the subscribing connection (it closes or became void). */
@@ -105,6 +170,7 @@ export function streams(c, list, fresh) {
   if (fresh) {
     endSubscribedTracks(c);
     s.mids.clear();
+    forgetViews(c);
     c._closeLink(SFU_SUBSCRIBE);
   }
   for (const e of list ?? []) s.mids.set(e.mid, e.peer_id);
@@ -129,6 +195,7 @@ export async function moveTo(c, topology) {
   if (topology !== 'sfu') return;
   if (c.topology === 'sfu') {
     endSubscribedTracks(c);
+    forgetViews(c);
     for (const id of [SFU_PUBLISH, SFU_SUBSCRIBE]) c._closeLink(id);
     return start(c);
   }

@@ -152,7 +152,10 @@ export async function removeLocal(c, tracks) {
 export function announce(c, entries) {
   for (const { track, label } of entries) {
     try {
-      c._sendReliable({ type: 'publish', track: { id: track.id, kind: track.kind, label } });
+      // A video track's capture size: an SFU maps its subscribers' rendered sizes to layers.
+      const { width, height } = track.kind === 'video' ? (track.getSettings?.() ?? {}) : {};
+      const size = width > 0 && height > 0 ? { width, height } : {};
+      c._sendReliable({ type: 'publish', track: { id: track.id, kind: track.kind, label, ...size } });
     } catch (e) {
       c._emitError(e.code, e.message);
     }

@@ -115,8 +115,11 @@ export class PeerLink {
   _addLocalSenders() {
     if (!this._remoteSubscribes()) return;
     const sending = new Set(this.pc.getSenders().map((s) => s.track).filter(Boolean));
-    for (const { track, stream } of this._host.localTracks()) {
-      if (!sending.has(track)) this.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    for (const { track, stream, label } of this._host.localTracks()) {
+      if (sending.has(track)) continue;
+      const init = { direction: 'sendonly', streams: [stream] };
+      const sendEncodings = this._host.sendEncodings?.(track, label);
+      this.pc.addTransceiver(track, sendEncodings ? { ...init, sendEncodings } : init);
     }
   }
 

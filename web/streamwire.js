@@ -46,7 +46,7 @@ export class StreamwireClient extends EventTarget {
   /**
    * @param {{url: string, room: string, token: string, metadata?: any,
    *          rtcConfig?: RTCConfiguration, maxAttempts?: number, dataChannel?: boolean,
-   *          media?: boolean, leaveOnPageHide?: boolean,
+   *          media?: boolean, simulcast?: boolean, leaveOnPageHide?: boolean,
    *          backoff?: {baseMs?: number, maxMs?: number, jitter?: number}, random?: () => number,
    *          WebSocket?: typeof WebSocket, RTCPeerConnection?: typeof RTCPeerConnection}} opts
    */
@@ -60,6 +60,8 @@ export class StreamwireClient extends EventTarget {
     this.maxAttempts = opts.maxAttempts ?? 10;
     this.dataChannel = opts.dataChannel ?? true;
     this.media = opts.media ?? true;
+    /** In SFU rooms, publish the camera in three simulcast layers (web/sfu.js). */
+    this.simulcast = opts.simulcast ?? true;
     this._backoff = { ...(opts.backoff ?? {}), random: opts.random };
     this._WebSocket = opts.WebSocket ?? globalThis.WebSocket;
     this._RTC = opts.RTCPeerConnection ?? globalThis.RTCPeerConnection;
@@ -567,6 +569,20 @@ export class StreamwireClient extends EventTarget {
     }
     if (n === 0 && to !== undefined) throw new StreamwireError('no_data_channel', `No open data channel to peer ${to}.`);
     return n;
+  }
+
+  /**
+   * Tell the server the size a remote video `track` is shown at, in device pixels (0x0: not
+   * shown). In an SFU room the server then forwards the smallest simulcast layer covering it
+   * (docs/sfu.md, "Simulcast"); the latest size wins, sent at most 4 times a second per track.
+   * The web app calls it for every video tile. Returns false when it does not apply (a mesh
+   * room, or a track of no SFU connection).
+   * @param {MediaStreamTrack} track @param {number} width @param {number} height
+   * @returns {boolean}
+   */
+  setRenderedSize(track, width, height) {
+    if (this.topology !== 'sfu') return false;
+    return sfu.setRenderedSize(this, track, width, height);
   }
 
   // ---- stats -------------------------------------------------------------------------------

@@ -48,6 +48,12 @@ pub(crate) enum Command {
         String,
         oneshot::Sender<Option<crate::webrtc::repair::RepairCounters>>,
     ),
+    /// The app renders `peer`'s video at this size ([`super::Session::set_rendered_size`]).
+    RenderedSize {
+        peer: String,
+        width: u32,
+        height: u32,
+    },
     /// Close everything and end the actor; the reply says it is done.
     Leave(oneshot::Sender<()>),
 }
@@ -149,6 +155,13 @@ impl Actor {
             Command::RepairCounters(peer, reply) => {
                 let _ = reply.send(self.topology.repair_counters(&peer));
             }
+            Command::RenderedSize {
+                peer,
+                width,
+                height,
+            } => self
+                .topology
+                .rendered_size(&mut self.cx, &peer, (width, height)),
             Command::Leave(done) => {
                 self.teardown();
                 let _ = done.send(());
@@ -241,10 +254,19 @@ impl Actor {
             return;
         }
         for (id, kind) in published_tracks(cfg) {
+            let (width, height) = match kind {
+                MediaKind::Video => (
+                    u32::try_from(cfg.width).ok(),
+                    u32::try_from(cfg.height).ok(),
+                ),
+                MediaKind::Audio => (None, None),
+            };
             let track = TrackInfo {
                 id: id.into(),
                 kind: kind.into(),
                 label: None,
+                width,
+                height,
             };
             if let Err(e) = self.cx.shared.client.publish(track) {
                 self.cx

@@ -55,6 +55,10 @@ pub struct SessionConfig {
     /// restricted to loopback addresses while its signalling server is not on loopback logs a
     /// warning at join: its peers elsewhere could never reach it.
     pub local_addresses: Vec<String>,
+    /// UDP ports ICE binds to, `(first, last)` inclusive (e.g. the range a firewall opens;
+    /// [`PeerConfig::ice_port_range`](crate::webrtc::peer::PeerConfig::ice_port_range)).
+    /// Default `None`: any free port. Every connection of the session takes ports from it.
+    pub ice_port_range: Option<(u16, u16)>,
     /// Extra ICE servers in webrtcbin's form (`stun://host:port`,
     /// `turn(s)://user:pass@host:port[?transport=udp|tcp]`), added to those of the server's
     /// join reply (which come first).
@@ -94,6 +98,7 @@ impl SessionConfig {
             subscribe: Subscribe::Auto,
             output: SubscriberConfig::default(),
             local_addresses: Vec::new(),
+            ice_port_range: None,
             ice_servers: Vec::new(),
             ice_transport_policy: IceTransportPolicy::All,
             ice_tcp: true,
@@ -125,6 +130,7 @@ impl SessionConfig {
 pub(crate) struct ConnectionSettings {
     pub subscribe: Subscribe,
     pub local_addresses: Vec<String>,
+    pub ice_port_range: Option<(u16, u16)>,
     pub ice_transport_policy: IceTransportPolicy,
     pub ice_tcp: bool,
     pub jitter_buffer: JitterBuffer,

@@ -91,6 +91,7 @@ impl Mesh {
             && grants.contains(&Grant::Publish);
         let mut cfg = PeerConfig::new(role);
         cfg.local_addresses = cx.settings.local_addresses.clone();
+        cfg.ice_port_range = cx.settings.ice_port_range;
         cfg.ice_transport_policy = cx.settings.ice_transport_policy;
         cfg.ice_tcp = cx.settings.ice_tcp;
         cfg.stun_server = cx.ice.stun.clone();

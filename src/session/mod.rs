@@ -214,6 +214,7 @@ impl Session {
             settings: ConnectionSettings {
                 subscribe: cfg.subscribe,
                 local_addresses: cfg.local_addresses,
+                ice_port_range: cfg.ice_port_range,
                 ice_transport_policy: cfg.ice_transport_policy,
                 ice_tcp: cfg.ice_tcp,
                 jitter_buffer: cfg.jitter_buffer,
@@ -446,6 +447,25 @@ impl Session {
     /// ```
     pub async fn peers(&self) -> Vec<PeerId> {
         self.ask(Command::Peers).await.unwrap_or_default()
+    }
+
+    /// Tell the server the size (pixels; 0×0 when not shown) at which the app renders
+    /// `peer_id`'s video. In an SFU room the server then forwards the smallest of the
+    /// publisher's simulcast layers covering it (docs/sfu.md, "Simulcast"); the size holds
+    /// until changed, across a replaced subscription. In a mesh room it has no effect.
+    ///
+    /// ```no_run
+    /// # fn demo(session: &streamwire::session::Session) {
+    /// // A thumbnail: the quarter-size layer of a 1280×720 camera is enough.
+    /// session.set_rendered_size("alice", 320, 180);
+    /// # }
+    /// ```
+    pub fn set_rendered_size(&self, peer_id: &str, width: u32, height: u32) {
+        let _ = self.actor.0.send(Msg::Command(Command::RenderedSize {
+            peer: peer_id.to_owned(),
+            width,
+            height,
+        }));
     }
 
     /// Connection state of the peer connection to `peer_id`.

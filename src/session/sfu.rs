@@ -51,6 +51,10 @@ pub(crate) struct Sfu {
     publishing: Option<Leg>,
     subscribing: Option<Leg>,
     mids: Mids,
+    /// The video m-lines of the subscribing connection: `mid` → member.
+    video_mids: HashMap<String, PeerId>,
+    /// The size the app renders each member's video at ([`Topology::rendered_size`]).
+    views: HashMap<PeerId, (u32, u32)>,
     /// Room members (presence), by id, with their user.
     members: BTreeMap<PeerId, String>,
 }
@@ -63,6 +67,7 @@ impl Sfu {
     fn config(cx: &Ctx, role: Role) -> PeerConfig {
         let mut cfg = PeerConfig::new(role);
         cfg.local_addresses = cx.settings.local_addresses.clone();
+        cfg.ice_port_range = cx.settings.ice_port_range;
         cfg.ice_transport_policy = cx.settings.ice_transport_policy;
         cfg.ice_tcp = cx.settings.ice_tcp;
         cfg.stun_server = cx.ice.stun.clone();
@@ -160,10 +165,24 @@ impl Sfu {
                 e.to_string(),
             );
         }
+        self.video_mids.clear();
         let members: Vec<PeerId> = self.mids.lock().drain().map(|(_, p)| p).collect();
         for m in members {
             cx.shared.subscriber.detach(&m);
             cx.tracks.member_gone(&cx.events, &m);
+        }
+    }
+
+    /// An `sfu_view` for video m-line `mid`, if the app gave its member's rendered size.
+    fn send_view(&self, cx: &mut Ctx, mid: &str) {
+        let Some((w, h)) = self.video_mids.get(mid).and_then(|p| self.views.get(p)) else {
+            return;
+        };
+        if let Err(e) = cx.shared.client.sfu_view(mid, *w, *h) {
+            cx.error(
+                format!("sending the rendered size of `{mid}`"),
+                e.to_string(),
+            );
         }
     }
 
@@ -224,6 +243,7 @@ impl Topology for Sfu {
     }
 
     fn member_left(&mut self, cx: &mut Ctx, peer_id: &str) {
+        self.views.remove(peer_id);
         if self.members.remove(peer_id).is_some() {
             // Its m-lines go inactive in the SFU's next offer (their pads are released
             // then); its tracks are gone now.
@@ -251,9 +271,38 @@ impl Topology for Sfu {
             // connection; the current one's tracks end.
             self.close_subscribing(cx);
         }
-        let mut mids = self.mids.lock();
-        for s in streams {
-            mids.insert(s.mid, s.peer_id);
+        let mut fresh_video = Vec::new();
+        {
+            let mut mids = self.mids.lock();
+            for s in streams {
+                if s.kind == "video"
+                    && self
+                        .video_mids
+                        .insert(s.mid.clone(), s.peer_id.clone())
+                        .as_ref()
+                        != Some(&s.peer_id)
+                {
+                    fresh_video.push(s.mid.clone());
+                }
+                mids.insert(s.mid, s.peer_id);
+            }
+        }
+        // The sizes the app gave hold for the member's new m-lines too.
+        for mid in fresh_video {
+            self.send_view(cx, &mid);
+        }
+    }
+
+    fn rendered_size(&mut self, cx: &mut Ctx, peer: &str, size: (u32, u32)) {
+        self.views.insert(peer.to_owned(), size);
+        let mids: Vec<String> = self
+            .video_mids
+            .iter()
+            .filter(|(_, p)| p.as_str() == peer)
+            .map(|(m, _)| m.clone())
+            .collect();
+        for mid in mids {
+            self.send_view(cx, &mid);
         }
     }
 

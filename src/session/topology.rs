@@ -156,6 +156,9 @@ pub(crate) trait Topology: Send {
     /// The server said whose media the m-lines of the SFU's next offer carry; `fresh`: that
     /// offer opens a new subscribing connection.
     fn sfu_streams(&mut self, _cx: &mut Ctx, _streams: Vec<SfuStream>, _fresh: bool) {}
+    /// The app renders `peer`'s video at `size` (an SFU picks the simulcast layer by it; a
+    /// mesh receives one layer whatever the size).
+    fn rendered_size(&mut self, _cx: &mut Ctx, _peer: &str, _size: (u32, u32)) {}
     /// A member that was in the room when this session (re-)joined. `w` is the join reply.
     fn member_present(&mut self, cx: &mut Ctx, member: &PeerInfo, w: &Welcome);
     /// A member joined after this session; `expect_offer`: the server told it to offer.

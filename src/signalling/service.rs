@@ -155,6 +155,8 @@ pub(crate) struct SfuMember {
     pub grants: Vec<super::protocol::Grant>,
     /// The member's reliable stream.
     pub outbox: Outbox,
+    /// The tracks it announced so far (a room moving to the SFU has members publishing).
+    pub tracks: Vec<super::protocol::TrackInfo>,
 }
 
 /// A frame a client sent to one of the server's pseudo-peers: `sfu-publish`/`sfu-subscribe`
@@ -185,6 +187,11 @@ pub(crate) trait Sfu: Send + Sync + 'static {
     fn joined(&self, member: SfuMember);
     /// A member of an `sfu` room left.
     fn left(&self, room: &str, peer_id: &str);
+    /// A member of an `sfu` room announces `tracks` now (after a `publish` or `unpublish`).
+    fn tracks(&self, room: &str, peer_id: &str, tracks: Vec<super::protocol::TrackInfo>);
+    /// A member of an `sfu` room renders its subscription's m-line `mid` at
+    /// `width`×`height` (`sfu_view`).
+    fn view(&self, room: &str, peer_id: &str, mid: &str, width: u32, height: u32);
     /// `peer_id` of `room` sent `signal` to the pseudo-peer `to`. Resolves once the SFU took
     /// it (an offer: once the answer is in the member's stream).
     fn signal(

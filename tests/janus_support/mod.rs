@@ -1,6 +1,7 @@
 //! A real Janus 1.1.2 (Debian `janus`) for the SFU tests: a minimal configuration generated in
 //! a temporary directory (the VideoRoom plugin and the WebSocket transport only, `api_secret`
-//! and the VideoRoom `admin_key` set, a small RTP port range, ICE on every non-loopback interface),
+//! and the VideoRoom `admin_key` set, a small RTP port range, `slowlink` events on,
+//! ICE on every non-loopback interface),
 //! started by the test and killed on drop.
 //!
 //! Janus never gathers ICE candidates on loopback: the test gives it and the clients the two
@@ -15,6 +16,9 @@ pub const API_SECRET: &str = "test-janus-api-secret";
 pub const ADMIN_KEY: &str = "test-janus-admin-key";
 /// Janus's `admin_secret` (its Admin API).
 pub const ADMIN_SECRET: &str = "test-janus-admin-secret";
+/// Packets lost within a second that make Janus send a `slowlink` event (the value
+/// docs/sfu.md recommends; the server's simulcast layer choice needs these events).
+pub const SLOWLINK_THRESHOLD: u32 = 4;
 
 /// The clients' address (`v0`); Janus gathers on both ends of the veth pair (see [`veth`]).
 pub const CLIENT_ADDR: &str = "10.77.0.1";
@@ -117,6 +121,7 @@ impl Janus {
 }}
 media: {{
     rtp_port_range = "{rtp_ports}"
+    slowlink_threshold = {SLOWLINK_THRESHOLD}
 }}
 plugins: {{
     disable = "{plugins}"

@@ -21,6 +21,7 @@
 mod admin;
 mod cascade;
 mod janus;
+mod layers;
 mod recovery;
 mod room;
 pub(crate) mod status;
@@ -35,7 +36,7 @@ use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::signalling::protocol::RoomTopology;
+use crate::signalling::protocol::{RoomTopology, TrackInfo};
 use crate::signalling::service::{PseudoPeerSignal, ServiceError, Sfu, SfuMember};
 pub use admin::SfuAdmin;
 use janus::Janus;
@@ -336,6 +337,23 @@ impl Sfu for Arc<Bridge> {
 
     fn left(&self, room: &str, peer_id: &str) {
         self.send(room, room::Cmd::Left(peer_id.to_owned()));
+    }
+
+    fn tracks(&self, room: &str, peer_id: &str, tracks: Vec<TrackInfo>) {
+        let camera = layers::camera_size(&tracks);
+        self.send(room, room::Cmd::Camera(peer_id.to_owned(), camera));
+    }
+
+    fn view(&self, room: &str, peer_id: &str, mid: &str, width: u32, height: u32) {
+        self.send(
+            room,
+            room::Cmd::View {
+                peer: peer_id.to_owned(),
+                mid: mid.to_owned(),
+                width,
+                height,
+            },
+        );
     }
 
     fn signal(

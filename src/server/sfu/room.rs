@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 use super::janus::{HandleEvent, Janus, JanusError};
+use super::layers::StreamLayer;
 use super::status::RoomStatus;
 use super::{Bridge, RECONNECT_INTERVAL};
 use crate::signalling::protocol::ErrorCode;
@@ -40,6 +41,15 @@ pub(super) enum Cmd {
     },
     /// What `/sfu/status` shows of the room.
     Status(oneshot::Sender<RoomStatus>),
+    /// A member's camera capture size now (from its announced tracks).
+    Camera(PeerId, Option<(u32, u32)>),
+    /// A member renders `mid` of its subscription at `width`×`height`.
+    View {
+        peer: PeerId,
+        mid: String,
+        width: u32,
+        height: u32,
+    },
 }
 
 pub(super) struct Subscription {
@@ -57,6 +67,8 @@ pub(super) struct Subscription {
     /// A feed of it went away, leaving m-lines Janus would reuse for the next feed; the
     /// next feed gets a new subscription instead (see [`State::subscribe`]).
     pub holes: bool,
+    /// Its simulcast video streams by `mid`: the layer each forwards ([`super::layers`]).
+    pub layers: HashMap<String, StreamLayer>,
 }
 
 pub(super) struct Member {
@@ -77,6 +89,9 @@ pub(super) struct Member {
     /// description a remote publisher of it needs on another instance.
     pub streams: Vec<Value>,
     pub subscription: Option<Subscription>,
+    /// The capture size of its camera track (`width`×`height` of its video `publish`), which
+    /// its full simulcast layer has.
+    pub camera: Option<(u32, u32)>,
 }
 
 /// The room on one Janus instance.
@@ -115,6 +130,9 @@ pub(super) struct State {
     pub recreated: u64,
 }
 
+/// How often simulcast layers are looked at for probes ([`super::layers`]).
+const LAYER_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub(super) fn failed(e: JanusError) -> ServiceError {
     tracing::warn!(error = %e, "SFU request failed");
     ServiceError::Failed(e.to_string())
@@ -141,6 +159,8 @@ impl RoomTask {
             down: false,
             recreated: 0,
         };
+        let mut layer_tick = tokio::time::interval(LAYER_TICK);
+        layer_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let watched: Vec<(usize, Janus)> = st
                 .spans
@@ -173,6 +193,7 @@ impl RoomTask {
                 // may be connected but have refused to create the room).
                 _ = reconnected.changed(), if st.down => st.recover().await,
                 () = tokio::time::sleep(RECONNECT_INTERVAL), if st.down => st.recover().await,
+                _ = layer_tick.tick(), if st.has_simulcast() => st.probe_layers().await,
             }
         }
     }
@@ -195,6 +216,17 @@ impl State {
             Cmd::Status(reply) => {
                 let _ = reply.send(self.status());
             }
+            Cmd::Camera(peer, size) => {
+                if let Some(m) = self.members.get_mut(&peer) {
+                    m.camera = size;
+                }
+            }
+            Cmd::View {
+                peer,
+                mid,
+                width,
+                height,
+            } => self.view(&peer, &mid, width, height).await,
         }
     }
 
@@ -263,6 +295,7 @@ impl State {
                 subscribed_before: false,
                 streams: Vec::new(),
                 subscription: None,
+                camera: super::layers::camera_size(&m.tracks),
             },
         );
         self.report_load();
@@ -488,16 +521,20 @@ impl State {
             }
             return;
         }
+        if ev["janus"] == "slowlink" {
+            if ev["media"] == "video"
+                && let Some(mid) = ev["mid"].as_str()
+            {
+                let lost = ev["lost"].as_u64().unwrap_or(0);
+                self.slow_link(handle, mid, lost).await;
+            }
+            return;
+        }
         let Some(jsep) = ev.get("jsep") else {
             tracing::debug!(room = %self.task.name, handle, event = %ev, "Janus event");
             return;
         };
-        let owner = self
-            .members
-            .iter()
-            .find(|(_, m)| m.subscription.as_ref().is_some_and(|s| s.handle == handle))
-            .map(|(id, _)| id.clone());
-        if let Some(peer) = owner {
+        if let Some(peer) = self.subscriber_of(handle) {
             let data = ev["plugindata"]["data"].clone();
             self.offer_to(&peer, &data, Some(jsep));
         }

@@ -42,6 +42,9 @@ pub(crate) struct RoomStatus {
     pub ingest_kbps: Option<f64>,
     /// Media Janus sent to the room's members in the last second, kbit/s (likewise).
     pub forward_kbps: Option<f64>,
+    /// Every simulcast stream of the room's subscriptions: the layer Janus forwards to each
+    /// subscriber and why (docs/sfu.md, "Simulcast").
+    pub simulcast: Vec<super::layers::LayerStatus>,
     /// The members' handles, for the Admin API's figures.
     #[serde(skip)]
     pub handles: Vec<HandleRef>,
@@ -121,6 +124,7 @@ impl State {
             forwarded_streams: subscriptions.map(|s| s.streams).sum(),
             ingest_kbps: None,
             forward_kbps: None,
+            simulcast: self.layer_status(),
             handles: self
                 .members
                 .values()

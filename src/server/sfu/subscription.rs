@@ -64,6 +64,7 @@ impl State {
                     streams: 0,
                     feeds: all,
                     holes: false,
+                    layers: HashMap::new(),
                 });
                 let body = json!({"request": "join", "ptype": "subscriber", "room": janus_room,
                                   "streams": streams});
@@ -115,6 +116,7 @@ impl State {
         let Some(m) = self.members.get_mut(peer) else {
             return;
         };
+        let mut simulcast = Vec::new();
         let streams: Vec<SfuStream> = data["streams"]
             .as_array()
             .map(|a| {
@@ -123,14 +125,19 @@ impl State {
                     .filter(|s| matches!(s["type"].as_str(), Some("audio" | "video")))
                     .filter_map(|s| {
                         let feed = s["feed_id"].as_u64()?;
-                        Some(SfuStream {
+                        let stream = SfuStream {
                             mid: s["mid"].as_str()?.to_owned(),
                             peer_id: names
                                 .get(&feed)
                                 .cloned()
                                 .or_else(|| s["feed_display"].as_str().map(str::to_owned))?,
                             kind: s["type"].as_str()?.to_owned(),
-                        })
+                        };
+                        if s["simulcast"].is_object() {
+                            let sim = s["simulcast"].clone();
+                            simulcast.push((stream.mid.clone(), stream.peer_id.clone(), sim));
+                        }
+                        Some(stream)
                     })
                     .collect()
             })
@@ -153,6 +160,7 @@ impl State {
             s.started = true;
             s.streams = count;
         }
+        self.track_simulcast(peer, &simulcast);
     }
 
     /// The member's answer on its subscribing connection.

@@ -425,6 +425,17 @@ impl Client {
         })
     }
 
+    /// In an SFU room: the size (device pixels; 0×0 when hidden) at which this client renders
+    /// the video of m-line `mid` of its `sfu-subscribe` connection. The server forwards the
+    /// smallest simulcast layer covering it. Not sequenced: the latest size counts.
+    pub fn sfu_view(&self, mid: &str, width: u32, height: u32) -> Result<(), ClientError> {
+        self.send(ClientMsg::SfuView {
+            mid: mid.to_owned(),
+            width,
+            height,
+        })
+    }
+
     /// Send a raw protocol frame (escape hatch; `message` frames must go through
     /// [`Client::send_message`] so sequence numbers stay consistent).
     pub fn send_raw(&self, m: ClientMsg) -> Result<(), ClientError> {

@@ -402,11 +402,13 @@ where
                 if !s.has(Grant::Publish) {
                     return self.forbidden(t, "publish").await;
                 }
-                {
+                let tracks = {
                     let mut g = s.inner.lock();
                     g.tracks.retain(|x| x.id != track.id);
                     g.tracks.push(track.clone());
-                }
+                    g.tracks.clone()
+                };
+                self.sfu_tracks(s, tracks);
                 hub.broadcast(
                     s,
                     &ServerMsg::Published {
@@ -421,13 +423,14 @@ where
                 if !s.has(Grant::Publish) {
                     return self.forbidden(t, "publish").await;
                 }
-                let removed = {
+                let (removed, tracks) = {
                     let mut g = s.inner.lock();
                     let before = g.tracks.len();
                     g.tracks.retain(|x| x.id != track_id);
-                    before != g.tracks.len()
+                    (before != g.tracks.len(), g.tracks.clone())
                 };
                 if removed {
+                    self.sfu_tracks(s, tracks);
                     hub.broadcast(
                         s,
                         &ServerMsg::Unpublished {
@@ -479,6 +482,9 @@ where
             }
             ClientMsg::Whiteboard { board, data, .. } => {
                 return Box::pin(self.on_whiteboard(s, board, data)).await;
+            }
+            ClientMsg::SfuView { mid, width, height } => {
+                return self.on_sfu_view(s, mid, width, height).await;
             }
             ClientMsg::Leave {} => {
                 self.session = None;

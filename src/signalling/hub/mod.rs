@@ -318,6 +318,7 @@ impl Hub {
                 peer_id: peer_id.clone(),
                 grants: claims.grants.clone(),
                 outbox: self.outbox(&session),
+                tracks: Vec::new(),
             });
         }
         let ice_servers = self.ice_servers_for(&peer_id);
@@ -359,6 +360,7 @@ impl Hub {
                 peer_id: s.peer_id.clone(),
                 grants: s.grants.clone(),
                 outbox: self.outbox(&s),
+                tracks: s.inner.lock().tracks.clone(),
             });
             (self.outbox(&s))(ServerMsg::Topology {
                 n: 0,

@@ -5,6 +5,7 @@
 //! [`Service`]: crate::signalling::service::Service
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -12,7 +13,10 @@ use super::conn::{Conn, Flow, WsResult};
 use super::media;
 use super::session::Session;
 use crate::signalling::protocol::whiteboard::valid_board;
-use crate::signalling::protocol::{ClientMsg, ErrorCode, Grant, SFU_PUBLISH, SFU_SUBSCRIBE};
+use crate::signalling::protocol::{
+    ClientMsg, ErrorCode, Grant, MAX_MID_LEN, MAX_VIEW_PIXELS, SFU_PUBLISH, SFU_SUBSCRIBE,
+    TrackInfo,
+};
 use crate::signalling::service::{
     Caller, PseudoPeerSignal, Request, ServiceError, WhiteboardRequest,
 };
@@ -241,6 +245,51 @@ where
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// `sfu_view`: checked, then passed to the SFU in an SFU room (ignored in a mesh).
+    pub(super) async fn on_sfu_view(
+        &mut self,
+        s: &Arc<Session>,
+        mid: String,
+        width: u32,
+        height: u32,
+    ) -> WsResult<Flow> {
+        let t = "sfu_view";
+        let bad = if mid.is_empty() || mid.len() > MAX_MID_LEN {
+            Some(("mid", format!("must be 1 to {MAX_MID_LEN} bytes")))
+        } else if width > MAX_VIEW_PIXELS {
+            Some(("width", format!("{width} is above {MAX_VIEW_PIXELS}")))
+        } else if height > MAX_VIEW_PIXELS {
+            Some(("height", format!("{height} is above {MAX_VIEW_PIXELS}")))
+        } else {
+            None
+        };
+        if let Some((field, why)) = bad {
+            self.send_error(
+                ErrorCode::InvalidField,
+                format!("`{t}` field `{field}`: {why}"),
+                Some(t),
+                Some(field),
+            )
+            .await?;
+            return Ok(Flow::Continue);
+        }
+        if let Some(sfu) = &self.hub.sfu
+            && s.room.sfu.load(Ordering::Relaxed)
+        {
+            sfu.view(&s.room.name, &s.peer_id, &mid, width, height);
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// In an SFU room, the SFU learns `s`'s published tracks (their capture sizes).
+    pub(super) fn sfu_tracks(&self, s: &Arc<Session>, tracks: Vec<TrackInfo>) {
+        if let Some(sfu) = &self.hub.sfu
+            && s.room.sfu.load(Ordering::Relaxed)
+        {
+            sfu.tracks(&s.room.name, &s.peer_id, tracks);
+        }
     }
 
     /// Telemetry, feedback and the admin privacy operations: passed to the server's service.

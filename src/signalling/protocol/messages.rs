@@ -179,6 +179,17 @@ pub enum ClientMsg {
         #[serde(with = "super::b64")]
         data: Vec<u8>,
     },
+    /// In an SFU room: the size at which this client renders the video of m-line `mid` of its
+    /// `sfu-subscribe` connection, in device pixels (0×0: not shown). The SFU forwards the
+    /// smallest simulcast layer covering it. Ignored in a mesh room.
+    SfuView {
+        /// The m-line's `a=mid`, at most [`MAX_MID_LEN`](super::MAX_MID_LEN) bytes.
+        mid: String,
+        /// Rendered width, at most [`MAX_VIEW_PIXELS`](super::MAX_VIEW_PIXELS).
+        width: u32,
+        /// Rendered height, at most [`MAX_VIEW_PIXELS`](super::MAX_VIEW_PIXELS).
+        height: u32,
+    },
 }
 
 impl ClientMsg {
@@ -219,6 +230,7 @@ impl ClientMsg {
             ClientMsg::PrivacyExport { .. } => "privacy_export",
             ClientMsg::PrivacyDelete { .. } => "privacy_delete",
             ClientMsg::Whiteboard { .. } => "whiteboard",
+            ClientMsg::SfuView { .. } => "sfu_view",
         }
     }
 }
@@ -244,6 +256,7 @@ pub const CLIENT_TYPES: &[&str] = &[
     "privacy_export",
     "privacy_delete",
     "whiteboard",
+    "sfu_view",
 ];
 
 /// Types reserved for later revisions; the server answers them with `not_implemented`

@@ -158,6 +158,13 @@ pub struct TrackInfo {
     /// Optional human-readable label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// Video: the capture width in pixels, when known (an SFU maps a subscriber's rendered
+    /// size to a simulcast layer with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Video: the capture height in pixels, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
 }
 
 /// How a room's media flows, announced in `welcome`.
@@ -182,6 +189,12 @@ impl RoomTopology {
         }
     }
 }
+
+/// Largest `width`/`height` of an `sfu_view` frame.
+pub const MAX_VIEW_PIXELS: u32 = 16_384;
+
+/// Longest `mid` of an `sfu_view` frame, in bytes.
+pub const MAX_MID_LEN: usize = 64;
 
 /// Pseudo-peer of the SFU connection a member publishes on: the member sends its `offer` and
 /// ICE candidates `to` it; the server relays the SFU's `answer` `from` it.

@@ -84,6 +84,10 @@ pub struct PeerConfig {
     /// Local addresses ICE may gather on (`add-local-ip-address`). Empty (the default):
     /// libnice's choice, every interface that is up.
     pub local_addresses: Vec<String>,
+    /// UDP ports ICE binds its candidates to, `(first, last)` inclusive (the ICE agent's
+    /// `min-rtp-port`/`max-rtp-port`), e.g. the range a firewall opens. `None` (the default):
+    /// any free port.
+    pub ice_port_range: Option<(u16, u16)>,
     /// Which candidates ICE may use. Default [`IceTransportPolicy::All`].
     pub ice_transport_policy: IceTransportPolicy,
     /// Gather ICE-TCP candidates too (libnice's `ice-tcp`). Default true: a network that
@@ -119,6 +123,7 @@ impl PeerConfig {
         PeerConfig {
             role,
             local_addresses: Vec::new(),
+            ice_port_range: None,
             ice_transport_policy: IceTransportPolicy::All,
             ice_tcp: true,
             stun_server: None,
@@ -154,6 +159,14 @@ impl PeerConfig {
     pub(super) fn validate(&self) -> Result<(), WebrtcError> {
         self.jitter_buffer.validate()?;
         self.repair.validate()?;
+        if let Some((first, last)) = self.ice_port_range
+            && (first == 0 || first > last)
+        {
+            return Err(WebrtcError::Config {
+                field: "ice_port_range",
+                detail: format!("{first}-{last} is not a range of ports (1-65535, first <= last)"),
+            });
+        }
         if let Some(stun) = &self.stun_server
             && !stun.starts_with("stun://")
         {

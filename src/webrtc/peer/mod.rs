@@ -179,6 +179,11 @@ impl Peer {
             }
         }
         let agent = webrtcbin.property::<glib::Object>("ice-agent");
+        if let Some((first, last)) = config.ice_port_range {
+            // Checked by `validate`: 1 <= first <= last.
+            agent.set_property("max-rtp-port", u32::from(last));
+            agent.set_property("min-rtp-port", u32::from(first));
+        }
         for addr in &config.local_addresses {
             if !agent.emit_by_name::<bool>("add-local-ip-address", &[addr]) {
                 return Err(WebrtcError::Config {
