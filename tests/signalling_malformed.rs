@@ -203,6 +203,13 @@ fn battery() -> Vec<(
             Some("resume"),
             Some("last_n"),
         ),
+        // Not a u32.
+        (
+            r#"{"type":"sfu_view","mid":"1","width":-1,"height":1}"#.into(),
+            "invalid_field",
+            Some("sfu_view"),
+            Some("width"),
+        ),
     ]
 }
 
@@ -332,4 +339,45 @@ async fn store_refusals_name_the_dotted_path() {
         );
         assert!(msg.contains(field), "{msg}");
     }
+}
+
+/// `sfu_view`'s bounds (docs/protocol.md, "Limits") are checked for a joined member, in a mesh
+/// room too; the connection stays usable.
+#[tokio::test]
+async fn sfu_view_bounds_are_checked() {
+    let srv = start(config()).await;
+    let (mut a, _) = Raw::join(&srv.url, "sv", &token("sv", "a", &all())).await;
+    let long_mid = "m".repeat(65);
+    for (frame, field) in [
+        (
+            json!({"type":"sfu_view","mid":"","width":1,"height":1}),
+            "mid",
+        ),
+        (
+            json!({"type":"sfu_view","mid":long_mid,"width":1,"height":1}),
+            "mid",
+        ),
+        (
+            json!({"type":"sfu_view","mid":"1","width":16385,"height":1}),
+            "width",
+        ),
+        (
+            json!({"type":"sfu_view","mid":"1","width":1,"height":99999}),
+            "height",
+        ),
+    ] {
+        a.send_json(frame.clone()).await;
+        let (code, t, f, msg) = a.error().await;
+        assert_eq!(
+            (code.as_str(), t.as_deref(), f.as_deref()),
+            ("invalid_field", Some("sfu_view"), Some(field)),
+            "{frame} -> {msg}"
+        );
+    }
+    // In range it is taken (a mesh room ignores it) and the connection carries on.
+    a.send_json(json!({"type":"sfu_view","mid":"1","width":16384,"height":0}))
+        .await;
+    a.send_json(json!({"type":"ping"})).await;
+    a.expect("pong", |m| matches!(m, ServerMsg::Pong {}).then_some(()))
+        .await;
 }
