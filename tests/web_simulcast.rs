@@ -3,9 +3,9 @@
 //! size needs (docs/sfu.md, "Simulcast"):
 //! - a Rust subscriber that says nothing of its size receives the full layer (decoded at
 //!   1280×720);
-//! - for one that renders the video as a 320×180, then 640×360, then 1280×720 picture
-//!   (`Session::set_rendered_size`, an `sfu_view` frame) the server forwards the quarter, the
-//!   half and the full layer (`/sfu/status`);
+//! - one that renders the video as a 320×180, then 640×360, then 1280×720 picture
+//!   (`Session::set_rendered_size`, an `sfu_view` frame) is forwarded the quarter, the half
+//!   and the full layer (`/sfu/status`) and decodes each at its size;
 //! - a second browser page, a viewer with a small window, gets the layer covering its tile
 //!   (the web app reports each tile's size: `setRenderedSize`).
 //!
@@ -93,17 +93,23 @@ fn browser_simulcast_layer_per_rendered_size() {
             size(&full) == (1280, 720)
         })
         .await;
-        // The server's choice for a Rust subscriber's rendered size (its media after a layer
-        // change is not asserted: docs/sfu.md, "Limits of this version").
-        thumb.session.set_rendered_size(&web_id, 320, 180);
+        // The thumbnail subscriber's rendered size picks its layer, and it decodes each.
         let thumb_id = thumb.session.peer_id().unwrap();
         let full_id = full.session.peer_id().unwrap();
-        wait_layers(&srv, room, &thumb_id, json!([0, "size"])).await;
+        for ((w, h), want) in [
+            ((320, 180), json!([0, "size"])),
+            ((640, 360), json!([1, "size"])),
+            ((1280, 720), json!([2, "none"])),
+        ] {
+            thumb.session.set_rendered_size(&web_id, w, h);
+            wait_layers(&srv, room, &thumb_id, want).await;
+            let switched = session_support::wait_for("the new layer decoded", LONG, || {
+                size(&thumb) == (w as i32, h as i32)
+            })
+            .await;
+            eprintln!("{w}x{h}: decoded {switched:?} after the request");
+        }
         assert_eq!(layers(&srv, room).await[&full_id], json!([2, "none"]));
-        thumb.session.set_rendered_size(&web_id, 640, 360);
-        wait_layers(&srv, room, &thumb_id, json!([1, "size"])).await;
-        thumb.session.set_rendered_size(&web_id, 1280, 720);
-        wait_layers(&srv, room, &thumb_id, json!([2, "none"])).await;
         assert_eq!(size(&full), (1280, 720), "the full subscriber keeps its layer");
 
         // A viewer page in a small window: the web app reports its tile's size, and the

@@ -32,6 +32,10 @@ pub(super) const PROBE_AFTER: Duration = Duration::from_secs(8);
 pub(super) const PROBE_WINDOW: Duration = Duration::from_secs(5);
 /// Longest wait between probes.
 pub(super) const PROBE_MAX: Duration = Duration::from_secs(64);
+/// A layer change Janus has not made after this long is asked for again: Janus switches at
+/// the new layer's next keyframe and asks the publisher for one once per request, and that
+/// request can go unanswered (seen with Chromium publishers: the layer never changed).
+pub(super) const REASK_AFTER: Duration = Duration::from_millis(500);
 
 /// A `slowlink` `lost` from here up is a negative 24-bit loss count, not a loss.
 const NEGATIVE_LOSS: u64 = 0x80_0000;
@@ -47,6 +51,10 @@ pub(super) struct StreamLayer {
     pub size: u8,
     /// Layer last asked of Janus.
     pub asked: u8,
+    /// When it was asked (again).
+    pub asked_at: Instant,
+    /// The layer Janus says it forwards (its event after a switch), once it said.
+    pub forwarded: Option<u8>,
     /// Last change of `bandwidth`.
     pub changed: Instant,
     /// Wait before the next probe.
@@ -64,6 +72,8 @@ impl StreamLayer {
             bandwidth: TOP,
             size: TOP,
             asked,
+            asked_at: now,
+            forwarded: None,
             changed: now,
             probe_wait: PROBE_AFTER,
             probe_at: None,
@@ -169,8 +179,11 @@ pub(crate) struct LayerStatus {
     pub publisher: PeerId,
     /// Its m-line on the subscribing connection.
     pub mid: String,
-    /// The layer forwarded: 0 (quarter size) to 2 (full).
+    /// The layer asked of Janus: 0 (quarter size) to 2 (full).
     pub substream: u8,
+    /// The layer Janus says it forwards (it switches at the asked layer's next keyframe);
+    /// `None` until it said.
+    pub forwarded: Option<u8>,
     /// `none` (full layer), `bandwidth` (the downlink lost packets at a higher layer) or
     /// `size` (the subscriber renders it smaller).
     pub limited_by: &'static str,
@@ -258,22 +271,44 @@ impl State {
         self.apply_layers(peer).await;
     }
 
-    /// Every second: due probes go one layer up.
+    /// Every second: due probes go one layer up, and layer changes Janus has not made yet
+    /// are asked for again.
     pub(super) async fn probe_layers(&mut self) {
         let now = Instant::now();
-        let mut raised = Vec::new();
+        let mut due = Vec::new();
         for (peer, m) in &mut self.members {
             let Some(s) = &mut m.subscription else {
                 continue;
             };
-            if s.layers.values_mut().fold(false, |r, l| l.tick(now) | r) {
-                raised.push(peer.clone());
+            let raised = s.layers.values_mut().fold(false, |r, l| l.tick(now) | r);
+            let pending = s.layers.values().any(|l| {
+                l.forwarded != Some(l.asked) && now.duration_since(l.asked_at) >= REASK_AFTER
+            });
+            if raised {
+                tracing::debug!(room = %self.task.name, subscriber = %peer,
+                                "SFU probing a higher simulcast layer");
+            }
+            if raised || pending {
+                due.push(peer.clone());
             }
         }
-        for peer in raised {
-            tracing::debug!(room = %self.task.name, subscriber = %peer,
-                            "SFU probing a higher simulcast layer");
+        for peer in due {
             self.apply_layers(&peer).await;
+        }
+    }
+
+    /// Janus's event on subscriber handle `handle`: it forwards layer `substream` on `mid`.
+    pub(super) fn forwarded(&mut self, handle: u64, mid: &str, substream: u8) {
+        let Some(peer) = self.subscriber_of(handle) else {
+            return;
+        };
+        if let Some(l) = self
+            .members
+            .get_mut(&peer)
+            .and_then(|m| m.subscription.as_mut())
+            .and_then(|s| s.layers.get_mut(mid))
+        {
+            l.forwarded = Some(substream);
         }
     }
 
@@ -285,7 +320,8 @@ impl State {
             .any(|s| !s.layers.is_empty())
     }
 
-    /// Ask Janus for each of `peer`'s simulcast streams whose target layer changed.
+    /// Ask Janus for each of `peer`'s simulcast streams whose target layer changed, or that
+    /// it has not switched to [`REASK_AFTER`] after the last request.
     async fn apply_layers(&mut self, peer: &str) {
         let Some(janus) = self.janus_of(peer) else {
             return;
@@ -297,6 +333,7 @@ impl State {
         else {
             return;
         };
+        let now = Instant::now();
         let mut streams = Vec::new();
         for (mid, l) in &mut s.layers {
             let t = l.target();
@@ -309,9 +346,12 @@ impl State {
                     limited_by = l.limit(),
                     "SFU simulcast layer"
                 );
-                l.asked = t;
-                streams.push(json!({"mid": mid, "substream": t}));
+            } else if l.forwarded == Some(t) || now.duration_since(l.asked_at) < REASK_AFTER {
+                continue;
             }
+            l.asked = t;
+            l.asked_at = now;
+            streams.push(json!({"mid": mid, "substream": t}));
         }
         if streams.is_empty() {
             return;
@@ -342,6 +382,7 @@ impl State {
                     publisher: l.publisher.clone(),
                     mid: mid.clone(),
                     substream: l.asked,
+                    forwarded: l.forwarded,
                     limited_by: l.limit(),
                 })
             })

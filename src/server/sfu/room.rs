@@ -130,8 +130,9 @@ pub(super) struct State {
     pub recreated: u64,
 }
 
-/// How often simulcast layers are looked at for probes ([`super::layers`]).
-const LAYER_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often simulcast layers are looked at for probes and unanswered layer changes
+/// ([`super::layers`]).
+const LAYER_TICK: std::time::Duration = std::time::Duration::from_millis(250);
 
 pub(super) fn failed(e: JanusError) -> ServiceError {
     tracing::warn!(error = %e, "SFU request failed");
@@ -529,6 +530,12 @@ impl State {
                 self.slow_link(handle, mid, lost).await;
             }
             return;
+        }
+        let data = &ev["plugindata"]["data"];
+        if let (Some(mid), Some(sub)) = (data["mid"].as_str(), data["substream"].as_u64())
+            && let Ok(sub) = u8::try_from(sub)
+        {
+            self.forwarded(handle, mid, sub);
         }
         let Some(jsep) = ev.get("jsep") else {
             tracing::debug!(room = %self.task.name, handle, event = %ev, "Janus event");
