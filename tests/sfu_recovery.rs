@@ -113,7 +113,16 @@ fn janus_killed_and_restarted_mid_call() {
         let members = [&ann, &ben, &cat];
         let zero = vec![0; 6];
         all_receive("each decodes the other two", &members, &zero, T).await;
-        let st = sfu_status(&server, "r").await;
+        // Janus's `bytes_lastsec` of a stream stays 0 until the stream has sent for a whole
+        // second: a subscription that just started shows no rate yet.
+        let mut st = sfu_status(&server, "r").await;
+        for _ in 0..50 {
+            if st["forward_kbps"].as_f64().is_some_and(|f| f > 30.0) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            st = sfu_status(&server, "r").await;
+        }
         assert_eq!(st["state"], "up", "{st}");
         assert_eq!(st["members"], 3, "{st}");
         assert_eq!(st["publishers"], 3, "{st}");

@@ -50,7 +50,11 @@ export class Stage {
     // The size each remote video is shown at goes to the client (in an SFU room the server
     // then forwards the simulcast layer that covers it; a hidden tile is 0x0).
     this.sizes = globalThis.ResizeObserver ? new ResizeObserver((entries) => {
-      for (const e of entries) this._reportSize(e.target, e.contentRect.width, e.contentRect.height);
+      for (const e of entries) {
+        // A removed tile reports 0x0 once: stop watching it (its track is gone).
+        if (!e.target.isConnected) this.sizes.unobserve(e.target);
+        else this._reportSize(e.target, e.contentRect.width, e.contentRect.height);
+      }
     }) : null;
   }
 

@@ -36,6 +36,10 @@ pub(super) const PROBE_MAX: Duration = Duration::from_secs(64);
 /// the new layer's next keyframe and asks the publisher for one once per request, and that
 /// request can go unanswered (seen with Chromium publishers: the layer never changed).
 pub(super) const REASK_AFTER: Duration = Duration::from_millis(500);
+/// Times a change is asked for again at most (each costs the publisher a keyframe); after
+/// that the server takes what Janus forwards (e.g. its fallback while the publisher does
+/// not send that layer at all).
+pub(super) const MAX_REASKS: u8 = 6;
 
 /// A `slowlink` `lost` from here up is a negative 24-bit loss count, not a loss.
 const NEGATIVE_LOSS: u64 = 0x80_0000;
@@ -53,6 +57,8 @@ pub(super) struct StreamLayer {
     pub asked: u8,
     /// When it was asked (again).
     pub asked_at: Instant,
+    /// Times it may still be asked again while Janus does not forward it (set on a change).
+    pub reasks_left: u8,
     /// The layer Janus says it forwards (its event after a switch), once it said.
     pub forwarded: Option<u8>,
     /// Last change of `bandwidth`.
@@ -73,6 +79,7 @@ impl StreamLayer {
             size: TOP,
             asked,
             asked_at: now,
+            reasks_left: 0,
             forwarded: None,
             changed: now,
             probe_wait: PROBE_AFTER,
@@ -128,6 +135,13 @@ impl StreamLayer {
         self.probing_since = Some(now);
         self.probe_at = (self.bandwidth < TOP).then(|| now + self.probe_wait);
         true
+    }
+
+    /// A change the server asked for is not made yet and may be asked for again now.
+    fn reask_due(&self, now: Instant) -> bool {
+        self.reasks_left > 0
+            && self.forwarded != Some(self.asked)
+            && now.duration_since(self.asked_at) >= REASK_AFTER
     }
 
     /// What limits the stream now: `bandwidth`, `size`, or `none` (the full layer).
@@ -281,9 +295,7 @@ impl State {
                 continue;
             };
             let raised = s.layers.values_mut().fold(false, |r, l| l.tick(now) | r);
-            let pending = s.layers.values().any(|l| {
-                l.forwarded != Some(l.asked) && now.duration_since(l.asked_at) >= REASK_AFTER
-            });
+            let pending = s.layers.values().any(|l| l.reask_due(now));
             if raised {
                 tracing::debug!(room = %self.task.name, subscriber = %peer,
                                 "SFU probing a higher simulcast layer");
@@ -346,7 +358,10 @@ impl State {
                     limited_by = l.limit(),
                     "SFU simulcast layer"
                 );
-            } else if l.forwarded == Some(t) || now.duration_since(l.asked_at) < REASK_AFTER {
+                l.reasks_left = MAX_REASKS;
+            } else if l.reask_due(now) {
+                l.reasks_left -= 1;
+            } else {
                 continue;
             }
             l.asked = t;
@@ -468,6 +483,34 @@ mod tests {
             "the size limits, not the bandwidth"
         );
         assert_eq!(l.bandwidth, 0);
+    }
+
+    #[test]
+    fn an_unmade_change_is_asked_again_a_bounded_number_of_times() {
+        let t0 = Instant::now();
+        let mut l = StreamLayer::new("p".into(), TOP, t0);
+        assert!(
+            !l.reask_due(t0 + PROBE_MAX),
+            "the initial layer is Janus's own choice"
+        );
+        // The server asks for layer 0 (what apply_layers does on a change).
+        l.asked = 0;
+        l.asked_at = t0;
+        l.reasks_left = MAX_REASKS;
+        assert!(!l.reask_due(t0 + REASK_AFTER / 2));
+        let mut t = t0;
+        let mut asked = 0;
+        while l.reask_due(t + REASK_AFTER) {
+            t += REASK_AFTER;
+            l.reasks_left -= 1;
+            l.asked_at = t;
+            asked += 1;
+        }
+        assert_eq!(asked, MAX_REASKS);
+        // Janus reports the switch: nothing more to ask.
+        l.reasks_left = MAX_REASKS;
+        l.forwarded = Some(0);
+        assert!(!l.reask_due(t + PROBE_MAX));
     }
 
     #[test]
