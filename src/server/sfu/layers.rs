@@ -12,6 +12,10 @@
 //!   next one (up to [`PROBE_MAX`]).
 //! - **size**: the smallest layer at least as large as the subscriber renders the video
 //!   (its `sfu_view` frames), relative to the publisher's announced capture size.
+//!
+//! Janus makes a change at the new layer's next keyframe, which it asks the publisher for
+//! once; a change it has not reported making (its event with the stream's `substream`) is
+//! asked for again every [`REASK_AFTER`], at most [`MAX_REASKS`] times.
 
 use std::time::{Duration, Instant};
 
