@@ -12,21 +12,17 @@ mod session_support;
 
 use std::time::Duration;
 
-use janus_support::{CLIENT_ADDR, Janus};
+use janus_support::{Janus, on_veth};
 use netns_support::isolated;
 use session_support::{Joined, join, join_as, small};
 use streamwire::encoder::Codec;
 use streamwire::server::sfu::TopologyChoice;
-use streamwire::session::{SessionConfig, SessionEvent};
+use streamwire::session::SessionEvent;
 use streamwire::signalling::protocol::{Grant, ServerMsg};
 use streamwire::webrtc::MediaKind;
 use streamwire::webrtc::peer::ConnectionState;
 
 const T: Duration = Duration::from_secs(40);
-
-fn on_veth(cfg: &mut SessionConfig) {
-    cfg.local_addresses = vec![CLIENT_ADDR.to_owned()];
-}
 
 fn size(j: &Joined, from: &str) -> (i32, i32) {
     let c = j.session.subscriber().counters(from, MediaKind::Video);
@@ -49,12 +45,7 @@ fn three_sessions_through_janus() {
         .try_init();
     janus_support::veth();
     let janus = Janus::start("40000-40100");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    janus_support::runtime().block_on(async {
         let server = sfu_server(&janus).await;
         let url = server.url.clone();
         let ann = join(&url, "s", "ann", Some(small(320, 240, Codec::Vp8)), on_veth).await;
@@ -209,12 +200,7 @@ fn auto_room_moves_to_the_sfu_when_it_grows() {
     }
     janus_support::veth();
     let janus = Janus::start("40000-40100");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    janus_support::runtime().block_on(async {
         let mut cfg = common::config();
         let mut sfu = janus.sfu_config();
         sfu.topology = TopologyChoice::Auto { mesh_max: 4 };

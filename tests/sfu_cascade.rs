@@ -17,21 +17,16 @@ mod session_support;
 
 use std::time::{Duration, Instant};
 
-use janus_support::{ADMIN_KEY, API_SECRET, CLIENT_ADDR, Janus, sfu_status};
+use janus_support::{ADMIN_KEY, API_SECRET, Janus, on_veth, sfu_status};
 use netns_support::isolated;
 use session_support::{Joined, join, join_as, small};
 use streamwire::encoder::Codec;
 use streamwire::server::TelemetryConfig;
 use streamwire::server::sfu::SfuConfig;
-use streamwire::session::SessionConfig;
 use streamwire::signalling::protocol::Grant;
 use streamwire::webrtc::MediaKind;
 
 const T: Duration = Duration::from_secs(40);
-
-fn on_veth(cfg: &mut SessionConfig) {
-    cfg.local_addresses = vec![CLIENT_ADDR.to_owned()];
-}
 
 fn size(j: &Joined, from: &str) -> (i32, i32) {
     let c = j.session.subscriber().counters(from, MediaKind::Video);
@@ -96,12 +91,7 @@ fn one_room_across_two_instances() {
     janus_support::veth();
     let first = Janus::start("40000-40100");
     let mut second = Janus::start("40200-40300");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    janus_support::runtime().block_on(async {
         let mut sfu = SfuConfig::new(
             vec![first.url.clone(), second.url.clone()],
             API_SECRET,
@@ -231,12 +221,7 @@ fn an_instance_without_members_is_released() {
     janus_support::veth();
     let first = Janus::start("40000-40100");
     let second = Janus::start("40200-40300");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    janus_support::runtime().block_on(async {
         let mut sfu = SfuConfig::new(
             vec![first.url.clone(), second.url.clone()],
             API_SECRET,

@@ -13,12 +13,12 @@ mod session_support;
 
 use std::time::{Duration, Instant};
 
-use janus_support::{ADMIN_KEY, API_SECRET, CLIENT_ADDR, Janus, sfu_status};
+use janus_support::{ADMIN_KEY, API_SECRET, Janus, on_veth, sfu_status};
 use netns_support::isolated;
 use session_support::{Joined, join, small};
 use streamwire::encoder::Codec;
 use streamwire::server::sfu::SfuConfig;
-use streamwire::session::{SessionConfig, SessionEvent};
+use streamwire::session::SessionEvent;
 use streamwire::signalling::protocol::Grant;
 use streamwire::webrtc::MediaKind;
 
@@ -28,18 +28,6 @@ const T: Duration = Duration::from_secs(40);
 /// notices the loss at once (the WebSocket closes), reconnects within a second, and the
 /// members then negotiate both SFU connections afresh.
 const BACK: Duration = Duration::from_secs(15);
-
-fn on_veth(cfg: &mut SessionConfig) {
-    cfg.local_addresses = vec![CLIENT_ADDR.to_owned()];
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// Video frames each member decoded from each other member.
 fn decoded(members: &[&Joined]) -> Vec<u64> {
@@ -102,7 +90,7 @@ fn janus_killed_and_restarted_mid_call() {
         .try_init();
     janus_support::veth();
     let mut janus = Janus::start("40000-40100");
-    runtime().block_on(async {
+    janus_support::runtime().block_on(async {
         let mut cfg = common::config();
         cfg.sfu = Some(janus.sfu_config());
         let server = common::start(cfg).await;
@@ -191,7 +179,7 @@ fn room_moves_to_the_other_instance() {
     janus_support::veth();
     let mut first = Janus::start("40000-40100");
     let second = Janus::start("40200-40300");
-    runtime().block_on(async {
+    janus_support::runtime().block_on(async {
         let mut cfg = common::config();
         cfg.sfu = Some(SfuConfig::new(
             vec![first.url.clone(), second.url.clone()],
@@ -239,7 +227,7 @@ fn sfu_status_needs_an_admin_token_of_the_room() {
         return;
     }
     let janus = Janus::start("40000-40100");
-    runtime().block_on(async {
+    janus_support::runtime().block_on(async {
         let mut cfg = common::config();
         cfg.sfu = Some(janus.sfu_config());
         let server = common::start(cfg).await;

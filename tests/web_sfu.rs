@@ -17,7 +17,7 @@ mod session_support;
 use std::time::Duration;
 
 use browser_support::{Browser, page_url};
-use janus_support::{CLIENT_ADDR, Janus};
+use janus_support::{Janus, on_veth};
 use netns_support::isolated;
 use serde_json::json;
 use session_support::Joined;
@@ -73,20 +73,12 @@ const FRAMES_DECODED: &str = "(async () => { const l = window.streamwireApp.clie
 fn through_janus(then: Then) {
     janus_support::veth();
     let mut janus = Janus::start("40000-40100");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    janus_support::runtime().block_on(async {
         let mut cfg = common::config();
         cfg.sfu = Some(janus.sfu_config());
         let srv = common::start(cfg).await;
         let room = "ws";
-        let rust = join(&srv.url, room, "rust", Some(small(320, 240, Codec::Vp8)), |c| {
-            c.local_addresses = vec![CLIENT_ADDR.to_owned()];
-        })
-        .await;
+        let rust = join(&srv.url, room, "rust", Some(small(320, 240, Codec::Vp8)), on_veth).await;
         let mut b = Browser::launch().await;
         let token = common::token(room, "web", &common::all());
         b.goto(&page_url(srv.addr, room, &token, "web", true)).await;
@@ -146,10 +138,8 @@ fn through_janus(then: Then) {
                     LONG,
                 )
                 .await;
-                let next = join(&srv.url, room, "next", Some(small(256, 144, Codec::Vp8)), |c| {
-                    c.local_addresses = vec![CLIENT_ADDR.to_owned()];
-                })
-                .await;
+                let next =
+                    join(&srv.url, room, "next", Some(small(256, 144, Codec::Vp8)), on_veth).await;
                 let next_id = next.session.peer_id().unwrap();
                 let played = b
                     .wait_for(

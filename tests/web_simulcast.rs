@@ -23,11 +23,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use browser_support::{Browser, page_url};
-use janus_support::{CLIENT_ADDR, Janus};
+use janus_support::{Janus, on_veth};
 use netns_support::isolated;
 use serde_json::{Value, json};
 use session_support::{Joined, join};
-use streamwire::session::SessionConfig;
 use streamwire::webrtc::MediaKind;
 
 const LONG: Duration = Duration::from_secs(60);
@@ -43,12 +42,7 @@ fn browser_simulcast_layer_per_rendered_size() {
     }
     janus_support::veth();
     let janus = Janus::start("40000-40100");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    janus_support::runtime().block_on(async {
         let mut cfg = common::config();
         cfg.sfu = Some(janus.sfu_config());
         let srv = common::start(cfg).await;
@@ -78,9 +72,8 @@ fn browser_simulcast_layer_per_rendered_size() {
             "the camera is offered in three layers: {sdp}"
         );
 
-        let on_client = |c: &mut SessionConfig| c.local_addresses = vec![CLIENT_ADDR.into()];
-        let full = join(&srv.url, room, "full", None, on_client).await;
-        let thumb = join(&srv.url, room, "thumb", None, on_client).await;
+        let full = join(&srv.url, room, "full", None, on_veth).await;
+        let thumb = join(&srv.url, room, "thumb", None, on_veth).await;
         let size = |j: &Joined| {
             let c = j.session.subscriber().counters(&web_id, MediaKind::Video);
             (c.width, c.height)

@@ -23,6 +23,21 @@ pub const SLOWLINK_THRESHOLD: u32 = 4;
 /// The clients' address (`v0`); Janus gathers on both ends of the veth pair (see [`veth`]).
 pub const CLIENT_ADDR: &str = "10.77.0.1";
 
+/// Restrict a Rust session's ICE to [`CLIENT_ADDR`] (the `SessionConfig` tweak of the SFU
+/// tests).
+pub fn on_veth(cfg: &mut streamwire::session::SessionConfig) {
+    cfg.local_addresses = vec![CLIENT_ADDR.to_owned()];
+}
+
+/// The runtime the SFU tests run in (two workers, the machine's cores).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 /// Add the veth pair `v0` (10.77.0.1) / `v1` (10.77.0.2), both ends in the current namespace.
 pub fn veth() {
     crate::netns_support::sh(
