@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::room::State;
+use super::room::{State, Subscription};
 use crate::signalling::protocol::{PeerId, TrackInfo, TrackKind};
 
 /// The full-size layer (Janus substream 2, rid `h`).
@@ -208,14 +208,19 @@ pub(crate) struct LayerStatus {
 }
 
 impl State {
+    fn subscription_mut(&mut self, peer: &str) -> Option<&mut Subscription> {
+        self.members.get_mut(peer)?.subscription.as_mut()
+    }
+
+    /// The layer state of `peer`'s simulcast stream `mid`.
+    fn layer_mut(&mut self, peer: &str, mid: &str) -> Option<&mut StreamLayer> {
+        self.subscription_mut(peer)?.layers.get_mut(mid)
+    }
+
     /// Janus's offer on `peer`'s subscription: keep a layer state for each of its active
     /// simulcast video streams (Janus names the publisher's simulcast state in the stream).
     pub(super) fn track_simulcast(&mut self, peer: &str, streams: &[(String, PeerId, Value)]) {
-        let Some(s) = self
-            .members
-            .get_mut(peer)
-            .and_then(|m| m.subscription.as_mut())
-        else {
+        let Some(s) = self.subscription_mut(peer) else {
             return;
         };
         let now = Instant::now();
@@ -245,12 +250,7 @@ impl State {
             return;
         }
         let now = Instant::now();
-        let changed = self
-            .members
-            .get_mut(&peer)
-            .and_then(|m| m.subscription.as_mut())
-            .and_then(|s| s.layers.get_mut(mid))
-            .is_some_and(|l| l.lost(now));
+        let changed = self.layer_mut(&peer, mid).is_some_and(|l| l.lost(now));
         if changed {
             tracing::info!(room = %self.task.name, subscriber = %peer, mid, lost,
                            "SFU downlink losing packets: one simulcast layer down");
@@ -260,13 +260,7 @@ impl State {
 
     /// The subscriber renders `mid` at `width`×`height` (an `sfu_view` frame).
     pub(super) async fn view(&mut self, peer: &str, mid: &str, width: u32, height: u32) {
-        let Some(publisher) = self
-            .members
-            .get(peer)
-            .and_then(|m| m.subscription.as_ref())
-            .and_then(|s| s.layers.get(mid))
-            .map(|l| l.publisher.clone())
-        else {
+        let Some(publisher) = self.layer_mut(peer, mid).map(|l| l.publisher.clone()) else {
             return;
         };
         let (fw, fh) = self
@@ -275,12 +269,7 @@ impl State {
             .and_then(|m| m.camera)
             .unwrap_or((0, 0));
         let size = layer_for_size(width, height, fw, fh);
-        if let Some(l) = self
-            .members
-            .get_mut(peer)
-            .and_then(|m| m.subscription.as_mut())
-            .and_then(|s| s.layers.get_mut(mid))
-        {
+        if let Some(l) = self.layer_mut(peer, mid) {
             l.size = size;
             if l.bandwidth < size && l.probe_at.is_none() {
                 l.probe_at = Some(Instant::now() + l.probe_wait);
@@ -289,8 +278,8 @@ impl State {
         self.apply_layers(peer).await;
     }
 
-    /// Every second: due probes go one layer up, and layer changes Janus has not made yet
-    /// are asked for again.
+    /// On each tick of the room task: due probes go one layer up, and layer changes Janus has
+    /// not made yet are asked for again.
     pub(super) async fn probe_layers(&mut self) {
         let now = Instant::now();
         let mut due = Vec::new();
@@ -318,12 +307,7 @@ impl State {
         let Some(peer) = self.subscriber_of(handle) else {
             return;
         };
-        if let Some(l) = self
-            .members
-            .get_mut(&peer)
-            .and_then(|m| m.subscription.as_mut())
-            .and_then(|s| s.layers.get_mut(mid))
-        {
+        if let Some(l) = self.layer_mut(&peer, mid) {
             l.forwarded = Some(substream);
         }
     }
@@ -342,11 +326,7 @@ impl State {
         let Some(janus) = self.janus_of(peer) else {
             return;
         };
-        let Some(s) = self
-            .members
-            .get_mut(peer)
-            .and_then(|m| m.subscription.as_mut())
-        else {
+        let Some(s) = self.subscription_mut(peer) else {
             return;
         };
         let now = Instant::now();
