@@ -9,6 +9,7 @@
 //! assert!(optional.iter().all(|f| !Consent::Necessary.allows(f.class)));
 //! ```
 
+mod consent;
 pub mod registry;
 pub mod sampler;
 
