@@ -14,12 +14,16 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
+use super::settings::{
+    DEFAULT_HOLD_MS, DEFAULT_HYSTERESIS, DEFAULT_IIO_POLL_MS, MAX_HOLD_MS, MAX_IIO_POLL_MS,
+    MIN_IIO_POLL_MS, Settings,
+};
 use super::source::{AccelSource, AppQueue, AppSource, IioSource, ReplaySource, Timeline};
 use super::{Angle, Mode, Output, pixels};
 use crate::meta;
 use crate::orientation::{
     CameraFacing, FilterConfig, MAX_HYSTERESIS_DEG, Orientation, OrientationFilter, Rotation,
-    Sample, camera_orientation,
+    Sample,
 };
 
 pub(crate) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -29,88 +33,6 @@ pub(crate) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("Streamwire sensor-driven picture rotation"),
     )
 });
-
-const DEFAULT_HYSTERESIS: f64 = 15.0;
-const DEFAULT_HOLD_MS: u32 = 300;
-const MAX_HOLD_MS: u32 = 10_000;
-const DEFAULT_IIO_POLL_MS: u32 = 50;
-const MIN_IIO_POLL_MS: u32 = 10;
-const MAX_IIO_POLL_MS: u32 = 1000;
-
-#[derive(Debug, Clone)]
-struct Settings {
-    mode: Mode,
-    rotation: Angle,
-    camera_facing: CameraFacing,
-    sensor_orientation: Angle,
-    output: Output,
-    hysteresis: f64,
-    hold_ms: u32,
-    replay_file: Option<String>,
-    iio_device: Option<String>,
-    iio_poll_ms: u32,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            mode: Mode::FollowSensor,
-            rotation: Angle::R0,
-            camera_facing: CameraFacing::Back,
-            sensor_orientation: Angle::R0,
-            output: Output::Metadata,
-            hysteresis: DEFAULT_HYSTERESIS,
-            hold_ms: DEFAULT_HOLD_MS,
-            replay_file: None,
-            iio_device: None,
-            iio_poll_ms: DEFAULT_IIO_POLL_MS,
-        }
-    }
-}
-
-impl Settings {
-    fn filter_config(&self) -> FilterConfig {
-        FilterConfig {
-            hysteresis_deg: self.hysteresis,
-            hold_ms: u64::from(self.hold_ms),
-        }
-    }
-
-    /// What the streaming thread needs per buffer (no strings to clone).
-    fn per_buffer(&self) -> PerBuffer {
-        PerBuffer {
-            mode: self.mode,
-            output: self.output,
-            rotation: self.rotation,
-            camera_facing: self.camera_facing,
-            sensor_orientation: self.sensor_orientation,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct PerBuffer {
-    mode: Mode,
-    output: Output,
-    rotation: Angle,
-    camera_facing: CameraFacing,
-    sensor_orientation: Angle,
-}
-
-impl PerBuffer {
-    /// The picture orientation for a device rotation, with this camera.
-    fn picture(&self, device: Rotation) -> Orientation {
-        camera_orientation(device, self.camera_facing, self.sensor_orientation.into())
-    }
-
-    /// The picture orientation in `follow-app`: the app's rotation, mirrored for a front camera.
-    fn app_picture(&self) -> Orientation {
-        Orientation {
-            rotation: self.rotation.into(),
-            flip: self.camera_facing == CameraFacing::Front,
-        }
-    }
-}
 
 struct State {
     source: Option<Box<dyn AccelSource>>,

@@ -28,6 +28,7 @@ use gst::prelude::*;
 mod imp;
 pub mod pixels;
 pub mod rotate;
+mod settings;
 pub mod source;
 
 /// How the orientation is decided.
