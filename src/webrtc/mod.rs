@@ -28,6 +28,7 @@ pub mod receive_watch;
 pub mod recording;
 pub mod repair;
 pub mod room_recording;
+mod rtcp_split;
 pub(crate) mod sdp;
 mod sender_time;
 pub mod stats;
