@@ -7,7 +7,10 @@
 //!   (`Session::set_rendered_size`, an `sfu_view` frame) is forwarded the quarter, the half
 //!   and the full layer (`/sfu/status`) and decodes each at its size;
 //! - a second browser page, a viewer with a small window, gets the layer covering its tile
-//!   (the web app reports each tile's size: `setRenderedSize`).
+//!   (the web app reports each tile's size: `setRenderedSize`);
+//! - a Rust subscriber whose downlink is limited to [`SLOW_LINK_KBPS`] (`tc` htb + tbf on
+//!   its ICE ports) is forwarded the quarter layer, while an unlimited one keeps the full
+//!   layer; once the limit is lifted, probes take it back up to the full layer.
 //!
 //! Run: unshare -n sh -c 'ip link set lo up; cargo test --test web_simulcast'
 //! (the test re-runs itself in a namespace of its own with a veth pair: Janus gathers no ICE
@@ -34,6 +37,38 @@ const LONG: Duration = Duration::from_secs(60);
 /// The viewer page's window (CSS pixels, device scale 1): its one tile is well under 1280
 /// pixels wide.
 const VIEWER_WINDOW: (u32, u32) = (480, 400);
+
+/// The limited subscriber's downlink: room for the quarter layer (150 kbit/s) and the audio,
+/// not for the half layer (500 kbit/s).
+const SLOW_LINK_KBPS: u32 = 300;
+/// The limited subscriber's ICE ports (libnice), the ports `tc` matches: 0x5000–0x50ff.
+const SLOW_PORTS: (u16, u16) = (0x5000, 0x50ff);
+/// How long the limited subscriber is watched at the quarter layer (a probe one layer up
+/// comes 8 s after the step down, fails, and the stream is back at once).
+const STAY: Duration = Duration::from_secs(20);
+/// Frames it decodes at least meanwhile: Chromium sends the quarter layer at about 20 fps
+/// here; a failed probe costs a second or two.
+const STAY_FRAMES: u64 = 200;
+/// The longest climb back to the full layer once the limit is lifted: the wait before the
+/// next probe has doubled (8, 16, 32 s) after the failed ones while limited; the second
+/// step waits 8 s more.
+const CLIMB: Duration = Duration::from_secs(90);
+
+/// Limit what reaches [`janus_support::CLIENT_ADDR`] on [`SLOW_PORTS`] to `kbps` (the two
+/// veth ends are local addresses of the namespace: their traffic goes over `lo`). Everything
+/// else on `lo` (signalling, Janus's API, the other subscribers) is left alone.
+fn limit_slow_ports(kbps: u32) {
+    netns_support::sh(&format!(
+        "tc qdisc add dev lo root handle 1: htb default 10 r2q 1000 \
+         && tc class add dev lo parent 1: classid 1:10 htb rate 10gbit \
+         && tc class add dev lo parent 1: classid 1:30 htb rate {kbps}kbit ceil {kbps}kbit \
+         && tc qdisc add dev lo parent 1:30 handle 30: tbf rate {kbps}kbit burst 4kb latency 100ms \
+         && tc filter add dev lo parent 1: protocol ip prio 1 u32 \
+            match ip dst {}/32 match ip dport {} 0xff00 flowid 1:30",
+        janus_support::CLIENT_ADDR,
+        SLOW_PORTS.0
+    ));
+}
 
 #[test]
 fn browser_simulcast_layer_per_rendered_size() {
@@ -144,15 +179,134 @@ fn browser_simulcast_layer_per_rendered_size() {
     });
 }
 
+#[test]
+fn browser_simulcast_low_layer_for_a_limited_downlink() {
+    if !isolated("browser_simulcast_low_layer_for_a_limited_downlink") {
+        return;
+    }
+    janus_support::veth();
+    let janus = Janus::start("40000-40100");
+    janus_support::runtime().block_on(async {
+        let mut cfg = common::config();
+        cfg.sfu = Some(janus.sfu_config());
+        let srv = common::start(cfg).await;
+        let room = "simulcast-bandwidth";
+        let mut b = Browser::launch().await;
+        let token = common::token(room, "web", &common::all());
+        let url = format!(
+            "{}&res=1280x720",
+            page_url(srv.addr, room, &token, "web", true)
+        );
+        b.goto(&url).await;
+        b.wait_for(
+            "browser joined",
+            "window.streamwireApp?.client?.state === 'joined'",
+            LONG,
+        )
+        .await;
+        let web_id = b.eval("window.streamwireApp.client.peerId").await;
+        let web_id = web_id.as_str().unwrap().to_owned();
+        let fast = join(&srv.url, room, "fast", None, on_veth).await;
+        let slow = join(&srv.url, room, "slow", None, |cfg| {
+            on_veth(cfg);
+            cfg.ice_port_range = Some(SLOW_PORTS);
+            cfg.ice_tcp = false;
+        })
+        .await;
+        let size = |j: &Joined| {
+            let c = j.session.subscriber().counters(&web_id, MediaKind::Video);
+            (c.width, c.height)
+        };
+        for j in [&fast, &slow] {
+            session_support::wait_for("the full layer on an unlimited link", LONG, || {
+                size(j) == (1280, 720)
+            })
+            .await;
+        }
+        let fast_id = fast.session.peer_id().unwrap();
+        let slow_id = slow.session.peer_id().unwrap();
+
+        limit_slow_ports(SLOW_LINK_KBPS);
+        let t0 = std::time::Instant::now();
+        wait_layers(&srv, room, &slow_id, json!([0, "bandwidth"])).await;
+        eprintln!(
+            "limited to {SLOW_LINK_KBPS} kbit/s: quarter layer asked after {:?}",
+            t0.elapsed()
+        );
+        session_support::wait_for("the quarter layer decoded", LONG, || {
+            size(&slow) == (320, 180)
+        })
+        .await;
+        assert_eq!(layers(&srv, room).await[&fast_id], json!([2, "none"]));
+        assert_eq!(
+            size(&fast),
+            (1280, 720),
+            "the unlimited subscriber keeps its layer"
+        );
+        // It stays there: the probes one layer up lose again.
+        let frames = slow
+            .session
+            .subscriber()
+            .counters(&web_id, MediaKind::Video)
+            .decoded;
+        tokio::time::sleep(STAY).await;
+        let now = layers(&srv, room).await;
+        assert_eq!(now[&slow_id][1], "bandwidth", "still limited: {now:?}");
+        let c = slow
+            .session
+            .subscriber()
+            .counters(&web_id, MediaKind::Video);
+        eprintln!(
+            "limited: {} frames in {STAY:?}, now {}x{}",
+            c.decoded - frames,
+            c.width,
+            c.height
+        );
+        assert!(
+            c.decoded - frames >= STAY_FRAMES,
+            "the quarter layer flows: {} frames",
+            c.decoded - frames
+        );
+
+        // The limit lifted: probes take it back to the full layer.
+        netns_support::sh("tc qdisc del dev lo root");
+        let t1 = std::time::Instant::now();
+        wait_layers_within(&srv, room, &slow_id, json!([2, "none"]), CLIMB).await;
+        eprintln!("unlimited again: full layer asked after {:?}", t1.elapsed());
+        session_support::wait_for("the full layer decoded again", LONG, || {
+            size(&slow) == (1280, 720)
+        })
+        .await;
+        b.assert_no_console_errors().await;
+        for j in [fast, slow] {
+            j.session.leave().await;
+        }
+    });
+}
+
 /// Wait until `/sfu/status` shows `want` (`[substream, limited_by]`) for `subscriber`.
 async fn wait_layers(srv: &common::TestServer, room: &str, subscriber: &str, want: Value) {
+    wait_layers_within(srv, room, subscriber, want, LONG).await;
+}
+
+/// [`wait_layers`] for at most `timeout`.
+async fn wait_layers_within(
+    srv: &common::TestServer,
+    room: &str,
+    subscriber: &str,
+    want: Value,
+    timeout: Duration,
+) {
     let t0 = std::time::Instant::now();
     loop {
         let now = layers(srv, room).await;
         if now.get(subscriber) == Some(&want) {
             return;
         }
-        assert!(t0.elapsed() < LONG, "{subscriber} never at {want}: {now:?}");
+        assert!(
+            t0.elapsed() < timeout,
+            "{subscriber} never at {want}: {now:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

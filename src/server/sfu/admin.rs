@@ -1,8 +1,11 @@
-//! Janus's Admin API, for what its VideoRoom API does not say: the bitrate of each handle's
-//! media. The server asks it only when `/sfu/status` or a report wants the figures: one
-//! WebSocket to the instance's admin transport (`janus-admin-protocol`, on the host of its
-//! `--sfu` URL and the port of `SfuConfig::admin`), one `handle_info` per handle, each
-//! medium's `bytes_lastsec` in and out summed (docs/sfu.md, "Status").
+//! Janus's Admin API, for what its VideoRoom API does not say: one WebSocket to the
+//! instance's admin transport (`janus-admin-protocol`, on the host of its `--sfu` URL and the
+//! port of `SfuConfig::admin`), one `handle_info` per handle. Read from it:
+//! - the bitrate of each handle's media, when `/sfu/status` or a report wants the figures:
+//!   each medium's `bytes_lastsec` in and out summed (docs/sfu.md, "Status");
+//! - what each subscriber's downlink lost, every [`DOWNLINK_POLL`] while the room has
+//!   simulcast streams: per video m-line, the packets Janus sent and the packets the
+//!   subscriber asked again for (NACKs) or reported lost (docs/sfu.md, "Simulcast").
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -25,8 +28,27 @@ pub struct SfuAdmin {
 /// The longest the whole query of one instance may take.
 pub(crate) const ADMIN_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// A loss count from here up is a negative 24-bit number (RTCP's cumulative loss is signed:
+/// duplicates, e.g. retransmissions, make it go below zero), not a loss.
+pub(crate) const NEGATIVE_LOSS: u64 = 0x80_0000;
+
+/// How often the downlinks of a room's simulcast subscriptions are read.
+pub(crate) const DOWNLINK_POLL: Duration = Duration::from_secs(1);
+
 /// Bits per second of one handle's media in the last second: (into Janus, out of Janus).
 pub(crate) type Rates = HashMap<u64, (u64, u64)>;
+
+/// Cumulative counters of one video m-line Janus sends to a subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Downlink {
+    /// RTP packets sent (`stats.out.packets`).
+    pub sent: u64,
+    /// Packets the subscriber asked to be sent again (`stats.in.nacks`: NACKs received).
+    pub nacked: u64,
+    /// Packets the subscriber's receiver reports say it lost (`rtcp.main.lost-by-remote`;
+    /// 0 while that count is negative).
+    pub lost: u64,
+}
 
 /// The rates of `handles` of Janus session `session` on the instance at `host`; handles
 /// Janus does not know (gone meanwhile) are left out. `Err` names what failed.
@@ -36,6 +58,35 @@ pub(crate) async fn rates(
     session: u64,
     handles: &[u64],
 ) -> Result<Rates, String> {
+    let infos = handle_infos(host, admin, session, handles).await?;
+    Ok(infos
+        .into_iter()
+        .map(|(h, info)| (h, handle_rates(&info)))
+        .collect())
+}
+
+/// The downlink counters of each video m-line (by `mid`) of each of `handles`, as
+/// [`rates`] asks.
+pub(crate) async fn downlinks(
+    host: std::net::IpAddr,
+    admin: &SfuAdmin,
+    session: u64,
+    handles: &[u64],
+) -> Result<HashMap<u64, HashMap<String, Downlink>>, String> {
+    let infos = handle_infos(host, admin, session, handles).await?;
+    Ok(infos
+        .into_iter()
+        .map(|(h, info)| (h, video_downlinks(&info)))
+        .collect())
+}
+
+/// The `info` of each handle's `handle_info` reply.
+async fn handle_infos(
+    host: std::net::IpAddr,
+    admin: &SfuAdmin,
+    session: u64,
+    handles: &[u64],
+) -> Result<HashMap<u64, Value>, String> {
     let host = match host {
         std::net::IpAddr::V6(v6) => format!("[{v6}]"),
         v4 => v4.to_string(),
@@ -53,7 +104,7 @@ pub(crate) async fn rates(
         let (mut ws, _) = async_tungstenite::tokio::connect_async(req)
             .await
             .map_err(|e| format!("{url}: {e}"))?;
-        let mut out = Rates::new();
+        let mut out = HashMap::new();
         for (i, h) in handles.iter().enumerate() {
             let tx = format!("swa{i}");
             let msg = json!({"janus": "handle_info", "session_id": session, "handle_id": h,
@@ -75,7 +126,7 @@ pub(crate) async fn rates(
             };
             match reply["janus"].as_str() {
                 Some("success") => {
-                    out.insert(*h, handle_rates(&reply["info"]));
+                    out.insert(*h, reply["info"].clone());
                 }
                 // A handle that went away meanwhile.
                 _ if reply["error"]["code"] == 459 => {}
@@ -110,6 +161,30 @@ fn handle_rates(info: &Value) -> (u64, u64) {
     rates
 }
 
+/// The counters of each video medium of a `handle_info` reply's `info`, by `mid`.
+fn video_downlinks(info: &Value) -> HashMap<String, Downlink> {
+    let Some(media) = info["webrtc"]["media"].as_object() else {
+        return HashMap::new();
+    };
+    media
+        .values()
+        .filter(|m| m["type"] == "video")
+        .filter_map(|m| {
+            let mid = m["mid"].as_str()?.to_owned();
+            let stats = &m["stats"];
+            let counters = Downlink {
+                sent: stats["out"]["packets"].as_u64()?,
+                nacked: stats["in"]["nacks"].as_u64().unwrap_or(0),
+                lost: m["rtcp"]["main"]["lost-by-remote"]
+                    .as_u64()
+                    .filter(|l| *l < NEGATIVE_LOSS)
+                    .unwrap_or(0),
+            };
+            Some((mid, counters))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +197,37 @@ mod tests {
         }}});
         assert_eq!(handle_rates(&info), (272_000, 80));
         assert_eq!(handle_rates(&json!({})), (0, 0));
+    }
+
+    #[test]
+    fn downlinks_are_read_per_video_mid() {
+        let info = json!({"webrtc": {"media": {
+            "0": {"type": "audio", "mid": "0", "stats": {"out": {"packets": 50}}},
+            "1": {"type": "video", "mid": "1",
+                  "rtcp": {"main": {"lost-by-remote": 7}},
+                  "stats": {"in": {"nacks": 12}, "out": {"packets": 900}}},
+            "2": {"type": "video", "mid": "2",
+                  "rtcp": {"main": {"lost-by-remote": 16777215}},
+                  "stats": {"out": {"packets": 3}}},
+            "3": {"type": "data", "mid": "3"}
+        }}});
+        let d = video_downlinks(&info);
+        assert_eq!(d.len(), 2);
+        assert_eq!(
+            d["1"],
+            Downlink {
+                sent: 900,
+                nacked: 12,
+                lost: 7
+            }
+        );
+        assert_eq!(
+            d["2"],
+            Downlink {
+                sent: 3,
+                nacked: 0,
+                lost: 0
+            }
+        );
     }
 }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::admin::{Downlink, NEGATIVE_LOSS};
 use super::room::{State, Subscription};
 use crate::signalling::protocol::{PeerId, TrackInfo, TrackKind};
 
@@ -44,9 +45,6 @@ pub(super) const REASK_AFTER: Duration = Duration::from_millis(500);
 /// that the server takes what Janus forwards (e.g. its fallback while the publisher does
 /// not send that layer at all).
 pub(super) const MAX_REASKS: u8 = 6;
-
-/// A `slowlink` `lost` from here up is a negative 24-bit loss count, not a loss.
-const NEGATIVE_LOSS: u64 = 0x80_0000;
 
 /// The layer state of one simulcast m-line of a subscription.
 #[derive(Debug, Clone)]
@@ -73,6 +71,8 @@ pub(super) struct StreamLayer {
     pub probe_at: Option<Instant>,
     /// `bandwidth` was raised by a probe at this time, and the probe has not lost yet.
     pub probing_since: Option<Instant>,
+    /// The downlink counters of the last Admin API reading ([`super::downlink`]).
+    pub downlink: Option<Downlink>,
 }
 
 impl StreamLayer {
@@ -89,6 +89,7 @@ impl StreamLayer {
             probe_wait: PROBE_AFTER,
             probe_at: None,
             probing_since: None,
+            downlink: None,
         }
     }
 
@@ -322,7 +323,7 @@ impl State {
 
     /// Ask Janus for each of `peer`'s simulcast streams whose target layer changed, or that
     /// it has not switched to [`REASK_AFTER`] after the last request.
-    async fn apply_layers(&mut self, peer: &str) {
+    pub(super) async fn apply_layers(&mut self, peer: &str) {
         let Some(janus) = self.janus_of(peer) else {
             return;
         };

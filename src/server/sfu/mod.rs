@@ -20,6 +20,7 @@
 
 mod admin;
 mod cascade;
+mod downlink;
 mod janus;
 mod layers;
 mod recovery;
@@ -324,6 +325,7 @@ impl Sfu for Arc<Bridge> {
             bridge: Arc::downgrade(self),
             cmds: rx,
             next_feed: 0,
+            admin: self.cfg.admin.clone(),
         };
         rooms.insert(
             name,

@@ -21,10 +21,11 @@ use std::sync::Weak;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
+use super::downlink::DOWNLINK_POLL;
 use super::janus::{HandleEvent, Janus, JanusError};
 use super::layers::StreamLayer;
 use super::status::RoomStatus;
-use super::{Bridge, RECONNECT_INTERVAL};
+use super::{Bridge, RECONNECT_INTERVAL, SfuAdmin};
 use crate::signalling::protocol::ErrorCode;
 use crate::signalling::protocol::{Grant, PeerId, SFU_PUBLISH, SFU_SUBSCRIBE, ServerMsg};
 use crate::signalling::service::{Outbox, PseudoPeerSignal, ServiceError, SfuMember};
@@ -113,6 +114,9 @@ pub(super) struct RoomTask {
     pub bridge: Weak<Bridge>,
     pub cmds: mpsc::UnboundedReceiver<Cmd>,
     pub next_feed: u64,
+    /// The instances' Admin API, if configured: simulcast layers then follow each
+    /// subscriber's downlink losses ([`super::downlink`]).
+    pub admin: Option<SfuAdmin>,
 }
 
 pub(super) struct State {
@@ -128,6 +132,8 @@ pub(super) struct State {
     pub down: bool,
     /// Times the room was re-created after its instance was lost.
     pub recreated: u64,
+    /// A reading of the subscribers' downlinks is under way ([`super::downlink`]).
+    pub downlink_reading: bool,
 }
 
 /// How often simulcast layers are looked at for probes and unanswered layer changes
@@ -159,9 +165,14 @@ impl RoomTask {
             events_tx,
             down: false,
             recreated: 0,
+            downlink_reading: false,
         };
         let mut layer_tick = tokio::time::interval(LAYER_TICK);
         layer_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut downlink_tick = tokio::time::interval(DOWNLINK_POLL);
+        downlink_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (read_tx, mut read) = mpsc::unbounded_channel();
+        let admin = st.task.admin.clone();
         loop {
             let watched: Vec<(usize, Janus)> = st
                 .spans
@@ -195,6 +206,12 @@ impl RoomTask {
                 _ = reconnected.changed(), if st.down => st.recover().await,
                 () = tokio::time::sleep(RECONNECT_INTERVAL), if st.down => st.recover().await,
                 _ = layer_tick.tick(), if st.has_simulcast() => st.probe_layers().await,
+                _ = downlink_tick.tick(), if admin.is_some() && st.has_simulcast() => {
+                    if let Some(admin) = &admin {
+                        st.read_downlinks(admin, &read_tx);
+                    }
+                }
+                Some(reading) = read.recv() => st.downlinks_read(reading).await,
             }
         }
     }
