@@ -74,6 +74,7 @@ impl Sfu {
         cfg.turn_servers = cx.ice.turns.clone();
         cfg.jitter_buffer = cx.settings.jitter_buffer;
         cfg.repair = cx.settings.repair;
+        cfg.rtcp_per_medium = true;
         cfg
     }
 

@@ -107,6 +107,12 @@ pub struct PeerConfig {
     pub receive: Vec<MediaKind>,
     /// Send-side congestion control; `None` disables it.
     pub congestion: Option<CongestionConfig>,
+    /// Send RTCP as one compound packet per medium, as browsers do, instead of
+    /// `rtpsession`'s one compound for all the bundled media. Needed towards Janus, which
+    /// reads a compound from a peer that sends nothing as being about the medium of its first
+    /// report block and drops a PLI without one (docs/sfu.md, "Simulcast"); the session's SFU
+    /// connections set it. Default false.
+    pub rtcp_per_medium: bool,
 }
 
 impl PeerConfig {
@@ -132,6 +138,7 @@ impl PeerConfig {
             repair: RepairConfig::default(),
             receive: Vec::new(),
             congestion: Some(CongestionConfig::default()),
+            rtcp_per_medium: false,
         }
     }
 

@@ -156,7 +156,9 @@ impl Peer {
             .and_then(|b| b.by_name("rtpbin"))
         {
             rtpbin.set_property("rtcp-sync-send-time", false);
-            crate::webrtc::rtcp_split::split_per_media(&rtpbin);
+            if config.rtcp_per_medium {
+                crate::webrtc::rtcp_split::split_per_media(&rtpbin);
+            }
         }
         webrtcbin.set_property_from_str("bundle-policy", "max-bundle");
         // Every new stream's jitter buffer starts here; an adaptive one then follows its own
