@@ -1,6 +1,7 @@
 //! Rooms through a real Janus VideoRoom (SFU mode): three Rust sessions receive each other's
 //! video and audio through the SFU; a member without `publish` is refused by the server when
-//! it offers to publish, and still receives everybody.
+//! it offers to publish, and still receives everybody; a subscriber's keyframe request (RTCP
+//! PLI) reaches the publisher through Janus.
 //! Run: unshare -n sh -c 'ip link set lo up; cargo test --test session_sfu'
 //! (each test re-runs itself in a namespace of its own, where it adds a veth pair: Janus
 //! gathers no ICE candidates on loopback).
@@ -23,6 +24,8 @@ use streamwire::webrtc::MediaKind;
 use streamwire::webrtc::peer::ConnectionState;
 
 const T: Duration = Duration::from_secs(40);
+/// Keyframe requests a subscriber makes in `a_subscribers_keyframe_request_reaches_the_publisher`.
+const REQUESTS: usize = 5;
 
 fn size(j: &Joined, from: &str) -> (i32, i32) {
     let c = j.session.subscriber().counters(from, MediaKind::Video);
@@ -193,6 +196,55 @@ fn three_sessions_through_janus() {
 
 /// `auto`: a room of three is a mesh; when it grows past four members it moves to the SFU
 /// and all six receive each other.
+/// A Rust subscriber's keyframe requests (`Subscriber::request_keyframe`, RTCP PLI) reach the
+/// Rust publisher through Janus, each within a fraction of a second. (The session's SFU
+/// connections send RTCP per medium, `PeerConfig::rtcp_per_medium`, docs/sfu.md,
+/// "Simulcast". This subscription carries video first, and here the requests arrived without
+/// that too; the subscriptions of a browser's feed, audio first, are where they did not.)
+#[test]
+fn a_subscribers_keyframe_request_reaches_the_publisher() {
+    if !isolated("a_subscribers_keyframe_request_reaches_the_publisher") {
+        return;
+    }
+    janus_support::veth();
+    let janus = Janus::start("40000-40100");
+    janus_support::runtime().block_on(async {
+        let server = sfu_server(&janus).await;
+        // No periodic keyframes: only requests make one.
+        let publish = streamwire::webrtc::publisher::PublisherConfig {
+            keyframe_interval: 100_000,
+            ..small(320, 240, Codec::Vp8)
+        };
+        let ann = join(&server.url, "k", "ann", Some(publish), on_veth).await;
+        let ben = join(&server.url, "k", "ben", None, on_veth).await;
+        let a = ann.session.peer_id().unwrap();
+        session_support::wait_for("ben decodes ann", T, || {
+            ben.decoded_from(&a, MediaKind::Video) > 10
+        })
+        .await;
+        let publisher = ann.session.publisher().await.expect("ann publishes");
+        let keys = || publisher.video_frame_counts().1;
+        // Janus's own requests (a subscriber started) are over: no keyframe comes by itself.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let before = keys();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(keys(), before, "no keyframe without a request");
+        // Every request makes a keyframe, none comes by itself.
+        for i in 0..REQUESTS {
+            let before = keys();
+            assert!(ben.session.subscriber().request_keyframe(&a));
+            let took =
+                session_support::wait_for("a keyframe after ben's PLI", T / 8, || keys() > before)
+                    .await;
+            eprintln!("request {i}: keyframe {took:?} after it");
+            tokio::time::sleep(Duration::from_millis(600)).await;
+        }
+        for j in [ann, ben] {
+            j.session.leave().await;
+        }
+    });
+}
+
 #[test]
 fn auto_room_moves_to_the_sfu_when_it_grows() {
     if !isolated("auto_room_moves_to_the_sfu_when_it_grows") {
