@@ -4,10 +4,11 @@
 //! A browser publishes its camera in three VP8 layers (rid `h`, `m`, `l`: full, half and
 //! quarter size; Janus substreams 2, 1 and 0). For each subscriber and simulcast stream the
 //! server asks Janus (`configure`, `streams: [{mid, substream}]`) for the lower of two layers:
-//! - **bandwidth**: the layer the subscriber's downlink carried lately. Janus's `slowlink`
-//!   event on the subscriber's handle (the subscriber reported at least Janus's
-//!   `slowlink_threshold` packets lost within a second) takes the stream one layer below the
-//!   one it had. After [`PROBE_AFTER`] without such an event the stream tries one layer up; a
+//! - **bandwidth**: the layer the subscriber's downlink carried lately. Loss takes the stream
+//!   one layer below the one it had: a reading of the Admin API with too much of it
+//!   ([`super::downlink`]), or Janus's `slowlink` event on the subscriber's handle (the
+//!   subscriber reported at least Janus's `slowlink_threshold` packets lost within a second).
+//!   After [`PROBE_AFTER`] without loss the stream tries one layer up; a
 //!   probe that loses within [`PROBE_WINDOW`] goes back down and doubles the wait before the
 //!   next one (up to [`PROBE_MAX`]).
 //! - **size**: the smallest layer at least as large as the subscriber renders the video
